@@ -1,0 +1,39 @@
+//! The energy grid's pure domain.
+//!
+//! Everything here is plain data and rules: identifiers that are parsed once at the
+//! edge and trusted afterwards, integer units for energy and money, paging arithmetic
+//! and the registration entity with its access rules. Nothing in this crate knows
+//! about HTTP, AWS, SQLite or an async runtime, so every rule can be tested in
+//! isolation and reused by the Lambda functions, `gridctl serve` and the device agents.
+
+mod channel_root;
+mod energy;
+mod id_segment;
+mod item_id;
+mod item_name;
+mod item_type;
+mod json_item;
+mod money;
+mod paging;
+mod registration;
+mod registration_id;
+mod side_key;
+mod storage_context;
+mod time;
+
+pub use channel_root::{ChannelRoot, ChannelRootError};
+pub use energy::{EnergyError, Wh};
+pub use id_segment::IdError;
+pub use item_id::ItemId;
+pub use item_name::{ItemName, ItemNameError};
+pub use item_type::{ItemType, ItemTypeError};
+pub use json_item::{JsonItem, JsonItemError};
+pub use money::{Iota, MoneyError};
+pub use paging::{PageRequest, PagingError};
+pub use registration::{
+    AccessError, ChannelCredentials, Registration, RegistrationStatus,
+};
+pub use registration_id::RegistrationId;
+pub use side_key::{SideKey, SideKeyError};
+pub use storage_context::StorageContext;
+pub use time::{EpochMs, TimeError};

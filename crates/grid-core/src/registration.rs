@@ -1,0 +1,155 @@
+//! A producer or consumer registered with the grid, and who may change it.
+
+use crate::{ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey};
+
+/// The channel an entity publishes on: what the grid needs to find and read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelCredentials {
+    pub root: ChannelRoot,
+    pub side_key: SideKey,
+}
+
+/// Whether a registration takes part in the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationStatus {
+    Active,
+    /// Deregistered. Its readings and accounts stay (money is never lost), but for
+    /// the APIs it no longer exists and its id is not handed out again.
+    Removed { at: EpochMs },
+}
+
+/// Why a caller may not change or remove a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error("registration {0} is protected by its side key; send it in the X-Side-Key header")]
+    SideKeyRequired(&'static str),
+    #[error("the side key does not match this registration")]
+    WrongSideKey,
+    #[error("registration has no side key yet, so it cannot be removed; register its channel first")]
+    NoSideKey,
+}
+
+/// A registered producer or consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub id: RegistrationId,
+    pub name: Option<ItemName>,
+    pub item_type: ItemType,
+    pub created: EpochMs,
+    pub updated: EpochMs,
+    pub status: RegistrationStatus,
+    /// The entity's own channel, which the grid polls for output or usage.
+    pub channel: Option<ChannelCredentials>,
+}
+
+impl Registration {
+    /// A new, active registration.
+    pub fn new(
+        id: RegistrationId,
+        item_type: ItemType,
+        name: Option<ItemName>,
+        channel: Option<ChannelCredentials>,
+        now: EpochMs,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            item_type,
+            created: now,
+            updated: now,
+            status: RegistrationStatus::Active,
+            channel,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == RegistrationStatus::Active
+    }
+
+    /// The side keys that prove a caller speaks for this registration.
+    pub fn side_keys(&self) -> impl Iterator<Item = &SideKey> {
+        self.channel.as_ref().map(|c| &c.side_key).into_iter()
+    }
+
+    /// Whether `presented` is one of this registration's side keys (constant time
+    /// per key; every key is compared so the answer does not reveal which matched).
+    pub fn is_proven_by(&self, presented: &str) -> bool {
+        self.side_keys()
+            .fold(false, |found, key| key.matches(presented) | found)
+    }
+
+    /// May a caller presenting `presented` (if anything) change this registration?
+    /// Until a registration has a side key anyone may; afterwards only its holder.
+    pub fn authorize_change(&self, presented: Option<&str>) -> Result<(), AccessError> {
+        if self.side_keys().next().is_none() {
+            return Ok(());
+        }
+        match presented {
+            None => Err(AccessError::SideKeyRequired(self.item_type.as_str())),
+            Some(key) if self.is_proven_by(key) => Ok(()),
+            Some(_) => Err(AccessError::WrongSideKey),
+        }
+    }
+
+    /// May a caller presenting `presented` remove this registration? Removal always
+    /// needs a side key, so a registration without one cannot be removed by anyone.
+    pub fn authorize_removal(&self, presented: &str) -> Result<(), AccessError> {
+        if self.side_keys().next().is_none() {
+            return Err(AccessError::NoSideKey);
+        }
+        if self.is_proven_by(presented) {
+            Ok(())
+        } else {
+            Err(AccessError::WrongSideKey)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "SIDEKEYSIDEKEY0001";
+
+    fn producer(channel: bool) -> Registration {
+        let channel = channel.then(|| ChannelCredentials {
+            root: ChannelRoot::parse("ab".repeat(32)).unwrap(),
+            side_key: SideKey::parse(KEY).unwrap(),
+        });
+        Registration::new(
+            RegistrationId::parse("producer-1").unwrap(),
+            ItemType::Producer,
+            None,
+            channel,
+            EpochMs::parse(1).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_registration_without_a_side_key_can_be_changed_by_anyone() {
+        assert_eq!(producer(false).authorize_change(None), Ok(()));
+        assert_eq!(producer(false).authorize_change(Some("whatever")), Ok(()));
+    }
+
+    #[test]
+    fn changing_a_registration_with_a_side_key_requires_that_key() {
+        let r = producer(true);
+        assert_eq!(r.authorize_change(None), Err(AccessError::SideKeyRequired("producer")));
+        assert_eq!(r.authorize_change(Some("SIDEKEYSIDEKEY0002")), Err(AccessError::WrongSideKey));
+        assert_eq!(r.authorize_change(Some(KEY)), Ok(()));
+    }
+
+    #[test]
+    fn removal_requires_the_side_key_and_a_keyless_registration_cannot_be_removed() {
+        assert_eq!(producer(true).authorize_removal(KEY), Ok(()));
+        assert_eq!(producer(true).authorize_removal("nope"), Err(AccessError::WrongSideKey));
+        assert_eq!(producer(false).authorize_removal(KEY), Err(AccessError::NoSideKey));
+    }
+
+    #[test]
+    fn a_new_registration_is_active() {
+        let r = producer(false);
+        assert!(r.is_active());
+        assert_eq!(r.created, r.updated);
+    }
+}

@@ -1,0 +1,86 @@
+//! Time as the grid's protocol carries it: Unix epoch milliseconds.
+
+use std::fmt;
+
+/// Why a timestamp is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("time {ms} is before the Unix epoch")]
+    BeforeEpoch { ms: i64 },
+    #[error("time {ms} ms is after the year 9999")]
+    TooLate { ms: i64 },
+}
+
+/// A point in time in milliseconds since 1970-01-01T00:00:00Z.
+///
+/// The seed documents say "ms since 1900" but their own example values are epoch
+/// milliseconds; epoch milliseconds are what the grid uses.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+)]
+#[serde(transparent)]
+pub struct EpochMs(u64);
+
+impl EpochMs {
+    /// 9999-12-31T23:59:59.999Z: later values are typos or attacks.
+    pub const MAX: u64 = 253_402_300_799_999;
+
+    /// Validates a timestamp received from outside.
+    pub fn parse(ms: i64) -> Result<Self, TimeError> {
+        if ms < 0 {
+            return Err(TimeError::BeforeEpoch { ms });
+        }
+        if ms as u64 > Self::MAX {
+            return Err(TimeError::TooLate { ms });
+        }
+        Ok(Self(ms as u64))
+    }
+
+    /// The current time from the system clock.
+    pub fn now() -> Self {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(since.as_millis().min(u128::from(Self::MAX)) as u64)
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for EpochMs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EpochMs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_example_timestamp_is_an_epoch_millisecond_value() {
+        // 2019-03-01T00:00:00Z, the era of the seed documents.
+        assert_eq!(EpochMs::parse(1_551_398_400_000).unwrap().get(), 1_551_398_400_000);
+    }
+
+    #[test]
+    fn negative_and_far_future_times_are_refused() {
+        assert_eq!(EpochMs::parse(-1), Err(TimeError::BeforeEpoch { ms: -1 }));
+        assert_eq!(EpochMs::parse(i64::MAX), Err(TimeError::TooLate { ms: i64::MAX }));
+        assert!(EpochMs::parse(EpochMs::MAX as i64).is_ok());
+    }
+
+    #[test]
+    fn now_is_after_this_code_was_written() {
+        assert!(EpochMs::now().get() > 1_700_000_000_000);
+    }
+}
