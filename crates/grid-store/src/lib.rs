@@ -1,1 +1,22 @@
-//! placeholder
+//! Where the grid keeps its state: ports (traits named by role) and their adapters.
+//!
+//! The ports are shaped after DynamoDB's semantics from the start, because the same
+//! code must run on one SQLite file and on DynamoDB/S3 with nothing changed above this
+//! crate: writes that must not overwrite are conditional (`insert` fails with
+//! [`StoreError::Conflict`] when the key exists, `replace` when the version moved),
+//! listings are bounded pages with a cursor, and nothing loads a whole table.
+//!
+//! Adapters: [`sqlite`] (the embedded default). The [`contract`] module (feature
+//! `contract`) holds the behaviour every adapter must show, as test-generating macros.
+
+mod error;
+mod item_store;
+mod registration_store;
+pub mod sqlite;
+
+#[cfg(feature = "contract")]
+pub mod contract;
+
+pub use error::StoreError;
+pub use item_store::{ItemKey, ItemPage, ItemStore};
+pub use registration_store::{RegistrationPage, RegistrationStore, Versioned};

@@ -1,0 +1,148 @@
+//! The `ItemStore` contract.
+
+use std::sync::Arc;
+
+use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext};
+
+use crate::{ItemKey, ItemStore};
+
+type Store = Arc<dyn ItemStore>;
+
+fn key(registration: &str, context: &str, id: &str) -> ItemKey {
+    ItemKey {
+        registration: RegistrationId::parse(registration).unwrap(),
+        context: StorageContext::parse(context).unwrap(),
+        id: ItemId::parse(id).unwrap(),
+    }
+}
+
+fn item(json: &str) -> JsonItem {
+    JsonItem::parse(json.as_bytes()).unwrap()
+}
+
+async fn fill(store: &Store, registration: &str, context: &str, count: usize) {
+    for i in 0..count {
+        store
+            .put(&key(registration, context, &format!("item-{i:03}")), &item(&format!(r#"{{"n":{i}}}"#)))
+            .await
+            .unwrap();
+    }
+}
+
+async fn count(store: &Store, registration: &str, context: &str) -> u64 {
+    let reg = RegistrationId::parse(registration).unwrap();
+    let ctx = StorageContext::parse(context).unwrap();
+    store.page(&reg, &ctx, PageRequest::new(0, 1).unwrap()).await.unwrap().total_items
+}
+
+pub async fn a_stored_item_reads_back_verbatim(store: Store) {
+    let k = key("contract-item-1", "readings", "2024-01-01");
+    let doc = item(r#"{ "kWh": 1.25, "note": "Süd ☀", "nested": [1, {"a": null}] }"#);
+    store.put(&k, &doc).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap(), Some(doc));
+}
+
+pub async fn putting_an_item_again_replaces_it(store: Store) {
+    let k = key("contract-item-2", "c", "x");
+    store.put(&k, &item("1")).await.unwrap();
+    store.put(&k, &item(r#"{"v":2}"#)).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap(), Some(item(r#"{"v":2}"#)));
+    assert_eq!(count(&store, "contract-item-2", "c").await, 1);
+}
+
+pub async fn getting_a_missing_item_finds_nothing(store: Store) {
+    assert_eq!(store.get(&key("contract-item-3", "c", "missing")).await.unwrap(), None);
+}
+
+pub async fn deleting_an_item_says_whether_it_existed(store: Store) {
+    let k = key("contract-item-4", "c", "x");
+    store.put(&k, &item("true")).await.unwrap();
+    assert!(store.delete(&k).await.unwrap());
+    assert_eq!(store.get(&k).await.unwrap(), None);
+    assert!(!store.delete(&k).await.unwrap());
+}
+
+pub async fn deleting_a_context_removes_exactly_that_context(store: Store) {
+    fill(&store, "contract-item-5", "doomed", 7).await;
+    fill(&store, "contract-item-5", "kept", 3).await;
+    let reg = RegistrationId::parse("contract-item-5").unwrap();
+    let deleted = store.delete_context(&reg, &StorageContext::parse("doomed").unwrap()).await.unwrap();
+    assert_eq!(deleted, 7);
+    assert_eq!(count(&store, "contract-item-5", "doomed").await, 0);
+    assert_eq!(count(&store, "contract-item-5", "kept").await, 3);
+    assert_eq!(store.delete_context(&reg, &StorageContext::parse("doomed").unwrap()).await.unwrap(), 0);
+}
+
+pub async fn deleting_a_registration_removes_all_its_items_and_no_others(store: Store) {
+    fill(&store, "contract-item-6", "a", 4).await;
+    fill(&store, "contract-item-6", "b", 5).await;
+    fill(&store, "contract-item-6-other", "a", 2).await;
+    let reg = RegistrationId::parse("contract-item-6").unwrap();
+    assert_eq!(store.delete_registration(&reg).await.unwrap(), 9);
+    assert_eq!(count(&store, "contract-item-6", "a").await, 0);
+    assert_eq!(count(&store, "contract-item-6", "b").await, 0);
+    assert_eq!(count(&store, "contract-item-6-other", "a").await, 2);
+}
+
+pub async fn pages_split_a_context_in_id_order_with_its_total(store: Store) {
+    fill(&store, "contract-item-7", "c", 25).await;
+    let reg = RegistrationId::parse("contract-item-7").unwrap();
+    let ctx = StorageContext::parse("c").unwrap();
+    let mut all = Vec::new();
+    for (page, expected_len) in [(0, 10), (1, 10), (2, 5)] {
+        let got = store.page(&reg, &ctx, PageRequest::new(page, 10).unwrap()).await.unwrap();
+        assert_eq!(got.total_items, 25);
+        assert_eq!(got.items.len(), expected_len, "page {page}");
+        all.extend(got.items);
+    }
+    let expected: Vec<(ItemId, JsonItem)> = (0..25)
+        .map(|i| (ItemId::parse(format!("item-{i:03}")).unwrap(), item(&format!(r#"{{"n":{i}}}"#))))
+        .collect();
+    assert_eq!(all, expected);
+}
+
+pub async fn a_page_past_the_end_is_empty_but_keeps_the_total(store: Store) {
+    fill(&store, "contract-item-8", "c", 3).await;
+    let reg = RegistrationId::parse("contract-item-8").unwrap();
+    let ctx = StorageContext::parse("c").unwrap();
+    for page in [1, 7, u64::MAX] {
+        let got = store.page(&reg, &ctx, PageRequest::new(page, 3).unwrap()).await.unwrap();
+        assert!(got.items.is_empty(), "page {page}");
+        assert_eq!(got.total_items, 3);
+    }
+    let empty = store
+        .page(&reg, &StorageContext::parse("nothing-here").unwrap(), PageRequest::new(0, 10).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(empty, crate::ItemPage { items: vec![], total_items: 0 });
+}
+
+/// Key-prefix stores (S3) must not confuse `abc` with `abc1` or `abc/…`.
+pub async fn ids_that_share_a_prefix_stay_apart(store: Store) {
+    fill(&store, "contract-item-9", "ctx", 2).await;
+    fill(&store, "contract-item-9", "ctx2", 3).await;
+    fill(&store, "contract-item-90", "ctx", 4).await;
+    assert_eq!(count(&store, "contract-item-9", "ctx").await, 2);
+    assert_eq!(count(&store, "contract-item-9", "ctx2").await, 3);
+    assert_eq!(count(&store, "contract-item-90", "ctx").await, 4);
+    let reg = RegistrationId::parse("contract-item-9").unwrap();
+    assert_eq!(store.delete_context(&reg, &StorageContext::parse("ctx").unwrap()).await.unwrap(), 2);
+    assert_eq!(count(&store, "contract-item-9", "ctx2").await, 3);
+    assert_eq!(store.delete_registration(&reg).await.unwrap(), 3);
+    assert_eq!(count(&store, "contract-item-90", "ctx").await, 4);
+}
+
+pub async fn concurrent_puts_of_distinct_items_all_land(store: Store) {
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.put(&key("contract-item-10", "c", &format!("p{i:02}")), &item(&i.to_string())).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(count(&store, "contract-item-10", "c").await, 32);
+}

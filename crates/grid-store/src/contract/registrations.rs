@@ -1,0 +1,174 @@
+//! The `RegistrationStore` contract.
+
+use std::sync::Arc;
+
+use grid_core::{
+    ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId,
+    RegistrationStatus, SideKey,
+};
+
+use crate::{RegistrationStore, StoreError};
+
+type Store = Arc<dyn RegistrationStore>;
+
+fn id(s: &str) -> RegistrationId {
+    RegistrationId::parse(s).unwrap()
+}
+
+fn registration(name: &str) -> Registration {
+    Registration::new(
+        id(name),
+        ItemType::Producer,
+        Some(ItemName::parse("Rooftop ☀").unwrap()),
+        Some(ChannelCredentials {
+            root: ChannelRoot::parse("0f".repeat(32)).unwrap(),
+            side_key: SideKey::parse("SideKey0123456789").unwrap(),
+        }),
+        EpochMs::parse(1_700_000_000_000).unwrap(),
+    )
+}
+
+pub async fn an_inserted_registration_reads_back_at_version_one(store: Store) {
+    let r = registration("contract-read-1");
+    store.insert(&r).await.unwrap();
+    let got = store.get(&r.id).await.unwrap().expect("inserted registration is found");
+    assert_eq!(got.value, r);
+    assert_eq!(got.version, 1);
+
+    let mut bare = registration("contract-read-2");
+    bare.channel = None;
+    bare.name = None;
+    bare.item_type = ItemType::Consumer;
+    store.insert(&bare).await.unwrap();
+    assert_eq!(store.get(&bare.id).await.unwrap().unwrap().value, bare);
+}
+
+pub async fn getting_an_unknown_id_finds_nothing(store: Store) {
+    assert_eq!(store.get(&id("contract-nobody")).await.unwrap(), None);
+}
+
+pub async fn inserting_an_existing_id_is_a_conflict_and_keeps_the_first(store: Store) {
+    let first = registration("contract-dup-1");
+    store.insert(&first).await.unwrap();
+    let mut second = first.clone();
+    second.item_type = ItemType::Consumer;
+    let err = store.insert(&second).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.get(&first.id).await.unwrap().unwrap().value, first);
+}
+
+pub async fn replacing_at_the_read_version_stores_the_change_and_bumps_the_version(store: Store) {
+    let r = registration("contract-replace-1");
+    store.insert(&r).await.unwrap();
+    let mut changed = r.clone();
+    changed.name = None;
+    changed.channel = None;
+    changed.updated = EpochMs::parse(1_700_000_000_500).unwrap();
+    assert_eq!(store.replace(&changed, 1).await.unwrap(), 2);
+    let got = store.get(&r.id).await.unwrap().unwrap();
+    assert_eq!(got, crate::Versioned { value: changed.clone(), version: 2 });
+    assert_eq!(store.replace(&r, 2).await.unwrap(), 3);
+}
+
+pub async fn replacing_at_a_stale_version_is_a_conflict_and_writes_nothing(store: Store) {
+    let r = registration("contract-stale-1");
+    store.insert(&r).await.unwrap();
+    let mut changed = r.clone();
+    changed.name = None;
+    for stale in [0, 2, u64::MAX] {
+        let err = store.replace(&changed, stale).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "version {stale}: {err:?}");
+    }
+    assert_eq!(store.get(&r.id).await.unwrap().unwrap(), crate::Versioned { value: r, version: 1 });
+}
+
+pub async fn replacing_a_missing_registration_is_a_conflict(store: Store) {
+    let err = store.replace(&registration("contract-ghost-1"), 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.get(&id("contract-ghost-1")).await.unwrap(), None);
+}
+
+pub async fn a_removed_registration_keeps_its_record_and_its_id(store: Store) {
+    let r = registration("contract-removed-1");
+    store.insert(&r).await.unwrap();
+    let mut removed = r.clone();
+    removed.status = RegistrationStatus::Removed { at: EpochMs::parse(1_700_000_001_000).unwrap() };
+    store.replace(&removed, 1).await.unwrap();
+    let got = store.get(&r.id).await.unwrap().unwrap();
+    assert_eq!(got.value, removed);
+    assert!(!got.value.is_active());
+    assert!(matches!(store.insert(&r).await, Err(StoreError::Conflict(_))));
+}
+
+pub async fn of_two_concurrent_inserts_of_one_id_exactly_one_wins(store: Store) {
+    for round in 0..10 {
+        let r = registration(&format!("contract-race-insert-{round}"));
+        let (a, b) = tokio::join!(
+            tokio::spawn({
+                let (store, r) = (store.clone(), r.clone());
+                async move { store.insert(&r).await }
+            }),
+            tokio::spawn({
+                let (store, r) = (store.clone(), r.clone());
+                async move { store.insert(&r).await }
+            }),
+        );
+        let results = [a.unwrap(), b.unwrap()];
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        let conflicts = results.iter().filter(|r| matches!(r, Err(StoreError::Conflict(_)))).count();
+        assert_eq!((wins, conflicts), (1, 1), "round {round}: {results:?}");
+    }
+}
+
+pub async fn of_two_concurrent_replaces_of_one_version_exactly_one_wins(store: Store) {
+    let r = registration("contract-race-replace");
+    store.insert(&r).await.unwrap();
+    for round in 0..10u64 {
+        let version = store.get(&r.id).await.unwrap().unwrap().version;
+        let writer = |name: &'static str| {
+            let store = store.clone();
+            let mut changed = r.clone();
+            changed.name = Some(ItemName::parse(name).unwrap());
+            tokio::spawn(async move { (name, store.replace(&changed, version).await) })
+        };
+        let (a, b) = tokio::join!(writer("writer a"), writer("writer b"));
+        let results = [a.unwrap(), b.unwrap()];
+        let winners: Vec<&str> = results.iter().filter(|(_, r)| r.is_ok()).map(|(n, _)| *n).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        assert!(results.iter().any(|(_, r)| matches!(r, Err(StoreError::Conflict(_)))));
+        let stored = store.get(&r.id).await.unwrap().unwrap();
+        assert_eq!(stored.version, version + 1);
+        assert_eq!(stored.value.name.unwrap().as_str(), winners[0], "the winner's write is the one kept");
+    }
+}
+
+pub async fn listing_pages_through_every_registration_once_in_id_order(store: Store) {
+    let mut expected: Vec<String> = (0..23).map(|i| format!("contract-list-{i:03}")).collect();
+    // Insert out of order; the listing must still come back sorted.
+    for name in expected.iter().rev() {
+        store.insert(&registration(name)).await.unwrap();
+    }
+    expected.sort();
+    let mut seen = Vec::new();
+    let mut after: Option<RegistrationId> = None;
+    let mut pages = 0;
+    loop {
+        let page = store.list(after.as_ref(), 5).await.unwrap();
+        assert!(page.registrations.len() <= 5);
+        pages += 1;
+        seen.extend(page.registrations.iter().map(|r| r.value.id.to_string()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+        assert!(pages < 100, "listing does not terminate");
+    }
+    let listed: Vec<String> = seen.into_iter().filter(|s| s.starts_with("contract-list-")).collect();
+    assert_eq!(listed, expected);
+}
+
+pub async fn listing_an_empty_store_gives_an_empty_last_page(store: Store) {
+    let page = store.list(None, 10).await.unwrap();
+    assert!(page.registrations.is_empty());
+    assert_eq!(page.next, None);
+}

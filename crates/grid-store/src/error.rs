@@ -1,0 +1,23 @@
+//! The one error type of every port, so callers map store failures in one place.
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the record not in the expected state: it already
+    /// existed, or another writer changed it first. Nothing was written.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+    /// A stored record could not be read back into the domain (a bug or tampering).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The backend itself failed (I/O, network, throttling).
+    #[error("storage backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}

@@ -1,0 +1,49 @@
+//! The port behind the seed's storage API: JSON items per registration and context.
+
+use async_trait::async_trait;
+use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext};
+
+use crate::StoreError;
+
+/// Where an item lives: `storage/{registration}/{context}/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub registration: RegistrationId,
+    pub context: StorageContext,
+    pub id: ItemId,
+}
+
+/// One page of a context's items in id order (bytewise, as S3 lists keys).
+#[derive(Debug, PartialEq)]
+pub struct ItemPage {
+    pub items: Vec<(ItemId, JsonItem)>,
+    /// How many items the whole context holds.
+    pub total_items: u64,
+}
+
+/// Keeps the JSON items registrations store through the storage API.
+#[async_trait]
+pub trait ItemStore: Send + Sync {
+    /// Creates or replaces an item.
+    async fn put(&self, key: &ItemKey, item: &JsonItem) -> Result<(), StoreError>;
+
+    /// Reads an item.
+    async fn get(&self, key: &ItemKey) -> Result<Option<JsonItem>, StoreError>;
+
+    /// Deletes an item; `false` if there was none.
+    async fn delete(&self, key: &ItemKey) -> Result<bool, StoreError>;
+
+    /// Deletes every item of a context, returning how many there were.
+    async fn delete_context(&self, registration: &RegistrationId, context: &StorageContext) -> Result<u64, StoreError>;
+
+    /// Deletes every item of a registration, returning how many there were.
+    async fn delete_registration(&self, registration: &RegistrationId) -> Result<u64, StoreError>;
+
+    /// One page of a context's items and the context's total count.
+    async fn page(
+        &self,
+        registration: &RegistrationId,
+        context: &StorageContext,
+        page: PageRequest,
+    ) -> Result<ItemPage, StoreError>;
+}

@@ -1,0 +1,43 @@
+//! The port that keeps registrations.
+
+use async_trait::async_trait;
+use grid_core::{Registration, RegistrationId};
+
+use crate::StoreError;
+
+/// A record together with the version it was read at.
+///
+/// Versions start at 1 and grow by one with each successful `replace`; passing the
+/// version read back into `replace` is how a read-modify-write stays safe against a
+/// concurrent writer (optimistic concurrency, as DynamoDB condition expressions do it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// One page of registrations in id order, and where the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationPage {
+    pub registrations: Vec<Versioned<Registration>>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<RegistrationId>,
+}
+
+/// Keeps producer and consumer registrations, including removed ones (soft delete).
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    /// Stores a new registration at version 1.
+    /// Fails with [`StoreError::Conflict`] if the id exists in any status.
+    async fn insert(&self, registration: &Registration) -> Result<(), StoreError>;
+
+    /// Reads a registration, active or removed.
+    async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned<Registration>>, StoreError>;
+
+    /// Overwrites a registration if it is still at `expected_version`, returning the
+    /// new version. Fails with [`StoreError::Conflict`] if it moved or does not exist.
+    async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError>;
+
+    /// Up to `limit` registrations with ids after `after`, in id order.
+    async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError>;
+}

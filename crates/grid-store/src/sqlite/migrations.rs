@@ -1,0 +1,54 @@
+//! Schema migrations, applied in order when the database opens.
+//!
+//! `PRAGMA user_version` records how many migrations a file has seen. Migrations are
+//! append-only: a released one is never edited, a change is a new entry.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: registrations (soft-deleted, versioned) and storage items.
+    r#"
+    CREATE TABLE registrations (
+        id               TEXT    PRIMARY KEY,
+        item_name        TEXT,
+        item_type        TEXT    NOT NULL CHECK (item_type IN ('producer', 'consumer')),
+        created_ms       INTEGER NOT NULL,
+        updated_ms       INTEGER NOT NULL,
+        removed_ms       INTEGER,
+        channel_root     TEXT,
+        channel_side_key TEXT,
+        version          INTEGER NOT NULL,
+        CHECK ((channel_root IS NULL) = (channel_side_key IS NULL))
+    ) STRICT;
+
+    CREATE TABLE items (
+        registration_id TEXT NOT NULL,
+        context         TEXT NOT NULL,
+        id              TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        PRIMARY KEY (registration_id, context, id)
+    ) STRICT, WITHOUT ROWID;
+    "#,
+];
+
+/// Brings the schema up to date in one immediate transaction, so two processes
+/// opening the same file at once cannot both migrate it.
+pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::Corrupt(format!(
+            "the database is at schema version {current}, newer than this build knows ({known}); upgrade gridctl"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        tracing::info!(version = index + 1, "applying schema migration");
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", known)?;
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! The store contract, run against the SQLite adapters on a fresh database file.
+
+use std::sync::Arc;
+
+use grid_store::sqlite::{SqliteDb, SqliteItemStore, SqliteRegistrationStore};
+use grid_store::{ItemStore, RegistrationStore};
+use tempfile::TempDir;
+
+async fn fresh_db() -> (TempDir, SqliteDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(dir.path()).await.unwrap();
+    (dir, db)
+}
+
+async fn registrations() -> (TempDir, Arc<dyn RegistrationStore>) {
+    let (dir, db) = fresh_db().await;
+    (dir, Arc::new(SqliteRegistrationStore::new(db)))
+}
+
+async fn items() -> (TempDir, Arc<dyn ItemStore>) {
+    let (dir, db) = fresh_db().await;
+    (dir, Arc::new(SqliteItemStore::new(db)))
+}
+
+mod registration_store {
+    grid_store::registration_store_contract!(super::registrations);
+}
+
+mod item_store {
+    grid_store::item_store_contract!(super::items);
+}
+
+#[tokio::test]
+async fn reopening_a_database_keeps_its_data_and_does_not_migrate_twice() {
+    let (dir, db) = fresh_db().await;
+    let (_, store) = (dir.path(), SqliteRegistrationStore::new(db.clone()));
+    let r = grid_core::Registration::new(
+        grid_core::RegistrationId::parse("reopen-0001").unwrap(),
+        grid_core::ItemType::Consumer,
+        None,
+        None,
+        grid_core::EpochMs::now(),
+    );
+    store.insert(&r).await.unwrap();
+    drop(store);
+    drop(db);
+    let again = SqliteRegistrationStore::new(SqliteDb::open(dir.path()).await.unwrap());
+    assert_eq!(again.get(&r.id).await.unwrap().unwrap().value, r);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_build_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(grid_store::sqlite::DATABASE_FILE);
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 999).unwrap();
+    let err = SqliteDb::open(dir.path()).await.err().expect("newer schema is refused");
+    assert!(err.to_string().contains("schema version 999"), "{err}");
+}
