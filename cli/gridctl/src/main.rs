@@ -1,1 +1,39 @@
-fn main(){}
+//! `gridctl`: the energy grid as one local process.
+//!
+//! `serve` runs every grid API over the embedded SQLite store; `demo` starts a grid
+//! and walks through the registration and storage APIs against it.
+
+mod demo;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gridctl", version, about = "Run and try the energy grid locally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the grid's HTTP APIs over the embedded SQLite store.
+    Serve(serve::ServeArgs),
+    /// Start a grid on a fresh store and show its APIs at work.
+    Demo(demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let result = match Cli::parse().command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gridctl: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

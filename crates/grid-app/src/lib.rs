@@ -1,1 +1,20 @@
-//! placeholder
+//! The grid's use cases, wired to HTTP.
+//!
+//! This crate turns the ports of `grid-store` and the rules of `grid-core` into the
+//! services the grid offers: the registration and storage APIs (as axum routers that
+//! `gridctl serve` mounts and the Lambda functions run unchanged), configuration from
+//! the environment, and logging. It never names a concrete store: adapters are chosen
+//! by whoever builds the [`AppState`].
+
+pub mod assembly;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod registry;
+pub mod telemetry;
+
+pub use assembly::state_from_config;
+pub use config::{ConfigError, GridConfig};
+pub use error::ApiError;
+pub use http::{AppState, router};
+pub use registry::Registry;

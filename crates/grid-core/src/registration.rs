@@ -21,7 +21,7 @@ pub enum RegistrationStatus {
 /// Why a caller may not change or remove a registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {
-    #[error("registration {0} is protected by its side key; send it in the X-Side-Key header")]
+    #[error("this {0} registration is protected by its side key; send the key in the X-Side-Key header")]
     SideKeyRequired(&'static str),
     #[error("the side key does not match this registration")]
     WrongSideKey,

@@ -1,0 +1,101 @@
+//! `gridctl serve`: the grid's APIs on one socket, until Ctrl-C or SIGTERM.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use grid_app::{GridConfig, telemetry};
+use tokio::net::TcpListener;
+
+/// Flags override the environment variables named in their help.
+#[derive(clap::Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [env: GRID_LISTEN, default 127.0.0.1:8080]; port 0 picks a free one.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the SQLite database [env: GRID_DATA_DIR, default ./grid-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Log format, pretty or json [env: GRID_LOG_FORMAT].
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration: the environment with these flags written over it.
+    pub fn config(&self) -> anyhow::Result<GridConfig> {
+        let mut vars: HashMap<String, String> = std::env::vars().collect();
+        let mut set = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                vars.insert(name.to_owned(), value);
+            }
+        };
+        set("GRID_LISTEN", self.listen.map(|a| a.to_string()));
+        set("GRID_DATA_DIR", self.data_dir.as_ref().map(|d| d.display().to_string()));
+        set("GRID_LOG_FORMAT", self.log_format.clone());
+        GridConfig::from_vars(&vars).context("bad configuration")
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    telemetry::init(config.log_format, "info");
+    let server = Server::start(&config).await?;
+    println!("energy-grid listening on http://{}", server.addr);
+    server.run_until_shutdown().await
+}
+
+/// A bound, ready grid server.
+pub struct Server {
+    pub addr: SocketAddr,
+    listener: TcpListener,
+    app: axum::Router,
+}
+
+impl Server {
+    /// Opens the store and binds the socket; nothing is served until `run…` is called.
+    pub async fn start(config: &GridConfig) -> anyhow::Result<Self> {
+        let state = grid_app::state_from_config(config)
+            .await
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let app = grid_app::router(state, config);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        Ok(Self { addr, listener, app })
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_shutdown(self) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("the server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

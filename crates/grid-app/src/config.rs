@@ -1,0 +1,196 @@
+//! Configuration from environment variables, the same for Lambda and `gridctl serve`.
+//!
+//! Every value is parsed once at start; a bad one stops the process with a message
+//! naming the variable, instead of surfacing as a strange failure later. Command-line
+//! flags override variables by being written over them before parsing, so there is
+//! one parser and one set of rules (DESIGN.md §8).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A configuration variable has a value the grid cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+/// Which adapters hold the grid's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// One SQLite file under `GRID_DATA_DIR` (the default).
+    Sqlite,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Pretty,
+    /// One JSON object per line, for CloudWatch and log shippers.
+    Json,
+}
+
+/// The grid's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridConfig {
+    /// `GRID_STORE`: `sqlite` (default).
+    pub store: StoreBackend,
+    /// `GRID_DATA_DIR`: where the SQLite database lives (default `./grid-data`).
+    pub data_dir: PathBuf,
+    /// `GRID_LISTEN`: the address `gridctl serve` binds (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// `GRID_BODY_LIMIT_BYTES`: the largest request body accepted (default 256 KiB).
+    pub body_limit_bytes: usize,
+    /// `GRID_REQUEST_TIMEOUT_SECS`: how long one request may take, body included (default 30).
+    pub request_timeout: Duration,
+    /// `GRID_LOG_FORMAT`: `pretty` or `json` (default `json` on Lambda, else `pretty`).
+    pub log_format: LogFormat,
+}
+
+impl GridConfig {
+    pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+    const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads the configuration from a set of variables (the environment, with any
+    /// command-line overrides already written over it).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(String::as_str).filter(|v| !v.is_empty());
+        let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        Ok(Self {
+            store: match get("GRID_STORE").unwrap_or("sqlite") {
+                "sqlite" => StoreBackend::Sqlite,
+                other => return Err(invalid("GRID_STORE", other, "must be \"sqlite\"")),
+            },
+            data_dir: PathBuf::from(get("GRID_DATA_DIR").unwrap_or("./grid-data")),
+            listen: parse(get("GRID_LISTEN"), "GRID_LISTEN", "127.0.0.1:8080".parse().unwrap())?,
+            body_limit_bytes: bounded(
+                parse(get("GRID_BODY_LIMIT_BYTES"), "GRID_BODY_LIMIT_BYTES", Self::DEFAULT_BODY_LIMIT)?,
+                "GRID_BODY_LIMIT_BYTES",
+                1024..=Self::MAX_BODY_LIMIT,
+            )?,
+            request_timeout: Duration::from_secs(bounded(
+                parse(get("GRID_REQUEST_TIMEOUT_SECS"), "GRID_REQUEST_TIMEOUT_SECS", 30)?,
+                "GRID_REQUEST_TIMEOUT_SECS",
+                1..=900,
+            )?),
+            log_format: match get("GRID_LOG_FORMAT") {
+                None if on_lambda => LogFormat::Json,
+                None | Some("pretty") => LogFormat::Pretty,
+                Some("json") => LogFormat::Json,
+                Some(other) => return Err(invalid("GRID_LOG_FORMAT", other, "must be \"pretty\" or \"json\"")),
+            },
+        })
+    }
+}
+
+fn invalid(variable: &'static str, value: &str, rule: &str) -> ConfigError {
+    let shown: String = value.chars().take(64).collect();
+    ConfigError { variable, reason: format!("{shown:?} {rule}") }
+}
+
+fn parse<T: FromStr>(value: Option<&str>, variable: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|e: T::Err| invalid(variable, raw, &format!("is not valid: {e}"))),
+    }
+}
+
+fn bounded<T: PartialOrd + std::fmt::Display + Copy>(
+    value: T,
+    variable: &'static str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            variable,
+            reason: format!("{value} is outside {}..={}", range.start(), range.end()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_documented_defaults() {
+        let config = GridConfig::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(
+            config,
+            GridConfig {
+                store: StoreBackend::Sqlite,
+                data_dir: PathBuf::from("./grid-data"),
+                listen: "127.0.0.1:8080".parse().unwrap(),
+                body_limit_bytes: 262_144,
+                request_timeout: Duration::from_secs(30),
+                log_format: LogFormat::Pretty,
+            }
+        );
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let config = GridConfig::from_vars(&vars(&[
+            ("GRID_STORE", "sqlite"),
+            ("GRID_DATA_DIR", "/var/lib/grid"),
+            ("GRID_LISTEN", "0.0.0.0:9000"),
+            ("GRID_BODY_LIMIT_BYTES", "4096"),
+            ("GRID_REQUEST_TIMEOUT_SECS", "5"),
+            ("GRID_LOG_FORMAT", "json"),
+        ]))
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/grid"));
+        assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.body_limit_bytes, 4096);
+        assert_eq!(config.request_timeout, Duration::from_secs(5));
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn logs_default_to_json_on_lambda() {
+        let config = GridConfig::from_vars(&vars(&[("AWS_LAMBDA_FUNCTION_NAME", "registration")])).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (name, value) in [
+            ("GRID_STORE", "postgres"),
+            ("GRID_LISTEN", "localhost"),
+            ("GRID_BODY_LIMIT_BYTES", "lots"),
+            ("GRID_BODY_LIMIT_BYTES", "10"),
+            ("GRID_BODY_LIMIT_BYTES", "-1"),
+            ("GRID_REQUEST_TIMEOUT_SECS", "0"),
+            ("GRID_LOG_FORMAT", "xml"),
+        ] {
+            let err = GridConfig::from_vars(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(err.variable, name);
+            assert!(err.to_string().starts_with(&format!("{name}: ")), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset() {
+        let config = GridConfig::from_vars(&vars(&[("GRID_LISTEN", "")])).unwrap();
+        assert_eq!(config.listen.port(), 8080);
+    }
+}

@@ -1,0 +1,63 @@
+//! Extractors whose rejections are [`ApiError`]s, so malformed paths, queries and
+//! oversized bodies are answered in the grid's JSON shape like every other error.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Path parameters, as axum's `Path`.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Self(value))
+            .map_err(|e| ApiError::Rejected { status: e.status(), message: e.body_text() })
+    }
+}
+
+/// Query parameters, as axum's `Query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(|e| ApiError::Rejected { status: e.status(), message: e.body_text() })
+    }
+}
+
+/// The raw body, within the configured size limit (413 beyond it).
+pub struct ApiBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state).await.map(Self).map_err(|e| {
+            let status = e.status();
+            let message = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                "the request body is larger than the grid accepts".to_owned()
+            } else {
+                e.body_text()
+            };
+            ApiError::Rejected { status, message }
+        })
+    }
+}
+
+impl ApiBody {
+    /// Parses the body as the JSON shape `T`, saying what was wrong if it is not.
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|e| ApiError::BadBody(format!("{what} is not valid: {e}")))
+    }
+}

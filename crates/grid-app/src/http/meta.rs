@@ -1,0 +1,65 @@
+//! `GET /` (what is running) and `GET /openapi.json` (what it offers).
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use super::AppState;
+use super::{registration, storage};
+use crate::error::Ack;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/", get(about)).route("/openapi.json", get(openapi))
+}
+
+/// The OpenAPI document of every HTTP route.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "energy-grid", description = "A peer-to-peer energy grid: registration and storage APIs."),
+    paths(
+        about,
+        openapi,
+        registration::put_registration,
+        registration::delete_registration,
+        storage::put_item,
+        storage::put_item_short,
+        storage::get_item,
+        storage::delete_item,
+        storage::delete_context,
+        storage::delete_all,
+        storage::list_items,
+    ),
+    components(schemas(Ack, About))
+)]
+pub struct ApiDoc;
+
+/// Name and version of the running grid.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct About {
+    success: bool,
+    message: String,
+    name: &'static str,
+    version: &'static str,
+}
+
+#[utoipa::path(get, path = "/", tag = "meta", responses((status = 200, body = About)))]
+async fn about() -> Json<About> {
+    Json(About {
+        success: true,
+        message: "energy-grid is running".to_owned(),
+        name: "energy-grid",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "This OpenAPI document", content_type = "application/json")))]
+async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(&DOCUMENT)
+}

@@ -1,0 +1,86 @@
+//! The grid's HTTP surface: one axum [`Router`] for `gridctl serve` and the Lambdas.
+//!
+//! Routes are grouped by API (registration, storage, meta); this module assembles
+//! them with the cross-cutting layers every route shares: the body limit, a request
+//! deadline, panic containment, security headers and request logging that names the
+//! route template, never the raw path (a DELETE path carries a side key).
+
+mod extract;
+mod meta;
+mod registration;
+mod storage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use grid_store::ItemStore;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::GridConfig;
+use crate::error::ApiError;
+use crate::registry::Registry;
+
+pub use meta::ApiDoc;
+
+/// What the handlers share: the use cases and the stores they read directly.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub items: Arc<dyn ItemStore>,
+}
+
+/// The full grid API with its layers, ready to serve.
+pub fn router(state: AppState, config: &GridConfig) -> Router {
+    let deadline = config.request_timeout;
+    Router::new()
+        .merge(meta::routes())
+        .merge(registration::routes())
+        .merge(storage::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| within(deadline, req, next)))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("<no route>", MatchedPath::as_str)
+                .to_owned();
+            tracing::info_span!("request", method = %req.method(), route)
+        }))
+}
+
+/// Answers 408 when a request (reading its body included) outlives its deadline,
+/// so a client trickling bytes cannot hold a connection and a task forever.
+async fn within(deadline: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Rejected {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!("the request took longer than {} s", deadline.as_secs()),
+        }
+        .into_response(),
+    }
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    let path: String = uri.path().chars().take(200).collect();
+    ApiError::NotFound(format!("no route for {method} {path}"))
+}
+
+async fn wrong_method(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}

@@ -1,0 +1,168 @@
+//! The registration API: `PUT /registration/{id}` and `DELETE /registration/{id}/{sideKey}`.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, put};
+use grid_core::{
+    ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey,
+};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::extract::{ApiBody, ApiPath};
+use crate::error::{Ack, ApiError};
+use crate::registry::{Registered, RegistrationRequest};
+
+/// The header that carries the current side key when a protected registration changes.
+pub const SIDE_KEY_HEADER: &str = "x-side-key";
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/registration/{registrationId}", put(put_registration))
+        .route("/registration/{registrationId}/{sideKey}", delete(delete_registration))
+}
+
+/// The body of `PUT /registration/{registrationId}` (seed-compatible).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationBody {
+    /// A display name, up to 200 characters.
+    item_name: Option<String>,
+    /// `producer` or `consumer`.
+    item_type: String,
+    /// The root of the entity's own channel (64 lowercase hex characters).
+    root: Option<String>,
+    /// The side key of that channel (16–128 characters of `[A-Za-z0-9]`).
+    side_key: Option<String>,
+}
+
+/// The answer to a registration.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationReply {
+    success: bool,
+    message: String,
+    /// For a consumer: the root of the return channel the grid writes payment requests to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root: Option<String>,
+    /// For a consumer: the side key of that return channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    side_key: Option<String>,
+}
+
+/// The answer to a removal.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovalReply {
+    success: bool,
+    message: String,
+    /// How many storage items were deleted with the registration.
+    items_deleted: u64,
+}
+
+impl RegistrationBody {
+    fn into_request(self, id: RegistrationId) -> Result<RegistrationRequest, ApiError> {
+        let channel = match (self.root, self.side_key) {
+            (Some(root), Some(side_key)) => Some(ChannelCredentials {
+                root: ChannelRoot::parse(root)?,
+                side_key: SideKey::parse(side_key)?,
+            }),
+            (None, None) => None,
+            _ => return Err(ApiError::BadBody("root and sideKey must be given together".to_owned())),
+        };
+        Ok(RegistrationRequest {
+            id,
+            item_type: ItemType::parse(&self.item_type)?,
+            name: self.item_name.map(ItemName::parse).transpose()?,
+            channel,
+        })
+    }
+}
+
+/// Register a producer or consumer, or update an active registration.
+///
+/// Once a registration has a side key, changing it requires that key in the
+/// `X-Side-Key` header (or the same channel in the body, for a repeated request).
+#[utoipa::path(
+    put,
+    path = "/registration/{registrationId}",
+    tag = "registration",
+    params(
+        ("registrationId" = String, Path, description = "8–128 characters of [A-Za-z0-9._-]"),
+        ("X-Side-Key" = Option<String>, Header, description = "The current side key, to change a protected registration"),
+    ),
+    request_body = RegistrationBody,
+    responses(
+        (status = 201, description = "Registered", body = RegistrationReply),
+        (status = 200, description = "Updated", body = RegistrationReply),
+        (status = 400, description = "Malformed id or body", body = Ack),
+        (status = 401, description = "The registration is protected and no side key was sent", body = Ack),
+        (status = 403, description = "The side key does not match", body = Ack),
+        (status = 409, description = "Removed id, type change or concurrent update", body = Ack),
+        (status = 413, description = "Body too large", body = Ack),
+    )
+)]
+pub(super) async fn put_registration(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    body: ApiBody,
+) -> Result<(StatusCode, Json<RegistrationReply>), ApiError> {
+    let id = RegistrationId::parse(id)?;
+    let request = body.json::<RegistrationBody>("the registration body")?.into_request(id)?;
+    let presented = match headers.get(SIDE_KEY_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::BadBody("the X-Side-Key header is not printable ASCII".to_owned()))?,
+        ),
+    };
+    let (status, registration, verb) = match state.registry.register(request, presented, EpochMs::now()).await? {
+        Registered::Created(r) => (StatusCode::CREATED, r, "registered"),
+        Registered::Updated(r) => (StatusCode::OK, r, "updated"),
+    };
+    tracing::info!(registration = %registration.id, item_type = %registration.item_type, verb, "registration");
+    let reply = RegistrationReply {
+        success: true,
+        message: format!("{} {} {verb}", registration.item_type, registration.id),
+        root: None,
+        side_key: None,
+    };
+    Ok((status, Json(reply)))
+}
+
+/// Remove a registration. Its storage items are deleted; its financial history is kept.
+#[utoipa::path(
+    delete,
+    path = "/registration/{registrationId}/{sideKey}",
+    tag = "registration",
+    params(
+        ("registrationId" = String, Path, description = "The registration to remove"),
+        ("sideKey" = String, Path, description = "Its side key"),
+    ),
+    responses(
+        (status = 200, description = "Removed", body = RemovalReply),
+        (status = 400, description = "Malformed id or side key", body = Ack),
+        (status = 403, description = "The side key does not match", body = Ack),
+        (status = 404, description = "No such registration", body = Ack),
+        (status = 409, description = "Changed concurrently; retry", body = Ack),
+    )
+)]
+pub(super) async fn delete_registration(
+    State(state): State<AppState>,
+    ApiPath((id, side_key)): ApiPath<(String, String)>,
+) -> Result<Json<RemovalReply>, ApiError> {
+    let id = RegistrationId::parse(id)?;
+    let side_key = SideKey::parse(side_key)?;
+    let removed = state.registry.remove(&id, side_key.expose(), EpochMs::now()).await?;
+    tracing::info!(registration = %id, items_deleted = removed.items_deleted, "registration removed");
+    let message = if removed.already_removed {
+        format!("registration {id} was already removed")
+    } else {
+        format!("registration {id} removed")
+    };
+    Ok(Json(RemovalReply { success: true, message, items_deleted: removed.items_deleted }))
+}
