@@ -1,1 +1,161 @@
-//! placeholder
+//! The harness for black-box tests: a real grid on a real socket with a fresh store.
+//!
+//! [`TestGrid::start`] builds the same router `gridctl serve` runs, over a SQLite
+//! file in a new temporary directory, and serves it on `127.0.0.1:0`. Tests talk to
+//! it only over HTTP: through reqwest for ordinary requests, and through
+//! [`TestGrid::raw`] for requests an HTTP library would "fix" first (dot segments,
+//! odd encodings), which are written byte for byte to a TCP socket.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use grid_app::GridConfig;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// A running grid, stopped when dropped.
+pub struct TestGrid {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    _data: TempDir,
+    server: JoinHandle<()>,
+}
+
+/// A response: its status and its body parsed as JSON (`Value::Null` if it is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `message` field, which every grid response carries.
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or_default()
+    }
+
+    /// Asserts the status and the grid's response shape (`success` agrees with the status).
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.body["success"],
+            Value::Bool(status < 400),
+            "success must agree with the status; body: {}",
+            self.body
+        );
+        assert!(!self.message().is_empty(), "every response carries a message: {}", self.body);
+        self
+    }
+}
+
+impl TestGrid {
+    /// A grid with the default configuration.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A grid with some configuration variables set (e.g. a small body limit).
+    pub async fn start_with(vars: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().expect("temporary directory");
+        let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.insert("GRID_DATA_DIR".into(), data.path().display().to_string());
+        env.insert("GRID_LISTEN".into(), "127.0.0.1:0".into());
+        let config = GridConfig::from_vars(&env).expect("test configuration is valid");
+        let state = grid_app::state_from_config(&config).await.expect("store opens");
+        let app = grid_app::router(state, &config);
+        let listener = TcpListener::bind(config.listen).await.expect("bind a free port");
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("server runs");
+        });
+        Self { addr, base: format!("http://{addr}"), http: reqwest::Client::new(), _data: data, server }
+    }
+
+    /// Sends a request with an optional JSON body and extra headers.
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Self::reply(request.send().await.expect("request reaches the grid")).await
+    }
+
+    /// Sends a request whose body is exactly these bytes.
+    pub async fn send_bytes(&self, method: &str, path: &str, body: Vec<u8>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let request = self.http.request(method, format!("{}{path}", self.base)).body(body);
+        Self::reply(request.send().await.expect("request reaches the grid")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None, &[]).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send("PUT", path, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None, &[]).await
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+
+    /// Writes `request_line` (e.g. `GET /a/../b HTTP/1.1`) and a body to the socket
+    /// as is, with no normalisation of the path.
+    pub async fn raw(&self, request_line: &str, body: &[u8]) -> Reply {
+        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+        let head = format!(
+            "{request_line}\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        parse_raw_response(&raw)
+    }
+}
+
+impl Drop for TestGrid {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Parses an HTTP/1.1 response read to EOF (`Connection: close`), chunked or not.
+fn parse_raw_response(raw: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete HTTP response");
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    Reply { status, body: serde_json::from_str(&body).unwrap_or(Value::Null) }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}

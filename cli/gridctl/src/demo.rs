@@ -62,7 +62,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("\nThe grid keeps running at {base}. Try it yourself, for example:");
-    println!("  curl -X PUT {base}/registration/my-meter-0001 -H 'content-type: application/json' -d '{{\"itemType\":\"consumer\"}}'");
+    println!(
+        "  curl -X PUT {base}/registration/my-meter-0001 -H 'content-type: application/json' -d '{{\"itemType\":\"consumer\"}}'"
+    );
     println!("  curl -X PUT {base}/storage/my-meter-0001/notes/first -d '{{\"hello\":\"grid\"}}'");
     println!("  curl '{base}/storage/my-meter-0001/notes?page=0&pageSize=10'");
     println!("  curl {base}/openapi.json");
@@ -78,14 +80,35 @@ struct Walkthrough {
 impl Walkthrough {
     async fn run(&self) -> anyhow::Result<()> {
         self.step("What is running?", Method::GET, "/", None, &[], StatusCode::OK).await?;
-        let registration = json!({"itemName": "Solar farm 01", "itemType": "producer", "root": ROOT, "sideKey": SIDE_KEY});
-        self.step("Register a producer with its channel", Method::PUT, &format!("/registration/{PRODUCER}"),
-            Some(registration), &[], StatusCode::CREATED).await?;
-        self.step("Changing it without its side key is refused", Method::PUT, &format!("/registration/{PRODUCER}"),
-            Some(json!({"itemName": "Hijacked", "itemType": "producer"})), &[], StatusCode::UNAUTHORIZED).await?;
-        self.step("With the side key in X-Side-Key it may be renamed", Method::PUT, &format!("/registration/{PRODUCER}"),
-            Some(json!({"itemName": "Solar farm 01 (north)", "itemType": "producer"})), &[("x-side-key", SIDE_KEY)],
-            StatusCode::OK).await?;
+        let registration =
+            json!({"itemName": "Solar farm 01", "itemType": "producer", "root": ROOT, "sideKey": SIDE_KEY});
+        self.step(
+            "Register a producer with its channel",
+            Method::PUT,
+            &format!("/registration/{PRODUCER}"),
+            Some(registration),
+            &[],
+            StatusCode::CREATED,
+        )
+        .await?;
+        self.step(
+            "Changing it without its side key is refused",
+            Method::PUT,
+            &format!("/registration/{PRODUCER}"),
+            Some(json!({"itemName": "Hijacked", "itemType": "producer"})),
+            &[],
+            StatusCode::UNAUTHORIZED,
+        )
+        .await?;
+        self.step(
+            "With the side key in X-Side-Key it may be renamed",
+            Method::PUT,
+            &format!("/registration/{PRODUCER}"),
+            Some(json!({"itemName": "Solar farm 01 (north)", "itemType": "producer"})),
+            &[("x-side-key", SIDE_KEY)],
+            StatusCode::OK,
+        )
+        .await?;
 
         println!("Store twelve hourly readings in the storage API ...");
         for hour in 0..12 {
@@ -96,22 +119,78 @@ impl Walkthrough {
         }
         println!("  12 × PUT {}/storage/item/{PRODUCER}/readings/hour-NN → 200\n", self.base);
 
-        self.step("List them, five per page", Method::GET, &format!("/storage/{PRODUCER}/readings?page=0&pageSize=5"),
-            None, &[], StatusCode::OK).await?;
-        self.step("The last, partial page", Method::GET, &format!("/storage/{PRODUCER}/readings?page=2&page-size=5"),
-            None, &[], StatusCode::OK).await?;
-        self.step("Read one item", Method::GET, &format!("/storage/{PRODUCER}/readings/hour-03"),
-            None, &[], StatusCode::OK).await?;
-        self.step("Delete it", Method::DELETE, &format!("/storage/{PRODUCER}/readings/hour-03"),
-            None, &[], StatusCode::OK).await?;
-        self.step("Bad input gets a clear 4xx", Method::GET, &format!("/storage/{PRODUCER}/readings?pageSize=500"),
-            None, &[], StatusCode::BAD_REQUEST).await?;
-        self.step("Delete the whole context", Method::DELETE, &format!("/storage/{PRODUCER}/readings"),
-            None, &[], StatusCode::OK).await?;
-        self.step("Remove the registration with its side key", Method::DELETE,
-            &format!("/registration/{PRODUCER}/{SIDE_KEY}"), None, &[], StatusCode::OK).await?;
-        self.step("A removed registration no longer exists for the APIs", Method::GET,
-            &format!("/storage/{PRODUCER}/readings"), None, &[], StatusCode::NOT_FOUND).await?;
+        self.step(
+            "List them, five per page",
+            Method::GET,
+            &format!("/storage/{PRODUCER}/readings?page=0&pageSize=5"),
+            None,
+            &[],
+            StatusCode::OK,
+        )
+        .await?;
+        self.step(
+            "The last, partial page",
+            Method::GET,
+            &format!("/storage/{PRODUCER}/readings?page=2&page-size=5"),
+            None,
+            &[],
+            StatusCode::OK,
+        )
+        .await?;
+        self.step(
+            "Read one item",
+            Method::GET,
+            &format!("/storage/{PRODUCER}/readings/hour-03"),
+            None,
+            &[],
+            StatusCode::OK,
+        )
+        .await?;
+        self.step(
+            "Delete it",
+            Method::DELETE,
+            &format!("/storage/{PRODUCER}/readings/hour-03"),
+            None,
+            &[],
+            StatusCode::OK,
+        )
+        .await?;
+        self.step(
+            "Bad input gets a clear 4xx",
+            Method::GET,
+            &format!("/storage/{PRODUCER}/readings?pageSize=500"),
+            None,
+            &[],
+            StatusCode::BAD_REQUEST,
+        )
+        .await?;
+        self.step(
+            "Delete the whole context",
+            Method::DELETE,
+            &format!("/storage/{PRODUCER}/readings"),
+            None,
+            &[],
+            StatusCode::OK,
+        )
+        .await?;
+        self.step(
+            "Remove the registration with its side key",
+            Method::DELETE,
+            &format!("/registration/{PRODUCER}/{SIDE_KEY}"),
+            None,
+            &[],
+            StatusCode::OK,
+        )
+        .await?;
+        self.step(
+            "A removed registration no longer exists for the APIs",
+            Method::GET,
+            &format!("/storage/{PRODUCER}/readings"),
+            None,
+            &[],
+            StatusCode::NOT_FOUND,
+        )
+        .await?;
         Ok(())
     }
 

@@ -60,9 +60,8 @@ impl Server {
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         let app = grid_app::router(state, config);
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         Ok(Self { addr, listener, app })
     }

@@ -116,10 +116,7 @@ fn bounded<T: PartialOrd + std::fmt::Display + Copy>(
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(ConfigError {
-            variable,
-            reason: format!("{value} is outside {}..={}", range.start(), range.end()),
-        })
+        Err(ConfigError { variable, reason: format!("{value} is outside {}..={}", range.start(), range.end()) })
     }
 }
 

@@ -11,8 +11,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use grid_core::{
-    AccessError, ChannelRootError, IdError, ItemNameError, ItemTypeError, JsonItemError, PagingError,
-    SideKeyError,
+    AccessError, ChannelRootError, IdError, ItemNameError, ItemTypeError, JsonItemError, PagingError, SideKeyError,
 };
 use grid_store::StoreError;
 use serde::Serialize;
@@ -150,9 +149,7 @@ mod tests {
 
     fn body_text(response: Response) -> String {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let bytes = rt
-            .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
-            .unwrap();
+        let bytes = rt.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 }

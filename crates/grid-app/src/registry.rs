@@ -8,8 +8,7 @@
 use std::sync::Arc;
 
 use grid_core::{
-    AccessError, ChannelCredentials, EpochMs, ItemName, ItemType, Registration, RegistrationId,
-    RegistrationStatus,
+    AccessError, ChannelCredentials, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
 };
 use grid_store::{ItemStore, RegistrationStore, StoreError, Versioned};
 
@@ -100,10 +99,7 @@ impl Registry {
             // Channels issue: check here that a given channel opens with `hello`, and
             // open a consumer's return channel before the registration is stored.
             let created = Registration::new(request.id, request.item_type, request.name, request.channel, now);
-            self.registrations
-                .insert(&created)
-                .await
-                .map_err(|e| RegistrationError::from_write(&created.id, e))?;
+            self.registrations.insert(&created).await.map_err(|e| RegistrationError::from_write(&created.id, e))?;
             return Ok(Registered::Created(created));
         };
         if !existing.is_active() {

@@ -23,10 +23,7 @@ impl ChannelRoot {
     /// Parses and validates a root received from outside.
     pub fn parse(value: impl Into<String>) -> Result<Self, ChannelRootError> {
         let value = value.into();
-        if let Some(found) = value
-            .chars()
-            .find(|c| !matches!(c, '0'..='9' | 'a'..='f'))
-        {
+        if let Some(found) = value.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
             return Err(ChannelRootError::Character { found });
         }
         if value.len() != Self::LEN {
@@ -78,13 +75,7 @@ mod tests {
 
     #[test]
     fn a_tryte_root_from_the_old_mam_network_is_refused() {
-        assert!(matches!(
-            ChannelRoot::parse("9".repeat(81)),
-            Err(ChannelRootError::Length { len: 81 })
-        ));
-        assert!(matches!(
-            ChannelRoot::parse("Z".repeat(64)),
-            Err(ChannelRootError::Character { found: 'Z' })
-        ));
+        assert!(matches!(ChannelRoot::parse("9".repeat(81)), Err(ChannelRootError::Length { len: 81 })));
+        assert!(matches!(ChannelRoot::parse("Z".repeat(64)), Err(ChannelRootError::Character { found: 'Z' })));
     }
 }

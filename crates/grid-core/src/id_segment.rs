@@ -14,12 +14,7 @@ pub enum IdError {
     #[error("{what} is empty")]
     Empty { what: &'static str },
     #[error("{what} is {len} characters long; it must be {min} to {max}")]
-    Length {
-        what: &'static str,
-        len: usize,
-        min: usize,
-        max: usize,
-    },
+    Length { what: &'static str, len: usize, min: usize, max: usize },
     #[error("{what} contains {found:?}; only A-Z, a-z, 0-9, '.', '_' and '-' are allowed")]
     Character { what: &'static str, found: char },
     #[error("{what} cannot be '.' or '..'")]
@@ -34,21 +29,13 @@ pub(crate) fn check(value: &str, what: &'static str, min: usize) -> Result<(), I
     if value.is_empty() {
         return Err(IdError::Empty { what });
     }
-    if let Some(found) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
+    if let Some(found) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
         return Err(IdError::Character { what, found });
     }
     // Only ASCII is left, so the byte length is the character count.
     let len = value.len();
     if !(min..=MAX_LEN).contains(&len) {
-        return Err(IdError::Length {
-            what,
-            len,
-            min,
-            max: MAX_LEN,
-        });
+        return Err(IdError::Length { what, len, min, max: MAX_LEN });
     }
     if value == "." || value == ".." {
         return Err(IdError::DotSegment { what });
@@ -136,10 +123,7 @@ mod tests {
     #[test]
     fn separators_escapes_and_control_characters_are_refused() {
         for hostile in ["a/b", "..%2f", "%2e%2e", "a\\b", "a\0b", "a b", "a\nb", "a?b", "a#b", "a:b"] {
-            assert!(
-                matches!(check(hostile, "id", 1), Err(IdError::Character { .. })),
-                "{hostile:?} was accepted"
-            );
+            assert!(matches!(check(hostile, "id", 1), Err(IdError::Character { .. })), "{hostile:?} was accepted");
         }
     }
 
@@ -157,10 +141,7 @@ mod tests {
         assert_eq!(check("", "id", 1), Err(IdError::Empty { what: "id" }));
         let huge = "a".repeat(10 * 1024);
         let err = check(&huge, "id", 1).unwrap_err();
-        assert_eq!(
-            err,
-            IdError::Length { what: "id", len: 10 * 1024, min: 1, max: MAX_LEN }
-        );
+        assert_eq!(err, IdError::Length { what: "id", len: 10 * 1024, min: 1, max: MAX_LEN });
         assert!(err.to_string().len() < 100);
     }
 
@@ -173,9 +154,6 @@ mod tests {
     #[test]
     fn the_first_bad_character_is_named_in_the_message() {
         let msg = check("ok\0bad", "item id", 1).unwrap_err().to_string();
-        assert_eq!(
-            msg,
-            "item id contains '\\0'; only A-Z, a-z, 0-9, '.', '_' and '-' are allowed"
-        );
+        assert_eq!(msg, "item id contains '\\0'; only A-Z, a-z, 0-9, '.', '_' and '-' are allowed");
     }
 }

@@ -15,10 +15,8 @@ mod tests {
 
     #[test]
     fn item_ids_order_bytewise_as_s3_keys_do() {
-        let mut ids: Vec<ItemId> = ["b", "B", "a.1", "a-1", "a_1"]
-            .into_iter()
-            .map(|s| ItemId::parse(s).unwrap())
-            .collect();
+        let mut ids: Vec<ItemId> =
+            ["b", "B", "a.1", "a-1", "a_1"].into_iter().map(|s| ItemId::parse(s).unwrap()).collect();
         ids.sort();
         let sorted: Vec<&str> = ids.iter().map(ItemId::as_str).collect();
         assert_eq!(sorted, ["B", "a-1", "a.1", "a_1", "b"]);

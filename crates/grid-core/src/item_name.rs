@@ -68,10 +68,7 @@ mod tests {
     fn control_and_bidi_characters_are_refused_in_names() {
         assert_eq!(ItemName::parse("a\nb"), Err(ItemNameError::Control { found: '\n' }));
         assert_eq!(ItemName::parse("a\0"), Err(ItemNameError::Control { found: '\0' }));
-        assert_eq!(
-            ItemName::parse("evil\u{202E}gnp.exe"),
-            Err(ItemNameError::Control { found: '\u{202E}' })
-        );
+        assert_eq!(ItemName::parse("evil\u{202E}gnp.exe"), Err(ItemNameError::Control { found: '\u{202E}' }));
     }
 
     #[test]

@@ -12,9 +12,7 @@ pub enum MoneyError {
 }
 
 /// An amount of IOTA. Money is never a float; intermediate products use `u128`.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Iota(u64);
 

@@ -27,11 +27,7 @@ impl PageRequest {
 
     /// Parses the query parameters. `size` and `size_alias` are `pageSize` and
     /// `page-size`; giving both is fine only when they agree.
-    pub fn parse(
-        page: Option<&str>,
-        size: Option<&str>,
-        size_alias: Option<&str>,
-    ) -> Result<Self, PagingError> {
+    pub fn parse(page: Option<&str>, size: Option<&str>, size_alias: Option<&str>) -> Result<Self, PagingError> {
         let page = match page {
             None => 0,
             Some(raw) => raw.parse::<u64>().map_err(|_| PagingError::Page(clip(raw)))?,
@@ -92,19 +88,13 @@ mod tests {
         assert_eq!(PageRequest::parse(Some("2"), Some("5"), None).unwrap().size(), 5);
         assert_eq!(PageRequest::parse(Some("2"), None, Some("7")).unwrap().size(), 7);
         assert_eq!(PageRequest::parse(None, Some("7"), Some("7")).unwrap().size(), 7);
-        assert_eq!(
-            PageRequest::parse(None, Some("7"), Some("8")),
-            Err(PagingError::ConflictingSize)
-        );
+        assert_eq!(PageRequest::parse(None, Some("7"), Some("8")), Err(PagingError::ConflictingSize));
     }
 
     #[test]
     fn page_sizes_outside_1_to_100_are_refused() {
         for bad in ["0", "101", "abc", "-1", "1.5", "", " 5", "99999999999"] {
-            assert!(
-                matches!(PageRequest::parse(None, Some(bad), None), Err(PagingError::Size { .. })),
-                "{bad:?}"
-            );
+            assert!(matches!(PageRequest::parse(None, Some(bad), None), Err(PagingError::Size { .. })), "{bad:?}");
         }
         assert!(PageRequest::parse(None, Some("1"), None).is_ok());
         assert!(PageRequest::parse(None, Some("100"), None).is_ok());

@@ -15,7 +15,9 @@ pub enum RegistrationStatus {
     Active,
     /// Deregistered. Its readings and accounts stay (money is never lost), but for
     /// the APIs it no longer exists and its id is not handed out again.
-    Removed { at: EpochMs },
+    Removed {
+        at: EpochMs,
+    },
 }
 
 /// Why a caller may not change or remove a registration.
@@ -51,15 +53,7 @@ impl Registration {
         channel: Option<ChannelCredentials>,
         now: EpochMs,
     ) -> Self {
-        Self {
-            id,
-            name,
-            item_type,
-            created: now,
-            updated: now,
-            status: RegistrationStatus::Active,
-            channel,
-        }
+        Self { id, name, item_type, created: now, updated: now, status: RegistrationStatus::Active, channel }
     }
 
     pub fn is_active(&self) -> bool {
@@ -74,8 +68,7 @@ impl Registration {
     /// Whether `presented` is one of this registration's side keys (constant time
     /// per key; every key is compared so the answer does not reveal which matched).
     pub fn is_proven_by(&self, presented: &str) -> bool {
-        self.side_keys()
-            .fold(false, |found, key| key.matches(presented) | found)
+        self.side_keys().fold(false, |found, key| key.matches(presented) | found)
     }
 
     /// May a caller presenting `presented` (if anything) change this registration?
@@ -97,11 +90,7 @@ impl Registration {
         if self.side_keys().next().is_none() {
             return Err(AccessError::NoSideKey);
         }
-        if self.is_proven_by(presented) {
-            Ok(())
-        } else {
-            Err(AccessError::WrongSideKey)
-        }
+        if self.is_proven_by(presented) { Ok(()) } else { Err(AccessError::WrongSideKey) }
     }
 }
 

@@ -81,10 +81,7 @@ mod tests {
     #[test]
     fn punctuation_and_non_ascii_are_refused_in_side_keys() {
         for hostile in ["abcdefgh-ijklmnop", "abcdefghijklmno\0", "abcdefghijklmnö", "abcdefgh ijklmnop"] {
-            assert!(
-                matches!(SideKey::parse(hostile), Err(SideKeyError::Character { .. })),
-                "{hostile:?}"
-            );
+            assert!(matches!(SideKey::parse(hostile), Err(SideKeyError::Character { .. })), "{hostile:?}");
         }
     }
 

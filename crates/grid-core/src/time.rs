@@ -15,9 +15,7 @@ pub enum TimeError {
 ///
 /// The seed documents say "ms since 1900" but their own example values are epoch
 /// milliseconds; epoch milliseconds are what the grid uses.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(transparent)]
 pub struct EpochMs(u64);
 
@@ -38,9 +36,7 @@ impl EpochMs {
 
     /// The current time from the system clock.
     pub fn now() -> Self {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self(since.as_millis().min(u128::from(Self::MAX)) as u64)
     }
 

@@ -49,16 +49,9 @@ pub fn router(state: AppState, config: &GridConfig) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(middleware::from_fn(move |req: Request, next: Next| within(deadline, req, next)))
         .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("<no route>", MatchedPath::as_str)
-                .to_owned();
+            let route = req.extensions().get::<MatchedPath>().map_or("<no route>", MatchedPath::as_str).to_owned();
             tracing::info_span!("request", method = %req.method(), route)
         }))
 }

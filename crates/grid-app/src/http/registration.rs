@@ -5,9 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, put};
-use grid_core::{
-    ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey,
-};
+use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -65,10 +63,9 @@ pub struct RemovalReply {
 impl RegistrationBody {
     fn into_request(self, id: RegistrationId) -> Result<RegistrationRequest, ApiError> {
         let channel = match (self.root, self.side_key) {
-            (Some(root), Some(side_key)) => Some(ChannelCredentials {
-                root: ChannelRoot::parse(root)?,
-                side_key: SideKey::parse(side_key)?,
-            }),
+            (Some(root), Some(side_key)) => {
+                Some(ChannelCredentials { root: ChannelRoot::parse(root)?, side_key: SideKey::parse(side_key)? })
+            }
             (None, None) => None,
             _ => return Err(ApiError::BadBody("root and sideKey must be given together".to_owned())),
         };
@@ -115,9 +112,7 @@ pub(super) async fn put_registration(
     let presented = match headers.get(SIDE_KEY_HEADER) {
         None => None,
         Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| ApiError::BadBody("the X-Side-Key header is not printable ASCII".to_owned()))?,
+            value.to_str().map_err(|_| ApiError::BadBody("the X-Side-Key header is not printable ASCII".to_owned()))?,
         ),
     };
     let (status, registration, verb) = match state.registry.register(request, presented, EpochMs::now()).await? {

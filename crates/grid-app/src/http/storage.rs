@@ -19,10 +19,7 @@ use grid_store::ItemKey;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/storage/item/{registrationId}/{context}/{id}", put(put_item))
-        .route(
-            "/storage/{registrationId}/{context}/{id}",
-            put(put_item_short).get(get_item).delete(delete_item),
-        )
+        .route("/storage/{registrationId}/{context}/{id}", put(put_item_short).get(get_item).delete(delete_item))
         .route("/storage/{registrationId}/{context}", get(list_items).delete(delete_context))
         .route("/storage/{registrationId}", delete(delete_all))
 }
@@ -78,7 +75,10 @@ pub struct PageQuery {
 }
 
 /// Parses the path of one item and checks that its registration is active.
-async fn item_key(state: &AppState, (registration, context, id): (String, String, String)) -> Result<ItemKey, ApiError> {
+async fn item_key(
+    state: &AppState,
+    (registration, context, id): (String, String, String),
+) -> Result<ItemKey, ApiError> {
     let key = ItemKey {
         registration: RegistrationId::parse(registration)?,
         context: StorageContext::parse(context)?,
@@ -228,11 +228,8 @@ pub(super) async fn list_items(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let context = StorageContext::parse(context)?;
-    let request = PageRequest::parse(
-        query.page.as_deref(),
-        query.page_size.as_deref(),
-        query.page_size_alias.as_deref(),
-    )?;
+    let request =
+        PageRequest::parse(query.page.as_deref(), query.page_size.as_deref(), query.page_size_alias.as_deref())?;
     let id = active_registration(&state, registration).await?;
     let page = state.items.page(&id, &context, request).await?;
     let reply = ListReply {

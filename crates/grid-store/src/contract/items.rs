@@ -95,9 +95,8 @@ pub async fn pages_split_a_context_in_id_order_with_its_total(store: Store) {
         assert_eq!(got.items.len(), expected_len, "page {page}");
         all.extend(got.items);
     }
-    let expected: Vec<(ItemId, JsonItem)> = (0..25)
-        .map(|i| (ItemId::parse(format!("item-{i:03}")).unwrap(), item(&format!(r#"{{"n":{i}}}"#))))
-        .collect();
+    let expected: Vec<(ItemId, JsonItem)> =
+        (0..25).map(|i| (ItemId::parse(format!("item-{i:03}")).unwrap(), item(&format!(r#"{{"n":{i}}}"#)))).collect();
     assert_eq!(all, expected);
 }
 

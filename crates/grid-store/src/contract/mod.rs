@@ -37,19 +37,23 @@ macro_rules! __contract_tests {
 #[macro_export]
 macro_rules! registration_store_contract {
     ($factory:path) => {
-        $crate::__contract_tests!(registrations, $factory, [
-            an_inserted_registration_reads_back_at_version_one,
-            getting_an_unknown_id_finds_nothing,
-            inserting_an_existing_id_is_a_conflict_and_keeps_the_first,
-            replacing_at_the_read_version_stores_the_change_and_bumps_the_version,
-            replacing_at_a_stale_version_is_a_conflict_and_writes_nothing,
-            replacing_a_missing_registration_is_a_conflict,
-            a_removed_registration_keeps_its_record_and_its_id,
-            of_two_concurrent_inserts_of_one_id_exactly_one_wins,
-            of_two_concurrent_replaces_of_one_version_exactly_one_wins,
-            listing_pages_through_every_registration_once_in_id_order,
-            listing_an_empty_store_gives_an_empty_last_page,
-        ]);
+        $crate::__contract_tests!(
+            registrations,
+            $factory,
+            [
+                an_inserted_registration_reads_back_at_version_one,
+                getting_an_unknown_id_finds_nothing,
+                inserting_an_existing_id_is_a_conflict_and_keeps_the_first,
+                replacing_at_the_read_version_stores_the_change_and_bumps_the_version,
+                replacing_at_a_stale_version_is_a_conflict_and_writes_nothing,
+                replacing_a_missing_registration_is_a_conflict,
+                a_removed_registration_keeps_its_record_and_its_id,
+                of_two_concurrent_inserts_of_one_id_exactly_one_wins,
+                of_two_concurrent_replaces_of_one_version_exactly_one_wins,
+                listing_pages_through_every_registration_once_in_id_order,
+                listing_an_empty_store_gives_an_empty_last_page,
+            ]
+        );
     };
 }
 
@@ -58,17 +62,21 @@ macro_rules! registration_store_contract {
 #[macro_export]
 macro_rules! item_store_contract {
     ($factory:path) => {
-        $crate::__contract_tests!(items, $factory, [
-            a_stored_item_reads_back_verbatim,
-            putting_an_item_again_replaces_it,
-            getting_a_missing_item_finds_nothing,
-            deleting_an_item_says_whether_it_existed,
-            deleting_a_context_removes_exactly_that_context,
-            deleting_a_registration_removes_all_its_items_and_no_others,
-            pages_split_a_context_in_id_order_with_its_total,
-            a_page_past_the_end_is_empty_but_keeps_the_total,
-            ids_that_share_a_prefix_stay_apart,
-            concurrent_puts_of_distinct_items_all_land,
-        ]);
+        $crate::__contract_tests!(
+            items,
+            $factory,
+            [
+                a_stored_item_reads_back_verbatim,
+                putting_an_item_again_replaces_it,
+                getting_a_missing_item_finds_nothing,
+                deleting_an_item_says_whether_it_existed,
+                deleting_a_context_removes_exactly_that_context,
+                deleting_a_registration_removes_all_its_items_and_no_others,
+                pages_split_a_context_in_id_order_with_its_total,
+                a_page_past_the_end_is_empty_but_keeps_the_total,
+                ids_that_share_a_prefix_stay_apart,
+                concurrent_puts_of_distinct_items_all_land,
+            ]
+        );
     };
 }

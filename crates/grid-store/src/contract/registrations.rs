@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use grid_core::{
-    ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId,
-    RegistrationStatus, SideKey,
+    ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
+    SideKey,
 };
 
 use crate::{RegistrationStore, StoreError};

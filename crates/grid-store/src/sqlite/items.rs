@@ -20,11 +20,7 @@ impl SqliteItemStore {
 }
 
 fn key_strings(key: &ItemKey) -> (String, String, String) {
-    (
-        key.registration.as_str().to_owned(),
-        key.context.as_str().to_owned(),
-        key.id.as_str().to_owned(),
-    )
+    (key.registration.as_str().to_owned(), key.context.as_str().to_owned(), key.id.as_str().to_owned())
 }
 
 fn stored_item(body: &str) -> Result<JsonItem, StoreError> {
@@ -60,10 +56,9 @@ impl ItemStore for SqliteItemStore {
                         "SELECT body FROM items
                          WHERE registration_id = :registration AND context = :context AND id = :id",
                     )?
-                    .query_row(
-                        named_params! {":registration": registration, ":context": context, ":id": id},
-                        |row| row.get(0),
-                    )
+                    .query_row(named_params! {":registration": registration, ":context": context, ":id": id}, |row| {
+                        row.get(0)
+                    })
                     .optional()?;
                 body.as_deref().map(stored_item).transpose()
             })
@@ -74,10 +69,11 @@ impl ItemStore for SqliteItemStore {
         let (registration, context, id) = key_strings(key);
         self.db
             .run(move |conn| {
-                let deleted = conn.prepare_cached(
-                    "DELETE FROM items WHERE registration_id = :registration AND context = :context AND id = :id",
-                )?
-                .execute(named_params! {":registration": registration, ":context": context, ":id": id})?;
+                let deleted = conn
+                    .prepare_cached(
+                        "DELETE FROM items WHERE registration_id = :registration AND context = :context AND id = :id",
+                    )?
+                    .execute(named_params! {":registration": registration, ":context": context, ":id": id})?;
                 Ok(deleted > 0)
             })
             .await

@@ -29,9 +29,7 @@ struct Inner {
 
 impl Pool {
     pub(crate) fn new(path: PathBuf) -> Self {
-        Self {
-            inner: Arc::new(Inner { path, idle: Mutex::new(Vec::new()) }),
-        }
+        Self { inner: Arc::new(Inner { path, idle: Mutex::new(Vec::new()) }) }
     }
 
     pub(crate) fn path(&self) -> &Path {

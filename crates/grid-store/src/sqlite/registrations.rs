@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use grid_core::{
-    ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId,
-    RegistrationStatus, SideKey,
+    ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
+    SideKey,
 };
 use rusqlite::{OptionalExtension, Row, named_params};
 
@@ -210,12 +210,7 @@ impl RawRegistration {
         };
         let registration = Registration {
             id: RegistrationId::parse(self.id.as_str()).map_err(|e| corrupt("id", &e))?,
-            name: self
-                .item_name
-                .clone()
-                .map(ItemName::parse)
-                .transpose()
-                .map_err(|e| corrupt("name", &e))?,
+            name: self.item_name.clone().map(ItemName::parse).transpose().map_err(|e| corrupt("name", &e))?,
             item_type: ItemType::parse(&self.item_type).map_err(|e| corrupt("type", &e))?,
             created: time("created", self.created_ms)?,
             updated: time("updated", self.updated_ms)?,

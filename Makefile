@@ -1,0 +1,47 @@
+# energy-grid: `make test` sets up every tool it needs and runs every check.
+#
+# One build profile (dev) serves all tests, so nothing is compiled twice; the
+# release profile is only for `gridctl demo` / `serve` and the Lambda zips.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+VENV    := .venv
+TOOLS   := $(VENV)/.installed
+PYTHON  ?= python3
+# Tools from the venv (moto_server, cargo-lambda, sam, cfn-lint) come first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: test tools fmt-check lint unit demo serve clean-tools
+
+test: tools fmt-check lint unit
+
+## Create .venv with the pinned dev tools when it is missing or requirements changed.
+tools: $(TOOLS)
+$(TOOLS): requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+fmt-check:
+	cargo fmt --all --check
+
+lint:
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## Every test of the workspace; cargo-nextest when installed, cargo test otherwise.
+unit:
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run --workspace --locked --no-fail-fast; \
+	else \
+		cargo test --workspace --locked --no-fail-fast; \
+	fi
+
+demo:
+	cargo run --release -p gridctl -- demo
+
+serve:
+	cargo run --release -p gridctl -- serve
+
+clean-tools:
+	rm -rf $(VENV)

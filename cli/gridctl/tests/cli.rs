@@ -1,0 +1,85 @@
+//! `gridctl` as a user runs it: the real binary, its output and its exit status.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn gridctl() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gridctl"));
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// Reads stdout until the "listening on" line and returns the base URL.
+fn wait_for_address(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().expect("serve prints its address").expect("readable stdout");
+    line.strip_prefix("energy-grid listening on ").unwrap_or_else(|| panic!("unexpected first line: {line}")).to_owned()
+}
+
+#[tokio::test]
+async fn serve_answers_on_the_address_it_prints_and_stops_cleanly_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = gridctl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut child);
+
+    let about: serde_json::Value = reqwest::get(format!("{base}/")).await.unwrap().json().await.unwrap();
+    assert_eq!(about["name"], "energy-grid");
+    let created = reqwest::Client::new()
+        .put(format!("{base}/registration/consumer-0001"))
+        .json(&serde_json::json!({"itemType": "consumer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert!(data.path().join("grid.db").exists(), "the store lives in --data-dir");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exits 0 after SIGTERM, got {status}");
+}
+
+#[test]
+fn a_bad_configuration_variable_stops_serve_with_a_message_naming_it() {
+    let output =
+        gridctl().args(["serve", "--listen", "127.0.0.1:0"]).env("GRID_BODY_LIMIT_BYTES", "lots").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("GRID_BODY_LIMIT_BYTES: \"lots\" is not valid"), "{stderr}");
+}
+
+#[test]
+fn flags_override_the_environment() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = gridctl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("GRID_LISTEN", "not-an-address")
+        .env("GRID_DATA_DIR", "/nonexistent/should/not/be/used")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut child);
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(data.path().join("grid.db").exists());
+}
+
+#[test]
+fn the_demo_walks_through_the_apis_and_exits_when_asked() {
+    let output = gridctl().args(["demo", "--listen", "127.0.0.1:0", "--exit"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("→ 201 "), "{stdout}");
+    assert!(stdout.contains(r#""totalPages":3,"totalItems":12"#), "{stdout}");
+    assert!(stdout.trim_end().ends_with("demo finished."), "{stdout}");
+}
