@@ -36,6 +36,18 @@ impl ChannelRoot {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The 32 raw bytes the hex spells.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(&self.0, &mut raw).expect("a parsed root is 64 hex characters");
+        raw
+    }
+
+    /// The root of 32 raw bytes.
+    pub fn from_bytes(raw: [u8; 32]) -> Self {
+        Self(hex::encode(raw))
+    }
 }
 
 impl std::fmt::Display for ChannelRoot {

@@ -1,11 +1,14 @@
 //! The energy grid's pure domain.
 //!
 //! Everything here is plain data and rules: identifiers that are parsed once at the
-//! edge and trusted afterwards, integer units for energy and money, paging arithmetic
-//! and the registration entity with its access rules. Nothing in this crate knows
+//! edge and trusted afterwards, integer units for energy and money, the channel
+//! protocol (keys, addresses, envelopes, commands), paging arithmetic and the
+//! registration entity with its access rules. Nothing in this crate knows
 //! about HTTP, AWS, SQLite or an async runtime, so every rule can be tested in
 //! isolation and reused by the Lambda functions, `gridctl serve` and the device agents.
 
+mod batch_id;
+pub mod channel;
 mod channel_root;
 mod energy;
 mod id_segment;
@@ -15,12 +18,14 @@ mod item_type;
 mod json_item;
 mod money;
 mod paging;
+mod payment_address;
 mod registration;
 mod registration_id;
 mod side_key;
 mod storage_context;
 mod time;
 
+pub use batch_id::BatchId;
 pub use channel_root::{ChannelRoot, ChannelRootError};
 pub use energy::{EnergyError, Wh};
 pub use id_segment::IdError;
@@ -30,6 +35,7 @@ pub use item_type::{ItemType, ItemTypeError};
 pub use json_item::{JsonItem, JsonItemError};
 pub use money::{Iota, MoneyError};
 pub use paging::{PageRequest, PagingError};
+pub use payment_address::PaymentAddress;
 pub use registration::{AccessError, ChannelCredentials, Registration, RegistrationStatus};
 pub use registration_id::RegistrationId;
 pub use side_key::{SideKey, SideKeyError};

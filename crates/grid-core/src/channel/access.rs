@@ -1,0 +1,87 @@
+//! Reading a channel: root + side key find its messages and open them.
+
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+
+use super::{ADDRESS_DOMAIN, Envelope, EnvelopeError, KEY_INFO, MessageAddress, aad};
+use crate::{ChannelRoot, SideKey};
+
+/// What a reader holds: a channel's root and side key, and the message key they give.
+#[derive(Clone)]
+pub struct ChannelAccess {
+    root: ChannelRoot,
+    root_raw: [u8; 32],
+    side_key: SideKey,
+    cipher: ChaCha20Poly1305,
+}
+
+impl ChannelAccess {
+    /// Derives the message key: `HKDF-SHA256(ikm = sideKey, salt = root raw, info = "grid-channel/key")`.
+    pub fn new(root: ChannelRoot, side_key: SideKey) -> Self {
+        let root_raw = root.to_bytes();
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(&root_raw), side_key.expose().as_bytes())
+            .expand(KEY_INFO, &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let cipher = ChaCha20Poly1305::new(&Key::from(key));
+        Self { root, root_raw, side_key, cipher }
+    }
+
+    pub fn root(&self) -> &ChannelRoot {
+        &self.root
+    }
+
+    pub fn side_key(&self) -> &SideKey {
+        &self.side_key
+    }
+
+    /// The address of message `index`.
+    pub fn address(&self, index: u64) -> MessageAddress {
+        let mut hash = Sha256::new();
+        hash.update(ADDRESS_DOMAIN);
+        hash.update(self.root_raw);
+        hash.update(index.to_be_bytes());
+        hash.update(self.side_key.expose().as_bytes());
+        MessageAddress::from_hash(hash.finalize().into())
+    }
+
+    /// Opens message `index`, checking in the order of DESIGN.md §3: the envelope is
+    /// for this channel, its root is its public key's, the index is `index`, the
+    /// signature verifies, and the ciphertext decrypts. Returns the plaintext.
+    pub fn open(&self, index: u64, envelope: &Envelope) -> Result<Vec<u8>, EnvelopeError> {
+        if envelope.root_raw() != &self.root_raw {
+            return Err(EnvelopeError::WrongChannel);
+        }
+        if envelope.index() != index {
+            return Err(EnvelopeError::WrongIndex { expected: index, found: envelope.index() });
+        }
+        envelope.verify_binding()?;
+        self.cipher
+            .decrypt(
+                &Nonce::from(*envelope.nonce()),
+                Payload { msg: envelope.ciphertext(), aad: &aad(&self.root_raw, index) },
+            )
+            .map_err(|_| EnvelopeError::Decrypt)
+    }
+
+    /// Encrypts the plaintext of message `index` (for [`super::ChannelSecrets::seal`]).
+    pub(super) fn encrypt(&self, index: u64, nonce: &[u8; 12], plaintext: &[u8]) -> Vec<u8> {
+        self.cipher
+            .encrypt(&Nonce::from(*nonce), Payload { msg: plaintext, aad: &aad(&self.root_raw, index) })
+            .expect("ChaCha20-Poly1305 encrypts any message below 256 GiB")
+    }
+
+    pub(super) fn root_raw(&self) -> &[u8; 32] {
+        &self.root_raw
+    }
+}
+
+impl fmt::Debug for ChannelAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelAccess").field("root", &self.root).finish_non_exhaustive()
+    }
+}

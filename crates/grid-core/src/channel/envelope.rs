@@ -1,0 +1,177 @@
+//! The envelope: one sealed message as stored at its address.
+//!
+//! `{"v":1,"root":hex,"index":n,"publicKey":hex,"nonce":hex,"ciphertext":base64,"signature":hex}`
+//! Parsing is strict: exactly these fields, lowercase hex of the right length,
+//! canonical padded base64, at most 16 KiB. Serialising always gives that exact
+//! field order and no whitespace, so an envelope has one canonical text.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use super::{root_of, signed_message};
+use crate::ChannelRoot;
+
+/// Why an envelope is malformed, or is not a valid message of a channel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("envelope is {len} bytes; at most {max} are allowed", max = Envelope::MAX_BYTES)]
+    TooLarge { len: usize },
+    #[error("envelope is not valid: {0}")]
+    Json(String),
+    #[error("envelope version {0} is not supported; only 1 is")]
+    Version(u64),
+    #[error("envelope field {field} must be {rule}")]
+    Field { field: &'static str, rule: &'static str },
+    #[error("envelope index is beyond {max}", max = Envelope::MAX_INDEX)]
+    IndexTooLarge,
+    #[error("envelope root is not the hash of its publicKey")]
+    RootMismatch,
+    #[error("envelope publicKey is not a valid Ed25519 key")]
+    BadPublicKey,
+    #[error("envelope signature does not verify")]
+    BadSignature,
+    #[error("envelope belongs to another channel")]
+    WrongChannel,
+    #[error("envelope says index {found} where index {expected} was read")]
+    WrongIndex { expected: u64, found: u64 },
+    #[error("envelope does not decrypt with this channel's side key")]
+    Decrypt,
+}
+
+/// A sealed channel message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    root: [u8; 32],
+    index: u64,
+    public_key: [u8; 32],
+    nonce: [u8; 12],
+    ciphertext: Vec<u8>,
+    signature: [u8; 64],
+}
+
+/// The JSON shape, before its fields are decoded.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Wire {
+    v: u64,
+    root: String,
+    index: u64,
+    public_key: String,
+    nonce: String,
+    ciphertext: String,
+    signature: String,
+}
+
+impl Envelope {
+    /// The largest envelope the protocol allows, in bytes of JSON.
+    pub const MAX_BYTES: usize = 16 * 1024;
+    /// Indexes stay exact in every JSON implementation (2^53 − 1).
+    pub const MAX_INDEX: u64 = (1 << 53) - 1;
+    /// Poly1305's tag: the smallest possible ciphertext.
+    const TAG_LEN: usize = 16;
+
+    pub(super) fn new(
+        root: [u8; 32],
+        index: u64,
+        public_key: [u8; 32],
+        nonce: [u8; 12],
+        ciphertext: Vec<u8>,
+        signature: [u8; 64],
+    ) -> Result<Self, EnvelopeError> {
+        if index > Self::MAX_INDEX {
+            return Err(EnvelopeError::IndexTooLarge);
+        }
+        let envelope = Self { root, index, public_key, nonce, ciphertext, signature };
+        let len = envelope.to_json().len();
+        if len > Self::MAX_BYTES {
+            return Err(EnvelopeError::TooLarge { len });
+        }
+        Ok(envelope)
+    }
+
+    /// Parses an envelope's JSON, checking its shape (not yet its signature).
+    pub fn parse(json: &[u8]) -> Result<Self, EnvelopeError> {
+        if json.len() > Self::MAX_BYTES {
+            return Err(EnvelopeError::TooLarge { len: json.len() });
+        }
+        let wire: Wire = serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        if wire.v != 1 {
+            return Err(EnvelopeError::Version(wire.v));
+        }
+        if wire.index > Self::MAX_INDEX {
+            return Err(EnvelopeError::IndexTooLarge);
+        }
+        let ciphertext = BASE64
+            .decode(&wire.ciphertext)
+            .ok()
+            .filter(|c| c.len() >= Self::TAG_LEN)
+            .ok_or(EnvelopeError::Field { field: "ciphertext", rule: "standard padded base64 of at least 16 bytes" })?;
+        Ok(Self {
+            root: hex_field(&wire.root, "root", "64 lowercase hex characters")?,
+            index: wire.index,
+            public_key: hex_field(&wire.public_key, "publicKey", "64 lowercase hex characters")?,
+            nonce: hex_field(&wire.nonce, "nonce", "24 lowercase hex characters")?,
+            ciphertext,
+            signature: hex_field(&wire.signature, "signature", "128 lowercase hex characters")?,
+        })
+    }
+
+    /// The canonical JSON text.
+    pub fn to_json(&self) -> String {
+        format!(
+            r#"{{"v":1,"root":"{}","index":{},"publicKey":"{}","nonce":"{}","ciphertext":"{}","signature":"{}"}}"#,
+            hex::encode(self.root),
+            self.index,
+            hex::encode(self.public_key),
+            hex::encode(self.nonce),
+            BASE64.encode(&self.ciphertext),
+            hex::encode(self.signature),
+        )
+    }
+
+    /// What the channel node can check without the side key: the root is the hash
+    /// of the public key, and the signature over the message verifies (strictly:
+    /// no malleable signatures, no small-order keys).
+    pub fn verify_binding(&self) -> Result<(), EnvelopeError> {
+        if root_of(&self.public_key) != self.root {
+            return Err(EnvelopeError::RootMismatch);
+        }
+        let key = VerifyingKey::from_bytes(&self.public_key).map_err(|_| EnvelopeError::BadPublicKey)?;
+        let signature = Signature::from_bytes(&self.signature);
+        key.verify_strict(&signed_message(&self.root, self.index, &self.nonce, &self.ciphertext), &signature)
+            .map_err(|_| EnvelopeError::BadSignature)
+    }
+
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The root the envelope claims to belong to.
+    pub fn root(&self) -> ChannelRoot {
+        ChannelRoot::from_bytes(self.root)
+    }
+
+    pub(super) fn root_raw(&self) -> &[u8; 32] {
+        &self.root
+    }
+
+    pub(super) fn nonce(&self) -> &[u8; 12] {
+        &self.nonce
+    }
+
+    pub(super) fn ciphertext(&self) -> &[u8] {
+        &self.ciphertext
+    }
+}
+
+/// Decodes a fixed-length lowercase hex field.
+fn hex_field<const N: usize>(value: &str, field: &'static str, rule: &'static str) -> Result<[u8; N], EnvelopeError> {
+    let error = EnvelopeError::Field { field, rule };
+    if value.len() != 2 * N || !value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(error);
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(value, &mut out).map_err(|_| error)?;
+    Ok(out)
+}
