@@ -319,7 +319,8 @@ mod tests {
     #[test]
     fn malformed_commands_are_typed_errors() {
         use CommandError as E;
-        let cases: &[(&str, fn(&CommandError) -> bool)] = &[
+        type Expectation = fn(&CommandError) -> bool;
+        let cases: &[(&str, Expectation)] = &[
             (r#"{"command":"sell-everything"}"#, |e| matches!(e, E::UnknownCommand(c) if c == "sell-everything")),
             (r#"{}"#, |e| matches!(e, E::MissingField { field: "command", .. })),
             (r#"{"command":"usage","startTime":1,"endTime":2}"#, |e| {
