@@ -36,7 +36,7 @@ pub use json_item::{JsonItem, JsonItemError};
 pub use money::{Iota, MoneyError};
 pub use paging::{PageRequest, PagingError};
 pub use payment_address::PaymentAddress;
-pub use registration::{AccessError, ChannelCredentials, Registration, RegistrationStatus};
+pub use registration::{AccessError, ChannelCredentials, Registration, RegistrationStatus, ReturnChannel};
 pub use registration_id::RegistrationId;
 pub use side_key::{SideKey, SideKeyError};
 pub use storage_context::StorageContext;

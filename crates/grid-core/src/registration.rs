@@ -1,5 +1,6 @@
 //! A producer or consumer registered with the grid, and who may change it.
 
+use crate::channel::{ChannelSecrets, ChannelSeed};
 use crate::{ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey};
 
 /// The channel an entity publishes on: what the grid needs to find and read it.
@@ -7,6 +8,27 @@ use crate::{ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey};
 pub struct ChannelCredentials {
     pub root: ChannelRoot,
     pub side_key: SideKey,
+}
+
+/// The channel the grid writes to a consumer (payment requests), and owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnChannel {
+    pub seed: ChannelSeed,
+    pub side_key: SideKey,
+    /// Where the grid writes next; addresses below it are known to be taken.
+    pub next_index: u64,
+}
+
+impl ReturnChannel {
+    /// A fresh channel with a random seed and side key, nothing written yet.
+    pub fn generate() -> Self {
+        Self { seed: ChannelSeed::generate(), side_key: SideKey::generate(), next_index: 0 }
+    }
+
+    /// The keys to write (and read) it.
+    pub fn secrets(&self) -> ChannelSecrets {
+        ChannelSecrets::new(&self.seed, self.side_key.clone())
+    }
 }
 
 /// Whether a registration takes part in the grid.
@@ -42,6 +64,8 @@ pub struct Registration {
     pub status: RegistrationStatus,
     /// The entity's own channel, which the grid polls for output or usage.
     pub channel: Option<ChannelCredentials>,
+    /// A consumer's return channel, written by the grid.
+    pub return_channel: Option<ReturnChannel>,
 }
 
 impl Registration {
@@ -53,16 +77,28 @@ impl Registration {
         channel: Option<ChannelCredentials>,
         now: EpochMs,
     ) -> Self {
-        Self { id, name, item_type, created: now, updated: now, status: RegistrationStatus::Active, channel }
+        Self {
+            id,
+            name,
+            item_type,
+            created: now,
+            updated: now,
+            status: RegistrationStatus::Active,
+            channel,
+            return_channel: None,
+        }
     }
 
     pub fn is_active(&self) -> bool {
         self.status == RegistrationStatus::Active
     }
 
-    /// The side keys that prove a caller speaks for this registration.
+    /// The side keys that prove a caller speaks for this registration: its own
+    /// channel's, and its return channel's (which the grid handed only to it).
     pub fn side_keys(&self) -> impl Iterator<Item = &SideKey> {
-        self.channel.as_ref().map(|c| &c.side_key).into_iter()
+        let own = self.channel.as_ref().map(|c| &c.side_key);
+        let returned = self.return_channel.as_ref().map(|c| &c.side_key);
+        own.into_iter().chain(returned)
     }
 
     /// Whether `presented` is one of this registration's side keys (constant time
@@ -133,6 +169,18 @@ mod tests {
         assert_eq!(producer(true).authorize_removal(KEY), Ok(()));
         assert_eq!(producer(true).authorize_removal("nope"), Err(AccessError::WrongSideKey));
         assert_eq!(producer(false).authorize_removal(KEY), Err(AccessError::NoSideKey));
+    }
+
+    #[test]
+    fn a_consumer_is_proven_by_its_return_channel_key_too() {
+        let mut consumer = producer(true);
+        consumer.item_type = ItemType::Consumer;
+        let returned = ReturnChannel::generate();
+        let return_key = returned.side_key.expose().to_owned();
+        consumer.return_channel = Some(returned);
+        assert_eq!(consumer.authorize_removal(&return_key), Ok(()));
+        assert_eq!(consumer.authorize_removal(KEY), Ok(()));
+        assert_eq!(consumer.authorize_removal("SomeOtherKey000000"), Err(AccessError::WrongSideKey));
     }
 
     #[test]

@@ -37,6 +37,13 @@ impl SideKey {
         Ok(Self(value))
     }
 
+    /// A new random side key: 64 hex characters (256 bits) from the operating system.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+        Self(hex::encode(bytes))
+    }
+
     /// The key itself. Callers must not log it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -89,6 +96,15 @@ mod tests {
     fn a_side_key_never_shows_in_debug_output() {
         let key = SideKey::parse("SECRETSECRETSECRET").unwrap();
         assert!(!format!("{key:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn generated_side_keys_are_64_hex_characters_and_differ() {
+        let (a, b) = (SideKey::generate(), SideKey::generate());
+        assert_eq!(a.expose().len(), 64);
+        assert!(a.expose().bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(SideKey::parse(a.expose()).unwrap(), a);
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! Adapters: [`sqlite`] (the embedded default). The [`contract`] module (feature
 //! `contract`) holds the behaviour every adapter must show, as test-generating macros.
 
+mod channel_ledger;
 mod error;
 mod item_store;
 mod registration_store;
@@ -17,6 +18,7 @@ pub mod sqlite;
 #[cfg(feature = "contract")]
 pub mod contract;
 
+pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
 pub use error::StoreError;
 pub use item_store::{ItemKey, ItemPage, ItemStore};
 pub use registration_store::{RegistrationPage, RegistrationStore, Versioned};

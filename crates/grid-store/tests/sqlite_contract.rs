@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use grid_store::sqlite::{SqliteDb, SqliteItemStore, SqliteRegistrationStore};
-use grid_store::{ItemStore, RegistrationStore};
+use grid_store::sqlite::{SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
+use grid_store::{ChannelLedger, ItemStore, RegistrationStore};
 use tempfile::TempDir;
 
 async fn fresh_db() -> (TempDir, SqliteDb) {
@@ -22,12 +22,21 @@ async fn items() -> (TempDir, Arc<dyn ItemStore>) {
     (dir, Arc::new(SqliteItemStore::new(db)))
 }
 
+async fn channel_ledgers() -> (TempDir, Arc<dyn ChannelLedger>) {
+    let (dir, db) = fresh_db().await;
+    (dir, Arc::new(SqliteChannelLedger::new(db)))
+}
+
 mod registration_store {
     grid_store::registration_store_contract!(super::registrations);
 }
 
 mod item_store {
     grid_store::item_store_contract!(super::items);
+}
+
+mod channel_ledger {
+    grid_store::channel_ledger_contract!(super::channel_ledgers);
 }
 
 #[tokio::test]

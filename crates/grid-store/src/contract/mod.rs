@@ -14,6 +14,7 @@
 //! prefix to drop) and a fresh, empty store. Every check uses its own ids, so
 //! adapters may share a backend between tests as long as each factory call is fresh.
 
+pub mod channel_ledger;
 pub mod items;
 pub mod registrations;
 
@@ -76,6 +77,25 @@ macro_rules! item_store_contract {
                 a_page_past_the_end_is_empty_but_keeps_the_total,
                 ids_that_share_a_prefix_stay_apart,
                 concurrent_puts_of_distinct_items_all_land,
+            ]
+        );
+    };
+}
+
+/// Runs the [`ChannelLedger`](crate::ChannelLedger) contract against the ledgers made by
+/// `$factory: async fn() -> (Guard, Arc<dyn ChannelLedger>)`.
+#[macro_export]
+macro_rules! channel_ledger_contract {
+    ($factory:path) => {
+        $crate::__contract_tests!(
+            channel_ledger,
+            $factory,
+            [
+                an_attached_envelope_reads_back,
+                an_address_is_write_once,
+                a_missing_address_reads_as_nothing,
+                getting_many_returns_exactly_the_stored_ones,
+                of_concurrent_attaches_to_one_address_exactly_one_wins,
             ]
         );
     };

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use grid_core::channel::ChannelSeed;
 use grid_core::{
     ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
-    SideKey,
+    ReturnChannel, SideKey,
 };
 
 use crate::{RegistrationStore, StoreError};
@@ -34,6 +35,16 @@ pub async fn an_inserted_registration_reads_back_at_version_one(store: Store) {
     let got = store.get(&r.id).await.unwrap().expect("inserted registration is found");
     assert_eq!(got.value, r);
     assert_eq!(got.version, 1);
+
+    let mut consumer = registration("contract-read-3");
+    consumer.item_type = ItemType::Consumer;
+    consumer.return_channel = Some(ReturnChannel {
+        seed: ChannelSeed::from_bytes([9; 32]),
+        side_key: SideKey::parse("ReturnSideKey00000001").unwrap(),
+        next_index: (1 << 53) - 1,
+    });
+    store.insert(&consumer).await.unwrap();
+    assert_eq!(store.get(&consumer.id).await.unwrap().unwrap().value, consumer);
 
     let mut bare = registration("contract-read-2");
     bare.channel = None;

@@ -31,6 +31,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (registration_id, context, id)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 2: the channel node's envelopes, and each consumer's return channel.
+    r#"
+    CREATE TABLE channel_messages (
+        address     TEXT    PRIMARY KEY,
+        envelope    TEXT    NOT NULL,
+        attached_ms INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    ALTER TABLE registrations ADD COLUMN return_seed       TEXT;
+    ALTER TABLE registrations ADD COLUMN return_side_key   TEXT;
+    ALTER TABLE registrations ADD COLUMN return_next_index INTEGER;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

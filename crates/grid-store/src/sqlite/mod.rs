@@ -8,6 +8,7 @@
 //! `UPDATE … WHERE version = ?`), which SQLite executes atomically, so they hold
 //! across connections and processes alike.
 
+mod channel_messages;
 mod items;
 mod migrations;
 mod pool;
@@ -15,6 +16,7 @@ mod registrations;
 
 use std::path::{Path, PathBuf};
 
+pub use channel_messages::SqliteChannelLedger;
 pub use items::SqliteItemStore;
 pub use registrations::SqliteRegistrationStore;
 

@@ -1,9 +1,10 @@
 //! `RegistrationStore` over the `registrations` table.
 
 use async_trait::async_trait;
+use grid_core::channel::ChannelSeed;
 use grid_core::{
     ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
-    SideKey,
+    ReturnChannel, SideKey,
 };
 use rusqlite::{OptionalExtension, Row, named_params};
 
@@ -22,8 +23,8 @@ impl SqliteRegistrationStore {
     }
 }
 
-const COLUMNS: &str =
-    "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key, version";
+const COLUMNS: &str = "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
+     return_seed, return_side_key, return_next_index, version";
 
 #[async_trait]
 impl RegistrationStore for SqliteRegistrationStore {
@@ -34,9 +35,9 @@ impl RegistrationStore for SqliteRegistrationStore {
                 let inserted = conn.execute(
                     "INSERT INTO registrations
                         (id, item_name, item_type, created_ms, updated_ms, removed_ms,
-                         channel_root, channel_side_key, version)
+                         channel_root, channel_side_key, return_seed, return_side_key, return_next_index, version)
                      VALUES (:id, :item_name, :item_type, :created_ms, :updated_ms, :removed_ms,
-                             :channel_root, :channel_side_key, 1)
+                             :channel_root, :channel_side_key, :return_seed, :return_side_key, :return_next_index, 1)
                      ON CONFLICT (id) DO NOTHING",
                     row.params().as_slice(),
                 )?;
@@ -77,6 +78,8 @@ impl RegistrationStore for SqliteRegistrationStore {
                         item_name = :item_name, item_type = :item_type,
                         created_ms = :created_ms, updated_ms = :updated_ms, removed_ms = :removed_ms,
                         channel_root = :channel_root, channel_side_key = :channel_side_key,
+                        return_seed = :return_seed, return_side_key = :return_side_key,
+                        return_next_index = :return_next_index,
                         version = version + 1
                      WHERE id = :id AND version = :expected",
                     params.as_slice(),
@@ -127,6 +130,9 @@ struct RegistrationRow {
     removed_ms: Option<i64>,
     channel_root: Option<String>,
     channel_side_key: Option<String>,
+    return_seed: Option<String>,
+    return_side_key: Option<String>,
+    return_next_index: Option<i64>,
 }
 
 impl RegistrationRow {
@@ -140,6 +146,9 @@ impl RegistrationRow {
             (":removed_ms", &self.removed_ms),
             (":channel_root", &self.channel_root),
             (":channel_side_key", &self.channel_side_key),
+            (":return_seed", &self.return_seed),
+            (":return_side_key", &self.return_side_key),
+            (":return_next_index", &self.return_next_index),
         ]
     }
 }
@@ -163,6 +172,10 @@ impl From<&Registration> for RegistrationRow {
             },
             channel_root: r.channel.as_ref().map(|c| c.root.as_str().to_owned()),
             channel_side_key: r.channel.as_ref().map(|c| c.side_key.expose().to_owned()),
+            return_seed: r.return_channel.as_ref().map(|c| c.seed.expose_hex()),
+            return_side_key: r.return_channel.as_ref().map(|c| c.side_key.expose().to_owned()),
+            // Channel indexes are bounded by 2^53 (Envelope::MAX_INDEX), so they fit.
+            return_next_index: r.return_channel.as_ref().map(|c| c.next_index as i64),
         }
     }
 }
@@ -177,6 +190,9 @@ struct RawRegistration {
     removed_ms: Option<i64>,
     channel_root: Option<String>,
     channel_side_key: Option<String>,
+    return_seed: Option<String>,
+    return_side_key: Option<String>,
+    return_next_index: Option<i64>,
     version: i64,
 }
 
@@ -191,7 +207,10 @@ impl RawRegistration {
             removed_ms: row.get(5)?,
             channel_root: row.get(6)?,
             channel_side_key: row.get(7)?,
-            version: row.get(8)?,
+            return_seed: row.get(8)?,
+            return_side_key: row.get(9)?,
+            return_next_index: row.get(10)?,
+            version: row.get(11)?,
         })
     }
 
@@ -208,6 +227,14 @@ impl RawRegistration {
             }),
             _ => None,
         };
+        let return_channel = match (&self.return_seed, &self.return_side_key, self.return_next_index) {
+            (Some(seed), Some(key), Some(next)) => Some(ReturnChannel {
+                seed: ChannelSeed::from_hex(seed).map_err(|e| corrupt("return seed", &e))?,
+                side_key: SideKey::parse(key.as_str()).map_err(|e| corrupt("return side key", &e))?,
+                next_index: u64::try_from(next).map_err(|e| corrupt("return index", &e))?,
+            }),
+            _ => None,
+        };
         let registration = Registration {
             id: RegistrationId::parse(self.id.as_str()).map_err(|e| corrupt("id", &e))?,
             name: self.item_name.clone().map(ItemName::parse).transpose().map_err(|e| corrupt("name", &e))?,
@@ -219,6 +246,7 @@ impl RawRegistration {
                 Some(at) => RegistrationStatus::Removed { at: time("removed", at)? },
             },
             channel,
+            return_channel,
         };
         let version = u64::try_from(self.version).map_err(|e| corrupt("version", &e))?;
         Ok(Versioned { value: registration, version })

@@ -1,0 +1,84 @@
+//! `ChannelLedger` over the `channel_messages` table.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use grid_core::EpochMs;
+use grid_core::channel::{Envelope, MessageAddress};
+use rusqlite::{OptionalExtension, named_params};
+
+use super::SqliteDb;
+use crate::{ChannelLedger, StoreError};
+
+/// The channel node's envelopes in the embedded SQLite database.
+#[derive(Clone)]
+pub struct SqliteChannelLedger {
+    db: SqliteDb,
+}
+
+impl SqliteChannelLedger {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+fn stored_envelope(text: &str) -> Result<Envelope, StoreError> {
+    Envelope::parse(text.as_bytes()).map_err(|e| StoreError::Corrupt(format!("channel message: {e}")))
+}
+
+#[async_trait]
+impl ChannelLedger for SqliteChannelLedger {
+    async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError> {
+        let address = address.as_str().to_owned();
+        let text = envelope.to_json();
+        let now = EpochMs::now().get() as i64;
+        self.db
+            .run(move |conn| {
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO channel_messages (address, envelope, attached_ms)
+                         VALUES (:address, :envelope, :now) ON CONFLICT (address) DO NOTHING",
+                    )?
+                    .execute(named_params! {":address": address, ":envelope": text, ":now": now})?;
+                if inserted == 0 {
+                    return Err(StoreError::Conflict(format!("address {address} is taken")));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError> {
+        let address = address.as_str().to_owned();
+        self.db
+            .run(move |conn| {
+                let text: Option<String> = conn
+                    .prepare_cached("SELECT envelope FROM channel_messages WHERE address = ?1")?
+                    .query_row([&address], |row| row.get(0))
+                    .optional()?;
+                text.as_deref().map(stored_envelope).transpose()
+            })
+            .await
+    }
+
+    async fn get_many(&self, addresses: &[MessageAddress]) -> Result<HashMap<MessageAddress, Envelope>, StoreError> {
+        let addresses = addresses.to_vec();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                let mut found = HashMap::with_capacity(addresses.len());
+                {
+                    let mut stmt = tx.prepare_cached("SELECT envelope FROM channel_messages WHERE address = ?1")?;
+                    for address in addresses {
+                        let text: Option<String> = stmt.query_row([address.as_str()], |row| row.get(0)).optional()?;
+                        if let Some(text) = text {
+                            found.insert(address, stored_envelope(&text)?);
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(found)
+            })
+            .await
+    }
+}
