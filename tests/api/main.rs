@@ -1,24 +1,41 @@
 //! The grid's HTTP APIs, tested from outside over real sockets, one fresh grid per test.
 
+mod channels;
 mod hostile;
 mod meta;
 mod registration;
+mod return_channel;
 mod storage;
 
+use grid_core::channel::ChannelSecrets;
 use grid_tests::TestGrid;
 use serde_json::{Value, json};
 
-pub const ROOT: &str = "6a1c0d3b2e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
-pub const OTHER_ROOT: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f";
 pub const SIDE_KEY: &str = "SideKeyOfTheProducer0001";
 pub const OTHER_KEY: &str = "SomebodyElsesSideKey999";
 
-/// A producer registration body with a channel.
-pub fn producer(root: &str, side_key: &str) -> Value {
-    json!({"itemName": "Rooftop", "itemType": "producer", "root": root, "sideKey": side_key})
+/// The channel the test producers publish on.
+pub fn own_channel() -> ChannelSecrets {
+    grid_tests::channel(1, SIDE_KEY)
 }
 
-/// Registers `id` as a producer with the standard channel.
+/// Somebody else's channel.
+pub fn other_channel() -> ChannelSecrets {
+    grid_tests::channel(2, OTHER_KEY)
+}
+
+/// A producer registration body naming `channel`.
+pub fn producer(channel: &ChannelSecrets) -> Value {
+    json!({
+        "itemName": "Rooftop",
+        "itemType": "producer",
+        "root": channel.root().as_str(),
+        "sideKey": channel.access().side_key().expose(),
+    })
+}
+
+/// Registers `id` as a producer on the standard channel, opened with `hello`.
 pub async fn register_producer(grid: &TestGrid, id: &str) {
-    grid.put(&format!("/registration/{id}"), &producer(ROOT, SIDE_KEY)).await.expect(201);
+    grid.open_channel(&own_channel()).await;
+    grid.put(&format!("/registration/{id}"), &producer(&own_channel())).await.expect(201);
 }

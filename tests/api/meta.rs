@@ -29,6 +29,9 @@ async fn the_openapi_document_lists_every_route_with_its_methods() {
         ("/storage/{registrationId}/{context}", "get"),
         ("/storage/{registrationId}/{context}", "delete"),
         ("/storage/{registrationId}", "delete"),
+        ("/channels/messages/{address}", "put"),
+        ("/channels/messages/{address}", "get"),
+        ("/channels/messages/batch-get", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");

@@ -3,15 +3,16 @@
 use grid_tests::TestGrid;
 use serde_json::json;
 
-use crate::{OTHER_KEY, OTHER_ROOT, ROOT, SIDE_KEY, producer, register_producer};
+use crate::{OTHER_KEY, SIDE_KEY, other_channel, own_channel, producer, register_producer};
 
 #[tokio::test]
 async fn registering_a_producer_answers_201_and_repeating_it_answers_200() {
     let grid = TestGrid::start().await;
-    let first = grid.put("/registration/producer-0001", &producer(ROOT, SIDE_KEY)).await.expect(201);
+    grid.open_channel(&own_channel()).await;
+    let first = grid.put("/registration/producer-0001", &producer(&own_channel())).await.expect(201);
     assert_eq!(first.message(), "producer producer-0001 registered");
     // The same request again carries the same side key, which proves it is the owner.
-    let again = grid.put("/registration/producer-0001", &producer(ROOT, SIDE_KEY)).await.expect(200);
+    let again = grid.put("/registration/producer-0001", &producer(&own_channel())).await.expect(200);
     assert_eq!(again.message(), "producer producer-0001 updated");
 }
 
@@ -25,15 +26,17 @@ async fn registering_a_consumer_without_a_channel_succeeds() {
 #[tokio::test]
 async fn malformed_registration_bodies_are_refused_with_what_was_wrong() {
     let grid = TestGrid::start().await;
+    let root = own_channel().root().to_string();
+    let root = root.as_str();
     let cases = [
         (json!({}), "itemType"),
         (json!({"itemType": "prosumer"}), "itemType must be \"producer\" or \"consumer\""),
         (json!({"itemType": 5}), "invalid type"),
-        (json!({"itemType": "producer", "root": ROOT}), "root and sideKey must be given together"),
+        (json!({"itemType": "producer", "root": root}), "root and sideKey must be given together"),
         (json!({"itemType": "producer", "sideKey": SIDE_KEY}), "root and sideKey must be given together"),
         (json!({"itemType": "producer", "root": "abc", "sideKey": SIDE_KEY}), "channel root is 3 characters long"),
-        (json!({"itemType": "producer", "root": ROOT, "sideKey": "short"}), "side key is 5 characters long"),
-        (json!({"itemType": "producer", "root": ROOT, "sideKey": "with-a-dash-0123456"}), "side key contains '-'"),
+        (json!({"itemType": "producer", "root": root, "sideKey": "short"}), "side key is 5 characters long"),
+        (json!({"itemType": "producer", "root": root, "sideKey": "with-a-dash-0123456"}), "side key contains '-'"),
         (json!({"itemType": "producer", "itemName": "a\u{0007}b"}), "itemName contains the control character"),
         (json!({"itemType": "producer", "itemName": "x".repeat(201)}), "itemName is 201 characters long"),
         (json!([1, 2]), "invalid type"),
@@ -91,7 +94,7 @@ async fn re_pointing_a_registration_to_another_channel_without_its_side_key_is_r
     let grid = TestGrid::start().await;
     register_producer(&grid, "producer-0001").await;
     // A hijacker sends their own channel, whose side key is not the registration's.
-    grid.put("/registration/producer-0001", &producer(OTHER_ROOT, OTHER_KEY)).await.expect(403);
+    grid.put("/registration/producer-0001", &producer(&other_channel())).await.expect(403);
     // The owner's key still works and the hijacker's does not.
     grid.delete(&format!("/registration/producer-0001/{OTHER_KEY}")).await.expect(403);
     grid.delete(&format!("/registration/producer-0001/{SIDE_KEY}")).await.expect(200);
@@ -101,14 +104,10 @@ async fn re_pointing_a_registration_to_another_channel_without_its_side_key_is_r
 async fn the_owner_can_move_a_registration_to_a_new_channel_and_the_old_key_stops_working() {
     let grid = TestGrid::start().await;
     register_producer(&grid, "producer-0001").await;
-    grid.send(
-        "PUT",
-        "/registration/producer-0001",
-        Some(&producer(OTHER_ROOT, OTHER_KEY)),
-        &[("x-side-key", SIDE_KEY)],
-    )
-    .await
-    .expect(200);
+    grid.open_channel(&other_channel()).await;
+    grid.send("PUT", "/registration/producer-0001", Some(&producer(&other_channel())), &[("x-side-key", SIDE_KEY)])
+        .await
+        .expect(200);
     let body = json!({"itemType": "producer"});
     grid.send("PUT", "/registration/producer-0001", Some(&body), &[("x-side-key", SIDE_KEY)]).await.expect(403);
     grid.send("PUT", "/registration/producer-0001", Some(&body), &[("x-side-key", OTHER_KEY)]).await.expect(200);
@@ -118,7 +117,7 @@ async fn the_owner_can_move_a_registration_to_a_new_channel_and_the_old_key_stop
 async fn a_registration_cannot_change_its_item_type() {
     let grid = TestGrid::start().await;
     register_producer(&grid, "producer-0001").await;
-    let body = json!({"itemType": "consumer", "root": ROOT, "sideKey": SIDE_KEY});
+    let body = json!({"itemType": "consumer", "root": own_channel().root().as_str(), "sideKey": SIDE_KEY});
     let reply = grid.put("/registration/producer-0001", &body).await.expect(409);
     assert!(reply.message().starts_with("itemType cannot change from producer to consumer"), "{}", reply.message());
 }
@@ -147,7 +146,7 @@ async fn deleting_a_registration_removes_its_storage_and_retires_its_id() {
 
     grid.get("/storage/producer-0001/ctx/a").await.expect(404);
     grid.put("/storage/producer-0001/ctx/a", &json!(1)).await.expect(404);
-    let reregister = grid.put("/registration/producer-0001", &producer(ROOT, SIDE_KEY)).await.expect(409);
+    let reregister = grid.put("/registration/producer-0001", &producer(&own_channel())).await.expect(409);
     assert!(reregister.message().contains("was removed"), "{}", reregister.message());
     // Another registration's storage is untouched.
     grid.get("/storage/producer-0002/ctx/a").await.expect(200);
@@ -173,8 +172,8 @@ async fn deleting_an_unknown_registration_is_not_found() {
 #[tokio::test]
 async fn a_registration_without_a_side_key_cannot_be_deleted_by_anyone() {
     let grid = TestGrid::start().await;
-    grid.put("/registration/consumer-0001", &json!({"itemType": "consumer"})).await.expect(201);
-    let reply = grid.delete(&format!("/registration/consumer-0001/{SIDE_KEY}")).await.expect(403);
+    grid.put("/registration/producer-0002", &json!({"itemType": "producer"})).await.expect(201);
+    let reply = grid.delete(&format!("/registration/producer-0002/{SIDE_KEY}")).await.expect(403);
     assert!(reply.message().contains("no side key"), "{}", reply.message());
 }
 
@@ -189,12 +188,13 @@ async fn deleting_with_a_malformed_side_key_is_a_bad_request() {
 #[tokio::test]
 async fn concurrent_first_registrations_of_one_id_create_it_once() {
     let grid = TestGrid::start().await;
+    grid.open_channel(&own_channel()).await;
     let url = format!("{}/registration/producer-0001", grid.base);
     let attempts: Vec<_> = (0..8)
         .map(|_| {
             let (http, url) = (grid.http.clone(), url.clone());
             tokio::spawn(async move {
-                http.put(url).json(&producer(ROOT, SIDE_KEY)).send().await.unwrap().status().as_u16()
+                http.put(url).json(&producer(&own_channel())).send().await.unwrap().status().as_u16()
             })
         })
         .collect();

@@ -8,8 +8,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use grid_app::GridConfig;
+use grid_app::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient, ReadBatch};
+use grid_core::SideKey;
+use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -128,6 +132,38 @@ impl TestGrid {
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.unwrap();
         parse_raw_response(&raw)
+    }
+}
+
+/// A channel with a fixed seed, so tests can name it.
+pub fn channel(seed: u8, side_key: &str) -> ChannelSecrets {
+    ChannelSecrets::new(&ChannelSeed::from_bytes([seed; 32]), SideKey::parse(side_key).expect("a valid side key"))
+}
+
+impl TestGrid {
+    /// A client for this grid's channel node over HTTP, as a device agent uses it.
+    pub fn channel_client(&self) -> Arc<dyn ChannelClient> {
+        Arc::new(HttpChannelClient::new(self.base.clone(), self.http.clone()))
+    }
+
+    /// Publishes `commands` on `channel` from index `from`, through the node's HTTP API.
+    pub async fn publish(&self, channel: &ChannelSecrets, from: u64, commands: &[Command]) -> u64 {
+        let mut writer = ChannelWriter::new(channel.clone(), from, self.channel_client());
+        for command in commands {
+            writer.publish(command).await.expect("publishing through the node works");
+        }
+        writer.next_index()
+    }
+
+    /// Opens `channel` with `hello` at index 0 (once; repeating is harmless).
+    pub async fn open_channel(&self, channel: &ChannelSecrets) {
+        let mut writer = ChannelWriter::new(channel.clone(), 0, self.channel_client());
+        writer.publish_once(&Command::Hello).await.expect("hello is published");
+    }
+
+    /// Reads a channel (by root and side key) from `from` through the node's HTTP API.
+    pub async fn read(&self, access: &ChannelAccess, from: u64, max: u64) -> ReadBatch {
+        ChannelReader::new(access.clone(), self.channel_client()).read(from, max).await.expect("the node answers")
     }
 }
 

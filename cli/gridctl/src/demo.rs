@@ -9,9 +9,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use grid_app::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient};
 use grid_app::{GridConfig, telemetry};
+use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
+use grid_core::{ChannelRoot, SideKey};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -31,7 +35,7 @@ pub struct DemoArgs {
 }
 
 const PRODUCER: &str = "solar-farm-01";
-const ROOT: &str = "5e1f0b6c7a7d4c3e9b2a18f0d6c4e2a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1";
+const CONSUMER: &str = "household-0042";
 const SIDE_KEY: &str = "DEMOSIDEKEY0123456789";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -51,7 +55,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("energy-grid demo: a grid is listening on {base} (data in {})\n", data_dir.display());
     let serving = tokio::spawn(server.run_until_shutdown());
 
-    let walkthrough = Walkthrough { base: base.clone(), http: reqwest::Client::new() }.run().await;
+    let http = reqwest::Client::new();
+    let channels: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(base.clone(), http.clone()));
+    let walkthrough = Walkthrough { base: base.clone(), http, channels }.run().await;
     if let Err(e) = walkthrough {
         serving.abort();
         return Err(e);
@@ -62,9 +68,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("\nThe grid keeps running at {base}. Try it yourself, for example:");
-    println!(
-        "  curl -X PUT {base}/registration/my-meter-0001 -H 'content-type: application/json' -d '{{\"itemType\":\"consumer\"}}'"
-    );
+    println!("  curl -X PUT {base}/registration/my-meter-0001 -d '{{\"itemType\":\"consumer\"}}'");
     println!("  curl -X PUT {base}/storage/my-meter-0001/notes/first -d '{{\"hello\":\"grid\"}}'");
     println!("  curl '{base}/storage/my-meter-0001/notes?page=0&pageSize=10'");
     println!("  curl {base}/openapi.json");
@@ -72,149 +76,151 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     serving.await.context("the demo server stopped unexpectedly")?
 }
 
+/// One request of the walkthrough: what it shows, and what must come back.
+struct Step<'a> {
+    title: &'a str,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    headers: &'a [(&'a str, &'a str)],
+    expected: StatusCode,
+}
+
+impl<'a> Step<'a> {
+    fn new(title: &'a str, method: Method, path: String, expected: StatusCode) -> Self {
+        Self { title, method, path, body: None, headers: &[], expected }
+    }
+
+    fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
 struct Walkthrough {
     base: String,
     http: reqwest::Client,
+    channels: Arc<dyn ChannelClient>,
 }
 
 impl Walkthrough {
     async fn run(&self) -> anyhow::Result<()> {
-        self.step("What is running?", Method::GET, "/", None, &[], StatusCode::OK).await?;
-        let registration =
-            json!({"itemName": "Solar farm 01", "itemType": "producer", "root": ROOT, "sideKey": SIDE_KEY});
+        use Method as M;
+        use StatusCode as S;
+        self.step(Step::new("What is running?", M::GET, "/".into(), S::OK)).await?;
+
+        println!("The producer opens its channel: `hello`, sealed and signed, attached at index 0 ...");
+        let channel = ChannelSecrets::new(&ChannelSeed::generate(), SideKey::parse(SIDE_KEY)?);
+        let mut writer = ChannelWriter::new(channel.clone(), 0, self.channels.clone());
+        let index = writer.publish(&Command::Hello).await.context("publishing hello")?;
+        println!("  PUT {}/channels/messages/{} → 201\n", self.base, channel.access().address(index));
+
+        let producer = json!({"itemName": "Solar farm 01", "itemType": "producer",
+            "root": channel.root().as_str(), "sideKey": SIDE_KEY});
+        let register = format!("/registration/{PRODUCER}");
         self.step(
-            "Register a producer with its channel",
-            Method::PUT,
-            &format!("/registration/{PRODUCER}"),
-            Some(registration),
-            &[],
-            StatusCode::CREATED,
+            Step::new("Register it with its channel (the grid checks the hello)", M::PUT, register.clone(), S::CREATED)
+                .body(producer),
         )
         .await?;
         self.step(
-            "Changing it without its side key is refused",
-            Method::PUT,
-            &format!("/registration/{PRODUCER}"),
-            Some(json!({"itemName": "Hijacked", "itemType": "producer"})),
-            &[],
-            StatusCode::UNAUTHORIZED,
+            Step::new("Changing it without its side key is refused", M::PUT, register.clone(), S::UNAUTHORIZED)
+                .body(json!({"itemName": "Hijacked", "itemType": "producer"})),
         )
         .await?;
         self.step(
-            "With the side key in X-Side-Key it may be renamed",
-            Method::PUT,
-            &format!("/registration/{PRODUCER}"),
-            Some(json!({"itemName": "Solar farm 01 (north)", "itemType": "producer"})),
-            &[("x-side-key", SIDE_KEY)],
-            StatusCode::OK,
+            Step::new("With the side key in X-Side-Key it may be renamed", M::PUT, register, S::OK)
+                .body(json!({"itemName": "Solar farm 01 (north)", "itemType": "producer"}))
+                .headers(&[("x-side-key", SIDE_KEY)]),
         )
         .await?;
+
+        let answer = self
+            .step(
+                Step::new(
+                    "Register a consumer: the grid opens a return channel for it",
+                    M::PUT,
+                    format!("/registration/{CONSUMER}"),
+                    S::CREATED,
+                )
+                .body(json!({"itemType": "consumer"})),
+            )
+            .await?;
+        let answer: Value = serde_json::from_str(&answer.body)?;
+        let return_channel = ChannelAccess::new(
+            ChannelRoot::parse(answer["root"].as_str().unwrap_or_default())?,
+            SideKey::parse(answer["sideKey"].as_str().unwrap_or_default())?,
+        );
+        println!(
+            "The consumer reads its return channel with that root and side key: {:?}\n",
+            self.read(&return_channel).await?
+        );
 
         println!("Store twelve hourly readings in the storage API ...");
         for hour in 0..12 {
             let item = json!({"startTime": 1_795_860_000_000u64 + hour * 3_600_000, "kWh": 1.5 + hour as f64 / 4.0});
-            self.request(Method::PUT, &format!("/storage/item/{PRODUCER}/readings/hour-{hour:02}"), Some(item), &[])
+            self.request(M::PUT, &format!("/storage/item/{PRODUCER}/readings/hour-{hour:02}"), Some(item), &[])
                 .await?
-                .expect(StatusCode::OK)?;
+                .expect(S::OK)?;
         }
         println!("  12 × PUT {}/storage/item/{PRODUCER}/readings/hour-NN → 200\n", self.base);
 
-        self.step(
-            "List them, five per page",
-            Method::GET,
-            &format!("/storage/{PRODUCER}/readings?page=0&pageSize=5"),
-            None,
-            &[],
-            StatusCode::OK,
-        )
+        let readings = format!("/storage/{PRODUCER}/readings");
+        self.step(Step::new("List them, five per page", M::GET, format!("{readings}?page=0&pageSize=5"), S::OK))
+            .await?;
+        self.step(Step::new("The last, partial page", M::GET, format!("{readings}?page=2&page-size=5"), S::OK)).await?;
+        self.step(Step::new("Read one item", M::GET, format!("{readings}/hour-03"), S::OK)).await?;
+        self.step(Step::new("Delete it", M::DELETE, format!("{readings}/hour-03"), S::OK)).await?;
+        self.step(Step::new("Bad input gets a clear 4xx", M::GET, format!("{readings}?pageSize=500"), S::BAD_REQUEST))
+            .await?;
+        self.step(Step::new("Delete the whole context", M::DELETE, readings.clone(), S::OK)).await?;
+        self.step(Step::new(
+            "Remove the producer with its side key",
+            M::DELETE,
+            format!("/registration/{PRODUCER}/{SIDE_KEY}"),
+            S::OK,
+        ))
         .await?;
-        self.step(
-            "The last, partial page",
-            Method::GET,
-            &format!("/storage/{PRODUCER}/readings?page=2&page-size=5"),
-            None,
-            &[],
-            StatusCode::OK,
-        )
+        self.step(Step::new("A removed registration no longer exists for the APIs", M::GET, readings, S::NOT_FOUND))
+            .await?;
+
+        let consumer_key = return_channel.side_key().expose().to_owned();
+        self.step(Step::new(
+            "The consumer leaves, proving itself with its return channel's key",
+            M::DELETE,
+            format!("/registration/{CONSUMER}/{consumer_key}"),
+            S::OK,
+        ))
         .await?;
-        self.step(
-            "Read one item",
-            Method::GET,
-            &format!("/storage/{PRODUCER}/readings/hour-03"),
-            None,
-            &[],
-            StatusCode::OK,
-        )
-        .await?;
-        self.step(
-            "Delete it",
-            Method::DELETE,
-            &format!("/storage/{PRODUCER}/readings/hour-03"),
-            None,
-            &[],
-            StatusCode::OK,
-        )
-        .await?;
-        self.step(
-            "Bad input gets a clear 4xx",
-            Method::GET,
-            &format!("/storage/{PRODUCER}/readings?pageSize=500"),
-            None,
-            &[],
-            StatusCode::BAD_REQUEST,
-        )
-        .await?;
-        self.step(
-            "Delete the whole context",
-            Method::DELETE,
-            &format!("/storage/{PRODUCER}/readings"),
-            None,
-            &[],
-            StatusCode::OK,
-        )
-        .await?;
-        self.step(
-            "Remove the registration with its side key",
-            Method::DELETE,
-            &format!("/registration/{PRODUCER}/{SIDE_KEY}"),
-            None,
-            &[],
-            StatusCode::OK,
-        )
-        .await?;
-        self.step(
-            "A removed registration no longer exists for the APIs",
-            Method::GET,
-            &format!("/storage/{PRODUCER}/readings"),
-            None,
-            &[],
-            StatusCode::NOT_FOUND,
-        )
-        .await?;
+        println!("Its return channel now ends with goodbye: {:?}", self.read(&return_channel).await?);
         Ok(())
     }
 
-    async fn step(
-        &self,
-        title: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-        expected: StatusCode,
-    ) -> anyhow::Result<()> {
-        println!("{title}:");
-        let mut curl = format!("  curl -X {method} '{}{path}'", self.base);
-        for (name, value) in headers {
+    /// The command names on a channel, from index 0.
+    async fn read(&self, access: &ChannelAccess) -> anyhow::Result<Vec<&'static str>> {
+        let read = ChannelReader::new(access.clone(), self.channels.clone()).read(0, 100).await?;
+        Ok(read.messages.iter().map(|m| m.command.name()).collect())
+    }
+
+    async fn step(&self, step: Step<'_>) -> anyhow::Result<Answer> {
+        println!("{}:", step.title);
+        let mut curl = format!("  curl -X {} '{}{}'", step.method, self.base, step.path);
+        for (name, value) in step.headers {
             curl.push_str(&format!(" -H '{name}: {value}'"));
         }
-        if let Some(body) = &body {
+        if let Some(body) = &step.body {
             curl.push_str(&format!(" -d '{body}'"));
         }
         println!("{curl}");
-        let answer = self.request(method, path, body, headers).await?;
+        let answer = self.request(step.method, &step.path, step.body, step.headers).await?;
         println!("  → {} {}\n", answer.status.as_u16(), answer.body);
-        answer.expect(expected)
+        answer.expect(step.expected)?;
+        Ok(answer)
     }
 
     async fn request(

@@ -10,12 +10,14 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use grid_core::channel::{EnvelopeError, MessageAddressError};
 use grid_core::{
     AccessError, ChannelRootError, IdError, ItemNameError, ItemTypeError, JsonItemError, PagingError, SideKeyError,
 };
 use grid_store::StoreError;
 use serde::Serialize;
 
+use crate::channels::{ChannelClientError, ChannelError};
 use crate::registry::RegistrationError;
 use crate::telemetry::cause_chain;
 
@@ -37,6 +39,10 @@ pub enum ApiError {
     #[error(transparent)]
     Item(#[from] JsonItemError),
     #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    MessageAddress(#[from] MessageAddressError),
+    #[error(transparent)]
     Registration(#[from] RegistrationError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -46,6 +52,9 @@ pub enum ApiError {
     /// A missing item or route.
     #[error("{0}")]
     NotFound(String),
+    /// A write-once address that is already written.
+    #[error("{0}")]
+    Taken(String),
     #[error("method {0} is not allowed on this route")]
     MethodNotAllowed(String),
     /// A refusal decided by axum while extracting the request (path, query, body size).
@@ -67,16 +76,23 @@ impl ApiError {
             | Self::ItemName(_)
             | Self::Paging(_)
             | Self::Item(_)
+            | Self::MessageAddress(_)
             | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::Envelope(EnvelopeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Envelope(_) => StatusCode::BAD_REQUEST,
             Self::Registration(e) => match e {
                 R::NotFound(_) => StatusCode::NOT_FOUND,
                 R::Removed(_) | R::TypeChange { .. } | R::Concurrent(_) => StatusCode::CONFLICT,
+                R::NoHello(_) => StatusCode::BAD_REQUEST,
+                R::Channel(ChannelError::Client(ChannelClientError::Store(e))) => store_status(e),
+                R::Channel(_) => StatusCode::SERVICE_UNAVAILABLE,
                 R::Access(AccessError::SideKeyRequired(_)) => StatusCode::UNAUTHORIZED,
                 R::Access(AccessError::WrongSideKey | AccessError::NoSideKey) => StatusCode::FORBIDDEN,
                 R::Store(e) => store_status(e),
             },
             Self::Store(e) => store_status(e),
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Taken(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Rejected { status, .. } => *status,
             Self::Panic => StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,7 +127,9 @@ impl IntoResponse for ApiError {
         let message = if status.is_server_error() {
             tracing::error!(%status, error = %cause_chain(&self), "request failed");
             match status {
-                StatusCode::SERVICE_UNAVAILABLE => "the grid's store is unavailable; retry later".to_owned(),
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    "the grid's store or channel node is unavailable; retry later".to_owned()
+                }
                 _ => "internal error; the grid operator can find the cause in the logs".to_owned(),
             }
         } else {

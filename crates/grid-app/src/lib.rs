@@ -1,12 +1,13 @@
 //! The grid's use cases, wired to HTTP.
 //!
 //! This crate turns the ports of `grid-store` and the rules of `grid-core` into the
-//! services the grid offers: the registration and storage APIs (as axum routers that
+//! services the grid offers: the registration, storage and channel node APIs (as axum routers that
 //! `gridctl serve` mounts and the Lambda functions run unchanged), configuration from
-//! the environment, and logging. It never names a concrete store: adapters are chosen
+//! the environment, logging, and the channel writer and reader every party uses. It never names a concrete store: adapters are chosen
 //! by whoever builds the [`AppState`].
 
 pub mod assembly;
+pub mod channels;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -1,16 +1,23 @@
 //! Registering and removing producers and consumers: the rules around the store.
 //!
 //! Who may change a registration, what may change, and what removal does are decided
-//! here, once, for every front end (HTTP today; the same calls serve the jobs later).
-//! Each change is a read followed by a conditional write at the version read, so two
-//! concurrent requests cannot both act on the same state.
+//! here, once, for every front end. Each change is a read followed by a conditional
+//! write at the version read, so two concurrent requests cannot both act on the same
+//! state. Channels come in at three points: a registration that names its channel
+//! must show a `hello` at index 0 of it; a consumer gets a return channel from the
+//! grid, opened with `hello`; and a removed consumer's return channel ends with
+//! `goodbye`.
 
 use std::sync::Arc;
 
+use grid_core::channel::{ChannelAccess, Command};
 use grid_core::{
     AccessError, ChannelCredentials, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
+    ReturnChannel,
 };
 use grid_store::{ItemStore, RegistrationStore, StoreError, Versioned};
+
+use crate::channels::{ChannelClient, ChannelError, ChannelReader, ChannelWriter};
 
 /// Why a registration request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +32,10 @@ pub enum RegistrationError {
     TypeChange { from: ItemType, to: ItemType },
     #[error("registration {0} was changed by another request at the same time; retry")]
     Concurrent(RegistrationId),
+    #[error("the channel must start with a hello message at index 0: {0}")]
+    NoHello(String),
+    #[error("the channel node failed")]
+    Channel(#[from] ChannelError),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -72,16 +83,21 @@ pub struct Removed {
     pub already_removed: bool,
 }
 
-/// The registration use cases over their stores.
+/// The registration use cases over their stores and the channel node.
 #[derive(Clone)]
 pub struct Registry {
     registrations: Arc<dyn RegistrationStore>,
     items: Arc<dyn ItemStore>,
+    channels: Arc<dyn ChannelClient>,
 }
 
 impl Registry {
-    pub fn new(registrations: Arc<dyn RegistrationStore>, items: Arc<dyn ItemStore>) -> Self {
-        Self { registrations, items }
+    pub fn new(
+        registrations: Arc<dyn RegistrationStore>,
+        items: Arc<dyn ItemStore>,
+        channels: Arc<dyn ChannelClient>,
+    ) -> Self {
+        Self { registrations, items, channels }
     }
 
     /// Creates a registration or updates an active one.
@@ -96,9 +112,13 @@ impl Registry {
         now: EpochMs,
     ) -> Result<Registered, RegistrationError> {
         let Some(Versioned { value: existing, version }) = self.registrations.get(&request.id).await? else {
-            // Channels issue: check here that a given channel opens with `hello`, and
-            // open a consumer's return channel before the registration is stored.
-            let created = Registration::new(request.id, request.item_type, request.name, request.channel, now);
+            if let Some(channel) = &request.channel {
+                self.check_hello(channel).await?;
+            }
+            let mut created = Registration::new(request.id, request.item_type, request.name, request.channel, now);
+            if created.item_type == ItemType::Consumer {
+                created.return_channel = Some(self.open_return_channel().await?);
+            }
             self.registrations.insert(&created).await.map_err(|e| RegistrationError::from_write(&created.id, e))?;
             return Ok(Registered::Created(created));
         };
@@ -114,9 +134,14 @@ impl Registry {
         if let Some(name) = request.name {
             updated.name = Some(name);
         }
-        if let Some(channel) = request.channel {
-            // Channels issue: a new channel must open with `hello` too.
+        if let Some(channel) = request.channel
+            && updated.channel.as_ref() != Some(&channel)
+        {
+            self.check_hello(&channel).await?;
             updated.channel = Some(channel);
+        }
+        if updated.item_type == ItemType::Consumer && updated.return_channel.is_none() {
+            updated.return_channel = Some(self.open_return_channel().await?);
         }
         updated.updated = now;
         self.registrations
@@ -126,12 +151,13 @@ impl Registry {
         Ok(Registered::Updated(updated))
     }
 
-    /// Removes a registration (soft delete) and deletes its storage items.
+    /// Removes a registration (soft delete), ends a consumer's return channel with
+    /// `goodbye`, and deletes the registration's storage items.
     ///
-    /// The registration is marked removed first, so no new item can be stored for it,
-    /// then its items are deleted. If deleting items fails, repeating the call with
-    /// the same side key finishes the job; to anyone else a removed registration is
-    /// simply not found.
+    /// The registration is marked removed first, so no new item can be stored for it
+    /// and the grid writes nothing more to its return channel. If a later step fails,
+    /// repeating the call with the same side key finishes the job without doing any
+    /// step twice; to anyone else a removed registration is simply not found.
     pub async fn remove(
         &self,
         id: &RegistrationId,
@@ -141,22 +167,25 @@ impl Registry {
         let Some(Versioned { value: existing, version }) = self.registrations.get(id).await? else {
             return Err(RegistrationError::NotFound(id.clone()));
         };
-        let already_removed = match existing.status {
-            RegistrationStatus::Removed { .. } if existing.is_proven_by(presented) => true,
+        let (removed, version, already_removed) = match existing.status {
+            RegistrationStatus::Removed { .. } if existing.is_proven_by(presented) => (existing, version, true),
             RegistrationStatus::Removed { .. } => return Err(RegistrationError::NotFound(id.clone())),
             RegistrationStatus::Active => {
                 existing.authorize_removal(presented)?;
                 let mut removed = existing;
                 removed.status = RegistrationStatus::Removed { at: now };
                 removed.updated = now;
-                self.registrations
+                let version = self
+                    .registrations
                     .replace(&removed, version)
                     .await
                     .map_err(|e| RegistrationError::from_write(id, e))?;
-                // Channels issue: publish `goodbye` on the return channel here.
-                false
+                (removed, version, false)
             }
         };
+        if let Some(return_channel) = &removed.return_channel {
+            self.say_goodbye(removed.clone(), return_channel, version).await?;
+        }
         let items_deleted = self.items.delete_registration(id).await?;
         Ok(Removed { items_deleted, already_removed })
     }
@@ -167,5 +196,55 @@ impl Registry {
             Some(Versioned { value, .. }) if value.is_active() => Ok(value),
             _ => Err(RegistrationError::NotFound(id.clone())),
         }
+    }
+
+    /// Message 0 of `channel` must be a valid `hello`: proof that the registrant holds
+    /// the channel's seed and that the grid will be able to read it.
+    async fn check_hello(&self, channel: &ChannelCredentials) -> Result<(), RegistrationError> {
+        let access = ChannelAccess::new(channel.root.clone(), channel.side_key.clone());
+        let read = ChannelReader::new(access, self.channels.clone()).read(0, 1).await.map_err(ChannelError::from)?;
+        match (read.messages.first(), read.rejected.first()) {
+            (Some(message), _) if message.command == Command::Hello => Ok(()),
+            (Some(message), _) => Err(RegistrationError::NoHello(format!("message 0 is {}", message.command.name()))),
+            (None, Some(rejection)) => {
+                Err(RegistrationError::NoHello(format!("message 0 is not readable: {}", rejection.reason)))
+            }
+            (None, None) => {
+                Err(RegistrationError::NoHello("there is no message at index 0 for this root and side key".to_owned()))
+            }
+        }
+    }
+
+    /// A new return channel, opened with `hello` at index 0.
+    async fn open_return_channel(&self) -> Result<ReturnChannel, RegistrationError> {
+        let mut channel = ReturnChannel::generate();
+        let mut writer = ChannelWriter::new(channel.secrets(), 0, self.channels.clone());
+        writer.publish_once(&Command::Hello).await?;
+        channel.next_index = writer.next_index();
+        Ok(channel)
+    }
+
+    /// Publishes `goodbye` on a removed consumer's return channel (once, however often
+    /// it is retried) and records where the channel ends.
+    async fn say_goodbye(
+        &self,
+        mut removed: Registration,
+        channel: &ReturnChannel,
+        version: u64,
+    ) -> Result<(), RegistrationError> {
+        // Start one message back: if an earlier attempt already said goodbye and recorded
+        // the end, that goodbye sits just before `next_index`, and publish_once finds it.
+        let from = channel.next_index.saturating_sub(1);
+        let mut writer = ChannelWriter::new(channel.secrets(), from, self.channels.clone());
+        writer.publish_once(&Command::Goodbye).await?;
+        if let Some(stored) = removed.return_channel.as_mut() {
+            stored.next_index = writer.next_index();
+        }
+        // Only bookkeeping: a lost race here leaves a smaller next index, which a retry
+        // walks past (publish_once finds its own goodbye).
+        if let Err(e) = self.registrations.replace(&removed, version).await {
+            tracing::warn!(registration = %removed.id, error = %e, "could not record the return channel's end");
+        }
+        Ok(())
     }
 }

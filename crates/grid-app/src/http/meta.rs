@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use super::AppState;
-use super::{registration, storage};
+use super::{channels, registration, storage};
 use crate::error::Ack;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -19,7 +19,10 @@ pub(super) fn routes() -> Router<AppState> {
 /// The OpenAPI document of every HTTP route.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "energy-grid", description = "A peer-to-peer energy grid: registration and storage APIs."),
+    info(
+        title = "energy-grid",
+        description = "A peer-to-peer energy grid: registration, storage and channel node APIs."
+    ),
     paths(
         about,
         openapi,
@@ -32,6 +35,9 @@ pub(super) fn routes() -> Router<AppState> {
         storage::delete_context,
         storage::delete_all,
         storage::list_items,
+        channels::put_message,
+        channels::get_message,
+        channels::batch_get,
     ),
     components(schemas(Ack, About))
 )]

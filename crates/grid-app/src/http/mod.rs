@@ -1,10 +1,11 @@
 //! The grid's HTTP surface: one axum [`Router`] for `gridctl serve` and the Lambdas.
 //!
-//! Routes are grouped by API (registration, storage, meta); this module assembles
+//! Routes are grouped by API (registration, storage, channels, meta); this module assembles
 //! them with the cross-cutting layers every route shares: the body limit, a request
 //! deadline, panic containment, security headers and request logging that names the
 //! route template, never the raw path (a DELETE path carries a side key).
 
+mod channels;
 mod extract;
 mod meta;
 mod registration;
@@ -18,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use grid_store::ItemStore;
+use grid_store::{ChannelLedger, ItemStore};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -34,6 +35,7 @@ pub use meta::ApiDoc;
 pub struct AppState {
     pub registry: Registry,
     pub items: Arc<dyn ItemStore>,
+    pub channels: Arc<dyn ChannelLedger>,
 }
 
 /// The full grid API with its layers, ready to serve.
@@ -43,6 +45,7 @@ pub fn router(state: AppState, config: &GridConfig) -> Router {
         .merge(meta::routes())
         .merge(registration::routes())
         .merge(storage::routes())
+        .merge(channels::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state)

@@ -80,6 +80,8 @@ impl RegistrationBody {
 
 /// Register a producer or consumer, or update an active registration.
 ///
+/// A given channel must already carry `hello` at index 0. A consumer gets a return
+/// channel (root and side key in the reply) on which the grid sends payment requests.
 /// Once a registration has a side key, changing it requires that key in the
 /// `X-Side-Key` header (or the same channel in the body, for a repeated request).
 #[utoipa::path(
@@ -94,11 +96,12 @@ impl RegistrationBody {
     responses(
         (status = 201, description = "Registered", body = RegistrationReply),
         (status = 200, description = "Updated", body = RegistrationReply),
-        (status = 400, description = "Malformed id or body", body = Ack),
+        (status = 400, description = "Malformed id or body, or the channel does not start with hello", body = Ack),
         (status = 401, description = "The registration is protected and no side key was sent", body = Ack),
         (status = 403, description = "The side key does not match", body = Ack),
         (status = 409, description = "Removed id, type change or concurrent update", body = Ack),
         (status = 413, description = "Body too large", body = Ack),
+        (status = 503, description = "The store or channel node is unavailable", body = Ack),
     )
 )]
 pub(super) async fn put_registration(
@@ -120,16 +123,22 @@ pub(super) async fn put_registration(
         Registered::Updated(r) => (StatusCode::OK, r, "updated"),
     };
     tracing::info!(registration = %registration.id, item_type = %registration.item_type, verb, "registration");
+    // A consumer learns its return channel here; the caller has proven it may know it.
+    let (root, side_key) = match &registration.return_channel {
+        Some(channel) => (Some(channel.secrets().root().to_string()), Some(channel.side_key.expose().to_owned())),
+        None => (None, None),
+    };
     let reply = RegistrationReply {
         success: true,
         message: format!("{} {} {verb}", registration.item_type, registration.id),
-        root: None,
-        side_key: None,
+        root,
+        side_key,
     };
     Ok((status, Json(reply)))
 }
 
-/// Remove a registration. Its storage items are deleted; its financial history is kept.
+/// Remove a registration. Its storage items are deleted, a consumer's return channel
+/// ends with `goodbye`, and its financial history is kept.
 #[utoipa::path(
     delete,
     path = "/registration/{registrationId}/{sideKey}",

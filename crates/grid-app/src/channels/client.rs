@@ -1,0 +1,42 @@
+//! The port to a channel node.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use grid_core::channel::{Envelope, MessageAddress};
+use grid_store::StoreError;
+
+/// What became of an attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// The envelope is now at the address.
+    Stored,
+    /// Something was already at the address; nothing changed.
+    Taken,
+}
+
+/// Talking to the channel node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelClientError {
+    #[error("the channel store failed")]
+    Store(#[from] StoreError),
+    #[error("the channel node could not be reached")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("the channel node refused the request ({status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("the channel node answered something unreadable: {0}")]
+    Protocol(String),
+}
+
+/// A channel node: attach envelopes at addresses, fetch them back.
+#[async_trait]
+pub trait ChannelClient: Send + Sync {
+    /// Attaches `envelope` at `address`, write-once.
+    async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<Attached, ChannelClientError>;
+
+    /// The envelopes at up to [`grid_store::MAX_BATCH_GET`] addresses; missing ones are absent.
+    async fn fetch(
+        &self,
+        addresses: &[MessageAddress],
+    ) -> Result<HashMap<MessageAddress, Envelope>, ChannelClientError>;
+}

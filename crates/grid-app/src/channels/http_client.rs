@@ -1,0 +1,89 @@
+//! The device agents' way to a channel node: its HTTP API.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use grid_core::channel::{Envelope, MessageAddress};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{Attached, ChannelClient, ChannelClientError};
+
+/// A [`ChannelClient`] speaking the node's HTTP API (`/channels/messages/…`).
+#[derive(Clone)]
+pub struct HttpChannelClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl HttpChannelClient {
+    /// A client for the node at `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: impl Into<String>, http: reqwest::Client) -> Self {
+        Self { base: base.into().trim_end_matches('/').to_owned(), http }
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct BatchAnswer {
+    messages: HashMap<String, Box<RawValue>>,
+}
+
+async fn refused(response: reqwest::Response) -> ChannelClientError {
+    let status = response.status().as_u16();
+    let message = response.json::<Answer>().await.map(|a| a.message).unwrap_or_default();
+    ChannelClientError::Refused { status, message }
+}
+
+#[async_trait]
+impl ChannelClient for HttpChannelClient {
+    async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<Attached, ChannelClientError> {
+        let response = self
+            .http
+            .put(format!("{}/channels/messages/{address}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(envelope.to_json())
+            .send()
+            .await
+            .map_err(ChannelClientError::Unreachable)?;
+        match response.status() {
+            reqwest::StatusCode::CREATED => Ok(Attached::Stored),
+            reqwest::StatusCode::CONFLICT => Ok(Attached::Taken),
+            _ => Err(refused(response).await),
+        }
+    }
+
+    async fn fetch(
+        &self,
+        addresses: &[MessageAddress],
+    ) -> Result<HashMap<MessageAddress, Envelope>, ChannelClientError> {
+        let response = self
+            .http
+            .post(format!("{}/channels/messages/batch-get", self.base))
+            .json(&serde_json::json!({ "addresses": addresses }))
+            .send()
+            .await
+            .map_err(ChannelClientError::Unreachable)?;
+        if !response.status().is_success() {
+            return Err(refused(response).await);
+        }
+        let answer: BatchAnswer =
+            response.json().await.map_err(|e| ChannelClientError::Protocol(format!("batch-get answer: {e}")))?;
+        answer
+            .messages
+            .into_iter()
+            .map(|(address, envelope)| {
+                let address =
+                    MessageAddress::parse(address).map_err(|e| ChannelClientError::Protocol(e.to_string()))?;
+                let envelope = Envelope::parse(envelope.get().as_bytes())
+                    .map_err(|e| ChannelClientError::Protocol(format!("envelope at {address}: {e}")))?;
+                Ok((address, envelope))
+            })
+            .collect()
+    }
+}
