@@ -45,3 +45,14 @@ serve:
 
 clean-tools:
 	rm -rf $(VENV)
+
+## Fuzz every parser for FUZZ_SECONDS each (nightly toolchain; cargo-fuzz installed when missing).
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := envelope command
+.PHONY: fuzz
+fuzz:
+	@cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz@0.13.2
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$target; \
+		cargo +nightly fuzz run $$target corpus/$$target seeds/$$target -- -max_total_time=$(FUZZ_SECONDS); \
+	done

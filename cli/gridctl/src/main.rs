@@ -1,8 +1,9 @@
 //! `gridctl`: the energy grid as one local process.
 //!
 //! `serve` runs every grid API over the embedded SQLite store; `demo` starts a grid
-//! and walks through the registration and storage APIs against it.
+//! and walks through its APIs against it; `channel` opens, writes and reads channels.
 
+mod channel;
 mod demo;
 mod serve;
 
@@ -21,6 +22,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Start a grid on a fresh store and show its APIs at work.
     Demo(demo::DemoArgs),
+    /// Open, write and read channels on a grid's channel node.
+    Channel(channel::ChannelArgs),
 }
 
 #[tokio::main]
@@ -28,6 +31,7 @@ async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Channel(args) => channel::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -83,3 +83,43 @@ fn the_demo_walks_through_the_apis_and_exits_when_asked() {
     assert!(stdout.contains(r#""totalPages":3,"totalItems":12"#), "{stdout}");
     assert!(stdout.trim_end().ends_with("demo finished."), "{stdout}");
 }
+
+#[tokio::test]
+async fn a_channel_made_with_gridctl_registers_a_producer_and_reads_back() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = gridctl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut server);
+    let node = format!("--node={base}");
+
+    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let (seed, root, key) =
+        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
+
+    let usage = r#"{"command":"usage","startTime":1795860000000,"endTime":1795860900000,"usage":0.5}"#;
+    let published = gridctl()
+        .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", "1", usage])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&published.stdout).trim(), r#"{"index":1,"nextIndex":2}"#);
+
+    let registered = reqwest::Client::new()
+        .put(format!("{base}/registration/consumer-0001"))
+        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201, "the grid found the hello gridctl published");
+
+    let read = gridctl().args(["channel", "read", &node, "--root", root, "--side-key", key]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&read.stdout), format!("0 {{\"command\":\"hello\"}}\n1 {usage}\n"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

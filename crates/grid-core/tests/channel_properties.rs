@@ -180,3 +180,26 @@ fn the_root_of_a_reader_matches_the_writers() {
     assert_eq!(root.to_bytes().len(), 32);
     assert_eq!(ChannelRoot::from_bytes(root.to_bytes()), root);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// The same property the fuzz targets check (see `make fuzz`), on every `make test`.
+    #[test]
+    fn parsers_never_panic_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(envelope) = Envelope::parse(&bytes) {
+            prop_assert_eq!(Envelope::parse(envelope.to_json().as_bytes()), Ok(envelope));
+        }
+        if let Ok(command) = Command::parse(&bytes) {
+            prop_assert_eq!(Command::parse(command.to_json().as_bytes()), Ok(command));
+        }
+    }
+
+    #[test]
+    fn parsers_never_panic_on_json_shaped_input(text in r#"\{("[a-zA-Z]{1,12}":(-?[0-9]{1,20}(\.[0-9]{1,5})?|"[ -~]{0,20}"|null|true|\[\]),?){0,8}\}"#) {
+        let _ = Envelope::parse(text.as_bytes());
+        if let Ok(command) = Command::parse(text.as_bytes()) {
+            prop_assert_eq!(Command::parse(command.to_json().as_bytes()), Ok(command));
+        }
+    }
+}
