@@ -29,12 +29,13 @@ fmt-check:
 lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-## Every test of the workspace; cargo-nextest when installed, cargo test otherwise.
-unit:
+## Every test of the workspace, with one moto server (AWS emulator) for the whole run;
+## cargo-nextest when installed, cargo test otherwise.
+unit: tools
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		cargo nextest run --workspace --locked --no-fail-fast; \
+		scripts/with-moto cargo nextest run --workspace --locked --no-fail-fast; \
 	else \
-		cargo test --workspace --locked --no-fail-fast; \
+		scripts/with-moto cargo test --workspace --locked --no-fail-fast; \
 	fi
 
 demo:

@@ -6,14 +6,20 @@
 //! [`StoreError::Conflict`] when the key exists, `replace` when the version moved),
 //! listings are bounded pages with a cursor, and nothing loads a whole table.
 //!
-//! Adapters: [`sqlite`] (the embedded default). The [`contract`] module (feature
-//! `contract`) holds the behaviour every adapter must show, as test-generating macros.
+//! Adapters: [`sqlite`] (the embedded default) and `aws` (feature `aws`: DynamoDB, S3,
+//! SQS). The [`contract`] module (feature `contract`) holds the behaviour every adapter
+//! must show, as test-generating macros, so both run the very same checks.
 
 mod channel_ledger;
 mod error;
 mod item_store;
+mod message_queue;
+mod records;
 mod registration_store;
 pub mod sqlite;
+
+#[cfg(feature = "aws")]
+pub mod aws;
 
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -21,4 +27,5 @@ pub mod contract;
 pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
 pub use error::StoreError;
 pub use item_store::{ItemKey, ItemPage, ItemStore};
+pub use message_queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
 pub use registration_store::{RegistrationPage, RegistrationStore, Versioned};

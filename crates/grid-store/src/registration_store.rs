@@ -16,7 +16,9 @@ pub struct Versioned<T> {
     pub version: u64,
 }
 
-/// One page of registrations in id order, and where the next page starts.
+/// One page of registrations, and where the next page starts. The order within and
+/// across pages is the backend's own (ids on SQLite, hash order on DynamoDB); following
+/// `next` visits every registration exactly once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationPage {
     pub registrations: Vec<Versioned<Registration>>,
@@ -38,6 +40,6 @@ pub trait RegistrationStore: Send + Sync {
     /// new version. Fails with [`StoreError::Conflict`] if it moved or does not exist.
     async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError>;
 
-    /// Up to `limit` registrations with ids after `after`, in id order.
+    /// Up to `limit` registrations from the cursor `after` (`None`: from the start).
     async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError>;
 }

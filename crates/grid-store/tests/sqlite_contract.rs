@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use grid_store::sqlite::{SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
-use grid_store::{ChannelLedger, ItemStore, RegistrationStore};
+use grid_store::sqlite::{SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteMessageQueue, SqliteRegistrationStore};
+use grid_store::{ChannelLedger, ItemStore, MessageQueue, RegistrationStore};
 use tempfile::TempDir;
 
 async fn fresh_db() -> (TempDir, SqliteDb) {
@@ -27,6 +27,11 @@ async fn channel_ledgers() -> (TempDir, Arc<dyn ChannelLedger>) {
     (dir, Arc::new(SqliteChannelLedger::new(db)))
 }
 
+async fn queues() -> (TempDir, Arc<dyn MessageQueue>) {
+    let (dir, db) = fresh_db().await;
+    (dir, Arc::new(SqliteMessageQueue::new(db, "poll-work")))
+}
+
 mod registration_store {
     grid_store::registration_store_contract!(super::registrations);
 }
@@ -37,6 +42,10 @@ mod item_store {
 
 mod channel_ledger {
     grid_store::channel_ledger_contract!(super::channel_ledgers);
+}
+
+mod message_queue {
+    grid_store::message_queue_contract!(super::queues);
 }
 
 #[tokio::test]

@@ -16,6 +16,9 @@
 
 pub mod channel_ledger;
 pub mod items;
+#[cfg(feature = "aws")]
+pub mod moto;
+pub mod queue;
 pub mod registrations;
 
 /// Generates one `#[tokio::test]` per named check of a contract module.
@@ -51,7 +54,7 @@ macro_rules! registration_store_contract {
                 a_removed_registration_keeps_its_record_and_its_id,
                 of_two_concurrent_inserts_of_one_id_exactly_one_wins,
                 of_two_concurrent_replaces_of_one_version_exactly_one_wins,
-                listing_pages_through_every_registration_once_in_id_order,
+                listing_pages_through_every_registration_exactly_once,
                 listing_an_empty_store_gives_an_empty_last_page,
             ]
         );
@@ -96,6 +99,25 @@ macro_rules! channel_ledger_contract {
                 a_missing_address_reads_as_nothing,
                 getting_many_returns_exactly_the_stored_ones,
                 of_concurrent_attaches_to_one_address_exactly_one_wins,
+            ]
+        );
+    };
+}
+
+/// Runs the [`MessageQueue`](crate::MessageQueue) contract against the queues made by
+/// `$factory: async fn() -> (Guard, Arc<dyn MessageQueue>)`; each call must give an empty queue.
+#[macro_export]
+macro_rules! message_queue_contract {
+    ($factory:path) => {
+        $crate::__contract_tests!(
+            queue,
+            $factory,
+            [
+                every_sent_message_is_received_once_while_hidden,
+                a_receive_takes_at_most_what_was_asked,
+                an_unacknowledged_message_comes_back_after_its_timeout,
+                an_acknowledged_message_never_comes_back,
+                concurrent_receivers_never_share_a_message,
             ]
         );
     };

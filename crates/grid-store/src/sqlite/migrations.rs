@@ -43,6 +43,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE registrations ADD COLUMN return_side_key   TEXT;
     ALTER TABLE registrations ADD COLUMN return_next_index INTEGER;
     "#,
+    // 3: work queues (poll-work, completions) with SQS's visibility semantics.
+    r#"
+    CREATE TABLE queue_messages (
+        queue         TEXT    NOT NULL,
+        id            TEXT    NOT NULL,
+        body          TEXT    NOT NULL,
+        enqueued_ms   INTEGER NOT NULL,
+        visible_at_ms INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL,
+        receipt       TEXT,
+        PRIMARY KEY (queue, id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX queue_messages_visible ON queue_messages (queue, visible_at_ms);
+    CREATE INDEX queue_messages_receipt ON queue_messages (queue, receipt);
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

@@ -12,12 +12,14 @@ mod channel_messages;
 mod items;
 mod migrations;
 mod pool;
+mod queue;
 mod registrations;
 
 use std::path::{Path, PathBuf};
 
 pub use channel_messages::SqliteChannelLedger;
 pub use items::SqliteItemStore;
+pub use queue::SqliteMessageQueue;
 pub use registrations::SqliteRegistrationStore;
 
 use crate::StoreError;

@@ -1,0 +1,138 @@
+//! `ItemStore` over S3: one object per item at `storage/{registration}/{context}/{id}`.
+//!
+//! The seed's page-number paging needs the context's total, which S3 only knows by
+//! listing: a page lists the context's keys (1,000 per request, continuation tokens
+//! followed) and then fetches just that page's bodies, concurrently. Folder deletes
+//! list by prefix and delete in chunks of 1,000 (DeleteObjects' limit).
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use futures_util::future::try_join_all;
+use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext};
+
+use super::{AwsClients, backend};
+use crate::{ItemKey, ItemPage, ItemStore, StoreError};
+
+/// DeleteObjects takes at most this many keys.
+const DELETE_CHUNK: usize = 1_000;
+
+/// Storage API items as S3 objects.
+#[derive(Clone, Debug)]
+pub struct S3ItemStore {
+    client: Client,
+    bucket: String,
+}
+
+impl S3ItemStore {
+    pub fn new(clients: &AwsClients, bucket: impl Into<String>) -> Self {
+        Self { client: clients.s3.clone(), bucket: bucket.into() }
+    }
+
+    fn object_key(key: &ItemKey) -> String {
+        format!("storage/{}/{}/{}", key.registration, key.context, key.id)
+    }
+
+    /// Every key under `prefix`, in S3's (bytewise) order.
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(backend)?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        }
+        Ok(keys)
+    }
+
+    /// Deletes every object under `prefix`, returning how many there were.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let keys = self.keys(prefix).await?;
+        for chunk in keys.chunks(DELETE_CHUNK) {
+            let objects = chunk
+                .iter()
+                .map(|key| ObjectIdentifier::builder().key(key).build().map_err(backend))
+                .collect::<Result<Vec<_>, _>>()?;
+            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(backend)?;
+            let output =
+                self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(backend)?;
+            if let Some(failed) = output.errors().first() {
+                return Err(StoreError::Backend(
+                    format!("S3 did not delete {:?}: {:?}", failed.key(), failed.message()).into(),
+                ));
+            }
+        }
+        Ok(keys.len() as u64)
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<JsonItem>, StoreError> {
+        let output = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(output) => output,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        let bytes = output.body.collect().await.map_err(backend)?.into_bytes();
+        JsonItem::parse(&bytes).map(Some).map_err(|e| StoreError::Corrupt(format!("object {key}: {e}")))
+    }
+}
+
+#[async_trait]
+impl ItemStore for S3ItemStore {
+    async fn put(&self, key: &ItemKey, item: &JsonItem) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(Self::object_key(key))
+            .content_type("application/json")
+            .body(ByteStream::from(item.as_str().as_bytes().to_vec()))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &ItemKey) -> Result<Option<JsonItem>, StoreError> {
+        self.read(&Self::object_key(key)).await
+    }
+
+    async fn delete(&self, key: &ItemKey) -> Result<bool, StoreError> {
+        let object = Self::object_key(key);
+        // S3 deletes silently whether or not the object exists; ask first to answer 404 honestly.
+        match self.client.head_object().bucket(&self.bucket).key(&object).send().await {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => return Ok(false),
+            Err(e) => return Err(backend(e)),
+        }
+        self.client.delete_object().bucket(&self.bucket).key(object).send().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn delete_context(&self, registration: &RegistrationId, context: &StorageContext) -> Result<u64, StoreError> {
+        self.delete_prefix(&format!("storage/{registration}/{context}/")).await
+    }
+
+    async fn delete_registration(&self, registration: &RegistrationId) -> Result<u64, StoreError> {
+        self.delete_prefix(&format!("storage/{registration}/")).await
+    }
+
+    async fn page(
+        &self,
+        registration: &RegistrationId,
+        context: &StorageContext,
+        page: PageRequest,
+    ) -> Result<ItemPage, StoreError> {
+        let prefix = format!("storage/{registration}/{context}/");
+        let keys = self.keys(&prefix).await?;
+        let total_items = keys.len() as u64;
+        let start = usize::try_from(page.offset()).unwrap_or(usize::MAX).min(keys.len());
+        let end = start.saturating_add(page.size() as usize).min(keys.len());
+        let prefix = prefix.as_str();
+        let reads = keys[start..end].iter().map(|key| async move {
+            let id = ItemId::parse(&key[prefix.len()..]).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))?;
+            // An item deleted between listing and reading is simply left out.
+            Ok::<_, StoreError>(self.read(key).await?.map(|item| (id, item)))
+        });
+        let items = try_join_all(reads).await?.into_iter().flatten().collect();
+        Ok(ItemPage { items, total_items })
+    }
+}

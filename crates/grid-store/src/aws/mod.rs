@@ -1,0 +1,70 @@
+//! The serverless adapters: DynamoDB tables, an S3 bucket and SQS queues.
+//!
+//! Every port the SQLite adapter implements, with the same contract: conditional
+//! writes (`attribute_not_exists`, expected-version conditions) for write-once and
+//! read-modify-write, paginated reads, batch reads with retry of unprocessed keys.
+//! Clients are built once (per Lambda cold start) and shared by all adapters.
+
+mod attributes;
+mod channel_messages;
+mod items;
+mod queue;
+mod registrations;
+pub mod schema;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use channel_messages::DynamoChannelLedger;
+pub use items::S3ItemStore;
+pub use queue::SqsMessageQueue;
+pub use registrations::DynamoRegistrationStore;
+
+use crate::StoreError;
+
+/// The AWS clients, built once and cloned cheaply into every adapter.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl AwsClients {
+    /// Clients from the standard AWS environment (region, credentials, and
+    /// `AWS_ENDPOINT_URL` for emulators such as moto).
+    pub async fn from_env() -> Self {
+        Self::from_config(&aws_config::defaults(BehaviorVersion::latest()).load().await)
+    }
+
+    /// Clients from an explicit SDK configuration.
+    pub fn from_config(config: &SdkConfig) -> Self {
+        // Emulators serve S3 on one host, so buckets go in the path rather than the host name.
+        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(config),
+        }
+    }
+}
+
+/// Where each kind of state lives: table, bucket and queue names (DESIGN.md §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsNames {
+    pub registrations_table: String,
+    pub readings_table: String,
+    pub accounts_table: String,
+    pub settlements_table: String,
+    pub batches_table: String,
+    pub channel_messages_table: String,
+    pub leases_table: String,
+    pub bucket: String,
+    pub poll_work_queue_url: String,
+    pub completions_queue_url: String,
+}
+
+/// Any SDK failure is a backend failure; conditional-check failures are mapped
+/// where they are expected, before this.
+fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}

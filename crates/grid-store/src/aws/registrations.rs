@@ -1,0 +1,147 @@
+//! `RegistrationStore` over a DynamoDB table keyed by `id`.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use grid_core::{Registration, RegistrationId};
+
+use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
+use super::{AwsClients, backend};
+use crate::records::RegistrationRecord;
+use crate::{RegistrationPage, RegistrationStore, StoreError, Versioned};
+
+const TABLE: &str = "registrations";
+
+/// Registrations in DynamoDB; every change is a conditional put.
+#[derive(Clone, Debug)]
+pub struct DynamoRegistrationStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRegistrationStore {
+    pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
+        Self { client: clients.dynamodb.clone(), table: table.into() }
+    }
+}
+
+fn to_item(record: &RegistrationRecord, version: u64) -> Item {
+    let mut item = Item::new();
+    item.insert("id".into(), s(&record.id));
+    item.insert("itemType".into(), s(&record.item_type));
+    item.insert("created".into(), n(record.created_ms));
+    item.insert("updated".into(), n(record.updated_ms));
+    item.insert("version".into(), n(version));
+    let optional = [
+        ("itemName", record.item_name.as_ref().map(s)),
+        ("removed", record.removed_ms.map(n)),
+        ("channelRoot", record.channel_root.as_ref().map(s)),
+        ("channelSideKey", record.channel_side_key.as_ref().map(s)),
+        ("returnSeed", record.return_seed.as_ref().map(s)),
+        ("returnSideKey", record.return_side_key.as_ref().map(s)),
+        ("returnNextIndex", record.return_next_index.map(n)),
+    ];
+    item.extend(optional.into_iter().filter_map(|(name, value)| value.map(|v| (name.to_owned(), v))));
+    item
+}
+
+fn from_item(item: &Item) -> Result<Versioned<Registration>, StoreError> {
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    let record = RegistrationRecord {
+        id: get_s(item, TABLE, "id")?.to_owned(),
+        item_name: owned(opt_s(item, TABLE, "itemName")?),
+        item_type: get_s(item, TABLE, "itemType")?.to_owned(),
+        created_ms: get_n(item, TABLE, "created")?,
+        updated_ms: get_n(item, TABLE, "updated")?,
+        removed_ms: opt_n(item, TABLE, "removed")?,
+        channel_root: owned(opt_s(item, TABLE, "channelRoot")?),
+        channel_side_key: owned(opt_s(item, TABLE, "channelSideKey")?),
+        return_seed: owned(opt_s(item, TABLE, "returnSeed")?),
+        return_side_key: owned(opt_s(item, TABLE, "returnSideKey")?),
+        return_next_index: opt_n(item, TABLE, "returnNextIndex")?,
+    };
+    record.into_domain(get_n(item, TABLE, "version")?)
+}
+
+/// Whether an SDK error is a failed condition expression.
+macro_rules! condition_failed {
+    ($error:expr) => {
+        $error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception())
+    };
+}
+pub(super) use condition_failed;
+
+#[async_trait]
+impl RegistrationStore for DynamoRegistrationStore {
+    async fn insert(&self, registration: &Registration) -> Result<(), StoreError> {
+        let record = RegistrationRecord::from(registration);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record, 1)))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => {
+                Err(StoreError::Conflict(format!("registration {} already exists", record.id)))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned<Registration>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        output.item().map(from_item).transpose()
+    }
+
+    async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError> {
+        let record = RegistrationRecord::from(registration);
+        let next = expected_version.checked_add(1).ok_or_else(|| StoreError::Conflict("version overflow".into()))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record, next)))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(next),
+            Err(e) if condition_failed!(e) => Err(StoreError::Conflict(format!(
+                "registration {} is no longer at version {expected_version}",
+                record.id
+            ))),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError> {
+        let limit = i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000);
+        let mut scan = self.client.scan().table_name(&self.table).limit(limit).consistent_read(true);
+        if let Some(after) = after {
+            scan = scan.exclusive_start_key("id", s(after.as_str()));
+        }
+        let output = scan.send().await.map_err(backend)?;
+        let registrations = output.items().iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
+        let next = match output.last_evaluated_key() {
+            Some(key) => Some(
+                RegistrationId::parse(get_s(key, TABLE, "id")?)
+                    .map_err(|e| StoreError::Corrupt(format!("{TABLE}: cursor: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(RegistrationPage { registrations, next })
+    }
+}

@@ -1,0 +1,84 @@
+//! The `MessageQueue` contract (SQS semantics).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::MessageQueue;
+
+type Queue = Arc<dyn MessageQueue>;
+
+const LONG: Duration = Duration::from_secs(300);
+
+async fn drain(queue: &Queue, visibility: Duration) -> Vec<crate::QueuedMessage> {
+    let mut all = Vec::new();
+    // Backends may return fewer than asked even when more are waiting; a few empty
+    // receives in a row mean the queue is empty.
+    let mut empty = 0;
+    while empty < 3 {
+        let got = queue.receive(10, visibility).await.unwrap();
+        if got.is_empty() {
+            empty += 1;
+        } else {
+            empty = 0;
+        }
+        all.extend(got);
+    }
+    all
+}
+
+pub async fn every_sent_message_is_received_once_while_hidden(queue: Queue) {
+    let bodies: Vec<String> = (0..25).map(|i| format!(r#"{{"shard":{i}}}"#)).collect();
+    queue.send(&bodies).await.unwrap();
+    let received = drain(&queue, LONG).await;
+    let got: HashSet<String> = received.iter().map(|m| m.body.clone()).collect();
+    assert_eq!(received.len(), 25, "each message exactly once");
+    assert_eq!(got, bodies.into_iter().collect::<HashSet<_>>());
+    assert!(received.iter().all(|m| m.receive_count == 1));
+    assert!(drain(&queue, LONG).await.is_empty(), "hidden messages are not delivered again");
+}
+
+pub async fn a_receive_takes_at_most_what_was_asked(queue: Queue) {
+    queue.send(&(0..5).map(|i| i.to_string()).collect::<Vec<_>>()).await.unwrap();
+    let got = queue.receive(2, LONG).await.unwrap();
+    assert!(got.len() <= 2, "{got:?}");
+}
+
+pub async fn an_unacknowledged_message_comes_back_after_its_timeout(queue: Queue) {
+    queue.send(&["retry me".to_owned()]).await.unwrap();
+    let first = drain(&queue, Duration::from_secs(1)).await;
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let again = drain(&queue, LONG).await;
+    assert_eq!(again.len(), 1, "redelivered after the visibility timeout");
+    assert_eq!((again[0].id.as_str(), again[0].body.as_str()), (first[0].id.as_str(), "retry me"));
+    assert_eq!(again[0].receive_count, 2);
+    assert_ne!(again[0].receipt, first[0].receipt, "each delivery has its own receipt");
+}
+
+pub async fn an_acknowledged_message_never_comes_back(queue: Queue) {
+    queue.send(&["done".to_owned()]).await.unwrap();
+    let got = drain(&queue, Duration::from_secs(1)).await;
+    assert_eq!(got.len(), 1);
+    queue.ack(&got[0].receipt).await.unwrap();
+    queue.ack(&got[0].receipt).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(drain(&queue, LONG).await.is_empty());
+}
+
+pub async fn concurrent_receivers_never_share_a_message(queue: Queue) {
+    queue.send(&(0..30).map(|i| i.to_string()).collect::<Vec<_>>()).await.unwrap();
+    let receivers: Vec<_> = (0..3)
+        .map(|_| {
+            let queue = queue.clone();
+            tokio::spawn(async move { drain(&queue, LONG).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for receiver in receivers {
+        ids.extend(receiver.await.unwrap().into_iter().map(|m| m.id));
+    }
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), 30);
+    assert_eq!(unique.len(), 30, "no message went to two receivers");
+}

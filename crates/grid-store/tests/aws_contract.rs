@@ -1,0 +1,47 @@
+//! The store contract, run against the DynamoDB, S3 and SQS adapters on moto.
+
+use std::sync::Arc;
+
+use grid_store::aws::{DynamoChannelLedger, DynamoRegistrationStore, S3ItemStore, SqsMessageQueue};
+use grid_store::contract::moto::Moto;
+use grid_store::{ChannelLedger, ItemStore, MessageQueue, RegistrationStore};
+
+async fn registrations() -> (Moto, Arc<dyn RegistrationStore>) {
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    (moto, Arc::new(DynamoRegistrationStore::new(&clients, names.registrations_table)))
+}
+
+async fn items() -> (Moto, Arc<dyn ItemStore>) {
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    (moto, Arc::new(S3ItemStore::new(&clients, names.bucket)))
+}
+
+async fn channel_ledgers() -> (Moto, Arc<dyn ChannelLedger>) {
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    (moto, Arc::new(DynamoChannelLedger::new(&clients, names.channel_messages_table)))
+}
+
+async fn queues() -> (Moto, Arc<dyn MessageQueue>) {
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    (moto, Arc::new(SqsMessageQueue::new(&clients, names.poll_work_queue_url)))
+}
+
+mod registration_store {
+    grid_store::registration_store_contract!(super::registrations);
+}
+
+mod item_store {
+    grid_store::item_store_contract!(super::items);
+}
+
+mod channel_ledger {
+    grid_store::channel_ledger_contract!(super::channel_ledgers);
+}
+
+mod message_queue {
+    grid_store::message_queue_contract!(super::queues);
+}
