@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use grid_store::resources::AwsNames;
+
 /// A configuration variable has a value the grid cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {reason}")]
@@ -20,10 +22,13 @@ pub struct ConfigError {
 }
 
 /// Which adapters hold the grid's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreBackend {
     /// One SQLite file under `GRID_DATA_DIR` (the default).
     Sqlite,
+    /// DynamoDB, S3 and SQS, named by the resource variables (`REGISTRATIONS_TABLE`, …).
+    /// The SDK reads region, credentials and `AWS_ENDPOINT_URL` itself.
+    Aws(AwsNames),
 }
 
 /// How logs are written.
@@ -38,7 +43,7 @@ pub enum LogFormat {
 /// The grid's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridConfig {
-    /// `GRID_STORE`: `sqlite` (default).
+    /// `GRID_STORE`: `sqlite` (default) or `aws`.
     pub store: StoreBackend,
     /// `GRID_DATA_DIR`: where the SQLite database lives (default `./grid-data`).
     pub data_dir: PathBuf,
@@ -69,7 +74,11 @@ impl GridConfig {
         Ok(Self {
             store: match get("GRID_STORE").unwrap_or("sqlite") {
                 "sqlite" => StoreBackend::Sqlite,
-                other => return Err(invalid("GRID_STORE", other, "must be \"sqlite\"")),
+                "aws" => StoreBackend::Aws(
+                    AwsNames::from_vars(|name| get(name).map(str::to_owned))
+                        .map_err(|e| ConfigError { variable: e.0, reason: e.to_string() })?,
+                ),
+                other => return Err(invalid("GRID_STORE", other, "must be \"sqlite\" or \"aws\"")),
             },
             data_dir: PathBuf::from(get("GRID_DATA_DIR").unwrap_or("./grid-data")),
             listen: parse(get("GRID_LISTEN"), "GRID_LISTEN", "127.0.0.1:8080".parse().unwrap())?,
@@ -160,6 +169,25 @@ mod tests {
         assert_eq!(config.body_limit_bytes, 4096);
         assert_eq!(config.request_timeout, Duration::from_secs(5));
         assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn the_aws_store_needs_every_resource_name() {
+        let mut all: Vec<(String, String)> = grid_store::resources::resource_variables()
+            .into_iter()
+            .map(|name| (name.to_owned(), format!("grid-{}", name.to_lowercase())))
+            .collect();
+        all.push(("GRID_STORE".into(), "aws".into()));
+        let vars: HashMap<String, String> = all.iter().cloned().collect();
+        let StoreBackend::Aws(names) = GridConfig::from_vars(&vars).unwrap().store else { panic!("aws store") };
+        assert_eq!(names.registrations_table, "grid-registrations_table");
+
+        for missing in grid_store::resources::resource_variables() {
+            let mut partial = vars.clone();
+            partial.remove(missing);
+            let err = GridConfig::from_vars(&partial).unwrap_err();
+            assert_eq!(err.variable, missing);
+        }
     }
 
     #[test]

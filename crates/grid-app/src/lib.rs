@@ -11,10 +11,12 @@ pub mod channels;
 pub mod config;
 pub mod error;
 pub mod http;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod registry;
 pub mod telemetry;
 
-pub use assembly::state_from_config;
+pub use assembly::{AssemblyError, state_from_config};
 pub use config::{ConfigError, GridConfig};
 pub use error::ApiError;
 pub use http::{AppState, router};

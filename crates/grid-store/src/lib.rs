@@ -16,6 +16,7 @@ mod item_store;
 mod message_queue;
 mod records;
 mod registration_store;
+pub mod resources;
 pub mod sqlite;
 
 #[cfg(feature = "aws")]

@@ -48,21 +48,6 @@ impl AwsClients {
     }
 }
 
-/// Where each kind of state lives: table, bucket and queue names (DESIGN.md §5).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AwsNames {
-    pub registrations_table: String,
-    pub readings_table: String,
-    pub accounts_table: String,
-    pub settlements_table: String,
-    pub batches_table: String,
-    pub channel_messages_table: String,
-    pub leases_table: String,
-    pub bucket: String,
-    pub poll_work_queue_url: String,
-    pub completions_queue_url: String,
-}
-
 /// Any SDK failure is a backend failure; conditional-check failures are mapped
 /// where they are expected, before this.
 fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {

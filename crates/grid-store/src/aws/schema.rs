@@ -1,6 +1,5 @@
-//! The AWS resources the adapters expect, as data: the one description that
-//! `infra/template.yaml` must match (a test compares them) and that tests and local
-//! development use to create the same resources on an emulator.
+//! Creating the resources of [`crate::resources`] on an emulator (tests, local
+//! development); deployments get them from `infra/template.yaml`.
 
 use std::time::Duration;
 
@@ -11,124 +10,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::{AwsClients, AwsNames, backend};
+use super::{AwsClients, backend};
 use crate::StoreError;
-
-/// A key attribute: its name and whether it is a string or a number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyAttribute {
-    pub name: &'static str,
-    pub number: bool,
-}
-
-const fn string(name: &'static str) -> KeyAttribute {
-    KeyAttribute { name, number: false }
-}
-
-const fn number(name: &'static str) -> KeyAttribute {
-    KeyAttribute { name, number: true }
-}
-
-/// A global secondary index (all attributes projected).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IndexSpec {
-    pub name: &'static str,
-    pub hash: KeyAttribute,
-    pub range: Option<KeyAttribute>,
-}
-
-/// A DynamoDB table of DESIGN.md §5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableSpec {
-    /// The design's name, also the suffix of the deployed table's name.
-    pub name: &'static str,
-    /// The environment variable that carries the deployed table's name.
-    pub env: &'static str,
-    pub hash: KeyAttribute,
-    pub range: Option<KeyAttribute>,
-    pub indexes: &'static [IndexSpec],
-    /// The attribute DynamoDB expires items by, if any.
-    pub ttl: Option<&'static str>,
-}
-
-/// Every table, in the order of DESIGN.md §5.
-pub const TABLES: &[TableSpec] = &[
-    TableSpec {
-        name: "registrations",
-        env: "REGISTRATIONS_TABLE",
-        hash: string("id"),
-        range: None,
-        indexes: &[],
-        ttl: None,
-    },
-    // pk = period#shard (one period spread over READING_SHARDS partitions), sk = registrationId#kind#startTime.
-    TableSpec {
-        name: "readings",
-        env: "READINGS_TABLE",
-        hash: string("pk"),
-        range: Some(string("sk")),
-        indexes: &[],
-        ttl: None,
-    },
-    TableSpec { name: "accounts", env: "ACCOUNTS_TABLE", hash: string("id"), range: None, indexes: &[], ttl: None },
-    TableSpec {
-        name: "settlements",
-        env: "SETTLEMENTS_TABLE",
-        hash: number("period"),
-        range: None,
-        indexes: &[],
-        ttl: None,
-    },
-    // pk = serviceId#batchId; pending batches (and only those) carry `pending`, so the index is sparse.
-    TableSpec {
-        name: "batches",
-        env: "BATCHES_TABLE",
-        hash: string("pk"),
-        range: None,
-        indexes: &[IndexSpec {
-            name: "pending-by-last-check",
-            hash: string("pending"),
-            range: Some(number("lastChecked")),
-        }],
-        ttl: None,
-    },
-    TableSpec {
-        name: "channel_messages",
-        env: "CHANNEL_MESSAGES_TABLE",
-        hash: string("address"),
-        range: None,
-        indexes: &[],
-        ttl: None,
-    },
-    TableSpec {
-        name: "leases",
-        env: "LEASES_TABLE",
-        hash: string("job"),
-        range: None,
-        indexes: &[],
-        ttl: Some("expiresAt"),
-    },
-];
-
-/// The bucket for storage items and archived period reports.
-pub const BUCKET_ENV: &str = "STORAGE_BUCKET";
-
-/// The queues: design name, URL variable, and its dead-letter queue's design name.
-pub const QUEUES: &[(&str, &str, &str)] = &[
-    ("poll-work", "POLL_WORK_QUEUE_URL", "poll-work-dlq"),
-    ("completions", "COMPLETIONS_QUEUE_URL", "completions-dlq"),
-];
-
-/// How often a message is received before SQS moves it to the dead-letter queue.
-pub const MAX_RECEIVES: u32 = 5;
-
-/// Every environment variable that names an AWS resource.
-pub fn resource_variables() -> Vec<&'static str> {
-    let mut vars: Vec<&str> = TABLES.iter().map(|t| t.env).collect();
-    vars.push(BUCKET_ENV);
-    vars.extend(QUEUES.iter().map(|(_, env, _)| *env));
-    vars
-}
+use crate::resources::{AwsNames, KeyAttribute, MAX_RECEIVES, QUEUES, TABLES, TableSpec};
 
 fn attribute_type(key: KeyAttribute) -> ScalarAttributeType {
     if key.number { ScalarAttributeType::N } else { ScalarAttributeType::S }

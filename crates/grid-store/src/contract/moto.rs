@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
 
-use crate::aws::{AwsClients, AwsNames, schema};
+use crate::aws::{AwsClients, schema};
+use crate::resources::AwsNames;
 
 /// A moto server this test uses (and owns, if it started it).
 pub struct Moto {

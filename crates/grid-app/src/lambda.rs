@@ -1,0 +1,195 @@
+//! Running on AWS Lambda: what the function binaries share.
+//!
+//! HTTP functions run the very router `gridctl serve` mounts, under `lambda_http`.
+//! Job functions (`poller`, `settlement`, `batch-monitor`) take a [`Trigger`]: a
+//! schedule (EventBridge Scheduler's input, or the classic scheduled event) or, for the
+//! poller, a batch of SQS messages, answered with `batchItemFailures` so only failed
+//! messages are retried.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What started a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// A schedule fired. `at` is the scheduled time when the event carries one.
+    Schedule { source: ScheduleSource, at: Option<String> },
+    /// SQS delivered a batch of messages.
+    Queue(Vec<QueueRecord>),
+}
+
+/// Which kind of scheduler sent the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleSource {
+    /// EventBridge Scheduler (SAM `ScheduleV2`), with the input the template gives it.
+    Scheduler,
+    /// A classic EventBridge rule: `{"detail-type": "Scheduled Event", "source": "aws.events", …}`.
+    ScheduledEvent,
+}
+
+/// One SQS message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueRecord {
+    pub message_id: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// The event is none of the shapes a job accepts.
+#[derive(Debug, thiserror::Error)]
+#[error("unrecognised job event: {0}")]
+pub struct TriggerError(String);
+
+impl From<TriggerError> for lambda_runtime::Diagnostic {
+    fn from(e: TriggerError) -> Self {
+        Self { error_type: "TriggerError".to_owned(), error_message: e.to_string() }
+    }
+}
+
+#[derive(Deserialize)]
+struct SqsEvent {
+    #[serde(rename = "Records")]
+    records: Vec<SqsRecordShape>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqsRecordShape {
+    event_source: String,
+    #[serde(flatten)]
+    record: QueueRecord,
+}
+
+#[derive(Deserialize)]
+struct ClassicScheduledEvent {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    source: String,
+    time: Option<String>,
+}
+
+/// The input `infra/template.yaml` gives EventBridge Scheduler targets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchedulerInput {
+    job: String,
+    #[serde(rename = "scheduledTime")]
+    scheduled_time: Option<String>,
+}
+
+impl Trigger {
+    /// Recognises an event by its shape.
+    pub fn parse(event: &Value) -> Result<Self, TriggerError> {
+        if event.get("Records").is_some() {
+            let sqs: SqsEvent = serde_json::from_value(event.clone()).map_err(|e| TriggerError(e.to_string()))?;
+            if let Some(other) = sqs.records.iter().find(|r| r.event_source != "aws:sqs") {
+                return Err(TriggerError(format!("records from {} are not SQS messages", other.event_source)));
+            }
+            return Ok(Self::Queue(sqs.records.into_iter().map(|r| r.record).collect()));
+        }
+        if event.get("detail-type").is_some() {
+            let classic: ClassicScheduledEvent =
+                serde_json::from_value(event.clone()).map_err(|e| TriggerError(e.to_string()))?;
+            if classic.detail_type != "Scheduled Event" || classic.source != "aws.events" {
+                return Err(TriggerError(format!("{} from {} is not a schedule", classic.detail_type, classic.source)));
+            }
+            return Ok(Self::Schedule { source: ScheduleSource::ScheduledEvent, at: classic.time });
+        }
+        let input: SchedulerInput = serde_json::from_value(event.clone()).map_err(|e| TriggerError(e.to_string()))?;
+        tracing::debug!(job = %input.job, "scheduler input");
+        Ok(Self::Schedule { source: ScheduleSource::Scheduler, at: input.scheduled_time })
+    }
+}
+
+/// The answer to an SQS batch: the messages to deliver again.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+/// A message that failed and should be delivered again.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    pub item_identifier: String,
+}
+
+/// Handles one invocation of the job `name`.
+///
+/// The jobs themselves arrive with the poller, settlement and batch-monitor work; until
+/// then a job recognises its trigger, logs it and reports that nothing failed.
+pub async fn job(name: &'static str, event: lambda_runtime::LambdaEvent<Value>) -> Result<Value, TriggerError> {
+    let trigger = Trigger::parse(&event.payload)?;
+    match &trigger {
+        Trigger::Schedule { source, at } => {
+            tracing::info!(job = name, ?source, at = at.as_deref().unwrap_or("-"), "scheduled run");
+            Ok(serde_json::json!({"job": name, "trigger": "schedule"}))
+        }
+        Trigger::Queue(records) => {
+            tracing::info!(job = name, messages = records.len(), "queue batch");
+            Ok(serde_json::to_value(BatchResponse::default()).expect("a batch response serialises"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_eventbridge_scheduler_input_is_a_schedule() {
+        let event = json!({"job": "settlement", "scheduledTime": "2026-11-22T10:00:00Z"});
+        assert_eq!(
+            Trigger::parse(&event).unwrap(),
+            Trigger::Schedule { source: ScheduleSource::Scheduler, at: Some("2026-11-22T10:00:00Z".into()) }
+        );
+    }
+
+    #[test]
+    fn a_classic_scheduled_event_is_a_schedule() {
+        let event = json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2026-11-22T10:00:00Z",
+            "region": "eu-west-1", "resources": ["arn:aws:events:eu-west-1:123456789012:rule/poller"], "detail": {}
+        });
+        assert_eq!(
+            Trigger::parse(&event).unwrap(),
+            Trigger::Schedule { source: ScheduleSource::ScheduledEvent, at: Some("2026-11-22T10:00:00Z".into()) }
+        );
+    }
+
+    #[test]
+    fn an_sqs_batch_is_a_queue_trigger() {
+        let event = json!({"Records": [
+            {"messageId": "m1", "receiptHandle": "r", "body": "{\"shard\":1}", "eventSource": "aws:sqs",
+             "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:poll-work", "awsRegion": "eu-west-1",
+             "attributes": {}, "messageAttributes": {}, "md5OfBody": "x"}
+        ]});
+        assert_eq!(
+            Trigger::parse(&event).unwrap(),
+            Trigger::Queue(vec![QueueRecord { message_id: "m1".into(), body: "{\"shard\":1}".into() }])
+        );
+    }
+
+    #[test]
+    fn other_events_are_refused() {
+        for event in [
+            json!({}),
+            json!({"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2"}),
+            json!({"Records": [{"messageId": "m", "eventSource": "aws:s3"}]}),
+            json!({"job": "poller", "extra": true}),
+            json!([1, 2]),
+        ] {
+            assert!(Trigger::parse(&event).is_err(), "{event}");
+        }
+    }
+
+    #[test]
+    fn a_batch_response_has_the_shape_lambda_expects() {
+        let response = BatchResponse { batch_item_failures: vec![ItemFailure { item_identifier: "m1".into() }] };
+        assert_eq!(serde_json::to_value(response).unwrap(), json!({"batchItemFailures": [{"itemIdentifier": "m1"}]}));
+    }
+}

@@ -1,0 +1,193 @@
+//! The AWS resources the adapters expect, as plain data: DESIGN.md §5's tables, the
+//! bucket and the queues, with the environment variables that carry their deployed
+//! names. `infra/template.yaml` must match this (a test compares them), and
+//! `aws::schema::provision` creates the same resources on an emulator.
+
+/// Where each kind of state lives: table, bucket and queue names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsNames {
+    pub registrations_table: String,
+    pub readings_table: String,
+    pub accounts_table: String,
+    pub settlements_table: String,
+    pub batches_table: String,
+    pub channel_messages_table: String,
+    pub leases_table: String,
+    pub bucket: String,
+    pub poll_work_queue_url: String,
+    pub completions_queue_url: String,
+}
+
+/// A variable that names an AWS resource is missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} must be set when GRID_STORE=aws")]
+pub struct MissingResource(pub &'static str);
+
+impl AwsNames {
+    /// Reads every resource name from the variables `get` knows.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, MissingResource> {
+        let need = |name: &'static str| get(name).filter(|v| !v.is_empty()).ok_or(MissingResource(name));
+        Ok(Self {
+            registrations_table: need("REGISTRATIONS_TABLE")?,
+            readings_table: need("READINGS_TABLE")?,
+            accounts_table: need("ACCOUNTS_TABLE")?,
+            settlements_table: need("SETTLEMENTS_TABLE")?,
+            batches_table: need("BATCHES_TABLE")?,
+            channel_messages_table: need("CHANNEL_MESSAGES_TABLE")?,
+            leases_table: need("LEASES_TABLE")?,
+            bucket: need(BUCKET_ENV)?,
+            poll_work_queue_url: need("POLL_WORK_QUEUE_URL")?,
+            completions_queue_url: need("COMPLETIONS_QUEUE_URL")?,
+        })
+    }
+
+    /// The names as environment variables (what a Lambda function is given).
+    pub fn to_vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("REGISTRATIONS_TABLE", self.registrations_table.clone()),
+            ("READINGS_TABLE", self.readings_table.clone()),
+            ("ACCOUNTS_TABLE", self.accounts_table.clone()),
+            ("SETTLEMENTS_TABLE", self.settlements_table.clone()),
+            ("BATCHES_TABLE", self.batches_table.clone()),
+            ("CHANNEL_MESSAGES_TABLE", self.channel_messages_table.clone()),
+            ("LEASES_TABLE", self.leases_table.clone()),
+            (BUCKET_ENV, self.bucket.clone()),
+            ("POLL_WORK_QUEUE_URL", self.poll_work_queue_url.clone()),
+            ("COMPLETIONS_QUEUE_URL", self.completions_queue_url.clone()),
+        ]
+    }
+}
+
+/// A key attribute: its name and whether it is a string or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAttribute {
+    pub name: &'static str,
+    pub number: bool,
+}
+
+const fn string(name: &'static str) -> KeyAttribute {
+    KeyAttribute { name, number: false }
+}
+
+const fn number(name: &'static str) -> KeyAttribute {
+    KeyAttribute { name, number: true }
+}
+
+/// A global secondary index (all attributes projected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub hash: KeyAttribute,
+    pub range: Option<KeyAttribute>,
+}
+
+/// A DynamoDB table of DESIGN.md §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The design's name, also the suffix of the deployed table's name.
+    pub name: &'static str,
+    /// The environment variable that carries the deployed table's name.
+    pub env: &'static str,
+    pub hash: KeyAttribute,
+    pub range: Option<KeyAttribute>,
+    pub indexes: &'static [IndexSpec],
+    /// The attribute DynamoDB expires items by, if any.
+    pub ttl: Option<&'static str>,
+}
+
+/// Every table, in the order of DESIGN.md §5.
+pub const TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "registrations",
+        env: "REGISTRATIONS_TABLE",
+        hash: string("id"),
+        range: None,
+        indexes: &[],
+        ttl: None,
+    },
+    // pk = period#shard (one period spread over READING_SHARDS partitions), sk = registrationId#kind#startTime.
+    TableSpec {
+        name: "readings",
+        env: "READINGS_TABLE",
+        hash: string("pk"),
+        range: Some(string("sk")),
+        indexes: &[],
+        ttl: None,
+    },
+    TableSpec { name: "accounts", env: "ACCOUNTS_TABLE", hash: string("id"), range: None, indexes: &[], ttl: None },
+    TableSpec {
+        name: "settlements",
+        env: "SETTLEMENTS_TABLE",
+        hash: number("period"),
+        range: None,
+        indexes: &[],
+        ttl: None,
+    },
+    // pk = serviceId#batchId; pending batches (and only those) carry `pending`, so the index is sparse.
+    TableSpec {
+        name: "batches",
+        env: "BATCHES_TABLE",
+        hash: string("pk"),
+        range: None,
+        indexes: &[IndexSpec {
+            name: "pending-by-last-check",
+            hash: string("pending"),
+            range: Some(number("lastChecked")),
+        }],
+        ttl: None,
+    },
+    TableSpec {
+        name: "channel_messages",
+        env: "CHANNEL_MESSAGES_TABLE",
+        hash: string("address"),
+        range: None,
+        indexes: &[],
+        ttl: None,
+    },
+    TableSpec {
+        name: "leases",
+        env: "LEASES_TABLE",
+        hash: string("job"),
+        range: None,
+        indexes: &[],
+        ttl: Some("expiresAt"),
+    },
+];
+
+/// The bucket for storage items and archived period reports.
+pub const BUCKET_ENV: &str = "STORAGE_BUCKET";
+
+/// The queues: design name, URL variable, and its dead-letter queue's design name.
+pub const QUEUES: &[(&str, &str, &str)] = &[
+    ("poll-work", "POLL_WORK_QUEUE_URL", "poll-work-dlq"),
+    ("completions", "COMPLETIONS_QUEUE_URL", "completions-dlq"),
+];
+
+/// How often a message is received before SQS moves it to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Every environment variable that names an AWS resource.
+pub fn resource_variables() -> Vec<&'static str> {
+    let mut vars: Vec<&str> = TABLES.iter().map(|t| t.env).collect();
+    vars.push(BUCKET_ENV);
+    vars.extend(QUEUES.iter().map(|(_, env, _)| *env));
+    vars
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_resource_variable_is_read_and_written() {
+        let written: Vec<&str> =
+            AwsNames::from_vars(|name| Some(format!("x-{name}"))).unwrap().to_vars().iter().map(|(k, _)| *k).collect();
+        assert_eq!(written, resource_variables());
+    }
+
+    #[test]
+    fn a_missing_resource_is_named() {
+        let err = AwsNames::from_vars(|name| (name != "LEASES_TABLE").then(|| "x".to_owned())).unwrap_err();
+        assert_eq!(err.to_string(), "LEASES_TABLE must be set when GRID_STORE=aws");
+    }
+}
