@@ -12,9 +12,9 @@ PYTHON  ?= python3
 # Tools from the venv (moto_server, cargo-lambda, sam, cfn-lint) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test tools fmt-check lint unit demo serve clean-tools
+.PHONY: test tools fmt-check lint template-lint unit demo serve lambda clean-tools
 
-test: tools fmt-check lint unit
+test: tools fmt-check lint template-lint unit
 
 ## Create .venv with the pinned dev tools when it is missing or requirements changed.
 tools: $(TOOLS)
@@ -28,6 +28,11 @@ fmt-check:
 
 lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## The SAM template: cfn-lint, and SAM's own validation (which runs cfn-lint's SAM rules).
+template-lint: tools
+	cfn-lint infra/template.yaml
+	SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1
 
 ## Every test of the workspace, with one moto server (AWS emulator) for the whole run;
 ## cargo-nextest when installed, cargo test otherwise.
@@ -43,6 +48,14 @@ demo:
 
 serve:
 	cargo run --release -p gridctl -- serve
+
+## The seven functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip), with sizes.
+lambda: tools
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip -p grid-functions
+	@for zip in target/lambda/*/bootstrap.zip; do \
+		printf '%-16s %8d bytes\n' "$$(basename "$$(dirname "$$zip")")" "$$(stat -c %s "$$zip")"; \
+	done
 
 clean-tools:
 	rm -rf $(VENV)

@@ -42,7 +42,8 @@ struct Running(Vec<Child>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        for child in &mut self.0 {
+        // Functions first: they would report the emulator vanishing under them.
+        for child in self.0.iter_mut().rev() {
             let _ = child.kill();
             let _ = child.wait();
         }

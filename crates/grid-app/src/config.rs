@@ -28,7 +28,7 @@ pub enum StoreBackend {
     Sqlite,
     /// DynamoDB, S3 and SQS, named by the resource variables (`REGISTRATIONS_TABLE`, …).
     /// The SDK reads region, credentials and `AWS_ENDPOINT_URL` itself.
-    Aws(AwsNames),
+    Aws(Box<AwsNames>),
 }
 
 /// How logs are written.
@@ -58,6 +58,18 @@ pub struct GridConfig {
 }
 
 impl GridConfig {
+    /// Every variable the grid reads (besides the AWS resource names of
+    /// `grid_store::resources` and the SDK's own `AWS_*`), for documentation and for the
+    /// test that keeps `infra/template.yaml` in step.
+    pub const VARIABLES: &'static [&'static str] = &[
+        "GRID_STORE",
+        "GRID_DATA_DIR",
+        "GRID_LISTEN",
+        "GRID_BODY_LIMIT_BYTES",
+        "GRID_REQUEST_TIMEOUT_SECS",
+        "GRID_LOG_FORMAT",
+        "RUST_LOG",
+    ];
     pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
     const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -74,10 +86,10 @@ impl GridConfig {
         Ok(Self {
             store: match get("GRID_STORE").unwrap_or("sqlite") {
                 "sqlite" => StoreBackend::Sqlite,
-                "aws" => StoreBackend::Aws(
+                "aws" => StoreBackend::Aws(Box::new(
                     AwsNames::from_vars(|name| get(name).map(str::to_owned))
                         .map_err(|e| ConfigError { variable: e.0, reason: e.to_string() })?,
-                ),
+                )),
                 other => return Err(invalid("GRID_STORE", other, "must be \"sqlite\" or \"aws\"")),
             },
             data_dir: PathBuf::from(get("GRID_DATA_DIR").unwrap_or("./grid-data")),
@@ -210,6 +222,18 @@ mod tests {
             let err = GridConfig::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(err.variable, name);
             assert!(err.to_string().starts_with(&format!("{name}: ")), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_listed_variable_is_read() {
+        let defaults = GridConfig::from_vars(&HashMap::new()).unwrap();
+        for name in GridConfig::VARIABLES.iter().filter(|n| !n.starts_with("RUST_")) {
+            // A nonsense value is either refused by name or changes the configuration.
+            match GridConfig::from_vars(&vars(&[(name, "\u{1}nonsense")])) {
+                Err(e) => assert_eq!(e.variable, *name),
+                Ok(config) => assert_ne!(config, defaults, "{name} is listed but not read"),
+            }
         }
     }
 

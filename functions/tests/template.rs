@@ -1,0 +1,261 @@
+//! `infra/template.yaml` against the code: the same functions, routes, variables,
+//! tables, indexes and queues, so a deployment never drifts from what the code reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use grid_app::GridConfig;
+use grid_app::http::ApiDoc;
+use grid_app::lambda::Trigger;
+use grid_store::resources::{MAX_RECEIVES, QUEUES, TABLES, resource_variables};
+use serde_norway::Value;
+use serde_norway::value::TaggedValue;
+use utoipa::OpenApi;
+
+const BINARIES: [&str; 7] = ["registration", "storage", "channels", "portal", "poller", "settlement", "batch-monitor"];
+const JOBS: [&str; 3] = ["poller", "settlement", "batch-monitor"];
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("the template exists")).expect("the template is YAML")
+}
+
+fn resources(template: &Value) -> BTreeMap<String, Value> {
+    let map = template["Resources"].as_mapping().expect("Resources");
+    map.iter().map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone())).collect()
+}
+
+fn of_type(template: &Value, kind: &str) -> BTreeMap<String, Value> {
+    resources(template).into_iter().filter(|(_, r)| r["Type"].as_str() == Some(kind)).collect()
+}
+
+/// The target of `!Ref X` or `!GetAtt X.Attr`.
+fn reference(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) => {
+            let TaggedValue { tag, value } = tagged.as_ref();
+            let target = value.as_str()?;
+            match tag.to_string().as_str() {
+                "!Ref" => Some(target.to_owned()),
+                "!GetAtt" => Some(target.split('.').next()?.to_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The text of `!Sub "…"`.
+fn sub(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "!Sub" => tagged.value.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Function logical id → binary name.
+fn functions(template: &Value) -> BTreeMap<String, String> {
+    of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, f)| (id, f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("a Binary").to_owned()))
+        .collect()
+}
+
+#[test]
+fn there_is_one_function_per_binary_built_the_cargo_lambda_way() {
+    let template = template();
+    let binaries: BTreeSet<String> = functions(&template).into_values().collect();
+    assert_eq!(binaries, BINARIES.iter().map(|b| b.to_string()).collect());
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{id}");
+        assert_eq!(function["Properties"]["CodeUri"].as_str(), Some("../functions"), "{id}");
+    }
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
+    assert_eq!(reference(&globals["Architectures"][0]).as_deref(), Some("Architecture"));
+    assert_eq!(template["Parameters"]["Architecture"]["Default"].as_str(), Some("arm64"));
+    let memory = globals["MemorySize"].as_u64().unwrap();
+    assert!((128..=256).contains(&memory), "{memory} MB");
+}
+
+#[test]
+fn every_variable_the_template_sets_is_one_the_code_reads_and_every_resource_is_named() {
+    let template = template();
+    let known: BTreeSet<&str> = GridConfig::VARIABLES.iter().copied().chain(resource_variables()).collect();
+    let mut set = BTreeMap::new();
+    let globals = template["Globals"]["Function"]["Environment"]["Variables"].as_mapping().unwrap();
+    set.extend(globals.iter().map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone())));
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        if let Some(own) = function["Properties"]["Environment"]["Variables"].as_mapping() {
+            for name in own.keys() {
+                assert!(known.contains(name.as_str().unwrap()), "{id} sets {name:?}, which the code never reads");
+            }
+        }
+    }
+    for name in set.keys() {
+        assert!(known.contains(name.as_str()), "the template sets {name}, which the code never reads");
+    }
+    assert_eq!(set["GRID_STORE"].as_str(), Some("aws"));
+
+    let resources = resources(&template);
+    for spec in TABLES {
+        let target = reference(&set[spec.env]).unwrap_or_else(|| panic!("{} must be a !Ref", spec.env));
+        let table = &resources[&target];
+        assert_eq!(table["Type"].as_str(), Some("AWS::DynamoDB::Table"), "{}", spec.env);
+        let name = sub(&table["Properties"]["TableName"]).unwrap();
+        assert_eq!(name, format!("${{AWS::StackName}}-{}", spec.name.replace('_', "-")), "{}", spec.env);
+    }
+    let bucket = reference(&set["STORAGE_BUCKET"]).unwrap();
+    assert_eq!(resources[&bucket]["Type"].as_str(), Some("AWS::S3::Bucket"));
+    for (design, env, _) in QUEUES {
+        let queue = reference(&set[*env]).unwrap();
+        assert_eq!(resources[&queue]["Type"].as_str(), Some("AWS::SQS::Queue"), "{env}");
+        assert_eq!(
+            sub(&resources[&queue]["Properties"]["QueueName"]).unwrap(),
+            format!("${{AWS::StackName}}-{design}")
+        );
+    }
+}
+
+#[test]
+fn the_tables_have_the_keys_indexes_and_expiry_the_adapters_use() {
+    let template = template();
+    let tables = of_type(&template, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), TABLES.len(), "one table per design table, no more");
+    for spec in TABLES {
+        let wanted = format!("${{AWS::StackName}}-{}", spec.name.replace('_', "-"));
+        let (id, table) = tables
+            .iter()
+            .find(|(_, t)| sub(&t["Properties"]["TableName"]).as_deref() == Some(wanted.as_str()))
+            .unwrap_or_else(|| panic!("no table {wanted}"));
+        let properties = &table["Properties"];
+        let types: BTreeMap<&str, &str> = properties["AttributeDefinitions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| (a["AttributeName"].as_str().unwrap(), a["AttributeType"].as_str().unwrap()))
+            .collect();
+        let keys = |schema: &Value| -> Vec<(String, String)> {
+            schema
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
+                .collect()
+        };
+        let expected_keys = |hash: &str, range: Option<&str>| {
+            let mut keys = vec![(hash.to_owned(), "HASH".to_owned())];
+            keys.extend(range.map(|r| (r.to_owned(), "RANGE".to_owned())));
+            keys
+        };
+        assert_eq!(keys(&properties["KeySchema"]), expected_keys(spec.hash.name, spec.range.map(|r| r.name)), "{id}");
+        let mut key_attributes = vec![spec.hash];
+        key_attributes.extend(spec.range);
+        for index in spec.indexes {
+            key_attributes.push(index.hash);
+            key_attributes.extend(index.range);
+            let gsi = properties["GlobalSecondaryIndexes"]
+                .as_sequence()
+                .and_then(|s| s.iter().find(|g| g["IndexName"].as_str() == Some(index.name)))
+                .unwrap_or_else(|| panic!("{id} lacks the index {}", index.name));
+            assert_eq!(keys(&gsi["KeySchema"]), expected_keys(index.hash.name, index.range.map(|r| r.name)), "{id}");
+            assert_eq!(gsi["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+        }
+        for key in key_attributes {
+            assert_eq!(types.get(key.name).copied(), Some(if key.number { "N" } else { "S" }), "{id}.{}", key.name);
+        }
+        assert_eq!(
+            types.len(),
+            {
+                let mut names: Vec<&str> =
+                    spec.indexes.iter().flat_map(|i| [Some(i.hash.name), i.range.map(|r| r.name)]).flatten().collect();
+                names.push(spec.hash.name);
+                names.extend(spec.range.map(|r| r.name));
+                names.sort();
+                names.dedup();
+                names.len()
+            },
+            "{id} defines attributes no key uses"
+        );
+        assert_eq!(properties["TimeToLiveSpecification"]["AttributeName"].as_str(), spec.ttl, "{id}");
+        assert_eq!(properties["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{id}");
+        assert_eq!(properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
+    }
+}
+
+/// Every HTTP API route of the template: (method, path) → function binary.
+fn routes(template: &Value) -> BTreeMap<(String, String), String> {
+    let binaries = functions(template);
+    let mut routes = BTreeMap::new();
+    for (id, function) in of_type(template, "AWS::Serverless::Function") {
+        for event in function["Properties"]["Events"].as_mapping().into_iter().flat_map(|m| m.values()) {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let method = event["Properties"]["Method"].as_str().unwrap().to_lowercase();
+                let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
+                assert_eq!(reference(&event["Properties"]["ApiId"]).as_deref(), Some("GridApi"));
+                assert!(routes.insert((method, path), binaries[&id].clone()).is_none(), "a route is mapped twice");
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_route_the_code_serves_is_routed_to_its_function_and_nothing_else_is() {
+    let template = template();
+    let routes = routes(&template);
+    let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+    let mut served = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            served.insert((method.clone(), path.clone()));
+        }
+    }
+    for route in &served {
+        let function = routes.get(route).unwrap_or_else(|| panic!("{route:?} is served but not routed"));
+        let expected = match route.1.split('/').nth(1) {
+            Some("registration") => "registration",
+            Some("storage") => "storage",
+            Some("channels") => "channels",
+            _ => "portal",
+        };
+        assert_eq!(function, expected, "{route:?}");
+    }
+    for (route, function) in &routes {
+        let portal_pages = function == "portal" && route.0 == "any" && route.1.starts_with("/portal");
+        assert!(served.contains(route) || portal_pages, "{route:?} is routed to {function} but nothing serves it");
+    }
+}
+
+#[test]
+fn the_jobs_run_on_schedules_whose_input_they_accept_and_the_poller_on_its_queue() {
+    let template = template();
+    let binaries = functions(&template);
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let binary = binaries[&id].as_str();
+        let events: Vec<&Value> = function["Properties"]["Events"].as_mapping().unwrap().values().collect();
+        let schedules: Vec<&&Value> = events.iter().filter(|e| e["Type"].as_str() == Some("ScheduleV2")).collect();
+        if !JOBS.contains(&binary) {
+            assert!(schedules.is_empty(), "{binary} is not a job");
+            continue;
+        }
+        assert_eq!(schedules.len(), 1, "{binary} runs on one schedule");
+        let input: serde_json::Value =
+            serde_json::from_str(schedules[0]["Properties"]["Input"].as_str().unwrap()).unwrap();
+        assert!(matches!(Trigger::parse(&input), Ok(Trigger::Schedule { .. })), "{binary}: {input}");
+        assert_eq!(input["job"], binary);
+        let sqs: Vec<&&Value> = events.iter().filter(|e| e["Type"].as_str() == Some("SQS")).collect();
+        if binary == "poller" {
+            assert_eq!(reference(&sqs[0]["Properties"]["Queue"]).as_deref(), Some("PollWorkQueue"));
+            assert_eq!(sqs[0]["Properties"]["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
+        } else {
+            assert!(sqs.is_empty(), "only the poller takes queue batches");
+        }
+    }
+    let resources = resources(&template);
+    for queue in ["PollWorkQueue", "CompletionsQueue"] {
+        let redrive = &resources[queue]["Properties"]["RedrivePolicy"];
+        assert_eq!(redrive["maxReceiveCount"].as_u64(), Some(u64::from(MAX_RECEIVES)), "{queue}");
+        assert!(reference(&redrive["deadLetterTargetArn"]).is_some_and(|dlq| dlq.ends_with("DeadLetterQueue")));
+    }
+}
