@@ -176,8 +176,11 @@ fn registration(prefix: &'static str) -> impl Strategy<Value = RegistrationId> {
     (0u32..40).prop_map(move |n| id(&format!("{prefix}-{n:04}")))
 }
 
-/// A random period: outputs (producer, Wh, price) and usages (consumer, Wh).
-fn period() -> impl Strategy<Value = (Vec<(RegistrationId, u64, u64)>, Vec<(RegistrationId, u64)>)> {
+/// Outputs (producer, Wh, price) and usages (consumer, Wh) of one period.
+type Readings = (Vec<(RegistrationId, u64, u64)>, Vec<(RegistrationId, u64)>);
+
+/// A random period.
+fn period() -> impl Strategy<Value = Readings> {
     (
         prop::collection::vec((registration("producer"), 0u64..=1_000_000_000, 0u64..=1_000_000), 0..12),
         prop::collection::vec((registration("consumer"), 0u64..=1_000_000_000), 0..12),

@@ -19,7 +19,7 @@ impl PeriodLength {
     /// A length in seconds: 1 minute to 1 day, dividing a day evenly so that periods
     /// line up with days in every report.
     pub fn from_secs(secs: u64) -> Result<Self, PeriodLengthError> {
-        if (60..=86_400).contains(&secs) && 86_400 % secs == 0 { Ok(Self(secs)) } else { Err(PeriodLengthError(secs)) }
+        if (60..=86_400).contains(&secs) && 86_400u64.is_multiple_of(secs) { Ok(Self(secs)) } else { Err(PeriodLengthError(secs)) }
     }
 
     pub fn secs(self) -> u64 {
@@ -47,7 +47,7 @@ impl Period {
 
     /// The period starting at `start`, if `start` is aligned to `length`.
     pub fn starting_at(start: u64, length: PeriodLength) -> Option<Self> {
-        (start % length.ms() == 0).then_some(Self { start, length: length.ms() })
+        start.is_multiple_of(length.ms()).then_some(Self { start, length: length.ms() })
     }
 
     /// First millisecond of the period.
