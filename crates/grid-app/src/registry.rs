@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use grid_core::channel::{ChannelAccess, Command};
 use grid_core::{
-    AccessError, ChannelCredentials, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
-    ReturnChannel,
+    AccessError, ChannelCredentials, ChannelCursor, EpochMs, ItemName, ItemType, Registration, RegistrationId,
+    RegistrationStatus, ReturnChannel,
 };
 use grid_store::{ItemStore, RegistrationStore, StoreError, Versioned};
 
@@ -139,6 +139,7 @@ impl Registry {
         {
             self.check_hello(&channel).await?;
             updated.channel = Some(channel);
+            updated.cursor = ChannelCursor::default();
         }
         if updated.item_type == ItemType::Consumer && updated.return_channel.is_none() {
             updated.return_channel = Some(self.open_return_channel().await?);

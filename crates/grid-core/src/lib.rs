@@ -37,7 +37,9 @@ pub use json_item::{JsonItem, JsonItemError};
 pub use money::{Iota, MoneyError};
 pub use paging::{PageRequest, PagingError};
 pub use payment_address::PaymentAddress;
-pub use registration::{AccessError, ChannelCredentials, Registration, RegistrationStatus, ReturnChannel};
+pub use registration::{
+    AccessError, ChannelCredentials, ChannelCursor, Registration, RegistrationStatus, ReturnChannel,
+};
 pub use registration_id::RegistrationId;
 pub use side_key::{SideKey, SideKeyError};
 pub use storage_context::StorageContext;

@@ -31,6 +31,14 @@ impl ReturnChannel {
     }
 }
 
+/// How far the grid has read an entity's channel: the next index to read, and whether
+/// the channel has said `goodbye` (then the grid stops polling it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelCursor {
+    pub next_index: u64,
+    pub closed: bool,
+}
+
 /// Whether a registration takes part in the grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationStatus {
@@ -66,6 +74,8 @@ pub struct Registration {
     pub channel: Option<ChannelCredentials>,
     /// A consumer's return channel, written by the grid.
     pub return_channel: Option<ReturnChannel>,
+    /// Where the grid is in reading `channel`; starts again at 0 when the channel changes.
+    pub cursor: ChannelCursor,
 }
 
 impl Registration {
@@ -86,11 +96,18 @@ impl Registration {
             status: RegistrationStatus::Active,
             channel,
             return_channel: None,
+            cursor: ChannelCursor::default(),
         }
     }
 
     pub fn is_active(&self) -> bool {
         self.status == RegistrationStatus::Active
+    }
+
+    /// Whether the poller reads this registration's channel: active, with a channel
+    /// that has not said goodbye.
+    pub fn is_polled(&self) -> bool {
+        self.is_active() && self.channel.is_some() && !self.cursor.closed
     }
 
     /// The side keys that prove a caller speaks for this registration: its own

@@ -7,8 +7,8 @@
 
 use grid_core::channel::ChannelSeed;
 use grid_core::{
-    ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
-    ReturnChannel, SideKey,
+    ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId,
+    RegistrationStatus, ReturnChannel, SideKey,
 };
 
 use crate::{StoreError, Versioned};
@@ -27,6 +27,8 @@ pub(crate) struct RegistrationRecord {
     pub return_seed: Option<String>,
     pub return_side_key: Option<String>,
     pub return_next_index: Option<u64>,
+    pub cursor_next_index: u64,
+    pub cursor_closed: bool,
 }
 
 impl From<&Registration> for RegistrationRecord {
@@ -46,6 +48,8 @@ impl From<&Registration> for RegistrationRecord {
             return_seed: r.return_channel.as_ref().map(|c| c.seed.expose_hex()),
             return_side_key: r.return_channel.as_ref().map(|c| c.side_key.expose().to_owned()),
             return_next_index: r.return_channel.as_ref().map(|c| c.next_index),
+            cursor_next_index: r.cursor.next_index,
+            cursor_closed: r.cursor.closed,
         }
     }
 }
@@ -90,6 +94,7 @@ impl RegistrationRecord {
             },
             channel,
             return_channel,
+            cursor: ChannelCursor { next_index: self.cursor_next_index, closed: self.cursor_closed },
         };
         Ok(Versioned { value: registration, version })
     }

@@ -1,7 +1,7 @@
 //! The port that keeps registrations.
 
 use async_trait::async_trait;
-use grid_core::{Registration, RegistrationId};
+use grid_core::{ChannelCursor, ChannelRoot, Registration, RegistrationId};
 
 use crate::StoreError;
 
@@ -39,6 +39,18 @@ pub trait RegistrationStore: Send + Sync {
     /// Overwrites a registration if it is still at `expected_version`, returning the
     /// new version. Fails with [`StoreError::Conflict`] if it moved or does not exist.
     async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError>;
+
+    /// Moves the read cursor of `id`'s channel from `from` to `to`, if the registration
+    /// still reads the channel `root` and its cursor is still `from`; otherwise fails
+    /// with [`StoreError::Conflict`] (another worker moved it, or the channel changed).
+    /// Bumps the version, so a concurrent `replace` cannot write an older cursor back.
+    async fn advance_cursor(
+        &self,
+        id: &RegistrationId,
+        root: &ChannelRoot,
+        from: ChannelCursor,
+        to: ChannelCursor,
+    ) -> Result<(), StoreError>;
 
     /// Up to `limit` registrations from the cursor `after` (`None`: from the start).
     async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError>;

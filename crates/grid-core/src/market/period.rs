@@ -19,7 +19,11 @@ impl PeriodLength {
     /// A length in seconds: 1 minute to 1 day, dividing a day evenly so that periods
     /// line up with days in every report.
     pub fn from_secs(secs: u64) -> Result<Self, PeriodLengthError> {
-        if (60..=86_400).contains(&secs) && 86_400u64.is_multiple_of(secs) { Ok(Self(secs)) } else { Err(PeriodLengthError(secs)) }
+        if (60..=86_400).contains(&secs) && 86_400u64.is_multiple_of(secs) {
+            Ok(Self(secs))
+        } else {
+            Err(PeriodLengthError(secs))
+        }
     }
 
     pub fn secs(self) -> u64 {

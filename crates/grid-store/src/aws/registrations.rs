@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use grid_core::{Registration, RegistrationId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use grid_core::{ChannelCursor, ChannelRoot, Registration, RegistrationId};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::{AwsClients, backend};
@@ -31,6 +32,8 @@ fn to_item(record: &RegistrationRecord, version: u64) -> Item {
     item.insert("created".into(), n(record.created_ms));
     item.insert("updated".into(), n(record.updated_ms));
     item.insert("version".into(), n(version));
+    item.insert("channelNextIndex".into(), n(record.cursor_next_index));
+    item.insert("channelClosed".into(), AttributeValue::Bool(record.cursor_closed));
     let optional = [
         ("itemName", record.item_name.as_ref().map(s)),
         ("removed", record.removed_ms.map(n)),
@@ -58,6 +61,8 @@ fn from_item(item: &Item) -> Result<Versioned<Registration>, StoreError> {
         return_seed: owned(opt_s(item, TABLE, "returnSeed")?),
         return_side_key: owned(opt_s(item, TABLE, "returnSideKey")?),
         return_next_index: opt_n(item, TABLE, "returnNextIndex")?,
+        cursor_next_index: opt_n(item, TABLE, "channelNextIndex")?.unwrap_or(0),
+        cursor_closed: matches!(item.get("channelClosed"), Some(AttributeValue::Bool(true))),
     };
     record.into_domain(get_n(item, TABLE, "version")?)
 }
@@ -123,6 +128,38 @@ impl RegistrationStore for DynamoRegistrationStore {
                 "registration {} is no longer at version {expected_version}",
                 record.id
             ))),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn advance_cursor(
+        &self,
+        id: &RegistrationId,
+        root: &ChannelRoot,
+        from: ChannelCursor,
+        to: ChannelCursor,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id.as_str()))
+            .update_expression("SET channelNextIndex = :to, channelClosed = :closed ADD #version :one")
+            .condition_expression("channelRoot = :root AND channelNextIndex = :from AND channelClosed = :was_closed")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":to", n(to.next_index))
+            .expression_attribute_values(":closed", AttributeValue::Bool(to.closed))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":root", s(root.as_str()))
+            .expression_attribute_values(":from", n(from.next_index))
+            .expression_attribute_values(":was_closed", AttributeValue::Bool(from.closed))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => {
+                Err(StoreError::Conflict(format!("the cursor of {id} is no longer at {}", from.next_index)))
+            }
             Err(e) => Err(backend(e)),
         }
     }

@@ -56,6 +56,9 @@ macro_rules! registration_store_contract {
                 of_two_concurrent_replaces_of_one_version_exactly_one_wins,
                 listing_pages_through_every_registration_exactly_once,
                 listing_an_empty_store_gives_an_empty_last_page,
+                advancing_the_cursor_from_where_it_is_moves_it_and_bumps_the_version,
+                advancing_from_a_stale_cursor_or_for_another_channel_is_a_conflict,
+                of_two_workers_advancing_one_cursor_exactly_one_wins,
             ]
         );
     };

@@ -185,3 +185,57 @@ pub async fn listing_an_empty_store_gives_an_empty_last_page(store: Store) {
     assert!(page.registrations.is_empty());
     assert_eq!(page.next, None);
 }
+
+fn cursor(next_index: u64, closed: bool) -> grid_core::ChannelCursor {
+    grid_core::ChannelCursor { next_index, closed }
+}
+
+pub async fn advancing_the_cursor_from_where_it_is_moves_it_and_bumps_the_version(store: Store) {
+    let r = registration("contract-cursor-1");
+    store.insert(&r).await.unwrap();
+    let root = r.channel.as_ref().unwrap().root.clone();
+    store.advance_cursor(&r.id, &root, cursor(0, false), cursor(7, false)).await.unwrap();
+    store.advance_cursor(&r.id, &root, cursor(7, false), cursor(9, true)).await.unwrap();
+    let got = store.get(&r.id).await.unwrap().unwrap();
+    assert_eq!((got.value.cursor, got.version), (cursor(9, true), 3));
+    assert!(!got.value.is_polled(), "a closed channel is not polled");
+    // An old copy cannot write the old cursor back.
+    assert!(matches!(store.replace(&r, 1).await, Err(StoreError::Conflict(_))));
+}
+
+pub async fn advancing_from_a_stale_cursor_or_for_another_channel_is_a_conflict(store: Store) {
+    let r = registration("contract-cursor-2");
+    store.insert(&r).await.unwrap();
+    let root = r.channel.as_ref().unwrap().root.clone();
+    let other_root = ChannelRoot::parse("ab".repeat(32)).unwrap();
+    for (from, on) in [(cursor(3, false), &root), (cursor(0, true), &root), (cursor(0, false), &other_root)] {
+        let err = store.advance_cursor(&r.id, on, from, cursor(10, false)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+    let err = store.advance_cursor(&id("contract-cursor-none"), &root, cursor(0, false), cursor(1, false)).await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get(&r.id).await.unwrap().unwrap().value.cursor, cursor(0, false));
+}
+
+pub async fn of_two_workers_advancing_one_cursor_exactly_one_wins(store: Store) {
+    let r = registration("contract-cursor-3");
+    store.insert(&r).await.unwrap();
+    let root = r.channel.as_ref().unwrap().root.clone();
+    let workers: Vec<_> = [5, 8]
+        .into_iter()
+        .map(|to| {
+            let (store, id, root) = (store.clone(), r.id.clone(), root.clone());
+            tokio::spawn(async move { store.advance_cursor(&id, &root, cursor(0, false), cursor(to, false)).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for worker in workers {
+        match worker.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert!([5, 8].contains(&store.get(&r.id).await.unwrap().unwrap().value.cursor.next_index));
+}

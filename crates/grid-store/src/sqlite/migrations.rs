@@ -58,6 +58,55 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX queue_messages_visible ON queue_messages (queue, visible_at_ms);
     CREATE INDEX queue_messages_receipt ON queue_messages (queue, receipt);
     "#,
+    // 4: the money engine: channel cursors, readings, settlements, accounts, rejections.
+    r#"
+    ALTER TABLE registrations ADD COLUMN cursor_next_index INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE registrations ADD COLUMN cursor_closed     INTEGER NOT NULL DEFAULT 0;
+
+    -- One row per reading, keyed by what makes it unique; `counted_in` is the period it
+    -- settles in (its own, or the earliest open one when it arrived late).
+    CREATE TABLE readings (
+        registration_id TEXT    NOT NULL,
+        kind            TEXT    NOT NULL CHECK (kind IN ('output', 'usage')),
+        start_ms        INTEGER NOT NULL,
+        end_ms          INTEGER NOT NULL,
+        wh              INTEGER NOT NULL,
+        price           INTEGER,
+        payment_address TEXT,
+        channel_index   INTEGER NOT NULL,
+        period          INTEGER NOT NULL,
+        counted_in      INTEGER NOT NULL,
+        PRIMARY KEY (registration_id, kind, start_ms)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX readings_counted_in ON readings (counted_in, registration_id, kind, start_ms);
+
+    CREATE TABLE settlements (
+        period      INTEGER PRIMARY KEY,
+        status      TEXT    NOT NULL CHECK (status IN ('closing', 'settled')),
+        started_ms  INTEGER NOT NULL,
+        record      TEXT
+    ) STRICT;
+
+    CREATE TABLE accounts (
+        id           TEXT    PRIMARY KEY,
+        billed       INTEGER NOT NULL DEFAULT 0,
+        paid         INTEGER NOT NULL DEFAULT 0,
+        pending      INTEGER NOT NULL DEFAULT 0,
+        entitled     INTEGER NOT NULL DEFAULT 0,
+        paid_out     INTEGER NOT NULL DEFAULT 0,
+        last_period  INTEGER NOT NULL DEFAULT -1,
+        oldest_unpaid INTEGER
+    ) STRICT;
+
+    CREATE TABLE rejected_messages (
+        registration_id TEXT    NOT NULL,
+        channel_index   INTEGER NOT NULL,
+        address         TEXT    NOT NULL,
+        reason          TEXT    NOT NULL,
+        rejected_ms     INTEGER NOT NULL,
+        PRIMARY KEY (registration_id, channel_index)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

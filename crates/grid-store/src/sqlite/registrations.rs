@@ -1,7 +1,7 @@
 //! `RegistrationStore` over the `registrations` table.
 
 use async_trait::async_trait;
-use grid_core::{Registration, RegistrationId};
+use grid_core::{ChannelCursor, ChannelRoot, Registration, RegistrationId};
 use rusqlite::{OptionalExtension, Row, ToSql, named_params};
 
 use super::SqliteDb;
@@ -21,7 +21,7 @@ impl SqliteRegistrationStore {
 }
 
 const COLUMNS: &str = "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
-     return_seed, return_side_key, return_next_index, version";
+     return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version";
 
 /// SQLite integers are signed; every stored number (times, indexes below 2^53) fits.
 fn int(value: u64) -> i64 {
@@ -41,6 +41,8 @@ fn params(record: &RegistrationRecord) -> Vec<(&'static str, Box<dyn ToSql>)> {
         (":return_seed", Box::new(record.return_seed.clone())),
         (":return_side_key", Box::new(record.return_side_key.clone())),
         (":return_next_index", Box::new(record.return_next_index.map(int))),
+        (":cursor_next_index", Box::new(int(record.cursor_next_index))),
+        (":cursor_closed", Box::new(record.cursor_closed)),
     ]
 }
 
@@ -60,8 +62,10 @@ fn read(row: &Row<'_>) -> rusqlite::Result<(RegistrationRecord, i64)> {
             return_seed: row.get(8)?,
             return_side_key: row.get(9)?,
             return_next_index: opt_uint(10)?,
+            cursor_next_index: uint(11)?,
+            cursor_closed: row.get(12)?,
         },
-        row.get(11)?,
+        row.get(13)?,
     ))
 }
 
@@ -82,9 +86,10 @@ impl RegistrationStore for SqliteRegistrationStore {
                 let inserted = conn.execute(
                     "INSERT INTO registrations
                         (id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
-                         return_seed, return_side_key, return_next_index, version)
+                         return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version)
                      VALUES (:id, :item_name, :item_type, :created_ms, :updated_ms, :removed_ms, :channel_root,
-                             :channel_side_key, :return_seed, :return_side_key, :return_next_index, 1)
+                             :channel_side_key, :return_seed, :return_side_key, :return_next_index,
+                             :cursor_next_index, :cursor_closed, 1)
                      ON CONFLICT (id) DO NOTHING",
                     named.as_slice(),
                 )?;
@@ -126,6 +131,7 @@ impl RegistrationStore for SqliteRegistrationStore {
                         channel_root = :channel_root, channel_side_key = :channel_side_key,
                         return_seed = :return_seed, return_side_key = :return_side_key,
                         return_next_index = :return_next_index,
+                        cursor_next_index = :cursor_next_index, cursor_closed = :cursor_closed,
                         version = version + 1
                      WHERE id = :id AND version = :expected",
                     named.as_slice(),
@@ -137,6 +143,38 @@ impl RegistrationStore for SqliteRegistrationStore {
                     )));
                 }
                 Ok(expected_version + 1)
+            })
+            .await
+    }
+
+    async fn advance_cursor(
+        &self,
+        id: &RegistrationId,
+        root: &ChannelRoot,
+        from: ChannelCursor,
+        to: ChannelCursor,
+    ) -> Result<(), StoreError> {
+        let (id, root) = (id.as_str().to_owned(), root.as_str().to_owned());
+        self.db
+            .run(move |conn| {
+                let moved = conn
+                    .prepare_cached(
+                        "UPDATE registrations
+                         SET cursor_next_index = :to, cursor_closed = :closed, version = version + 1
+                         WHERE id = :id AND channel_root = :root
+                           AND cursor_next_index = :from AND cursor_closed = :was_closed",
+                    )?
+                    .execute(named_params! {
+                        ":to": int(to.next_index), ":closed": to.closed, ":id": id, ":root": root,
+                        ":from": int(from.next_index), ":was_closed": from.closed,
+                    })?;
+                if moved == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "the cursor of {id} is no longer at {}",
+                        from.next_index
+                    )));
+                }
+                Ok(())
             })
             .await
     }
