@@ -10,13 +10,16 @@
 //! SQS). The [`contract`] module (feature `contract`) holds the behaviour every adapter
 //! must show, as test-generating macros, so both run the very same checks.
 
+mod account_store;
 mod channel_ledger;
 mod error;
 mod item_store;
 mod message_queue;
+mod reading_store;
 mod records;
 mod registration_store;
 pub mod resources;
+mod settlement_store;
 pub mod sqlite;
 
 #[cfg(feature = "aws")]
@@ -25,8 +28,11 @@ pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
 
+pub use account_store::{Account, AccountEntry, AccountStore};
 pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
 pub use error::StoreError;
 pub use item_store::{ItemKey, ItemPage, ItemStore};
 pub use message_queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
+pub use reading_store::{Insertion, ReadingCursor, ReadingPage, ReadingStore, StoredReading};
 pub use registration_store::{RegistrationPage, RegistrationStore, Versioned};
+pub use settlement_store::{SettlementHead, SettlementRecord, SettlementStore};

@@ -99,3 +99,137 @@ impl RegistrationRecord {
         Ok(Versioned { value: registration, version })
     }
 }
+
+/// A settlement record as stored: plain numbers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SettlementRow {
+    pub period: u64,
+    pub price: u64,
+    pub price_source: String,
+    pub produced: u64,
+    pub used: u64,
+    pub revenue: u64,
+    pub fee: u64,
+    pub distributable: u64,
+    pub unallocated: u64,
+    pub producers: u64,
+    pub consumers: u64,
+    pub payment_address: String,
+    pub settled: u64,
+}
+
+impl From<&crate::SettlementRecord> for SettlementRow {
+    fn from(r: &crate::SettlementRecord) -> Self {
+        Self {
+            period: r.period,
+            price: r.price.get(),
+            price_source: r.price_source.clone(),
+            produced: r.produced.get(),
+            used: r.used.get(),
+            revenue: r.revenue.get(),
+            fee: r.fee.get(),
+            distributable: r.distributable.get(),
+            unallocated: r.unallocated.get(),
+            producers: r.producers,
+            consumers: r.consumers,
+            payment_address: r.payment_address.to_string(),
+            settled: r.settled.get(),
+        }
+    }
+}
+
+impl SettlementRow {
+    pub fn into_domain(self) -> Result<crate::SettlementRecord, StoreError> {
+        use grid_core::{Iota, PaymentAddress, Wh};
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("settlement {}: {what}: {e}", self.period))
+        };
+        Ok(crate::SettlementRecord {
+            period: self.period,
+            price: Iota::new(self.price),
+            price_source: self.price_source.clone(),
+            produced: Wh::new(self.produced),
+            used: Wh::new(self.used),
+            revenue: Iota::new(self.revenue),
+            fee: Iota::new(self.fee),
+            distributable: Iota::new(self.distributable),
+            unallocated: Iota::new(self.unallocated),
+            producers: self.producers,
+            consumers: self.consumers,
+            payment_address: PaymentAddress::parse(self.payment_address.as_str())
+                .map_err(|e| corrupt("payment address", &e))?,
+            settled: i64::try_from(self.settled)
+                .ok()
+                .and_then(|ms| EpochMs::parse(ms).ok())
+                .ok_or_else(|| corrupt("settled", &self.settled))?,
+        })
+    }
+}
+
+/// A reading as stored: plain strings and numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadingRow {
+    pub registration: String,
+    pub kind: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub wh: u64,
+    pub price: Option<u64>,
+    pub payment_address: Option<String>,
+    pub channel_index: u64,
+    pub period: u64,
+    pub counted_in: u64,
+}
+
+impl From<&crate::StoredReading> for ReadingRow {
+    fn from(r: &crate::StoredReading) -> Self {
+        Self {
+            registration: r.registration.as_str().to_owned(),
+            kind: r.kind.as_str().to_owned(),
+            start_ms: r.reading.start.get(),
+            end_ms: r.reading.end.get(),
+            wh: r.reading.energy.get(),
+            price: r.price.map(|p| p.get()),
+            payment_address: r.payment_address.as_ref().map(|a| a.to_string()),
+            channel_index: r.channel_index,
+            period: r.period,
+            counted_in: r.counted_in,
+        }
+    }
+}
+
+impl ReadingRow {
+    pub fn into_domain(self) -> Result<crate::StoredReading, StoreError> {
+        use grid_core::channel::Reading;
+        use grid_core::market::ReadingKind;
+        use grid_core::{Iota, PaymentAddress, Wh};
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("reading {}/{}/{}: {what}: {e}", self.registration, self.kind, self.start_ms))
+        };
+        let time = |ms: u64| i64::try_from(ms).ok().and_then(|ms| EpochMs::parse(ms).ok());
+        Ok(crate::StoredReading {
+            registration: RegistrationId::parse(self.registration.as_str()).map_err(|e| corrupt("registration", &e))?,
+            kind: match self.kind.as_str() {
+                "output" => ReadingKind::Output,
+                "usage" => ReadingKind::Usage,
+                other => return Err(corrupt("kind", &other)),
+            },
+            reading: Reading {
+                start: time(self.start_ms).ok_or_else(|| corrupt("start", &self.start_ms))?,
+                end: time(self.end_ms).ok_or_else(|| corrupt("end", &self.end_ms))?,
+                energy: Wh::new(self.wh),
+            },
+            price: self.price.map(Iota::new),
+            payment_address: self
+                .payment_address
+                .clone()
+                .map(PaymentAddress::parse)
+                .transpose()
+                .map_err(|e| corrupt("payment address", &e))?,
+            channel_index: self.channel_index,
+            period: self.period,
+            counted_in: self.counted_in,
+        })
+    }
+}

@@ -32,6 +32,17 @@ async fn queues() -> (TempDir, Arc<dyn MessageQueue>) {
     (dir, Arc::new(SqliteMessageQueue::new(db, "poll-work")))
 }
 
+async fn market() -> (TempDir, grid_store::contract::market::MarketStores) {
+    use grid_store::sqlite::{SqliteAccountStore, SqliteReadingStore, SqliteSettlementStore};
+    let (dir, db) = fresh_db().await;
+    let stores = grid_store::contract::market::MarketStores {
+        readings: Arc::new(SqliteReadingStore::new(db.clone())),
+        settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
+        accounts: Arc::new(SqliteAccountStore::new(db)),
+    };
+    (dir, stores)
+}
+
 mod registration_store {
     grid_store::registration_store_contract!(super::registrations);
 }
@@ -73,4 +84,8 @@ async fn a_database_from_a_newer_build_is_refused_with_a_clear_message() {
     rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 999).unwrap();
     let err = SqliteDb::open(dir.path()).await.err().expect("newer schema is refused");
     assert!(err.to_string().contains("schema version 999"), "{err}");
+}
+
+mod market {
+    grid_store::market_contract!(super::market);
 }

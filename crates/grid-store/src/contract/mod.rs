@@ -16,6 +16,7 @@
 
 pub mod channel_ledger;
 pub mod items;
+pub mod market;
 #[cfg(feature = "aws")]
 pub mod moto;
 pub mod queue;
@@ -121,6 +122,26 @@ macro_rules! message_queue_contract {
                 an_unacknowledged_message_comes_back_after_its_timeout,
                 an_acknowledged_message_never_comes_back,
                 concurrent_receivers_never_share_a_message,
+            ]
+        );
+    };
+}
+
+/// Runs the contract of the money engine's stores against the stores made by
+/// `$factory: async fn() -> (Guard, market::MarketStores)`.
+#[macro_export]
+macro_rules! market_contract {
+    ($factory:path) => {
+        $crate::__contract_tests!(
+            market,
+            $factory,
+            [
+                a_stored_reading_is_counted_in_its_period_exactly_as_stored,
+                the_same_reading_twice_is_a_duplicate_and_the_first_is_kept,
+                of_concurrent_inserts_of_one_reading_exactly_one_is_stored,
+                a_periods_readings_page_through_each_once,
+                periods_settle_in_order_and_a_closing_period_takes_no_reading,
+                account_entries_apply_once_per_period,
             ]
         );
     };

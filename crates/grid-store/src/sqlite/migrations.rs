@@ -80,12 +80,17 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX readings_counted_in ON readings (counted_in, registration_id, kind, start_ms);
 
+    -- Settled periods, and (id 0) the head: the last settled period and the one closing.
     CREATE TABLE settlements (
-        period      INTEGER PRIMARY KEY,
-        status      TEXT    NOT NULL CHECK (status IN ('closing', 'settled')),
-        started_ms  INTEGER NOT NULL,
-        record      TEXT
+        period INTEGER PRIMARY KEY,
+        record TEXT    NOT NULL
     ) STRICT;
+    CREATE TABLE settlement_head (
+        id      INTEGER PRIMARY KEY CHECK (id = 0),
+        latest  INTEGER,
+        closing INTEGER
+    ) STRICT;
+    INSERT INTO settlement_head (id, latest, closing) VALUES (0, NULL, NULL);
 
     CREATE TABLE accounts (
         id           TEXT    PRIMARY KEY,

@@ -10,6 +10,7 @@
 
 mod channel_messages;
 mod items;
+mod market;
 mod migrations;
 mod pool;
 mod queue;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use channel_messages::SqliteChannelLedger;
 pub use items::SqliteItemStore;
+pub use market::{SqliteAccountStore, SqliteReadingStore, SqliteSettlementStore};
 pub use queue::SqliteMessageQueue;
 pub use registrations::SqliteRegistrationStore;
 

@@ -1,0 +1,187 @@
+//! The contract of the money engine's stores: readings, settlements, accounts.
+//! They are checked together because they must agree: a period being settled takes
+//! no reading, however the two race.
+
+use std::sync::Arc;
+
+use grid_core::channel::Reading;
+use grid_core::market::ReadingKind;
+use grid_core::{EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
+
+use crate::{
+    AccountEntry, AccountStore, Insertion, ReadingStore, SettlementHead, SettlementRecord, SettlementStore, StoreError,
+    StoredReading,
+};
+
+/// One backend's money-engine stores.
+#[derive(Clone)]
+pub struct MarketStores {
+    pub readings: Arc<dyn ReadingStore>,
+    pub settlements: Arc<dyn SettlementStore>,
+    pub accounts: Arc<dyn AccountStore>,
+}
+
+const PERIOD: u64 = 1_795_860_000_000;
+const LENGTH: u64 = 900_000;
+
+fn id(s: &str) -> RegistrationId {
+    RegistrationId::parse(s).unwrap()
+}
+
+fn reading(registration: &str, start: u64, wh: u64) -> StoredReading {
+    let time = |ms: u64| EpochMs::parse(ms as i64).unwrap();
+    StoredReading {
+        registration: id(registration),
+        kind: ReadingKind::Output,
+        reading: Reading { start: time(start), end: time(start + 60_000), energy: Wh::new(wh) },
+        price: Some(Iota::new(120)),
+        payment_address: Some(PaymentAddress::parse("wallet-1").unwrap()),
+        channel_index: 4,
+        period: start - start % LENGTH,
+        counted_in: start - start % LENGTH,
+    }
+}
+
+fn record(period: u64) -> SettlementRecord {
+    SettlementRecord {
+        period,
+        price: Iota::new(110),
+        price_source: "consensus".to_owned(),
+        produced: Wh::new(3000),
+        used: Wh::new(2734),
+        revenue: Iota::new(301),
+        fee: Iota::new(60),
+        distributable: Iota::new(241),
+        unallocated: Iota::ZERO,
+        producers: 2,
+        consumers: 2,
+        payment_address: PaymentAddress::parse(format!("grid-{period}")).unwrap(),
+        settled: EpochMs::parse(1_795_861_000_000).unwrap(),
+    }
+}
+
+async fn all_counted_in(stores: &MarketStores, period: u64, page: usize) -> Vec<StoredReading> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let got = stores.readings.counted_in(period, after.as_ref(), page).await.unwrap();
+        assert!(got.readings.len() <= page);
+        all.extend(got.readings);
+        match got.next {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+}
+
+pub async fn a_stored_reading_is_counted_in_its_period_exactly_as_stored(stores: MarketStores) {
+    let mut usage = reading("consumer-0001", PERIOD + 5_000, 750);
+    usage.kind = ReadingKind::Usage;
+    usage.price = None;
+    usage.payment_address = None;
+    let output = reading("producer-0001", PERIOD + 1_000, 1250);
+    assert_eq!(stores.readings.insert(&output).await.unwrap(), Insertion::Stored);
+    assert_eq!(stores.readings.insert(&usage).await.unwrap(), Insertion::Stored);
+    let mut got = all_counted_in(&stores, PERIOD, 10).await;
+    got.sort_by_key(|r| r.registration.clone());
+    assert_eq!(got, vec![usage, output]);
+    assert!(all_counted_in(&stores, PERIOD + LENGTH, 10).await.is_empty());
+}
+
+pub async fn the_same_reading_twice_is_a_duplicate_and_the_first_is_kept(stores: MarketStores) {
+    let first = reading("producer-0002", PERIOD, 1000);
+    let mut again = first.clone();
+    again.reading.energy = Wh::new(9999);
+    again.channel_index = 9;
+    assert_eq!(stores.readings.insert(&first).await.unwrap(), Insertion::Stored);
+    assert_eq!(stores.readings.insert(&again).await.unwrap(), Insertion::Duplicate);
+    // A late copy counted in another period is still the same reading.
+    let mut moved = first.clone();
+    moved.counted_in = PERIOD + LENGTH;
+    assert_eq!(stores.readings.insert(&moved).await.unwrap(), Insertion::Duplicate);
+    assert_eq!(all_counted_in(&stores, PERIOD, 10).await, vec![first]);
+}
+
+pub async fn of_concurrent_inserts_of_one_reading_exactly_one_is_stored(stores: MarketStores) {
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let (stores, mut r) = (stores.clone(), reading("producer-0003", PERIOD, 100));
+            r.channel_index = i;
+            tokio::spawn(async move { stores.readings.insert(&r).await.unwrap() })
+        })
+        .collect();
+    let mut stored = 0;
+    for task in tasks {
+        if task.await.unwrap() == Insertion::Stored {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(all_counted_in(&stores, PERIOD, 10).await.len(), 1);
+}
+
+pub async fn a_periods_readings_page_through_each_once(stores: MarketStores) {
+    for i in 0..130u64 {
+        let registration = format!("producer-{:04}", i % 7);
+        stores.readings.insert(&reading(&registration, PERIOD + i * 1000, i)).await.unwrap();
+    }
+    let got = all_counted_in(&stores, PERIOD, 25).await;
+    assert_eq!(got.len(), 130);
+    let mut starts: Vec<u64> = got.iter().map(|r| r.reading.start.get()).collect();
+    starts.sort();
+    starts.dedup();
+    assert_eq!(starts.len(), 130, "no reading listed twice");
+}
+
+pub async fn periods_settle_in_order_and_a_closing_period_takes_no_reading(stores: MarketStores) {
+    assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead::default());
+    stores.readings.insert(&reading("producer-0004", PERIOD, 1)).await.unwrap();
+    stores.settlements.close(PERIOD, None).await.unwrap();
+    stores.settlements.close(PERIOD, None).await.unwrap(); // a resumed run
+    assert_eq!(
+        stores.readings.insert(&reading("producer-0004", PERIOD + 10, 1)).await.unwrap(),
+        Insertion::PeriodClosed
+    );
+    let mut late = reading("producer-0004", PERIOD + 20, 1);
+    late.counted_in = PERIOD + LENGTH;
+    assert_eq!(stores.readings.insert(&late).await.unwrap(), Insertion::Stored);
+
+    // Out of order, or finishing what is not closing, is refused.
+    assert!(matches!(stores.settlements.close(PERIOD + LENGTH, Some(PERIOD)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(stores.settlements.finish(&record(PERIOD + LENGTH)).await, Err(StoreError::Conflict(_))));
+
+    stores.settlements.finish(&record(PERIOD)).await.unwrap();
+    assert!(matches!(stores.settlements.finish(&record(PERIOD)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead { latest: Some(PERIOD), closing: None });
+    assert_eq!(stores.settlements.get(PERIOD).await.unwrap(), Some(record(PERIOD)));
+    assert_eq!(stores.settlements.get(PERIOD + LENGTH).await.unwrap(), None);
+    assert_eq!(
+        stores.readings.insert(&reading("producer-0004", PERIOD + 30, 1)).await.unwrap(),
+        Insertion::PeriodClosed
+    );
+
+    assert!(matches!(stores.settlements.close(PERIOD + 2 * LENGTH, None).await, Err(StoreError::Conflict(_))));
+    stores.settlements.close(PERIOD + LENGTH, Some(PERIOD)).await.unwrap();
+    assert_eq!(all_counted_in(&stores, PERIOD + LENGTH, 10).await, vec![late]);
+}
+
+pub async fn account_entries_apply_once_per_period(stores: MarketStores) {
+    let entry = |name: &str, billed, entitled| AccountEntry {
+        registration: id(name),
+        billed: Iota::new(billed),
+        entitled: Iota::new(entitled),
+    };
+    let entries = [entry("consumer-0009", 165, 0), entry("producer-0009", 0, 146)];
+    stores.accounts.apply(PERIOD, &entries).await.unwrap();
+    stores.accounts.apply(PERIOD, &entries).await.unwrap();
+    stores.accounts.apply(PERIOD + LENGTH, &[entry("consumer-0009", 10, 0)]).await.unwrap();
+    stores.accounts.apply(PERIOD, &entries).await.unwrap();
+    let consumer = stores.accounts.get(&id("consumer-0009")).await.unwrap().unwrap();
+    assert_eq!(
+        (consumer.billed, consumer.last_period, consumer.owed()),
+        (Iota::new(175), Some(PERIOD + LENGTH), Iota::new(175))
+    );
+    let producer = stores.accounts.get(&id("producer-0009")).await.unwrap().unwrap();
+    assert_eq!((producer.entitled, producer.last_period), (Iota::new(146), Some(PERIOD)));
+    assert_eq!(stores.accounts.get(&id("nobody-00009")).await.unwrap(), None);
+}

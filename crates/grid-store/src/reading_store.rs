@@ -1,0 +1,64 @@
+//! The port that keeps readings, and knows which periods still take them.
+
+use async_trait::async_trait;
+use grid_core::channel::Reading;
+use grid_core::market::ReadingKind;
+use grid_core::{Iota, PaymentAddress, RegistrationId};
+
+use crate::StoreError;
+
+/// A reading as the grid keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReading {
+    pub registration: RegistrationId,
+    pub kind: ReadingKind,
+    pub reading: Reading,
+    /// A producer's asking price (IOTA per kWh) and where it wants to be paid.
+    pub price: Option<Iota>,
+    pub payment_address: Option<PaymentAddress>,
+    /// Where on the registration's channel it was read.
+    pub channel_index: u64,
+    /// The start of the period its start time falls in.
+    pub period: u64,
+    /// The start of the period it is settled in: its own, or the earliest open one
+    /// when it arrived after its own period closed.
+    pub counted_in: u64,
+}
+
+/// What became of an insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insertion {
+    Stored,
+    /// The same reading (registration, kind, start time) is already stored; nothing changed.
+    Duplicate,
+    /// `counted_in` is closing or settled; nothing changed. Try a later period.
+    PeriodClosed,
+}
+
+/// Where a listing of a period's readings goes on (opaque to callers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingCursor(pub String);
+
+/// One page of a period's readings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingPage {
+    pub readings: Vec<StoredReading>,
+    pub next: Option<ReadingCursor>,
+}
+
+/// Keeps readings, each exactly once.
+#[async_trait]
+pub trait ReadingStore: Send + Sync {
+    /// Stores `reading` in `reading.counted_in` if that period is still open, and if no
+    /// reading with the same registration, kind and start time exists, in one atomic
+    /// step with the check (a period being settled never gains a reading).
+    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError>;
+
+    /// The readings counted in `period`, up to `limit` at a time.
+    async fn counted_in(
+        &self,
+        period: u64,
+        after: Option<&ReadingCursor>,
+        limit: usize,
+    ) -> Result<ReadingPage, StoreError>;
+}

@@ -1,0 +1,275 @@
+//! The money engine's tables: readings, settlements with their head, accounts.
+//!
+//! Readings and the settlement head live in one database, so "insert this reading
+//! unless its period is closing" is a single immediate transaction.
+
+use async_trait::async_trait;
+use grid_core::{Iota, RegistrationId};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params};
+
+use super::SqliteDb;
+use crate::records::{ReadingRow, SettlementRow};
+use crate::{
+    Account, AccountEntry, AccountStore, Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead,
+    SettlementRecord, SettlementStore, StoreError, StoredReading,
+};
+
+/// Readings in the embedded SQLite database.
+#[derive(Clone)]
+pub struct SqliteReadingStore {
+    db: SqliteDb,
+}
+
+impl SqliteReadingStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+/// Settlements and the settlement head in the embedded SQLite database.
+#[derive(Clone)]
+pub struct SqliteSettlementStore {
+    db: SqliteDb,
+}
+
+impl SqliteSettlementStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+/// Accounts in the embedded SQLite database.
+#[derive(Clone)]
+pub struct SqliteAccountStore {
+    db: SqliteDb,
+}
+
+impl SqliteAccountStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+/// Stored numbers are far below 2^63 (times, indexes, Wh, IOTA amounts of the grid).
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn head(conn: &rusqlite::Connection) -> Result<SettlementHead, StoreError> {
+    let (latest, closing): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT latest, closing FROM settlement_head WHERE id = 0")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(SettlementHead { latest: latest.map(|v| v as u64), closing: closing.map(|v| v as u64) })
+}
+
+fn read_reading(row: &Row<'_>) -> rusqlite::Result<ReadingRow> {
+    let uint = |i: usize| row.get::<_, i64>(i).map(|v| v as u64);
+    Ok(ReadingRow {
+        registration: row.get(0)?,
+        kind: row.get(1)?,
+        start_ms: uint(2)?,
+        end_ms: uint(3)?,
+        wh: uint(4)?,
+        price: row.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+        payment_address: row.get(6)?,
+        channel_index: uint(7)?,
+        period: uint(8)?,
+        counted_in: uint(9)?,
+    })
+}
+
+const CURSOR_SEPARATOR: char = '\u{1f}';
+
+#[async_trait]
+impl ReadingStore for SqliteReadingStore {
+    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
+        let row = ReadingRow::from(reading);
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if !head(&tx)?.is_open(row.counted_in) {
+                    return Ok(Insertion::PeriodClosed);
+                }
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO readings (registration_id, kind, start_ms, end_ms, wh, price, payment_address,
+                                               channel_index, period, counted_in)
+                         VALUES (:registration, :kind, :start, :end, :wh, :price, :address, :index, :period, :counted_in)
+                         ON CONFLICT (registration_id, kind, start_ms) DO NOTHING",
+                    )?
+                    .execute(named_params! {
+                        ":registration": row.registration, ":kind": row.kind, ":start": int(row.start_ms),
+                        ":end": int(row.end_ms), ":wh": int(row.wh), ":price": row.price.map(int),
+                        ":address": row.payment_address, ":index": int(row.channel_index),
+                        ":period": int(row.period), ":counted_in": int(row.counted_in),
+                    })?;
+                tx.commit()?;
+                Ok(if inserted == 0 { Insertion::Duplicate } else { Insertion::Stored })
+            })
+            .await
+    }
+
+    async fn counted_in(
+        &self,
+        period: u64,
+        after: Option<&ReadingCursor>,
+        limit: usize,
+    ) -> Result<ReadingPage, StoreError> {
+        let (after_registration, after_kind, after_start) = match after {
+            None => (String::new(), String::new(), -1),
+            Some(ReadingCursor(cursor)) => {
+                let mut parts = cursor.split(CURSOR_SEPARATOR);
+                let bad = || StoreError::Conflict(format!("not a reading cursor: {cursor:?}"));
+                let registration = parts.next().ok_or_else(bad)?.to_owned();
+                let kind = parts.next().ok_or_else(bad)?.to_owned();
+                let start = parts.next().and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad)?;
+                (registration, kind, start)
+            }
+        };
+        let fetch = int(limit as u64).saturating_add(1);
+        let mut rows = self
+            .db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT registration_id, kind, start_ms, end_ms, wh, price, payment_address, channel_index,
+                            period, counted_in
+                     FROM readings
+                     WHERE counted_in = :period AND (registration_id, kind, start_ms) > (:registration, :kind, :start)
+                     ORDER BY registration_id, kind, start_ms LIMIT :fetch",
+                )?;
+                let rows = stmt.query_map(
+                    named_params! {
+                        ":period": int(period), ":registration": after_registration, ":kind": after_kind,
+                        ":start": after_start, ":fetch": fetch,
+                    },
+                    read_reading,
+                )?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        let next = (rows.len() > limit).then(|| {
+            rows.truncate(limit);
+            let last = rows.last().expect("a full page has a last row");
+            ReadingCursor(format!(
+                "{}{CURSOR_SEPARATOR}{}{CURSOR_SEPARATOR}{}",
+                last.registration, last.kind, last.start_ms
+            ))
+        });
+        let readings = rows.into_iter().map(ReadingRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+        Ok(ReadingPage { readings, next })
+    }
+}
+
+#[async_trait]
+impl SettlementStore for SqliteSettlementStore {
+    async fn head(&self) -> Result<SettlementHead, StoreError> {
+        self.db.run(|conn| head(conn)).await
+    }
+
+    async fn close(&self, period: u64, previous: Option<u64>) -> Result<(), StoreError> {
+        self.db
+            .run(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE settlement_head SET closing = :period
+                         WHERE id = 0 AND latest IS :previous AND (closing IS NULL OR closing = :period)",
+                    )?
+                    .execute(named_params! {":period": int(period), ":previous": previous.map(int)})?;
+                if changed == 0 {
+                    return Err(StoreError::Conflict(format!("period {period} cannot close after {previous:?}")));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn finish(&self, record: &SettlementRecord) -> Result<(), StoreError> {
+        let row = SettlementRow::from(record);
+        let json = serde_json::to_string(&row).map_err(StoreError::backend)?;
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let moved = tx
+                    .prepare_cached("UPDATE settlement_head SET latest = :period, closing = NULL WHERE id = 0 AND closing = :period")?
+                    .execute(named_params! {":period": int(row.period)})?;
+                if moved == 0 {
+                    return Err(StoreError::Conflict(format!("period {} is not being settled", row.period)));
+                }
+                tx.prepare_cached("INSERT INTO settlements (period, record) VALUES (:period, :record)")?
+                    .execute(named_params! {":period": int(row.period), ":record": json})?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, period: u64) -> Result<Option<SettlementRecord>, StoreError> {
+        self.db
+            .run(move |conn| {
+                let json: Option<String> = conn
+                    .prepare_cached("SELECT record FROM settlements WHERE period = ?1")?
+                    .query_row([int(period)], |row| row.get(0))
+                    .optional()?;
+                json.map(|json| {
+                    serde_json::from_str::<SettlementRow>(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("settlement {period}: {e}")))
+                        .and_then(SettlementRow::into_domain)
+                })
+                .transpose()
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqliteAccountStore {
+    async fn apply(&self, period: u64, entries: &[AccountEntry]) -> Result<(), StoreError> {
+        let entries: Vec<(String, i64, i64)> = entries
+            .iter()
+            .map(|e| (e.registration.as_str().to_owned(), int(e.billed.get()), int(e.entitled.get())))
+            .collect();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                {
+                    let mut upsert = tx.prepare_cached(
+                        "INSERT INTO accounts (id, billed, entitled, last_period) VALUES (:id, :billed, :entitled, :period)
+                         ON CONFLICT (id) DO UPDATE SET billed = billed + excluded.billed,
+                                                        entitled = entitled + excluded.entitled,
+                                                        last_period = excluded.last_period
+                         WHERE accounts.last_period < excluded.last_period",
+                    )?;
+                    for (id, billed, entitled) in &entries {
+                        upsert.execute(named_params! {":id": id, ":billed": billed, ":entitled": entitled, ":period": int(period)})?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {
+        let id = registration.as_str().to_owned();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "SELECT billed, paid, pending, entitled, paid_out, last_period FROM accounts WHERE id = ?1",
+                )?
+                .query_row([&id], |row| {
+                    let iota = |i: usize| row.get::<_, i64>(i).map(|v| Iota::new(v as u64));
+                    Ok(Account {
+                        billed: iota(0)?,
+                        paid: iota(1)?,
+                        pending: iota(2)?,
+                        entitled: iota(3)?,
+                        paid_out: iota(4)?,
+                        last_period: row.get::<_, i64>(5).map(|v| u64::try_from(v).ok())?,
+                    })
+                })
+                .optional()
+                .map_err(StoreError::from)
+            })
+            .await
+    }
+}
