@@ -45,3 +45,19 @@ mod channel_ledger {
 mod message_queue {
     grid_store::message_queue_contract!(super::queues);
 }
+
+async fn market() -> (Moto, grid_store::contract::market::MarketStores) {
+    use grid_store::aws::{DynamoAccountStore, DynamoReadingStore, DynamoSettlementStore};
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    let stores = grid_store::contract::market::MarketStores {
+        readings: Arc::new(DynamoReadingStore::new(&clients, &names.readings_table, &names.settlements_table, 4)),
+        settlements: Arc::new(DynamoSettlementStore::new(&clients, &names.settlements_table)),
+        accounts: Arc::new(DynamoAccountStore::new(&clients, &names.accounts_table)),
+    };
+    (moto, stores)
+}
+
+mod market {
+    grid_store::market_contract!(super::market);
+}

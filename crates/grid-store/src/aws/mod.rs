@@ -8,6 +8,7 @@
 mod attributes;
 mod channel_messages;
 mod items;
+mod market;
 mod queue;
 mod registrations;
 pub mod schema;
@@ -16,6 +17,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use channel_messages::DynamoChannelLedger;
 pub use items::S3ItemStore;
+pub use market::{DynamoAccountStore, DynamoReadingStore, DynamoSettlementStore};
 pub use queue::SqsMessageQueue;
 pub use registrations::DynamoRegistrationStore;
 

@@ -1,0 +1,427 @@
+//! The money engine's tables on DynamoDB: readings, settlements (with the head item)
+//! and accounts.
+//!
+//! Readings are partitioned by `"{period}#{shard}"` (shard = FNV-1a of the registration
+//! id mod the shard count), so one period is never one hot partition. Inserting a
+//! reading is a transaction: a condition check that the settlement head still leaves
+//! its period open, the conditional put of the reading, and, for a reading counted in a
+//! later period than its own, a marker at its own key so that no copy of it can ever be
+//! stored twice.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use futures_util::future::try_join_all;
+use grid_core::{Iota, RegistrationId};
+
+use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
+use super::registrations::condition_failed;
+use super::{AwsClients, backend};
+use crate::records::{ReadingRow, SettlementRow};
+use crate::{
+    Account, AccountEntry, AccountStore, Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead,
+    SettlementRecord, SettlementStore, StoreError, StoredReading,
+};
+
+/// The settlements item that is the head (no period starts before the epoch).
+const HEAD: i64 = -1;
+/// Account updates in flight at once.
+const ACCOUNT_CONCURRENCY: usize = 16;
+
+fn head_key() -> AttributeValue {
+    AttributeValue::N(HEAD.to_string())
+}
+
+/// A stable hash (FNV-1a, 64 bits): the same registration always lands on the same shard.
+fn shard_of(registration: &str, shards: u32) -> u32 {
+    let hash =
+        registration.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (hash % u64::from(shards.max(1))) as u32
+}
+
+fn sort_key(row: &ReadingRow) -> String {
+    format!("{}#{}#{:020}", row.registration, row.kind, row.start_ms)
+}
+
+/// Readings in DynamoDB.
+#[derive(Clone, Debug)]
+pub struct DynamoReadingStore {
+    client: Client,
+    readings: String,
+    settlements: String,
+    shards: u32,
+}
+
+impl DynamoReadingStore {
+    /// `shards` is `READING_SHARDS`; changing it later strands readings of open periods.
+    pub fn new(clients: &AwsClients, readings: impl Into<String>, settlements: impl Into<String>, shards: u32) -> Self {
+        Self {
+            client: clients.dynamodb.clone(),
+            readings: readings.into(),
+            settlements: settlements.into(),
+            shards: shards.max(1),
+        }
+    }
+}
+
+fn reading_item(row: &ReadingRow, pk: String) -> Item {
+    let mut item = Item::new();
+    item.insert("pk".into(), s(pk));
+    item.insert("sk".into(), s(sort_key(row)));
+    item.insert("registration".into(), s(&row.registration));
+    item.insert("kind".into(), s(&row.kind));
+    item.insert("start".into(), n(row.start_ms));
+    item.insert("end".into(), n(row.end_ms));
+    item.insert("wh".into(), n(row.wh));
+    item.insert("channelIndex".into(), n(row.channel_index));
+    item.insert("period".into(), n(row.period));
+    item.insert("countedIn".into(), n(row.counted_in));
+    if let Some(price) = row.price {
+        item.insert("price".into(), n(price));
+    }
+    if let Some(address) = &row.payment_address {
+        item.insert("paymentAddress".into(), s(address));
+    }
+    item
+}
+
+fn reading_row(item: &Item) -> Result<ReadingRow, StoreError> {
+    const T: &str = "readings";
+    Ok(ReadingRow {
+        registration: get_s(item, T, "registration")?.to_owned(),
+        kind: get_s(item, T, "kind")?.to_owned(),
+        start_ms: get_n(item, T, "start")?,
+        end_ms: get_n(item, T, "end")?,
+        wh: get_n(item, T, "wh")?,
+        price: opt_n(item, T, "price")?,
+        payment_address: opt_s(item, T, "paymentAddress")?.map(str::to_owned),
+        channel_index: get_n(item, T, "channelIndex")?,
+        period: get_n(item, T, "period")?,
+        counted_in: get_n(item, T, "countedIn")?,
+    })
+}
+
+#[async_trait]
+impl ReadingStore for DynamoReadingStore {
+    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
+        let row = ReadingRow::from(reading);
+        let shard = shard_of(&row.registration, self.shards);
+        let open = ConditionCheck::builder()
+            .table_name(&self.settlements)
+            .key("period", head_key())
+            .condition_expression(
+                "(attribute_not_exists(latest) OR latest < :period) AND (attribute_not_exists(closing) OR closing < :period)",
+            )
+            .expression_attribute_values(":period", n(row.counted_in))
+            .build()
+            .map_err(backend)?;
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.readings)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(sk)")
+                .build()
+                .map_err(backend)
+        };
+        let mut items = vec![
+            TransactWriteItem::builder().condition_check(open).build(),
+            TransactWriteItem::builder().put(put(reading_item(&row, format!("{}#{shard}", row.counted_in)))?).build(),
+        ];
+        if row.counted_in != row.period {
+            let mut marker = Item::new();
+            marker.insert("pk".into(), s(format!("{}#{shard}", row.period)));
+            marker.insert("sk".into(), s(sort_key(&row)));
+            marker.insert("movedTo".into(), n(row.counted_in));
+            items.push(TransactWriteItem::builder().put(put(marker)?).build());
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Insertion::Stored),
+            Err(e) => {
+                let reasons: Vec<Option<String>> = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                        canceled.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let failed = |i: usize| reasons.get(i).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
+                if failed(0) {
+                    Ok(Insertion::PeriodClosed)
+                } else if failed(1) || failed(2) {
+                    Ok(Insertion::Duplicate)
+                } else {
+                    Err(backend(e))
+                }
+            }
+        }
+    }
+
+    async fn counted_in(
+        &self,
+        period: u64,
+        after: Option<&ReadingCursor>,
+        limit: usize,
+    ) -> Result<ReadingPage, StoreError> {
+        // The cursor is "shard|last sort key" (empty key: the shard's start).
+        let (mut shard, mut start_key) = match after {
+            None => (0, None),
+            Some(ReadingCursor(cursor)) => {
+                let (shard, key) = cursor
+                    .split_once('|')
+                    .and_then(|(s, k)| Some((s.parse::<u32>().ok()?, k)))
+                    .ok_or_else(|| StoreError::Conflict(format!("not a reading cursor: {cursor:?}")))?;
+                (shard, (!key.is_empty()).then(|| key.to_owned()))
+            }
+        };
+        let limit = i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000);
+        while shard < self.shards {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.readings)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("{period}#{shard}")))
+                .consistent_read(true)
+                .limit(limit);
+            if let Some(key) = &start_key {
+                query =
+                    query.exclusive_start_key("pk", s(format!("{period}#{shard}"))).exclusive_start_key("sk", s(key));
+            }
+            let output = query.send().await.map_err(backend)?;
+            let readings = output
+                .items()
+                .iter()
+                .filter(|item| !item.contains_key("movedTo"))
+                .map(|item| reading_row(item).and_then(ReadingRow::into_domain))
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = match output.last_evaluated_key() {
+                Some(key) => Some(format!("{shard}|{}", get_s(key, "readings", "sk")?)),
+                None if shard + 1 < self.shards => Some(format!("{}|", shard + 1)),
+                None => None,
+            };
+            if !readings.is_empty() || next.is_none() {
+                return Ok(ReadingPage { readings, next: next.map(ReadingCursor) });
+            }
+            // An empty page (only markers, or an empty shard): go on without a round trip to the caller.
+            match next
+                .and_then(|n| n.split_once('|').map(|(s, k)| (s.parse::<u32>().unwrap_or(u32::MAX), k.to_owned())))
+            {
+                Some((next_shard, key)) => {
+                    shard = next_shard;
+                    start_key = (!key.is_empty()).then_some(key);
+                }
+                None => break,
+            }
+        }
+        Ok(ReadingPage { readings: Vec::new(), next: None })
+    }
+}
+
+/// Settlements and the settlement head in DynamoDB.
+#[derive(Clone, Debug)]
+pub struct DynamoSettlementStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSettlementStore {
+    pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
+        Self { client: clients.dynamodb.clone(), table: table.into() }
+    }
+}
+
+fn settlement_item(row: &SettlementRow) -> Item {
+    let mut item = Item::new();
+    item.insert("period".into(), n(row.period));
+    for (name, value) in [
+        ("price", row.price),
+        ("produced", row.produced),
+        ("used", row.used),
+        ("revenue", row.revenue),
+        ("fee", row.fee),
+        ("distributable", row.distributable),
+        ("unallocated", row.unallocated),
+        ("producers", row.producers),
+        ("consumers", row.consumers),
+        ("settled", row.settled),
+    ] {
+        item.insert(name.into(), n(value));
+    }
+    item.insert("priceSource".into(), s(&row.price_source));
+    item.insert("paymentAddress".into(), s(&row.payment_address));
+    item
+}
+
+fn settlement_row(item: &Item) -> Result<SettlementRow, StoreError> {
+    const T: &str = "settlements";
+    Ok(SettlementRow {
+        period: get_n(item, T, "period")?,
+        price: get_n(item, T, "price")?,
+        price_source: get_s(item, T, "priceSource")?.to_owned(),
+        produced: get_n(item, T, "produced")?,
+        used: get_n(item, T, "used")?,
+        revenue: get_n(item, T, "revenue")?,
+        fee: get_n(item, T, "fee")?,
+        distributable: get_n(item, T, "distributable")?,
+        unallocated: get_n(item, T, "unallocated")?,
+        producers: get_n(item, T, "producers")?,
+        consumers: get_n(item, T, "consumers")?,
+        payment_address: get_s(item, T, "paymentAddress")?.to_owned(),
+        settled: get_n(item, T, "settled")?,
+    })
+}
+
+#[async_trait]
+impl SettlementStore for DynamoSettlementStore {
+    async fn head(&self) -> Result<SettlementHead, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("period", head_key())
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = output.item() else { return Ok(SettlementHead::default()) };
+        Ok(SettlementHead {
+            latest: opt_n(item, "settlements", "latest")?,
+            closing: opt_n(item, "settlements", "closing")?,
+        })
+    }
+
+    async fn close(&self, period: u64, previous: Option<u64>) -> Result<(), StoreError> {
+        let after = match previous {
+            None => "attribute_not_exists(latest)",
+            Some(_) => "latest = :previous",
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("period", head_key())
+            .update_expression("SET closing = :period")
+            .condition_expression(format!("{after} AND (attribute_not_exists(closing) OR closing = :period)"))
+            .expression_attribute_values(":period", n(period));
+        if let Some(previous) = previous {
+            update = update.expression_attribute_values(":previous", n(previous));
+        }
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => {
+                Err(StoreError::Conflict(format!("period {period} cannot close after {previous:?}")))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn finish(&self, record: &SettlementRecord) -> Result<(), StoreError> {
+        let row = SettlementRow::from(record);
+        let head = Update::builder()
+            .table_name(&self.table)
+            .key("period", head_key())
+            .update_expression("SET latest = :period REMOVE closing")
+            .condition_expression("closing = :period")
+            .expression_attribute_values(":period", n(row.period))
+            .build()
+            .map_err(backend)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(settlement_item(&row)))
+            .condition_expression("attribute_not_exists(period)")
+            .build()
+            .map_err(backend)?;
+        let items =
+            vec![TransactWriteItem::builder().update(head).build(), TransactWriteItem::builder().put(put).build()];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => {
+                Err(StoreError::Conflict(format!("period {} is not being settled", row.period)))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn get(&self, period: u64) -> Result<Option<SettlementRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("period", n(period))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        output.item().map(|item| settlement_row(item).and_then(SettlementRow::into_domain)).transpose()
+    }
+}
+
+/// Accounts in DynamoDB; each period is added with a condition on `lastPeriod`.
+#[derive(Clone, Debug)]
+pub struct DynamoAccountStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoAccountStore {
+    pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
+        Self { client: clients.dynamodb.clone(), table: table.into() }
+    }
+
+    async fn apply_one(&self, period: u64, entry: &AccountEntry) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(entry.registration.as_str()))
+            .update_expression("ADD billed :billed, entitled :entitled SET lastPeriod = :period")
+            .condition_expression("attribute_not_exists(lastPeriod) OR lastPeriod < :period")
+            .expression_attribute_values(":billed", n(entry.billed.get()))
+            .expression_attribute_values(":entitled", n(entry.entitled.get()))
+            .expression_attribute_values(":period", n(period))
+            .send()
+            .await;
+        match result {
+            // Already applied by an earlier run: nothing to add.
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoAccountStore {
+    async fn apply(&self, period: u64, entries: &[AccountEntry]) -> Result<(), StoreError> {
+        for chunk in entries.chunks(ACCOUNT_CONCURRENCY) {
+            let mut updates = Vec::with_capacity(chunk.len());
+            for entry in chunk {
+                updates.push(self.apply_one(period, entry));
+            }
+            try_join_all(updates).await?;
+        }
+        Ok(())
+    }
+
+    async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(registration.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = output.item() else { return Ok(None) };
+        let iota = |name: &str| opt_n(item, "accounts", name).map(|v| Iota::new(v.unwrap_or(0)));
+        Ok(Some(Account {
+            billed: iota("billed")?,
+            paid: iota("paid")?,
+            pending: iota("pending")?,
+            entitled: iota("entitled")?,
+            paid_out: iota("paidOut")?,
+            last_period: opt_n(item, "accounts", "lastPeriod")?,
+        }))
+    }
+}
