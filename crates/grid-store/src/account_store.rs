@@ -2,7 +2,7 @@
 //! it earned and was paid out.
 
 use async_trait::async_trait;
-use grid_core::{Iota, RegistrationId};
+use grid_core::{BatchId, EpochMs, Iota, RegistrationId};
 
 use crate::StoreError;
 
@@ -38,6 +38,17 @@ pub struct AccountEntry {
     pub entitled: Iota,
 }
 
+/// A consumer says a ledger batch paid its bill; the grid holds it as pending until the
+/// ledger confirms it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentClaim {
+    pub registration: RegistrationId,
+    pub batch_id: BatchId,
+    pub amount: Iota,
+    pub channel_index: u64,
+    pub claimed: EpochMs,
+}
+
 /// Keeps accounts.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -46,4 +57,8 @@ pub trait AccountStore: Send + Sync {
     async fn apply(&self, period: u64, entries: &[AccountEntry]) -> Result<(), StoreError>;
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError>;
+
+    /// Records a payment claim and adds it to the consumer's `pending`, atomically.
+    /// A batch can be claimed once, by one consumer: `false` if it was claimed before.
+    async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError>;
 }

@@ -11,6 +11,7 @@
 //! must show, as test-generating macros, so both run the very same checks.
 
 mod account_store;
+mod activity;
 mod channel_ledger;
 mod error;
 mod item_store;
@@ -28,7 +29,8 @@ pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use account_store::{Account, AccountEntry, AccountStore};
+pub use account_store::{Account, AccountEntry, AccountStore, PaymentClaim};
+pub use activity::{Rejected, RejectionLog, ReportArchive};
 pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
 pub use error::StoreError;
 pub use item_store::{ItemKey, ItemPage, ItemStore};

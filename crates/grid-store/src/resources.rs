@@ -13,6 +13,7 @@ pub struct AwsNames {
     pub batches_table: String,
     pub channel_messages_table: String,
     pub leases_table: String,
+    pub rejections_table: String,
     pub bucket: String,
     pub poll_work_queue_url: String,
     pub completions_queue_url: String,
@@ -35,6 +36,7 @@ impl AwsNames {
             batches_table: need("BATCHES_TABLE")?,
             channel_messages_table: need("CHANNEL_MESSAGES_TABLE")?,
             leases_table: need("LEASES_TABLE")?,
+            rejections_table: need("REJECTIONS_TABLE")?,
             bucket: need(BUCKET_ENV)?,
             poll_work_queue_url: need("POLL_WORK_QUEUE_URL")?,
             completions_queue_url: need("COMPLETIONS_QUEUE_URL")?,
@@ -51,6 +53,7 @@ impl AwsNames {
             ("BATCHES_TABLE", self.batches_table.clone()),
             ("CHANNEL_MESSAGES_TABLE", self.channel_messages_table.clone()),
             ("LEASES_TABLE", self.leases_table.clone()),
+            ("REJECTIONS_TABLE", self.rejections_table.clone()),
             (BUCKET_ENV, self.bucket.clone()),
             ("POLL_WORK_QUEUE_URL", self.poll_work_queue_url.clone()),
             ("COMPLETIONS_QUEUE_URL", self.completions_queue_url.clone()),
@@ -151,6 +154,15 @@ pub const TABLES: &[TableSpec] = &[
         range: None,
         indexes: &[],
         ttl: Some("expiresAt"),
+    },
+    // Channel messages the poller refused, per registration, for the operator.
+    TableSpec {
+        name: "rejections",
+        env: "REJECTIONS_TABLE",
+        hash: string("registration"),
+        range: Some(number("index")),
+        indexes: &[],
+        ttl: None,
     },
 ];
 

@@ -46,6 +46,11 @@ pub struct SettlementRecord {
 pub trait SettlementStore: Send + Sync {
     async fn head(&self) -> Result<SettlementHead, StoreError>;
 
+    /// Starts the grid's history: if nothing was ever settled or closed, records
+    /// `latest` as settled, so that readings from before it count in the first open
+    /// period instead of being stranded. Does nothing otherwise.
+    async fn initialize(&self, latest: u64) -> Result<(), StoreError>;
+
     /// Starts settling `period`, which must directly follow the head's `latest`
     /// (`previous`): from now on no reading joins it. Closing a period that is already
     /// closing succeeds (a resumed run); anything else is a [`StoreError::Conflict`].

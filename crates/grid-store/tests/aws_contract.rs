@@ -53,7 +53,7 @@ async fn market() -> (Moto, grid_store::contract::market::MarketStores) {
     let stores = grid_store::contract::market::MarketStores {
         readings: Arc::new(DynamoReadingStore::new(&clients, &names.readings_table, &names.settlements_table, 4)),
         settlements: Arc::new(DynamoSettlementStore::new(&clients, &names.settlements_table)),
-        accounts: Arc::new(DynamoAccountStore::new(&clients, &names.accounts_table)),
+        accounts: Arc::new(DynamoAccountStore::new(&clients, &names.accounts_table, &names.batches_table)),
     };
     (moto, stores)
 }

@@ -20,8 +20,8 @@ use super::registrations::condition_failed;
 use super::{AwsClients, backend};
 use crate::records::{ReadingRow, SettlementRow};
 use crate::{
-    Account, AccountEntry, AccountStore, Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead,
-    SettlementRecord, SettlementStore, StoreError, StoredReading,
+    Account, AccountEntry, AccountStore, Insertion, PaymentClaim, ReadingCursor, ReadingPage, ReadingStore,
+    SettlementHead, SettlementRecord, SettlementStore, StoreError, StoredReading,
 };
 
 /// The settlements item that is the head (no period starts before the epoch).
@@ -290,6 +290,24 @@ impl SettlementStore for DynamoSettlementStore {
         })
     }
 
+    async fn initialize(&self, latest: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("period", head_key())
+            .update_expression("SET latest = :latest")
+            .condition_expression("attribute_not_exists(latest) AND attribute_not_exists(closing)")
+            .expression_attribute_values(":latest", n(latest))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
     async fn close(&self, period: u64, previous: Option<u64>) -> Result<(), StoreError> {
         let after = match previous {
             None => "attribute_not_exists(latest)",
@@ -361,11 +379,13 @@ impl SettlementStore for DynamoSettlementStore {
 pub struct DynamoAccountStore {
     client: Client,
     table: String,
+    batches: String,
 }
 
 impl DynamoAccountStore {
-    pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
-        Self { client: clients.dynamodb.clone(), table: table.into() }
+    /// Accounts in `table`; payment claims go to the `batches` table with them.
+    pub fn new(clients: &AwsClients, table: impl Into<String>, batches: impl Into<String>) -> Self {
+        Self { client: clients.dynamodb.clone(), table: table.into(), batches: batches.into() }
     }
 
     async fn apply_one(&self, period: u64, entry: &AccountEntry) -> Result<(), StoreError> {
@@ -401,6 +421,40 @@ impl AccountStore for DynamoAccountStore {
             try_join_all(updates).await?;
         }
         Ok(())
+    }
+
+    async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError> {
+        // The claim is a batch the grid was told about (`claim#{batchId}`), pending
+        // verification: it sits in the sparse pending index like the grid's own batches.
+        let mut item = Item::new();
+        item.insert("pk".into(), s(format!("claim#{}", claim.batch_id)));
+        item.insert("registration".into(), s(claim.registration.as_str()));
+        item.insert("amount".into(), n(claim.amount.get()));
+        item.insert("channelIndex".into(), n(claim.channel_index));
+        item.insert("claimed".into(), n(claim.claimed.get()));
+        item.insert("status".into(), s("claimed"));
+        item.insert("pending".into(), s("pending"));
+        item.insert("lastChecked".into(), n(0));
+        let put = Put::builder()
+            .table_name(&self.batches)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(backend)?;
+        let pending = Update::builder()
+            .table_name(&self.table)
+            .key("id", s(claim.registration.as_str()))
+            .update_expression("ADD pending :amount")
+            .expression_attribute_values(":amount", n(claim.amount.get()))
+            .build()
+            .map_err(backend)?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(pending).build()];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {

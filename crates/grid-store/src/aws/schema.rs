@@ -117,6 +117,7 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> Result<AwsNames, S
         batches_table: name("batches"),
         channel_messages_table: name("channel_messages"),
         leases_table: name("leases"),
+        rejections_table: name("rejections"),
         bucket,
         poll_work_queue_url: urls[0].clone(),
         completions_queue_url: urls[1].clone(),

@@ -185,3 +185,40 @@ pub async fn account_entries_apply_once_per_period(stores: MarketStores) {
     assert_eq!((producer.entitled, producer.last_period), (Iota::new(146), Some(PERIOD)));
     assert_eq!(stores.accounts.get(&id("nobody-00009")).await.unwrap(), None);
 }
+
+pub async fn initializing_starts_the_history_once(stores: MarketStores) {
+    stores.settlements.initialize(PERIOD).await.unwrap();
+    stores.settlements.initialize(PERIOD + 5 * LENGTH).await.unwrap();
+    assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead { latest: Some(PERIOD), closing: None });
+    assert_eq!(
+        stores.readings.insert(&reading("producer-0005", PERIOD + 1, 1)).await.unwrap(),
+        Insertion::PeriodClosed
+    );
+    stores.settlements.close(PERIOD + LENGTH, Some(PERIOD)).await.unwrap();
+}
+
+pub async fn a_payment_claim_is_pending_once_per_batch(stores: MarketStores) {
+    let claim = crate::PaymentClaim {
+        registration: id("consumer-0010"),
+        batch_id: grid_core::BatchId::parse("batch-0001").unwrap(),
+        amount: Iota::new(90),
+        channel_index: 3,
+        claimed: EpochMs::parse(1_795_861_000_000).unwrap(),
+    };
+    stores
+        .accounts
+        .apply(
+            PERIOD,
+            &[AccountEntry { registration: id("consumer-0010"), billed: Iota::new(100), entitled: Iota::ZERO }],
+        )
+        .await
+        .unwrap();
+    assert!(stores.accounts.claim_payment(&claim).await.unwrap());
+    assert!(!stores.accounts.claim_payment(&claim).await.unwrap(), "a batch is claimed once");
+    let mut by_another = claim.clone();
+    by_another.registration = id("consumer-0011");
+    assert!(!stores.accounts.claim_payment(&by_another).await.unwrap(), "by one consumer");
+    let account = stores.accounts.get(&id("consumer-0010")).await.unwrap().unwrap();
+    assert_eq!((account.pending, account.owed()), (Iota::new(90), Iota::new(10)));
+    assert_eq!(stores.accounts.get(&id("consumer-0011")).await.unwrap(), None);
+}

@@ -142,6 +142,8 @@ macro_rules! market_contract {
                 a_periods_readings_page_through_each_once,
                 periods_settle_in_order_and_a_closing_period_takes_no_reading,
                 account_entries_apply_once_per_period,
+                initializing_starts_the_history_once,
+                a_payment_claim_is_pending_once_per_batch,
             ]
         );
     };

@@ -10,8 +10,8 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params};
 use super::SqliteDb;
 use crate::records::{ReadingRow, SettlementRow};
 use crate::{
-    Account, AccountEntry, AccountStore, Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead,
-    SettlementRecord, SettlementStore, StoreError, StoredReading,
+    Account, AccountEntry, AccountStore, Insertion, PaymentClaim, ReadingCursor, ReadingPage, ReadingStore,
+    SettlementHead, SettlementRecord, SettlementStore, StoreError, StoredReading,
 };
 
 /// Readings in the embedded SQLite database.
@@ -166,6 +166,18 @@ impl SettlementStore for SqliteSettlementStore {
         self.db.run(|conn| head(conn)).await
     }
 
+    async fn initialize(&self, latest: u64) -> Result<(), StoreError> {
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE settlement_head SET latest = :latest WHERE id = 0 AND latest IS NULL AND closing IS NULL",
+                )?
+                .execute(named_params! {":latest": int(latest)})?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn close(&self, period: u64, previous: Option<u64>) -> Result<(), StoreError> {
         self.db
             .run(move |conn| {
@@ -245,6 +257,34 @@ impl AccountStore for SqliteAccountStore {
                 }
                 tx.commit()?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError> {
+        let (batch, id) = (claim.batch_id.as_str().to_owned(), claim.registration.as_str().to_owned());
+        let (amount, index, at) = (int(claim.amount.get()), int(claim.channel_index), int(claim.claimed.get()));
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let recorded = tx
+                    .prepare_cached(
+                        "INSERT INTO payment_claims (batch_id, registration_id, amount, channel_index, claimed_ms)
+                         VALUES (:batch, :id, :amount, :index, :at) ON CONFLICT (batch_id) DO NOTHING",
+                    )?
+                    .execute(
+                        named_params! {":batch": batch, ":id": id, ":amount": amount, ":index": index, ":at": at},
+                    )?;
+                if recorded == 0 {
+                    return Ok(false);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO accounts (id, pending) VALUES (:id, :amount)
+                     ON CONFLICT (id) DO UPDATE SET pending = pending + excluded.pending",
+                )?
+                .execute(named_params! {":id": id, ":amount": amount})?;
+                tx.commit()?;
+                Ok(true)
             })
             .await
     }

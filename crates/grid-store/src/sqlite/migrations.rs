@@ -103,6 +103,16 @@ const MIGRATIONS: &[&str] = &[
         oldest_unpaid INTEGER
     ) STRICT;
 
+    -- Consumers' payment claims (a batch is claimed once), pending until verified.
+    CREATE TABLE payment_claims (
+        batch_id        TEXT    PRIMARY KEY,
+        registration_id TEXT    NOT NULL,
+        amount          INTEGER NOT NULL,
+        channel_index   INTEGER NOT NULL,
+        claimed_ms      INTEGER NOT NULL,
+        status          TEXT    NOT NULL DEFAULT 'pending'
+    ) STRICT;
+
     CREATE TABLE rejected_messages (
         registration_id TEXT    NOT NULL,
         channel_index   INTEGER NOT NULL,

@@ -8,6 +8,7 @@
 //! `UPDATE … WHERE version = ?`), which SQLite executes atomically, so they hold
 //! across connections and processes alike.
 
+mod activity;
 mod channel_messages;
 mod items;
 mod market;
@@ -18,6 +19,7 @@ mod registrations;
 
 use std::path::{Path, PathBuf};
 
+pub use activity::{FileReportArchive, SqliteRejectionLog};
 pub use channel_messages::SqliteChannelLedger;
 pub use items::SqliteItemStore;
 pub use market::{SqliteAccountStore, SqliteReadingStore, SqliteSettlementStore};

@@ -1,0 +1,36 @@
+//! Ports for what the jobs record besides money: rejected channel messages, and the
+//! period reports they archive.
+
+use async_trait::async_trait;
+use grid_core::channel::MessageAddress;
+use grid_core::{EpochMs, RegistrationId};
+
+use crate::StoreError;
+
+/// A channel message the grid refused, and why (for the operator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub registration: RegistrationId,
+    pub channel_index: u64,
+    pub address: MessageAddress,
+    pub reason: String,
+    pub at: EpochMs,
+}
+
+/// Keeps rejected messages; recording one twice keeps the first.
+#[async_trait]
+pub trait RejectionLog: Send + Sync {
+    async fn record(&self, rejected: &Rejected) -> Result<(), StoreError>;
+
+    /// A registration's rejections, newest first.
+    async fn for_registration(&self, registration: &RegistrationId, limit: usize) -> Result<Vec<Rejected>, StoreError>;
+}
+
+/// Keeps settled periods' full reports (every charge and allocation), as JSON.
+#[async_trait]
+pub trait ReportArchive: Send + Sync {
+    /// Stores (or replaces with the identical) report of `period`.
+    async fn put(&self, period: u64, report: &str) -> Result<(), StoreError>;
+
+    async fn get(&self, period: u64) -> Result<Option<String>, StoreError>;
+}

@@ -1,0 +1,120 @@
+//! Rejected messages in DynamoDB, period reports in S3 (`archive/{period}.json`).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::primitives::ByteStream;
+use grid_core::channel::MessageAddress;
+use grid_core::{EpochMs, RegistrationId};
+
+use super::attributes::{get_n, get_s, n, s};
+use super::registrations::condition_failed;
+use super::{AwsClients, backend};
+use crate::{Rejected, RejectionLog, ReportArchive, StoreError};
+
+/// Rejected channel messages, keyed by registration and channel index.
+#[derive(Clone, Debug)]
+pub struct DynamoRejectionLog {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoRejectionLog {
+    pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
+        Self { client: clients.dynamodb.clone(), table: table.into() }
+    }
+}
+
+#[async_trait]
+impl RejectionLog for DynamoRejectionLog {
+    async fn record(&self, rejected: &Rejected) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("registration", s(rejected.registration.as_str()))
+            .item("index", n(rejected.channel_index))
+            .item("address", s(rejected.address.as_str()))
+            .item("reason", s(&rejected.reason))
+            .item("at", n(rejected.at.get()))
+            .condition_expression("attribute_not_exists(#index)")
+            .expression_attribute_names("#index", "index")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn for_registration(&self, registration: &RegistrationId, limit: usize) -> Result<Vec<Rejected>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("registration = :id")
+            .expression_attribute_values(":id", AttributeValue::S(registration.to_string()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
+            .send()
+            .await
+            .map_err(backend)?;
+        output
+            .items()
+            .iter()
+            .map(|item| {
+                let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("rejections: {e}"));
+                Ok(Rejected {
+                    registration: registration.clone(),
+                    channel_index: get_n(item, "rejections", "index")?,
+                    address: MessageAddress::parse(get_s(item, "rejections", "address")?).map_err(|e| corrupt(&e))?,
+                    reason: get_s(item, "rejections", "reason")?.to_owned(),
+                    at: i64::try_from(get_n(item, "rejections", "at")?)
+                        .ok()
+                        .and_then(|ms| EpochMs::parse(ms).ok())
+                        .ok_or_else(|| corrupt(&"time"))?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Period reports as S3 objects under `archive/`.
+#[derive(Clone, Debug)]
+pub struct S3ReportArchive {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3ReportArchive {
+    pub fn new(clients: &AwsClients, bucket: impl Into<String>) -> Self {
+        Self { client: clients.s3.clone(), bucket: bucket.into() }
+    }
+}
+
+#[async_trait]
+impl ReportArchive for S3ReportArchive {
+    async fn put(&self, period: u64, report: &str) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("archive/{period}.json"))
+            .content_type("application/json")
+            .body(ByteStream::from(report.as_bytes().to_vec()))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get(&self, period: u64) -> Result<Option<String>, StoreError> {
+        let output =
+            match self.client.get_object().bucket(&self.bucket).key(format!("archive/{period}.json")).send().await {
+                Ok(output) => output,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+                Err(e) => return Err(backend(e)),
+            };
+        let bytes = output.body.collect().await.map_err(backend)?.into_bytes();
+        String::from_utf8(bytes.to_vec()).map(Some).map_err(|e| StoreError::Corrupt(format!("archive {period}: {e}")))
+    }
+}

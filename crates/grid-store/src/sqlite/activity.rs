@@ -1,0 +1,113 @@
+//! Rejected messages in SQLite, and period reports as files beside the database.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use grid_core::channel::MessageAddress;
+use grid_core::{EpochMs, RegistrationId};
+use rusqlite::named_params;
+
+use super::SqliteDb;
+use crate::{Rejected, RejectionLog, ReportArchive, StoreError};
+
+/// Rejected channel messages in the embedded SQLite database.
+#[derive(Clone)]
+pub struct SqliteRejectionLog {
+    db: SqliteDb,
+}
+
+impl SqliteRejectionLog {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl RejectionLog for SqliteRejectionLog {
+    async fn record(&self, rejected: &Rejected) -> Result<(), StoreError> {
+        let r = rejected.clone();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO rejected_messages (registration_id, channel_index, address, reason, rejected_ms)
+                     VALUES (:id, :index, :address, :reason, :at) ON CONFLICT DO NOTHING",
+                )?
+                .execute(named_params! {
+                    ":id": r.registration.as_str(), ":index": r.channel_index as i64, ":address": r.address.as_str(),
+                    ":reason": r.reason, ":at": r.at.get() as i64,
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn for_registration(&self, registration: &RegistrationId, limit: usize) -> Result<Vec<Rejected>, StoreError> {
+        let id = registration.clone();
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT channel_index, address, reason, rejected_ms FROM rejected_messages
+                     WHERE registration_id = :id ORDER BY channel_index DESC LIMIT :limit",
+                )?;
+                let rows = stmt.query_map(named_params! {":id": id.as_str(), ":limit": limit as i64}, |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                })?;
+                rows.map(|row| {
+                    let (index, address, reason, at) = row?;
+                    Ok(Rejected {
+                        registration: id.clone(),
+                        channel_index: index as u64,
+                        address: MessageAddress::parse(address).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        reason,
+                        at: EpochMs::parse(at).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+}
+
+/// Period reports as `archive/{period}.json` in the data directory.
+#[derive(Clone)]
+pub struct FileReportArchive {
+    dir: PathBuf,
+}
+
+impl FileReportArchive {
+    /// Reports go to `archive/` beside the database file.
+    pub fn new(db: &SqliteDb) -> Self {
+        let dir = db.path().parent().map(|p| p.join("archive")).unwrap_or_else(|| PathBuf::from("archive"));
+        Self { dir }
+    }
+}
+
+#[async_trait]
+impl ReportArchive for FileReportArchive {
+    async fn put(&self, period: u64, report: &str) -> Result<(), StoreError> {
+        let (dir, report) = (self.dir.clone(), report.to_owned());
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            // Write aside, then rename: a reader never sees half a report.
+            let partial = dir.join(format!("{period}.json.partial"));
+            std::fs::write(&partial, report)?;
+            std::fs::rename(&partial, dir.join(format!("{period}.json")))
+        })
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(StoreError::backend)
+    }
+
+    async fn get(&self, period: u64) -> Result<Option<String>, StoreError> {
+        match tokio::fs::read_to_string(self.dir.join(format!("{period}.json"))).await {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+}
