@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, SettlementPolicy};
+use grid_core::{Iota, PaymentAddress};
 use grid_store::resources::AwsNames;
 
 /// A configuration variable has a value the grid cannot use.
@@ -55,6 +57,28 @@ pub struct GridConfig {
     pub request_timeout: Duration,
     /// `GRID_LOG_FORMAT`: `pretty` or `json` (default `json` on Lambda, else `pretty`).
     pub log_format: LogFormat,
+    /// How the market runs: periods, prices, fees, polling.
+    pub market: MarketConfig,
+}
+
+/// The money engine's settings (DESIGN.md §6, §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketConfig {
+    /// `SETTLEMENT_PERIOD_SECS` (default 900): the length of a settlement period.
+    pub period: PeriodLength,
+    /// `SETTLEMENT_GRACE_SECS` (default 120): how long after its end a period settles.
+    pub grace_secs: u64,
+    /// `GRID_FEE_BPS`, `CONSENSUS_STRATEGY`, `DEFAULT_PRICE` (defaults 2000, weighted, 100 IOTA/kWh).
+    pub policy: SettlementPolicy,
+    /// `MIN_PAYOUT` (default 1 IOTA): smaller payouts wait for the next run.
+    pub min_payout: Iota,
+    /// `POLL_INTERVAL_SECS` (default 5): how often `serve` polls channels and settles.
+    pub poll_interval: Duration,
+    /// `READING_SHARDS` (default 4): DynamoDB partitions per period of readings.
+    pub reading_shards: u32,
+    /// `GRID_WALLET` (default `grid-wallet`): the grid's payment addresses are
+    /// `{GRID_WALLET}-{n}`, a new `n` for every settled period.
+    pub wallet: String,
 }
 
 impl GridConfig {
@@ -69,6 +93,15 @@ impl GridConfig {
         "GRID_REQUEST_TIMEOUT_SECS",
         "GRID_LOG_FORMAT",
         "RUST_LOG",
+        "SETTLEMENT_PERIOD_SECS",
+        "SETTLEMENT_GRACE_SECS",
+        "GRID_FEE_BPS",
+        "CONSENSUS_STRATEGY",
+        "DEFAULT_PRICE",
+        "MIN_PAYOUT",
+        "POLL_INTERVAL_SECS",
+        "READING_SHARDS",
+        "GRID_WALLET",
     ];
     pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
     const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -110,7 +143,53 @@ impl GridConfig {
                 Some("json") => LogFormat::Json,
                 Some(other) => return Err(invalid("GRID_LOG_FORMAT", other, "must be \"pretty\" or \"json\"")),
             },
+            market: MarketConfig::from_vars(&get)?,
         })
+    }
+}
+
+impl MarketConfig {
+    fn from_vars<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Self, ConfigError> {
+        let period_secs = parse(get("SETTLEMENT_PERIOD_SECS"), "SETTLEMENT_PERIOD_SECS", 900)?;
+        let period = PeriodLength::from_secs(period_secs)
+            .map_err(|e| ConfigError { variable: "SETTLEMENT_PERIOD_SECS", reason: e.to_string() })?;
+        let fee = FeeBps::new(parse(get("GRID_FEE_BPS"), "GRID_FEE_BPS", 2000)?)
+            .map_err(|e| ConfigError { variable: "GRID_FEE_BPS", reason: e.to_string() })?;
+        let strategy = match get("CONSENSUS_STRATEGY") {
+            None => ConsensusStrategy::Weighted,
+            Some(raw) => ConsensusStrategy::parse(raw)
+                .map_err(|_| invalid("CONSENSUS_STRATEGY", raw, "must be weighted, mean or median"))?,
+        };
+        let wallet = get("GRID_WALLET").unwrap_or("grid-wallet").to_owned();
+        // The wallet name becomes a payment address with a suffix; check that it can.
+        PaymentAddress::parse(format!("{wallet}-0")).map_err(|e| invalid("GRID_WALLET", &wallet, &e.to_string()))?;
+        Ok(Self {
+            period,
+            grace_secs: bounded(
+                parse(get("SETTLEMENT_GRACE_SECS"), "SETTLEMENT_GRACE_SECS", 120)?,
+                "SETTLEMENT_GRACE_SECS",
+                0..=86_400,
+            )?,
+            policy: SettlementPolicy {
+                strategy,
+                fee,
+                default_price: Iota::new(parse(get("DEFAULT_PRICE"), "DEFAULT_PRICE", 100)?),
+            },
+            min_payout: Iota::new(parse(get("MIN_PAYOUT"), "MIN_PAYOUT", 1)?),
+            poll_interval: Duration::from_secs(bounded(
+                parse(get("POLL_INTERVAL_SECS"), "POLL_INTERVAL_SECS", 5)?,
+                "POLL_INTERVAL_SECS",
+                1..=3_600,
+            )?),
+            reading_shards: bounded(parse(get("READING_SHARDS"), "READING_SHARDS", 4)?, "READING_SHARDS", 1..=256)?,
+            wallet,
+        })
+    }
+
+    /// The grid's payment address for `period`: a new one per settlement.
+    pub fn payment_address(&self, period: u64) -> PaymentAddress {
+        let index = period / (self.period.secs() * 1000);
+        PaymentAddress::parse(format!("{}-{index}", self.wallet)).expect("GRID_WALLET was checked at start")
     }
 }
 
@@ -161,8 +240,47 @@ mod tests {
                 body_limit_bytes: 262_144,
                 request_timeout: Duration::from_secs(30),
                 log_format: LogFormat::Pretty,
+                market: MarketConfig {
+                    period: PeriodLength::from_secs(900).unwrap(),
+                    grace_secs: 120,
+                    policy: SettlementPolicy {
+                        strategy: ConsensusStrategy::Weighted,
+                        fee: FeeBps::new(2000).unwrap(),
+                        default_price: Iota::new(100),
+                    },
+                    min_payout: Iota::new(1),
+                    poll_interval: Duration::from_secs(5),
+                    reading_shards: 4,
+                    wallet: "grid-wallet".to_owned(),
+                },
             }
         );
+    }
+
+    #[test]
+    fn market_settings_are_read_and_checked() {
+        let config = GridConfig::from_vars(&vars(&[
+            ("SETTLEMENT_PERIOD_SECS", "300"),
+            ("GRID_FEE_BPS", "150"),
+            ("CONSENSUS_STRATEGY", "median"),
+            ("GRID_WALLET", "operator-7"),
+        ]))
+        .unwrap();
+        assert_eq!(config.market.period.secs(), 300);
+        assert_eq!(config.market.policy.fee.get(), 150);
+        assert_eq!(config.market.policy.strategy, ConsensusStrategy::Median);
+        assert_eq!(config.market.payment_address(1_795_860_000_000).as_str(), "operator-7-5986200");
+        for (name, value) in [
+            ("SETTLEMENT_PERIOD_SECS", "7"),
+            ("GRID_FEE_BPS", "10001"),
+            ("CONSENSUS_STRATEGY", "auction"),
+            ("GRID_WALLET", "a/b"),
+            ("READING_SHARDS", "0"),
+            ("POLL_INTERVAL_SECS", "0"),
+            ("DEFAULT_PRICE", "-3"),
+        ] {
+            assert_eq!(GridConfig::from_vars(&vars(&[(name, value)])).unwrap_err().variable, name);
+        }
     }
 
     #[test]

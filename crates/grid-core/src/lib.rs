@@ -25,6 +25,7 @@ mod registration_id;
 mod side_key;
 mod storage_context;
 mod time;
+mod work;
 
 pub use batch_id::BatchId;
 pub use channel_root::{ChannelRoot, ChannelRootError};
@@ -44,3 +45,4 @@ pub use registration_id::RegistrationId;
 pub use side_key::{SideKey, SideKeyError};
 pub use storage_context::StorageContext;
 pub use time::{EpochMs, TimeError};
+pub use work::{WorkError, WorkMessage};
