@@ -10,10 +10,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use grid_app::GridConfig;
 use grid_app::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient, ReadBatch};
+use grid_app::jobs::{Poller, Settler};
+use grid_app::{GridConfig, Stores};
 use grid_core::SideKey;
 use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
+use grid_store::contract::moto::Moto;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,7 +27,11 @@ pub struct TestGrid {
     pub addr: SocketAddr,
     pub base: String,
     pub http: reqwest::Client,
+    /// The grid's stores, for the jobs and for checking what they did.
+    pub stores: Stores,
+    pub config: GridConfig,
     _data: TempDir,
+    _moto: Option<Moto>,
     server: JoinHandle<()>,
 }
 
@@ -70,14 +76,50 @@ impl TestGrid {
         env.insert("GRID_DATA_DIR".into(), data.path().display().to_string());
         env.insert("GRID_LISTEN".into(), "127.0.0.1:0".into());
         let config = GridConfig::from_vars(&env).expect("test configuration is valid");
-        let state = grid_app::state_from_config(&config).await.expect("store opens");
-        let app = grid_app::router(state, &config);
+        let stores = Stores::open(&config).await.expect("store opens");
+        Self::serve(config, stores, data, None).await
+    }
+
+    /// A grid over DynamoDB, S3 and SQS on moto, with fresh resources.
+    pub async fn start_on_moto(vars: &[(&str, &str)]) -> Self {
+        let moto = Moto::start();
+        let (clients, names) = moto.fresh_resources().await;
+        let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.insert("GRID_STORE".into(), "aws".into());
+        env.extend(names.to_vars().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        env.insert("GRID_LISTEN".into(), "127.0.0.1:0".into());
+        let config = GridConfig::from_vars(&env).expect("test configuration is valid");
+        let stores = Stores::on_aws(&clients, &names, &config);
+        Self::serve(config, stores, tempfile::tempdir().expect("temporary directory"), Some(moto)).await
+    }
+
+    async fn serve(config: GridConfig, stores: Stores, data: TempDir, moto: Option<Moto>) -> Self {
+        let app = grid_app::router(stores.app_state(), &config);
         let listener = TcpListener::bind(config.listen).await.expect("bind a free port");
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("server runs");
         });
-        Self { addr, base: format!("http://{addr}"), http: reqwest::Client::new(), _data: data, server }
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            stores,
+            config,
+            _data: data,
+            _moto: moto,
+            server,
+        }
+    }
+
+    /// The poller, as `serve` and the Lambda functions run it.
+    pub fn poller(&self) -> Poller {
+        self.stores.poller(&self.config)
+    }
+
+    /// Settlement, as `serve` and the Lambda functions run it.
+    pub fn settler(&self) -> Settler {
+        self.stores.settler(&self.config)
     }
 
     /// Sends a request with an optional JSON body and extra headers.

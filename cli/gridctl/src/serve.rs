@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use grid_app::{GridConfig, telemetry};
+use grid_app::jobs::{self, Poller, Settler};
+use grid_app::{GridConfig, Stores, telemetry};
 use tokio::net::TcpListener;
 
 /// Flags override the environment variables named in their help.
@@ -46,32 +47,43 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     server.run_until_shutdown().await
 }
 
-/// A bound, ready grid server.
+/// A bound, ready grid server with its jobs.
 pub struct Server {
     pub addr: SocketAddr,
     listener: TcpListener,
     app: axum::Router,
+    jobs: (Poller, Settler, std::time::Duration),
 }
 
 impl Server {
     /// Opens the store and binds the socket; nothing is served until `run…` is called.
     pub async fn start(config: &GridConfig) -> anyhow::Result<Self> {
-        let state = grid_app::state_from_config(config)
+        let stores = Stores::open(config)
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-        let app = grid_app::router(state, config);
+        let app = grid_app::router(stores.app_state(), config);
+        let jobs = (stores.poller(config), stores.settler(config), config.market.poll_interval);
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        Ok(Self { addr, listener, app })
+        Ok(Self { addr, listener, app, jobs })
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+    /// Serves, and runs the poller and settlement every `POLL_INTERVAL_SECS`, until
+    /// Ctrl-C or SIGTERM; then lets in-flight requests finish.
     pub async fn run_until_shutdown(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the server failed")?;
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let (poller, settler, interval) = self.jobs;
+        let mut jobs_stop = stopped.clone();
+        let jobs = tokio::spawn(jobs::run_every(poller, settler, interval, async move {
+            let _ = jobs_stop.wait_for(|stop| *stop).await;
+        }));
+        let server = axum::serve(self.listener, self.app).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stopping.send(true);
+        });
+        server.await.context("the server failed")?;
+        jobs.await.context("the jobs stopped unexpectedly")?;
         tracing::info!("stopped");
         Ok(())
     }

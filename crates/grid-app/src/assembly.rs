@@ -1,13 +1,20 @@
-//! Builds the grid's state from its configuration: the one place adapters are chosen.
+//! Builds the grid from its configuration: the one place adapters are chosen.
 
 use std::sync::Arc;
 
-use grid_store::sqlite::{SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
-use grid_store::{ChannelLedger, ItemStore, RegistrationStore, StoreError};
+use grid_store::sqlite::{
+    FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteMessageQueue,
+    SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog, SqliteSettlementStore,
+};
+use grid_store::{
+    AccountStore, ChannelLedger, ItemStore, MessageQueue, ReadingStore, RegistrationStore, RejectionLog, ReportArchive,
+    SettlementStore, StoreError,
+};
 
-use crate::channels::LedgerChannelClient;
+use crate::channels::{ChannelClient, LedgerChannelClient};
 use crate::config::{GridConfig, StoreBackend};
 use crate::http::AppState;
+use crate::jobs::{Poller, Settler};
 use crate::registry::Registry;
 
 /// Why the configured store cannot be opened.
@@ -19,34 +26,118 @@ pub enum AssemblyError {
     AwsNotBuilt,
 }
 
-/// Opens the configured store and assembles the handlers' state. On AWS the SDK
-/// clients are built here, once per process (per Lambda cold start).
-pub async fn state_from_config(config: &GridConfig) -> Result<AppState, AssemblyError> {
-    let (registrations, items, channels): (Arc<dyn RegistrationStore>, Arc<dyn ItemStore>, Arc<dyn ChannelLedger>) =
+/// Every store of the grid, behind its port.
+#[derive(Clone)]
+pub struct Stores {
+    pub registrations: Arc<dyn RegistrationStore>,
+    pub items: Arc<dyn ItemStore>,
+    pub channels: Arc<dyn ChannelLedger>,
+    pub poll_work: Arc<dyn MessageQueue>,
+    pub readings: Arc<dyn ReadingStore>,
+    pub settlements: Arc<dyn SettlementStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub rejections: Arc<dyn RejectionLog>,
+    pub archive: Arc<dyn ReportArchive>,
+}
+
+impl Stores {
+    /// Opens the configured store. On AWS the SDK clients are built here, once per
+    /// process (per Lambda cold start).
+    pub async fn open(config: &GridConfig) -> Result<Self, AssemblyError> {
         match &config.store {
             StoreBackend::Sqlite => {
                 let db = SqliteDb::open(&config.data_dir).await?;
                 tracing::info!(path = %db.path().display(), "opened the SQLite store");
-                (
-                    Arc::new(SqliteRegistrationStore::new(db.clone())),
-                    Arc::new(SqliteItemStore::new(db.clone())),
-                    Arc::new(SqliteChannelLedger::new(db)),
-                )
+                Ok(Self {
+                    registrations: Arc::new(SqliteRegistrationStore::new(db.clone())),
+                    items: Arc::new(SqliteItemStore::new(db.clone())),
+                    channels: Arc::new(SqliteChannelLedger::new(db.clone())),
+                    poll_work: Arc::new(SqliteMessageQueue::new(db.clone(), "poll-work")),
+                    readings: Arc::new(SqliteReadingStore::new(db.clone())),
+                    settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
+                    accounts: Arc::new(SqliteAccountStore::new(db.clone())),
+                    rejections: Arc::new(SqliteRejectionLog::new(db.clone())),
+                    archive: Arc::new(FileReportArchive::new(&db)),
+                })
             }
             #[cfg(feature = "aws")]
-            StoreBackend::Aws(names) => {
-                use grid_store::aws::{AwsClients, DynamoChannelLedger, DynamoRegistrationStore, S3ItemStore};
-                let clients = AwsClients::from_env().await;
-                tracing::info!(registrations = %names.registrations_table, bucket = %names.bucket, "using the AWS store");
-                (
-                    Arc::new(DynamoRegistrationStore::new(&clients, &names.registrations_table)),
-                    Arc::new(S3ItemStore::new(&clients, &names.bucket)),
-                    Arc::new(DynamoChannelLedger::new(&clients, &names.channel_messages_table)),
-                )
-            }
+            StoreBackend::Aws(names) => Ok(Self::on_aws(&grid_store::aws::AwsClients::from_env().await, names, config)),
             #[cfg(not(feature = "aws"))]
-            StoreBackend::Aws(_) => return Err(AssemblyError::AwsNotBuilt),
+            StoreBackend::Aws(_) => Err(AssemblyError::AwsNotBuilt),
+        }
+    }
+
+    /// The stores over DynamoDB, S3 and SQS with the given clients.
+    #[cfg(feature = "aws")]
+    pub fn on_aws(
+        clients: &grid_store::aws::AwsClients,
+        names: &grid_store::resources::AwsNames,
+        config: &GridConfig,
+    ) -> Self {
+        use grid_store::aws::{
+            DynamoAccountStore, DynamoChannelLedger, DynamoReadingStore, DynamoRegistrationStore, DynamoRejectionLog,
+            DynamoSettlementStore, S3ItemStore, S3ReportArchive, SqsMessageQueue,
         };
-    let client = Arc::new(LedgerChannelClient::new(channels.clone()));
-    Ok(AppState { registry: Registry::new(registrations, items.clone(), client), items, channels })
+        tracing::info!(registrations = %names.registrations_table, bucket = %names.bucket, "using the AWS store");
+        Self {
+            registrations: Arc::new(DynamoRegistrationStore::new(clients, &names.registrations_table)),
+            items: Arc::new(S3ItemStore::new(clients, &names.bucket)),
+            channels: Arc::new(DynamoChannelLedger::new(clients, &names.channel_messages_table)),
+            poll_work: Arc::new(SqsMessageQueue::new(clients, &names.poll_work_queue_url)),
+            readings: Arc::new(DynamoReadingStore::new(
+                clients,
+                &names.readings_table,
+                &names.settlements_table,
+                config.market.reading_shards,
+            )),
+            settlements: Arc::new(DynamoSettlementStore::new(clients, &names.settlements_table)),
+            accounts: Arc::new(DynamoAccountStore::new(clients, &names.accounts_table, &names.batches_table)),
+            rejections: Arc::new(DynamoRejectionLog::new(clients, &names.rejections_table)),
+            archive: Arc::new(S3ReportArchive::new(clients, &names.bucket)),
+        }
+    }
+
+    /// The grid's own way to its channel node.
+    pub fn channel_client(&self) -> Arc<dyn ChannelClient> {
+        Arc::new(LedgerChannelClient::new(self.channels.clone()))
+    }
+
+    /// What the HTTP handlers need.
+    pub fn app_state(&self) -> AppState {
+        AppState {
+            registry: Registry::new(self.registrations.clone(), self.items.clone(), self.channel_client()),
+            items: self.items.clone(),
+            channels: self.channels.clone(),
+        }
+    }
+
+    pub fn poller(&self, config: &GridConfig) -> Poller {
+        Poller {
+            registrations: self.registrations.clone(),
+            readings: self.readings.clone(),
+            settlements: self.settlements.clone(),
+            accounts: self.accounts.clone(),
+            rejections: self.rejections.clone(),
+            channels: self.channel_client(),
+            queue: self.poll_work.clone(),
+            period: config.market.period,
+        }
+    }
+
+    pub fn settler(&self, config: &GridConfig) -> Settler {
+        Settler {
+            registrations: self.registrations.clone(),
+            readings: self.readings.clone(),
+            settlements: self.settlements.clone(),
+            accounts: self.accounts.clone(),
+            archive: self.archive.clone(),
+            channels: self.channel_client(),
+            market: config.market.clone(),
+        }
+    }
+}
+
+/// Opens the configured store and assembles the HTTP handlers' state.
+pub async fn state_from_config(config: &GridConfig) -> Result<AppState, AssemblyError> {
+    Ok(Stores::open(config).await?.app_state())
 }

@@ -11,12 +11,13 @@ pub mod channels;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod registry;
 pub mod telemetry;
 
-pub use assembly::{AssemblyError, state_from_config};
+pub use assembly::{AssemblyError, Stores, state_from_config};
 pub use config::{ConfigError, GridConfig};
 pub use error::ApiError;
 pub use http::{AppState, router};

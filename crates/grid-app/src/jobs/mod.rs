@@ -1,0 +1,42 @@
+//! The grid's jobs: the poller (channels → readings) and settlement (readings →
+//! prices, bills and earnings). Each is a plain struct over the ports, run by
+//! `gridctl serve` on an interval and by the Lambda functions on schedules and queues.
+//! Every effect is idempotent, so a job may run twice, concurrently, or be cut off at
+//! any point and run again.
+
+mod poller;
+mod settlement;
+
+pub use poller::{DispatchReport, PollReport, Poller, PollerError};
+pub use settlement::{SettlementReport, Settler, SettlerError};
+
+/// Runs the poller and settlement every `interval` until `stop` resolves: what
+/// `gridctl serve` does in place of the Lambda schedules. A failed round is logged and
+/// retried at the next tick; nothing is lost by it.
+pub async fn run_every(
+    poller: Poller,
+    settler: Settler,
+    interval: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => {
+                let now = grid_core::EpochMs::now();
+                if let Err(e) = poller.dispatch().await {
+                    tracing::error!(error = %crate::telemetry::cause_chain(&e), "dispatching polling work failed");
+                }
+                if let Err(e) = poller.drain(now).await {
+                    tracing::error!(error = %crate::telemetry::cause_chain(&e), "polling failed");
+                }
+                if let Err(e) = settler.run(now).await {
+                    tracing::error!(error = %crate::telemetry::cause_chain(&e), "settlement failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The poller: reads every polled registration's channel from its cursor and stores
+//! what it finds, exactly once.
+//!
+//! The dispatcher splits the polled registrations into shards and sends one work
+//! message per shard to `poll-work`; workers poll the registrations of a message. A
+//! worker stores each reading with a conditional insert (the same reading is never
+//! stored twice), records rejected messages, then moves the cursor with an
+//! expected-value update. Two workers on one channel, a message delivered twice, or a
+//! worker cut off between storing and moving the cursor all end the same way: each
+//! reading stored once, the cursor past it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use grid_core::channel::{ChannelAccess, Command, Reading};
+use grid_core::market::{Period, PeriodLength, ReadingKind};
+use grid_core::{ChannelCursor, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
+use grid_store::{
+    AccountStore, Insertion, MessageQueue, PaymentClaim, ReadingStore, RegistrationStore, Rejected, RejectionLog,
+    SettlementStore, StoreError, StoredReading,
+};
+
+use crate::channels::{ChannelClient, ChannelClientError, ChannelReader};
+
+/// Registrations per work message.
+const SHARD_SIZE: usize = 50;
+/// Messages read from one channel per run; the rest waits for the next run.
+const MAX_MESSAGES_PER_RUN: u64 = 1_000;
+/// How far in the future a reading may start (clock skew between device and grid).
+const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+/// How far back the grid's history may start.
+const MAX_HISTORY_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// How long a received work message is hidden from other workers.
+const VISIBILITY: Duration = Duration::from_secs(300);
+
+/// A poll failed; the work is retried (the message comes back).
+#[derive(Debug, thiserror::Error)]
+pub enum PollerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Channel(#[from] ChannelClientError),
+    #[error(transparent)]
+    Work(#[from] WorkError),
+}
+
+/// What a dispatch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub registrations: usize,
+    pub messages: usize,
+}
+
+/// What polling did, summed over registrations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollReport {
+    pub registrations: usize,
+    pub messages: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    pub rejected: u64,
+    pub payments: u64,
+    pub closed: u64,
+}
+
+impl std::ops::AddAssign for PollReport {
+    fn add_assign(&mut self, other: Self) {
+        self.registrations += other.registrations;
+        self.messages += other.messages;
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.late += other.late;
+        self.rejected += other.rejected;
+        self.payments += other.payments;
+        self.closed += other.closed;
+    }
+}
+
+/// The poller over its ports.
+#[derive(Clone)]
+pub struct Poller {
+    pub registrations: Arc<dyn RegistrationStore>,
+    pub readings: Arc<dyn ReadingStore>,
+    pub settlements: Arc<dyn SettlementStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub rejections: Arc<dyn RejectionLog>,
+    pub channels: Arc<dyn ChannelClient>,
+    pub queue: Arc<dyn MessageQueue>,
+    pub period: PeriodLength,
+}
+
+impl Poller {
+    /// Sends one work message per shard of polled registrations.
+    pub async fn dispatch(&self) -> Result<DispatchReport, PollerError> {
+        let mut report = DispatchReport::default();
+        let mut shard: Vec<RegistrationId> = Vec::with_capacity(SHARD_SIZE);
+        let mut messages = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.registrations.list(after.as_ref(), 500).await?;
+            for registration in page.registrations.into_iter().map(|v| v.value).filter(Registration::is_polled) {
+                report.registrations += 1;
+                shard.push(registration.id);
+                if shard.len() == SHARD_SIZE {
+                    messages.push(WorkMessage::new(std::mem::take(&mut shard)).to_json());
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        if !shard.is_empty() {
+            messages.push(WorkMessage::new(shard).to_json());
+        }
+        report.messages = messages.len();
+        self.queue.send(&messages).await?;
+        tracing::info!(registrations = report.registrations, messages = report.messages, "dispatched polling work");
+        Ok(report)
+    }
+
+    /// Polls the registrations of one work message.
+    pub async fn work(&self, body: &str, now: EpochMs) -> Result<PollReport, PollerError> {
+        let message = WorkMessage::parse(body)?;
+        let mut report = PollReport::default();
+        for id in message.items() {
+            report += self.poll(id, now).await?;
+        }
+        tracing::info!(work = %message.hash(), ?report, "polled a shard");
+        Ok(report)
+    }
+
+    /// Takes work messages from the queue until it is empty, acknowledging each one
+    /// handled; a failed one comes back after its visibility timeout.
+    pub async fn drain(&self, now: EpochMs) -> Result<PollReport, PollerError> {
+        let mut report = PollReport::default();
+        loop {
+            let messages = self.queue.receive(10, VISIBILITY).await?;
+            if messages.is_empty() {
+                return Ok(report);
+            }
+            for message in messages {
+                match self.work(&message.body, now).await {
+                    Ok(done) => {
+                        report += done;
+                        self.queue.ack(&message.receipt).await?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(message = %message.id, error = %e, "polling work failed; it will be retried")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads one registration's channel from its cursor.
+    pub async fn poll(&self, id: &RegistrationId, now: EpochMs) -> Result<PollReport, PollerError> {
+        let mut report = PollReport::default();
+        let Some(current) = self.registrations.get(id).await? else { return Ok(report) };
+        let registration = current.value;
+        let Some(channel) = registration.channel.clone().filter(|_| registration.is_polled()) else {
+            return Ok(report);
+        };
+        report.registrations = 1;
+        let from = registration.cursor;
+        let access = ChannelAccess::new(channel.root.clone(), channel.side_key.clone());
+        let read =
+            ChannelReader::new(access, self.channels.clone()).read(from.next_index, MAX_MESSAGES_PER_RUN).await?;
+
+        // A goodbye ends the channel: nothing after it counts.
+        let goodbye = read.messages.iter().find(|m| m.command == Command::Goodbye).map(|m| m.index);
+        let end = goodbye.map_or(read.next_index, |index| index + 1);
+        for message in read.messages.iter().filter(|m| m.index < end) {
+            report.messages += 1;
+            self.handle(&registration, message.index, &message.command, now, &mut report).await?;
+        }
+        for rejection in read.rejected.iter().filter(|r| r.index < end) {
+            report.rejected += 1;
+            self.reject(
+                &registration.id,
+                rejection.index,
+                rejection.address.clone(),
+                rejection.reason.to_string(),
+                now,
+            )
+            .await?;
+        }
+        let to = ChannelCursor { next_index: end, closed: goodbye.is_some() };
+        if to != from {
+            match self.registrations.advance_cursor(id, &channel.root, from, to).await {
+                Ok(()) => {}
+                // Another worker read the same messages and moved on first; what we
+                // stored was stored once regardless.
+                Err(StoreError::Conflict(_)) => tracing::debug!(registration = %id, "cursor moved by another worker"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if to.closed {
+            report.closed = 1;
+            tracing::info!(registration = %id, "channel said goodbye; polling stops");
+        }
+        Ok(report)
+    }
+
+    async fn handle(
+        &self,
+        registration: &Registration,
+        index: u64,
+        command: &Command,
+        now: EpochMs,
+        report: &mut PollReport,
+    ) -> Result<(), PollerError> {
+        let stored = |kind, reading: &Reading, price, payment_address| {
+            self.store(registration.id.clone(), kind, *reading, price, payment_address, index, now)
+        };
+        let outcome = match (registration.item_type, command) {
+            (_, Command::Hello | Command::Goodbye) => return Ok(()),
+            (ItemType::Producer, Command::ProducerOutput { reading, price, payment_address }) => {
+                stored(ReadingKind::Output, reading, Some(*price), Some(payment_address.clone())).await?
+            }
+            (ItemType::Consumer, Command::Usage(reading)) => stored(ReadingKind::Usage, reading, None, None).await?,
+            (ItemType::Consumer, Command::Payment { batch_id, amount }) => {
+                let claim = PaymentClaim {
+                    registration: registration.id.clone(),
+                    batch_id: batch_id.clone(),
+                    amount: *amount,
+                    channel_index: index,
+                    claimed: now,
+                };
+                if self.accounts.claim_payment(&claim).await? {
+                    report.payments += 1;
+                } else {
+                    self.reject(
+                        &registration.id,
+                        index,
+                        self.address(registration, index),
+                        format!("batch {batch_id} was claimed before"),
+                        now,
+                    )
+                    .await?;
+                    report.rejected += 1;
+                }
+                return Ok(());
+            }
+            (item_type, other) => {
+                let reason = match other {
+                    Command::SourceOutput(_) => {
+                        "a producer's output needs producerPrice and paymentIdOrAddress".to_owned()
+                    }
+                    _ => format!("a {item_type} does not send {}", other.name()),
+                };
+                self.reject(&registration.id, index, self.address(registration, index), reason, now).await?;
+                report.rejected += 1;
+                return Ok(());
+            }
+        };
+        match outcome {
+            Stored::New { late } => {
+                report.stored += 1;
+                report.late += u64::from(late);
+            }
+            Stored::Duplicate => report.duplicates += 1,
+            Stored::Refused(reason) => {
+                self.reject(&registration.id, index, self.address(registration, index), reason, now).await?;
+                report.rejected += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a reading in its period, or in the earliest open one if its own has closed.
+    #[allow(clippy::too_many_arguments)]
+    async fn store(
+        &self,
+        registration: RegistrationId,
+        kind: ReadingKind,
+        reading: Reading,
+        price: Option<grid_core::Iota>,
+        payment_address: Option<grid_core::PaymentAddress>,
+        channel_index: u64,
+        now: EpochMs,
+    ) -> Result<Stored, PollerError> {
+        if reading.start.get() > now.get().saturating_add(MAX_CLOCK_SKEW_MS) {
+            return Ok(Stored::Refused(format!("the reading starts in the future ({} ms)", reading.start)));
+        }
+        let period = Period::containing(reading.start, self.period);
+        let mut head = self.settlements.head().await?;
+        if head.latest.is_none() && head.closing.is_none() {
+            // The grid's first reading starts its history: settlement begins with its
+            // period (but never more than MAX_HISTORY back, so a bogus timestamp cannot
+            // make settlement walk through years of empty periods).
+            let earliest = now.get().saturating_sub(MAX_HISTORY_MS);
+            let first = period.start().max(earliest - earliest % (self.period.secs() * 1000));
+            self.settlements.initialize(first.saturating_sub(self.period.secs() * 1000)).await?;
+            head = self.settlements.head().await?;
+        }
+        let mut counted_in = period;
+        // Settlement moves one period at a time; a few tries always find an open one.
+        for _ in 0..8 {
+            while !head.is_open(counted_in.start()) {
+                counted_in = counted_in.next();
+            }
+            let stored = StoredReading {
+                registration: registration.clone(),
+                kind,
+                reading,
+                price,
+                payment_address: payment_address.clone(),
+                channel_index,
+                period: period.start(),
+                counted_in: counted_in.start(),
+            };
+            match self.readings.insert(&stored).await? {
+                Insertion::Stored => return Ok(Stored::New { late: counted_in != period }),
+                Insertion::Duplicate => return Ok(Stored::Duplicate),
+                Insertion::PeriodClosed => head = self.settlements.head().await?,
+            }
+        }
+        Err(StoreError::Conflict(format!("no open period found for a reading of {registration}")).into())
+    }
+
+    async fn reject(
+        &self,
+        registration: &RegistrationId,
+        channel_index: u64,
+        address: grid_core::channel::MessageAddress,
+        reason: String,
+        now: EpochMs,
+    ) -> Result<(), PollerError> {
+        tracing::warn!(%registration, channel_index, %reason, "rejected a channel message");
+        let rejected = Rejected { registration: registration.clone(), channel_index, address, reason, at: now };
+        Ok(self.rejections.record(&rejected).await?)
+    }
+
+    fn address(&self, registration: &Registration, index: u64) -> grid_core::channel::MessageAddress {
+        let channel = registration.channel.as_ref().expect("only polled registrations are handled");
+        ChannelAccess::new(channel.root.clone(), channel.side_key.clone()).address(index)
+    }
+}
+
+/// What storing one reading came to.
+enum Stored {
+    New { late: bool },
+    Duplicate,
+    Refused(String),
+}

@@ -1,0 +1,212 @@
+//! Settlement: every due period, oldest first, settled exactly once.
+//!
+//! For a period: close it (from then on no reading joins it), read its readings,
+//! settle them (grid-core's pure formulas), add each registration's share to its
+//! account (once per period), archive the full report, tell each billed consumer what
+//! it owes on its return channel, and record the settlement, which moves the head on.
+//! Cut off anywhere, a run resumes the closing period and repeats only what is
+//! idempotent: accounts take a period once, the archive is overwritten with the same
+//! report, and a repeated payment request restates the same cumulative amount owed.
+
+use std::sync::Arc;
+
+use grid_core::channel::Command;
+use grid_core::market::{Period, PeriodTotals, PriceSource, Settlement, SettlementError, settle};
+use grid_core::{EpochMs, Iota, RegistrationId};
+use grid_store::{
+    AccountEntry, AccountStore, ReadingStore, RegistrationStore, ReportArchive, SettlementRecord, SettlementStore,
+    StoreError, Versioned,
+};
+use serde_json::json;
+
+use crate::channels::{ChannelClient, ChannelError, ChannelWriter};
+use crate::config::MarketConfig;
+
+/// Readings fetched per page while settling.
+const PAGE: usize = 1_000;
+
+/// Settling failed; the next run resumes the closing period.
+#[derive(Debug, thiserror::Error)]
+pub enum SettlerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Settlement(#[from] SettlementError),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error("the settlement head {0} is not aligned to the period length; was SETTLEMENT_PERIOD_SECS changed?")]
+    Misaligned(u64),
+}
+
+/// The periods one run settled.
+pub type SettlementReport = Vec<SettlementRecord>;
+
+/// Settlement over its ports.
+#[derive(Clone)]
+pub struct Settler {
+    pub registrations: Arc<dyn RegistrationStore>,
+    pub readings: Arc<dyn ReadingStore>,
+    pub settlements: Arc<dyn SettlementStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub archive: Arc<dyn ReportArchive>,
+    pub channels: Arc<dyn ChannelClient>,
+    pub market: MarketConfig,
+}
+
+impl Settler {
+    /// Settles every period that is due at `now`, oldest first.
+    pub async fn run(&self, now: EpochMs) -> Result<SettlementReport, SettlerError> {
+        let mut settled = Vec::new();
+        loop {
+            let head = self.settlements.head().await?;
+            let next = match (head.closing, head.latest) {
+                (Some(closing), _) => closing,
+                (None, Some(latest)) => latest + self.market.period.secs() * 1000,
+                // Nothing was ever read: there is nothing to settle.
+                (None, None) => return Ok(settled),
+            };
+            let period = Period::starting_at(next, self.market.period).ok_or(SettlerError::Misaligned(next))?;
+            if !period.is_due(now, self.market.grace_secs) {
+                return Ok(settled);
+            }
+            match self.settle_period(period, head.latest, now).await {
+                Ok(record) => settled.push(record),
+                // Another run closed or finished it first; look at the head again.
+                Err(SettlerError::Store(StoreError::Conflict(reason))) => {
+                    tracing::info!(%period, %reason, "another run is settling; following it");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn settle_period(
+        &self,
+        period: Period,
+        previous: Option<u64>,
+        now: EpochMs,
+    ) -> Result<SettlementRecord, SettlerError> {
+        self.settlements.close(period.start(), previous).await?;
+        let totals = self.totals(period).await?;
+        let previous_price = match previous {
+            Some(previous) => self.settlements.get(previous).await?.map(|r| r.price),
+            None => None,
+        };
+        let settlement = settle(&totals, previous_price, &self.market.policy)?;
+        let payment_address = self.market.payment_address(period.start());
+
+        let entries: Vec<AccountEntry> = settlement
+            .charges
+            .iter()
+            .map(|c| AccountEntry { registration: c.consumer.clone(), billed: c.amount, entitled: Iota::ZERO })
+            .chain(settlement.allocations.iter().map(|a| AccountEntry {
+                registration: a.producer.clone(),
+                billed: Iota::ZERO,
+                entitled: a.amount,
+            }))
+            .collect();
+        self.accounts.apply(period.start(), &entries).await?;
+        self.archive.put(period.start(), &report(period, &settlement, &payment_address)).await?;
+        for charge in &settlement.charges {
+            self.request_payment(&charge.consumer, charge.energy, &payment_address).await?;
+        }
+
+        let record = SettlementRecord {
+            period: period.start(),
+            price: settlement.price,
+            price_source: source_name(settlement.price_source).to_owned(),
+            produced: settlement.produced,
+            used: settlement.used,
+            revenue: settlement.revenue,
+            fee: settlement.fee,
+            distributable: settlement.distributable,
+            unallocated: settlement.unallocated,
+            producers: settlement.allocations.len() as u64,
+            consumers: settlement.charges.len() as u64,
+            payment_address,
+            settled: now,
+        };
+        self.settlements.finish(&record).await?;
+        tracing::info!(
+            %period, price = record.price.get(), revenue = record.revenue.get(), fee = record.fee.get(),
+            producers = record.producers, consumers = record.consumers, "settled"
+        );
+        Ok(record)
+    }
+
+    async fn totals(&self, period: Period) -> Result<PeriodTotals, SettlerError> {
+        let mut totals = PeriodTotals::default();
+        let mut after = None;
+        loop {
+            let page = self.readings.counted_in(period.start(), after.as_ref(), PAGE).await?;
+            for stored in page.readings {
+                match stored.price {
+                    Some(price) => totals.add_output(stored.registration, stored.reading.energy, price)?,
+                    None => totals.add_usage(stored.registration, stored.reading.energy)?,
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(totals),
+            }
+        }
+    }
+
+    /// Tells a consumer on its return channel what it owes in all (billed − paid −
+    /// pending), for how much energy this period, and where to pay.
+    async fn request_payment(
+        &self,
+        consumer: &RegistrationId,
+        usage: grid_core::Wh,
+        payment_address: &grid_core::PaymentAddress,
+    ) -> Result<(), SettlerError> {
+        let Some(Versioned { value: registration, version }) = self.registrations.get(consumer).await? else {
+            return Ok(());
+        };
+        let Some(channel) = registration.return_channel.clone().filter(|_| registration.is_active()) else {
+            // A consumer that left has said goodbye; its debt stays on its account.
+            return Ok(());
+        };
+        let owed = self.accounts.get(consumer).await?.map(|a| a.owed()).unwrap_or(Iota::ZERO);
+        let request = Command::PaymentRequest { owed, usage, payment_address: payment_address.clone() };
+        let mut writer = ChannelWriter::new(channel.secrets(), channel.next_index, self.channels.clone());
+        writer.publish(&request).await?;
+        let mut updated = registration;
+        if let Some(stored) = updated.return_channel.as_mut() {
+            stored.next_index = writer.next_index();
+        }
+        // Only bookkeeping: if the registration changed meanwhile, the next writer
+        // simply walks past the taken address.
+        if let Err(e) = self.registrations.replace(&updated, version).await {
+            tracing::debug!(%consumer, error = %e, "return channel index not recorded");
+        }
+        Ok(())
+    }
+}
+
+fn source_name(source: PriceSource) -> &'static str {
+    match source {
+        PriceSource::Consensus => "consensus",
+        PriceSource::Previous => "previous",
+        PriceSource::Default => "default",
+    }
+}
+
+/// The full, human-checkable report of a period.
+fn report(period: Period, s: &Settlement, payment_address: &grid_core::PaymentAddress) -> String {
+    let report = json!({
+        "period": {"start": period.start(), "end": period.end()},
+        "price": s.price.get(),
+        "priceSource": source_name(s.price_source),
+        "producedKwh": s.produced.kwh(),
+        "usedKwh": s.used.kwh(),
+        "revenue": s.revenue.get(),
+        "fee": s.fee.get(),
+        "distributable": s.distributable.get(),
+        "unallocated": s.unallocated.get(),
+        "paymentAddress": payment_address,
+        "charges": s.charges.iter().map(|c| json!({"consumer": c.consumer, "wh": c.energy.get(), "amount": c.amount.get()})).collect::<Vec<_>>(),
+        "allocations": s.allocations.iter().map(|a| json!({"producer": a.producer, "wh": a.energy.get(), "amount": a.amount.get()})).collect::<Vec<_>>(),
+    });
+    serde_json::to_string_pretty(&report).expect("a report serialises")
+}

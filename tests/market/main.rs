@@ -1,0 +1,322 @@
+//! The money engine end to end: producers and consumers publish through the channel
+//! node, the poller stores what they said, settlement prices each period, bills the
+//! consumers on their return channels and credits the producers' accounts. Run on the
+//! embedded default and on DynamoDB/S3/SQS (moto).
+
+use std::collections::BTreeMap;
+
+use grid_core::channel::{ChannelAccess, ChannelSecrets, Command, Reading};
+use grid_core::market::{Period, PeriodLength, PeriodTotals, SettlementPolicy, settle};
+use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Iota, PaymentAddress, RegistrationId, SideKey, Wh, WorkMessage};
+use grid_tests::{TestGrid, channel};
+use serde_json::{Value, json};
+
+const CONFIG: &[(&str, &str)] = &[
+    ("SETTLEMENT_PERIOD_SECS", "60"),
+    ("SETTLEMENT_GRACE_SECS", "0"),
+    ("GRID_FEE_BPS", "2000"),
+    ("DEFAULT_PRICE", "100"),
+    ("GRID_WALLET", "grid"),
+];
+const LENGTH_MS: u64 = 60_000;
+
+struct Party {
+    id: RegistrationId,
+    channel: ChannelSecrets,
+    next: u64,
+    return_channel: Option<ChannelAccess>,
+}
+
+/// Two producers and three consumers, registered with their channels opened.
+async fn parties(grid: &TestGrid) -> (Vec<Party>, Vec<Party>) {
+    let mut producers = Vec::new();
+    let mut consumers = Vec::new();
+    for (i, kind) in ["producer", "producer", "consumer", "consumer", "consumer"].into_iter().enumerate() {
+        let id = RegistrationId::parse(format!("{kind}-{i:04}")).unwrap();
+        let channel = channel(10 + i as u8, &format!("SideKeyOfParty{i:04}xx"));
+        grid.open_channel(&channel).await;
+        let body =
+            json!({"itemType": kind, "root": channel.root().as_str(), "sideKey": channel.access().side_key().expose()});
+        let reply = grid.put(&format!("/registration/{id}"), &body).await.expect(201);
+        let return_channel = reply.body["root"].as_str().map(|root| {
+            ChannelAccess::new(
+                ChannelRoot::parse(root).unwrap(),
+                SideKey::parse(reply.body["sideKey"].as_str().unwrap()).unwrap(),
+            )
+        });
+        let party = Party { id, channel, next: 1, return_channel };
+        if kind == "producer" { producers.push(party) } else { consumers.push(party) }
+    }
+    (producers, consumers)
+}
+
+fn reading(start: u64, wh: u64) -> Reading {
+    let time = |ms: u64| EpochMs::parse(ms as i64).unwrap();
+    Reading { start: time(start), end: time(start + 30_000), energy: Wh::new(wh) }
+}
+
+/// Three periods of trading: (period start, [(producer, Wh, price)], [(consumer, Wh)]).
+fn schedule(first: u64) -> Vec<(u64, Vec<(usize, u64, u64)>, Vec<(usize, u64)>)> {
+    vec![
+        (first, vec![(0, 2000, 100), (1, 1000, 130)], vec![(0, 1500), (1, 1234)]),
+        (first + LENGTH_MS, vec![(0, 500, 110)], vec![(0, 700), (1, 300), (2, 2500)]),
+        (first + 2 * LENGTH_MS, vec![(0, 800, 90), (1, 800, 150)], vec![(2, 999)]),
+    ]
+}
+
+async fn publish(grid: &TestGrid, party: &mut Party, command: Command) {
+    party.next = grid.publish(&party.channel, party.next, &[command]).await;
+}
+
+/// Publishes the schedule through the node, as the devices would.
+async fn trade(grid: &TestGrid, producers: &mut [Party], consumers: &mut [Party], first: u64) {
+    for (start, outputs, usages) in schedule(first) {
+        for (p, wh, price) in outputs {
+            let command = Command::ProducerOutput {
+                reading: reading(start + 1_000, wh),
+                price: Iota::new(price),
+                payment_address: PaymentAddress::parse(format!("wallet-{p}")).unwrap(),
+            };
+            publish(grid, &mut producers[p], command).await;
+        }
+        for (c, wh) in usages {
+            publish(grid, &mut consumers[c], Command::Usage(reading(start + 2_000, wh))).await;
+        }
+    }
+}
+
+/// The expected settlement of each period, from the schedule alone.
+fn expected(
+    first: u64,
+    producers: &[Party],
+    consumers: &[Party],
+    policy: &SettlementPolicy,
+) -> Vec<grid_core::market::Settlement> {
+    let mut previous = None;
+    schedule(first)
+        .into_iter()
+        .map(|(_, outputs, usages)| {
+            let mut totals = PeriodTotals::default();
+            for (p, wh, price) in outputs {
+                totals.add_output(producers[p].id.clone(), Wh::new(wh), Iota::new(price)).unwrap();
+            }
+            for (c, wh) in usages {
+                totals.add_usage(consumers[c].id.clone(), Wh::new(wh)).unwrap();
+            }
+            let s = settle(&totals, previous, policy).unwrap();
+            previous = Some(s.price);
+            s
+        })
+        .collect()
+}
+
+fn first_period() -> u64 {
+    let now = Period::containing(EpochMs::now(), PeriodLength::from_secs(60).unwrap());
+    now.start() - 10 * LENGTH_MS
+}
+
+async fn trading_for_three_periods_bills_every_consumer_and_balances(grid: TestGrid) {
+    let first = first_period();
+    let (mut producers, mut consumers) = parties(&grid).await;
+    trade(&grid, &mut producers, &mut consumers, first).await;
+
+    let now = EpochMs::now();
+    let poller = grid.poller();
+    let dispatched = poller.dispatch().await.unwrap();
+    assert_eq!((dispatched.registrations, dispatched.messages), (5, 1));
+    let polled = poller.drain(now).await.unwrap();
+    assert_eq!((polled.stored, polled.duplicates, polled.rejected), (11, 0, 0), "{polled:?}");
+
+    let settled = grid.settler().run(now).await.unwrap();
+    let trading: Vec<_> = settled.iter().filter(|r| r.revenue.get() > 0 || r.produced.get() > 0).collect();
+    let want = expected(first, &producers, &consumers, &grid.config.market.policy);
+    assert_eq!(trading.len(), 3, "{settled:?}");
+    for ((record, expected), period) in trading.iter().zip(&want).zip([first, first + LENGTH_MS, first + 2 * LENGTH_MS])
+    {
+        assert_eq!(record.period, period);
+        assert_eq!(
+            (record.price, record.revenue, record.fee, record.unallocated),
+            (expected.price, expected.revenue, expected.fee, expected.unallocated)
+        );
+        assert_eq!(record.payment_address.as_str(), format!("grid-{}", period / LENGTH_MS));
+        let report: Value = serde_json::from_str(&grid.stores.archive.get(period).await.unwrap().unwrap()).unwrap();
+        let charged: u64 = report["charges"].as_array().unwrap().iter().map(|c| c["amount"].as_u64().unwrap()).sum();
+        let allocated: u64 =
+            report["allocations"].as_array().unwrap().iter().map(|a| a["amount"].as_u64().unwrap()).sum();
+        assert_eq!(charged, record.revenue.get(), "the report's charges add up to the revenue");
+        assert_eq!(allocated + record.fee.get() + record.unallocated.get(), record.revenue.get());
+    }
+
+    // Accounts hold exactly the sums of the periods, and balance.
+    let mut billed = BTreeMap::new();
+    let mut entitled = BTreeMap::new();
+    for s in &want {
+        for c in &s.charges {
+            *billed.entry(c.consumer.clone()).or_insert(0) += c.amount.get();
+        }
+        for a in &s.allocations {
+            *entitled.entry(a.producer.clone()).or_insert(0) += a.amount.get();
+        }
+    }
+    for (id, amount) in &billed {
+        assert_eq!(grid.stores.accounts.get(id).await.unwrap().unwrap().billed.get(), *amount, "{id}");
+    }
+    for (id, amount) in &entitled {
+        assert_eq!(grid.stores.accounts.get(id).await.unwrap().unwrap().entitled.get(), *amount, "{id}");
+    }
+    let fees: u64 = want.iter().map(|s| s.fee.get() + s.unallocated.get()).sum();
+    assert_eq!(billed.values().sum::<u64>(), entitled.values().sum::<u64>() + fees);
+
+    // Each consumer reads one payment request per period it used energy in, each
+    // restating its whole debt so far.
+    for consumer in &consumers {
+        let read = grid.read(consumer.return_channel.as_ref().unwrap(), 0, 100).await;
+        let mut owed = 0;
+        let mut requests = Vec::new();
+        for s in &want {
+            if let Some(charge) = s.charges.iter().find(|c| c.consumer == consumer.id) {
+                owed += charge.amount.get();
+                requests.push((owed, charge.energy));
+            }
+        }
+        let got: Vec<(u64, Wh)> = read
+            .messages
+            .iter()
+            .filter_map(|m| match &m.command {
+                Command::PaymentRequest { owed, usage, .. } => Some((owed.get(), *usage)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, requests, "{}", consumer.id);
+        assert_eq!(read.messages[0].command, Command::Hello);
+    }
+
+    // Running both jobs again changes nothing.
+    assert_eq!(poller.dispatch().await.unwrap().messages, 1);
+    let again = poller.drain(EpochMs::now()).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 0));
+    let resettled = grid.settler().run(now).await.unwrap();
+    assert!(resettled.iter().all(|r| r.revenue.get() == 0), "no period settles twice: {resettled:?}");
+    for (id, amount) in &billed {
+        assert_eq!(grid.stores.accounts.get(id).await.unwrap().unwrap().billed.get(), *amount);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trading_on_the_embedded_store_bills_every_consumer_and_balances() {
+    trading_for_three_periods_bills_every_consumer_and_balances(TestGrid::start_with(CONFIG).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trading_on_dynamodb_s3_and_sqs_bills_every_consumer_and_balances() {
+    trading_for_three_periods_bills_every_consumer_and_balances(TestGrid::start_on_moto(CONFIG).await).await;
+}
+
+async fn polled_once(grid: &TestGrid) -> (Vec<Party>, Vec<Party>, u64) {
+    let first = first_period();
+    let (mut producers, mut consumers) = parties(grid).await;
+    trade(grid, &mut producers, &mut consumers, first).await;
+    (producers, consumers, first)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_work_delivered_twice_and_two_workers_on_one_channel_store_each_reading_once() {
+    let grid = TestGrid::start_with(CONFIG).await;
+    let (producers, consumers, _) = polled_once(&grid).await;
+    let ids: Vec<RegistrationId> = producers.iter().chain(&consumers).map(|p| p.id.clone()).collect();
+    let work = WorkMessage::new(ids.clone()).to_json();
+    let now = EpochMs::now();
+    let (one, two) = (grid.poller(), grid.poller());
+    let (a, b) = tokio::join!(one.work(&work, now), two.work(&work, now));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.stored + b.stored, 11, "{a:?} {b:?}");
+    let c = grid.poller().work(&work, now).await.unwrap();
+    assert_eq!((c.stored, c.messages), (0, 0), "the cursor moved past everything");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_cut_off_before_moving_the_cursor_stores_nothing_twice() {
+    let grid = TestGrid::start_with(CONFIG).await;
+    let (producers, _, _) = polled_once(&grid).await;
+    let producer = &producers[0].id;
+    let first = grid.poller().poll(producer, EpochMs::now()).await.unwrap();
+    assert_eq!(first.stored, 3);
+    // As if the worker died after storing but before moving the cursor: put it back.
+    let current = grid.stores.registrations.get(producer).await.unwrap().unwrap();
+    let mut rewound = current.value.clone();
+    rewound.cursor = ChannelCursor::default();
+    grid.stores.registrations.replace(&rewound, current.version).await.unwrap();
+    let again = grid.poller().poll(producer, EpochMs::now()).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settlement_run_twice_at_once_settles_each_period_once() {
+    let grid = TestGrid::start_with(CONFIG).await;
+    let (producers, consumers, first) = polled_once(&grid).await;
+    let poller = grid.poller();
+    poller.dispatch().await.unwrap();
+    poller.drain(EpochMs::now()).await.unwrap();
+    let now = EpochMs::now();
+    let (one, two) = (grid.settler(), grid.settler());
+    let (a, b) = tokio::join!(one.run(now), two.run(now));
+    let mut periods: Vec<u64> = a.unwrap().into_iter().chain(b.unwrap()).map(|r| r.period).collect();
+    let count = periods.len();
+    periods.sort();
+    periods.dedup();
+    assert_eq!(periods.len(), count, "a period was settled twice");
+    let want = expected(first, &producers, &consumers, &grid.config.market.policy);
+    for consumer in &consumers {
+        let billed: u64 =
+            want.iter().flat_map(|s| &s.charges).filter(|c| c.consumer == consumer.id).map(|c| c.amount.get()).sum();
+        assert_eq!(
+            grid.stores.accounts.get(&consumer.id).await.unwrap().unwrap().billed.get(),
+            billed,
+            "{}",
+            consumer.id
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_for_a_settled_period_counts_in_the_next_open_one() {
+    let grid = TestGrid::start_with(CONFIG).await;
+    let first = first_period();
+    let (mut producers, mut consumers) = parties(&grid).await;
+    trade(&grid, &mut producers, &mut consumers, first).await;
+    let poller = grid.poller();
+    poller.dispatch().await.unwrap();
+    poller.drain(EpochMs::now()).await.unwrap();
+    let settled = grid.settler().run(EpochMs::now()).await.unwrap();
+    let last = settled.last().unwrap().period;
+
+    // A consumer reports usage for the first, long settled period.
+    publish(&grid, &mut consumers[1], Command::Usage(reading(first + 5_000, 4000))).await;
+    poller.dispatch().await.unwrap();
+    let late = poller.drain(EpochMs::now()).await.unwrap();
+    assert_eq!((late.stored, late.late), (1, 1));
+    let page = grid.stores.readings.counted_in(last + LENGTH_MS, None, 100).await.unwrap();
+    assert_eq!(page.readings.len(), 1);
+    assert_eq!((page.readings[0].period, page.readings[0].counted_in), (first, last + LENGTH_MS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_a_party_may_not_send_are_rejected_and_recorded() {
+    let grid = TestGrid::start_with(CONFIG).await;
+    let (mut producers, mut consumers) = parties(&grid).await;
+    let start = first_period();
+    publish(&grid, &mut producers[0], Command::Usage(reading(start, 10))).await;
+    publish(&grid, &mut producers[0], Command::SourceOutput(reading(start, 10))).await;
+    let far_future = EpochMs::now().get() + 3_600_000;
+    publish(&grid, &mut consumers[0], Command::Usage(reading(far_future, 10))).await;
+    let poller = grid.poller();
+    poller.dispatch().await.unwrap();
+    let report = poller.drain(EpochMs::now()).await.unwrap();
+    assert_eq!((report.stored, report.rejected), (0, 3), "{report:?}");
+    let rejected = grid.stores.rejections.for_registration(&producers[0].id, 10).await.unwrap();
+    let reasons: Vec<&str> = rejected.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["a producer's output needs producerPrice and paymentIdOrAddress", "a producer does not send usage"]
+    );
+}
