@@ -1,11 +1,14 @@
-//! The `poller` function: reads every registration's channel from its cursor; runs on a schedule (dispatching shards to `poll-work`) and on `poll-work` batches.
+//! The `poller` function: reads every registration's channel from its cursor. On its
+//! schedule it dispatches shards of registrations to `poll-work`; on `poll-work`
+//! batches it polls them.
 
-use grid_app::{GridConfig, lambda, telemetry};
+use grid_app::{GridConfig, Stores, lambda, telemetry};
 use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
-    lambda_runtime::run(service_fn(|event| lambda::job("poller", event))).await
+    let poller = Stores::open(&config).await?.poller(&config);
+    lambda_runtime::run(service_fn(|event| lambda::poller(&poller, event))).await
 }

@@ -1,11 +1,13 @@
-//! The `settlement` function: settles each period once its grace time has passed; runs on a schedule.
+//! The `settlement` function: settles each period once its grace time has passed;
+//! runs on a schedule.
 
-use grid_app::{GridConfig, lambda, telemetry};
+use grid_app::{GridConfig, Stores, lambda, telemetry};
 use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
-    lambda_runtime::run(service_fn(|event| lambda::job("settlement", event))).await
+    let settler = Stores::open(&config).await?.settler(&config);
+    lambda_runtime::run(service_fn(|event| lambda::settlement(&settler, event))).await
 }

@@ -55,8 +55,11 @@ fn reading(start: u64, wh: u64) -> Reading {
     Reading { start: time(start), end: time(start + 30_000), energy: Wh::new(wh) }
 }
 
-/// Three periods of trading: (period start, [(producer, Wh, price)], [(consumer, Wh)]).
-fn schedule(first: u64) -> Vec<(u64, Vec<(usize, u64, u64)>, Vec<(usize, u64)>)> {
+/// One period of trading: its start, outputs `(producer, Wh, price)` and usages `(consumer, Wh)`.
+type Trading = (u64, Vec<(usize, u64, u64)>, Vec<(usize, u64)>);
+
+/// Three periods of trading.
+fn schedule(first: u64) -> Vec<Trading> {
     vec![
         (first, vec![(0, 2000, 100), (1, 1000, 130)], vec![(0, 1500), (1, 1234)]),
         (first + LENGTH_MS, vec![(0, 500, 110)], vec![(0, 700), (1, 300), (2, 2500)]),

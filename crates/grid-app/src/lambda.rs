@@ -41,12 +41,6 @@ pub struct QueueRecord {
 #[error("unrecognised job event: {0}")]
 pub struct TriggerError(String);
 
-impl From<TriggerError> for lambda_runtime::Diagnostic {
-    fn from(e: TriggerError) -> Self {
-        Self { error_type: "TriggerError".to_owned(), error_message: e.to_string() }
-    }
-}
-
 #[derive(Deserialize)]
 struct SqsEvent {
     #[serde(rename = "Records")]
@@ -116,22 +110,72 @@ pub struct ItemFailure {
     pub item_identifier: String,
 }
 
-/// Handles one invocation of the job `name`.
-///
-/// The jobs themselves arrive with the poller, settlement and batch-monitor work; until
-/// then a job recognises its trigger, logs it and reports that nothing failed.
-pub async fn job(name: &'static str, event: lambda_runtime::LambdaEvent<Value>) -> Result<Value, TriggerError> {
-    let trigger = Trigger::parse(&event.payload)?;
-    match &trigger {
-        Trigger::Schedule { source, at } => {
-            tracing::info!(job = name, ?source, at = at.as_deref().unwrap_or("-"), "scheduled run");
-            Ok(serde_json::json!({"job": name, "trigger": "schedule"}))
+/// A job failed; Lambda reports the error and the schedule or queue retries.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Trigger(#[from] TriggerError),
+    #[error(transparent)]
+    Poll(#[from] crate::jobs::PollerError),
+    #[error(transparent)]
+    Settle(#[from] crate::jobs::SettlerError),
+}
+
+impl From<JobError> for lambda_runtime::Diagnostic {
+    fn from(e: JobError) -> Self {
+        let error_type = match &e {
+            JobError::Trigger(_) => "TriggerError",
+            JobError::Poll(_) => "PollError",
+            JobError::Settle(_) => "SettlementError",
+        };
+        Self { error_type: error_type.to_owned(), error_message: crate::telemetry::cause_chain(&e) }
+    }
+}
+
+/// The poller function: a schedule dispatches polling work to `poll-work`; a batch
+/// from `poll-work` is polled, and the messages that failed are reported so that
+/// only they come back.
+pub async fn poller(
+    poller: &crate::jobs::Poller,
+    event: lambda_runtime::LambdaEvent<Value>,
+) -> Result<Value, JobError> {
+    match Trigger::parse(&event.payload)? {
+        Trigger::Schedule { .. } => {
+            let report = poller.dispatch().await?;
+            Ok(serde_json::json!({"job": "poller", "registrations": report.registrations, "messages": report.messages}))
         }
         Trigger::Queue(records) => {
-            tracing::info!(job = name, messages = records.len(), "queue batch");
-            Ok(serde_json::to_value(BatchResponse::default()).expect("a batch response serialises"))
+            let now = grid_core::EpochMs::now();
+            let mut response = BatchResponse::default();
+            for record in records {
+                if let Err(e) = poller.work(&record.body, now).await {
+                    tracing::warn!(message = %record.message_id, error = %crate::telemetry::cause_chain(&e), "polling work failed");
+                    response.batch_item_failures.push(ItemFailure { item_identifier: record.message_id });
+                }
+            }
+            Ok(serde_json::to_value(response).expect("a batch response serialises"))
         }
     }
+}
+
+/// The settlement function: settles every due period on each scheduled run.
+pub async fn settlement(
+    settler: &crate::jobs::Settler,
+    event: lambda_runtime::LambdaEvent<Value>,
+) -> Result<Value, JobError> {
+    if let Trigger::Queue(_) = Trigger::parse(&event.payload)? {
+        return Err(TriggerError("settlement runs on its schedule, not from a queue".to_owned()).into());
+    }
+    let settled = settler.run(grid_core::EpochMs::now()).await?;
+    let periods: Vec<u64> = settled.iter().map(|r| r.period).collect();
+    Ok(serde_json::json!({"job": "settlement", "settled": periods}))
+}
+
+/// A job that only acknowledges its trigger (the batch monitor until it arrives).
+pub async fn acknowledge(name: &'static str, event: lambda_runtime::LambdaEvent<Value>) -> Result<Value, JobError> {
+    let trigger = Trigger::parse(&event.payload)?;
+    tracing::info!(job = name, ?trigger, "nothing to do yet");
+    Ok(serde_json::json!({"job": name, "trigger": "schedule"}))
 }
 
 #[cfg(test)]
