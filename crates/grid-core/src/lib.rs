@@ -16,6 +16,7 @@ mod item_id;
 mod item_name;
 mod item_type;
 mod json_item;
+pub mod ledger;
 pub mod market;
 mod money;
 mod paging;
