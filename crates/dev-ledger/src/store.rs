@@ -1,0 +1,204 @@
+//! The development ledger's state in SQLite: balances and batches.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use grid_core::ledger::LedgerBatch;
+use grid_core::{Iota, PaymentAddress};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The ledger's store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("ledger database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("ledger data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the ledger's worker thread failed")]
+    Join,
+}
+
+/// Balances and batches in one SQLite file. One connection serialises every change,
+/// which is what a ledger wants.
+#[derive(Clone)]
+pub struct LedgerStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS accounts (
+        address TEXT PRIMARY KEY,
+        balance INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE IF NOT EXISTS batches (
+        id        TEXT PRIMARY KEY,
+        body      TEXT NOT NULL,
+        status    TEXT NOT NULL,
+        reasons   TEXT NOT NULL DEFAULT '[]',
+        seq       INTEGER NOT NULL,
+        final_at  INTEGER NOT NULL,
+        doomed    INTEGER NOT NULL
+    ) STRICT;
+";
+
+impl LedgerStore {
+    /// Opens (creating) `ledger.db` in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let conn = Connection::open(dir.join("ledger.db"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| StoreError::Join)?
+    }
+
+    /// Records a batch; `Ok(false)` if its id exists with different transfers.
+    pub async fn submit(&self, batch: &LedgerBatch, final_at: u64, doomed: bool) -> Result<bool, StoreError> {
+        let body = serde_json::to_string(&batch.transfers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id = batch.id.to_string();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing: Option<String> =
+                tx.query_row("SELECT body FROM batches WHERE id = ?1", [&id], |r| r.get(0)).optional()?;
+            if let Some(existing) = existing {
+                return Ok(existing == body);
+            }
+            let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM batches", [], |r| r.get(0))?;
+            tx.execute(
+                "INSERT INTO batches (id, body, status, seq, final_at, doomed) VALUES (?1, ?2, 'PENDING', ?3, ?4, ?5)",
+                params![id, body, seq, final_at as i64, doomed],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The statuses of the known ids among `ids`, after finalising what is due.
+    pub async fn statuses(&self, ids: &[&str], now: u64) -> Result<HashMap<String, (String, Vec<String>)>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+        self.run(move |conn| {
+            finalize_due(conn, now)?;
+            let mut found = HashMap::new();
+            let mut stmt = conn.prepare_cached("SELECT status, reasons FROM batches WHERE id = ?1")?;
+            for id in ids {
+                let row: Option<(String, String)> = stmt.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+                if let Some((status, reasons)) = row {
+                    let reasons: Vec<String> =
+                        serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    found.insert(id, (status, reasons));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// A batch and its status, after finalising what is due.
+    pub async fn batch(&self, id: &str, now: u64) -> Result<Option<(LedgerBatch, String)>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            finalize_due(conn, now)?;
+            let row: Option<(String, String)> = conn
+                .query_row("SELECT body, status FROM batches WHERE id = ?1", [&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(body, status)| {
+                let transfers = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let id = grid_core::BatchId::parse(id.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((LedgerBatch { id, transfers }, status))
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    pub async fn balance(&self, address: &PaymentAddress, now: u64) -> Result<Iota, StoreError> {
+        let address = address.to_string();
+        self.run(move |conn| {
+            finalize_due(conn, now)?;
+            Ok(Iota::new(balance(conn, &address)?))
+        })
+        .await
+    }
+
+    /// Adds `amount` to an account (the development faucet).
+    pub async fn deposit(&self, address: &PaymentAddress, amount: Iota) -> Result<Iota, StoreError> {
+        let address = address.to_string();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO accounts (address, balance) VALUES (?1, ?2)
+                 ON CONFLICT (address) DO UPDATE SET balance = balance + excluded.balance",
+                params![address, amount.get() as i64],
+            )?;
+            Ok(Iota::new(balance(conn, &address)?))
+        })
+        .await
+    }
+}
+
+fn balance(conn: &Connection, address: &str) -> Result<u64, StoreError> {
+    let balance: Option<i64> =
+        conn.query_row("SELECT balance FROM accounts WHERE address = ?1", [address], |r| r.get(0)).optional()?;
+    Ok(balance.unwrap_or(0) as u64)
+}
+
+/// Turns every due pending batch final, in submission order: committed (balances
+/// moved) if each payer can cover its part, else invalid.
+fn finalize_due(conn: &mut Connection, now: u64) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let due: Vec<(String, String, bool)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, body, doomed FROM batches WHERE status = 'PENDING' AND final_at <= ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([now as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (id, body, doomed) in due {
+        let transfers: Vec<grid_core::ledger::Transfer> =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut needed: HashMap<String, u64> = HashMap::new();
+        for t in &transfers {
+            *needed.entry(t.from.to_string()).or_default() += t.amount.get();
+        }
+        let short: Vec<String> = needed
+            .iter()
+            .filter(|(from, amount)| balance(&tx, from).map(|b| b < **amount).unwrap_or(true))
+            .map(|(from, amount)| format!("insufficient funds: {from} cannot pay {amount}"))
+            .collect();
+        let (status, reasons) = if doomed {
+            ("INVALID", vec!["injected fault: invalid".to_owned()])
+        } else if !short.is_empty() {
+            ("INVALID", short)
+        } else {
+            for t in &transfers {
+                tx.execute(
+                    "UPDATE accounts SET balance = balance - ?2 WHERE address = ?1",
+                    params![t.from.as_str(), t.amount.get() as i64],
+                )?;
+                tx.execute(
+                    "INSERT INTO accounts (address, balance) VALUES (?1, ?2)
+                     ON CONFLICT (address) DO UPDATE SET balance = balance + excluded.balance",
+                    params![t.to.as_str(), t.amount.get() as i64],
+                )?;
+            }
+            ("COMMITTED", Vec::new())
+        };
+        let reasons = serde_json::to_string(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.execute("UPDATE batches SET status = ?2, reasons = ?3 WHERE id = ?1", params![id, status, reasons])?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The development ledger over HTTP.
+
+use std::time::Duration;
+
+use dev_ledger::{LedgerOptions, LedgerStore};
+use serde_json::{Value, json};
+
+struct Ledger {
+    base: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Ledger {
+    async fn start(options: LedgerOptions) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dev_ledger::router(LedgerStore::open(dir.path()).unwrap(), options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn balance(&self, address: &str) -> u64 {
+        self.get(&format!("/accounts/{address}")).await.1["balance"].as_u64().unwrap()
+    }
+
+    async fn status(&self, id: &str) -> Value {
+        self.get(&format!("/batch_statuses?id={id}")).await.1["data"][0].clone()
+    }
+}
+
+fn instant() -> LedgerOptions {
+    LedgerOptions { final_after: Duration::ZERO, ..LedgerOptions::default() }
+}
+
+fn batch(id: &str, from: &str, to: &str, amount: u64) -> Value {
+    json!({"id": id, "transfers": [{"from": from, "to": to, "amount": amount}]})
+}
+
+#[tokio::test]
+async fn a_funded_batch_commits_once_and_moves_the_money() {
+    let ledger = Ledger::start(instant()).await;
+    assert_eq!(ledger.post("/accounts/consumer-0001/deposit", json!({"amount": 500})).await.1["balance"], 500);
+    assert_eq!(ledger.post("/batches", batch("pay-1", "consumer-0001", "grid-7", 120)).await.0, 202);
+    assert_eq!(ledger.status("pay-1").await["status"], "COMMITTED");
+    // The same batch again is accepted and not applied twice.
+    assert_eq!(ledger.post("/batches", batch("pay-1", "consumer-0001", "grid-7", 120)).await.0, 202);
+    assert_eq!(ledger.status("pay-1").await["status"], "COMMITTED");
+    assert_eq!((ledger.balance("consumer-0001").await, ledger.balance("grid-7").await), (380, 120));
+    let (status, body) = ledger.get("/batches/pay-1").await;
+    assert_eq!((status, &body["status"], &body["transfers"][0]["amount"]), (200, &json!("COMMITTED"), &json!(120)));
+}
+
+#[tokio::test]
+async fn the_same_id_with_other_transfers_is_a_conflict() {
+    let ledger = Ledger::start(instant()).await;
+    ledger.post("/batches", batch("b-1", "a", "b", 1)).await;
+    assert_eq!(ledger.post("/batches", batch("b-1", "a", "b", 2)).await.0, 409);
+}
+
+#[tokio::test]
+async fn a_batch_its_payer_cannot_cover_turns_invalid_and_moves_nothing() {
+    let ledger = Ledger::start(instant()).await;
+    ledger.post("/accounts/poor-0001/deposit", json!({"amount": 10})).await;
+    ledger.post("/batches", batch("b-2", "poor-0001", "grid", 11)).await;
+    let status = ledger.status("b-2").await;
+    assert_eq!(status["status"], "INVALID");
+    assert_eq!(status["invalid_transactions"][0]["message"], "insufficient funds: poor-0001 cannot pay 11");
+    assert_eq!(ledger.balance("poor-0001").await, 10);
+}
+
+#[tokio::test]
+async fn a_batch_is_pending_until_its_delay_has_passed() {
+    let ledger =
+        Ledger::start(LedgerOptions { final_after: Duration::from_millis(300), ..LedgerOptions::default() }).await;
+    ledger.post("/accounts/a-000001/deposit", json!({"amount": 5})).await;
+    ledger.post("/batches", batch("b-3", "a-000001", "b", 5)).await;
+    assert_eq!(ledger.status("b-3").await["status"], "PENDING");
+    assert_eq!(ledger.balance("a-000001").await, 5);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(ledger.status("b-3").await["status"], "COMMITTED");
+}
+
+#[tokio::test]
+async fn statuses_of_unknown_batches_are_unknown_and_bad_input_is_refused() {
+    let ledger = Ledger::start(instant()).await;
+    let (status, body) = ledger.get("/batch_statuses?id=nope,also-nope").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["data"].as_array().unwrap().iter().map(|e| e["status"].clone()).collect::<Vec<_>>(),
+        ["UNKNOWN", "UNKNOWN"]
+    );
+    assert_eq!(ledger.post("/batches", json!({"id": "x"})).await.0, 400);
+    assert_eq!(ledger.post("/batches", json!({"id": "x", "transfers": []})).await.0, 400);
+    assert_eq!(ledger.post("/batches", batch("../x", "a", "b", 1)).await.0, 400);
+    assert_eq!(ledger.get("/batches/nope").await.0, 404);
+}
+
+#[tokio::test]
+async fn injected_faults_answer_as_configured() {
+    let down = Ledger::start(LedgerOptions { unavailable_rate: 1.0, ..instant() }).await;
+    assert_eq!(down.get("/batch_statuses?id=a").await.0, 503);
+    assert_eq!(down.post("/batches", batch("b", "a", "b", 1)).await.0, 503);
+
+    let forgetful = Ledger::start(LedgerOptions { unknown_rate: 1.0, ..instant() }).await;
+    forgetful.post("/batches", batch("b-4", "a", "b", 1)).await;
+    assert_eq!(forgetful.status("b-4").await["status"], "UNKNOWN");
+
+    let doomed = Ledger::start(LedgerOptions { invalid_rate: 1.0, ..instant() }).await;
+    doomed.post("/accounts/rich-0001/deposit", json!({"amount": 100})).await;
+    doomed.post("/batches", batch("b-5", "rich-0001", "b", 1)).await;
+    let status = doomed.status("b-5").await;
+    assert_eq!(
+        (&status["status"], &status["invalid_transactions"][0]["message"]),
+        (&json!("INVALID"), &json!("injected fault: invalid"))
+    );
+    assert_eq!(doomed.balance("rich-0001").await, 100);
+}
