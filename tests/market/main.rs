@@ -323,3 +323,115 @@ async fn commands_a_party_may_not_send_are_rejected_and_recorded() {
         ["a producer's output needs producerPrice and paymentIdOrAddress", "a producer does not send usage"]
     );
 }
+
+/// A development ledger on a free port, turning batches final at once.
+async fn dev_ledger() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = dev_ledger::LedgerOptions { final_after: std::time::Duration::ZERO, ..Default::default() };
+    let app = dev_ledger::router(dev_ledger::LedgerStore::open(dir.path()).unwrap(), options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, dir)
+}
+
+async fn ledger_post(http: &reqwest::Client, url: String, body: Value) -> u16 {
+    http.post(url).json(&body).send().await.unwrap().status().as_u16()
+}
+
+async fn ledger_balance(http: &reqwest::Client, base: &str, address: &str) -> u64 {
+    let body: Value = http.get(format!("{base}/accounts/{address}")).send().await.unwrap().json().await.unwrap();
+    body["balance"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books() {
+    use grid_app::ledger::HttpLedger;
+    use std::sync::Arc;
+
+    let grid = TestGrid::start_with(CONFIG).await;
+    let (ledger_url, _ledger_data) = dev_ledger().await;
+    let cashier =
+        grid.stores.cashier(&grid.config, Arc::new(HttpLedger::new(&ledger_url, grid_core::ledger::Dialect::Sawtooth)));
+    let first = first_period();
+    let (mut producers, mut consumers) = parties(&grid).await;
+    trade(&grid, &mut producers, &mut consumers, first).await;
+    let poller = grid.poller();
+    poller.dispatch().await.unwrap();
+    poller.drain(EpochMs::now()).await.unwrap();
+    grid.settler().run(EpochMs::now()).await.unwrap();
+
+    // Before anyone pays, the grid holds no cash and pays nobody.
+    let idle = cashier.run(EpochMs::now()).await.unwrap();
+    assert_eq!(idle.payouts_submitted, 0);
+
+    // Each consumer pays what its last payment request says, to the address it names.
+    let http = reqwest::Client::new();
+    for (i, consumer) in consumers.iter_mut().enumerate() {
+        let read = grid.read(consumer.return_channel.as_ref().unwrap(), 0, 100).await;
+        let Some(Command::PaymentRequest { owed, payment_address, .. }) =
+            read.messages.iter().rev().map(|m| m.command.clone()).find(|c| c.name() == "payment-request")
+        else {
+            panic!("{} got no payment request", consumer.id)
+        };
+        let id = consumer.id.as_str();
+        assert_eq!(
+            ledger_post(&http, format!("{ledger_url}/accounts/{id}/deposit"), json!({"amount": 10_000})).await,
+            200
+        );
+        let batch = format!("pay-{i}");
+        let transfer = json!({"id": batch, "transfers": [{"from": id, "to": payment_address, "amount": owed}]});
+        assert_eq!(ledger_post(&http, format!("{ledger_url}/batches"), transfer).await, 202);
+        let claim = Command::parse(
+            format!(r#"{{"command":"payment","batchId":"{batch}","amount":{}}}"#, owed.get()).as_bytes(),
+        )
+        .unwrap();
+        publish(&grid, consumer, claim).await;
+    }
+    // One more claim that the ledger does not back: another consumer's batch.
+    publish(
+        &grid,
+        &mut consumers[0],
+        Command::parse(br#"{"command":"payment","batchId":"pay-1","amount":1}"#).unwrap(),
+    )
+    .await;
+
+    poller.dispatch().await.unwrap();
+    let claims = poller.drain(EpochMs::now()).await.unwrap();
+    assert_eq!((claims.payments, claims.rejected), (4, 0), "{claims:?}");
+
+    // The ledger backs three claims; the one on another consumer's batch is refused,
+    // and does not keep that consumer from being credited.
+    let paid = cashier.run(EpochMs::now()).await.unwrap();
+    assert_eq!((paid.verified, paid.rejected), (3, 1), "{paid:?}");
+    assert_eq!(paid.payouts_submitted, 2, "{paid:?}");
+    let settled = cashier.run(EpochMs::now()).await.unwrap();
+    assert_eq!(settled.payouts_committed, 2, "{settled:?}");
+    assert_eq!(cashier.run(EpochMs::now()).await.unwrap(), grid_app::jobs::CashierReport::default(), "nothing twice");
+
+    // The books: every consumer paid its bill, every producer was paid its earnings.
+    for consumer in &consumers {
+        let account = grid.stores.accounts.get(&consumer.id).await.unwrap().unwrap();
+        assert_eq!(
+            (account.paid, account.pending, account.owed()),
+            (account.billed, Iota::ZERO, Iota::ZERO),
+            "{}",
+            consumer.id
+        );
+        let balance = ledger_balance(&http, &ledger_url, consumer.id.as_str()).await;
+        assert_eq!(balance, 10_000 - account.paid.get(), "{}", consumer.id);
+    }
+    let mut paid_out = 0;
+    for (p, producer) in producers.iter().enumerate() {
+        let account = grid.stores.accounts.get(&producer.id).await.unwrap().unwrap();
+        assert_eq!((account.paid_out, account.unpaid()), (account.entitled, Iota::ZERO), "{}", producer.id);
+        assert_eq!(ledger_balance(&http, &ledger_url, &format!("wallet-{p}")).await, account.paid_out.get());
+        paid_out += account.paid_out.get();
+    }
+    // What stays with the grid is its fees and what nobody could take.
+    let totals = grid.stores.accounts.totals().await.unwrap();
+    let held: u64 = grid.stores.accounts.funds().await.unwrap().iter().map(|f| f.available.get()).sum();
+    assert_eq!(totals.paid_in.get(), paid_out + held);
+    assert_eq!(held, totals.paid_in.get() - totals.payouts.get());
+    assert!(held >= totals.fees.get());
+}

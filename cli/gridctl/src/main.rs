@@ -1,10 +1,12 @@
 //! `gridctl`: the energy grid as one local process.
 //!
 //! `serve` runs every grid API over the embedded SQLite store; `demo` starts a grid
-//! and walks through its APIs against it; `channel` opens, writes and reads channels.
+//! and walks through its APIs against it; `channel` opens, writes and reads channels;
+//! `ledger` runs a development ledger.
 
 mod channel;
 mod demo;
+mod ledger;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Open, write and read channels on a grid's channel node.
     Channel(channel::ChannelArgs),
+    /// Run a development ledger (accounts, batches, statuses, injectable faults).
+    Ledger(ledger::LedgerArgs),
 }
 
 #[tokio::main]
@@ -32,6 +36,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Channel(args) => channel::run(args).await,
+        Command::Ledger(args) => ledger::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,8 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use grid_app::jobs::{self, Poller, Settler};
+use std::sync::Arc;
+
+use dev_ledger::{LedgerOptions, LedgerStore};
+use grid_app::jobs::{self, Cashier, Poller, Settler};
+use grid_app::ledger::{HttpLedger, Ledger};
 use grid_app::{GridConfig, Stores, telemetry};
+use grid_core::ledger::Dialect;
 use tokio::net::TcpListener;
 
 /// Flags override the environment variables named in their help.
@@ -52,7 +57,15 @@ pub struct Server {
     pub addr: SocketAddr,
     listener: TcpListener,
     app: axum::Router,
-    jobs: (Poller, Settler, std::time::Duration),
+    jobs: Jobs,
+}
+
+/// What `serve` runs beside the APIs, every `POLL_INTERVAL_SECS`.
+struct Jobs {
+    poller: Poller,
+    settler: Settler,
+    cashier: Cashier,
+    interval: std::time::Duration,
 }
 
 impl Server {
@@ -61,22 +74,39 @@ impl Server {
         let stores = Stores::open(config)
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-        let app = grid_app::router(stores.app_state(), config);
-        let jobs = (stores.poller(config), stores.settler(config), config.market.poll_interval);
+        let mut app = grid_app::router(stores.app_state(), config);
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let ledger: Arc<dyn Ledger> = match &config.ledger {
+            Some(ledger) => Arc::new(HttpLedger::new(&ledger.url, ledger.dialect)),
+            None => {
+                // No ledger configured: run the development ledger at /ledger.
+                let dir = config.data_dir.join("dev-ledger");
+                let store = LedgerStore::open(&dir).with_context(|| format!("cannot open {}", dir.display()))?;
+                app = app.nest("/ledger", dev_ledger::router(store, LedgerOptions::default()));
+                let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+                let url = format!("http://{host}:{}/ledger", addr.port());
+                tracing::info!(%url, "no LEDGER_URL: serving a development ledger");
+                Arc::new(HttpLedger::new(url, Dialect::Sawtooth))
+            }
+        };
+        let jobs = Jobs {
+            poller: stores.poller(config),
+            settler: stores.settler(config),
+            cashier: stores.cashier(config, ledger),
+            interval: config.market.poll_interval,
+        };
         Ok(Self { addr, listener, app, jobs })
     }
 
-    /// Serves, and runs the poller and settlement every `POLL_INTERVAL_SECS`, until
-    /// Ctrl-C or SIGTERM; then lets in-flight requests finish.
+    /// Serves, and runs the poller, settlement and the cashier every
+    /// `POLL_INTERVAL_SECS`, until Ctrl-C or SIGTERM; then lets in-flight requests finish.
     pub async fn run_until_shutdown(self) -> anyhow::Result<()> {
-        let (stopping, stopped) = tokio::sync::watch::channel(false);
-        let (poller, settler, interval) = self.jobs;
-        let mut jobs_stop = stopped.clone();
-        let jobs = tokio::spawn(jobs::run_every(poller, settler, interval, async move {
-            let _ = jobs_stop.wait_for(|stop| *stop).await;
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let Jobs { poller, settler, cashier, interval } = self.jobs;
+        let jobs = tokio::spawn(jobs::run_every(poller, settler, cashier, interval, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
         }));
         let server = axum::serve(self.listener, self.app).with_graceful_shutdown(async move {
             shutdown_signal().await;

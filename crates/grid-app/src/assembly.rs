@@ -14,7 +14,8 @@ use grid_store::{
 use crate::channels::{ChannelClient, LedgerChannelClient};
 use crate::config::{GridConfig, StoreBackend};
 use crate::http::AppState;
-use crate::jobs::{Poller, Settler};
+use crate::jobs::{Cashier, Poller, Settler};
+use crate::ledger::Ledger;
 use crate::registry::Registry;
 
 /// Why the configured store cannot be opened.
@@ -122,6 +123,11 @@ impl Stores {
             queue: self.poll_work.clone(),
             period: config.market.period,
         }
+    }
+
+    /// The cashier, paying through `ledger`.
+    pub fn cashier(&self, config: &GridConfig, ledger: Arc<dyn Ledger>) -> Cashier {
+        Cashier { accounts: self.accounts.clone(), ledger, market: config.market.clone() }
     }
 
     pub fn settler(&self, config: &GridConfig) -> Settler {

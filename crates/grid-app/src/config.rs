@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use grid_core::ledger::Dialect;
 use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, SettlementPolicy};
 use grid_core::{Iota, PaymentAddress};
 use grid_store::resources::AwsNames;
@@ -59,6 +60,16 @@ pub struct GridConfig {
     pub log_format: LogFormat,
     /// How the market runs: periods, prices, fees, polling.
     pub market: MarketConfig,
+    /// `LEDGER_URL` and `LEDGER_DIALECT` (`sawtooth` or `splinter`): the ledger the grid
+    /// pays through. Unset, `gridctl serve` runs a development ledger at `/ledger`.
+    pub ledger: Option<LedgerConfig>,
+}
+
+/// Where the ledger is and how it speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    pub url: String,
+    pub dialect: Dialect,
 }
 
 /// The money engine's settings (DESIGN.md §6, §8).
@@ -102,6 +113,8 @@ impl GridConfig {
         "POLL_INTERVAL_SECS",
         "READING_SHARDS",
         "GRID_WALLET",
+        "LEDGER_URL",
+        "LEDGER_DIALECT",
     ];
     pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
     const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -144,6 +157,18 @@ impl GridConfig {
                 Some(other) => return Err(invalid("GRID_LOG_FORMAT", other, "must be \"pretty\" or \"json\"")),
             },
             market: MarketConfig::from_vars(&get)?,
+            ledger: match get("LEDGER_URL") {
+                None => None,
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(LedgerConfig {
+                    url: url.trim_end_matches('/').to_owned(),
+                    dialect: match get("LEDGER_DIALECT") {
+                        None => Dialect::Sawtooth,
+                        Some(raw) => Dialect::parse(raw)
+                            .ok_or_else(|| invalid("LEDGER_DIALECT", raw, "must be sawtooth or splinter"))?,
+                    },
+                }),
+                Some(other) => return Err(invalid("LEDGER_URL", other, "must be an http:// or https:// URL")),
+            },
         })
     }
 }
@@ -253,6 +278,7 @@ mod tests {
                     reading_shards: 4,
                     wallet: "grid-wallet".to_owned(),
                 },
+                ledger: None,
             }
         );
     }
@@ -275,6 +301,7 @@ mod tests {
             ("GRID_FEE_BPS", "10001"),
             ("CONSENSUS_STRATEGY", "auction"),
             ("GRID_WALLET", "a/b"),
+            ("LEDGER_URL", "ftp://ledger"),
             ("READING_SHARDS", "0"),
             ("POLL_INTERVAL_SECS", "0"),
             ("DEFAULT_PRICE", "-3"),

@@ -14,6 +14,7 @@ pub mod http;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod ledger;
 pub mod registry;
 pub mod telemetry;
 

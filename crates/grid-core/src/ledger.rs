@@ -25,15 +25,17 @@ pub struct LedgerBatch {
 }
 
 impl LedgerBatch {
-    /// The batch that pays `amount` to a producer. Its id is derived from everything
-    /// that makes the payout what it is (producer, the producer's payouts so far,
-    /// amount, destination), so planning the same payout again yields the same batch,
-    /// which the ledger applies at most once.
+    /// The batch that pays a producer at `to`, drawing on the grid's `sources` (each
+    /// an address and the part it pays). Its id is derived from everything that makes
+    /// the payout what it is (producer, its payouts so far, how often the ledger refused
+    /// one, destination, sources), so planning the same payout again yields the same
+    /// batch, which the ledger applies at most once, while a re-issue after a refusal
+    /// gets a new one.
     pub fn payout(
         producer: &RegistrationId,
         paid_before: Iota,
-        amount: Iota,
-        from: &PaymentAddress,
+        refused: u64,
+        sources: &[(PaymentAddress, Iota)],
         to: &PaymentAddress,
     ) -> Self {
         let mut hash = Sha256::new();
@@ -42,11 +44,19 @@ impl LedgerBatch {
             hash.update(part);
         }
         hash.update(paid_before.get().to_be_bytes());
-        hash.update(amount.get().to_be_bytes());
+        hash.update(refused.to_be_bytes());
+        for (from, amount) in sources {
+            hash.update((from.as_str().len() as u64).to_be_bytes());
+            hash.update(from.as_str().as_bytes());
+            hash.update(amount.get().to_be_bytes());
+        }
         let id = format!("payout-{}", &hex::encode(hash.finalize())[..40]);
         Self {
             id: BatchId::parse(id).expect("a payout id is 47 characters of [a-z0-9-]"),
-            transfers: vec![Transfer { from: from.clone(), to: to.clone(), amount }],
+            transfers: sources
+                .iter()
+                .map(|(from, amount)| Transfer { from: from.clone(), to: to.clone(), amount: *amount })
+                .collect(),
         }
     }
 
@@ -207,20 +217,23 @@ mod tests {
 
     #[test]
     fn the_same_payout_always_gets_the_same_batch_id_and_another_payout_another() {
-        let a =
-            LedgerBatch::payout(&id("producer-0001"), Iota::new(0), Iota::new(50), &address("grid"), &address("w1"));
-        let again =
-            LedgerBatch::payout(&id("producer-0001"), Iota::new(0), Iota::new(50), &address("grid"), &address("w1"));
-        assert_eq!(a, again);
+        let from = |parts: &[(&str, u64)]| parts.iter().map(|(a, n)| (address(a), Iota::new(*n))).collect::<Vec<_>>();
+        let payout = |producer: &str, before: u64, refused: u64, sources: &[(&str, u64)], to: &str| {
+            LedgerBatch::payout(&id(producer), Iota::new(before), refused, &from(sources), &address(to))
+        };
+        let a = payout("producer-0001", 0, 0, &[("grid-1", 30), ("grid-2", 20)], "w1");
+        assert_eq!(a, payout("producer-0001", 0, 0, &[("grid-1", 30), ("grid-2", 20)], "w1"));
+        assert_eq!(a.total(), 50);
+        assert_eq!(a.transfers.len(), 2);
         for other in [
-            LedgerBatch::payout(&id("producer-0002"), Iota::new(0), Iota::new(50), &address("grid"), &address("w1")),
-            LedgerBatch::payout(&id("producer-0001"), Iota::new(50), Iota::new(50), &address("grid"), &address("w1")),
-            LedgerBatch::payout(&id("producer-0001"), Iota::new(0), Iota::new(51), &address("grid"), &address("w1")),
-            LedgerBatch::payout(&id("producer-0001"), Iota::new(0), Iota::new(50), &address("grid"), &address("w2")),
+            payout("producer-0002", 0, 0, &[("grid-1", 30), ("grid-2", 20)], "w1"),
+            payout("producer-0001", 50, 0, &[("grid-1", 30), ("grid-2", 20)], "w1"),
+            payout("producer-0001", 0, 1, &[("grid-1", 30), ("grid-2", 20)], "w1"),
+            payout("producer-0001", 0, 0, &[("grid-1", 50)], "w1"),
+            payout("producer-0001", 0, 0, &[("grid-1", 30), ("grid-2", 20)], "w2"),
         ] {
             assert_ne!(other.id, a.id);
         }
-        assert_eq!(a.total(), 50);
     }
 
     #[test]

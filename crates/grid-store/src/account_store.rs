@@ -1,8 +1,16 @@
-//! The port that keeps each registration's money: what it was billed and paid, what
-//! it earned and was paid out.
+//! The port that keeps the grid's books: each registration's account, the grid's own
+//! totals and wallet, and the ledger batches that move money (consumers' payment
+//! claims and the grid's payouts).
+//!
+//! Every change that touches more than one of these is one atomic operation here
+//! (a claim and the consumer's pending amount; a verified claim, the consumer's
+//! account, the grid's totals and the receiving address; a payout, the producer's
+//! account, the grid's totals and the addresses it draws from), so the books balance
+//! after any crash.
 
 use async_trait::async_trait;
-use grid_core::{BatchId, EpochMs, Iota, RegistrationId};
+use grid_core::ledger::LedgerBatch;
+use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId};
 
 use crate::StoreError;
 
@@ -19,6 +27,8 @@ pub struct Account {
     pub entitled: Iota,
     /// Producers: payouts confirmed on the ledger.
     pub paid_out: Iota,
+    /// Producers: payouts submitted, not yet final.
+    pub payout_pending: Iota,
     /// The last period applied to this account.
     pub last_period: Option<u64>,
 }
@@ -28,6 +38,11 @@ impl Account {
     pub fn owed(&self) -> Iota {
         Iota::new(self.billed.get().saturating_sub(self.paid.get()).saturating_sub(self.pending.get()))
     }
+
+    /// What the grid still owes a producer: entitled − paid out − pending payouts.
+    pub fn unpaid(&self) -> Iota {
+        Iota::new(self.entitled.get().saturating_sub(self.paid_out.get()).saturating_sub(self.payout_pending.get()))
+    }
 }
 
 /// One registration's share of a settled period.
@@ -36,6 +51,8 @@ pub struct AccountEntry {
     pub registration: RegistrationId,
     pub billed: Iota,
     pub entitled: Iota,
+    /// A producer's payment address (its latest offer's), for payouts.
+    pub payment_address: Option<PaymentAddress>,
 }
 
 /// A consumer says a ledger batch paid its bill; the grid holds it as pending until the
@@ -49,16 +66,105 @@ pub struct PaymentClaim {
     pub claimed: EpochMs,
 }
 
-/// Keeps accounts.
+/// What the ledger showed about a claimed payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimResolution {
+    /// Committed, from the consumer to the grid's `address` (the `seq`-th), for the amount.
+    Verified { address: PaymentAddress, seq: u64 },
+    /// Not a payment the ledger shows; the pending amount is released.
+    Rejected { reason: String },
+}
+
+/// The grid's own totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GridTotals {
+    /// Consumer payments confirmed on the ledger.
+    pub paid_in: Iota,
+    /// The grid's fees over all settled periods.
+    pub fees: Iota,
+    /// Payouts recorded (pending or committed).
+    pub payouts: Iota,
+}
+
+impl GridTotals {
+    /// What may be paid out: confirmed payments − fees − payouts (DESIGN.md §6).
+    pub fn cash(&self) -> Iota {
+        Iota::new(self.paid_in.get().saturating_sub(self.fees.get()).saturating_sub(self.payouts.get()))
+    }
+}
+
+/// A producer the grid owes money.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpaid {
+    pub producer: RegistrationId,
+    pub unpaid: Iota,
+    /// The oldest settled period not yet fully paid out.
+    pub oldest_period: u64,
+    pub address: Option<PaymentAddress>,
+    /// Paid out plus pending payouts: what the next payout comes after.
+    pub paid_before: Iota,
+    /// Payouts to it the ledger refused so far (a re-issue gets a new batch id).
+    pub refused: u64,
+}
+
+/// Money the grid holds at one of its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Funds {
+    pub address: PaymentAddress,
+    /// The address's number: older addresses are spent first.
+    pub seq: u64,
+    pub available: Iota,
+}
+
+/// A payout as recorded before it is submitted to the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutRecord {
+    pub batch: LedgerBatch,
+    pub producer: RegistrationId,
+    pub amount: Iota,
+}
+
+/// Keeps the books.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Adds `period`'s entries, each once: an account that already has `period` (or a
-    /// later one) applied is left alone, so a repeated or resumed run adds nothing.
-    async fn apply(&self, period: u64, entries: &[AccountEntry]) -> Result<(), StoreError>;
+    /// Adds `period`'s entries and the grid's `fee`, each once: an account already at
+    /// `period` (or later) is left alone, so a repeated or resumed run adds nothing.
+    async fn apply(&self, period: u64, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError>;
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError>;
 
     /// Records a payment claim and adds it to the consumer's `pending`, atomically.
-    /// A batch can be claimed once, by one consumer: `false` if it was claimed before.
+    /// A consumer claims a batch once (`false` if it did before). Several consumers may
+    /// claim one batch (it may pay for several); verification credits each only with
+    /// its own transfer, so claiming another's batch gains nothing and blocks no one.
     async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError>;
+
+    /// Claims not yet resolved, least recently checked first.
+    async fn pending_claims(&self, limit: usize) -> Result<Vec<PaymentClaim>, StoreError>;
+
+    /// Settles a claim once: verified moves its amount from the consumer's pending to
+    /// paid and into the grid's totals and the receiving address; rejected releases it.
+    /// `false` if it was no longer pending.
+    async fn resolve_claim(&self, claim: &PaymentClaim, resolution: &ClaimResolution) -> Result<bool, StoreError>;
+
+    async fn totals(&self) -> Result<GridTotals, StoreError>;
+
+    /// Every producer the grid owes money.
+    async fn unpaid(&self) -> Result<Vec<Unpaid>, StoreError>;
+
+    /// The grid's addresses that hold money, oldest first.
+    async fn funds(&self) -> Result<Vec<Funds>, StoreError>;
+
+    /// Records a payout before it goes to the ledger: the batch, the producer's pending
+    /// payout, the grid's payouts and what each source address spends, atomically.
+    /// `false` if a batch with its id exists (it was recorded before).
+    async fn record_payout(&self, payout: &PayoutRecord) -> Result<bool, StoreError>;
+
+    /// Recorded payouts not yet final, least recently checked first.
+    async fn pending_payouts(&self, limit: usize) -> Result<Vec<PayoutRecord>, StoreError>;
+
+    /// Settles a payout once: committed moves it to the producer's paid out; refused
+    /// gives the money back to the grid's addresses and the producer's unpaid (it is
+    /// planned again, as a new batch). `false` if it was no longer pending.
+    async fn resolve_payout(&self, batch: &BatchId, committed: bool) -> Result<bool, StoreError>;
 }

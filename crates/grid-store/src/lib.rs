@@ -29,7 +29,9 @@ pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use account_store::{Account, AccountEntry, AccountStore, PaymentClaim};
+pub use account_store::{
+    Account, AccountEntry, AccountStore, ClaimResolution, Funds, GridTotals, PaymentClaim, PayoutRecord, Unpaid,
+};
 pub use activity::{Rejected, RejectionLog, ReportArchive};
 pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
 pub use error::StoreError;

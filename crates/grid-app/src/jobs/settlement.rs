@@ -22,6 +22,9 @@ use serde_json::json;
 use crate::channels::{ChannelClient, ChannelError, ChannelWriter};
 use crate::config::MarketConfig;
 
+/// Each producer's payment address from its latest reading: `(start, address)`.
+type Addresses = std::collections::HashMap<RegistrationId, (u64, grid_core::PaymentAddress)>;
+
 /// Readings fetched per page while settling.
 const PAGE: usize = 1_000;
 
@@ -87,7 +90,7 @@ impl Settler {
         now: EpochMs,
     ) -> Result<SettlementRecord, SettlerError> {
         self.settlements.close(period.start(), previous).await?;
-        let totals = self.totals(period).await?;
+        let (totals, addresses) = self.totals(period).await?;
         let previous_price = match previous {
             Some(previous) => self.settlements.get(previous).await?.map(|r| r.price),
             None => None,
@@ -98,14 +101,20 @@ impl Settler {
         let entries: Vec<AccountEntry> = settlement
             .charges
             .iter()
-            .map(|c| AccountEntry { registration: c.consumer.clone(), billed: c.amount, entitled: Iota::ZERO })
+            .map(|c| AccountEntry {
+                registration: c.consumer.clone(),
+                billed: c.amount,
+                entitled: Iota::ZERO,
+                payment_address: None,
+            })
             .chain(settlement.allocations.iter().map(|a| AccountEntry {
                 registration: a.producer.clone(),
                 billed: Iota::ZERO,
                 entitled: a.amount,
+                payment_address: addresses.get(&a.producer).map(|(_, address)| address.clone()),
             }))
             .collect();
-        self.accounts.apply(period.start(), &entries).await?;
+        self.accounts.apply(period.start(), &entries, settlement.fee).await?;
         self.archive.put(period.start(), &report(period, &settlement, &payment_address)).await?;
         for charge in &settlement.charges {
             self.request_payment(&charge.consumer, charge.energy, &payment_address).await?;
@@ -134,20 +143,30 @@ impl Settler {
         Ok(record)
     }
 
-    async fn totals(&self, period: Period) -> Result<PeriodTotals, SettlerError> {
+    /// The period's readings summed per registration, and each producer's latest
+    /// payment address (from its latest reading).
+    async fn totals(&self, period: Period) -> Result<(PeriodTotals, Addresses), SettlerError> {
         let mut totals = PeriodTotals::default();
+        let mut addresses = Addresses::new();
         let mut after = None;
         loop {
             let page = self.readings.counted_in(period.start(), after.as_ref(), PAGE).await?;
             for stored in page.readings {
                 match stored.price {
-                    Some(price) => totals.add_output(stored.registration, stored.reading.energy, price)?,
-                    None => totals.add_usage(stored.registration, stored.reading.energy)?,
+                    Some(price) => totals.add_output(stored.registration.clone(), stored.reading.energy, price)?,
+                    None => totals.add_usage(stored.registration.clone(), stored.reading.energy)?,
+                }
+                if let Some(address) = stored.payment_address {
+                    let start = stored.reading.start.get();
+                    let latest = addresses.entry(stored.registration).or_insert((start, address.clone()));
+                    if start >= latest.0 {
+                        *latest = (start, address);
+                    }
                 }
             }
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok(totals),
+                None => return Ok((totals, addresses)),
             }
         }
     }

@@ -1,5 +1,4 @@
-//! The money engine's tables on DynamoDB: readings, settlements (with the head item)
-//! and accounts.
+//! The money engine's tables on DynamoDB: readings, and settlements with the head item.
 //!
 //! Readings are partitioned by `"{period}#{shard}"` (shard = FNV-1a of the registration
 //! id mod the shard count), so one period is never one hot partition. Inserting a
@@ -12,22 +11,18 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
-use futures_util::future::try_join_all;
-use grid_core::{Iota, RegistrationId};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::condition_failed;
 use super::{AwsClients, backend};
 use crate::records::{ReadingRow, SettlementRow};
 use crate::{
-    Account, AccountEntry, AccountStore, Insertion, PaymentClaim, ReadingCursor, ReadingPage, ReadingStore,
-    SettlementHead, SettlementRecord, SettlementStore, StoreError, StoredReading,
+    Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead, SettlementRecord, SettlementStore, StoreError,
+    StoredReading,
 };
 
 /// The settlements item that is the head (no period starts before the epoch).
 const HEAD: i64 = -1;
-/// Account updates in flight at once.
-const ACCOUNT_CONCURRENCY: usize = 16;
 
 fn head_key() -> AttributeValue {
     AttributeValue::N(HEAD.to_string())
@@ -371,111 +366,5 @@ impl SettlementStore for DynamoSettlementStore {
             .await
             .map_err(backend)?;
         output.item().map(|item| settlement_row(item).and_then(SettlementRow::into_domain)).transpose()
-    }
-}
-
-/// Accounts in DynamoDB; each period is added with a condition on `lastPeriod`.
-#[derive(Clone, Debug)]
-pub struct DynamoAccountStore {
-    client: Client,
-    table: String,
-    batches: String,
-}
-
-impl DynamoAccountStore {
-    /// Accounts in `table`; payment claims go to the `batches` table with them.
-    pub fn new(clients: &AwsClients, table: impl Into<String>, batches: impl Into<String>) -> Self {
-        Self { client: clients.dynamodb.clone(), table: table.into(), batches: batches.into() }
-    }
-
-    async fn apply_one(&self, period: u64, entry: &AccountEntry) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(entry.registration.as_str()))
-            .update_expression("ADD billed :billed, entitled :entitled SET lastPeriod = :period")
-            .condition_expression("attribute_not_exists(lastPeriod) OR lastPeriod < :period")
-            .expression_attribute_values(":billed", n(entry.billed.get()))
-            .expression_attribute_values(":entitled", n(entry.entitled.get()))
-            .expression_attribute_values(":period", n(period))
-            .send()
-            .await;
-        match result {
-            // Already applied by an earlier run: nothing to add.
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
-    }
-}
-
-#[async_trait]
-impl AccountStore for DynamoAccountStore {
-    async fn apply(&self, period: u64, entries: &[AccountEntry]) -> Result<(), StoreError> {
-        for chunk in entries.chunks(ACCOUNT_CONCURRENCY) {
-            let mut updates = Vec::with_capacity(chunk.len());
-            for entry in chunk {
-                updates.push(self.apply_one(period, entry));
-            }
-            try_join_all(updates).await?;
-        }
-        Ok(())
-    }
-
-    async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError> {
-        // The claim is a batch the grid was told about (`claim#{batchId}`), pending
-        // verification: it sits in the sparse pending index like the grid's own batches.
-        let mut item = Item::new();
-        item.insert("pk".into(), s(format!("claim#{}", claim.batch_id)));
-        item.insert("registration".into(), s(claim.registration.as_str()));
-        item.insert("amount".into(), n(claim.amount.get()));
-        item.insert("channelIndex".into(), n(claim.channel_index));
-        item.insert("claimed".into(), n(claim.claimed.get()));
-        item.insert("status".into(), s("claimed"));
-        item.insert("pending".into(), s("pending"));
-        item.insert("lastChecked".into(), n(0));
-        let put = Put::builder()
-            .table_name(&self.batches)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(backend)?;
-        let pending = Update::builder()
-            .table_name(&self.table)
-            .key("id", s(claim.registration.as_str()))
-            .update_expression("ADD pending :amount")
-            .expression_attribute_values(":amount", n(claim.amount.get()))
-            .build()
-            .map_err(backend)?;
-        let items =
-            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(pending).build()];
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
-    }
-
-    async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(registration.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(item) = output.item() else { return Ok(None) };
-        let iota = |name: &str| opt_n(item, "accounts", name).map(|v| Iota::new(v.unwrap_or(0)));
-        Ok(Some(Account {
-            billed: iota("billed")?,
-            paid: iota("paid")?,
-            pending: iota("pending")?,
-            entitled: iota("entitled")?,
-            paid_out: iota("paidOut")?,
-            last_period: opt_n(item, "accounts", "lastPeriod")?,
-        }))
     }
 }

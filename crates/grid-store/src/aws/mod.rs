@@ -5,6 +5,7 @@
 //! read-modify-write, paginated reads, batch reads with retry of unprocessed keys.
 //! Clients are built once (per Lambda cold start) and shared by all adapters.
 
+mod accounts;
 mod activity;
 mod attributes;
 mod channel_messages;
@@ -16,10 +17,11 @@ pub mod schema;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+pub use accounts::DynamoAccountStore;
 pub use activity::{DynamoRejectionLog, S3ReportArchive};
 pub use channel_messages::DynamoChannelLedger;
 pub use items::S3ItemStore;
-pub use market::{DynamoAccountStore, DynamoReadingStore, DynamoSettlementStore};
+pub use market::{DynamoReadingStore, DynamoSettlementStore};
 pub use queue::SqsMessageQueue;
 pub use registrations::DynamoRegistrationStore;
 

@@ -60,6 +60,15 @@ fn record(period: u64) -> SettlementRecord {
     }
 }
 
+fn entry(name: &str, billed: u64, entitled: u64) -> AccountEntry {
+    AccountEntry {
+        registration: id(name),
+        billed: Iota::new(billed),
+        entitled: Iota::new(entitled),
+        payment_address: (entitled > 0).then(|| PaymentAddress::parse(format!("wallet-of-{name}")).unwrap()),
+    }
+}
+
 async fn all_counted_in(stores: &MarketStores, period: u64, page: usize) -> Vec<StoredReading> {
     let mut all = Vec::new();
     let mut after = None;
@@ -166,16 +175,12 @@ pub async fn periods_settle_in_order_and_a_closing_period_takes_no_reading(store
 }
 
 pub async fn account_entries_apply_once_per_period(stores: MarketStores) {
-    let entry = |name: &str, billed, entitled| AccountEntry {
-        registration: id(name),
-        billed: Iota::new(billed),
-        entitled: Iota::new(entitled),
-    };
     let entries = [entry("consumer-0009", 165, 0), entry("producer-0009", 0, 146)];
-    stores.accounts.apply(PERIOD, &entries).await.unwrap();
-    stores.accounts.apply(PERIOD, &entries).await.unwrap();
-    stores.accounts.apply(PERIOD + LENGTH, &[entry("consumer-0009", 10, 0)]).await.unwrap();
-    stores.accounts.apply(PERIOD, &entries).await.unwrap();
+    stores.accounts.apply(PERIOD, &entries, Iota::new(60)).await.unwrap();
+    stores.accounts.apply(PERIOD, &entries, Iota::new(60)).await.unwrap();
+    stores.accounts.apply(PERIOD + LENGTH, &[entry("consumer-0009", 10, 0)], Iota::new(2)).await.unwrap();
+    stores.accounts.apply(PERIOD, &entries, Iota::new(60)).await.unwrap();
+    assert_eq!(stores.accounts.totals().await.unwrap().fees, Iota::new(62), "each period's fee once");
     let consumer = stores.accounts.get(&id("consumer-0009")).await.unwrap().unwrap();
     assert_eq!(
         (consumer.billed, consumer.last_period, consumer.owed()),
@@ -197,7 +202,7 @@ pub async fn initializing_starts_the_history_once(stores: MarketStores) {
     stores.settlements.close(PERIOD + LENGTH, Some(PERIOD)).await.unwrap();
 }
 
-pub async fn a_payment_claim_is_pending_once_per_batch(stores: MarketStores) {
+pub async fn a_payment_claim_is_pending_once_per_consumer_and_batch(stores: MarketStores) {
     let claim = crate::PaymentClaim {
         registration: id("consumer-0010"),
         batch_id: grid_core::BatchId::parse("batch-0001").unwrap(),
@@ -205,20 +210,109 @@ pub async fn a_payment_claim_is_pending_once_per_batch(stores: MarketStores) {
         channel_index: 3,
         claimed: EpochMs::parse(1_795_861_000_000).unwrap(),
     };
-    stores
-        .accounts
-        .apply(
-            PERIOD,
-            &[AccountEntry { registration: id("consumer-0010"), billed: Iota::new(100), entitled: Iota::ZERO }],
-        )
-        .await
-        .unwrap();
+    stores.accounts.apply(PERIOD, &[entry("consumer-0010", 100, 0)], Iota::ZERO).await.unwrap();
     assert!(stores.accounts.claim_payment(&claim).await.unwrap());
-    assert!(!stores.accounts.claim_payment(&claim).await.unwrap(), "a batch is claimed once");
+    assert!(!stores.accounts.claim_payment(&claim).await.unwrap(), "a consumer claims a batch once");
     let mut by_another = claim.clone();
     by_another.registration = id("consumer-0011");
-    assert!(!stores.accounts.claim_payment(&by_another).await.unwrap(), "by one consumer");
+    assert!(stores.accounts.claim_payment(&by_another).await.unwrap(), "another's claim does not block this one");
     let account = stores.accounts.get(&id("consumer-0010")).await.unwrap().unwrap();
     assert_eq!((account.pending, account.owed()), (Iota::new(90), Iota::new(10)));
-    assert_eq!(stores.accounts.get(&id("consumer-0011")).await.unwrap(), None);
+    assert_eq!(stores.accounts.get(&id("consumer-0011")).await.unwrap().unwrap().pending, Iota::new(90));
+}
+
+pub async fn a_verified_claim_pays_the_bill_and_funds_the_grid_once(stores: MarketStores) {
+    use crate::{ClaimResolution, PaymentClaim};
+    stores.accounts.apply(PERIOD, &[entry("consumer-0020", 300, 0)], Iota::new(60)).await.unwrap();
+    let claim = |batch: &str, amount| PaymentClaim {
+        registration: id("consumer-0020"),
+        batch_id: grid_core::BatchId::parse(batch).unwrap(),
+        amount: Iota::new(amount),
+        channel_index: 2,
+        claimed: EpochMs::parse(1_795_861_000_000).unwrap(),
+    };
+    assert!(stores.accounts.claim_payment(&claim("pay-a", 200)).await.unwrap());
+    assert!(stores.accounts.claim_payment(&claim("pay-b", 50)).await.unwrap());
+    let pending: Vec<String> =
+        stores.accounts.pending_claims(10).await.unwrap().iter().map(|c| c.batch_id.to_string()).collect();
+    assert_eq!(pending.len(), 2);
+    assert!(pending.contains(&"pay-a".to_owned()) && pending.contains(&"pay-b".to_owned()));
+
+    let grid_address = PaymentAddress::parse("grid-7").unwrap();
+    let verified = ClaimResolution::Verified { address: grid_address.clone(), seq: 7 };
+    assert!(stores.accounts.resolve_claim(&claim("pay-a", 200), &verified).await.unwrap());
+    assert!(!stores.accounts.resolve_claim(&claim("pay-a", 200), &verified).await.unwrap(), "once");
+    let rejected = ClaimResolution::Rejected { reason: "not on the ledger".into() };
+    assert!(stores.accounts.resolve_claim(&claim("pay-b", 50), &rejected).await.unwrap());
+
+    let account = stores.accounts.get(&id("consumer-0020")).await.unwrap().unwrap();
+    assert_eq!((account.paid, account.pending, account.owed()), (Iota::new(200), Iota::ZERO, Iota::new(100)));
+    let totals = stores.accounts.totals().await.unwrap();
+    assert_eq!((totals.paid_in, totals.fees, totals.cash()), (Iota::new(200), Iota::new(60), Iota::new(140)));
+    let funds = stores.accounts.funds().await.unwrap();
+    assert_eq!(funds, vec![crate::Funds { address: grid_address, seq: 7, available: Iota::new(200) }]);
+    assert!(stores.accounts.pending_claims(10).await.unwrap().is_empty());
+}
+
+pub async fn a_payout_is_recorded_once_and_settles_either_way(stores: MarketStores) {
+    use crate::{ClaimResolution, PaymentClaim, PayoutRecord};
+    use grid_core::ledger::{LedgerBatch, Transfer};
+    let producer = id("producer-0021");
+    stores
+        .accounts
+        .apply(PERIOD, &[entry("producer-0021", 0, 80), entry("consumer-0021", 100, 0)], Iota::new(20))
+        .await
+        .unwrap();
+    let claim = PaymentClaim {
+        registration: id("consumer-0021"),
+        batch_id: grid_core::BatchId::parse("pay-c").unwrap(),
+        amount: Iota::new(100),
+        channel_index: 1,
+        claimed: EpochMs::parse(1_795_861_000_000).unwrap(),
+    };
+    stores.accounts.claim_payment(&claim).await.unwrap();
+    let grid_address = PaymentAddress::parse("grid-3").unwrap();
+    stores
+        .accounts
+        .resolve_claim(&claim, &ClaimResolution::Verified { address: grid_address.clone(), seq: 3 })
+        .await
+        .unwrap();
+
+    let unpaid = stores.accounts.unpaid().await.unwrap();
+    assert_eq!(unpaid.len(), 1);
+    assert_eq!(
+        (unpaid[0].producer.clone(), unpaid[0].unpaid, unpaid[0].oldest_period),
+        (producer.clone(), Iota::new(80), PERIOD)
+    );
+    let to = unpaid[0].address.clone().unwrap();
+    assert_eq!(to.as_str(), "wallet-of-producer-0021");
+
+    let payout = |attempt: u64| PayoutRecord {
+        batch: LedgerBatch {
+            id: grid_core::BatchId::parse(format!("payout-{attempt}")).unwrap(),
+            transfers: vec![Transfer { from: grid_address.clone(), to: to.clone(), amount: Iota::new(80) }],
+        },
+        producer: producer.clone(),
+        amount: Iota::new(80),
+    };
+    assert!(stores.accounts.record_payout(&payout(1)).await.unwrap());
+    assert!(!stores.accounts.record_payout(&payout(1)).await.unwrap(), "a batch id is recorded once");
+    assert!(stores.accounts.unpaid().await.unwrap().is_empty());
+    assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::ZERO);
+    assert_eq!(stores.accounts.funds().await.unwrap().first().map(|f| f.available), Some(Iota::new(20)));
+    assert_eq!(stores.accounts.pending_payouts(10).await.unwrap(), vec![payout(1)]);
+
+    // Refused: the money and the debt come back, and the next payout is a new batch.
+    assert!(stores.accounts.resolve_payout(&payout(1).batch.id, false).await.unwrap());
+    assert!(!stores.accounts.resolve_payout(&payout(1).batch.id, false).await.unwrap(), "once");
+    let unpaid = stores.accounts.unpaid().await.unwrap();
+    assert_eq!((unpaid[0].unpaid, unpaid[0].refused), (Iota::new(80), 1));
+    assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::new(80));
+
+    assert!(stores.accounts.record_payout(&payout(2)).await.unwrap());
+    assert!(stores.accounts.resolve_payout(&payout(2).batch.id, true).await.unwrap());
+    let account = stores.accounts.get(&producer).await.unwrap().unwrap();
+    assert_eq!((account.paid_out, account.payout_pending, account.unpaid()), (Iota::new(80), Iota::ZERO, Iota::ZERO));
+    assert!(stores.accounts.pending_payouts(10).await.unwrap().is_empty());
+    assert!(stores.accounts.unpaid().await.unwrap().is_empty());
 }

@@ -143,7 +143,9 @@ macro_rules! market_contract {
                 periods_settle_in_order_and_a_closing_period_takes_no_reading,
                 account_entries_apply_once_per_period,
                 initializing_starts_the_history_once,
-                a_payment_claim_is_pending_once_per_batch,
+                a_payment_claim_is_pending_once_per_consumer_and_batch,
+                a_verified_claim_pays_the_bill_and_funds_the_grid_once,
+                a_payout_is_recorded_once_and_settles_either_way,
             ]
         );
     };

@@ -1,17 +1,16 @@
-//! The money engine's tables: readings, settlements with their head, accounts.
+//! The money engine's tables: readings, and settlements with their head.
 //!
 //! Readings and the settlement head live in one database, so "insert this reading
 //! unless its period is closing" is a single immediate transaction.
 
 use async_trait::async_trait;
-use grid_core::{Iota, RegistrationId};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params};
 
 use super::SqliteDb;
 use crate::records::{ReadingRow, SettlementRow};
 use crate::{
-    Account, AccountEntry, AccountStore, Insertion, PaymentClaim, ReadingCursor, ReadingPage, ReadingStore,
-    SettlementHead, SettlementRecord, SettlementStore, StoreError, StoredReading,
+    Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead, SettlementRecord, SettlementStore, StoreError,
+    StoredReading,
 };
 
 /// Readings in the embedded SQLite database.
@@ -33,18 +32,6 @@ pub struct SqliteSettlementStore {
 }
 
 impl SqliteSettlementStore {
-    pub fn new(db: SqliteDb) -> Self {
-        Self { db }
-    }
-}
-
-/// Accounts in the embedded SQLite database.
-#[derive(Clone)]
-pub struct SqliteAccountStore {
-    db: SqliteDb,
-}
-
-impl SqliteAccountStore {
     pub fn new(db: SqliteDb) -> Self {
         Self { db }
     }
@@ -228,87 +215,6 @@ impl SettlementStore for SqliteSettlementStore {
                         .and_then(SettlementRow::into_domain)
                 })
                 .transpose()
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl AccountStore for SqliteAccountStore {
-    async fn apply(&self, period: u64, entries: &[AccountEntry]) -> Result<(), StoreError> {
-        let entries: Vec<(String, i64, i64)> = entries
-            .iter()
-            .map(|e| (e.registration.as_str().to_owned(), int(e.billed.get()), int(e.entitled.get())))
-            .collect();
-        self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                {
-                    let mut upsert = tx.prepare_cached(
-                        "INSERT INTO accounts (id, billed, entitled, last_period) VALUES (:id, :billed, :entitled, :period)
-                         ON CONFLICT (id) DO UPDATE SET billed = billed + excluded.billed,
-                                                        entitled = entitled + excluded.entitled,
-                                                        last_period = excluded.last_period
-                         WHERE accounts.last_period < excluded.last_period",
-                    )?;
-                    for (id, billed, entitled) in &entries {
-                        upsert.execute(named_params! {":id": id, ":billed": billed, ":entitled": entitled, ":period": int(period)})?;
-                    }
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError> {
-        let (batch, id) = (claim.batch_id.as_str().to_owned(), claim.registration.as_str().to_owned());
-        let (amount, index, at) = (int(claim.amount.get()), int(claim.channel_index), int(claim.claimed.get()));
-        self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let recorded = tx
-                    .prepare_cached(
-                        "INSERT INTO payment_claims (batch_id, registration_id, amount, channel_index, claimed_ms)
-                         VALUES (:batch, :id, :amount, :index, :at) ON CONFLICT (batch_id) DO NOTHING",
-                    )?
-                    .execute(
-                        named_params! {":batch": batch, ":id": id, ":amount": amount, ":index": index, ":at": at},
-                    )?;
-                if recorded == 0 {
-                    return Ok(false);
-                }
-                tx.prepare_cached(
-                    "INSERT INTO accounts (id, pending) VALUES (:id, :amount)
-                     ON CONFLICT (id) DO UPDATE SET pending = pending + excluded.pending",
-                )?
-                .execute(named_params! {":id": id, ":amount": amount})?;
-                tx.commit()?;
-                Ok(true)
-            })
-            .await
-    }
-
-    async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {
-        let id = registration.as_str().to_owned();
-        self.db
-            .run(move |conn| {
-                conn.prepare_cached(
-                    "SELECT billed, paid, pending, entitled, paid_out, last_period FROM accounts WHERE id = ?1",
-                )?
-                .query_row([&id], |row| {
-                    let iota = |i: usize| row.get::<_, i64>(i).map(|v| Iota::new(v as u64));
-                    Ok(Account {
-                        billed: iota(0)?,
-                        paid: iota(1)?,
-                        pending: iota(2)?,
-                        entitled: iota(3)?,
-                        paid_out: iota(4)?,
-                        last_period: row.get::<_, i64>(5).map(|v| u64::try_from(v).ok())?,
-                    })
-                })
-                .optional()
-                .map_err(StoreError::from)
             })
             .await
     }

@@ -93,25 +93,51 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO settlement_head (id, latest, closing) VALUES (0, NULL, NULL);
 
     CREATE TABLE accounts (
-        id           TEXT    PRIMARY KEY,
-        billed       INTEGER NOT NULL DEFAULT 0,
-        paid         INTEGER NOT NULL DEFAULT 0,
-        pending      INTEGER NOT NULL DEFAULT 0,
-        entitled     INTEGER NOT NULL DEFAULT 0,
-        paid_out     INTEGER NOT NULL DEFAULT 0,
-        last_period  INTEGER NOT NULL DEFAULT -1,
-        oldest_unpaid INTEGER
+        id              TEXT    PRIMARY KEY,
+        billed          INTEGER NOT NULL DEFAULT 0,
+        paid            INTEGER NOT NULL DEFAULT 0,
+        pending         INTEGER NOT NULL DEFAULT 0,
+        entitled        INTEGER NOT NULL DEFAULT 0,
+        paid_out        INTEGER NOT NULL DEFAULT 0,
+        payout_pending  INTEGER NOT NULL DEFAULT 0,
+        last_period     INTEGER NOT NULL DEFAULT -1,
+        oldest_unpaid   INTEGER,
+        address         TEXT,
+        refused         INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX accounts_unpaid ON accounts (oldest_unpaid) WHERE oldest_unpaid IS NOT NULL;
+
+    -- The grid's totals (one row) and the money at each of its addresses.
+    CREATE TABLE grid_totals (
+        id          INTEGER PRIMARY KEY CHECK (id = 0),
+        paid_in     INTEGER NOT NULL,
+        fees        INTEGER NOT NULL,
+        payouts     INTEGER NOT NULL,
+        last_period INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO grid_totals (id, paid_in, fees, payouts, last_period) VALUES (0, 0, 0, 0, -1);
+    CREATE TABLE wallet (
+        address  TEXT    PRIMARY KEY,
+        seq      INTEGER NOT NULL,
+        received INTEGER NOT NULL DEFAULT 0,
+        spent    INTEGER NOT NULL DEFAULT 0
     ) STRICT;
 
-    -- Consumers' payment claims (a batch is claimed once), pending until verified.
-    CREATE TABLE payment_claims (
-        batch_id        TEXT    PRIMARY KEY,
+    -- Ledger batches: consumers' payment claims and the grid's payouts.
+    CREATE TABLE batches (
+        id              TEXT    PRIMARY KEY,
+        kind            TEXT    NOT NULL CHECK (kind IN ('claim', 'payout')),
         registration_id TEXT    NOT NULL,
         amount          INTEGER NOT NULL,
-        channel_index   INTEGER NOT NULL,
-        claimed_ms      INTEGER NOT NULL,
-        status          TEXT    NOT NULL DEFAULT 'pending'
+        body            TEXT,
+        channel_index   INTEGER,
+        created_ms      INTEGER NOT NULL,
+        status          TEXT    NOT NULL,
+        reason          TEXT,
+        last_checked_ms INTEGER NOT NULL DEFAULT 0,
+        times_checked   INTEGER NOT NULL DEFAULT 0
     ) STRICT;
+    CREATE INDEX batches_pending ON batches (kind, status, last_checked_ms, created_ms);
 
     CREATE TABLE rejected_messages (
         registration_id TEXT    NOT NULL,

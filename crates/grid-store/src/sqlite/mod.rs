@@ -8,6 +8,7 @@
 //! `UPDATE … WHERE version = ?`), which SQLite executes atomically, so they hold
 //! across connections and processes alike.
 
+mod accounts;
 mod activity;
 mod channel_messages;
 mod items;
@@ -19,10 +20,11 @@ mod registrations;
 
 use std::path::{Path, PathBuf};
 
+pub use accounts::SqliteAccountStore;
 pub use activity::{FileReportArchive, SqliteRejectionLog};
 pub use channel_messages::SqliteChannelLedger;
 pub use items::SqliteItemStore;
-pub use market::{SqliteAccountStore, SqliteReadingStore, SqliteSettlementStore};
+pub use market::{SqliteReadingStore, SqliteSettlementStore};
 pub use queue::SqliteMessageQueue;
 pub use registrations::SqliteRegistrationStore;
 
