@@ -345,11 +345,21 @@ async fn ledger_balance(http: &reqwest::Client, base: &str, address: &str) -> u6
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books() {
+async fn on_the_embedded_store_producers_are_paid_once_consumers_pay() {
+    producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books(TestGrid::start_with(CONFIG).await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_producers_are_paid_once_consumers_pay() {
+    producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books(TestGrid::start_on_moto(CONFIG).await)
+        .await;
+}
+
+async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books(grid: TestGrid) {
     use grid_app::ledger::HttpLedger;
     use std::sync::Arc;
 
-    let grid = TestGrid::start_with(CONFIG).await;
     let (ledger_url, _ledger_data) = dev_ledger().await;
     let cashier =
         grid.stores.cashier(&grid.config, Arc::new(HttpLedger::new(&ledger_url, grid_core::ledger::Dialect::Sawtooth)));
