@@ -1,12 +1,17 @@
-//! The `batch-monitor` function: follows pending ledger batches until they are final;
-//! runs on a schedule.
+//! The `batch-monitor` function: verifies consumers' payments on the ledger, follows
+//! the grid's payouts until they are final, and pays producers; runs on a schedule.
 
-use grid_app::{GridConfig, lambda, telemetry};
+use std::sync::Arc;
+
+use grid_app::ledger::HttpLedger;
+use grid_app::{GridConfig, Stores, lambda, telemetry};
 use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
-    lambda_runtime::run(service_fn(|event| lambda::acknowledge("batch-monitor", event))).await
+    let ledger = config.ledger.clone().ok_or("LEDGER_URL must be set for the batch monitor")?;
+    let cashier = Stores::open(&config).await?.cashier(&config, Arc::new(HttpLedger::new(ledger.url, ledger.dialect)));
+    lambda_runtime::run(service_fn(|event| lambda::batch_monitor(&cashier, event))).await
 }

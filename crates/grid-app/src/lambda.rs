@@ -119,6 +119,8 @@ pub enum JobError {
     Poll(#[from] crate::jobs::PollerError),
     #[error(transparent)]
     Settle(#[from] crate::jobs::SettlerError),
+    #[error(transparent)]
+    Pay(#[from] crate::jobs::CashierError),
 }
 
 impl From<JobError> for lambda_runtime::Diagnostic {
@@ -127,6 +129,7 @@ impl From<JobError> for lambda_runtime::Diagnostic {
             JobError::Trigger(_) => "TriggerError",
             JobError::Poll(_) => "PollError",
             JobError::Settle(_) => "SettlementError",
+            JobError::Pay(_) => "PaymentError",
         };
         Self { error_type: error_type.to_owned(), error_message: crate::telemetry::cause_chain(&e) }
     }
@@ -171,11 +174,24 @@ pub async fn settlement(
     Ok(serde_json::json!({"job": "settlement", "settled": periods}))
 }
 
-/// A job that only acknowledges its trigger (the batch monitor until it arrives).
-pub async fn acknowledge(name: &'static str, event: lambda_runtime::LambdaEvent<Value>) -> Result<Value, JobError> {
-    let trigger = Trigger::parse(&event.payload)?;
-    tracing::info!(job = name, ?trigger, "nothing to do yet");
-    Ok(serde_json::json!({"job": name, "trigger": "schedule"}))
+/// The batch-monitor function: verifies payment claims, follows payouts to final,
+/// and pays producers what the cash allows, on each scheduled run.
+pub async fn batch_monitor(
+    cashier: &crate::jobs::Cashier,
+    event: lambda_runtime::LambdaEvent<Value>,
+) -> Result<Value, JobError> {
+    if let Trigger::Queue(_) = Trigger::parse(&event.payload)? {
+        return Err(TriggerError("the batch monitor runs on its schedule, not from a queue".to_owned()).into());
+    }
+    let report = cashier.run(grid_core::EpochMs::now()).await?;
+    Ok(serde_json::json!({
+        "job": "batch-monitor",
+        "verified": report.verified,
+        "rejected": report.rejected,
+        "payoutsSubmitted": report.payouts_submitted,
+        "payoutsCommitted": report.payouts_committed,
+        "payoutsRefused": report.payouts_refused,
+    }))
 }
 
 #[cfg(test)]
