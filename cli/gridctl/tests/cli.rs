@@ -123,3 +123,38 @@ async fn a_channel_made_with_gridctl_registers_a_producer_and_reads_back() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test]
+async fn serve_without_a_ledger_url_runs_a_development_ledger_at_slash_ledger() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = gridctl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env_remove("LEDGER_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut server);
+    let http = reqwest::Client::new();
+    let deposit = http
+        .post(format!("{base}/ledger/accounts/consumer-0001/deposit"))
+        .json(&serde_json::json!({"amount": 50}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deposit.status(), 200);
+    let statuses: serde_json::Value =
+        http.get(format!("{base}/ledger/batch_statuses?id=nope")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(statuses["data"][0]["status"], "UNKNOWN");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(data.path().join("dev-ledger/ledger.db").exists());
+}
+
+#[test]
+fn the_ledger_command_refuses_a_fault_rate_outside_0_to_1() {
+    let output = gridctl().args(["ledger", "--listen", "127.0.0.1:0", "--invalid-rate", "1.5"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--invalid-rate must be between 0 and 1"));
+}

@@ -11,7 +11,8 @@ fn id(s: &str) -> RegistrationId {
 }
 
 fn main() {
-    let policy = SettlementPolicy { strategy: ConsensusStrategy::Weighted, fee: FeeBps::DEFAULT, default_price: Iota::new(100) };
+    let policy =
+        SettlementPolicy { strategy: ConsensusStrategy::Weighted, fee: FeeBps::DEFAULT, default_price: Iota::new(100) };
     // (outputs: producer, Wh, IOTA/kWh), (usages: consumer, Wh) per period.
     let periods: [(&[(&str, u64, u64)], &[(&str, u64)]); 3] = [
         (&[("producer-a", 2000, 100), ("producer-b", 1000, 130)], &[("consumer-x", 1500), ("consumer-y", 1234)]),
@@ -31,13 +32,26 @@ fn main() {
         previous = Some(s.price);
         println!("period {}: price {} IOTA/kWh", n + 1, s.price.get());
         for c in &s.charges {
-            println!("  {} used {} Wh → charged ({} × {} + 500) / 1000 = {}", c.consumer, c.energy.get(), c.energy.get(), s.price.get(), c.amount.get());
+            println!(
+                "  {} used {} Wh → charged ({} × {} + 500) / 1000 = {}",
+                c.consumer,
+                c.energy.get(),
+                c.energy.get(),
+                s.price.get(),
+                c.amount.get()
+            );
         }
         println!("  revenue {}  fee {}  distributable {}", s.revenue.get(), s.fee.get(), s.distributable.get());
         for a in &s.allocations {
             println!("  {} offered {} Wh → allocated {}", a.producer, a.energy.get(), a.amount.get());
         }
         let allocated: u64 = s.allocations.iter().map(|a| a.amount.get()).sum();
-        println!("  check: {} allocated + {} fee + {} unallocated = {} revenue", allocated, s.fee.get(), s.unallocated.get(), s.revenue.get());
+        println!(
+            "  check: {} allocated + {} fee + {} unallocated = {} revenue",
+            allocated,
+            s.fee.get(),
+            s.unallocated.get(),
+            s.revenue.get()
+        );
     }
 }
