@@ -10,11 +10,13 @@ fn id(s: &str) -> RegistrationId {
     RegistrationId::parse(s).expect("a valid id")
 }
 
+/// One period: outputs `(producer, Wh, IOTA/kWh)` and usages `(consumer, Wh)`.
+type Period = (&'static [(&'static str, u64, u64)], &'static [(&'static str, u64)]);
+
 fn main() {
     let policy =
         SettlementPolicy { strategy: ConsensusStrategy::Weighted, fee: FeeBps::DEFAULT, default_price: Iota::new(100) };
-    // (outputs: producer, Wh, IOTA/kWh), (usages: consumer, Wh) per period.
-    let periods: [(&[(&str, u64, u64)], &[(&str, u64)]); 3] = [
+    let periods: [Period; 3] = [
         (&[("producer-a", 2000, 100), ("producer-b", 1000, 130)], &[("consumer-x", 1500), ("consumer-y", 1234)]),
         (&[("producer-a", 500, 110)], &[("consumer-x", 700), ("consumer-y", 300), ("consumer-z", 2500)]),
         (&[("producer-a", 800, 90), ("producer-b", 800, 150)], &[("consumer-z", 999)]),
