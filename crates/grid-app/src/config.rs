@@ -157,17 +157,20 @@ impl GridConfig {
                 Some(other) => return Err(invalid("GRID_LOG_FORMAT", other, "must be \"pretty\" or \"json\"")),
             },
             market: MarketConfig::from_vars(&get)?,
-            ledger: match get("LEDGER_URL") {
-                None => None,
-                Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(LedgerConfig {
-                    url: url.trim_end_matches('/').to_owned(),
-                    dialect: match get("LEDGER_DIALECT") {
-                        None => Dialect::Sawtooth,
-                        Some(raw) => Dialect::parse(raw)
-                            .ok_or_else(|| invalid("LEDGER_DIALECT", raw, "must be sawtooth or splinter"))?,
-                    },
-                }),
-                Some(other) => return Err(invalid("LEDGER_URL", other, "must be an http:// or https:// URL")),
+            ledger: {
+                // Checked even without a URL: a typo should not wait for the day the URL is set.
+                let dialect = match get("LEDGER_DIALECT") {
+                    None => Dialect::Sawtooth,
+                    Some(raw) => Dialect::parse(raw)
+                        .ok_or_else(|| invalid("LEDGER_DIALECT", raw, "must be sawtooth or splinter"))?,
+                };
+                match get("LEDGER_URL") {
+                    None => None,
+                    Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                        Some(LedgerConfig { url: url.trim_end_matches('/').to_owned(), dialect })
+                    }
+                    Some(other) => return Err(invalid("LEDGER_URL", other, "must be an http:// or https:// URL")),
+                }
             },
         })
     }
