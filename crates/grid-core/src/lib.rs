@@ -18,6 +18,7 @@ mod item_type;
 mod json_item;
 pub mod ledger;
 pub mod market;
+pub mod monitor;
 mod money;
 mod paging;
 mod payment_address;
