@@ -143,9 +143,8 @@ mod tests {
 
     #[test]
     fn services_are_asked_separately_in_chunks() {
-        let batches: Vec<PendingBatch> = (0..7)
-            .map(|i| pending(if i % 2 == 0 { "left" } else { "right" }, &format!("b{i}"), i, 0))
-            .collect();
+        let batches: Vec<PendingBatch> =
+            (0..7).map(|i| pending(if i % 2 == 0 { "left" } else { "right" }, &format!("b{i}"), i, 0)).collect();
         let plan = plan_requests(&batches, 3);
         let shape: Vec<(String, Vec<String>)> =
             plan.iter().map(|r| (r.service.clone(), r.ids.iter().map(|i| i.to_string()).collect())).collect();

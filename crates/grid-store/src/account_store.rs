@@ -124,6 +124,51 @@ pub struct PayoutRecord {
     pub amount: Iota,
 }
 
+/// A batch the monitor follows: a consumer's claim or the grid's payout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    Claim(PaymentClaim),
+    Payout(PayoutRecord),
+}
+
+impl Watched {
+    pub fn batch_id(&self) -> &BatchId {
+        match self {
+            Self::Claim(claim) => &claim.batch_id,
+            Self::Payout(payout) => &payout.batch.id,
+        }
+    }
+}
+
+/// A batch still waiting on the ledger, with its monitoring history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedBatch {
+    pub watched: Watched,
+    /// When it was submitted (payout) or claimed (claim), epoch ms.
+    pub submitted: u64,
+    /// When the monitor last asked the ledger about it (0: never).
+    pub last_checked: u64,
+    pub times_checked: u64,
+    /// Pending too long or checked too often: shown to the operator, still followed.
+    pub stalled: bool,
+}
+
+/// A batch as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchView {
+    pub id: BatchId,
+    /// `claim` or `payout`.
+    pub kind: String,
+    pub registration: RegistrationId,
+    pub amount: Iota,
+    /// `pending`, `stalled`, `committed`, `invalid`, `verified` or `rejected`.
+    pub status: String,
+    pub reasons: Vec<String>,
+    pub submitted: u64,
+    pub last_checked: u64,
+    pub times_checked: u64,
+}
+
 /// Keeps the books.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -138,9 +183,6 @@ pub trait AccountStore: Send + Sync {
     /// claim one batch (it may pay for several); verification credits each only with
     /// its own transfer, so claiming another's batch gains nothing and blocks no one.
     async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError>;
-
-    /// Claims not yet resolved, least recently checked first.
-    async fn pending_claims(&self, limit: usize) -> Result<Vec<PaymentClaim>, StoreError>;
 
     /// Settles a claim once: verified moves its amount from the consumer's pending to
     /// paid and into the grid's totals and the receiving address; rejected releases it.
@@ -160,11 +202,31 @@ pub trait AccountStore: Send + Sync {
     /// `false` if a batch with its id exists (it was recorded before).
     async fn record_payout(&self, payout: &PayoutRecord) -> Result<bool, StoreError>;
 
-    /// Recorded payouts not yet final, least recently checked first.
-    async fn pending_payouts(&self, limit: usize) -> Result<Vec<PayoutRecord>, StoreError>;
-
     /// Settles a payout once: committed moves it to the producer's paid out; refused
-    /// gives the money back to the grid's addresses and the producer's unpaid (it is
-    /// planned again, as a new batch). `false` if it was no longer pending.
-    async fn resolve_payout(&self, batch: &BatchId, committed: bool) -> Result<bool, StoreError>;
+    /// (with the ledger's `reasons`) gives the money back to the grid's addresses and the
+    /// producer's unpaid (it is planned again, as a new batch). `false` if it was no
+    /// longer pending.
+    async fn resolve_payout(&self, batch: &BatchId, committed: bool, reasons: &[String]) -> Result<bool, StoreError>;
+
+    /// Claims and payouts not yet final whose next check is due at `now`, least
+    /// recently checked first (then oldest).
+    async fn due_batches(&self, now: u64, limit: usize) -> Result<Vec<WatchedBatch>, StoreError>;
+
+    /// Records that the monitor asked about a batch at `now`: one more check, the next
+    /// one not before `next_check`, and whether it is now stalled.
+    async fn checked(&self, watched: &Watched, now: u64, next_check: u64, stalled: bool) -> Result<(), StoreError>;
+
+    /// Batches for the operator, newest first; `status` filters (`pending` includes stalled).
+    async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchView>, StoreError>;
+}
+
+/// Leases, so two runs of a scheduled job never overlap.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease of `job` for `holder` until `now + ttl_ms`, if it is free, expired,
+    /// or already `holder`'s. `false` if someone else holds it.
+    async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError>;
+
+    /// Gives the lease back, if `holder` still holds it.
+    async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError>;
 }

@@ -30,7 +30,8 @@ pub mod aws;
 pub mod contract;
 
 pub use account_store::{
-    Account, AccountEntry, AccountStore, ClaimResolution, Funds, GridTotals, PaymentClaim, PayoutRecord, Unpaid,
+    Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
+    PayoutRecord, Unpaid, Watched, WatchedBatch,
 };
 pub use activity::{Rejected, RejectionLog, ReportArchive};
 pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};

@@ -54,6 +54,7 @@ async fn market() -> (Moto, grid_store::contract::market::MarketStores) {
         readings: Arc::new(DynamoReadingStore::new(&clients, &names.readings_table, &names.settlements_table, 4)),
         settlements: Arc::new(DynamoSettlementStore::new(&clients, &names.settlements_table)),
         accounts: Arc::new(DynamoAccountStore::new(&clients, &names.accounts_table, &names.batches_table)),
+        leases: Arc::new(grid_store::aws::DynamoLeaseStore::new(&clients, &names.leases_table)),
     };
     (moto, stores)
 }

@@ -38,7 +38,8 @@ async fn market() -> (TempDir, grid_store::contract::market::MarketStores) {
     let stores = grid_store::contract::market::MarketStores {
         readings: Arc::new(SqliteReadingStore::new(db.clone())),
         settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
-        accounts: Arc::new(SqliteAccountStore::new(db)),
+        accounts: Arc::new(SqliteAccountStore::new(db.clone())),
+        leases: Arc::new(grid_store::sqlite::SqliteLeaseStore::new(db)),
     };
     (dir, stores)
 }

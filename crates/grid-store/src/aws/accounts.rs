@@ -15,8 +15,8 @@ use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::condition_failed;
 use super::{AwsClients, backend};
 use crate::{
-    Account, AccountEntry, AccountStore, ClaimResolution, Funds, GridTotals, PaymentClaim, PayoutRecord, StoreError,
-    Unpaid,
+    Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
+    PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
 };
 
 const ACCOUNTS: &str = "accounts";
@@ -141,19 +141,28 @@ impl DynamoAccountStore {
         }
     }
 
-    async fn pending(&self, kind: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
-        let output = self
+    /// Pending batches of one kind due at `now`, least recently checked first.
+    async fn due(&self, kind: &str, now: u64, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut pages = self
             .client
             .query()
             .table_name(&self.batches)
             .index_name("pending-by-last-check")
             .key_condition_expression("pending = :kind")
+            .filter_expression("attribute_not_exists(nextCheck) OR nextCheck <= :now")
             .expression_attribute_values(":kind", s(kind))
-            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(output.items().to_vec())
+            .expression_attribute_values(":now", n(now))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            items.extend(page.map_err(backend)?.items().iter().cloned());
+            if items.len() >= limit {
+                break;
+            }
+        }
+        items.truncate(limit);
+        Ok(items)
     }
 
     /// Every accounts item matching a filter, across all scan pages.
@@ -177,6 +186,33 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 fn iota(item: &Item, table: &str, name: &str) -> Result<Iota, StoreError> {
     Ok(Iota::new(opt_n(item, table, name)?.unwrap_or(0)))
+}
+
+fn claim_from_item(item: &Item) -> Result<PaymentClaim, StoreError> {
+    Ok(PaymentClaim {
+        registration: RegistrationId::parse(get_s(item, BATCHES, "registration")?).map_err(|e| corrupt("claim", e))?,
+        batch_id: BatchId::parse(get_s(item, BATCHES, "batch")?).map_err(|e| corrupt("claim", e))?,
+        amount: Iota::new(get_n(item, BATCHES, "amount")?),
+        channel_index: opt_n(item, BATCHES, "channelIndex")?.unwrap_or(0),
+        claimed: i64::try_from(get_n(item, BATCHES, "created")?)
+            .ok()
+            .and_then(|ms| EpochMs::parse(ms).ok())
+            .ok_or_else(|| corrupt("claim", "time"))?,
+    })
+}
+
+fn watched_from_item(item: &Item) -> Result<WatchedBatch, StoreError> {
+    let watched = match get_s(item, BATCHES, "kind")? {
+        "claim" => Watched::Claim(claim_from_item(item)?),
+        _ => Watched::Payout(payout_record(item)?),
+    };
+    Ok(WatchedBatch {
+        watched,
+        submitted: get_n(item, BATCHES, "created")?,
+        last_checked: opt_n(item, BATCHES, "lastChecked")?.unwrap_or(0),
+        times_checked: opt_n(item, BATCHES, "timesChecked")?.unwrap_or(0),
+        stalled: matches!(item.get("stalled"), Some(AttributeValue::Bool(true))),
+    })
 }
 
 fn payout_record(item: &Item) -> Result<PayoutRecord, StoreError> {
@@ -258,27 +294,6 @@ impl AccountStore for DynamoAccountStore {
         let pending =
             self.add(s(claim.registration.as_str()), "ADD pending :amount", &[(":amount", n(claim.amount.get()))])?;
         self.transact(vec![TransactWriteItem::builder().put(put).build(), pending]).await
-    }
-
-    async fn pending_claims(&self, limit: usize) -> Result<Vec<PaymentClaim>, StoreError> {
-        self.pending("claim", limit)
-            .await?
-            .iter()
-            .map(|item| {
-                let batch = get_s(item, BATCHES, "batch")?;
-                Ok(PaymentClaim {
-                    registration: RegistrationId::parse(get_s(item, BATCHES, "registration")?)
-                        .map_err(|e| corrupt("claim", e))?,
-                    batch_id: BatchId::parse(batch).map_err(|e| corrupt("claim", e))?,
-                    amount: Iota::new(get_n(item, BATCHES, "amount")?),
-                    channel_index: opt_n(item, BATCHES, "channelIndex")?.unwrap_or(0),
-                    claimed: i64::try_from(get_n(item, BATCHES, "created")?)
-                        .ok()
-                        .and_then(|ms| EpochMs::parse(ms).ok())
-                        .ok_or_else(|| corrupt("claim", "time"))?,
-                })
-            })
-            .collect()
     }
 
     async fn resolve_claim(&self, claim: &PaymentClaim, resolution: &ClaimResolution) -> Result<bool, StoreError> {
@@ -413,11 +428,7 @@ impl AccountStore for DynamoAccountStore {
         self.transact(items).await
     }
 
-    async fn pending_payouts(&self, limit: usize) -> Result<Vec<PayoutRecord>, StoreError> {
-        self.pending("payout", limit).await?.iter().map(payout_record).collect()
-    }
-
-    async fn resolve_payout(&self, batch: &BatchId, committed: bool) -> Result<bool, StoreError> {
+    async fn resolve_payout(&self, batch: &BatchId, committed: bool, reasons: &[String]) -> Result<bool, StoreError> {
         let Some(item) = self.get_item(Self::batch_key(batch.as_str())).await? else { return Ok(false) };
         if opt_s(&item, BATCHES, "pending")? != Some("payout") {
             return Ok(false);
@@ -437,7 +448,7 @@ impl AccountStore for DynamoAccountStore {
             ]
         } else {
             let mut items = vec![
-                self.finish_batch(Self::batch_key(batch.as_str()), "invalid", None)?,
+                self.finish_batch(Self::batch_key(batch.as_str()), "invalid", Some(&reasons.join("; ")))?,
                 self.add(
                     producer,
                     "ADD payoutPending :minus, owedOut :amount, refused :one",
@@ -456,5 +467,139 @@ impl AccountStore for DynamoAccountStore {
             items
         };
         self.transact(items).await
+    }
+
+    async fn due_batches(&self, now: u64, limit: usize) -> Result<Vec<WatchedBatch>, StoreError> {
+        let mut batches = Vec::new();
+        for kind in ["claim", "payout"] {
+            for item in self.due(kind, now, limit).await? {
+                batches.push(watched_from_item(&item)?);
+            }
+        }
+        batches.sort_by(|a, b| (a.last_checked, a.submitted).cmp(&(b.last_checked, b.submitted)));
+        batches.truncate(limit);
+        Ok(batches)
+    }
+
+    async fn checked(&self, watched: &Watched, now: u64, next_check: u64, stalled: bool) -> Result<(), StoreError> {
+        let key = match watched {
+            Watched::Claim(claim) => Self::claim_key(claim),
+            Watched::Payout(payout) => Self::batch_key(payout.batch.id.as_str()),
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.batches)
+            .key("pk", key)
+            .update_expression("SET lastChecked = :now, nextCheck = :next, stalled = :stalled ADD timesChecked :one")
+            .condition_expression("attribute_exists(pending)")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":next", n(next_check))
+            .expression_attribute_values(":stalled", AttributeValue::Bool(stalled))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            // Resolved meanwhile: nothing to record.
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchView>, StoreError> {
+        let mut pages = self.client.scan().table_name(&self.batches).into_paginator().send();
+        let mut views = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(backend)?.items() {
+                let kind = get_s(item, BATCHES, "kind")?.to_owned();
+                let stored = get_s(item, BATCHES, "status")?;
+                let stalled = matches!(item.get("stalled"), Some(AttributeValue::Bool(true)));
+                let shown = if stored == "pending" && stalled { "stalled" } else { stored };
+                let wanted = match status {
+                    None => true,
+                    Some("pending") => stored == "pending",
+                    Some(other) => other == shown,
+                };
+                if !wanted {
+                    continue;
+                }
+                let id = match kind.as_str() {
+                    "claim" => get_s(item, BATCHES, "batch")?.to_owned(),
+                    _ => get_s(item, BATCHES, "pk")?.trim_start_matches("ledger#").to_owned(),
+                };
+                views.push(BatchView {
+                    id: BatchId::parse(id).map_err(|e| corrupt("batch", e))?,
+                    kind,
+                    registration: RegistrationId::parse(get_s(item, BATCHES, "registration")?)
+                        .map_err(|e| corrupt("batch", e))?,
+                    amount: Iota::new(get_n(item, BATCHES, "amount")?),
+                    status: shown.to_owned(),
+                    reasons: opt_s(item, BATCHES, "reason")?.map(|r| vec![r.to_owned()]).unwrap_or_default(),
+                    submitted: get_n(item, BATCHES, "created")?,
+                    last_checked: opt_n(item, BATCHES, "lastChecked")?.unwrap_or(0),
+                    times_checked: opt_n(item, BATCHES, "timesChecked")?.unwrap_or(0),
+                });
+            }
+        }
+        views.sort_by(|a, b| b.submitted.cmp(&a.submitted).then_with(|| a.id.cmp(&b.id)));
+        views.truncate(limit);
+        Ok(views)
+    }
+}
+
+/// Leases in DynamoDB: a conditional put that only wins over a free, expired or own lease.
+#[derive(Clone, Debug)]
+pub struct DynamoLeaseStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLeaseStore {
+    pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
+        Self { client: clients.dynamodb.clone(), table: table.into() }
+    }
+}
+
+#[async_trait]
+impl LeaseStore for DynamoLeaseStore {
+    async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError> {
+        let expires = now.saturating_add(ttl_ms);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("job", s(job))
+            .item("holder", s(holder))
+            .item("expiresMs", n(expires))
+            // DynamoDB's TTL sweeps old leases; it counts in seconds.
+            .item("expiresAt", n(expires / 1000 + 1))
+            .condition_expression("attribute_not_exists(job) OR expiresMs <= :now OR holder = :holder")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed!(e) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("job", s(job))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
     }
 }

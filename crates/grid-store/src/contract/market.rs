@@ -19,6 +19,7 @@ pub struct MarketStores {
     pub readings: Arc<dyn ReadingStore>,
     pub settlements: Arc<dyn SettlementStore>,
     pub accounts: Arc<dyn AccountStore>,
+    pub leases: Arc<dyn crate::LeaseStore>,
 }
 
 const PERIOD: u64 = 1_795_860_000_000;
@@ -67,6 +68,10 @@ fn entry(name: &str, billed: u64, entitled: u64) -> AccountEntry {
         entitled: Iota::new(entitled),
         payment_address: (entitled > 0).then(|| PaymentAddress::parse(format!("wallet-of-{name}")).unwrap()),
     }
+}
+
+async fn due_ids(stores: &MarketStores, now: u64) -> Vec<String> {
+    stores.accounts.due_batches(now, 100).await.unwrap().iter().map(|b| b.watched.batch_id().to_string()).collect()
 }
 
 async fn all_counted_in(stores: &MarketStores, period: u64, page: usize) -> Vec<StoredReading> {
@@ -233,8 +238,7 @@ pub async fn a_verified_claim_pays_the_bill_and_funds_the_grid_once(stores: Mark
     };
     assert!(stores.accounts.claim_payment(&claim("pay-a", 200)).await.unwrap());
     assert!(stores.accounts.claim_payment(&claim("pay-b", 50)).await.unwrap());
-    let pending: Vec<String> =
-        stores.accounts.pending_claims(10).await.unwrap().iter().map(|c| c.batch_id.to_string()).collect();
+    let pending: Vec<String> = due_ids(&stores, u64::MAX).await;
     assert_eq!(pending.len(), 2);
     assert!(pending.contains(&"pay-a".to_owned()) && pending.contains(&"pay-b".to_owned()));
 
@@ -251,7 +255,7 @@ pub async fn a_verified_claim_pays_the_bill_and_funds_the_grid_once(stores: Mark
     assert_eq!((totals.paid_in, totals.fees, totals.cash()), (Iota::new(200), Iota::new(60), Iota::new(140)));
     let funds = stores.accounts.funds().await.unwrap();
     assert_eq!(funds, vec![crate::Funds { address: grid_address, seq: 7, available: Iota::new(200) }]);
-    assert!(stores.accounts.pending_claims(10).await.unwrap().is_empty());
+    assert!(stores.accounts.due_batches(u64::MAX, 10).await.unwrap().is_empty());
 }
 
 pub async fn a_payout_is_recorded_once_and_settles_either_way(stores: MarketStores) {
@@ -300,19 +304,84 @@ pub async fn a_payout_is_recorded_once_and_settles_either_way(stores: MarketStor
     assert!(stores.accounts.unpaid().await.unwrap().is_empty());
     assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::ZERO);
     assert_eq!(stores.accounts.funds().await.unwrap().first().map(|f| f.available), Some(Iota::new(20)));
-    assert_eq!(stores.accounts.pending_payouts(10).await.unwrap(), vec![payout(1)]);
+    let due = stores.accounts.due_batches(u64::MAX, 10).await.unwrap();
+    assert_eq!(due.iter().map(|b| b.watched.clone()).collect::<Vec<_>>(), vec![crate::Watched::Payout(payout(1))]);
 
     // Refused: the money and the debt come back, and the next payout is a new batch.
-    assert!(stores.accounts.resolve_payout(&payout(1).batch.id, false).await.unwrap());
-    assert!(!stores.accounts.resolve_payout(&payout(1).batch.id, false).await.unwrap(), "once");
+    let refused = vec!["insufficient funds".to_owned()];
+    assert!(stores.accounts.resolve_payout(&payout(1).batch.id, false, &refused).await.unwrap());
+    assert!(!stores.accounts.resolve_payout(&payout(1).batch.id, false, &refused).await.unwrap(), "once");
+    let failed = stores.accounts.batches(Some("invalid"), 10).await.unwrap();
+    assert_eq!((failed.len(), failed[0].reasons.clone()), (1, refused.clone()), "kept as failed with its reasons");
     let unpaid = stores.accounts.unpaid().await.unwrap();
     assert_eq!((unpaid[0].unpaid, unpaid[0].refused), (Iota::new(80), 1));
     assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::new(80));
 
     assert!(stores.accounts.record_payout(&payout(2)).await.unwrap());
-    assert!(stores.accounts.resolve_payout(&payout(2).batch.id, true).await.unwrap());
+    assert!(stores.accounts.resolve_payout(&payout(2).batch.id, true, &[]).await.unwrap());
     let account = stores.accounts.get(&producer).await.unwrap().unwrap();
     assert_eq!((account.paid_out, account.payout_pending, account.unpaid()), (Iota::new(80), Iota::ZERO, Iota::ZERO));
-    assert!(stores.accounts.pending_payouts(10).await.unwrap().is_empty());
+    assert!(stores.accounts.due_batches(u64::MAX, 10).await.unwrap().is_empty());
     assert!(stores.accounts.unpaid().await.unwrap().is_empty());
+}
+
+pub async fn the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_operator_sees(stores: MarketStores) {
+    use crate::PaymentClaim;
+    let claim = |batch: &str, at: u64| PaymentClaim {
+        registration: id("consumer-0030"),
+        batch_id: grid_core::BatchId::parse(batch).unwrap(),
+        amount: Iota::new(5),
+        channel_index: 1,
+        claimed: EpochMs::parse(at as i64).unwrap(),
+    };
+    stores.accounts.claim_payment(&claim("late", 2_000)).await.unwrap();
+    stores.accounts.claim_payment(&claim("early", 1_000)).await.unwrap();
+    assert_eq!(due_ids(&stores, 10_000).await, ["early", "late"], "never checked: oldest first");
+
+    let early = crate::Watched::Claim(claim("early", 1_000));
+    stores.accounts.checked(&early, 5_000, 8_000, false).await.unwrap();
+    assert_eq!(due_ids(&stores, 6_000).await, ["late"], "not due before its next check");
+    assert_eq!(due_ids(&stores, 8_000).await, ["late", "early"], "least recently checked first");
+
+    stores.accounts.checked(&early, 9_000, 9_000, true).await.unwrap();
+    let due = stores.accounts.due_batches(10_000, 10).await.unwrap();
+    let early_batch = due.iter().find(|b| b.watched == early).unwrap();
+    assert_eq!((early_batch.times_checked, early_batch.last_checked, early_batch.stalled), (2, 9_000, true));
+
+    let stalled = stores.accounts.batches(Some("stalled"), 10).await.unwrap();
+    assert_eq!(stalled.iter().map(|b| b.id.to_string()).collect::<Vec<_>>(), ["early"]);
+    assert_eq!(
+        stores.accounts.batches(Some("pending"), 10).await.unwrap().len(),
+        2,
+        "stalled batches are still pending"
+    );
+    let all = stores.accounts.batches(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|b| (b.id.to_string(), b.status.clone())).collect::<Vec<_>>(),
+        [("late".to_owned(), "pending".to_owned()), ("early".to_owned(), "stalled".to_owned())]
+    );
+}
+
+pub async fn a_lease_is_held_by_one_holder_until_it_expires_or_is_released(stores: MarketStores) {
+    assert!(stores.leases.acquire("batch-monitor", "run-a", 1_000, 500).await.unwrap());
+    assert!(!stores.leases.acquire("batch-monitor", "run-b", 1_200, 500).await.unwrap());
+    assert!(stores.leases.acquire("batch-monitor", "run-a", 1_300, 500).await.unwrap(), "its holder renews it");
+    assert!(stores.leases.acquire("settlement", "run-b", 1_300, 500).await.unwrap(), "another job's lease is another");
+    assert!(stores.leases.acquire("batch-monitor", "run-b", 1_800, 500).await.unwrap(), "expired");
+    stores.leases.release("batch-monitor", "run-a").await.unwrap();
+    assert!(!stores.leases.acquire("batch-monitor", "run-c", 1_900, 500).await.unwrap(), "only the holder releases");
+    stores.leases.release("batch-monitor", "run-b").await.unwrap();
+    assert!(stores.leases.acquire("batch-monitor", "run-c", 1_900, 500).await.unwrap());
+
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let leases = stores.leases.clone();
+            tokio::spawn(async move { leases.acquire("race", &format!("run-{i}"), 5_000, 1_000).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for racer in racers {
+        winners += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(winners, 1, "of racing runs one gets the lease");
 }

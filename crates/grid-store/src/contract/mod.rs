@@ -146,6 +146,8 @@ macro_rules! market_contract {
                 a_payment_claim_is_pending_once_per_consumer_and_batch,
                 a_verified_claim_pays_the_bill_and_funds_the_grid_once,
                 a_payout_is_recorded_once_and_settles_either_way,
+                the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_operator_sees,
+                a_lease_is_held_by_one_holder_until_it_expires_or_is_released,
             ]
         );
     };

@@ -8,8 +8,8 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, named_params
 
 use super::SqliteDb;
 use crate::{
-    Account, AccountEntry, AccountStore, ClaimResolution, Funds, GridTotals, PaymentClaim, PayoutRecord, StoreError,
-    Unpaid,
+    Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
+    PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
 };
 
 /// The books in the embedded SQLite database.
@@ -149,38 +149,6 @@ impl AccountStore for SqliteAccountStore {
                 .execute(named_params! {":id": id, ":amount": amount})?;
                 tx.commit()?;
                 Ok(true)
-            })
-            .await
-    }
-
-    async fn pending_claims(&self, limit: usize) -> Result<Vec<PaymentClaim>, StoreError> {
-        self.db
-            .run(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, registration_id, amount, channel_index, created_ms FROM batches
-                     WHERE kind = 'claim' AND status = 'pending' ORDER BY last_checked_ms, created_ms LIMIT ?1",
-                )?;
-                let rows = stmt.query_map([int(limit as u64)], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                    ))
-                })?;
-                rows.map(|row| {
-                    let (key, registration, amount, index, at) = row?;
-                    let batch = key.split_once('/').map(|(_, batch)| batch).ok_or_else(|| corrupt("claim", &key))?;
-                    Ok(PaymentClaim {
-                        registration: RegistrationId::parse(registration).map_err(|e| corrupt("claim", e))?,
-                        batch_id: BatchId::parse(batch).map_err(|e| corrupt("claim", e))?,
-                        amount: iota(amount),
-                        channel_index: index as u64,
-                        claimed: EpochMs::parse(at).map_err(|e| corrupt("claim", e))?,
-                    })
-                })
-                .collect()
             })
             .await
     }
@@ -325,37 +293,16 @@ impl AccountStore for SqliteAccountStore {
             .await
     }
 
-    async fn pending_payouts(&self, limit: usize) -> Result<Vec<PayoutRecord>, StoreError> {
-        self.db
-            .run(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT registration_id, amount, body FROM batches
-                     WHERE kind = 'payout' AND status = 'pending' ORDER BY last_checked_ms, created_ms LIMIT ?1",
-                )?;
-                let rows = stmt.query_map([int(limit as u64)], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
-                })?;
-                rows.map(|row| {
-                    let (producer, amount, body) = row?;
-                    Ok(PayoutRecord {
-                        batch: serde_json::from_str::<LedgerBatch>(&body).map_err(|e| corrupt("payout", e))?,
-                        producer: RegistrationId::parse(producer).map_err(|e| corrupt("payout", e))?,
-                        amount: iota(amount),
-                    })
-                })
-                .collect()
-            })
-            .await
-    }
-
-    async fn resolve_payout(&self, batch: &BatchId, committed: bool) -> Result<bool, StoreError> {
+    async fn resolve_payout(&self, batch: &BatchId, committed: bool, reasons: &[String]) -> Result<bool, StoreError> {
         let batch = batch.as_str().to_owned();
+        let reasons = serde_json::to_string(reasons).map_err(StoreError::backend)?;
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let payout: Option<(String, i64, String)> = tx
                     .query_row(
-                        "SELECT registration_id, amount, body FROM batches WHERE id = ?1 AND kind = 'payout' AND status = 'pending'",
+                        "SELECT registration_id, amount, body FROM batches
+                         WHERE id = ?1 AND kind = 'payout' AND status = 'pending'",
                         [&batch],
                         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                     )
@@ -380,11 +327,178 @@ impl AccountStore for SqliteAccountStore {
                     }
                 }
                 tx.execute(
-                    "UPDATE batches SET status = ?2 WHERE id = ?1",
-                    rusqlite::params![batch, if committed { "committed" } else { "invalid" }],
+                    "UPDATE batches SET status = ?2, reasons = ?3 WHERE id = ?1",
+                    rusqlite::params![batch, if committed { "committed" } else { "invalid" }, reasons],
                 )?;
                 tx.commit()?;
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn due_batches(&self, now: u64, limit: usize) -> Result<Vec<WatchedBatch>, StoreError> {
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, kind, registration_id, amount, body, channel_index, created_ms, last_checked_ms,
+                            times_checked, stalled
+                     FROM batches WHERE status = 'pending' AND next_check_ms <= ?1
+                     ORDER BY last_checked_ms, created_ms, id LIMIT ?2",
+                )?;
+                let rows = stmt.query_map([int(now), int(limit as u64)], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<i64>>(5)?,
+                        row.get::<_, i64>(6)?,
+                        row.get::<_, i64>(7)?,
+                        row.get::<_, i64>(8)?,
+                        row.get::<_, bool>(9)?,
+                    ))
+                })?;
+                rows.map(|row| {
+                    let (key, kind, registration, amount, body, index, created, last_checked, times, stalled) = row?;
+                    let registration = RegistrationId::parse(registration).map_err(|e| corrupt("batch", e))?;
+                    let watched = match kind.as_str() {
+                        "claim" => {
+                            let batch = key.split_once('/').map(|(_, b)| b).ok_or_else(|| corrupt("claim", &key))?;
+                            Watched::Claim(PaymentClaim {
+                                registration,
+                                batch_id: BatchId::parse(batch).map_err(|e| corrupt("claim", e))?,
+                                amount: iota(amount),
+                                channel_index: index.unwrap_or(0) as u64,
+                                claimed: EpochMs::parse(created).map_err(|e| corrupt("claim", e))?,
+                            })
+                        }
+                        _ => Watched::Payout(PayoutRecord {
+                            batch: serde_json::from_str::<LedgerBatch>(body.as_deref().unwrap_or_default())
+                                .map_err(|e| corrupt("payout", e))?,
+                            producer: registration,
+                            amount: iota(amount),
+                        }),
+                    };
+                    Ok(WatchedBatch {
+                        watched,
+                        submitted: created as u64,
+                        last_checked: last_checked as u64,
+                        times_checked: times as u64,
+                        stalled,
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn checked(&self, watched: &Watched, now: u64, next_check: u64, stalled: bool) -> Result<(), StoreError> {
+        let key = match watched {
+            Watched::Claim(claim) => claim_key(claim),
+            Watched::Payout(payout) => payout.batch.id.to_string(),
+        };
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE batches SET last_checked_ms = :now, times_checked = times_checked + 1,
+                         next_check_ms = :next, stalled = :stalled
+                     WHERE id = :id AND status = 'pending'",
+                )?
+                .execute(named_params! {":now": int(now), ":next": int(next_check), ":stalled": stalled, ":id": key})?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchView>, StoreError> {
+        let status = status.map(str::to_owned);
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, kind, registration_id, amount,
+                            CASE WHEN status = 'pending' AND stalled THEN 'stalled' ELSE status END,
+                            reasons, reason, created_ms, last_checked_ms, times_checked
+                     FROM batches WHERE (:status IS NULL OR status = :status
+                                         OR (:status = 'stalled' AND status = 'pending' AND stalled))
+                     ORDER BY created_ms DESC, id LIMIT :limit",
+                )?;
+                let rows = stmt.query_map(named_params! {":status": status, ":limit": int(limit as u64)}, |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, Option<String>>(6)?,
+                        row.get::<_, i64>(7)?,
+                        row.get::<_, i64>(8)?,
+                        row.get::<_, i64>(9)?,
+                    ))
+                })?;
+                rows.map(|row| {
+                    let (key, kind, registration, amount, status, reasons, reason, created, checked, times) = row?;
+                    let batch =
+                        if kind == "claim" { key.split_once('/').map_or(key.as_str(), |(_, b)| b) } else { &key };
+                    let mut reasons: Vec<String> = serde_json::from_str(&reasons).map_err(|e| corrupt("batch", e))?;
+                    reasons.extend(reason);
+                    Ok(BatchView {
+                        id: BatchId::parse(batch).map_err(|e| corrupt("batch", e))?,
+                        kind,
+                        registration: RegistrationId::parse(registration).map_err(|e| corrupt("batch", e))?,
+                        amount: iota(amount),
+                        status,
+                        reasons,
+                        submitted: created as u64,
+                        last_checked: checked as u64,
+                        times_checked: times as u64,
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+}
+
+/// Leases in the embedded SQLite database.
+#[derive(Clone)]
+pub struct SqliteLeaseStore {
+    db: SqliteDb,
+}
+
+impl SqliteLeaseStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl LeaseStore for SqliteLeaseStore {
+    async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError> {
+        let (job, holder) = (job.to_owned(), holder.to_owned());
+        self.db
+            .run(move |conn| {
+                let taken = conn
+                    .prepare_cached(
+                        "INSERT INTO leases (job, holder, expires_ms) VALUES (:job, :holder, :expires)
+                         ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                         WHERE leases.expires_ms <= :now OR leases.holder = excluded.holder",
+                    )?
+                    .execute(named_params! {
+                        ":job": job, ":holder": holder, ":expires": int(now.saturating_add(ttl_ms)), ":now": int(now),
+                    })?;
+                Ok(taken > 0)
+            })
+            .await
+    }
+
+    async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError> {
+        let (job, holder) = (job.to_owned(), holder.to_owned());
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("DELETE FROM leases WHERE job = ?1 AND holder = ?2")?.execute([job, holder])?;
+                Ok(())
             })
             .await
     }

@@ -148,6 +148,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (registration_id, channel_index)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 5: the batch monitor: when to check a batch next, stalled batches, the ledger's
+    // reasons, and leases.
+    r#"
+    ALTER TABLE batches ADD COLUMN next_check_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE batches ADD COLUMN stalled       INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE batches ADD COLUMN reasons       TEXT    NOT NULL DEFAULT '[]';
+    CREATE INDEX batches_due ON batches (status, next_check_ms, last_checked_ms, created_ms);
+
+    CREATE TABLE leases (
+        job        TEXT    PRIMARY KEY,
+        holder     TEXT    NOT NULL,
+        expires_ms INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

@@ -20,7 +20,7 @@ mod registrations;
 
 use std::path::{Path, PathBuf};
 
-pub use accounts::SqliteAccountStore;
+pub use accounts::{SqliteAccountStore, SqliteLeaseStore};
 pub use activity::{FileReportArchive, SqliteRejectionLog};
 pub use channel_messages::SqliteChannelLedger;
 pub use items::SqliteItemStore;
