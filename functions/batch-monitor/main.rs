@@ -12,6 +12,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let ledger = config.ledger.clone().ok_or("LEDGER_URL must be set for the batch monitor")?;
-    let cashier = Stores::open(&config).await?.cashier(&config, Arc::new(HttpLedger::new(ledger.url, ledger.dialect)));
-    lambda_runtime::run(service_fn(|event| lambda::batch_monitor(&cashier, event))).await
+    let monitor = Stores::open(&config).await?.monitor(&config, Arc::new(HttpLedger::new(ledger.url, ledger.dialect)));
+    lambda_runtime::run(service_fn(|event| lambda::batch_monitor(&monitor, event))).await
 }

@@ -233,8 +233,8 @@ async fn each_job_function_takes_its_schedule_and_the_poller_an_sqs_batch() {
         assert_eq!(answer("settlement", event), json!({"job": "settlement", "settled": []}));
         assert_eq!(
             answer("batch-monitor", event),
-            json!({"job": "batch-monitor", "verified": 0, "rejected": 0, "payoutsSubmitted": 0,
-                   "payoutsCommitted": 0, "payoutsRefused": 0})
+            json!({"job": "batch-monitor", "skipped": false, "asked": 0, "stalled": 0, "verified": 0, "rejected": 0,
+                   "payoutsSubmitted": 0, "payoutsCommitted": 0, "payoutsRefused": 0})
         );
     }
     // The fixture holds one (empty) work message and one that is not: only the second

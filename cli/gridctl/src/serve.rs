@@ -8,7 +8,7 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use dev_ledger::{LedgerOptions, LedgerStore};
-use grid_app::jobs::{self, Cashier, Poller, Settler};
+use grid_app::jobs::{self, BatchMonitor, Poller, Settler};
 use grid_app::ledger::{HttpLedger, Ledger};
 use grid_app::{GridConfig, Stores, telemetry};
 use grid_core::ledger::Dialect;
@@ -64,7 +64,7 @@ pub struct Server {
 struct Jobs {
     poller: Poller,
     settler: Settler,
-    cashier: Cashier,
+    monitor: BatchMonitor,
     interval: std::time::Duration,
 }
 
@@ -94,18 +94,18 @@ impl Server {
         let jobs = Jobs {
             poller: stores.poller(config),
             settler: stores.settler(config),
-            cashier: stores.cashier(config, ledger),
+            monitor: stores.monitor(config, ledger),
             interval: config.market.poll_interval,
         };
         Ok(Self { addr, listener, app, jobs })
     }
 
-    /// Serves, and runs the poller, settlement and the cashier every
+    /// Serves, and runs the poller, settlement and the batch monitor every
     /// `POLL_INTERVAL_SECS`, until Ctrl-C or SIGTERM; then lets in-flight requests finish.
     pub async fn run_until_shutdown(self) -> anyhow::Result<()> {
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-        let Jobs { poller, settler, cashier, interval } = self.jobs;
-        let jobs = tokio::spawn(jobs::run_every(poller, settler, cashier, interval, async move {
+        let Jobs { poller, settler, monitor, interval } = self.jobs;
+        let jobs = tokio::spawn(jobs::run_every(poller, settler, monitor, interval, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
         let server = axum::serve(self.listener, self.app).with_graceful_shutdown(async move {

@@ -3,18 +3,18 @@
 use std::sync::Arc;
 
 use grid_store::sqlite::{
-    FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteMessageQueue,
-    SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog, SqliteSettlementStore,
+    FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteLeaseStore,
+    SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog, SqliteSettlementStore,
 };
 use grid_store::{
-    AccountStore, ChannelLedger, ItemStore, MessageQueue, ReadingStore, RegistrationStore, RejectionLog, ReportArchive,
-    SettlementStore, StoreError,
+    AccountStore, ChannelLedger, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore, RejectionLog,
+    ReportArchive, SettlementStore, StoreError,
 };
 
 use crate::channels::{ChannelClient, LedgerChannelClient};
 use crate::config::{GridConfig, StoreBackend};
 use crate::http::AppState;
-use crate::jobs::{Cashier, Poller, Settler};
+use crate::jobs::{BatchMonitor, Poller, Settler};
 use crate::ledger::Ledger;
 use crate::registry::Registry;
 
@@ -34,6 +34,8 @@ pub struct Stores {
     pub items: Arc<dyn ItemStore>,
     pub channels: Arc<dyn ChannelLedger>,
     pub poll_work: Arc<dyn MessageQueue>,
+    pub completions: Arc<dyn MessageQueue>,
+    pub leases: Arc<dyn LeaseStore>,
     pub readings: Arc<dyn ReadingStore>,
     pub settlements: Arc<dyn SettlementStore>,
     pub accounts: Arc<dyn AccountStore>,
@@ -54,6 +56,8 @@ impl Stores {
                     items: Arc::new(SqliteItemStore::new(db.clone())),
                     channels: Arc::new(SqliteChannelLedger::new(db.clone())),
                     poll_work: Arc::new(SqliteMessageQueue::new(db.clone(), "poll-work")),
+                    completions: Arc::new(SqliteMessageQueue::new(db.clone(), "completions")),
+                    leases: Arc::new(SqliteLeaseStore::new(db.clone())),
                     readings: Arc::new(SqliteReadingStore::new(db.clone())),
                     settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
                     accounts: Arc::new(SqliteAccountStore::new(db.clone())),
@@ -76,8 +80,8 @@ impl Stores {
         config: &GridConfig,
     ) -> Self {
         use grid_store::aws::{
-            DynamoAccountStore, DynamoChannelLedger, DynamoReadingStore, DynamoRegistrationStore, DynamoRejectionLog,
-            DynamoSettlementStore, S3ItemStore, S3ReportArchive, SqsMessageQueue,
+            DynamoAccountStore, DynamoChannelLedger, DynamoLeaseStore, DynamoReadingStore, DynamoRegistrationStore,
+            DynamoRejectionLog, DynamoSettlementStore, S3ItemStore, S3ReportArchive, SqsMessageQueue,
         };
         tracing::info!(registrations = %names.registrations_table, bucket = %names.bucket, "using the AWS store");
         Self {
@@ -85,6 +89,8 @@ impl Stores {
             items: Arc::new(S3ItemStore::new(clients, &names.bucket)),
             channels: Arc::new(DynamoChannelLedger::new(clients, &names.channel_messages_table)),
             poll_work: Arc::new(SqsMessageQueue::new(clients, &names.poll_work_queue_url)),
+            completions: Arc::new(SqsMessageQueue::new(clients, &names.completions_queue_url)),
+            leases: Arc::new(DynamoLeaseStore::new(clients, &names.leases_table)),
             readings: Arc::new(DynamoReadingStore::new(
                 clients,
                 &names.readings_table,
@@ -125,9 +131,16 @@ impl Stores {
         }
     }
 
-    /// The cashier, paying through `ledger`.
-    pub fn cashier(&self, config: &GridConfig, ledger: Arc<dyn Ledger>) -> Cashier {
-        Cashier { accounts: self.accounts.clone(), ledger, market: config.market.clone() }
+    /// The batch monitor, following batches on (and paying through) `ledger`.
+    pub fn monitor(&self, config: &GridConfig, ledger: Arc<dyn Ledger>) -> BatchMonitor {
+        BatchMonitor {
+            accounts: self.accounts.clone(),
+            leases: self.leases.clone(),
+            completions: self.completions.clone(),
+            ledger,
+            market: config.market.clone(),
+            poll_interval: config.market.poll_interval,
+        }
     }
 
     pub fn settler(&self, config: &GridConfig) -> Settler {

@@ -90,6 +90,27 @@ pub struct MarketConfig {
     /// `GRID_WALLET` (default `grid-wallet`): the grid's payment addresses are
     /// `{GRID_WALLET}-{n}`, a new `n` for every settled period.
     pub wallet: String,
+    /// How the batch monitor follows ledger batches.
+    pub monitor: MonitorConfig,
+}
+
+/// The batch monitor's settings (DESIGN.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// `DLT_CONNECTION_POOL` (default 4): status requests in flight at once.
+    pub connection_pool: usize,
+    /// `DLT_IDS_PER_REQUEST` (default 15): batch ids per status request.
+    pub ids_per_request: usize,
+    /// `MAX_CHECKS` (default 200): checks after which a pending batch is marked stalled.
+    pub max_checks: u64,
+    /// `MAX_PENDING_AGE_SECS` (default 86400): age after which a pending batch is stalled.
+    pub max_pending_age: Duration,
+    /// `RESEND_AFTER_SECS` (default 120): a payout still not final this long after it
+    /// was submitted is sent again, identically.
+    pub resend_after: Duration,
+    /// `MONITOR_BUDGET_SECS` (default 50): how long one run keeps polling while there is
+    /// work (the Lambda function's timeout is 60 s).
+    pub budget: Duration,
 }
 
 impl GridConfig {
@@ -115,6 +136,12 @@ impl GridConfig {
         "GRID_WALLET",
         "LEDGER_URL",
         "LEDGER_DIALECT",
+        "DLT_CONNECTION_POOL",
+        "DLT_IDS_PER_REQUEST",
+        "MAX_CHECKS",
+        "MAX_PENDING_AGE_SECS",
+        "RESEND_AFTER_SECS",
+        "MONITOR_BUDGET_SECS",
     ];
     pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
     const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -211,6 +238,34 @@ impl MarketConfig {
             )?),
             reading_shards: bounded(parse(get("READING_SHARDS"), "READING_SHARDS", 4)?, "READING_SHARDS", 1..=256)?,
             wallet,
+            monitor: MonitorConfig {
+                connection_pool: bounded(
+                    parse(get("DLT_CONNECTION_POOL"), "DLT_CONNECTION_POOL", 4)?,
+                    "DLT_CONNECTION_POOL",
+                    1..=64,
+                )?,
+                ids_per_request: bounded(
+                    parse(get("DLT_IDS_PER_REQUEST"), "DLT_IDS_PER_REQUEST", 15)?,
+                    "DLT_IDS_PER_REQUEST",
+                    1..=100,
+                )?,
+                max_checks: bounded(parse(get("MAX_CHECKS"), "MAX_CHECKS", 200)?, "MAX_CHECKS", 1..=1_000_000)?,
+                max_pending_age: Duration::from_secs(bounded(
+                    parse(get("MAX_PENDING_AGE_SECS"), "MAX_PENDING_AGE_SECS", 86_400)?,
+                    "MAX_PENDING_AGE_SECS",
+                    60..=30 * 86_400,
+                )?),
+                resend_after: Duration::from_secs(bounded(
+                    parse(get("RESEND_AFTER_SECS"), "RESEND_AFTER_SECS", 120)?,
+                    "RESEND_AFTER_SECS",
+                    1..=86_400,
+                )?),
+                budget: Duration::from_secs(bounded(
+                    parse(get("MONITOR_BUDGET_SECS"), "MONITOR_BUDGET_SECS", 50)?,
+                    "MONITOR_BUDGET_SECS",
+                    0..=900,
+                )?),
+            },
         })
     }
 
@@ -280,6 +335,14 @@ mod tests {
                     poll_interval: Duration::from_secs(5),
                     reading_shards: 4,
                     wallet: "grid-wallet".to_owned(),
+                    monitor: MonitorConfig {
+                        connection_pool: 4,
+                        ids_per_request: 15,
+                        max_checks: 200,
+                        max_pending_age: Duration::from_secs(86_400),
+                        resend_after: Duration::from_secs(120),
+                        budget: Duration::from_secs(50),
+                    },
                 },
                 ledger: None,
             }

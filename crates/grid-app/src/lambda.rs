@@ -120,7 +120,7 @@ pub enum JobError {
     #[error(transparent)]
     Settle(#[from] crate::jobs::SettlerError),
     #[error(transparent)]
-    Pay(#[from] crate::jobs::CashierError),
+    Pay(#[from] crate::jobs::MonitorError),
 }
 
 impl From<JobError> for lambda_runtime::Diagnostic {
@@ -177,15 +177,18 @@ pub async fn settlement(
 /// The batch-monitor function: verifies payment claims, follows payouts to final,
 /// and pays producers what the cash allows, on each scheduled run.
 pub async fn batch_monitor(
-    cashier: &crate::jobs::Cashier,
+    monitor: &crate::jobs::BatchMonitor,
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Value, JobError> {
     if let Trigger::Queue(_) = Trigger::parse(&event.payload)? {
         return Err(TriggerError("the batch monitor runs on its schedule, not from a queue".to_owned()).into());
     }
-    let report = cashier.run(grid_core::EpochMs::now()).await?;
+    let report = monitor.run(grid_core::EpochMs::now()).await?;
     Ok(serde_json::json!({
         "job": "batch-monitor",
+        "skipped": report.skipped,
+        "asked": report.asked,
+        "stalled": report.stalled,
         "verified": report.verified,
         "rejected": report.rejected,
         "payoutsSubmitted": report.payouts_submitted,

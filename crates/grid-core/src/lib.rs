@@ -47,4 +47,4 @@ pub use registration_id::RegistrationId;
 pub use side_key::{SideKey, SideKeyError};
 pub use storage_context::StorageContext;
 pub use time::{EpochMs, TimeError};
-pub use work::{WorkError, WorkMessage};
+pub use work::{CompletedBatch, CompletionMessage, WorkError, WorkMessage};

@@ -40,6 +40,11 @@ impl EpochMs {
         Self(since.as_millis().min(u128::from(Self::MAX)) as u64)
     }
 
+    /// `start` plus an elapsed duration (for runs that measure time from a given now).
+    pub fn new_from(start: EpochMs, elapsed: std::time::Duration) -> Self {
+        Self(start.0.saturating_add(elapsed.as_millis().min(u128::from(Self::MAX)) as u64).min(Self::MAX))
+    }
+
     /// Milliseconds since the epoch.
     pub const fn get(self) -> u64 {
         self.0

@@ -91,3 +91,79 @@ mod tests {
         }
     }
 }
+
+/// A batch the grid saw become final, announced on the `completions` queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompletedBatch {
+    pub batch_id: crate::BatchId,
+    /// `payout` or `claim`.
+    pub kind: String,
+    pub registration: RegistrationId,
+    pub amount: crate::Iota,
+}
+
+/// The completion envelope (work-chain pattern): ordered `items` and the `hash` of
+/// their canonical body, so a subscriber can tell a redelivered message by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletionMessage {
+    hash: String,
+    items: Vec<CompletedBatch>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompletionWire {
+    hash: String,
+    items: Vec<CompletedBatch>,
+}
+
+fn completion_hash(items: &[CompletedBatch]) -> String {
+    let body = serde_json::json!({ "items": items }).to_string();
+    hex::encode(Sha256::digest(body.as_bytes()))
+}
+
+impl CompletionMessage {
+    pub fn new(items: Vec<CompletedBatch>) -> Self {
+        Self { hash: completion_hash(&items), items }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, WorkError> {
+        let wire: CompletionWire = serde_json::from_str(text).map_err(|e| WorkError::Json(e.to_string()))?;
+        if wire.hash != completion_hash(&wire.items) {
+            return Err(WorkError::Hash);
+        }
+        Ok(Self { hash: wire.hash, items: wire.items })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&CompletionWire { hash: self.hash.clone(), items: self.items.clone() })
+            .expect("a completion serialises")
+    }
+
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn items(&self) -> &[CompletedBatch] {
+        &self.items
+    }
+}
+
+#[cfg(test)]
+mod completion_tests {
+    use super::*;
+
+    #[test]
+    fn a_completion_round_trips_and_refuses_tampering() {
+        let message = CompletionMessage::new(vec![CompletedBatch {
+            batch_id: crate::BatchId::parse("payout-1").unwrap(),
+            kind: "payout".into(),
+            registration: RegistrationId::parse("producer-0001").unwrap(),
+            amount: crate::Iota::new(42),
+        }]);
+        let text = message.to_json();
+        assert_eq!(CompletionMessage::parse(&text).unwrap(), message);
+        assert_eq!(CompletionMessage::parse(&text.replace("42", "43")), Err(WorkError::Hash));
+    }
+}

@@ -1,24 +1,25 @@
 //! The grid's jobs: the poller (channels → readings), settlement (readings →
-//! prices, bills and earnings) and the cashier (payments verified, producers paid). Each is a plain struct over the ports, run by
+//! prices, bills and earnings) and the batch monitor (payments verified, producers
+//! paid, ledger batches followed until final). Each is a plain struct over the ports, run by
 //! `gridctl serve` on an interval and by the Lambda functions on schedules and queues.
 //! Every effect is idempotent, so a job may run twice, concurrently, or be cut off at
 //! any point and run again.
 
-mod cashier;
+mod monitor;
 mod poller;
 mod settlement;
 
-pub use cashier::{Cashier, CashierError, CashierReport};
+pub use monitor::{BatchMonitor, MonitorError, MonitorReport};
 pub use poller::{DispatchReport, PollReport, Poller, PollerError};
 pub use settlement::{SettlementReport, Settler, SettlerError};
 
-/// Runs the poller, settlement and the cashier every `interval` until `stop` resolves: what
+/// Runs the poller, settlement and the batch monitor every `interval` until `stop` resolves: what
 /// `gridctl serve` does in place of the Lambda schedules. A failed round is logged and
 /// retried at the next tick; nothing is lost by it.
 pub async fn run_every(
     poller: Poller,
     settler: Settler,
-    cashier: Cashier,
+    monitor: BatchMonitor,
     interval: std::time::Duration,
     stop: impl std::future::Future<Output = ()>,
 ) {
@@ -39,7 +40,7 @@ pub async fn run_every(
                 if let Err(e) = settler.run(now).await {
                     tracing::error!(error = %crate::telemetry::cause_chain(&e), "settlement failed");
                 }
-                if let Err(e) = cashier.run(now).await {
+                if let Err(e) = monitor.run(now).await {
                     tracing::warn!(error = %crate::telemetry::cause_chain(&e), "payments failed; retrying next round");
                 }
             }

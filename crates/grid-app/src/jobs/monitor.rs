@@ -1,0 +1,377 @@
+//! The batch monitor (DESIGN.md §6–§7, after the DLT polling monitor): keeps the
+//! grid's record of every ledger batch in step with the ledger, and pays producers.
+//!
+//! A run takes a lease (two runs never overlap), then works in rounds while there is
+//! work and time: it plans status requests for the batches that are due (least recently
+//! checked first, grouped by service, `DLT_IDS_PER_REQUEST` ids each), sends them with
+//! at most `DLT_CONNECTION_POOL` in flight, and checks each answer against the ids asked.
+//!
+//! - `COMMITTED`: a payout is done; a claim is verified against the batch's transfers
+//!   (payer, payee, amount) before the consumer is credited. Either way a completion goes
+//!   to `completions`.
+//! - `INVALID`: a payout's money goes back to the grid and the producer is owed it again
+//!   (the next plan re-issues it as a new batch; the old one stays, failed, with its
+//!   reasons); a claim is rejected.
+//! - Not final (`PENDING`, `UNKNOWN`, …): checked again later. A payout still not final
+//!   `RESEND_AFTER_SECS` after submission is sent again, identically (same id: the ledger
+//!   applies it once). A batch past `MAX_CHECKS` or `MAX_PENDING_AGE_SECS` is marked
+//!   stalled for the operator and still followed; nothing is dropped.
+//! - A request that fails (429, 503, timeout, garbage): its batches are checked again
+//!   after a backoff recorded on each.
+//!
+//! Then it pays producers: oldest entitlements first, only from cash held, never below
+//! `MIN_PAYOUT`, each payout recorded with a deterministic id before it is submitted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use grid_core::ledger::{BatchStatus, LedgerBatch};
+use grid_core::market::{Entitlement, plan_payouts};
+use grid_core::monitor::{Outcome, PendingBatch, StatusRequest, check_answer, plan_requests};
+use grid_core::{BatchId, CompletedBatch, CompletionMessage, EpochMs, Iota, PaymentAddress};
+use grid_store::{
+    AccountStore, ClaimResolution, LeaseStore, MessageQueue, PaymentClaim, PayoutRecord, StoreError, Watched,
+    WatchedBatch,
+};
+use tracing::Instrument;
+
+use crate::config::MarketConfig;
+use crate::ledger::{Ledger, LedgerError};
+
+/// The one service the grid's ledger client talks to.
+const SERVICE: &str = "ledger";
+/// How long a claimed batch may be missing from the ledger before the claim is rejected.
+const CLAIM_PATIENCE_MS: u64 = 60 * 60 * 1000;
+/// Batches taken per round.
+const ROUND: usize = 500;
+/// The longest backoff after failed requests.
+const MAX_BACKOFF_MS: u64 = 10 * 60 * 1000;
+
+/// A run failed; its work is retried on the next run.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitorReport {
+    /// Another run held the lease; this one did nothing.
+    pub skipped: bool,
+    pub rounds: u64,
+    pub asked: u64,
+    pub requests_failed: u64,
+    pub not_final: u64,
+    pub resent: u64,
+    pub stalled: u64,
+    pub verified: u64,
+    pub rejected: u64,
+    pub payouts_submitted: u64,
+    pub payouts_committed: u64,
+    pub payouts_refused: u64,
+}
+
+/// The batch monitor over the books, the ledger, the lease and the completions queue.
+#[derive(Clone)]
+pub struct BatchMonitor {
+    pub accounts: Arc<dyn AccountStore>,
+    pub leases: Arc<dyn LeaseStore>,
+    pub completions: Arc<dyn MessageQueue>,
+    pub ledger: Arc<dyn Ledger>,
+    pub market: MarketConfig,
+    pub poll_interval: Duration,
+}
+
+impl BatchMonitor {
+    /// One run: rounds while there is due work and time left of the budget, then payouts.
+    pub async fn run(&self, now: EpochMs) -> Result<MonitorReport, MonitorError> {
+        let mut report = MonitorReport::default();
+        let holder = format!("run-{:016x}", rand_u64());
+        let config = self.market.monitor;
+        // The lease outlives the budget a little, in case a round runs long; it expires
+        // by itself if this run dies.
+        let ttl = (config.budget + Duration::from_secs(60)).as_millis() as u64;
+        if !self.leases.acquire("batch-monitor", &holder, now.get(), ttl).await? {
+            tracing::info!("another batch monitor run holds the lease");
+            report.skipped = true;
+            return Ok(report);
+        }
+        let span = tracing::info_span!("batch_monitor", holder = %holder);
+        let result = self.rounds(now, &mut report).instrument(span.clone()).await;
+        self.leases.release("batch-monitor", &holder).await?;
+        result?;
+        span.in_scope(|| tracing::info!(?report, "batch monitor run done"));
+        Ok(report)
+    }
+
+    async fn rounds(&self, started: EpochMs, report: &mut MonitorReport) -> Result<(), MonitorError> {
+        let clock = Instant::now();
+        let budget = self.market.monitor.budget;
+        loop {
+            let now = EpochMs::new_from(started, clock.elapsed());
+            let due = self.accounts.due_batches(now.get(), ROUND).await?;
+            if !due.is_empty() {
+                report.rounds += 1;
+                self.round(&due, now, report).await?;
+            }
+            self.pay_producers(report).await?;
+            let more = !self.accounts.due_batches(u64::MAX, 1).await?.is_empty();
+            if !more || clock.elapsed() + self.poll_interval > budget {
+                return Ok(());
+            }
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    async fn round(&self, due: &[WatchedBatch], now: EpochMs, report: &mut MonitorReport) -> Result<(), MonitorError> {
+        let pending: Vec<PendingBatch> = due
+            .iter()
+            .map(|b| PendingBatch {
+                service: SERVICE.to_owned(),
+                id: b.watched.batch_id().clone(),
+                submitted: b.submitted,
+                last_checked: b.last_checked,
+            })
+            .collect();
+        let requests = plan_requests(&pending, self.market.monitor.ids_per_request);
+        let answers: Vec<(StatusRequest, Result<Vec<(String, BatchStatus)>, LedgerError>)> = stream::iter(requests)
+            .map(|request| async move {
+                let span = tracing::info_span!("status_request", service = %request.service, asked = request.ids.len());
+                let answer = self.ledger.statuses(&request.ids).instrument(span).await;
+                (request, answer)
+            })
+            .buffer_unordered(self.market.monitor.connection_pool)
+            .collect()
+            .await;
+        for (request, answer) in answers {
+            report.asked += request.ids.len() as u64;
+            let batches: Vec<&WatchedBatch> =
+                request.ids.iter().flat_map(|id| due.iter().filter(move |b| b.watched.batch_id() == id)).collect();
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    report.requests_failed += 1;
+                    tracing::warn!(error = %crate::telemetry::cause_chain(&e), ids = request.ids.len(), "status request failed; backing off");
+                    for batch in batches {
+                        let backoff = (self.poll_interval.as_millis() as u64)
+                            .saturating_mul(1 << batch.times_checked.min(10))
+                            .min(MAX_BACKOFF_MS);
+                        self.not_final(batch, now, now.get() + backoff, report).await?;
+                    }
+                    continue;
+                }
+            };
+            let checked = check_answer(&request.ids, answer);
+            if !checked.extras.is_empty() || !checked.missing.is_empty() || !checked.conflicting.is_empty() {
+                tracing::warn!(extras = ?checked.extras, missing = ?checked.missing, conflicting = ?checked.conflicting, "the ledger's answer does not match the question");
+            }
+            for (id, outcome) in checked.outcomes {
+                for batch in due.iter().filter(|b| b.watched.batch_id() == &id) {
+                    self.apply(batch, &outcome, now, report).await?;
+                }
+            }
+            for id in checked.missing.iter().chain(&checked.conflicting) {
+                for batch in due.iter().filter(|b| b.watched.batch_id() == id) {
+                    self.not_final(batch, now, self.next_check(now), report).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn next_check(&self, now: EpochMs) -> u64 {
+        now.get() + self.poll_interval.as_millis() as u64
+    }
+
+    async fn apply(
+        &self,
+        batch: &WatchedBatch,
+        outcome: &Outcome,
+        now: EpochMs,
+        report: &mut MonitorReport,
+    ) -> Result<(), MonitorError> {
+        match (&batch.watched, outcome) {
+            (Watched::Payout(payout), Outcome::Committed) => {
+                if self.accounts.resolve_payout(&payout.batch.id, true, &[]).await? {
+                    report.payouts_committed += 1;
+                    self.complete(&payout.batch.id, "payout", &payout.producer, payout.amount).await?;
+                }
+            }
+            (Watched::Payout(payout), Outcome::Invalid(reasons)) => {
+                tracing::warn!(batch = %payout.batch.id, ?reasons, "payout refused; it will be re-issued as a new batch");
+                if self.accounts.resolve_payout(&payout.batch.id, false, reasons).await? {
+                    report.payouts_refused += 1;
+                }
+            }
+            (Watched::Claim(claim), Outcome::Committed) => match self.ledger.batch(&claim.batch_id).await? {
+                Some((ledger_batch, BatchStatus::Committed)) => {
+                    let resolution = self.verify(claim, &ledger_batch);
+                    self.resolve(claim, resolution, report).await?;
+                }
+                _ => self.not_final(batch, now, self.next_check(now), report).await?,
+            },
+            (Watched::Claim(claim), Outcome::Invalid(reasons)) => {
+                let reason = format!("the ledger refused batch {}: {}", claim.batch_id, reasons.join("; "));
+                self.resolve(claim, ClaimResolution::Rejected { reason }, report).await?;
+            }
+            (Watched::Claim(claim), Outcome::NotFinal(BatchStatus::Unknown))
+                if now.get().saturating_sub(claim.claimed.get()) > CLAIM_PATIENCE_MS =>
+            {
+                let reason = format!("the ledger does not show batch {}", claim.batch_id);
+                self.resolve(claim, ClaimResolution::Rejected { reason }, report).await?;
+            }
+            (Watched::Payout(payout), Outcome::NotFinal(_))
+                if now.get().saturating_sub(batch.submitted) >= self.market.monitor.resend_after.as_millis() as u64 =>
+            {
+                // Sent again as the very same batch: the ledger applies an id once.
+                match self.ledger.submit(&payout.batch).await {
+                    Ok(()) => report.resent += 1,
+                    Err(e) => tracing::warn!(batch = %payout.batch.id, error = %e, "re-sending a payout failed"),
+                }
+                self.not_final(batch, now, self.next_check(now), report).await?;
+            }
+            (_, Outcome::NotFinal(_)) => self.not_final(batch, now, self.next_check(now), report).await?,
+        }
+        Ok(())
+    }
+
+    /// Records a check that did not end the batch, and marks it stalled when it has
+    /// waited too long or been asked about too often.
+    async fn not_final(
+        &self,
+        batch: &WatchedBatch,
+        now: EpochMs,
+        next: u64,
+        report: &mut MonitorReport,
+    ) -> Result<(), MonitorError> {
+        report.not_final += 1;
+        let config = self.market.monitor;
+        let stalled = batch.times_checked + 1 >= config.max_checks
+            || now.get().saturating_sub(batch.submitted) >= config.max_pending_age.as_millis() as u64;
+        if stalled && !batch.stalled {
+            report.stalled += 1;
+            tracing::warn!(batch = %batch.watched.batch_id(), checks = batch.times_checked + 1, "batch stalled; the operator should look at it");
+        }
+        self.accounts.checked(&batch.watched, now.get(), next, stalled).await?;
+        Ok(())
+    }
+
+    async fn resolve(
+        &self,
+        claim: &PaymentClaim,
+        resolution: ClaimResolution,
+        report: &mut MonitorReport,
+    ) -> Result<(), MonitorError> {
+        if !self.accounts.resolve_claim(claim, &resolution).await? {
+            return Ok(());
+        }
+        match resolution {
+            ClaimResolution::Verified { .. } => {
+                report.verified += 1;
+                self.complete(&claim.batch_id, "claim", &claim.registration, claim.amount).await?;
+            }
+            ClaimResolution::Rejected { reason } => {
+                report.rejected += 1;
+                tracing::warn!(consumer = %claim.registration, batch = %claim.batch_id, %reason, "payment claim rejected");
+            }
+        }
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        batch: &BatchId,
+        kind: &str,
+        registration: &grid_core::RegistrationId,
+        amount: Iota,
+    ) -> Result<(), MonitorError> {
+        let message = CompletionMessage::new(vec![CompletedBatch {
+            batch_id: batch.clone(),
+            kind: kind.to_owned(),
+            registration: registration.clone(),
+            amount,
+        }]);
+        self.completions.send(&[message.to_json()]).await?;
+        Ok(())
+    }
+
+    /// A committed batch pays a claim if it moves the claimed amount from the
+    /// consumer's ledger account (its registration id) to one of the grid's addresses.
+    fn verify(&self, claim: &PaymentClaim, batch: &LedgerBatch) -> ClaimResolution {
+        let payer = claim.registration.as_str();
+        let paid = batch.transfers.iter().find_map(|t| {
+            let seq = self.grid_address_seq(&t.to)?;
+            (t.from.as_str() == payer && t.amount == claim.amount).then(|| (t.to.clone(), seq))
+        });
+        match paid {
+            Some((address, seq)) => ClaimResolution::Verified { address, seq },
+            None => ClaimResolution::Rejected {
+                reason: format!(
+                    "batch {} does not move {} from {payer} to the grid",
+                    claim.batch_id,
+                    claim.amount.get()
+                ),
+            },
+        }
+    }
+
+    /// The number of a grid address `{GRID_WALLET}-{n}`, or `None` for anyone else's.
+    fn grid_address_seq(&self, address: &PaymentAddress) -> Option<u64> {
+        address.as_str().strip_prefix(&self.market.wallet)?.strip_prefix('-')?.parse().ok()
+    }
+
+    async fn pay_producers(&self, report: &mut MonitorReport) -> Result<(), MonitorError> {
+        let totals = self.accounts.totals().await?;
+        let mut funds = self.accounts.funds().await?;
+        let held: u64 = funds.iter().map(|f| f.available.get()).sum();
+        let cash = Iota::new(totals.cash().get().min(held));
+        if cash == Iota::ZERO {
+            return Ok(());
+        }
+        let unpaid = self.accounts.unpaid().await?;
+        let entitlements: Vec<Entitlement> = unpaid
+            .iter()
+            .filter(|u| u.address.is_some())
+            .map(|u| Entitlement { period: u.oldest_period, producer: u.producer.clone(), unpaid: u.unpaid })
+            .collect();
+        for payout in plan_payouts(&entitlements, cash, self.market.min_payout) {
+            let owed = unpaid.iter().find(|u| u.producer == payout.producer).expect("planned from these");
+            let to = owed.address.clone().expect("only producers with an address are planned");
+            // Draw on the oldest addresses first.
+            let mut left = payout.amount.get();
+            let mut sources = Vec::new();
+            for funds in funds.iter_mut().filter(|f| f.available.get() > 0) {
+                if left == 0 {
+                    break;
+                }
+                let part = funds.available.get().min(left);
+                funds.available = Iota::new(funds.available.get() - part);
+                left -= part;
+                sources.push((funds.address.clone(), Iota::new(part)));
+            }
+            let batch = LedgerBatch::payout(&payout.producer, owed.paid_before, owed.refused, &sources, &to);
+            let record =
+                PayoutRecord { batch: batch.clone(), producer: payout.producer.clone(), amount: payout.amount };
+            if self.accounts.record_payout(&record).await? {
+                tracing::info!(producer = %payout.producer, amount = payout.amount.get(), batch = %batch.id, "payout");
+                report.payouts_submitted += 1;
+                // Recorded first: if this submit fails, the monitor sends the same batch later.
+                if let Err(e) = self.ledger.submit(&batch).await {
+                    tracing::warn!(batch = %batch.id, error = %e, "submitting a payout failed; it will be re-sent");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A random number for lease holders (unique per run).
+fn rand_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    u64::from_le_bytes(bytes)
+}
