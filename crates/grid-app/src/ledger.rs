@@ -22,6 +22,9 @@ pub enum LedgerError {
     Protocol(String),
 }
 
+/// A ledger's answer to a status request: (id as the ledger spelled it, status) pairs.
+pub type StatusAnswer = Vec<(String, BatchStatus)>;
+
 /// A ledger: submits batches (each id applied at most once), reports their statuses,
 /// and shows a batch's transfers so a claimed payment can be verified.
 #[async_trait]
@@ -29,14 +32,20 @@ pub trait Ledger: Send + Sync {
     async fn submit(&self, batch: &LedgerBatch) -> Result<(), LedgerError>;
 
     /// Statuses of `ids` as the ledger answers (it may leave some out or add others).
-    async fn statuses(&self, ids: &[BatchId]) -> Result<Vec<(String, BatchStatus)>, LedgerError>;
+    async fn statuses(&self, ids: &[BatchId]) -> Result<StatusAnswer, LedgerError>;
 
     /// A batch and its status, if the ledger knows it.
     async fn batch(&self, id: &BatchId) -> Result<Option<(LedgerBatch, BatchStatus)>, LedgerError>;
 }
 
-/// A ledger over HTTP: `POST /batches`, `GET /batch_statuses` (either dialect),
+/// A ledger over HTTP: `POST /batches`, `/batch_statuses` (either dialect),
 /// `GET /batches/{id}`.
+///
+/// For Splinter, the base URL names the scabbard service:
+/// `https://node/scabbard/{circuit}/{service}`. Sawtooth lists of ids too long for a URL
+/// are asked with `POST /batch_statuses` and a JSON array. Error bodies of both dialects
+/// (`{"error":{"code","title","message"}}`, `{"code","message"}`) become the message of
+/// the error; 408, 429 and 503 mean "busy, retry later".
 #[derive(Clone)]
 pub struct HttpLedger {
     base: String,
@@ -46,10 +55,17 @@ pub struct HttpLedger {
 
 impl HttpLedger {
     /// How long one request may take before it counts as unreachable.
-    const TIMEOUT: Duration = Duration::from_secs(10);
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+    /// Longer id lists go in a POST body (Sawtooth).
+    const MAX_QUERY_LEN: usize = 1500;
 
     pub fn new(base: impl Into<String>, dialect: Dialect) -> Self {
-        let http = reqwest::Client::builder().timeout(Self::TIMEOUT).build().expect("an HTTP client builds");
+        Self::with_timeout(base, dialect, Self::TIMEOUT)
+    }
+
+    /// A client whose requests give up after `timeout`.
+    pub fn with_timeout(base: impl Into<String>, dialect: Dialect, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client builds");
         Self { base: base.into().trim_end_matches('/').to_owned(), dialect, http }
     }
 
@@ -58,11 +74,21 @@ impl HttpLedger {
         if status.is_success() {
             return Ok(response);
         }
-        if status.as_u16() == 429 || status.as_u16() == 503 {
+        if matches!(status.as_u16(), 408 | 429 | 503) {
             return Err(LedgerError::Busy(status.as_u16()));
         }
-        let message = response.text().await.unwrap_or_default().chars().take(300).collect();
-        Err(LedgerError::Refused { status: status.as_u16(), message })
+        let body = response.text().await.unwrap_or_default();
+        Err(LedgerError::Refused { status: status.as_u16(), message: error_message(&body) })
+    }
+}
+
+/// The message of an error body in either dialect, or the start of the body.
+fn error_message(body: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    let message = value["error"]["message"].as_str().or_else(|| value["message"].as_str());
+    match message {
+        Some(message) => message.chars().take(300).collect(),
+        None => body.chars().take(300).collect(),
     }
 }
 
@@ -86,15 +112,16 @@ impl Ledger for HttpLedger {
         Self::check(response).await.map(|_| ())
     }
 
-    async fn statuses(&self, ids: &[BatchId]) -> Result<Vec<(String, BatchStatus)>, LedgerError> {
+    async fn statuses(&self, ids: &[BatchId]) -> Result<StatusAnswer, LedgerError> {
         let joined = ids.iter().map(BatchId::as_str).collect::<Vec<_>>().join(",");
-        let response = self
-            .http
+        let url = format!("{}/batch_statuses", self.base);
+        let request = if self.dialect == Dialect::Sawtooth && joined.len() > Self::MAX_QUERY_LEN {
+            self.http.post(url).json(&ids)
+        } else {
             // Batch ids are [A-Za-z0-9._-] only: nothing in them needs escaping.
-            .get(format!("{}/batch_statuses?{}={joined}", self.base, self.dialect.query_key()))
-            .send()
-            .await
-            .map_err(LedgerError::Unreachable)?;
+            self.http.get(format!("{url}?{}={joined}", self.dialect.query_key()))
+        };
+        let response = request.send().await.map_err(LedgerError::Unreachable)?;
         let body = Self::check(response).await?.bytes().await.map_err(LedgerError::Unreachable)?;
         Ok(self.dialect.parse_statuses(&body)?)
     }

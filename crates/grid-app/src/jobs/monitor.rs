@@ -37,7 +37,7 @@ use grid_store::{
 use tracing::Instrument;
 
 use crate::config::MarketConfig;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, StatusAnswer};
 
 /// The one service the grid's ledger client talks to.
 const SERVICE: &str = "ledger";
@@ -138,7 +138,7 @@ impl BatchMonitor {
             })
             .collect();
         let requests = plan_requests(&pending, self.market.monitor.ids_per_request);
-        let answers: Vec<(StatusRequest, Result<Vec<(String, BatchStatus)>, LedgerError>)> = stream::iter(requests)
+        let answers: Vec<(StatusRequest, Result<StatusAnswer, LedgerError>)> = stream::iter(requests)
             .map(|request| async move {
                 let span = tracing::info_span!("status_request", service = %request.service, asked = request.ids.len());
                 let answer = self.ledger.statuses(&request.ids).instrument(span).await;

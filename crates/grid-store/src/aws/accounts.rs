@@ -476,7 +476,7 @@ impl AccountStore for DynamoAccountStore {
                 batches.push(watched_from_item(&item)?);
             }
         }
-        batches.sort_by(|a, b| (a.last_checked, a.submitted).cmp(&(b.last_checked, b.submitted)));
+        batches.sort_by_key(|a| (a.last_checked, a.submitted));
         batches.truncate(limit);
         Ok(batches)
     }
