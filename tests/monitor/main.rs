@@ -19,7 +19,7 @@ use grid_app::jobs::BatchMonitor;
 use grid_app::ledger::HttpLedger;
 use grid_core::ledger::{Dialect, LedgerBatch, Transfer};
 use grid_core::{BatchId, CompletionMessage, EpochMs, Iota, PaymentAddress, RegistrationId};
-use grid_store::{PayoutRecord, Watched};
+use grid_store::{PaymentClaim, PayoutRecord, Watched};
 use grid_tests::TestGrid;
 use serde_json::{Value, json};
 
@@ -135,7 +135,11 @@ async fn submit(State(stub): State<Arc<Stub>>, Json(batch): Json<LedgerBatch>) -
     (StatusCode::ACCEPTED, Json(json!({"link": "http://stub/batch_statuses"}))).into_response()
 }
 
-async fn batch(Path(id): Path<String>) -> Response {
+/// Batches with a script exist (still pending); any other is not found.
+async fn batch(State(stub): State<Arc<Stub>>, Path(id): Path<String>) -> Response {
+    if stub.scripts.lock().unwrap().contains_key(&id) {
+        return Json(json!({"id": id, "status": "PENDING", "transfers": []})).into_response();
+    }
     (StatusCode::NOT_FOUND, Json(json!({"error": {"code": 71, "title": "Batch Not Found", "message": id}})))
         .into_response()
 }
@@ -363,4 +367,29 @@ async fn two_runs_started_together_do_the_work_once() {
     assert!(a.skipped != b.skipped, "one run holds the lease, the other stands aside: {a:?} {b:?}");
     assert_eq!(a.payouts_committed + b.payouts_committed, 6);
     assert_eq!(stub.requests.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_rejected_only_when_the_ledger_says_it_has_no_such_batch() {
+    let grid = TestGrid::start_with(CONFIG).await;
+    let (stub, url) = stub(Dialect::Sawtooth, Duration::ZERO).await;
+    // The ledger answers UNKNOWN for both; it holds "slow", it never saw "ghost".
+    stub.scripts.lock().unwrap().insert("slow".to_owned(), vec!["UNKNOWN"]);
+    for (i, id) in ["slow", "ghost"].into_iter().enumerate() {
+        let claim = PaymentClaim {
+            registration: RegistrationId::parse("consumer-0001").unwrap(),
+            batch_id: BatchId::parse(id).unwrap(),
+            amount: Iota::new(5),
+            channel_index: i as u64 + 1,
+            claimed: at(0),
+        };
+        assert!(grid.stores.accounts.claim_payment(&claim).await.unwrap());
+    }
+    let monitor = monitor(&grid, &url, Dialect::Sawtooth);
+    let early = monitor.run(at(1_000)).await.unwrap();
+    assert_eq!((early.rejected, early.not_final), (0, 2), "an hour's patience first: {early:?}");
+    let late = monitor.run(at(61 * 60 * 1000)).await.unwrap();
+    assert_eq!((late.rejected, late.not_final), (1, 1), "{late:?}");
+    let statuses = statuses_of(&grid).await;
+    assert_eq!((statuses["ghost"].0.as_str(), statuses["slow"].0.as_str()), ("rejected", "pending"));
 }

@@ -78,7 +78,7 @@ pub fn router(store: LedgerStore, options: LedgerOptions) -> Router {
     Router::new()
         .route("/batches", post(submit))
         .route("/batches/{id}", get(batch))
-        .route("/batch_statuses", get(statuses))
+        .route("/batch_statuses", get(statuses).post(statuses_posted))
         .route("/accounts/{address}", get(account))
         .route("/accounts/{address}/deposit", post(deposit))
         .with_state(ledger)
@@ -121,11 +121,24 @@ struct StatusQuery {
 }
 
 async fn statuses(State(ledger): State<Ledger>, Query(query): Query<StatusQuery>) -> Response {
+    let ids: Vec<&str> = query.id.split(',').filter(|id| !id.is_empty()).collect();
+    answer_statuses(&ledger, &ids).await
+}
+
+/// Sawtooth takes long id lists as a JSON array in a POST body.
+async fn statuses_posted(State(ledger): State<Ledger>, body: axum::body::Bytes) -> Response {
+    let Ok(ids) = serde_json::from_slice::<Vec<String>>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "expected a JSON array of batch ids");
+    };
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    answer_statuses(&ledger, &ids).await
+}
+
+async fn answer_statuses(ledger: &Ledger, ids: &[&str]) -> Response {
     if let Some(down) = ledger.unavailable() {
         return down;
     }
-    let ids: Vec<&str> = query.id.split(',').filter(|id| !id.is_empty()).collect();
-    let found = match ledger.store.statuses(&ids, EpochMs::now().get()).await {
+    let found = match ledger.store.statuses(ids, EpochMs::now().get()).await {
         Ok(found) => found,
         Err(e) => return fault(e),
     };
@@ -143,7 +156,7 @@ async fn statuses(State(ledger): State<Ledger>, Query(query): Query<StatusQuery>
             None => json!({"id": id, "status": "UNKNOWN", "invalid_transactions": []}),
         })
         .collect();
-    Json(json!({"data": data, "link": format!("/batch_statuses?id={}", query.id)})).into_response()
+    Json(json!({"data": data, "link": format!("/batch_statuses?id={}", ids.join(","))})).into_response()
 }
 
 async fn batch(State(ledger): State<Ledger>, Path(id): Path<String>) -> Response {

@@ -127,3 +127,19 @@ async fn injected_faults_answer_as_configured() {
     );
     assert_eq!(doomed.balance("rich-0001").await, 100);
 }
+
+#[tokio::test]
+async fn a_long_list_of_ids_can_be_posted_as_sawtooth_allows() {
+    let ledger = Ledger::start(instant()).await;
+    ledger.post("/batches", batch("b-6", "a", "b", 1)).await;
+    let (status, body) = ledger.post("/batch_statuses", json!(["b-6", "nope"])).await;
+    assert_eq!(status, 200);
+    let ids: Vec<(&str, &str)> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ids, [("b-6", "INVALID"), ("nope", "UNKNOWN")]);
+    assert_eq!(ledger.post("/batch_statuses", json!({"id": "b-6"})).await.0, 400);
+}

@@ -207,12 +207,16 @@ impl BatchMonitor {
                     report.payouts_refused += 1;
                 }
             }
-            (Watched::Claim(claim), Outcome::Committed) => match self.ledger.batch(&claim.batch_id).await? {
-                Some((ledger_batch, BatchStatus::Committed)) => {
+            (Watched::Claim(claim), Outcome::Committed) => match self.ledger.batch(&claim.batch_id).await {
+                Ok(Some((ledger_batch, BatchStatus::Committed))) => {
                     let resolution = self.verify(claim, &ledger_batch);
                     self.resolve(claim, resolution, report).await?;
                 }
-                _ => self.not_final(batch, now, self.next_check(now), report).await?,
+                Ok(_) => self.not_final(batch, now, self.next_check(now), report).await?,
+                Err(e) => {
+                    tracing::warn!(batch = %claim.batch_id, error = %crate::telemetry::cause_chain(&e), "fetching a claimed batch failed");
+                    self.not_final(batch, now, self.next_check(now), report).await?;
+                }
             },
             (Watched::Claim(claim), Outcome::Invalid(reasons)) => {
                 let reason = format!("the ledger refused batch {}: {}", claim.batch_id, reasons.join("; "));
@@ -221,8 +225,14 @@ impl BatchMonitor {
             (Watched::Claim(claim), Outcome::NotFinal(BatchStatus::Unknown))
                 if now.get().saturating_sub(claim.claimed.get()) > CLAIM_PATIENCE_MS =>
             {
-                let reason = format!("the ledger does not show batch {}", claim.batch_id);
-                self.resolve(claim, ClaimResolution::Rejected { reason }, report).await?;
+                // UNKNOWN may be a passing answer; only a ledger that says it has no such
+                // batch, asked directly, ends the claim.
+                if let Ok(None) = self.ledger.batch(&claim.batch_id).await {
+                    let reason = format!("the ledger does not show batch {}", claim.batch_id);
+                    self.resolve(claim, ClaimResolution::Rejected { reason }, report).await?;
+                } else {
+                    self.not_final(batch, now, self.next_check(now), report).await?;
+                }
             }
             (Watched::Payout(payout), Outcome::NotFinal(_))
                 if now.get().saturating_sub(batch.submitted) >= self.market.monitor.resend_after.as_millis() as u64 =>
