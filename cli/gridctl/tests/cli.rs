@@ -14,7 +14,8 @@ fn wait_for_address(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     let line = lines.next().expect("serve prints its address").expect("readable stdout");
-    line.strip_prefix("energy-grid listening on ").unwrap_or_else(|| panic!("unexpected first line: {line}")).to_owned()
+    let (_, base) = line.split_once(" listening on ").unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    base.to_owned()
 }
 
 #[tokio::test]
@@ -157,4 +158,46 @@ fn the_ledger_command_refuses_a_fault_rate_outside_0_to_1() {
     let output = gridctl().args(["ledger", "--listen", "127.0.0.1:0", "--invalid-rate", "1.5"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--invalid-rate must be between 0 and 1"));
+}
+
+#[tokio::test]
+async fn the_ledger_command_injects_the_faults_its_flags_ask_for() {
+    let data = tempfile::tempdir().unwrap();
+    let start = |flags: &[&str]| {
+        gridctl()
+            .args(["ledger", "--listen", "127.0.0.1:0", "--final-after-ms", "0", "--data-dir"])
+            .arg(data.path().join(flags.join("")))
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let http = reqwest::Client::new();
+    let batch = serde_json::json!({"id": "b-1", "transfers": [{"from": "payer-0001", "to": "b", "amount": 1}]});
+
+    let mut down = start(&["--unavailable-rate", "1"]);
+    let base = wait_for_address(&mut down);
+    assert_eq!(http.get(format!("{base}/batch_statuses?id=b-1")).send().await.unwrap().status(), 503);
+    down.kill().unwrap();
+
+    let mut forgetful = start(&["--unknown-rate", "1", "--invalid-rate", "1"]);
+    let base = wait_for_address(&mut forgetful);
+    let deposit = serde_json::json!({"amount": 5});
+    assert_eq!(
+        http.post(format!("{base}/accounts/payer-0001/deposit")).json(&deposit).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(http.post(format!("{base}/batches")).json(&batch).send().await.unwrap().status(), 202);
+    let status: serde_json::Value =
+        http.get(format!("{base}/batch_statuses?id=b-1")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["data"][0]["status"], "UNKNOWN");
+    let batch: serde_json::Value = http.get(format!("{base}/batches/b-1")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(batch["status"], "INVALID", "refused though the payer could pay");
+    let balance: serde_json::Value =
+        http.get(format!("{base}/accounts/payer-0001")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(balance["balance"], 5);
+    forgetful.kill().unwrap();
+    down.wait().unwrap();
+    forgetful.wait().unwrap();
 }
