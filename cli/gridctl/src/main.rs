@@ -2,8 +2,9 @@
 //!
 //! `serve` runs every grid API over the embedded SQLite store; `demo` starts a grid
 //! and walks through its APIs against it; `channel` opens, writes and reads channels;
-//! `ledger` runs a development ledger.
+//! `ledger` runs a development ledger; `batches` lists the ledger batches the grid follows.
 
+mod batches;
 mod channel;
 mod demo;
 mod ledger;
@@ -28,6 +29,8 @@ enum Command {
     Channel(channel::ChannelArgs),
     /// Run a development ledger (accounts, batches, statuses, injectable faults).
     Ledger(ledger::LedgerArgs),
+    /// List the ledger batches the grid follows: pending, stalled, failed, done.
+    Batches(batches::BatchesArgs),
 }
 
 #[tokio::main]
@@ -37,6 +40,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Channel(args) => channel::run(args).await,
         Command::Ledger(args) => ledger::run(args).await,
+        Command::Batches(args) => batches::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

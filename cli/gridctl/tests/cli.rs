@@ -201,3 +201,51 @@ async fn the_ledger_command_injects_the_faults_its_flags_ask_for() {
     down.wait().unwrap();
     forgetful.wait().unwrap();
 }
+
+#[tokio::test]
+async fn batches_lists_what_the_grid_follows_and_filters_by_status() {
+    use grid_core::ledger::{LedgerBatch, Transfer};
+    use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
+
+    let data = tempfile::tempdir().unwrap();
+    let vars = std::collections::HashMap::from([("GRID_DATA_DIR".to_owned(), data.path().display().to_string())]);
+    let stores = grid_app::Stores::open(&grid_app::GridConfig::from_vars(&vars).unwrap()).await.unwrap();
+    for (id, to) in [("payout-a", "wallet-a"), ("payout-b", "wallet-b")] {
+        let batch = LedgerBatch {
+            id: BatchId::parse(id).unwrap(),
+            transfers: vec![Transfer {
+                from: PaymentAddress::parse("grid-1").unwrap(),
+                to: PaymentAddress::parse(to).unwrap(),
+                amount: Iota::new(7),
+            }],
+        };
+        let record = grid_store::PayoutRecord {
+            batch,
+            producer: RegistrationId::parse("producer-0001").unwrap(),
+            amount: Iota::new(7),
+        };
+        assert!(stores.accounts.record_payout(&record).await.unwrap());
+    }
+    stores
+        .accounts
+        .resolve_payout(&BatchId::parse("payout-b").unwrap(), false, &["insufficient funds".to_owned()])
+        .await
+        .unwrap();
+    drop(stores);
+
+    let list = |status: &str| {
+        let output = gridctl().args(["batches", "--status", status, "--data-dir"]).arg(data.path()).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().lines().skip(1).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let pending = list("pending");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(pending[0].starts_with("payout-a\tpayout\tproducer-0001\t7\tpending\t0\t"), "{pending:?}");
+    let invalid = list("invalid");
+    assert_eq!(invalid.len(), 1, "{invalid:?}");
+    assert!(invalid[0].starts_with("payout-b\t") && invalid[0].ends_with("\tinsufficient funds"), "{invalid:?}");
+
+    let wrong = gridctl().args(["batches", "--status", "lost", "--data-dir"]).arg(data.path()).output().unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--status must be one of pending, stalled"));
+}

@@ -1,0 +1,57 @@
+//! `gridctl batches`: the ledger batches the grid follows, as the operator needs to see
+//! them — pending, stalled and failed ones with their checks and the ledger's reasons.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use grid_app::Stores;
+
+use crate::serve::ServeArgs;
+
+/// The statuses a batch can have; `pending` includes stalled ones.
+const STATUSES: &[&str] = &["pending", "stalled", "committed", "invalid", "verified", "rejected"];
+
+#[derive(clap::Args, Debug)]
+pub struct BatchesArgs {
+    /// Directory of the SQLite database [env: GRID_DATA_DIR, default ./grid-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Only batches with this status: pending, stalled, committed, invalid, verified, rejected.
+    #[arg(long)]
+    status: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+pub async fn run(args: BatchesArgs) -> anyhow::Result<()> {
+    if let Some(status) = &args.status {
+        anyhow::ensure!(STATUSES.contains(&status.as_str()), "--status must be one of {}", STATUSES.join(", "));
+    }
+    let config = ServeArgs { data_dir: args.data_dir, ..ServeArgs::default() }.config()?;
+    let stores = Stores::open(&config)
+        .await
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let batches = stores.accounts.batches(args.status.as_deref(), args.limit).await?;
+    println!("id\tkind\tregistration\tamount\tstatus\tchecks\tsubmitted ms\tlast checked ms\treasons");
+    for b in batches {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            b.id,
+            b.kind,
+            b.registration,
+            b.amount.get(),
+            b.status,
+            b.times_checked,
+            time(b.submitted),
+            time(b.last_checked),
+            b.reasons.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// An instant in epoch milliseconds, or `-` for never.
+fn time(ms: u64) -> String {
+    if ms == 0 { "-".to_owned() } else { ms.to_string() }
+}
