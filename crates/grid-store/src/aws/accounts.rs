@@ -12,7 +12,7 @@ use grid_core::ledger::LedgerBatch;
 use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
-use super::registrations::condition_failed;
+use super::registrations::written;
 use super::{AwsClients, backend};
 use crate::{
     Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
@@ -77,12 +77,8 @@ impl DynamoAccountStore {
             .condition_expression("attribute_not_exists(lastPeriod) OR lastPeriod < :period")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Already applied by an earlier run.
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        // Already applied by an earlier run.
+        written!(result).map(|_| ())
     }
 
     async fn get_item(&self, key: AttributeValue) -> Result<Option<Item>, StoreError> {
@@ -244,11 +240,7 @@ impl AccountStore for DynamoAccountStore {
             .expression_attribute_values(":period", n(period))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        written!(result).map(|_| ())
     }
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {
@@ -499,12 +491,8 @@ impl AccountStore for DynamoAccountStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match result {
-            // Resolved meanwhile: nothing to record.
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        // Resolved meanwhile: nothing to record.
+        written!(result).map(|_| ())
     }
 
     async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchView>, StoreError> {
@@ -579,11 +567,7 @@ impl LeaseStore for DynamoLeaseStore {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed!(e) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        written!(result)
     }
 
     async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError> {
@@ -596,10 +580,6 @@ impl LeaseStore for DynamoLeaseStore {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        written!(result).map(|_| ())
     }
 }

@@ -7,7 +7,7 @@ use grid_core::channel::MessageAddress;
 use grid_core::{EpochMs, RegistrationId};
 
 use super::attributes::{get_n, get_s, n, s};
-use super::registrations::condition_failed;
+use super::registrations::written;
 use super::{AwsClients, backend};
 use crate::{Rejected, RejectionLog, ReportArchive, StoreError};
 
@@ -40,11 +40,7 @@ impl RejectionLog for DynamoRejectionLog {
             .expression_attribute_names("#index", "index")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        written!(result).map(|_| ())
     }
 
     async fn for_registration(&self, registration: &RegistrationId, limit: usize) -> Result<Vec<Rejected>, StoreError> {

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
-use super::registrations::condition_failed;
+use super::registrations::{condition_failed, written};
 use super::{AwsClients, backend};
 use crate::records::{ReadingRow, SettlementRow};
 use crate::{
@@ -296,11 +296,7 @@ impl SettlementStore for DynamoSettlementStore {
             .expression_attribute_values(":latest", n(latest))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        written!(result).map(|_| ())
     }
 
     async fn close(&self, period: u64, previous: Option<u64>) -> Result<(), StoreError> {

@@ -56,6 +56,6 @@ impl AwsClients {
 
 /// Any SDK failure is a backend failure; conditional-check failures are mapped
 /// where they are expected, before this.
-fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+pub(crate) fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     StoreError::Backend(Box::new(e))
 }

@@ -75,6 +75,19 @@ macro_rules! condition_failed {
 }
 pub(super) use condition_failed;
 
+/// The outcome of a conditional write: `Ok(true)` if it happened, `Ok(false)` if its
+/// condition failed (for the idempotent writes, "already done").
+macro_rules! written {
+    ($result:expr) => {
+        match $result {
+            Ok(_) => Ok(true),
+            Err(e) if $crate::aws::registrations::condition_failed!(e) => Ok(false),
+            Err(e) => Err($crate::aws::backend(e)),
+        }
+    };
+}
+pub(super) use written;
+
 #[async_trait]
 impl RegistrationStore for DynamoRegistrationStore {
     async fn insert(&self, registration: &Registration) -> Result<(), StoreError> {
