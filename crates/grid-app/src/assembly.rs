@@ -151,6 +151,7 @@ impl Stores {
             accounts: self.accounts.clone(),
             archive: self.archive.clone(),
             channels: self.channel_client(),
+            leases: self.leases.clone(),
             market: config.market.clone(),
         }
     }

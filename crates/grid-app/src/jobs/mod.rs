@@ -5,6 +5,7 @@
 //! Every effect is idempotent, so a job may run twice, concurrently, or be cut off at
 //! any point and run again.
 
+mod lease;
 mod monitor;
 mod poller;
 mod settlement;

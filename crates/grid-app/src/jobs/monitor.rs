@@ -36,6 +36,7 @@ use grid_store::{
 };
 use tracing::Instrument;
 
+use super::lease::Lease;
 use crate::config::MarketConfig;
 use crate::ledger::{Ledger, LedgerError, StatusAnswer};
 
@@ -90,19 +91,15 @@ impl BatchMonitor {
     /// One run: rounds while there is due work and time left of the budget, then payouts.
     pub async fn run(&self, now: EpochMs) -> Result<MonitorReport, MonitorError> {
         let mut report = MonitorReport::default();
-        let holder = format!("run-{:016x}", rand_u64());
-        let config = self.market.monitor;
-        // The lease outlives the budget a little, in case a round runs long; it expires
-        // by itself if this run dies.
-        let ttl = (config.budget + Duration::from_secs(60)).as_millis() as u64;
-        if !self.leases.acquire("batch-monitor", &holder, now.get(), ttl).await? {
-            tracing::info!("another batch monitor run holds the lease");
+        // The lease outlives the budget a little, in case a round runs long.
+        let ttl = self.market.monitor.budget + Duration::from_secs(60);
+        let Some(lease) = Lease::take(&self.leases, "batch-monitor", now, ttl).await? else {
             report.skipped = true;
             return Ok(report);
-        }
-        let span = tracing::info_span!("batch_monitor", holder = %holder);
+        };
+        let span = tracing::info_span!("batch_monitor", holder = %lease.holder());
         let result = self.rounds(now, &mut report).instrument(span.clone()).await;
-        self.leases.release("batch-monitor", &holder).await?;
+        lease.release().await?;
         result?;
         span.in_scope(|| tracing::info!(?report, "batch monitor run done"));
         Ok(report)
@@ -377,11 +374,4 @@ impl BatchMonitor {
         }
         Ok(())
     }
-}
-
-/// A random number for lease holders (unique per run).
-fn rand_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-    u64::from_le_bytes(bytes)
 }

@@ -4,6 +4,7 @@
 //! settle them (grid-core's pure formulas), add each registration's share to its
 //! account (once per period), archive the full report, tell each billed consumer what
 //! it owes on its return channel, and record the settlement, which moves the head on.
+//! One run at a time holds a lease (a second one started meanwhile stands aside).
 //! Cut off anywhere, a run resumes the closing period and repeats only what is
 //! idempotent: accounts take a period once, the archive is overwritten with the same
 //! report, and a repeated payment request restates the same cumulative amount owed.
@@ -14,16 +15,21 @@ use grid_core::channel::Command;
 use grid_core::market::{Period, PeriodTotals, PriceSource, Settlement, SettlementError, settle};
 use grid_core::{EpochMs, Iota, RegistrationId};
 use grid_store::{
-    AccountEntry, AccountStore, ReadingStore, RegistrationStore, ReportArchive, SettlementRecord, SettlementStore,
-    StoreError, Versioned,
+    AccountEntry, AccountStore, LeaseStore, ReadingStore, RegistrationStore, ReportArchive, SettlementRecord,
+    SettlementStore, StoreError, Versioned,
 };
 use serde_json::json;
 
+use super::lease::Lease;
 use crate::channels::{ChannelClient, ChannelError, ChannelWriter};
 use crate::config::MarketConfig;
 
 /// Each producer's payment address from its latest reading: `(start, address)`.
 type Addresses = std::collections::HashMap<RegistrationId, (u64, grid_core::PaymentAddress)>;
+
+/// How long a run holds settlement to itself: past the function's 60 s timeout. A
+/// longer run (a long backlog in `serve`) may be joined by another; both stay correct.
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Readings fetched per page while settling.
 const PAGE: usize = 1_000;
@@ -53,12 +59,23 @@ pub struct Settler {
     pub accounts: Arc<dyn AccountStore>,
     pub archive: Arc<dyn ReportArchive>,
     pub channels: Arc<dyn ChannelClient>,
+    pub leases: Arc<dyn LeaseStore>,
     pub market: MarketConfig,
 }
 
 impl Settler {
     /// Settles every period that is due at `now`, oldest first.
+    /// Another run in progress holds the lease: this one settles nothing.
     pub async fn run(&self, now: EpochMs) -> Result<SettlementReport, SettlerError> {
+        let Some(lease) = Lease::take(&self.leases, "settlement", now, LEASE_TTL).await? else {
+            return Ok(Vec::new());
+        };
+        let result = self.settle_due(now).await;
+        lease.release().await?;
+        result
+    }
+
+    async fn settle_due(&self, now: EpochMs) -> Result<SettlementReport, SettlerError> {
         let mut settled = Vec::new();
         loop {
             let head = self.settlements.head().await?;

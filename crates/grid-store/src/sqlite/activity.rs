@@ -93,8 +93,11 @@ impl ReportArchive for FileReportArchive {
         let (dir, report) = (self.dir.clone(), report.to_owned());
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
-            // Write aside, then rename: a reader never sees half a report.
-            let partial = dir.join(format!("{period}.json.partial"));
+            // Write aside, then rename: a reader never sees half a report. Each writer
+            // has its own aside file, as two runs may archive the same period at once.
+            let mut unique = [0u8; 8];
+            getrandom::fill(&mut unique).map_err(std::io::Error::other)?;
+            let partial = dir.join(format!("{period}.json.{:016x}.partial", u64::from_le_bytes(unique)));
             std::fs::write(&partial, report)?;
             std::fs::rename(&partial, dir.join(format!("{period}.json")))
         })
@@ -109,5 +112,28 @@ impl ReportArchive for FileReportArchive {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::backend(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_archiving_the_same_period_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = FileReportArchive::new(&SqliteDb::open(dir.path()).await.unwrap());
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let archive = archive.clone();
+                tokio::spawn(async move { archive.put(7, r#"{"period":7}"#).await })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        assert_eq!(archive.get(7).await.unwrap().as_deref(), Some(r#"{"period":7}"#));
+        let left: Vec<_> = std::fs::read_dir(&archive.dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["7.json"], "no aside files left behind");
     }
 }
