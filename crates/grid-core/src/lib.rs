@@ -10,6 +10,7 @@
 mod batch_id;
 pub mod channel;
 mod channel_root;
+pub mod devices;
 mod energy;
 mod id_segment;
 mod item_id;
