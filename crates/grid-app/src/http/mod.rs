@@ -6,7 +6,7 @@
 //! route template, never the raw path (a DELETE path carries a side key).
 
 mod channels;
-mod extract;
+pub mod extract;
 mod meta;
 mod registration;
 mod storage;
@@ -40,16 +40,23 @@ pub struct AppState {
 
 /// The full grid API with its layers, ready to serve.
 pub fn router(state: AppState, config: &GridConfig) -> Router {
-    let deadline = config.request_timeout;
-    Router::new()
+    let routes = Router::new()
         .merge(meta::routes())
         .merge(registration::routes())
         .merge(storage::routes())
         .merge(channels::routes())
+        .with_state(state);
+    with_layers(routes, config.body_limit_bytes, config.request_timeout)
+}
+
+/// `routes` with what every route of the grid (and of the device agents' APIs) shares:
+/// JSON answers for unknown routes and methods, the body limit, the deadline, panic
+/// containment, `nosniff`, and request logs that name the route template.
+pub fn with_layers(routes: Router, body_limit_bytes: usize, deadline: Duration) -> Router {
+    routes
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(DefaultBodyLimit::max(body_limit_bytes))
         .layer(middleware::from_fn(move |req: Request, next: Next| within(deadline, req, next)))
         .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

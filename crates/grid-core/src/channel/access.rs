@@ -19,6 +19,15 @@ pub struct ChannelAccess {
     cipher: ChaCha20Poly1305,
 }
 
+/// Two accesses are the same channel when root and side key match (the key follows).
+impl PartialEq for ChannelAccess {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root && self.side_key == other.side_key
+    }
+}
+
+impl Eq for ChannelAccess {}
+
 impl ChannelAccess {
     /// Derives the message key: `HKDF-SHA256(ikm = sideKey, salt = root raw, info = "grid-channel/key")`.
     pub fn new(root: ChannelRoot, side_key: SideKey) -> Self {

@@ -1,0 +1,171 @@
+//! A consumer: registers with the grid (which gives it a return channel), reports what
+//! it used every slot, reads its payment requests and pays them on the ledger, then
+//! tells the grid which ledger batch paid (`payment`), for the grid to verify.
+//!
+//! Each payment request restates the whole debt, so the consumer answers only the
+//! latest one, once: the ledger batch that pays it is named after the request's index
+//! on the return channel, so a consumer that crashes and pays again sends the same
+//! batch, which the ledger applies once.
+
+use std::sync::Arc;
+
+use grid_app::channels::{ChannelClient, ChannelReader};
+use grid_core::channel::{ChannelAccess, Command, Reading};
+use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
+
+use crate::{AgentError, GridApi, Meter, OwnChannel, Wallet, slot_start};
+
+/// The most slots a consumer catches up on in one step.
+const MAX_CATCH_UP: u64 = 96;
+
+/// How a consumer behaves.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub id: RegistrationId,
+    pub name: Option<String>,
+    /// The usage slot, ms.
+    pub slot_ms: u64,
+    /// Pay only when at least this much is owed (1: pay every request).
+    pub pay_threshold: Iota,
+}
+
+/// A payment request as the consumer read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bill {
+    /// Its index on the return channel.
+    pub index: u64,
+    pub owed: Iota,
+    pub payment_address: PaymentAddress,
+}
+
+/// What one step did.
+#[derive(Debug, Default)]
+pub struct ConsumerStep {
+    pub reported: Vec<Reading>,
+    pub bills: Vec<Bill>,
+    /// The batch that paid, and how much.
+    pub paid: Option<(BatchId, Iota)>,
+}
+
+/// A running consumer.
+pub struct Consumer {
+    settings: ConsumerSettings,
+    grid: GridApi,
+    channels: Arc<dyn ChannelClient>,
+    channel: OwnChannel,
+    meter: Meter,
+    wallet: Wallet,
+    return_channel: ChannelAccess,
+    read_from: u64,
+    reported_until: Option<u64>,
+    /// The latest bill read, and whether it was answered.
+    latest: Option<(Bill, bool)>,
+}
+
+impl Consumer {
+    /// Opens the consumer's channel and registers with the grid.
+    pub async fn start(
+        settings: ConsumerSettings,
+        grid: GridApi,
+        channels: Arc<dyn ChannelClient>,
+        mut channel: OwnChannel,
+        meter: Meter,
+        wallet: Wallet,
+    ) -> Result<Self, AgentError> {
+        channel.hello().await?;
+        let registered = grid.register(&settings.id, "consumer", settings.name.as_deref(), channel.access()).await?;
+        let return_channel = registered.return_channel.ok_or_else(|| AgentError::Unreadable {
+            url: format!("{}/registration/{}", grid.base(), settings.id),
+            reason: "the grid gave a consumer no return channel".into(),
+        })?;
+        tracing::info!(consumer = %settings.id, root = %channel.access().root(), "consumer registered with the grid");
+        Ok(Self {
+            settings,
+            grid,
+            channels,
+            channel,
+            meter,
+            wallet,
+            return_channel,
+            read_from: 0,
+            reported_until: None,
+            latest: None,
+        })
+    }
+
+    pub fn settings(&self) -> &ConsumerSettings {
+        &self.settings
+    }
+
+    pub fn channel(&self) -> &OwnChannel {
+        &self.channel
+    }
+
+    pub fn return_channel(&self) -> &ChannelAccess {
+        &self.return_channel
+    }
+
+    pub fn wallet(&self) -> &Wallet {
+        &self.wallet
+    }
+
+    /// Reports usage for the slots that ended by `now`, reads new payment requests, and
+    /// pays the latest one if it is owed enough.
+    pub async fn step(&mut self, now: u64) -> Result<ConsumerStep, AgentError> {
+        let mut step = ConsumerStep::default();
+        let slot = self.settings.slot_ms;
+        let ended = slot_start(now, slot);
+        let mut start =
+            self.reported_until.unwrap_or(ended.saturating_sub(slot)).max(ended.saturating_sub(MAX_CATCH_UP * slot));
+        while start + slot <= ended {
+            for reading in self.meter.readings(start, start + slot) {
+                self.channel.publish(&Command::Usage(reading)).await?;
+                step.reported.push(reading);
+            }
+            start += slot;
+            self.reported_until = Some(start);
+        }
+
+        let read =
+            ChannelReader::new(self.return_channel.clone(), self.channels.clone()).read(self.read_from, 1_000).await?;
+        for message in read.messages {
+            match message.command {
+                Command::PaymentRequest { owed, payment_address, .. } => {
+                    let bill = Bill { index: message.index, owed, payment_address };
+                    step.bills.push(bill.clone());
+                    self.latest = Some((bill, false));
+                }
+                Command::Goodbye => tracing::warn!(consumer = %self.settings.id, "the grid closed the return channel"),
+                _ => {}
+            }
+        }
+        self.read_from = read.next_index;
+
+        if let Some((bill, answered)) = &mut self.latest
+            && !*answered
+        {
+            if bill.owed.get() == 0 || bill.owed < self.settings.pay_threshold {
+                *answered = bill.owed.get() == 0;
+            } else {
+                let batch = BatchId::parse(format!("pay-{}-{}", self.settings.id, bill.index))
+                    .expect("a registration id and a number make a batch id");
+                self.wallet.pay(batch.clone(), &bill.payment_address, bill.owed).await?;
+                self.channel.publish(&Command::Payment { batch_id: batch.clone(), amount: bill.owed }).await?;
+                tracing::info!(consumer = %self.settings.id, batch = %batch, amount = bill.owed.get(), "bill paid");
+                *answered = true;
+                step.paid = Some((batch, bill.owed));
+            }
+        }
+        Ok(step)
+    }
+
+    /// Stops; with `leave`, ends the channel with `goodbye` and deregisters from the grid.
+    pub async fn stop(mut self, leave: bool) -> Result<(), AgentError> {
+        if leave {
+            self.channel.goodbye().await?;
+            self.grid.deregister(&self.settings.id, self.channel.access().side_key()).await?;
+            tracing::info!(consumer = %self.settings.id, "consumer said goodbye and deregistered");
+        }
+        Ok(())
+    }
+}

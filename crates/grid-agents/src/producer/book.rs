@@ -1,0 +1,100 @@
+//! The producer's sources: kept in memory for the API and the reading loop, and written
+//! through to the grid's storage API (context `sources`), where a restarted producer
+//! finds them again — the producer itself keeps no database.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use grid_core::channel::ChannelAccess;
+use grid_core::{ChannelRoot, RegistrationId, SideKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::{AgentError, GridApi};
+
+/// The storage context of the producer's sources.
+const CONTEXT: &str = "sources";
+
+/// A registered source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    pub name: Option<String>,
+    pub access: ChannelAccess,
+}
+
+/// The sources by id.
+pub type Sources = BTreeMap<RegistrationId, SourceRecord>;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item_name: Option<String>,
+    root: String,
+    side_key: String,
+}
+
+/// The sources of one producer, shared by its API and its reading loop.
+#[derive(Clone)]
+pub struct SourceBook {
+    owner: RegistrationId,
+    grid: GridApi,
+    sources: Arc<Mutex<Sources>>,
+}
+
+impl SourceBook {
+    /// The sources the producer `owner` stored with the grid.
+    pub async fn load(owner: RegistrationId, grid: GridApi) -> Result<Self, AgentError> {
+        let mut sources = BTreeMap::new();
+        for (id, value) in grid.items(&owner, CONTEXT).await? {
+            let unreadable = |reason: String| AgentError::Unreadable {
+                url: format!("{}/storage/{owner}/{CONTEXT}/{id}", grid.base()),
+                reason,
+            };
+            let stored: Stored = serde_json::from_value(value).map_err(|e| unreadable(e.to_string()))?;
+            let access = ChannelAccess::new(
+                ChannelRoot::parse(stored.root).map_err(|e| unreadable(e.to_string()))?,
+                SideKey::parse(stored.side_key).map_err(|e| unreadable(e.to_string()))?,
+            );
+            let id = RegistrationId::parse(id.clone()).map_err(|e| unreadable(e.to_string()))?;
+            sources.insert(id, SourceRecord { name: stored.item_name, access });
+        }
+        Ok(Self { owner, grid, sources: Arc::new(Mutex::new(sources)) })
+    }
+
+    /// Every source now.
+    pub async fn all(&self) -> Sources {
+        self.sources.lock().await.clone()
+    }
+
+    /// Holds the book while a registration is decided, so two requests for one source
+    /// do not interleave.
+    pub(crate) async fn lock(&self) -> MutexGuard<'_, Sources> {
+        self.sources.lock().await
+    }
+
+    /// Stores `record` for `id` with the grid, then in memory (the caller holds the lock).
+    pub(crate) async fn put_locked(
+        &self,
+        sources: &mut Sources,
+        id: &RegistrationId,
+        record: SourceRecord,
+    ) -> Result<(), AgentError> {
+        let stored = Stored {
+            item_name: record.name.clone(),
+            root: record.access.root().to_string(),
+            side_key: record.access.side_key().expose().to_owned(),
+        };
+        let value = serde_json::to_value(stored).expect("plain data serializes");
+        self.grid.put_item(&self.owner, CONTEXT, id.as_str(), &value).await?;
+        sources.insert(id.clone(), record);
+        Ok(())
+    }
+
+    /// Forgets a source, with the grid and in memory (the caller holds the lock).
+    pub(crate) async fn remove_locked(&self, sources: &mut Sources, id: &RegistrationId) -> Result<(), AgentError> {
+        self.grid.delete_item(&self.owner, CONTEXT, id.as_str()).await?;
+        sources.remove(id);
+        Ok(())
+    }
+}

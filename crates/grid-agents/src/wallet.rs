@@ -1,0 +1,76 @@
+//! An agent's account on the ledger: pay from it, watch its balance. Balances and the
+//! faucet are the development ledger's (`gridctl ledger`, `/ledger` in `serve`); paying
+//! is the ledger API every dialect shares (`POST /batches`).
+
+use grid_app::ledger::{HttpLedger, Ledger};
+use grid_core::ledger::{Dialect, LedgerBatch, Transfer};
+use grid_core::{BatchId, Iota, PaymentAddress};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AgentError;
+
+/// The ledger account `account` at the ledger `base`.
+#[derive(Clone)]
+pub struct Wallet {
+    base: String,
+    account: PaymentAddress,
+    ledger: HttpLedger,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Balance {
+    balance: u64,
+}
+
+impl Wallet {
+    pub fn new(base: impl Into<String>, account: PaymentAddress, http: reqwest::Client) -> Self {
+        let base = base.into().trim_end_matches('/').to_owned();
+        Self { ledger: HttpLedger::new(&base, Dialect::Sawtooth), base, account, http }
+    }
+
+    pub fn account(&self) -> &PaymentAddress {
+        &self.account
+    }
+
+    /// Pays `amount` to `to` in the batch `id`. The same id sent again is applied once,
+    /// so a retry after a crash never pays twice.
+    pub async fn pay(&self, id: BatchId, to: &PaymentAddress, amount: Iota) -> Result<(), AgentError> {
+        let batch =
+            LedgerBatch { id, transfers: vec![Transfer { from: self.account.clone(), to: to.clone(), amount }] };
+        Ok(self.ledger.submit(&batch).await?)
+    }
+
+    /// The account's balance (development ledger).
+    pub async fn balance(&self) -> Result<Iota, AgentError> {
+        let url = format!("{}/accounts/{}", self.base, self.account);
+        let response =
+            self.http.get(&url).send().await.map_err(|source| AgentError::Unreachable { url: url.clone(), source })?;
+        self.read_balance(response, url).await
+    }
+
+    /// Adds `amount` to the account (the development ledger's faucet).
+    pub async fn deposit(&self, amount: Iota) -> Result<Iota, AgentError> {
+        let url = format!("{}/accounts/{}/deposit", self.base, self.account);
+        let response = self
+            .http
+            .post(&url)
+            .json(&json!({"amount": amount.get()}))
+            .send()
+            .await
+            .map_err(|source| AgentError::Unreachable { url: url.clone(), source })?;
+        self.read_balance(response, url).await
+    }
+
+    async fn read_balance(&self, response: reqwest::Response, url: String) -> Result<Iota, AgentError> {
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let message = response.text().await.unwrap_or_default().chars().take(200).collect();
+            return Err(AgentError::Refused { url, status, message });
+        }
+        let balance: Balance =
+            response.json().await.map_err(|e| AgentError::Unreadable { url, reason: e.to_string() })?;
+        Ok(Iota::new(balance.balance))
+    }
+}
