@@ -2,8 +2,10 @@
 //!
 //! `serve` runs every grid API over the embedded SQLite store; `demo` starts a grid
 //! and walks through its APIs against it; `channel` opens, writes and reads channels;
-//! `ledger` runs a development ledger; `batches` lists the ledger batches the grid follows.
+//! `ledger` runs a development ledger; `batches` lists the ledger batches the grid follows;
+//! `source`, `producer` and `consumer` run the device agents.
 
+mod agents;
 mod batches;
 mod channel;
 mod demo;
@@ -29,6 +31,12 @@ enum Command {
     Channel(channel::ChannelArgs),
     /// Run a development ledger (accounts, batches, statuses, injectable faults).
     Ledger(ledger::LedgerArgs),
+    /// Run a source: report simulated or recorded output to a producer every slot.
+    Source(agents::SourceArgs),
+    /// Run a producer: host its sources' registration API, offer their output to the grid.
+    Producer(agents::ProducerArgs),
+    /// Run a consumer: report usage to the grid, pay its payment requests on the ledger.
+    Consumer(agents::ConsumerArgs),
     /// List the ledger batches the grid follows: pending, stalled, failed, done.
     Batches(batches::BatchesArgs),
 }
@@ -41,6 +49,9 @@ async fn main() -> std::process::ExitCode {
         Command::Channel(args) => channel::run(args).await,
         Command::Ledger(args) => ledger::run(args).await,
         Command::Batches(args) => batches::run(args).await,
+        Command::Source(args) => agents::source(args).await,
+        Command::Producer(args) => agents::producer(args).await,
+        Command::Consumer(args) => agents::consumer(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -55,22 +55,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// A bound, ready grid server with its jobs.
 pub struct Server {
     pub addr: SocketAddr,
+    /// The ledger the jobs use: `LEDGER_URL`, or the development ledger at `/ledger`.
+    pub ledger_url: String,
+    pub stores: Stores,
+    pub jobs: Jobs,
     listener: TcpListener,
     app: axum::Router,
-    jobs: Jobs,
 }
 
 /// What `serve` runs beside the APIs, every `POLL_INTERVAL_SECS`.
-struct Jobs {
-    poller: Poller,
-    settler: Settler,
-    monitor: BatchMonitor,
-    interval: std::time::Duration,
+pub struct Jobs {
+    pub poller: Poller,
+    pub settler: Settler,
+    pub monitor: BatchMonitor,
+    pub interval: std::time::Duration,
 }
 
 impl Server {
     /// Opens the store and binds the socket; nothing is served until `run…` is called.
     pub async fn start(config: &GridConfig) -> anyhow::Result<Self> {
+        Self::start_with(config, LedgerOptions::default()).await
+    }
+
+    /// As [`Server::start`], with these options for the development ledger (used when
+    /// `LEDGER_URL` is unset).
+    pub async fn start_with(config: &GridConfig, dev_ledger: LedgerOptions) -> anyhow::Result<Self> {
         let stores = Stores::open(config)
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
@@ -78,26 +87,37 @@ impl Server {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let ledger: Arc<dyn Ledger> = match &config.ledger {
-            Some(ledger) => Arc::new(HttpLedger::new(&ledger.url, ledger.dialect)),
+        let (ledger_url, dialect) = match &config.ledger {
+            Some(ledger) => (ledger.url.clone(), ledger.dialect),
             None => {
                 // No ledger configured: run the development ledger at /ledger.
                 let dir = config.data_dir.join("dev-ledger");
                 let store = LedgerStore::open(&dir).with_context(|| format!("cannot open {}", dir.display()))?;
-                app = app.nest("/ledger", dev_ledger::router(store, LedgerOptions::default()));
+                app = app.nest("/ledger", dev_ledger::router(store, dev_ledger));
                 let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
                 let url = format!("http://{host}:{}/ledger", addr.port());
                 tracing::info!(%url, "no LEDGER_URL: serving a development ledger");
-                Arc::new(HttpLedger::new(url, Dialect::Sawtooth))
+                (url, Dialect::Sawtooth)
             }
         };
+        let ledger: Arc<dyn Ledger> = Arc::new(HttpLedger::new(&ledger_url, dialect));
         let jobs = Jobs {
             poller: stores.poller(config),
             settler: stores.settler(config),
             monitor: stores.monitor(config, ledger),
             interval: config.market.poll_interval,
         };
-        Ok(Self { addr, listener, app, jobs })
+        Ok(Self { addr, ledger_url, stores, jobs, listener, app })
+    }
+
+    /// Serves the APIs only (the caller runs the jobs), until Ctrl-C or SIGTERM.
+    pub async fn serve_without_jobs(listener: TcpListener, app: axum::Router) -> anyhow::Result<()> {
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("the server failed")
+    }
+
+    /// Splits off the jobs, for a caller that drives them itself; the rest serves.
+    pub fn into_jobs_and_server(self) -> (Jobs, impl std::future::Future<Output = anyhow::Result<()>>) {
+        (self.jobs, Self::serve_without_jobs(self.listener, self.app))
     }
 
     /// Serves, and runs the poller, settlement and the batch monitor every
@@ -119,7 +139,7 @@ impl Server {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
