@@ -1,260 +1,676 @@
-//! `gridctl demo`: start a grid on a fresh store and walk through its APIs.
+//! `gridctl demo`: the whole system on the embedded default, on a fast clock.
 //!
-//! Each step is a real HTTP request against the running grid, printed as the curl
-//! command that does the same, with the answer. A step that gets an unexpected
-//! status stops the demo with an error, so the demo doubles as a smoke test. The
-//! trading demo (producers, consumers, settlement) replaces this walkthrough once
-//! the money engine exists.
+//! A grid (`serve`, in process, with its development ledger), producers each hosting
+//! their registration API with their sources, and consumers with funded ledger
+//! accounts. Every party is the real agent speaking HTTP over loopback; only the clock
+//! is simulated: it starts at a past morning and moves one slot (a fifth of a period)
+//! per step, so six 15-minute periods pass in seconds. At each step the sources, the
+//! producers and the consumers act, then the grid's jobs run (poll, settle, pay) at the
+//! simulated time. The demo ends when every period is settled and every bill and
+//! payout is final, and prints what happened, with the checks that the money adds up.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use grid_app::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient};
-use grid_app::{GridConfig, telemetry};
-use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
-use grid_core::{ChannelRoot, SideKey};
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use grid_agents::consumer::{Consumer, ConsumerSettings};
+use grid_agents::producer::{Producer, ProducerSettings};
+use grid_agents::source::Source;
+use grid_agents::{GridApi, Meter, OwnChannel, Wallet};
+use grid_app::channels::{ChannelClient, HttpChannelClient};
+use grid_app::{GridConfig, Stores, telemetry};
+use grid_core::channel::Reading;
+use grid_core::devices::Profile;
+use grid_core::{EpochMs, Iota, PaymentAddress, RegistrationId};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::serve::Server;
+use crate::serve::{Jobs, Server};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Address the demo grid listens on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address the demo grid listens on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Keep the demo's data here instead of in a temporary directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Stop after the walkthrough instead of serving until Ctrl-C.
+    /// Producers, each with its own registration API for its sources.
+    #[arg(long, default_value_t = 3)]
+    pub producers: usize,
+    /// Sources (solar panels) per producer.
+    #[arg(long, default_value_t = 2)]
+    pub sources: usize,
+    /// Consumers.
+    #[arg(long, default_value_t = 5)]
+    pub consumers: usize,
+    /// Settlement period, e.g. 15m, 900s or 1h (60 s to a day, dividing a day).
+    #[arg(long, default_value = "15m", value_parser = parse_period)]
+    pub period: u64,
+    /// How many periods to trade.
+    #[arg(long, default_value_t = 6)]
+    pub periods: u64,
+    /// Real milliseconds between simulated steps, to watch it happen.
+    #[arg(long, default_value_t = 120)]
+    pub pace_ms: u64,
+    /// Keep the grid serving after the summary, until Ctrl-C.
     #[arg(long)]
-    pub exit: bool,
+    pub keep_running: bool,
+    /// Also write the summary as JSON here.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
 }
 
-const PRODUCER: &str = "solar-farm-01";
-const CONSUMER: &str = "household-0042";
-const SIDE_KEY: &str = "DEMOSIDEKEY0123456789";
+/// `15m`, `900s`, `1h` or plain seconds, as seconds.
+fn parse_period(text: &str) -> Result<u64, String> {
+    let (number, unit) =
+        text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
+    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 15m, 900s or 1h"))?;
+    match unit {
+        "" | "s" => Ok(value),
+        "m" => Ok(value * 60),
+        "h" => Ok(value * 3600),
+        _ => Err(format!("{text:?}: the unit must be s, m or h")),
+    }
+}
+
+/// Slots (simulated steps) per period.
+const SLOTS_PER_PERIOD: u64 = 5;
+/// IOTA each consumer's ledger account starts with.
+const FUNDS: u64 = 10_000_000;
+
+/// What the demo found, for the table and for `--summary-json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub periods: Vec<PeriodSummary>,
+    pub producers: Vec<ProducerSummary>,
+    pub consumers: Vec<ConsumerSummary>,
+    pub grid: GridSummary,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeriodSummary {
+    pub start: u64,
+    pub price: u64,
+    pub produced_wh: u64,
+    pub used_wh: u64,
+    pub revenue: u64,
+    pub fee: u64,
+    pub unallocated: u64,
+    pub allocations: BTreeMap<String, u64>,
+    pub charges: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerSummary {
+    pub id: String,
+    pub price: u64,
+    pub offered_wh: u64,
+    pub entitled: u64,
+    pub paid_out: u64,
+    pub unpaid: u64,
+    pub ledger_balance: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerSummary {
+    pub id: String,
+    pub used_wh: u64,
+    pub billed: u64,
+    pub paid: u64,
+    pub owed: u64,
+    pub payment_requests: u64,
+    pub ledger_spent: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GridSummary {
+    pub paid_in: u64,
+    pub fees: u64,
+    pub payouts: u64,
+    /// What the grid's addresses hold by its books, and on the ledger.
+    pub held: u64,
+    pub ledger_held: u64,
+}
+
+struct ProducerAgent {
+    agent: Producer,
+    sources: Vec<Source>,
+    offered_wh: u64,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+struct ConsumerAgent {
+    agent: Consumer,
+    used_wh: u64,
+    requests: u64,
+}
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.producers >= 1 && args.producers <= 50, "--producers must be between 1 and 50");
+    anyhow::ensure!(args.sources >= 1 && args.sources <= 20, "--sources must be between 1 and 20");
+    anyhow::ensure!(args.consumers >= 1 && args.consumers <= 200, "--consumers must be between 1 and 200");
+    anyhow::ensure!((1..=96).contains(&args.periods), "--periods must be between 1 and 96");
     let temp = tempfile::tempdir().context("cannot create a temporary data directory")?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let mut vars: HashMap<String, String> = std::env::vars().collect();
-    vars.insert("GRID_LISTEN".into(), args.listen.to_string());
-    vars.insert("GRID_DATA_DIR".into(), data_dir.display().to_string());
-    let config = GridConfig::from_vars(&vars).context("bad configuration")?;
-    // The walkthrough prints what matters; logs show only warnings unless RUST_LOG asks.
+    let period_ms = args.period * 1000;
+    let slot_ms = period_ms / SLOTS_PER_PERIOD;
+    let mut vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| k == "RUST_LOG").collect();
+    for (name, value) in [
+        ("GRID_LISTEN", args.listen.to_string()),
+        ("GRID_DATA_DIR", data_dir.display().to_string()),
+        ("SETTLEMENT_PERIOD_SECS", args.period.to_string()),
+        // Producers offer a slot a little after it ends; settlement waits two slots.
+        ("SETTLEMENT_GRACE_SECS", (2 * slot_ms / 1000).to_string()),
+        ("GRID_WALLET", "grid".to_owned()),
+        ("MONITOR_BUDGET_SECS", "0".to_owned()),
+    ] {
+        vars.insert(name.to_owned(), value);
+    }
+    let config = GridConfig::from_vars(&vars).context("bad demo configuration")?;
     telemetry::init(config.log_format, "warn");
 
-    let server = Server::start(&config)
+    // The ledger turns batches final at once: the simulated clock cannot wait for it.
+    let ledger_options = dev_ledger::LedgerOptions { final_after: Duration::ZERO, ..Default::default() };
+    let server = Server::start_with(&config, ledger_options)
         .await
         .with_context(|| format!("cannot start the demo grid (is {} in use? try --listen)", args.listen))?;
     let base = format!("http://{}", server.addr);
-    println!("energy-grid demo: a grid is listening on {base} (data in {})\n", data_dir.display());
-    let serving = tokio::spawn(server.run_until_shutdown());
+    let ledger_url = server.ledger_url.clone();
+    let stores = server.stores.clone();
+    let (jobs, serve) = server.into_jobs_and_server();
+    let serving = tokio::spawn(serve);
+
+    // A past morning, so the whole run lies before now and the panels see the sun.
+    let span = (args.periods + 3) * period_ms;
+    let start = morning_before(EpochMs::now().get().saturating_sub(span + 60_000), period_ms);
+    let end = start + args.periods * period_ms;
+    println!(
+        "energy-grid demo: {} producers × {} solar sources, {} consumers, {} periods of {} from {} (simulated clock)",
+        args.producers,
+        args.sources,
+        args.consumers,
+        args.periods,
+        human(args.period),
+        clock(start),
+    );
+    println!("grid at {base}, development ledger at {ledger_url}, data in {}\n", data_dir.display());
 
     let http = reqwest::Client::new();
     let channels: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(base.clone(), http.clone()));
-    let walkthrough = Walkthrough { base: base.clone(), http, channels }.run().await;
-    if let Err(e) = walkthrough {
+    let grid = GridApi::new(base.clone(), http.clone());
+    let mut producers = Vec::new();
+    for p in 0..args.producers {
+        producers.push(start_producer(p, &args, slot_ms, start, end, &grid, &channels, &ledger_url, &http).await?);
+    }
+    let mut consumers = Vec::new();
+    for c in 0..args.consumers {
+        let id = RegistrationId::parse(format!("consumer-{:02}", c + 1))?;
+        let meter = replay(Profile::Random { min_kw: 0.5, max_kw: 3.0 }, c as u64 + 100, start, end, slot_ms);
+        let account = PaymentAddress::parse(id.as_str())?;
+        let wallet = Wallet::new(&ledger_url, account, http.clone());
+        wallet.deposit(Iota::new(FUNDS)).await?;
+        let settings =
+            ConsumerSettings { id, name: Some(format!("Household {}", c + 1)), slot_ms, pay_threshold: Iota::new(1) };
+        let channel = OwnChannel::open(None, channels.clone())?;
+        let agent = Consumer::start(settings, grid.clone(), channels.clone(), channel, meter, wallet).await?;
+        consumers.push(ConsumerAgent { agent, used_wh: 0, requests: 0 });
+    }
+
+    let steps =
+        drive(&jobs, &stores, &mut producers, &mut consumers, start, end, slot_ms, period_ms, args.pace_ms).await?;
+    for producer in &mut producers {
+        for source in producer.sources.drain(..) {
+            source.stop().await?;
+        }
+    }
+    let summary = summarize(&stores, &producers, &consumers, &ledger_url, &http, start, end, period_ms).await?;
+    print_summary(&summary, steps);
+    if let Some(path) = &args.summary_json {
+        let text = serde_json::to_string_pretty(&summary).expect("plain data serializes");
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let ok = checks(&summary).iter().all(|(ok, _)| *ok);
+
+    if args.keep_running {
+        println!("\nThe grid keeps running at {base} (ledger at {ledger_url}). Try, for example:");
+        println!("  curl {base}/openapi.json");
+        println!("  curl {ledger_url}/accounts/wallet-producer-01");
+        println!("Press Ctrl-C to stop.");
+        serving.await.context("the demo server stopped unexpectedly")??;
+    } else {
         serving.abort();
-        return Err(e);
     }
-    if args.exit {
-        serving.abort();
-        println!("demo finished.");
-        return Ok(());
+    for producer in producers {
+        producer.serving.abort();
     }
-    println!("\nThe grid keeps running at {base}. Try it yourself, for example:");
-    println!("  curl -X PUT {base}/registration/my-meter-0001 -d '{{\"itemType\":\"consumer\"}}'");
-    println!("  curl -X PUT {base}/storage/my-meter-0001/notes/first -d '{{\"hello\":\"grid\"}}'");
-    println!("  curl '{base}/storage/my-meter-0001/notes?page=0&pageSize=10'");
-    println!("  curl {base}/openapi.json");
-    println!("Press Ctrl-C to stop.");
-    serving.await.context("the demo server stopped unexpectedly")?
+    if !ok {
+        bail!("the demo's books do not add up (see the checks above)");
+    }
+    Ok(())
 }
 
-/// One request of the walkthrough: what it shows, and what must come back.
-struct Step<'a> {
-    title: &'a str,
-    method: Method,
-    path: String,
-    body: Option<Value>,
-    headers: &'a [(&'a str, &'a str)],
-    expected: StatusCode,
+/// The latest 09:00 UTC at or before `latest`, aligned to the period.
+fn morning_before(latest: u64, period_ms: u64) -> u64 {
+    const DAY: u64 = 86_400_000;
+    let nine = latest - latest % DAY + 9 * 3_600_000;
+    let morning = if nine <= latest { nine } else { nine - DAY };
+    morning - morning % period_ms
 }
 
-impl<'a> Step<'a> {
-    fn new(title: &'a str, method: Method, path: String, expected: StatusCode) -> Self {
-        Self { title, method, path, body: None, headers: &[], expected }
-    }
-
-    fn body(mut self, body: Value) -> Self {
-        self.body = Some(body);
-        self
-    }
-
-    fn headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Self {
-        self.headers = headers;
-        self
-    }
+/// A simulated meter's readings over `[start, end)`, one per slot, to replay.
+fn replay(profile: Profile, seed: u64, start: u64, end: u64, slot_ms: u64) -> Meter {
+    let at = |ms: u64| EpochMs::parse(ms as i64).expect("demo times are valid");
+    let readings: Vec<Reading> = (start..end)
+        .step_by(slot_ms as usize)
+        .map(|s| Reading { start: at(s), end: at(s + slot_ms), energy: profile.energy(at(s), at(s + slot_ms), seed) })
+        .collect();
+    Meter::Replay(readings.into())
 }
 
-struct Walkthrough {
-    base: String,
-    http: reqwest::Client,
-    channels: Arc<dyn ChannelClient>,
-}
-
-impl Walkthrough {
-    async fn run(&self) -> anyhow::Result<()> {
-        use Method as M;
-        use StatusCode as S;
-        self.step(Step::new("What is running?", M::GET, "/".into(), S::OK)).await?;
-
-        println!("The producer opens its channel: `hello`, sealed and signed, attached at index 0 ...");
-        let channel = ChannelSecrets::new(&ChannelSeed::generate(), SideKey::parse(SIDE_KEY)?);
-        let mut writer = ChannelWriter::new(channel.clone(), 0, self.channels.clone());
-        let index = writer.publish(&Command::Hello).await.context("publishing hello")?;
-        println!("  PUT {}/channels/messages/{} → 201\n", self.base, channel.access().address(index));
-
-        let producer = json!({"itemName": "Solar farm 01", "itemType": "producer",
-            "root": channel.root().as_str(), "sideKey": SIDE_KEY});
-        let register = format!("/registration/{PRODUCER}");
-        self.step(
-            Step::new("Register it with its channel (the grid checks the hello)", M::PUT, register.clone(), S::CREATED)
-                .body(producer),
-        )
-        .await?;
-        self.step(
-            Step::new("Changing it without its side key is refused", M::PUT, register.clone(), S::UNAUTHORIZED)
-                .body(json!({"itemName": "Hijacked", "itemType": "producer"})),
-        )
-        .await?;
-        self.step(
-            Step::new("With the side key in X-Side-Key it may be renamed", M::PUT, register, S::OK)
-                .body(json!({"itemName": "Solar farm 01 (north)", "itemType": "producer"}))
-                .headers(&[("x-side-key", SIDE_KEY)]),
-        )
-        .await?;
-
-        let answer = self
-            .step(
-                Step::new(
-                    "Register a consumer: the grid opens a return channel for it",
-                    M::PUT,
-                    format!("/registration/{CONSUMER}"),
-                    S::CREATED,
-                )
-                .body(json!({"itemType": "consumer"})),
-            )
-            .await?;
-        let answer: Value = serde_json::from_str(&answer.body)?;
-        let return_channel = ChannelAccess::new(
-            ChannelRoot::parse(answer["root"].as_str().unwrap_or_default())?,
-            SideKey::parse(answer["sideKey"].as_str().unwrap_or_default())?,
+#[allow(clippy::too_many_arguments)]
+async fn start_producer(
+    p: usize,
+    args: &DemoArgs,
+    slot_ms: u64,
+    start: u64,
+    end: u64,
+    grid: &GridApi,
+    channels: &Arc<dyn ChannelClient>,
+    ledger_url: &str,
+    http: &reqwest::Client,
+) -> anyhow::Result<ProducerAgent> {
+    let id = RegistrationId::parse(format!("producer-{:02}", p + 1))?;
+    let payment_address = PaymentAddress::parse(format!("wallet-{id}"))?;
+    let settings = ProducerSettings {
+        id: id.clone(),
+        name: Some(format!("Solar farm {}", p + 1)),
+        price: Iota::new(90 + 20 * p as u64),
+        payment_address: payment_address.clone(),
+        slot_ms,
+        delay_ms: slot_ms / 3,
+    };
+    let wallet = Wallet::new(ledger_url, payment_address, http.clone());
+    let channel = OwnChannel::open(None, channels.clone())?;
+    let agent = Producer::start(settings, grid.clone(), channels.clone(), channel, Some(wallet)).await?;
+    // Each producer serves its own registration API, where its sources register.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api_url = format!("http://{}", listener.local_addr()?);
+    let api = grid_agents::producer::router(agent.book(), channels.clone());
+    let serving = tokio::spawn(async move {
+        let _ = axum::serve(listener, api).await;
+    });
+    let mut sources = Vec::new();
+    for s in 0..args.sources {
+        let source_id = RegistrationId::parse(format!("source-{:02}-{}", p + 1, s + 1))?;
+        let peak_kw = 3.0 + ((p * args.sources + s) % 4) as f64;
+        let meter = replay(Profile::Solar { peak_kw }, (p * 100 + s) as u64, start, end, slot_ms);
+        let channel = OwnChannel::open(None, channels.clone())?;
+        let producer_api = GridApi::new(api_url.clone(), http.clone());
+        sources.push(
+            Source::start(source_id, Some(&format!("Panel {}", s + 1)), producer_api, channel, meter, slot_ms).await?,
         );
+    }
+    Ok(ProducerAgent { agent, sources, offered_wh: 0, serving })
+}
+
+/// Steps the simulated clock until every period is settled and everything is paid.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    jobs: &Jobs,
+    stores: &Stores,
+    producers: &mut [ProducerAgent],
+    consumers: &mut [ConsumerAgent],
+    start: u64,
+    end: u64,
+    slot_ms: u64,
+    period_ms: u64,
+    pace_ms: u64,
+) -> anyhow::Result<u64> {
+    let periods = (end - start) / period_ms;
+    let bar = indicatif::ProgressBar::new(periods);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {bar:30} {pos}/{len} periods settled · {msg}")
+            .expect("a valid template"),
+    );
+    let last_period = end - period_ms;
+    let mut now = start;
+    let mut steps = 0;
+    // Generous: the periods, the grace, and a few rounds for payments to turn final.
+    let max_steps = (periods + 6) * SLOTS_PER_PERIOD;
+    loop {
+        now += slot_ms;
+        steps += 1;
+        for producer in producers.iter_mut() {
+            for source in &mut producer.sources {
+                source.step(now).await?;
+            }
+            let step = producer.agent.step(now).await?;
+            producer.offered_wh += step.offered.iter().map(|(_, wh)| wh.get()).sum::<u64>();
+        }
+        for consumer in consumers.iter_mut() {
+            let step = consumer.agent.step(now).await?;
+            consumer.used_wh += step.reported.iter().map(|r| r.energy.get()).sum::<u64>();
+            consumer.requests += step.bills.len() as u64;
+        }
+        jobs.poller.dispatch().await?;
+        jobs.poller.drain(EpochMs::now()).await?;
+        let at = EpochMs::parse(now as i64)?;
+        jobs.settler.run(at).await?;
+        let paid = jobs.monitor.run(at).await?;
+
+        let settled = (start..end).step_by(period_ms as usize).count() as u64
+            - count_unsettled(stores, start, end, period_ms).await?;
+        let totals = stores.accounts.totals().await?;
+        bar.set_position(settled);
+        bar.set_message(format!(
+            "{} · consumers paid {} IOTA · producers paid {} IOTA",
+            clock(now),
+            totals.paid_in.get(),
+            totals.payouts.get()
+        ));
+        let done = stores.settlements.get(last_period).await?.is_some()
+            && paid.payouts_submitted == 0
+            && stores.accounts.due_batches(u64::MAX, 1).await?.is_empty()
+            && stores.accounts.unpaid().await?.is_empty()
+            && all_paid(stores, consumers).await?;
+        if done {
+            bar.finish_and_clear();
+            return Ok(steps);
+        }
+        if steps >= max_steps {
+            bar.abandon();
+            bail!("the demo did not finish in {steps} steps");
+        }
+        tokio::time::sleep(Duration::from_millis(pace_ms)).await;
+    }
+}
+
+async fn count_unsettled(stores: &Stores, start: u64, end: u64, period_ms: u64) -> anyhow::Result<u64> {
+    let mut unsettled = 0;
+    for period in (start..end).step_by(period_ms as usize) {
+        if stores.settlements.get(period).await?.is_none() {
+            unsettled += 1;
+        }
+    }
+    Ok(unsettled)
+}
+
+async fn all_paid(stores: &Stores, consumers: &[ConsumerAgent]) -> anyhow::Result<bool> {
+    for consumer in consumers {
+        let account = stores.accounts.get(&consumer.agent.settings().id).await?.unwrap_or_default();
+        if account.billed != account.paid {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn summarize(
+    stores: &Stores,
+    producers: &[ProducerAgent],
+    consumers: &[ConsumerAgent],
+    ledger_url: &str,
+    http: &reqwest::Client,
+    start: u64,
+    end: u64,
+    period_ms: u64,
+) -> anyhow::Result<Summary> {
+    let mut periods = Vec::new();
+    for period in (start..end).step_by(period_ms as usize) {
+        let record =
+            stores.settlements.get(period).await?.with_context(|| format!("period {period} is not settled"))?;
+        let report: Value = match stores.archive.get(period).await? {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Value::Null,
+        };
+        let amounts = |list: &str, who: &str| -> BTreeMap<String, u64> {
+            report[list]
+                .as_array()
+                .map(|entries| {
+                    entries.iter().filter_map(|e| Some((e[who].as_str()?.to_owned(), e["amount"].as_u64()?))).collect()
+                })
+                .unwrap_or_default()
+        };
+        periods.push(PeriodSummary {
+            start: period,
+            price: record.price.get(),
+            produced_wh: record.produced.get(),
+            used_wh: record.used.get(),
+            revenue: record.revenue.get(),
+            fee: record.fee.get(),
+            unallocated: record.unallocated.get(),
+            allocations: amounts("allocations", "producer"),
+            charges: amounts("charges", "consumer"),
+        });
+    }
+    let mut producer_rows = Vec::new();
+    for producer in producers {
+        let settings = producer.agent.settings();
+        let account = stores.accounts.get(&settings.id).await?.unwrap_or_default();
+        let wallet = Wallet::new(ledger_url, settings.payment_address.clone(), http.clone());
+        producer_rows.push(ProducerSummary {
+            id: settings.id.to_string(),
+            price: settings.price.get(),
+            offered_wh: producer.offered_wh,
+            entitled: account.entitled.get(),
+            paid_out: account.paid_out.get(),
+            unpaid: account.unpaid().get(),
+            ledger_balance: wallet.balance().await?.get(),
+        });
+    }
+    let mut consumer_rows = Vec::new();
+    for consumer in consumers {
+        let id = &consumer.agent.settings().id;
+        let account = stores.accounts.get(id).await?.unwrap_or_default();
+        consumer_rows.push(ConsumerSummary {
+            id: id.to_string(),
+            used_wh: consumer.used_wh,
+            billed: account.billed.get(),
+            paid: account.paid.get(),
+            owed: account.owed().get(),
+            payment_requests: consumer.requests,
+            ledger_spent: FUNDS - consumer.agent.wallet().balance().await?.get(),
+        });
+    }
+    let totals = stores.accounts.totals().await?;
+    let funds = stores.accounts.funds().await?;
+    let mut ledger_held = 0;
+    for f in &funds {
+        ledger_held += Wallet::new(ledger_url, f.address.clone(), http.clone()).balance().await?.get();
+    }
+    Ok(Summary {
+        periods,
+        producers: producer_rows,
+        consumers: consumer_rows,
+        grid: GridSummary {
+            paid_in: totals.paid_in.get(),
+            fees: totals.fees.get(),
+            payouts: totals.payouts.get(),
+            held: funds.iter().map(|f| f.available.get()).sum(),
+            ledger_held,
+        },
+    })
+}
+
+/// The demo's own checks of the summary: `(passed, what)`.
+pub fn checks(s: &Summary) -> Vec<(bool, String)> {
+    let sum = |it: &mut dyn Iterator<Item = u64>| it.sum::<u64>();
+    let revenue = sum(&mut s.periods.iter().map(|p| p.revenue));
+    let allocated = sum(&mut s.periods.iter().flat_map(|p| p.allocations.values().copied()));
+    let fees = sum(&mut s.periods.iter().map(|p| p.fee + p.unallocated));
+    let billed = sum(&mut s.consumers.iter().map(|c| c.billed));
+    let paid = sum(&mut s.consumers.iter().map(|c| c.paid));
+    let paid_out = sum(&mut s.producers.iter().map(|p| p.paid_out));
+    let entitled = sum(&mut s.producers.iter().map(|p| p.entitled));
+    let periods_ok = s.periods.iter().all(|p| {
+        p.allocations.values().sum::<u64>() + p.fee + p.unallocated == p.revenue
+            && p.charges.values().sum::<u64>() == p.revenue
+    });
+    let billed_periods = |id: &str| s.periods.iter().filter(|p| p.charges.contains_key(id)).count() as u64;
+    vec![
+        (
+            periods_ok,
+            format!(
+                "every period adds up: charges = revenue = allocations + fee + unallocated ({revenue} IOTA in all)"
+            ),
+        ),
+        (
+            billed == revenue && entitled == allocated,
+            format!("the accounts hold the periods: {billed} IOTA billed, {entitled} IOTA earned"),
+        ),
+        (
+            s.consumers.iter().all(|c| c.payment_requests == billed_periods(&c.id)),
+            "every billed consumer got one payment request per period it used energy in".to_owned(),
+        ),
+        (
+            paid == billed && s.consumers.iter().all(|c| c.ledger_spent == c.paid),
+            format!("consumers paid every bill: {paid} IOTA, exactly what left their ledger accounts"),
+        ),
+        (
+            paid_out == entitled && s.producers.iter().all(|p| p.ledger_balance == p.paid_out && p.unpaid == 0),
+            format!("producers were paid what they earned: {paid_out} IOTA, exactly what their wallets hold"),
+        ),
+        (
+            s.grid.paid_in == paid
+                && paid == paid_out + s.grid.held
+                && s.grid.held == s.grid.ledger_held
+                && s.grid.held == fees,
+            format!(
+                "no IOTA lost: {paid} paid in = {paid_out} paid out + {} kept by the grid (its fees), on the ledger too",
+                s.grid.held
+            ),
+        ),
+    ]
+}
+
+fn print_summary(s: &Summary, steps: u64) {
+    println!("Periods (price in IOTA/kWh, money in IOTA)");
+    println!(
+        "{:<17} {:>6} {:>10} {:>10} {:>8} {:>6} {:>7}  allocations",
+        "period", "price", "produced", "used", "revenue", "fee", "unalloc"
+    );
+    for p in &s.periods {
+        let allocations: Vec<String> = p.allocations.iter().map(|(id, a)| format!("{id} {a}")).collect();
         println!(
-            "The consumer reads its return channel with that root and side key: {:?}\n",
-            self.read(&return_channel).await?
+            "{:<17} {:>6} {:>10} {:>10} {:>8} {:>6} {:>7}  {}",
+            clock(p.start),
+            p.price,
+            kwh(p.produced_wh),
+            kwh(p.used_wh),
+            p.revenue,
+            p.fee,
+            p.unallocated,
+            if allocations.is_empty() { "-".to_owned() } else { allocations.join(", ") }
         );
-
-        println!("Store twelve hourly readings in the storage API ...");
-        for hour in 0..12 {
-            let item = json!({"startTime": 1_795_860_000_000u64 + hour * 3_600_000, "kWh": 1.5 + hour as f64 / 4.0});
-            self.request(M::PUT, &format!("/storage/item/{PRODUCER}/readings/hour-{hour:02}"), Some(item), &[])
-                .await?
-                .expect(S::OK)?;
-        }
-        println!("  12 × PUT {}/storage/item/{PRODUCER}/readings/hour-NN → 200\n", self.base);
-
-        let readings = format!("/storage/{PRODUCER}/readings");
-        self.step(Step::new("List them, five per page", M::GET, format!("{readings}?page=0&pageSize=5"), S::OK))
-            .await?;
-        self.step(Step::new("The last, partial page", M::GET, format!("{readings}?page=2&page-size=5"), S::OK)).await?;
-        self.step(Step::new("Read one item", M::GET, format!("{readings}/hour-03"), S::OK)).await?;
-        self.step(Step::new("Delete it", M::DELETE, format!("{readings}/hour-03"), S::OK)).await?;
-        self.step(Step::new("Bad input gets a clear 4xx", M::GET, format!("{readings}?pageSize=500"), S::BAD_REQUEST))
-            .await?;
-        self.step(Step::new("Delete the whole context", M::DELETE, readings.clone(), S::OK)).await?;
-        self.step(Step::new(
-            "Remove the producer with its side key",
-            M::DELETE,
-            format!("/registration/{PRODUCER}/{SIDE_KEY}"),
-            S::OK,
-        ))
-        .await?;
-        self.step(Step::new("A removed registration no longer exists for the APIs", M::GET, readings, S::NOT_FOUND))
-            .await?;
-
-        let consumer_key = return_channel.side_key().expose().to_owned();
-        self.step(Step::new(
-            "The consumer leaves, proving itself with its return channel's key",
-            M::DELETE,
-            format!("/registration/{CONSUMER}/{consumer_key}"),
-            S::OK,
-        ))
-        .await?;
-        println!("Its return channel now ends with goodbye: {:?}", self.read(&return_channel).await?);
-        Ok(())
     }
-
-    /// The command names on a channel, from index 0.
-    async fn read(&self, access: &ChannelAccess) -> anyhow::Result<Vec<&'static str>> {
-        let read = ChannelReader::new(access.clone(), self.channels.clone()).read(0, 100).await?;
-        Ok(read.messages.iter().map(|m| m.command.name()).collect())
+    println!("\nProducers");
+    println!(
+        "{:<14} {:>5} {:>10} {:>8} {:>9} {:>7} {:>14}",
+        "producer", "asks", "offered", "earned", "paid out", "unpaid", "wallet (ledger)"
+    );
+    for p in &s.producers {
+        println!(
+            "{:<14} {:>5} {:>10} {:>8} {:>9} {:>7} {:>14}",
+            p.id,
+            p.price,
+            kwh(p.offered_wh),
+            p.entitled,
+            p.paid_out,
+            p.unpaid,
+            p.ledger_balance
+        );
     }
-
-    async fn step(&self, step: Step<'_>) -> anyhow::Result<Answer> {
-        println!("{}:", step.title);
-        let mut curl = format!("  curl -X {} '{}{}'", step.method, self.base, step.path);
-        for (name, value) in step.headers {
-            curl.push_str(&format!(" -H '{name}: {value}'"));
-        }
-        if let Some(body) = &step.body {
-            curl.push_str(&format!(" -d '{body}'"));
-        }
-        println!("{curl}");
-        let answer = self.request(step.method, &step.path, step.body, step.headers).await?;
-        println!("  → {} {}\n", answer.status.as_u16(), answer.body);
-        answer.expect(step.expected)?;
-        Ok(answer)
+    println!("\nConsumers");
+    println!(
+        "{:<14} {:>10} {:>8} {:>8} {:>6} {:>9} {:>14}",
+        "consumer", "used", "billed", "paid", "owed", "requests", "spent (ledger)"
+    );
+    for c in &s.consumers {
+        println!(
+            "{:<14} {:>10} {:>8} {:>8} {:>6} {:>9} {:>14}",
+            c.id,
+            kwh(c.used_wh),
+            c.billed,
+            c.paid,
+            c.owed,
+            c.payment_requests,
+            c.ledger_spent
+        );
     }
-
-    async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> anyhow::Result<Answer> {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.with_context(|| format!("{method} {path} failed"))?;
-        let status = response.status();
-        let body = response.text().await?;
-        Ok(Answer { what: format!("{method} {path}"), status, body })
+    println!(
+        "\nThe grid: {} IOTA paid in, {} paid out, {} in fees; it holds {} on the ledger.",
+        s.grid.paid_in, s.grid.payouts, s.grid.fees, s.grid.ledger_held
+    );
+    println!("\nChecks ({steps} simulated steps)");
+    for (ok, what) in checks(s) {
+        println!("  {} {what}", if ok { "✓" } else { "✗" });
     }
 }
 
-struct Answer {
-    what: String,
-    status: StatusCode,
-    body: String,
+fn kwh(wh: u64) -> String {
+    format!("{:.3} kWh", wh as f64 / 1000.0)
 }
 
-impl Answer {
-    fn expect(&self, expected: StatusCode) -> anyhow::Result<()> {
-        if self.status != expected {
-            bail!("{} answered {} instead of {expected}: {}", self.what, self.status, self.body);
-        }
-        Ok(())
+fn human(secs: u64) -> String {
+    match secs {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` UTC of an epoch-ms instant.
+fn clock(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_read_like_durations() {
+        assert_eq!(parse_period("15m"), Ok(900));
+        assert_eq!(parse_period("900s"), Ok(900));
+        assert_eq!(parse_period("1h"), Ok(3600));
+        assert_eq!(parse_period("60"), Ok(60));
+        assert!(parse_period("10 days").is_err());
+        assert!(parse_period("m").is_err());
+    }
+
+    #[test]
+    fn the_clock_prints_utc_dates() {
+        assert_eq!(clock(0), "1970-01-01 00:00");
+        assert_eq!(clock(1_795_339_200_000), "2026-11-22 09:20");
+        assert_eq!(clock(951_782_400_000), "2000-02-29 00:00");
+    }
+
+    #[test]
+    fn the_demo_starts_on_a_morning_before_the_latest_time() {
+        let latest = 1_795_339_200_000; // 2026-11-22 09:20
+        assert_eq!(clock(morning_before(latest, 900_000)), "2026-11-22 09:00");
+        assert_eq!(clock(morning_before(latest - 30 * 60_000, 900_000)), "2026-11-21 09:00");
     }
 }

@@ -76,13 +76,48 @@ fn flags_override_the_environment() {
 }
 
 #[test]
-fn the_demo_walks_through_the_apis_and_exits_when_asked() {
-    let output = gridctl().args(["demo", "--listen", "127.0.0.1:0", "--exit"]).output().unwrap();
+fn the_demo_trades_until_everything_is_paid_and_its_books_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let output = gridctl()
+        .args(["demo", "--producers", "2", "--sources", "1", "--consumers", "3", "--periods", "2", "--pace-ms", "0"])
+        .arg("--summary-json")
+        .arg(&json)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("→ 201 "), "{stdout}");
-    assert!(stdout.contains(r#""totalPages":3,"totalItems":12"#), "{stdout}");
-    assert!(stdout.trim_end().ends_with("demo finished."), "{stdout}");
+    assert!(!stdout.contains('✗'), "{stdout}");
+    assert_eq!(stdout.matches('✓').count(), 6, "{stdout}");
+
+    // The invariants again, from the figures alone.
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let n = |v: &serde_json::Value| v.as_u64().unwrap();
+    let total = |list: &str, field: &str| s[list].as_array().unwrap().iter().map(|e| n(&e[field])).sum::<u64>();
+    let periods = s["periods"].as_array().unwrap();
+    assert_eq!(periods.len(), 2);
+    for p in periods {
+        let sum = |map: &str| p[map].as_object().unwrap().values().map(n).sum::<u64>();
+        assert_eq!(sum("charges"), n(&p["revenue"]));
+        assert_eq!(sum("allocations") + n(&p["fee"]) + n(&p["unallocated"]), n(&p["revenue"]));
+    }
+    assert!(total("periods", "revenue") > 0, "the demo traded something");
+    // Money is conserved: what consumers paid is what producers got plus what the grid keeps.
+    let (paid, paid_out, held) = (total("consumers", "paid"), total("producers", "paidOut"), n(&s["grid"]["held"]));
+    assert_eq!(paid, total("consumers", "billed"));
+    assert_eq!(paid, paid_out + held);
+    assert_eq!(held, n(&s["grid"]["ledgerHeld"]));
+    assert_eq!(n(&s["grid"]["paidIn"]), paid);
+    for c in s["consumers"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        let billed_periods = periods.iter().filter(|p| p["charges"].get(id).is_some()).count() as u64;
+        assert_eq!(n(&c["paymentRequests"]), billed_periods, "{id} got a payment request per billed period");
+        assert_eq!(n(&c["ledgerSpent"]), n(&c["paid"]), "{id}");
+    }
+    for p in s["producers"].as_array().unwrap() {
+        assert_eq!(n(&p["ledgerBalance"]), n(&p["paidOut"]), "{}", p["id"]);
+        assert_eq!(n(&p["paidOut"]), n(&p["entitled"]), "{}", p["id"]);
+    }
 }
 
 #[tokio::test]
