@@ -1,0 +1,222 @@
+//! `gridctl source`, `producer` and `consumer` as processes against a real `gridctl
+//! serve` on port 0: what they register, what their channels say (read back by the
+//! test, independently of the agents), and how they leave on SIGTERM.
+
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use grid_app::channels::{ChannelClient, ChannelReader, HttpChannelClient};
+use grid_core::channel::{ChannelAccess, Command as Message};
+use grid_core::{ChannelRoot, SideKey};
+
+/// A running gridctl process and its stdout, line by line.
+struct Process {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Process {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gridctl"));
+        command.args(args).env_remove("RUST_LOG").stdout(Stdio::piped()).stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { child, lines }
+    }
+
+    fn line(&mut self) -> String {
+        self.lines.next().expect("the process printed a line").unwrap()
+    }
+
+    /// The URL after " listening on ".
+    fn address(&mut self) -> String {
+        let line = self.line();
+        line.split_once(" listening on ").unwrap_or_else(|| panic!("unexpected line: {line}")).1.to_owned()
+    }
+
+    /// The channel from a "… writes channel root=R sideKey=K" line.
+    fn channel(&mut self) -> ChannelAccess {
+        let line = self.line();
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+                .to_owned()
+        };
+        ChannelAccess::new(ChannelRoot::parse(field("root=")).unwrap(), SideKey::parse(field("sideKey=")).unwrap())
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn terminate(mut self) -> Vec<String> {
+        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exits 0 after SIGTERM, got {status}");
+        self.lines.by_ref().map(Result::unwrap).collect()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &tempfile::TempDir) -> (Process, String) {
+    let dir = data.path().display().to_string();
+    let mut grid =
+        Process::start(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &dir], &[("POLL_INTERVAL_SECS", "1")]);
+    let base = grid.address();
+    (grid, base)
+}
+
+async fn commands(base: &str, access: &ChannelAccess) -> Vec<Message> {
+    let client: std::sync::Arc<dyn ChannelClient> =
+        std::sync::Arc::new(HttpChannelClient::new(base, reqwest::Client::new()));
+    let read = ChannelReader::new(access.clone(), client).read(0, 1000).await.unwrap();
+    assert!(read.rejected.is_empty(), "{:?}", read.rejected);
+    read.messages.into_iter().map(|m| m.command).collect()
+}
+
+/// The channel's commands once it carries at least `count` (waiting up to 20 s: the
+/// agents work on the wall clock).
+async fn at_least(base: &str, access: &ChannelAccess, count: usize) -> Vec<Message> {
+    for _ in 0..200 {
+        let said = commands(base, access).await;
+        if said.len() >= count {
+            return said;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the channel never carried {count} messages")
+}
+
+async fn status(url: String) -> u16 {
+    reqwest::get(url).await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_and_its_source_run_against_serve_and_leave_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let (_grid, base) = serve(&data);
+    let mut producer = Process::start(
+        &[
+            "producer",
+            "--id",
+            "producer-0001",
+            "--grid-url",
+            &base,
+            "--listen",
+            "127.0.0.1:0",
+            "--slot-secs",
+            "1",
+            "--delay-secs",
+            "0",
+            "--price",
+            "120",
+            "--leave",
+        ],
+        &[],
+    );
+    let api = producer.address();
+    let producer_channel = producer.channel();
+    let mut source = Process::start(
+        &[
+            "source",
+            "--id",
+            "source-0001",
+            "--producer-url",
+            &api,
+            "--grid-url",
+            &base,
+            "--profile",
+            "fixed:3.6",
+            "--slot-secs",
+            "1",
+        ],
+        &[],
+    );
+    let source_channel = source.channel();
+
+    // The source's channel: hello, then 3.6 kW for a second = 1 Wh per slot.
+    let said = at_least(&base, &source_channel, 3).await;
+    assert_eq!(said[0], Message::Hello);
+    for command in &said[1..] {
+        let Message::SourceOutput(reading) = command else { panic!("{command:?}") };
+        assert_eq!((reading.energy.get(), reading.end.get() - reading.start.get()), (1, 1000));
+    }
+    // The producer keeps its sources in the grid's storage.
+    assert_eq!(status(format!("{base}/storage/producer-0001/sources/source-0001")).await, 200);
+
+    let printed = source.terminate();
+    assert_eq!(printed.last().map(String::as_str), Some("source source-0001 said goodbye and deregistered"));
+    assert_eq!(commands(&base, &source_channel).await.last(), Some(&Message::Goodbye));
+    assert_eq!(status(format!("{base}/storage/producer-0001/sources/source-0001")).await, 404);
+
+    // The producer offered its source's energy at its price.
+    let offered = at_least(&base, &producer_channel, 2).await;
+    assert_eq!(offered[0], Message::Hello);
+    let offers: Vec<(u64, u64)> = offered
+        .iter()
+        .filter_map(|c| match c {
+            Message::ProducerOutput { reading, price, .. } => Some((reading.energy.get(), price.get())),
+            _ => None,
+        })
+        .collect();
+    assert!(!offers.is_empty() && offers.iter().all(|&(wh, price)| wh >= 1 && price == 120), "{offers:?}");
+
+    let printed = producer.terminate();
+    assert_eq!(printed.last().map(String::as_str), Some("producer producer-0001 said goodbye and deregistered"));
+    assert_eq!(commands(&base, &producer_channel).await.last(), Some(&Message::Goodbye));
+    // Deregistered: the grid no longer knows it (nor its storage).
+    assert_eq!(status(format!("{base}/storage/producer-0001/sources/source-0001")).await, 404);
+    let again = reqwest::Client::new()
+        .put(format!("{base}/registration/producer-0001"))
+        .json(&serde_json::json!({"itemType": "producer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409, "a removed id cannot be registered again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_registers_reports_usage_and_leaves_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let (_grid, base) = serve(&data);
+    let mut consumer = Process::start(
+        &[
+            "consumer",
+            "--id",
+            "consumer-0001",
+            "--grid-url",
+            &base,
+            "--profile",
+            "fixed:7.2",
+            "--slot-secs",
+            "1",
+            "--fund",
+            "500",
+            "--leave",
+        ],
+        &[],
+    );
+    assert_eq!(consumer.line(), "funded: balance 500 IOTA");
+    let channel = consumer.channel();
+    assert!(consumer.line().starts_with("consumer consumer-0001 reads return channel root="));
+
+    let said = at_least(&base, &channel, 2).await;
+    assert_eq!(said[0], Message::Hello);
+    assert!(said[1..].iter().all(|c| matches!(c, Message::Usage(r) if r.energy.get() == 2)), "{said:?}");
+    let balance: serde_json::Value =
+        reqwest::get(format!("{base}/ledger/accounts/consumer-0001")).await.unwrap().json().await.unwrap();
+    assert_eq!(balance["balance"], 500);
+
+    let printed = consumer.terminate();
+    assert_eq!(printed.last().map(String::as_str), Some("consumer consumer-0001 said goodbye and deregistered"));
+    assert_eq!(commands(&base, &channel).await.last(), Some(&Message::Goodbye));
+}
