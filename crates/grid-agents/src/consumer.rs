@@ -13,10 +13,8 @@ use grid_app::channels::{ChannelClient, ChannelReader};
 use grid_core::channel::{ChannelAccess, Command, Reading};
 use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
 
-use crate::{AgentError, GridApi, Meter, OwnChannel, Wallet, slot_start};
-
-/// The most slots a consumer catches up on in one step.
-const MAX_CATCH_UP: u64 = 96;
+use crate::meter::SlotMeter;
+use crate::{AgentError, GridApi, Meter, OwnChannel, Wallet};
 
 /// How a consumer behaves.
 #[derive(Debug, Clone)]
@@ -53,11 +51,10 @@ pub struct Consumer {
     grid: GridApi,
     channels: Arc<dyn ChannelClient>,
     channel: OwnChannel,
-    meter: Meter,
+    meter: SlotMeter,
     wallet: Wallet,
     return_channel: ChannelAccess,
     read_from: u64,
-    reported_until: Option<u64>,
     /// The latest bill read, and whether it was answered.
     latest: Option<(Bill, bool)>,
 }
@@ -79,18 +76,8 @@ impl Consumer {
             reason: "the grid gave a consumer no return channel".into(),
         })?;
         tracing::info!(consumer = %settings.id, root = %channel.access().root(), "consumer registered with the grid");
-        Ok(Self {
-            settings,
-            grid,
-            channels,
-            channel,
-            meter,
-            wallet,
-            return_channel,
-            read_from: 0,
-            reported_until: None,
-            latest: None,
-        })
+        let meter = SlotMeter::new(meter, settings.slot_ms);
+        Ok(Self { settings, grid, channels, channel, meter, wallet, return_channel, read_from: 0, latest: None })
     }
 
     pub fn settings(&self) -> &ConsumerSettings {
@@ -112,19 +99,8 @@ impl Consumer {
     /// Reports usage for the slots that ended by `now`, reads new payment requests, and
     /// pays the latest one if it is owed enough.
     pub async fn step(&mut self, now: u64) -> Result<ConsumerStep, AgentError> {
-        let mut step = ConsumerStep::default();
-        let slot = self.settings.slot_ms;
-        let ended = slot_start(now, slot);
-        let mut start =
-            self.reported_until.unwrap_or(ended.saturating_sub(slot)).max(ended.saturating_sub(MAX_CATCH_UP * slot));
-        while start + slot <= ended {
-            for reading in self.meter.readings(start, start + slot) {
-                self.channel.publish(&Command::Usage(reading)).await?;
-                step.reported.push(reading);
-            }
-            start += slot;
-            self.reported_until = Some(start);
-        }
+        let reported = self.meter.report(now, &mut self.channel, Command::Usage).await?;
+        let mut step = ConsumerStep { reported, ..ConsumerStep::default() };
 
         let read =
             ChannelReader::new(self.return_channel.clone(), self.channels.clone()).read(self.read_from, 1_000).await?;

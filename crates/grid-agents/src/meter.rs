@@ -3,9 +3,11 @@
 
 use std::collections::VecDeque;
 
-use grid_core::channel::Reading;
+use grid_core::EpochMs;
+use grid_core::channel::{Command, Reading};
 use grid_core::devices::Profile;
-use grid_core::{EpochMs, Wh};
+
+use crate::{AgentError, OwnChannel, slot_start};
 
 /// A meter: simulated, or a recording played back.
 #[derive(Debug, Clone)]
@@ -37,14 +39,46 @@ impl Meter {
             }
         }
     }
+}
 
-    /// A recording with nothing left to play.
-    pub fn is_exhausted(&self) -> bool {
-        matches!(self, Self::Replay(rows) if rows.is_empty())
+/// The most slots an agent catches up on in one step (after a long pause).
+const MAX_CATCH_UP: u64 = 96;
+
+/// A meter reported slot by slot on the agent's channel.
+pub(crate) struct SlotMeter {
+    meter: Meter,
+    slot_ms: u64,
+    reported_until: Option<u64>,
+}
+
+impl SlotMeter {
+    pub(crate) fn new(meter: Meter, slot_ms: u64) -> Self {
+        Self { meter, slot_ms, reported_until: None }
     }
 
-    /// The total of some readings.
-    pub fn total(readings: &[Reading]) -> Wh {
-        Wh::new(readings.iter().map(|r| r.energy.get()).sum())
+    /// Publishes, each as `command(reading)`, the readings of the slots that ended by
+    /// `now` and were not reported yet; the first call reports the slot that just ended.
+    pub(crate) async fn report(
+        &mut self,
+        now: u64,
+        channel: &mut OwnChannel,
+        command: fn(Reading) -> Command,
+    ) -> Result<Vec<Reading>, AgentError> {
+        let slot = self.slot_ms;
+        let ended = slot_start(now, slot);
+        let first = self.reported_until.unwrap_or(ended.saturating_sub(slot));
+        let mut start = first.max(ended.saturating_sub(MAX_CATCH_UP * slot));
+        let mut reported = Vec::new();
+        while start + slot <= ended {
+            for reading in self.meter.readings(start, start + slot) {
+                channel.publish(&command(reading)).await?;
+                reported.push(reading);
+            }
+            start += slot;
+            // Recorded per slot: a failure later in the loop does not repeat these.
+            self.reported_until = Some(start);
+        }
+        self.reported_until = Some(self.reported_until.unwrap_or(ended).max(ended));
+        Ok(reported)
     }
 }
