@@ -39,7 +39,11 @@ struct Setup {
 
 /// A grid and a producer on it, serving its registration API on a free port.
 async fn setup(state_file: Option<&std::path::Path>) -> Setup {
-    let grid = TestGrid::start().await;
+    on(TestGrid::start().await, state_file).await
+}
+
+/// A producer on `grid`, serving its registration API on a free port.
+async fn on(grid: TestGrid, state_file: Option<&std::path::Path>) -> Setup {
     let producer = producer(&grid, state_file).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
@@ -126,9 +130,18 @@ async fn late_data_within_the_delay_counts_in_its_slot_later_data_is_carried_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_producer_finds_its_sources_and_state_in_the_grids_storage() {
+    restarted_producer_carries_on(TestGrid::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_producer_carries_on_against_a_grid_on_dynamodb_and_s3() {
+    restarted_producer_carries_on(TestGrid::start_on_moto(&[]).await).await;
+}
+
+async fn restarted_producer_carries_on(grid: TestGrid) {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("producer.json");
-    let mut s = setup(Some(&state)).await;
+    let mut s = on(grid, Some(&state)).await;
     let t = t0();
     let mut panel = source(&s, "source-panel", (0..3).map(|i| reading(t + i * SLOT, 40)).collect()).await;
     panel.step(t + SLOT).await.unwrap();
