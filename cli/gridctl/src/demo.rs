@@ -233,6 +233,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let summary = summarize(&stores, &producers, &consumers, &ledger_url, &http, start, end, period_ms).await?;
+    let fee = config.market.policy.fee.get();
+    let consensus = match config.market.policy.strategy {
+        grid_core::market::ConsensusStrategy::Weighted => "volume-weighted average",
+        grid_core::market::ConsensusStrategy::Mean => "mean",
+        grid_core::market::ConsensusStrategy::Median => "median",
+    };
+    let story = format!(
+        "What happened: every {} (simulated) the panels reported their output to their producers, the \
+         producers offered it to the grid at their asking price, and the households reported what they used, \
+         each on its own signed, encrypted channel. After each period the grid set one price for it (the \
+         offers' {consensus}), billed each household for its energy (a payment request on its return \
+         channel), kept its {}% fee and shared the rest among the producers by the value they offered. The \
+         households paid on the ledger and named the batch; the grid checked each payment there, then paid \
+         the producers from it. The figures come from the grid's books and from the ledger.",
+        human(slot_ms / 1000),
+        if fee % 100 == 0 { format!("{}", fee / 100) } else { format!("{}.{:02}", fee / 100, fee % 100) },
+    );
+    println!("{}\n", wrap(&story, 96));
     print_summary(&summary, steps);
     if let Some(path) = &args.summary_json {
         let text = serde_json::to_string_pretty(&summary).expect("plain data serializes");
@@ -617,6 +635,21 @@ fn print_summary(s: &Summary, steps: u64) {
     }
 }
 
+/// `text` broken into lines of at most `width` characters, at spaces.
+fn wrap(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines.join("\n")
+}
+
 fn kwh(wh: u64) -> String {
     format!("{:.3} kWh", wh as f64 / 1000.0)
 }
@@ -649,6 +682,12 @@ fn clock(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_wraps_at_spaces_within_the_width() {
+        assert_eq!(wrap("one two three four", 9), "one two\nthree\nfour");
+        assert_eq!(wrap("", 9), "");
+    }
 
     #[test]
     fn periods_read_like_durations() {
