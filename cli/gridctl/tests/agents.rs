@@ -220,3 +220,19 @@ async fn a_consumer_registers_reports_usage_and_leaves_cleanly() {
     assert_eq!(printed.last().map(String::as_str), Some("consumer consumer-0001 said goodbye and deregistered"));
     assert_eq!(commands(&base, &channel).await.last(), Some(&Message::Goodbye));
 }
+
+#[test]
+fn a_source_refuses_meter_data_with_a_bad_row_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("meter.csv");
+    std::fs::write(&csv, "startTime,endTime,kWh\n1795339200000,1795340100000,1.5\n1795340100000,1795341000000,lots\n")
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gridctl"))
+        .args(["source", "--id", "source-0001", "--replay"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not meter data: line 3: kWh \"lots\" is not valid"), "{stderr}");
+}
