@@ -1,5 +1,5 @@
-//! Ports for what the jobs record besides money: rejected channel messages, and the
-//! period reports they archive.
+//! Ports for what the jobs record besides money: rejected channel messages, the period
+//! reports they archive, and a heartbeat per job (when it last ran, what it did).
 
 use async_trait::async_trait;
 use grid_core::channel::MessageAddress;
@@ -33,4 +33,23 @@ pub trait ReportArchive: Send + Sync {
     async fn put(&self, period: u64, report: &str) -> Result<(), StoreError>;
 
     async fn get(&self, period: u64) -> Result<Option<String>, StoreError>;
+}
+
+/// When a job last ran and what it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub job: String,
+    /// When the run ended, epoch ms.
+    pub at: u64,
+    /// The run's report, as JSON.
+    pub report: String,
+}
+
+/// Keeps the latest heartbeat of each job.
+#[async_trait]
+pub trait HeartbeatLog: Send + Sync {
+    /// Records a run of `job`, replacing its previous heartbeat.
+    async fn beat(&self, heartbeat: &Heartbeat) -> Result<(), StoreError>;
+
+    async fn last(&self, job: &str) -> Result<Option<Heartbeat>, StoreError>;
 }

@@ -33,7 +33,7 @@ pub use account_store::{
     Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
     PayoutRecord, Unpaid, Watched, WatchedBatch,
 };
-pub use activity::{Rejected, RejectionLog, ReportArchive};
+pub use activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
 pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
 pub use error::StoreError;
 pub use item_store::{ItemKey, ItemPage, ItemStore};

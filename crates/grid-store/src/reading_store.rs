@@ -54,6 +54,13 @@ pub trait ReadingStore: Send + Sync {
     /// step with the check (a period being settled never gains a reading).
     async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError>;
 
+    /// A registration's latest readings (both kinds), newest first, at most `limit`.
+    async fn of_registration(
+        &self,
+        registration: &RegistrationId,
+        limit: usize,
+    ) -> Result<Vec<StoredReading>, StoreError>;
+
     /// The readings counted in `period`, up to `limit` at a time.
     async fn counted_in(
         &self,

@@ -108,13 +108,14 @@ pub const TABLES: &[TableSpec] = &[
         indexes: &[],
         ttl: None,
     },
-    // pk = period#shard (one period spread over READING_SHARDS partitions), sk = registrationId#kind#startTime.
+    // pk = period#shard (one period spread over READING_SHARDS partitions), sk = registrationId#kind#startTime;
+    // a registration's readings by start time for the operator (markers carry no registration: sparse).
     TableSpec {
         name: "readings",
         env: "READINGS_TABLE",
         hash: string("pk"),
         range: Some(string("sk")),
-        indexes: &[],
+        indexes: &[IndexSpec { name: "by-registration", hash: string("registration"), range: Some(number("start")) }],
         ttl: None,
     },
     TableSpec { name: "accounts", env: "ACCOUNTS_TABLE", hash: string("id"), range: None, indexes: &[], ttl: None },

@@ -55,6 +55,7 @@ async fn market() -> (Moto, grid_store::contract::market::MarketStores) {
         settlements: Arc::new(DynamoSettlementStore::new(&clients, &names.settlements_table)),
         accounts: Arc::new(DynamoAccountStore::new(&clients, &names.accounts_table, &names.batches_table)),
         leases: Arc::new(grid_store::aws::DynamoLeaseStore::new(&clients, &names.leases_table)),
+        heartbeats: Arc::new(grid_store::aws::DynamoHeartbeatLog::new(&clients, &names.leases_table)),
     };
     (moto, stores)
 }

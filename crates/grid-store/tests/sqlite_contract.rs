@@ -39,7 +39,8 @@ async fn market() -> (TempDir, grid_store::contract::market::MarketStores) {
         readings: Arc::new(SqliteReadingStore::new(db.clone())),
         settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
         accounts: Arc::new(SqliteAccountStore::new(db.clone())),
-        leases: Arc::new(grid_store::sqlite::SqliteLeaseStore::new(db)),
+        leases: Arc::new(grid_store::sqlite::SqliteLeaseStore::new(db.clone())),
+        heartbeats: Arc::new(grid_store::sqlite::SqliteHeartbeatLog::new(db)),
     };
     (dir, stores)
 }

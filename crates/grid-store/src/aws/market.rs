@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use grid_core::RegistrationId;
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::{condition_failed, written};
@@ -59,6 +60,9 @@ impl DynamoReadingStore {
         }
     }
 }
+
+/// The readings table's index by registration and start time.
+pub const READINGS_BY_REGISTRATION: &str = "by-registration";
 
 fn reading_item(row: &ReadingRow, pk: String) -> Item {
     let mut item = Item::new();
@@ -149,6 +153,27 @@ impl ReadingStore for DynamoReadingStore {
                 }
             }
         }
+    }
+
+    async fn of_registration(
+        &self,
+        registration: &RegistrationId,
+        limit: usize,
+    ) -> Result<Vec<StoredReading>, StoreError> {
+        // The sparse index holds readings only (markers carry no registration).
+        let output = self
+            .client
+            .query()
+            .table_name(&self.readings)
+            .index_name(READINGS_BY_REGISTRATION)
+            .key_condition_expression("registration = :registration")
+            .expression_attribute_values(":registration", s(registration.as_str()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
+            .send()
+            .await
+            .map_err(backend)?;
+        output.items().iter().map(|item| reading_row(item).and_then(ReadingRow::into_domain)).collect()
     }
 
     async fn counted_in(

@@ -18,7 +18,7 @@ pub mod schema;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use accounts::{DynamoAccountStore, DynamoLeaseStore};
-pub use activity::{DynamoRejectionLog, S3ReportArchive};
+pub use activity::{DynamoHeartbeatLog, DynamoRejectionLog, S3ReportArchive};
 pub use channel_messages::DynamoChannelLedger;
 pub use items::S3ItemStore;
 pub use market::{DynamoReadingStore, DynamoSettlementStore};

@@ -20,6 +20,7 @@ pub struct MarketStores {
     pub settlements: Arc<dyn SettlementStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub leases: Arc<dyn crate::LeaseStore>,
+    pub heartbeats: Arc<dyn crate::HeartbeatLog>,
 }
 
 const PERIOD: u64 = 1_795_860_000_000;
@@ -384,4 +385,39 @@ pub async fn a_lease_is_held_by_one_holder_until_it_expires_or_is_released(store
         winners += usize::from(racer.await.unwrap());
     }
     assert_eq!(winners, 1, "of racing runs one gets the lease");
+}
+
+pub async fn a_registrations_readings_come_newest_first_across_periods(stores: MarketStores) {
+    for (i, start) in [PERIOD, PERIOD + LENGTH, PERIOD + 2 * LENGTH + 60_000].into_iter().enumerate() {
+        let r = reading("producer-0001", start, 10 + i as u64);
+        assert_eq!(stores.readings.insert(&r).await.unwrap(), Insertion::Stored);
+    }
+    stores.readings.insert(&reading("producer-0002", PERIOD, 99)).await.unwrap();
+    // A late reading, counted in a later period, is still the registration's, once.
+    stores.settlements.close(PERIOD, None).await.unwrap();
+    stores.settlements.finish(&record(PERIOD)).await.unwrap();
+    let mut late = reading("producer-0001", PERIOD + 120_000, 5);
+    late.counted_in = PERIOD + LENGTH;
+    assert_eq!(stores.readings.insert(&late).await.unwrap(), Insertion::Stored);
+
+    let mine = stores.readings.of_registration(&id("producer-0001"), 10).await.unwrap();
+    let starts: Vec<u64> = mine.iter().map(|r| r.reading.start.get()).collect();
+    assert_eq!(starts, [PERIOD + 2 * LENGTH + 60_000, PERIOD + LENGTH, PERIOD + 120_000, PERIOD]);
+    assert_eq!(mine[2], late, "exactly as stored");
+    assert_eq!(stores.readings.of_registration(&id("producer-0001"), 2).await.unwrap().len(), 2);
+    assert!(stores.readings.of_registration(&id("nobody-00"), 10).await.unwrap().is_empty());
+}
+
+pub async fn a_heartbeat_keeps_the_latest_run_of_each_job(stores: MarketStores) {
+    use crate::Heartbeat;
+    let beat = |job: &str, at: u64, report: &str| Heartbeat { job: job.into(), at, report: report.into() };
+    assert_eq!(stores.heartbeats.last("poller").await.unwrap(), None);
+    stores.heartbeats.beat(&beat("poller", 1_000, r#"{"stored":3}"#)).await.unwrap();
+    stores.heartbeats.beat(&beat("settlement", 1_100, "[]")).await.unwrap();
+    stores.heartbeats.beat(&beat("poller", 2_000, r#"{"stored":0}"#)).await.unwrap();
+    assert_eq!(stores.heartbeats.last("poller").await.unwrap(), Some(beat("poller", 2_000, r#"{"stored":0}"#)));
+    assert_eq!(stores.heartbeats.last("settlement").await.unwrap(), Some(beat("settlement", 1_100, "[]")));
+    // Heartbeats live beside the leases on DynamoDB: they must not disturb them.
+    assert!(stores.leases.acquire("poller", "run-a", 3_000, 500).await.unwrap());
+    assert!(stores.heartbeats.last("poller").await.unwrap().is_some());
 }

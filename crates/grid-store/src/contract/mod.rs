@@ -148,6 +148,8 @@ macro_rules! market_contract {
                 a_payout_is_recorded_once_and_settles_either_way,
                 the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_operator_sees,
                 a_lease_is_held_by_one_holder_until_it_expires_or_is_released,
+                a_registrations_readings_come_newest_first_across_periods,
+                a_heartbeat_keeps_the_latest_run_of_each_job,
             ]
         );
     };

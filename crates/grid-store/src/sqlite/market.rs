@@ -4,6 +4,7 @@
 //! unless its period is closing" is a single immediate transaction.
 
 use async_trait::async_trait;
+use grid_core::RegistrationId;
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params};
 
 use super::SqliteDb;
@@ -94,6 +95,27 @@ impl ReadingStore for SqliteReadingStore {
                 Ok(if inserted == 0 { Insertion::Duplicate } else { Insertion::Stored })
             })
             .await
+    }
+
+    async fn of_registration(
+        &self,
+        registration: &RegistrationId,
+        limit: usize,
+    ) -> Result<Vec<StoredReading>, StoreError> {
+        let (registration, limit) = (registration.as_str().to_owned(), int(limit as u64));
+        let rows = self
+            .db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT registration_id, kind, start_ms, end_ms, wh, price, payment_address, channel_index,
+                            period, counted_in
+                     FROM readings WHERE registration_id = ?1 ORDER BY start_ms DESC, kind LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(rusqlite::params![registration, limit], read_reading)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        rows.into_iter().map(ReadingRow::into_domain).collect()
     }
 
     async fn counted_in(

@@ -162,6 +162,14 @@ const MIGRATIONS: &[&str] = &[
         expires_ms INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 6: each job's latest run, for the operator.
+    r#"
+    CREATE TABLE heartbeats (
+        job    TEXT    PRIMARY KEY,
+        at_ms  INTEGER NOT NULL,
+        report TEXT    NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

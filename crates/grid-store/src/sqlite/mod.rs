@@ -21,7 +21,7 @@ mod registrations;
 use std::path::{Path, PathBuf};
 
 pub use accounts::{SqliteAccountStore, SqliteLeaseStore};
-pub use activity::{FileReportArchive, SqliteRejectionLog};
+pub use activity::{FileReportArchive, SqliteHeartbeatLog, SqliteRejectionLog};
 pub use channel_messages::SqliteChannelLedger;
 pub use items::SqliteItemStore;
 pub use market::{SqliteReadingStore, SqliteSettlementStore};
