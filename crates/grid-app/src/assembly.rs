@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use grid_store::sqlite::{
-    FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteLeaseStore,
-    SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog, SqliteSettlementStore,
+    FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteDb, SqliteHeartbeatLog, SqliteItemStore,
+    SqliteLeaseStore, SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog,
+    SqliteSettlementStore,
 };
 use grid_store::{
-    AccountStore, ChannelLedger, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore, RejectionLog,
-    ReportArchive, SettlementStore, StoreError,
+    AccountStore, ChannelLedger, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
+    RejectionLog, ReportArchive, SettlementStore, StoreError,
 };
 
 use crate::channels::{ChannelClient, LedgerChannelClient};
@@ -41,6 +42,7 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub rejections: Arc<dyn RejectionLog>,
     pub archive: Arc<dyn ReportArchive>,
+    pub heartbeats: Arc<dyn HeartbeatLog>,
 }
 
 impl Stores {
@@ -63,6 +65,7 @@ impl Stores {
                     accounts: Arc::new(SqliteAccountStore::new(db.clone())),
                     rejections: Arc::new(SqliteRejectionLog::new(db.clone())),
                     archive: Arc::new(FileReportArchive::new(&db)),
+                    heartbeats: Arc::new(SqliteHeartbeatLog::new(db.clone())),
                 })
             }
             #[cfg(feature = "aws")]
@@ -80,8 +83,9 @@ impl Stores {
         config: &GridConfig,
     ) -> Self {
         use grid_store::aws::{
-            DynamoAccountStore, DynamoChannelLedger, DynamoLeaseStore, DynamoReadingStore, DynamoRegistrationStore,
-            DynamoRejectionLog, DynamoSettlementStore, S3ItemStore, S3ReportArchive, SqsMessageQueue,
+            DynamoAccountStore, DynamoChannelLedger, DynamoHeartbeatLog, DynamoLeaseStore, DynamoReadingStore,
+            DynamoRegistrationStore, DynamoRejectionLog, DynamoSettlementStore, S3ItemStore, S3ReportArchive,
+            SqsMessageQueue,
         };
         tracing::info!(registrations = %names.registrations_table, bucket = %names.bucket, "using the AWS store");
         Self {
@@ -101,6 +105,7 @@ impl Stores {
             accounts: Arc::new(DynamoAccountStore::new(clients, &names.accounts_table, &names.batches_table)),
             rejections: Arc::new(DynamoRejectionLog::new(clients, &names.rejections_table)),
             archive: Arc::new(S3ReportArchive::new(clients, &names.bucket)),
+            heartbeats: Arc::new(DynamoHeartbeatLog::new(clients, &names.leases_table)),
         }
     }
 
@@ -127,6 +132,7 @@ impl Stores {
             rejections: self.rejections.clone(),
             channels: self.channel_client(),
             queue: self.poll_work.clone(),
+            heartbeats: self.heartbeats.clone(),
             period: config.market.period,
         }
     }
@@ -137,6 +143,7 @@ impl Stores {
             accounts: self.accounts.clone(),
             leases: self.leases.clone(),
             completions: self.completions.clone(),
+            heartbeats: self.heartbeats.clone(),
             ledger,
             market: config.market.clone(),
             poll_interval: config.market.poll_interval,
@@ -152,6 +159,7 @@ impl Stores {
             archive: self.archive.clone(),
             channels: self.channel_client(),
             leases: self.leases.clone(),
+            heartbeats: self.heartbeats.clone(),
             market: config.market.clone(),
         }
     }

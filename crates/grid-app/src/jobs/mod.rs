@@ -14,6 +14,24 @@ pub use monitor::{BatchMonitor, MonitorError, MonitorReport};
 pub use poller::{DispatchReport, PollReport, Poller, PollerError};
 pub use settlement::{SettlementReport, Settler, SettlerError};
 
+use grid_store::{Heartbeat, HeartbeatLog};
+
+/// The jobs' names in heartbeats.
+pub const JOBS: [&str; 4] = ["poller-dispatch", "poller", "settlement", "batch-monitor"];
+
+/// Records a run of `job` and what it did, for the operator; a failure to record is
+/// logged, never fatal (the run's own effects are what count).
+async fn heartbeat(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Serialize) {
+    let beat = Heartbeat {
+        job: job.to_owned(),
+        at: grid_core::EpochMs::now().get(),
+        report: serde_json::to_string(report).expect("reports serialize"),
+    };
+    if let Err(e) = log.beat(&beat).await {
+        tracing::warn!(job, error = %crate::telemetry::cause_chain(&e), "cannot record the heartbeat");
+    }
+}
+
 /// Runs the poller, settlement and the batch monitor every `interval` until `stop` resolves: what
 /// `gridctl serve` does in place of the Lambda schedules. A failed round is logged and
 /// retried at the next tick; nothing is lost by it.

@@ -31,8 +31,8 @@ use grid_core::market::{Entitlement, plan_payouts};
 use grid_core::monitor::{Outcome, PendingBatch, StatusRequest, check_answer, plan_requests};
 use grid_core::{BatchId, CompletedBatch, CompletionMessage, EpochMs, Iota, PaymentAddress};
 use grid_store::{
-    AccountStore, ClaimResolution, LeaseStore, MessageQueue, PaymentClaim, PayoutRecord, StoreError, Watched,
-    WatchedBatch,
+    AccountStore, ClaimResolution, HeartbeatLog, LeaseStore, MessageQueue, PaymentClaim, PayoutRecord, StoreError,
+    Watched, WatchedBatch,
 };
 use tracing::Instrument;
 
@@ -59,7 +59,7 @@ pub enum MonitorError {
 }
 
 /// What one run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MonitorReport {
     /// Another run held the lease; this one did nothing.
     pub skipped: bool,
@@ -82,6 +82,7 @@ pub struct BatchMonitor {
     pub accounts: Arc<dyn AccountStore>,
     pub leases: Arc<dyn LeaseStore>,
     pub completions: Arc<dyn MessageQueue>,
+    pub heartbeats: Arc<dyn HeartbeatLog>,
     pub ledger: Arc<dyn Ledger>,
     pub market: MarketConfig,
     pub poll_interval: Duration,
@@ -102,6 +103,7 @@ impl BatchMonitor {
         lease.release().await?;
         result?;
         span.in_scope(|| tracing::info!(?report, "batch monitor run done"));
+        super::heartbeat(self.heartbeats.as_ref(), "batch-monitor", &report).await;
         Ok(report)
     }
 

@@ -16,8 +16,8 @@ use grid_core::channel::{ChannelAccess, Command, Reading};
 use grid_core::market::{Period, PeriodLength, ReadingKind};
 use grid_core::{ChannelCursor, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{
-    AccountStore, Insertion, MessageQueue, PaymentClaim, ReadingStore, RegistrationStore, Rejected, RejectionLog,
-    SettlementStore, StoreError, StoredReading,
+    AccountStore, HeartbeatLog, Insertion, MessageQueue, PaymentClaim, ReadingStore, RegistrationStore, Rejected,
+    RejectionLog, SettlementStore, StoreError, StoredReading,
 };
 
 use crate::channels::{ChannelClient, ChannelClientError, ChannelReader};
@@ -45,14 +45,14 @@ pub enum PollerError {
 }
 
 /// What a dispatch did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DispatchReport {
     pub registrations: usize,
     pub messages: usize,
 }
 
 /// What polling did, summed over registrations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PollReport {
     pub registrations: usize,
     pub messages: u64,
@@ -87,6 +87,7 @@ pub struct Poller {
     pub rejections: Arc<dyn RejectionLog>,
     pub channels: Arc<dyn ChannelClient>,
     pub queue: Arc<dyn MessageQueue>,
+    pub heartbeats: Arc<dyn HeartbeatLog>,
     pub period: PeriodLength,
 }
 
@@ -117,6 +118,7 @@ impl Poller {
         report.messages = messages.len();
         self.queue.send(&messages).await?;
         tracing::info!(registrations = report.registrations, messages = report.messages, "dispatched polling work");
+        super::heartbeat(self.heartbeats.as_ref(), "poller-dispatch", &report).await;
         Ok(report)
     }
 
@@ -128,6 +130,7 @@ impl Poller {
             report += self.poll(id, now).await?;
         }
         tracing::info!(work = %message.hash(), ?report, "polled a shard");
+        super::heartbeat(self.heartbeats.as_ref(), "poller", &report).await;
         Ok(report)
     }
 

@@ -15,8 +15,8 @@ use grid_core::channel::Command;
 use grid_core::market::{Period, PeriodTotals, PriceSource, Settlement, SettlementError, settle};
 use grid_core::{EpochMs, Iota, RegistrationId};
 use grid_store::{
-    AccountEntry, AccountStore, LeaseStore, ReadingStore, RegistrationStore, ReportArchive, SettlementRecord,
-    SettlementStore, StoreError, Versioned,
+    AccountEntry, AccountStore, HeartbeatLog, LeaseStore, ReadingStore, RegistrationStore, ReportArchive,
+    SettlementRecord, SettlementStore, StoreError, Versioned,
 };
 use serde_json::json;
 
@@ -60,6 +60,7 @@ pub struct Settler {
     pub archive: Arc<dyn ReportArchive>,
     pub channels: Arc<dyn ChannelClient>,
     pub leases: Arc<dyn LeaseStore>,
+    pub heartbeats: Arc<dyn HeartbeatLog>,
     pub market: MarketConfig,
 }
 
@@ -72,6 +73,13 @@ impl Settler {
         };
         let result = self.settle_due(now).await;
         lease.release().await?;
+        if let Ok(settled) = &result {
+            let periods: Vec<serde_json::Value> = settled
+                .iter()
+                .map(|r| json!({"period": r.period, "price": r.price.get(), "revenue": r.revenue.get()}))
+                .collect();
+            super::heartbeat(self.heartbeats.as_ref(), "settlement", &json!({ "settled": periods })).await;
+        }
         result
     }
 
