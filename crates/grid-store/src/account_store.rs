@@ -10,11 +10,11 @@
 
 use async_trait::async_trait;
 use grid_core::ledger::LedgerBatch;
-use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId};
+use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 
 use crate::StoreError;
 
-/// One registration's running totals, in IOTA.
+/// One registration's running totals, in IOTA (and the energy they are for).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Account {
     /// Consumers: charged over all settled periods.
@@ -29,6 +29,8 @@ pub struct Account {
     pub paid_out: Iota,
     /// Producers: payouts submitted, not yet final.
     pub payout_pending: Iota,
+    /// The energy settled over all periods: used (consumers) or produced (producers).
+    pub energy: Wh,
     /// The last period applied to this account.
     pub last_period: Option<u64>,
 }
@@ -51,6 +53,8 @@ pub struct AccountEntry {
     pub registration: RegistrationId,
     pub billed: Iota,
     pub entitled: Iota,
+    /// The energy settled: a consumer's use, a producer's output.
+    pub energy: Wh,
     /// A producer's payment address (its latest offer's), for payouts.
     pub payment_address: Option<PaymentAddress>,
 }

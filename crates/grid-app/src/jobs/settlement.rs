@@ -130,12 +130,14 @@ impl Settler {
                 registration: c.consumer.clone(),
                 billed: c.amount,
                 entitled: Iota::ZERO,
+                energy: c.energy,
                 payment_address: None,
             })
             .chain(settlement.allocations.iter().map(|a| AccountEntry {
                 registration: a.producer.clone(),
                 billed: Iota::ZERO,
                 entitled: a.amount,
+                energy: a.energy,
                 payment_address: addresses.get(&a.producer).map(|(_, address)| address.clone()),
             }))
             .collect();

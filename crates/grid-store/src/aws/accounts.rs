@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
 use grid_core::ledger::LedgerBatch;
-use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId};
+use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::written;
@@ -61,6 +61,7 @@ impl DynamoAccountStore {
             .key("id", s(entry.registration.as_str()))
             .expression_attribute_values(":billed", n(entry.billed.get()))
             .expression_attribute_values(":entitled", n(entry.entitled.get()))
+            .expression_attribute_values(":energy", n(entry.energy.get()))
             .expression_attribute_values(":period", n(period));
         if entry.entitled.get() > 0 {
             set.push("oldestUnpaid = if_not_exists(oldestUnpaid, :period)");
@@ -71,7 +72,7 @@ impl DynamoAccountStore {
         }
         let result = update
             .update_expression(format!(
-                "ADD billed :billed, entitled :entitled, owedOut :entitled SET {}",
+                "ADD billed :billed, entitled :entitled, owedOut :entitled, energy :energy SET {}",
                 set.join(", ")
             ))
             .condition_expression("attribute_not_exists(lastPeriod) OR lastPeriod < :period")
@@ -261,6 +262,7 @@ impl AccountStore for DynamoAccountStore {
             entitled: iota(item, ACCOUNTS, "entitled")?,
             paid_out: iota(item, ACCOUNTS, "paidOut")?,
             payout_pending: iota(item, ACCOUNTS, "payoutPending")?,
+            energy: Wh::new(opt_n(item, ACCOUNTS, "energy")?.unwrap_or(0)),
             last_period: opt_n(item, ACCOUNTS, "lastPeriod")?,
         }))
     }

@@ -67,6 +67,7 @@ fn entry(name: &str, billed: u64, entitled: u64) -> AccountEntry {
         registration: id(name),
         billed: Iota::new(billed),
         entitled: Iota::new(entitled),
+        energy: Wh::new(billed * 10 + entitled * 7),
         payment_address: (entitled > 0).then(|| PaymentAddress::parse(format!("wallet-of-{name}")).unwrap()),
     }
 }
@@ -189,11 +190,14 @@ pub async fn account_entries_apply_once_per_period(stores: MarketStores) {
     assert_eq!(stores.accounts.totals().await.unwrap().fees, Iota::new(62), "each period's fee once");
     let consumer = stores.accounts.get(&id("consumer-0009")).await.unwrap().unwrap();
     assert_eq!(
-        (consumer.billed, consumer.last_period, consumer.owed()),
-        (Iota::new(175), Some(PERIOD + LENGTH), Iota::new(175))
+        (consumer.billed, consumer.last_period, consumer.owed(), consumer.energy),
+        (Iota::new(175), Some(PERIOD + LENGTH), Iota::new(175), Wh::new(1750))
     );
     let producer = stores.accounts.get(&id("producer-0009")).await.unwrap().unwrap();
-    assert_eq!((producer.entitled, producer.last_period), (Iota::new(146), Some(PERIOD)));
+    assert_eq!(
+        (producer.entitled, producer.last_period, producer.energy),
+        (Iota::new(146), Some(PERIOD), Wh::new(1022))
+    );
     assert_eq!(stores.accounts.get(&id("nobody-00009")).await.unwrap(), None);
 }
 

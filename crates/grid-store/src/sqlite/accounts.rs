@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use grid_core::ledger::LedgerBatch;
-use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId};
+use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, named_params};
 
 use super::SqliteDb;
@@ -63,11 +63,12 @@ fn add_to_wallet(
 #[async_trait]
 impl AccountStore for SqliteAccountStore {
     async fn apply(&self, period: u64, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
-        let entries: Vec<(String, i64, i64, Option<String>)> = entries
+        let entries: Vec<(String, i64, i64, i64, Option<String>)> = entries
             .iter()
             .map(|e| {
                 let address = e.payment_address.as_ref().map(|a| a.to_string());
-                (e.registration.as_str().to_owned(), int(e.billed.get()), int(e.entitled.get()), address)
+                let (billed, entitled, energy) = (int(e.billed.get()), int(e.entitled.get()), int(e.energy.get()));
+                (e.registration.as_str().to_owned(), billed, entitled, energy, address)
             })
             .collect();
         self.db
@@ -75,19 +76,22 @@ impl AccountStore for SqliteAccountStore {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 {
                     let mut upsert = tx.prepare_cached(
-                        "INSERT INTO accounts (id, billed, entitled, last_period, address, oldest_unpaid)
-                         VALUES (:id, :billed, :entitled, :period, :address, CASE WHEN :entitled > 0 THEN :period END)
+                        "INSERT INTO accounts (id, billed, entitled, energy_wh, last_period, address, oldest_unpaid)
+                         VALUES (:id, :billed, :entitled, :energy, :period, :address,
+                                 CASE WHEN :entitled > 0 THEN :period END)
                          ON CONFLICT (id) DO UPDATE SET
                              billed = billed + excluded.billed,
                              entitled = entitled + excluded.entitled,
+                             energy_wh = energy_wh + excluded.energy_wh,
                              last_period = excluded.last_period,
                              address = COALESCE(excluded.address, address),
                              oldest_unpaid = COALESCE(oldest_unpaid, excluded.oldest_unpaid)
                          WHERE accounts.last_period < excluded.last_period",
                     )?;
-                    for (id, billed, entitled, address) in &entries {
+                    for (id, billed, entitled, energy, address) in &entries {
                         upsert.execute(named_params! {
-                            ":id": id, ":billed": billed, ":entitled": entitled, ":period": int(period), ":address": address,
+                            ":id": id, ":billed": billed, ":entitled": entitled, ":energy": energy,
+                            ":period": int(period), ":address": address,
                         })?;
                     }
                 }
@@ -106,7 +110,8 @@ impl AccountStore for SqliteAccountStore {
         self.db
             .run(move |conn| {
                 conn.prepare_cached(
-                    "SELECT billed, paid, pending, entitled, paid_out, payout_pending, last_period FROM accounts WHERE id = ?1",
+                    "SELECT billed, paid, pending, entitled, paid_out, payout_pending, last_period, energy_wh
+                     FROM accounts WHERE id = ?1",
                 )?
                 .query_row([&id], |row| {
                     Ok(Account {
@@ -116,6 +121,7 @@ impl AccountStore for SqliteAccountStore {
                         entitled: iota(row.get(3)?),
                         paid_out: iota(row.get(4)?),
                         payout_pending: iota(row.get(5)?),
+                        energy: Wh::new(row.get::<_, i64>(7)?.max(0) as u64),
                         last_period: u64::try_from(row.get::<_, i64>(6)?).ok(),
                     })
                 })

@@ -170,6 +170,10 @@ const MIGRATIONS: &[&str] = &[
         report TEXT    NOT NULL
     ) STRICT;
     "#,
+    // 7: the energy each account's money is for.
+    r#"
+    ALTER TABLE accounts ADD COLUMN energy_wh INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
