@@ -240,12 +240,17 @@ async fn mixed_statuses_each_do_what_they_mean(dialect: Dialect) {
     assert_eq!(stub.requests.load(Ordering::SeqCst), 3, "six ids in requests of two");
 
     let statuses = statuses_of(&grid).await;
-    assert_eq!(statuses["done"].0, "committed");
+    assert_eq!(
+        (statuses["done"].0.as_str(), statuses["done"].2),
+        ("committed", 1),
+        "every batch asked counts the check"
+    );
     assert_eq!(
         (statuses["refused"].0.as_str(), statuses["refused"].1.len()),
         ("invalid", 1),
         "kept as failed with its reasons"
     );
+    assert_eq!(statuses["refused"].2, 1, "checked once");
     for id in ["waiting", "valid", "delayed", "forgotten"] {
         assert_eq!((statuses[id].0.as_str(), statuses[id].2), ("pending", 1), "{id} is not final and was checked once");
     }

@@ -94,7 +94,7 @@ impl TestGrid {
     }
 
     async fn serve(config: GridConfig, stores: Stores, data: TempDir, moto: Option<Moto>) -> Self {
-        let app = grid_app::router(stores.app_state(), &config);
+        let app = grid_app::router(stores.app_state(&config), &config);
         let listener = TcpListener::bind(config.listen).await.expect("bind a free port");
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {

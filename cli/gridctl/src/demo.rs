@@ -163,7 +163,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let period_ms = args.period * 1000;
     let slot_ms = period_ms / SLOTS_PER_PERIOD;
-    let mut vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| k == "RUST_LOG").collect();
+    let mut vars: HashMap<String, String> =
+        std::env::vars().filter(|(k, _)| k == "RUST_LOG" || k == "PORTAL_TOKEN").collect();
     for (name, value) in [
         ("GRID_LISTEN", args.listen.to_string()),
         ("GRID_DATA_DIR", data_dir.display().to_string()),
@@ -175,7 +176,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     ] {
         vars.insert(name.to_owned(), value);
     }
-    let config = GridConfig::from_vars(&vars).context("bad demo configuration")?;
+    let mut config = GridConfig::from_vars(&vars).context("bad demo configuration")?;
+    let made_up = crate::serve::ensure_portal_token(&mut config);
     telemetry::init(config.log_format, "warn");
 
     // The ledger turns batches final at once: the simulated clock cannot wait for it.
@@ -184,6 +186,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot start the demo grid (is {} in use? try --listen)", args.listen))?;
     let base = format!("http://{}", server.addr);
+    let portal = crate::serve::portal_line(&server, &config, made_up);
     let ledger_url = server.ledger_url.clone();
     let stores = server.stores.clone();
     let (jobs, serve) = server.into_jobs_and_server();
@@ -194,7 +197,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let start = morning_before(EpochMs::now().get().saturating_sub(span + 60_000), period_ms);
     let end = start + args.periods * period_ms;
     println!(
-        "energy-grid demo: {} producers × {} solar sources, {} consumers, {} periods of {} from {} (simulated clock)",
+        "energy-grid demo: {} producers × {} solar sources, {} consumers, {} periods of {} from {} UTC (simulated clock)",
         args.producers,
         args.sources,
         args.consumers,
@@ -259,9 +262,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let ok = checks(&summary).iter().all(|(ok, _)| *ok);
 
     if args.keep_running {
-        println!("\nThe grid keeps running at {base} (ledger at {ledger_url}). Try, for example:");
-        println!("  curl {base}/openapi.json");
-        println!("  curl {ledger_url}/accounts/wallet-producer-01");
+        println!("\nThe grid keeps running at {base} (ledger at {ledger_url}).");
+        println!("{portal}");
+        println!("Or try: curl {base}/openapi.json; curl {ledger_url}/accounts/wallet-producer-01");
         println!("Press Ctrl-C to stop.");
         serving.await.context("the demo server stopped unexpectedly")??;
     } else {
@@ -664,19 +667,7 @@ fn human(secs: u64) -> String {
 
 /// `YYYY-MM-DD HH:MM` UTC of an epoch-ms instant.
 fn clock(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
+    EpochMs::parse(ms as i64).map(EpochMs::utc_minute).unwrap_or_else(|_| ms.to_string())
 }
 
 #[cfg(test)]
@@ -697,13 +688,6 @@ mod tests {
         assert_eq!(parse_period("60"), Ok(60));
         assert!(parse_period("10 days").is_err());
         assert!(parse_period("m").is_err());
-    }
-
-    #[test]
-    fn the_clock_prints_utc_dates() {
-        assert_eq!(clock(0), "1970-01-01 00:00");
-        assert_eq!(clock(1_795_339_200_000), "2026-11-22 09:20");
-        assert_eq!(clock(951_782_400_000), "2000-02-29 00:00");
     }
 
     #[test]

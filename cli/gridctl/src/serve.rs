@@ -1,6 +1,7 @@
 //! `gridctl serve`: the grid's APIs on one socket, until Ctrl-C or SIGTERM.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -45,11 +46,40 @@ impl ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+    let mut config = args.config()?;
     telemetry::init(config.log_format, "info");
+    let made_up = ensure_portal_token(&mut config);
     let server = Server::start(&config).await?;
-    println!("energy-grid listening on http://{}", server.addr);
+    // Whoever started us may stop reading stdout after the first line: a closed pipe
+    // must not take the server down, so these lines ignore write errors.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "energy-grid listening on http://{}", server.addr);
+    let _ = writeln!(out, "{}", portal_line(&server, &config, made_up));
+    let _ = out.flush();
+    drop(out);
     server.run_until_shutdown().await
+}
+
+/// Gives the portal a fresh token when `PORTAL_TOKEN` is unset; `true` if it did.
+pub fn ensure_portal_token(config: &mut GridConfig) -> bool {
+    let made_up = config.portal_token.is_none();
+    if made_up {
+        config.portal_token = Some(grid_app::portal::PortalToken::generate());
+    }
+    made_up
+}
+
+/// Where the operator signs in: with a made-up token, a link that carries it.
+pub fn portal_line(server: &Server, config: &GridConfig, made_up: bool) -> String {
+    let host = if server.addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { server.addr.ip().to_string() };
+    let base = format!("http://{host}:{}/portal", server.addr.port());
+    match (&config.portal_token, made_up) {
+        (Some(token), true) => format!(
+            "operator portal: {base}/login?token={} (a token for this run; set PORTAL_TOKEN to keep one)",
+            token.expose()
+        ),
+        _ => format!("operator portal: {base} (sign in with PORTAL_TOKEN)"),
+    }
 }
 
 /// A bound, ready grid server with its jobs.
@@ -83,7 +113,7 @@ impl Server {
         let stores = Stores::open(config)
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-        let mut app = grid_app::router(stores.app_state(), config);
+        let mut app = grid_app::router(stores.app_state(config), config);
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;

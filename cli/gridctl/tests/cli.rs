@@ -284,3 +284,36 @@ async fn batches_lists_what_the_grid_follows_and_filters_by_status() {
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("--status must be one of pending, stalled"));
 }
+
+#[tokio::test]
+async fn serve_prints_a_portal_link_that_signs_in_and_never_prints_a_configured_token() {
+    let data = tempfile::tempdir().unwrap();
+    let start = |token: Option<&str>| {
+        let mut command = gridctl();
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data.path());
+        match token {
+            Some(token) => command.env("PORTAL_TOKEN", token),
+            None => command.env_remove("PORTAL_TOKEN"),
+        };
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (first, second) = (lines.next().unwrap().unwrap(), lines.next().unwrap().unwrap());
+        (child, first, second)
+    };
+
+    let (mut made_up, _, line) = start(None);
+    let link = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    assert!(link.contains("/portal/login?token="), "{line}");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let signed_in = http.get(&link).send().await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert!(signed_in.headers()["set-cookie"].to_str().unwrap().starts_with("grid_portal="));
+    made_up.kill().unwrap();
+    made_up.wait().unwrap();
+
+    let (mut configured, _, line) = start(Some("operators-own-token-123"));
+    assert!(line.ends_with("/portal (sign in with PORTAL_TOKEN)"), "{line}");
+    assert!(!line.contains("operators-own-token-123"));
+    configured.kill().unwrap();
+    configured.wait().unwrap();
+}

@@ -17,6 +17,7 @@ use crate::config::{GridConfig, StoreBackend};
 use crate::http::AppState;
 use crate::jobs::{BatchMonitor, Poller, Settler};
 use crate::ledger::Ledger;
+use crate::portal::{PortalData, PortalState};
 use crate::registry::Registry;
 
 /// Why the configured store cannot be opened.
@@ -115,11 +116,25 @@ impl Stores {
     }
 
     /// What the HTTP handlers need.
-    pub fn app_state(&self) -> AppState {
+    pub fn app_state(&self, config: &GridConfig) -> AppState {
         AppState {
             registry: Registry::new(self.registrations.clone(), self.items.clone(), self.channel_client()),
             items: self.items.clone(),
             channels: self.channels.clone(),
+            portal: PortalState {
+                data: PortalData {
+                    registrations: self.registrations.clone(),
+                    readings: self.readings.clone(),
+                    settlements: self.settlements.clone(),
+                    accounts: self.accounts.clone(),
+                    rejections: self.rejections.clone(),
+                    archive: self.archive.clone(),
+                    heartbeats: self.heartbeats.clone(),
+                    channels: self.channel_client(),
+                    period: config.market.period,
+                },
+                token: config.portal_token.clone().map(Arc::new),
+            },
         }
     }
 
@@ -167,5 +182,5 @@ impl Stores {
 
 /// Opens the configured store and assembles the HTTP handlers' state.
 pub async fn state_from_config(config: &GridConfig) -> Result<AppState, AssemblyError> {
-    Ok(Stores::open(config).await?.app_state())
+    Ok(Stores::open(config).await?.app_state(config))
 }

@@ -16,6 +16,8 @@ use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, SettlementPolic
 use grid_core::{Iota, PaymentAddress};
 use grid_store::resources::AwsNames;
 
+use crate::portal::PortalToken;
+
 /// A configuration variable has a value the grid cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {reason}")]
@@ -63,6 +65,9 @@ pub struct GridConfig {
     /// `LEDGER_URL` and `LEDGER_DIALECT` (`sawtooth` or `splinter`): the ledger the grid
     /// pays through. Unset, `gridctl serve` runs a development ledger at `/ledger`.
     pub ledger: Option<LedgerConfig>,
+    /// `PORTAL_TOKEN`: what opens the operator portal. Unset, the portal refuses
+    /// everyone (`gridctl serve` then makes one up and prints it).
+    pub portal_token: Option<PortalToken>,
 }
 
 /// Where the ledger is and how it speaks.
@@ -142,6 +147,7 @@ impl GridConfig {
         "MAX_PENDING_AGE_SECS",
         "RESEND_AFTER_SECS",
         "MONITOR_BUDGET_SECS",
+        "PORTAL_TOKEN",
     ];
     pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
     const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -198,6 +204,14 @@ impl GridConfig {
                     }
                     Some(other) => return Err(invalid("LEDGER_URL", other, "must be an http:// or https:// URL")),
                 }
+            },
+            portal_token: match get("PORTAL_TOKEN") {
+                None => None,
+                // Never echo a token back, even a bad one.
+                Some(raw) => Some(
+                    PortalToken::parse(raw)
+                        .map_err(|e| ConfigError { variable: "PORTAL_TOKEN", reason: e.to_string() })?,
+                ),
             },
         })
     }
@@ -345,6 +359,7 @@ mod tests {
                     },
                 },
                 ledger: None,
+                portal_token: None,
             }
         );
     }

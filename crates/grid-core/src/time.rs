@@ -49,6 +49,23 @@ impl EpochMs {
     pub const fn get(self) -> u64 {
         self.0
     }
+
+    /// `YYYY-MM-DD HH:MM` in UTC, for people.
+    pub fn utc_minute(self) -> String {
+        let secs = self.0 / 1000;
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        // The civil date of a day count (Howard Hinnant's days_from_civil, inverted).
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
+    }
 }
 
 impl fmt::Display for EpochMs {
@@ -66,6 +83,15 @@ impl<'de> serde::Deserialize<'de> for EpochMs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_utc_dates() {
+        let at = |ms: u64| EpochMs::parse(ms as i64).unwrap().utc_minute();
+        assert_eq!(at(0), "1970-01-01 00:00");
+        assert_eq!(at(1_795_339_200_000), "2026-11-22 09:20");
+        assert_eq!(at(951_782_400_000), "2000-02-29 00:00");
+        assert_eq!(at(EpochMs::MAX), "9999-12-31 23:59");
+    }
 
     #[test]
     fn the_seed_example_timestamp_is_an_epoch_millisecond_value() {

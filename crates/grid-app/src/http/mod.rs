@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::GridConfig;
 use crate::error::ApiError;
+use crate::portal::PortalState;
 use crate::registry::Registry;
 
 pub use meta::ApiDoc;
@@ -36,16 +37,19 @@ pub struct AppState {
     pub registry: Registry,
     pub items: Arc<dyn ItemStore>,
     pub channels: Arc<dyn ChannelLedger>,
+    pub portal: PortalState,
 }
 
 /// The full grid API with its layers, ready to serve.
 pub fn router(state: AppState, config: &GridConfig) -> Router {
+    let portal = crate::portal::routes(state.portal.clone());
     let routes = Router::new()
         .merge(meta::routes())
         .merge(registration::routes())
         .merge(storage::routes())
         .merge(channels::routes())
-        .with_state(state);
+        .with_state(state)
+        .merge(portal);
     with_layers(routes, config.body_limit_bytes, config.request_timeout)
 }
 

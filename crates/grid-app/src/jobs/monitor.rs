@@ -195,6 +195,7 @@ impl BatchMonitor {
     ) -> Result<(), MonitorError> {
         match (&batch.watched, outcome) {
             (Watched::Payout(payout), Outcome::Committed) => {
+                self.final_check(batch, now).await?;
                 if self.accounts.resolve_payout(&payout.batch.id, true, &[]).await? {
                     report.payouts_committed += 1;
                     self.complete(&payout.batch.id, "payout", &payout.producer, payout.amount).await?;
@@ -202,12 +203,14 @@ impl BatchMonitor {
             }
             (Watched::Payout(payout), Outcome::Invalid(reasons)) => {
                 tracing::warn!(batch = %payout.batch.id, ?reasons, "payout refused; it will be re-issued as a new batch");
+                self.final_check(batch, now).await?;
                 if self.accounts.resolve_payout(&payout.batch.id, false, reasons).await? {
                     report.payouts_refused += 1;
                 }
             }
             (Watched::Claim(claim), Outcome::Committed) => match self.ledger.batch(&claim.batch_id).await {
                 Ok(Some((ledger_batch, BatchStatus::Committed))) => {
+                    self.final_check(batch, now).await?;
                     let resolution = self.verify(claim, &ledger_batch);
                     self.resolve(claim, resolution, report).await?;
                 }
@@ -218,6 +221,7 @@ impl BatchMonitor {
                 }
             },
             (Watched::Claim(claim), Outcome::Invalid(reasons)) => {
+                self.final_check(batch, now).await?;
                 let reason = format!("the ledger refused batch {}: {}", claim.batch_id, reasons.join("; "));
                 self.resolve(claim, ClaimResolution::Rejected { reason }, report).await?;
             }
@@ -227,6 +231,7 @@ impl BatchMonitor {
                 // UNKNOWN may be a passing answer; only a ledger that says it has no such
                 // batch, asked directly, ends the claim.
                 if let Ok(None) = self.ledger.batch(&claim.batch_id).await {
+                    self.final_check(batch, now).await?;
                     let reason = format!("the ledger does not show batch {}", claim.batch_id);
                     self.resolve(claim, ClaimResolution::Rejected { reason }, report).await?;
                 } else {
@@ -245,6 +250,12 @@ impl BatchMonitor {
             }
             (_, Outcome::NotFinal(_)) => self.not_final(batch, now, self.next_check(now), report).await?,
         }
+        Ok(())
+    }
+
+    /// Records the check that ended a batch (every batch asked counts its checks).
+    async fn final_check(&self, batch: &WatchedBatch, now: EpochMs) -> Result<(), MonitorError> {
+        self.accounts.checked(&batch.watched, now.get(), self.next_check(now), batch.stalled).await?;
         Ok(())
     }
 

@@ -1,0 +1,533 @@
+//! What the operator sees, gathered from the stores through the same ports the jobs use.
+//! The JSON API serves these structures as they are; the pages render them.
+//!
+//! Lists that have no index of their own (registrations by type, rejections of every
+//! registration) are built by paging through the registrations; fine for grids of some
+//! thousands of parties, and bounded by `MAX_REGISTRATIONS`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use grid_core::channel::ChannelAccess;
+use grid_core::market::{Period, PeriodLength};
+use grid_core::{EpochMs, ItemType, Registration, RegistrationId, RegistrationStatus};
+use grid_store::{
+    AccountStore, BatchView, HeartbeatLog, ReadingStore, RegistrationStore, RejectionLog, ReportArchive,
+    SettlementStore, StoreError,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::channels::{ChannelClient, ChannelReader};
+use crate::jobs::JOBS;
+
+/// The most registrations a listing walks through.
+const MAX_REGISTRATIONS: usize = 20_000;
+
+/// The ports the portal reads.
+#[derive(Clone)]
+pub struct PortalData {
+    pub registrations: Arc<dyn RegistrationStore>,
+    pub readings: Arc<dyn ReadingStore>,
+    pub settlements: Arc<dyn SettlementStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub rejections: Arc<dyn RejectionLog>,
+    pub archive: Arc<dyn ReportArchive>,
+    pub heartbeats: Arc<dyn HeartbeatLog>,
+    pub channels: Arc<dyn ChannelClient>,
+    pub period: PeriodLength,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub active: u64,
+    pub removed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    pub now: u64,
+    pub period_secs: u64,
+    pub current_period: u64,
+    pub producers: Counts,
+    pub consumers: Counts,
+    pub last_settled: Option<PeriodPoint>,
+    /// Consumer payments confirmed on the ledger.
+    pub paid_in: u64,
+    pub fees: u64,
+    /// Payouts recorded (pending or committed).
+    pub payouts: u64,
+    /// What the grid's addresses hold, by its books.
+    pub cash_held: u64,
+    /// What producers are owed and not yet paid.
+    pub owed_to_producers: u64,
+    pub batches_pending: u64,
+    pub batches_stalled: u64,
+    pub batches_failed: u64,
+}
+
+/// One settled period.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeriodPoint {
+    pub start: u64,
+    pub price: u64,
+    pub price_source: String,
+    pub produced_wh: u64,
+    pub used_wh: u64,
+    pub revenue: u64,
+    pub fee: u64,
+    pub unallocated: u64,
+    /// Wh per producer (from the period's archived report).
+    pub produced_by: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastReading {
+    pub start: u64,
+    pub end: u64,
+    pub wh: u64,
+    pub price: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub produced_wh: u64,
+    pub earned: u64,
+    pub paid_out: u64,
+    pub payout_pending: u64,
+    pub owed: u64,
+    pub last_reading: Option<LastReading>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub used_wh: u64,
+    pub billed: u64,
+    pub paid: u64,
+    pub pending: u64,
+    pub outstanding: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRow {
+    pub id: String,
+    pub kind: String,
+    pub registration: String,
+    pub amount: u64,
+    pub status: String,
+    pub reasons: Vec<String>,
+    pub submitted: u64,
+    pub last_checked: u64,
+    pub times_checked: u64,
+}
+
+impl From<BatchView> for BatchRow {
+    fn from(b: BatchView) -> Self {
+        Self {
+            id: b.id.to_string(),
+            kind: b.kind,
+            registration: b.registration.to_string(),
+            amount: b.amount.get(),
+            status: b.status,
+            reasons: b.reasons,
+            submitted: b.submitted,
+            last_checked: b.last_checked,
+            times_checked: b.times_checked,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionRow {
+    pub registration: String,
+    pub channel_index: u64,
+    pub reason: String,
+    pub at: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatRow {
+    pub job: String,
+    /// When it last ran (epoch ms), if it ever did.
+    pub at: Option<u64>,
+    pub report: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadingRow {
+    pub kind: String,
+    pub start: u64,
+    pub end: u64,
+    pub wh: u64,
+    pub price: Option<u64>,
+    pub channel_index: u64,
+    pub period: u64,
+    pub counted_in: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRow {
+    pub index: u64,
+    pub command: Value,
+}
+
+/// Everything about one registration.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detail {
+    pub id: String,
+    pub name: Option<String>,
+    pub item_type: String,
+    pub status: String,
+    pub created: u64,
+    pub root: Option<String>,
+    pub read_up_to: u64,
+    pub producer: Option<ProducerRow>,
+    pub consumer: Option<ConsumerRow>,
+    pub readings: Vec<ReadingRow>,
+    /// The latest messages of its own channel.
+    pub messages: Vec<MessageRow>,
+    /// A consumer's return channel: what the grid told it.
+    pub return_messages: Vec<MessageRow>,
+    pub payments: Vec<BatchRow>,
+    pub rejections: Vec<RejectionRow>,
+}
+
+/// A page of rows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: usize,
+    pub page_size: usize,
+    pub total_items: usize,
+    pub total_pages: usize,
+}
+
+impl<T> Page<T> {
+    fn of(all: Vec<T>, page: usize, page_size: usize) -> Self {
+        let total_items = all.len();
+        let items = all.into_iter().skip(page * page_size).take(page_size).collect();
+        Self { items, page, page_size, total_items, total_pages: total_items.div_ceil(page_size.max(1)) }
+    }
+}
+
+fn status(r: &Registration) -> &'static str {
+    match r.status {
+        RegistrationStatus::Active => "active",
+        RegistrationStatus::Removed { .. } => "removed",
+    }
+}
+
+impl PortalData {
+    /// Every registration (up to `MAX_REGISTRATIONS`), in id order.
+    async fn all_registrations(&self) -> Result<Vec<Registration>, StoreError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.registrations.list(after.as_ref(), 500).await?;
+            all.extend(page.registrations.into_iter().map(|v| v.value));
+            match page.next {
+                Some(next) if all.len() < MAX_REGISTRATIONS => after = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn overview(&self, now: EpochMs) -> Result<Overview, StoreError> {
+        let (mut producers, mut consumers) = (Counts::default(), Counts::default());
+        for r in self.all_registrations().await? {
+            let counts = if r.item_type == ItemType::Producer { &mut producers } else { &mut consumers };
+            if r.is_active() { counts.active += 1 } else { counts.removed += 1 }
+        }
+        let head = self.settlements.head().await?;
+        let last_settled = match head.latest {
+            Some(latest) => self.period_point(latest).await?,
+            None => None,
+        };
+        let totals = self.accounts.totals().await?;
+        let cash_held = self.accounts.funds().await?.iter().map(|f| f.available.get()).sum();
+        let owed_to_producers = self.accounts.unpaid().await?.iter().map(|u| u.unpaid.get()).sum();
+        let count = |status: &'static str| async move {
+            self.accounts.batches(Some(status), 1_000).await.map(|b| b.len() as u64)
+        };
+        Ok(Overview {
+            now: now.get(),
+            period_secs: self.period.secs(),
+            current_period: Period::containing(now, self.period).start(),
+            producers,
+            consumers,
+            last_settled,
+            paid_in: totals.paid_in.get(),
+            fees: totals.fees.get(),
+            payouts: totals.payouts.get(),
+            cash_held,
+            owed_to_producers,
+            batches_pending: count("pending").await?,
+            batches_stalled: count("stalled").await?,
+            batches_failed: count("invalid").await? + count("rejected").await?,
+        })
+    }
+
+    async fn period_point(&self, start: u64) -> Result<Option<PeriodPoint>, StoreError> {
+        let Some(record) = self.settlements.get(start).await? else { return Ok(None) };
+        let report: Value = match self.archive.get(start).await? {
+            Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        let produced_by = report["allocations"]
+            .as_array()
+            .map(|list| {
+                list.iter().filter_map(|a| Some((a["producer"].as_str()?.to_owned(), a["wh"].as_u64()?))).collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(PeriodPoint {
+            start,
+            price: record.price.get(),
+            price_source: record.price_source,
+            produced_wh: record.produced.get(),
+            used_wh: record.used.get(),
+            revenue: record.revenue.get(),
+            fee: record.fee.get(),
+            unallocated: record.unallocated.get(),
+            produced_by,
+        }))
+    }
+
+    /// The last `count` settled periods, oldest first.
+    pub async fn periods(&self, count: usize) -> Result<Vec<PeriodPoint>, StoreError> {
+        let Some(latest) = self.settlements.head().await?.latest else { return Ok(Vec::new()) };
+        let length = self.period.secs() * 1000;
+        let mut points = Vec::new();
+        for i in (0..count as u64).rev() {
+            let Some(start) = latest.checked_sub(i * length) else { continue };
+            if let Some(point) = self.period_point(start).await? {
+                points.push(point);
+            }
+        }
+        Ok(points)
+    }
+
+    async fn producer_row(&self, r: &Registration) -> Result<ProducerRow, StoreError> {
+        let account = self.accounts.get(&r.id).await?.unwrap_or_default();
+        let last = self.readings.of_registration(&r.id, 1).await?.into_iter().next();
+        Ok(ProducerRow {
+            id: r.id.to_string(),
+            name: r.name.as_ref().map(|n| n.as_str().to_owned()),
+            status: status(r).to_owned(),
+            produced_wh: account.energy.get(),
+            earned: account.entitled.get(),
+            paid_out: account.paid_out.get(),
+            payout_pending: account.payout_pending.get(),
+            owed: account.unpaid().get(),
+            last_reading: last.map(|l| LastReading {
+                start: l.reading.start.get(),
+                end: l.reading.end.get(),
+                wh: l.reading.energy.get(),
+                price: l.price.map(|p| p.get()),
+            }),
+        })
+    }
+
+    async fn consumer_row(&self, r: &Registration) -> Result<ConsumerRow, StoreError> {
+        let account = self.accounts.get(&r.id).await?.unwrap_or_default();
+        Ok(ConsumerRow {
+            id: r.id.to_string(),
+            name: r.name.as_ref().map(|n| n.as_str().to_owned()),
+            status: status(r).to_owned(),
+            used_wh: account.energy.get(),
+            billed: account.billed.get(),
+            paid: account.paid.get(),
+            pending: account.pending.get(),
+            outstanding: account.owed().get(),
+        })
+    }
+
+    async fn of_type(
+        &self,
+        item_type: ItemType,
+        page: usize,
+        page_size: usize,
+    ) -> Result<Page<Registration>, StoreError> {
+        let all: Vec<Registration> =
+            self.all_registrations().await?.into_iter().filter(|r| r.item_type == item_type).collect();
+        Ok(Page::of(all, page, page_size))
+    }
+
+    pub async fn producers(&self, page: usize, page_size: usize) -> Result<Page<ProducerRow>, StoreError> {
+        let registrations = self.of_type(ItemType::Producer, page, page_size).await?;
+        let mut items = Vec::new();
+        for r in &registrations.items {
+            items.push(self.producer_row(r).await?);
+        }
+        Ok(Page { items, ..registrations.map_empty() })
+    }
+
+    pub async fn consumers(&self, page: usize, page_size: usize) -> Result<Page<ConsumerRow>, StoreError> {
+        let registrations = self.of_type(ItemType::Consumer, page, page_size).await?;
+        let mut items = Vec::new();
+        for r in &registrations.items {
+            items.push(self.consumer_row(r).await?);
+        }
+        Ok(Page { items, ..registrations.map_empty() })
+    }
+
+    pub async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchRow>, StoreError> {
+        Ok(self.accounts.batches(status, limit).await?.into_iter().map(BatchRow::from).collect())
+    }
+
+    /// The latest rejected channel messages of every registration, newest first.
+    pub async fn rejections(&self, limit: usize) -> Result<Vec<RejectionRow>, StoreError> {
+        let mut rows = Vec::new();
+        for r in self.all_registrations().await? {
+            for rejected in self.rejections.for_registration(&r.id, limit).await? {
+                rows.push(RejectionRow {
+                    registration: rejected.registration.to_string(),
+                    channel_index: rejected.channel_index,
+                    reason: rejected.reason,
+                    at: rejected.at.get(),
+                });
+            }
+        }
+        rows.sort_by_key(|r| std::cmp::Reverse(r.at));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    pub async fn heartbeats(&self) -> Result<Vec<HeartbeatRow>, StoreError> {
+        let mut rows = Vec::new();
+        for job in JOBS {
+            let beat = self.heartbeats.last(job).await?;
+            rows.push(HeartbeatRow {
+                job: job.to_owned(),
+                at: beat.as_ref().map(|b| b.at),
+                report: beat.and_then(|b| serde_json::from_str(&b.report).ok()).unwrap_or(Value::Null),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// The latest `count` messages of a channel, read up to `until`.
+    async fn messages(&self, access: ChannelAccess, until: u64, count: u64) -> Vec<MessageRow> {
+        let from = until.saturating_sub(count);
+        match ChannelReader::new(access, self.channels.clone()).read(from, count).await {
+            Ok(read) => read
+                .messages
+                .into_iter()
+                .rev()
+                .map(|m| MessageRow {
+                    index: m.index,
+                    command: serde_json::from_str(&m.command.to_json()).unwrap_or(Value::Null),
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the portal cannot read a channel");
+                Vec::new()
+            }
+        }
+    }
+
+    pub async fn detail(&self, id: &RegistrationId) -> Result<Option<Detail>, StoreError> {
+        let Some(r) = self.registrations.get(id).await?.map(|v| v.value) else { return Ok(None) };
+        let producer = if r.item_type == ItemType::Producer { Some(self.producer_row(&r).await?) } else { None };
+        let consumer = if r.item_type == ItemType::Consumer { Some(self.consumer_row(&r).await?) } else { None };
+        let readings = self
+            .readings
+            .of_registration(id, 50)
+            .await?
+            .into_iter()
+            .map(|s| ReadingRow {
+                kind: s.kind.as_str().to_owned(),
+                start: s.reading.start.get(),
+                end: s.reading.end.get(),
+                wh: s.reading.energy.get(),
+                price: s.price.map(|p| p.get()),
+                channel_index: s.channel_index,
+                period: s.period,
+                counted_in: s.counted_in,
+            })
+            .collect();
+        let messages = match &r.channel {
+            Some(c) => {
+                let access = ChannelAccess::new(c.root.clone(), c.side_key.clone());
+                self.messages(access, r.cursor.next_index, 20).await
+            }
+            None => Vec::new(),
+        };
+        let return_messages = match &r.return_channel {
+            Some(rc) => self.messages(rc.secrets().access().clone(), rc.next_index, 20).await,
+            None => Vec::new(),
+        };
+        let payments = self
+            .accounts
+            .batches(None, 1_000)
+            .await?
+            .into_iter()
+            .filter(|b| &b.registration == id)
+            .map(BatchRow::from)
+            .collect();
+        let rejections = self
+            .rejections
+            .for_registration(id, 50)
+            .await?
+            .into_iter()
+            .map(|x| RejectionRow {
+                registration: x.registration.to_string(),
+                channel_index: x.channel_index,
+                reason: x.reason,
+                at: x.at.get(),
+            })
+            .collect();
+        Ok(Some(Detail {
+            id: r.id.to_string(),
+            name: r.name.as_ref().map(|n| n.as_str().to_owned()),
+            item_type: r.item_type.as_str().to_owned(),
+            status: status(&r).to_owned(),
+            created: r.created.get(),
+            root: r.channel.as_ref().map(|c| c.root.to_string()),
+            read_up_to: r.cursor.next_index,
+            producer,
+            consumer,
+            readings,
+            messages,
+            return_messages,
+            payments,
+            rejections,
+        }))
+    }
+}
+
+impl Page<Registration> {
+    /// The paging figures, without the registrations.
+    fn map_empty<T>(&self) -> Page<T> {
+        Page {
+            items: Vec::new(),
+            page: self.page,
+            page_size: self.page_size,
+            total_items: self.total_items,
+            total_pages: self.total_pages,
+        }
+    }
+}
+
+/// What a command's JSON says, for a table cell.
+pub fn command_name(command: &Value) -> &str {
+    command["command"].as_str().unwrap_or("usage")
+}

@@ -1,0 +1,67 @@
+//! The operator portal (`/portal`): a read-only view of the whole grid for the people
+//! who run it — what every producer and consumer did, what was paid, what is stuck.
+//!
+//! - `/portal/api/…`: JSON, from the stores through the same ports the jobs use
+//!   ([`data`]).
+//! - `/portal`, `/portal/registrations/{id}`: server-rendered pages ([`page`]) with
+//!   inline SVG charts ([`charts`]) and a little script for sorting, searching and
+//!   refreshing, all served from here (no CDN), under a strict CSP.
+//! - Access ([`auth`]): `Authorization: Bearer <PORTAL_TOKEN>`, or the session cookie
+//!   the login form sets. Without a configured token the portal opens for nobody.
+
+mod api;
+mod auth;
+pub mod charts;
+pub mod data;
+mod page;
+mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::middleware;
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use data::PortalData;
+pub use token::{PortalToken, PortalTokenError};
+
+/// What the portal's handlers share.
+#[derive(Clone)]
+pub struct PortalState {
+    pub data: PortalData,
+    pub token: Option<Arc<PortalToken>>,
+}
+
+/// Only the portal's own files; no inline script or style, no framing, no forms elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The portal's routes, with its access check and security headers.
+pub(crate) fn routes(state: PortalState) -> Router {
+    let protected = Router::new()
+        .route("/portal", get(page::overview))
+        .route("/portal/registrations/{registrationId}", get(page::registration))
+        .route("/portal/api/overview", get(api::overview))
+        .route("/portal/api/periods", get(api::periods))
+        .route("/portal/api/producers", get(api::producers))
+        .route("/portal/api/consumers", get(api::consumers))
+        .route("/portal/api/batches", get(api::batches))
+        .route("/portal/api/rejections", get(api::rejections))
+        .route("/portal/api/heartbeats", get(api::heartbeats))
+        .route("/portal/api/registrations/{registrationId}", get(api::registration))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+    let open = Router::new()
+        .route("/portal/login", get(auth::login_page).post(auth::login))
+        .route("/portal/logout", post(auth::logout))
+        .route("/portal/static/portal.css", get(page::stylesheet))
+        .route("/portal/static/portal.js", get(page::script));
+    protected
+        .merge(open)
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}

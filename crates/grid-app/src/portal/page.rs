@@ -1,0 +1,350 @@
+//! The portal's pages, rendered on the server (maud). Tables carry their numbers in
+//! `data-value` so the script can sort them; everything works without the script too.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use grid_core::{EpochMs, RegistrationId};
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+use super::PortalState;
+use super::charts;
+use super::data::{BatchRow, ConsumerRow, Detail, HeartbeatRow, MessageRow, Overview, ProducerRow, RejectionRow};
+use crate::error::ApiError;
+use crate::http::extract::ApiPath;
+
+const STYLESHEET: &str = include_str!("assets/portal.css");
+const SCRIPT: &str = include_str!("assets/portal.js");
+
+pub(super) async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], STYLESHEET)
+        .into_response()
+}
+
+pub(super) async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], SCRIPT)
+        .into_response()
+}
+
+fn layout(title: &str, signed_in: bool, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · energy-grid" }
+                link rel="stylesheet" href="/portal/static/portal.css";
+                script src="/portal/static/portal.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/portal" { "energy-grid" span { " operator portal" } }
+                    @if signed_in {
+                        nav aria-label="Portal" {
+                            a href="/portal" { "Overview" }
+                            a href="/portal/api/overview" { "JSON" }
+                            form method="post" action="/portal/logout" { button type="submit" { "Sign out" } }
+                        }
+                    }
+                }
+                main #main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// A page that only says something (errors, a closed portal).
+pub(super) fn message_page(title: &str, message: &str) -> String {
+    layout(title, false, html! { h1 { (title) } p { (message) } })
+}
+
+pub(super) fn login_page(error: Option<&str>) -> String {
+    layout(
+        "Sign in",
+        false,
+        html! {
+            h1 { "Sign in" }
+            p { "Enter the portal token (" code { "PORTAL_TOKEN" } "; " code { "gridctl serve" } " prints one when none is set)." }
+            form.login method="post" action="/portal/login" {
+                @if let Some(error) = error { p.error role="alert" { (error) } }
+                label for="token" { "Access token" }
+                input #token type="password" name="token" autocomplete="current-password" required autofocus;
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+fn time(ms: u64) -> String {
+    if ms == 0 {
+        return "–".to_owned();
+    }
+    EpochMs::parse(ms as i64).map(EpochMs::utc_minute).unwrap_or_else(|_| ms.to_string())
+}
+
+fn kwh(wh: u64) -> String {
+    format!("{:.3}", wh as f64 / 1000.0)
+}
+
+/// A numeric cell: shown as `shown`, sorted by `value`.
+fn num(value: u64, shown: String) -> Markup {
+    html! { td.num data-value=(value) { (shown) } }
+}
+
+fn iota(value: u64) -> Markup {
+    num(value, value.to_string())
+}
+
+/// A searchable, sortable table.
+fn table(id: &str, caption: &str, headers: &[&str], rows: Markup, empty: bool) -> Markup {
+    html! {
+        section.card aria-labelledby=(format!("{id}-caption")) {
+            div.table-head {
+                h2 #(format!("{id}-caption")) { (caption) }
+                label.search {
+                    span.visually-hidden { "Search " (caption) }
+                    input type="search" placeholder="Search" data-filter=(id);
+                }
+            }
+            @if empty {
+                p.empty { "Nothing yet." }
+            } @else {
+                div.scroll {
+                    table.sortable #(id) {
+                        thead { tr { @for h in headers { th scope="col" { button type="button" { (h) } } } } }
+                        tbody { (rows) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tile(label: &str, key: &str, value: String, note: Option<String>) -> Markup {
+    html! {
+        div.tile {
+            dt { (label) }
+            dd data-overview=(key) { (value) }
+            @if let Some(note) = note { dd.note { (note) } }
+        }
+    }
+}
+
+fn tiles(o: &Overview) -> Markup {
+    let last = o.last_settled.as_ref();
+    html! {
+        dl.tiles aria-label="The grid now" {
+            (tile("Producers", "producers", o.producers.active.to_string(), Some(format!("{} removed", o.producers.removed))))
+            (tile("Consumers", "consumers", o.consumers.active.to_string(), Some(format!("{} removed", o.consumers.removed))))
+            (tile("Current period", "currentPeriod", time(o.current_period), Some(format!("{} min periods", o.period_secs / 60))))
+            (tile("Last settled", "lastSettled", last.map_or("none yet".to_owned(), |p| time(p.start)), None))
+            (tile("Consensus price", "price", last.map_or("–".to_owned(), |p| format!("{} IOTA/kWh", p.price)), None))
+            (tile("Revenue (last period)", "revenue", last.map_or("–".to_owned(), |p| format!("{} IOTA", p.revenue)),
+                last.map(|p| format!("fee {} · unallocated {}", p.fee, p.unallocated))))
+            (tile("Paid in by consumers", "paidIn", format!("{} IOTA", o.paid_in), None))
+            (tile("Fees", "fees", format!("{} IOTA", o.fees), None))
+            (tile("Paid out to producers", "payouts", format!("{} IOTA", o.payouts), None))
+            (tile("Cash held", "cashHeld", format!("{} IOTA", o.cash_held), None))
+            (tile("Owed to producers", "owedToProducers", format!("{} IOTA", o.owed_to_producers), None))
+            (tile("Batches pending", "batchesPending", o.batches_pending.to_string(),
+                Some(format!("{} stalled · {} failed", o.batches_stalled, o.batches_failed))))
+        }
+    }
+}
+
+fn producer_rows(rows: &[ProducerRow]) -> Markup {
+    html! {
+        @for p in rows {
+            tr {
+                td { a href=(format!("/portal/registrations/{}", p.id)) { (p.id) } }
+                td { (p.name.as_deref().unwrap_or("")) }
+                td { (p.status) }
+                (num(p.produced_wh, kwh(p.produced_wh)))
+                (iota(p.earned)) (iota(p.paid_out)) (iota(p.payout_pending)) (iota(p.owed))
+                @match &p.last_reading {
+                    Some(r) => (num(r.start, format!("{} · {} kWh", time(r.start), kwh(r.wh)))),
+                    None => td { "–" },
+                }
+            }
+        }
+    }
+}
+
+fn consumer_rows(rows: &[ConsumerRow]) -> Markup {
+    html! {
+        @for c in rows {
+            tr {
+                td { a href=(format!("/portal/registrations/{}", c.id)) { (c.id) } }
+                td { (c.name.as_deref().unwrap_or("")) }
+                td { (c.status) }
+                (num(c.used_wh, kwh(c.used_wh)))
+                (iota(c.billed)) (iota(c.paid)) (iota(c.pending)) (iota(c.outstanding))
+            }
+        }
+    }
+}
+
+fn batch_rows(rows: &[BatchRow]) -> Markup {
+    html! {
+        @for b in rows {
+            tr.(format!("status-{}", b.status)) {
+                td { code { (b.id) } }
+                td { (b.kind) }
+                td { a href=(format!("/portal/registrations/{}", b.registration)) { (b.registration) } }
+                (iota(b.amount))
+                td { span.badge { (b.status) } }
+                (iota(b.times_checked))
+                (num(b.last_checked, time(b.last_checked)))
+                td { (b.reasons.join("; ")) }
+            }
+        }
+    }
+}
+
+fn heartbeat_rows(rows: &[HeartbeatRow]) -> Markup {
+    html! {
+        @for h in rows {
+            tr {
+                td { (h.job) }
+                (num(h.at.unwrap_or(0), h.at.map_or("never".to_owned(), time)))
+                td { code.report { (compact(&h.report)) } }
+            }
+        }
+    }
+}
+
+fn rejection_rows(rows: &[RejectionRow]) -> Markup {
+    html! {
+        @for r in rows {
+            tr {
+                td { a href=(format!("/portal/registrations/{}", r.registration)) { (r.registration) } }
+                (iota(r.channel_index))
+                td { (r.reason) }
+                (num(r.at, time(r.at)))
+            }
+        }
+    }
+}
+
+/// A report or command as one short line.
+fn compact(value: &Value) -> String {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .filter(|(_, v)| !matches!(v, Value::Null) && *v != &Value::from(0) && *v != &Value::from(false))
+            .map(|(k, v)| format!("{k}: {}", if let Value::String(s) = v { s.clone() } else { v.to_string() }))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        Value::Null => "–".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+pub(super) async fn overview(State(state): State<PortalState>) -> Result<Html<String>, ApiError> {
+    let data = &state.data;
+    let overview = data.overview(EpochMs::now()).await?;
+    let periods = data.periods(24).await?;
+    let producers = data.producers(0, 500).await?.items;
+    let consumers = data.consumers(0, 500).await?.items;
+    let batches = data.batches(None, 200).await?;
+    let heartbeats = data.heartbeats().await?;
+    let rejections = data.rejections(50).await?;
+    let body = html! {
+        div.page-head {
+            h1 { "The grid" }
+            p.status role="status" aria-live="polite" data-updated { "As of " (time(overview.now)) " UTC" }
+        }
+        (tiles(&overview))
+        section.charts aria-label="Charts" {
+            figure.card { figcaption { "Energy per period, by producer" } (charts::energy_by_producer(&periods)) }
+            figure.card { figcaption { "Consensus price" } (charts::price_over_time(&periods)) }
+            figure.card { figcaption { "Consumer balances" } (charts::consumer_balances(&consumers)) }
+        }
+        (table("producers", "Producers",
+            &["Producer", "Name", "Status", "Produced kWh", "Earned", "Paid out", "Payout pending", "Owed", "Last reading"],
+            producer_rows(&producers), producers.is_empty()))
+        (table("consumers", "Consumers",
+            &["Consumer", "Name", "Status", "Used kWh", "Billed", "Paid", "Pending", "Outstanding"],
+            consumer_rows(&consumers), consumers.is_empty()))
+        (table("batches", "Ledger batches",
+            &["Batch", "Kind", "Registration", "Amount", "Status", "Checks", "Last checked", "Reasons"],
+            batch_rows(&batches), batches.is_empty()))
+        (table("jobs", "Jobs", &["Job", "Last ran (UTC)", "What it did"], heartbeat_rows(&heartbeats), false))
+        (table("rejections", "Rejected channel messages", &["Registration", "Index", "Reason", "At (UTC)"],
+            rejection_rows(&rejections), rejections.is_empty()))
+    };
+    Ok(Html(layout("Overview", true, body)))
+}
+
+fn message_rows(rows: &[MessageRow]) -> Markup {
+    html! {
+        @for m in rows {
+            tr {
+                (iota(m.index))
+                td { (super::data::command_name(&m.command)) }
+                td { code.report { (compact(&m.command)) } }
+            }
+        }
+    }
+}
+
+pub(super) async fn registration(
+    State(state): State<PortalState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let id = RegistrationId::parse(id)?;
+    let Some(d) = state.data.detail(&id).await? else {
+        let page = layout("Not found", true, html! { h1 { "Not found" } p { "No registration " code { (id) } "." } });
+        return Ok((StatusCode::NOT_FOUND, Html(page)).into_response());
+    };
+    Ok(Html(layout(&d.id, true, detail(&d))).into_response())
+}
+
+fn detail(d: &Detail) -> Markup {
+    html! {
+        div.page-head {
+            h1 { (d.id) @if let Some(name) = &d.name { span.sub { " · " (name) } } }
+            p { (d.item_type) " · " (d.status) " · registered " (time(d.created)) " UTC" }
+        }
+        dl.tiles aria-label="Account" {
+            @if let Some(p) = &d.producer {
+                (tile("Produced", "producedWh", format!("{} kWh", kwh(p.produced_wh)), None))
+                (tile("Earned", "earned", format!("{} IOTA", p.earned), None))
+                (tile("Paid out", "paidOut", format!("{} IOTA", p.paid_out), Some(format!("{} pending", p.payout_pending))))
+                (tile("Owed", "owed", format!("{} IOTA", p.owed), None))
+            }
+            @if let Some(c) = &d.consumer {
+                (tile("Used", "usedWh", format!("{} kWh", kwh(c.used_wh)), None))
+                (tile("Billed", "billed", format!("{} IOTA", c.billed), None))
+                (tile("Paid", "paid", format!("{} IOTA", c.paid), Some(format!("{} pending", c.pending))))
+                (tile("Outstanding", "outstanding", format!("{} IOTA", c.outstanding), None))
+            }
+            (tile("Channel read up to", "readUpTo", d.read_up_to.to_string(), d.root.as_ref().map(|r| format!("root {}…", &r[..16.min(r.len())]))))
+        }
+        (table("readings", "Readings", &["Kind", "Start (UTC)", "kWh", "Price", "Index", "Counted in"],
+            html! {
+                @for r in &d.readings {
+                    tr {
+                        td { (r.kind) }
+                        (num(r.start, time(r.start)))
+                        (num(r.wh, kwh(r.wh)))
+                        (num(r.price.unwrap_or(0), r.price.map_or("–".to_owned(), |p| p.to_string())))
+                        (iota(r.channel_index))
+                        (num(r.counted_in, if r.counted_in == r.period { time(r.counted_in) } else { format!("{} (late)", time(r.counted_in)) }))
+                    }
+                }
+            }, d.readings.is_empty()))
+        (table("messages", "Its channel (latest messages)", &["Index", "Command", "Content"], message_rows(&d.messages), d.messages.is_empty()))
+        @if !d.return_messages.is_empty() {
+            (table("return-messages", "What the grid told it", &["Index", "Command", "Content"], message_rows(&d.return_messages), false))
+        }
+        (table("payments", "Payments", &["Batch", "Kind", "Registration", "Amount", "Status", "Checks", "Last checked", "Reasons"],
+            batch_rows(&d.payments), d.payments.is_empty()))
+        (table("rejected", "Rejected messages", &["Registration", "Index", "Reason", "At (UTC)"], rejection_rows(&d.rejections), d.rejections.is_empty()))
+        p { a href="/portal" { "← Overview" } " · " a href=(format!("/portal/api/registrations/{}", d.id)) { "JSON" } }
+    }
+}
