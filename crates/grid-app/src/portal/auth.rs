@@ -46,12 +46,13 @@ pub(super) async fn require(State(state): State<PortalState>, request: Request, 
     }
 }
 
+/// No token is configured: no credential can open the portal, so it is 403 for all.
 fn not_configured(api: bool) -> Response {
     let message = "the portal is closed: no PORTAL_TOKEN is configured";
     if api {
-        ApiError::Rejected { status: StatusCode::SERVICE_UNAVAILABLE, message: message.to_owned() }.into_response()
+        ApiError::Rejected { status: StatusCode::FORBIDDEN, message: message.to_owned() }.into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Html(page::message_page("Portal closed", message))).into_response()
+        (StatusCode::FORBIDDEN, Html(page::message_page("Portal closed", message))).into_response()
     }
 }
 

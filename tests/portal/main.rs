@@ -1,0 +1,250 @@
+//! The operator portal over HTTP: every read endpoint with and without the token, on a
+//! grid with settled periods, the sign-in flow, the pages, and the security headers.
+
+use grid_core::channel::{Command, Reading};
+use grid_core::market::{Period, PeriodLength};
+use grid_core::{EpochMs, Iota, PaymentAddress, Wh};
+use grid_tests::{TestGrid, channel};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "portal-token-for-tests";
+const CONFIG: &[(&str, &str)] = &[
+    ("SETTLEMENT_PERIOD_SECS", "60"),
+    ("SETTLEMENT_GRACE_SECS", "0"),
+    ("GRID_WALLET", "grid"),
+    ("PORTAL_TOKEN", TOKEN),
+];
+
+fn reading(start: u64, wh: u64) -> Reading {
+    let at = |ms: u64| EpochMs::parse(ms as i64).unwrap();
+    Reading { start: at(start), end: at(start + 30_000), energy: Wh::new(wh) }
+}
+
+/// A grid where producer-0001 sold to consumer-0001 over two settled periods, the
+/// consumer claimed a payment the ledger never saw, and the producer sent one message
+/// the grid refused.
+async fn traded() -> TestGrid {
+    let grid = TestGrid::start_with(CONFIG).await;
+    let producer = channel(41, "SideKeyOfProducer0001");
+    let consumer = channel(42, "SideKeyOfConsumer0001");
+    for (id, kind, c) in [("producer-0001", "producer", &producer), ("consumer-0001", "consumer", &consumer)] {
+        grid.open_channel(c).await;
+        let body = json!({"itemType": kind, "itemName": format!("The {kind}"), "root": c.root().as_str(),
+                          "sideKey": c.access().side_key().expose()});
+        grid.put(&format!("/registration/{id}"), &body).await.expect(201);
+    }
+    let first = Period::containing(EpochMs::now(), PeriodLength::from_secs(60).unwrap()).start() - 5 * 60_000;
+    let wallet = PaymentAddress::parse("wallet-producer-0001").unwrap();
+    let offers: Vec<Command> = [(first, 2000), (first + 60_000, 1000)]
+        .into_iter()
+        .map(|(start, wh)| Command::ProducerOutput {
+            reading: reading(start, wh),
+            price: Iota::new(100),
+            payment_address: wallet.clone(),
+        })
+        .chain([Command::Usage(reading(first, 5))]) // a producer does not send usage: refused
+        .collect();
+    grid.publish(&producer, 1, &offers).await;
+    let claim = Command::parse(br#"{"command":"payment","batchId":"pay-nowhere","amount":3}"#).unwrap();
+    grid.publish(
+        &consumer,
+        1,
+        &[Command::Usage(reading(first, 1500)), Command::Usage(reading(first + 60_000, 500)), claim],
+    )
+    .await;
+    let poller = grid.poller();
+    poller.dispatch().await.unwrap();
+    poller.drain(EpochMs::now()).await.unwrap();
+    grid.settler().run(EpochMs::now()).await.unwrap();
+    grid
+}
+
+async fn get(grid: &TestGrid, path: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", grid.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.json().await.unwrap_or(Value::Null))
+}
+
+const ENDPOINTS: [&str; 8] = [
+    "/portal/api/overview",
+    "/portal/api/periods",
+    "/portal/api/producers",
+    "/portal/api/consumers",
+    "/portal/api/batches",
+    "/portal/api/rejections",
+    "/portal/api/heartbeats",
+    "/portal/api/registrations/producer-0001",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_endpoint_needs_the_token_and_answers_with_it() {
+    let grid = traded().await;
+    for path in ENDPOINTS {
+        let (status, headers, body) = get(&grid, path, None).await;
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(headers["www-authenticate"], "Bearer realm=\"portal\"");
+        assert_eq!((body["success"].as_bool(), body["message"].as_str().is_some()), (Some(false), true), "{path}");
+        assert_eq!(get(&grid, path, Some("portal-token-for-test")).await.0, 401, "{path}: a wrong token");
+        let (status, headers, body) = get(&grid, path, Some(TOKEN)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(!body.is_null(), "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_api_tells_what_the_books_say() {
+    let grid = traded().await;
+    let token = Some(TOKEN);
+    let overview = get(&grid, "/portal/api/overview", token).await.2;
+    assert_eq!(
+        (overview["producers"]["active"].as_u64(), overview["consumers"]["active"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let totals = grid.stores.accounts.totals().await.unwrap();
+    assert_eq!(overview["fees"].as_u64(), Some(totals.fees.get()));
+    assert_eq!(overview["batchesPending"], 1, "the unbacked claim waits on the ledger");
+    let latest = grid.stores.settlements.head().await.unwrap().latest.unwrap();
+    assert_eq!(overview["lastSettled"]["start"].as_u64(), Some(latest));
+
+    let periods = get(&grid, "/portal/api/periods?limit=96", token).await.2;
+    let periods = periods.as_array().unwrap();
+    let produced: u64 = periods.iter().map(|p| p["producedWh"].as_u64().unwrap()).sum();
+    let used: u64 = periods.iter().map(|p| p["usedWh"].as_u64().unwrap()).sum();
+    assert_eq!((produced, used), (3000, 2000));
+    assert!(periods.windows(2).all(|w| w[0]["start"].as_u64() < w[1]["start"].as_u64()), "oldest first");
+    assert!(periods.iter().any(|p| p["producedBy"]["producer-0001"] == 2000));
+
+    let producers = get(&grid, "/portal/api/producers", token).await.2;
+    let p = &producers["items"][0];
+    let account = grid.stores.accounts.get(&"producer-0001".parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!((p["id"].as_str(), p["producedWh"].as_u64()), (Some("producer-0001"), Some(3000)));
+    assert_eq!(
+        (p["earned"].as_u64(), p["owed"].as_u64()),
+        (Some(account.entitled.get()), Some(account.entitled.get()))
+    );
+    assert_eq!(p["lastReading"]["wh"], 1000);
+    assert_eq!((producers["totalItems"].as_u64(), producers["totalPages"].as_u64()), (Some(1), Some(1)));
+
+    let consumers = get(&grid, "/portal/api/consumers?page=0&pageSize=10", token).await.2;
+    let c = &consumers["items"][0];
+    assert_eq!((c["usedWh"].as_u64(), c["pending"].as_u64()), (Some(2000), Some(3)));
+    assert_eq!(c["outstanding"].as_u64(), Some(c["billed"].as_u64().unwrap() - 3));
+
+    let batches = get(&grid, "/portal/api/batches?status=pending", token).await.2;
+    assert_eq!((batches[0]["id"].as_str(), batches[0]["kind"].as_str()), (Some("pay-nowhere"), Some("claim")));
+    assert_eq!(get(&grid, "/portal/api/batches?status=committed", token).await.2, json!([]));
+
+    let rejections = get(&grid, "/portal/api/rejections", token).await.2;
+    assert_eq!(rejections[0]["registration"], "producer-0001");
+    assert_eq!(rejections[0]["reason"], "a producer does not send usage");
+
+    let jobs = get(&grid, "/portal/api/heartbeats", token).await.2;
+    let ran: Vec<&str> =
+        jobs.as_array().unwrap().iter().filter(|j| !j["at"].is_null()).map(|j| j["job"].as_str().unwrap()).collect();
+    assert_eq!(ran, ["poller-dispatch", "poller", "settlement"], "the monitor has not run");
+    assert_eq!((&jobs[1]["report"]["stored"], &jobs[1]["report"]["rejected"]), (&json!(4), &json!(1)));
+
+    let detail = get(&grid, "/portal/api/registrations/consumer-0001", token).await.2;
+    assert_eq!(detail["itemType"], "consumer");
+    assert_eq!(detail["readings"].as_array().unwrap().len(), 2);
+    let said: Vec<&str> = detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["command"]["command"].as_str().unwrap_or("usage"))
+        .collect();
+    assert_eq!(said, ["payment", "usage", "usage", "hello"], "newest first");
+    let told: Vec<&str> = detail["returnMessages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["command"]["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(told.last(), Some(&"hello"));
+    assert!(told.contains(&"payment-request"));
+    assert_eq!(detail["payments"][0]["id"], "pay-nowhere");
+    assert!(detail.to_string().find("SideKeyOf").is_none(), "no side key leaves the grid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_questions_get_a_400_that_says_what_is_wrong() {
+    let grid = traded().await;
+    for (path, says) in [
+        ("/portal/api/producers?pageSize=0", "pageSize"),
+        ("/portal/api/consumers?pageSize=501", "pageSize"),
+        ("/portal/api/consumers?page=-1", "page"),
+        ("/portal/api/periods?limit=1000", "limit"),
+        ("/portal/api/batches?status=lost", "status must be one of"),
+        ("/portal/api/batches?colour=red", "colour"),
+        ("/portal/api/registrations/bad%20id", ""),
+    ] {
+        let (status, _, body) = get(&grid, path, Some(TOKEN)).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{path}: {body}");
+    }
+    assert_eq!(get(&grid, "/portal/api/registrations/nobody-00001", Some(TOKEN)).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_sign_in_with_a_form_and_get_pages_under_a_strict_policy() {
+    let grid = traded().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{}/portal", grid.base)).send().await.unwrap();
+    assert_eq!((page.status().as_u16(), page.headers()["location"].to_str().unwrap()), (303, "/portal/login"));
+
+    let login = |token: &'static str| {
+        http.post(format!("{}/portal/login", grid.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let refused = login("not-the-token-at-all").await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.text().await.unwrap().contains("That token does not open this portal."));
+    let signed_in = login(TOKEN).await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/portal"));
+    assert!(!cookie.contains(TOKEN), "the cookie is not the token");
+    let session = cookie.split(';').next().unwrap().to_owned();
+
+    let page = http.get(format!("{}/portal", grid.base)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    for expected in ["producer-0001", "consumer-0001", "pay-nowhere", "a producer does not send usage", "<svg"] {
+        assert!(html.contains(expected), "the overview shows {expected}");
+    }
+    assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style");
+    let detail = http
+        .get(format!("{}/portal/registrations/producer-0001", grid.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(detail.status(), 200);
+    assert!(detail.text().await.unwrap().contains("wallet-producer-0001"), "its offers, as its channel says them");
+
+    let out = http.post(format!("{}/portal/logout", grid.base)).header("cookie", &session).send().await.unwrap();
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    for asset in ["/portal/static/portal.css", "/portal/static/portal.js"] {
+        assert_eq!(http.get(format!("{}{asset}", grid.base)).send().await.unwrap().status(), 200, "{asset}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_configured_token_the_portal_opens_for_nobody() {
+    let grid = TestGrid::start().await;
+    let (status, _, body) = get(&grid, "/portal/api/overview", Some("anything-at-all-123")).await;
+    assert_eq!(status, 403);
+    assert!(body["message"].as_str().unwrap().contains("no PORTAL_TOKEN"), "{body}");
+    let page = reqwest::get(format!("{}/portal", grid.base)).await.unwrap();
+    assert_eq!(page.status(), 403);
+}
