@@ -12,9 +12,9 @@ PYTHON  ?= python3
 # Tools from the venv (moto_server, cargo-lambda, sam, cfn-lint) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test tools fmt-check lint template-lint unit demo serve lambda clean-tools
+.PHONY: test tools browser fmt-check lint template-lint unit demo serve lambda clean-tools
 
-test: tools fmt-check lint template-lint unit
+test: tools browser fmt-check lint template-lint unit
 
 ## Create .venv with the pinned dev tools when it is missing or requirements changed.
 tools: $(TOOLS)
@@ -22,6 +22,14 @@ $(TOOLS): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+## Chromium for the portal's browser test (Debian package), when it is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "installing chromium for the portal's browser test"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 fmt-check:
 	cargo fmt --all --check

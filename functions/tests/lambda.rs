@@ -117,6 +117,9 @@ async fn dev_ledger() -> (String, tempfile::TempDir) {
     (url, dir)
 }
 
+/// What opens the portal function's API in these tests.
+const PORTAL_TOKEN: &str = "lambda-portal-token-01";
+
 fn start_function(name: &str, binary: &str, port: u16, moto: &str, names: &AwsNames, ledger: &str) -> Child {
     let mut command = Command::new(binary);
     command
@@ -131,6 +134,7 @@ fn start_function(name: &str, binary: &str, port: u16, moto: &str, names: &AwsNa
         .env("AWS_ENDPOINT_URL", moto)
         .env("GRID_STORE", "aws")
         .env("LEDGER_URL", ledger)
+        .env("PORTAL_TOKEN", PORTAL_TOKEN)
         .env("RUST_LOG", "warn")
         .envs(names.to_vars())
         .stdout(Stdio::null())
@@ -174,6 +178,20 @@ async fn the_http_functions_register_store_list_and_delete_through_the_lambda_pa
         send(&http, Method::PUT, stack.url("/registration/consumer-0001"), Some(json!({"itemType": "consumer"}))).await;
     assert_eq!(status, 201, "{registered}");
     let side_key = registered["sideKey"].as_str().expect("a return channel side key").to_owned();
+
+    // The operator portal's API answers through the Lambda path, behind its token.
+    let (status, _) = send(&http, Method::GET, stack.url("/portal/api/overview"), None).await;
+    assert_eq!(status, 401);
+    let overview: Value = http
+        .get(stack.url("/portal/api/overview"))
+        .bearer_auth(PORTAL_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["consumers"]["active"], 1, "{overview}");
 
     for i in 0..3 {
         let (status, body) =

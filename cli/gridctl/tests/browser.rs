@@ -1,0 +1,209 @@
+//! The operator portal in a real browser: headless Chromium, driven over the DevTools
+//! protocol, signs in to a `gridctl demo --keep-running`, checks the overview against the
+//! JSON API, sorts a table (the script runs under the CSP), opens a producer's page, and
+//! saves screenshots under `target/` (desktop and phone width).
+//!
+//! `make test` installs Chromium (Debian package `chromium`) when it is missing.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const TOKEN: &str = "browser-test-portal-token";
+
+/// The first Chromium on PATH (or `$CHROMIUM`).
+fn chromium() -> String {
+    if let Ok(path) = std::env::var("CHROMIUM") {
+        return path;
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new("which").arg(name).output().is_ok_and(|o| o.status.success()) {
+            return name.to_owned();
+        }
+    }
+    panic!("Chromium is missing: `make test` installs it (Debian package chromium)")
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A DevTools connection attached to one page.
+struct Page {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    next_id: u64,
+    session: Option<String>,
+}
+
+impl Page {
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({"id": id, "method": method, "params": params});
+        if let Some(session) = &self.session {
+            message["sessionId"] = json!(session);
+        }
+        self.ws.send(Message::text(message.to_string())).await.unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {method}"))
+                .expect("the browser is connected")
+                .unwrap();
+            let Message::Text(text) = frame else { continue };
+            let answer: Value = serde_json::from_str(&text).unwrap();
+            if answer["id"] == id {
+                assert!(answer["error"].is_null(), "{method} failed: {}", answer["error"]);
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    async fn eval(&mut self, expression: &str) -> Value {
+        let result = self
+            .call("Runtime.evaluate", json!({"expression": expression, "returnByValue": true, "awaitPromise": true}))
+            .await;
+        assert!(result["exceptionDetails"].is_null(), "{expression}: {}", result["exceptionDetails"]);
+        result["result"]["value"].clone()
+    }
+
+    /// Waits until `condition` (a JavaScript expression) is true.
+    async fn wait_for(&mut self, condition: &str) {
+        for _ in 0..200 {
+            if self.eval(condition).await == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let url = self.eval("location.href").await;
+        panic!("never true: {condition} (at {url})")
+    }
+
+    async fn screenshot(&mut self, width: u32, name: &str) -> std::path::PathBuf {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}),
+        )
+        .await;
+        let shot = self.call("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true})).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
+    // A traded grid to look at.
+    let demo = Command::new(env!("CARGO_BIN_EXE_gridctl"))
+        .args(["demo", "--keep-running", "--pace-ms", "0", "--periods", "3", "--listen", "127.0.0.1:0"])
+        .env("PORTAL_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut demo = Killed(demo);
+    let lines = BufReader::new(demo.0.stdout.take().unwrap()).lines();
+    let portal_line =
+        lines.map(Result::unwrap).find(|l| l.starts_with("operator portal: ")).expect("the demo prints the portal");
+    let portal = portal_line.split_whitespace().nth(2).unwrap().to_owned();
+    assert!(portal.ends_with("/portal"), "{portal_line}");
+    let base = portal.trim_end_matches("/portal").to_owned();
+
+    // A fresh browser with a fresh profile, and its DevTools address.
+    let profile = tempfile::tempdir().unwrap();
+    let browser = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("about:blank")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut browser = Killed(browser);
+    let stderr = BufReader::new(browser.0.stderr.take().unwrap());
+    let devtools = stderr
+        .lines()
+        .map(Result::unwrap)
+        .find_map(|l| l.strip_prefix("DevTools listening on ").map(str::to_owned))
+        .expect("Chromium prints its DevTools address");
+    let (ws, _) = tokio_tungstenite::connect_async(devtools.as_str()).await.unwrap();
+    let mut page = Page { ws, next_id: 0, session: None };
+    let target = page.call("Target.createTarget", json!({"url": "about:blank"})).await;
+    let attached = page.call("Target.attachToTarget", json!({"targetId": target["targetId"], "flatten": true})).await;
+    page.session = Some(attached["sessionId"].as_str().unwrap().to_owned());
+    page.call("Page.enable", json!({})).await;
+
+    // Signed out, the portal sends us to the login form; sign in there.
+    page.call("Page.navigate", json!({"url": portal})).await;
+    page.wait_for("location.pathname === '/portal/login' && document.readyState === 'complete'").await;
+    page.eval(&format!(
+        "document.querySelector('#token').value = '{TOKEN}'; document.querySelector('form.login').submit(); true"
+    ))
+    .await;
+    page.wait_for("location.pathname === '/portal' && document.querySelector('[data-overview=\"paidIn\"]') !== null")
+        .await;
+
+    // The tiles say what the API says.
+    let overview: Value = reqwest::Client::new()
+        .get(format!("{base}/portal/api/overview"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tile = |key: &str| format!("document.querySelector('[data-overview=\"{key}\"]').textContent");
+    assert_eq!(page.eval(&tile("paidIn")).await, json!(format!("{} IOTA", overview["paidIn"])));
+    assert_eq!(page.eval(&tile("payouts")).await, json!(format!("{} IOTA", overview["payouts"])));
+    assert_eq!(page.eval(&tile("producers")).await, json!(overview["producers"]["active"].to_string()));
+    assert!(overview["paidIn"].as_u64().unwrap() > 0, "the demo traded");
+    assert_eq!(page.eval("document.querySelectorAll('svg.chart').length").await, json!(3));
+
+    // The script runs under the CSP: sorting a column marks it.
+    page.eval("document.querySelector('#producers thead th:nth-child(5) button').click(); true").await;
+    page.wait_for(
+        "document.querySelector('#producers thead th:nth-child(5)').getAttribute('aria-sort') === 'ascending'",
+    )
+    .await;
+    let desktop = page.screenshot(1280, "portal-overview.png").await;
+    // At phone width nothing but the tables' own scroll areas is wider than the screen.
+    let phone = page.screenshot(390, "portal-phone.png").await;
+    assert_eq!(page.eval("document.documentElement.scrollWidth <= window.innerWidth + 1").await, json!(true));
+
+    // A producer's own page.
+    page.eval("document.querySelector('a[href=\"/portal/registrations/producer-01\"]').click(); true").await;
+    page.wait_for("location.pathname === '/portal/registrations/producer-01' && document.readyState === 'complete'")
+        .await;
+    let heading = page.eval("document.querySelector('h1').textContent").await;
+    assert!(heading.as_str().unwrap().starts_with("producer-01"), "{heading}");
+    assert!(page.eval("document.querySelectorAll('#readings tbody tr').length").await.as_u64().unwrap() > 0);
+    let detail = page.screenshot(1280, "portal-producer.png").await;
+    for shot in [desktop, phone, detail] {
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "{}", shot.display());
+    }
+}
