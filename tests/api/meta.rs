@@ -32,10 +32,21 @@ async fn the_openapi_document_lists_every_route_with_its_methods() {
         ("/channels/messages/{address}", "put"),
         ("/channels/messages/{address}", "get"),
         ("/channels/messages/batch-get", "post"),
+        ("/portal/api/overview", "get"),
+        ("/portal/api/periods", "get"),
+        ("/portal/api/producers", "get"),
+        ("/portal/api/consumers", "get"),
+        ("/portal/api/batches", "get"),
+        ("/portal/api/rejections", "get"),
+        ("/portal/api/heartbeats", "get"),
+        ("/portal/api/registrations/{registrationId}", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");
     }
+    assert_eq!(doc["paths"]["/portal/api/overview"]["get"]["security"][0]["portal"], serde_json::json!([]));
+    assert_eq!(doc["components"]["securitySchemes"]["portal"]["scheme"], "bearer");
+    assert!(doc["components"]["schemas"]["ProducerRow"].is_object(), "the portal's shapes are described");
     let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(documented, expected.len(), "the document lists a route the test does not know");
 }

@@ -11,6 +11,7 @@ use utoipa::OpenApi;
 use super::AppState;
 use super::{channels, registration, storage};
 use crate::error::Ack;
+use crate::portal::api as portal;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/", get(about)).route("/openapi.json", get(openapi))
@@ -21,7 +22,7 @@ pub(super) fn routes() -> Router<AppState> {
 #[openapi(
     info(
         title = "energy-grid",
-        description = "A peer-to-peer energy grid: registration, storage and channel node APIs."
+        description = "A peer-to-peer energy grid: registration, storage and channel node APIs, and the operator portal's read API."
     ),
     paths(
         about,
@@ -38,10 +39,30 @@ pub(super) fn routes() -> Router<AppState> {
         channels::put_message,
         channels::get_message,
         channels::batch_get,
+        portal::overview,
+        portal::periods,
+        portal::producers,
+        portal::consumers,
+        portal::batches,
+        portal::rejections,
+        portal::heartbeats,
+        portal::registration,
     ),
-    components(schemas(Ack, About))
+    components(schemas(Ack, About)),
+    modifiers(&PortalSecurity)
 )]
 pub struct ApiDoc;
+
+/// The portal's bearer token, as the document's security scheme.
+struct PortalSecurity;
+
+impl utoipa::Modify for PortalSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("portal", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
 
 /// Name and version of the running grid.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -38,14 +38,14 @@ pub struct PortalData {
     pub period: PeriodLength,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
     pub active: u64,
     pub removed: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Overview {
     pub now: u64,
@@ -69,7 +69,7 @@ pub struct Overview {
 }
 
 /// One settled period.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeriodPoint {
     pub start: u64,
@@ -84,7 +84,7 @@ pub struct PeriodPoint {
     pub produced_by: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LastReading {
     pub start: u64,
@@ -93,7 +93,7 @@ pub struct LastReading {
     pub price: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProducerRow {
     pub id: String,
@@ -107,7 +107,7 @@ pub struct ProducerRow {
     pub last_reading: Option<LastReading>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerRow {
     pub id: String,
@@ -120,7 +120,7 @@ pub struct ConsumerRow {
     pub outstanding: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchRow {
     pub id: String,
@@ -150,7 +150,7 @@ impl From<BatchView> for BatchRow {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectionRow {
     pub registration: String,
@@ -159,16 +159,18 @@ pub struct RejectionRow {
     pub at: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HeartbeatRow {
     pub job: String,
     /// When it last ran (epoch ms), if it ever did.
     pub at: Option<u64>,
+    /// The run's report, as the job wrote it.
+    #[schema(value_type = Object)]
     pub report: Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadingRow {
     pub kind: String,
@@ -181,15 +183,17 @@ pub struct ReadingRow {
     pub counted_in: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRow {
     pub index: u64,
+    /// The command as it reads on the channel.
+    #[schema(value_type = Object)]
     pub command: Value,
 }
 
 /// Everything about one registration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Detail {
     pub id: String,
@@ -211,7 +215,7 @@ pub struct Detail {
 }
 
 /// A page of rows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -9,7 +9,7 @@
 //! - Access ([`auth`]): `Authorization: Bearer <PORTAL_TOKEN>`, or the session cookie
 //!   the login form sets. Without a configured token the portal opens for nobody.
 
-mod api;
+pub(crate) mod api;
 mod auth;
 pub mod charts;
 pub mod data;
