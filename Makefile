@@ -12,7 +12,7 @@ PYTHON  ?= python3
 # Tools from the venv (moto_server, cargo-lambda, sam, cfn-lint) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test tools browser fmt-check lint template-lint unit demo serve lambda clean-tools
+.PHONY: test tools browser fmt-check lint template-lint unit demo serve lambda clean-tools bench bench-tools
 
 test: tools browser fmt-check lint template-lint unit
 
@@ -50,6 +50,17 @@ unit: tools
 	else \
 		scripts/with-moto cargo test --workspace --locked --no-fail-fast; \
 	fi
+
+## The hot paths measured (release build), each figure beside its target; JSON in target/bench/.
+bench: bench-tools
+	cargo run --release --locked -p gridctl -- bench --out target/bench
+
+## wrk (Debian package) drives the HTTP load.
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk for the HTTP benchmark"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 
 demo:
 	cargo run --release -p gridctl -- demo

@@ -7,6 +7,7 @@
 
 mod agents;
 mod batches;
+mod bench;
 mod channel;
 mod demo;
 mod ledger;
@@ -37,6 +38,8 @@ enum Command {
     Producer(agents::ProducerArgs),
     /// Run a consumer: report usage to the grid, pay its payment requests on the ledger.
     Consumer(agents::ConsumerArgs),
+    /// Measure the hot paths and print each figure beside its target.
+    Bench(bench::BenchArgs),
     /// List the ledger batches the grid follows: pending, stalled, failed, done.
     Batches(batches::BatchesArgs),
 }
@@ -49,6 +52,7 @@ async fn main() -> std::process::ExitCode {
         Command::Channel(args) => channel::run(args).await,
         Command::Ledger(args) => ledger::run(args).await,
         Command::Batches(args) => batches::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Source(args) => agents::source(args).await,
         Command::Producer(args) => agents::producer(args).await,
         Command::Consumer(args) => agents::consumer(args).await,

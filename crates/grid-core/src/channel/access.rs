@@ -1,9 +1,11 @@
 //! Reading a channel: root + side key find its messages and open them.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use ed25519_dalek::VerifyingKey;
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 
@@ -17,6 +19,10 @@ pub struct ChannelAccess {
     root_raw: [u8; 32],
     side_key: SideKey,
     cipher: ChaCha20Poly1305,
+    /// The channel's verifying key, once a message proved it (its hash is the root, so
+    /// only one key can ever bind): later messages skip the hash and the point
+    /// decompression, the costly half of a verification after the signature check.
+    known_key: OnceLock<([u8; 32], VerifyingKey)>,
 }
 
 /// Two accesses are the same channel when root and side key match (the key follows).
@@ -37,7 +43,7 @@ impl ChannelAccess {
             .expand(KEY_INFO, &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         let cipher = ChaCha20Poly1305::new(&Key::from(key));
-        Self { root, root_raw, side_key, cipher }
+        Self { root, root_raw, side_key, cipher, known_key: OnceLock::new() }
     }
 
     pub fn root(&self) -> &ChannelRoot {
@@ -68,7 +74,15 @@ impl ChannelAccess {
         if envelope.index() != index {
             return Err(EnvelopeError::WrongIndex { expected: index, found: envelope.index() });
         }
-        envelope.verify_binding()?;
+        let key = match self.known_key.get() {
+            Some((bytes, key)) if bytes == envelope.public_key() => *key,
+            _ => {
+                let key = envelope.bound_key()?;
+                let _ = self.known_key.set((*envelope.public_key(), key));
+                key
+            }
+        };
+        envelope.verify_signature(&key)?;
         self.cipher
             .decrypt(
                 &Nonce::from(*envelope.nonce()),

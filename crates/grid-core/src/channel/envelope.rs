@@ -134,13 +134,26 @@ impl Envelope {
     /// of the public key, and the signature over the message verifies (strictly:
     /// no malleable signatures, no small-order keys).
     pub fn verify_binding(&self) -> Result<(), EnvelopeError> {
+        self.verify_signature(&self.bound_key()?)
+    }
+
+    /// The key the envelope carries, once it is checked to be the one its root names.
+    pub(super) fn bound_key(&self) -> Result<VerifyingKey, EnvelopeError> {
         if root_of(&self.public_key) != self.root {
             return Err(EnvelopeError::RootMismatch);
         }
-        let key = VerifyingKey::from_bytes(&self.public_key).map_err(|_| EnvelopeError::BadPublicKey)?;
+        VerifyingKey::from_bytes(&self.public_key).map_err(|_| EnvelopeError::BadPublicKey)
+    }
+
+    /// Verifies the signature with `key`, which the caller has bound to this envelope.
+    pub(super) fn verify_signature(&self, key: &VerifyingKey) -> Result<(), EnvelopeError> {
         let signature = Signature::from_bytes(&self.signature);
         key.verify_strict(&signed_message(&self.root, self.index, &self.nonce, &self.ciphertext), &signature)
             .map_err(|_| EnvelopeError::BadSignature)
+    }
+
+    pub(super) fn public_key(&self) -> &[u8; 32] {
+        &self.public_key
     }
 
     pub fn index(&self) -> u64 {
