@@ -182,6 +182,18 @@ pub trait AccountStore: Send + Sync {
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError>;
 
+    /// The accounts of `registrations` that exist. One `get` each unless the adapter
+    /// reads many at once.
+    async fn get_many(&self, registrations: &[RegistrationId]) -> Result<Vec<(RegistrationId, Account)>, StoreError> {
+        let mut found = Vec::with_capacity(registrations.len());
+        for id in registrations {
+            if let Some(account) = self.get(id).await? {
+                found.push((id.clone(), account));
+            }
+        }
+        Ok(found)
+    }
+
     /// Records a payment claim and adds it to the consumer's `pending`, atomically.
     /// A consumer claims a batch once (`false` if it did before). Several consumers may
     /// claim one batch (it may pay for several); verification credits each only with

@@ -19,6 +19,20 @@ pub trait ChannelLedger: Send + Sync {
     /// address is taken, whatever is stored there; nothing is overwritten.
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError>;
 
+    /// Stores each envelope at its address, leaving taken addresses alone: `true` for
+    /// each one stored. One `attach` each unless the adapter writes many at once.
+    async fn attach_many(&self, messages: &[(MessageAddress, Envelope)]) -> Result<Vec<bool>, StoreError> {
+        let mut stored = Vec::with_capacity(messages.len());
+        for (address, envelope) in messages {
+            stored.push(match self.attach(address, envelope).await {
+                Ok(()) => true,
+                Err(StoreError::Conflict(_)) => false,
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(stored)
+    }
+
     /// The envelope at `address`, if any.
     async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError>;
 

@@ -52,6 +52,34 @@ pub trait RegistrationStore: Send + Sync {
         to: ChannelCursor,
     ) -> Result<(), StoreError>;
 
+    /// The registrations among `ids` that exist, in any order. One `get` per id unless
+    /// the adapter reads many at once.
+    async fn get_many(&self, ids: &[RegistrationId]) -> Result<Vec<Versioned<Registration>>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.get(id).await?);
+        }
+        Ok(found)
+    }
+
+    /// Records where each consumer's return channel is written next, never moving an
+    /// index back. Bookkeeping only (a writer that starts too early walks past taken
+    /// addresses), so a registration that changed meanwhile is simply left as it is.
+    async fn advance_return_channels(&self, next: &[(RegistrationId, u64)]) -> Result<(), StoreError> {
+        for (id, index) in next {
+            let Some(mut current) = self.get(id).await? else { continue };
+            let Some(channel) = current.value.return_channel.as_mut().filter(|c| c.next_index < *index) else {
+                continue;
+            };
+            channel.next_index = *index;
+            match self.replace(&current.value, current.version).await {
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Up to `limit` registrations from the cursor `after` (`None`: from the start).
     async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError>;
 }

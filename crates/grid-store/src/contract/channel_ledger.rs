@@ -81,3 +81,15 @@ pub async fn of_concurrent_attaches_to_one_address_exactly_one_wins(ledger: Ledg
     assert_eq!(winners.len(), 1);
     assert_eq!(ledger.get(&address).await.unwrap(), Some(winners.remove(0)));
 }
+
+pub async fn attaching_many_stores_the_free_addresses_and_leaves_taken_ones(ledger: Ledger) {
+    let (_, messages) = channel(7, 3);
+    let (_, squatter) = channel(8, 1);
+    // Someone else's envelope already sits at the second address.
+    ledger.attach(&messages[1].0, &squatter[0].1).await.unwrap();
+    let stored = ledger.attach_many(&messages).await.unwrap();
+    assert_eq!(stored, [true, false, true]);
+    assert_eq!(ledger.get(&messages[1].0).await.unwrap().as_ref(), Some(&squatter[0].1), "nothing overwritten");
+    assert_eq!(ledger.get(&messages[2].0).await.unwrap().as_ref(), Some(&messages[2].1));
+    assert!(ledger.attach_many(&[]).await.unwrap().is_empty());
+}

@@ -425,3 +425,14 @@ pub async fn a_heartbeat_keeps_the_latest_run_of_each_job(stores: MarketStores) 
     assert!(stores.leases.acquire("poller", "run-a", 3_000, 500).await.unwrap());
     assert!(stores.heartbeats.last("poller").await.unwrap().is_some());
 }
+
+pub async fn accounts_are_read_many_at_once(stores: MarketStores) {
+    let entries = [entry("consumer-0301", 50, 0), entry("producer-0302", 0, 40)];
+    stores.accounts.apply(PERIOD, &entries, Iota::new(10)).await.unwrap();
+    let mut found =
+        stores.accounts.get_many(&[id("producer-0302"), id("nobody-0000"), id("consumer-0301")]).await.unwrap();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let found: Vec<(String, u64, u64)> =
+        found.into_iter().map(|(id, a)| (id.to_string(), a.billed.get(), a.entitled.get())).collect();
+    assert_eq!(found, [("consumer-0301".to_owned(), 50, 0), ("producer-0302".to_owned(), 0, 40)]);
+}

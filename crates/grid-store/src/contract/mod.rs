@@ -60,6 +60,8 @@ macro_rules! registration_store_contract {
                 advancing_the_cursor_from_where_it_is_moves_it_and_bumps_the_version,
                 advancing_from_a_stale_cursor_or_for_another_channel_is_a_conflict,
                 of_two_workers_advancing_one_cursor_exactly_one_wins,
+                getting_many_finds_the_ones_that_exist,
+                return_channel_indexes_only_move_forward,
             ]
         );
     };
@@ -103,6 +105,7 @@ macro_rules! channel_ledger_contract {
                 a_missing_address_reads_as_nothing,
                 getting_many_returns_exactly_the_stored_ones,
                 of_concurrent_attaches_to_one_address_exactly_one_wins,
+                attaching_many_stores_the_free_addresses_and_leaves_taken_ones,
             ]
         );
     };
@@ -150,6 +153,7 @@ macro_rules! market_contract {
                 a_lease_is_held_by_one_holder_until_it_expires_or_is_released,
                 a_registrations_readings_come_newest_first_across_periods,
                 a_heartbeat_keeps_the_latest_run_of_each_job,
+                accounts_are_read_many_at_once,
             ]
         );
     };

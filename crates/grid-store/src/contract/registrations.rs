@@ -239,3 +239,40 @@ pub async fn of_two_workers_advancing_one_cursor_exactly_one_wins(store: Store) 
     assert_eq!(wins, 1);
     assert!([5, 8].contains(&store.get(&r.id).await.unwrap().unwrap().value.cursor.next_index));
 }
+
+pub async fn getting_many_finds_the_ones_that_exist(store: Store) {
+    for name in ["producer-0101", "producer-0102", "producer-0103"] {
+        store.insert(&registration(name)).await.unwrap();
+    }
+    let mut found: Vec<String> = store
+        .get_many(&[id("producer-0103"), id("nobody-0000"), id("producer-0101")])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.value.id.to_string())
+        .collect();
+    found.sort();
+    assert_eq!(found, ["producer-0101", "producer-0103"]);
+    assert!(store.get_many(&[]).await.unwrap().is_empty());
+}
+
+pub async fn return_channel_indexes_only_move_forward(store: Store) {
+    let mut consumer = registration("consumer-0201");
+    consumer.item_type = ItemType::Consumer;
+    consumer.return_channel = Some(ReturnChannel {
+        seed: ChannelSeed::from_bytes([3; 32]),
+        side_key: SideKey::parse("ReturnKey000000001").unwrap(),
+        next_index: 4,
+    });
+    store.insert(&consumer).await.unwrap();
+    store.insert(&registration("producer-0202")).await.unwrap();
+    store
+        .advance_return_channels(&[(id("consumer-0201"), 7), (id("producer-0202"), 9), (id("nobody-0000"), 1)])
+        .await
+        .unwrap();
+    let next = |v: Option<crate::Versioned<Registration>>| v.unwrap().value.return_channel.map(|c| c.next_index);
+    assert_eq!(next(store.get(&id("consumer-0201")).await.unwrap()), Some(7));
+    assert_eq!(next(store.get(&id("producer-0202")).await.unwrap()), None, "no return channel, none made");
+    store.advance_return_channels(&[(id("consumer-0201"), 5)]).await.unwrap();
+    assert_eq!(next(store.get(&id("consumer-0201")).await.unwrap()), Some(7), "never back");
+}

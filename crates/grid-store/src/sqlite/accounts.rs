@@ -60,6 +60,22 @@ fn add_to_wallet(
     Ok(())
 }
 
+const ACCOUNT_QUERY: &str = "SELECT billed, paid, pending, entitled, paid_out, payout_pending, last_period, energy_wh
+                             FROM accounts WHERE id = ?1";
+
+fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        billed: iota(row.get(0)?),
+        paid: iota(row.get(1)?),
+        pending: iota(row.get(2)?),
+        entitled: iota(row.get(3)?),
+        paid_out: iota(row.get(4)?),
+        payout_pending: iota(row.get(5)?),
+        energy: Wh::new(row.get::<_, i64>(7)?.max(0) as u64),
+        last_period: u64::try_from(row.get::<_, i64>(6)?).ok(),
+    })
+}
+
 #[async_trait]
 impl AccountStore for SqliteAccountStore {
     async fn apply(&self, period: u64, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
@@ -109,24 +125,27 @@ impl AccountStore for SqliteAccountStore {
         let id = registration.as_str().to_owned();
         self.db
             .run(move |conn| {
-                conn.prepare_cached(
-                    "SELECT billed, paid, pending, entitled, paid_out, payout_pending, last_period, energy_wh
-                     FROM accounts WHERE id = ?1",
-                )?
-                .query_row([&id], |row| {
-                    Ok(Account {
-                        billed: iota(row.get(0)?),
-                        paid: iota(row.get(1)?),
-                        pending: iota(row.get(2)?),
-                        entitled: iota(row.get(3)?),
-                        paid_out: iota(row.get(4)?),
-                        payout_pending: iota(row.get(5)?),
-                        energy: Wh::new(row.get::<_, i64>(7)?.max(0) as u64),
-                        last_period: u64::try_from(row.get::<_, i64>(6)?).ok(),
-                    })
-                })
-                .optional()
-                .map_err(StoreError::from)
+                conn.prepare_cached(ACCOUNT_QUERY)?.query_row([&id], account_row).optional().map_err(StoreError::from)
+            })
+            .await
+    }
+
+    async fn get_many(&self, registrations: &[RegistrationId]) -> Result<Vec<(RegistrationId, Account)>, StoreError> {
+        let ids = registrations.to_vec();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                let mut found = Vec::with_capacity(ids.len());
+                {
+                    let mut stmt = tx.prepare_cached(ACCOUNT_QUERY)?;
+                    for id in ids {
+                        if let Some(account) = stmt.query_row([id.as_str()], account_row).optional()? {
+                            found.push((id, account));
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(found)
             })
             .await
     }

@@ -48,6 +48,30 @@ impl ChannelLedger for SqliteChannelLedger {
             .await
     }
 
+    async fn attach_many(&self, messages: &[(MessageAddress, Envelope)]) -> Result<Vec<bool>, StoreError> {
+        let rows: Vec<(String, String)> = messages.iter().map(|(a, e)| (a.as_str().to_owned(), e.to_json())).collect();
+        let now = EpochMs::now().get() as i64;
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                let mut stored = Vec::with_capacity(rows.len());
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO channel_messages (address, envelope, attached_ms)
+                         VALUES (:address, :envelope, :now) ON CONFLICT (address) DO NOTHING",
+                    )?;
+                    for (address, text) in &rows {
+                        stored.push(
+                            insert.execute(named_params! {":address": address, ":envelope": text, ":now": now})? > 0,
+                        );
+                    }
+                }
+                tx.commit()?;
+                Ok(stored)
+            })
+            .await
+    }
+
     async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError> {
         let address = address.as_str().to_owned();
         self.db

@@ -114,6 +114,46 @@ impl RegistrationStore for SqliteRegistrationStore {
             .await
     }
 
+    async fn get_many(&self, ids: &[RegistrationId]) -> Result<Vec<Versioned<Registration>>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                let mut found = Vec::with_capacity(ids.len());
+                {
+                    let mut stmt = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM registrations WHERE id = ?1"))?;
+                    for id in &ids {
+                        if let Some(record) = stmt.query_row([id], read).optional()? {
+                            found.push(into_domain(record)?);
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn advance_return_channels(&self, next: &[(RegistrationId, u64)]) -> Result<(), StoreError> {
+        let next: Vec<(String, i64)> = next.iter().map(|(id, n)| (id.as_str().to_owned(), int(*n))).collect();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                {
+                    let mut update = tx.prepare_cached(
+                        "UPDATE registrations SET return_next_index = ?2
+                         WHERE id = ?1 AND return_next_index IS NOT NULL AND return_next_index < ?2",
+                    )?;
+                    for (id, index) in &next {
+                        update.execute(rusqlite::params![id, index])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError> {
         let record = RegistrationRecord::from(registration);
         let Ok(expected) = i64::try_from(expected_version) else {
