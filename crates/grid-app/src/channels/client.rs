@@ -34,6 +34,16 @@ pub trait ChannelClient: Send + Sync {
     /// Attaches `envelope` at `address`, write-once.
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<Attached, ChannelClientError>;
 
+    /// Attaches many envelopes, each write-once; one `attach` each unless the client
+    /// can do better.
+    async fn attach_many(&self, messages: &[(MessageAddress, Envelope)]) -> Result<Vec<Attached>, ChannelClientError> {
+        let mut attached = Vec::with_capacity(messages.len());
+        for (address, envelope) in messages {
+            attached.push(self.attach(address, envelope).await?);
+        }
+        Ok(attached)
+    }
+
     /// The envelopes at up to [`grid_store::MAX_BATCH_GET`] addresses; missing ones are absent.
     async fn fetch(
         &self,

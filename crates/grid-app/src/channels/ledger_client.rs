@@ -31,6 +31,11 @@ impl ChannelClient for LedgerChannelClient {
         }
     }
 
+    async fn attach_many(&self, messages: &[(MessageAddress, Envelope)]) -> Result<Vec<Attached>, ChannelClientError> {
+        let stored = self.ledger.attach_many(messages).await?;
+        Ok(stored.into_iter().map(|s| if s { Attached::Stored } else { Attached::Taken }).collect())
+    }
+
     async fn fetch(
         &self,
         addresses: &[MessageAddress],

@@ -9,27 +9,31 @@
 //! idempotent: accounts take a period once, the archive is overwritten with the same
 //! report, and a repeated payment request restates the same cumulative amount owed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use grid_core::channel::Command;
-use grid_core::market::{Period, PeriodTotals, PriceSource, Settlement, SettlementError, settle};
-use grid_core::{EpochMs, Iota, RegistrationId};
+use grid_core::channel::{ChannelSecrets, Command, Envelope, EnvelopeError, MessageAddress, random_nonce};
+use grid_core::market::{Charge, Period, PeriodTotals, PriceSource, Settlement, SettlementError, settle};
+use grid_core::{EpochMs, Iota, PaymentAddress, Registration, RegistrationId};
 use grid_store::{
     AccountEntry, AccountStore, HeartbeatLog, LeaseStore, ReadingStore, RegistrationStore, ReportArchive,
-    SettlementRecord, SettlementStore, StoreError, Versioned,
+    SettlementRecord, SettlementStore, StoreError,
 };
 use serde_json::json;
 
 use super::lease::Lease;
-use crate::channels::{ChannelClient, ChannelError, ChannelWriter};
+use crate::channels::{Attached, ChannelClient, ChannelError, ChannelWriter};
 use crate::config::MarketConfig;
 
 /// Each producer's payment address from its latest reading: `(start, address)`.
-type Addresses = std::collections::HashMap<RegistrationId, (u64, grid_core::PaymentAddress)>;
+type Addresses = HashMap<RegistrationId, (u64, PaymentAddress)>;
 
 /// How long a run holds settlement to itself: past the function's 60 s timeout. A
 /// longer run (a long backlog in `serve`) may be joined by another; both stay correct.
 const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Payment requests handled together.
+const REQUEST_CHUNK: usize = 500;
 
 /// Readings fetched per page while settling.
 const PAGE: usize = 1_000;
@@ -143,9 +147,7 @@ impl Settler {
             .collect();
         self.accounts.apply(period.start(), &entries, settlement.fee).await?;
         self.archive.put(period.start(), &report(period, &settlement, &payment_address)).await?;
-        for charge in &settlement.charges {
-            self.request_payment(&charge.consumer, charge.energy, &payment_address).await?;
-        }
+        self.request_payments(&settlement.charges, &payment_address).await?;
 
         let record = SettlementRecord {
             period: period.start(),
@@ -200,34 +202,82 @@ impl Settler {
 
     /// Tells a consumer on its return channel what it owes in all (billed − paid −
     /// pending), for how much energy this period, and where to pay.
-    async fn request_payment(
-        &self,
-        consumer: &RegistrationId,
-        usage: grid_core::Wh,
-        payment_address: &grid_core::PaymentAddress,
-    ) -> Result<(), SettlerError> {
-        let Some(Versioned { value: registration, version }) = self.registrations.get(consumer).await? else {
-            return Ok(());
-        };
-        let Some(channel) = registration.return_channel.clone().filter(|_| registration.is_active()) else {
-            // A consumer that left has said goodbye; its debt stays on its account.
-            return Ok(());
-        };
-        let owed = self.accounts.get(consumer).await?.map(|a| a.owed()).unwrap_or(Iota::ZERO);
-        let request = Command::PaymentRequest { owed, usage, payment_address: payment_address.clone() };
-        let mut writer = ChannelWriter::new(channel.secrets(), channel.next_index, self.channels.clone());
-        writer.publish(&request).await?;
-        let mut updated = registration;
-        if let Some(stored) = updated.return_channel.as_mut() {
-            stored.next_index = writer.next_index();
-        }
-        // Only bookkeeping: if the registration changed meanwhile, the next writer
-        // simply walks past the taken address.
-        if let Err(e) = self.registrations.replace(&updated, version).await {
-            tracing::debug!(%consumer, error = %e, "return channel index not recorded");
+    /// Tells each billed consumer what it owes, on its return channel, a chunk at a
+    /// time: registrations and accounts are read together, the requests sealed on every
+    /// core, attached together, and the channels' next indexes recorded together.
+    async fn request_payments(&self, charges: &[Charge], payment_address: &PaymentAddress) -> Result<(), SettlerError> {
+        for chunk in charges.chunks(REQUEST_CHUNK) {
+            let ids: Vec<RegistrationId> = chunk.iter().map(|c| c.consumer.clone()).collect();
+            let registrations: HashMap<RegistrationId, Registration> =
+                self.registrations.get_many(&ids).await?.into_iter().map(|v| (v.value.id.clone(), v.value)).collect();
+            let owed: HashMap<RegistrationId, Iota> =
+                self.accounts.get_many(&ids).await?.into_iter().map(|(id, a)| (id, a.owed())).collect();
+            let mut requests = Vec::with_capacity(chunk.len());
+            for charge in chunk {
+                let Some(registration) = registrations.get(&charge.consumer) else { continue };
+                // A consumer that left has said goodbye; its debt stays on its account.
+                let Some(channel) = registration.return_channel.as_ref().filter(|_| registration.is_active()) else {
+                    continue;
+                };
+                let command = Command::PaymentRequest {
+                    owed: owed.get(&charge.consumer).copied().unwrap_or(Iota::ZERO),
+                    usage: charge.energy,
+                    payment_address: payment_address.clone(),
+                };
+                requests.push(Request {
+                    consumer: charge.consumer.clone(),
+                    secrets: channel.secrets(),
+                    index: channel.next_index,
+                    command,
+                });
+            }
+            let sealed = seal_all(requests).await?;
+            let messages: Vec<(MessageAddress, Envelope)> =
+                sealed.iter().map(|(r, envelope)| (r.secrets.access().address(r.index), envelope.clone())).collect();
+            let attached = self.channels.attach_many(&messages).await.map_err(ChannelError::from)?;
+            let mut next = Vec::with_capacity(sealed.len());
+            for ((request, _), attached) in sealed.into_iter().zip(attached) {
+                match attached {
+                    Attached::Stored => next.push((request.consumer, request.index + 1)),
+                    Attached::Taken => {
+                        // Someone wrote there first (a resumed run, a stale index): walk on.
+                        let mut writer = ChannelWriter::new(request.secrets, request.index + 1, self.channels.clone());
+                        writer.publish(&request.command).await?;
+                        next.push((request.consumer, writer.next_index()));
+                    }
+                }
+            }
+            self.registrations.advance_return_channels(&next).await?;
         }
         Ok(())
     }
+}
+
+/// A payment request about to be sealed.
+struct Request {
+    consumer: RegistrationId,
+    secrets: ChannelSecrets,
+    index: u64,
+    command: Command,
+}
+
+/// Seals every request at its index, spread over the cores (signing is the costly part).
+async fn seal_all(requests: Vec<Request>) -> Result<Vec<(Request, Envelope)>, SettlerError> {
+    tokio::task::spawn_blocking(move || {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let part = requests.len().div_ceil(cores).max(1);
+        let seal = |r: &Request| r.secrets.seal(r.index, r.command.to_json().as_bytes(), random_nonce());
+        let envelopes: Vec<Result<Vec<Envelope>, EnvelopeError>> = std::thread::scope(|scope| {
+            let parts: Vec<_> =
+                requests.chunks(part).map(|chunk| scope.spawn(move || chunk.iter().map(seal).collect())).collect();
+            parts.into_iter().map(|p| p.join().expect("sealing does not panic")).collect()
+        });
+        let mut envelopes =
+            envelopes.into_iter().collect::<Result<Vec<_>, _>>().map_err(ChannelError::from)?.into_iter().flatten();
+        Ok(requests.into_iter().map(|r| (r, envelopes.next().expect("one envelope per request"))).collect())
+    })
+    .await
+    .expect("the sealing task does not panic")
 }
 
 fn source_name(source: PriceSource) -> &'static str {
