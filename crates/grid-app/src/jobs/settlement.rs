@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use grid_core::channel::{ChannelSecrets, Command, Envelope, EnvelopeError, MessageAddress, random_nonce};
 use grid_core::market::{Charge, Period, PeriodTotals, PriceSource, Settlement, SettlementError, settle};
-use grid_core::{EpochMs, Iota, PaymentAddress, Registration, RegistrationId};
+use grid_core::{EpochMs, Iota, PaymentAddress, Registration, RegistrationId, ReturnChannel};
 use grid_store::{
     AccountEntry, AccountStore, HeartbeatLog, LeaseStore, ReadingStore, RegistrationStore, ReportArchive,
     SettlementRecord, SettlementStore, StoreError,
@@ -200,8 +200,6 @@ impl Settler {
         }
     }
 
-    /// Tells a consumer on its return channel what it owes in all (billed − paid −
-    /// pending), for how much energy this period, and where to pay.
     /// Tells each billed consumer what it owes, on its return channel, a chunk at a
     /// time: registrations and accounts are read together, the requests sealed on every
     /// core, attached together, and the channels' next indexes recorded together.
@@ -224,24 +222,20 @@ impl Settler {
                     usage: charge.energy,
                     payment_address: payment_address.clone(),
                 };
-                requests.push(Request {
-                    consumer: charge.consumer.clone(),
-                    secrets: channel.secrets(),
-                    index: channel.next_index,
-                    command,
-                });
+                requests.push(Request { consumer: charge.consumer.clone(), channel: channel.clone(), command });
             }
             let sealed = seal_all(requests).await?;
             let messages: Vec<(MessageAddress, Envelope)> =
-                sealed.iter().map(|(r, envelope)| (r.secrets.access().address(r.index), envelope.clone())).collect();
+                sealed.iter().map(|(_, s)| (s.address.clone(), s.envelope.clone())).collect();
             let attached = self.channels.attach_many(&messages).await.map_err(ChannelError::from)?;
             let mut next = Vec::with_capacity(sealed.len());
-            for ((request, _), attached) in sealed.into_iter().zip(attached) {
+            for ((request, Sealed { secrets, .. }), attached) in sealed.into_iter().zip(attached) {
+                let index = request.channel.next_index;
                 match attached {
-                    Attached::Stored => next.push((request.consumer, request.index + 1)),
+                    Attached::Stored => next.push((request.consumer, index + 1)),
                     Attached::Taken => {
                         // Someone wrote there first (a resumed run, a stale index): walk on.
-                        let mut writer = ChannelWriter::new(request.secrets, request.index + 1, self.channels.clone());
+                        let mut writer = ChannelWriter::new(secrets, index + 1, self.channels.clone());
                         writer.publish(&request.command).await?;
                         next.push((request.consumer, writer.next_index()));
                     }
@@ -253,28 +247,39 @@ impl Settler {
     }
 }
 
-/// A payment request about to be sealed.
+/// A payment request about to be sealed, at its channel's next index.
 struct Request {
     consumer: RegistrationId,
-    secrets: ChannelSecrets,
-    index: u64,
+    channel: ReturnChannel,
     command: Command,
 }
 
-/// Seals every request at its index, spread over the cores (signing is the costly part).
-async fn seal_all(requests: Vec<Request>) -> Result<Vec<(Request, Envelope)>, SettlerError> {
+/// A request sealed: the channel's keys, where the envelope goes, and the envelope.
+struct Sealed {
+    secrets: ChannelSecrets,
+    address: MessageAddress,
+    envelope: Envelope,
+}
+
+/// Seals every request at its channel's next index, spread over the cores: deriving a
+/// channel's keys and signing are the costly parts.
+async fn seal_all(requests: Vec<Request>) -> Result<Vec<(Request, Sealed)>, SettlerError> {
     tokio::task::spawn_blocking(move || {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let part = requests.len().div_ceil(cores).max(1);
-        let seal = |r: &Request| r.secrets.seal(r.index, r.command.to_json().as_bytes(), random_nonce());
-        let envelopes: Vec<Result<Vec<Envelope>, EnvelopeError>> = std::thread::scope(|scope| {
+        let seal = |request: &Request| -> Result<Sealed, EnvelopeError> {
+            let secrets = request.channel.secrets();
+            let index = request.channel.next_index;
+            let envelope = secrets.seal(index, request.command.to_json().as_bytes(), random_nonce())?;
+            Ok(Sealed { address: secrets.access().address(index), secrets, envelope })
+        };
+        let sealed: Vec<Result<Vec<Sealed>, EnvelopeError>> = std::thread::scope(|scope| {
             let parts: Vec<_> =
                 requests.chunks(part).map(|chunk| scope.spawn(move || chunk.iter().map(seal).collect())).collect();
             parts.into_iter().map(|p| p.join().expect("sealing does not panic")).collect()
         });
-        let mut envelopes =
-            envelopes.into_iter().collect::<Result<Vec<_>, _>>().map_err(ChannelError::from)?.into_iter().flatten();
-        Ok(requests.into_iter().map(|r| (r, envelopes.next().expect("one envelope per request"))).collect())
+        let sealed = sealed.into_iter().collect::<Result<Vec<_>, _>>().map_err(ChannelError::from)?;
+        Ok(requests.into_iter().zip(sealed.into_iter().flatten()).collect())
     })
     .await
     .expect("the sealing task does not panic")

@@ -174,6 +174,22 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE accounts ADD COLUMN energy_wh INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 8: channel messages in a rowid table. Envelopes are large and addresses random,
+    // so keyed by address they scattered inserts over the whole table (settlement's
+    // payment requests slowed as the table grew); appended by rowid with a narrow
+    // unique index on the address, an insert touches the table's last page and a few
+    // index pages.
+    r#"
+    CREATE TABLE channel_messages_by_rowid (
+        address     TEXT    NOT NULL UNIQUE,
+        envelope    TEXT    NOT NULL,
+        attached_ms INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO channel_messages_by_rowid (address, envelope, attached_ms)
+        SELECT address, envelope, attached_ms FROM channel_messages ORDER BY attached_ms;
+    DROP TABLE channel_messages;
+    ALTER TABLE channel_messages_by_rowid RENAME TO channel_messages;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
