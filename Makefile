@@ -51,9 +51,13 @@ unit: tools
 		scripts/with-moto cargo test --workspace --locked --no-fail-fast; \
 	fi
 
-## The hot paths measured (release build), each figure beside its target; JSON in target/bench/.
-bench: bench-tools
-	cargo run --release --locked -p gridctl -- bench --out target/bench
+## The hot paths measured (release builds), each figure beside its target; JSON in
+## target/bench/. The Lambda part reads the arm64 zips and times cold starts of a host
+## build of the functions (beside a minimal `hello` function) over a moto server.
+bench: bench-tools tools lambda
+	cargo build --release --locked -p grid-functions --bins --example hello --example provision
+	cargo build --release --locked -p gridctl
+	scripts/with-moto target/release/gridctl bench --out target/bench
 
 ## wrk (Debian package) drives the HTTP load.
 bench-tools:

@@ -85,3 +85,46 @@ async fn deeply_nested_json_is_refused_with_400() {
         format!("{{\"itemType\":\"producer\",\"itemName\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
     grid.send_bytes("PUT", "/registration/producer-0002", deep_registration.into_bytes()).await.expect(400);
 }
+
+#[tokio::test]
+async fn a_body_trickled_slower_than_the_request_timeout_is_cut_off_with_408_and_stores_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let grid = TestGrid::start_with(&[("GRID_REQUEST_TIMEOUT_SECS", "1")]).await;
+    register_producer(&grid, REG).await;
+    let mut slow = tokio::net::TcpStream::connect(grid.addr).await.unwrap();
+    let head = format!(
+        "PUT /storage/{REG}/c/slow HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        grid.addr
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(b"{\"a\":").await.unwrap();
+    // The rest never comes; meanwhile the grid serves others.
+    grid.get(&format!("/storage/{REG}/c/x")).await.expect(404);
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), slow.read_to_end(&mut reply)).await;
+    assert!(read.is_ok(), "the slow request was not cut off");
+    let reply = grid_tests::parse_raw_response(&reply);
+    assert_eq!(reply.status, 408, "{}", reply.body);
+    assert!(reply.message().contains("longer than 1 s"), "{}", reply.body);
+    grid.get(&format!("/storage/{REG}/c/slow")).await.expect(404);
+}
+
+#[tokio::test]
+async fn a_registration_body_with_a_duplicate_key_is_refused_with_400() {
+    let grid = TestGrid::start().await;
+    let body = br#"{"itemType":"consumer","itemType":"producer"}"#.to_vec();
+    let reply = grid.send_bytes("PUT", "/registration/consumer-0009", body).await.expect(400);
+    assert!(reply.message().contains("duplicate field"), "{}", reply.message());
+    // Nothing was registered: the first valid registration creates it.
+    grid.put("/registration/consumer-0009", &json!({"itemType": "consumer"})).await.expect(201);
+}
+
+#[tokio::test]
+async fn a_header_block_over_the_limit_is_refused_and_the_grid_keeps_serving() {
+    let grid = TestGrid::start().await;
+    register_producer(&grid, REG).await;
+    let head = format!("GET /storage/{REG}/c/x HTTP/1.1\r\nX-Padding: {}", "a".repeat(1024 * 1024));
+    let reply = grid.raw(&head, b"").await;
+    assert!((400..500).contains(&reply.status), "an oversized header block got {}", reply.status);
+    grid.get(&format!("/storage/{REG}/c/x")).await.expect(404);
+}

@@ -216,7 +216,7 @@ impl Drop for TestGrid {
 }
 
 /// Parses an HTTP/1.1 response read to EOF (`Connection: close`), chunked or not.
-fn parse_raw_response(raw: &[u8]) -> Reply {
+pub fn parse_raw_response(raw: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").expect("a complete HTTP response");
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status line");

@@ -117,9 +117,14 @@ async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
         .spawn()
         .unwrap();
     let mut demo = Killed(demo);
-    let lines = BufReader::new(demo.0.stdout.take().unwrap()).lines();
-    let portal_line =
-        lines.map(Result::unwrap).find(|l| l.starts_with("operator portal: ")).expect("the demo prints the portal");
+    let mut lines = BufReader::new(demo.0.stdout.take().unwrap()).lines();
+    let portal_line = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("operator portal: "))
+        .expect("the demo prints the portal");
+    // Keep reading: a closed pipe would stop the demo at its next line.
+    std::thread::spawn(move || lines.for_each(drop));
     let portal = portal_line.split_whitespace().nth(2).unwrap().to_owned();
     assert!(portal.ends_with("/portal"), "{portal_line}");
     let base = portal.trim_end_matches("/portal").to_owned();

@@ -2,11 +2,6 @@
 
 use std::sync::Arc;
 
-use grid_store::sqlite::{
-    FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteDb, SqliteHeartbeatLog, SqliteItemStore,
-    SqliteLeaseStore, SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog,
-    SqliteSettlementStore,
-};
 use grid_store::{
     AccountStore, ChannelLedger, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
     RejectionLog, ReportArchive, SettlementStore, StoreError,
@@ -27,6 +22,8 @@ pub enum AssemblyError {
     Store(#[from] StoreError),
     #[error("GRID_STORE=aws needs a build with the `aws` feature (the Lambda functions have it)")]
     AwsNotBuilt,
+    #[error("GRID_STORE=sqlite needs a build with the `sqlite` feature (gridctl has it, the Lambda functions do not)")]
+    SqliteNotBuilt,
 }
 
 /// Every store of the grid, behind its port.
@@ -51,29 +48,41 @@ impl Stores {
     /// process (per Lambda cold start).
     pub async fn open(config: &GridConfig) -> Result<Self, AssemblyError> {
         match &config.store {
-            StoreBackend::Sqlite => {
-                let db = SqliteDb::open(&config.data_dir).await?;
-                tracing::info!(path = %db.path().display(), "opened the SQLite store");
-                Ok(Self {
-                    registrations: Arc::new(SqliteRegistrationStore::new(db.clone())),
-                    items: Arc::new(SqliteItemStore::new(db.clone())),
-                    channels: Arc::new(SqliteChannelLedger::new(db.clone())),
-                    poll_work: Arc::new(SqliteMessageQueue::new(db.clone(), "poll-work")),
-                    completions: Arc::new(SqliteMessageQueue::new(db.clone(), "completions")),
-                    leases: Arc::new(SqliteLeaseStore::new(db.clone())),
-                    readings: Arc::new(SqliteReadingStore::new(db.clone())),
-                    settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
-                    accounts: Arc::new(SqliteAccountStore::new(db.clone())),
-                    rejections: Arc::new(SqliteRejectionLog::new(db.clone())),
-                    archive: Arc::new(FileReportArchive::new(&db)),
-                    heartbeats: Arc::new(SqliteHeartbeatLog::new(db.clone())),
-                })
-            }
+            #[cfg(feature = "sqlite")]
+            StoreBackend::Sqlite => Self::on_sqlite(config).await,
+            #[cfg(not(feature = "sqlite"))]
+            StoreBackend::Sqlite => Err(AssemblyError::SqliteNotBuilt),
             #[cfg(feature = "aws")]
             StoreBackend::Aws(names) => Ok(Self::on_aws(&grid_store::aws::AwsClients::from_env().await, names, config)),
             #[cfg(not(feature = "aws"))]
             StoreBackend::Aws(_) => Err(AssemblyError::AwsNotBuilt),
         }
+    }
+
+    /// The stores in one SQLite database under the data directory.
+    #[cfg(feature = "sqlite")]
+    async fn on_sqlite(config: &GridConfig) -> Result<Self, AssemblyError> {
+        use grid_store::sqlite::{
+            FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteDb, SqliteHeartbeatLog, SqliteItemStore,
+            SqliteLeaseStore, SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog,
+            SqliteSettlementStore,
+        };
+        let db = SqliteDb::open(&config.data_dir).await?;
+        tracing::info!(path = %db.path().display(), "opened the SQLite store");
+        Ok(Self {
+            registrations: Arc::new(SqliteRegistrationStore::new(db.clone())),
+            items: Arc::new(SqliteItemStore::new(db.clone())),
+            channels: Arc::new(SqliteChannelLedger::new(db.clone())),
+            poll_work: Arc::new(SqliteMessageQueue::new(db.clone(), "poll-work")),
+            completions: Arc::new(SqliteMessageQueue::new(db.clone(), "completions")),
+            leases: Arc::new(SqliteLeaseStore::new(db.clone())),
+            readings: Arc::new(SqliteReadingStore::new(db.clone())),
+            settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
+            accounts: Arc::new(SqliteAccountStore::new(db.clone())),
+            rejections: Arc::new(SqliteRejectionLog::new(db.clone())),
+            archive: Arc::new(FileReportArchive::new(&db)),
+            heartbeats: Arc::new(SqliteHeartbeatLog::new(db.clone())),
+        })
     }
 
     /// The stores over DynamoDB, S3 and SQS with the given clients.

@@ -21,6 +21,7 @@ mod records;
 mod registration_store;
 pub mod resources;
 mod settlement_store;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 #[cfg(feature = "aws")]

@@ -54,6 +54,17 @@ pub trait ReadingStore: Send + Sync {
     /// step with the check (a period being settled never gains a reading).
     async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError>;
 
+    /// [`insert`](Self::insert) for each reading, in order, with one outcome each.
+    /// Adapters that can do it in one round trip override this; each reading is still
+    /// checked against its period on its own.
+    async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {
+        let mut outcomes = Vec::with_capacity(readings.len());
+        for reading in readings {
+            outcomes.push(self.insert(reading).await?);
+        }
+        Ok(outcomes)
+    }
+
     /// A registration's latest readings (both kinds), newest first, at most `limit`.
     async fn of_registration(
         &self,

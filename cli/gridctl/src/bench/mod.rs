@@ -3,6 +3,7 @@
 //! measurements, never assertions: a missed target is reported, not failed.
 
 mod codec;
+mod footprint;
 mod http;
 mod ingest;
 mod settle;
@@ -15,12 +16,18 @@ use serde::Serialize;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Only these parts: codec, ingest, settle, http (default: all).
+    /// Only these parts: codec, ingest, settle, http, lambda (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// The arm64 Lambda zips (`make lambda`), one `<function>/bootstrap.zip` each.
+    #[arg(long, default_value = "target/lambda")]
+    lambda_zips: PathBuf,
+    /// The host build of the functions and of the `hello` and `provision` examples.
+    #[arg(long, default_value = "target/release")]
+    lambda_binaries: PathBuf,
     /// Smaller sizes, for a quick look (the targets are for the full sizes).
     #[arg(long)]
     quick: bool,
@@ -112,11 +119,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if args.quick { ", quick sizes" } else { "" }
     );
     let mut all = Vec::new();
-    let parts: [(&str, &str); 4] = [
+    let builds = footprint::Builds { zips: args.lambda_zips.clone(), binaries: args.lambda_binaries.clone() };
+    let parts: [(&str, &str); 5] = [
         ("codec", "Channel codec"),
         ("ingest", "Ingestion (embedded store)"),
         ("settle", "Settlement"),
         ("http", "HTTP (gridctl serve under load)"),
+        ("lambda", "Lambda footprint"),
     ];
     for (part, title) in parts {
         if !wanted(part) {
@@ -129,6 +138,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "ingest" => ingest::run(args.quick).await?,
             "settle" => settle::run(args.quick).await?,
             "http" => http::run(args.quick).await?,
+            "lambda" => footprint::run(&builds).await?,
             _ => unreachable!("the parts are listed above"),
         };
         for f in &figures {

@@ -17,7 +17,7 @@ use grid_core::market::{Period, PeriodLength, ReadingKind};
 use grid_core::{ChannelCursor, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{
     AccountStore, HeartbeatLog, Insertion, MessageQueue, PaymentClaim, ReadingStore, RegistrationStore, Rejected,
-    RejectionLog, SettlementStore, StoreError, StoredReading,
+    RejectionLog, SettlementHead, SettlementStore, StoreError, StoredReading,
 };
 
 use crate::channels::{ChannelClient, ChannelClientError, ChannelReader};
@@ -174,10 +174,12 @@ impl Poller {
         // A goodbye ends the channel: nothing after it counts.
         let goodbye = read.messages.iter().find(|m| m.command == Command::Goodbye).map(|m| m.index);
         let end = goodbye.map_or(read.next_index, |index| index + 1);
+        let mut readings = Vec::new();
         for message in read.messages.iter().filter(|m| m.index < end) {
             report.messages += 1;
-            self.handle(&registration, message.index, &message.command, now, &mut report).await?;
+            self.handle(&registration, message.index, &message.command, now, &mut readings, &mut report).await?;
         }
+        self.store(&registration, readings, &mut report, now).await?;
         for rejection in read.rejected.iter().filter(|r| r.index < end) {
             report.rejected += 1;
             self.reject(
@@ -206,23 +208,33 @@ impl Poller {
         Ok(report)
     }
 
+    /// Handles one message: a reading joins `readings` (stored together afterwards),
+    /// anything else takes effect now.
     async fn handle(
         &self,
         registration: &Registration,
         index: u64,
         command: &Command,
         now: EpochMs,
+        readings: &mut Vec<StoredReading>,
         report: &mut PollReport,
     ) -> Result<(), PollerError> {
-        let stored = |kind, reading: &Reading, price, payment_address| {
-            self.store(registration.id.clone(), kind, *reading, price, payment_address, index, now)
+        let reading = |kind, reading: &Reading, price, payment_address| StoredReading {
+            registration: registration.id.clone(),
+            kind,
+            reading: *reading,
+            price,
+            payment_address,
+            channel_index: index,
+            period: Period::containing(reading.start, self.period).start(),
+            counted_in: 0,
         };
-        let outcome = match (registration.item_type, command) {
+        let reading = match (registration.item_type, command) {
             (_, Command::Hello | Command::Goodbye) => return Ok(()),
-            (ItemType::Producer, Command::ProducerOutput { reading, price, payment_address }) => {
-                stored(ReadingKind::Output, reading, Some(*price), Some(payment_address.clone())).await?
+            (ItemType::Producer, Command::ProducerOutput { reading: r, price, payment_address }) => {
+                reading(ReadingKind::Output, r, Some(*price), Some(payment_address.clone()))
             }
-            (ItemType::Consumer, Command::Usage(reading)) => stored(ReadingKind::Usage, reading, None, None).await?,
+            (ItemType::Consumer, Command::Usage(r)) => reading(ReadingKind::Usage, r, None, None),
             (ItemType::Consumer, Command::Payment { batch_id, amount }) => {
                 let claim = PaymentClaim {
                     registration: registration.id.clone(),
@@ -258,69 +270,71 @@ impl Poller {
                 return Ok(());
             }
         };
-        match outcome {
-            Stored::New { late } => {
-                report.stored += 1;
-                report.late += u64::from(late);
-            }
-            Stored::Duplicate => report.duplicates += 1,
-            Stored::Refused(reason) => {
-                self.reject(&registration.id, index, self.address(registration, index), reason, now).await?;
-                report.rejected += 1;
-            }
+        if reading.reading.start.get() > now.get().saturating_add(MAX_CLOCK_SKEW_MS) {
+            let reason = format!("the reading starts in the future ({} ms)", reading.reading.start);
+            self.reject(&registration.id, index, self.address(registration, index), reason, now).await?;
+            report.rejected += 1;
+        } else {
+            readings.push(reading);
         }
         Ok(())
     }
 
-    /// Stores a reading in its period, or in the earliest open one if its own has closed.
-    #[allow(clippy::too_many_arguments)]
+    /// Stores a channel's readings together, each in its own period or, if that has
+    /// closed, in the earliest open one.
     async fn store(
         &self,
-        registration: RegistrationId,
-        kind: ReadingKind,
-        reading: Reading,
-        price: Option<grid_core::Iota>,
-        payment_address: Option<grid_core::PaymentAddress>,
-        channel_index: u64,
+        registration: &Registration,
+        mut readings: Vec<StoredReading>,
+        report: &mut PollReport,
         now: EpochMs,
-    ) -> Result<Stored, PollerError> {
-        if reading.start.get() > now.get().saturating_add(MAX_CLOCK_SKEW_MS) {
-            return Ok(Stored::Refused(format!("the reading starts in the future ({} ms)", reading.start)));
-        }
-        let period = Period::containing(reading.start, self.period);
-        let mut head = self.settlements.head().await?;
-        if head.latest.is_none() && head.closing.is_none() {
-            // The grid's first reading starts its history: settlement begins with its
-            // period (but never more than MAX_HISTORY back, so a bogus timestamp cannot
-            // make settlement walk through years of empty periods).
-            let earliest = now.get().saturating_sub(MAX_HISTORY_MS);
-            let first = period.start().max(earliest - earliest % (self.period.secs() * 1000));
-            self.settlements.initialize(first.saturating_sub(self.period.secs() * 1000)).await?;
+    ) -> Result<(), PollerError> {
+        let Some(first) = readings.iter().map(|r| r.period).min() else { return Ok(()) };
+        let mut head = self.head(first, now).await?;
+        // Settlement moves one period at a time; a few rounds always find open ones.
+        for _ in 0..8 {
+            for reading in &mut readings {
+                reading.counted_in = reading.period;
+                while !head.is_open(reading.counted_in) {
+                    reading.counted_in += self.period.secs() * 1000;
+                }
+            }
+            let outcomes = self.readings.insert_many(&readings).await?;
+            let mut closed = Vec::new();
+            for (reading, outcome) in readings.into_iter().zip(outcomes) {
+                match outcome {
+                    Insertion::Stored => {
+                        report.stored += 1;
+                        report.late += u64::from(reading.counted_in != reading.period);
+                    }
+                    Insertion::Duplicate => report.duplicates += 1,
+                    Insertion::PeriodClosed => closed.push(reading),
+                }
+            }
+            if closed.is_empty() {
+                return Ok(());
+            }
+            readings = closed;
             head = self.settlements.head().await?;
         }
-        let mut counted_in = period;
-        // Settlement moves one period at a time; a few tries always find an open one.
-        for _ in 0..8 {
-            while !head.is_open(counted_in.start()) {
-                counted_in = counted_in.next();
-            }
-            let stored = StoredReading {
-                registration: registration.clone(),
-                kind,
-                reading,
-                price,
-                payment_address: payment_address.clone(),
-                channel_index,
-                period: period.start(),
-                counted_in: counted_in.start(),
-            };
-            match self.readings.insert(&stored).await? {
-                Insertion::Stored => return Ok(Stored::New { late: counted_in != period }),
-                Insertion::Duplicate => return Ok(Stored::Duplicate),
-                Insertion::PeriodClosed => head = self.settlements.head().await?,
-            }
+        Err(StoreError::Conflict(format!("no open period found for readings of {}", registration.id)).into())
+    }
+
+    /// Where settlement stands; the grid's first reading (in period `first`) starts
+    /// its history.
+    async fn head(&self, first: u64, now: EpochMs) -> Result<SettlementHead, PollerError> {
+        let head = self.settlements.head().await?;
+        if head.latest.is_some() || head.closing.is_some() {
+            return Ok(head);
         }
-        Err(StoreError::Conflict(format!("no open period found for a reading of {registration}")).into())
+        // Settlement begins with the first reading's period, but never more than
+        // MAX_HISTORY back, so a bogus timestamp cannot make settlement walk through
+        // years of empty periods.
+        let length = self.period.secs() * 1000;
+        let earliest = now.get().saturating_sub(MAX_HISTORY_MS);
+        let start = first.max(earliest - earliest % length);
+        self.settlements.initialize(start.saturating_sub(length)).await?;
+        Ok(self.settlements.head().await?)
     }
 
     async fn reject(
@@ -340,11 +354,4 @@ impl Poller {
         let channel = registration.channel.as_ref().expect("only polled registrations are handled");
         ChannelAccess::new(channel.root.clone(), channel.side_key.clone()).address(index)
     }
-}
-
-/// What storing one reading came to.
-enum Stored {
-    New { late: bool },
-    Duplicate,
-    Refused(String),
 }

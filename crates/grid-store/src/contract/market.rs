@@ -149,6 +149,26 @@ pub async fn a_periods_readings_page_through_each_once(stores: MarketStores) {
     assert_eq!(starts.len(), 130, "no reading listed twice");
 }
 
+pub async fn readings_inserted_together_get_one_outcome_each(stores: MarketStores) {
+    let before = reading("producer-0005", PERIOD, 1);
+    assert_eq!(stores.readings.insert(&before).await.unwrap(), Insertion::Stored);
+    stores.settlements.close(PERIOD, None).await.unwrap();
+    let mut next = reading("producer-0005", PERIOD + LENGTH, 2);
+    next.counted_in = PERIOD + LENGTH;
+    let mut late = reading("producer-0005", PERIOD + 5_000, 3);
+    late.counted_in = PERIOD + LENGTH;
+    let batch = [reading("producer-0006", PERIOD + 1_000, 4), next.clone(), late.clone(), next.clone()];
+    assert_eq!(
+        stores.readings.insert_many(&batch).await.unwrap(),
+        vec![Insertion::PeriodClosed, Insertion::Stored, Insertion::Stored, Insertion::Duplicate]
+    );
+    assert_eq!(stores.readings.insert_many(&[]).await.unwrap(), vec![]);
+    assert_eq!(all_counted_in(&stores, PERIOD, 10).await, vec![before]);
+    let mut later = all_counted_in(&stores, PERIOD + LENGTH, 10).await;
+    later.sort_by_key(|r| r.reading.start.get());
+    assert_eq!(later, vec![late, next]);
+}
+
 pub async fn periods_settle_in_order_and_a_closing_period_takes_no_reading(stores: MarketStores) {
     assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead::default());
     stores.readings.insert(&reading("producer-0004", PERIOD, 1)).await.unwrap();

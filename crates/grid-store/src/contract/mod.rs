@@ -154,6 +154,7 @@ macro_rules! market_contract {
                 a_registrations_readings_come_newest_first_across_periods,
                 a_heartbeat_keeps_the_latest_run_of_each_job,
                 accounts_are_read_many_at_once,
+                readings_inserted_together_get_one_outcome_each,
             ]
         );
     };

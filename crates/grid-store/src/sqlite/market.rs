@@ -71,28 +71,41 @@ const CURSOR_SEPARATOR: char = '\u{1f}';
 #[async_trait]
 impl ReadingStore for SqliteReadingStore {
     async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
-        let row = ReadingRow::from(reading);
+        let outcomes = self.insert_many(std::slice::from_ref(reading)).await?;
+        Ok(outcomes[0])
+    }
+
+    async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {
+        let rows: Vec<ReadingRow> = readings.iter().map(ReadingRow::from).collect();
         self.db
             .run(move |conn| {
+                // Immediate: the head read here cannot move before the inserts commit.
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                if !head(&tx)?.is_open(row.counted_in) {
-                    return Ok(Insertion::PeriodClosed);
-                }
-                let inserted = tx
-                    .prepare_cached(
+                let head = head(&tx)?;
+                let mut outcomes = Vec::with_capacity(rows.len());
+                {
+                    let mut insert = tx.prepare_cached(
                         "INSERT INTO readings (registration_id, kind, start_ms, end_ms, wh, price, payment_address,
                                                channel_index, period, counted_in)
                          VALUES (:registration, :kind, :start, :end, :wh, :price, :address, :index, :period, :counted_in)
                          ON CONFLICT (registration_id, kind, start_ms) DO NOTHING",
-                    )?
-                    .execute(named_params! {
-                        ":registration": row.registration, ":kind": row.kind, ":start": int(row.start_ms),
-                        ":end": int(row.end_ms), ":wh": int(row.wh), ":price": row.price.map(int),
-                        ":address": row.payment_address, ":index": int(row.channel_index),
-                        ":period": int(row.period), ":counted_in": int(row.counted_in),
-                    })?;
+                    )?;
+                    for row in &rows {
+                        if !head.is_open(row.counted_in) {
+                            outcomes.push(Insertion::PeriodClosed);
+                            continue;
+                        }
+                        let inserted = insert.execute(named_params! {
+                            ":registration": row.registration, ":kind": row.kind, ":start": int(row.start_ms),
+                            ":end": int(row.end_ms), ":wh": int(row.wh), ":price": row.price.map(int),
+                            ":address": row.payment_address, ":index": int(row.channel_index),
+                            ":period": int(row.period), ":counted_in": int(row.counted_in),
+                        })?;
+                        outcomes.push(if inserted == 0 { Insertion::Duplicate } else { Insertion::Stored });
+                    }
+                }
                 tx.commit()?;
-                Ok(if inserted == 0 { Insertion::Duplicate } else { Insertion::Stored })
+                Ok(outcomes)
             })
             .await
     }

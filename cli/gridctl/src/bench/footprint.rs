@@ -1,0 +1,255 @@
+//! The functions' footprint: each arm64 zip's size (from `make lambda`), and each
+//! function's cold start — from starting its binary to its first handled event — next
+//! to a minimal `lambda_runtime` function built the same way.
+//!
+//! Cold starts are timed against a Lambda Runtime API emulated here (the same three
+//! routes Lambda serves a bootstrap), with the functions' stores on the moto server
+//! `make bench` starts. The binaries are the host's (an arm64 binary cannot run on
+//! this machine); the ratio to the baseline is the figure that carries over.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::Figure;
+
+/// Cold starts per function; the median is reported.
+const RUNS: usize = 5;
+const ZIP_LIMIT_MB: f64 = 5.0;
+const PORTAL_TOKEN: &str = "bench-portal-token-0001";
+
+/// Where the bench finds what `make bench` built.
+#[derive(Debug, Clone)]
+pub struct Builds {
+    /// `target/lambda`: one `<function>/bootstrap.zip` each.
+    pub zips: PathBuf,
+    /// The host build of the functions and the `hello` and `provision` examples.
+    pub binaries: PathBuf,
+}
+
+pub async fn run(builds: &Builds) -> anyhow::Result<Vec<Figure>> {
+    let mut figures = zip_sizes(&builds.zips)?;
+    figures.extend(cold_starts(&builds.binaries).await?);
+    Ok(figures)
+}
+
+fn zip_sizes(dir: &Path) -> anyhow::Result<Vec<Figure>> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("no Lambda zips in {}; run `make lambda`", dir.display()))?;
+    let mut zips: Vec<(String, u64)> = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if let Ok(meta) = std::fs::metadata(entry.path().join("bootstrap.zip")) {
+            zips.push((entry.file_name().to_string_lossy().into_owned(), meta.len()));
+        }
+    }
+    if zips.is_empty() {
+        bail!("no Lambda zips in {}; run `make lambda`", dir.display());
+    }
+    zips.sort();
+    Ok(zips
+        .into_iter()
+        .map(|(name, bytes)| {
+            Figure::new(format!("arm64 zip, {name}"), bytes as f64 / 1_000_000.0, "MB").at_most(ZIP_LIMIT_MB)
+        })
+        .collect())
+}
+
+/// An event for the emulated Runtime API to hand out, and when its answer came.
+struct Pending {
+    event: Option<Value>,
+    answered: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+type Runtime = Arc<Mutex<Pending>>;
+
+async fn next(State(runtime): State<Runtime>) -> (HeaderMap, String) {
+    let event = runtime.lock().expect("not poisoned").event.take();
+    let Some(event) = event else {
+        // One event per process: later polls wait until the process is stopped.
+        std::future::pending::<()>().await;
+        unreachable!("a pending future never completes");
+    };
+    let mut headers = HeaderMap::new();
+    let deadline = (std::time::SystemTime::now() + Duration::from_secs(60))
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    headers.insert("lambda-runtime-aws-request-id", "bench-request-0001".parse().expect("a header value"));
+    headers.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().expect("a header value"));
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:bench".parse().expect("a header value"),
+    );
+    (headers, event.to_string())
+}
+
+fn answer(runtime: &Runtime, outcome: Result<(), String>) {
+    if let Some(answered) = runtime.lock().expect("not poisoned").answered.take() {
+        let _ = answered.send(outcome);
+    }
+}
+
+async fn emulator() -> anyhow::Result<(String, Runtime)> {
+    let runtime: Runtime = Arc::new(Mutex::new(Pending { event: None, answered: None }));
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(|State(r): State<Runtime>| async move { answer(&r, Ok(())) }),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            post(|State(r): State<Runtime>, body: String| async move { answer(&r, Err(body)) }),
+        )
+        .route(
+            "/2018-06-01/runtime/init/error",
+            post(|State(r): State<Runtime>, body: String| async move { answer(&r, Err(body)) }),
+        )
+        .with_state(runtime.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?.to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((address, runtime))
+}
+
+/// An API Gateway (HTTP API, payload 2.0) request.
+fn http_event(path: &str, headers: Value) -> Value {
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": headers, "isBase64Encoded": false,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "bench", "domainName": "localhost", "domainPrefix": "localhost",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": "bench", "routeKey": "$default", "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 1_795_392_000_000u64
+        }
+    })
+}
+
+/// What each function is asked first: a real request that reaches its store.
+fn first_events() -> Vec<(&'static str, Value)> {
+    let schedule = |job: &str| json!({"job": job, "scheduledTime": "2026-11-23T00:00:00Z"});
+    vec![
+        ("registration", http_event("/registration/bench-nobody", json!({"host": "localhost"}))),
+        ("storage", http_event("/storage/bench-nobody/notes/first", json!({"host": "localhost"}))),
+        ("channels", http_event(&format!("/channels/messages/{}", "0".repeat(64)), json!({"host": "localhost"}))),
+        (
+            "portal",
+            http_event(
+                "/portal/api/overview",
+                json!({"host": "localhost", "authorization": format!("Bearer {PORTAL_TOKEN}")}),
+            ),
+        ),
+        ("poller", schedule("poller")),
+        ("settlement", schedule("settlement")),
+        ("batch-monitor", schedule("batch-monitor")),
+    ]
+}
+
+/// The environment the template gives the functions, over resources provisioned on
+/// the moto server `make bench` started.
+fn function_env(binaries: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let endpoint = std::env::var("GRID_TEST_MOTO_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).context(
+        "cold starts need an AWS emulator at GRID_TEST_MOTO_URL or AWS_ENDPOINT_URL; `make bench` starts one",
+    )?;
+    let provision = binaries.join("examples/provision");
+    let output = Command::new(&provision)
+        .arg(format!("bench{}", std::process::id()))
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .envs(aws_env())
+        .output()
+        .with_context(|| format!("cannot run {}; `make bench` builds it", provision.display()))?;
+    if !output.status.success() {
+        bail!("provisioning failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let mut env: HashMap<String, String> = String::from_utf8(output.stdout)?
+        .lines()
+        .filter_map(|line| line.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    env.extend(aws_env());
+    env.insert("PORTAL_TOKEN".to_owned(), PORTAL_TOKEN.to_owned());
+    // Nothing is pending, so the monitor never calls it.
+    env.insert("LEDGER_URL".to_owned(), "http://127.0.0.1:9".to_owned());
+    env.insert("RUST_LOG".to_owned(), "error".to_owned());
+    Ok(env)
+}
+
+fn aws_env() -> HashMap<String, String> {
+    [("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Kills the function when the measurement ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Seconds from starting `binary` until it answered `event`, the median of [`RUNS`].
+async fn cold_start(
+    binary: &Path,
+    event: &Value,
+    env: &HashMap<String, String>,
+    runtime_api: &str,
+    runtime: &Runtime,
+) -> anyhow::Result<f64> {
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let (answered, answer) = oneshot::channel();
+        *runtime.lock().expect("not poisoned") = Pending { event: Some(event.clone()), answered: Some(answered) };
+        let started = Instant::now();
+        let _running = Running(
+            Command::new(binary)
+                .env_clear()
+                .envs(env)
+                .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+                .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start {}; `make bench` builds it", binary.display()))?,
+        );
+        match tokio::time::timeout(Duration::from_secs(30), answer).await {
+            Ok(Ok(Ok(()))) => times.push(started.elapsed().as_secs_f64()),
+            Ok(Ok(Err(error))) => bail!("{} answered its first event with an error: {error}", binary.display()),
+            Ok(Err(_)) | Err(_) => bail!("{} did not answer its first event within 30 s", binary.display()),
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[RUNS / 2])
+}
+
+async fn cold_starts(binaries: &Path) -> anyhow::Result<Vec<Figure>> {
+    let env = function_env(binaries)?;
+    let (runtime_api, runtime) = emulator().await?;
+    let hello = binaries.join("examples/hello");
+    let baseline = cold_start(&hello, &json!({"hello": "world"}), &env, &runtime_api, &runtime).await?;
+    let mut figures = vec![Figure::new("cold start to first answer, hello baseline", baseline * 1000.0, "ms")];
+    for (name, event) in first_events() {
+        let seconds = cold_start(&binaries.join(name), &event, &env, &runtime_api, &runtime).await?;
+        figures.push(
+            Figure::new(format!("cold start to first answer, {name}"), seconds * 1000.0, "ms")
+                .at_most(2.0 * baseline * 1000.0),
+        );
+    }
+    Ok(figures)
+}
