@@ -55,9 +55,9 @@ unit: tools
 ## target/bench/. The Lambda part reads the arm64 zips and times cold starts of a host
 ## build of the functions (beside a minimal `hello` function) over a moto server.
 bench: bench-tools tools lambda
-	cargo build --release --locked -p grid-functions --bins --example hello --example provision
+	cargo build --release --locked -p grid-functions --bins --example hello --example provision --example aws_cost
 	cargo build --release --locked -p gridctl
-	scripts/with-moto target/release/gridctl bench --out target/bench
+	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/release/examples/aws_cost'
 
 ## wrk (Debian package) drives the HTTP load.
 bench-tools:

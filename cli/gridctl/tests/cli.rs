@@ -317,3 +317,76 @@ async fn serve_prints_a_portal_link_that_signs_in_and_never_prints_a_configured_
     configured.kill().unwrap();
     configured.wait().unwrap();
 }
+
+#[tokio::test]
+async fn side_keys_and_seeds_never_reach_the_logs_even_at_trace_level() {
+    let data = tempfile::tempdir().unwrap();
+    let log_path = data.path().join("serve.log");
+    let mut server = gridctl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("RUST_LOG", "trace")
+        .env("POLL_INTERVAL_SECS", "1")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut server);
+    let node = format!("--node={base}");
+    let http = reqwest::Client::new();
+
+    // A consumer with its own channel: made, published on, registered, polled.
+    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
+    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let (seed, root, key) =
+        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
+    let usage = r#"{"command":"usage","startTime":1795860000000,"endTime":1795860900000,"usage":0.5}"#;
+    let published = gridctl()
+        .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", "1", usage])
+        .output()
+        .unwrap();
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    let registered = http
+        .put(format!("{base}/registration/consumer-0001"))
+        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let answer: serde_json::Value = registered.json().await.unwrap();
+    let return_key = answer["sideKey"].as_str().expect("the return channel's side key").to_owned();
+
+    // Refused and accepted uses of the key, in headers and bodies.
+    let wrong = http
+        .put(format!("{base}/registration/consumer-0001"))
+        .header("X-Side-Key", "WrongSideKeyForTheLogs01")
+        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": "AnotherKeyInTheBody001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    let stored = http
+        .put(format!("{base}/storage/consumer-0001/notes/n1"))
+        .header("X-Side-Key", key)
+        .json(&serde_json::json!({"note": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(stored.status().is_success());
+    // Let the poller read the channel at least once.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    // Removing a registration takes its side key in the path, as the seed API has it.
+    let wrong =
+        http.delete(format!("{base}/registration/consumer-0001/WrongSideKeyForTheLogs01")).send().await.unwrap();
+    assert_eq!(wrong.status(), 403);
+    let deleted = http.delete(format!("{base}/registration/consumer-0001/{key}")).send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
+
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    server.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("consumer-0001"), "the log is captured and says what happened");
+    for secret in [seed, key, return_key.as_str(), "WrongSideKeyForTheLogs01", "AnotherKeyInTheBody001"] {
+        assert!(!log.contains(secret), "a secret ({}…) is in the log", &secret[..6]);
+    }
+}

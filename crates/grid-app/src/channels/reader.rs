@@ -58,19 +58,26 @@ pub struct ChannelReader {
     client: Arc<dyn ChannelClient>,
 }
 
+/// Addresses looked up at first; each window found full doubles the next, up to
+/// [`MAX_BATCH_GET`]. A channel mostly has a message or two new per poll, and every
+/// address looked up is a read (a billed one on DynamoDB).
+const FIRST_WINDOW: u64 = 4;
+
 impl ChannelReader {
     pub fn new(access: ChannelAccess, client: Arc<dyn ChannelClient>) -> Self {
         Self { access, client }
     }
 
-    /// Reads up to `max` indexes from `from`, fetching in batches, and stops at the
-    /// first missing address. Each present message is either returned or rejected
+    /// Reads up to `max` indexes from `from`, fetching in growing batches, and stops at
+    /// the first missing address. Each present message is either returned or rejected
     /// with its reason; either way the cursor moves past it.
     pub async fn read(&self, from: u64, max: u64) -> Result<ReadBatch, ChannelClientError> {
         let mut batch = ReadBatch { next_index: from, ..ReadBatch::default() };
         let end = from.saturating_add(max);
+        let mut full = FIRST_WINDOW;
         while batch.next_index < end {
-            let window = (end - batch.next_index).min(MAX_BATCH_GET as u64);
+            let window = (end - batch.next_index).min(full);
+            full = (full * 2).min(MAX_BATCH_GET as u64);
             let addresses: Vec<MessageAddress> =
                 (batch.next_index..batch.next_index + window).map(|i| self.access.address(i)).collect();
             let mut found = self.client.fetch(&addresses).await?;

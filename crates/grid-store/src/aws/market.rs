@@ -5,7 +5,7 @@
 //! reading is a transaction: a condition check that the settlement head still leaves
 //! its period open, the conditional put of the reading, and, for a reading counted in a
 //! later period than its own, a marker at its own key so that no copy of it can ever be
-//! stored twice.
+//! stored twice. A channel's new readings go together, up to 99 to a transaction.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -101,58 +101,143 @@ fn reading_row(item: &Item) -> Result<ReadingRow, StoreError> {
     })
 }
 
-#[async_trait]
-impl ReadingStore for DynamoReadingStore {
-    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
-        let row = ReadingRow::from(reading);
-        let shard = shard_of(&row.registration, self.shards);
-        let open = ConditionCheck::builder()
+/// Actions one transaction takes (DynamoDB's limit): the head check, and one put per
+/// reading (two for a late one).
+const TRANSACTION_ACTIONS: usize = 100;
+
+impl DynamoReadingStore {
+    /// The condition that the head still leaves period `counted_in` open.
+    fn open_check(&self, counted_in: u64) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
             .table_name(&self.settlements)
             .key("period", head_key())
             .condition_expression(
                 "(attribute_not_exists(latest) OR latest < :period) AND (attribute_not_exists(closing) OR closing < :period)",
             )
-            .expression_attribute_values(":period", n(row.counted_in))
+            .expression_attribute_values(":period", n(counted_in))
             .build()
             .map_err(backend)?;
-        let put = |item: Item| {
-            Put::builder()
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// The conditional puts of a reading, and of its marker when it is late.
+    fn puts(&self, row: &ReadingRow) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let shard = shard_of(&row.registration, self.shards);
+        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
                 .table_name(&self.readings)
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(sk)")
                 .build()
-                .map_err(backend)
+                .map_err(backend)?;
+            Ok(TransactWriteItem::builder().put(put).build())
         };
-        let mut items = vec![
-            TransactWriteItem::builder().condition_check(open).build(),
-            TransactWriteItem::builder().put(put(reading_item(&row, format!("{}#{shard}", row.counted_in)))?).build(),
-        ];
+        let mut puts = vec![put(reading_item(row, format!("{}#{shard}", row.counted_in)))?];
         if row.counted_in != row.period {
             let mut marker = Item::new();
             marker.insert("pk".into(), s(format!("{}#{shard}", row.period)));
-            marker.insert("sk".into(), s(sort_key(&row)));
+            marker.insert("sk".into(), s(sort_key(row)));
             marker.insert("movedTo".into(), n(row.counted_in));
-            items.push(TransactWriteItem::builder().put(put(marker)?).build());
+            puts.push(put(marker)?);
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Insertion::Stored),
-            Err(e) => {
-                let reasons: Vec<Option<String>> = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-                        canceled.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                let failed = |i: usize| reasons.get(i).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
-                if failed(0) {
-                    Ok(Insertion::PeriodClosed)
-                } else if failed(1) || failed(2) {
-                    Ok(Insertion::Duplicate)
-                } else {
-                    Err(backend(e))
+        Ok(puts)
+    }
+
+    /// Stores readings all counted in `counted_in` in one transaction. A refused put
+    /// means its reading exists: that one is a duplicate, and the rest are tried again.
+    async fn insert_together(
+        &self,
+        counted_in: u64,
+        mut rows: Vec<(usize, ReadingRow)>,
+        outcomes: &mut [Option<Insertion>],
+    ) -> Result<(), StoreError> {
+        while !rows.is_empty() {
+            let mut items = vec![self.open_check(counted_in)?];
+            // Which of `rows` each action belongs to (the check belongs to none).
+            let mut owners = vec![None];
+            for (k, (_, row)) in rows.iter().enumerate() {
+                for put in self.puts(row)? {
+                    items.push(put);
+                    owners.push(Some(k));
                 }
             }
+            let error = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => {
+                    rows.iter().for_each(|(i, _)| outcomes[*i] = Some(Insertion::Stored));
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            let reasons: Vec<Option<String>> = match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                    canceled.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+                }
+                _ => Vec::new(),
+            };
+            let failed =
+                |action: usize| reasons.get(action).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
+            if failed(0) {
+                rows.iter().for_each(|(i, _)| outcomes[*i] = Some(Insertion::PeriodClosed));
+                return Ok(());
+            }
+            let duplicates: Vec<usize> = (1..owners.len()).filter(|a| failed(*a)).filter_map(|a| owners[a]).collect();
+            if duplicates.is_empty() {
+                return Err(backend(error));
+            }
+            rows = rows
+                .into_iter()
+                .enumerate()
+                .filter_map(|(k, (i, row))| {
+                    if duplicates.contains(&k) {
+                        outcomes[i] = Some(Insertion::Duplicate);
+                        None
+                    } else {
+                        Some((i, row))
+                    }
+                })
+                .collect();
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ReadingStore for DynamoReadingStore {
+    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
+        let outcomes = self.insert_many(std::slice::from_ref(reading)).await?;
+        Ok(outcomes[0])
+    }
+
+    /// Readings counted in the same period go in one transaction (up to DynamoDB's 100
+    /// actions): one request for a channel's new readings rather than one each.
+    async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {
+        let mut outcomes: Vec<Option<Insertion>> = vec![None; readings.len()];
+        let mut groups: std::collections::BTreeMap<u64, Vec<(usize, ReadingRow)>> = Default::default();
+        let mut seen = std::collections::HashSet::new();
+        for (i, reading) in readings.iter().enumerate() {
+            let row = ReadingRow::from(reading);
+            // One transaction cannot touch an item twice; a second copy is a duplicate.
+            if seen.insert(sort_key(&row)) {
+                groups.entry(row.counted_in).or_default().push((i, row));
+            } else {
+                outcomes[i] = Some(Insertion::Duplicate);
+            }
+        }
+        for (counted_in, rows) in groups {
+            let mut chunk = Vec::new();
+            let mut actions = 1;
+            for (i, row) in rows {
+                let needed = if row.counted_in == row.period { 1 } else { 2 };
+                if actions + needed > TRANSACTION_ACTIONS {
+                    self.insert_together(counted_in, std::mem::take(&mut chunk), &mut outcomes).await?;
+                    actions = 1;
+                }
+                actions += needed;
+                chunk.push((i, row));
+            }
+            self.insert_together(counted_in, chunk, &mut outcomes).await?;
+        }
+        Ok(outcomes.into_iter().map(|o| o.expect("every reading has an outcome")).collect())
     }
 
     async fn of_registration(

@@ -13,6 +13,7 @@ mod items;
 mod market;
 mod queue;
 mod registrations;
+mod requests;
 pub mod schema;
 
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -24,6 +25,7 @@ pub use items::S3ItemStore;
 pub use market::{DynamoReadingStore, DynamoSettlementStore};
 pub use queue::SqsMessageQueue;
 pub use registrations::DynamoRegistrationStore;
+pub use requests::{OperationCount, RequestCounter};
 
 use crate::StoreError;
 
@@ -44,12 +46,28 @@ impl AwsClients {
 
     /// Clients from an explicit SDK configuration.
     pub fn from_config(config: &SdkConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// Clients whose every request is counted by `counter` (the bench's cost figures).
+    pub fn counted(config: &SdkConfig, counter: &RequestCounter) -> Self {
+        Self::build(config, Some(counter))
+    }
+
+    fn build(config: &SdkConfig, counter: Option<&RequestCounter>) -> Self {
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
         // Emulators serve S3 on one host, so buckets go in the path rather than the host name.
-        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
+        let mut s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
+        let mut sqs = aws_sdk_sqs::config::Builder::from(config);
+        if let Some(counter) = counter {
+            dynamodb = dynamodb.interceptor(counter.clone());
+            s3 = s3.interceptor(counter.clone());
+            sqs = sqs.interceptor(counter.clone());
+        }
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            sqs: aws_sdk_sqs::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
         }
     }
 }
