@@ -53,11 +53,14 @@ unit: tools
 
 ## The hot paths measured (release builds), each figure beside its target; JSON in
 ## target/bench/. The Lambda part reads the arm64 zips and times cold starts of a host
-## build of the functions (beside a minimal `hello` function) over a moto server.
+## build of the functions (beside a minimal `hello` function) over a moto server; the
+## cost probe counts AWS requests per reading; criterion times the pure code.
+## See docs/performance.md.
 bench: bench-tools tools lambda
 	cargo build --release --locked -p grid-functions --bins --example hello --example provision --example aws_cost
 	cargo build --release --locked -p gridctl
 	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/release/examples/aws_cost'
+	cargo bench --locked -p grid-core --bench core -- --warm-up-time 1 --measurement-time 3
 
 ## wrk (Debian package) drives the HTTP load.
 bench-tools:

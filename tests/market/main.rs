@@ -661,3 +661,49 @@ async fn on_dynamodb_s3_and_sqs_a_faulty_ledger_pays_every_producer_exactly_once
     )
     .await;
 }
+
+/// Delivers `poll-work` as Lambda's SQS trigger does, until the queue is empty: every
+/// message goes to a worker, the handled ones are deleted, the others come back (at
+/// once here). Returns the readings stored.
+async fn deliver_poll_work(grid: &TestGrid) -> u64 {
+    let poller = grid.poller();
+    let mut stored = 0;
+    for _ in 0..20 {
+        let messages = grid.stores.poll_work.receive(10, std::time::Duration::ZERO).await.unwrap();
+        if messages.is_empty() {
+            break;
+        }
+        for message in messages {
+            if let Ok(report) = poller.work(&message.body, EpochMs::now()).await {
+                stored += report.stored;
+                grid.stores.poll_work.ack(&message.receipt).await.unwrap();
+            }
+        }
+    }
+    stored
+}
+
+async fn a_malformed_work_message_ends_in_the_dead_letters_and_blocks_nothing(grid: TestGrid) {
+    let (producers, consumers, _) = polled_once(&grid).await;
+    let ids: Vec<RegistrationId> = producers.iter().chain(&consumers).map(|p| p.id.clone()).collect();
+    let poison = r#"{"hash":"not a hash","items":"not a list"}"#.to_owned();
+    grid.stores.poll_work.send(&[poison, WorkMessage::new(ids).to_json()]).await.unwrap();
+    assert_eq!(deliver_poll_work(&grid).await, 11, "the good work was done");
+    assert_eq!(grid.stores.poll_work.dead_letters().await.unwrap(), 1);
+    let overview =
+        grid.send("GET", "/portal/api/overview", None, &[("authorization", "Bearer portal-token-for-tests")]).await;
+    assert_eq!((overview.status, &overview.body["deadLetters"]), (200, &json!(1)), "the operator sees it");
+}
+
+const WITH_PORTAL: &[(&str, &str)] = &[("SETTLEMENT_PERIOD_SECS", "60"), ("PORTAL_TOKEN", "portal-token-for-tests")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_a_malformed_work_message_ends_in_the_dead_letters_and_blocks_nothing() {
+    a_malformed_work_message_ends_in_the_dead_letters_and_blocks_nothing(TestGrid::start_with(WITH_PORTAL).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqs_a_malformed_work_message_ends_in_the_dead_letters_and_blocks_nothing() {
+    a_malformed_work_message_ends_in_the_dead_letters_and_blocks_nothing(TestGrid::start_on_moto(WITH_PORTAL).await)
+        .await;
+}

@@ -140,6 +140,8 @@ impl Stores {
                     archive: self.archive.clone(),
                     heartbeats: self.heartbeats.clone(),
                     channels: self.channel_client(),
+                    poll_work: self.poll_work.clone(),
+                    completions: self.completions.clone(),
                     period: config.market.period,
                 },
                 token: config.portal_token.clone().map(Arc::new),

@@ -30,6 +30,12 @@ pub trait MessageQueue: Send + Sync {
 
     /// Deletes a received message for good. Acknowledging twice is harmless.
     async fn ack(&self, receipt: &str) -> Result<(), StoreError>;
+
+    /// How many messages were given up on: received
+    /// [`MAX_RECEIVES`](crate::resources::MAX_RECEIVES) times without being
+    /// acknowledged, then moved to the queue's dead-letter queue (where they stay for
+    /// the operator, never blocking the others).
+    async fn dead_letters(&self) -> Result<u64, StoreError>;
 }
 
 /// The largest message body a queue takes (SQS's limit).

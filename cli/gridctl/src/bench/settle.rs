@@ -1,7 +1,8 @@
-//! Settlement at scale: one period with many producers and consumers, settled by the
-//! pure formulas alone and by the whole job over SQLite (readings read back, accounts,
-//! the report, a payment request on every consumer's return channel, the record), at
-//! three sizes to show how the cost grows.
+//! Settlement at scale: one period with many producers and consumers (ten readings
+//! each), settled by the pure formulas alone (readings summed, then settled) and by the
+//! whole job over SQLite (readings read back, accounts, the report, a payment request
+//! on every consumer's return channel, the record), at three sizes to show how the
+//! cost grows.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -18,6 +19,9 @@ use grid_store::StoredReading;
 use super::Figure;
 
 const PERIOD_MS: u64 = 900_000;
+/// Readings per producer and consumer in the period (one a minute for ten minutes).
+const READINGS_EACH: usize = 10;
+const SLOT_MS: u64 = 60_000;
 
 fn id(kind: &str, i: usize) -> RegistrationId {
     RegistrationId::parse(format!("{kind}-{i:06}")).expect("a valid id")
@@ -27,16 +31,25 @@ fn at(ms: u64) -> EpochMs {
     EpochMs::parse(ms as i64).expect("a valid time")
 }
 
-/// The pure settlement of one period: seconds.
+/// The pure settlement of one period, its readings summed first: seconds.
 fn pure(producers: usize, consumers: usize) -> f64 {
-    let mut totals = PeriodTotals::default();
-    for p in 0..producers {
-        totals.add_output(id("producer", p), Wh::new(1000 + p as u64 % 700), Iota::new(80 + p as u64 % 60)).unwrap();
-    }
-    for c in 0..consumers {
-        totals.add_usage(id("consumer", c), Wh::new(300 + c as u64 % 900)).unwrap();
-    }
+    let outputs: Vec<(RegistrationId, Wh, Iota)> = (0..producers)
+        .flat_map(|p| {
+            (0..READINGS_EACH)
+                .map(move |n| (id("producer", p), Wh::new(100 + (p + n) as u64 % 70), Iota::new(80 + p as u64 % 60)))
+        })
+        .collect();
+    let usages: Vec<(RegistrationId, Wh)> = (0..consumers)
+        .flat_map(|c| (0..READINGS_EACH).map(move |n| (id("consumer", c), Wh::new(30 + (c + n) as u64 % 90))))
+        .collect();
     let started = Instant::now();
+    let mut totals = PeriodTotals::default();
+    for (producer, energy, price) in outputs {
+        totals.add_output(producer, energy, price).unwrap();
+    }
+    for (consumer, energy) in usages {
+        totals.add_usage(consumer, energy).unwrap();
+    }
     let policy =
         SettlementPolicy { strategy: ConsensusStrategy::Weighted, fee: FeeBps::DEFAULT, default_price: Iota::new(100) };
     let settlement = settle(&totals, None, &policy).unwrap();
@@ -66,36 +79,47 @@ async fn job(producers: usize, consumers: usize) -> anyhow::Result<(f64, f64)> {
         root: ChannelRoot::parse("ab".repeat(32))?,
         side_key: SideKey::parse("BenchSideKeyForProducers01")?,
     };
+    let mut readings = Vec::with_capacity(READINGS_EACH * (producers + consumers));
+    let slot = |n: usize| Reading {
+        start: at(period + n as u64 * SLOT_MS),
+        end: at(period + (n as u64 + 1) * SLOT_MS),
+        energy: Wh::ZERO,
+    };
     for p in 0..producers {
         let r = Registration::new(id("producer", p), ItemType::Producer, None, Some(credentials.clone()), at(now));
         stores.registrations.insert(&r).await?;
-        let reading = StoredReading {
-            registration: r.id.clone(),
-            kind: ReadingKind::Output,
-            reading: Reading { start: at(period), end: at(period + PERIOD_MS), energy: Wh::new(1000 + p as u64 % 700) },
-            price: Some(Iota::new(80 + p as u64 % 60)),
-            payment_address: Some(PaymentAddress::parse(format!("wallet-{p}"))?),
-            channel_index: 1,
-            period,
-            counted_in: period,
-        };
-        stores.readings.insert(&reading).await?;
+        for n in 0..READINGS_EACH {
+            readings.push(StoredReading {
+                registration: r.id.clone(),
+                kind: ReadingKind::Output,
+                reading: Reading { energy: Wh::new(100 + (p + n) as u64 % 70), ..slot(n) },
+                price: Some(Iota::new(80 + p as u64 % 60)),
+                payment_address: Some(PaymentAddress::parse(format!("wallet-{p}"))?),
+                channel_index: n as u64 + 1,
+                period,
+                counted_in: period,
+            });
+        }
     }
     for c in 0..consumers {
         let mut r = Registration::new(id("consumer", c), ItemType::Consumer, None, None, at(now));
         r.return_channel = Some(ReturnChannel::generate());
         stores.registrations.insert(&r).await?;
-        let reading = StoredReading {
-            registration: r.id.clone(),
-            kind: ReadingKind::Usage,
-            reading: Reading { start: at(period), end: at(period + PERIOD_MS), energy: Wh::new(300 + c as u64 % 900) },
-            price: None,
-            payment_address: None,
-            channel_index: 1,
-            period,
-            counted_in: period,
-        };
-        stores.readings.insert(&reading).await?;
+        for n in 0..READINGS_EACH {
+            readings.push(StoredReading {
+                registration: r.id.clone(),
+                kind: ReadingKind::Usage,
+                reading: Reading { energy: Wh::new(30 + (c + n) as u64 % 90), ..slot(n) },
+                price: None,
+                payment_address: None,
+                channel_index: n as u64 + 1,
+                period,
+                counted_in: period,
+            });
+        }
+    }
+    for chunk in readings.chunks(10_000) {
+        stores.readings.insert_many(chunk).await?;
     }
     stores.settlements.initialize(period - PERIOD_MS).await?;
     let loaded = loading.elapsed().as_secs_f64();
@@ -127,7 +151,11 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         }
         figures.push(pure_figure);
         figures.push(job_figure);
-        figures.push(Figure::new(format!("  (loading {} readings)", producers + consumers), loaded, "s"));
+        figures.push(Figure::new(
+            format!("  (loading {} readings)", READINGS_EACH * (producers + consumers)),
+            loaded,
+            "s",
+        ));
     }
     Ok(figures)
 }

@@ -202,48 +202,71 @@ impl Settler {
 
     /// Tells each billed consumer what it owes, on its return channel, a chunk at a
     /// time: registrations and accounts are read together, the requests sealed on every
-    /// core, attached together, and the channels' next indexes recorded together.
+    /// core, attached together, and the channels' next indexes recorded together. The
+    /// next chunk is sealed while this one is written (chunks share no consumer).
     async fn request_payments(&self, charges: &[Charge], payment_address: &PaymentAddress) -> Result<(), SettlerError> {
-        for chunk in charges.chunks(REQUEST_CHUNK) {
-            let ids: Vec<RegistrationId> = chunk.iter().map(|c| c.consumer.clone()).collect();
-            let registrations: HashMap<RegistrationId, Registration> =
-                self.registrations.get_many(&ids).await?.into_iter().map(|v| (v.value.id.clone(), v.value)).collect();
-            let owed: HashMap<RegistrationId, Iota> =
-                self.accounts.get_many(&ids).await?.into_iter().map(|(id, a)| (id, a.owed())).collect();
-            let mut requests = Vec::with_capacity(chunk.len());
-            for charge in chunk {
-                let Some(registration) = registrations.get(&charge.consumer) else { continue };
-                // A consumer that left has said goodbye; its debt stays on its account.
-                let Some(channel) = registration.return_channel.as_ref().filter(|_| registration.is_active()) else {
-                    continue;
-                };
-                let command = Command::PaymentRequest {
-                    owed: owed.get(&charge.consumer).copied().unwrap_or(Iota::ZERO),
-                    usage: charge.energy,
-                    payment_address: payment_address.clone(),
-                };
-                requests.push(Request { consumer: charge.consumer.clone(), channel: channel.clone(), command });
+        let mut chunks = charges.chunks(REQUEST_CHUNK);
+        let mut sealing = match chunks.next() {
+            Some(first) => tokio::spawn(seal_all(self.requests(first, payment_address).await?)),
+            None => return Ok(()),
+        };
+        loop {
+            let sealed = sealing.await.expect("the sealing task does not panic")?;
+            let next = match chunks.next() {
+                Some(chunk) => Some(tokio::spawn(seal_all(self.requests(chunk, payment_address).await?))),
+                None => None,
+            };
+            self.publish_sealed(sealed).await?;
+            match next {
+                Some(next) => sealing = next,
+                None => return Ok(()),
             }
-            let sealed = seal_all(requests).await?;
-            let messages: Vec<(MessageAddress, Envelope)> =
-                sealed.iter().map(|(_, s)| (s.address.clone(), s.envelope.clone())).collect();
-            let attached = self.channels.attach_many(&messages).await.map_err(ChannelError::from)?;
-            let mut next = Vec::with_capacity(sealed.len());
-            for ((request, Sealed { secrets, .. }), attached) in sealed.into_iter().zip(attached) {
-                let index = request.channel.next_index;
-                match attached {
-                    Attached::Stored => next.push((request.consumer, index + 1)),
-                    Attached::Taken => {
-                        // Someone wrote there first (a resumed run, a stale index): walk on.
-                        let mut writer = ChannelWriter::new(secrets, index + 1, self.channels.clone());
-                        writer.publish(&request.command).await?;
-                        next.push((request.consumer, writer.next_index()));
-                    }
+        }
+    }
+
+    /// The payment requests of `chunk`'s consumers that still have an open return channel.
+    async fn requests(&self, chunk: &[Charge], payment_address: &PaymentAddress) -> Result<Vec<Request>, SettlerError> {
+        let ids: Vec<RegistrationId> = chunk.iter().map(|c| c.consumer.clone()).collect();
+        let registrations: HashMap<RegistrationId, Registration> =
+            self.registrations.get_many(&ids).await?.into_iter().map(|v| (v.value.id.clone(), v.value)).collect();
+        let owed: HashMap<RegistrationId, Iota> =
+            self.accounts.get_many(&ids).await?.into_iter().map(|(id, a)| (id, a.owed())).collect();
+        let mut requests = Vec::with_capacity(chunk.len());
+        for charge in chunk {
+            let Some(registration) = registrations.get(&charge.consumer) else { continue };
+            // A consumer that left has said goodbye; its debt stays on its account.
+            let Some(channel) = registration.return_channel.as_ref().filter(|_| registration.is_active()) else {
+                continue;
+            };
+            let command = Command::PaymentRequest {
+                owed: owed.get(&charge.consumer).copied().unwrap_or(Iota::ZERO),
+                usage: charge.energy,
+                payment_address: payment_address.clone(),
+            };
+            requests.push(Request { consumer: charge.consumer.clone(), channel: channel.clone(), command });
+        }
+        Ok(requests)
+    }
+
+    /// Attaches sealed requests together and records where each channel goes on.
+    async fn publish_sealed(&self, sealed: Vec<(Request, Sealed)>) -> Result<(), SettlerError> {
+        let messages: Vec<(MessageAddress, Envelope)> =
+            sealed.iter().map(|(_, s)| (s.address.clone(), s.envelope.clone())).collect();
+        let attached = self.channels.attach_many(&messages).await.map_err(ChannelError::from)?;
+        let mut next = Vec::with_capacity(sealed.len());
+        for ((request, Sealed { secrets, .. }), attached) in sealed.into_iter().zip(attached) {
+            let index = request.channel.next_index;
+            match attached {
+                Attached::Stored => next.push((request.consumer, index + 1)),
+                Attached::Taken => {
+                    // Someone wrote there first (a resumed run, a stale index): walk on.
+                    let mut writer = ChannelWriter::new(secrets, index + 1, self.channels.clone());
+                    writer.publish(&request.command).await?;
+                    next.push((request.consumer, writer.next_index()));
                 }
             }
-            self.registrations.advance_return_channels(&next).await?;
         }
-        Ok(())
+        Ok(self.registrations.advance_return_channels(&next).await?)
     }
 }
 

@@ -12,7 +12,7 @@ use grid_core::channel::ChannelAccess;
 use grid_core::market::{Period, PeriodLength};
 use grid_core::{EpochMs, ItemType, Registration, RegistrationId, RegistrationStatus};
 use grid_store::{
-    AccountStore, BatchView, HeartbeatLog, ReadingStore, RegistrationStore, RejectionLog, ReportArchive,
+    AccountStore, BatchView, HeartbeatLog, MessageQueue, ReadingStore, RegistrationStore, RejectionLog, ReportArchive,
     SettlementStore, StoreError,
 };
 use serde::Serialize;
@@ -35,6 +35,9 @@ pub struct PortalData {
     pub archive: Arc<dyn ReportArchive>,
     pub heartbeats: Arc<dyn HeartbeatLog>,
     pub channels: Arc<dyn ChannelClient>,
+    /// The work queues, for their dead letters.
+    pub poll_work: Arc<dyn MessageQueue>,
+    pub completions: Arc<dyn MessageQueue>,
     pub period: PeriodLength,
 }
 
@@ -66,6 +69,9 @@ pub struct Overview {
     pub batches_pending: u64,
     pub batches_stalled: u64,
     pub batches_failed: u64,
+    /// Work messages given up on after every retry (`poll-work` and `completions`),
+    /// waiting in the dead-letter queues for the operator.
+    pub dead_letters: u64,
 }
 
 /// One settled period.
@@ -287,6 +293,7 @@ impl PortalData {
             batches_pending: count("pending").await?,
             batches_stalled: count("stalled").await?,
             batches_failed: count("invalid").await? + count("rejected").await?,
+            dead_letters: self.poll_work.dead_letters().await? + self.completions.dead_letters().await?,
         })
     }
 

@@ -152,6 +152,8 @@ fn tiles(o: &Overview) -> Markup {
             (tile("Owed to producers", "owedToProducers", format!("{} IOTA", o.owed_to_producers), None))
             (tile("Batches pending", "batchesPending", o.batches_pending.to_string(),
                 Some(format!("{} stalled · {} failed", o.batches_stalled, o.batches_failed))))
+            (tile("Dead letters", "deadLetters", o.dead_letters.to_string(),
+                Some("work messages given up on after every retry".to_owned())))
         }
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 
 use super::{AwsClients, backend};
 use crate::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage, StoreError};
@@ -103,5 +103,34 @@ impl MessageQueue for SqsMessageQueue {
     async fn ack(&self, receipt: &str) -> Result<(), StoreError> {
         self.client.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await.map_err(backend)?;
         Ok(())
+    }
+
+    /// The dead-letter queue is the one this queue's redrive policy names (the template
+    /// sets it), so no further configuration is needed; no policy, no dead letters.
+    async fn dead_letters(&self) -> Result<u64, StoreError> {
+        let attributes = |url: String, name: QueueAttributeName| {
+            let client = self.client.clone();
+            async move {
+                let output = client
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(name.clone())
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                Ok::<_, StoreError>(output.attributes().and_then(|a| a.get(&name)).cloned())
+            }
+        };
+        let Some(policy) = attributes(self.url.clone(), QueueAttributeName::RedrivePolicy).await? else { return Ok(0) };
+        let policy: serde_json::Value = serde_json::from_str(&policy)
+            .map_err(|e| StoreError::Corrupt(format!("the queue's redrive policy is not JSON: {e}")))?;
+        let target = policy["deadLetterTargetArn"].as_str().unwrap_or_default();
+        let name = target.rsplit(':').next().filter(|n| !n.is_empty()).ok_or_else(|| {
+            StoreError::Corrupt(format!("the queue's redrive policy names no dead-letter queue: {policy}"))
+        })?;
+        let url = self.client.get_queue_url().queue_name(name).send().await.map_err(backend)?;
+        let url = url.queue_url().unwrap_or_default().to_owned();
+        let count = attributes(url, QueueAttributeName::ApproximateNumberOfMessages).await?;
+        count.unwrap_or_default().parse().map_err(|e| StoreError::Corrupt(format!("SQS message count: {e}")))
     }
 }

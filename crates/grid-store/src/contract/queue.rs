@@ -82,3 +82,24 @@ pub async fn concurrent_receivers_never_share_a_message(queue: Queue) {
     assert_eq!(ids.len(), 30);
     assert_eq!(unique.len(), 30, "no message went to two receivers");
 }
+
+pub async fn a_message_never_acknowledged_goes_to_the_dead_letters_without_blocking_the_others(queue: Queue) {
+    use crate::resources::MAX_RECEIVES;
+    queue.send(&["poison".to_owned(), "good".to_owned()]).await.unwrap();
+    let mut poison_receipts = 0;
+    // Visible again at once: every receive is another delivery of the poison.
+    for _ in 0..3 * MAX_RECEIVES {
+        for message in queue.receive(10, Duration::ZERO).await.unwrap() {
+            if message.body == "poison" {
+                poison_receipts += 1;
+            } else {
+                queue.ack(&message.receipt).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(poison_receipts, MAX_RECEIVES, "received as often as the redrive policy allows, no more");
+    assert_eq!(queue.dead_letters().await.unwrap(), 1);
+    queue.send(&["after".to_owned()]).await.unwrap();
+    let after = drain(&queue, LONG).await;
+    assert_eq!(after.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["after"], "the queue still flows");
+}

@@ -7,6 +7,7 @@ use grid_core::EpochMs;
 use rusqlite::{TransactionBehavior, named_params};
 
 use super::SqliteDb;
+use crate::resources::MAX_RECEIVES;
 use crate::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage, StoreError};
 
 /// One named queue in the embedded SQLite database.
@@ -65,6 +66,16 @@ impl MessageQueue for SqliteMessageQueue {
             .run(move |conn| {
                 // Immediate: selecting and hiding must be one step, or two receivers could take one message.
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // As SQS redrives: a visible message received MAX_RECEIVES times already
+                // goes to the dead-letter queue instead of to a receiver.
+                tx.prepare_cached(
+                    "UPDATE queue_messages SET queue = :dead, visible_at_ms = :now, receive_count = 0, receipt = NULL
+                     WHERE queue = :queue AND visible_at_ms <= :now AND receive_count >= :max_receives",
+                )?
+                .execute(named_params! {
+                    ":dead": dead_letter_queue(&queue), ":now": now, ":queue": queue,
+                    ":max_receives": i64::from(MAX_RECEIVES),
+                })?;
                 let mut taken = Vec::new();
                 {
                     let mut select = tx.prepare_cached(
@@ -111,4 +122,21 @@ impl MessageQueue for SqliteMessageQueue {
             })
             .await
     }
+
+    async fn dead_letters(&self) -> Result<u64, StoreError> {
+        let dead = dead_letter_queue(&self.queue);
+        self.db
+            .run(move |conn| {
+                let count: i64 = conn
+                    .prepare_cached("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1")?
+                    .query_row([dead], |row| row.get(0))?;
+                Ok(count as u64)
+            })
+            .await
+    }
+}
+
+/// The dead-letter queue of `queue`, named as on AWS (`poll-work-dlq`).
+fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}-dlq")
 }
