@@ -88,7 +88,7 @@ clean-tools:
 
 ## Fuzz every parser for FUZZ_SECONDS each (nightly toolchain; cargo-fuzz installed when missing).
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := envelope command
+FUZZ_TARGETS := envelope command ledger_statuses storage_path
 .PHONY: fuzz
 fuzz:
 	@cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz@0.13.2

@@ -707,3 +707,131 @@ async fn on_sqs_a_malformed_work_message_ends_in_the_dead_letters_and_blocks_not
     a_malformed_work_message_ends_in_the_dead_letters_and_blocks_nothing(TestGrid::start_on_moto(WITH_PORTAL).await)
         .await;
 }
+
+/// The readings counted in `period`, all pages.
+async fn readings_counted_in(grid: &TestGrid, period: u64) -> usize {
+    let (mut count, mut after) = (0, None);
+    loop {
+        let page = grid.stores.readings.counted_in(period, after.as_ref(), 100).await.unwrap();
+        count += page.readings.len();
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return count,
+        }
+    }
+}
+
+/// Cuts polling and settlement off at each of their writes in turn (from that write on
+/// nothing is written: the process died there), restarts them, and checks the books are
+/// exactly what they are without a cut: every reading stored once, every period settled
+/// once with the expected figures, accounts holding exactly the periods' sums and
+/// balancing, and every consumer's latest payment request stating its whole debt. Cuts
+/// run `parallel` at a time, each on a fresh grid.
+async fn every_cut_off_of_polling_and_settlement_leaves_the_books_exact<F, G>(start: F, parallel: usize)
+where
+    F: Fn(grid_store::faults::FaultPlan) -> G,
+    G: std::future::Future<Output = TestGrid>,
+{
+    use futures_util::stream::{self, StreamExt};
+    let writes = cut_and_restart(&start, None).await;
+    assert!(writes > 20, "polling and settlement write more than {writes} times");
+    let cuts: Vec<u64> = stream::iter(1..=writes)
+        .map(|cut| cut_and_restart(&start, Some(cut)))
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    eprintln!("cut off at each of {} writes, restarted, and the books held", cuts.len());
+}
+
+/// One grid traded on, polled and settled, cut off at write `cut` (if any) and
+/// restarted; the books checked. Returns the writes counted up to the cut.
+async fn cut_and_restart<F, G>(start: &F, cut: Option<u64>) -> u64
+where
+    F: Fn(grid_store::faults::FaultPlan) -> G,
+    G: std::future::Future<Output = TestGrid>,
+{
+    let faults = grid_store::faults::FaultPlan::default();
+    let grid = start(faults.clone()).await;
+    let first = first_period();
+    let (mut producers, mut consumers) = parties(&grid).await;
+    trade(&grid, &mut producers, &mut consumers, first).await;
+    let now = EpochMs::now().get();
+    let run = async |now: u64| {
+        let now = EpochMs::parse(now as i64).unwrap();
+        let poller = grid.poller();
+        poller.dispatch().await.map_err(|e| e.to_string())?;
+        poller.drain(now).await.map_err(|e| e.to_string())?;
+        grid.settler().run(now).await.map_err(|e| e.to_string())
+    };
+    faults.fail_write(cut.unwrap_or(u64::MAX));
+    let cut_off = run(now).await;
+    let writes = faults.writes();
+    faults.disarm();
+    let cut = match cut {
+        None => {
+            assert!(cut_off.is_ok(), "without a cut the jobs succeed: {cut_off:?}");
+            "none".to_owned()
+        }
+        // Which write was cut, for the messages below.
+        Some(cut) => format!("{cut} ({})", cut_off.err().unwrap_or_else(|| "a step failed, the job went on".into())),
+    };
+    // The restart, once the dead run's leases have expired: the schedule dispatches
+    // again and settlement resumes.
+    run(now + 180_000).await.unwrap_or_else(|e| panic!("after the cut at write {cut} the jobs run again: {e}"));
+
+    let want = expected(first, &producers, &consumers, &grid.config.market.policy);
+    let periods = [first, first + LENGTH_MS, first + 2 * LENGTH_MS];
+    let mut stored = 0;
+    for period in (0..6).map(|i| first + i * LENGTH_MS) {
+        stored += readings_counted_in(&grid, period).await;
+    }
+    assert_eq!(stored, 11, "cut at write {cut}: every reading stored once");
+    let (mut billed, mut entitled, mut kept) = (BTreeMap::new(), BTreeMap::new(), 0);
+    for (s, period) in want.iter().zip(periods) {
+        let record = grid.stores.settlements.get(period).await.unwrap().expect("the period settled");
+        assert_eq!(
+            (record.price, record.revenue, record.fee, record.unallocated),
+            (s.price, s.revenue, s.fee, s.unallocated),
+            "cut at write {cut}: period {period}"
+        );
+        kept += s.fee.get() + s.unallocated.get();
+        for c in &s.charges {
+            *billed.entry(c.consumer.clone()).or_insert(0) += c.amount.get();
+        }
+        for a in &s.allocations {
+            *entitled.entry(a.producer.clone()).or_insert(0) += a.amount.get();
+        }
+    }
+    for (id, amount) in billed.iter().chain(&entitled) {
+        let account = grid.stores.accounts.get(id).await.unwrap().unwrap();
+        assert_eq!(account.billed.get() + account.entitled.get(), *amount, "cut at write {cut}: {id}, once");
+    }
+    assert_eq!(billed.values().sum::<u64>(), entitled.values().sum::<u64>() + kept, "cut at write {cut}");
+    for consumer in &consumers {
+        let read = grid.read(consumer.return_channel.as_ref().unwrap(), 0, 100).await;
+        let latest = read.messages.iter().rev().find_map(|m| match &m.command {
+            Command::PaymentRequest { owed, .. } => Some(owed.get()),
+            _ => None,
+        });
+        assert_eq!(latest, billed.get(&consumer.id).copied(), "cut at write {cut}: {}", consumer.id);
+    }
+    writes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_every_cut_off_of_polling_and_settlement_leaves_the_books_exact() {
+    every_cut_off_of_polling_and_settlement_leaves_the_books_exact(
+        async |faults| TestGrid::start_with_faults(CONFIG, &faults).await,
+        2,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_every_cut_off_of_polling_and_settlement_leaves_the_books_exact() {
+    every_cut_off_of_polling_and_settlement_leaves_the_books_exact(
+        async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await,
+        8,
+    )
+    .await;
+}

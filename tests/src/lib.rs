@@ -80,10 +80,35 @@ impl TestGrid {
         Self::serve(config, stores, data, None).await
     }
 
+    /// A grid over SQLite whose writes `faults` can fail, one at a time.
+    pub async fn start_with_faults(vars: &[(&str, &str)], faults: &grid_store::faults::FaultPlan) -> Self {
+        let data = tempfile::tempdir().expect("temporary directory");
+        let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.insert("GRID_DATA_DIR".into(), data.path().display().to_string());
+        env.insert("GRID_LISTEN".into(), "127.0.0.1:0".into());
+        let config = GridConfig::from_vars(&env).expect("test configuration is valid");
+        let db =
+            grid_store::sqlite::SqliteDb::open_with_faults(data.path(), faults.clone()).await.expect("store opens");
+        Self::serve(config, Stores::on_sqlite(&db), data, None).await
+    }
+
     /// A grid over DynamoDB, S3 and SQS on moto, with fresh resources.
     pub async fn start_on_moto(vars: &[(&str, &str)]) -> Self {
+        Self::on_moto(vars, None).await
+    }
+
+    /// A grid on moto whose write requests `faults` can fail, one at a time.
+    pub async fn start_on_moto_with_faults(vars: &[(&str, &str)], faults: &grid_store::faults::FaultPlan) -> Self {
+        Self::on_moto(vars, Some(faults)).await
+    }
+
+    async fn on_moto(vars: &[(&str, &str)], faults: Option<&grid_store::faults::FaultPlan>) -> Self {
         let moto = Moto::start();
         let (clients, names) = moto.fresh_resources().await;
+        let clients = match faults {
+            Some(faults) => grid_store::aws::AwsClients::with_faults(&moto.sdk_config(), faults),
+            None => clients,
+        };
         let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.insert("GRID_STORE".into(), "aws".into());
         env.extend(names.to_vars().into_iter().map(|(k, v)| (k.to_owned(), v)));

@@ -49,7 +49,11 @@ impl Stores {
     pub async fn open(config: &GridConfig) -> Result<Self, AssemblyError> {
         match &config.store {
             #[cfg(feature = "sqlite")]
-            StoreBackend::Sqlite => Self::on_sqlite(config).await,
+            StoreBackend::Sqlite => {
+                let db = grid_store::sqlite::SqliteDb::open(&config.data_dir).await?;
+                tracing::info!(path = %db.path().display(), "opened the SQLite store");
+                Ok(Self::on_sqlite(&db))
+            }
             #[cfg(not(feature = "sqlite"))]
             StoreBackend::Sqlite => Err(AssemblyError::SqliteNotBuilt),
             #[cfg(feature = "aws")]
@@ -59,17 +63,15 @@ impl Stores {
         }
     }
 
-    /// The stores in one SQLite database under the data directory.
+    /// The stores in one SQLite database.
     #[cfg(feature = "sqlite")]
-    async fn on_sqlite(config: &GridConfig) -> Result<Self, AssemblyError> {
+    pub fn on_sqlite(db: &grid_store::sqlite::SqliteDb) -> Self {
         use grid_store::sqlite::{
-            FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteDb, SqliteHeartbeatLog, SqliteItemStore,
+            FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteHeartbeatLog, SqliteItemStore,
             SqliteLeaseStore, SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog,
             SqliteSettlementStore,
         };
-        let db = SqliteDb::open(&config.data_dir).await?;
-        tracing::info!(path = %db.path().display(), "opened the SQLite store");
-        Ok(Self {
+        Self {
             registrations: Arc::new(SqliteRegistrationStore::new(db.clone())),
             items: Arc::new(SqliteItemStore::new(db.clone())),
             channels: Arc::new(SqliteChannelLedger::new(db.clone())),
@@ -80,9 +82,9 @@ impl Stores {
             settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
             accounts: Arc::new(SqliteAccountStore::new(db.clone())),
             rejections: Arc::new(SqliteRejectionLog::new(db.clone())),
-            archive: Arc::new(FileReportArchive::new(&db)),
+            archive: Arc::new(FileReportArchive::new(db)),
             heartbeats: Arc::new(SqliteHeartbeatLog::new(db.clone())),
-        })
+        }
     }
 
     /// The stores over DynamoDB, S3 and SQS with the given clients.

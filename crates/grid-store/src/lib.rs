@@ -14,6 +14,8 @@ mod account_store;
 mod activity;
 mod channel_ledger;
 mod error;
+#[cfg(feature = "faults")]
+pub mod faults;
 mod item_store;
 mod message_queue;
 mod reading_store;

@@ -54,6 +54,23 @@ impl AwsClients {
         Self::build(config, Some(counter))
     }
 
+    /// Clients whose write requests `faults` counts, failing the one it is armed for
+    /// (crash-consistency tests).
+    #[cfg(feature = "faults")]
+    pub fn with_faults(config: &SdkConfig, faults: &crate::faults::FaultPlan) -> Self {
+        let injector = || crate::faults::FaultInterceptor(faults.clone());
+        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(config).interceptor(injector()).build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(s3.interceptor(injector()).build()),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(config).interceptor(injector()).build(),
+            ),
+        }
+    }
+
     fn build(config: &SdkConfig, counter: Option<&RequestCounter>) -> Self {
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
         // Emulators serve S3 on one host, so buckets go in the path rather than the host name.

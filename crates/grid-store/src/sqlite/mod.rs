@@ -43,10 +43,19 @@ pub struct SqliteDb {
 impl SqliteDb {
     /// Opens (creating if needed) `grid.db` in `data_dir` and brings its schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_pool(data_dir, Pool::new).await
+    }
+
+    /// [`open`](Self::open), with every commit counted by `faults` and the one it is
+    /// armed for rolled back (crash-consistency tests).
+    #[cfg(feature = "faults")]
+    pub async fn open_with_faults(data_dir: &Path, faults: crate::faults::FaultPlan) -> Result<Self, StoreError> {
+        Self::open_pool(data_dir, |path| Pool::with_faults(path, faults)).await
+    }
+
+    async fn open_pool(data_dir: &Path, pool: impl FnOnce(PathBuf) -> Pool) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(StoreError::backend)?;
-        let path: PathBuf = data_dir.join(DATABASE_FILE);
-        let pool = Pool::new(path);
-        let db = Self { pool };
+        let db = Self { pool: pool(data_dir.join(DATABASE_FILE)) };
         db.run(migrations::apply).await?;
         Ok(db)
     }

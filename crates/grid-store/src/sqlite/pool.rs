@@ -25,11 +25,26 @@ pub(crate) struct Pool {
 struct Inner {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    #[cfg(feature = "faults")]
+    faults: Option<crate::faults::FaultPlan>,
 }
 
 impl Pool {
     pub(crate) fn new(path: PathBuf) -> Self {
-        Self { inner: Arc::new(Inner { path, idle: Mutex::new(Vec::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                path,
+                idle: Mutex::new(Vec::new()),
+                #[cfg(feature = "faults")]
+                faults: None,
+            }),
+        }
+    }
+
+    /// A pool whose every connection fails the commit `faults` is armed for.
+    #[cfg(feature = "faults")]
+    pub(crate) fn with_faults(path: PathBuf, faults: crate::faults::FaultPlan) -> Self {
+        Self { inner: Arc::new(Inner { path, idle: Mutex::new(Vec::new()), faults: Some(faults) }) }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -41,7 +56,15 @@ impl Pool {
         let reused = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match reused {
             Some(conn) => conn,
-            None => open(&self.inner.path)?,
+            None => {
+                #[cfg_attr(not(feature = "faults"), allow(unused_mut))]
+                let mut conn = open(&self.inner.path)?;
+                #[cfg(feature = "faults")]
+                if let Some(faults) = self.inner.faults.clone() {
+                    conn.commit_hook(Some(move || faults.fails_now()))?;
+                }
+                conn
+            }
         };
         Ok(Pooled { conn: Some(conn), pool: self.inner.clone() })
     }
