@@ -248,3 +248,18 @@ async fn without_a_configured_token_the_portal_opens_for_nobody() {
     let page = reqwest::get(format!("{}/portal", grid.base)).await.unwrap();
     assert_eq!(page.status(), 403);
 }
+
+#[tokio::test]
+async fn a_page_far_past_the_end_is_empty_not_an_error() {
+    let grid = TestGrid::start_with(&[("PORTAL_TOKEN", "portal-token-for-tests")]).await;
+    let reply = grid
+        .send(
+            "GET",
+            &format!("/portal/api/producers?page={}&pageSize=500", usize::MAX),
+            None,
+            &[("authorization", "Bearer portal-token-for-tests")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["items"], serde_json::json!([]));
+}

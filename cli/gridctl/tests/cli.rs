@@ -390,3 +390,32 @@ async fn side_keys_and_seeds_never_reach_the_logs_even_at_trace_level() {
         assert!(!log.contains(secret), "a secret ({}…) is in the log", &secret[..6]);
     }
 }
+
+#[tokio::test]
+async fn schemathesis_driving_the_openapi_document_finds_no_server_error_and_no_4xx_without_a_message() {
+    const TOKEN: &str = "schemathesis-portal-token";
+    let data = tempfile::tempdir().unwrap();
+    let mut server = gridctl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("PORTAL_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut server);
+    let hooks = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+    let run = Command::new("schemathesis")
+        .args(["run", &format!("{base}/openapi.json")])
+        .args(["--checks", "not_a_server_error,a_4xx_says_what_was_wrong", "--max-examples", "30"])
+        .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
+        .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
+        .env("PYTHONPATH", hooks)
+        .output()
+        .expect("schemathesis is on PATH (`make test` installs it into .venv)");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let report = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "schemathesis found failures:\n{report}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(report.contains("Tested: 21"), "every operation was tested:\n{report}");
+}

@@ -234,7 +234,8 @@ pub struct Page<T> {
 impl<T> Page<T> {
     fn of(all: Vec<T>, page: usize, page_size: usize) -> Self {
         let total_items = all.len();
-        let items = all.into_iter().skip(page * page_size).take(page_size).collect();
+        // A page far past the end is empty, however far (no overflow).
+        let items = all.into_iter().skip(page.saturating_mul(page_size)).take(page_size).collect();
         Self { items, page, page_size, total_items, total_pages: total_items.div_ceil(page_size.max(1)) }
     }
 }
