@@ -12,7 +12,7 @@ PYTHON  ?= python3
 # Tools from the venv (moto_server, cargo-lambda, sam, cfn-lint) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test tools browser fmt-check lint template-lint unit demo serve lambda clean-tools bench bench-tools
+.PHONY: test tools browser fmt-check lint template-lint unit demo serve lambda clean-tools bench bench-tools soak
 
 test: tools browser fmt-check lint template-lint unit
 
@@ -71,6 +71,16 @@ bench-tools:
 
 demo:
 	cargo run --release -p gridctl -- demo
+
+## A bounded soak, not part of `make test` (~2 minutes here): the whole grid in one
+## process (serve's router and jobs, the development ledger, 20 producers' sources,
+## 100 consumers) trading 48 periods while 20% of ledger requests fail, 8 HTTP clients
+## store and read items meanwhile; it checks the books and prints what was served and
+## what was lost (must be 0; a loss fails it).
+soak:
+	mkdir -p target/soak
+	RUST_LOG=error cargo run --release --locked -p gridctl -- demo --producers 10 --sources 2 --consumers 100 \
+		--periods 48 --pace-ms 0 --ledger-faults 0.2 --storage-clients 8 --summary-json target/soak/summary.json
 
 serve:
 	cargo run --release -p gridctl -- serve

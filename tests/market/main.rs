@@ -835,3 +835,119 @@ async fn on_dynamodb_s3_and_sqs_every_cut_off_of_polling_and_settlement_leaves_t
     )
     .await;
 }
+
+/// Cuts the batch monitor off at each of its writes in turn — verifying consumers'
+/// payments and paying producers (a payout is recorded, then submitted) — restarts it
+/// once the dead run's lease expired, and checks that every consumer is credited once,
+/// every producer paid exactly what it earned (its ledger wallet agrees), and what the
+/// grid holds is what was paid in less what was paid out.
+async fn every_cut_off_of_the_monitor_pays_each_payout_once<F, G>(start: F, parallel: usize)
+where
+    F: Fn(grid_store::faults::FaultPlan) -> G,
+    G: std::future::Future<Output = TestGrid>,
+{
+    use futures_util::stream::{self, StreamExt};
+    let writes = monitor_cut_and_restart(&start, None).await;
+    assert!(writes > 5, "the monitor writes more than {writes} times");
+    let cuts: Vec<u64> = stream::iter(1..=writes)
+        .map(|cut| monitor_cut_and_restart(&start, Some(cut)))
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    eprintln!("cut the monitor off at each of {} writes, restarted, and every payout was made once", cuts.len());
+}
+
+async fn monitor_cut_and_restart<F, G>(start: &F, cut: Option<u64>) -> u64
+where
+    F: Fn(grid_store::faults::FaultPlan) -> G,
+    G: std::future::Future<Output = TestGrid>,
+{
+    use grid_app::ledger::HttpLedger;
+    use std::sync::Arc;
+
+    let faults = grid_store::faults::FaultPlan::default();
+    let grid = start(faults.clone()).await;
+    let (ledger_url, _ledger_data) = dev_ledger().await;
+    let cashier =
+        grid.stores.monitor(&grid.config, Arc::new(HttpLedger::new(&ledger_url, grid_core::ledger::Dialect::Sawtooth)));
+    let first = first_period();
+    let (mut producers, mut consumers) = parties(&grid).await;
+    trade(&grid, &mut producers, &mut consumers, first).await;
+    let poller = grid.poller();
+    poller.dispatch().await.unwrap();
+    poller.drain(EpochMs::now()).await.unwrap();
+    grid.settler().run(EpochMs::now()).await.unwrap();
+    let http = reqwest::Client::new();
+    for (i, consumer) in consumers.iter_mut().enumerate() {
+        let (owed, payment_address) = last_payment_request(&grid, consumer).await;
+        let id = consumer.id.as_str();
+        ledger_post(&http, format!("{ledger_url}/accounts/{id}/deposit"), json!({"amount": 10_000})).await;
+        let batch = format!("pay-{i}");
+        let transfer = json!({"id": batch, "transfers": [{"from": id, "to": payment_address, "amount": owed}]});
+        assert_eq!(ledger_post(&http, format!("{ledger_url}/batches"), transfer).await, 202);
+        let claim = format!(r#"{{"command":"payment","batchId":"{batch}","amount":{}}}"#, owed.get());
+        publish(&grid, consumer, Command::parse(claim.as_bytes()).unwrap()).await;
+    }
+    poller.dispatch().await.unwrap();
+    poller.drain(EpochMs::now()).await.unwrap();
+
+    let now = EpochMs::now().get();
+    faults.fail_write(cut.unwrap_or(u64::MAX));
+    let cut_off = cashier.run(EpochMs::parse(now as i64).unwrap()).await;
+    let writes = faults.writes();
+    faults.disarm();
+    let cut = match cut {
+        None => {
+            assert!(cut_off.is_ok(), "without a cut the monitor succeeds: {cut_off:?}");
+            "none".to_owned()
+        }
+        Some(cut) => {
+            format!("{cut} ({})", cut_off.err().map_or("a step failed, the run went on".into(), |e| e.to_string()))
+        }
+    };
+    // Restarts, after the lease expired and after the resend delay, until quiet.
+    for round in 1..=4u64 {
+        let at = EpochMs::parse((now + round * 300_000) as i64).unwrap();
+        cashier.run(at).await.unwrap_or_else(|e| panic!("after the cut at write {cut} the monitor runs again: {e}"));
+    }
+
+    for consumer in &consumers {
+        let account = grid.stores.accounts.get(&consumer.id).await.unwrap().unwrap();
+        assert_eq!((account.paid, account.owed()), (account.billed, Iota::ZERO), "cut at write {cut}: {}", consumer.id);
+    }
+    let mut paid_out = 0;
+    for (p, producer) in producers.iter().enumerate() {
+        let account = grid.stores.accounts.get(&producer.id).await.unwrap().unwrap();
+        assert_eq!(
+            (account.paid_out, account.unpaid()),
+            (account.entitled, Iota::ZERO),
+            "cut at write {cut}: {}",
+            producer.id
+        );
+        let wallet = ledger_balance(&http, &ledger_url, &format!("wallet-{p}")).await;
+        assert_eq!(wallet, account.paid_out.get(), "cut at write {cut}: {} paid once, on the ledger too", producer.id);
+        paid_out += account.paid_out.get();
+    }
+    let totals = grid.stores.accounts.totals().await.unwrap();
+    let held: u64 = grid.stores.accounts.funds().await.unwrap().iter().map(|f| f.available.get()).sum();
+    assert_eq!(totals.paid_in.get(), paid_out + held, "cut at write {cut}: no IOTA lost");
+    writes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_every_cut_off_of_the_monitor_pays_each_payout_once() {
+    every_cut_off_of_the_monitor_pays_each_payout_once(
+        async |faults| TestGrid::start_with_faults(CONFIG, &faults).await,
+        2,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_every_cut_off_of_the_monitor_pays_each_payout_once() {
+    every_cut_off_of_the_monitor_pays_each_payout_once(
+        async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await,
+        8,
+    )
+    .await;
+}

@@ -198,6 +198,7 @@ async fn payout(grid: &TestGrid, id: &str) -> PayoutRecord {
         },
         producer: RegistrationId::parse("producer-0001").unwrap(),
         amount: Iota::new(10),
+        created: EpochMs::now(),
     };
     assert!(grid.stores.accounts.record_payout(&record).await.unwrap());
     record

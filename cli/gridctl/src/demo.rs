@@ -62,6 +62,13 @@ pub struct DemoArgs {
     /// Also write the summary as JSON here.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
+    /// Chance (0–0.5) that a ledger request fails with 503, and that a status query
+    /// reports a known batch `UNKNOWN` (a soak under ledger faults).
+    #[arg(long, default_value_t = 0.0)]
+    pub ledger_faults: f64,
+    /// HTTP clients storing and reading storage items meanwhile (a soak under load).
+    #[arg(long, default_value_t = 0)]
+    pub storage_clients: usize,
 }
 
 /// `15m`, `900s`, `1h` or plain seconds, as seconds.
@@ -145,12 +152,16 @@ struct ProducerAgent {
     agent: Producer,
     sources: Vec<Source>,
     offered_wh: u64,
+    /// Readings offered to the grid.
+    offered: u64,
     serving: tokio::task::JoinHandle<()>,
 }
 
 struct ConsumerAgent {
     agent: Consumer,
     used_wh: u64,
+    /// Readings reported to the grid.
+    reported: u64,
     requests: u64,
 }
 
@@ -159,6 +170,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.sources >= 1 && args.sources <= 20, "--sources must be between 1 and 20");
     anyhow::ensure!(args.consumers >= 1 && args.consumers <= 200, "--consumers must be between 1 and 200");
     anyhow::ensure!((1..=96).contains(&args.periods), "--periods must be between 1 and 96");
+    anyhow::ensure!((0.0..=0.5).contains(&args.ledger_faults), "--ledger-faults must be between 0 and 0.5");
+    anyhow::ensure!(args.storage_clients <= 64, "--storage-clients must be at most 64");
     let temp = tempfile::tempdir().context("cannot create a temporary data directory")?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let period_ms = args.period * 1000;
@@ -181,7 +194,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     telemetry::init(config.log_format, "warn");
 
     // The ledger turns batches final at once: the simulated clock cannot wait for it.
-    let ledger_options = dev_ledger::LedgerOptions { final_after: Duration::ZERO, ..Default::default() };
+    let ledger_options = dev_ledger::LedgerOptions {
+        final_after: Duration::ZERO,
+        unavailable_rate: args.ledger_faults,
+        unknown_rate: args.ledger_faults,
+        ..Default::default()
+    };
     let server = Server::start_with(&config, ledger_options)
         .await
         .with_context(|| format!("cannot start the demo grid (is {} in use? try --listen)", args.listen))?;
@@ -220,16 +238,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let meter = replay(Profile::Random { min_kw: 0.5, max_kw: 3.0 }, c as u64 + 100, start, end, slot_ms);
         let account = PaymentAddress::parse(id.as_str())?;
         let wallet = Wallet::new(&ledger_url, account, http.clone());
-        wallet.deposit(Iota::new(FUNDS)).await?;
+        // The faucet is behind the same (possibly faulty) ledger: a few tries.
+        let mut tries = 0;
+        while let Err(error) = wallet.deposit(Iota::new(FUNDS)).await {
+            tries += 1;
+            anyhow::ensure!(tries < 50, "the ledger refused every deposit: {error}");
+        }
         let settings =
             ConsumerSettings { id, name: Some(format!("Household {}", c + 1)), slot_ms, pay_threshold: Iota::new(1) };
         let channel = OwnChannel::open(None, channels.clone())?;
         let agent = Consumer::start(settings, grid.clone(), channels.clone(), channel, meter, wallet).await?;
-        consumers.push(ConsumerAgent { agent, used_wh: 0, requests: 0 });
+        consumers.push(ConsumerAgent { agent, used_wh: 0, reported: 0, requests: 0 });
     }
 
+    let load = demo_load_start(&base, args.storage_clients).await?;
     let steps =
         drive(&jobs, &stores, &mut producers, &mut consumers, start, end, slot_ms, period_ms, args.pace_ms).await?;
+    let load = match load {
+        Some(load) => Some(load.stop().await?),
+        None => None,
+    };
     for producer in &mut producers {
         for source in producer.sources.drain(..) {
             source.stop().await?;
@@ -259,7 +287,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(&summary).expect("plain data serializes");
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let ok = checks(&summary).iter().all(|(ok, _)| *ok);
+    let mut ok = checks(&summary).iter().all(|(ok, _)| *ok);
+    if args.ledger_faults > 0.0 || load.is_some() {
+        ok &= soak_report(&stores, &producers, &consumers, load.as_ref(), start, end, period_ms).await?;
+    }
 
     if args.keep_running {
         println!("\nThe grid keeps running at {base} (ledger at {ledger_url}).");
@@ -340,7 +371,7 @@ async fn start_producer(
             Source::start(source_id, Some(&format!("Panel {}", s + 1)), producer_api, channel, meter, slot_ms).await?,
         );
     }
-    Ok(ProducerAgent { agent, sources, offered_wh: 0, serving })
+    Ok(ProducerAgent { agent, sources, offered_wh: 0, offered: 0, serving })
 }
 
 /// Steps the simulated clock until every period is settled and everything is paid.
@@ -365,8 +396,9 @@ async fn drive(
     let last_period = end - period_ms;
     let mut now = start;
     let mut steps = 0;
-    // Generous: the periods, the grace, and a few rounds for payments to turn final.
-    let max_steps = (periods + 6) * SLOTS_PER_PERIOD;
+    // Generous: the periods, the grace, and rounds for payments to turn final (many
+    // more when the ledger fails and the monitor backs off).
+    let max_steps = (periods + 30) * SLOTS_PER_PERIOD;
     loop {
         now += slot_ms;
         steps += 1;
@@ -376,15 +408,18 @@ async fn drive(
             }
             let step = producer.agent.step(now).await?;
             producer.offered_wh += step.offered.iter().map(|(_, wh)| wh.get()).sum::<u64>();
+            producer.offered += step.offered.len() as u64;
         }
         for consumer in consumers.iter_mut() {
             let step = consumer.agent.step(now).await?;
             consumer.used_wh += step.reported.iter().map(|r| r.energy.get()).sum::<u64>();
+            consumer.reported += step.reported.len() as u64;
             consumer.requests += step.bills.len() as u64;
         }
         jobs.poller.dispatch().await?;
-        jobs.poller.drain(EpochMs::now()).await?;
+        // Every job on the simulated clock, as they would all be on the real one.
         let at = EpochMs::parse(now as i64)?;
+        jobs.poller.drain(at).await?;
         jobs.settler.run(at).await?;
         let paid = jobs.monitor.run(at).await?;
 
@@ -409,10 +444,72 @@ async fn drive(
         }
         if steps >= max_steps {
             bar.abandon();
-            bail!("the demo did not finish in {steps} steps");
+            bail!(
+                "the demo did not finish in {steps} steps (last period settled: {}, payouts submitted in the last \
+                 run: {}, batches still due: {}, producers still owed: {}, all bills paid: {})",
+                stores.settlements.get(last_period).await?.is_some(),
+                paid.payouts_submitted,
+                stores.accounts.due_batches(u64::MAX, 1_000).await?.len(),
+                stores.accounts.unpaid().await?.len(),
+                all_paid(stores, consumers).await?,
+            );
         }
         tokio::time::sleep(Duration::from_millis(pace_ms)).await;
     }
+}
+
+async fn demo_load_start(base: &str, clients: usize) -> anyhow::Result<Option<crate::demo_load::Load>> {
+    Ok(if clients == 0 { None } else { Some(crate::demo_load::Load::start(base, clients).await?) })
+}
+
+/// What a soak prints after the books: the load served, what was ingested, settled and
+/// paid, and what was lost (must be nothing). True when nothing was lost.
+async fn soak_report(
+    stores: &Stores,
+    producers: &[ProducerAgent],
+    consumers: &[ConsumerAgent],
+    load: Option<&crate::demo_load::LoadReport>,
+    start: u64,
+    end: u64,
+    period_ms: u64,
+) -> anyhow::Result<bool> {
+    let published: u64 =
+        producers.iter().map(|p| p.offered).sum::<u64>() + consumers.iter().map(|c| c.reported).sum::<u64>();
+    let mut ingested = 0u64;
+    // Late readings count in a later period; look a few past the end.
+    for period in (start..end + 8 * period_ms).step_by(period_ms as usize) {
+        let mut after = None;
+        loop {
+            let page = stores.readings.counted_in(period, after.as_ref(), 1_000).await?;
+            ingested += page.readings.len() as u64;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    let settled = (start..end).step_by(period_ms as usize).count() as u64
+        - count_unsettled(stores, start, end, period_ms).await?;
+    let committed = stores.accounts.batches(Some("committed"), 100_000).await?.len();
+    let lost_readings = published.saturating_sub(ingested) + ingested.saturating_sub(published);
+    println!("\nSoak");
+    if let Some(load) = load {
+        let errors = if load.errors.is_empty() {
+            "none".to_owned()
+        } else {
+            load.errors.iter().map(|(kind, n)| format!("{kind}: {n}")).collect::<Vec<_>>().join(", ")
+        };
+        println!("  storage requests served       {:>10}   errors by kind: {errors}", load.requests);
+    }
+    println!("  readings ingested             {ingested:>10}   of {published} published");
+    println!("  periods settled               {settled:>10}");
+    println!("  ledger batches committed      {committed:>10}   (payments and payouts)");
+    let lost_items = load.map_or(0, |l| l.lost);
+    println!(
+        "  lost                          {:>10}   ({lost_readings} readings, {lost_items} storage items)",
+        lost_readings + lost_items
+    );
+    Ok(lost_readings + lost_items == 0)
 }
 
 async fn count_unsettled(stores: &Stores, start: u64, end: u64, period_ms: u64) -> anyhow::Result<u64> {

@@ -10,6 +10,7 @@ mod batches;
 mod bench;
 mod channel;
 mod demo;
+mod demo_load;
 mod ledger;
 mod serve;
 

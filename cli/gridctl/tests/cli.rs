@@ -258,6 +258,7 @@ async fn batches_lists_what_the_grid_follows_and_filters_by_status() {
             batch,
             producer: RegistrationId::parse("producer-0001").unwrap(),
             amount: Iota::new(7),
+            created: grid_core::EpochMs::now(),
         };
         assert!(stores.accounts.record_payout(&record).await.unwrap());
     }
@@ -418,4 +419,21 @@ async fn schemathesis_driving_the_openapi_document_finds_no_server_error_and_no_
     let report = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "schemathesis found failures:\n{report}\n{}", String::from_utf8_lossy(&run.stderr));
     assert!(report.contains("Tested: 21"), "every operation was tested:\n{report}");
+}
+
+#[test]
+fn a_short_soak_under_ledger_faults_and_storage_load_loses_nothing() {
+    let output = gridctl()
+        .args(["demo", "--producers", "2", "--sources", "1", "--consumers", "4", "--periods", "3", "--pace-ms", "0"])
+        .args(["--ledger-faults", "0.3", "--storage-clients", "2"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "soak failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!stdout.contains('✗'), "{stdout}");
+    let line = |name: &str| stdout.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_default().to_owned();
+    assert!(line("lost").split_whitespace().nth(1) == Some("0"), "{stdout}");
+    assert!(line("periods settled").contains(" 3"), "{stdout}");
+    assert!(line("storage requests served").contains("errors by kind: none"), "{stdout}");
 }

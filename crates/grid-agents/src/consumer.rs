@@ -125,7 +125,12 @@ impl Consumer {
             } else {
                 let batch = BatchId::parse(format!("pay-{}-{}", self.settings.id, bill.index))
                     .expect("a registration id and a number make a batch id");
-                self.wallet.pay(batch.clone(), &bill.payment_address, bill.owed).await?;
+                // A ledger that cannot take the payment now gets it again next step, with
+                // the same batch id (the ledger applies a batch once).
+                if let Err(error) = self.wallet.pay(batch.clone(), &bill.payment_address, bill.owed).await {
+                    tracing::warn!(consumer = %self.settings.id, batch = %batch, %error, "payment not taken; retrying next step");
+                    return Ok(step);
+                }
                 self.channel.publish(&Command::Payment { batch_id: batch.clone(), amount: bill.owed }).await?;
                 tracing::info!(consumer = %self.settings.id, batch = %batch, amount = bill.owed.get(), "bill paid");
                 *answered = true;

@@ -126,6 +126,8 @@ pub struct PayoutRecord {
     pub batch: LedgerBatch,
     pub producer: RegistrationId,
     pub amount: Iota,
+    /// When the monitor made it, by the monitor's clock (resends count from here).
+    pub created: EpochMs,
 }
 
 /// A batch the monitor follows: a consumer's claim or the grid's payout.

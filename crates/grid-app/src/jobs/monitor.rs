@@ -117,7 +117,7 @@ impl BatchMonitor {
                 report.rounds += 1;
                 self.round(&due, now, report).await?;
             }
-            self.pay_producers(report).await?;
+            self.pay_producers(now, report).await?;
             let more = !self.accounts.due_batches(u64::MAX, 1).await?.is_empty();
             if !more || clock.elapsed() + self.poll_interval > budget {
                 return Ok(());
@@ -344,7 +344,7 @@ impl BatchMonitor {
         address.as_str().strip_prefix(&self.market.wallet)?.strip_prefix('-')?.parse().ok()
     }
 
-    async fn pay_producers(&self, report: &mut MonitorReport) -> Result<(), MonitorError> {
+    async fn pay_producers(&self, now: EpochMs, report: &mut MonitorReport) -> Result<(), MonitorError> {
         let totals = self.accounts.totals().await?;
         let mut funds = self.accounts.funds().await?;
         let held: u64 = funds.iter().map(|f| f.available.get()).sum();
@@ -374,8 +374,12 @@ impl BatchMonitor {
                 sources.push((funds.address.clone(), Iota::new(part)));
             }
             let batch = LedgerBatch::payout(&payout.producer, owed.paid_before, owed.refused, &sources, &to);
-            let record =
-                PayoutRecord { batch: batch.clone(), producer: payout.producer.clone(), amount: payout.amount };
+            let record = PayoutRecord {
+                batch: batch.clone(),
+                producer: payout.producer.clone(),
+                amount: payout.amount,
+                created: now,
+            };
             if self.accounts.record_payout(&record).await? {
                 tracing::info!(producer = %payout.producer, amount = payout.amount.get(), batch = %batch.id, "payout");
                 report.payouts_submitted += 1;

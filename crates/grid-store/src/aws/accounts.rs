@@ -217,6 +217,7 @@ fn payout_record(item: &Item) -> Result<PayoutRecord, StoreError> {
         batch: serde_json::from_str::<LedgerBatch>(get_s(item, BATCHES, "body")?).map_err(|e| corrupt("payout", e))?,
         producer: RegistrationId::parse(get_s(item, BATCHES, "registration")?).map_err(|e| corrupt("payout", e))?,
         amount: Iota::new(get_n(item, BATCHES, "amount")?),
+        created: EpochMs::parse(get_n(item, BATCHES, "created")? as i64).map_err(|e| corrupt("payout", e))?,
     })
 }
 
@@ -391,7 +392,7 @@ impl AccountStore for DynamoAccountStore {
         item.insert("registration".into(), s(payout.producer.as_str()));
         item.insert("amount".into(), n(payout.amount.get()));
         item.insert("body".into(), s(serde_json::to_string(&payout.batch).map_err(StoreError::backend)?));
-        item.insert("created".into(), n(EpochMs::now().get()));
+        item.insert("created".into(), n(payout.created.get()));
         item.insert("status".into(), s("pending"));
         item.insert("pending".into(), s("payout"));
         item.insert("lastChecked".into(), n(0));

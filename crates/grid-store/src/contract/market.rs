@@ -323,6 +323,7 @@ pub async fn a_payout_is_recorded_once_and_settles_either_way(stores: MarketStor
         },
         producer: producer.clone(),
         amount: Iota::new(80),
+        created: EpochMs::parse(1_795_860_000_000).unwrap(),
     };
     assert!(stores.accounts.record_payout(&payout(1)).await.unwrap());
     assert!(!stores.accounts.record_payout(&payout(1)).await.unwrap(), "a batch id is recorded once");

@@ -290,7 +290,7 @@ impl AccountStore for SqliteAccountStore {
             (payout.batch.id.as_str().to_owned(), payout.producer.as_str().to_owned(), int(payout.amount.get()));
         let sources: Vec<(String, i64)> =
             payout.batch.transfers.iter().map(|t| (t.from.to_string(), int(t.amount.get()))).collect();
-        let now = int(EpochMs::now().get());
+        let now = int(payout.created.get());
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -403,6 +403,7 @@ impl AccountStore for SqliteAccountStore {
                                 .map_err(|e| corrupt("payout", e))?,
                             producer: registration,
                             amount: iota(amount),
+                            created: EpochMs::parse(created).map_err(|e| corrupt("payout", e))?,
                         }),
                     };
                     Ok(WatchedBatch {
