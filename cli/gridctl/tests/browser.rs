@@ -78,9 +78,10 @@ impl Page {
         result["result"]["value"].clone()
     }
 
-    /// Waits until `condition` (a JavaScript expression) is true.
+    /// Waits until `condition` (a JavaScript expression) is true: up to a minute, since
+    /// the machine may be busy with the rest of the suite.
     async fn wait_for(&mut self, condition: &str) {
-        for _ in 0..200 {
+        for _ in 0..1_200 {
             if self.eval(condition).await == json!(true) {
                 return;
             }
