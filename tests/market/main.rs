@@ -721,30 +721,26 @@ async fn readings_counted_in(grid: &TestGrid, period: u64) -> usize {
     }
 }
 
-/// Cuts polling and settlement off at each of their writes in turn (from that write on
-/// nothing is written: the process died there), restarts them, and checks the books are
-/// exactly what they are without a cut: every reading stored once, every period settled
-/// once with the expected figures, accounts holding exactly the periods' sums and
-/// balancing, and every consumer's latest payment request stating its whole debt. Cuts
-/// run `parallel` at a time, each on a fresh grid.
-async fn every_cut_off_of_polling_and_settlement_leaves_the_books_exact<F, G>(start: F, parallel: usize)
+/// Runs `scenario` once without a cut to count its writes, then once cut off at each
+/// of them (from that write on nothing is written: the process died there), `parallel`
+/// at a time, each on a fresh grid. Returns how many writes were cut.
+async fn at_every_write<S, Fut>(scenario: S, parallel: usize) -> u64
 where
-    F: Fn(grid_store::faults::FaultPlan) -> G,
-    G: std::future::Future<Output = TestGrid>,
+    S: Fn(Option<u64>) -> Fut,
+    Fut: std::future::Future<Output = u64>,
 {
     use futures_util::stream::{self, StreamExt};
-    let writes = cut_and_restart(&start, None).await;
-    assert!(writes > 20, "polling and settlement write more than {writes} times");
-    let cuts: Vec<u64> = stream::iter(1..=writes)
-        .map(|cut| cut_and_restart(&start, Some(cut)))
-        .buffer_unordered(parallel)
-        .collect()
-        .await;
-    eprintln!("cut off at each of {} writes, restarted, and the books held", cuts.len());
+    let writes = scenario(None).await;
+    stream::iter(1..=writes).map(|cut| scenario(Some(cut))).buffer_unordered(parallel).collect::<Vec<_>>().await;
+    writes
 }
 
 /// One grid traded on, polled and settled, cut off at write `cut` (if any) and
-/// restarted; the books checked. Returns the writes counted up to the cut.
+/// restarted once the dead run's leases expired; then the books must be exactly what
+/// they are without a cut: every reading stored once, every period settled once with
+/// the expected figures, accounts holding exactly the periods' sums and balancing, and
+/// every consumer's latest payment request stating its whole debt. Returns the writes
+/// counted up to the cut.
 async fn cut_and_restart<F, G>(start: &F, cut: Option<u64>) -> u64
 where
     F: Fn(grid_store::faults::FaultPlan) -> G,
@@ -820,43 +816,23 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_embedded_store_every_cut_off_of_polling_and_settlement_leaves_the_books_exact() {
-    every_cut_off_of_polling_and_settlement_leaves_the_books_exact(
-        async |faults| TestGrid::start_with_faults(CONFIG, &faults).await,
-        2,
-    )
-    .await;
+    let start = async |faults| TestGrid::start_with_faults(CONFIG, &faults).await;
+    let writes = at_every_write(|cut| cut_and_restart(&start, cut), 2).await;
+    assert!(writes > 20, "polling and settlement write more than {writes} times");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_s3_and_sqs_every_cut_off_of_polling_and_settlement_leaves_the_books_exact() {
-    every_cut_off_of_polling_and_settlement_leaves_the_books_exact(
-        async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await,
-        8,
-    )
-    .await;
+    let start = async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await;
+    let writes = at_every_write(|cut| cut_and_restart(&start, cut), 8).await;
+    assert!(writes > 20, "polling and settlement write more than {writes} times");
 }
 
-/// Cuts the batch monitor off at each of its writes in turn — verifying consumers'
-/// payments and paying producers (a payout is recorded, then submitted) — restarts it
-/// once the dead run's lease expired, and checks that every consumer is credited once,
-/// every producer paid exactly what it earned (its ledger wallet agrees), and what the
-/// grid holds is what was paid in less what was paid out.
-async fn every_cut_off_of_the_monitor_pays_each_payout_once<F, G>(start: F, parallel: usize)
-where
-    F: Fn(grid_store::faults::FaultPlan) -> G,
-    G: std::future::Future<Output = TestGrid>,
-{
-    use futures_util::stream::{self, StreamExt};
-    let writes = monitor_cut_and_restart(&start, None).await;
-    assert!(writes > 5, "the monitor writes more than {writes} times");
-    let cuts: Vec<u64> = stream::iter(1..=writes)
-        .map(|cut| monitor_cut_and_restart(&start, Some(cut)))
-        .buffer_unordered(parallel)
-        .collect()
-        .await;
-    eprintln!("cut the monitor off at each of {} writes, restarted, and every payout was made once", cuts.len());
-}
-
+/// The batch monitor — verifying consumers' payments and paying producers (a payout is
+/// recorded, then submitted) — cut off at write `cut` (if any) and restarted once the
+/// dead run's lease expired; then every consumer is credited once, every producer paid
+/// exactly what it earned (its ledger wallet agrees), and what the grid holds is what
+/// was paid in less what was paid out. Returns the writes counted up to the cut.
 async fn monitor_cut_and_restart<F, G>(start: &F, cut: Option<u64>) -> u64
 where
     F: Fn(grid_store::faults::FaultPlan) -> G,
@@ -936,18 +912,14 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_embedded_store_every_cut_off_of_the_monitor_pays_each_payout_once() {
-    every_cut_off_of_the_monitor_pays_each_payout_once(
-        async |faults| TestGrid::start_with_faults(CONFIG, &faults).await,
-        2,
-    )
-    .await;
+    let start = async |faults| TestGrid::start_with_faults(CONFIG, &faults).await;
+    let writes = at_every_write(|cut| monitor_cut_and_restart(&start, cut), 2).await;
+    assert!(writes > 5, "the monitor writes more than {writes} times");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_s3_and_sqs_every_cut_off_of_the_monitor_pays_each_payout_once() {
-    every_cut_off_of_the_monitor_pays_each_payout_once(
-        async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await,
-        8,
-    )
-    .await;
+    let start = async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await;
+    let writes = at_every_write(|cut| monitor_cut_and_restart(&start, cut), 8).await;
+    assert!(writes > 5, "the monitor writes more than {writes} times");
 }
