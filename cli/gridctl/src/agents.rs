@@ -178,18 +178,18 @@ pub async fn source(args: SourceArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot register with the producer at {}", args.producer_url))?;
     let access = source.channel().access();
-    println!("source {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
+    say!("source {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
     every_slot(slot, async |now| match source.step(now).await {
         Ok(readings) => {
             for r in readings {
-                println!("output {} for {}..{}", kwh(r.energy.get()), r.start.get(), r.end.get());
+                say!("output {} for {}..{}", kwh(r.energy.get()), r.start.get(), r.end.get());
             }
         }
         Err(e) => tracing::warn!(error = %telemetry::cause_chain(&e), "reporting failed; retrying next slot"),
     })
     .await;
     source.stop().await.context("cannot say goodbye")?;
-    println!("source {id} said goodbye and deregistered");
+    say!("source {id} said goodbye and deregistered");
     Ok(())
 }
 
@@ -213,23 +213,23 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot register with the grid at {}", args.common.grid_url))?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!("producer {id} listening on http://{}", listener.local_addr()?);
+    say!("producer {id} listening on http://{}", listener.local_addr()?);
     let access = producer.channel().access();
-    println!("producer {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
+    say!("producer {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
     let api = grid_agents::producer::router(producer.book(), channels);
     let serving = tokio::spawn(async move { axum::serve(listener, api).await });
     every_slot(slot, async |now| match producer.step(now).await {
         Ok(step) => {
             for (slot, wh) in step.offered {
-                println!("offered {} for {}..{} at {} IOTA/kWh", kwh(wh.get()), slot.start, slot.end, args.price);
+                say!("offered {} for {}..{} at {} IOTA/kWh", kwh(wh.get()), slot.start, slot.end, args.price);
             }
             for (source, placement) in step.carried {
                 if let Placement::Carried { late_for, into } = placement {
-                    println!("late data from {source} for {}.. carried into {}..", late_for.start, into.start);
+                    say!("late data from {source} for {}.. carried into {}..", late_for.start, into.start);
                 }
             }
             if let Some((arrived, balance)) = step.paid {
-                println!("payout received: {} IOTA (balance {})", arrived.get(), balance.get());
+                say!("payout received: {} IOTA (balance {})", arrived.get(), balance.get());
             }
         }
         Err(e) => tracing::warn!(error = %telemetry::cause_chain(&e), "producer step failed; retrying next slot"),
@@ -238,7 +238,7 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     serving.abort();
     producer.stop(args.leave).await.context("cannot leave the grid")?;
     if args.leave {
-        println!("producer {id} said goodbye and deregistered");
+        say!("producer {id} said goodbye and deregistered");
     }
     Ok(())
 }
@@ -252,7 +252,7 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
     let wallet = Wallet::new(args.common.ledger_url(&args.ledger_url), account, http);
     if args.fund > 0 {
         let balance = wallet.deposit(Iota::new(args.fund)).await.context("cannot fund the ledger account")?;
-        println!("funded: balance {} IOTA", balance.get());
+        say!("funded: balance {} IOTA", balance.get());
     }
     let settings = ConsumerSettings {
         id: id.clone(),
@@ -265,20 +265,20 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot register with the grid at {}", args.common.grid_url))?;
     let access = consumer.channel().access();
-    println!("consumer {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
-    println!("consumer {id} reads return channel root={}", consumer.return_channel().root());
+    say!("consumer {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
+    say!("consumer {id} reads return channel root={}", consumer.return_channel().root());
     every_slot(slot, async |now| match consumer.step(now).await {
         Ok(step) => {
             for r in step.reported {
-                println!("usage {} for {}..{}", kwh(r.energy.get()), r.start.get(), r.end.get());
+                say!("usage {} for {}..{}", kwh(r.energy.get()), r.start.get(), r.end.get());
             }
             for bill in step.bills {
-                println!("payment request: {} IOTA owed, payable to {}", bill.owed.get(), bill.payment_address);
+                say!("payment request: {} IOTA owed, payable to {}", bill.owed.get(), bill.payment_address);
             }
             if let Some((batch, amount)) = step.paid {
                 let balance =
                     consumer.wallet().balance().await.map(|b| b.get().to_string()).unwrap_or_else(|_| "?".into());
-                println!("paid {} IOTA in batch {batch} (balance {balance})", amount.get());
+                say!("paid {} IOTA in batch {batch} (balance {balance})", amount.get());
             }
         }
         Err(e) => tracing::warn!(error = %telemetry::cause_chain(&e), "consumer step failed; retrying next slot"),
@@ -286,7 +286,7 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
     .await;
     consumer.stop(args.leave).await.context("cannot leave the grid")?;
     if args.leave {
-        println!("consumer {id} said goodbye and deregistered");
+        say!("consumer {id} said goodbye and deregistered");
     }
     Ok(())
 }

@@ -214,7 +214,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let span = (args.periods + 3) * period_ms;
     let start = morning_before(EpochMs::now().get().saturating_sub(span + 60_000), period_ms);
     let end = start + args.periods * period_ms;
-    println!(
+    say!(
         "energy-grid demo: {} producers × {} solar sources, {} consumers, {} periods of {} from {} UTC (simulated clock)",
         args.producers,
         args.sources,
@@ -223,7 +223,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         human(args.period),
         clock(start),
     );
-    println!("grid at {base}, development ledger at {ledger_url}, data in {}\n", data_dir.display());
+    say!("grid at {base}, development ledger at {ledger_url}, data in {}\n", data_dir.display());
 
     let http = reqwest::Client::new();
     let channels: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(base.clone(), http.clone()));
@@ -281,7 +281,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         human(slot_ms / 1000),
         if fee % 100 == 0 { format!("{}", fee / 100) } else { format!("{}.{:02}", fee / 100, fee % 100) },
     );
-    println!("{}\n", wrap(&story, 96));
+    say!("{}\n", wrap(&story, 96));
     print_summary(&summary, steps);
     if let Some(path) = &args.summary_json {
         let text = serde_json::to_string_pretty(&summary).expect("plain data serializes");
@@ -293,10 +293,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     if args.keep_running {
-        println!("\nThe grid keeps running at {base} (ledger at {ledger_url}).");
-        println!("{portal}");
-        println!("Or try: curl {base}/openapi.json; curl {ledger_url}/accounts/wallet-producer-01");
-        println!("Press Ctrl-C to stop.");
+        say!("\nThe grid keeps running at {base} (ledger at {ledger_url}).");
+        say!("{portal}");
+        say!("Or try: curl {base}/openapi.json; curl {ledger_url}/accounts/wallet-producer-01");
+        say!("Press Ctrl-C to stop.");
         serving.await.context("the demo server stopped unexpectedly")??;
     } else {
         serving.abort();
@@ -492,20 +492,20 @@ async fn soak_report(
         - count_unsettled(stores, start, end, period_ms).await?;
     let committed = stores.accounts.batches(Some("committed"), 100_000).await?.len();
     let lost_readings = published.saturating_sub(ingested) + ingested.saturating_sub(published);
-    println!("\nSoak");
+    say!("\nSoak");
     if let Some(load) = load {
         let errors = if load.errors.is_empty() {
             "none".to_owned()
         } else {
             load.errors.iter().map(|(kind, n)| format!("{kind}: {n}")).collect::<Vec<_>>().join(", ")
         };
-        println!("  storage requests served       {:>10}   errors by kind: {errors}", load.requests);
+        say!("  storage requests served       {:>10}   errors by kind: {errors}", load.requests);
     }
-    println!("  readings ingested             {ingested:>10}   of {published} published");
-    println!("  periods settled               {settled:>10}");
-    println!("  ledger batches committed      {committed:>10}   (payments and payouts)");
+    say!("  readings ingested             {ingested:>10}   of {published} published");
+    say!("  periods settled               {settled:>10}");
+    say!("  ledger batches committed      {committed:>10}   (payments and payouts)");
     let lost_items = load.map_or(0, |l| l.lost);
-    println!(
+    say!(
         "  lost                          {:>10}   ({lost_readings} readings, {lost_items} storage items)",
         lost_readings + lost_items
     );
@@ -672,14 +672,20 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
 }
 
 fn print_summary(s: &Summary, steps: u64) {
-    println!("Periods (price in IOTA/kWh, money in IOTA)");
-    println!(
+    say!("Periods (price in IOTA/kWh, money in IOTA)");
+    say!(
         "{:<17} {:>6} {:>10} {:>10} {:>8} {:>6} {:>7}  allocations",
-        "period", "price", "produced", "used", "revenue", "fee", "unalloc"
+        "period",
+        "price",
+        "produced",
+        "used",
+        "revenue",
+        "fee",
+        "unalloc"
     );
     for p in &s.periods {
         let allocations: Vec<String> = p.allocations.iter().map(|(id, a)| format!("{id} {a}")).collect();
-        println!(
+        say!(
             "{:<17} {:>6} {:>10} {:>10} {:>8} {:>6} {:>7}  {}",
             clock(p.start),
             p.price,
@@ -691,13 +697,19 @@ fn print_summary(s: &Summary, steps: u64) {
             if allocations.is_empty() { "-".to_owned() } else { allocations.join(", ") }
         );
     }
-    println!("\nProducers");
-    println!(
+    say!("\nProducers");
+    say!(
         "{:<14} {:>5} {:>10} {:>8} {:>9} {:>7} {:>14}",
-        "producer", "asks", "offered", "earned", "paid out", "unpaid", "wallet (ledger)"
+        "producer",
+        "asks",
+        "offered",
+        "earned",
+        "paid out",
+        "unpaid",
+        "wallet (ledger)"
     );
     for p in &s.producers {
-        println!(
+        say!(
             "{:<14} {:>5} {:>10} {:>8} {:>9} {:>7} {:>14}",
             p.id,
             p.price,
@@ -708,13 +720,19 @@ fn print_summary(s: &Summary, steps: u64) {
             p.ledger_balance
         );
     }
-    println!("\nConsumers");
-    println!(
+    say!("\nConsumers");
+    say!(
         "{:<14} {:>10} {:>8} {:>8} {:>6} {:>9} {:>14}",
-        "consumer", "used", "billed", "paid", "owed", "requests", "spent (ledger)"
+        "consumer",
+        "used",
+        "billed",
+        "paid",
+        "owed",
+        "requests",
+        "spent (ledger)"
     );
     for c in &s.consumers {
-        println!(
+        say!(
             "{:<14} {:>10} {:>8} {:>8} {:>6} {:>9} {:>14}",
             c.id,
             kwh(c.used_wh),
@@ -725,13 +743,16 @@ fn print_summary(s: &Summary, steps: u64) {
             c.ledger_spent
         );
     }
-    println!(
+    say!(
         "\nThe grid: {} IOTA paid in, {} paid out, {} in fees; it holds {} on the ledger.",
-        s.grid.paid_in, s.grid.payouts, s.grid.fees, s.grid.ledger_held
+        s.grid.paid_in,
+        s.grid.payouts,
+        s.grid.fees,
+        s.grid.ledger_held
     );
-    println!("\nChecks ({steps} simulated steps)");
+    say!("\nChecks ({steps} simulated steps)");
     for (ok, what) in checks(s) {
-        println!("  {} {what}", if ok { "✓" } else { "✗" });
+        say!("  {} {what}", if ok { "✓" } else { "✗" });
     }
 }
 

@@ -5,6 +5,16 @@
 //! `ledger` runs a development ledger; `batches` lists the ledger batches the grid follows;
 //! `source`, `producer` and `consumer` run the device agents.
 
+/// Prints a line to stdout and carries on when nobody reads it any more: the demo kept
+/// running and the device agents are long-lived, and must not die because the terminal
+/// or pipe that showed their output went away.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod agents;
 mod batches;
 mod bench;
