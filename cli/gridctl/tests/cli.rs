@@ -412,6 +412,8 @@ async fn schemathesis_driving_the_openapi_document_finds_no_server_error_and_no_
         .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
         .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
         .env("PYTHONPATH", hooks)
+        // Its example cache goes to the working directory: a temporary one, not the tree.
+        .current_dir(data.path())
         .output()
         .expect("schemathesis is on PATH (`make test` installs it into .venv)");
     server.kill().unwrap();
