@@ -63,6 +63,14 @@ impl Reply {
     }
 }
 
+/// The configuration of a grid over SQLite in `data`, listening on a free port.
+fn sqlite_config(vars: &[(&str, &str)], data: &TempDir) -> GridConfig {
+    let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.insert("GRID_DATA_DIR".into(), data.path().display().to_string());
+    env.insert("GRID_LISTEN".into(), "127.0.0.1:0".into());
+    GridConfig::from_vars(&env).expect("test configuration is valid")
+}
+
 impl TestGrid {
     /// A grid with the default configuration.
     pub async fn start() -> Self {
@@ -72,10 +80,7 @@ impl TestGrid {
     /// A grid with some configuration variables set (e.g. a small body limit).
     pub async fn start_with(vars: &[(&str, &str)]) -> Self {
         let data = tempfile::tempdir().expect("temporary directory");
-        let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        env.insert("GRID_DATA_DIR".into(), data.path().display().to_string());
-        env.insert("GRID_LISTEN".into(), "127.0.0.1:0".into());
-        let config = GridConfig::from_vars(&env).expect("test configuration is valid");
+        let config = sqlite_config(vars, &data);
         let stores = Stores::open(&config).await.expect("store opens");
         Self::serve(config, stores, data, None).await
     }
@@ -83,10 +88,7 @@ impl TestGrid {
     /// A grid over SQLite whose writes `faults` can fail, one at a time.
     pub async fn start_with_faults(vars: &[(&str, &str)], faults: &grid_store::faults::FaultPlan) -> Self {
         let data = tempfile::tempdir().expect("temporary directory");
-        let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        env.insert("GRID_DATA_DIR".into(), data.path().display().to_string());
-        env.insert("GRID_LISTEN".into(), "127.0.0.1:0".into());
-        let config = GridConfig::from_vars(&env).expect("test configuration is valid");
+        let config = sqlite_config(vars, &data);
         let db =
             grid_store::sqlite::SqliteDb::open_with_faults(data.path(), faults.clone()).await.expect("store opens");
         Self::serve(config, Stores::on_sqlite(&db), data, None).await

@@ -58,7 +58,7 @@ impl FaultPlan {
 
 /// Fails the planned write among the AWS requests that change something.
 #[cfg(feature = "aws")]
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct FaultInterceptor(pub FaultPlan);
 
 #[cfg(feature = "aws")]

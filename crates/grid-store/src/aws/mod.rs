@@ -46,40 +46,34 @@ impl AwsClients {
 
     /// Clients from an explicit SDK configuration.
     pub fn from_config(config: &SdkConfig) -> Self {
-        Self::build(config, None)
+        Self::build(config, None::<RequestCounter>)
     }
 
     /// Clients whose every request is counted by `counter` (the bench's cost figures).
     pub fn counted(config: &SdkConfig, counter: &RequestCounter) -> Self {
-        Self::build(config, Some(counter))
+        Self::build(config, Some(counter.clone()))
     }
 
     /// Clients whose write requests `faults` counts, failing the one it is armed for
     /// (crash-consistency tests).
     #[cfg(feature = "faults")]
     pub fn with_faults(config: &SdkConfig, faults: &crate::faults::FaultPlan) -> Self {
-        let injector = || crate::faults::FaultInterceptor(faults.clone());
-        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
-        Self {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(config).interceptor(injector()).build(),
-            ),
-            s3: aws_sdk_s3::Client::from_conf(s3.interceptor(injector()).build()),
-            sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(config).interceptor(injector()).build(),
-            ),
-        }
+        Self::build(config, Some(crate::faults::FaultInterceptor(faults.clone())))
     }
 
-    fn build(config: &SdkConfig, counter: Option<&RequestCounter>) -> Self {
+    /// The three clients, each with `interceptor` when there is one.
+    fn build<I>(config: &SdkConfig, interceptor: Option<I>) -> Self
+    where
+        I: aws_sdk_dynamodb::config::Intercept + Clone + 'static,
+    {
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
         // Emulators serve S3 on one host, so buckets go in the path rather than the host name.
         let mut s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
         let mut sqs = aws_sdk_sqs::config::Builder::from(config);
-        if let Some(counter) = counter {
-            dynamodb = dynamodb.interceptor(counter.clone());
-            s3 = s3.interceptor(counter.clone());
-            sqs = sqs.interceptor(counter.clone());
+        if let Some(interceptor) = interceptor {
+            dynamodb = dynamodb.interceptor(interceptor.clone());
+            s3 = s3.interceptor(interceptor.clone());
+            sqs = sqs.interceptor(interceptor);
         }
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
