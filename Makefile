@@ -52,22 +52,29 @@ unit: tools
 	fi
 
 ## The hot paths measured (release builds), each figure beside its target; JSON in
-## target/bench/. The Lambda part reads the arm64 zips and times cold starts of a host
-## build of the functions (beside a minimal `hello` function) over a moto server; the
-## cost probe counts AWS requests per reading; criterion times the pure code.
+## target/bench/. The Lambda part reads the arm64 zips and times the cold starts of the
+## same arm64 binaries (under qemu-user on other machines) beside a minimal `hello`
+## function, over a moto server; the cost probe (a debug build: it counts requests, it
+## does not time them) counts AWS requests per reading; criterion times the pure code.
 ## See docs/performance.md.
 bench: bench-tools tools lambda
-	cargo build --release --locked -p grid-functions --bins --example hello --example provision --example aws_cost
+	cargo lambda build --release --arm64 --output-format zip --locked -p lambda-hello
+	cargo build --locked -p grid-functions --example provision --example aws_cost
 	cargo build --release --locked -p gridctl
-	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/release/examples/aws_cost'
+	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/debug/examples/aws_cost'
 	cargo bench --locked -p grid-core --bench core -- --warm-up-time 1 --measurement-time 3
 
-## wrk (Debian package) drives the HTTP load.
+## wrk (Debian package) drives the HTTP load; qemu-user and Debian's arm64 C library run
+## the arm64 functions on another architecture.
 bench-tools:
 	@command -v wrk >/dev/null 2>&1 || { \
 		echo "installing wrk for the HTTP benchmark"; \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+	@[ "$$(uname -m)" = aarch64 ] || { command -v qemu-aarch64 >/dev/null 2>&1 && [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; } || { \
+		echo "installing qemu-user and the arm64 C library for the functions' cold starts"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user libc6-arm64-cross; }
 
 demo:
 	cargo run --release -p gridctl -- demo

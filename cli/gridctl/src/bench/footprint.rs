@@ -6,10 +6,13 @@
 //!
 //! Cold starts are timed against a Lambda Runtime API emulated here (the same three
 //! routes Lambda serves a bootstrap), with the functions' stores on the moto server
-//! `make bench` starts. The binaries are the host's (an arm64 binary cannot run on
-//! this machine); the ratio to the baseline is the figure that carries over.
+//! `make bench` starts. The binaries are the `bootstrap`s inside the arm64 zips; on another
+//! architecture they run under `qemu-user` (`--arm64-runner`), which slows every
+//! instruction, the baseline's as much as the functions', so the ratio to the baseline
+//! is the figure that carries over to Lambda, not the milliseconds.
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -29,19 +32,23 @@ use super::Figure;
 const RUNS: usize = 5;
 const ZIP_LIMIT_MB: f64 = 5.0;
 const PORTAL_TOKEN: &str = "bench-portal-token-0001";
+/// The minimal function the others are set beside.
+const BASELINE: &str = "hello";
 
 /// Where the bench finds what `make bench` built.
 #[derive(Debug, Clone)]
 pub struct Builds {
-    /// `target/lambda`: one `<function>/bootstrap.zip` each.
+    /// `target/lambda`: one `<function>/bootstrap.zip` each, and `hello/bootstrap.zip`.
     pub zips: PathBuf,
-    /// The host build of the functions and the `hello` and `provision` examples.
-    pub binaries: PathBuf,
+    /// The program that provisions the grid's resources on moto and prints their names.
+    pub provision: PathBuf,
+    /// What runs an arm64 binary here (empty on an arm64 host).
+    pub runner: Vec<String>,
 }
 
 pub async fn run(builds: &Builds) -> anyhow::Result<Vec<Figure>> {
     let mut figures = zip_sizes(&builds.zips)?;
-    figures.extend(cold_starts(&builds.binaries).await?);
+    figures.extend(cold_starts(builds).await?);
     Ok(figures)
 }
 
@@ -51,6 +58,9 @@ fn zip_sizes(dir: &Path) -> anyhow::Result<Vec<Figure>> {
     let mut zips: Vec<(String, u64)> = Vec::new();
     for entry in entries {
         let entry = entry?;
+        if entry.file_name() == BASELINE {
+            continue;
+        }
         if let Ok(meta) = std::fs::metadata(entry.path().join("bootstrap.zip")) {
             zips.push((entry.file_name().to_string_lossy().into_owned(), meta.len()));
         }
@@ -169,12 +179,11 @@ fn first_events() -> Vec<(&'static str, Value)> {
 
 /// The environment the template gives the functions, over resources provisioned on
 /// the moto server `make bench` started.
-fn function_env(binaries: &Path) -> anyhow::Result<HashMap<String, String>> {
+fn function_env(provision: &Path) -> anyhow::Result<HashMap<String, String>> {
     let endpoint = std::env::var("GRID_TEST_MOTO_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).context(
         "cold starts need an AWS emulator at GRID_TEST_MOTO_URL or AWS_ENDPOINT_URL; `make bench` starts one",
     )?;
-    let provision = binaries.join("examples/provision");
-    let output = Command::new(&provision)
+    let output = Command::new(provision)
         .arg(format!("bench{}", std::process::id()))
         .env("AWS_ENDPOINT_URL", &endpoint)
         .envs(aws_env())
@@ -202,6 +211,20 @@ fn aws_env() -> HashMap<String, String> {
         .collect()
 }
 
+/// Takes the `bootstrap` out of a function's zip, as Lambda does, into `dir`.
+fn unpack(zips: &Path, name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+    let zip = zips.join(name).join("bootstrap.zip");
+    let file = std::fs::File::open(&zip).with_context(|| format!("no {}; `make bench` builds it", zip.display()))?;
+    let mut archive = zip::ZipArchive::new(file).with_context(|| format!("{} is not a zip", zip.display()))?;
+    let mut bootstrap =
+        archive.by_name("bootstrap").with_context(|| format!("{} holds no bootstrap", zip.display()))?;
+    let path = dir.join(name);
+    let mut out = std::fs::File::create(&path)?;
+    std::io::copy(&mut bootstrap, &mut out)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
 /// Kills the function when the measurement ends, however it ends.
 struct Running(Child);
 
@@ -216,6 +239,7 @@ impl Drop for Running {
 /// (cold), and from handing the same event again to that answer (warm). Medians of
 /// [`RUNS`] processes, in milliseconds.
 async fn starts(
+    runner: &[String],
     binary: &Path,
     event: &Value,
     env: &HashMap<String, String>,
@@ -230,9 +254,17 @@ async fn starts(
             pending.events = [event.clone(), event.clone()].into();
             pending.answers = Some(answers);
         }
+        let mut command = match runner.split_first() {
+            Some((runner, args)) => {
+                let mut command = Command::new(runner);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         let started = Instant::now();
         let _running = Running(
-            Command::new(binary)
+            command
                 .env_clear()
                 .envs(env)
                 .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
@@ -242,7 +274,7 @@ async fn starts(
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .with_context(|| format!("cannot start {}; `make bench` builds it", binary.display()))?,
+                .with_context(|| format!("cannot start {}", binary.display()))?,
         );
         let mut answer = async || match tokio::time::timeout(Duration::from_secs(30), answered.recv()).await {
             Ok(Some((at, Ok(())))) => Ok(at),
@@ -265,14 +297,17 @@ async fn starts(
 /// Each function's cold start beside the baseline's. What a cold start adds is the
 /// cold answer less the warm one (the event's own work, moto's round trips included);
 /// the target is that it stays within twice the baseline's whole cold start.
-async fn cold_starts(binaries: &Path) -> anyhow::Result<Vec<Figure>> {
-    let env = function_env(binaries)?;
+async fn cold_starts(builds: &Builds) -> anyhow::Result<Vec<Figure>> {
+    let env = function_env(&builds.provision)?;
     let (runtime_api, runtime) = emulator().await?;
-    let hello = binaries.join("examples/hello");
-    let (baseline, _) = starts(&hello, &json!({"hello": "world"}), &env, &runtime_api, &runtime).await?;
+    let unpacked = tempfile::tempdir()?;
+    let binary = |name: &str| unpack(&builds.zips, name, unpacked.path());
+    let runner = &builds.runner;
+    let (baseline, _) =
+        starts(runner, &binary(BASELINE)?, &json!({"hello": "world"}), &env, &runtime_api, &runtime).await?;
     let mut figures = vec![Figure::new("cold start to first answer, hello baseline", baseline, "ms")];
     for (name, event) in first_events() {
-        let (cold, warm) = starts(&binaries.join(name), &event, &env, &runtime_api, &runtime).await?;
+        let (cold, warm) = starts(runner, &binary(name)?, &event, &env, &runtime_api, &runtime).await?;
         figures.push(Figure::new(format!("  {name}: cold answer"), cold, "ms"));
         figures.push(Figure::new(format!("  {name}: warm answer"), warm, "ms"));
         figures.push(

@@ -22,12 +22,18 @@ pub struct BenchArgs {
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
-    /// The arm64 Lambda zips (`make lambda`), one `<function>/bootstrap.zip` each.
+    /// The arm64 Lambda zips (`make lambda`), one `<function>/bootstrap.zip` each, and
+    /// the baseline's `hello/bootstrap.zip` (`make bench`).
     #[arg(long, default_value = "target/lambda")]
     lambda_zips: PathBuf,
-    /// The host build of the functions and of the `hello` and `provision` examples.
-    #[arg(long, default_value = "target/release")]
-    lambda_binaries: PathBuf,
+    /// The program that provisions the functions' resources on moto (the `provision`
+    /// example of grid-functions).
+    #[arg(long, default_value = "target/debug/examples/provision")]
+    provision: PathBuf,
+    /// What runs an arm64 binary on this machine, words split on spaces (default:
+    /// nothing on an arm64 host, `qemu-aarch64` with Debian's arm64 libraries elsewhere).
+    #[arg(long)]
+    arm64_runner: Option<String>,
     /// Smaller sizes, for a quick look (the targets are for the full sizes).
     #[arg(long)]
     quick: bool,
@@ -119,7 +125,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if args.quick { ", quick sizes" } else { "" }
     );
     let mut all = Vec::new();
-    let builds = footprint::Builds { zips: args.lambda_zips.clone(), binaries: args.lambda_binaries.clone() };
+    let runner = match &args.arm64_runner {
+        Some(runner) => runner.split_whitespace().map(str::to_owned).collect(),
+        None if std::env::consts::ARCH == "aarch64" => Vec::new(),
+        None => ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"].map(str::to_owned).to_vec(),
+    };
+    let builds = footprint::Builds { zips: args.lambda_zips.clone(), provision: args.provision.clone(), runner };
     let parts: [(&str, &str); 5] = [
         ("codec", "Channel codec"),
         ("ingest", "Ingestion (embedded store)"),
