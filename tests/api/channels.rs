@@ -125,6 +125,89 @@ async fn batch_get_returns_exactly_the_stored_addresses_and_limits_the_batch() {
     assert_eq!(empty.body["messages"], json!({}));
 }
 
+/// `{"messages":[{"address","envelope"}…]}` for envelopes of `channel`.
+fn batch_put_body(channel: &grid_core::channel::ChannelSecrets, envelopes: &[Envelope]) -> Value {
+    let messages: Vec<Value> = envelopes
+        .iter()
+        .map(|e| {
+            let envelope: Value = serde_json::from_str(&e.to_json()).unwrap();
+            json!({"address": channel.access().address(e.index()).to_string(), "envelope": envelope})
+        })
+        .collect();
+    json!({ "messages": messages })
+}
+
+#[tokio::test]
+async fn a_batch_put_stores_each_envelope_once_and_reports_the_taken_ones() {
+    let grid = TestGrid::start().await;
+    let channel = own_channel();
+    let envelopes: Vec<Envelope> = (0..3).map(hello_at).collect();
+    grid.send_bytes("PUT", &path(channel.access().address(1)), envelopes[1].to_json().into_bytes()).await.expect(201);
+
+    let reply =
+        grid.send("POST", "/channels/messages/batch-put", Some(&batch_put_body(&channel, &envelopes)), &[]).await;
+    let reply = reply.expect(200);
+    let address = |i: u64| json!(channel.access().address(i).to_string());
+    assert_eq!(reply.body["stored"], json!([address(0), address(2)]));
+    assert_eq!(reply.body["taken"], json!([address(1)]));
+    assert_eq!(reply.message(), "2 stored, 1 taken");
+    for (i, envelope) in envelopes.iter().enumerate() {
+        let stored = grid.get(&path(channel.access().address(i as u64))).await.expect(200);
+        assert_eq!(stored.body["envelope"], serde_json::from_str::<Value>(&envelope.to_json()).unwrap());
+    }
+    let again =
+        grid.send("POST", "/channels/messages/batch-put", Some(&batch_put_body(&channel, &envelopes)), &[]).await;
+    assert_eq!(again.expect(200).body["stored"], json!([]));
+}
+
+#[tokio::test]
+async fn a_batch_put_with_one_bad_message_stores_nothing_and_says_which() {
+    let grid = TestGrid::start().await;
+    let channel = own_channel();
+    let envelopes: Vec<Envelope> = (0..4).map(hello_at).collect();
+    let good = batch_put_body(&channel, &envelopes);
+    let nothing_stored = async || {
+        for i in 0..4 {
+            grid.get(&path(channel.access().address(i))).await.expect(404);
+        }
+    };
+
+    let mut forged = good.clone();
+    forged["messages"][2]["envelope"]["signature"] = json!("00".repeat(64));
+    let reply = grid.send("POST", "/channels/messages/batch-put", Some(&forged), &[]).await.expect(400);
+    let third = channel.access().address(2);
+    assert_eq!(reply.message(), format!("message 2 ({third}): envelope signature does not verify"));
+    nothing_stored().await;
+
+    let mut twice = good.clone();
+    twice["messages"][3]["address"] = twice["messages"][0]["address"].clone();
+    let reply = grid.send("POST", "/channels/messages/batch-put", Some(&twice), &[]).await.expect(400);
+    assert!(reply.message().starts_with("message 3: address ") && reply.message().ends_with(" appears twice"));
+    nothing_stored().await;
+
+    let mut malformed = good.clone();
+    malformed["messages"][1]["envelope"]["v"] = json!(2);
+    let reply = grid.send("POST", "/channels/messages/batch-put", Some(&malformed), &[]).await.expect(400);
+    assert_eq!(reply.message(), "message 1: envelope version 2 is not supported; only 1 is");
+    let mut bad_address = good.clone();
+    bad_address["messages"][0]["address"] = json!("../grid.db");
+    let reply = grid.send("POST", "/channels/messages/batch-put", Some(&bad_address), &[]).await.expect(400);
+    assert_eq!(reply.message(), "message 0: a message address must be 64 lowercase hex characters");
+    nothing_stored().await;
+
+    let many: Vec<Envelope> = (0..101).map(hello_at).collect();
+    let reply = grid
+        .send("POST", "/channels/messages/batch-put", Some(&batch_put_body(&channel, &many)), &[])
+        .await
+        .expect(400);
+    assert_eq!(reply.message(), "101 messages sent; at most 100 per request");
+    grid.send("POST", "/channels/messages/batch-put", Some(&json!({"messages": [], "extra": 1})), &[])
+        .await
+        .expect(400);
+    grid.send_bytes("POST", "/channels/messages/batch-put", b"{\"messages\":".to_vec()).await.expect(400);
+    nothing_stored().await;
+}
+
 #[tokio::test]
 async fn a_writer_moves_past_an_address_somebody_else_took() {
     let grid = TestGrid::start().await;

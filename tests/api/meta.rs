@@ -32,6 +32,7 @@ async fn the_openapi_document_lists_every_route_with_its_methods() {
         ("/channels/messages/{address}", "put"),
         ("/channels/messages/{address}", "get"),
         ("/channels/messages/batch-get", "post"),
+        ("/channels/messages/batch-put", "post"),
         ("/portal/api/overview", "get"),
         ("/portal/api/periods", "get"),
         ("/portal/api/producers", "get"),

@@ -158,6 +158,71 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Batches are only faster: a reader opening a run of messages together, and the
+    /// node checking many envelopes together, decide each one exactly as they would
+    /// alone, whichever of them are tampered with, forged or misplaced.
+    #[test]
+    fn a_batch_decides_each_message_as_it_would_be_decided_alone(
+        secrets in secrets(), first in 0u64..1000, count in 1usize..12,
+        tampering in prop::collection::vec(
+            (0usize..4, prop::sample::select(vec!["root", "publicKey", "nonce", "ciphertext", "signature"]),
+             any::<usize>(), 1u8..),
+            0..4,
+        ),
+        forger_seed in any::<[u8; 32]>(),
+    ) {
+        let forger = ChannelSecrets::new(&ChannelSeed::from_bytes(forger_seed), secrets.access().side_key().clone());
+        let mut envelopes: Vec<Envelope> = (0..count as u64)
+            .map(|i| secrets.seal(first + i, format!("{{\"command\":\"hello\",\"n\":{i}}}").as_bytes(), [i as u8; 12]).unwrap())
+            .collect();
+        for (what, field, at, mask) in tampering {
+            let i = at % count;
+            let index = first + i as u64;
+            envelopes[i] = match what {
+                // A flipped byte, when it still parses.
+                0 => Envelope::parse(flip_field(&envelopes[i], field, at, mask).as_bytes()).unwrap_or_else(|_| envelopes[i].clone()),
+                // Another writer's message at this index.
+                1 => forger.seal(index, b"{\"command\":\"goodbye\"}", [5; 12]).unwrap(),
+                // A message of this channel for another index.
+                2 => secrets.seal(index + 1, b"{\"command\":\"goodbye\"}", [6; 12]).unwrap(),
+                // Another message's signature.
+                _ => {
+                    let mut object: Value = serde_json::from_str(&envelopes[i].to_json()).unwrap();
+                    let other: Value = serde_json::from_str(&envelopes[(i + 1) % count].to_json()).unwrap();
+                    object["signature"] = other["signature"].clone();
+                    Envelope::parse(object.to_string().as_bytes()).unwrap()
+                }
+            };
+        }
+        let reader = ChannelAccess::new(secrets.root().clone(), secrets.access().side_key().clone());
+        let alone: Vec<_> = envelopes.iter().zip(first..).map(|(e, index)| reader.open(index, e)).collect();
+        prop_assert_eq!(reader.open_many(first, &envelopes), alone);
+        let alone: Vec<_> = envelopes.iter().map(Envelope::verify_binding).collect();
+        prop_assert_eq!(Envelope::verify_bindings(&envelopes), alone);
+    }
+}
+
+#[test]
+fn a_batch_with_one_forged_signature_refuses_only_that_one() {
+    let secrets = ChannelSecrets::new(&ChannelSeed::from_bytes([4; 32]), SideKey::parse("BatchSideKey0001").unwrap());
+    let mut envelopes: Vec<Envelope> =
+        (0..8).map(|i| secrets.seal(i, b"{\"command\":\"hello\"}", [i as u8; 12]).unwrap()).collect();
+    let mut forged: Value = serde_json::from_str(&envelopes[5].to_json()).unwrap();
+    forged["signature"] = Value::String("00".repeat(64));
+    envelopes[5] = Envelope::parse(forged.to_string().as_bytes()).unwrap();
+
+    let opened = secrets.access().open_many(0, &envelopes);
+    let refused: Vec<usize> = opened.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(i, _)| i).collect();
+    assert_eq!(refused, vec![5]);
+    assert_eq!(opened[5], Err(EnvelopeError::BadSignature));
+    let checked = Envelope::verify_bindings(&envelopes);
+    assert_eq!(checked.iter().filter(|c| c.is_ok()).count(), 7);
+    assert_eq!(checked[5], Err(EnvelopeError::BadSignature));
+}
+
 #[test]
 fn an_envelope_over_16_kib_is_refused_on_both_sides() {
     let secrets = ChannelSecrets::new(&ChannelSeed::from_bytes([5; 32]), SideKey::parse("SixteenCharsKey0").unwrap());

@@ -41,6 +41,6 @@ pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
 pub use error::StoreError;
 pub use item_store::{ItemKey, ItemPage, ItemStore};
 pub use message_queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
-pub use reading_store::{Insertion, ReadingCursor, ReadingPage, ReadingStore, StoredReading};
+pub use reading_store::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, StoredReading};
 pub use registration_store::{RegistrationPage, RegistrationStore, Versioned};
 pub use settlement_store::{SettlementHead, SettlementRecord, SettlementStore};

@@ -1,9 +1,11 @@
 //! The port that keeps readings, and knows which periods still take them.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use grid_core::channel::Reading;
 use grid_core::market::ReadingKind;
-use grid_core::{Iota, PaymentAddress, RegistrationId};
+use grid_core::{Iota, PaymentAddress, RegistrationId, Wh};
 
 use crate::StoreError;
 
@@ -46,6 +48,24 @@ pub struct ReadingPage {
     pub next: Option<ReadingCursor>,
 }
 
+/// A period's readings of one registration, kind and price, summed: what settlement
+/// needs of them (it never needs a reading on its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingSum {
+    pub registration: RegistrationId,
+    pub kind: ReadingKind,
+    /// The asking price the readings were offered at (output readings).
+    pub price: Option<Iota>,
+    /// Their energy, summed.
+    pub energy: Wh,
+    /// The start time of the latest of them, and its payment address if it had one.
+    pub latest_start: u64,
+    pub payment_address: Option<PaymentAddress>,
+}
+
+/// Pages a listing of a period's readings take while they are summed.
+const SUM_PAGE: usize = 1_000;
+
 /// Keeps readings, each exactly once.
 #[async_trait]
 pub trait ReadingStore: Send + Sync {
@@ -79,4 +99,39 @@ pub trait ReadingStore: Send + Sync {
         after: Option<&ReadingCursor>,
         limit: usize,
     ) -> Result<ReadingPage, StoreError>;
+
+    /// The readings counted in `period`, summed per registration, kind and price, in
+    /// that order. The default reads every reading (DynamoDB cannot sum); an adapter
+    /// that can sum where the readings are overrides it.
+    async fn sums(&self, period: u64) -> Result<Vec<ReadingSum>, StoreError> {
+        let mut sums: BTreeMap<(RegistrationId, ReadingKind, Option<Iota>), ReadingSum> = BTreeMap::new();
+        let mut after = None;
+        loop {
+            let page = self.counted_in(period, after.as_ref(), SUM_PAGE).await?;
+            for stored in page.readings {
+                let key = (stored.registration.clone(), stored.kind, stored.price);
+                let start = stored.reading.start.get();
+                let sum = sums.entry(key).or_insert_with(|| ReadingSum {
+                    registration: stored.registration,
+                    kind: stored.kind,
+                    price: stored.price,
+                    energy: Wh::new(0),
+                    latest_start: start,
+                    payment_address: stored.payment_address.clone(),
+                });
+                sum.energy = sum
+                    .energy
+                    .checked_add(stored.reading.energy)
+                    .ok_or_else(|| StoreError::Corrupt(format!("the energy of period {period} overflows")))?;
+                if start >= sum.latest_start {
+                    sum.latest_start = start;
+                    sum.payment_address = stored.payment_address;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(sums.into_values().collect()),
+            }
+        }
+    }
 }

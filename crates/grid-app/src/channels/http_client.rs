@@ -34,6 +34,14 @@ struct BatchAnswer {
     messages: HashMap<String, Box<RawValue>>,
 }
 
+#[derive(Deserialize)]
+struct BatchPutAnswer {
+    taken: Vec<String>,
+}
+
+/// Envelopes sent per batch-put: the node takes as many as a batch-get returns.
+const BATCH_PUT: usize = grid_store::MAX_BATCH_GET;
+
 async fn refused(response: reqwest::Response) -> ChannelClientError {
     let status = response.status().as_u16();
     let message = response.json::<Answer>().await.map(|a| a.message).unwrap_or_default();
@@ -56,6 +64,42 @@ impl ChannelClient for HttpChannelClient {
             reqwest::StatusCode::CONFLICT => Ok(Attached::Taken),
             _ => Err(refused(response).await),
         }
+    }
+
+    /// Through `batch-put`, up to [`BATCH_PUT`] envelopes a request: the node checks
+    /// their signatures as one batch.
+    async fn attach_many(&self, messages: &[(MessageAddress, Envelope)]) -> Result<Vec<Attached>, ChannelClientError> {
+        let mut attached = Vec::with_capacity(messages.len());
+        for chunk in messages.chunks(BATCH_PUT) {
+            let body: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|(address, envelope)| {
+                    let envelope = RawValue::from_string(envelope.to_json()).expect("an envelope is valid JSON");
+                    serde_json::json!({ "address": address, "envelope": envelope })
+                })
+                .collect();
+            let response = self
+                .http
+                .post(format!("{}/channels/messages/batch-put", self.base))
+                .json(&serde_json::json!({ "messages": body }))
+                .send()
+                .await
+                .map_err(ChannelClientError::Unreachable)?;
+            if !response.status().is_success() {
+                return Err(refused(response).await);
+            }
+            let answer: BatchPutAnswer =
+                response.json().await.map_err(|e| ChannelClientError::Protocol(format!("batch-put answer: {e}")))?;
+            let taken: std::collections::HashSet<String> = answer.taken.into_iter().collect();
+            attached.extend(
+                chunk.iter().map(
+                    |(address, _)| {
+                        if taken.contains(address.as_str()) { Attached::Taken } else { Attached::Stored }
+                    },
+                ),
+            );
+        }
+        Ok(attached)
     }
 
     async fn fetch(

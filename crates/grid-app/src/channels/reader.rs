@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use grid_core::channel::{ChannelAccess, Command, CommandError, EnvelopeError, MessageAddress};
+use grid_core::channel::{ChannelAccess, Command, CommandError, Envelope, EnvelopeError, MessageAddress};
 use grid_store::MAX_BATCH_GET;
 
 use super::{ChannelClient, ChannelClientError};
@@ -81,15 +81,14 @@ impl ChannelReader {
             let addresses: Vec<MessageAddress> =
                 (batch.next_index..batch.next_index + window).map(|i| self.access.address(i)).collect();
             let mut found = self.client.fetch(&addresses).await?;
-            for address in addresses {
-                let Some(envelope) = found.remove(&address) else {
-                    batch.at_end = true;
-                    return Ok(batch);
-                };
+            // The window's messages up to the first missing address, opened together
+            // (their signatures are checked as one batch).
+            let envelopes: Vec<Envelope> = addresses.iter().map_while(|address| found.remove(address)).collect();
+            let at_end = envelopes.len() < addresses.len();
+            let opened = self.access.open_many(batch.next_index, &envelopes);
+            for (address, opened) in addresses.into_iter().zip(opened) {
                 let index = batch.next_index;
-                let opened = self
-                    .access
-                    .open(index, &envelope)
+                let opened = opened
                     .map_err(RejectionReason::Envelope)
                     .and_then(|plaintext| Command::parse(&plaintext).map_err(RejectionReason::Command));
                 match opened {
@@ -100,6 +99,10 @@ impl ChannelReader {
                     }
                 }
                 batch.next_index += 1;
+            }
+            if at_end {
+                batch.at_end = true;
+                return Ok(batch);
             }
         }
         Ok(batch)

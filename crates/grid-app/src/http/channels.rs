@@ -27,7 +27,13 @@ pub(super) fn routes() -> Router<AppState> {
             put(put_message).get(get_message).layer(DefaultBodyLimit::max(Envelope::MAX_BYTES)),
         )
         .route("/channels/messages/batch-get", post(batch_get))
+        .route("/channels/messages/batch-put", post(batch_put).layer(DefaultBodyLimit::max(MAX_BATCH_PUT_BYTES)))
 }
+
+/// Envelopes one batch-put takes (as many as a batch-get returns).
+const MAX_BATCH_PUT: usize = MAX_BATCH_GET;
+/// A full batch of the largest envelopes, with their addresses and the JSON around them.
+const MAX_BATCH_PUT_BYTES: usize = MAX_BATCH_PUT * (Envelope::MAX_BYTES + 256);
 
 /// An envelope, as stored.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,6 +60,36 @@ pub struct BatchGetReply {
     message: String,
     #[schema(value_type = HashMap<String, Object>)]
     messages: HashMap<MessageAddress, Box<RawValue>>,
+}
+
+/// Envelopes to attach, each at its address.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchPutBody {
+    /// Up to 100 messages.
+    messages: Vec<BatchPutMessage>,
+}
+
+/// One envelope and where it goes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchPutMessage {
+    /// 64 lowercase hex characters.
+    address: String,
+    /// An envelope (DESIGN.md §3).
+    #[schema(value_type = Object)]
+    envelope: Box<RawValue>,
+}
+
+/// Which addresses took their envelope, and which were taken already.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchPutReply {
+    success: bool,
+    message: String,
+    #[schema(value_type = Vec<String>)]
+    stored: Vec<MessageAddress>,
+    #[schema(value_type = Vec<String>)]
+    taken: Vec<MessageAddress>,
 }
 
 fn raw(envelope: &Envelope) -> Box<RawValue> {
@@ -123,4 +159,46 @@ pub(super) async fn batch_get(State(state): State<AppState>, body: ApiBody) -> R
     let messages: HashMap<MessageAddress, Box<RawValue>> = found.iter().map(|(a, e)| (a.clone(), raw(e))).collect();
     let message = format!("{} of {} addresses hold a message", messages.len(), addresses.len());
     Ok(Json(BatchGetReply { success: true, message, messages }))
+}
+
+/// Attach up to 100 envelopes at once, each write-once. The whole batch is checked
+/// first (addresses, envelopes, root bindings and signatures, the signatures as one
+/// batch): one bad message refuses the request and stores nothing. Then each envelope
+/// is stored, or reported taken like a single `PUT`'s 409.
+#[utoipa::path(post, path = "/channels/messages/batch-put", tag = "channels",
+    request_body = BatchPutBody,
+    responses(
+        (status = 200, description = "Every envelope was stored or its address was taken", body = BatchPutReply),
+        (status = 400, description = "Malformed body, address or envelope, a root or signature that does not verify, an address twice, or more than 100 messages", body = Ack),
+        (status = 413, description = "Body over the limit of 100 envelopes of 16 KiB", body = Ack),
+    ))]
+pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> Result<Json<BatchPutReply>, ApiError> {
+    let request: BatchPutBody = body.json("the batch-put body")?;
+    if request.messages.len() > MAX_BATCH_PUT {
+        return Err(ApiError::BadBody(format!(
+            "{} messages sent; at most {MAX_BATCH_PUT} per request",
+            request.messages.len()
+        )));
+    }
+    let mut messages = Vec::with_capacity(request.messages.len());
+    let mut seen = std::collections::HashSet::with_capacity(request.messages.len());
+    for (i, message) in request.messages.into_iter().enumerate() {
+        let at = |e: &dyn std::fmt::Display| ApiError::BadBody(format!("message {i}: {e}"));
+        let address = MessageAddress::parse(message.address).map_err(|e| at(&e))?;
+        if !seen.insert(address.clone()) {
+            return Err(at(&format!("address {address} appears twice")));
+        }
+        let envelope = Envelope::parse(message.envelope.get().as_bytes()).map_err(|e| at(&e))?;
+        messages.push((address, envelope));
+    }
+    for (i, verified) in Envelope::verify_bindings(messages.iter().map(|(_, e)| e)).into_iter().enumerate() {
+        verified.map_err(|e| ApiError::BadBody(format!("message {i} ({}): {e}", messages[i].0)))?;
+    }
+    let outcomes = state.channels.attach_many(&messages).await?;
+    let (mut stored, mut taken) = (Vec::new(), Vec::new());
+    for ((address, _), outcome) in messages.into_iter().zip(outcomes) {
+        if outcome { stored.push(address) } else { taken.push(address) }
+    }
+    let message = format!("{} stored, {} taken", stored.len(), taken.len());
+    Ok(Json(BatchPutReply { success: true, message, stored, taken }))
 }

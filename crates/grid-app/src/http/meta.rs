@@ -39,6 +39,7 @@ pub(super) fn routes() -> Router<AppState> {
         channels::put_message,
         channels::get_message,
         channels::batch_get,
+        channels::batch_put,
         portal::overview,
         portal::periods,
         portal::producers,

@@ -35,9 +35,6 @@ const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(120);
 /// Payment requests handled together.
 const REQUEST_CHUNK: usize = 500;
 
-/// Readings fetched per page while settling.
-const PAGE: usize = 1_000;
-
 /// Settling failed; the next run resumes the closing period.
 #[derive(Debug, thiserror::Error)]
 pub enum SettlerError {
@@ -172,32 +169,24 @@ impl Settler {
         Ok(record)
     }
 
-    /// The period's readings summed per registration, and each producer's latest
-    /// payment address (from its latest reading).
+    /// The period's readings summed per registration (the store sums them), and each
+    /// producer's latest payment address (from its latest reading).
     async fn totals(&self, period: Period) -> Result<(PeriodTotals, Addresses), SettlerError> {
         let mut totals = PeriodTotals::default();
         let mut addresses = Addresses::new();
-        let mut after = None;
-        loop {
-            let page = self.readings.counted_in(period.start(), after.as_ref(), PAGE).await?;
-            for stored in page.readings {
-                match stored.price {
-                    Some(price) => totals.add_output(stored.registration.clone(), stored.reading.energy, price)?,
-                    None => totals.add_usage(stored.registration.clone(), stored.reading.energy)?,
-                }
-                if let Some(address) = stored.payment_address {
-                    let start = stored.reading.start.get();
-                    let latest = addresses.entry(stored.registration).or_insert((start, address.clone()));
-                    if start >= latest.0 {
-                        *latest = (start, address);
-                    }
-                }
+        for sum in self.readings.sums(period.start()).await? {
+            match sum.price {
+                Some(price) => totals.add_output(sum.registration.clone(), sum.energy, price)?,
+                None => totals.add_usage(sum.registration.clone(), sum.energy)?,
             }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok((totals, addresses)),
+            if let Some(address) = sum.payment_address {
+                let latest = addresses.entry(sum.registration).or_insert((sum.latest_start, address.clone()));
+                if sum.latest_start >= latest.0 {
+                    *latest = (sum.latest_start, address);
+                }
             }
         }
+        Ok((totals, addresses))
     }
 
     /// Tells each billed consumer what it owes, on its return channel, a chunk at a

@@ -9,6 +9,7 @@ use ed25519_dalek::VerifyingKey;
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 
+use super::envelope::verify_signatures;
 use super::{ADDRESS_DOMAIN, Envelope, EnvelopeError, KEY_INFO, MessageAddress, aad};
 use crate::{ChannelRoot, SideKey};
 
@@ -68,27 +69,51 @@ impl ChannelAccess {
     /// for this channel, its root is its public key's, the index is `index`, the
     /// signature verifies, and the ciphertext decrypts. Returns the plaintext.
     pub fn open(&self, index: u64, envelope: &Envelope) -> Result<Vec<u8>, EnvelopeError> {
+        self.open_many(index, std::slice::from_ref(envelope)).pop().expect("one outcome per envelope")
+    }
+
+    /// Opens consecutive messages `first`, `first + 1`, … with the checks of
+    /// [`open`](Self::open), one outcome each, in order; their signatures are verified
+    /// as one batch.
+    pub fn open_many(&self, first: u64, envelopes: &[Envelope]) -> Vec<Result<Vec<u8>, EnvelopeError>> {
+        let bound: Vec<Result<VerifyingKey, EnvelopeError>> =
+            envelopes.iter().zip(first..).map(|(envelope, index)| self.bind(index, envelope)).collect();
+        let candidates: Vec<(&Envelope, VerifyingKey)> =
+            envelopes.iter().zip(&bound).filter_map(|(e, key)| Some((e, *key.as_ref().ok()?))).collect();
+        let mut verified = verify_signatures(&candidates).into_iter();
+        envelopes
+            .iter()
+            .zip(first..)
+            .zip(bound)
+            .map(|((envelope, index), key)| {
+                key.and_then(|_| verified.next().expect("one outcome per candidate"))?;
+                self.cipher
+                    .decrypt(
+                        &Nonce::from(*envelope.nonce()),
+                        Payload { msg: envelope.ciphertext(), aad: &aad(&self.root_raw, index) },
+                    )
+                    .map_err(|_| EnvelopeError::Decrypt)
+            })
+            .collect()
+    }
+
+    /// The checks before the signature: this channel, index `index`, and the key its
+    /// root names.
+    fn bind(&self, index: u64, envelope: &Envelope) -> Result<VerifyingKey, EnvelopeError> {
         if envelope.root_raw() != &self.root_raw {
             return Err(EnvelopeError::WrongChannel);
         }
         if envelope.index() != index {
             return Err(EnvelopeError::WrongIndex { expected: index, found: envelope.index() });
         }
-        let key = match self.known_key.get() {
-            Some((bytes, key)) if bytes == envelope.public_key() => *key,
+        match self.known_key.get() {
+            Some((bytes, key)) if bytes == envelope.public_key() => Ok(*key),
             _ => {
                 let key = envelope.bound_key()?;
                 let _ = self.known_key.set((*envelope.public_key(), key));
-                key
+                Ok(key)
             }
-        };
-        envelope.verify_signature(&key)?;
-        self.cipher
-            .decrypt(
-                &Nonce::from(*envelope.nonce()),
-                Payload { msg: envelope.ciphertext(), aad: &aad(&self.root_raw, index) },
-            )
-            .map_err(|_| EnvelopeError::Decrypt)
+        }
     }
 
     /// Encrypts the plaintext of message `index` (for [`super::ChannelSecrets::seal`]).

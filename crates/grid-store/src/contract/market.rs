@@ -9,8 +9,8 @@ use grid_core::market::ReadingKind;
 use grid_core::{EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 
 use crate::{
-    AccountEntry, AccountStore, Insertion, ReadingStore, SettlementHead, SettlementRecord, SettlementStore, StoreError,
-    StoredReading,
+    AccountEntry, AccountStore, Insertion, ReadingStore, ReadingSum, SettlementHead, SettlementRecord, SettlementStore,
+    StoreError, StoredReading,
 };
 
 /// One backend's money-engine stores.
@@ -88,6 +88,58 @@ async fn all_counted_in(stores: &MarketStores, period: u64, page: usize) -> Vec<
             None => return all,
         }
     }
+}
+
+pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_the_latest_address(
+    stores: MarketStores,
+) {
+    let offer = |start: u64, wh: u64, price: u64, wallet: &str| {
+        let mut r = reading("producer-0001", start, wh);
+        r.price = Some(Iota::new(price));
+        r.payment_address = Some(PaymentAddress::parse(wallet).unwrap());
+        r
+    };
+    let usage = |registration: &str, start: u64, wh: u64| {
+        let mut r = reading(registration, start, wh);
+        (r.kind, r.price, r.payment_address) = (ReadingKind::Usage, None, None);
+        r
+    };
+    // Out of order on purpose: the latest reading's address wins, not the last stored.
+    let readings = [
+        offer(PERIOD + 120_000, 400, 120, "wallet-late"),
+        offer(PERIOD, 1_000, 120, "wallet-early"),
+        offer(PERIOD + 60_000, 250, 130, "wallet-middle"),
+        usage("consumer-0002", PERIOD, 7),
+        usage("consumer-0001", PERIOD, 300),
+        usage("consumer-0001", PERIOD + 60_000, 450),
+        // Another period's reading is not summed.
+        usage("consumer-0001", PERIOD + LENGTH, 9_999),
+    ];
+    for r in &readings {
+        assert_eq!(stores.readings.insert(r).await.unwrap(), Insertion::Stored);
+    }
+    let sum = |registration: &str, kind, price: Option<u64>, wh, latest: u64, wallet: Option<&str>| ReadingSum {
+        registration: id(registration),
+        kind,
+        price: price.map(Iota::new),
+        energy: Wh::new(wh),
+        latest_start: latest,
+        payment_address: wallet.map(|w| PaymentAddress::parse(w).unwrap()),
+    };
+    assert_eq!(
+        stores.readings.sums(PERIOD).await.unwrap(),
+        vec![
+            sum("consumer-0001", ReadingKind::Usage, None, 750, PERIOD + 60_000, None),
+            sum("consumer-0002", ReadingKind::Usage, None, 7, PERIOD, None),
+            sum("producer-0001", ReadingKind::Output, Some(120), 1_400, PERIOD + 120_000, Some("wallet-late")),
+            sum("producer-0001", ReadingKind::Output, Some(130), 250, PERIOD + 60_000, Some("wallet-middle")),
+        ]
+    );
+    assert_eq!(
+        stores.readings.sums(PERIOD + LENGTH).await.unwrap(),
+        vec![sum("consumer-0001", ReadingKind::Usage, None, 9_999, PERIOD + LENGTH, None)]
+    );
+    assert!(stores.readings.sums(PERIOD + 2 * LENGTH).await.unwrap().is_empty());
 }
 
 pub async fn a_stored_reading_is_counted_in_its_period_exactly_as_stored(stores: MarketStores) {

@@ -144,6 +144,7 @@ macro_rules! market_contract {
                 the_same_reading_twice_is_a_duplicate_and_the_first_is_kept,
                 of_concurrent_inserts_of_one_reading_exactly_one_is_stored,
                 a_periods_readings_page_through_each_once,
+                a_periods_readings_are_summed_per_registration_kind_and_price_with_the_latest_address,
                 periods_settle_in_order_and_a_closing_period_takes_no_reading,
                 account_entries_apply_once_per_period,
                 initializing_starts_the_history_once,

@@ -4,14 +4,15 @@
 //! unless its period is closing" is a single immediate transaction.
 
 use async_trait::async_trait;
-use grid_core::RegistrationId;
+use grid_core::market::ReadingKind;
+use grid_core::{Iota, PaymentAddress, RegistrationId, Wh};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params};
 
 use super::SqliteDb;
 use crate::records::{ReadingRow, SettlementRow};
 use crate::{
-    Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead, SettlementRecord, SettlementStore, StoreError,
-    StoredReading,
+    Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementHead, SettlementRecord, SettlementStore,
+    StoreError, StoredReading,
 };
 
 /// Readings in the embedded SQLite database.
@@ -179,6 +180,51 @@ impl ReadingStore for SqliteReadingStore {
         });
         let readings = rows.into_iter().map(ReadingRow::into_domain).collect::<Result<Vec<_>, _>>()?;
         Ok(ReadingPage { readings, next })
+    }
+
+    /// Summed by SQLite in one pass over the period's readings: settling a period of a
+    /// million readings reads a hundred thousand sums instead.
+    async fn sums(&self, period: u64) -> Result<Vec<ReadingSum>, StoreError> {
+        type SumRow = (String, String, Option<i64>, i64, i64, Option<String>);
+        let rows: Vec<SumRow> = self
+            .db
+            .run(move |conn| {
+                // SQLite takes the bare `payment_address` from the row with MAX(start_ms).
+                // SUM raises an error rather than wrap if it passes 2^63.
+                let mut stmt = conn.prepare_cached(
+                    "SELECT registration_id, kind, price, SUM(wh), MAX(start_ms), payment_address
+                     FROM readings WHERE counted_in = ?1
+                     GROUP BY registration_id, kind, price ORDER BY registration_id, kind, price",
+                )?;
+                let rows = stmt.query_map([int(period)], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(registration, kind, price, wh, latest_start, address)| {
+                let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+                    StoreError::Corrupt(format!("readings of {registration} in {period}: {what}: {e}"))
+                };
+                Ok(ReadingSum {
+                    registration: RegistrationId::parse(registration.as_str())
+                        .map_err(|e| corrupt("registration", &e))?,
+                    kind: match kind.as_str() {
+                        "output" => ReadingKind::Output,
+                        "usage" => ReadingKind::Usage,
+                        other => return Err(corrupt("kind", &other)),
+                    },
+                    price: price.map(|p| Iota::new(p as u64)),
+                    energy: Wh::new(wh as u64),
+                    latest_start: latest_start as u64,
+                    payment_address: address
+                        .map(PaymentAddress::parse)
+                        .transpose()
+                        .map_err(|e| corrupt("payment address", &e))?,
+                })
+            })
+            .collect()
     }
 }
 
