@@ -1,13 +1,14 @@
 //! The `portal` function: the operator portal (`/portal`, `/`, `/openapi.json`), behind API Gateway.
 //!
-//! It runs the same router as `gridctl serve`; API Gateway sends it only its routes.
+//! It runs its part of the router `gridctl serve` runs (the same handlers and layers);
+//! API Gateway sends it only its routes, and it carries no other part.
 
-use grid_app::{GridConfig, telemetry};
+use grid_app::{Api, GridConfig, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let state = grid_app::state_from_config(&config).await?;
-    lambda_http::run(grid_app::router(state, &config)).await
+    lambda_http::run(grid_app::api_router(&[Api::Portal], state, &config)).await
 }

@@ -22,5 +22,5 @@ pub mod telemetry;
 pub use assembly::{AssemblyError, Stores, state_from_config};
 pub use config::{ConfigError, GridConfig};
 pub use error::ApiError;
-pub use http::{AppState, router};
+pub use http::{Api, AppState, api_router, router};
 pub use registry::Registry;

@@ -1,5 +1,7 @@
 //! The channel codec: sealing and opening messages, one core and all cores, beside the
-//! raw Ed25519 verification of the same crate, which bounds how fast opening can be.
+//! raw Ed25519 verification of the same crate, which bounds how fast opening one message
+//! can be. Readers open a fetched window of a channel's messages together, their
+//! signatures checked as one batch: that is timed too (windows of 100).
 
 use std::time::Instant;
 
@@ -28,6 +30,9 @@ fn usage(i: u64) -> Vec<u8> {
     Command::Usage(Reading { start: at(start), end: at(start + 60_000), energy: Wh::new(1234) }).to_json().into_bytes()
 }
 
+/// Messages a reader opens together (its largest fetch window).
+const WINDOW: usize = 100;
+
 pub fn run(quick: bool) -> Vec<Figure> {
     let n = if quick { 2_000 } else { 20_000 };
     let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
@@ -51,6 +56,15 @@ pub fn run(quick: bool) -> Vec<Figure> {
             std::hint::black_box(access.open(i as u64, &envelope).unwrap());
         }
     };
+    let open_batched = |_: usize| {
+        for (w, window) in wire.chunks(WINDOW).enumerate() {
+            let envelopes: Vec<Envelope> =
+                window.iter().map(|json| Envelope::parse(json.as_bytes()).unwrap()).collect();
+            for opened in access.open_many((w * WINDOW) as u64, &envelopes) {
+                std::hint::black_box(opened.unwrap());
+            }
+        }
+    };
     let key = SigningKey::from_bytes(&[9; 32]);
     let verifying = key.verifying_key();
     let signed: Vec<(Vec<u8>, ed25519_dalek::Signature)> =
@@ -65,6 +79,8 @@ pub fn run(quick: bool) -> Vec<Figure> {
     let seal_all = rate(cores, n, seal);
     let open_one = rate(1, n, open);
     let open_all = rate(cores, n, open);
+    let batched_one = rate(1, n, open_batched);
+    let batched_all = rate(cores, n, open_batched);
     let verify_one = rate(1, n, verify);
     let verify_all = rate(cores, n, verify);
     vec![
@@ -72,6 +88,8 @@ pub fn run(quick: bool) -> Vec<Figure> {
         Figure::new(format!("seal, {cores} cores"), seal_all, "msg/s"),
         Figure::new("open (parse + checks + verify + decrypt), one core", open_one, "msg/s"),
         Figure::new(format!("open, {cores} cores"), open_all, "msg/s"),
+        Figure::new(format!("open {WINDOW} at a time (signatures as one batch), one core"), batched_one, "msg/s"),
+        Figure::new(format!("open {WINDOW} at a time, {cores} cores"), batched_all, "msg/s"),
         Figure::new("raw Ed25519 verify_strict, one core", verify_one, "verify/s"),
         Figure::new(format!("raw Ed25519 verify_strict, {cores} cores"), verify_all, "verify/s"),
         Figure::new("open ÷ raw verify, one core", open_one / verify_one * 100.0, "%").at_least(70.0),

@@ -42,14 +42,39 @@ pub struct AppState {
 
 /// The full grid API with its layers, ready to serve.
 pub fn router(state: AppState, config: &GridConfig) -> Router {
-    let portal = crate::portal::routes(state.portal.clone());
-    let routes = Router::new()
-        .merge(meta::routes())
-        .merge(registration::routes())
-        .merge(storage::routes())
-        .merge(channels::routes())
-        .with_state(state)
-        .merge(portal);
+    api_router(&[Api::Registration, Api::Storage, Api::Channels, Api::Portal], state, config)
+}
+
+/// One part of the grid's API; each Lambda function serves one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `/registration/…`
+    Registration,
+    /// `/storage/…`
+    Storage,
+    /// `/channels/…`: the channel node.
+    Channels,
+    /// `/portal…`, `/` and `/openapi.json`.
+    Portal,
+}
+
+/// The routes of `apis` only, with the layers every route shares. A function built with
+/// one API carries none of the others' handlers (nor the portal's pages and the OpenAPI
+/// document, unless it serves them): smaller zips, faster builds.
+pub fn api_router(apis: &[Api], state: AppState, config: &GridConfig) -> Router {
+    let mut routes = Router::new();
+    for api in apis {
+        routes = match api {
+            Api::Registration => routes.merge(registration::routes()),
+            Api::Storage => routes.merge(storage::routes()),
+            Api::Channels => routes.merge(channels::routes()),
+            Api::Portal => routes.merge(meta::routes()),
+        };
+    }
+    let mut routes = routes.with_state(state.clone());
+    if apis.contains(&Api::Portal) {
+        routes = routes.merge(crate::portal::routes(state.portal));
+    }
     with_layers(routes, config.body_limit_bytes, config.request_timeout)
 }
 

@@ -143,15 +143,27 @@ impl Poller {
             if messages.is_empty() {
                 return Ok(report);
             }
+            // The messages of one receive are worked on side by side (their shards share
+            // no registration), so a drain uses every core, as concurrent Lambda
+            // invocations would.
+            let mut running = tokio::task::JoinSet::new();
             for message in messages {
-                match self.work(&message.body, now).await {
-                    Ok(done) => {
+                let poller = self.clone();
+                running.spawn(async move {
+                    let done = poller.work(&message.body, now).await;
+                    (message, done)
+                });
+            }
+            while let Some(joined) = running.join_next().await {
+                match joined {
+                    Ok((message, Ok(done))) => {
                         report += done;
                         self.queue.ack(&message.receipt).await?;
                     }
-                    Err(e) => {
+                    Ok((message, Err(e))) => {
                         tracing::warn!(message = %message.id, error = %e, "polling work failed; it will be retried")
                     }
+                    Err(e) => tracing::error!(error = %e, "polling work stopped; its message will be retried"),
                 }
             }
         }
