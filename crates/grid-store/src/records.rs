@@ -210,11 +210,7 @@ impl ReadingRow {
         let time = |ms: u64| i64::try_from(ms).ok().and_then(|ms| EpochMs::parse(ms).ok());
         Ok(crate::StoredReading {
             registration: RegistrationId::parse(self.registration.as_str()).map_err(|e| corrupt("registration", &e))?,
-            kind: match self.kind.as_str() {
-                "output" => ReadingKind::Output,
-                "usage" => ReadingKind::Usage,
-                other => return Err(corrupt("kind", &other)),
-            },
+            kind: ReadingKind::from_name(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?,
             reading: Reading {
                 start: time(self.start_ms).ok_or_else(|| corrupt("start", &self.start_ms))?,
                 end: time(self.end_ms).ok_or_else(|| corrupt("end", &self.end_ms))?,

@@ -38,7 +38,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
 
     let now = EpochMs::now().get();
     let first = now - now % 60_000 - (per_channel as u64 + 10) * 60_000;
-    let mut secrets_of = Vec::new();
+    let mut channel_secrets = Vec::new();
     let http = reqwest::Client::new();
     let client: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(base.clone(), http));
     for c in 0..channels {
@@ -53,13 +53,12 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         stores.registrations.insert(&Registration::new(id, ItemType::Consumer, None, Some(credentials), at)).await?;
         let mut writer = ChannelWriter::new(secrets.clone(), 0, client.clone());
         writer.publish(&Command::Hello).await?;
-        secrets_of.push(secrets);
+        channel_secrets.push(secrets);
     }
-    let secrets = secrets_of;
 
     // What the devices do on their own hardware: seal every reading.
     let sealing = Instant::now();
-    let sealed: Vec<Vec<(MessageAddress, Envelope)>> = secrets
+    let sealed: Vec<Vec<(MessageAddress, Envelope)>> = channel_secrets
         .iter()
         .map(|secrets| {
             (0..per_channel as u64)

@@ -19,6 +19,11 @@ impl ReadingKind {
             Self::Usage => "usage",
         }
     }
+
+    /// The kind [`as_str`](Self::as_str) names, as stores keep it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Output, Self::Usage].into_iter().find(|kind| kind.as_str() == name)
+    }
 }
 
 /// A producer's offer over a period: its energy and `Σ(Wh · price)` over its readings.

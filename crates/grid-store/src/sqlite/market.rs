@@ -210,11 +210,7 @@ impl ReadingStore for SqliteReadingStore {
                 Ok(ReadingSum {
                     registration: RegistrationId::parse(registration.as_str())
                         .map_err(|e| corrupt("registration", &e))?,
-                    kind: match kind.as_str() {
-                        "output" => ReadingKind::Output,
-                        "usage" => ReadingKind::Usage,
-                        other => return Err(corrupt("kind", &other)),
-                    },
+                    kind: ReadingKind::from_name(&kind).ok_or_else(|| corrupt("kind", &kind))?,
                     price: price.map(|p| Iota::new(p as u64)),
                     energy: Wh::new(wh as u64),
                     latest_start: latest_start as u64,
