@@ -56,14 +56,10 @@ unit: tools
 ## same arm64 binaries (under qemu-user on other machines) beside a minimal `hello`
 ## function, over a moto server; the cost probe (a debug build: it counts requests, it
 ## does not time them) counts AWS requests per reading; criterion times the pure code.
-## The debug build of the probes (target/debug) runs beside the arm64 build (which locks
-## target/release and the arm64 directory), so each fills the other's idle core.
 ## See docs/performance.md.
-bench: bench-tools tools
-	cargo build --locked -p grid-functions --example provision --example aws_cost & probes=$$!; \
-	if $(MAKE) --no-print-directory lambda && \
-		cargo lambda build --release --arm64 --output-format zip --locked -p lambda-hello; \
-	then wait $$probes; else kill $$probes; exit 1; fi
+bench: bench-tools tools lambda
+	cargo lambda build --release --arm64 --output-format zip --locked -p lambda-hello
+	cargo build --locked -p grid-functions --example provision --example aws_cost
 	cargo build --release --locked -p gridctl
 	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/debug/examples/aws_cost'
 	cargo bench --locked -p grid-core --bench core -- --warm-up-time 1 --measurement-time 3

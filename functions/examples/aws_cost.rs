@@ -49,6 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         [] => (20, 200, 10),
         _ => return Err("usage: aws_cost [PRODUCERS CONSUMERS READINGS_EACH]".into()),
     };
+    // Warnings (a poll that failed and will be retried) say why a count came out short.
+    grid_app::telemetry::init(grid_app::config::LogFormat::Pretty, "warn");
     let endpoint = std::env::var("GRID_TEST_MOTO_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))?;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&endpoint)

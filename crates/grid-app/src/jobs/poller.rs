@@ -143,27 +143,20 @@ impl Poller {
             if messages.is_empty() {
                 return Ok(report);
             }
-            // The messages of one receive are worked on side by side (their shards share
-            // no registration), so a drain uses every core, as concurrent Lambda
-            // invocations would.
-            let mut running = tokio::task::JoinSet::new();
+            // One at a time: side by side used both cores, but moto (the AWS emulator the
+            // tests and the cost probe run on) answered concurrent transactions with
+            // internal errors, and on DynamoDB two shards' transactions meet on the
+            // settlement head's condition check (TransactionConflict).
             for message in messages {
-                let poller = self.clone();
-                running.spawn(async move {
-                    let done = poller.work(&message.body, now).await;
-                    (message, done)
-                });
-            }
-            while let Some(joined) = running.join_next().await {
-                match joined {
-                    Ok((message, Ok(done))) => {
+                match self.work(&message.body, now).await {
+                    Ok(done) => {
                         report += done;
                         self.queue.ack(&message.receipt).await?;
                     }
-                    Ok((message, Err(e))) => {
-                        tracing::warn!(message = %message.id, error = %e, "polling work failed; it will be retried")
+                    Err(e) => {
+                        let error = crate::telemetry::cause_chain(&e);
+                        tracing::warn!(message = %message.id, %error, "polling work failed; it will be retried");
                     }
-                    Err(e) => tracing::error!(error = %e, "polling work stopped; its message will be retried"),
                 }
             }
         }
