@@ -78,15 +78,14 @@ impl ChannelAccess {
     pub fn open_many(&self, first: u64, envelopes: &[Envelope]) -> Vec<Result<Vec<u8>, EnvelopeError>> {
         let bound: Vec<Result<VerifyingKey, EnvelopeError>> =
             envelopes.iter().zip(first..).map(|(envelope, index)| self.bind(index, envelope)).collect();
-        let candidates: Vec<(&Envelope, VerifyingKey)> =
-            envelopes.iter().zip(&bound).filter_map(|(e, key)| Some((e, *key.as_ref().ok()?))).collect();
-        let mut verified = verify_signatures(&candidates).into_iter();
+        let envelopes: Vec<&Envelope> = envelopes.iter().collect();
+        let verified = verify_signatures(&envelopes, bound);
         envelopes
-            .iter()
+            .into_iter()
             .zip(first..)
-            .zip(bound)
-            .map(|((envelope, index), key)| {
-                key.and_then(|_| verified.next().expect("one outcome per candidate"))?;
+            .zip(verified)
+            .map(|((envelope, index), verified)| {
+                verified?;
                 self.cipher
                     .decrypt(
                         &Nonce::from(*envelope.nonce()),

@@ -164,10 +164,7 @@ impl Envelope {
             .iter()
             .map(|e| keys.entry((e.root, e.public_key)).or_insert_with(|| e.bound_key()).clone())
             .collect();
-        let candidates: Vec<(&Envelope, VerifyingKey)> =
-            envelopes.iter().zip(&bound).filter_map(|(e, key)| Some((*e, *key.as_ref().ok()?))).collect();
-        let mut verified = verify_signatures(&candidates).into_iter();
-        bound.into_iter().map(|key| key.and_then(|_| verified.next().expect("one outcome per candidate"))).collect()
+        verify_signatures(&envelopes, bound)
     }
 
     pub(super) fn public_key(&self) -> &[u8; 32] {
@@ -207,14 +204,24 @@ fn hex_field<const N: usize>(value: &str, field: &'static str, rule: &'static st
     Ok(out)
 }
 
-/// Verifies each envelope's signature with the key its caller bound to it; one
-/// outcome each, in order. Many signatures are checked as one batch (ed25519-dalek's
-/// `verify_batch`: one multiscalar multiplication, about twice the throughput of
-/// checking them one by one). If the batch fails, each is checked on its own
-/// (`verify_strict`) to find which, so a bad signature costs its batch a second pass
-/// and never hides among good ones. Weak (small-order) keys never go into a batch:
-/// strict verification refuses them, and so does this.
-pub(super) fn verify_signatures(items: &[(&Envelope, VerifyingKey)]) -> Vec<Result<(), EnvelopeError>> {
+/// Verifies each envelope's signature with the key its caller bound to it (or keeps the
+/// error binding gave); one outcome each, in order. The signatures of the bound ones are
+/// checked as one batch (ed25519-dalek's `verify_batch`: one multiscalar
+/// multiplication, about twice the throughput of checking them one by one). If the batch
+/// fails, each is checked on its own (`verify_strict`) to find which, so a bad signature
+/// costs its batch a second pass and never hides among good ones. Weak (small-order) keys
+/// never go into a batch: strict verification refuses them, and so does this.
+pub(super) fn verify_signatures(
+    envelopes: &[&Envelope],
+    bound: Vec<Result<VerifyingKey, EnvelopeError>>,
+) -> Vec<Result<(), EnvelopeError>> {
+    let items: Vec<(&Envelope, VerifyingKey)> =
+        envelopes.iter().zip(&bound).filter_map(|(e, key)| Some((*e, *key.as_ref().ok()?))).collect();
+    let mut verified = batch_or_one_by_one(&items).into_iter();
+    bound.into_iter().map(|key| key.and_then(|_| verified.next().expect("one outcome per bound key"))).collect()
+}
+
+fn batch_or_one_by_one(items: &[(&Envelope, VerifyingKey)]) -> Vec<Result<(), EnvelopeError>> {
     if items.len() > 1 && items.iter().all(|(_, key)| !key.is_weak()) {
         let messages: Vec<Vec<u8>> =
             items.iter().map(|(e, _)| signed_message(&e.root, e.index, &e.nonce, &e.ciphertext)).collect();
