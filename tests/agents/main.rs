@@ -122,9 +122,7 @@ async fn late_data_within_the_delay_counts_in_its_slot_later_data_is_carried_and
         .collect();
     assert_eq!(offered, want, "every source Wh offered exactly once");
     // And the grid reads them as the producer's output.
-    let poller = s.grid.poller();
-    poller.dispatch().await.unwrap();
-    let polled = poller.drain(EpochMs::now()).await.unwrap();
+    let polled = s.grid.poll().await;
     assert_eq!((polled.stored, polled.rejected), (4, 0), "{polled:?}");
 }
 

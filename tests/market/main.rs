@@ -259,9 +259,7 @@ async fn a_poll_cut_off_before_moving_the_cursor_stores_nothing_twice() {
 async fn settlement_run_twice_at_once_settles_each_period_once() {
     let grid = TestGrid::start_with(CONFIG).await;
     let (producers, consumers, first) = polled_once(&grid).await;
-    let poller = grid.poller();
-    poller.dispatch().await.unwrap();
-    poller.drain(EpochMs::now()).await.unwrap();
+    grid.poll().await;
     let now = EpochMs::now();
     let (one, two) = (grid.settler(), grid.settler());
     let (a, b) = tokio::join!(one.run(now), two.run(now));
@@ -295,16 +293,13 @@ async fn a_reading_for_a_settled_period_counts_in_the_next_open_one() {
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
-    let poller = grid.poller();
-    poller.dispatch().await.unwrap();
-    poller.drain(EpochMs::now()).await.unwrap();
+    grid.poll().await;
     let settled = grid.settler().run(EpochMs::now()).await.unwrap();
     let last = settled.last().unwrap().period;
 
     // A consumer reports usage for the first, long settled period.
     publish(&grid, &mut consumers[1], Command::Usage(reading(first + 5_000, 4000))).await;
-    poller.dispatch().await.unwrap();
-    let late = poller.drain(EpochMs::now()).await.unwrap();
+    let late = grid.poll().await;
     assert_eq!((late.stored, late.late), (1, 1));
     let page = grid.stores.readings.counted_in(last + LENGTH_MS, None, 100).await.unwrap();
     assert_eq!(page.readings.len(), 1);
@@ -320,9 +315,7 @@ async fn commands_a_party_may_not_send_are_rejected_and_recorded() {
     publish(&grid, &mut producers[0], Command::SourceOutput(reading(start, 10))).await;
     let far_future = EpochMs::now().get() + 3_600_000;
     publish(&grid, &mut consumers[0], Command::Usage(reading(far_future, 10))).await;
-    let poller = grid.poller();
-    poller.dispatch().await.unwrap();
-    let report = poller.drain(EpochMs::now()).await.unwrap();
+    let report = grid.poll().await;
     assert_eq!((report.stored, report.rejected), (0, 3), "{report:?}");
     let rejected = grid.stores.rejections.for_registration(&producers[0].id, 10).await.unwrap();
     let reasons: Vec<&str> = rejected.iter().map(|r| r.reason.as_str()).collect();
@@ -387,9 +380,7 @@ async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_bo
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
-    let poller = grid.poller();
-    poller.dispatch().await.unwrap();
-    poller.drain(EpochMs::now()).await.unwrap();
+    grid.poll().await;
     grid.settler().run(EpochMs::now()).await.unwrap();
 
     // Before anyone pays, the grid holds no cash and pays nobody.
@@ -422,8 +413,7 @@ async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_bo
     )
     .await;
 
-    poller.dispatch().await.unwrap();
-    let claims = poller.drain(EpochMs::now()).await.unwrap();
+    let claims = grid.poll().await;
     assert_eq!((claims.payments, claims.rejected), (4, 0), "{claims:?}");
 
     // The ledger backs three claims; the one on another consumer's batch is refused,
@@ -537,9 +527,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
-    let poller = grid.poller();
-    poller.dispatch().await.unwrap();
-    poller.drain(EpochMs::now()).await.unwrap();
+    grid.poll().await;
     grid.settler().run(EpochMs::now()).await.unwrap();
 
     // Each consumer pays its bill in four instalments, the monitor running in between,
@@ -565,8 +553,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
                     .unwrap();
             publish(&grid, consumer, claim).await;
         }
-        poller.dispatch().await.unwrap();
-        assert_eq!(poller.drain(EpochMs::now()).await.unwrap().payments, 3);
+        assert_eq!(grid.poll().await.payments, 3);
         monitor.run().await;
         monitor.run().await;
     }
@@ -849,9 +836,7 @@ where
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
-    let poller = grid.poller();
-    poller.dispatch().await.unwrap();
-    poller.drain(EpochMs::now()).await.unwrap();
+    grid.poll().await;
     grid.settler().run(EpochMs::now()).await.unwrap();
     let http = reqwest::Client::new();
     for (i, consumer) in consumers.iter_mut().enumerate() {
@@ -864,8 +849,7 @@ where
         let claim = format!(r#"{{"command":"payment","batchId":"{batch}","amount":{}}}"#, owed.get());
         publish(&grid, consumer, Command::parse(claim.as_bytes()).unwrap()).await;
     }
-    poller.dispatch().await.unwrap();
-    poller.drain(EpochMs::now()).await.unwrap();
+    grid.poll().await;
 
     let now = EpochMs::now().get();
     faults.fail_write(cut.unwrap_or(u64::MAX));

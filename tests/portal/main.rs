@@ -52,9 +52,7 @@ async fn traded() -> TestGrid {
         &[Command::Usage(reading(first, 1500)), Command::Usage(reading(first + 60_000, 500)), claim],
     )
     .await;
-    let poller = grid.poller();
-    poller.dispatch().await.unwrap();
-    poller.drain(EpochMs::now()).await.unwrap();
+    grid.poll().await;
     grid.settler().run(EpochMs::now()).await.unwrap();
     grid
 }

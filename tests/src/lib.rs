@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use grid_app::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient, ReadBatch};
-use grid_app::jobs::{Poller, Settler};
+use grid_app::jobs::{PollReport, Poller, Settler};
 use grid_app::{GridConfig, Stores};
 use grid_core::SideKey;
 use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
@@ -142,6 +142,13 @@ impl TestGrid {
     /// The poller, as `serve` and the Lambda functions run it.
     pub fn poller(&self) -> Poller {
         self.stores.poller(&self.config)
+    }
+
+    /// Polls every channel once, as the schedule does: dispatch, then drain the work.
+    pub async fn poll(&self) -> PollReport {
+        let poller = self.poller();
+        poller.dispatch().await.unwrap();
+        poller.drain(grid_core::EpochMs::now()).await.unwrap()
     }
 
     /// Settlement, as `serve` and the Lambda functions run it.
