@@ -722,6 +722,31 @@ where
     writes
 }
 
+/// Runs `job` with write `cut` and every later one failing (none without a cut), as if
+/// the process died there. Returns the writes counted, and how to name the cut in the
+/// messages of the checks that follow (which write, and what the job said).
+async fn cut_off_at<T: std::fmt::Debug, E: std::fmt::Display>(
+    faults: &grid_store::faults::FaultPlan,
+    cut: Option<u64>,
+    job: impl std::future::Future<Output = Result<T, E>>,
+) -> (u64, String) {
+    faults.fail_write(cut.unwrap_or(u64::MAX));
+    let cut_off = job.await;
+    let writes = faults.writes();
+    faults.disarm();
+    let named = match cut {
+        None => {
+            let cut_off = cut_off.map_err(|e| e.to_string());
+            assert!(cut_off.is_ok(), "without a cut the job succeeds: {cut_off:?}");
+            "none".to_owned()
+        }
+        Some(cut) => {
+            format!("{cut} ({})", cut_off.err().map_or("a step failed, the job went on".into(), |e| e.to_string()))
+        }
+    };
+    (writes, named)
+}
+
 /// One grid traded on, polled and settled, cut off at write `cut` (if any) and
 /// restarted once the dead run's leases expired; then the books must be exactly what
 /// they are without a cut: every reading stored once, every period settled once with
@@ -746,18 +771,7 @@ where
         poller.drain(now).await.map_err(|e| e.to_string())?;
         grid.settler().run(now).await.map_err(|e| e.to_string())
     };
-    faults.fail_write(cut.unwrap_or(u64::MAX));
-    let cut_off = run(now).await;
-    let writes = faults.writes();
-    faults.disarm();
-    let cut = match cut {
-        None => {
-            assert!(cut_off.is_ok(), "without a cut the jobs succeed: {cut_off:?}");
-            "none".to_owned()
-        }
-        // Which write was cut, for the messages below.
-        Some(cut) => format!("{cut} ({})", cut_off.err().unwrap_or_else(|| "a step failed, the job went on".into())),
-    };
+    let (writes, cut) = cut_off_at(&faults, cut, run(now)).await;
     // The restart, once the dead run's leases have expired: the schedule dispatches
     // again and settlement resumes.
     run(now + 180_000).await.unwrap_or_else(|e| panic!("after the cut at write {cut} the jobs run again: {e}"));
@@ -852,19 +866,7 @@ where
     grid.poll().await;
 
     let now = EpochMs::now().get();
-    faults.fail_write(cut.unwrap_or(u64::MAX));
-    let cut_off = cashier.run(EpochMs::parse(now as i64).unwrap()).await;
-    let writes = faults.writes();
-    faults.disarm();
-    let cut = match cut {
-        None => {
-            assert!(cut_off.is_ok(), "without a cut the monitor succeeds: {cut_off:?}");
-            "none".to_owned()
-        }
-        Some(cut) => {
-            format!("{cut} ({})", cut_off.err().map_or("a step failed, the run went on".into(), |e| e.to_string()))
-        }
-    };
+    let (writes, cut) = cut_off_at(&faults, cut, cashier.run(EpochMs::parse(now as i64).unwrap())).await;
     // Restarts, after the lease expired and after the resend delay, until quiet.
     for round in 1..=4u64 {
         let at = EpochMs::parse((now + round * 300_000) as i64).unwrap();
