@@ -9,6 +9,18 @@ fn gridctl() -> Command {
     command
 }
 
+/// `gridctl serve` on a free port over `data`, its stdout piped (for
+/// [`wait_for_address`]) and its stderr dropped; callers add what their test needs.
+fn serve(data: &std::path::Path) -> Command {
+    let mut command = gridctl();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    command
+}
+
 /// Reads stdout until the "listening on" line and returns the base URL.
 fn wait_for_address(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -21,13 +33,7 @@ fn wait_for_address(child: &mut Child) -> String {
 #[tokio::test]
 async fn serve_answers_on_the_address_it_prints_and_stops_cleanly_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = gridctl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(data.path()).spawn().unwrap();
     let base = wait_for_address(&mut child);
 
     let about: serde_json::Value = reqwest::get(format!("{base}/")).await.unwrap().json().await.unwrap();
@@ -59,13 +65,9 @@ fn a_bad_configuration_variable_stops_serve_with_a_message_naming_it() {
 #[test]
 fn flags_override_the_environment() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = gridctl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
+    let mut child = serve(data.path())
         .env("GRID_LISTEN", "not-an-address")
         .env("GRID_DATA_DIR", "/nonexistent/should/not/be/used")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let base = wait_for_address(&mut child);
@@ -123,13 +125,7 @@ fn the_demo_trades_until_everything_is_paid_and_its_books_add_up() {
 #[tokio::test]
 async fn a_channel_made_with_gridctl_registers_a_producer_and_reads_back() {
     let data = tempfile::tempdir().unwrap();
-    let mut server = gridctl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = serve(data.path()).spawn().unwrap();
     let base = wait_for_address(&mut server);
     let node = format!("--node={base}");
 
@@ -163,14 +159,7 @@ async fn a_channel_made_with_gridctl_registers_a_producer_and_reads_back() {
 #[tokio::test]
 async fn serve_without_a_ledger_url_runs_a_development_ledger_at_slash_ledger() {
     let data = tempfile::tempdir().unwrap();
-    let mut server = gridctl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .env_remove("LEDGER_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = serve(data.path()).env_remove("LEDGER_URL").spawn().unwrap();
     let base = wait_for_address(&mut server);
     let http = reqwest::Client::new();
     let deposit = http
@@ -290,13 +279,12 @@ async fn batches_lists_what_the_grid_follows_and_filters_by_status() {
 async fn serve_prints_a_portal_link_that_signs_in_and_never_prints_a_configured_token() {
     let data = tempfile::tempdir().unwrap();
     let start = |token: Option<&str>| {
-        let mut command = gridctl();
-        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data.path());
+        let mut command = serve(data.path());
         match token {
             Some(token) => command.env("PORTAL_TOKEN", token),
             None => command.env_remove("PORTAL_TOKEN"),
         };
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let (first, second) = (lines.next().unwrap().unwrap(), lines.next().unwrap().unwrap());
         (child, first, second)
@@ -323,12 +311,9 @@ async fn serve_prints_a_portal_link_that_signs_in_and_never_prints_a_configured_
 async fn side_keys_and_seeds_never_reach_the_logs_even_at_trace_level() {
     let data = tempfile::tempdir().unwrap();
     let log_path = data.path().join("serve.log");
-    let mut server = gridctl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
+    let mut server = serve(data.path())
         .env("RUST_LOG", "trace")
         .env("POLL_INTERVAL_SECS", "1")
-        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
@@ -396,14 +381,7 @@ async fn side_keys_and_seeds_never_reach_the_logs_even_at_trace_level() {
 async fn schemathesis_driving_the_openapi_document_finds_no_server_error_and_no_4xx_without_a_message() {
     const TOKEN: &str = "schemathesis-portal-token";
     let data = tempfile::tempdir().unwrap();
-    let mut server = gridctl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .env("PORTAL_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = serve(data.path()).env("PORTAL_TOKEN", TOKEN).spawn().unwrap();
     let base = wait_for_address(&mut server);
     let hooks = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
     let run = Command::new("schemathesis")
