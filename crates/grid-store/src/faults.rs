@@ -7,7 +7,7 @@
 //! interceptor fails it before it is sent).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which write fails, shared by every connection and client it is attached to.
 #[derive(Debug, Clone, Default)]
@@ -18,14 +18,12 @@ struct Inner {
     writes: AtomicU64,
     /// The write that fails, counting from 1 since arming; 0 when disarmed.
     fail_at: AtomicU64,
-    tripped: AtomicBool,
 }
 
 impl FaultPlan {
     /// From now on, writes 1 to `n - 1` go through and write `n` and later ones fail.
     pub fn fail_write(&self, n: u64) {
         self.0.writes.store(0, Ordering::SeqCst);
-        self.0.tripped.store(false, Ordering::SeqCst);
         self.0.fail_at.store(n, Ordering::SeqCst);
     }
 
@@ -39,20 +37,11 @@ impl FaultPlan {
         self.0.writes.load(Ordering::SeqCst)
     }
 
-    /// Whether the armed write was reached (and everything since failed).
-    pub fn tripped(&self) -> bool {
-        self.0.tripped.load(Ordering::SeqCst)
-    }
-
     /// Counts a write at a boundary; true if it fails.
     pub(crate) fn fails_now(&self) -> bool {
         let n = self.0.writes.fetch_add(1, Ordering::SeqCst) + 1;
         let at = self.0.fail_at.load(Ordering::SeqCst);
-        let fail = at != 0 && n >= at;
-        if fail {
-            self.0.tripped.store(true, Ordering::SeqCst);
-        }
-        fail
+        at != 0 && n >= at
     }
 }
 
