@@ -9,6 +9,8 @@ SHELL := bash
 VENV    := .venv
 TOOLS   := $(VENV)/.installed
 PYTHON  ?= python3
+# The functions' arm64 zips, as `sam build` makes them (the release profile).
+LAMBDA_BUILD := cargo lambda build --release --arm64 --output-format zip --locked
 # Tools from the venv (moto_server, cargo-lambda, sam, cfn-lint) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
@@ -54,15 +56,16 @@ unit: tools
 ## The hot paths measured (release builds), each figure beside its target; JSON in
 ## target/bench/. The Lambda part reads the arm64 zips and times the cold starts of the
 ## same arm64 binaries (under qemu-user on other machines) beside a minimal `hello`
-## function, over a moto server; the cost probe (a debug build: it counts requests, it
-## does not time them) counts AWS requests per reading; criterion times the pure code.
-## See docs/performance.md.
-bench: bench-tools tools lambda
-	cargo lambda build --release --arm64 --output-format zip --locked -p lambda-hello
+## function built with them, over a moto server; the cost probe (a debug build: it
+## counts requests, it does not time them) counts AWS requests per reading; criterion
+## times the pure code. See docs/performance.md.
+bench: bench-tools tools
+	rustup target add aarch64-unknown-linux-gnu
+	$(LAMBDA_BUILD) -p grid-functions -p lambda-hello
 	cargo build --locked -p grid-functions --example provision --example aws_cost
 	cargo build --release --locked -p gridctl
 	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/debug/examples/aws_cost'
-	cargo bench --locked -p grid-core --bench core -- --warm-up-time 1 --measurement-time 3
+	cargo bench --locked -p grid-core --bench core -- --warm-up-time 1 --measurement-time 2
 
 ## wrk (Debian package) drives the HTTP load; qemu-user and Debian's arm64 C library run
 ## the arm64 functions on another architecture.
@@ -95,7 +98,7 @@ serve:
 ## The seven functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip), with sizes.
 lambda: tools
 	rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --output-format zip -p grid-functions
+	$(LAMBDA_BUILD) -p grid-functions
 	@for zip in target/lambda/*/bootstrap.zip; do \
 		printf '%-16s %8d bytes\n' "$$(basename "$$(dirname "$$zip")")" "$$(stat -c %s "$$zip")"; \
 	done

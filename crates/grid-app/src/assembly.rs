@@ -162,6 +162,7 @@ impl Stores {
             queue: self.poll_work.clone(),
             heartbeats: self.heartbeats.clone(),
             period: config.market.period,
+            concurrency: config.market.poll_concurrency,
         }
     }
 

@@ -92,6 +92,9 @@ pub struct MarketConfig {
     pub poll_interval: Duration,
     /// `READING_SHARDS` (default 4): DynamoDB partitions per period of readings.
     pub reading_shards: u32,
+    /// `POLL_CONCURRENCY`: channels one poll worker reads at once (default 4 over
+    /// SQLite; 1 on AWS, where concurrent poller invocations are the parallelism).
+    pub poll_concurrency: usize,
     /// `GRID_WALLET` (default `grid-wallet`): the grid's payment addresses are
     /// `{GRID_WALLET}-{n}`, a new `n` for every settled period.
     pub wallet: String,
@@ -138,6 +141,7 @@ impl GridConfig {
         "MIN_PAYOUT",
         "POLL_INTERVAL_SECS",
         "READING_SHARDS",
+        "POLL_CONCURRENCY",
         "GRID_WALLET",
         "LEDGER_URL",
         "LEDGER_DIALECT",
@@ -162,15 +166,17 @@ impl GridConfig {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |name: &str| vars.get(name).map(String::as_str).filter(|v| !v.is_empty());
         let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let store = match get("GRID_STORE").unwrap_or("sqlite") {
+            "sqlite" => StoreBackend::Sqlite,
+            "aws" => StoreBackend::Aws(Box::new(
+                AwsNames::from_vars(|name| get(name).map(str::to_owned))
+                    .map_err(|e| ConfigError { variable: e.0, reason: e.to_string() })?,
+            )),
+            other => return Err(invalid("GRID_STORE", other, "must be \"sqlite\" or \"aws\"")),
+        };
+        let market = MarketConfig::from_vars(&get, &store)?;
         Ok(Self {
-            store: match get("GRID_STORE").unwrap_or("sqlite") {
-                "sqlite" => StoreBackend::Sqlite,
-                "aws" => StoreBackend::Aws(Box::new(
-                    AwsNames::from_vars(|name| get(name).map(str::to_owned))
-                        .map_err(|e| ConfigError { variable: e.0, reason: e.to_string() })?,
-                )),
-                other => return Err(invalid("GRID_STORE", other, "must be \"sqlite\" or \"aws\"")),
-            },
+            store,
             data_dir: PathBuf::from(get("GRID_DATA_DIR").unwrap_or("./grid-data")),
             listen: parse(get("GRID_LISTEN"), "GRID_LISTEN", "127.0.0.1:8080".parse().unwrap())?,
             body_limit_bytes: bounded(
@@ -189,7 +195,7 @@ impl GridConfig {
                 Some("json") => LogFormat::Json,
                 Some(other) => return Err(invalid("GRID_LOG_FORMAT", other, "must be \"pretty\" or \"json\"")),
             },
-            market: MarketConfig::from_vars(&get)?,
+            market,
             ledger: {
                 // Checked even without a URL: a typo should not wait for the day the URL is set.
                 let dialect = match get("LEDGER_DIALECT") {
@@ -218,7 +224,7 @@ impl GridConfig {
 }
 
 impl MarketConfig {
-    fn from_vars<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Self, ConfigError> {
+    fn from_vars<'a>(get: &impl Fn(&str) -> Option<&'a str>, store: &StoreBackend) -> Result<Self, ConfigError> {
         let period_secs = parse(get("SETTLEMENT_PERIOD_SECS"), "SETTLEMENT_PERIOD_SECS", 900)?;
         let period = PeriodLength::from_secs(period_secs)
             .map_err(|e| ConfigError { variable: "SETTLEMENT_PERIOD_SECS", reason: e.to_string() })?;
@@ -251,6 +257,18 @@ impl MarketConfig {
                 1..=3_600,
             )?),
             reading_shards: bounded(parse(get("READING_SHARDS"), "READING_SHARDS", 4)?, "READING_SHARDS", 1..=256)?,
+            // SQLite takes one writer at a time but reading and checking channels runs
+            // on every core; on AWS each concurrent transaction would meet the others on
+            // the settlement head, so one Lambda polls its channels one at a time.
+            poll_concurrency: bounded(
+                parse(
+                    get("POLL_CONCURRENCY"),
+                    "POLL_CONCURRENCY",
+                    if matches!(store, StoreBackend::Sqlite) { 4 } else { 1 },
+                )?,
+                "POLL_CONCURRENCY",
+                1..=64,
+            )?,
             wallet,
             monitor: MonitorConfig {
                 connection_pool: bounded(
@@ -348,6 +366,7 @@ mod tests {
                     min_payout: Iota::new(1),
                     poll_interval: Duration::from_secs(5),
                     reading_shards: 4,
+                    poll_concurrency: 4,
                     wallet: "grid-wallet".to_owned(),
                     monitor: MonitorConfig {
                         connection_pool: 4,
@@ -384,6 +403,7 @@ mod tests {
             ("GRID_WALLET", "a/b"),
             ("LEDGER_URL", "ftp://ledger"),
             ("READING_SHARDS", "0"),
+            ("POLL_CONCURRENCY", "0"),
             ("POLL_INTERVAL_SECS", "0"),
             ("DEFAULT_PRICE", "-3"),
         ] {
@@ -419,6 +439,7 @@ mod tests {
         let vars: HashMap<String, String> = all.iter().cloned().collect();
         let StoreBackend::Aws(names) = GridConfig::from_vars(&vars).unwrap().store else { panic!("aws store") };
         assert_eq!(names.registrations_table, "grid-registrations_table");
+        assert_eq!(GridConfig::from_vars(&vars).unwrap().market.poll_concurrency, 1, "one channel at a time on AWS");
 
         for missing in grid_store::resources::resource_variables() {
             let mut partial = vars.clone();

@@ -46,9 +46,12 @@ pub struct SettlementRecord {
 pub trait SettlementStore: Send + Sync {
     async fn head(&self) -> Result<SettlementHead, StoreError>;
 
-    /// Starts the grid's history: if nothing was ever settled or closed, records
-    /// `latest` as settled, so that readings from before it count in the first open
-    /// period instead of being stranded. Does nothing otherwise.
+    /// Starts the grid's history: while no period has been closed, records `latest` as
+    /// settled if it is earlier than what the head says (or the head says nothing), so
+    /// that readings from before it count in the first open period instead of being
+    /// stranded. The start only ever moves earlier, so pollers that see different
+    /// first readings side by side agree on the earliest. Does nothing once
+    /// settlement has closed a period.
     async fn initialize(&self, latest: u64) -> Result<(), StoreError>;
 
     /// Starts settling `period`, which must directly follow the head's `latest`

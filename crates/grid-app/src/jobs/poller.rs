@@ -12,6 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinError;
+use tokio::task::JoinSet;
+
 use grid_core::channel::{ChannelAccess, Command, Reading};
 use grid_core::market::{Period, PeriodLength, ReadingKind};
 use grid_core::{ChannelCursor, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
@@ -89,6 +92,8 @@ pub struct Poller {
     pub queue: Arc<dyn MessageQueue>,
     pub heartbeats: Arc<dyn HeartbeatLog>,
     pub period: PeriodLength,
+    /// Channels of a work message read at once (`POLL_CONCURRENCY`).
+    pub concurrency: usize,
 }
 
 impl Poller {
@@ -122,16 +127,36 @@ impl Poller {
         Ok(report)
     }
 
-    /// Polls the registrations of one work message.
+    /// Polls the registrations of one work message, `concurrency` at a time (each on
+    /// its own task, so opening channels uses every core). The first failure ends the
+    /// work and the message comes back; what was stored stays stored once.
     pub async fn work(&self, body: &str, now: EpochMs) -> Result<PollReport, PollerError> {
         let message = WorkMessage::parse(body)?;
         let mut report = PollReport::default();
+        let mut polls = JoinSet::new();
         for id in message.items() {
-            report += self.poll(id, now).await?;
+            if polls.len() >= self.concurrency.max(1) {
+                report += Self::joined(polls.join_next().await)?;
+            }
+            let (poller, id) = (self.clone(), id.clone());
+            polls.spawn(async move { poller.poll(&id, now).await });
+        }
+        while !polls.is_empty() {
+            report += Self::joined(polls.join_next().await)?;
         }
         tracing::info!(work = %message.hash(), ?report, "polled a shard");
         super::heartbeat(self.heartbeats.as_ref(), "poller", &report).await;
         Ok(report)
+    }
+
+    /// The outcome of a finished poll task; a panic in it goes on as a panic here.
+    fn joined(done: Option<Result<Result<PollReport, PollerError>, JoinError>>) -> Result<PollReport, PollerError> {
+        match done {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled only when this future is dropped, which drops the set as well.
+            Some(Err(_)) | None => Ok(PollReport::default()),
+        }
     }
 
     /// Takes work messages from the queue until it is empty, acknowledging each one
@@ -143,10 +168,7 @@ impl Poller {
             if messages.is_empty() {
                 return Ok(report);
             }
-            // One at a time: side by side used both cores, but moto (the AWS emulator the
-            // tests and the cost probe run on) answered concurrent transactions with
-            // internal errors, and on DynamoDB two shards' transactions meet on the
-            // settlement head's condition check (TransactionConflict).
+            // One message at a time: a message's channels are already read side by side.
             for message in messages {
                 match self.work(&message.body, now).await {
                     Ok(done) => {
@@ -325,19 +347,22 @@ impl Poller {
         Err(StoreError::Conflict(format!("no open period found for readings of {}", registration.id)).into())
     }
 
-    /// Where settlement stands; the grid's first reading (in period `first`) starts
-    /// its history.
+    /// Where settlement stands. Until settlement closes its first period, the earliest
+    /// reading polled (here in period `first`) starts the grid's history: channels
+    /// polled side by side (or by concurrent workers) may see theirs in any order.
     async fn head(&self, first: u64, now: EpochMs) -> Result<SettlementHead, PollerError> {
         let head = self.settlements.head().await?;
-        if head.latest.is_some() || head.closing.is_some() {
-            return Ok(head);
-        }
         // Settlement begins with the first reading's period, but never more than
         // MAX_HISTORY back, so a bogus timestamp cannot make settlement walk through
         // years of empty periods.
         let length = self.period.secs() * 1000;
         let earliest = now.get().saturating_sub(MAX_HISTORY_MS);
         let start = first.max(earliest - earliest % length);
+        if head.closing.is_some() || head.latest.is_some_and(|_| head.is_open(start)) {
+            return Ok(head);
+        }
+        // Does nothing once a period has closed: the readings are late, and count in
+        // the first open period.
         self.settlements.initialize(start.saturating_sub(length)).await?;
         Ok(self.settlements.head().await?)
     }

@@ -145,12 +145,15 @@ impl DynamoReadingStore {
 
     /// Stores readings all counted in `counted_in` in one transaction. A refused put
     /// means its reading exists: that one is a duplicate, and the rest are tried again.
+    /// A transaction that met another one on the settlement head (every reading
+    /// transaction checks it) wrote nothing and is tried again after a pause.
     async fn insert_together(
         &self,
         counted_in: u64,
         mut rows: Vec<(usize, ReadingRow)>,
         outcomes: &mut [Option<Insertion>],
     ) -> Result<(), StoreError> {
+        let mut conflicts = 0;
         while !rows.is_empty() {
             let mut items = vec![self.open_check(counted_in)?];
             // Which of `rows` each action belongs to (the check belongs to none).
@@ -168,36 +171,84 @@ impl DynamoReadingStore {
                 }
                 Err(e) => e,
             };
-            let reasons: Vec<Option<String>> = match error.as_service_error() {
+            let reasons: Vec<Option<&str>> = match error.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-                    canceled.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+                    canceled.cancellation_reasons().iter().map(|r| r.code()).collect()
                 }
                 _ => Vec::new(),
             };
-            let failed =
-                |action: usize| reasons.get(action).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
-            if failed(0) {
-                rows.iter().for_each(|(i, _)| outcomes[*i] = Some(Insertion::PeriodClosed));
-                return Ok(());
-            }
-            let duplicates: Vec<usize> = (1..owners.len()).filter(|a| failed(*a)).filter_map(|a| owners[a]).collect();
-            if duplicates.is_empty() {
-                return Err(backend(error));
-            }
-            rows = rows
-                .into_iter()
-                .enumerate()
-                .filter_map(|(k, (i, row))| {
-                    if duplicates.contains(&k) {
-                        outcomes[i] = Some(Insertion::Duplicate);
-                        None
-                    } else {
-                        Some((i, row))
+            match Cancellation::of(&reasons) {
+                Some(Cancellation::PeriodClosed) => {
+                    rows.iter().for_each(|(i, _)| outcomes[*i] = Some(Insertion::PeriodClosed));
+                    return Ok(());
+                }
+                Some(Cancellation::Refused(actions)) => {
+                    let duplicates: Vec<usize> =
+                        actions.into_iter().filter_map(|a| owners.get(a).copied().flatten()).collect();
+                    if duplicates.is_empty() {
+                        return Err(backend(error));
                     }
-                })
-                .collect();
+                    rows = rows
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(k, (i, row))| {
+                            if duplicates.contains(&k) {
+                                outcomes[i] = Some(Insertion::Duplicate);
+                                None
+                            } else {
+                                Some((i, row))
+                            }
+                        })
+                        .collect();
+                }
+                Some(Cancellation::Conflict) if conflicts < MAX_CONFLICTS => {
+                    conflicts += 1;
+                    tokio::time::sleep(conflict_pause(conflicts)).await;
+                }
+                _ => return Err(backend(error)),
+            }
         }
         Ok(())
+    }
+}
+
+/// How often a reading transaction is tried again after meeting another one.
+const MAX_CONFLICTS: u32 = 8;
+
+/// The pause before the `attempt`th retry: doubling from 10 ms up to 640 ms, with
+/// full jitter, so transactions that met once do not meet again.
+fn conflict_pause(attempt: u32) -> std::time::Duration {
+    let ceiling = 10u64 << attempt.min(6);
+    let jitter = getrandom::u64().unwrap_or(ceiling / 2) % ceiling;
+    std::time::Duration::from_millis(jitter + 1)
+}
+
+/// Why DynamoDB cancelled a reading transaction, from its cancellation reasons (one per
+/// action; action 0 is the head check).
+#[derive(Debug, PartialEq, Eq)]
+enum Cancellation {
+    /// The head check failed: the period is closed or closing.
+    PeriodClosed,
+    /// These actions' puts were refused: their readings (or markers) exist.
+    Refused(Vec<usize>),
+    /// Another transaction held one of the items; nothing was written.
+    Conflict,
+}
+
+impl Cancellation {
+    fn of(reasons: &[Option<&str>]) -> Option<Self> {
+        let failed = |action: usize| reasons[action] == Some("ConditionalCheckFailed");
+        if reasons.is_empty() {
+            return None;
+        }
+        if failed(0) {
+            return Some(Self::PeriodClosed);
+        }
+        let refused: Vec<usize> = (1..reasons.len()).filter(|a| failed(*a)).collect();
+        if !refused.is_empty() {
+            return Some(Self::Refused(refused));
+        }
+        reasons.contains(&Some("TransactionConflict")).then_some(Self::Conflict)
     }
 }
 
@@ -401,9 +452,13 @@ impl SettlementStore for DynamoSettlementStore {
             .update_item()
             .table_name(&self.table)
             .key("period", head_key())
-            .update_expression("SET latest = :latest")
-            .condition_expression("attribute_not_exists(latest) AND attribute_not_exists(closing)")
+            // `initial` marks a start no period has closed after yet (`finish` removes it).
+            .update_expression("SET latest = :latest, initial = :true")
+            .condition_expression(
+                "attribute_not_exists(closing) AND (attribute_not_exists(latest) OR (attribute_exists(initial) AND latest > :latest))",
+            )
             .expression_attribute_values(":latest", n(latest))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await;
         written!(result).map(|_| ())
@@ -439,7 +494,7 @@ impl SettlementStore for DynamoSettlementStore {
         let head = Update::builder()
             .table_name(&self.table)
             .key("period", head_key())
-            .update_expression("SET latest = :period REMOVE closing")
+            .update_expression("SET latest = :period REMOVE closing, initial")
             .condition_expression("closing = :period")
             .expression_attribute_values(":period", n(row.period))
             .build()
@@ -472,5 +527,44 @@ impl SettlementStore for DynamoSettlementStore {
             .await
             .map_err(backend)?;
         output.item().map(|item| settlement_row(item).and_then(SettlementRow::into_domain)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cancellation;
+
+    // moto never cancels a transaction for a conflict, so the reading of DynamoDB's
+    // cancellation reasons is checked here, on the reasons DynamoDB documents.
+
+    #[test]
+    fn a_failed_head_check_means_the_period_is_closed() {
+        let reasons = [Some("ConditionalCheckFailed"), Some("None"), Some("ConditionalCheckFailed")];
+        assert_eq!(Cancellation::of(&reasons), Some(Cancellation::PeriodClosed));
+    }
+
+    #[test]
+    fn refused_puts_are_named_by_their_actions() {
+        let reasons = [Some("None"), Some("ConditionalCheckFailed"), Some("None"), Some("ConditionalCheckFailed")];
+        assert_eq!(Cancellation::of(&reasons), Some(Cancellation::Refused(vec![1, 3])));
+    }
+
+    #[test]
+    fn a_transaction_that_met_another_is_a_conflict_to_retry() {
+        let reasons = [Some("TransactionConflict"), Some("None"), Some("None")];
+        assert_eq!(Cancellation::of(&reasons), Some(Cancellation::Conflict));
+    }
+
+    #[test]
+    fn refused_puts_are_handled_before_a_conflict() {
+        let reasons = [Some("None"), Some("TransactionConflict"), Some("ConditionalCheckFailed")];
+        assert_eq!(Cancellation::of(&reasons), Some(Cancellation::Refused(vec![2])));
+    }
+
+    #[test]
+    fn other_cancellations_are_not_explained() {
+        assert_eq!(Cancellation::of(&[]), None);
+        assert_eq!(Cancellation::of(&[Some("None"), Some("ThrottlingError")]), None);
+        assert_eq!(Cancellation::of(&[None, Some("ValidationError")]), None);
     }
 }

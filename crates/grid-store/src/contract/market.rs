@@ -273,15 +273,26 @@ pub async fn account_entries_apply_once_per_period(stores: MarketStores) {
     assert_eq!(stores.accounts.get(&id("nobody-00009")).await.unwrap(), None);
 }
 
-pub async fn initializing_starts_the_history_once(stores: MarketStores) {
-    stores.settlements.initialize(PERIOD).await.unwrap();
+pub async fn initializing_starts_the_history_at_the_earliest_until_a_period_closes(stores: MarketStores) {
+    let latest = |latest: u64| SettlementHead { latest: Some(latest), closing: None };
     stores.settlements.initialize(PERIOD + 5 * LENGTH).await.unwrap();
-    assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead { latest: Some(PERIOD), closing: None });
+    assert_eq!(stores.settlements.head().await.unwrap(), latest(PERIOD + 5 * LENGTH));
+    stores.settlements.initialize(PERIOD).await.unwrap();
+    assert_eq!(stores.settlements.head().await.unwrap(), latest(PERIOD), "an earlier start wins");
+    stores.settlements.initialize(PERIOD + 2 * LENGTH).await.unwrap();
+    assert_eq!(stores.settlements.head().await.unwrap(), latest(PERIOD), "the start never moves later");
     assert_eq!(
         stores.readings.insert(&reading("producer-0005", PERIOD + 1, 1)).await.unwrap(),
         Insertion::PeriodClosed
     );
+
     stores.settlements.close(PERIOD + LENGTH, Some(PERIOD)).await.unwrap();
+    stores.settlements.initialize(PERIOD - LENGTH).await.unwrap();
+    let closing = SettlementHead { latest: Some(PERIOD), closing: Some(PERIOD + LENGTH) };
+    assert_eq!(stores.settlements.head().await.unwrap(), closing, "settlement has begun");
+    stores.settlements.finish(&record(PERIOD + LENGTH)).await.unwrap();
+    stores.settlements.initialize(PERIOD - LENGTH).await.unwrap();
+    assert_eq!(stores.settlements.head().await.unwrap(), latest(PERIOD + LENGTH), "a settled history stays");
 }
 
 pub async fn a_payment_claim_is_pending_once_per_consumer_and_batch(stores: MarketStores) {

@@ -234,7 +234,9 @@ impl SettlementStore for SqliteSettlementStore {
         self.db
             .run(move |conn| {
                 conn.prepare_cached(
-                    "UPDATE settlement_head SET latest = :latest WHERE id = 0 AND latest IS NULL AND closing IS NULL",
+                    "UPDATE settlement_head SET latest = :latest
+                     WHERE id = 0 AND closing IS NULL
+                       AND (latest IS NULL OR (latest > :latest AND NOT EXISTS (SELECT 1 FROM settlements)))",
                 )?
                 .execute(named_params! {":latest": int(latest)})?;
                 Ok(())
