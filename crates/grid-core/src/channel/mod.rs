@@ -15,6 +15,7 @@
 
 mod access;
 mod address;
+mod batch;
 mod command;
 mod envelope;
 mod secrets;
