@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
     let (producers, consumers, each) = match args[..] {
         [p, c, m] => (p, c, m),
-        [] => (20, 200, 10),
+        [] => (5, 50, 10),
         _ => return Err("usage: aws_cost [PRODUCERS CONSUMERS READINGS_EACH]".into()),
     };
     // Warnings (a poll that failed and will be retried) say why a count came out short.
