@@ -12,9 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinError;
-use tokio::task::JoinSet;
-
 use grid_core::channel::{ChannelAccess, Command, Reading};
 use grid_core::market::{Period, PeriodLength, ReadingKind};
 use grid_core::{ChannelCursor, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
@@ -22,6 +19,7 @@ use grid_store::{
     AccountStore, HeartbeatLog, Insertion, MessageQueue, PaymentClaim, ReadingStore, RegistrationStore, Rejected,
     RejectionLog, SettlementHead, SettlementStore, StoreError, StoredReading,
 };
+use tokio::task::{JoinError, JoinSet};
 
 use crate::channels::{ChannelClient, ChannelClientError, ChannelReader};
 
