@@ -61,6 +61,14 @@ mod message_queue {
     grid_store::message_queue_contract!(super::queues);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_receivers_of_the_embedded_queue_never_share_a_message() {
+    let (_dir, queue) = queues().await;
+    let ids = grid_store::contract::queue::received_by_concurrent_receivers(&queue).await;
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (30, 30), "each message received once: {ids:?}");
+}
+
 #[tokio::test]
 async fn reopening_a_database_keeps_its_data_and_does_not_migrate_twice() {
     let (dir, db) = fresh_db().await;

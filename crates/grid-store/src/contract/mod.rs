@@ -124,7 +124,7 @@ macro_rules! message_queue_contract {
                 a_receive_takes_at_most_what_was_asked,
                 an_unacknowledged_message_comes_back_after_its_timeout,
                 an_acknowledged_message_never_comes_back,
-                concurrent_receivers_never_share_a_message,
+                concurrent_receivers_get_every_message,
                 a_message_never_acknowledged_goes_to_the_dead_letters_without_blocking_the_others,
             ]
         );
