@@ -5,6 +5,7 @@
 //! canonical padded base64, at most 16 KiB. Serialising always gives that exact
 //! field order and no whitespace, so an envelope has one canonical text.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine;
@@ -52,17 +53,23 @@ pub struct Envelope {
     signature: [u8; 64],
 }
 
-/// The JSON shape, before its fields are decoded.
+/// The JSON shape, before its fields are decoded. The text fields borrow from the input
+/// (they hold no escapes in a valid envelope): every message read or attached is parsed.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Wire {
+struct Wire<'a> {
     v: u64,
-    root: String,
+    #[serde(borrow)]
+    root: Cow<'a, str>,
     index: u64,
-    public_key: String,
-    nonce: String,
-    ciphertext: String,
-    signature: String,
+    #[serde(borrow)]
+    public_key: Cow<'a, str>,
+    #[serde(borrow)]
+    nonce: Cow<'a, str>,
+    #[serde(borrow)]
+    ciphertext: Cow<'a, str>,
+    #[serde(borrow)]
+    signature: Cow<'a, str>,
 }
 
 impl Envelope {
@@ -105,7 +112,7 @@ impl Envelope {
             return Err(EnvelopeError::IndexTooLarge);
         }
         let ciphertext = BASE64
-            .decode(&wire.ciphertext)
+            .decode(wire.ciphertext.as_bytes())
             .ok()
             .filter(|c| c.len() >= Self::TAG_LEN)
             .ok_or(EnvelopeError::Field { field: "ciphertext", rule: "standard padded base64 of at least 16 bytes" })?;
