@@ -15,7 +15,9 @@
 //! verification would (a non-canonical `s`, an `R` that is not a point or has small
 //! order) makes it answer "not all", and the caller then checks each signature on its
 //! own with `verify_strict`, which decides. Keys are the caller's, already bound to
-//! their envelopes and never weak.
+//! their envelopes and never weak. Where it still differs from strict verification — an
+//! `R` with a small-order component or in a non-canonical encoding, which only the key's
+//! owner can sign with — is written down in docs/decisions.md (Channels).
 
 use std::collections::HashMap;
 
