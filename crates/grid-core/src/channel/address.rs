@@ -23,7 +23,9 @@ impl MessageAddress {
     }
 
     pub(crate) fn from_hash(hash: [u8; 32]) -> Self {
-        Self(hex::encode(hash))
+        let mut hex = String::with_capacity(64);
+        super::push_hex(&mut hex, &hash);
+        Self(hex)
     }
 
     pub fn as_str(&self) -> &str {
