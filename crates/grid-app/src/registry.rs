@@ -50,6 +50,9 @@ impl RegistrationError {
     }
 }
 
+/// How often a removal reads the registration again after another write moved its version.
+const REMOVE_TRIES: u32 = 3;
+
 impl From<StoreError> for RegistrationError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
@@ -165,23 +168,29 @@ impl Registry {
         presented: &str,
         now: EpochMs,
     ) -> Result<Removed, RegistrationError> {
-        let Some(Versioned { value: existing, version }) = self.registrations.get(id).await? else {
-            return Err(RegistrationError::NotFound(id.clone()));
-        };
-        let (removed, version, already_removed) = match existing.status {
-            RegistrationStatus::Removed { .. } if existing.is_proven_by(presented) => (existing, version, true),
-            RegistrationStatus::Removed { .. } => return Err(RegistrationError::NotFound(id.clone())),
-            RegistrationStatus::Active => {
-                existing.authorize_removal(presented)?;
-                let mut removed = existing;
-                removed.status = RegistrationStatus::Removed { at: now };
-                removed.updated = now;
-                let version = self
-                    .registrations
-                    .replace(&removed, version)
-                    .await
-                    .map_err(|e| RegistrationError::from_write(id, e))?;
-                (removed, version, false)
+        let mut tries = 0;
+        let (removed, version, already_removed) = loop {
+            let Some(Versioned { value: existing, version }) = self.registrations.get(id).await? else {
+                return Err(RegistrationError::NotFound(id.clone()));
+            };
+            match existing.status {
+                RegistrationStatus::Removed { .. } if existing.is_proven_by(presented) => {
+                    break (existing, version, true);
+                }
+                RegistrationStatus::Removed { .. } => return Err(RegistrationError::NotFound(id.clone())),
+                RegistrationStatus::Active => {
+                    existing.authorize_removal(presented)?;
+                    let mut removed = existing;
+                    removed.status = RegistrationStatus::Removed { at: now };
+                    removed.updated = now;
+                    match self.registrations.replace(&removed, version).await {
+                        Ok(version) => break (removed, version, false),
+                        // The poller moves a channel's cursor with each read (a new version),
+                        // as it does right after a leaving device's goodbye: read it again.
+                        Err(StoreError::Conflict(_)) if tries < REMOVE_TRIES => tries += 1,
+                        Err(e) => return Err(RegistrationError::from_write(id, e)),
+                    }
+                }
             }
         };
         if let Some(return_channel) = &removed.return_channel {
@@ -247,5 +256,86 @@ impl Registry {
             tracing::warn!(registration = %removed.id, error = %e, "could not record the return channel's end");
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use grid_core::channel::{ChannelSecrets, ChannelSeed};
+    use grid_core::{
+        ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey,
+    };
+    use grid_store::sqlite::{SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
+    use grid_store::{RegistrationPage, RegistrationStore, StoreError, Versioned};
+
+    use super::Registry;
+    use crate::channels::LedgerChannelClient;
+
+    /// The SQLite registrations, with the poller moving a channel's cursor just before
+    /// the first `replace`, as it does when it reads a leaving device's goodbye.
+    struct PollerMovesFirst {
+        inner: SqliteRegistrationStore,
+        moved: AtomicBool,
+    }
+
+    #[async_trait]
+    impl RegistrationStore for PollerMovesFirst {
+        async fn insert(&self, registration: &Registration) -> Result<(), StoreError> {
+            self.inner.insert(registration).await
+        }
+        async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned<Registration>>, StoreError> {
+            self.inner.get(id).await
+        }
+        async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError> {
+            if !self.moved.swap(true, Ordering::SeqCst) {
+                let root = &registration.channel.as_ref().expect("a channel").root;
+                let (from, to) =
+                    (ChannelCursor { next_index: 0, closed: false }, ChannelCursor { next_index: 2, closed: true });
+                self.inner.advance_cursor(&registration.id, root, from, to).await?;
+            }
+            self.inner.replace(registration, expected_version).await
+        }
+        async fn advance_cursor(
+            &self,
+            id: &RegistrationId,
+            root: &ChannelRoot,
+            from: ChannelCursor,
+            to: ChannelCursor,
+        ) -> Result<(), StoreError> {
+            self.inner.advance_cursor(id, root, from, to).await
+        }
+        async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError> {
+            self.inner.list(after, limit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn removing_a_registration_whose_cursor_the_poller_just_moved_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(dir.path()).await.unwrap();
+        let store = Arc::new(PollerMovesFirst { inner: SqliteRegistrationStore::new(db.clone()), moved: false.into() });
+        let side_key = SideKey::parse("RegistryRemovalSideKey01").unwrap();
+        let secrets = ChannelSecrets::new(&ChannelSeed::from_bytes([7; 32]), side_key.clone());
+        let credentials = ChannelCredentials { root: secrets.root().clone(), side_key: side_key.clone() };
+        let id = RegistrationId::parse("producer-0001").unwrap();
+        let registration = Registration::new(id.clone(), ItemType::Producer, None, Some(credentials), EpochMs::now());
+        store.insert(&registration).await.unwrap();
+        let ledger = Arc::new(SqliteChannelLedger::new(db.clone()));
+        let registry = Registry::new(
+            store.clone(),
+            Arc::new(SqliteItemStore::new(db)),
+            Arc::new(LedgerChannelClient::new(ledger)),
+        );
+
+        let removed = registry.remove(&id, side_key.expose(), EpochMs::now()).await.unwrap();
+
+        assert!(!removed.already_removed);
+        let stored = store.get(&id).await.unwrap().unwrap().value;
+        assert!(!stored.is_active(), "removed: {:?}", stored.status);
+        assert!(stored.cursor.closed, "the poller's cursor move stays");
     }
 }
