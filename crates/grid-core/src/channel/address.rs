@@ -23,9 +23,7 @@ impl MessageAddress {
     }
 
     pub(crate) fn from_hash(hash: [u8; 32]) -> Self {
-        let mut hex = String::with_capacity(64);
-        super::push_hex(&mut hex, &hash);
-        Self(hex)
+        Self(hex::encode(hash))
     }
 
     pub fn as_str(&self) -> &str {

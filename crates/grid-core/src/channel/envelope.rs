@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use super::{batch, push_hex, root_of, signed_message};
+use super::{batch, root_of, signed_message};
 use crate::ChannelRoot;
 
 /// Why an envelope is malformed, or is not a valid message of a channel.
@@ -127,22 +127,15 @@ impl Envelope {
 
     /// The canonical JSON text.
     pub fn to_json(&self) -> String {
-        let ciphertext = BASE64.encode(&self.ciphertext);
-        let mut json = String::with_capacity(300 + ciphertext.len());
-        json.push_str(r#"{"v":1,"root":""#);
-        push_hex(&mut json, &self.root);
-        json.push_str(r#"","index":"#);
-        json.push_str(&self.index.to_string());
-        json.push_str(r#","publicKey":""#);
-        push_hex(&mut json, &self.public_key);
-        json.push_str(r#"","nonce":""#);
-        push_hex(&mut json, &self.nonce);
-        json.push_str(r#"","ciphertext":""#);
-        json.push_str(&ciphertext);
-        json.push_str(r#"","signature":""#);
-        push_hex(&mut json, &self.signature);
-        json.push_str(r#""}"#);
-        json
+        format!(
+            r#"{{"v":1,"root":"{}","index":{},"publicKey":"{}","nonce":"{}","ciphertext":"{}","signature":"{}"}}"#,
+            hex::encode(self.root),
+            self.index,
+            hex::encode(self.public_key),
+            hex::encode(self.nonce),
+            BASE64.encode(&self.ciphertext),
+            hex::encode(self.signature),
+        )
     }
 
     /// What the channel node can check without the side key: the root is the hash

@@ -45,17 +45,6 @@ fn root_of(public_key: &[u8; 32]) -> [u8; 32] {
     hash.finalize().into()
 }
 
-/// Appends `bytes` as lowercase hex. `hex::encode` goes through a `char` iterator, which
-/// showed in profiles of ingestion: every envelope stored is written as text.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(2 * bytes.len());
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-}
-
 /// `root raw || u64be(index)`: the associated data of message `index`.
 fn aad(root: &[u8; 32], index: u64) -> [u8; 40] {
     let mut aad = [0u8; 40];
