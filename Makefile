@@ -54,17 +54,18 @@ unit: tools
 	fi
 
 ## The hot paths measured (release builds), each figure beside its target; JSON in
-## target/bench/. The Lambda part reads the arm64 zips and times the cold starts of the
-## same arm64 binaries (under qemu-user on other machines) beside a minimal `hello`
-## function built with them, over a moto server; the cost probe (a debug build: it
-## counts requests, it does not time them) counts AWS requests per reading; criterion
-## times the pure code. See docs/performance.md.
+## target/bench/. The Lambda part reads the arm64 zips, and times the cold starts of
+## the functions and of a minimal `hello` function built for this machine with the same
+## (release) profile, over a moto server; off arm64 it also runs the zips' bootstraps
+## under qemu-user. The cost probe counts AWS requests per reading; criterion times the
+## pure code. The host builds of the functions, `hello` and the probes are one cargo
+## invocation, so their dependencies compile once. See docs/performance.md.
 bench: bench-tools tools
 	rustup target add aarch64-unknown-linux-gnu
 	$(LAMBDA_BUILD) -p grid-functions -p lambda-hello
-	cargo build --locked -p grid-functions --example provision --example aws_cost
+	cargo build --release --locked -p grid-functions -p lambda-hello --bins --example provision --example aws_cost
 	cargo build --release --locked -p gridctl
-	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/debug/examples/aws_cost'
+	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/release/examples/aws_cost'
 	cargo bench --locked -p grid-core --bench core -- --warm-up-time 1 --measurement-time 2
 
 ## wrk (Debian package) drives the HTTP load; qemu-user and Debian's arm64 C library run

@@ -1,12 +1,12 @@
 //! What a reading costs on AWS: the DynamoDB, S3 and SQS requests the grid sends to
 //! ingest readings (dispatch, poll, store) and to settle them (read, bill, record),
 //! counted on a moto server as the functions would send them. `make bench` runs it (a
-//! debug build: it counts requests, it does not time them) and writes
+//! release build, compiled with the functions' host builds) and writes
 //! `target/bench/aws-cost.json`; the cost table in `docs/performance.md` comes from its
 //! output.
 //!
 //! ```text
-//! scripts/with-moto target/debug/examples/aws_cost [PRODUCERS CONSUMERS READINGS_EACH]
+//! scripts/with-moto target/release/examples/aws_cost [PRODUCERS CONSUMERS READINGS_EACH]
 //! ```
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,5 +1,6 @@
 //! The port to the ledger the grid pays through (DESIGN.md §7), and its HTTP client.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -50,7 +51,10 @@ pub trait Ledger: Send + Sync {
 pub struct HttpLedger {
     base: String,
     dialect: Dialect,
-    http: reqwest::Client,
+    timeout: Duration,
+    /// Built on the first request: building it reads the platform's root certificates,
+    /// which a batch monitor with nothing pending should not pay for at its cold start.
+    http: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl HttpLedger {
@@ -65,8 +69,13 @@ impl HttpLedger {
 
     /// A client whose requests give up after `timeout`.
     pub fn with_timeout(base: impl Into<String>, dialect: Dialect, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client builds");
-        Self { base: base.into().trim_end_matches('/').to_owned(), dialect, http }
+        let base = base.into().trim_end_matches('/').to_owned();
+        Self { base, dialect, timeout, http: Arc::default() }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http
+            .get_or_init(|| reqwest::Client::builder().timeout(self.timeout).build().expect("an HTTP client builds"))
     }
 
     async fn check(response: reqwest::Response) -> Result<reqwest::Response, LedgerError> {
@@ -103,7 +112,7 @@ struct BatchAnswer {
 impl Ledger for HttpLedger {
     async fn submit(&self, batch: &LedgerBatch) -> Result<(), LedgerError> {
         let response = self
-            .http
+            .http()
             .post(format!("{}/batches", self.base))
             .json(batch)
             .send()
@@ -116,10 +125,10 @@ impl Ledger for HttpLedger {
         let joined = ids.iter().map(BatchId::as_str).collect::<Vec<_>>().join(",");
         let url = format!("{}/batch_statuses", self.base);
         let request = if self.dialect == Dialect::Sawtooth && joined.len() > Self::MAX_QUERY_LEN {
-            self.http.post(url).json(&ids)
+            self.http().post(url).json(&ids)
         } else {
             // Batch ids are [A-Za-z0-9._-] only: nothing in them needs escaping.
-            self.http.get(format!("{url}?{}={joined}", self.dialect.query_key()))
+            self.http().get(format!("{url}?{}={joined}", self.dialect.query_key()))
         };
         let response = request.send().await.map_err(LedgerError::Unreachable)?;
         let body = Self::check(response).await?.bytes().await.map_err(LedgerError::Unreachable)?;
@@ -128,7 +137,7 @@ impl Ledger for HttpLedger {
 
     async fn batch(&self, id: &BatchId) -> Result<Option<(LedgerBatch, BatchStatus)>, LedgerError> {
         let response =
-            self.http.get(format!("{}/batches/{id}", self.base)).send().await.map_err(LedgerError::Unreachable)?;
+            self.http().get(format!("{}/batches/{id}", self.base)).send().await.map_err(LedgerError::Unreachable)?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }

@@ -26,12 +26,17 @@ pub struct BenchArgs {
     /// the baseline's `hello/bootstrap.zip` (`make bench`).
     #[arg(long, default_value = "target/lambda")]
     lambda_zips: PathBuf,
+    /// The functions and the baseline's `hello`, built for this machine with the
+    /// release profile (`make bench`): their cold starts carry the target.
+    #[arg(long, default_value = "target/release")]
+    lambda_bins: PathBuf,
     /// The program that provisions the functions' resources on moto (the `provision`
     /// example of grid-functions).
-    #[arg(long, default_value = "target/debug/examples/provision")]
+    #[arg(long, default_value = "target/release/examples/provision")]
     provision: PathBuf,
     /// What runs an arm64 binary on this machine, words split on spaces (default:
-    /// nothing on an arm64 host, `qemu-aarch64` with Debian's arm64 libraries elsewhere).
+    /// `qemu-aarch64` with Debian's arm64 libraries; on an arm64 host the bootstraps
+    /// are not run apart from the host builds).
     #[arg(long)]
     arm64_runner: Option<String>,
     /// Smaller sizes, for a quick look (the targets are for the full sizes).
@@ -125,12 +130,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if args.quick { ", quick sizes" } else { "" }
     );
     let mut all = Vec::new();
-    let runner = match &args.arm64_runner {
-        Some(runner) => runner.split_whitespace().map(str::to_owned).collect(),
-        None if std::env::consts::ARCH == "aarch64" => Vec::new(),
-        None => ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"].map(str::to_owned).to_vec(),
+    let emulator = match &args.arm64_runner {
+        Some(runner) => Some(runner.split_whitespace().map(str::to_owned).collect()),
+        None if std::env::consts::ARCH == "aarch64" => None,
+        None => Some(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"].map(str::to_owned).to_vec()),
     };
-    let builds = footprint::Builds { zips: args.lambda_zips.clone(), provision: args.provision.clone(), runner };
+    let builds = footprint::Builds {
+        zips: args.lambda_zips.clone(),
+        native: args.lambda_bins.clone(),
+        provision: args.provision.clone(),
+        emulator,
+    };
     let parts: [(&str, &str); 5] = [
         ("codec", "Channel codec"),
         ("ingest", "Ingestion (embedded store)"),

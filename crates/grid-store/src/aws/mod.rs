@@ -16,7 +16,10 @@ mod registrations;
 mod requests;
 pub mod schema;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 pub use accounts::{DynamoAccountStore, DynamoLeaseStore};
 pub use activity::{DynamoHeartbeatLog, DynamoRejectionLog, S3ReportArchive};
@@ -39,9 +42,17 @@ pub struct AwsClients {
 
 impl AwsClients {
     /// Clients from the standard AWS environment (region, credentials, and
-    /// `AWS_ENDPOINT_URL` for emulators such as moto).
+    /// `AWS_ENDPOINT_URL` for emulators such as moto), over HTTPS that trusts the
+    /// Amazon Trust Services roots (see [`https_client`]).
     pub async fn from_env() -> Self {
-        Self::from_config(&aws_config::defaults(BehaviorVersion::latest()).load().await)
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
+        // Lambda puts the function's credentials in the environment; when they are there,
+        // the default chain (profiles, web identity, SSO, containers, instance metadata)
+        // is not built, which saves a cold start building an STS client it never uses.
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+            loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+        }
+        Self::from_config(&loader.load().await)
     }
 
     /// Clients from an explicit SDK configuration.
@@ -83,8 +94,52 @@ impl AwsClients {
     }
 }
 
+/// The roots every AWS service endpoint's certificate chains to.
+const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
+
+/// The SDK's HTTPS client (rustls over aws-lc-rs, as its default one), trusting the
+/// five Amazon Trust Services roots rather than the platform's store.
+///
+/// The adapters only ever speak TLS to AWS service endpoints, and reading and parsing
+/// the platform's store (hundreds of certificates, some in two places) was the largest
+/// part of a function's cold start. An operator whose traffic passes a proxy with its
+/// own CA sets `SSL_CERT_FILE` or `SSL_CERT_DIR`, and the platform's store (which
+/// those name) is trusted instead.
+pub fn https_client() -> SharedHttpClient {
+    let platform = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|name| std::env::var_os(name).is_some());
+    let trust = if platform {
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes())
+    };
+    let context = TlsContext::builder().with_trust_store(trust).build().expect("a trust store is a valid TLS context");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}
+
 /// Any SDK failure is a backend failure; conditional-check failures are mapped
 /// where they are expected, before this.
 pub(crate) fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     StoreError::Backend(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    use super::*;
+
+    #[test]
+    fn the_embedded_trust_store_holds_the_five_amazon_trust_services_roots() {
+        let roots = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("every embedded root is valid PEM");
+        assert_eq!(roots.len(), 5);
+        let mut store = rustls::RootCertStore::empty();
+        let (valid, invalid) = store.add_parsable_certificates(roots);
+        assert_eq!((valid, invalid), (5, 0), "every embedded root is a usable trust anchor");
+    }
 }
