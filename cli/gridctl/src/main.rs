@@ -60,8 +60,8 @@ enum Command {
 /// Every SQLite call runs on the blocking pool. At tokio's default bound (512 threads)
 /// `serve` under 32 connections kept dozens of threads runnable on two cores, each
 /// request's two store calls waiting behind the others' time slices: `GET` p99 5–6 ms.
-/// With 4 threads the calls queue instead, and the `GET` p99 fell to 2.2–3.0 ms and its
-/// rate rose from ~25k to 32k–46k req/s (docs/performance.md). A store call never waits
+/// With 4 threads the calls queue instead: the `GET` p99 halved and its rate rose by
+/// a half or more (docs/performance.md). A store call never waits
 /// for another blocking task, so a small pool cannot deadlock; a writer waiting for
 /// SQLite's lock holds a thread while the holder, which has one, finishes.
 fn main() -> std::process::ExitCode {
