@@ -43,7 +43,7 @@ pub struct AwsClients {
 impl AwsClients {
     /// Clients from the standard AWS environment (region, credentials, and
     /// `AWS_ENDPOINT_URL` for emulators such as moto), over HTTPS that trusts the
-    /// Amazon Trust Services roots (see [`https_client`]).
+    /// Amazon Trust Services roots (see `https_client`).
     pub async fn from_env() -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
         // Lambda puts the function's credentials in the environment; when they are there,
@@ -105,7 +105,7 @@ const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
 /// part of a function's cold start. An operator whose traffic passes a proxy with its
 /// own CA sets `SSL_CERT_FILE` or `SSL_CERT_DIR`, and the platform's store (which
 /// those name) is trusted instead.
-pub fn https_client() -> SharedHttpClient {
+fn https_client() -> SharedHttpClient {
     let platform = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|name| std::env::var_os(name).is_some());
     let trust = if platform {
         TrustStore::default()
