@@ -262,3 +262,15 @@ async fn each_job_function_takes_its_schedule_and_the_poller_an_sqs_batch() {
         json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn every_function_is_linked_at_a_fixed_address_so_nothing_is_relocated_at_start() {
+    // ELF header: e_type, two bytes at offset 16; 2 is a fixed-address executable
+    // (ET_EXEC), 3 a position-independent one (ET_DYN). See functions/build.rs.
+    for (name, binary) in FUNCTIONS {
+        let header = std::fs::read(binary).expect("the function's binary");
+        let e_type = u16::from_le_bytes([header[16], header[17]]);
+        assert_eq!(e_type, 2, "{name} is not linked at a fixed address (e_type {e_type})");
+    }
+}

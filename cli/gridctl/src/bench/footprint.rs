@@ -151,30 +151,37 @@ async fn emulator() -> anyhow::Result<(String, Runtime)> {
 }
 
 /// An API Gateway (HTTP API, payload 2.0) request.
-fn http_event(path: &str, headers: Value) -> Value {
+fn http_event(method: &str, path: &str, headers: Value) -> Value {
     json!({
         "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
         "headers": headers, "isBase64Encoded": false,
         "requestContext": {
             "accountId": "123456789012", "apiId": "bench", "domainName": "localhost", "domainPrefix": "localhost",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
             "requestId": "bench", "routeKey": "$default", "stage": "$default",
             "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 1_795_392_000_000u64
         }
     })
 }
 
-/// What each function is asked first: a real request that reaches its store, except
-/// for `registration`, whose API has no read (a refused `GET` times its start alone).
+/// What each function is asked first: a real request that reaches its store (for
+/// `registration`, removing a registration that is not there: one read, then 404).
 fn first_events() -> Vec<(&'static str, Value)> {
     let schedule = |job: &str| json!({"job": job, "scheduledTime": "2026-11-23T00:00:00Z"});
     vec![
-        ("registration", http_event("/registration/bench-nobody", json!({"host": "localhost"}))),
-        ("storage", http_event("/storage/bench-nobody/notes/first", json!({"host": "localhost"}))),
-        ("channels", http_event(&format!("/channels/messages/{}", "0".repeat(64)), json!({"host": "localhost"}))),
+        (
+            "registration",
+            http_event("DELETE", "/registration/bench-nobody/benchSideKey0123456789", json!({"host": "localhost"})),
+        ),
+        ("storage", http_event("GET", "/storage/bench-nobody/notes/first", json!({"host": "localhost"}))),
+        (
+            "channels",
+            http_event("GET", &format!("/channels/messages/{}", "0".repeat(64)), json!({"host": "localhost"})),
+        ),
         (
             "portal",
             http_event(
+                "GET",
                 "/portal/api/overview",
                 json!({"host": "localhost", "authorization": format!("Bearer {PORTAL_TOKEN}")}),
             ),

@@ -13,7 +13,7 @@ use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::written;
-use super::{AwsClients, backend};
+use super::{AwsClients, LazyClient, backend};
 use crate::{
     Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
     PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
@@ -28,7 +28,7 @@ const CONCURRENCY: usize = 16;
 /// The books in DynamoDB.
 #[derive(Clone, Debug)]
 pub struct DynamoAccountStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
     batches: String,
 }
@@ -542,7 +542,7 @@ impl AccountStore for DynamoAccountStore {
 /// Leases in DynamoDB: a conditional put that only wins over a free, expired or own lease.
 #[derive(Clone, Debug)]
 pub struct DynamoLeaseStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 

@@ -9,13 +9,13 @@ use grid_core::{EpochMs, RegistrationId};
 
 use super::attributes::{get_n, get_s, n, s};
 use super::registrations::written;
-use super::{AwsClients, backend};
+use super::{AwsClients, LazyClient, backend};
 use crate::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive, StoreError};
 
 /// Rejected channel messages, keyed by registration and channel index.
 #[derive(Clone, Debug)]
 pub struct DynamoRejectionLog {
-    client: aws_sdk_dynamodb::Client,
+    client: LazyClient<aws_sdk_dynamodb::Client>,
     table: String,
 }
 
@@ -79,7 +79,7 @@ impl RejectionLog for DynamoRejectionLog {
 /// Period reports as S3 objects under `archive/`.
 #[derive(Clone, Debug)]
 pub struct S3ReportArchive {
-    client: aws_sdk_s3::Client,
+    client: LazyClient<aws_sdk_s3::Client>,
     bucket: String,
 }
 
@@ -119,7 +119,7 @@ impl ReportArchive for S3ReportArchive {
 /// Job heartbeats, kept beside the leases (one item per job, no expiry).
 #[derive(Clone, Debug)]
 pub struct DynamoHeartbeatLog {
-    client: aws_sdk_dynamodb::Client,
+    client: LazyClient<aws_sdk_dynamodb::Client>,
     table: String,
 }
 

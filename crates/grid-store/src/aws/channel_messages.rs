@@ -11,7 +11,7 @@ use grid_core::channel::{Envelope, MessageAddress};
 
 use super::attributes::{Item, get_s, n, s};
 use super::registrations::condition_failed;
-use super::{AwsClients, backend};
+use super::{AwsClients, LazyClient, backend};
 use crate::{ChannelLedger, MAX_BATCH_GET, StoreError};
 
 const TABLE: &str = "channel_messages";
@@ -21,7 +21,7 @@ const BATCH_RETRIES: u32 = 8;
 /// The channel node's envelopes in DynamoDB; attach is a conditional put.
 #[derive(Clone, Debug)]
 pub struct DynamoChannelLedger {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 

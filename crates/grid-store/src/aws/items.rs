@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures_util::future::try_join_all;
 use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext};
 
-use super::{AwsClients, backend};
+use super::{AwsClients, LazyClient, backend};
 use crate::{ItemKey, ItemPage, ItemStore, StoreError};
 
 /// DeleteObjects takes at most this many keys.
@@ -21,7 +21,7 @@ const DELETE_CHUNK: usize = 1_000;
 /// Storage API items as S3 objects.
 #[derive(Clone, Debug)]
 pub struct S3ItemStore {
-    client: Client,
+    client: LazyClient<Client>,
     bucket: String,
 }
 

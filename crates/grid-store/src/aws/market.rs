@@ -15,7 +15,7 @@ use grid_core::RegistrationId;
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::{condition_failed, written};
-use super::{AwsClients, backend};
+use super::{AwsClients, LazyClient, backend};
 use crate::records::{ReadingRow, SettlementRow};
 use crate::{
     Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead, SettlementRecord, SettlementStore, StoreError,
@@ -43,7 +43,7 @@ fn sort_key(row: &ReadingRow) -> String {
 /// Readings in DynamoDB.
 #[derive(Clone, Debug)]
 pub struct DynamoReadingStore {
-    client: Client,
+    client: LazyClient<Client>,
     readings: String,
     settlements: String,
     shards: u32,
@@ -376,7 +376,7 @@ impl ReadingStore for DynamoReadingStore {
 /// Settlements and the settlement head in DynamoDB.
 #[derive(Clone, Debug)]
 pub struct DynamoSettlementStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 

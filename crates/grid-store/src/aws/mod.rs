@@ -3,7 +3,8 @@
 //! Every port the SQLite adapter implements, with the same contract: conditional
 //! writes (`attribute_not_exists`, expected-version conditions) for write-once and
 //! read-modify-write, paginated reads, batch reads with retry of unprocessed keys.
-//! Clients are built once (per Lambda cold start) and shared by all adapters.
+//! Clients are built at most once per process (per Lambda cold start), when an adapter
+//! first uses one, and shared by all adapters.
 
 mod accounts;
 mod activity;
@@ -16,8 +17,12 @@ mod registrations;
 mod requests;
 pub mod schema;
 
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock};
+
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
@@ -32,12 +37,17 @@ pub use requests::{OperationCount, RequestCounter};
 
 use crate::StoreError;
 
-/// The AWS clients, built once and cloned cheaply into every adapter.
+/// The AWS clients, each built when an adapter first uses it and cloned cheaply into
+/// every adapter.
+///
+/// Building a client is most of what the SDK adds to a cold start (each parses its
+/// service's endpoint rules; the first builds the TLS configuration), and no function
+/// uses all three: `storage` only needs S3, `registration` only DynamoDB.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: LazyClient<aws_sdk_dynamodb::Client>,
+    pub s3: LazyClient<aws_sdk_s3::Client>,
+    pub sqs: LazyClient<aws_sdk_sqs::Client>,
 }
 
 impl AwsClients {
@@ -46,9 +56,12 @@ impl AwsClients {
     /// Amazon Trust Services roots (see `https_client`).
     pub async fn from_env() -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
-        // Lambda puts the function's credentials in the environment; when they are there,
-        // the default chain (profiles, web identity, SSO, containers, instance metadata)
-        // is not built, which saves a cold start building an STS client it never uses.
+        // Lambda puts the region and the function's credentials in the environment; taking
+        // them from there directly skips building the default chains (profiles, instance
+        // metadata, web identity, SSO), which would only find them there again.
+        if let Ok(region) = std::env::var("AWS_REGION") {
+            loader = loader.region(Region::new(region));
+        }
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
             loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
         }
@@ -77,20 +90,82 @@ impl AwsClients {
     where
         I: aws_sdk_dynamodb::config::Intercept + Clone + 'static,
     {
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
-        // Emulators serve S3 on one host, so buckets go in the path rather than the host name.
-        let mut s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
-        let mut sqs = aws_sdk_sqs::config::Builder::from(config);
-        if let Some(interceptor) = interceptor {
-            dynamodb = dynamodb.interceptor(interceptor.clone());
-            s3 = s3.interceptor(interceptor.clone());
-            sqs = sqs.interceptor(interceptor);
-        }
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            dynamodb: LazyClient::new(config, &interceptor, dynamodb_client),
+            s3: LazyClient::new(config, &interceptor, s3_client),
+            sqs: LazyClient::new(config, &interceptor, sqs_client),
         }
+    }
+}
+
+fn dynamodb_client<I: aws_sdk_dynamodb::config::Intercept + 'static>(
+    config: &SdkConfig,
+    interceptor: Option<I>,
+) -> aws_sdk_dynamodb::Client {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
+    if let Some(interceptor) = interceptor {
+        builder = builder.interceptor(interceptor);
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+fn s3_client<I: aws_sdk_s3::config::Intercept + 'static>(
+    config: &SdkConfig,
+    interceptor: Option<I>,
+) -> aws_sdk_s3::Client {
+    // Emulators serve S3 on one host, so buckets go in the path rather than the host name.
+    let mut builder = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
+    if let Some(interceptor) = interceptor {
+        builder = builder.interceptor(interceptor);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+fn sqs_client<I: aws_sdk_sqs::config::Intercept + 'static>(
+    config: &SdkConfig,
+    interceptor: Option<I>,
+) -> aws_sdk_sqs::Client {
+    let mut builder = aws_sdk_sqs::config::Builder::from(config);
+    if let Some(interceptor) = interceptor {
+        builder = builder.interceptor(interceptor);
+    }
+    aws_sdk_sqs::Client::from_conf(builder.build())
+}
+
+/// An SDK client built the first time it is used (dereferenced), then shared by every
+/// clone. Building is synchronous and takes a fraction of a millisecond, so it happens
+/// inside whichever request needs the client first.
+pub struct LazyClient<C>(Arc<LazyLock<C, Box<dyn FnOnce() -> C + Send>>>);
+
+impl<C: 'static> LazyClient<C> {
+    /// A client `make` builds from `config` and `interceptor` on first use.
+    fn new<I: Clone + Send + 'static>(
+        config: &SdkConfig,
+        interceptor: &Option<I>,
+        make: fn(&SdkConfig, Option<I>) -> C,
+    ) -> Self {
+        let (config, interceptor) = (config.clone(), interceptor.clone());
+        Self(Arc::new(LazyLock::new(Box::new(move || make(&config, interceptor)))))
+    }
+}
+
+impl<C> Clone for LazyClient<C> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<C> Deref for LazyClient<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+impl<C> fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LazyClient")
     }
 }
 
@@ -127,6 +202,8 @@ pub(crate) fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> Sto
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
 
@@ -141,5 +218,20 @@ mod tests {
         let mut store = rustls::RootCertStore::empty();
         let (valid, invalid) = store.add_parsable_certificates(roots);
         assert_eq!((valid, invalid), (5, 0), "every embedded root is a usable trust anchor");
+    }
+
+    #[test]
+    fn a_client_is_built_on_first_use_once_for_all_its_clones() {
+        static BUILT: AtomicUsize = AtomicUsize::new(0);
+        fn count_builds(_: &SdkConfig, _: Option<RequestCounter>) -> usize {
+            BUILT.fetch_add(1, Ordering::SeqCst) + 1
+        }
+        let config = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        let client = LazyClient::new(&config, &None, count_builds);
+        let clone = client.clone();
+        assert_eq!(BUILT.load(Ordering::SeqCst), 0, "nothing is built before a use");
+        assert_eq!(*clone, 1);
+        assert_eq!(*client, 1, "the clone's first use built it for both");
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1);
     }
 }

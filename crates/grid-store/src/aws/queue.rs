@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 
-use super::{AwsClients, backend};
+use super::{AwsClients, LazyClient, backend};
 use crate::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage, StoreError};
 
 /// SendMessageBatch takes at most this many entries.
@@ -17,7 +17,7 @@ const SEND_RETRIES: u32 = 5;
 /// One SQS queue, by URL.
 #[derive(Clone, Debug)]
 pub struct SqsMessageQueue {
-    client: Client,
+    client: LazyClient<Client>,
     url: String,
 }
 

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use grid_core::{ChannelCursor, ChannelRoot, Registration, RegistrationId};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
-use super::{AwsClients, backend};
+use super::{AwsClients, LazyClient, backend};
 use crate::records::RegistrationRecord;
 use crate::{RegistrationPage, RegistrationStore, StoreError, Versioned};
 
@@ -15,7 +15,7 @@ const TABLE: &str = "registrations";
 /// Registrations in DynamoDB; every change is a conditional put.
 #[derive(Clone, Debug)]
 pub struct DynamoRegistrationStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 
