@@ -33,7 +33,7 @@ use super::Figure;
 
 /// Cold starts per function on this machine (a few milliseconds each), and under
 /// emulation (a few hundred); the median is reported.
-const RUNS: usize = 15;
+const RUNS: usize = 31;
 const EMULATED_RUNS: usize = 5;
 const ZIP_LIMIT_MB: f64 = 5.0;
 const PORTAL_TOKEN: &str = "bench-portal-token-0001";

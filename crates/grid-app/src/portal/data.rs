@@ -263,21 +263,44 @@ impl PortalData {
     }
 
     pub async fn overview(&self, now: EpochMs) -> Result<Overview, StoreError> {
+        let count = |status: &'static str| async move {
+            self.accounts.batches(Some(status), 1_000).await.map(|b| b.len() as u64)
+        };
+        // A dozen independent reads, side by side: on DynamoDB the page waits for the
+        // slowest of them rather than for their sum.
+        let (
+            registrations,
+            head,
+            totals,
+            funds,
+            unpaid,
+            pending,
+            stalled,
+            invalid,
+            rejected,
+            poll_dead,
+            completions_dead,
+        ) = tokio::try_join!(
+            self.all_registrations(),
+            self.settlements.head(),
+            self.accounts.totals(),
+            self.accounts.funds(),
+            self.accounts.unpaid(),
+            count("pending"),
+            count("stalled"),
+            count("invalid"),
+            count("rejected"),
+            self.poll_work.dead_letters(),
+            self.completions.dead_letters(),
+        )?;
         let (mut producers, mut consumers) = (Counts::default(), Counts::default());
-        for r in self.all_registrations().await? {
+        for r in registrations {
             let counts = if r.item_type == ItemType::Producer { &mut producers } else { &mut consumers };
             if r.is_active() { counts.active += 1 } else { counts.removed += 1 }
         }
-        let head = self.settlements.head().await?;
         let last_settled = match head.latest {
             Some(latest) => self.period_point(latest).await?,
             None => None,
-        };
-        let totals = self.accounts.totals().await?;
-        let cash_held = self.accounts.funds().await?.iter().map(|f| f.available.get()).sum();
-        let owed_to_producers = self.accounts.unpaid().await?.iter().map(|u| u.unpaid.get()).sum();
-        let count = |status: &'static str| async move {
-            self.accounts.batches(Some(status), 1_000).await.map(|b| b.len() as u64)
         };
         Ok(Overview {
             now: now.get(),
@@ -289,12 +312,12 @@ impl PortalData {
             paid_in: totals.paid_in.get(),
             fees: totals.fees.get(),
             payouts: totals.payouts.get(),
-            cash_held,
-            owed_to_producers,
-            batches_pending: count("pending").await?,
-            batches_stalled: count("stalled").await?,
-            batches_failed: count("invalid").await? + count("rejected").await?,
-            dead_letters: self.poll_work.dead_letters().await? + self.completions.dead_letters().await?,
+            cash_held: funds.iter().map(|f| f.available.get()).sum(),
+            owed_to_producers: unpaid.iter().map(|u| u.unpaid.get()).sum(),
+            batches_pending: pending,
+            batches_stalled: stalled,
+            batches_failed: invalid + rejected,
+            dead_letters: poll_dead + completions_dead,
         })
     }
 
