@@ -7,7 +7,8 @@ use grid_app::ledger::HttpLedger;
 use grid_app::{GridConfig, Stores, lambda, telemetry};
 use lambda_runtime::service_fn;
 
-#[tokio::main]
+// One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");

@@ -5,7 +5,8 @@
 
 use grid_app::{Api, GridConfig, telemetry};
 
-#[tokio::main]
+// One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");

@@ -175,6 +175,36 @@ pub struct BatchView {
     pub times_checked: u64,
 }
 
+/// How many batches there are in each status the operator sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Pending and not stalled.
+    pub pending: u64,
+    /// Pending too long or checked too often (still followed).
+    pub stalled: u64,
+    pub committed: u64,
+    pub invalid: u64,
+    pub verified: u64,
+    pub rejected: u64,
+}
+
+impl BatchCounts {
+    /// Counts `batches` more in the status the operator sees (`BatchView::status`); an
+    /// unknown status is not counted.
+    pub fn add(&mut self, status: &str, batches: u64) {
+        let count = match status {
+            "pending" => &mut self.pending,
+            "stalled" => &mut self.stalled,
+            "committed" => &mut self.committed,
+            "invalid" => &mut self.invalid,
+            "verified" => &mut self.verified,
+            "rejected" => &mut self.rejected,
+            _ => return,
+        };
+        *count += batches;
+    }
+}
+
 /// Keeps the books.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -236,6 +266,9 @@ pub trait AccountStore: Send + Sync {
 
     /// Batches for the operator, newest first; `status` filters (`pending` includes stalled).
     async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchView>, StoreError>;
+
+    /// Every batch counted by the status the operator sees, in one read.
+    async fn batch_counts(&self) -> Result<BatchCounts, StoreError>;
 }
 
 /// Leases, so two runs of a scheduled job never overlap.

@@ -33,8 +33,8 @@ pub mod aws;
 pub mod contract;
 
 pub use account_store::{
-    Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
-    PayoutRecord, Unpaid, Watched, WatchedBatch,
+    Account, AccountEntry, AccountStore, BatchCounts, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore,
+    PaymentClaim, PayoutRecord, Unpaid, Watched, WatchedBatch,
 };
 pub use activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
 pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};

@@ -258,63 +258,92 @@ struct Harness {
 }
 
 impl Harness {
-    /// How long a function takes to answer: from starting its binary (through `runner`
-    /// when there is one) to its first answer (cold), and from handing the same event
-    /// again to that answer (warm). Medians of `runs` processes, in milliseconds.
-    async fn starts(&self, runs: usize, runner: &[String], binary: &Path, event: &Value) -> anyhow::Result<(f64, f64)> {
-        let (mut colds, mut warms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
-        for _ in 0..runs {
-            let (answers, mut answered) = mpsc::unbounded_channel();
-            {
-                let mut pending = self.runtime.lock().expect("not poisoned");
-                pending.events = [event.clone(), event.clone()].into();
-                pending.answers = Some(answers);
-            }
-            let mut command = match runner.split_first() {
-                Some((runner, args)) => {
-                    let mut command = Command::new(runner);
-                    command.args(args).arg(binary);
-                    command
-                }
-                None => Command::new(binary),
-            };
-            let started = Instant::now();
-            let _running = Running(
-                command
-                    .env_clear()
-                    .envs(&self.env)
-                    .env("AWS_LAMBDA_RUNTIME_API", &self.runtime_api)
-                    .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-                    .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .with_context(|| format!("cannot start {}", binary.display()))?,
-            );
-            let mut answer = async || match tokio::time::timeout(Duration::from_secs(30), answered.recv()).await {
-                Ok(Some((at, Ok(())))) => Ok(at),
-                Ok(Some((_, Err(error)))) => bail!("{} answered with an error: {error}", binary.display()),
-                Ok(None) | Err(_) => bail!("{} did not answer within 30 s", binary.display()),
-            };
-            let first = answer().await?;
-            let second = answer().await?;
-            let handed_out = self.runtime.lock().expect("not poisoned").handed_out;
-            colds.push((first - started).as_secs_f64() * 1000.0);
-            warms.push((second - handed_out).as_secs_f64() * 1000.0);
+    /// One start of `binary` (through `runner` when there is one), handed `event` twice:
+    /// from starting it to its first answer (cold), and from handing the event again to
+    /// that answer (warm), in milliseconds.
+    async fn start(&self, runner: &[String], binary: &Path, event: &Value) -> anyhow::Result<(f64, f64)> {
+        let (answers, mut answered) = mpsc::unbounded_channel();
+        {
+            let mut pending = self.runtime.lock().expect("not poisoned");
+            pending.events = [event.clone(), event.clone()].into();
+            pending.answers = Some(answers);
         }
-        let median = |mut times: Vec<f64>| {
-            times.sort_by(f64::total_cmp);
-            times[runs / 2]
+        let mut command = match runner.split_first() {
+            Some((runner, args)) => {
+                let mut command = Command::new(runner);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
         };
-        Ok((median(colds), median(warms)))
+        let started = Instant::now();
+        let _running = Running(
+            command
+                .env_clear()
+                .envs(&self.env)
+                .env("AWS_LAMBDA_RUNTIME_API", &self.runtime_api)
+                .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start {}", binary.display()))?,
+        );
+        let mut answer = async || match tokio::time::timeout(Duration::from_secs(30), answered.recv()).await {
+            Ok(Some((at, Ok(())))) => Ok(at),
+            Ok(Some((_, Err(error)))) => bail!("{} answered with an error: {error}", binary.display()),
+            Ok(None) | Err(_) => bail!("{} did not answer within 30 s", binary.display()),
+        };
+        let first = answer().await?;
+        let second = answer().await?;
+        let handed_out = self.runtime.lock().expect("not poisoned").handed_out;
+        Ok(((first - started).as_secs_f64() * 1000.0, (second - handed_out).as_secs_f64() * 1000.0))
+    }
+
+    /// `runs` starts of a function, each right after a start of the baseline, so that
+    /// both are timed in the same minutes of a machine whose speed drifts (`hello`
+    /// alone moved 1.4–2.5 ms within an hour here). Medians, in milliseconds.
+    async fn beside_baseline(
+        &self,
+        runs: usize,
+        runner: &[String],
+        (baseline, function): (&Path, &Path),
+        event: &Value,
+    ) -> anyhow::Result<Starts> {
+        let hello = json!({"hello": "world"});
+        let (mut baselines, mut colds, mut warms, mut added) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            baselines.push(self.start(runner, baseline, &hello).await?.0);
+            let (cold, warm) = self.start(runner, function, event).await?;
+            colds.push(cold);
+            warms.push(warm);
+            added.push((cold - warm).max(0.0));
+        }
+        Ok(Starts { baseline: median(baselines), cold: median(colds), warm: median(warms), added: median(added) })
     }
 }
 
+/// A function's starts beside the baseline's, in milliseconds (medians).
+struct Starts {
+    /// The baseline's cold start to its first answer.
+    baseline: f64,
+    cold: f64,
+    warm: f64,
+    /// What starting costs: each process's cold answer less its warm one (the event's
+    /// own work, moto's round trips included). Taken per process, so that a slow
+    /// moment of moto's falls on both sides of one difference rather than on one median.
+    added: f64,
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 /// Each function's cold start beside the baseline's, built for this machine: what a
-/// cold start adds is the cold answer less the warm one (the event's own work, moto's
-/// round trips included); the target is that it stays within twice the baseline's
-/// whole cold start. Then, off arm64, the zips' bootstraps under emulation, untargeted.
+/// cold start adds must stay within twice the baseline's whole cold start, timed in
+/// the same minutes. Then, off arm64, the zips' bootstraps under emulation, untargeted.
 async fn cold_starts(builds: &Builds) -> anyhow::Result<Vec<Figure>> {
     let env = function_env(&builds.provision)?;
     let (runtime_api, runtime) = emulator().await?;
@@ -324,27 +353,25 @@ async fn cold_starts(builds: &Builds) -> anyhow::Result<Vec<Figure>> {
         anyhow::ensure!(path.is_file(), "no {}; `make bench` builds it", path.display());
         Ok(path)
     };
-    let hello = json!({"hello": "world"});
-    let (baseline, _) = harness.starts(RUNS, &[], &native(BASELINE)?, &hello).await?;
-    let mut figures = vec![Figure::new("cold start to first answer, hello baseline", baseline, "ms")];
+    let baseline = native(BASELINE)?;
+    let mut figures = Vec::new();
     for (name, event) in first_events() {
-        let (cold, warm) = harness.starts(RUNS, &[], &native(name)?, &event).await?;
-        figures.push(Figure::new(format!("  {name}: cold answer"), cold, "ms"));
-        figures.push(Figure::new(format!("  {name}: warm answer"), warm, "ms"));
+        let starts = harness.beside_baseline(RUNS, &[], (&baseline, &native(name)?), &event).await?;
+        figures.push(Figure::new(format!("  {name}: cold answer"), starts.cold, "ms"));
+        figures.push(Figure::new(format!("  {name}: warm answer"), starts.warm, "ms"));
+        figures.push(Figure::new(format!("  hello's cold answer beside {name}"), starts.baseline, "ms"));
         figures.push(
-            Figure::new(format!("what a cold start adds, {name}"), (cold - warm).max(0.0), "ms")
-                .at_most(2.0 * baseline),
+            Figure::new(format!("what a cold start adds, {name}"), starts.added, "ms").at_most(2.0 * starts.baseline),
         );
     }
     let Some(runner) = &builds.emulator else { return Ok(figures) };
     let unpacked = tempfile::tempdir()?;
     let bootstrap = |name: &str| unpack(&builds.zips, name, unpacked.path());
-    let (baseline, _) = harness.starts(EMULATED_RUNS, runner, &bootstrap(BASELINE)?, &hello).await?;
-    figures.push(Figure::new("arm64 bootstrap under qemu, hello: cold answer", baseline, "ms"));
+    let baseline = bootstrap(BASELINE)?;
     for (name, event) in first_events() {
-        let (cold, warm) = harness.starts(EMULATED_RUNS, runner, &bootstrap(name)?, &event).await?;
-        let added = (cold - warm).max(0.0);
-        figures.push(Figure::new(format!("  under qemu, what a cold start adds, {name}"), added, "ms"));
+        let starts = harness.beside_baseline(EMULATED_RUNS, runner, (&baseline, &bootstrap(name)?), &event).await?;
+        figures.push(Figure::new(format!("  under qemu, hello's cold answer beside {name}"), starts.baseline, "ms"));
+        figures.push(Figure::new(format!("  under qemu, what a cold start adds, {name}"), starts.added, "ms"));
     }
     Ok(figures)
 }

@@ -15,8 +15,8 @@ use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
 use crate::{
-    Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
-    PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
+    Account, AccountEntry, AccountStore, BatchCounts, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore,
+    PaymentClaim, PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
 };
 
 const ACCOUNTS: &str = "accounts";
@@ -175,6 +175,14 @@ impl DynamoAccountStore {
         }
         Ok(items)
     }
+}
+
+/// A batch's status as the operator sees it: a pending batch followed too long is
+/// `stalled`.
+fn shown_status(item: &Item) -> Result<&str, StoreError> {
+    let stored = get_s(item, BATCHES, "status")?;
+    let stalled = matches!(item.get("stalled"), Some(AttributeValue::Bool(true)));
+    Ok(if stored == "pending" && stalled { "stalled" } else { stored })
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -505,8 +513,7 @@ impl AccountStore for DynamoAccountStore {
             for item in page.map_err(backend)?.items() {
                 let kind = get_s(item, BATCHES, "kind")?.to_owned();
                 let stored = get_s(item, BATCHES, "status")?;
-                let stalled = matches!(item.get("stalled"), Some(AttributeValue::Bool(true)));
-                let shown = if stored == "pending" && stalled { "stalled" } else { stored };
+                let shown = shown_status(item)?;
                 let wanted = match status {
                     None => true,
                     Some("pending") => stored == "pending",
@@ -536,6 +543,24 @@ impl AccountStore for DynamoAccountStore {
         views.sort_by(|a, b| b.submitted.cmp(&a.submitted).then_with(|| a.id.cmp(&b.id)));
         views.truncate(limit);
         Ok(views)
+    }
+
+    async fn batch_counts(&self) -> Result<BatchCounts, StoreError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.batches)
+            .projection_expression("#status, stalled")
+            .expression_attribute_names("#status", "status")
+            .into_paginator()
+            .send();
+        let mut counts = BatchCounts::default();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(backend)?.items() {
+                counts.add(shown_status(item)?, 1);
+            }
+        }
+        Ok(counts)
     }
 }
 

@@ -402,6 +402,8 @@ pub async fn a_payout_is_recorded_once_and_settles_either_way(stores: MarketStor
     assert!(!stores.accounts.resolve_payout(&payout(1).batch.id, false, &refused).await.unwrap(), "once");
     let failed = stores.accounts.batches(Some("invalid"), 10).await.unwrap();
     assert_eq!((failed.len(), failed[0].reasons.clone()), (1, refused.clone()), "kept as failed with its reasons");
+    let counts = stores.accounts.batch_counts().await.unwrap();
+    assert_eq!((counts.invalid, counts.pending), (1, 0), "a refused payout is counted as failed, no longer pending");
     let unpaid = stores.accounts.unpaid().await.unwrap();
     assert_eq!((unpaid[0].unpaid, unpaid[0].refused), (Iota::new(80), 1));
     assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::new(80));
@@ -448,6 +450,11 @@ pub async fn the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_
     assert_eq!(
         all.iter().map(|b| (b.id.to_string(), b.status.clone())).collect::<Vec<_>>(),
         [("late".to_owned(), "pending".to_owned()), ("early".to_owned(), "stalled".to_owned())]
+    );
+    assert_eq!(
+        stores.accounts.batch_counts().await.unwrap(),
+        crate::BatchCounts { pending: 1, stalled: 1, ..Default::default() },
+        "counted as shown"
     );
 }
 

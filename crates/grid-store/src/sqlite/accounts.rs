@@ -8,8 +8,8 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, named_params
 
 use super::SqliteDb;
 use crate::{
-    Account, AccountEntry, AccountStore, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore, PaymentClaim,
-    PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
+    Account, AccountEntry, AccountStore, BatchCounts, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore,
+    PaymentClaim, PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
 };
 
 /// The books in the embedded SQLite database.
@@ -482,6 +482,23 @@ impl AccountStore for SqliteAccountStore {
                     })
                 })
                 .collect()
+            })
+            .await
+    }
+
+    async fn batch_counts(&self) -> Result<BatchCounts, StoreError> {
+        self.db
+            .run(|conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT CASE WHEN status = 'pending' AND stalled THEN 'stalled' ELSE status END, count(*)
+                     FROM batches GROUP BY 1",
+                )?;
+                let mut counts = BatchCounts::default();
+                for row in stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
+                    let (status, count) = row?;
+                    counts.add(&status, count as u64);
+                }
+                Ok(counts)
             })
             .await
     }
