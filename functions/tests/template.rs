@@ -107,13 +107,18 @@ fn every_variable_the_template_sets_is_one_the_code_reads_and_every_resource_is_
     }
     let bucket = reference(&set["STORAGE_BUCKET"]).unwrap();
     assert_eq!(resources[&bucket]["Type"].as_str(), Some("AWS::S3::Bucket"));
-    for (design, env, _) in QUEUES {
+    for (design, env, dead_letters, dead_letters_env) in QUEUES {
+        for (design, env) in [(design, env), (dead_letters, dead_letters_env)] {
+            let queue = reference(&set[*env]).unwrap();
+            assert_eq!(resources[&queue]["Type"].as_str(), Some("AWS::SQS::Queue"), "{env}");
+            assert_eq!(
+                sub(&resources[&queue]["Properties"]["QueueName"]).unwrap(),
+                format!("${{AWS::StackName}}-{design}")
+            );
+        }
         let queue = reference(&set[*env]).unwrap();
-        assert_eq!(resources[&queue]["Type"].as_str(), Some("AWS::SQS::Queue"), "{env}");
-        assert_eq!(
-            sub(&resources[&queue]["Properties"]["QueueName"]).unwrap(),
-            format!("${{AWS::StackName}}-{design}")
-        );
+        let target = reference(&resources[&queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]);
+        assert_eq!(target, reference(&set[*dead_letters_env]), "{dead_letters_env} names {env}'s dead-letter queue");
     }
 }
 

@@ -104,8 +104,16 @@ impl Stores {
             registrations: Arc::new(DynamoRegistrationStore::new(clients, &names.registrations_table)),
             items: Arc::new(S3ItemStore::new(clients, &names.bucket)),
             channels: Arc::new(DynamoChannelLedger::new(clients, &names.channel_messages_table)),
-            poll_work: Arc::new(SqsMessageQueue::new(clients, &names.poll_work_queue_url)),
-            completions: Arc::new(SqsMessageQueue::new(clients, &names.completions_queue_url)),
+            poll_work: Arc::new(SqsMessageQueue::new(
+                clients,
+                &names.poll_work_queue_url,
+                &names.poll_work_dead_letter_url,
+            )),
+            completions: Arc::new(SqsMessageQueue::new(
+                clients,
+                &names.completions_queue_url,
+                &names.completions_dead_letter_url,
+            )),
             leases: Arc::new(DynamoLeaseStore::new(clients, &names.leases_table)),
             readings: Arc::new(DynamoReadingStore::new(
                 clients,

@@ -16,7 +16,9 @@ pub struct AwsNames {
     pub rejections_table: String,
     pub bucket: String,
     pub poll_work_queue_url: String,
+    pub poll_work_dead_letter_url: String,
     pub completions_queue_url: String,
+    pub completions_dead_letter_url: String,
 }
 
 /// A variable that names an AWS resource is missing.
@@ -39,7 +41,9 @@ impl AwsNames {
             rejections_table: need("REJECTIONS_TABLE")?,
             bucket: need(BUCKET_ENV)?,
             poll_work_queue_url: need("POLL_WORK_QUEUE_URL")?,
+            poll_work_dead_letter_url: need("POLL_WORK_DLQ_URL")?,
             completions_queue_url: need("COMPLETIONS_QUEUE_URL")?,
+            completions_dead_letter_url: need("COMPLETIONS_DLQ_URL")?,
         })
     }
 
@@ -56,7 +60,9 @@ impl AwsNames {
             ("REJECTIONS_TABLE", self.rejections_table.clone()),
             (BUCKET_ENV, self.bucket.clone()),
             ("POLL_WORK_QUEUE_URL", self.poll_work_queue_url.clone()),
+            ("POLL_WORK_DLQ_URL", self.poll_work_dead_letter_url.clone()),
             ("COMPLETIONS_QUEUE_URL", self.completions_queue_url.clone()),
+            ("COMPLETIONS_DLQ_URL", self.completions_dead_letter_url.clone()),
         ]
     }
 }
@@ -170,10 +176,12 @@ pub const TABLES: &[TableSpec] = &[
 /// The bucket for storage items and archived period reports.
 pub const BUCKET_ENV: &str = "STORAGE_BUCKET";
 
-/// The queues: design name, URL variable, and its dead-letter queue's design name.
-pub const QUEUES: &[(&str, &str, &str)] = &[
-    ("poll-work", "POLL_WORK_QUEUE_URL", "poll-work-dlq"),
-    ("completions", "COMPLETIONS_QUEUE_URL", "completions-dlq"),
+/// The queues: design name and URL variable, then its dead-letter queue's. The
+/// dead-letter queue's URL is given too (not looked up from the redrive policy), so
+/// the portal counts dead letters with one request a queue.
+pub const QUEUES: &[(&str, &str, &str, &str)] = &[
+    ("poll-work", "POLL_WORK_QUEUE_URL", "poll-work-dlq", "POLL_WORK_DLQ_URL"),
+    ("completions", "COMPLETIONS_QUEUE_URL", "completions-dlq", "COMPLETIONS_DLQ_URL"),
 ];
 
 /// How often a message is received before SQS moves it to the dead-letter queue.
@@ -183,7 +191,7 @@ pub const MAX_RECEIVES: u32 = 5;
 pub fn resource_variables() -> Vec<&'static str> {
     let mut vars: Vec<&str> = TABLES.iter().map(|t| t.env).collect();
     vars.push(BUCKET_ENV);
-    vars.extend(QUEUES.iter().map(|(_, env, _)| *env));
+    vars.extend(QUEUES.iter().flat_map(|(_, env, _, dead_letters_env)| [*env, *dead_letters_env]));
     vars
 }
 

@@ -1,12 +1,10 @@
 //! `MessageQueue` over an SQS queue.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
-use tokio::sync::OnceCell;
 
 use super::{AwsClients, LazyClient, backend};
 use crate::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage, StoreError};
@@ -16,45 +14,19 @@ const SEND_BATCH: usize = 10;
 /// Entries SQS reports as failed are retried this often before giving up.
 const SEND_RETRIES: u32 = 5;
 
-/// One SQS queue, by URL.
+/// One SQS queue, by URL, and the dead-letter queue its redrive policy names.
 #[derive(Clone, Debug)]
 pub struct SqsMessageQueue {
     client: LazyClient<Client>,
     url: String,
-    /// The URL of the dead-letter queue its redrive policy names (`None`: no policy),
-    /// looked up on the first count and kept by every clone: the template sets the
-    /// policy when the stack is deployed, and a deployment starts new functions.
-    dead_letter_url: Arc<OnceCell<Option<String>>>,
+    dead_letter_url: String,
 }
 
 impl SqsMessageQueue {
-    pub fn new(clients: &AwsClients, url: impl Into<String>) -> Self {
-        Self { client: clients.sqs.clone(), url: url.into(), dead_letter_url: Arc::default() }
-    }
-
-    async fn attribute(&self, url: &str, name: QueueAttributeName) -> Result<Option<String>, StoreError> {
-        let output = self
-            .client
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(name.clone())
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(output.attributes().and_then(|a| a.get(&name)).cloned())
-    }
-
-    /// Two SQS round trips: the queue's redrive policy, then the URL of the queue it names.
-    async fn find_dead_letter_url(&self) -> Result<Option<String>, StoreError> {
-        let Some(policy) = self.attribute(&self.url, QueueAttributeName::RedrivePolicy).await? else { return Ok(None) };
-        let policy: serde_json::Value = serde_json::from_str(&policy)
-            .map_err(|e| StoreError::Corrupt(format!("the queue's redrive policy is not JSON: {e}")))?;
-        let target = policy["deadLetterTargetArn"].as_str().unwrap_or_default();
-        let name = target.rsplit(':').next().filter(|n| !n.is_empty()).ok_or_else(|| {
-            StoreError::Corrupt(format!("the queue's redrive policy names no dead-letter queue: {policy}"))
-        })?;
-        let url = self.client.get_queue_url().queue_name(name).send().await.map_err(backend)?;
-        Ok(Some(url.queue_url().unwrap_or_default().to_owned()))
+    /// The dead-letter queue's URL comes with the queue's (the template gives both),
+    /// so counting dead letters is one request.
+    pub fn new(clients: &AwsClients, url: impl Into<String>, dead_letter_url: impl Into<String>) -> Self {
+        Self { client: clients.sqs.clone(), url: url.into(), dead_letter_url: dead_letter_url.into() }
     }
 }
 
@@ -136,14 +108,17 @@ impl MessageQueue for SqsMessageQueue {
         Ok(())
     }
 
-    /// The dead-letter queue is the one this queue's redrive policy names (the template
-    /// sets it), so no further configuration is needed; no policy, no dead letters.
-    /// Found once, then one request a count.
     async fn dead_letters(&self) -> Result<u64, StoreError> {
-        let Some(url) = self.dead_letter_url.get_or_try_init(|| self.find_dead_letter_url()).await? else {
-            return Ok(0);
-        };
-        let count = self.attribute(url, QueueAttributeName::ApproximateNumberOfMessages).await?;
-        count.unwrap_or_default().parse().map_err(|e| StoreError::Corrupt(format!("SQS message count: {e}")))
+        let name = QueueAttributeName::ApproximateNumberOfMessages;
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.dead_letter_url)
+            .attribute_names(name.clone())
+            .send()
+            .await
+            .map_err(backend)?;
+        let count = output.attributes().and_then(|a| a.get(&name)).map_or("0", String::as_str);
+        count.parse().map_err(|e| StoreError::Corrupt(format!("SQS message count: {e}")))
     }
 }

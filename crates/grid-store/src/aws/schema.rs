@@ -91,7 +91,7 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> Result<AwsNames, S
     clients.s3.create_bucket().bucket(&bucket).send().await.map_err(backend)?;
 
     let mut urls = Vec::new();
-    for (name, _, dead_letters) in QUEUES {
+    for (name, _, dead_letters, _) in QUEUES {
         let dlq_url = create_queue(clients, &format!("{prefix}-{dead_letters}"), None).await?;
         let dlq_arn = clients
             .sqs
@@ -105,7 +105,7 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> Result<AwsNames, S
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .ok_or_else(|| StoreError::Backend("SQS returned no queue ARN".into()))?;
         let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVES}"}}"#);
-        urls.push(create_queue(clients, &format!("{prefix}-{name}"), Some(redrive)).await?);
+        urls.push((create_queue(clients, &format!("{prefix}-{name}"), Some(redrive)).await?, dlq_url));
     }
 
     let name = |design: &str| format!("{prefix}-{}", design.replace('_', "-"));
@@ -119,8 +119,10 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> Result<AwsNames, S
         leases_table: name("leases"),
         rejections_table: name("rejections"),
         bucket,
-        poll_work_queue_url: urls[0].clone(),
-        completions_queue_url: urls[1].clone(),
+        poll_work_queue_url: urls[0].0.clone(),
+        poll_work_dead_letter_url: urls[0].1.clone(),
+        completions_queue_url: urls[1].0.clone(),
+        completions_dead_letter_url: urls[1].1.clone(),
     })
 }
 
