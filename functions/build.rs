@@ -1,4 +1,5 @@
-//! Links the functions as position-dependent executables on Linux, as `hello` is.
+//! Links the functions, and `hello` (whose package uses this script too), as
+//! position-dependent executables on Linux.
 //!
 //! A position-independent executable is relocated by the dynamic loader at every start:
 //! ~40 000 pointers in the functions (the SDK's tables and vtables), ~300 pages copied on
