@@ -1,21 +1,30 @@
-//! The README's worked example: three periods of trading, settled with the default
-//! policy (weighted consensus, 20% fee), printed so every number can be checked.
+//! The README's worked example: three periods of the local market, settled with the
+//! default policy (clearing, a cap of 1000 IOTA/kWh, a 20% fee), printed so every
+//! number can be checked by hand.
 //!
 //! `cargo run -p grid-core --example worked_example`
 
 use grid_core::market::{ConsensusStrategy, FeeBps, PeriodTotals, SettlementPolicy, settle};
-use grid_core::{Iota, RegistrationId, Wh};
+use grid_core::{Price, RegistrationId, Wh};
 
 fn id(s: &str) -> RegistrationId {
     RegistrationId::parse(s).expect("a valid id")
+}
+
+fn price(p: u64) -> Price {
+    Price::parse(p).expect("a small price")
 }
 
 /// One period: outputs `(producer, Wh, IOTA/kWh)` and usages `(consumer, Wh)`.
 type Period = (&'static [(&'static str, u64, u64)], &'static [(&'static str, u64)]);
 
 fn main() {
-    let policy =
-        SettlementPolicy { strategy: ConsensusStrategy::Weighted, fee: FeeBps::DEFAULT, default_price: Iota::new(100) };
+    let policy = SettlementPolicy {
+        strategy: ConsensusStrategy::Clearing,
+        fee: FeeBps::DEFAULT,
+        cap: price(1000),
+        default_price: price(100),
+    };
     let periods: [Period; 3] = [
         (&[("producer-a", 2000, 100), ("producer-b", 1000, 130)], &[("consumer-x", 1500), ("consumer-y", 1234)]),
         (&[("producer-a", 500, 110)], &[("consumer-x", 700), ("consumer-y", 300), ("consumer-z", 2500)]),
@@ -24,30 +33,49 @@ fn main() {
     let mut previous = None;
     for (n, (outputs, usages)) in periods.iter().enumerate() {
         let mut totals = PeriodTotals::default();
-        for (producer, wh, price) in *outputs {
-            totals.add_output(id(producer), Wh::new(*wh), Iota::new(*price)).expect("small numbers");
+        for (producer, wh, ask) in *outputs {
+            totals.add_output(id(producer), Wh::new(*wh), price(*ask)).expect("small numbers");
         }
         for (consumer, wh) in *usages {
             totals.add_usage(id(consumer), Wh::new(*wh)).expect("small numbers");
         }
         let s = settle(&totals, previous, &policy).expect("small numbers");
         previous = Some(s.price);
-        println!("period {}: price {} IOTA/kWh", n + 1, s.price.get());
-        for c in &s.charges {
+        println!(
+            "period {}: supply {} Wh, demand {} Wh, matched M = {} Wh, price {} IOTA/kWh",
+            n + 1,
+            s.admitted.get(),
+            s.used.get(),
+            s.matched.get(),
+            s.price.get()
+        );
+        for p in &s.producers {
             println!(
-                "  {} used {} Wh → charged ({} × {} + 500) / 1000 = {}",
-                c.consumer,
-                c.energy.get(),
-                c.energy.get(),
-                s.price.get(),
-                c.amount.get()
+                "  {} asks {} for {} Wh → matched {}, exported {}",
+                p.id,
+                p.ask.map_or(0, |a| a.get()),
+                p.produced.get(),
+                p.matched.get(),
+                p.exported.get()
             );
         }
-        println!("  revenue {}  fee {}  distributable {}", s.revenue.get(), s.fee.get(), s.distributable.get());
-        for a in &s.allocations {
-            println!("  {} offered {} Wh → allocated {}", a.producer, a.energy.get(), a.amount.get());
+        for c in &s.consumers {
+            println!(
+                "  {} used {} Wh → local {}, imported {}, charged ({} × {} + 500) / 1000 = {}",
+                c.id,
+                c.used.get(),
+                c.local.get(),
+                c.imported.get(),
+                c.local.get(),
+                s.price.get(),
+                c.charge.get()
+            );
         }
-        let allocated: u64 = s.allocations.iter().map(|a| a.amount.get()).sum();
+        println!("  revenue {}  fee {}  distributable {}", s.revenue.get(), s.fee.get(), s.distributable().get());
+        for p in &s.producers {
+            println!("  {} allocated {} (by matched energy)", p.id, p.allocation.get());
+        }
+        let allocated: u64 = s.producers.iter().map(|p| p.allocation.get()).sum();
         println!(
             "  check: {} allocated + {} fee + {} unallocated = {} revenue",
             allocated,

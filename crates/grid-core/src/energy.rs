@@ -18,7 +18,8 @@ pub enum EnergyError {
 /// Devices report kWh as JSON numbers; the grid converts once, at the edge, with
 /// `round(kWh × 1000)` and from then on adds integers, so no kWh is ever lost or
 /// double counted to floating-point drift.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Wh(u64);
 
 impl Wh {

@@ -25,39 +25,54 @@ pub struct LedgerBatch {
 }
 
 impl LedgerBatch {
-    /// The batch that pays a producer at `to`, drawing on the grid's `sources` (each
-    /// an address and the part it pays). Its id is derived from everything that makes
-    /// the payout what it is (producer, its payouts so far, how often the ledger refused
-    /// one, destination, sources), so planning the same payout again yields the same
-    /// batch, which the ledger applies at most once, while a re-issue after a refusal
-    /// gets a new one.
+    /// The batch that pays a producer its `destinations` (each an address and what it
+    /// gets), drawing on the grid's `sources` (each an address and the part it pays;
+    /// both sum to the same). Sources are spent in order across destinations in order,
+    /// so each destination gets one transfer per source it draws on. The id is derived
+    /// from everything that makes the payout what it is (producer, its payouts so far,
+    /// how often the ledger refused one, sources, destinations), so planning the same
+    /// payout again yields the same batch, which the ledger applies at most once, while
+    /// a re-issue after a refusal gets a new one.
     pub fn payout(
         producer: &RegistrationId,
         paid_before: Iota,
         refused: u64,
         sources: &[(PaymentAddress, Iota)],
-        to: &PaymentAddress,
+        destinations: &[(PaymentAddress, Iota)],
     ) -> Self {
         let mut hash = Sha256::new();
-        for part in [b"grid-payout".as_slice(), producer.as_str().as_bytes(), to.as_str().as_bytes()] {
-            hash.update((part.len() as u64).to_be_bytes());
-            hash.update(part);
-        }
-        hash.update(paid_before.get().to_be_bytes());
-        hash.update(refused.to_be_bytes());
-        for (from, amount) in sources {
-            hash.update((from.as_str().len() as u64).to_be_bytes());
-            hash.update(from.as_str().as_bytes());
-            hash.update(amount.get().to_be_bytes());
+        let mut part = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        };
+        part(b"grid-payout/2");
+        part(producer.as_str().as_bytes());
+        part(&paid_before.get().to_be_bytes());
+        part(&refused.to_be_bytes());
+        for (list, tag) in [(sources, b"from"), (destinations, b"to\0\0")] {
+            part(tag);
+            for (address, amount) in list {
+                part(address.as_str().as_bytes());
+                part(&amount.get().to_be_bytes());
+            }
         }
         let id = format!("payout-{}", &hex::encode(hash.finalize())[..40]);
-        Self {
-            id: BatchId::parse(id).expect("a payout id is 47 characters of [a-z0-9-]"),
-            transfers: sources
-                .iter()
-                .map(|(from, amount)| Transfer { from: from.clone(), to: to.clone(), amount: *amount })
-                .collect(),
+        let mut transfers = Vec::new();
+        let mut sources = sources.iter().map(|(a, n)| (a, n.get())).filter(|(_, n)| *n > 0).peekable();
+        for (to, amount) in destinations {
+            let mut left = amount.get();
+            while left > 0 {
+                let Some((from, available)) = sources.peek_mut() else { break };
+                let part = (*available).min(left);
+                transfers.push(Transfer { from: (*from).clone(), to: to.clone(), amount: Iota::new(part) });
+                *available -= part;
+                left -= part;
+                if *available == 0 {
+                    sources.next();
+                }
+            }
         }
+        Self { id: BatchId::parse(id).expect("a payout id is 47 characters of [a-z0-9-]"), transfers }
     }
 
     /// The total moved.
@@ -219,7 +234,8 @@ mod tests {
     fn the_same_payout_always_gets_the_same_batch_id_and_another_payout_another() {
         let from = |parts: &[(&str, u64)]| parts.iter().map(|(a, n)| (address(a), Iota::new(*n))).collect::<Vec<_>>();
         let payout = |producer: &str, before: u64, refused: u64, sources: &[(&str, u64)], to: &str| {
-            LedgerBatch::payout(&id(producer), Iota::new(before), refused, &from(sources), &address(to))
+            let total = sources.iter().map(|(_, n)| n).sum();
+            LedgerBatch::payout(&id(producer), Iota::new(before), refused, &from(sources), &from(&[(to, total)]))
         };
         let a = payout("producer-0001", 0, 0, &[("grid-1", 30), ("grid-2", 20)], "w1");
         assert_eq!(a, payout("producer-0001", 0, 0, &[("grid-1", 30), ("grid-2", 20)], "w1"));
@@ -234,6 +250,29 @@ mod tests {
         ] {
             assert_ne!(other.id, a.id);
         }
+    }
+
+    #[test]
+    fn a_payout_to_several_addresses_spends_its_sources_in_order_with_a_transfer_per_pair() {
+        let list = |parts: &[(&str, u64)]| parts.iter().map(|(a, n)| (address(a), Iota::new(*n))).collect::<Vec<_>>();
+        let batch = LedgerBatch::payout(
+            &id("producer-0001"),
+            Iota::ZERO,
+            0,
+            &list(&[("grid-1", 30), ("grid-2", 50)]),
+            &list(&[("w1", 40), ("w2", 40)]),
+        );
+        let moved: Vec<(&str, &str, u64)> =
+            batch.transfers.iter().map(|t| (t.from.as_str(), t.to.as_str(), t.amount.get())).collect();
+        assert_eq!(moved, [("grid-1", "w1", 30), ("grid-2", "w1", 10), ("grid-2", "w2", 40)]);
+        let other = LedgerBatch::payout(
+            &id("producer-0001"),
+            Iota::ZERO,
+            0,
+            &list(&[("grid-1", 30), ("grid-2", 50)]),
+            &list(&[("w1", 40), ("w3", 40)]),
+        );
+        assert_ne!(batch.id, other.id, "another destination is another batch");
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //!
 //! Everything here is plain data and rules: identifiers that are parsed once at the
 //! edge and trusted afterwards, integer units for energy and money, the channel
-//! protocol (keys, addresses, envelopes, commands), paging arithmetic and the
-//! registration entity with its access rules. Nothing in this crate knows
+//! protocol (keys, addresses, envelopes, commands), paging arithmetic, the
+//! registration entity with its access rules, the local market that settles each
+//! period, and the books (accounts, claims, payouts). Nothing in this crate knows
 //! about HTTP, AWS, SQLite or an async runtime, so every rule can be tested in
 //! isolation and reused by the Lambda functions, `gridctl serve` and the device agents.
 
 mod batch_id;
+pub mod books;
 pub mod channel;
 mod channel_root;
 pub mod devices;
@@ -23,6 +25,7 @@ mod money;
 pub mod monitor;
 mod paging;
 mod payment_address;
+mod price;
 mod registration;
 mod registration_id;
 mod side_key;
@@ -41,6 +44,7 @@ pub use json_item::{JsonItem, JsonItemError};
 pub use money::{Iota, MoneyError};
 pub use paging::{PageRequest, PagingError};
 pub use payment_address::PaymentAddress;
+pub use price::{Price, PriceError};
 pub use registration::{
     AccessError, ChannelCredentials, ChannelCursor, Registration, RegistrationStatus, ReturnChannel,
 };

@@ -18,6 +18,9 @@ pub struct Iota(u64);
 
 impl Iota {
     pub const ZERO: Iota = Iota(0);
+    /// Every IOTA there is (2,779,530,283,277,761): no single payment the grid is told
+    /// about, and no deposit on the development ledger, may move more.
+    pub const SUPPLY: u64 = 2_779_530_283_277_761;
 
     pub const fn new(iota: u64) -> Self {
         Self(iota)

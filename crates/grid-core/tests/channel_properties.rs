@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command, Envelope, EnvelopeError, Reading};
-use grid_core::{BatchId, ChannelRoot, EpochMs, Iota, PaymentAddress, SideKey, Wh};
+use grid_core::{BatchId, ChannelRoot, EpochMs, Iota, PaymentAddress, Price, SideKey, Wh};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -25,17 +25,21 @@ fn command() -> impl Strategy<Value = Command> {
         Just(Command::Goodbye),
         reading().prop_map(Command::SourceOutput),
         reading().prop_map(Command::Usage),
-        (reading(), any::<u64>(), token()).prop_map(|(reading, price, address)| Command::ProducerOutput {
-            reading,
-            price: Iota::new(price),
-            payment_address: PaymentAddress::parse(address).unwrap(),
+        (reading(), any::<u64>(), token()).prop_map(|(reading, price, address)| {
+            // Any price a reading may carry: at most Price::MAX, and worth at most 2^64 − 1.
+            let highest = (u64::MAX / reading.energy.get().max(1)).min(Price::MAX);
+            Command::ProducerOutput {
+                reading,
+                price: Price::parse(price % (highest + 1)).unwrap(),
+                payment_address: PaymentAddress::parse(address).unwrap(),
+            }
         }),
         (any::<u64>(), 0u64..=1_000_000_000, token()).prop_map(|(owed, wh, address)| Command::PaymentRequest {
             owed: Iota::new(owed),
             usage: Wh::new(wh),
             payment_address: PaymentAddress::parse(address).unwrap(),
         }),
-        (token(), 1u64..).prop_map(|(batch, amount)| Command::Payment {
+        (token(), 1u64..=Iota::SUPPLY).prop_map(|(batch, amount)| Command::Payment {
             batch_id: BatchId::parse(batch).unwrap(),
             amount: Iota::new(amount),
         }),

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BatchId, EnergyError, EpochMs, IdError, Iota, PaymentAddress, TimeError, Wh};
+use crate::{BatchId, EnergyError, EpochMs, IdError, Iota, PaymentAddress, Price, PriceError, TimeError, Wh};
 
 /// Energy measured over an interval `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +27,8 @@ pub enum Command {
     Goodbye,
     /// Source → producer: what a source produced.
     SourceOutput(Reading),
-    /// Producer → grid: what a producer offers, at `price` IOTA per kWh, paid to `payment_address`.
-    ProducerOutput { reading: Reading, price: Iota, payment_address: PaymentAddress },
+    /// Producer → grid: what a producer offers, at `price`, paid to `payment_address`.
+    ProducerOutput { reading: Reading, price: Price, payment_address: PaymentAddress },
     /// Consumer → grid: what a consumer used.
     Usage(Reading),
     /// Grid → consumer: what the consumer owes, for how much energy, payable where.
@@ -58,6 +58,10 @@ pub enum CommandError {
     Id(#[from] IdError),
     #[error("a payment amount must be positive")]
     ZeroPayment,
+    #[error("producerPrice: {0}")]
+    Price(#[from] PriceError),
+    #[error("a payment of {0} IOTA is more than all the IOTA there are ({max})", max = Iota::SUPPLY)]
+    Amount(u64),
 }
 
 /// Every field any command may carry, as it appears on the wire.
@@ -153,11 +157,16 @@ impl Command {
                 let reading = wire.reading("output", "output", wire.output)?;
                 match priced {
                     (None, None) => Ok(Self::SourceOutput(reading)),
-                    (Some(price), Some(address)) => Ok(Self::ProducerOutput {
-                        reading,
-                        price: Iota::new(price),
-                        payment_address: PaymentAddress::parse(address.as_str())?,
-                    }),
+                    (Some(price), Some(address)) => {
+                        // Bounded, and worth (Wh × price) at most 2^64 − 1: DESIGN.md §2.
+                        let price = Price::parse(price)?;
+                        price.check_worth(reading.energy)?;
+                        Ok(Self::ProducerOutput {
+                            reading,
+                            price,
+                            payment_address: PaymentAddress::parse(address.as_str())?,
+                        })
+                    }
                     (None, Some(_)) => Err(need("output", "producerPrice")),
                     (Some(_), None) => Err(need("output", "paymentIdOrAddress")),
                 }
@@ -184,6 +193,9 @@ impl Command {
                 let amount = wire.amount.ok_or(need("payment", "amount"))?;
                 if amount == 0 {
                     return Err(CommandError::ZeroPayment);
+                }
+                if amount > Iota::SUPPLY {
+                    return Err(CommandError::Amount(amount));
                 }
                 Ok(Self::Payment {
                     batch_id: BatchId::parse(wire.batch_id.ok_or(need("payment", "batchId"))?)?,
@@ -273,7 +285,7 @@ mod tests {
             ),
             Ok(Command::ProducerOutput {
                 reading: reading(1000, 2000, 250),
-                price: Iota::new(120),
+                price: Price::parse(120).unwrap(),
                 payment_address: PaymentAddress::parse("wallet-1").unwrap(),
             })
         );
@@ -371,6 +383,21 @@ mod tests {
                 |e| matches!(e, E::Id(_)),
             ),
             (r#"{"command":"payment","batchId":"b","amount":0}"#, |e| matches!(e, E::ZeroPayment)),
+            (r#"{"command":"payment","batchId":"b","amount":2779530283277762}"#, |e| {
+                matches!(e, E::Amount(2_779_530_283_277_762))
+            }),
+            (
+                r#"{"command":"output","startTime":1,"endTime":2,"output":1,"producerPrice":18446744073709551615,"paymentIdOrAddress":"w"}"#,
+                |e| matches!(e, E::Price(PriceError::TooHigh(u64::MAX))),
+            ),
+            (
+                r#"{"command":"output","startTime":1,"endTime":2,"output":1,"producerPrice":1000000000001,"paymentIdOrAddress":"w"}"#,
+                |e| matches!(e, E::Price(PriceError::TooHigh(_))),
+            ),
+            (
+                r#"{"command":"output","startTime":1,"endTime":2,"output":1000000,"producerPrice":1000000000000,"paymentIdOrAddress":"w"}"#,
+                |e| matches!(e, E::Price(PriceError::Worth { .. })),
+            ),
             (r#"{"command":"payment","batchId":"b","amount":1.5}"#, |e| matches!(e, E::Json(_))),
             (r#"{"command":"payment","amount":3}"#, |e| matches!(e, E::MissingField { field: "batchId", .. })),
             (r#"[1,2]"#, |e| matches!(e, E::Json(_))),

@@ -1,74 +1,62 @@
-//! The consensus price of a period, from the producers' offers.
+//! How a period's price is found from the admitted offers (`CONSENSUS_STRATEGY`).
 
 use std::fmt;
 
-use super::Offer;
-use crate::Iota;
-
-/// How producers' asking prices become one price (`CONSENSUS_STRATEGY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How producers' asks become the period's price, and how matched energy is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConsensusStrategy {
-    /// `floor(Σ(Wh_p · price_p) / ΣWh_p)`: each kWh offered counts once.
+    /// Pay-as-clear in merit order, as power exchanges settle: the cheapest offers are
+    /// matched first and the price is the ask of the last one matched (the marginal
+    /// offer). Every matched producer gets at least its ask.
     #[default]
+    Clearing,
+    /// `floor(Σ V_p / S)` over admitted offers: each kWh offered counts once.
     Weighted,
-    /// `floor(Σprice_p / n)`: each producer counts once.
+    /// `floor(Σ a_p / n)` over admitted offers: each producer counts once.
     Mean,
-    /// The lower median of the producers' prices.
+    /// The lower median of the admitted asks.
     Median,
 }
 
-/// The strategy named is not one of the three.
+/// The strategy named is not one of the four.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("consensus strategy must be weighted, mean or median")]
+#[error("consensus strategy must be clearing, weighted, mean or median")]
 pub struct ConsensusStrategyError;
 
 impl ConsensusStrategy {
+    pub const ALL: [ConsensusStrategy; 4] = [Self::Clearing, Self::Weighted, Self::Mean, Self::Median];
+
     pub fn parse(value: &str) -> Result<Self, ConsensusStrategyError> {
-        match value {
-            "weighted" => Ok(Self::Weighted),
-            "mean" => Ok(Self::Mean),
-            "median" => Ok(Self::Median),
-            _ => Err(ConsensusStrategyError),
+        Self::ALL.into_iter().find(|s| s.as_str() == value).ok_or(ConsensusStrategyError)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Clearing => "clearing",
+            Self::Weighted => "weighted",
+            Self::Mean => "mean",
+            Self::Median => "median",
         }
     }
 }
 
 impl fmt::Display for ConsensusStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Weighted => "weighted",
-            Self::Mean => "mean",
-            Self::Median => "median",
-        })
+        f.write_str(self.as_str())
     }
 }
 
-/// The consensus price (IOTA per kWh) of `offers`, or `None` when nothing was offered.
-///
-/// Only offers with energy count: a producer that produced nothing has made no offer.
-/// A producer's own price, for `mean` and `median`, is its volume-weighted price over
-/// the period, `floor(Σ(Wh·price) / ΣWh)`.
-pub fn consensus_price(offers: &[Offer], strategy: ConsensusStrategy) -> Option<Iota> {
-    let offers: Vec<&Offer> = offers.iter().filter(|o| o.energy.get() > 0).collect();
-    if offers.is_empty() {
-        return None;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_strategy_parses_from_its_own_name_and_clearing_is_the_default() {
+        for strategy in ConsensusStrategy::ALL {
+            assert_eq!(ConsensusStrategy::parse(strategy.as_str()), Ok(strategy));
+        }
+        assert_eq!(ConsensusStrategy::default(), ConsensusStrategy::Clearing);
+        assert_eq!(ConsensusStrategy::parse("auction"), Err(ConsensusStrategyError));
     }
-    let price = match strategy {
-        ConsensusStrategy::Weighted => {
-            let value: u128 = offers.iter().map(|o| o.value).sum();
-            let energy: u128 = offers.iter().map(|o| u128::from(o.energy.get())).sum();
-            value / energy
-        }
-        ConsensusStrategy::Mean => {
-            let sum: u128 = offers.iter().map(|o| o.price()).sum();
-            sum / offers.len() as u128
-        }
-        ConsensusStrategy::Median => {
-            let mut prices: Vec<u128> = offers.iter().map(|o| o.price()).collect();
-            prices.sort_unstable();
-            prices[(prices.len() - 1) / 2]
-        }
-    };
-    // Every input price fits u64 and each strategy is at most the largest one.
-    Some(Iota::new(u64::try_from(price).expect("a consensus price never exceeds the largest offer")))
 }

@@ -1,21 +1,40 @@
-//! The market: periods, the consensus price, settling a period, and paying producers.
+//! The market: periods, the local market that settles each of them, and paying
+//! producers.
 //!
 //! Pure integer arithmetic after DESIGN.md §6, with no I/O, so every formula can be
 //! checked by hand and by property tests: energy in Wh, money in whole IOTA, prices in
 //! IOTA per kWh, products in 128 (or, where they can exceed it, 256) bits. Nothing here
 //! rounds except where the design says how.
+//!
+//! # Layout
+//!
+//! - [`settle`] (`settlement.rs`): offers under the cap, matched energy, the price by
+//!   [`ConsensusStrategy`], each party's share, charges, fee and allocations.
+//! - `apportion.rs`: exact largest-remainder sharing, used for energy and money alike.
+//! - `period.rs`, `head.rs`: periods, their starts, and where settlement stands.
+//! - `reading.rs`, `record.rs`, `report.rs`: what the grid keeps of readings and settled
+//!   periods, and the report an operator reads.
+//! - `payout.rs`: planning payouts, oldest first, to each period's address.
 
 mod apportion;
 mod consensus;
+mod head;
 mod payout;
 mod period;
+mod reading;
+mod record;
+mod report;
 mod settlement;
 
 pub use apportion::apportion;
-pub use consensus::{ConsensusStrategy, ConsensusStrategyError, consensus_price};
-pub use payout::{Entitlement, Payout, plan_payouts};
-pub use period::{Period, PeriodLength, PeriodLengthError};
+pub use consensus::{ConsensusStrategy, ConsensusStrategyError};
+pub use head::SettlementHead;
+pub use payout::{Cover, Entitlement, MAX_COVERS, Payout, destinations, plan_payouts};
+pub use period::{Period, PeriodLength, PeriodLengthError, PeriodStart, PeriodStartError};
+pub use reading::{ReadingKind, StoredReading};
+pub use record::{MarketRules, SettlementRecord};
+pub use report::PeriodReport;
 pub use settlement::{
-    Allocation, Charge, FeeBps, FeeBpsError, Offer, PeriodTotals, PriceSource, ReadingKind, Settlement,
-    SettlementError, SettlementPolicy, settle,
+    ConsumerOutcome, FeeBps, FeeBpsError, PeriodTotals, PriceSource, ProducerOutcome, Settlement, SettlementError,
+    SettlementPolicy, settle,
 };

@@ -30,8 +30,56 @@ impl PeriodLength {
         self.0
     }
 
-    fn ms(self) -> u64 {
+    /// The length in milliseconds.
+    pub fn ms(self) -> u64 {
         self.0 * 1000
+    }
+}
+
+/// The start of a settlement period, in epoch ms: how records name their period.
+///
+/// Any storable time is a valid start; whether it is aligned to the period length is
+/// [`Period::starting_at`]'s question, which needs the length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct PeriodStart(u64);
+
+/// A stored or received period start is not a time the grid can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a period start must be 0 to {max} ms, got {0}", max = EpochMs::MAX)]
+pub struct PeriodStartError(pub u64);
+
+impl PeriodStart {
+    pub fn parse(ms: u64) -> Result<Self, PeriodStartError> {
+        if ms > EpochMs::MAX {
+            return Err(PeriodStartError(ms));
+        }
+        Ok(Self(ms))
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for PeriodStart {
+    type Error = PeriodStartError;
+
+    fn try_from(ms: u64) -> Result<Self, Self::Error> {
+        Self::parse(ms)
+    }
+}
+
+impl From<PeriodStart> for u64 {
+    fn from(start: PeriodStart) -> u64 {
+        start.0
+    }
+}
+
+impl fmt::Display for PeriodStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 
@@ -50,13 +98,13 @@ impl Period {
     }
 
     /// The period starting at `start`, if `start` is aligned to `length`.
-    pub fn starting_at(start: u64, length: PeriodLength) -> Option<Self> {
-        start.is_multiple_of(length.ms()).then_some(Self { start, length: length.ms() })
+    pub fn starting_at(start: PeriodStart, length: PeriodLength) -> Option<Self> {
+        start.0.is_multiple_of(length.ms()).then_some(Self { start: start.0, length: length.ms() })
     }
 
     /// First millisecond of the period.
-    pub fn start(self) -> u64 {
-        self.start
+    pub fn start(self) -> PeriodStart {
+        PeriodStart(self.start)
     }
 
     /// First millisecond after the period.
@@ -66,6 +114,10 @@ impl Period {
 
     pub fn next(self) -> Self {
         Self { start: self.end(), length: self.length }
+    }
+
+    pub fn length(self) -> PeriodLength {
+        PeriodLength(self.length / 1000)
     }
 
     /// Whether `grace_secs` have passed since the period ended, so it may settle.
@@ -91,7 +143,7 @@ mod tests {
     #[test]
     fn periods_are_aligned_to_the_epoch() {
         let p = Period::containing(at(1_795_860_123_456), PeriodLength::DEFAULT);
-        assert_eq!((p.start(), p.end()), (1_795_860_000_000, 1_795_860_900_000));
+        assert_eq!((p.start().get(), p.end()), (1_795_860_000_000, 1_795_860_900_000));
         assert_eq!(Period::containing(at(p.end()), PeriodLength::DEFAULT), p.next());
         assert_eq!(Period::containing(at(p.end() - 1), PeriodLength::DEFAULT), p);
     }
@@ -116,7 +168,9 @@ mod tests {
 
     #[test]
     fn only_aligned_starts_name_a_period() {
-        assert!(Period::starting_at(1_795_860_000_000, PeriodLength::DEFAULT).is_some());
-        assert!(Period::starting_at(1_795_860_000_001, PeriodLength::DEFAULT).is_none());
+        let start = |ms| PeriodStart::parse(ms).unwrap();
+        assert!(Period::starting_at(start(1_795_860_000_000), PeriodLength::DEFAULT).is_some());
+        assert!(Period::starting_at(start(1_795_860_000_001), PeriodLength::DEFAULT).is_none());
+        assert_eq!(PeriodStart::parse(EpochMs::MAX + 1), Err(PeriodStartError(EpochMs::MAX + 1)));
     }
 }

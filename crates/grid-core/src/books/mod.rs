@@ -1,0 +1,13 @@
+//! The grid's books: each registration's account and the grid's own, consumers'
+//! payment claims and the grid's payouts, and how the operator sees the ledger batches
+//! that carry them. Plain records and their rules; the stores keep them.
+
+mod account;
+mod batch;
+mod claim;
+mod payout;
+
+pub use account::{Account, AccountEntry, GridTotals};
+pub use batch::{BatchKind, BatchState, BatchStateError};
+pub use claim::{ClaimResolution, Credit, PaymentClaim};
+pub use payout::PayoutRecord;

@@ -1,0 +1,71 @@
+//! A settled period's totals, as the grid keeps them: small however big the grid.
+
+use super::{ConsensusStrategy, PeriodStart, PriceSource, Settlement};
+use crate::{EpochMs, Iota, PaymentAddress, Price, Wh};
+
+/// Which rules a period was settled under.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarketRules {
+    /// The first design's pool: every kWh used billed at the consensus price, shared
+    /// among producers by `Wh × ask`. Periods settled so keep their figures; their
+    /// market fields (admitted, matched, imported, exported) are 0.
+    #[default]
+    Pool,
+    /// The local market of DESIGN.md §6.
+    Local,
+}
+
+/// A settled period's totals. Per-registration figures go to the accounts and the
+/// period's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementRecord {
+    pub period: PeriodStart,
+    pub rules: MarketRules,
+    /// `None` for periods settled as a pool (the strategy was not recorded then).
+    pub strategy: Option<ConsensusStrategy>,
+    pub price: Price,
+    pub price_source: PriceSource,
+    pub produced: Wh,
+    pub admitted: Wh,
+    pub used: Wh,
+    pub matched: Wh,
+    pub imported: Wh,
+    pub exported: Wh,
+    pub revenue: Iota,
+    pub fee: Iota,
+    pub distributable: Iota,
+    pub unallocated: Iota,
+    pub producers: u64,
+    pub consumers: u64,
+    /// Where this period's consumers pay (a new address per settlement).
+    pub payment_address: PaymentAddress,
+    pub settled: EpochMs,
+}
+
+impl SettlementRecord {
+    /// The record of a period settled under §6.
+    pub fn of(period: PeriodStart, s: &Settlement, payment_address: PaymentAddress, settled: EpochMs) -> Self {
+        Self {
+            period,
+            rules: MarketRules::Local,
+            strategy: Some(s.strategy),
+            price: s.price,
+            price_source: s.price_source,
+            produced: s.produced,
+            admitted: s.admitted,
+            used: s.used,
+            matched: s.matched,
+            imported: s.imported,
+            exported: s.exported,
+            revenue: s.revenue,
+            fee: s.fee,
+            distributable: s.distributable(),
+            unallocated: s.unallocated,
+            producers: s.producers.len() as u64,
+            consumers: s.consumers.len() as u64,
+            payment_address,
+            settled,
+        }
+    }
+}
