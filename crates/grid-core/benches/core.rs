@@ -28,7 +28,9 @@ fn totals(producers: usize, consumers: usize) -> PeriodTotals {
     let id = |kind: &str, i: usize| RegistrationId::parse(format!("{kind}-{i:06}")).expect("a valid id");
     let mut totals = PeriodTotals::default();
     for p in 0..producers {
-        totals.add_output(id("producer", p), Wh::new(1000 + p as u64 % 700), Price::parse(80 + p as u64 % 60).unwrap()).unwrap();
+        totals
+            .add_output(id("producer", p), Wh::new(1000 + p as u64 % 700), Price::parse(80 + p as u64 % 60).unwrap())
+            .unwrap();
     }
     for c in 0..consumers {
         totals.add_usage(id("consumer", c), Wh::new(300 + c as u64 % 900)).unwrap();
@@ -37,13 +39,12 @@ fn totals(producers: usize, consumers: usize) -> PeriodTotals {
 }
 
 fn settlement(c: &mut Criterion) {
-    let policy =
-        SettlementPolicy {
-            strategy: ConsensusStrategy::Clearing,
-            fee: FeeBps::DEFAULT,
-            cap: Price::parse(1000).unwrap(),
-            default_price: Price::parse(100).unwrap(),
-        };
+    let policy = SettlementPolicy {
+        strategy: ConsensusStrategy::Clearing,
+        fee: FeeBps::DEFAULT,
+        cap: Price::parse(1000).unwrap(),
+        default_price: Price::parse(100).unwrap(),
+    };
     let mut group = c.benchmark_group("settle");
     group.sample_size(10);
     for (producers, consumers) in [(100, 1_000), (1_000, 10_000), (10_000, 100_000)] {

@@ -59,7 +59,10 @@ fn clearing_matches_the_hand_computed_example() {
     let s = settle(&example(), None, &policy(ConsensusStrategy::Clearing)).unwrap();
     assert_eq!(amounts(&s), (130, vec![195, 160], 355, 71, vec![208, 76], 0));
     assert_eq!((matched(&s), local(&s)), (vec![2000, 734], vec![1500, 1234]));
-    assert_eq!((s.produced, s.admitted, s.used, s.matched), (Wh::new(3000), Wh::new(3000), Wh::new(2734), Wh::new(2734)));
+    assert_eq!(
+        (s.produced, s.admitted, s.used, s.matched),
+        (Wh::new(3000), Wh::new(3000), Wh::new(2734), Wh::new(2734))
+    );
     assert_eq!((s.imported, s.exported), (Wh::ZERO, Wh::new(266)));
     assert_eq!(s.producers[1].exported, Wh::new(266));
     assert_eq!(s.price_source, PriceSource::Traded);
@@ -110,7 +113,10 @@ fn in_a_surplus_an_offer_above_the_cap_is_not_admitted_and_all_of_it_is_exported
     let admitted: Vec<u64> = s.producers.iter().map(|p| p.admitted.get()).collect();
     assert_eq!(admitted, vec![3000, 2000, 0]);
     assert_eq!(s.producers[2].ask, Some(price(5000)));
-    assert_eq!((s.admitted, s.matched, s.imported, s.exported), (Wh::new(5000), Wh::new(2000), Wh::ZERO, Wh::new(4000)));
+    assert_eq!(
+        (s.admitted, s.matched, s.imported, s.exported),
+        (Wh::new(5000), Wh::new(2000), Wh::ZERO, Wh::new(4000))
+    );
 }
 
 #[test]

@@ -9,106 +9,31 @@
 //! after any crash.
 
 use async_trait::async_trait;
-use grid_core::ledger::LedgerBatch;
-use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::books::{
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridTotals, PaymentClaim, PayoutRecord,
+};
+use grid_core::market::{Entitlement, PeriodStart};
+use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
 
 use crate::StoreError;
 
-/// One registration's running totals, in IOTA (and the energy they are for).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Account {
-    /// Consumers: charged over all settled periods.
-    pub billed: Iota,
-    /// Consumers: payments confirmed on the ledger.
-    pub paid: Iota,
-    /// Consumers: payments claimed, not yet confirmed.
-    pub pending: Iota,
-    /// Producers: allocated over all settled periods.
-    pub entitled: Iota,
-    /// Producers: payouts confirmed on the ledger.
-    pub paid_out: Iota,
-    /// Producers: payouts submitted, not yet final.
-    pub payout_pending: Iota,
-    /// The energy settled over all periods: used (consumers) or produced (producers).
-    pub energy: Wh,
-    /// The last period applied to this account.
-    pub last_period: Option<u64>,
-}
-
-impl Account {
-    /// What a consumer still owes: billed − paid − pending (never below zero).
-    pub fn owed(&self) -> Iota {
-        Iota::new(self.billed.get().saturating_sub(self.paid.get()).saturating_sub(self.pending.get()))
-    }
-
-    /// What the grid still owes a producer: entitled − paid out − pending payouts.
-    pub fn unpaid(&self) -> Iota {
-        Iota::new(self.entitled.get().saturating_sub(self.paid_out.get()).saturating_sub(self.payout_pending.get()))
-    }
-}
-
-/// One registration's share of a settled period.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountEntry {
-    pub registration: RegistrationId,
-    pub billed: Iota,
-    pub entitled: Iota,
-    /// The energy settled: a consumer's use, a producer's output.
-    pub energy: Wh,
-    /// A producer's payment address (its latest offer's), for payouts.
-    pub payment_address: Option<PaymentAddress>,
-}
-
-/// A consumer says a ledger batch paid its bill; the grid holds it as pending until the
-/// ledger confirms it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentClaim {
-    pub registration: RegistrationId,
-    pub batch_id: BatchId,
-    pub amount: Iota,
-    pub channel_index: u64,
-    pub claimed: EpochMs,
-}
-
-/// What the ledger showed about a claimed payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimResolution {
-    /// Committed, from the consumer to the grid's `address` (the `seq`-th), for the amount.
-    Verified { address: PaymentAddress, seq: u64 },
-    /// Not a payment the ledger shows; the pending amount is released.
-    Rejected { reason: String },
-}
-
-/// The grid's own totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GridTotals {
-    /// Consumer payments confirmed on the ledger.
-    pub paid_in: Iota,
-    /// The grid's fees over all settled periods.
-    pub fees: Iota,
-    /// Payouts recorded (pending or committed).
-    pub payouts: Iota,
-}
-
-impl GridTotals {
-    /// What may be paid out: confirmed payments − fees − payouts (DESIGN.md §6).
-    pub fn cash(&self) -> Iota {
-        Iota::new(self.paid_in.get().saturating_sub(self.fees.get()).saturating_sub(self.payouts.get()))
-    }
-}
-
-/// A producer the grid owes money.
+/// A producer the grid owes money, period by period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unpaid {
     pub producer: RegistrationId,
-    pub unpaid: Iota,
-    /// The oldest settled period not yet fully paid out.
-    pub oldest_period: u64,
-    pub address: Option<PaymentAddress>,
+    /// What it is owed from each period not yet fully paid, oldest first, each to the
+    /// address it named in that period.
+    pub owed: Vec<Entitlement>,
     /// Paid out plus pending payouts: what the next payout comes after.
     pub paid_before: Iota,
     /// Payouts to it the ledger refused so far (a re-issue gets a new batch id).
     pub refused: u64,
+}
+
+impl Unpaid {
+    pub fn total(&self) -> Iota {
+        Iota::new(self.owed.iter().map(|e| e.unpaid.get()).sum())
+    }
 }
 
 /// Money the grid holds at one of its addresses.
@@ -118,16 +43,6 @@ pub struct Funds {
     /// The address's number: older addresses are spent first.
     pub seq: u64,
     pub available: Iota,
-}
-
-/// A payout as recorded before it is submitted to the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PayoutRecord {
-    pub batch: LedgerBatch,
-    pub producer: RegistrationId,
-    pub amount: Iota,
-    /// When the monitor made it, by the monitor's clock (resends count from here).
-    pub created: EpochMs,
 }
 
 /// A batch the monitor follows: a consumer's claim or the grid's payout.
@@ -163,12 +78,10 @@ pub struct WatchedBatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchView {
     pub id: BatchId,
-    /// `claim` or `payout`.
-    pub kind: String,
+    pub kind: BatchKind,
     pub registration: RegistrationId,
     pub amount: Iota,
-    /// `pending`, `stalled`, `committed`, `invalid`, `verified` or `rejected`.
-    pub status: String,
+    pub status: BatchState,
     pub reasons: Vec<String>,
     pub submitted: u64,
     pub last_checked: u64,
@@ -189,17 +102,15 @@ pub struct BatchCounts {
 }
 
 impl BatchCounts {
-    /// Counts `batches` more in the status the operator sees (`BatchView::status`); an
-    /// unknown status is not counted.
-    pub fn add(&mut self, status: &str, batches: u64) {
+    /// Counts `batches` more in the status the operator sees (`BatchView::status`).
+    pub fn add(&mut self, status: BatchState, batches: u64) {
         let count = match status {
-            "pending" => &mut self.pending,
-            "stalled" => &mut self.stalled,
-            "committed" => &mut self.committed,
-            "invalid" => &mut self.invalid,
-            "verified" => &mut self.verified,
-            "rejected" => &mut self.rejected,
-            _ => return,
+            BatchState::Pending => &mut self.pending,
+            BatchState::Stalled => &mut self.stalled,
+            BatchState::Committed => &mut self.committed,
+            BatchState::Invalid => &mut self.invalid,
+            BatchState::Verified => &mut self.verified,
+            BatchState::Rejected => &mut self.rejected,
         };
         *count += batches;
     }
@@ -209,8 +120,10 @@ impl BatchCounts {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Adds `period`'s entries and the grid's `fee`, each once: an account already at
-    /// `period` (or later) is left alone, so a repeated or resumed run adds nothing.
-    async fn apply(&self, period: u64, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError>;
+    /// `period` (or later) is left alone, so a repeated or resumed run adds nothing. A
+    /// producer's allocation also becomes what the grid owes it from `period`, payable
+    /// to the entry's address.
+    async fn apply(&self, period: PeriodStart, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError>;
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError>;
 
@@ -232,27 +145,28 @@ pub trait AccountStore: Send + Sync {
     /// its own transfer, so claiming another's batch gains nothing and blocks no one.
     async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError>;
 
-    /// Settles a claim once: verified moves its amount from the consumer's pending to
-    /// paid and into the grid's totals and the receiving address; rejected releases it.
-    /// `false` if it was no longer pending.
+    /// Settles a claim once: its amount leaves the consumer's pending; verified, what the
+    /// ledger moved goes to the consumer's paid, the grid's totals and each receiving
+    /// address. `false` if it was no longer pending.
     async fn resolve_claim(&self, claim: &PaymentClaim, resolution: &ClaimResolution) -> Result<bool, StoreError>;
 
     async fn totals(&self) -> Result<GridTotals, StoreError>;
 
-    /// Every producer the grid owes money.
+    /// Every producer the grid owes money, with what it is owed period by period.
     async fn unpaid(&self) -> Result<Vec<Unpaid>, StoreError>;
 
     /// The grid's addresses that hold money, oldest first.
     async fn funds(&self) -> Result<Vec<Funds>, StoreError>;
 
     /// Records a payout before it goes to the ledger: the batch, the producer's pending
-    /// payout, the grid's payouts and what each source address spends, atomically.
-    /// `false` if a batch with its id exists (it was recorded before).
+    /// payout, what it pays of each period's entitlement, the grid's payouts and what
+    /// each source address spends, atomically. `false` if a batch with its id exists (it
+    /// was recorded before) or an entitlement it covers is no longer owed that much.
     async fn record_payout(&self, payout: &PayoutRecord) -> Result<bool, StoreError>;
 
     /// Settles a payout once: committed moves it to the producer's paid out; refused
     /// (with the ledger's `reasons`) gives the money back to the grid's addresses and the
-    /// producer's unpaid (it is planned again, as a new batch). `false` if it was no
+    /// periods it covered (it is planned again, as a new batch). `false` if it was no
     /// longer pending.
     async fn resolve_payout(&self, batch: &BatchId, committed: bool, reasons: &[String]) -> Result<bool, StoreError>;
 
@@ -264,8 +178,8 @@ pub trait AccountStore: Send + Sync {
     /// one not before `next_check`, and whether it is now stalled.
     async fn checked(&self, watched: &Watched, now: u64, next_check: u64, stalled: bool) -> Result<(), StoreError>;
 
-    /// Batches for the operator, newest first; `status` filters (`pending` includes stalled).
-    async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchView>, StoreError>;
+    /// Batches for the operator, newest first; `status` filters (`Pending` includes stalled).
+    async fn batches(&self, status: Option<BatchState>, limit: usize) -> Result<Vec<BatchView>, StoreError>;
 
     /// Every batch counted by the status the operator sees, in one read.
     async fn batch_counts(&self) -> Result<BatchCounts, StoreError>;

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use grid_core::channel::MessageAddress;
+use grid_core::market::PeriodStart;
 use grid_core::{EpochMs, RegistrationId};
 
 use crate::StoreError;
@@ -30,9 +31,9 @@ pub trait RejectionLog: Send + Sync {
 #[async_trait]
 pub trait ReportArchive: Send + Sync {
     /// Stores (or replaces with the identical) report of `period`.
-    async fn put(&self, period: u64, report: &str) -> Result<(), StoreError>;
+    async fn put(&self, period: PeriodStart, report: &str) -> Result<(), StoreError>;
 
-    async fn get(&self, period: u64) -> Result<Option<String>, StoreError>;
+    async fn get(&self, period: PeriodStart) -> Result<Option<String>, StoreError>;
 }
 
 /// When a job last ran and what it did.

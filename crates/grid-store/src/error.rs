@@ -10,6 +10,10 @@ pub enum StoreError {
     /// A stored record could not be read back into the domain (a bug or tampering).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A number does not fit where the store keeps it (SQLite's integers are signed 64
+    /// bits); nothing was written. Never clamped or wrapped.
+    #[error("a value is out of the store's range: {0}")]
+    OutOfRange(String),
     /// The backend itself failed (I/O, network, throttling).
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -1,4 +1,6 @@
 //! Where the grid keeps its state: ports (traits named by role) and their adapters.
+//! The records themselves (readings, settlements, accounts, claims, payouts) are
+//! grid-core's; this crate only persists them.
 //!
 //! The ports are shaped after DynamoDB's semantics from the start, because the same
 //! code must run on one SQLite file and on DynamoDB/S3 with nothing changed above this
@@ -32,15 +34,12 @@ pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use account_store::{
-    Account, AccountEntry, AccountStore, BatchCounts, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore,
-    PaymentClaim, PayoutRecord, Unpaid, Watched, WatchedBatch,
-};
+pub use account_store::{AccountStore, BatchCounts, BatchView, Funds, LeaseStore, Unpaid, Watched, WatchedBatch};
 pub use activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
 pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
 pub use error::StoreError;
 pub use item_store::{ItemKey, ItemPage, ItemStore};
 pub use message_queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
-pub use reading_store::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, StoredReading};
-pub use registration_store::{RegistrationPage, RegistrationStore, Versioned};
-pub use settlement_store::{SettlementHead, SettlementRecord, SettlementStore};
+pub use reading_store::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum};
+pub use registration_store::{RegistrationCursor, RegistrationPage, RegistrationStore, Versioned};
+pub use settlement_store::SettlementStore;

@@ -3,29 +3,10 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use grid_core::channel::Reading;
-use grid_core::market::ReadingKind;
-use grid_core::{Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::market::{PeriodStart, ReadingKind, StoredReading};
+use grid_core::{PaymentAddress, Price, RegistrationId, Wh};
 
 use crate::StoreError;
-
-/// A reading as the grid keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredReading {
-    pub registration: RegistrationId,
-    pub kind: ReadingKind,
-    pub reading: Reading,
-    /// A producer's asking price (IOTA per kWh) and where it wants to be paid.
-    pub price: Option<Iota>,
-    pub payment_address: Option<PaymentAddress>,
-    /// Where on the registration's channel it was read.
-    pub channel_index: u64,
-    /// The start of the period its start time falls in.
-    pub period: u64,
-    /// The start of the period it is settled in: its own, or the earliest open one
-    /// when it arrived after its own period closed.
-    pub counted_in: u64,
-}
 
 /// What became of an insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +36,7 @@ pub struct ReadingSum {
     pub registration: RegistrationId,
     pub kind: ReadingKind,
     /// The asking price the readings were offered at (output readings).
-    pub price: Option<Iota>,
+    pub price: Option<Price>,
     /// Their energy, summed.
     pub energy: Wh,
     /// The start time of the latest of them, and its payment address if it had one.
@@ -95,7 +76,7 @@ pub trait ReadingStore: Send + Sync {
     /// The readings counted in `period`, up to `limit` at a time.
     async fn counted_in(
         &self,
-        period: u64,
+        period: PeriodStart,
         after: Option<&ReadingCursor>,
         limit: usize,
     ) -> Result<ReadingPage, StoreError>;
@@ -103,8 +84,8 @@ pub trait ReadingStore: Send + Sync {
     /// The readings counted in `period`, summed per registration, kind and price, in
     /// that order. The default reads every reading (DynamoDB cannot sum); an adapter
     /// that can sum where the readings are overrides it.
-    async fn sums(&self, period: u64) -> Result<Vec<ReadingSum>, StoreError> {
-        let mut sums: BTreeMap<(RegistrationId, ReadingKind, Option<Iota>), ReadingSum> = BTreeMap::new();
+    async fn sums(&self, period: PeriodStart) -> Result<Vec<ReadingSum>, StoreError> {
+        let mut sums: BTreeMap<(RegistrationId, ReadingKind, Option<Price>), ReadingSum> = BTreeMap::new();
         let mut after = None;
         loop {
             let page = self.counted_in(period, after.as_ref(), SUM_PAGE).await?;

@@ -5,10 +5,13 @@
 //! tampered or corrupt row is reported, never trusted. Keeping this in one place
 //! means SQLite and DynamoDB cannot disagree about what a valid record is.
 
-use grid_core::channel::ChannelSeed;
+use grid_core::channel::{ChannelSeed, Reading};
+use grid_core::market::{
+    ConsensusStrategy, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementRecord, StoredReading,
+};
 use grid_core::{
-    ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId,
-    RegistrationStatus, ReturnChannel, SideKey,
+    ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, Iota, ItemName, ItemType, PaymentAddress, Price,
+    Registration, RegistrationId, RegistrationStatus, ReturnChannel, SideKey, Wh,
 };
 
 use crate::{StoreError, Versioned};
@@ -100,15 +103,29 @@ impl RegistrationRecord {
     }
 }
 
-/// A settlement record as stored: plain numbers.
+/// A settlement record as stored: plain numbers and names. Records of periods settled
+/// as a pool (before DESIGN.md §6's market) lack the market's fields: they read as 0,
+/// and `rules` as `pool`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SettlementRow {
     pub period: u64,
+    #[serde(default = "pool")]
+    pub rules: String,
+    #[serde(default)]
+    pub strategy: Option<String>,
     pub price: u64,
     pub price_source: String,
     pub produced: u64,
+    #[serde(default)]
+    pub admitted: u64,
     pub used: u64,
+    #[serde(default)]
+    pub matched: u64,
+    #[serde(default)]
+    pub imported: u64,
+    #[serde(default)]
+    pub exported: u64,
     pub revenue: u64,
     pub fee: u64,
     pub distributable: u64,
@@ -119,14 +136,24 @@ pub(crate) struct SettlementRow {
     pub settled: u64,
 }
 
-impl From<&crate::SettlementRecord> for SettlementRow {
-    fn from(r: &crate::SettlementRecord) -> Self {
+fn pool() -> String {
+    "pool".to_owned()
+}
+
+impl From<&SettlementRecord> for SettlementRow {
+    fn from(r: &SettlementRecord) -> Self {
         Self {
-            period: r.period,
+            period: r.period.get(),
+            rules: r.rules.as_str().to_owned(),
+            strategy: r.strategy.map(|s| s.as_str().to_owned()),
             price: r.price.get(),
-            price_source: r.price_source.clone(),
+            price_source: r.price_source.as_str().to_owned(),
             produced: r.produced.get(),
+            admitted: r.admitted.get(),
             used: r.used.get(),
+            matched: r.matched.get(),
+            imported: r.imported.get(),
+            exported: r.exported.get(),
             revenue: r.revenue.get(),
             fee: r.fee.get(),
             distributable: r.distributable.get(),
@@ -140,17 +167,28 @@ impl From<&crate::SettlementRecord> for SettlementRow {
 }
 
 impl SettlementRow {
-    pub fn into_domain(self) -> Result<crate::SettlementRecord, StoreError> {
-        use grid_core::{Iota, PaymentAddress, Wh};
+    pub fn into_domain(self) -> Result<SettlementRecord, StoreError> {
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("settlement {}: {what}: {e}", self.period))
         };
-        Ok(crate::SettlementRecord {
-            period: self.period,
-            price: Iota::new(self.price),
-            price_source: self.price_source.clone(),
+        Ok(SettlementRecord {
+            period: PeriodStart::parse(self.period).map_err(|e| corrupt("period", &e))?,
+            rules: MarketRules::from_name(&self.rules).ok_or_else(|| corrupt("rules", &self.rules))?,
+            strategy: self
+                .strategy
+                .as_deref()
+                .map(ConsensusStrategy::parse)
+                .transpose()
+                .map_err(|e| corrupt("strategy", &e))?,
+            price: Price::parse(self.price).map_err(|e| corrupt("price", &e))?,
+            price_source: PriceSource::from_name(&self.price_source)
+                .ok_or_else(|| corrupt("price source", &self.price_source))?,
             produced: Wh::new(self.produced),
+            admitted: Wh::new(self.admitted),
             used: Wh::new(self.used),
+            matched: Wh::new(self.matched),
+            imported: Wh::new(self.imported),
+            exported: Wh::new(self.exported),
             revenue: Iota::new(self.revenue),
             fee: Iota::new(self.fee),
             distributable: Iota::new(self.distributable),
@@ -182,8 +220,8 @@ pub(crate) struct ReadingRow {
     pub counted_in: u64,
 }
 
-impl From<&crate::StoredReading> for ReadingRow {
-    fn from(r: &crate::StoredReading) -> Self {
+impl From<&StoredReading> for ReadingRow {
+    fn from(r: &StoredReading) -> Self {
         Self {
             registration: r.registration.as_str().to_owned(),
             kind: r.kind.as_str().to_owned(),
@@ -193,22 +231,19 @@ impl From<&crate::StoredReading> for ReadingRow {
             price: r.price.map(|p| p.get()),
             payment_address: r.payment_address.as_ref().map(|a| a.to_string()),
             channel_index: r.channel_index,
-            period: r.period,
-            counted_in: r.counted_in,
+            period: r.period.get(),
+            counted_in: r.counted_in.get(),
         }
     }
 }
 
 impl ReadingRow {
-    pub fn into_domain(self) -> Result<crate::StoredReading, StoreError> {
-        use grid_core::channel::Reading;
-        use grid_core::market::ReadingKind;
-        use grid_core::{Iota, PaymentAddress, Wh};
+    pub fn into_domain(self) -> Result<StoredReading, StoreError> {
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("reading {}/{}/{}: {what}: {e}", self.registration, self.kind, self.start_ms))
         };
         let time = |ms: u64| i64::try_from(ms).ok().and_then(|ms| EpochMs::parse(ms).ok());
-        Ok(crate::StoredReading {
+        Ok(StoredReading {
             registration: RegistrationId::parse(self.registration.as_str()).map_err(|e| corrupt("registration", &e))?,
             kind: ReadingKind::from_name(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?,
             reading: Reading {
@@ -216,7 +251,7 @@ impl ReadingRow {
                 end: time(self.end_ms).ok_or_else(|| corrupt("end", &self.end_ms))?,
                 energy: Wh::new(self.wh),
             },
-            price: self.price.map(Iota::new),
+            price: self.price.map(Price::parse).transpose().map_err(|e| corrupt("price", &e))?,
             payment_address: self
                 .payment_address
                 .clone()
@@ -224,8 +259,8 @@ impl ReadingRow {
                 .transpose()
                 .map_err(|e| corrupt("payment address", &e))?,
             channel_index: self.channel_index,
-            period: self.period,
-            counted_in: self.counted_in,
+            period: PeriodStart::parse(self.period).map_err(|e| corrupt("period", &e))?,
+            counted_in: PeriodStart::parse(self.counted_in).map_err(|e| corrupt("counted in", &e))?,
         })
     }
 }

@@ -16,29 +16,43 @@ pub struct Versioned<T> {
     pub version: u64,
 }
 
+/// Where a listing of registrations goes on (opaque to callers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationCursor(pub String);
+
 /// One page of registrations, and where the next page starts. The order within and
 /// across pages is the backend's own (ids on SQLite, hash order on DynamoDB); following
-/// `next` visits every registration exactly once.
+/// `next` visits every registration exactly once. A page may hold fewer than asked for
+/// and still have a next one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationPage {
     pub registrations: Vec<Versioned<Registration>>,
     /// Pass as `after` to get the next page; `None` on the last page.
-    pub next: Option<RegistrationId>,
+    pub next: Option<RegistrationCursor>,
 }
 
 /// Keeps producer and consumer registrations, including removed ones (soft delete).
+///
+/// A channel root backs one registration: the first to name it keeps it, through a
+/// channel change and after removal, because its readings were counted under that
+/// registration and another one reading the same channel would count them again.
+/// `insert` and `replace` bind a registration's root in the same atomic write.
 #[async_trait]
 pub trait RegistrationStore: Send + Sync {
-    /// Stores a new registration at version 1.
-    /// Fails with [`StoreError::Conflict`] if the id exists in any status.
+    /// Stores a new registration at version 1. Fails with [`StoreError::Conflict`] if
+    /// the id exists in any status, or its channel root is bound to another registration.
     async fn insert(&self, registration: &Registration) -> Result<(), StoreError>;
 
     /// Reads a registration, active or removed.
     async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned<Registration>>, StoreError>;
 
     /// Overwrites a registration if it is still at `expected_version`, returning the
-    /// new version. Fails with [`StoreError::Conflict`] if it moved or does not exist.
+    /// new version. Fails with [`StoreError::Conflict`] if it moved or does not exist,
+    /// or its channel root is bound to another registration.
     async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError>;
+
+    /// The registration a channel root is bound to, if any.
+    async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError>;
 
     /// Moves the read cursor of `id`'s channel from `from` to `to`, if the registration
     /// still reads the channel `root` and its cursor is still `from`; otherwise fails
@@ -81,5 +95,5 @@ pub trait RegistrationStore: Send + Sync {
     }
 
     /// Up to `limit` registrations from the cursor `after` (`None`: from the start).
-    async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError>;
+    async fn list(&self, after: Option<&RegistrationCursor>, limit: usize) -> Result<RegistrationPage, StoreError>;
 }

@@ -74,7 +74,11 @@ pub fn plan_payouts(entitlements: &[Entitlement], cash: Iota, min_payout: Iota) 
         }
         let paid = entitlement.unpaid.get().min(left);
         left -= paid;
-        covers.push(Cover { period: entitlement.period, address: entitlement.address.clone(), amount: Iota::new(paid) });
+        covers.push(Cover {
+            period: entitlement.period,
+            address: entitlement.address.clone(),
+            amount: Iota::new(paid),
+        });
     }
     by_producer
         .into_iter()

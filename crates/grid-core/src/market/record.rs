@@ -16,6 +16,20 @@ pub enum MarketRules {
     Local,
 }
 
+impl MarketRules {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pool => "pool",
+            Self::Local => "local",
+        }
+    }
+
+    /// The rules [`as_str`](Self::as_str) names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Pool, Self::Local].into_iter().find(|r| r.as_str() == name)
+    }
+}
+
 /// A settled period's totals. Per-registration figures go to the accounts and the
 /// period's report.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -118,6 +118,25 @@ pub enum PriceSource {
     Default,
 }
 
+impl PriceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Traded => "traded",
+            Self::Previous => "previous",
+            Self::Default => "default",
+        }
+    }
+
+    /// The source [`as_str`](Self::as_str) names; `consensus` is how periods settled as
+    /// a pool named a traded price.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "consensus" => Some(Self::Traded),
+            _ => [Self::Traded, Self::Previous, Self::Default].into_iter().find(|s| s.as_str() == name),
+        }
+    }
+}
+
 /// What one producer did in a period's market.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,7 +228,9 @@ pub fn settle(
     for (index, (producer, output)) in totals.output.iter().enumerate() {
         let ask = match output.worth.checked_div(u128::from(output.energy)) {
             // Every reading's price is at most Price::MAX, so is their weighted mean.
-            Some(ask) => Some(Price::parse(u64::try_from(ask).map_err(|_| overflow("ask"))?).map_err(|_| overflow("ask"))?),
+            Some(ask) => {
+                Some(Price::parse(u64::try_from(ask).map_err(|_| overflow("ask"))?).map_err(|_| overflow("ask"))?)
+            }
             None => None,
         };
         let admitted = ask.filter(|ask| *ask <= policy.cap).map_or(0, |_| output.energy);
@@ -314,7 +335,8 @@ fn match_offers(
     matched: u64,
     strategy: ConsensusStrategy,
 ) -> Result<(Price, Vec<u64>), SettlementError> {
-    let price = |value: u128| Price::parse(u64::try_from(value).map_err(|_| overflow("price"))?).map_err(|_| overflow("price"));
+    let price =
+        |value: u128| Price::parse(u64::try_from(value).map_err(|_| overflow("price"))?).map_err(|_| overflow("price"));
     let by_energy = || {
         let weights: Vec<(&RegistrationId, u128)> = offers.iter().map(|o| (o.producer, u128::from(o.energy))).collect();
         apportion(matched, &weights)

@@ -1,23 +1,26 @@
 //! `AccountStore` over DynamoDB: registration accounts, the grid's totals (`id =
-//! "grid"`) and its addresses (`id = "wallet#{address}"`) in the accounts table; claims
-//! and payouts in the batches table (`pk = "ledger#{batchId}"`), where a pending batch
-//! carries `pending` (its kind) so the sparse `pending-by-last-check` index lists them.
-//! Changes that touch several items are one `TransactWriteItems`.
+//! "grid"`), its addresses (`id = "wallet#{address}"`) and what it owes each producer
+//! from each period (`id = "owed#{producer}#{period}"`, deleted once paid) in the
+//! accounts table; claims and payouts in the batches table (`pk = "ledger#{batchId}"`),
+//! where a pending batch carries `pending` (its kind) so the sparse
+//! `pending-by-last-check` index lists them. Changes that touch several items are one
+//! `TransactWriteItems`.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
+use grid_core::books::{
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridTotals, PaymentClaim, PayoutRecord,
+};
 use grid_core::ledger::LedgerBatch;
+use grid_core::market::{Cover, Entitlement, PeriodStart};
 use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
-use crate::{
-    Account, AccountEntry, AccountStore, BatchCounts, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore,
-    PaymentClaim, PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
-};
+use crate::{AccountStore, BatchCounts, BatchView, Funds, LeaseStore, StoreError, Unpaid, Watched, WatchedBatch};
 
 const ACCOUNTS: &str = "accounts";
 const BATCHES: &str = "batches";
@@ -52,9 +55,15 @@ impl DynamoAccountStore {
         s(format!("wallet#{address}"))
     }
 
-    async fn apply_one(&self, period: u64, entry: &AccountEntry) -> Result<(), StoreError> {
-        let mut set = vec!["lastPeriod = :period"];
-        let mut update = self
+    /// What the grid owes `producer` from `period` (sorts by period within a producer).
+    fn owed_key(producer: &str, period: PeriodStart) -> AttributeValue {
+        s(format!("owed#{producer}#{:020}", period.get()))
+    }
+
+    /// Adds one entry to its account, and a producer's allocation to what it is owed
+    /// from the period: two conditional writes, each done once however often repeated.
+    async fn apply_one(&self, period: PeriodStart, entry: &AccountEntry) -> Result<(), StoreError> {
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -62,24 +71,51 @@ impl DynamoAccountStore {
             .expression_attribute_values(":billed", n(entry.billed.get()))
             .expression_attribute_values(":entitled", n(entry.entitled.get()))
             .expression_attribute_values(":energy", n(entry.energy.get()))
-            .expression_attribute_values(":period", n(period));
-        if entry.entitled.get() > 0 {
-            set.push("oldestUnpaid = if_not_exists(oldestUnpaid, :period)");
-        }
-        if let Some(address) = &entry.payment_address {
-            set.push("address = :address");
-            update = update.expression_attribute_values(":address", s(address.as_str()));
-        }
-        let result = update
-            .update_expression(format!(
-                "ADD billed :billed, entitled :entitled, owedOut :entitled, energy :energy SET {}",
-                set.join(", ")
-            ))
+            .expression_attribute_values(":matched", n(entry.matched.get()))
+            .expression_attribute_values(":period", n(period.get()))
+            .update_expression(
+                "ADD billed :billed, entitled :entitled, owedOut :entitled, energy :energy, matched :matched \
+                 SET lastPeriod = :period",
+            )
             .condition_expression("attribute_not_exists(lastPeriod) OR lastPeriod < :period")
             .send()
             .await;
         // Already applied by an earlier run.
+        written!(result)?;
+        let Some(address) = entry.payment_address.as_ref().filter(|_| entry.entitled > Iota::ZERO) else {
+            return Ok(());
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", Self::owed_key(entry.registration.as_str(), period))
+            .item("producer", s(entry.registration.as_str()))
+            .item("period", n(period.get()))
+            .item("address", s(address.as_str()))
+            .item("amount", n(entry.entitled.get()))
+            .item("unpaid", n(entry.entitled.get()))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
         written!(result).map(|_| ())
+    }
+
+    /// Gives covers back to the periods they paid, recreating an entitlement paid off
+    /// (and deleted) meanwhile.
+    fn restore(&self, producer: &str, cover: &Cover) -> Result<TransactWriteItem, StoreError> {
+        self.add(
+            Self::owed_key(producer, cover.period),
+            "SET unpaid = if_not_exists(unpaid, :zero) + :amount, amount = if_not_exists(amount, :amount), \
+             producer = :producer, period = :period, address = if_not_exists(address, :address)",
+            &[
+                (":zero", n(0)),
+                (":amount", n(cover.amount.get())),
+                (":producer", s(producer)),
+                (":period", n(cover.period.get())),
+                (":address", s(cover.address.as_str())),
+            ],
+        )
     }
 
     async fn get_item(&self, key: AttributeValue) -> Result<Option<Item>, StoreError> {
@@ -99,7 +135,7 @@ impl DynamoAccountStore {
     fn finish_batch(
         &self,
         key: AttributeValue,
-        status: &str,
+        status: BatchState,
         reason: Option<&str>,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
@@ -107,7 +143,7 @@ impl DynamoAccountStore {
             .key("pk", key)
             .condition_expression("attribute_exists(pending)")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status));
+            .expression_attribute_values(":status", s(status.as_str()));
         update = match reason {
             Some(reason) => update
                 .update_expression("SET #status = :status, reason = :reason REMOVE pending")
@@ -179,10 +215,15 @@ impl DynamoAccountStore {
 
 /// A batch's status as the operator sees it: a pending batch followed too long is
 /// `stalled`.
-fn shown_status(item: &Item) -> Result<&str, StoreError> {
-    let stored = get_s(item, BATCHES, "status")?;
+fn shown_status(item: &Item) -> Result<BatchState, StoreError> {
+    let stored = BatchState::parse(get_s(item, BATCHES, "status")?).map_err(|e| corrupt("batch status", e))?;
     let stalled = matches!(item.get("stalled"), Some(AttributeValue::Bool(true)));
-    Ok(if stored == "pending" && stalled { "stalled" } else { stored })
+    Ok(if stored == BatchState::Pending && stalled { BatchState::Stalled } else { stored })
+}
+
+fn batch_kind(item: &Item) -> Result<BatchKind, StoreError> {
+    let kind = get_s(item, BATCHES, "kind")?;
+    BatchKind::from_name(kind).ok_or_else(|| corrupt("batch kind", kind))
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -207,9 +248,9 @@ fn claim_from_item(item: &Item) -> Result<PaymentClaim, StoreError> {
 }
 
 fn watched_from_item(item: &Item) -> Result<WatchedBatch, StoreError> {
-    let watched = match get_s(item, BATCHES, "kind")? {
-        "claim" => Watched::Claim(claim_from_item(item)?),
-        _ => Watched::Payout(payout_record(item)?),
+    let watched = match batch_kind(item)? {
+        BatchKind::Claim => Watched::Claim(claim_from_item(item)?),
+        BatchKind::Payout => Watched::Payout(payout_record(item)?),
     };
     Ok(WatchedBatch {
         watched,
@@ -225,13 +266,18 @@ fn payout_record(item: &Item) -> Result<PayoutRecord, StoreError> {
         batch: serde_json::from_str::<LedgerBatch>(get_s(item, BATCHES, "body")?).map_err(|e| corrupt("payout", e))?,
         producer: RegistrationId::parse(get_s(item, BATCHES, "registration")?).map_err(|e| corrupt("payout", e))?,
         amount: Iota::new(get_n(item, BATCHES, "amount")?),
-        created: EpochMs::parse(get_n(item, BATCHES, "created")? as i64).map_err(|e| corrupt("payout", e))?,
+        covers: serde_json::from_str(opt_s(item, BATCHES, "covers")?.unwrap_or("[]"))
+            .map_err(|e| corrupt("payout covers", e))?,
+        created: i64::try_from(get_n(item, BATCHES, "created")?)
+            .ok()
+            .and_then(|ms| EpochMs::parse(ms).ok())
+            .ok_or_else(|| corrupt("payout", "time"))?,
     })
 }
 
 #[async_trait]
 impl AccountStore for DynamoAccountStore {
-    async fn apply(&self, period: u64, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
+    async fn apply(&self, period: PeriodStart, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
         for chunk in entries.chunks(CONCURRENCY) {
             let mut updates = Vec::with_capacity(chunk.len());
             for entry in chunk {
@@ -247,7 +293,7 @@ impl AccountStore for DynamoAccountStore {
             .update_expression("ADD fees :fee SET lastPeriod = :period")
             .condition_expression("attribute_not_exists(lastPeriod) OR lastPeriod < :period")
             .expression_attribute_values(":fee", n(fee.get()))
-            .expression_attribute_values(":period", n(period))
+            .expression_attribute_values(":period", n(period.get()))
             .send()
             .await;
         written!(result).map(|_| ())
@@ -272,7 +318,11 @@ impl AccountStore for DynamoAccountStore {
             paid_out: iota(item, ACCOUNTS, "paidOut")?,
             payout_pending: iota(item, ACCOUNTS, "payoutPending")?,
             energy: Wh::new(opt_n(item, ACCOUNTS, "energy")?.unwrap_or(0)),
-            last_period: opt_n(item, ACCOUNTS, "lastPeriod")?,
+            matched: Wh::new(opt_n(item, ACCOUNTS, "matched")?.unwrap_or(0)),
+            last_period: opt_n(item, ACCOUNTS, "lastPeriod")?
+                .map(PeriodStart::parse)
+                .transpose()
+                .map_err(|e| corrupt("account", e))?,
         }))
     }
 
@@ -280,7 +330,7 @@ impl AccountStore for DynamoAccountStore {
         let mut item = Item::new();
         item.insert("pk".into(), Self::claim_key(claim));
         item.insert("batch".into(), s(claim.batch_id.as_str()));
-        item.insert("kind".into(), s("claim"));
+        item.insert("kind".into(), s(BatchKind::Claim.as_str()));
         item.insert("registration".into(), s(claim.registration.as_str()));
         item.insert("amount".into(), n(claim.amount.get()));
         item.insert("channelIndex".into(), n(claim.channel_index));
@@ -302,30 +352,40 @@ impl AccountStore for DynamoAccountStore {
     async fn resolve_claim(&self, claim: &PaymentClaim, resolution: &ClaimResolution) -> Result<bool, StoreError> {
         let key = Self::claim_key(claim);
         let Some(item) = self.get_item(key.clone()).await? else { return Ok(false) };
-        if opt_s(&item, BATCHES, "pending")? != Some("claim") {
+        if opt_s(&item, BATCHES, "pending")? != Some(BatchKind::Claim.as_str()) {
             return Ok(false);
         }
         let consumer = get_s(&item, BATCHES, "registration")?;
-        let amount = n(get_n(&item, BATCHES, "amount")?);
-        let negative = AttributeValue::N(format!("-{}", get_n(&item, BATCHES, "amount")?));
+        let claimed = get_n(&item, BATCHES, "amount")?;
+        let released = AttributeValue::N(format!("-{claimed}"));
         let items = match resolution {
-            ClaimResolution::Verified { address, seq } => vec![
-                self.finish_batch(key, "verified", None)?,
-                self.add(
-                    s(consumer),
-                    "ADD pending :minus, paid :amount",
-                    &[(":minus", negative), (":amount", amount.clone())],
-                )?,
-                self.add(s(GRID), "ADD paidIn :amount", &[(":amount", amount.clone())])?,
-                self.add(
-                    Self::wallet_key(address.as_str()),
-                    "ADD received :amount SET seq = if_not_exists(seq, :seq), address = :address",
-                    &[(":amount", amount), (":seq", n(*seq)), (":address", s(address.as_str()))],
-                )?,
-            ],
+            ClaimResolution::Verified { credits } => {
+                let credited = n(resolution.credited().get());
+                let mut items = vec![
+                    self.finish_batch(key, BatchState::Verified, None)?,
+                    self.add(
+                        s(consumer),
+                        "ADD pending :minus, paid :credited",
+                        &[(":minus", released), (":credited", credited.clone())],
+                    )?,
+                    self.add(s(GRID), "ADD paidIn :credited", &[(":credited", credited)])?,
+                ];
+                for credit in credits {
+                    items.push(self.add(
+                        Self::wallet_key(credit.address.as_str()),
+                        "ADD received :amount SET seq = if_not_exists(seq, :seq), address = :address",
+                        &[
+                            (":amount", n(credit.amount.get())),
+                            (":seq", n(credit.seq)),
+                            (":address", s(credit.address.as_str())),
+                        ],
+                    )?);
+                }
+                items
+            }
             ClaimResolution::Rejected { reason } => vec![
-                self.finish_batch(key, "rejected", Some(reason))?,
-                self.add(s(consumer), "ADD pending :minus", &[(":minus", negative)])?,
+                self.finish_batch(key, BatchState::Rejected, Some(reason))?,
+                self.add(s(consumer), "ADD pending :minus", &[(":minus", released)])?,
             ],
         };
         self.transact(items).await
@@ -350,26 +410,47 @@ impl AccountStore for DynamoAccountStore {
     }
 
     async fn unpaid(&self) -> Result<Vec<Unpaid>, StoreError> {
-        self.scan("owedOut > :zero", &[(":zero", n(0))])
-            .await?
-            .iter()
-            .map(|item| {
-                Ok(Unpaid {
-                    producer: RegistrationId::parse(get_s(item, ACCOUNTS, "id")?).map_err(|e| corrupt("account", e))?,
-                    unpaid: Iota::new(get_n(item, ACCOUNTS, "owedOut")?),
-                    oldest_period: opt_n(item, ACCOUNTS, "oldestUnpaid")?.unwrap_or(0),
-                    address: opt_s(item, ACCOUNTS, "address")?
-                        .map(PaymentAddress::parse)
-                        .transpose()
-                        .map_err(|e| corrupt("account", e))?,
-                    paid_before: Iota::new(
-                        opt_n(item, ACCOUNTS, "paidOut")?.unwrap_or(0)
-                            + opt_n(item, ACCOUNTS, "payoutPending")?.unwrap_or(0),
-                    ),
-                    refused: opt_n(item, ACCOUNTS, "refused")?.unwrap_or(0),
-                })
-            })
-            .collect()
+        // One scan finds both what is owed (entitlements) and to whom (their accounts).
+        let items = self
+            .scan(
+                "(begins_with(id, :owed) AND unpaid > :zero) OR owedOut > :zero",
+                &[(":owed", s("owed#")), (":zero", n(0))],
+            )
+            .await?;
+        let mut owed: std::collections::BTreeMap<RegistrationId, Vec<Entitlement>> = Default::default();
+        let mut accounts = Vec::new();
+        for item in &items {
+            if !get_s(item, ACCOUNTS, "id")?.starts_with("owed#") {
+                accounts.push(item);
+                continue;
+            }
+            let producer =
+                RegistrationId::parse(get_s(item, ACCOUNTS, "producer")?).map_err(|e| corrupt("entitlement", e))?;
+            owed.entry(producer.clone()).or_default().push(Entitlement {
+                period: PeriodStart::parse(get_n(item, ACCOUNTS, "period")?).map_err(|e| corrupt("entitlement", e))?,
+                producer,
+                address: PaymentAddress::parse(get_s(item, ACCOUNTS, "address")?)
+                    .map_err(|e| corrupt("entitlement", e))?,
+                unpaid: Iota::new(get_n(item, ACCOUNTS, "unpaid")?),
+            });
+        }
+        let mut unpaid = Vec::new();
+        for item in accounts {
+            let producer = RegistrationId::parse(get_s(item, ACCOUNTS, "id")?).map_err(|e| corrupt("account", e))?;
+            let Some(mut entitlements) = owed.remove(&producer) else { continue };
+            entitlements.sort_by_key(|e| e.period);
+            unpaid.push(Unpaid {
+                producer,
+                owed: entitlements,
+                paid_before: Iota::new(
+                    opt_n(item, ACCOUNTS, "paidOut")?.unwrap_or(0)
+                        + opt_n(item, ACCOUNTS, "payoutPending")?.unwrap_or(0),
+                ),
+                refused: opt_n(item, ACCOUNTS, "refused")?.unwrap_or(0),
+            });
+        }
+        unpaid.sort_by(|a, b| a.producer.cmp(&b.producer));
+        Ok(unpaid)
     }
 
     async fn funds(&self) -> Result<Vec<Funds>, StoreError> {
@@ -396,13 +477,14 @@ impl AccountStore for DynamoAccountStore {
     async fn record_payout(&self, payout: &PayoutRecord) -> Result<bool, StoreError> {
         let mut item = Item::new();
         item.insert("pk".into(), Self::batch_key(payout.batch.id.as_str()));
-        item.insert("kind".into(), s("payout"));
+        item.insert("kind".into(), s(BatchKind::Payout.as_str()));
         item.insert("registration".into(), s(payout.producer.as_str()));
         item.insert("amount".into(), n(payout.amount.get()));
         item.insert("body".into(), s(serde_json::to_string(&payout.batch).map_err(StoreError::backend)?));
+        item.insert("covers".into(), s(serde_json::to_string(&payout.covers).map_err(StoreError::backend)?));
         item.insert("created".into(), n(payout.created.get()));
-        item.insert("status".into(), s("pending"));
-        item.insert("pending".into(), s("payout"));
+        item.insert("status".into(), s(BatchState::Pending.as_str()));
+        item.insert("pending".into(), s(BatchKind::Payout.as_str()));
         item.insert("lastChecked".into(), n(0));
         let put = Put::builder()
             .table_name(&self.batches)
@@ -412,64 +494,87 @@ impl AccountStore for DynamoAccountStore {
             .map_err(backend)?;
         let amount = n(payout.amount.get());
         let negative = AttributeValue::N(format!("-{}", payout.amount.get()));
+        let producer = payout.producer.as_str();
         let mut items = vec![
             TransactWriteItem::builder().put(put).build(),
             self.add(
-                s(payout.producer.as_str()),
+                s(producer),
                 "ADD payoutPending :amount, owedOut :minus",
                 &[(":amount", amount.clone()), (":minus", negative)],
             )?,
             self.add(s(GRID), "ADD payouts :amount", &[(":amount", amount)])?,
         ];
-        for transfer in &payout.batch.transfers {
-            items.push(self.add(
-                Self::wallet_key(transfer.from.as_str()),
-                "ADD spent :part",
-                &[(":part", n(transfer.amount.get()))],
-            )?);
+        for (address, spent) in spent_by_source(&payout.batch) {
+            items.push(self.add(Self::wallet_key(&address), "ADD spent :part", &[(":part", n(spent))])?);
+        }
+        for cover in &payout.covers {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key("id", Self::owed_key(producer, cover.period))
+                .update_expression("ADD unpaid :minus")
+                .condition_expression("unpaid >= :amount")
+                .expression_attribute_values(":minus", AttributeValue::N(format!("-{}", cover.amount.get())));
+            update = update.expression_attribute_values(":amount", n(cover.amount.get()));
+            items.push(TransactWriteItem::builder().update(update.build().map_err(backend)?).build());
         }
         self.transact(items).await
     }
 
     async fn resolve_payout(&self, batch: &BatchId, committed: bool, reasons: &[String]) -> Result<bool, StoreError> {
         let Some(item) = self.get_item(Self::batch_key(batch.as_str())).await? else { return Ok(false) };
-        if opt_s(&item, BATCHES, "pending")? != Some("payout") {
+        if opt_s(&item, BATCHES, "pending")? != Some(BatchKind::Payout.as_str()) {
             return Ok(false);
         }
         let payout = payout_record(&item)?;
         let amount = n(payout.amount.get());
         let negative = AttributeValue::N(format!("-{}", payout.amount.get()));
-        let producer = s(payout.producer.as_str());
+        let producer = payout.producer.as_str();
         let items = if committed {
             vec![
-                self.finish_batch(Self::batch_key(batch.as_str()), "committed", None)?,
+                self.finish_batch(Self::batch_key(batch.as_str()), BatchState::Committed, None)?,
                 self.add(
-                    producer,
+                    s(producer),
                     "ADD payoutPending :minus, paidOut :amount",
                     &[(":minus", negative), (":amount", amount)],
                 )?,
             ]
         } else {
             let mut items = vec![
-                self.finish_batch(Self::batch_key(batch.as_str()), "invalid", Some(&reasons.join("; ")))?,
+                self.finish_batch(Self::batch_key(batch.as_str()), BatchState::Invalid, Some(&reasons.join("; ")))?,
                 self.add(
-                    producer,
+                    s(producer),
                     "ADD payoutPending :minus, owedOut :amount, refused :one",
                     &[(":minus", negative.clone()), (":amount", amount), (":one", n(1))],
                 )?,
                 self.add(s(GRID), "ADD payouts :minus", &[(":minus", negative)])?,
             ];
-            for transfer in &payout.batch.transfers {
-                let back = AttributeValue::N(format!("-{}", transfer.amount.get()));
-                items.push(self.add(
-                    Self::wallet_key(transfer.from.as_str()),
-                    "ADD spent :back",
-                    &[(":back", back)],
-                )?);
+            for (address, spent) in spent_by_source(&payout.batch) {
+                let back = AttributeValue::N(format!("-{spent}"));
+                items.push(self.add(Self::wallet_key(&address), "ADD spent :back", &[(":back", back)])?);
+            }
+            for cover in &payout.covers {
+                items.push(self.restore(producer, cover)?);
             }
             items
         };
-        self.transact(items).await
+        let resolved = self.transact(items).await?;
+        if resolved && committed {
+            // Paid off: entitlements at zero leave the table (a refusal of another payout
+            // that covered one recreates it), so the payout scan stays small.
+            for cover in &payout.covers {
+                let result = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("id", Self::owed_key(producer, cover.period))
+                    .condition_expression("unpaid = :zero")
+                    .expression_attribute_values(":zero", n(0))
+                    .send()
+                    .await;
+                written!(result)?;
+            }
+        }
+        Ok(resolved)
     }
 
     async fn due_batches(&self, now: u64, limit: usize) -> Result<Vec<WatchedBatch>, StoreError> {
@@ -506,25 +611,24 @@ impl AccountStore for DynamoAccountStore {
         written!(result).map(|_| ())
     }
 
-    async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchView>, StoreError> {
+    async fn batches(&self, status: Option<BatchState>, limit: usize) -> Result<Vec<BatchView>, StoreError> {
         let mut pages = self.client.scan().table_name(&self.batches).into_paginator().send();
         let mut views = Vec::new();
         while let Some(page) = pages.next().await {
             for item in page.map_err(backend)?.items() {
-                let kind = get_s(item, BATCHES, "kind")?.to_owned();
-                let stored = get_s(item, BATCHES, "status")?;
+                let kind = batch_kind(item)?;
                 let shown = shown_status(item)?;
                 let wanted = match status {
                     None => true,
-                    Some("pending") => stored == "pending",
+                    Some(BatchState::Pending) => matches!(shown, BatchState::Pending | BatchState::Stalled),
                     Some(other) => other == shown,
                 };
                 if !wanted {
                     continue;
                 }
-                let id = match kind.as_str() {
-                    "claim" => get_s(item, BATCHES, "batch")?.to_owned(),
-                    _ => get_s(item, BATCHES, "pk")?.trim_start_matches("ledger#").to_owned(),
+                let id = match kind {
+                    BatchKind::Claim => get_s(item, BATCHES, "batch")?.to_owned(),
+                    BatchKind::Payout => get_s(item, BATCHES, "pk")?.trim_start_matches("ledger#").to_owned(),
                 };
                 views.push(BatchView {
                     id: BatchId::parse(id).map_err(|e| corrupt("batch", e))?,
@@ -532,7 +636,7 @@ impl AccountStore for DynamoAccountStore {
                     registration: RegistrationId::parse(get_s(item, BATCHES, "registration")?)
                         .map_err(|e| corrupt("batch", e))?,
                     amount: Iota::new(get_n(item, BATCHES, "amount")?),
-                    status: shown.to_owned(),
+                    status: shown,
                     reasons: opt_s(item, BATCHES, "reason")?.map(|r| vec![r.to_owned()]).unwrap_or_default(),
                     submitted: get_n(item, BATCHES, "created")?,
                     last_checked: opt_n(item, BATCHES, "lastChecked")?.unwrap_or(0),
@@ -562,6 +666,19 @@ impl AccountStore for DynamoAccountStore {
         }
         Ok(counts)
     }
+}
+
+/// What a batch draws from each of the grid's addresses (one transaction touches an
+/// item once, and a source may pay several destinations).
+fn spent_by_source(batch: &LedgerBatch) -> Vec<(String, u64)> {
+    let mut spent: Vec<(String, u64)> = Vec::new();
+    for t in &batch.transfers {
+        match spent.iter_mut().find(|(address, _)| address == t.from.as_str()) {
+            Some((_, amount)) => *amount += t.amount.get(),
+            None => spent.push((t.from.to_string(), t.amount.get())),
+        }
+    }
+    spent
 }
 
 /// Leases in DynamoDB: a conditional put that only wins over a free, expired or own lease.

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 use grid_core::channel::MessageAddress;
+use grid_core::market::PeriodStart;
 use grid_core::{EpochMs, RegistrationId};
 
 use super::attributes::{get_n, get_s, n, s};
@@ -91,7 +92,7 @@ impl S3ReportArchive {
 
 #[async_trait]
 impl ReportArchive for S3ReportArchive {
-    async fn put(&self, period: u64, report: &str) -> Result<(), StoreError> {
+    async fn put(&self, period: PeriodStart, report: &str) -> Result<(), StoreError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -104,7 +105,7 @@ impl ReportArchive for S3ReportArchive {
         Ok(())
     }
 
-    async fn get(&self, period: u64) -> Result<Option<String>, StoreError> {
+    async fn get(&self, period: PeriodStart) -> Result<Option<String>, StoreError> {
         let output =
             match self.client.get_object().bucket(&self.bucket).key(format!("archive/{period}.json")).send().await {
                 Ok(output) => output,

@@ -12,15 +12,13 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use grid_core::RegistrationId;
+use grid_core::market::{PeriodStart, SettlementHead, SettlementRecord, StoredReading};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::registrations::{condition_failed, written};
 use super::{AwsClients, LazyClient, backend};
 use crate::records::{ReadingRow, SettlementRow};
-use crate::{
-    Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementHead, SettlementRecord, SettlementStore, StoreError,
-    StoredReading,
-};
+use crate::{Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementStore, StoreError};
 
 /// The settlements item that is the head (no period starts before the epoch).
 const HEAD: i64 = -1;
@@ -314,7 +312,7 @@ impl ReadingStore for DynamoReadingStore {
 
     async fn counted_in(
         &self,
-        period: u64,
+        period: PeriodStart,
         after: Option<&ReadingCursor>,
         limit: usize,
     ) -> Result<ReadingPage, StoreError> {
@@ -392,7 +390,11 @@ fn settlement_item(row: &SettlementRow) -> Item {
     for (name, value) in [
         ("price", row.price),
         ("produced", row.produced),
+        ("admitted", row.admitted),
         ("used", row.used),
+        ("matched", row.matched),
+        ("imported", row.imported),
+        ("exported", row.exported),
         ("revenue", row.revenue),
         ("fee", row.fee),
         ("distributable", row.distributable),
@@ -403,6 +405,10 @@ fn settlement_item(row: &SettlementRow) -> Item {
     ] {
         item.insert(name.into(), n(value));
     }
+    item.insert("rules".into(), s(&row.rules));
+    if let Some(strategy) = &row.strategy {
+        item.insert("strategy".into(), s(strategy));
+    }
     item.insert("priceSource".into(), s(&row.price_source));
     item.insert("paymentAddress".into(), s(&row.payment_address));
     item
@@ -410,12 +416,19 @@ fn settlement_item(row: &SettlementRow) -> Item {
 
 fn settlement_row(item: &Item) -> Result<SettlementRow, StoreError> {
     const T: &str = "settlements";
+    // Periods settled as a pool lack the market's attributes.
     Ok(SettlementRow {
         period: get_n(item, T, "period")?,
+        rules: opt_s(item, T, "rules")?.unwrap_or("pool").to_owned(),
+        strategy: opt_s(item, T, "strategy")?.map(str::to_owned),
         price: get_n(item, T, "price")?,
         price_source: get_s(item, T, "priceSource")?.to_owned(),
         produced: get_n(item, T, "produced")?,
+        admitted: opt_n(item, T, "admitted")?.unwrap_or(0),
         used: get_n(item, T, "used")?,
+        matched: opt_n(item, T, "matched")?.unwrap_or(0),
+        imported: opt_n(item, T, "imported")?.unwrap_or(0),
+        exported: opt_n(item, T, "exported")?.unwrap_or(0),
         revenue: get_n(item, T, "revenue")?,
         fee: get_n(item, T, "fee")?,
         distributable: get_n(item, T, "distributable")?,
@@ -440,13 +453,15 @@ impl SettlementStore for DynamoSettlementStore {
             .await
             .map_err(backend)?;
         let Some(item) = output.item() else { return Ok(SettlementHead::default()) };
-        Ok(SettlementHead {
-            latest: opt_n(item, "settlements", "latest")?,
-            closing: opt_n(item, "settlements", "closing")?,
-        })
+        let start = |name: &str| -> Result<Option<PeriodStart>, StoreError> {
+            opt_n(item, "settlements", name)?
+                .map(|ms| PeriodStart::parse(ms).map_err(|e| StoreError::Corrupt(format!("settlements: {name}: {e}"))))
+                .transpose()
+        };
+        Ok(SettlementHead { latest: start("latest")?, closing: start("closing")? })
     }
 
-    async fn initialize(&self, latest: u64) -> Result<(), StoreError> {
+    async fn initialize(&self, latest: PeriodStart) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
@@ -457,14 +472,14 @@ impl SettlementStore for DynamoSettlementStore {
             .condition_expression(
                 "attribute_not_exists(closing) AND (attribute_not_exists(latest) OR (attribute_exists(initial) AND latest > :latest))",
             )
-            .expression_attribute_values(":latest", n(latest))
+            .expression_attribute_values(":latest", n(latest.get()))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await;
         written!(result).map(|_| ())
     }
 
-    async fn close(&self, period: u64, previous: Option<u64>) -> Result<(), StoreError> {
+    async fn close(&self, period: PeriodStart, previous: Option<PeriodStart>) -> Result<(), StoreError> {
         let after = match previous {
             None => "attribute_not_exists(latest)",
             Some(_) => "latest = :previous",
@@ -476,9 +491,9 @@ impl SettlementStore for DynamoSettlementStore {
             .key("period", head_key())
             .update_expression("SET closing = :period")
             .condition_expression(format!("{after} AND (attribute_not_exists(closing) OR closing = :period)"))
-            .expression_attribute_values(":period", n(period));
+            .expression_attribute_values(":period", n(period.get()));
         if let Some(previous) = previous {
-            update = update.expression_attribute_values(":previous", n(previous));
+            update = update.expression_attribute_values(":previous", n(previous.get()));
         }
         match update.send().await {
             Ok(_) => Ok(()),
@@ -516,12 +531,12 @@ impl SettlementStore for DynamoSettlementStore {
         }
     }
 
-    async fn get(&self, period: u64) -> Result<Option<SettlementRecord>, StoreError> {
+    async fn get(&self, period: PeriodStart) -> Result<Option<SettlementRecord>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("period", n(period))
+            .key("period", n(period.get()))
             .consistent_read(true)
             .send()
             .await

@@ -1,14 +1,17 @@
-//! `RegistrationStore` over a DynamoDB table keyed by `id`.
+//! `RegistrationStore` over a DynamoDB table keyed by `id`. Beside each registration
+//! the table holds one item per channel root it bound (`id = "root#{root}"`, with the
+//! `registration`), written in the same transaction as the registration, so a root
+//! backs one registration. Registration ids cannot contain `#`.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use grid_core::{ChannelCursor, ChannelRoot, Registration, RegistrationId};
 
 use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
 use super::{AwsClients, LazyClient, backend};
 use crate::records::RegistrationRecord;
-use crate::{RegistrationPage, RegistrationStore, StoreError, Versioned};
+use crate::{RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
 
 const TABLE: &str = "registrations";
 
@@ -23,6 +26,57 @@ impl DynamoRegistrationStore {
     pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
         Self { client: clients.dynamodb.clone(), table: table.into() }
     }
+
+    /// Writes `item` under `condition` (with its values; `#version` names the version),
+    /// and binds the registration's channel root if it has one, in one transaction.
+    /// `Ok(false)` if a condition failed.
+    async fn put_bound(
+        &self,
+        record: &RegistrationRecord,
+        item: Item,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let Some(root) = &record.channel_root else {
+            let mut request =
+                self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+            for (name, value) in values {
+                request = request.expression_attribute_values(*name, value.clone());
+            }
+            if condition.contains("#version") {
+                request = request.expression_attribute_names("#version", "version");
+            }
+            return written!(request.send().await);
+        };
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(*name, value.clone());
+        }
+        if condition.contains("#version") {
+            put = put.expression_attribute_names("#version", "version");
+        }
+        let bind = Put::builder()
+            .table_name(&self.table)
+            .item("id", root_key(root))
+            .item("registration", s(&record.id))
+            .condition_expression("attribute_not_exists(id) OR registration = :owner")
+            .expression_attribute_values(":owner", s(&record.id))
+            .build()
+            .map_err(backend)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put.build().map_err(backend)?).build(),
+            TransactWriteItem::builder().put(bind).build(),
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+fn root_key(root: &str) -> AttributeValue {
+    s(format!("root#{root}"))
 }
 
 fn to_item(record: &RegistrationRecord, version: u64) -> Item {
@@ -92,20 +146,13 @@ pub(super) use written;
 impl RegistrationStore for DynamoRegistrationStore {
     async fn insert(&self, registration: &Registration) -> Result<(), StoreError> {
         let record = RegistrationRecord::from(registration);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&record, 1)))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => {
-                Err(StoreError::Conflict(format!("registration {} already exists", record.id)))
-            }
-            Err(e) => Err(backend(e)),
+        if self.put_bound(&record, to_item(&record, 1), "attribute_not_exists(id)", &[]).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "registration {} already exists, or its channel root is bound to another",
+                record.id
+            )))
         }
     }
 
@@ -125,24 +172,34 @@ impl RegistrationStore for DynamoRegistrationStore {
     async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError> {
         let record = RegistrationRecord::from(registration);
         let next = expected_version.checked_add(1).ok_or_else(|| StoreError::Conflict("version overflow".into()))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&record, next)))
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":expected", n(expected_version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(next),
-            Err(e) if condition_failed!(e) => Err(StoreError::Conflict(format!(
-                "registration {} is no longer at version {expected_version}",
+        let item = to_item(&record, next);
+        if self.put_bound(&record, item, "#version = :expected", &[(":expected", n(expected_version))]).await? {
+            Ok(next)
+        } else {
+            Err(StoreError::Conflict(format!(
+                "registration {} is no longer at version {expected_version}, or its channel root is bound to another",
                 record.id
-            ))),
-            Err(e) => Err(backend(e)),
+            )))
         }
+    }
+
+    async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", root_key(root.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        output
+            .item()
+            .map(|item| {
+                RegistrationId::parse(get_s(item, TABLE, "registration")?)
+                    .map_err(|e| StoreError::Corrupt(format!("{TABLE}: root owner: {e}")))
+            })
+            .transpose()
     }
 
     async fn advance_cursor(
@@ -177,19 +234,24 @@ impl RegistrationStore for DynamoRegistrationStore {
         }
     }
 
-    async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError> {
+    async fn list(&self, after: Option<&RegistrationCursor>, limit: usize) -> Result<RegistrationPage, StoreError> {
         let limit = i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000);
-        let mut scan = self.client.scan().table_name(&self.table).limit(limit).consistent_read(true);
+        // Root bindings have no item type; the page may end on one, so the cursor is
+        // the table's own key.
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(limit)
+            .consistent_read(true)
+            .filter_expression("attribute_exists(itemType)");
         if let Some(after) = after {
-            scan = scan.exclusive_start_key("id", s(after.as_str()));
+            scan = scan.exclusive_start_key("id", s(after.0.as_str()));
         }
         let output = scan.send().await.map_err(backend)?;
         let registrations = output.items().iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
         let next = match output.last_evaluated_key() {
-            Some(key) => Some(
-                RegistrationId::parse(get_s(key, TABLE, "id")?)
-                    .map_err(|e| StoreError::Corrupt(format!("{TABLE}: cursor: {e}")))?,
-            ),
+            Some(key) => Some(RegistrationCursor(get_s(key, TABLE, "id")?.to_owned())),
             None => None,
         };
         Ok(RegistrationPage { registrations, next })

@@ -4,14 +4,15 @@
 
 use std::sync::Arc;
 
+use grid_core::books::{AccountEntry, ClaimResolution, Credit, PaymentClaim, PayoutRecord};
 use grid_core::channel::Reading;
-use grid_core::market::ReadingKind;
-use grid_core::{EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
-
-use crate::{
-    AccountEntry, AccountStore, Insertion, ReadingStore, ReadingSum, SettlementHead, SettlementRecord, SettlementStore,
-    StoreError, StoredReading,
+use grid_core::market::{
+    ConsensusStrategy, Cover, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementHead, SettlementRecord,
+    StoredReading,
 };
+use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId, Wh};
+
+use crate::{AccountStore, Insertion, ReadingStore, ReadingSum, SettlementStore, StoreError};
 
 /// One backend's money-engine stores.
 #[derive(Clone)]
@@ -30,45 +31,89 @@ fn id(s: &str) -> RegistrationId {
     RegistrationId::parse(s).unwrap()
 }
 
+/// The period starting at `ms`.
+fn at(ms: u64) -> PeriodStart {
+    PeriodStart::parse(ms).unwrap()
+}
+
+fn price(p: u64) -> Price {
+    Price::parse(p).unwrap()
+}
+
+fn address(a: &str) -> PaymentAddress {
+    PaymentAddress::parse(a).unwrap()
+}
+
 fn reading(registration: &str, start: u64, wh: u64) -> StoredReading {
     let time = |ms: u64| EpochMs::parse(ms as i64).unwrap();
     StoredReading {
         registration: id(registration),
         kind: ReadingKind::Output,
         reading: Reading { start: time(start), end: time(start + 60_000), energy: Wh::new(wh) },
-        price: Some(Iota::new(120)),
-        payment_address: Some(PaymentAddress::parse("wallet-1").unwrap()),
+        price: Some(price(120)),
+        payment_address: Some(address("wallet-1")),
         channel_index: 4,
-        period: start - start % LENGTH,
-        counted_in: start - start % LENGTH,
+        period: at(start - start % LENGTH),
+        counted_in: at(start - start % LENGTH),
     }
 }
 
 fn record(period: u64) -> SettlementRecord {
     SettlementRecord {
-        period,
-        price: Iota::new(110),
-        price_source: "consensus".to_owned(),
+        period: at(period),
+        rules: MarketRules::Local,
+        strategy: Some(ConsensusStrategy::Clearing),
+        price: price(130),
+        price_source: PriceSource::Traded,
         produced: Wh::new(3000),
+        admitted: Wh::new(3000),
         used: Wh::new(2734),
-        revenue: Iota::new(301),
-        fee: Iota::new(60),
-        distributable: Iota::new(241),
+        matched: Wh::new(2734),
+        imported: Wh::ZERO,
+        exported: Wh::new(266),
+        revenue: Iota::new(355),
+        fee: Iota::new(71),
+        distributable: Iota::new(284),
         unallocated: Iota::ZERO,
         producers: 2,
         consumers: 2,
-        payment_address: PaymentAddress::parse(format!("grid-{period}")).unwrap(),
+        payment_address: address(&format!("grid-{period}")),
         settled: EpochMs::parse(1_795_861_000_000).unwrap(),
     }
 }
 
 fn entry(name: &str, billed: u64, entitled: u64) -> AccountEntry {
+    entry_at(name, billed, entitled, &format!("wallet-of-{name}"))
+}
+
+/// An entry whose allocation (if any) is payable to `wallet`.
+fn entry_at(name: &str, billed: u64, entitled: u64, wallet: &str) -> AccountEntry {
     AccountEntry {
         registration: id(name),
         billed: Iota::new(billed),
         entitled: Iota::new(entitled),
         energy: Wh::new(billed * 10 + entitled * 7),
-        payment_address: (entitled > 0).then(|| PaymentAddress::parse(format!("wallet-of-{name}")).unwrap()),
+        matched: Wh::new(billed * 10 + entitled * 5),
+        payment_address: (entitled > 0).then(|| address(wallet)),
+    }
+}
+
+fn claim(consumer: &str, batch: &str, amount: u64) -> PaymentClaim {
+    PaymentClaim {
+        registration: id(consumer),
+        batch_id: grid_core::BatchId::parse(batch).unwrap(),
+        amount: Iota::new(amount),
+        channel_index: 2,
+        claimed: EpochMs::parse(1_795_861_000_000).unwrap(),
+    }
+}
+
+fn verified(credits: &[(&str, u64, u64)]) -> ClaimResolution {
+    ClaimResolution::Verified {
+        credits: credits
+            .iter()
+            .map(|(a, seq, amount)| Credit { address: address(a), seq: *seq, amount: Iota::new(*amount) })
+            .collect(),
     }
 }
 
@@ -80,7 +125,7 @@ async fn all_counted_in(stores: &MarketStores, period: u64, page: usize) -> Vec<
     let mut all = Vec::new();
     let mut after = None;
     loop {
-        let got = stores.readings.counted_in(period, after.as_ref(), page).await.unwrap();
+        let got = stores.readings.counted_in(at(period), after.as_ref(), page).await.unwrap();
         assert!(got.readings.len() <= page);
         all.extend(got.readings);
         match got.next {
@@ -95,8 +140,8 @@ pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_
 ) {
     let offer = |start: u64, wh: u64, price: u64, wallet: &str| {
         let mut r = reading("producer-0001", start, wh);
-        r.price = Some(Iota::new(price));
-        r.payment_address = Some(PaymentAddress::parse(wallet).unwrap());
+        r.price = Some(self::price(price));
+        r.payment_address = Some(address(wallet));
         r
     };
     let usage = |registration: &str, start: u64, wh: u64| {
@@ -121,13 +166,13 @@ pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_
     let sum = |registration: &str, kind, price: Option<u64>, wh, latest: u64, wallet: Option<&str>| ReadingSum {
         registration: id(registration),
         kind,
-        price: price.map(Iota::new),
+        price: price.map(self::price),
         energy: Wh::new(wh),
         latest_start: latest,
         payment_address: wallet.map(|w| PaymentAddress::parse(w).unwrap()),
     };
     assert_eq!(
-        stores.readings.sums(PERIOD).await.unwrap(),
+        stores.readings.sums(at(PERIOD)).await.unwrap(),
         vec![
             sum("consumer-0001", ReadingKind::Usage, None, 750, PERIOD + 60_000, None),
             sum("consumer-0002", ReadingKind::Usage, None, 7, PERIOD, None),
@@ -136,10 +181,10 @@ pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_
         ]
     );
     assert_eq!(
-        stores.readings.sums(PERIOD + LENGTH).await.unwrap(),
+        stores.readings.sums(at(PERIOD + LENGTH)).await.unwrap(),
         vec![sum("consumer-0001", ReadingKind::Usage, None, 9_999, PERIOD + LENGTH, None)]
     );
-    assert!(stores.readings.sums(PERIOD + 2 * LENGTH).await.unwrap().is_empty());
+    assert!(stores.readings.sums(at(PERIOD + 2 * LENGTH)).await.unwrap().is_empty());
 }
 
 pub async fn a_stored_reading_is_counted_in_its_period_exactly_as_stored(stores: MarketStores) {
@@ -165,7 +210,7 @@ pub async fn the_same_reading_twice_is_a_duplicate_and_the_first_is_kept(stores:
     assert_eq!(stores.readings.insert(&again).await.unwrap(), Insertion::Duplicate);
     // A late copy counted in another period is still the same reading.
     let mut moved = first.clone();
-    moved.counted_in = PERIOD + LENGTH;
+    moved.counted_in = at(PERIOD + LENGTH);
     assert_eq!(stores.readings.insert(&moved).await.unwrap(), Insertion::Duplicate);
     assert_eq!(all_counted_in(&stores, PERIOD, 10).await, vec![first]);
 }
@@ -204,11 +249,11 @@ pub async fn a_periods_readings_page_through_each_once(stores: MarketStores) {
 pub async fn readings_inserted_together_get_one_outcome_each(stores: MarketStores) {
     let before = reading("producer-0005", PERIOD, 1);
     assert_eq!(stores.readings.insert(&before).await.unwrap(), Insertion::Stored);
-    stores.settlements.close(PERIOD, None).await.unwrap();
+    stores.settlements.close(at(PERIOD), None).await.unwrap();
     let mut next = reading("producer-0005", PERIOD + LENGTH, 2);
-    next.counted_in = PERIOD + LENGTH;
+    next.counted_in = at(PERIOD + LENGTH);
     let mut late = reading("producer-0005", PERIOD + 5_000, 3);
-    late.counted_in = PERIOD + LENGTH;
+    late.counted_in = at(PERIOD + LENGTH);
     let batch = [reading("producer-0006", PERIOD + 1_000, 4), next.clone(), late.clone(), next.clone()];
     assert_eq!(
         stores.readings.insert_many(&batch).await.unwrap(),
@@ -224,86 +269,83 @@ pub async fn readings_inserted_together_get_one_outcome_each(stores: MarketStore
 pub async fn periods_settle_in_order_and_a_closing_period_takes_no_reading(stores: MarketStores) {
     assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead::default());
     stores.readings.insert(&reading("producer-0004", PERIOD, 1)).await.unwrap();
-    stores.settlements.close(PERIOD, None).await.unwrap();
-    stores.settlements.close(PERIOD, None).await.unwrap(); // a resumed run
+    stores.settlements.close(at(PERIOD), None).await.unwrap();
+    stores.settlements.close(at(PERIOD), None).await.unwrap(); // a resumed run
     assert_eq!(
         stores.readings.insert(&reading("producer-0004", PERIOD + 10, 1)).await.unwrap(),
         Insertion::PeriodClosed
     );
     let mut late = reading("producer-0004", PERIOD + 20, 1);
-    late.counted_in = PERIOD + LENGTH;
+    late.counted_in = at(PERIOD + LENGTH);
     assert_eq!(stores.readings.insert(&late).await.unwrap(), Insertion::Stored);
 
     // Out of order, or finishing what is not closing, is refused.
-    assert!(matches!(stores.settlements.close(PERIOD + LENGTH, Some(PERIOD)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        stores.settlements.close(at(PERIOD + LENGTH), Some(at(PERIOD))).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert!(matches!(stores.settlements.finish(&record(PERIOD + LENGTH)).await, Err(StoreError::Conflict(_))));
 
     stores.settlements.finish(&record(PERIOD)).await.unwrap();
     assert!(matches!(stores.settlements.finish(&record(PERIOD)).await, Err(StoreError::Conflict(_))));
-    assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead { latest: Some(PERIOD), closing: None });
-    assert_eq!(stores.settlements.get(PERIOD).await.unwrap(), Some(record(PERIOD)));
-    assert_eq!(stores.settlements.get(PERIOD + LENGTH).await.unwrap(), None);
+    assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead { latest: Some(at(PERIOD)), closing: None });
+    assert_eq!(stores.settlements.get(at(PERIOD)).await.unwrap(), Some(record(PERIOD)));
+    assert_eq!(stores.settlements.get(at(PERIOD + LENGTH)).await.unwrap(), None);
     assert_eq!(
         stores.readings.insert(&reading("producer-0004", PERIOD + 30, 1)).await.unwrap(),
         Insertion::PeriodClosed
     );
 
-    assert!(matches!(stores.settlements.close(PERIOD + 2 * LENGTH, None).await, Err(StoreError::Conflict(_))));
-    stores.settlements.close(PERIOD + LENGTH, Some(PERIOD)).await.unwrap();
+    assert!(matches!(stores.settlements.close(at(PERIOD + 2 * LENGTH), None).await, Err(StoreError::Conflict(_))));
+    stores.settlements.close(at(PERIOD + LENGTH), Some(at(PERIOD))).await.unwrap();
     assert_eq!(all_counted_in(&stores, PERIOD + LENGTH, 10).await, vec![late]);
 }
 
 pub async fn account_entries_apply_once_per_period(stores: MarketStores) {
     let entries = [entry("consumer-0009", 165, 0), entry("producer-0009", 0, 146)];
-    stores.accounts.apply(PERIOD, &entries, Iota::new(60)).await.unwrap();
-    stores.accounts.apply(PERIOD, &entries, Iota::new(60)).await.unwrap();
-    stores.accounts.apply(PERIOD + LENGTH, &[entry("consumer-0009", 10, 0)], Iota::new(2)).await.unwrap();
-    stores.accounts.apply(PERIOD, &entries, Iota::new(60)).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &entries, Iota::new(60)).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &entries, Iota::new(60)).await.unwrap();
+    stores.accounts.apply(at(PERIOD + LENGTH), &[entry("consumer-0009", 10, 0)], Iota::new(2)).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &entries, Iota::new(60)).await.unwrap();
     assert_eq!(stores.accounts.totals().await.unwrap().fees, Iota::new(62), "each period's fee once");
     let consumer = stores.accounts.get(&id("consumer-0009")).await.unwrap().unwrap();
     assert_eq!(
-        (consumer.billed, consumer.last_period, consumer.owed(), consumer.energy),
-        (Iota::new(175), Some(PERIOD + LENGTH), Iota::new(175), Wh::new(1750))
+        (consumer.billed, consumer.last_period, consumer.owed(), consumer.energy, consumer.matched),
+        (Iota::new(175), Some(at(PERIOD + LENGTH)), Iota::new(175), Wh::new(1750), Wh::new(1750))
     );
     let producer = stores.accounts.get(&id("producer-0009")).await.unwrap().unwrap();
     assert_eq!(
-        (producer.entitled, producer.last_period, producer.energy),
-        (Iota::new(146), Some(PERIOD), Wh::new(1022))
+        (producer.entitled, producer.last_period, producer.energy, producer.matched, producer.unmatched()),
+        (Iota::new(146), Some(at(PERIOD)), Wh::new(1022), Wh::new(730), Wh::new(292))
     );
     assert_eq!(stores.accounts.get(&id("nobody-00009")).await.unwrap(), None);
 }
 
 pub async fn initializing_starts_the_history_at_the_earliest_until_a_period_closes(stores: MarketStores) {
-    let latest = |latest: u64| SettlementHead { latest: Some(latest), closing: None };
-    stores.settlements.initialize(PERIOD + 5 * LENGTH).await.unwrap();
+    let latest = |latest: u64| SettlementHead { latest: Some(at(latest)), closing: None };
+    stores.settlements.initialize(at(PERIOD + 5 * LENGTH)).await.unwrap();
     assert_eq!(stores.settlements.head().await.unwrap(), latest(PERIOD + 5 * LENGTH));
-    stores.settlements.initialize(PERIOD).await.unwrap();
+    stores.settlements.initialize(at(PERIOD)).await.unwrap();
     assert_eq!(stores.settlements.head().await.unwrap(), latest(PERIOD), "an earlier start wins");
-    stores.settlements.initialize(PERIOD + 2 * LENGTH).await.unwrap();
+    stores.settlements.initialize(at(PERIOD + 2 * LENGTH)).await.unwrap();
     assert_eq!(stores.settlements.head().await.unwrap(), latest(PERIOD), "the start never moves later");
     assert_eq!(
         stores.readings.insert(&reading("producer-0005", PERIOD + 1, 1)).await.unwrap(),
         Insertion::PeriodClosed
     );
 
-    stores.settlements.close(PERIOD + LENGTH, Some(PERIOD)).await.unwrap();
-    stores.settlements.initialize(PERIOD - LENGTH).await.unwrap();
-    let closing = SettlementHead { latest: Some(PERIOD), closing: Some(PERIOD + LENGTH) };
+    stores.settlements.close(at(PERIOD + LENGTH), Some(at(PERIOD))).await.unwrap();
+    stores.settlements.initialize(at(PERIOD - LENGTH)).await.unwrap();
+    let closing = SettlementHead { latest: Some(at(PERIOD)), closing: Some(at(PERIOD + LENGTH)) };
     assert_eq!(stores.settlements.head().await.unwrap(), closing, "settlement has begun");
     stores.settlements.finish(&record(PERIOD + LENGTH)).await.unwrap();
-    stores.settlements.initialize(PERIOD - LENGTH).await.unwrap();
+    stores.settlements.initialize(at(PERIOD - LENGTH)).await.unwrap();
     assert_eq!(stores.settlements.head().await.unwrap(), latest(PERIOD + LENGTH), "a settled history stays");
 }
 
 pub async fn a_payment_claim_is_pending_once_per_consumer_and_batch(stores: MarketStores) {
-    let claim = crate::PaymentClaim {
-        registration: id("consumer-0010"),
-        batch_id: grid_core::BatchId::parse("batch-0001").unwrap(),
-        amount: Iota::new(90),
-        channel_index: 3,
-        claimed: EpochMs::parse(1_795_861_000_000).unwrap(),
-    };
-    stores.accounts.apply(PERIOD, &[entry("consumer-0010", 100, 0)], Iota::ZERO).await.unwrap();
+    let claim = claim("consumer-0010", "batch-0001", 90);
+    stores.accounts.apply(at(PERIOD), &[entry("consumer-0010", 100, 0)], Iota::ZERO).await.unwrap();
     assert!(stores.accounts.claim_payment(&claim).await.unwrap());
     assert!(!stores.accounts.claim_payment(&claim).await.unwrap(), "a consumer claims a batch once");
     let mut by_another = claim.clone();
@@ -315,109 +357,130 @@ pub async fn a_payment_claim_is_pending_once_per_consumer_and_batch(stores: Mark
 }
 
 pub async fn a_verified_claim_pays_the_bill_and_funds_the_grid_once(stores: MarketStores) {
-    use crate::{ClaimResolution, PaymentClaim};
-    stores.accounts.apply(PERIOD, &[entry("consumer-0020", 300, 0)], Iota::new(60)).await.unwrap();
-    let claim = |batch: &str, amount| PaymentClaim {
-        registration: id("consumer-0020"),
-        batch_id: grid_core::BatchId::parse(batch).unwrap(),
-        amount: Iota::new(amount),
-        channel_index: 2,
-        claimed: EpochMs::parse(1_795_861_000_000).unwrap(),
-    };
+    stores.accounts.apply(at(PERIOD), &[entry("consumer-0020", 300, 0)], Iota::new(60)).await.unwrap();
+    let claim = |batch: &str, amount| claim("consumer-0020", batch, amount);
     assert!(stores.accounts.claim_payment(&claim("pay-a", 200)).await.unwrap());
     assert!(stores.accounts.claim_payment(&claim("pay-b", 50)).await.unwrap());
     let pending: Vec<String> = due_ids(&stores, u64::MAX).await;
     assert_eq!(pending.len(), 2);
     assert!(pending.contains(&"pay-a".to_owned()) && pending.contains(&"pay-b".to_owned()));
 
-    let grid_address = PaymentAddress::parse("grid-7").unwrap();
-    let verified = ClaimResolution::Verified { address: grid_address.clone(), seq: 7 };
-    assert!(stores.accounts.resolve_claim(&claim("pay-a", 200), &verified).await.unwrap());
-    assert!(!stores.accounts.resolve_claim(&claim("pay-a", 200), &verified).await.unwrap(), "once");
+    // The batch paid two of the grid's addresses: both are credited, and their sum.
+    let paid = verified(&[("grid-7", 7, 150), ("grid-8", 8, 60)]);
+    assert!(stores.accounts.resolve_claim(&claim("pay-a", 200), &paid).await.unwrap());
+    assert!(!stores.accounts.resolve_claim(&claim("pay-a", 200), &paid).await.unwrap(), "once");
     let rejected = ClaimResolution::Rejected { reason: "not on the ledger".into() };
     assert!(stores.accounts.resolve_claim(&claim("pay-b", 50), &rejected).await.unwrap());
 
     let account = stores.accounts.get(&id("consumer-0020")).await.unwrap().unwrap();
-    assert_eq!((account.paid, account.pending, account.owed()), (Iota::new(200), Iota::ZERO, Iota::new(100)));
+    assert_eq!((account.paid, account.pending, account.owed()), (Iota::new(210), Iota::ZERO, Iota::new(90)));
     let totals = stores.accounts.totals().await.unwrap();
-    assert_eq!((totals.paid_in, totals.fees, totals.cash()), (Iota::new(200), Iota::new(60), Iota::new(140)));
+    assert_eq!((totals.paid_in, totals.fees, totals.cash()), (Iota::new(210), Iota::new(60), Iota::new(150)));
     let funds = stores.accounts.funds().await.unwrap();
-    assert_eq!(funds, vec![crate::Funds { address: grid_address, seq: 7, available: Iota::new(200) }]);
+    assert_eq!(
+        funds,
+        vec![
+            crate::Funds { address: address("grid-7"), seq: 7, available: Iota::new(150) },
+            crate::Funds { address: address("grid-8"), seq: 8, available: Iota::new(60) },
+        ]
+    );
     assert!(stores.accounts.due_batches(u64::MAX, 10).await.unwrap().is_empty());
 }
 
-pub async fn a_payout_is_recorded_once_and_settles_either_way(stores: MarketStores) {
-    use crate::{ClaimResolution, PaymentClaim, PayoutRecord};
-    use grid_core::ledger::{LedgerBatch, Transfer};
+pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settles_either_way(stores: MarketStores) {
+    use grid_core::ledger::LedgerBatch;
     let producer = id("producer-0021");
+    // Two periods, each named its own wallet.
+    let first = [entry_at("producer-0021", 0, 80, "wallet-a"), entry("consumer-0021", 100, 0)];
+    stores.accounts.apply(at(PERIOD), &first, Iota::new(20)).await.unwrap();
     stores
         .accounts
-        .apply(PERIOD, &[entry("producer-0021", 0, 80), entry("consumer-0021", 100, 0)], Iota::new(20))
+        .apply(at(PERIOD + LENGTH), &[entry_at("producer-0021", 0, 30, "wallet-b")], Iota::ZERO)
         .await
         .unwrap();
-    let claim = PaymentClaim {
-        registration: id("consumer-0021"),
-        batch_id: grid_core::BatchId::parse("pay-c").unwrap(),
-        amount: Iota::new(100),
-        channel_index: 1,
-        claimed: EpochMs::parse(1_795_861_000_000).unwrap(),
-    };
+    let claim = claim("consumer-0021", "pay-c", 130);
     stores.accounts.claim_payment(&claim).await.unwrap();
-    let grid_address = PaymentAddress::parse("grid-3").unwrap();
-    stores
-        .accounts
-        .resolve_claim(&claim, &ClaimResolution::Verified { address: grid_address.clone(), seq: 3 })
-        .await
-        .unwrap();
+    stores.accounts.resolve_claim(&claim, &verified(&[("grid-3", 3, 130)])).await.unwrap();
 
     let unpaid = stores.accounts.unpaid().await.unwrap();
     assert_eq!(unpaid.len(), 1);
+    let owed: Vec<(u64, &str, u64)> =
+        unpaid[0].owed.iter().map(|e| (e.period.get(), e.address.as_str(), e.unpaid.get())).collect();
+    assert_eq!(owed, [(PERIOD, "wallet-a", 80), (PERIOD + LENGTH, "wallet-b", 30)]);
     assert_eq!(
-        (unpaid[0].producer.clone(), unpaid[0].unpaid, unpaid[0].oldest_period),
-        (producer.clone(), Iota::new(80), PERIOD)
+        (unpaid[0].producer.clone(), unpaid[0].total(), unpaid[0].paid_before),
+        (producer.clone(), Iota::new(110), Iota::ZERO)
     );
-    let to = unpaid[0].address.clone().unwrap();
-    assert_eq!(to.as_str(), "wallet-of-producer-0021");
 
-    let payout = |attempt: u64| PayoutRecord {
-        batch: LedgerBatch {
-            id: grid_core::BatchId::parse(format!("payout-{attempt}")).unwrap(),
-            transfers: vec![Transfer { from: grid_address.clone(), to: to.clone(), amount: Iota::new(80) }],
-        },
-        producer: producer.clone(),
-        amount: Iota::new(80),
-        created: EpochMs::parse(1_795_860_000_000).unwrap(),
+    // All of the first period and 10 of the second: one batch, a transfer per address.
+    let covers = vec![
+        Cover { period: at(PERIOD), address: address("wallet-a"), amount: Iota::new(80) },
+        Cover { period: at(PERIOD + LENGTH), address: address("wallet-b"), amount: Iota::new(10) },
+    ];
+    let payout = |paid_before: u64, refused: u64| {
+        let to = grid_core::market::destinations(&covers);
+        PayoutRecord {
+            batch: LedgerBatch::payout(
+                &producer,
+                Iota::new(paid_before),
+                refused,
+                &[(address("grid-3"), Iota::new(90))],
+                &to,
+            ),
+            producer: producer.clone(),
+            amount: Iota::new(90),
+            covers: covers.clone(),
+            created: EpochMs::parse(1_795_860_000_000).unwrap(),
+        }
     };
-    assert!(stores.accounts.record_payout(&payout(1)).await.unwrap());
-    assert!(!stores.accounts.record_payout(&payout(1)).await.unwrap(), "a batch id is recorded once");
-    assert!(stores.accounts.unpaid().await.unwrap().is_empty());
-    assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::ZERO);
-    assert_eq!(stores.accounts.funds().await.unwrap().first().map(|f| f.available), Some(Iota::new(20)));
+    let first_try = payout(0, 0);
+    assert_eq!(first_try.batch.transfers.len(), 2);
+    assert!(stores.accounts.record_payout(&first_try).await.unwrap());
+    assert!(!stores.accounts.record_payout(&first_try).await.unwrap(), "a batch id is recorded once");
+    let mut overdrawn = payout(90, 0);
+    overdrawn.batch.id = grid_core::BatchId::parse("payout-overdrawn").unwrap();
+    assert!(!stores.accounts.record_payout(&overdrawn).await.unwrap(), "a period is never paid beyond what it is owed");
+    let left = stores.accounts.unpaid().await.unwrap();
+    let owed: Vec<(u64, u64)> = left[0].owed.iter().map(|e| (e.period.get(), e.unpaid.get())).collect();
+    assert_eq!((owed, left[0].paid_before), (vec![(PERIOD + LENGTH, 20)], Iota::new(90)));
+    assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::new(20));
+    assert_eq!(stores.accounts.funds().await.unwrap().first().map(|f| f.available), Some(Iota::new(40)));
     let due = stores.accounts.due_batches(u64::MAX, 10).await.unwrap();
-    assert_eq!(due.iter().map(|b| b.watched.clone()).collect::<Vec<_>>(), vec![crate::Watched::Payout(payout(1))]);
+    assert_eq!(
+        due.iter().map(|b| b.watched.clone()).collect::<Vec<_>>(),
+        vec![crate::Watched::Payout(first_try.clone())]
+    );
 
-    // Refused: the money and the debt come back, and the next payout is a new batch.
+    // Refused: the money and each period's debt come back, and the next payout is a new batch.
     let refused = vec!["insufficient funds".to_owned()];
-    assert!(stores.accounts.resolve_payout(&payout(1).batch.id, false, &refused).await.unwrap());
-    assert!(!stores.accounts.resolve_payout(&payout(1).batch.id, false, &refused).await.unwrap(), "once");
-    let failed = stores.accounts.batches(Some("invalid"), 10).await.unwrap();
+    assert!(stores.accounts.resolve_payout(&first_try.batch.id, false, &refused).await.unwrap());
+    assert!(!stores.accounts.resolve_payout(&first_try.batch.id, false, &refused).await.unwrap(), "once");
+    let failed = stores.accounts.batches(Some(grid_core::books::BatchState::Invalid), 10).await.unwrap();
     assert_eq!((failed.len(), failed[0].reasons.clone()), (1, refused.clone()), "kept as failed with its reasons");
     let counts = stores.accounts.batch_counts().await.unwrap();
     assert_eq!((counts.invalid, counts.pending), (1, 0), "a refused payout is counted as failed, no longer pending");
     let unpaid = stores.accounts.unpaid().await.unwrap();
-    assert_eq!((unpaid[0].unpaid, unpaid[0].refused), (Iota::new(80), 1));
-    assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::new(80));
+    let owed: Vec<(u64, &str, u64)> =
+        unpaid[0].owed.iter().map(|e| (e.period.get(), e.address.as_str(), e.unpaid.get())).collect();
+    assert_eq!((owed, unpaid[0].refused), (vec![(PERIOD, "wallet-a", 80), (PERIOD + LENGTH, "wallet-b", 30)], 1));
+    assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::new(110));
 
-    assert!(stores.accounts.record_payout(&payout(2)).await.unwrap());
-    assert!(stores.accounts.resolve_payout(&payout(2).batch.id, true, &[]).await.unwrap());
+    let second_try = payout(0, 1);
+    assert_ne!(second_try.batch.id, first_try.batch.id);
+    assert!(stores.accounts.record_payout(&second_try).await.unwrap());
+    assert!(stores.accounts.resolve_payout(&second_try.batch.id, true, &[]).await.unwrap());
     let account = stores.accounts.get(&producer).await.unwrap().unwrap();
-    assert_eq!((account.paid_out, account.payout_pending, account.unpaid()), (Iota::new(80), Iota::ZERO, Iota::ZERO));
+    assert_eq!(
+        (account.paid_out, account.payout_pending, account.unpaid()),
+        (Iota::new(90), Iota::ZERO, Iota::new(20))
+    );
     assert!(stores.accounts.due_batches(u64::MAX, 10).await.unwrap().is_empty());
-    assert!(stores.accounts.unpaid().await.unwrap().is_empty());
+    let unpaid = stores.accounts.unpaid().await.unwrap();
+    assert_eq!(unpaid[0].owed.iter().map(|e| e.unpaid.get()).collect::<Vec<_>>(), [20]);
 }
 
 pub async fn the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_operator_sees(stores: MarketStores) {
-    use crate::PaymentClaim;
+    use grid_core::books::BatchState;
     let claim = |batch: &str, at: u64| PaymentClaim {
         registration: id("consumer-0030"),
         batch_id: grid_core::BatchId::parse(batch).unwrap(),
@@ -439,17 +502,17 @@ pub async fn the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_
     let early_batch = due.iter().find(|b| b.watched == early).unwrap();
     assert_eq!((early_batch.times_checked, early_batch.last_checked, early_batch.stalled), (2, 9_000, true));
 
-    let stalled = stores.accounts.batches(Some("stalled"), 10).await.unwrap();
+    let stalled = stores.accounts.batches(Some(BatchState::Stalled), 10).await.unwrap();
     assert_eq!(stalled.iter().map(|b| b.id.to_string()).collect::<Vec<_>>(), ["early"]);
     assert_eq!(
-        stores.accounts.batches(Some("pending"), 10).await.unwrap().len(),
+        stores.accounts.batches(Some(BatchState::Pending), 10).await.unwrap().len(),
         2,
         "stalled batches are still pending"
     );
     let all = stores.accounts.batches(None, 10).await.unwrap();
     assert_eq!(
-        all.iter().map(|b| (b.id.to_string(), b.status.clone())).collect::<Vec<_>>(),
-        [("late".to_owned(), "pending".to_owned()), ("early".to_owned(), "stalled".to_owned())]
+        all.iter().map(|b| (b.id.to_string(), b.status)).collect::<Vec<_>>(),
+        [("late".to_owned(), BatchState::Pending), ("early".to_owned(), BatchState::Stalled)]
     );
     assert_eq!(
         stores.accounts.batch_counts().await.unwrap(),
@@ -489,10 +552,10 @@ pub async fn a_registrations_readings_come_newest_first_across_periods(stores: M
     }
     stores.readings.insert(&reading("producer-0002", PERIOD, 99)).await.unwrap();
     // A late reading, counted in a later period, is still the registration's, once.
-    stores.settlements.close(PERIOD, None).await.unwrap();
+    stores.settlements.close(at(PERIOD), None).await.unwrap();
     stores.settlements.finish(&record(PERIOD)).await.unwrap();
     let mut late = reading("producer-0001", PERIOD + 120_000, 5);
-    late.counted_in = PERIOD + LENGTH;
+    late.counted_in = at(PERIOD + LENGTH);
     assert_eq!(stores.readings.insert(&late).await.unwrap(), Insertion::Stored);
 
     let mine = stores.readings.of_registration(&id("producer-0001"), 10).await.unwrap();
@@ -519,11 +582,68 @@ pub async fn a_heartbeat_keeps_the_latest_run_of_each_job(stores: MarketStores) 
 
 pub async fn accounts_are_read_many_at_once(stores: MarketStores) {
     let entries = [entry("consumer-0301", 50, 0), entry("producer-0302", 0, 40)];
-    stores.accounts.apply(PERIOD, &entries, Iota::new(10)).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &entries, Iota::new(10)).await.unwrap();
     let mut found =
         stores.accounts.get_many(&[id("producer-0302"), id("nobody-0000"), id("consumer-0301")]).await.unwrap();
     found.sort_by(|a, b| a.0.cmp(&b.0));
     let found: Vec<(String, u64, u64)> =
         found.into_iter().map(|(id, a)| (id.to_string(), a.billed.get(), a.entitled.get())).collect();
     assert_eq!(found, [("consumer-0301".to_owned(), 50, 0), ("producer-0302".to_owned(), 0, 40)]);
+}
+
+pub async fn a_settlement_record_keeps_the_market_figures_and_the_largest_values_exactly(stores: MarketStores) {
+    // The largest values the grid accepts anywhere: the price bound, a period's energy and
+    // money far beyond any real grid, the last representable period.
+    let last = EpochMs::MAX - EpochMs::MAX % LENGTH;
+    let huge = SettlementRecord {
+        period: at(last),
+        rules: MarketRules::Local,
+        strategy: Some(ConsensusStrategy::Median),
+        price: price(Price::MAX),
+        price_source: PriceSource::Previous,
+        produced: Wh::new(i64::MAX as u64),
+        admitted: Wh::new(i64::MAX as u64 - 1),
+        used: Wh::new(i64::MAX as u64 - 2),
+        matched: Wh::new(i64::MAX as u64 - 3),
+        imported: Wh::new(1),
+        exported: Wh::new(3),
+        revenue: Iota::new(i64::MAX as u64),
+        fee: Iota::new(Iota::SUPPLY),
+        distributable: Iota::new(i64::MAX as u64 - Iota::SUPPLY),
+        unallocated: Iota::ZERO,
+        producers: 10_000,
+        consumers: 100_000,
+        payment_address: address(&"g".repeat(128)),
+        settled: EpochMs::parse(EpochMs::MAX as i64).unwrap(),
+    };
+
+    let mut biggest = reading("producer-0400", PERIOD, 18_446_744);
+    biggest.price = Some(price(Price::MAX));
+    biggest.channel_index = i64::MAX as u64;
+    assert_eq!(stores.readings.insert(&biggest).await.unwrap(), Insertion::Stored);
+    assert_eq!(all_counted_in(&stores, PERIOD, 10).await, vec![biggest.clone()]);
+    let sums = stores.readings.sums(at(PERIOD)).await.unwrap();
+    assert_eq!((sums[0].price, sums[0].energy), (Some(price(Price::MAX)), Wh::new(18_446_744)));
+
+    let rich = AccountEntry {
+        registration: id("producer-0400"),
+        billed: Iota::new(i64::MAX as u64 / 2),
+        entitled: Iota::new(Iota::SUPPLY),
+        energy: Wh::new(i64::MAX as u64),
+        matched: Wh::new(i64::MAX as u64 / 3),
+        payment_address: Some(address("wallet-0400")),
+    };
+    stores.accounts.apply(at(PERIOD), std::slice::from_ref(&rich), Iota::new(i64::MAX as u64)).await.unwrap();
+    let account = stores.accounts.get(&rich.registration).await.unwrap().unwrap();
+    assert_eq!(
+        (account.billed, account.entitled, account.energy, account.matched),
+        (rich.billed, rich.entitled, rich.energy, rich.matched)
+    );
+    assert_eq!(stores.accounts.totals().await.unwrap().fees, Iota::new(i64::MAX as u64));
+    assert_eq!(stores.accounts.unpaid().await.unwrap()[0].total(), Iota::new(Iota::SUPPLY));
+
+    // Last, as it closes every period before it.
+    stores.settlements.close(at(last), None).await.unwrap();
+    stores.settlements.finish(&huge).await.unwrap();
+    assert_eq!(stores.settlements.get(at(last)).await.unwrap(), Some(huge));
 }

@@ -62,6 +62,8 @@ macro_rules! registration_store_contract {
                 of_two_workers_advancing_one_cursor_exactly_one_wins,
                 getting_many_finds_the_ones_that_exist,
                 return_channel_indexes_only_move_forward,
+                a_channel_root_backs_one_registration_for_good,
+                of_two_concurrent_registrations_of_one_root_exactly_one_wins,
             ]
         );
     };
@@ -150,7 +152,8 @@ macro_rules! market_contract {
                 initializing_starts_the_history_at_the_earliest_until_a_period_closes,
                 a_payment_claim_is_pending_once_per_consumer_and_batch,
                 a_verified_claim_pays_the_bill_and_funds_the_grid_once,
-                a_payout_is_recorded_once_and_settles_either_way,
+                a_payout_is_recorded_once_pays_each_period_to_its_address_and_settles_either_way,
+                a_settlement_record_keeps_the_market_figures_and_the_largest_values_exactly,
                 the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_operator_sees,
                 a_lease_is_held_by_one_holder_until_it_expires_or_is_released,
                 a_registrations_readings_come_newest_first_across_periods,

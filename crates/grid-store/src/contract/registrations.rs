@@ -8,7 +8,7 @@ use grid_core::{
     ReturnChannel, SideKey,
 };
 
-use crate::{RegistrationStore, StoreError};
+use crate::{RegistrationCursor, RegistrationStore, StoreError};
 
 type Store = Arc<dyn RegistrationStore>;
 
@@ -16,15 +16,18 @@ fn id(s: &str) -> RegistrationId {
     RegistrationId::parse(s).unwrap()
 }
 
+/// A channel root of its own for each name (a root backs one registration).
+fn root_of(name: &str) -> ChannelRoot {
+    let hash = |seed: u128| name.bytes().fold(seed, |h, b| (h ^ u128::from(b)).wrapping_mul(0x1000000000000000000013b));
+    ChannelRoot::parse(format!("{:032x}{:032x}", hash(1), hash(2))).unwrap()
+}
+
 fn registration(name: &str) -> Registration {
     Registration::new(
         id(name),
         ItemType::Producer,
         Some(ItemName::parse("Rooftop ☀").unwrap()),
-        Some(ChannelCredentials {
-            root: ChannelRoot::parse("0f".repeat(32)).unwrap(),
-            side_key: SideKey::parse("SideKey0123456789").unwrap(),
-        }),
+        Some(ChannelCredentials { root: root_of(name), side_key: SideKey::parse("SideKey0123456789").unwrap() }),
         EpochMs::parse(1_700_000_000_000).unwrap(),
     )
 }
@@ -162,7 +165,7 @@ pub async fn listing_pages_through_every_registration_exactly_once(store: Store)
     }
     expected.sort();
     let mut seen = Vec::new();
-    let mut after: Option<RegistrationId> = None;
+    let mut after: Option<RegistrationCursor> = None;
     for _ in 0..100 {
         let page = store.list(after.as_ref(), 5).await.unwrap();
         assert!(page.registrations.len() <= 5);
@@ -275,4 +278,59 @@ pub async fn return_channel_indexes_only_move_forward(store: Store) {
     assert_eq!(next(store.get(&id("producer-0202")).await.unwrap()), None, "no return channel, none made");
     store.advance_return_channels(&[(id("consumer-0201"), 5)]).await.unwrap();
     assert_eq!(next(store.get(&id("consumer-0201")).await.unwrap()), Some(7), "never back");
+}
+
+pub async fn a_channel_root_backs_one_registration_for_good(store: Store) {
+    let first = registration("contract-root-1");
+    store.insert(&first).await.unwrap();
+    let root = root_of("contract-root-1");
+    assert_eq!(store.channel_owner(&root).await.unwrap(), Some(first.id.clone()));
+    assert_eq!(store.channel_owner(&root_of("contract-root-none")).await.unwrap(), None);
+
+    // Another registration naming the same root is refused, on insert and on replace.
+    let mut twin = registration("contract-root-2");
+    twin.channel.as_mut().unwrap().root = root.clone();
+    assert!(matches!(store.insert(&twin).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get(&twin.id).await.unwrap(), None, "nothing written");
+    let other = registration("contract-root-3");
+    store.insert(&other).await.unwrap();
+    let mut moved = other.clone();
+    moved.channel.as_mut().unwrap().root = root.clone();
+    assert!(matches!(store.replace(&moved, 1).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get(&other.id).await.unwrap().unwrap(), crate::Versioned { value: other.clone(), version: 1 });
+
+    // Its owner may write it again; after a change of channel, or removal, it stays bound.
+    let mut renamed = first.clone();
+    renamed.name = None;
+    assert_eq!(store.replace(&renamed, 1).await.unwrap(), 2);
+    let mut elsewhere = renamed.clone();
+    elsewhere.channel.as_mut().unwrap().root = root_of("contract-root-elsewhere");
+    assert_eq!(store.replace(&elsewhere, 2).await.unwrap(), 3);
+    let mut removed = elsewhere.clone();
+    removed.status = RegistrationStatus::Removed { at: EpochMs::parse(1_700_000_100_000).unwrap() };
+    store.replace(&removed, 3).await.unwrap();
+    assert_eq!(store.channel_owner(&root).await.unwrap(), Some(first.id.clone()));
+    assert!(matches!(store.insert(&twin).await, Err(StoreError::Conflict(_))));
+    let mut back = removed.clone();
+    back.channel.as_mut().unwrap().root = root.clone();
+    assert_eq!(store.replace(&back, 4).await.unwrap(), 5, "its owner may name it again");
+}
+
+pub async fn of_two_concurrent_registrations_of_one_root_exactly_one_wins(store: Store) {
+    let root = root_of("contract-root-race");
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let store = store.clone();
+            let mut r = registration(&format!("contract-race-{i}"));
+            r.channel.as_mut().unwrap().root = root.clone();
+            tokio::spawn(async move { store.insert(&r).await.is_ok() })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        won += usize::from(task.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    let owner = store.channel_owner(&root).await.unwrap().unwrap();
+    assert!(store.get(&owner).await.unwrap().is_some());
 }

@@ -2,17 +2,20 @@
 //! every multi-row change in one immediate transaction.
 
 use async_trait::async_trait;
+use grid_core::books::{
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridTotals, PaymentClaim, PayoutRecord,
+};
 use grid_core::ledger::LedgerBatch;
+use grid_core::market::{Cover, Entitlement, PeriodStart};
 use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, named_params};
 
 use super::SqliteDb;
-use crate::{
-    Account, AccountEntry, AccountStore, BatchCounts, BatchView, ClaimResolution, Funds, GridTotals, LeaseStore,
-    PaymentClaim, PayoutRecord, StoreError, Unpaid, Watched, WatchedBatch,
-};
+use crate::{AccountStore, BatchCounts, BatchView, Funds, LeaseStore, StoreError, Unpaid, Watched, WatchedBatch};
 
-/// The books in the embedded SQLite database.
+/// The books in the embedded SQLite database. Every number goes in and comes out as a
+/// `u64` through rusqlite's checked conversions ([`StoreError::OutOfRange`] beyond
+/// `i64::MAX`), never clamped.
 #[derive(Clone)]
 pub struct SqliteAccountStore {
     db: SqliteDb,
@@ -24,15 +27,6 @@ impl SqliteAccountStore {
     }
 }
 
-/// Stored amounts and times are far below 2^63.
-fn int(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn iota(value: i64) -> Iota {
-    Iota::new(u64::try_from(value).unwrap_or(0))
-}
-
 /// A claim's row: one per consumer and batch (`/` is in neither).
 fn claim_key(claim: &PaymentClaim) -> String {
     format!("{}/{}", claim.registration, claim.batch_id)
@@ -42,78 +36,112 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-/// Adds to the money at one of the grid's addresses (`received` or `spent`).
+fn period(ms: u64) -> Result<PeriodStart, StoreError> {
+    PeriodStart::parse(ms).map_err(|e| corrupt("period", e))
+}
+
+fn time(ms: u64) -> Result<EpochMs, StoreError> {
+    i64::try_from(ms).ok().and_then(|ms| EpochMs::parse(ms).ok()).ok_or_else(|| corrupt("time", ms))
+}
+
+/// Adds to the money at one of the grid's addresses: `received`, or `spent` (negative
+/// `amount`s give back).
 fn add_to_wallet(
     tx: &Transaction<'_>,
     address: &str,
-    seq: Option<i64>,
+    seq: Option<u64>,
     column: &str,
-    amount: i64,
+    amount: i128,
 ) -> Result<(), StoreError> {
+    let amount = i64::try_from(amount).map_err(|_| StoreError::OutOfRange(format!("{amount} IOTA")))?;
     tx.execute(
         &format!(
             "INSERT INTO wallet (address, seq, {column}) VALUES (:address, :seq, :amount)
              ON CONFLICT (address) DO UPDATE SET {column} = {column} + excluded.{column}"
         ),
-        named_params! {":address": address, ":seq": seq.unwrap_or(i64::MAX), ":amount": amount},
+        named_params! {":address": address, ":seq": seq.unwrap_or(i64::MAX as u64), ":amount": amount},
     )?;
     Ok(())
 }
 
-const ACCOUNT_QUERY: &str = "SELECT billed, paid, pending, entitled, paid_out, payout_pending, last_period, energy_wh
+/// Gives a refused payout's covers back to the periods they paid (a pool-era payout
+/// may name a period with no entitlement row: then it becomes one).
+fn restore_covers(tx: &Transaction<'_>, producer: &str, covers: &[Cover]) -> Result<(), StoreError> {
+    let mut restore = tx.prepare_cached(
+        "INSERT INTO entitlements (producer_id, period, address, amount, unpaid)
+         VALUES (:producer, :period, :address, :amount, :amount)
+         ON CONFLICT (producer_id, period) DO UPDATE SET
+             unpaid = unpaid + excluded.unpaid, amount = MAX(amount, unpaid + excluded.unpaid)",
+    )?;
+    for cover in covers {
+        restore.execute(named_params! {
+            ":producer": producer, ":period": cover.period.get(), ":address": cover.address.as_str(),
+            ":amount": cover.amount.get(),
+        })?;
+    }
+    Ok(())
+}
+
+const ACCOUNT_QUERY: &str = "SELECT billed, paid, pending, entitled, paid_out, payout_pending, last_period, energy_wh,
+                                    matched_wh
                              FROM accounts WHERE id = ?1";
 
 fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    let iota = |i: usize| row.get::<_, u64>(i).map(Iota::new);
     Ok(Account {
-        billed: iota(row.get(0)?),
-        paid: iota(row.get(1)?),
-        pending: iota(row.get(2)?),
-        entitled: iota(row.get(3)?),
-        paid_out: iota(row.get(4)?),
-        payout_pending: iota(row.get(5)?),
-        energy: Wh::new(row.get::<_, i64>(7)?.max(0) as u64),
-        last_period: u64::try_from(row.get::<_, i64>(6)?).ok(),
+        billed: iota(0)?,
+        paid: iota(1)?,
+        pending: iota(2)?,
+        entitled: iota(3)?,
+        paid_out: iota(4)?,
+        payout_pending: iota(5)?,
+        // -1 until a period is applied.
+        last_period: u64::try_from(row.get::<_, i64>(6)?).ok().and_then(|p| PeriodStart::parse(p).ok()),
+        energy: Wh::new(row.get(7)?),
+        matched: Wh::new(row.get(8)?),
     })
 }
 
 #[async_trait]
 impl AccountStore for SqliteAccountStore {
-    async fn apply(&self, period: u64, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
-        let entries: Vec<(String, i64, i64, i64, Option<String>)> = entries
-            .iter()
-            .map(|e| {
-                let address = e.payment_address.as_ref().map(|a| a.to_string());
-                let (billed, entitled, energy) = (int(e.billed.get()), int(e.entitled.get()), int(e.energy.get()));
-                (e.registration.as_str().to_owned(), billed, entitled, energy, address)
-            })
-            .collect();
+    async fn apply(&self, at: PeriodStart, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
+        let entries = entries.to_vec();
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 {
                     let mut upsert = tx.prepare_cached(
-                        "INSERT INTO accounts (id, billed, entitled, energy_wh, last_period, address, oldest_unpaid)
-                         VALUES (:id, :billed, :entitled, :energy, :period, :address,
-                                 CASE WHEN :entitled > 0 THEN :period END)
+                        "INSERT INTO accounts (id, billed, entitled, energy_wh, matched_wh, last_period)
+                         VALUES (:id, :billed, :entitled, :energy, :matched, :period)
                          ON CONFLICT (id) DO UPDATE SET
                              billed = billed + excluded.billed,
                              entitled = entitled + excluded.entitled,
                              energy_wh = energy_wh + excluded.energy_wh,
-                             last_period = excluded.last_period,
-                             address = COALESCE(excluded.address, address),
-                             oldest_unpaid = COALESCE(oldest_unpaid, excluded.oldest_unpaid)
+                             matched_wh = matched_wh + excluded.matched_wh,
+                             last_period = excluded.last_period
                          WHERE accounts.last_period < excluded.last_period",
                     )?;
-                    for (id, billed, entitled, energy, address) in &entries {
-                        upsert.execute(named_params! {
-                            ":id": id, ":billed": billed, ":entitled": entitled, ":energy": energy,
-                            ":period": int(period), ":address": address,
+                    let mut owe = tx.prepare_cached(
+                        "INSERT INTO entitlements (producer_id, period, address, amount, unpaid)
+                         VALUES (:producer, :period, :address, :amount, :amount)
+                         ON CONFLICT (producer_id, period) DO NOTHING",
+                    )?;
+                    for e in &entries {
+                        let applied = upsert.execute(named_params! {
+                            ":id": e.registration.as_str(), ":billed": e.billed.get(), ":entitled": e.entitled.get(),
+                            ":energy": e.energy.get(), ":matched": e.matched.get(), ":period": at.get(),
                         })?;
+                        if let (1, Some(address)) = (applied, e.payment_address.as_ref().filter(|_| e.entitled > Iota::ZERO)) {
+                            owe.execute(named_params! {
+                                ":producer": e.registration.as_str(), ":period": at.get(), ":address": address.as_str(),
+                                ":amount": e.entitled.get(),
+                            })?;
+                        }
                     }
                 }
                 tx.execute(
                     "UPDATE grid_totals SET fees = fees + :fee, last_period = :period WHERE id = 0 AND last_period < :period",
-                    named_params! {":fee": int(fee.get()), ":period": int(period)},
+                    named_params! {":fee": fee.get(), ":period": at.get()},
                 )?;
                 tx.commit()?;
                 Ok(())
@@ -152,7 +180,7 @@ impl AccountStore for SqliteAccountStore {
 
     async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError> {
         let (batch, id) = (claim_key(claim), claim.registration.as_str().to_owned());
-        let (amount, index, at) = (int(claim.amount.get()), int(claim.channel_index), int(claim.claimed.get()));
+        let (amount, index, at) = (claim.amount.get(), claim.channel_index, claim.claimed.get());
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -183,35 +211,38 @@ impl AccountStore for SqliteAccountStore {
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let claim: Option<(String, i64)> = tx
+                let claim: Option<(String, u64)> = tx
                     .query_row(
                         "SELECT registration_id, amount FROM batches WHERE id = ?1 AND kind = 'claim' AND status = 'pending'",
                         [&batch],
                         |row| Ok((row.get(0)?, row.get(1)?)),
                     )
                     .optional()?;
-                let Some((consumer, amount)) = claim else { return Ok(false) };
+                let Some((consumer, claimed)) = claim else { return Ok(false) };
+                let credited = resolution.credited().get();
+                tx.execute(
+                    "UPDATE accounts SET pending = pending - :claimed, paid = paid + :credited WHERE id = :id",
+                    named_params! {":claimed": claimed, ":credited": credited, ":id": consumer},
+                )?;
                 let (status, reason) = match &resolution {
-                    ClaimResolution::Verified { address, seq } => {
-                        tx.execute(
-                            "UPDATE accounts SET pending = pending - :amount, paid = paid + :amount WHERE id = :id",
-                            named_params! {":amount": amount, ":id": consumer},
-                        )?;
-                        tx.execute("UPDATE grid_totals SET paid_in = paid_in + ?1 WHERE id = 0", [amount])?;
-                        add_to_wallet(&tx, address.as_str(), Some(int(*seq)), "received", amount)?;
-                        ("verified", None)
+                    ClaimResolution::Verified { credits } => {
+                        tx.execute("UPDATE grid_totals SET paid_in = paid_in + ?1 WHERE id = 0", [credited])?;
+                        for credit in credits {
+                            add_to_wallet(
+                                &tx,
+                                credit.address.as_str(),
+                                Some(credit.seq),
+                                "received",
+                                i128::from(credit.amount.get()),
+                            )?;
+                        }
+                        (BatchState::Verified, None)
                     }
-                    ClaimResolution::Rejected { reason } => {
-                        tx.execute(
-                            "UPDATE accounts SET pending = pending - :amount WHERE id = :id",
-                            named_params! {":amount": amount, ":id": consumer},
-                        )?;
-                        ("rejected", Some(reason.clone()))
-                    }
+                    ClaimResolution::Rejected { reason } => (BatchState::Rejected, Some(reason.clone())),
                 };
                 tx.execute(
                     "UPDATE batches SET status = ?2, reason = ?3 WHERE id = ?1",
-                    rusqlite::params![batch, status, reason],
+                    rusqlite::params![batch, status.as_str(), reason],
                 )?;
                 tx.commit()?;
                 Ok(true)
@@ -223,7 +254,11 @@ impl AccountStore for SqliteAccountStore {
         self.db
             .run(|conn| {
                 Ok(conn.query_row("SELECT paid_in, fees, payouts FROM grid_totals WHERE id = 0", [], |row| {
-                    Ok(GridTotals { paid_in: iota(row.get(0)?), fees: iota(row.get(1)?), payouts: iota(row.get(2)?) })
+                    Ok(GridTotals {
+                        paid_in: Iota::new(row.get(0)?),
+                        fees: Iota::new(row.get(1)?),
+                        payouts: Iota::new(row.get(2)?),
+                    })
                 })?)
             })
             .await
@@ -233,31 +268,41 @@ impl AccountStore for SqliteAccountStore {
         self.db
             .run(|conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT id, entitled - paid_out - payout_pending, oldest_unpaid, address, paid_out + payout_pending, refused
-                     FROM accounts WHERE oldest_unpaid IS NOT NULL AND entitled > paid_out + payout_pending",
+                    "SELECT e.producer_id, e.period, e.address, e.unpaid, a.paid_out + a.payout_pending, a.refused
+                     FROM entitlements e JOIN accounts a ON a.id = e.producer_id
+                     WHERE e.unpaid > 0 ORDER BY e.producer_id, e.period",
                 )?;
                 let rows = stmt.query_map([], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, i64>(5)?,
+                        row.get::<_, u64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, u64>(3)?,
+                        row.get::<_, u64>(4)?,
+                        row.get::<_, u64>(5)?,
                     ))
                 })?;
-                rows.map(|row| {
-                    let (id, unpaid, oldest, address, before, refused) = row?;
-                    Ok(Unpaid {
-                        producer: RegistrationId::parse(id).map_err(|e| corrupt("account", e))?,
-                        unpaid: iota(unpaid),
-                        oldest_period: oldest as u64,
-                        address: address.map(PaymentAddress::parse).transpose().map_err(|e| corrupt("account", e))?,
-                        paid_before: iota(before),
-                        refused: refused as u64,
-                    })
-                })
-                .collect()
+                let mut unpaid: Vec<Unpaid> = Vec::new();
+                for row in rows {
+                    let (producer, at, address, owed, before, refused) = row?;
+                    let producer = RegistrationId::parse(producer).map_err(|e| corrupt("entitlement", e))?;
+                    let entitlement = Entitlement {
+                        period: period(at)?,
+                        producer: producer.clone(),
+                        address: PaymentAddress::parse(address).map_err(|e| corrupt("entitlement", e))?,
+                        unpaid: Iota::new(owed),
+                    };
+                    match unpaid.last_mut().filter(|u| u.producer == producer) {
+                        Some(last) => last.owed.push(entitlement),
+                        None => unpaid.push(Unpaid {
+                            producer,
+                            owed: vec![entitlement],
+                            paid_before: Iota::new(before),
+                            refused,
+                        }),
+                    }
+                }
+                Ok(unpaid)
             })
             .await
     }
@@ -269,14 +314,14 @@ impl AccountStore for SqliteAccountStore {
                     "SELECT address, seq, received - spent FROM wallet WHERE received > spent ORDER BY seq, address",
                 )?;
                 let rows = stmt.query_map([], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                    Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?, row.get::<_, u64>(2)?))
                 })?;
                 rows.map(|row| {
                     let (address, seq, available) = row?;
                     Ok(Funds {
                         address: PaymentAddress::parse(address).map_err(|e| corrupt("wallet", e))?,
-                        seq: seq as u64,
-                        available: iota(available),
+                        seq,
+                        available: Iota::new(available),
                     })
                 })
                 .collect()
@@ -286,31 +331,46 @@ impl AccountStore for SqliteAccountStore {
 
     async fn record_payout(&self, payout: &PayoutRecord) -> Result<bool, StoreError> {
         let body = serde_json::to_string(&payout.batch).map_err(StoreError::backend)?;
-        let (id, producer, amount) =
-            (payout.batch.id.as_str().to_owned(), payout.producer.as_str().to_owned(), int(payout.amount.get()));
-        let sources: Vec<(String, i64)> =
-            payout.batch.transfers.iter().map(|t| (t.from.to_string(), int(t.amount.get()))).collect();
-        let now = int(payout.created.get());
+        let covers = serde_json::to_string(&payout.covers).map_err(StoreError::backend)?;
+        let payout = payout.clone();
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let (id, producer, amount) = (payout.batch.id.as_str(), payout.producer.as_str(), payout.amount.get());
                 let recorded = tx.execute(
-                    "INSERT INTO batches (id, kind, registration_id, amount, body, created_ms, status)
-                     VALUES (:id, 'payout', :producer, :amount, :body, :now, 'pending') ON CONFLICT (id) DO NOTHING",
-                    named_params! {":id": id, ":producer": producer, ":amount": amount, ":body": body, ":now": now},
+                    "INSERT INTO batches (id, kind, registration_id, amount, body, covers, created_ms, status)
+                     VALUES (:id, 'payout', :producer, :amount, :body, :covers, :now, 'pending')
+                     ON CONFLICT (id) DO NOTHING",
+                    named_params! {
+                        ":id": id, ":producer": producer, ":amount": amount, ":body": body, ":covers": covers,
+                        ":now": payout.created.get(),
+                    },
                 )?;
                 if recorded == 0 {
                     return Ok(false);
                 }
+                {
+                    let mut pay = tx.prepare_cached(
+                        "UPDATE entitlements SET unpaid = unpaid - :amount
+                         WHERE producer_id = :producer AND period = :period AND unpaid >= :amount",
+                    )?;
+                    for cover in &payout.covers {
+                        let paid = pay.execute(named_params! {
+                            ":amount": cover.amount.get(), ":producer": producer, ":period": cover.period.get(),
+                        })?;
+                        if paid == 0 {
+                            // Planned from a stale read: nothing is recorded.
+                            return Ok(false);
+                        }
+                    }
+                }
                 tx.execute(
-                    "UPDATE accounts SET payout_pending = payout_pending + :amount,
-                         oldest_unpaid = CASE WHEN entitled - paid_out - payout_pending - :amount > 0 THEN oldest_unpaid END
-                     WHERE id = :producer",
+                    "UPDATE accounts SET payout_pending = payout_pending + :amount WHERE id = :producer",
                     named_params! {":amount": amount, ":producer": producer},
                 )?;
                 tx.execute("UPDATE grid_totals SET payouts = payouts + ?1 WHERE id = 0", [amount])?;
-                for (address, part) in &sources {
-                    add_to_wallet(&tx, address, None, "spent", *part)?;
+                for t in &payout.batch.transfers {
+                    add_to_wallet(&tx, t.from.as_str(), None, "spent", i128::from(t.amount.get()))?;
                 }
                 tx.commit()?;
                 Ok(true)
@@ -324,15 +384,15 @@ impl AccountStore for SqliteAccountStore {
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let payout: Option<(String, i64, String)> = tx
+                let payout: Option<(String, u64, String, Option<String>)> = tx
                     .query_row(
-                        "SELECT registration_id, amount, body FROM batches
+                        "SELECT registration_id, amount, body, covers FROM batches
                          WHERE id = ?1 AND kind = 'payout' AND status = 'pending'",
                         [&batch],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                     )
                     .optional()?;
-                let Some((producer, amount, body)) = payout else { return Ok(false) };
+                let Some((producer, amount, body, covers)) = payout else { return Ok(false) };
                 if committed {
                     tx.execute(
                         "UPDATE accounts SET payout_pending = payout_pending - :amount, paid_out = paid_out + :amount WHERE id = :id",
@@ -341,19 +401,22 @@ impl AccountStore for SqliteAccountStore {
                 } else {
                     // Refused: the money is the grid's again, and the producer is owed it again.
                     let transfers: LedgerBatch = serde_json::from_str(&body).map_err(|e| corrupt("payout", e))?;
+                    let covers: Vec<Cover> = serde_json::from_str(covers.as_deref().unwrap_or("[]"))
+                        .map_err(|e| corrupt("payout covers", e))?;
                     tx.execute(
-                        "UPDATE accounts SET payout_pending = payout_pending - :amount, refused = refused + 1,
-                             oldest_unpaid = COALESCE(oldest_unpaid, last_period) WHERE id = :id",
+                        "UPDATE accounts SET payout_pending = payout_pending - :amount, refused = refused + 1 WHERE id = :id",
                         named_params! {":amount": amount, ":id": producer},
                     )?;
+                    restore_covers(&tx, &producer, &covers)?;
                     tx.execute("UPDATE grid_totals SET payouts = payouts - ?1 WHERE id = 0", [amount])?;
                     for t in &transfers.transfers {
-                        add_to_wallet(&tx, t.from.as_str(), None, "spent", -int(t.amount.get()))?;
+                        add_to_wallet(&tx, t.from.as_str(), None, "spent", -i128::from(t.amount.get()))?;
                     }
                 }
+                let status = if committed { BatchState::Committed } else { BatchState::Invalid };
                 tx.execute(
                     "UPDATE batches SET status = ?2, reasons = ?3 WHERE id = ?1",
-                    rusqlite::params![batch, if committed { "committed" } else { "invalid" }, reasons],
+                    rusqlite::params![batch, status.as_str(), reasons],
                 )?;
                 tx.commit()?;
                 Ok(true)
@@ -365,54 +428,54 @@ impl AccountStore for SqliteAccountStore {
         self.db
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT id, kind, registration_id, amount, body, channel_index, created_ms, last_checked_ms,
+                    "SELECT id, kind, registration_id, amount, body, covers, channel_index, created_ms, last_checked_ms,
                             times_checked, stalled
                      FROM batches WHERE status = 'pending' AND next_check_ms <= ?1
                      ORDER BY last_checked_ms, created_ms, id LIMIT ?2",
                 )?;
-                let rows = stmt.query_map([int(now), int(limit as u64)], |row| {
+                // Every stored time is below i64::MAX: a later `now` finds the same batches.
+                let now = now.min(i64::MAX as u64);
+                let rows = stmt.query_map(rusqlite::params![now, limit as u64], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
                         row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
+                        row.get::<_, u64>(3)?,
                         row.get::<_, Option<String>>(4)?,
-                        row.get::<_, Option<i64>>(5)?,
-                        row.get::<_, i64>(6)?,
-                        row.get::<_, i64>(7)?,
-                        row.get::<_, i64>(8)?,
-                        row.get::<_, bool>(9)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, Option<u64>>(6)?,
+                        row.get::<_, u64>(7)?,
+                        row.get::<_, u64>(8)?,
+                        row.get::<_, u64>(9)?,
+                        row.get::<_, bool>(10)?,
                     ))
                 })?;
                 rows.map(|row| {
-                    let (key, kind, registration, amount, body, index, created, last_checked, times, stalled) = row?;
+                    let (key, kind, registration, amount, body, covers, index, created, last_checked, times, stalled) =
+                        row?;
                     let registration = RegistrationId::parse(registration).map_err(|e| corrupt("batch", e))?;
-                    let watched = match kind.as_str() {
-                        "claim" => {
+                    let watched = match BatchKind::from_name(&kind).ok_or_else(|| corrupt("batch kind", &kind))? {
+                        BatchKind::Claim => {
                             let batch = key.split_once('/').map(|(_, b)| b).ok_or_else(|| corrupt("claim", &key))?;
                             Watched::Claim(PaymentClaim {
                                 registration,
                                 batch_id: BatchId::parse(batch).map_err(|e| corrupt("claim", e))?,
-                                amount: iota(amount),
-                                channel_index: index.unwrap_or(0) as u64,
-                                claimed: EpochMs::parse(created).map_err(|e| corrupt("claim", e))?,
+                                amount: Iota::new(amount),
+                                channel_index: index.unwrap_or(0),
+                                claimed: time(created)?,
                             })
                         }
-                        _ => Watched::Payout(PayoutRecord {
+                        BatchKind::Payout => Watched::Payout(PayoutRecord {
                             batch: serde_json::from_str::<LedgerBatch>(body.as_deref().unwrap_or_default())
                                 .map_err(|e| corrupt("payout", e))?,
                             producer: registration,
-                            amount: iota(amount),
-                            created: EpochMs::parse(created).map_err(|e| corrupt("payout", e))?,
+                            amount: Iota::new(amount),
+                            covers: serde_json::from_str(covers.as_deref().unwrap_or("[]"))
+                                .map_err(|e| corrupt("payout covers", e))?,
+                            created: time(created)?,
                         }),
                     };
-                    Ok(WatchedBatch {
-                        watched,
-                        submitted: created as u64,
-                        last_checked: last_checked as u64,
-                        times_checked: times as u64,
-                        stalled,
-                    })
+                    Ok(WatchedBatch { watched, submitted: created, last_checked, times_checked: times, stalled })
                 })
                 .collect()
             })
@@ -431,14 +494,14 @@ impl AccountStore for SqliteAccountStore {
                          next_check_ms = :next, stalled = :stalled
                      WHERE id = :id AND status = 'pending'",
                 )?
-                .execute(named_params! {":now": int(now), ":next": int(next_check), ":stalled": stalled, ":id": key})?;
+                .execute(named_params! {":now": now, ":next": next_check, ":stalled": stalled, ":id": key})?;
                 Ok(())
             })
             .await
     }
 
-    async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchView>, StoreError> {
-        let status = status.map(str::to_owned);
+    async fn batches(&self, status: Option<BatchState>, limit: usize) -> Result<Vec<BatchView>, StoreError> {
+        let status = status.map(BatchState::as_str);
         self.db
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(
@@ -449,36 +512,39 @@ impl AccountStore for SqliteAccountStore {
                                          OR (:status = 'stalled' AND status = 'pending' AND stalled))
                      ORDER BY created_ms DESC, id LIMIT :limit",
                 )?;
-                let rows = stmt.query_map(named_params! {":status": status, ":limit": int(limit as u64)}, |row| {
+                let rows = stmt.query_map(named_params! {":status": status, ":limit": limit as u64}, |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
                         row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
+                        row.get::<_, u64>(3)?,
                         row.get::<_, String>(4)?,
                         row.get::<_, String>(5)?,
                         row.get::<_, Option<String>>(6)?,
-                        row.get::<_, i64>(7)?,
-                        row.get::<_, i64>(8)?,
-                        row.get::<_, i64>(9)?,
+                        row.get::<_, u64>(7)?,
+                        row.get::<_, u64>(8)?,
+                        row.get::<_, u64>(9)?,
                     ))
                 })?;
                 rows.map(|row| {
                     let (key, kind, registration, amount, status, reasons, reason, created, checked, times) = row?;
-                    let batch =
-                        if kind == "claim" { key.split_once('/').map_or(key.as_str(), |(_, b)| b) } else { &key };
+                    let kind = BatchKind::from_name(&kind).ok_or_else(|| corrupt("batch kind", &kind))?;
+                    let batch = match kind {
+                        BatchKind::Claim => key.split_once('/').map_or(key.as_str(), |(_, b)| b),
+                        BatchKind::Payout => &key,
+                    };
                     let mut reasons: Vec<String> = serde_json::from_str(&reasons).map_err(|e| corrupt("batch", e))?;
                     reasons.extend(reason);
                     Ok(BatchView {
                         id: BatchId::parse(batch).map_err(|e| corrupt("batch", e))?,
                         kind,
                         registration: RegistrationId::parse(registration).map_err(|e| corrupt("batch", e))?,
-                        amount: iota(amount),
-                        status,
+                        amount: Iota::new(amount),
+                        status: BatchState::parse(&status).map_err(|e| corrupt("batch status", e))?,
                         reasons,
-                        submitted: created as u64,
-                        last_checked: checked as u64,
-                        times_checked: times as u64,
+                        submitted: created,
+                        last_checked: checked,
+                        times_checked: times,
                     })
                 })
                 .collect()
@@ -494,9 +560,9 @@ impl AccountStore for SqliteAccountStore {
                      FROM batches GROUP BY 1",
                 )?;
                 let mut counts = BatchCounts::default();
-                for row in stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
+                for row in stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?)))? {
                     let (status, count) = row?;
-                    counts.add(&status, count as u64);
+                    counts.add(BatchState::parse(&status).map_err(|e| corrupt("batch status", e))?, count);
                 }
                 Ok(counts)
             })
@@ -529,7 +595,7 @@ impl LeaseStore for SqliteLeaseStore {
                          WHERE leases.expires_ms <= :now OR leases.holder = excluded.holder",
                     )?
                     .execute(named_params! {
-                        ":job": job, ":holder": holder, ":expires": int(now.saturating_add(ttl_ms)), ":now": int(now),
+                        ":job": job, ":holder": holder, ":expires": now.saturating_add(ttl_ms), ":now": now,
                     })?;
                 Ok(taken > 0)
             })

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use grid_core::channel::MessageAddress;
+use grid_core::market::PeriodStart;
 use grid_core::{EpochMs, RegistrationId};
 use rusqlite::{OptionalExtension, named_params};
 
@@ -34,8 +35,8 @@ impl RejectionLog for SqliteRejectionLog {
                      VALUES (:id, :index, :address, :reason, :at) ON CONFLICT DO NOTHING",
                 )?
                 .execute(named_params! {
-                    ":id": r.registration.as_str(), ":index": r.channel_index as i64, ":address": r.address.as_str(),
-                    ":reason": r.reason, ":at": r.at.get() as i64,
+                    ":id": r.registration.as_str(), ":index": r.channel_index, ":address": r.address.as_str(),
+                    ":reason": r.reason, ":at": r.at.get(),
                 })?;
                 Ok(())
             })
@@ -50,9 +51,9 @@ impl RejectionLog for SqliteRejectionLog {
                     "SELECT channel_index, address, reason, rejected_ms FROM rejected_messages
                      WHERE registration_id = :id ORDER BY channel_index DESC LIMIT :limit",
                 )?;
-                let rows = stmt.query_map(named_params! {":id": id.as_str(), ":limit": limit as i64}, |row| {
+                let rows = stmt.query_map(named_params! {":id": id.as_str(), ":limit": limit as u64}, |row| {
                     Ok((
-                        row.get::<_, i64>(0)?,
+                        row.get::<_, u64>(0)?,
                         row.get::<_, String>(1)?,
                         row.get::<_, String>(2)?,
                         row.get::<_, i64>(3)?,
@@ -62,7 +63,7 @@ impl RejectionLog for SqliteRejectionLog {
                     let (index, address, reason, at) = row?;
                     Ok(Rejected {
                         registration: id.clone(),
-                        channel_index: index as u64,
+                        channel_index: index,
                         address: MessageAddress::parse(address).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                         reason,
                         at: EpochMs::parse(at).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -90,7 +91,7 @@ impl FileReportArchive {
 
 #[async_trait]
 impl ReportArchive for FileReportArchive {
-    async fn put(&self, period: u64, report: &str) -> Result<(), StoreError> {
+    async fn put(&self, period: PeriodStart, report: &str) -> Result<(), StoreError> {
         let (dir, report) = (self.dir.clone(), report.to_owned());
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
@@ -107,7 +108,7 @@ impl ReportArchive for FileReportArchive {
         .map_err(StoreError::backend)
     }
 
-    async fn get(&self, period: u64) -> Result<Option<String>, StoreError> {
+    async fn get(&self, period: PeriodStart) -> Result<Option<String>, StoreError> {
         match tokio::fs::read_to_string(self.dir.join(format!("{period}.json"))).await {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -138,7 +139,7 @@ impl HeartbeatLog for SqliteHeartbeatLog {
                     "INSERT INTO heartbeats (job, at_ms, report) VALUES (?1, ?2, ?3)
                      ON CONFLICT (job) DO UPDATE SET at_ms = excluded.at_ms, report = excluded.report",
                 )?
-                .execute(rusqlite::params![job, i64::try_from(at).unwrap_or(i64::MAX), report])?;
+                .execute(rusqlite::params![job, at, report])?;
                 Ok(())
             })
             .await
@@ -150,9 +151,7 @@ impl HeartbeatLog for SqliteHeartbeatLog {
             .run(move |conn| {
                 Ok(conn
                     .prepare_cached("SELECT at_ms, report FROM heartbeats WHERE job = ?1")?
-                    .query_row([&job], |row| {
-                        Ok(Heartbeat { job: job.clone(), at: row.get::<_, i64>(0)? as u64, report: row.get(1)? })
-                    })
+                    .query_row([&job], |row| Ok(Heartbeat { job: job.clone(), at: row.get(0)?, report: row.get(1)? }))
                     .optional()?)
             })
             .await
@@ -170,13 +169,13 @@ mod tests {
         let writers: Vec<_> = (0..8)
             .map(|_| {
                 let archive = archive.clone();
-                tokio::spawn(async move { archive.put(7, r#"{"period":7}"#).await })
+                tokio::spawn(async move { archive.put(PeriodStart::parse(7).unwrap(), r#"{"period":7}"#).await })
             })
             .collect();
         for writer in writers {
             writer.await.unwrap().unwrap();
         }
-        assert_eq!(archive.get(7).await.unwrap().as_deref(), Some(r#"{"period":7}"#));
+        assert_eq!(archive.get(PeriodStart::parse(7).unwrap()).await.unwrap().as_deref(), Some(r#"{"period":7}"#));
         let left: Vec<_> = std::fs::read_dir(&archive.dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, ["7.json"], "no aside files left behind");
     }

@@ -4,16 +4,13 @@
 //! unless its period is closing" is a single immediate transaction.
 
 use async_trait::async_trait;
-use grid_core::market::ReadingKind;
-use grid_core::{Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::market::{PeriodStart, ReadingKind, SettlementHead, SettlementRecord, StoredReading};
+use grid_core::{PaymentAddress, Price, RegistrationId, Wh};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params};
 
 use super::SqliteDb;
 use crate::records::{ReadingRow, SettlementRow};
-use crate::{
-    Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementHead, SettlementRecord, SettlementStore,
-    StoreError, StoredReading,
-};
+use crate::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementStore, StoreError};
 
 /// Readings in the embedded SQLite database.
 #[derive(Clone)]
@@ -39,31 +36,30 @@ impl SqliteSettlementStore {
     }
 }
 
-/// Stored numbers are far below 2^63 (times, indexes, Wh, IOTA amounts of the grid).
-fn int(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// A period start as stored.
+fn start(ms: u64) -> Result<PeriodStart, StoreError> {
+    PeriodStart::parse(ms).map_err(|e| StoreError::Corrupt(format!("settlement head: {e}")))
 }
 
 fn head(conn: &rusqlite::Connection) -> Result<SettlementHead, StoreError> {
-    let (latest, closing): (Option<i64>, Option<i64>) = conn
+    let (latest, closing): (Option<u64>, Option<u64>) = conn
         .prepare_cached("SELECT latest, closing FROM settlement_head WHERE id = 0")?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(SettlementHead { latest: latest.map(|v| v as u64), closing: closing.map(|v| v as u64) })
+    Ok(SettlementHead { latest: latest.map(start).transpose()?, closing: closing.map(start).transpose()? })
 }
 
 fn read_reading(row: &Row<'_>) -> rusqlite::Result<ReadingRow> {
-    let uint = |i: usize| row.get::<_, i64>(i).map(|v| v as u64);
     Ok(ReadingRow {
         registration: row.get(0)?,
         kind: row.get(1)?,
-        start_ms: uint(2)?,
-        end_ms: uint(3)?,
-        wh: uint(4)?,
-        price: row.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+        start_ms: row.get(2)?,
+        end_ms: row.get(3)?,
+        wh: row.get(4)?,
+        price: row.get(5)?,
         payment_address: row.get(6)?,
-        channel_index: uint(7)?,
-        period: uint(8)?,
-        counted_in: uint(9)?,
+        channel_index: row.get(7)?,
+        period: row.get(8)?,
+        counted_in: row.get(9)?,
     })
 }
 
@@ -78,6 +74,7 @@ impl ReadingStore for SqliteReadingStore {
 
     async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {
         let rows: Vec<ReadingRow> = readings.iter().map(ReadingRow::from).collect();
+        let readings = readings.to_vec();
         self.db
             .run(move |conn| {
                 // Immediate: the head read here cannot move before the inserts commit.
@@ -91,16 +88,16 @@ impl ReadingStore for SqliteReadingStore {
                          VALUES (:registration, :kind, :start, :end, :wh, :price, :address, :index, :period, :counted_in)
                          ON CONFLICT (registration_id, kind, start_ms) DO NOTHING",
                     )?;
-                    for row in &rows {
-                        if !head.is_open(row.counted_in) {
+                    for (row, reading) in rows.iter().zip(&readings) {
+                        if !head.is_open(reading.counted_in) {
                             outcomes.push(Insertion::PeriodClosed);
                             continue;
                         }
                         let inserted = insert.execute(named_params! {
-                            ":registration": row.registration, ":kind": row.kind, ":start": int(row.start_ms),
-                            ":end": int(row.end_ms), ":wh": int(row.wh), ":price": row.price.map(int),
-                            ":address": row.payment_address, ":index": int(row.channel_index),
-                            ":period": int(row.period), ":counted_in": int(row.counted_in),
+                            ":registration": row.registration, ":kind": row.kind, ":start": row.start_ms,
+                            ":end": row.end_ms, ":wh": row.wh, ":price": row.price,
+                            ":address": row.payment_address, ":index": row.channel_index,
+                            ":period": row.period, ":counted_in": row.counted_in,
                         })?;
                         outcomes.push(if inserted == 0 { Insertion::Duplicate } else { Insertion::Stored });
                     }
@@ -116,7 +113,7 @@ impl ReadingStore for SqliteReadingStore {
         registration: &RegistrationId,
         limit: usize,
     ) -> Result<Vec<StoredReading>, StoreError> {
-        let (registration, limit) = (registration.as_str().to_owned(), int(limit as u64));
+        let (registration, limit) = (registration.as_str().to_owned(), limit as u64);
         let rows = self
             .db
             .run(move |conn| {
@@ -134,7 +131,7 @@ impl ReadingStore for SqliteReadingStore {
 
     async fn counted_in(
         &self,
-        period: u64,
+        period: PeriodStart,
         after: Option<&ReadingCursor>,
         limit: usize,
     ) -> Result<ReadingPage, StoreError> {
@@ -149,7 +146,7 @@ impl ReadingStore for SqliteReadingStore {
                 (registration, kind, start)
             }
         };
-        let fetch = int(limit as u64).saturating_add(1);
+        let fetch = (limit as u64).saturating_add(1);
         let mut rows = self
             .db
             .run(move |conn| {
@@ -162,7 +159,7 @@ impl ReadingStore for SqliteReadingStore {
                 )?;
                 let rows = stmt.query_map(
                     named_params! {
-                        ":period": int(period), ":registration": after_registration, ":kind": after_kind,
+                        ":period": period.get(), ":registration": after_registration, ":kind": after_kind,
                         ":start": after_start, ":fetch": fetch,
                     },
                     read_reading,
@@ -184,8 +181,8 @@ impl ReadingStore for SqliteReadingStore {
 
     /// Summed by SQLite in one pass over the period's readings: settling a period of a
     /// million readings reads a hundred thousand sums instead.
-    async fn sums(&self, period: u64) -> Result<Vec<ReadingSum>, StoreError> {
-        type SumRow = (String, String, Option<i64>, i64, i64, Option<String>);
+    async fn sums(&self, period: PeriodStart) -> Result<Vec<ReadingSum>, StoreError> {
+        type SumRow = (String, String, Option<u64>, u64, u64, Option<String>);
         let rows: Vec<SumRow> = self
             .db
             .run(move |conn| {
@@ -196,7 +193,7 @@ impl ReadingStore for SqliteReadingStore {
                      FROM readings WHERE counted_in = ?1
                      GROUP BY registration_id, kind, price ORDER BY registration_id, kind, price",
                 )?;
-                let rows = stmt.query_map([int(period)], |row| {
+                let rows = stmt.query_map([period.get()], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
                 })?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -211,9 +208,9 @@ impl ReadingStore for SqliteReadingStore {
                     registration: RegistrationId::parse(registration.as_str())
                         .map_err(|e| corrupt("registration", &e))?,
                     kind: ReadingKind::from_name(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-                    price: price.map(|p| Iota::new(p as u64)),
-                    energy: Wh::new(wh as u64),
-                    latest_start: latest_start as u64,
+                    price: price.map(Price::parse).transpose().map_err(|e| corrupt("price", &e))?,
+                    energy: Wh::new(wh),
+                    latest_start,
                     payment_address: address
                         .map(PaymentAddress::parse)
                         .transpose()
@@ -230,7 +227,7 @@ impl SettlementStore for SqliteSettlementStore {
         self.db.run(|conn| head(conn)).await
     }
 
-    async fn initialize(&self, latest: u64) -> Result<(), StoreError> {
+    async fn initialize(&self, latest: PeriodStart) -> Result<(), StoreError> {
         self.db
             .run(move |conn| {
                 conn.prepare_cached(
@@ -238,13 +235,13 @@ impl SettlementStore for SqliteSettlementStore {
                      WHERE id = 0 AND closing IS NULL
                        AND (latest IS NULL OR (latest > :latest AND NOT EXISTS (SELECT 1 FROM settlements)))",
                 )?
-                .execute(named_params! {":latest": int(latest)})?;
+                .execute(named_params! {":latest": latest.get()})?;
                 Ok(())
             })
             .await
     }
 
-    async fn close(&self, period: u64, previous: Option<u64>) -> Result<(), StoreError> {
+    async fn close(&self, period: PeriodStart, previous: Option<PeriodStart>) -> Result<(), StoreError> {
         self.db
             .run(move |conn| {
                 let changed = conn
@@ -252,7 +249,7 @@ impl SettlementStore for SqliteSettlementStore {
                         "UPDATE settlement_head SET closing = :period
                          WHERE id = 0 AND latest IS :previous AND (closing IS NULL OR closing = :period)",
                     )?
-                    .execute(named_params! {":period": int(period), ":previous": previous.map(int)})?;
+                    .execute(named_params! {":period": period.get(), ":previous": previous.map(PeriodStart::get)})?;
                 if changed == 0 {
                     return Err(StoreError::Conflict(format!("period {period} cannot close after {previous:?}")));
                 }
@@ -269,24 +266,24 @@ impl SettlementStore for SqliteSettlementStore {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let moved = tx
                     .prepare_cached("UPDATE settlement_head SET latest = :period, closing = NULL WHERE id = 0 AND closing = :period")?
-                    .execute(named_params! {":period": int(row.period)})?;
+                    .execute(named_params! {":period": row.period})?;
                 if moved == 0 {
                     return Err(StoreError::Conflict(format!("period {} is not being settled", row.period)));
                 }
                 tx.prepare_cached("INSERT INTO settlements (period, record) VALUES (:period, :record)")?
-                    .execute(named_params! {":period": int(row.period), ":record": json})?;
+                    .execute(named_params! {":period": row.period, ":record": json})?;
                 tx.commit()?;
                 Ok(())
             })
             .await
     }
 
-    async fn get(&self, period: u64) -> Result<Option<SettlementRecord>, StoreError> {
+    async fn get(&self, period: PeriodStart) -> Result<Option<SettlementRecord>, StoreError> {
         self.db
             .run(move |conn| {
                 let json: Option<String> = conn
                     .prepare_cached("SELECT record FROM settlements WHERE period = ?1")?
-                    .query_row([int(period)], |row| row.get(0))
+                    .query_row([period.get()], |row| row.get(0))
                     .optional()?;
                 json.map(|json| {
                     serde_json::from_str::<SettlementRow>(&json)

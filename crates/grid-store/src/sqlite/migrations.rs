@@ -190,6 +190,58 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE channel_messages;
     ALTER TABLE channel_messages_by_rowid RENAME TO channel_messages;
     "#,
+    // 9: DESIGN.md §6's local market, and a channel root backing one registration.
+    r#"
+    -- Periods settled so far were settled as a pool, and keep their figures.
+    UPDATE settlements SET record = json_set(record, '$.rules', 'pool')
+        WHERE json_extract(record, '$.rules') IS NULL;
+
+    -- The energy the market traded, per account (under the pool, all of it).
+    ALTER TABLE accounts ADD COLUMN matched_wh INTEGER NOT NULL DEFAULT 0;
+    UPDATE accounts SET matched_wh = energy_wh;
+
+    -- What the grid owes each producer from each period, payable to the address the
+    -- producer named in that period.
+    CREATE TABLE entitlements (
+        producer_id TEXT    NOT NULL,
+        period      INTEGER NOT NULL,
+        address     TEXT    NOT NULL,
+        amount      INTEGER NOT NULL,
+        unpaid      INTEGER NOT NULL CHECK (unpaid >= 0 AND unpaid <= amount),
+        PRIMARY KEY (producer_id, period)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX entitlements_unpaid ON entitlements (producer_id, period) WHERE unpaid > 0;
+    -- The pool owed each producer one sum, from its oldest unpaid period, payable to
+    -- its latest address: that becomes one entitlement.
+    INSERT INTO entitlements (producer_id, period, address, amount, unpaid)
+        SELECT id, oldest_unpaid, address, entitled - paid_out - payout_pending, entitled - paid_out - payout_pending
+        FROM accounts
+        WHERE oldest_unpaid IS NOT NULL AND address IS NOT NULL AND entitled > paid_out + payout_pending;
+
+    -- A payout names the periods it covers, so a refused one gives them back. A pending
+    -- payout of the pool covers its producer's last period, at the address it pays.
+    ALTER TABLE batches ADD COLUMN covers TEXT;
+    UPDATE batches SET covers = json_array(json_object(
+            'period', (SELECT last_period FROM accounts WHERE accounts.id = batches.registration_id),
+            'address', json_extract(body, '$.transfers[0].to'),
+            'amount', amount))
+        WHERE kind = 'payout' AND status = 'pending';
+    DROP INDEX accounts_unpaid;
+    ALTER TABLE accounts DROP COLUMN oldest_unpaid;
+    ALTER TABLE accounts DROP COLUMN address;
+
+    -- A channel root backs one registration: the oldest that named it. Any other that
+    -- shared it stops being polled (its history stays), so no reading counts twice.
+    CREATE TABLE channel_roots (
+        root            TEXT PRIMARY KEY,
+        registration_id TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT OR IGNORE INTO channel_roots (root, registration_id)
+        SELECT channel_root, id FROM registrations WHERE channel_root IS NOT NULL ORDER BY created_ms, id;
+    UPDATE registrations SET cursor_closed = 1, version = version + 1
+        WHERE channel_root IS NOT NULL AND cursor_closed = 0
+          AND id != (SELECT registration_id FROM channel_roots WHERE root = registrations.channel_root);
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
@@ -210,4 +262,129 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
     tx.pragma_update(None, "user_version", known)?;
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use grid_core::books::{AccountEntry, BatchState};
+    use grid_core::market::{MarketRules, PeriodStart, PriceSource};
+    use grid_core::{ChannelRoot, Iota, RegistrationId, Wh};
+
+    use super::*;
+    use crate::sqlite::{SqliteAccountStore, SqliteDb, SqliteRegistrationStore, SqliteSettlementStore};
+    use crate::{AccountStore, RegistrationStore, SettlementStore};
+
+    const PERIOD: u64 = 1_795_860_000_000;
+
+    /// A grid that settled two periods under the pool's rules (schema 8): a producer
+    /// owed 70 (30 of it in a pending payout), and two registrations sharing a root.
+    fn pool_era_database(dir: &std::path::Path) {
+        let mut conn = Connection::open(dir.join(crate::sqlite::DATABASE_FILE)).unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..8] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 8).unwrap();
+        tx.execute_batch(&format!(
+            r#"
+            INSERT INTO settlements (period, record) VALUES ({PERIOD}, '{{"period":{PERIOD},"price":110,
+                "priceSource":"consensus","produced":3000,"used":2734,"revenue":301,"fee":60,"distributable":241,
+                "unallocated":0,"producers":2,"consumers":2,"paymentAddress":"grid-1995400","settled":{PERIOD}}}');
+            UPDATE settlement_head SET latest = {PERIOD};
+            INSERT INTO accounts (id, entitled, paid_out, payout_pending, last_period, oldest_unpaid, address, energy_wh)
+                VALUES ('producer-0001', 146, 76, 30, {PERIOD}, {PERIOD}, 'wallet-old', 3000);
+            INSERT INTO accounts (id, billed, last_period, energy_wh) VALUES ('consumer-0001', 165, {PERIOD}, 1500);
+            INSERT INTO batches (id, kind, registration_id, amount, body, created_ms, status)
+                VALUES ('payout-old', 'payout', 'producer-0001', 30,
+                        '{{"id":"payout-old","transfers":[{{"from":"grid-1995400","to":"wallet-old","amount":30}}]}}',
+                        {PERIOD}, 'pending');
+            INSERT INTO registrations (id, item_type, created_ms, updated_ms, channel_root, channel_side_key, version)
+                VALUES ('producer-0001', 'producer', 1, 1, '{root}', 'SideKey0123456789', 1),
+                       ('producer-0002', 'producer', 2, 2, '{root}', 'SideKey0123456789', 1);
+            "#,
+            root = "ab".repeat(32)
+        ))
+        .unwrap();
+        tx.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_pool_era_grid_keeps_its_settlements_and_debts_and_settles_on_under_the_market() {
+        let dir = tempfile::tempdir().unwrap();
+        pool_era_database(dir.path());
+        let db = SqliteDb::open(dir.path()).await.unwrap();
+        let (settlements, accounts, registrations) = (
+            SqliteSettlementStore::new(db.clone()),
+            Arc::new(SqliteAccountStore::new(db.clone())),
+            SqliteRegistrationStore::new(db),
+        );
+        let start = PeriodStart::parse(PERIOD).unwrap();
+
+        // The settled period reads as it was, marked as the pool's.
+        let old = settlements.get(start).await.unwrap().unwrap();
+        assert_eq!(
+            (old.rules, old.price.get(), old.price_source, old.revenue, old.used, old.matched),
+            (MarketRules::Pool, 110, PriceSource::Traded, Iota::new(301), Wh::new(2734), Wh::ZERO)
+        );
+        let consumer = accounts.get(&RegistrationId::parse("consumer-0001").unwrap()).await.unwrap().unwrap();
+        assert_eq!((consumer.energy, consumer.matched), (Wh::new(1500), Wh::new(1500)), "all of it traded");
+
+        // What the pool owed the producer and had not sent is one entitlement, to its address.
+        let producer = RegistrationId::parse("producer-0001").unwrap();
+        let unpaid = accounts.unpaid().await.unwrap();
+        let owed: Vec<(u64, &str, u64)> =
+            unpaid[0].owed.iter().map(|e| (e.period.get(), e.address.as_str(), e.unpaid.get())).collect();
+        assert_eq!(owed, [(PERIOD, "wallet-old", 40)]);
+
+        // Its pending payout, refused, gives its 30 back to that period.
+        let batch = grid_core::BatchId::parse("payout-old").unwrap();
+        assert!(accounts.resolve_payout(&batch, false, &["refused".into()]).await.unwrap());
+        assert_eq!(accounts.unpaid().await.unwrap()[0].total(), Iota::new(70));
+        assert_eq!(accounts.batch_counts().await.unwrap().invalid, 1);
+        assert_eq!(accounts.batches(Some(BatchState::Invalid), 5).await.unwrap()[0].registration, producer);
+
+        // The next period applies under the market's rules, with its own address.
+        let next = PeriodStart::parse(PERIOD + 900_000).unwrap();
+        let entry = AccountEntry {
+            registration: producer.clone(),
+            billed: Iota::ZERO,
+            entitled: Iota::new(5),
+            energy: Wh::new(100),
+            matched: Wh::new(40),
+            payment_address: Some(grid_core::PaymentAddress::parse("wallet-new").unwrap()),
+        };
+        accounts.apply(next, &[entry], Iota::new(1)).await.unwrap();
+        let owed = accounts.unpaid().await.unwrap()[0].owed.clone();
+        assert_eq!(owed.iter().map(|e| e.address.as_str()).collect::<Vec<_>>(), ["wallet-old", "wallet-new"]);
+
+        // Of the two registrations on one root, the older keeps it; the other is no longer polled.
+        let root = ChannelRoot::parse("ab".repeat(32)).unwrap();
+        assert_eq!(registrations.channel_owner(&root).await.unwrap(), Some(producer));
+        let twin = registrations.get(&RegistrationId::parse("producer-0002").unwrap()).await.unwrap().unwrap();
+        assert!(!twin.value.is_polled() && twin.value.is_active());
+    }
+
+    #[tokio::test]
+    async fn a_number_beyond_what_sqlite_holds_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = SqliteAccountStore::new(SqliteDb::open(dir.path()).await.unwrap());
+        let consumer = RegistrationId::parse("consumer-0001").unwrap();
+        let entry = |billed: u64| AccountEntry {
+            registration: consumer.clone(),
+            billed: Iota::new(billed),
+            entitled: Iota::ZERO,
+            energy: Wh::new(1),
+            matched: Wh::new(1),
+            payment_address: None,
+        };
+        let start = PeriodStart::parse(PERIOD).unwrap();
+        let refused = accounts.apply(start, &[entry(i64::MAX as u64 + 1)], Iota::new(3)).await;
+        assert!(matches!(refused, Err(crate::StoreError::OutOfRange(_))), "{refused:?}");
+        assert_eq!(accounts.get(&consumer).await.unwrap(), None);
+        assert_eq!(accounts.totals().await.unwrap().fees, Iota::ZERO, "the whole period is refused");
+        accounts.apply(start, &[entry(i64::MAX as u64)], Iota::new(3)).await.unwrap();
+        assert_eq!(accounts.get(&consumer).await.unwrap().unwrap().billed, Iota::new(i64::MAX as u64));
+    }
 }

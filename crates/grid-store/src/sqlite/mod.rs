@@ -83,6 +83,14 @@ impl SqliteDb {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::backend(e)
+        use rusqlite::Error as E;
+        match e {
+            // Numbers go in and out as u64 with rusqlite's checked conversions: one above
+            // i64::MAX, or a negative one read back, is refused, never clamped.
+            E::ToSqlConversionFailure(_) | E::FromSqlConversionFailure(..) | E::IntegralValueOutOfRange(..) => {
+                StoreError::OutOfRange(e.to_string())
+            }
+            other => StoreError::backend(other),
+        }
     }
 }

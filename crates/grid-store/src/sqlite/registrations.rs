@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, ToSql, named_params};
 
 use super::SqliteDb;
 use crate::records::RegistrationRecord;
-use crate::{RegistrationPage, RegistrationStore, StoreError, Versioned};
+use crate::{RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
 
 /// Registrations in the embedded SQLite database.
 #[derive(Clone)]
@@ -23,56 +23,64 @@ impl SqliteRegistrationStore {
 const COLUMNS: &str = "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
      return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version";
 
-/// SQLite integers are signed; every stored number (times, indexes below 2^53) fits.
-fn int(value: u64) -> i64 {
-    value as i64
-}
-
 fn params(record: &RegistrationRecord) -> Vec<(&'static str, Box<dyn ToSql>)> {
     vec![
         (":id", Box::new(record.id.clone())),
         (":item_name", Box::new(record.item_name.clone())),
         (":item_type", Box::new(record.item_type.clone())),
-        (":created_ms", Box::new(int(record.created_ms))),
-        (":updated_ms", Box::new(int(record.updated_ms))),
-        (":removed_ms", Box::new(record.removed_ms.map(int))),
+        (":created_ms", Box::new(record.created_ms)),
+        (":updated_ms", Box::new(record.updated_ms)),
+        (":removed_ms", Box::new(record.removed_ms)),
         (":channel_root", Box::new(record.channel_root.clone())),
         (":channel_side_key", Box::new(record.channel_side_key.clone())),
         (":return_seed", Box::new(record.return_seed.clone())),
         (":return_side_key", Box::new(record.return_side_key.clone())),
-        (":return_next_index", Box::new(record.return_next_index.map(int))),
-        (":cursor_next_index", Box::new(int(record.cursor_next_index))),
+        (":return_next_index", Box::new(record.return_next_index)),
+        (":cursor_next_index", Box::new(record.cursor_next_index)),
         (":cursor_closed", Box::new(record.cursor_closed)),
     ]
 }
 
-fn read(row: &Row<'_>) -> rusqlite::Result<(RegistrationRecord, i64)> {
-    let uint = |i: usize| row.get::<_, i64>(i).map(|v| v as u64);
-    let opt_uint = |i: usize| row.get::<_, Option<i64>>(i).map(|v| v.map(|v| v as u64));
+fn read(row: &Row<'_>) -> rusqlite::Result<(RegistrationRecord, u64)> {
     Ok((
         RegistrationRecord {
             id: row.get(0)?,
             item_name: row.get(1)?,
             item_type: row.get(2)?,
-            created_ms: uint(3)?,
-            updated_ms: uint(4)?,
-            removed_ms: opt_uint(5)?,
+            created_ms: row.get(3)?,
+            updated_ms: row.get(4)?,
+            removed_ms: row.get(5)?,
             channel_root: row.get(6)?,
             channel_side_key: row.get(7)?,
             return_seed: row.get(8)?,
             return_side_key: row.get(9)?,
-            return_next_index: opt_uint(10)?,
-            cursor_next_index: uint(11)?,
+            return_next_index: row.get(10)?,
+            cursor_next_index: row.get(11)?,
             cursor_closed: row.get(12)?,
         },
         row.get(13)?,
     ))
 }
 
-fn into_domain((record, version): (RegistrationRecord, i64)) -> Result<Versioned<Registration>, StoreError> {
-    let version =
-        u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("{}: negative version", record.id)))?;
+fn into_domain((record, version): (RegistrationRecord, u64)) -> Result<Versioned<Registration>, StoreError> {
     record.into_domain(version)
+}
+
+/// Binds `record`'s channel root to it, in the caller's transaction; a
+/// [`StoreError::Conflict`] if another registration holds the root.
+fn bind_root(tx: &rusqlite::Transaction<'_>, record: &RegistrationRecord) -> Result<(), StoreError> {
+    let Some(root) = &record.channel_root else { return Ok(()) };
+    tx.prepare_cached(
+        "INSERT INTO channel_roots (root, registration_id) VALUES (?1, ?2) ON CONFLICT (root) DO NOTHING",
+    )?
+    .execute([root, &record.id])?;
+    let owner: String = tx
+        .prepare_cached("SELECT registration_id FROM channel_roots WHERE root = ?1")?
+        .query_row([root], |r| r.get(0))?;
+    if owner != record.id {
+        return Err(StoreError::Conflict(format!("channel root {root} is bound to another registration")));
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -83,7 +91,8 @@ impl RegistrationStore for SqliteRegistrationStore {
             .run(move |conn| {
                 let params = params(&record);
                 let named: Vec<(&str, &dyn ToSql)> = params.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-                let inserted = conn.execute(
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let inserted = tx.execute(
                     "INSERT INTO registrations
                         (id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
                          return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version)
@@ -96,6 +105,8 @@ impl RegistrationStore for SqliteRegistrationStore {
                 if inserted == 0 {
                     return Err(StoreError::Conflict(format!("registration {} already exists", record.id)));
                 }
+                bind_root(&tx, &record)?;
+                tx.commit()?;
                 Ok(())
             })
             .await
@@ -135,7 +146,7 @@ impl RegistrationStore for SqliteRegistrationStore {
     }
 
     async fn advance_return_channels(&self, next: &[(RegistrationId, u64)]) -> Result<(), StoreError> {
-        let next: Vec<(String, i64)> = next.iter().map(|(id, n)| (id.as_str().to_owned(), int(*n))).collect();
+        let next: Vec<(String, u64)> = next.iter().map(|(id, n)| (id.as_str().to_owned(), *n)).collect();
         self.db
             .run(move |conn| {
                 let tx = conn.transaction()?;
@@ -164,7 +175,8 @@ impl RegistrationStore for SqliteRegistrationStore {
                 let mut params = params(&record);
                 params.push((":expected", Box::new(expected)));
                 let named: Vec<(&str, &dyn ToSql)> = params.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-                let updated = conn.execute(
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let updated = tx.execute(
                     "UPDATE registrations SET
                         item_name = :item_name, item_type = :item_type,
                         created_ms = :created_ms, updated_ms = :updated_ms, removed_ms = :removed_ms,
@@ -182,6 +194,8 @@ impl RegistrationStore for SqliteRegistrationStore {
                         record.id
                     )));
                 }
+                bind_root(&tx, &record)?;
+                tx.commit()?;
                 Ok(expected_version + 1)
             })
             .await
@@ -205,8 +219,8 @@ impl RegistrationStore for SqliteRegistrationStore {
                            AND cursor_next_index = :from AND cursor_closed = :was_closed",
                     )?
                     .execute(named_params! {
-                        ":to": int(to.next_index), ":closed": to.closed, ":id": id, ":root": root,
-                        ":from": int(from.next_index), ":was_closed": from.closed,
+                        ":to": to.next_index, ":closed": to.closed, ":id": id, ":root": root,
+                        ":from": from.next_index, ":was_closed": from.closed,
                     })?;
                 if moved == 0 {
                     return Err(StoreError::Conflict(format!(
@@ -219,10 +233,26 @@ impl RegistrationStore for SqliteRegistrationStore {
             .await
     }
 
-    async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError> {
-        let after = after.map(|id| id.as_str().to_owned()).unwrap_or_default();
+    async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError> {
+        let root = root.as_str().to_owned();
+        let owner: Option<String> = self
+            .db
+            .run(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT registration_id FROM channel_roots WHERE root = ?1")?
+                    .query_row([&root], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?;
+        owner
+            .map(|id| RegistrationId::parse(id).map_err(|e| StoreError::Corrupt(format!("channel root owner: {e}"))))
+            .transpose()
+    }
+
+    async fn list(&self, after: Option<&RegistrationCursor>, limit: usize) -> Result<RegistrationPage, StoreError> {
+        let after = after.map(|cursor| cursor.0.clone()).unwrap_or_default();
         // One extra row tells whether another page follows.
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let fetch = (limit as u64).saturating_add(1);
         let mut registrations = self
             .db
             .run(move |conn| {
@@ -235,7 +265,7 @@ impl RegistrationStore for SqliteRegistrationStore {
             .await?;
         let next = if registrations.len() > limit {
             registrations.truncate(limit);
-            registrations.last().map(|r| r.value.id.clone())
+            registrations.last().map(|r| RegistrationCursor(r.value.id.to_string()))
         } else {
             None
         };
