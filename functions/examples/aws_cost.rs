@@ -15,7 +15,7 @@ use grid_app::GridConfig;
 use grid_app::channels::ChannelWriter;
 use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Reading};
 use grid_core::{
-    ChannelCredentials, EpochMs, Iota, ItemType, PaymentAddress, Registration, RegistrationId, SideKey, Wh,
+    ChannelCredentials, EpochMs, ItemType, PaymentAddress, Price, Registration, RegistrationId, SideKey, Wh,
 };
 use grid_store::aws::{AwsClients, OperationCount, RequestCounter, schema};
 use serde_json::json;
@@ -91,7 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let command = match kind {
                 ItemType::Producer => Command::ProducerOutput {
                     reading,
-                    price: Iota::new(100 + i % 20),
+                    price: Price::parse(100 + i % 20)?,
                     payment_address: PaymentAddress::parse(format!("wallet-{i}"))?,
                 },
                 ItemType::Consumer => Command::Usage(reading),

@@ -9,7 +9,7 @@ use grid_agents::source::Source;
 use grid_agents::{GridApi, Meter, OwnChannel};
 use grid_core::channel::{ChannelAccess, Command, Reading};
 use grid_core::devices::Slot;
-use grid_core::{EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::{EpochMs, PaymentAddress, RegistrationId, Wh};
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
 
@@ -56,7 +56,7 @@ async fn producer(grid: &TestGrid, state_file: Option<&std::path::Path>) -> Prod
     let settings = ProducerSettings {
         id: RegistrationId::parse("producer-0001").unwrap(),
         name: Some("Roof".into()),
-        price: Iota::new(120),
+        price: grid_core::Price::parse(120).unwrap(),
         payment_address: PaymentAddress::parse("wallet-producer-0001").unwrap(),
         slot_ms: SLOT,
         delay_ms: DELAY,

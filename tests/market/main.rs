@@ -6,8 +6,11 @@
 use std::collections::BTreeMap;
 
 use grid_core::channel::{ChannelAccess, ChannelSecrets, Command, Reading};
-use grid_core::market::{Period, PeriodLength, PeriodTotals, SettlementPolicy, settle};
-use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Iota, PaymentAddress, RegistrationId, SideKey, Wh, WorkMessage};
+use grid_core::market::{Period, PeriodLength, PeriodStart, PeriodTotals, Settlement, SettlementPolicy, settle};
+use grid_core::{
+    ChannelCursor, ChannelRoot, EpochMs, Iota, PaymentAddress, Price, RegistrationId, SideKey, Wh, WorkMessage,
+};
+use grid_core::books::{BatchKind, BatchState};
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
 
@@ -79,7 +82,7 @@ async fn trade(grid: &TestGrid, producers: &mut [Party], consumers: &mut [Party]
         for (p, wh, price) in outputs {
             let command = Command::ProducerOutput {
                 reading: reading(start + 1_000, wh),
-                price: Iota::new(price),
+                price: Price::parse(price).unwrap(),
                 payment_address: PaymentAddress::parse(format!("wallet-{p}")).unwrap(),
             };
             publish(grid, &mut producers[p], command).await;
@@ -96,14 +99,14 @@ fn expected(
     producers: &[Party],
     consumers: &[Party],
     policy: &SettlementPolicy,
-) -> Vec<grid_core::market::Settlement> {
+) -> Vec<Settlement> {
     let mut previous = None;
     schedule(first)
         .into_iter()
         .map(|(_, outputs, usages)| {
             let mut totals = PeriodTotals::default();
             for (p, wh, price) in outputs {
-                totals.add_output(producers[p].id.clone(), Wh::new(wh), Iota::new(price)).unwrap();
+                totals.add_output(producers[p].id.clone(), Wh::new(wh), Price::parse(price).unwrap()).unwrap();
             }
             for (c, wh) in usages {
                 totals.add_usage(consumers[c].id.clone(), Wh::new(wh)).unwrap();
@@ -115,9 +118,24 @@ fn expected(
         .collect()
 }
 
+/// The period starting at `ms`.
+fn at(ms: u64) -> PeriodStart {
+    PeriodStart::parse(ms).unwrap()
+}
+
+/// Each billed consumer's charge in `s`.
+fn charges(s: &Settlement) -> impl Iterator<Item = (RegistrationId, u64)> + '_ {
+    s.consumers.iter().filter(|c| c.charge > Iota::ZERO).map(|c| (c.id.clone(), c.charge.get()))
+}
+
+/// Each producer's allocation in `s`, where it has one.
+fn allocations(s: &Settlement) -> impl Iterator<Item = (RegistrationId, u64)> + '_ {
+    s.producers.iter().filter(|p| p.allocation > Iota::ZERO).map(|p| (p.id.clone(), p.allocation.get()))
+}
+
 fn first_period() -> u64 {
     let now = Period::containing(EpochMs::now(), PeriodLength::from_secs(60).unwrap());
-    now.start() - 10 * LENGTH_MS
+    now.start().get() - 10 * LENGTH_MS
 }
 
 async fn trading_for_three_periods_bills_every_consumer_and_balances(grid: TestGrid) {
@@ -138,16 +156,16 @@ async fn trading_for_three_periods_bills_every_consumer_and_balances(grid: TestG
     assert_eq!(trading.len(), 3, "{settled:?}");
     for ((record, expected), period) in trading.iter().zip(&want).zip([first, first + LENGTH_MS, first + 2 * LENGTH_MS])
     {
-        assert_eq!(record.period, period);
+        assert_eq!(record.period.get(), period);
         assert_eq!(
             (record.price, record.revenue, record.fee, record.unallocated),
             (expected.price, expected.revenue, expected.fee, expected.unallocated)
         );
         assert_eq!(record.payment_address.as_str(), format!("grid-{}", period / LENGTH_MS));
-        let report: Value = serde_json::from_str(&grid.stores.archive.get(period).await.unwrap().unwrap()).unwrap();
-        let charged: u64 = report["charges"].as_array().unwrap().iter().map(|c| c["amount"].as_u64().unwrap()).sum();
+        let report: Value = serde_json::from_str(&grid.stores.archive.get(at(period)).await.unwrap().unwrap()).unwrap();
+        let charged: u64 = report["consumers"].as_array().unwrap().iter().map(|c| c["charge"].as_u64().unwrap()).sum();
         let allocated: u64 =
-            report["allocations"].as_array().unwrap().iter().map(|a| a["amount"].as_u64().unwrap()).sum();
+            report["producers"].as_array().unwrap().iter().map(|a| a["allocation"].as_u64().unwrap()).sum();
         assert_eq!(charged, record.revenue.get(), "the report's charges add up to the revenue");
         assert_eq!(allocated + record.fee.get() + record.unallocated.get(), record.revenue.get());
     }
@@ -156,11 +174,11 @@ async fn trading_for_three_periods_bills_every_consumer_and_balances(grid: TestG
     let mut billed = BTreeMap::new();
     let mut entitled = BTreeMap::new();
     for s in &want {
-        for c in &s.charges {
-            *billed.entry(c.consumer.clone()).or_insert(0) += c.amount.get();
+        for (id, charge) in charges(s) {
+            *billed.entry(id).or_insert(0) += charge;
         }
-        for a in &s.allocations {
-            *entitled.entry(a.producer.clone()).or_insert(0) += a.amount.get();
+        for (id, allocation) in allocations(s) {
+            *entitled.entry(id).or_insert(0) += allocation;
         }
     }
     for (id, amount) in &billed {
@@ -179,9 +197,9 @@ async fn trading_for_three_periods_bills_every_consumer_and_balances(grid: TestG
         let mut owed = 0;
         let mut requests = Vec::new();
         for s in &want {
-            if let Some(charge) = s.charges.iter().find(|c| c.consumer == consumer.id) {
-                owed += charge.amount.get();
-                requests.push((owed, charge.energy));
+            if let Some(charged) = s.consumers.iter().find(|c| c.id == consumer.id && c.charge > Iota::ZERO) {
+                owed += charged.charge.get();
+                requests.push((owed, charged.local));
             }
         }
         let got: Vec<(u64, Wh)> = read
@@ -265,7 +283,7 @@ async fn settlement_run_twice_at_once_settles_each_period_once() {
     let (a, b) = tokio::join!(one.run(now), two.run(now));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(a.is_empty() || b.is_empty(), "one run settles, the other stands aside or finds nothing due");
-    let mut periods: Vec<u64> = a.into_iter().chain(b).map(|r| r.period).collect();
+    let mut periods: Vec<u64> = a.into_iter().chain(b).map(|r| r.period.get()).collect();
     let count = periods.len();
     periods.sort();
     periods.dedup();
@@ -273,7 +291,7 @@ async fn settlement_run_twice_at_once_settles_each_period_once() {
     let want = expected(first, &producers, &consumers, &grid.config.market.policy);
     for consumer in &consumers {
         let billed: u64 =
-            want.iter().flat_map(|s| &s.charges).filter(|c| c.consumer == consumer.id).map(|c| c.amount.get()).sum();
+            want.iter().flat_map(charges).filter(|(id, _)| *id == consumer.id).map(|(_, charge)| charge).sum();
         assert_eq!(
             grid.stores.accounts.get(&consumer.id).await.unwrap().unwrap().billed.get(),
             billed,
@@ -282,7 +300,7 @@ async fn settlement_run_twice_at_once_settles_each_period_once() {
         );
         let read = grid.read(consumer.return_channel.as_ref().unwrap(), 0, 100).await;
         let requests = read.messages.iter().filter(|m| m.command.name() == "payment-request").count();
-        let periods_billed = want.iter().filter(|s| s.charges.iter().any(|c| c.consumer == consumer.id)).count();
+        let periods_billed = want.iter().filter(|s| charges(s).any(|(id, _)| id == consumer.id)).count();
         assert_eq!(requests, periods_billed, "one payment request per period, not one per run: {}", consumer.id);
     }
 }
@@ -295,15 +313,15 @@ async fn a_reading_for_a_settled_period_counts_in_the_next_open_one() {
     trade(&grid, &mut producers, &mut consumers, first).await;
     grid.poll().await;
     let settled = grid.settler().run(EpochMs::now()).await.unwrap();
-    let last = settled.last().unwrap().period;
+    let last = settled.last().unwrap().period.get();
 
     // A consumer reports usage for the first, long settled period.
     publish(&grid, &mut consumers[1], Command::Usage(reading(first + 5_000, 4000))).await;
     let late = grid.poll().await;
     assert_eq!((late.stored, late.late), (1, 1));
-    let page = grid.stores.readings.counted_in(last + LENGTH_MS, None, 100).await.unwrap();
+    let page = grid.stores.readings.counted_in(at(last + LENGTH_MS), None, 100).await.unwrap();
     assert_eq!(page.readings.len(), 1);
-    assert_eq!((page.readings[0].period, page.readings[0].counted_in), (first, last + LENGTH_MS));
+    assert_eq!((page.readings[0].period, page.readings[0].counted_in), (at(first), at(last + LENGTH_MS)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,7 +595,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
     // Every payout the grid recorded is final on the ledger as the grid says, and a
     // committed one is announced exactly once.
     let batches = grid.stores.accounts.batches(None, 1000).await.unwrap();
-    let payouts: Vec<_> = batches.iter().filter(|b| b.kind == "payout").collect();
+    let payouts: Vec<_> = batches.iter().filter(|b| b.kind == BatchKind::Payout).collect();
     assert_eq!(seen.payouts_committed + seen.payouts_refused, payouts.len() as u64, "{seen:?}");
     let mut completions = Vec::new();
     loop {
@@ -595,7 +613,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
         .collect();
     announced.sort();
     let mut committed: Vec<String> =
-        payouts.iter().filter(|b| b.status == "committed").map(|b| b.id.to_string()).collect();
+        payouts.iter().filter(|b| b.status == BatchState::Committed).map(|b| b.id.to_string()).collect();
     committed.sort();
     assert_eq!(announced, committed, "one completion per committed payout");
     for payout in &payouts {
@@ -605,7 +623,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
                 break answer.json().await.unwrap();
             }
         };
-        let want = if payout.status == "committed" { "COMMITTED" } else { "INVALID" };
+        let want = if payout.status == BatchState::Committed { "COMMITTED" } else { "INVALID" };
         assert_eq!((payout.status.as_str(), on_ledger["status"].as_str().unwrap()), (payout.status.as_str(), want));
     }
 
@@ -699,7 +717,7 @@ async fn on_sqs_a_malformed_work_message_ends_in_the_dead_letters_and_blocks_not
 async fn readings_counted_in(grid: &TestGrid, period: u64) -> usize {
     let (mut count, mut after) = (0, None);
     loop {
-        let page = grid.stores.readings.counted_in(period, after.as_ref(), 100).await.unwrap();
+        let page = grid.stores.readings.counted_in(at(period), after.as_ref(), 100).await.unwrap();
         count += page.readings.len();
         match page.next {
             Some(next) => after = Some(next),
@@ -785,18 +803,18 @@ where
     assert_eq!(stored, 11, "cut at write {cut}: every reading stored once");
     let (mut billed, mut entitled, mut kept) = (BTreeMap::new(), BTreeMap::new(), 0);
     for (s, period) in want.iter().zip(periods) {
-        let record = grid.stores.settlements.get(period).await.unwrap().expect("the period settled");
+        let record = grid.stores.settlements.get(at(period)).await.unwrap().expect("the period settled");
         assert_eq!(
             (record.price, record.revenue, record.fee, record.unallocated),
             (s.price, s.revenue, s.fee, s.unallocated),
             "cut at write {cut}: period {period}"
         );
         kept += s.fee.get() + s.unallocated.get();
-        for c in &s.charges {
-            *billed.entry(c.consumer.clone()).or_insert(0) += c.amount.get();
+        for (id, charge) in charges(s) {
+            *billed.entry(id).or_insert(0) += charge;
         }
-        for a in &s.allocations {
-            *entitled.entry(a.producer.clone()).or_insert(0) += a.amount.get();
+        for (id, allocation) in allocations(s) {
+            *entitled.entry(id).or_insert(0) += allocation;
         }
     }
     for (id, amount) in billed.iter().chain(&entitled) {

@@ -19,7 +19,8 @@ use grid_app::jobs::BatchMonitor;
 use grid_app::ledger::HttpLedger;
 use grid_core::ledger::{Dialect, LedgerBatch, Transfer};
 use grid_core::{BatchId, CompletionMessage, EpochMs, Iota, PaymentAddress, RegistrationId};
-use grid_store::{PaymentClaim, PayoutRecord, Watched};
+use grid_core::books::{BatchState, PaymentClaim, PayoutRecord};
+use grid_store::Watched;
 use grid_tests::TestGrid;
 use serde_json::{Value, json};
 
@@ -198,6 +199,7 @@ async fn payout(grid: &TestGrid, id: &str) -> PayoutRecord {
         },
         producer: RegistrationId::parse("producer-0001").unwrap(),
         amount: Iota::new(10),
+        covers: Vec::new(),
         created: EpochMs::now(),
     };
     assert!(grid.stores.accounts.record_payout(&record).await.unwrap());
@@ -211,7 +213,7 @@ async fn statuses_of(grid: &TestGrid) -> HashMap<String, (String, Vec<String>, u
         .await
         .unwrap()
         .into_iter()
-        .map(|b| (b.id.to_string(), (b.status, b.reasons, b.times_checked)))
+        .map(|b| (b.id.to_string(), (b.status.as_str().to_owned(), b.reasons, b.times_checked)))
         .collect()
 }
 
@@ -317,7 +319,7 @@ async fn a_batch_that_stays_unknown_is_stalled_shown_and_still_followed() {
         stalled += monitor.run(at(round * 2_000)).await.unwrap().stalled;
     }
     assert_eq!(stalled, 1, "stalled once, after MAX_CHECKS");
-    let shown = grid.stores.accounts.batches(Some("stalled"), 10).await.unwrap();
+    let shown = grid.stores.accounts.batches(Some(BatchState::Stalled), 10).await.unwrap();
     assert_eq!((shown[0].id.as_str(), shown[0].times_checked), ("lost", 6));
     // Still followed: when the ledger finally commits it, it is done.
     stub.scripts.lock().unwrap().insert("lost".to_owned(), vec!["COMMITTED"]);

@@ -3,7 +3,7 @@
 
 use grid_core::channel::{Command, Reading};
 use grid_core::market::{Period, PeriodLength};
-use grid_core::{EpochMs, Iota, PaymentAddress, Wh};
+use grid_core::{EpochMs, PaymentAddress, Wh};
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
 
@@ -33,13 +33,13 @@ async fn traded() -> TestGrid {
                           "sideKey": c.access().side_key().expose()});
         grid.put(&format!("/registration/{id}"), &body).await.expect(201);
     }
-    let first = Period::containing(EpochMs::now(), PeriodLength::from_secs(60).unwrap()).start() - 5 * 60_000;
+    let first = Period::containing(EpochMs::now(), PeriodLength::from_secs(60).unwrap()).start().get() - 5 * 60_000;
     let wallet = PaymentAddress::parse("wallet-producer-0001").unwrap();
     let offers: Vec<Command> = [(first, 2000), (first + 60_000, 1000)]
         .into_iter()
         .map(|(start, wh)| Command::ProducerOutput {
             reading: reading(start, wh),
-            price: Iota::new(100),
+            price: grid_core::Price::parse(100).unwrap(),
             payment_address: wallet.clone(),
         })
         .chain([Command::Usage(reading(first, 5))]) // a producer does not send usage: refused
@@ -108,7 +108,7 @@ async fn the_read_api_tells_what_the_books_say() {
     assert_eq!(overview["fees"].as_u64(), Some(totals.fees.get()));
     assert_eq!(overview["batchesPending"], 1, "the unbacked claim waits on the ledger");
     let latest = grid.stores.settlements.head().await.unwrap().latest.unwrap();
-    assert_eq!(overview["lastSettled"]["start"].as_u64(), Some(latest));
+    assert_eq!(overview["lastSettled"]["start"].as_u64(), Some(latest.get()));
 
     let periods = get(&grid, "/portal/api/periods?limit=96", token).await.2;
     let periods = periods.as_array().unwrap();

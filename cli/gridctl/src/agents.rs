@@ -17,7 +17,7 @@ use grid_app::channels::{ChannelClient, HttpChannelClient};
 use grid_app::config::LogFormat;
 use grid_app::telemetry;
 use grid_core::devices::{Placement, Profile, parse_meter_csv};
-use grid_core::{EpochMs, Iota, PaymentAddress, RegistrationId};
+use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId};
 use tokio::net::TcpListener;
 
 use crate::serve::shutdown_signal;
@@ -203,7 +203,7 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     let settings = ProducerSettings {
         id: id.clone(),
         name: args.common.name.clone(),
-        price: Iota::new(args.price),
+        price: Price::parse(args.price).context("--price")?,
         payment_address,
         slot_ms: slot.as_millis() as u64,
         delay_ms: args.delay_secs * 1000,

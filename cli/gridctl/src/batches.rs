@@ -5,11 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use grid_app::Stores;
+use grid_core::books::BatchState;
 
 use crate::serve::ServeArgs;
-
-/// The statuses a batch can have; `pending` includes stalled ones.
-const STATUSES: &[&str] = &["pending", "stalled", "committed", "invalid", "verified", "rejected"];
 
 #[derive(clap::Args, Debug)]
 pub struct BatchesArgs {
@@ -25,20 +23,19 @@ pub struct BatchesArgs {
 }
 
 pub async fn run(args: BatchesArgs) -> anyhow::Result<()> {
-    if let Some(status) = &args.status {
-        anyhow::ensure!(STATUSES.contains(&status.as_str()), "--status must be one of {}", STATUSES.join(", "));
-    }
+    // `pending` includes stalled batches.
+    let status = args.status.as_deref().map(BatchState::parse).transpose().context("--status")?;
     let config = ServeArgs { data_dir: args.data_dir, ..ServeArgs::default() }.config()?;
     let stores = Stores::open(&config)
         .await
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    let batches = stores.accounts.batches(args.status.as_deref(), args.limit).await?;
+    let batches = stores.accounts.batches(status, args.limit).await?;
     println!("id\tkind\tregistration\tamount\tstatus\tchecks\tsubmitted ms\tlast checked ms\treasons");
     for b in batches {
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             b.id,
-            b.kind,
+            b.kind.as_str(),
             b.registration,
             b.amount.get(),
             b.status,

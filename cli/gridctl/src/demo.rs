@@ -7,9 +7,11 @@
 //! per step, so six 15-minute periods pass in seconds. At each step the sources, the
 //! producers and the consumers act, then the grid's jobs run (poll, settle, pay) at the
 //! simulated time. The demo ends when every period is settled and every bill and
-//! payout is final, and prints what happened, with the checks that the money adds up.
+//! payout is final, and prints what happened, with the checks that the energy and the
+//! money add up. `--scenario shortage` and `--scenario surplus` size the panels and the
+//! households so that the local market runs short of energy or has plenty to export.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,9 +26,9 @@ use grid_app::channels::{ChannelClient, HttpChannelClient};
 use grid_app::{GridConfig, Stores, telemetry};
 use grid_core::channel::Reading;
 use grid_core::devices::Profile;
-use grid_core::{EpochMs, Iota, PaymentAddress, RegistrationId};
+use grid_core::market::{ConsumerOutcome, PeriodReport, PeriodStart, ProducerOutcome};
+use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::serve::{Jobs, Server};
 
@@ -69,6 +71,31 @@ pub struct DemoArgs {
     /// HTTP clients storing and reading storage items meanwhile (a soak under load).
     #[arg(long, default_value_t = 0)]
     pub storage_clients: usize,
+    /// How supply compares with demand: `balanced` (the default morning), `shortage`
+    /// (small panels, hungry households: most energy is imported) or `surplus` (big
+    /// panels, frugal households: most is exported).
+    #[arg(long, value_enum, default_value_t = Scenario::Balanced)]
+    pub scenario: Scenario,
+}
+
+/// How supply compares with demand in the demo.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    Balanced,
+    Shortage,
+    Surplus,
+}
+
+impl Scenario {
+    /// Factors on the panels' peak power and on the households' use.
+    fn scales(self) -> (f64, f64) {
+        match self {
+            Self::Balanced => (1.0, 1.0),
+            Self::Shortage => (0.1, 2.0),
+            Self::Surplus => (3.0, 0.2),
+        }
+    }
 }
 
 /// `15m`, `900s`, `1h` or plain seconds, as seconds.
@@ -93,24 +120,14 @@ const FUNDS: u64 = 10_000_000;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
-    pub periods: Vec<PeriodSummary>,
+    pub scenario: Scenario,
+    /// `PRICE_CAP`, IOTA per kWh.
+    pub price_cap: u64,
+    /// Each period's report, as the grid archived it.
+    pub periods: Vec<PeriodReport>,
     pub producers: Vec<ProducerSummary>,
     pub consumers: Vec<ConsumerSummary>,
     pub grid: GridSummary,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PeriodSummary {
-    pub start: u64,
-    pub price: u64,
-    pub produced_wh: u64,
-    pub used_wh: u64,
-    pub revenue: u64,
-    pub fee: u64,
-    pub unallocated: u64,
-    pub allocations: BTreeMap<String, u64>,
-    pub charges: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -119,6 +136,9 @@ pub struct ProducerSummary {
     pub id: String,
     pub price: u64,
     pub offered_wh: u64,
+    /// What the local market used of it, over the periods, and what it exported.
+    pub matched_wh: u64,
+    pub exported_wh: u64,
     pub entitled: u64,
     pub paid_out: u64,
     pub unpaid: u64,
@@ -130,6 +150,9 @@ pub struct ProducerSummary {
 pub struct ConsumerSummary {
     pub id: String,
     pub used_wh: u64,
+    /// What it got from the local market, over the periods, and what it imported.
+    pub local_wh: u64,
+    pub imported_wh: u64,
     pub billed: u64,
     pub paid: u64,
     pub owed: u64,
@@ -176,8 +199,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let period_ms = args.period * 1000;
     let slot_ms = period_ms / SLOTS_PER_PERIOD;
-    let mut vars: HashMap<String, String> =
-        std::env::vars().filter(|(k, _)| k == "RUST_LOG" || k == "PORTAL_TOKEN").collect();
+    // The market's settings come from the environment, as for `serve`.
+    const PASSED: [&str; 6] = ["RUST_LOG", "PORTAL_TOKEN", "CONSENSUS_STRATEGY", "PRICE_CAP", "GRID_FEE_BPS", "DEFAULT_PRICE"];
+    let mut vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| PASSED.contains(&k.as_str())).collect();
     for (name, value) in [
         ("GRID_LISTEN", args.listen.to_string()),
         ("GRID_DATA_DIR", data_dir.display().to_string()),
@@ -215,13 +239,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let start = morning_before(EpochMs::now().get().saturating_sub(span + 60_000), period_ms);
     let end = start + args.periods * period_ms;
     say!(
-        "energy-grid demo: {} producers × {} solar sources, {} consumers, {} periods of {} from {} UTC (simulated clock)",
+        "energy-grid demo: {} producers × {} solar sources, {} consumers, {} periods of {} from {} UTC (simulated \
+         clock); {} supply and demand, {} market under a cap of {} IOTA/kWh",
         args.producers,
         args.sources,
         args.consumers,
         args.periods,
         human(args.period),
         clock(start),
+        match args.scenario {
+            Scenario::Balanced => "balanced",
+            Scenario::Shortage => "a shortage of",
+            Scenario::Surplus => "a surplus of",
+        },
+        config.market.policy.strategy,
+        config.market.policy.cap.get(),
     );
     say!("grid at {base}, development ledger at {ledger_url}, data in {}\n", data_dir.display());
 
@@ -233,9 +265,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         producers.push(start_producer(p, &args, slot_ms, start, end, &grid, &channels, &ledger_url, &http).await?);
     }
     let mut consumers = Vec::new();
+    let (_, demand) = args.scenario.scales();
     for c in 0..args.consumers {
         let id = RegistrationId::parse(format!("consumer-{:02}", c + 1))?;
-        let meter = replay(Profile::Random { min_kw: 0.5, max_kw: 3.0 }, c as u64 + 100, start, end, slot_ms);
+        let profile = Profile::Random { min_kw: 0.5 * demand, max_kw: 3.0 * demand };
+        let meter = replay(profile, c as u64 + 100, start, end, slot_ms);
         let account = PaymentAddress::parse(id.as_str())?;
         let wallet = Wallet::new(&ledger_url, account, http.clone());
         // The faucet is behind the same (possibly faulty) ledger: a few tries.
@@ -263,22 +297,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             source.stop().await?;
         }
     }
-    let summary = summarize(&stores, &producers, &consumers, &ledger_url, &http, start, end, period_ms).await?;
+    let mut summary = summarize(&stores, &producers, &consumers, &ledger_url, &http, start, end, period_ms).await?;
+    (summary.scenario, summary.price_cap) = (args.scenario, config.market.policy.cap.get());
     let fee = config.market.policy.fee.get();
-    let consensus = match config.market.policy.strategy {
-        grid_core::market::ConsensusStrategy::Weighted => "volume-weighted average",
-        grid_core::market::ConsensusStrategy::Mean => "mean",
-        grid_core::market::ConsensusStrategy::Median => "median",
+    let pricing = match config.market.policy.strategy {
+        grid_core::market::ConsensusStrategy::Clearing => {
+            "matched the cheapest offers first and priced the energy at the ask of the last one it needed"
+        }
+        grid_core::market::ConsensusStrategy::Weighted => "priced the energy at the offers' volume-weighted average",
+        grid_core::market::ConsensusStrategy::Mean => "priced the energy at the mean of the offers",
+        grid_core::market::ConsensusStrategy::Median => "priced the energy at the median offer",
     };
     let story = format!(
         "What happened: every {} (simulated) the panels reported their output to their producers, the \
          producers offered it to the grid at their asking price, and the households reported what they used, \
-         each on its own signed, encrypted channel. After each period the grid set one price for it (the \
-         offers' {consensus}), billed each household for its energy (a payment request on its return \
-         channel), kept its {}% fee and shared the rest among the producers by the value they offered. The \
-         households paid on the ledger and named the batch; the grid checked each payment there, then paid \
-         the producers from it. The figures come from the grid's books and from the ledger.",
+         each on its own signed, encrypted channel. After each period the grid traded only the energy both \
+         produced and used locally: it admitted offers at or below {} IOTA/kWh, {pricing}, and shared the \
+         matched energy among the households by what they used (the rest they imported from their utility; \
+         what the market did not need, the producers exported to theirs). It billed each household for its \
+         local energy (a payment request on its return channel), kept its {}% fee and shared the rest among \
+         the producers by the energy matched. The households paid on the ledger and named the batch; the grid \
+         checked each payment there, then paid each producer, for each period, to the address it named in \
+         that period. The figures come from the grid's books and from the ledger.",
         human(slot_ms / 1000),
+        config.market.policy.cap.get(),
         if fee % 100 == 0 { format!("{}", fee / 100) } else { format!("{}.{:02}", fee / 100, fee % 100) },
     );
     say!("{}\n", wrap(&story, 96));
@@ -345,7 +387,7 @@ async fn start_producer(
     let settings = ProducerSettings {
         id: id.clone(),
         name: Some(format!("Solar farm {}", p + 1)),
-        price: Iota::new(90 + 20 * p as u64),
+        price: Price::parse(90 + 20 * p as u64)?,
         payment_address: payment_address.clone(),
         slot_ms,
         delay_ms: slot_ms / 3,
@@ -363,7 +405,7 @@ async fn start_producer(
     let mut sources = Vec::new();
     for s in 0..args.sources {
         let source_id = RegistrationId::parse(format!("source-{:02}-{}", p + 1, s + 1))?;
-        let peak_kw = 3.0 + ((p * args.sources + s) % 4) as f64;
+        let peak_kw = (3.0 + ((p * args.sources + s) % 4) as f64) * args.scenario.scales().0;
         let meter = replay(Profile::Solar { peak_kw }, (p * 100 + s) as u64, start, end, slot_ms);
         let channel = OwnChannel::open(None, channels.clone())?;
         let producer_api = GridApi::new(api_url.clone(), http.clone());
@@ -433,7 +475,7 @@ async fn drive(
             totals.paid_in.get(),
             totals.payouts.get()
         ));
-        let done = stores.settlements.get(last_period).await?.is_some()
+        let done = stores.settlements.get(period_start(last_period)?).await?.is_some()
             && paid.payouts_submitted == 0
             && stores.accounts.due_batches(u64::MAX, 1).await?.is_empty()
             && stores.accounts.unpaid().await?.is_empty()
@@ -447,7 +489,7 @@ async fn drive(
             bail!(
                 "the demo did not finish in {steps} steps (last period settled: {}, payouts submitted in the last \
                  run: {}, batches still due: {}, producers still owed: {}, all bills paid: {})",
-                stores.settlements.get(last_period).await?.is_some(),
+                stores.settlements.get(period_start(last_period)?).await?.is_some(),
                 paid.payouts_submitted,
                 stores.accounts.due_batches(u64::MAX, 1_000).await?.len(),
                 stores.accounts.unpaid().await?.len(),
@@ -480,7 +522,7 @@ async fn soak_report(
     for period in (start..end + 8 * period_ms).step_by(period_ms as usize) {
         let mut after = None;
         loop {
-            let page = stores.readings.counted_in(period, after.as_ref(), 1_000).await?;
+            let page = stores.readings.counted_in(period_start(period)?, after.as_ref(), 1_000).await?;
             ingested += page.readings.len() as u64;
             match page.next {
                 Some(next) => after = Some(next),
@@ -490,7 +532,7 @@ async fn soak_report(
     }
     let settled = (start..end).step_by(period_ms as usize).count() as u64
         - count_unsettled(stores, start, end, period_ms).await?;
-    let committed = stores.accounts.batches(Some("committed"), 100_000).await?.len();
+    let committed = stores.accounts.batches(Some(grid_core::books::BatchState::Committed), 100_000).await?.len();
     let lost_readings = published.saturating_sub(ingested) + ingested.saturating_sub(published);
     say!("\nSoak");
     if let Some(load) = load {
@@ -515,7 +557,7 @@ async fn soak_report(
 async fn count_unsettled(stores: &Stores, start: u64, end: u64, period_ms: u64) -> anyhow::Result<u64> {
     let mut unsettled = 0;
     for period in (start..end).step_by(period_ms as usize) {
-        if stores.settlements.get(period).await?.is_none() {
+        if stores.settlements.get(period_start(period)?).await?.is_none() {
             unsettled += 1;
         }
     }
@@ -543,43 +585,28 @@ async fn summarize(
     end: u64,
     period_ms: u64,
 ) -> anyhow::Result<Summary> {
-    let mut periods = Vec::new();
+    let mut periods: Vec<PeriodReport> = Vec::new();
     for period in (start..end).step_by(period_ms as usize) {
-        let record =
-            stores.settlements.get(period).await?.with_context(|| format!("period {period} is not settled"))?;
-        let report: Value = match stores.archive.get(period).await? {
-            Some(text) => serde_json::from_str(&text)?,
-            None => Value::Null,
-        };
-        let amounts = |list: &str, who: &str| -> BTreeMap<String, u64> {
-            report[list]
-                .as_array()
-                .map(|entries| {
-                    entries.iter().filter_map(|e| Some((e[who].as_str()?.to_owned(), e["amount"].as_u64()?))).collect()
-                })
-                .unwrap_or_default()
-        };
-        periods.push(PeriodSummary {
-            start: period,
-            price: record.price.get(),
-            produced_wh: record.produced.get(),
-            used_wh: record.used.get(),
-            revenue: record.revenue.get(),
-            fee: record.fee.get(),
-            unallocated: record.unallocated.get(),
-            allocations: amounts("allocations", "producer"),
-            charges: amounts("charges", "consumer"),
-        });
+        let text = stores
+            .archive
+            .get(period_start(period)?)
+            .await?
+            .with_context(|| format!("period {period} has no report"))?;
+        periods.push(serde_json::from_str(&text).with_context(|| format!("the report of period {period}"))?);
     }
+    let over_periods = |of: &dyn Fn(&PeriodReport) -> u64| periods.iter().map(of).sum::<u64>();
     let mut producer_rows = Vec::new();
     for producer in producers {
         let settings = producer.agent.settings();
         let account = stores.accounts.get(&settings.id).await?.unwrap_or_default();
         let wallet = Wallet::new(ledger_url, settings.payment_address.clone(), http.clone());
+        let mine = |r: &PeriodReport| r.settlement.producers.iter().find(|p| p.id == settings.id).cloned();
         producer_rows.push(ProducerSummary {
             id: settings.id.to_string(),
             price: settings.price.get(),
             offered_wh: producer.offered_wh,
+            matched_wh: over_periods(&|r| mine(r).map_or(0, |p| p.matched.get())),
+            exported_wh: over_periods(&|r| mine(r).map_or(0, |p| p.exported.get())),
             entitled: account.entitled.get(),
             paid_out: account.paid_out.get(),
             unpaid: account.unpaid().get(),
@@ -590,9 +617,12 @@ async fn summarize(
     for consumer in consumers {
         let id = &consumer.agent.settings().id;
         let account = stores.accounts.get(id).await?.unwrap_or_default();
+        let mine = |r: &PeriodReport| r.settlement.consumers.iter().find(|c| c.id == *id).cloned();
         consumer_rows.push(ConsumerSummary {
             id: id.to_string(),
             used_wh: consumer.used_wh,
+            local_wh: over_periods(&|r| mine(r).map_or(0, |c| c.local.get())),
+            imported_wh: over_periods(&|r| mine(r).map_or(0, |c| c.imported.get())),
             billed: account.billed.get(),
             paid: account.paid.get(),
             owed: account.owed().get(),
@@ -607,6 +637,8 @@ async fn summarize(
         ledger_held += Wallet::new(ledger_url, f.address.clone(), http.clone()).balance().await?.get();
     }
     Ok(Summary {
+        scenario: Scenario::Balanced,
+        price_cap: 0,
         periods,
         producers: producer_rows,
         consumers: consumer_rows,
@@ -622,22 +654,66 @@ async fn summarize(
 
 /// The demo's own checks of the summary: `(passed, what)`.
 pub fn checks(s: &Summary) -> Vec<(bool, String)> {
+    fn report(p: &PeriodReport) -> &grid_core::market::Settlement {
+        &p.settlement
+    }
     let sum = |it: &mut dyn Iterator<Item = u64>| it.sum::<u64>();
-    let revenue = sum(&mut s.periods.iter().map(|p| p.revenue));
-    let allocated = sum(&mut s.periods.iter().flat_map(|p| p.allocations.values().copied()));
-    let fees = sum(&mut s.periods.iter().map(|p| p.fee + p.unallocated));
+    let revenue = sum(&mut s.periods.iter().map(|p| report(p).revenue.get()));
+    let allocated = sum(&mut s.periods.iter().flat_map(|p| report(p).producers.iter().map(|x| x.allocation.get())));
+    let fees = sum(&mut s.periods.iter().map(|p| report(p).fee.get() + report(p).unallocated.get()));
     let billed = sum(&mut s.consumers.iter().map(|c| c.billed));
     let paid = sum(&mut s.consumers.iter().map(|c| c.paid));
     let paid_out = sum(&mut s.producers.iter().map(|p| p.paid_out));
     let entitled = sum(&mut s.producers.iter().map(|p| p.entitled));
-    let periods_ok = s.periods.iter().all(|p| {
-        p.allocations.values().sum::<u64>() + p.fee + p.unallocated == p.revenue
-            && p.charges.values().sum::<u64>() == p.revenue
+    let matched = sum(&mut s.periods.iter().map(|p| report(p).matched.get()));
+    let (imported, exported) = (
+        sum(&mut s.periods.iter().map(|p| report(p).imported.get())),
+        sum(&mut s.periods.iter().map(|p| report(p).exported.get())),
+    );
+    let money_ok = s.periods.iter().map(report).all(|r| {
+        let allocations: u64 = r.producers.iter().map(|p| p.allocation.get()).sum();
+        let charges: u64 = r.consumers.iter().map(|c| c.charge.get()).sum();
+        allocations + r.fee.get() + r.unallocated.get() == r.revenue.get() && charges == r.revenue.get()
     });
-    let billed_periods = |id: &str| s.periods.iter().filter(|p| p.charges.contains_key(id)).count() as u64;
+    let energy_ok = s.periods.iter().map(report).all(|r| {
+        let local: u64 = r.consumers.iter().map(|c| c.local.get()).sum();
+        let sold: u64 = r.producers.iter().map(|p| p.matched.get()).sum();
+        let bought: u64 = r.consumers.iter().map(|c| c.imported.get()).sum();
+        let left: u64 = r.producers.iter().map(|p| p.exported.get()).sum();
+        let m = r.matched.get();
+        local == m
+            && sold == m
+            && m == r.admitted.get().min(r.used.get())
+            && bought == r.imported.get()
+            && r.imported.get() + m == r.used.get()
+            && left == r.exported.get()
+            && r.exported.get() + m == r.produced.get()
+            && r.consumers.iter().all(|c: &ConsumerOutcome| c.local.get() + c.imported.get() == c.used.get())
+            && r.producers.iter().all(|p: &ProducerOutcome| p.matched.get() + p.exported.get() == p.produced.get())
+    });
+    let cap = u128::from(s.price_cap);
+    let capped = s.periods.iter().map(report).all(|r| {
+        r.consumers.iter().all(|c| u128::from(c.charge.get()) <= (u128::from(c.local.get()) * cap).div_ceil(1000))
+    });
+    let billed_periods =
+        |id: &str| s.periods.iter().filter(|p| report(p).consumers.iter().any(|c| c.id.as_str() == id && c.charge > Iota::ZERO)).count() as u64;
     vec![
         (
-            periods_ok,
+            energy_ok,
+            format!(
+                "every kWh counted once: each period, Σ local = Σ matched = M = min(admitted, used), used = M + \
+                 imported, produced = M + exported ({} matched, {} imported, {} exported in all)",
+                kwh(matched),
+                kwh(imported),
+                kwh(exported)
+            ),
+        ),
+        (
+            capped,
+            format!("no household paid more than the cap: every charge ≤ ⌈local kWh × {}⌉ IOTA", s.price_cap),
+        ),
+        (
+            money_ok,
             format!(
                 "every period adds up: charges = revenue = allocations + fee + unallocated ({revenue} IOTA in all)"
             ),
@@ -648,11 +724,11 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
         ),
         (
             s.consumers.iter().all(|c| c.payment_requests == billed_periods(&c.id)),
-            "every billed consumer got one payment request per period it used energy in".to_owned(),
+            "every billed household got one payment request per period it was charged in".to_owned(),
         ),
         (
             paid == billed && s.consumers.iter().all(|c| c.ledger_spent == c.paid),
-            format!("consumers paid every bill: {paid} IOTA, exactly what left their ledger accounts"),
+            format!("households paid every bill: {paid} IOTA, exactly what left their ledger accounts"),
         ),
         (
             paid_out == entitled && s.producers.iter().all(|p| p.ledger_balance == p.paid_out && p.unpaid == 0),
@@ -672,37 +748,49 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
 }
 
 fn print_summary(s: &Summary, steps: u64) {
-    say!("Periods (price in IOTA/kWh, money in IOTA)");
+    say!("Periods (energy in kWh, price in IOTA/kWh, money in IOTA)");
     say!(
-        "{:<17} {:>6} {:>10} {:>10} {:>8} {:>6} {:>7}  allocations",
+        "{:<17} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>5}  allocations",
         "period",
         "price",
         "produced",
         "used",
+        "matched",
+        "imported",
+        "exported",
         "revenue",
-        "fee",
-        "unalloc"
+        "fee"
     );
     for p in &s.periods {
-        let allocations: Vec<String> = p.allocations.iter().map(|(id, a)| format!("{id} {a}")).collect();
+        let r = &p.settlement;
+        let allocations: Vec<String> = r
+            .producers
+            .iter()
+            .filter(|x| x.allocation > Iota::ZERO)
+            .map(|x| format!("{} {}", x.id, x.allocation.get()))
+            .collect();
         say!(
-            "{:<17} {:>6} {:>10} {:>10} {:>8} {:>6} {:>7}  {}",
-            clock(p.start),
-            p.price,
-            kwh(p.produced_wh),
-            kwh(p.used_wh),
-            p.revenue,
-            p.fee,
-            p.unallocated,
+            "{:<17} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>5}  {}",
+            clock(p.period_start.get()),
+            r.price.get(),
+            kwh_figure(r.produced.get()),
+            kwh_figure(r.used.get()),
+            kwh_figure(r.matched.get()),
+            kwh_figure(r.imported.get()),
+            kwh_figure(r.exported.get()),
+            r.revenue.get(),
+            r.fee.get(),
             if allocations.is_empty() { "-".to_owned() } else { allocations.join(", ") }
         );
     }
-    say!("\nProducers");
+    say!("\nProducers (energy in kWh, money in IOTA)");
     say!(
-        "{:<14} {:>5} {:>10} {:>8} {:>9} {:>7} {:>14}",
+        "{:<14} {:>5} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>14}",
         "producer",
         "asks",
         "offered",
+        "matched",
+        "exported",
         "earned",
         "paid out",
         "unpaid",
@@ -710,21 +798,25 @@ fn print_summary(s: &Summary, steps: u64) {
     );
     for p in &s.producers {
         say!(
-            "{:<14} {:>5} {:>10} {:>8} {:>9} {:>7} {:>14}",
+            "{:<14} {:>5} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>14}",
             p.id,
             p.price,
-            kwh(p.offered_wh),
+            kwh_figure(p.offered_wh),
+            kwh_figure(p.matched_wh),
+            kwh_figure(p.exported_wh),
             p.entitled,
             p.paid_out,
             p.unpaid,
             p.ledger_balance
         );
     }
-    say!("\nConsumers");
+    say!("\nConsumers (energy in kWh, money in IOTA)");
     say!(
-        "{:<14} {:>10} {:>8} {:>8} {:>6} {:>9} {:>14}",
+        "{:<14} {:>9} {:>9} {:>9} {:>8} {:>8} {:>6} {:>9} {:>14}",
         "consumer",
         "used",
+        "local",
+        "imported",
         "billed",
         "paid",
         "owed",
@@ -733,9 +825,11 @@ fn print_summary(s: &Summary, steps: u64) {
     );
     for c in &s.consumers {
         say!(
-            "{:<14} {:>10} {:>8} {:>8} {:>6} {:>9} {:>14}",
+            "{:<14} {:>9} {:>9} {:>9} {:>8} {:>8} {:>6} {:>9} {:>14}",
             c.id,
-            kwh(c.used_wh),
+            kwh_figure(c.used_wh),
+            kwh_figure(c.local_wh),
+            kwh_figure(c.imported_wh),
             c.billed,
             c.paid,
             c.owed,
@@ -752,7 +846,7 @@ fn print_summary(s: &Summary, steps: u64) {
     );
     say!("\nChecks ({steps} simulated steps)");
     for (ok, what) in checks(s) {
-        say!("  {} {what}", if ok { "✓" } else { "✗" });
+        say!("  {} {}", if ok { "✓" } else { "✗" }, wrap(&what, 92).replace('\n', "\n    "));
     }
 }
 
@@ -772,7 +866,17 @@ fn wrap(text: &str, width: usize) -> String {
 }
 
 fn kwh(wh: u64) -> String {
-    format!("{:.3} kWh", wh as f64 / 1000.0)
+    format!("{} kWh", kwh_figure(wh))
+}
+
+/// Watt-hours as kWh with three decimals, exactly.
+fn kwh_figure(wh: u64) -> String {
+    format!("{}.{:03}", wh / 1000, wh % 1000)
+}
+
+/// The period starting at `ms`.
+fn period_start(ms: u64) -> anyhow::Result<PeriodStart> {
+    PeriodStart::parse(ms).context("a period start")
 }
 
 fn human(secs: u64) -> String {

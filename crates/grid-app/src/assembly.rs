@@ -178,6 +178,7 @@ impl Stores {
     pub fn monitor(&self, config: &GridConfig, ledger: Arc<dyn Ledger>) -> BatchMonitor {
         BatchMonitor {
             accounts: self.accounts.clone(),
+            settlements: self.settlements.clone(),
             leases: self.leases.clone(),
             completions: self.completions.clone(),
             heartbeats: self.heartbeats.clone(),

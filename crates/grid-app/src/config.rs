@@ -12,8 +12,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use grid_core::ledger::Dialect;
-use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, SettlementPolicy};
-use grid_core::{Iota, PaymentAddress};
+use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, SettlementPolicy};
+use grid_core::{Iota, PaymentAddress, Price};
 use grid_store::resources::AwsNames;
 
 use crate::portal::PortalToken;
@@ -84,7 +84,8 @@ pub struct MarketConfig {
     pub period: PeriodLength,
     /// `SETTLEMENT_GRACE_SECS` (default 120): how long after its end a period settles.
     pub grace_secs: u64,
-    /// `GRID_FEE_BPS`, `CONSENSUS_STRATEGY`, `DEFAULT_PRICE` (defaults 2000, weighted, 100 IOTA/kWh).
+    /// `GRID_FEE_BPS`, `CONSENSUS_STRATEGY`, `PRICE_CAP`, `DEFAULT_PRICE` (defaults 2000,
+    /// clearing, 1000 and 100 IOTA/kWh).
     pub policy: SettlementPolicy,
     /// `MIN_PAYOUT` (default 1 IOTA): smaller payouts wait for the next run.
     pub min_payout: Iota,
@@ -137,6 +138,7 @@ impl GridConfig {
         "SETTLEMENT_GRACE_SECS",
         "GRID_FEE_BPS",
         "CONSENSUS_STRATEGY",
+        "PRICE_CAP",
         "DEFAULT_PRICE",
         "MIN_PAYOUT",
         "POLL_INTERVAL_SECS",
@@ -231,9 +233,14 @@ impl MarketConfig {
         let fee = FeeBps::new(parse(get("GRID_FEE_BPS"), "GRID_FEE_BPS", 2000)?)
             .map_err(|e| ConfigError { variable: "GRID_FEE_BPS", reason: e.to_string() })?;
         let strategy = match get("CONSENSUS_STRATEGY") {
-            None => ConsensusStrategy::Weighted,
-            Some(raw) => ConsensusStrategy::parse(raw)
-                .map_err(|_| invalid("CONSENSUS_STRATEGY", raw, "must be weighted, mean or median"))?,
+            None => ConsensusStrategy::default(),
+            Some(raw) => {
+                ConsensusStrategy::parse(raw).map_err(|e| invalid("CONSENSUS_STRATEGY", raw, &e.to_string()))?
+            }
+        };
+        let price = |variable: &'static str, default: u64| -> Result<Price, ConfigError> {
+            Price::parse(parse(get(variable), variable, default)?)
+                .map_err(|e| ConfigError { variable, reason: e.to_string() })
         };
         let wallet = get("GRID_WALLET").unwrap_or("grid-wallet").to_owned();
         // The wallet name becomes a payment address with a suffix; check that it can.
@@ -248,7 +255,8 @@ impl MarketConfig {
             policy: SettlementPolicy {
                 strategy,
                 fee,
-                default_price: Iota::new(parse(get("DEFAULT_PRICE"), "DEFAULT_PRICE", 100)?),
+                cap: price("PRICE_CAP", 1000)?,
+                default_price: price("DEFAULT_PRICE", 100)?,
             },
             min_payout: Iota::new(parse(get("MIN_PAYOUT"), "MIN_PAYOUT", 1)?),
             poll_interval: Duration::from_secs(bounded(
@@ -301,10 +309,21 @@ impl MarketConfig {
         })
     }
 
-    /// The grid's payment address for `period`: a new one per settlement.
-    pub fn payment_address(&self, period: u64) -> PaymentAddress {
-        let index = period / (self.period.secs() * 1000);
+    /// The grid's payment address for `period`: a new one per settlement,
+    /// `{GRID_WALLET}-{n}` for the `n`-th period since the epoch.
+    pub fn payment_address(&self, period: PeriodStart) -> PaymentAddress {
+        let index = period.get() / self.period.ms();
         PaymentAddress::parse(format!("{}-{index}", self.wallet)).expect("GRID_WALLET was checked at start")
+    }
+
+    /// The period whose payment address `address` is, if it is one of the grid's: exactly
+    /// as [`payment_address`](Self::payment_address) writes it (no leading zeros, no
+    /// sign). Whether it was issued is the settlement's record to say.
+    pub fn address_period(&self, address: &PaymentAddress) -> Option<PeriodStart> {
+        let digits = address.as_str().strip_prefix(&self.wallet)?.strip_prefix('-')?;
+        let index: u64 = digits.parse().ok()?;
+        let start = PeriodStart::parse(index.checked_mul(self.period.ms())?).ok()?;
+        (self.payment_address(start) == *address).then_some(start)
     }
 }
 
@@ -359,9 +378,10 @@ mod tests {
                     period: PeriodLength::from_secs(900).unwrap(),
                     grace_secs: 120,
                     policy: SettlementPolicy {
-                        strategy: ConsensusStrategy::Weighted,
+                        strategy: ConsensusStrategy::Clearing,
                         fee: FeeBps::new(2000).unwrap(),
-                        default_price: Iota::new(100),
+                        cap: Price::parse(1000).unwrap(),
+                        default_price: Price::parse(100).unwrap(),
                     },
                     min_payout: Iota::new(1),
                     poll_interval: Duration::from_secs(5),
@@ -395,7 +415,8 @@ mod tests {
         assert_eq!(config.market.period.secs(), 300);
         assert_eq!(config.market.policy.fee.get(), 150);
         assert_eq!(config.market.policy.strategy, ConsensusStrategy::Median);
-        assert_eq!(config.market.payment_address(1_795_860_000_000).as_str(), "operator-7-5986200");
+        let start = PeriodStart::parse(1_795_860_000_000).unwrap();
+        assert_eq!(config.market.payment_address(start).as_str(), "operator-7-5986200");
         for (name, value) in [
             ("SETTLEMENT_PERIOD_SECS", "7"),
             ("GRID_FEE_BPS", "10001"),
@@ -406,8 +427,22 @@ mod tests {
             ("POLL_CONCURRENCY", "0"),
             ("POLL_INTERVAL_SECS", "0"),
             ("DEFAULT_PRICE", "-3"),
+            ("PRICE_CAP", "1000000000001"),
+            ("PRICE_CAP", "18446744073709551615"),
+            ("DEFAULT_PRICE", "1000000000001"),
         ] {
             assert_eq!(GridConfig::from_vars(&vars(&[(name, value)])).unwrap_err().variable, name);
+        }
+    }
+
+    #[test]
+    fn only_the_addresses_the_grid_writes_are_its_own() {
+        let config = GridConfig::from_vars(&vars(&[("GRID_WALLET", "grid"), ("SETTLEMENT_PERIOD_SECS", "60")])).unwrap();
+        let address = |a: &str| PaymentAddress::parse(a).unwrap();
+        let start = PeriodStart::parse(29_938_052 * 60_000).unwrap();
+        assert_eq!(config.market.address_period(&address("grid-29938052")), Some(start));
+        for foreign in ["grid-029938052", "grid-0", "grid-00", "grid-999999999999999", "grid", "grid-", "gridx-1", "other-1"] {
+            assert_eq!(config.market.address_period(&address(foreign)), None, "{foreign}");
         }
     }
 

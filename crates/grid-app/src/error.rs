@@ -82,7 +82,7 @@ impl ApiError {
             Self::Envelope(_) => StatusCode::BAD_REQUEST,
             Self::Registration(e) => match e {
                 R::NotFound(_) => StatusCode::NOT_FOUND,
-                R::Removed(_) | R::TypeChange { .. } | R::Concurrent(_) => StatusCode::CONFLICT,
+                R::Removed(_) | R::TypeChange { .. } | R::Concurrent(_) | R::ChannelTaken => StatusCode::CONFLICT,
                 R::NoHello(_) => StatusCode::BAD_REQUEST,
                 R::Channel(ChannelError::Client(ChannelClientError::Store(e))) => store_status(e),
                 R::Channel(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -103,7 +103,7 @@ impl ApiError {
 fn store_status(e: &StoreError) -> StatusCode {
     match e {
         StoreError::Conflict(_) => StatusCode::CONFLICT,
-        StoreError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StoreError::Corrupt(_) | StoreError::OutOfRange(_) => StatusCode::INTERNAL_SERVER_ERROR,
         StoreError::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -170,7 +170,7 @@ pub async fn settlement(
         return Err(TriggerError("settlement runs on its schedule, not from a queue".to_owned()).into());
     }
     let settled = settler.run(grid_core::EpochMs::now()).await?;
-    let periods: Vec<u64> = settled.iter().map(|r| r.period).collect();
+    let periods: Vec<u64> = settled.iter().map(|r| r.period.get()).collect();
     Ok(serde_json::json!({"job": "settlement", "settled": periods}))
 }
 

@@ -34,6 +34,8 @@ pub enum RegistrationError {
     Concurrent(RegistrationId),
     #[error("the channel must start with a hello message at index 0: {0}")]
     NoHello(String),
+    #[error("this channel is bound to another registration; a channel backs one registration, so open a new one")]
+    ChannelTaken,
     #[error("the channel node failed")]
     Channel(#[from] ChannelError),
     #[error(transparent)]
@@ -47,6 +49,32 @@ impl RegistrationError {
             StoreError::Conflict(_) => Self::Concurrent(id.clone()),
             other => Self::Store(other),
         }
+    }
+}
+
+impl Registry {
+    /// Refuses a channel whose root another registration holds (DESIGN.md §5: a root
+    /// backs one registration, or its readings would count twice).
+    async fn check_free(&self, id: &RegistrationId, channel: &ChannelCredentials) -> Result<(), RegistrationError> {
+        match self.registrations.channel_owner(&channel.root).await? {
+            Some(owner) if owner != *id => Err(RegistrationError::ChannelTaken),
+            _ => Ok(()),
+        }
+    }
+
+    /// A failed write: the root was taken meanwhile, or another request won.
+    async fn write_failed(
+        &self,
+        id: &RegistrationId,
+        channel: Option<&ChannelCredentials>,
+        e: StoreError,
+    ) -> RegistrationError {
+        if let (StoreError::Conflict(_), Some(channel)) = (&e, channel)
+            && let Err(taken @ RegistrationError::ChannelTaken) = self.check_free(id, channel).await
+        {
+            return taken;
+        }
+        RegistrationError::from_write(id, e)
     }
 }
 
@@ -116,13 +144,16 @@ impl Registry {
     ) -> Result<Registered, RegistrationError> {
         let Some(Versioned { value: existing, version }) = self.registrations.get(&request.id).await? else {
             if let Some(channel) = &request.channel {
+                self.check_free(&request.id, channel).await?;
                 self.check_hello(channel).await?;
             }
             let mut created = Registration::new(request.id, request.item_type, request.name, request.channel, now);
             if created.item_type == ItemType::Consumer {
                 created.return_channel = Some(self.open_return_channel().await?);
             }
-            self.registrations.insert(&created).await.map_err(|e| RegistrationError::from_write(&created.id, e))?;
+            if let Err(e) = self.registrations.insert(&created).await {
+                return Err(self.write_failed(&created.id, created.channel.as_ref(), e).await);
+            }
             return Ok(Registered::Created(created));
         };
         if !existing.is_active() {
@@ -140,6 +171,7 @@ impl Registry {
         if let Some(channel) = request.channel
             && updated.channel.as_ref() != Some(&channel)
         {
+            self.check_free(&updated.id, &channel).await?;
             self.check_hello(&channel).await?;
             updated.channel = Some(channel);
             updated.cursor = ChannelCursor::default();
@@ -148,10 +180,9 @@ impl Registry {
             updated.return_channel = Some(self.open_return_channel().await?);
         }
         updated.updated = now;
-        self.registrations
-            .replace(&updated, version)
-            .await
-            .map_err(|e| RegistrationError::from_write(&updated.id, e))?;
+        if let Err(e) = self.registrations.replace(&updated, version).await {
+            return Err(self.write_failed(&updated.id, updated.channel.as_ref(), e).await);
+        }
         Ok(Registered::Updated(updated))
     }
 
@@ -270,7 +301,7 @@ mod tests {
         ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey,
     };
     use grid_store::sqlite::{SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
-    use grid_store::{RegistrationPage, RegistrationStore, StoreError, Versioned};
+    use grid_store::{RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
 
     use super::Registry;
     use crate::channels::LedgerChannelClient;
@@ -308,7 +339,10 @@ mod tests {
         ) -> Result<(), StoreError> {
             self.inner.advance_cursor(id, root, from, to).await
         }
-        async fn list(&self, after: Option<&RegistrationId>, limit: usize) -> Result<RegistrationPage, StoreError> {
+        async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError> {
+            self.inner.channel_owner(root).await
+        }
+        async fn list(&self, after: Option<&RegistrationCursor>, limit: usize) -> Result<RegistrationPage, StoreError> {
             self.inner.list(after, limit).await
         }
     }

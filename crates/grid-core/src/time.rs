@@ -34,6 +34,11 @@ impl EpochMs {
         Ok(Self(ms as u64))
     }
 
+    /// A time already known to be at most [`EpochMs::MAX`] (a period start).
+    pub(crate) const fn from_bounded(ms: u64) -> Self {
+        Self(if ms > Self::MAX { Self::MAX } else { ms })
+    }
+
     /// The current time from the system clock.
     pub fn now() -> Self {
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use grid_app::channels::{ChannelClient, ChannelReader};
 use grid_core::channel::{Command, Reading};
 use grid_core::devices::{Aggregator, AggregatorState, Placement, Slot};
-use grid_core::{EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId, Wh};
 use serde::{Deserialize, Serialize};
 
 pub use api::router;
@@ -36,7 +36,7 @@ pub struct ProducerSettings {
     pub id: RegistrationId,
     pub name: Option<String>,
     /// Asking price, IOTA per kWh.
-    pub price: Iota,
+    pub price: Price,
     /// Where the grid pays the producer.
     pub payment_address: PaymentAddress,
     /// The offer slot, ms.

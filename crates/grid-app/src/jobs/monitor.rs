@@ -19,20 +19,26 @@
 //! - A request that fails (429, 503, timeout, garbage): its batches are checked again
 //!   after a backoff recorded on each.
 //!
+//! A claim is credited with every transfer its batch makes from the consumer to an
+//! address the grid issued (one a settled period billed consumers at, spelled exactly as
+//! the grid spells it), summed; nothing else counts.
+//!
 //! Then it pays producers: oldest entitlements first, only from cash held, never below
-//! `MIN_PAYOUT`, each payout recorded with a deterministic id before it is submitted.
+//! `MIN_PAYOUT`, each period's share to the address the producer named in that period
+//! (one batch, a transfer per address), each payout recorded with a deterministic id
+//! before it is submitted.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
+use grid_core::books::{ClaimResolution, Credit, PaymentClaim, PayoutRecord};
 use grid_core::ledger::{BatchStatus, LedgerBatch};
-use grid_core::market::{Entitlement, plan_payouts};
+use grid_core::market::{Entitlement, MAX_COVERS, PeriodStart, plan_payouts};
 use grid_core::monitor::{Outcome, PendingBatch, StatusRequest, check_answer, plan_requests};
 use grid_core::{BatchId, CompletedBatch, CompletionMessage, EpochMs, Iota, PaymentAddress};
 use grid_store::{
-    AccountStore, ClaimResolution, HeartbeatLog, LeaseStore, MessageQueue, PaymentClaim, PayoutRecord, StoreError,
-    Watched, WatchedBatch,
+    AccountStore, HeartbeatLog, LeaseStore, MessageQueue, SettlementStore, StoreError, Watched, WatchedBatch,
 };
 use tracing::Instrument;
 
@@ -80,6 +86,8 @@ pub struct MonitorReport {
 #[derive(Clone)]
 pub struct BatchMonitor {
     pub accounts: Arc<dyn AccountStore>,
+    /// Which of the grid's addresses were issued (a settled period's).
+    pub settlements: Arc<dyn SettlementStore>,
     pub leases: Arc<dyn LeaseStore>,
     pub completions: Arc<dyn MessageQueue>,
     pub heartbeats: Arc<dyn HeartbeatLog>,
@@ -211,7 +219,7 @@ impl BatchMonitor {
             (Watched::Claim(claim), Outcome::Committed) => match self.ledger.batch(&claim.batch_id).await {
                 Ok(Some((ledger_batch, BatchStatus::Committed))) => {
                     self.final_check(batch, now).await?;
-                    let resolution = self.verify(claim, &ledger_batch);
+                    let resolution = self.verify(claim, &ledger_batch).await?;
                     self.resolve(claim, resolution, report).await?;
                 }
                 Ok(_) => self.not_final(batch, now, self.next_check(now), report).await?,
@@ -319,48 +327,59 @@ impl BatchMonitor {
         Ok(())
     }
 
-    /// A committed batch pays a claim if it moves the claimed amount from the
-    /// consumer's ledger account (its registration id) to one of the grid's addresses.
-    fn verify(&self, claim: &PaymentClaim, batch: &LedgerBatch) -> ClaimResolution {
+    /// A committed batch pays a claim with every transfer it makes from the consumer's
+    /// ledger account (its registration id) to an address the grid issued, summed.
+    async fn verify(&self, claim: &PaymentClaim, batch: &LedgerBatch) -> Result<ClaimResolution, MonitorError> {
         let payer = claim.registration.as_str();
-        let paid = batch.transfers.iter().find_map(|t| {
-            let seq = self.grid_address_seq(&t.to)?;
-            (t.from.as_str() == payer && t.amount == claim.amount).then(|| (t.to.clone(), seq))
-        });
-        match paid {
-            Some((address, seq)) => ClaimResolution::Verified { address, seq },
-            None => ClaimResolution::Rejected {
-                reason: format!(
-                    "batch {} does not move {} from {payer} to the grid",
-                    claim.batch_id,
-                    claim.amount.get()
-                ),
-            },
+        let mut credits: Vec<Credit> = Vec::new();
+        for transfer in batch.transfers.iter().filter(|t| t.from.as_str() == payer) {
+            let Some(seq) = self.issued(&transfer.to).await? else { continue };
+            match credits.iter_mut().find(|c| c.address == transfer.to) {
+                Some(credit) => {
+                    credit.amount = credit.amount.checked_add(transfer.amount).map_err(|_| {
+                        MonitorError::Store(StoreError::OutOfRange(format!("batch {} moves too much", batch.id)))
+                    })?
+                }
+                None => credits.push(Credit { address: transfer.to.clone(), seq, amount: transfer.amount }),
+            }
         }
+        if credits.is_empty() {
+            return Ok(ClaimResolution::Rejected {
+                reason: format!("batch {} moves nothing from {payer} to an address the grid issued", claim.batch_id),
+            });
+        }
+        let resolution = ClaimResolution::Verified { credits };
+        if resolution.credited() != claim.amount {
+            tracing::info!(consumer = %claim.registration, batch = %claim.batch_id, claimed = claim.amount.get(),
+                credited = resolution.credited().get(), "a claim is credited with what the ledger moved");
+        }
+        Ok(resolution)
     }
 
-    /// The number of a grid address `{GRID_WALLET}-{n}`, or `None` for anyone else's.
-    fn grid_address_seq(&self, address: &PaymentAddress) -> Option<u64> {
-        address.as_str().strip_prefix(&self.market.wallet)?.strip_prefix('-')?.parse().ok()
+    /// The number of a grid address, if the grid issued it: a settled period billed
+    /// consumers at exactly this address.
+    async fn issued(&self, address: &PaymentAddress) -> Result<Option<u64>, MonitorError> {
+        let Some(period) = self.market.address_period(address) else { return Ok(None) };
+        let record = self.settlements.get(period).await?;
+        let issued = record.is_some_and(|r| r.payment_address == *address && r.revenue > Iota::ZERO);
+        Ok(issued.then(|| period.get() / self.market.period.ms()))
     }
 
     async fn pay_producers(&self, now: EpochMs, report: &mut MonitorReport) -> Result<(), MonitorError> {
         let totals = self.accounts.totals().await?;
+        // A payout draws on at most MAX_COVERS of the grid's addresses, oldest first (it
+        // is one atomic write); the next round draws on the next ones.
         let mut funds = self.accounts.funds().await?;
+        funds.truncate(MAX_COVERS);
         let held: u64 = funds.iter().map(|f| f.available.get()).sum();
         let cash = Iota::new(totals.cash().get().min(held));
         if cash == Iota::ZERO {
             return Ok(());
         }
         let unpaid = self.accounts.unpaid().await?;
-        let entitlements: Vec<Entitlement> = unpaid
-            .iter()
-            .filter(|u| u.address.is_some())
-            .map(|u| Entitlement { period: u.oldest_period, producer: u.producer.clone(), unpaid: u.unpaid })
-            .collect();
+        let entitlements: Vec<Entitlement> = unpaid.iter().flat_map(|u| u.owed.iter().cloned()).collect();
         for payout in plan_payouts(&entitlements, cash, self.market.min_payout) {
             let owed = unpaid.iter().find(|u| u.producer == payout.producer).expect("planned from these");
-            let to = owed.address.clone().expect("only producers with an address are planned");
             // Draw on the oldest addresses first.
             let mut left = payout.amount.get();
             let mut sources = Vec::new();
@@ -373,15 +392,19 @@ impl BatchMonitor {
                 left -= part;
                 sources.push((funds.address.clone(), Iota::new(part)));
             }
-            let batch = LedgerBatch::payout(&payout.producer, owed.paid_before, owed.refused, &sources, &to);
+            let batch =
+                LedgerBatch::payout(&payout.producer, owed.paid_before, owed.refused, &sources, &payout.destinations());
             let record = PayoutRecord {
                 batch: batch.clone(),
                 producer: payout.producer.clone(),
                 amount: payout.amount,
+                covers: payout.covers.clone(),
                 created: now,
             };
             if self.accounts.record_payout(&record).await? {
-                tracing::info!(producer = %payout.producer, amount = payout.amount.get(), batch = %batch.id, "payout");
+                let periods: Vec<PeriodStart> = payout.covers.iter().map(|c| c.period).collect();
+                tracing::info!(producer = %payout.producer, amount = payout.amount.get(), batch = %batch.id,
+                    periods = ?periods, "payout");
                 report.payouts_submitted += 1;
                 // Recorded first: if this submit fails, the monitor sends the same batch later.
                 if let Err(e) = self.ledger.submit(&batch).await {

@@ -12,12 +12,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use grid_core::books::PaymentClaim;
 use grid_core::channel::{ChannelAccess, Command, Reading};
-use grid_core::market::{Period, PeriodLength, ReadingKind};
+use grid_core::market::{Period, PeriodLength, PeriodStart, ReadingKind, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{
-    AccountStore, HeartbeatLog, Insertion, MessageQueue, PaymentClaim, ReadingStore, RegistrationStore, Rejected,
-    RejectionLog, SettlementHead, SettlementStore, StoreError, StoredReading,
+    AccountStore, HeartbeatLog, Insertion, MessageQueue, ReadingStore, RegistrationStore, Rejected, RejectionLog,
+    SettlementStore, StoreError,
 };
 use tokio::task::{JoinError, JoinSet};
 
@@ -252,7 +253,7 @@ impl Poller {
             payment_address,
             channel_index: index,
             period: Period::containing(reading.start, self.period).start(),
-            counted_in: 0,
+            counted_in: Period::containing(reading.start, self.period).start(),
         };
         let reading = match (registration.item_type, command) {
             (_, Command::Hello | Command::Goodbye) => return Ok(()),
@@ -319,10 +320,7 @@ impl Poller {
         // Settlement moves one period at a time; a few rounds always find open ones.
         for _ in 0..8 {
             for reading in &mut readings {
-                reading.counted_in = reading.period;
-                while !head.is_open(reading.counted_in) {
-                    reading.counted_in += self.period.secs() * 1000;
-                }
+                reading.counted_in = self.earliest_open(reading.period, &head);
             }
             let outcomes = self.readings.insert_many(&readings).await?;
             let mut closed = Vec::new();
@@ -345,23 +343,34 @@ impl Poller {
         Err(StoreError::Conflict(format!("no open period found for readings of {}", registration.id)).into())
     }
 
+    /// The first period at or after `period` that still takes readings.
+    fn earliest_open(&self, period: PeriodStart, head: &SettlementHead) -> PeriodStart {
+        let mut candidate = Period::containing(period.time(), self.period);
+        while !head.is_open(candidate.start()) {
+            candidate = candidate.next();
+        }
+        candidate.start()
+    }
+
     /// Where settlement stands. Until settlement closes its first period, the earliest
     /// reading polled (here in period `first`) starts the grid's history: channels
     /// polled side by side (or by concurrent workers) may see theirs in any order.
-    async fn head(&self, first: u64, now: EpochMs) -> Result<SettlementHead, PollerError> {
+    async fn head(&self, first: PeriodStart, now: EpochMs) -> Result<SettlementHead, PollerError> {
         let head = self.settlements.head().await?;
         // Settlement begins with the first reading's period, but never more than
         // MAX_HISTORY back, so a bogus timestamp cannot make settlement walk through
         // years of empty periods.
-        let length = self.period.secs() * 1000;
+        let length = self.period.ms();
         let earliest = now.get().saturating_sub(MAX_HISTORY_MS);
-        let start = first.max(earliest - earliest % length);
+        let start = first.get().max(earliest - earliest % length);
+        let start = PeriodStart::parse(start).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if head.closing.is_some() || head.latest.is_some_and(|_| head.is_open(start)) {
             return Ok(head);
         }
         // Does nothing once a period has closed: the readings are late, and count in
         // the first open period.
-        self.settlements.initialize(start.saturating_sub(length)).await?;
+        let before = PeriodStart::parse(start.get().saturating_sub(length)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.settlements.initialize(before).await?;
         Ok(self.settlements.head().await?)
     }
 

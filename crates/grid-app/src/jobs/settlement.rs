@@ -1,9 +1,11 @@
 //! Settlement: every due period, oldest first, settled exactly once.
 //!
 //! For a period: close it (from then on no reading joins it), read its readings,
-//! settle them (grid-core's pure formulas), add each registration's share to its
-//! account (once per period), archive the full report, tell each billed consumer what
-//! it owes on its return channel, and record the settlement, which moves the head on.
+//! settle its local market (grid-core's pure formulas, DESIGN.md §6), add each
+//! registration's share to its account (once per period; a producer's allocation
+//! becomes what the grid owes it from that period, payable to the address it named
+//! there), archive the full report, tell each billed consumer what it owes on its
+//! return channel, and record the settlement, which moves the head on.
 //! One run at a time holds a lease (a second one started meanwhile stands aside).
 //! Cut off anywhere, a run resumes the closing period and repeats only what is
 //! idempotent: accounts take a period once, the archive is overwritten with the same
@@ -12,21 +14,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use grid_core::books::AccountEntry;
 use grid_core::channel::{ChannelSecrets, Command, Envelope, EnvelopeError, MessageAddress, random_nonce};
-use grid_core::market::{Charge, Period, PeriodTotals, PriceSource, Settlement, SettlementError, settle};
+use grid_core::market::{
+    ConsumerOutcome, Period, PeriodReport, PeriodStart, PeriodTotals, SettlementError, SettlementRecord, settle,
+};
 use grid_core::{EpochMs, Iota, PaymentAddress, Registration, RegistrationId, ReturnChannel};
 use grid_store::{
-    AccountEntry, AccountStore, HeartbeatLog, LeaseStore, ReadingStore, RegistrationStore, ReportArchive,
-    SettlementRecord, SettlementStore, StoreError,
+    AccountStore, HeartbeatLog, LeaseStore, ReadingStore, RegistrationStore, ReportArchive, SettlementStore, StoreError,
 };
 use serde_json::json;
 
 use super::lease::Lease;
 use crate::channels::{Attached, ChannelClient, ChannelError, ChannelWriter};
 use crate::config::MarketConfig;
-
-/// Each producer's payment address from its latest reading: `(start, address)`.
-type Addresses = HashMap<RegistrationId, (u64, PaymentAddress)>;
 
 /// How long a run holds settlement to itself: past the function's 60 s timeout. A
 /// longer run (a long backlog in `serve`) may be joined by another; both stay correct.
@@ -47,7 +48,7 @@ pub enum SettlerError {
     #[error(transparent)]
     Channel(#[from] ChannelError),
     #[error("the settlement head {0} is not aligned to the period length; was SETTLEMENT_PERIOD_SECS changed?")]
-    Misaligned(u64),
+    Misaligned(PeriodStart),
 }
 
 /// The periods one run settled.
@@ -79,7 +80,12 @@ impl Settler {
         if let Ok(settled) = &result {
             let periods: Vec<serde_json::Value> = settled
                 .iter()
-                .map(|r| json!({"period": r.period, "price": r.price.get(), "revenue": r.revenue.get()}))
+                .map(|r| {
+                    json!({
+                        "period": r.period, "price": r.price, "matched": r.matched, "imported": r.imported,
+                        "exported": r.exported, "revenue": r.revenue, "fee": r.fee,
+                    })
+                })
                 .collect();
             super::heartbeat(self.heartbeats.as_ref(), "settlement", &json!({ "settled": periods })).await;
         }
@@ -92,7 +98,8 @@ impl Settler {
             let head = self.settlements.head().await?;
             let next = match (head.closing, head.latest) {
                 (Some(closing), _) => closing,
-                (None, Some(latest)) => latest + self.market.period.secs() * 1000,
+                (None, Some(latest)) => PeriodStart::parse(latest.get() + self.market.period.ms())
+                    .map_err(|_| SettlerError::Misaligned(latest))?,
                 // Nothing was ever read: there is nothing to settle.
                 (None, None) => return Ok(settled),
             };
@@ -114,89 +121,83 @@ impl Settler {
     async fn settle_period(
         &self,
         period: Period,
-        previous: Option<u64>,
+        previous: Option<PeriodStart>,
         now: EpochMs,
     ) -> Result<SettlementRecord, SettlerError> {
         self.settlements.close(period.start(), previous).await?;
-        let (totals, addresses) = self.totals(period).await?;
-        let previous_price = match previous {
+        let totals = self.totals(period).await?;
+        // The last traded price: every period records one, traded or carried on.
+        let last_price = match previous {
             Some(previous) => self.settlements.get(previous).await?.map(|r| r.price),
             None => None,
         };
-        let settlement = settle(&totals, previous_price, &self.market.policy)?;
+        let settlement = settle(&totals, last_price, &self.market.policy)?;
         let payment_address = self.market.payment_address(period.start());
 
         let entries: Vec<AccountEntry> = settlement
-            .charges
+            .consumers
             .iter()
             .map(|c| AccountEntry {
-                registration: c.consumer.clone(),
-                billed: c.amount,
+                registration: c.id.clone(),
+                billed: c.charge,
                 entitled: Iota::ZERO,
-                energy: c.energy,
+                energy: c.used,
+                matched: c.local,
                 payment_address: None,
             })
-            .chain(settlement.allocations.iter().map(|a| AccountEntry {
-                registration: a.producer.clone(),
+            .chain(settlement.producers.iter().map(|p| AccountEntry {
+                registration: p.id.clone(),
                 billed: Iota::ZERO,
-                entitled: a.amount,
-                energy: a.energy,
-                payment_address: addresses.get(&a.producer).map(|(_, address)| address.clone()),
+                entitled: p.allocation,
+                energy: p.produced,
+                matched: p.matched,
+                payment_address: p.payment_address.clone(),
             }))
             .collect();
         self.accounts.apply(period.start(), &entries, settlement.fee).await?;
-        self.archive.put(period.start(), &report(period, &settlement, &payment_address)).await?;
-        self.request_payments(&settlement.charges, &payment_address).await?;
+        let record = SettlementRecord::of(period.start(), &settlement, payment_address.clone(), now);
+        let report = PeriodReport::new(period, settlement, payment_address.clone());
+        let json = serde_json::to_string_pretty(&report).expect("a report serialises");
+        self.archive.put(period.start(), &json).await?;
+        self.request_payments(&report.settlement.consumers, &payment_address).await?;
 
-        let record = SettlementRecord {
-            period: period.start(),
-            price: settlement.price,
-            price_source: source_name(settlement.price_source).to_owned(),
-            produced: settlement.produced,
-            used: settlement.used,
-            revenue: settlement.revenue,
-            fee: settlement.fee,
-            distributable: settlement.distributable,
-            unallocated: settlement.unallocated,
-            producers: settlement.allocations.len() as u64,
-            consumers: settlement.charges.len() as u64,
-            payment_address,
-            settled: now,
-        };
         self.settlements.finish(&record).await?;
         tracing::info!(
-            %period, price = record.price.get(), revenue = record.revenue.get(), fee = record.fee.get(),
+            %period, price = record.price.get(), matched = record.matched.get(), imported = record.imported.get(),
+            exported = record.exported.get(), revenue = record.revenue.get(), fee = record.fee.get(),
             producers = record.producers, consumers = record.consumers, "settled"
         );
         Ok(record)
     }
 
-    /// The period's readings summed per registration (the store sums them), and each
-    /// producer's latest payment address (from its latest reading).
-    async fn totals(&self, period: Period) -> Result<(PeriodTotals, Addresses), SettlerError> {
+    /// The period's readings summed per registration (the store sums them), with each
+    /// producer's latest payment address.
+    async fn totals(&self, period: Period) -> Result<PeriodTotals, SettlerError> {
         let mut totals = PeriodTotals::default();
-        let mut addresses = Addresses::new();
         for sum in self.readings.sums(period.start()).await? {
             match sum.price {
                 Some(price) => totals.add_output(sum.registration.clone(), sum.energy, price)?,
                 None => totals.add_usage(sum.registration.clone(), sum.energy)?,
             }
             if let Some(address) = sum.payment_address {
-                let latest = addresses.entry(sum.registration).or_insert((sum.latest_start, address.clone()));
-                if sum.latest_start >= latest.0 {
-                    *latest = (sum.latest_start, address);
-                }
+                totals.name_address(sum.registration, sum.latest_start, address);
             }
         }
-        Ok((totals, addresses))
+        Ok(totals)
     }
 
-    /// Tells each billed consumer what it owes, on its return channel, a chunk at a
-    /// time: registrations and accounts are read together, the requests sealed on every
-    /// core, attached together, and the channels' next indexes recorded together. The
-    /// next chunk is sealed while this one is written (chunks share no consumer).
-    async fn request_payments(&self, charges: &[Charge], payment_address: &PaymentAddress) -> Result<(), SettlerError> {
-        let mut chunks = charges.chunks(REQUEST_CHUNK);
+    /// Tells each billed consumer (charged more than 0) what it owes, on its return
+    /// channel, a chunk at a time: registrations and accounts are read together, the
+    /// requests sealed on every core, attached together, and the channels' next indexes
+    /// recorded together. The next chunk is sealed while this one is written (chunks
+    /// share no consumer).
+    async fn request_payments(
+        &self,
+        consumers: &[ConsumerOutcome],
+        payment_address: &PaymentAddress,
+    ) -> Result<(), SettlerError> {
+        let billed: Vec<&ConsumerOutcome> = consumers.iter().filter(|c| c.charge > Iota::ZERO).collect();
+        let mut chunks = billed.chunks(REQUEST_CHUNK);
         let mut sealing = match chunks.next() {
             Some(first) => tokio::spawn(seal_all(self.requests(first, payment_address).await?)),
             None => return Ok(()),
@@ -215,26 +216,31 @@ impl Settler {
         }
     }
 
-    /// The payment requests of `chunk`'s consumers that still have an open return channel.
-    async fn requests(&self, chunk: &[Charge], payment_address: &PaymentAddress) -> Result<Vec<Request>, SettlerError> {
-        let ids: Vec<RegistrationId> = chunk.iter().map(|c| c.consumer.clone()).collect();
+    /// The payment requests of `chunk`'s consumers that still have an open return
+    /// channel: what each owes in all, and the local energy this period bills.
+    async fn requests(
+        &self,
+        chunk: &[&ConsumerOutcome],
+        payment_address: &PaymentAddress,
+    ) -> Result<Vec<Request>, SettlerError> {
+        let ids: Vec<RegistrationId> = chunk.iter().map(|c| c.id.clone()).collect();
         let registrations: HashMap<RegistrationId, Registration> =
             self.registrations.get_many(&ids).await?.into_iter().map(|v| (v.value.id.clone(), v.value)).collect();
         let owed: HashMap<RegistrationId, Iota> =
             self.accounts.get_many(&ids).await?.into_iter().map(|(id, a)| (id, a.owed())).collect();
         let mut requests = Vec::with_capacity(chunk.len());
-        for charge in chunk {
-            let Some(registration) = registrations.get(&charge.consumer) else { continue };
+        for consumer in chunk {
+            let Some(registration) = registrations.get(&consumer.id) else { continue };
             // A consumer that left has said goodbye; its debt stays on its account.
             let Some(channel) = registration.return_channel.as_ref().filter(|_| registration.is_active()) else {
                 continue;
             };
             let command = Command::PaymentRequest {
-                owed: owed.get(&charge.consumer).copied().unwrap_or(Iota::ZERO),
-                usage: charge.energy,
+                owed: owed.get(&consumer.id).copied().unwrap_or(Iota::ZERO),
+                usage: consumer.local,
                 payment_address: payment_address.clone(),
             };
-            requests.push(Request { consumer: charge.consumer.clone(), channel: channel.clone(), command });
+            requests.push(Request { consumer: consumer.id.clone(), channel: channel.clone(), command });
         }
         Ok(requests)
     }
@@ -297,31 +303,4 @@ async fn seal_all(requests: Vec<Request>) -> Result<Vec<(Request, Sealed)>, Sett
     })
     .await
     .expect("the sealing task does not panic")
-}
-
-fn source_name(source: PriceSource) -> &'static str {
-    match source {
-        PriceSource::Consensus => "consensus",
-        PriceSource::Previous => "previous",
-        PriceSource::Default => "default",
-    }
-}
-
-/// The full, human-checkable report of a period.
-fn report(period: Period, s: &Settlement, payment_address: &grid_core::PaymentAddress) -> String {
-    let report = json!({
-        "period": {"start": period.start(), "end": period.end()},
-        "price": s.price.get(),
-        "priceSource": source_name(s.price_source),
-        "producedKwh": s.produced.kwh(),
-        "usedKwh": s.used.kwh(),
-        "revenue": s.revenue.get(),
-        "fee": s.fee.get(),
-        "distributable": s.distributable.get(),
-        "unallocated": s.unallocated.get(),
-        "paymentAddress": payment_address,
-        "charges": s.charges.iter().map(|c| json!({"consumer": c.consumer, "wh": c.energy.get(), "amount": c.amount.get()})).collect::<Vec<_>>(),
-        "allocations": s.allocations.iter().map(|a| json!({"producer": a.producer, "wh": a.energy.get(), "amount": a.amount.get()})).collect::<Vec<_>>(),
-    });
-    serde_json::to_string_pretty(&report).expect("a report serialises")
 }

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use grid_core::books::BatchState;
 use grid_core::{EpochMs, RegistrationId};
 use serde::Deserialize;
 
@@ -97,9 +98,6 @@ pub(crate) async fn consumers(
     Ok(Json(state.data.consumers(page, size).await?))
 }
 
-/// The statuses a batch can be listed by.
-const STATUSES: [&str; 6] = ["pending", "stalled", "committed", "invalid", "verified", "rejected"];
-
 /// Ledger batches, newest first, optionally of one status.
 #[utoipa::path(get, path = "/portal/api/batches", tag = "portal", security(("portal" = [])),
     params(("status" = Option<String>, Query, description = "pending, stalled, committed, invalid, verified or rejected"),
@@ -112,12 +110,8 @@ pub(crate) async fn batches(
     State(state): State<PortalState>,
     ApiQuery(query): ApiQuery<Limit>,
 ) -> Result<Json<Vec<BatchRow>>, ApiError> {
-    if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::BadBody(format!("status must be one of {}", STATUSES.join(", "))));
-    }
-    Ok(Json(state.data.batches(query.status.as_deref(), limit(query.limit, 100, 1_000)?).await?))
+    let status = query.status.as_deref().map(BatchState::parse).transpose().map_err(|e| ApiError::BadBody(e.to_string()))?;
+    Ok(Json(state.data.batches(status, limit(query.limit, 100, 1_000)?).await?))
 }
 
 /// Channel messages the grid refused, newest first.

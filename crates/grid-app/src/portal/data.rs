@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use grid_core::books::BatchState;
 use grid_core::channel::ChannelAccess;
-use grid_core::market::{Period, PeriodLength};
+use grid_core::market::{Period, PeriodLength, PeriodReport, PeriodStart};
 use grid_core::{EpochMs, ItemType, Registration, RegistrationId, RegistrationStatus};
 use grid_store::{
     AccountStore, BatchView, HeartbeatLog, MessageQueue, ReadingStore, RegistrationStore, RejectionLog, ReportArchive,
@@ -79,10 +80,24 @@ pub struct Overview {
 #[serde(rename_all = "camelCase")]
 pub struct PeriodPoint {
     pub start: u64,
+    /// `local` (DESIGN.md §6's market) or `pool` (settled before it; no market figures).
+    pub rules: String,
+    /// `clearing`, `weighted`, `mean` or `median`; none for pool periods.
+    pub strategy: Option<String>,
+    /// IOTA per kWh: what matched energy traded at, or the reference price.
     pub price: u64,
+    /// `traded`, `previous` or `default`.
     pub price_source: String,
     pub produced_wh: u64,
+    /// Offered at or below the cap.
+    pub admitted_wh: u64,
     pub used_wh: u64,
+    /// Produced and used locally: what was traded.
+    pub matched_wh: u64,
+    /// Used beyond the matched energy: the consumers' utility supplied it.
+    pub imported_wh: u64,
+    /// Produced beyond the matched energy: the producers' utility took it.
+    pub exported_wh: u64,
     pub revenue: u64,
     pub fee: u64,
     pub unallocated: u64,
@@ -106,6 +121,10 @@ pub struct ProducerRow {
     pub name: Option<String>,
     pub status: String,
     pub produced_wh: u64,
+    /// What the local market used of it.
+    pub matched_wh: u64,
+    /// What it offered beyond that (its utility took it).
+    pub exported_wh: u64,
     pub earned: u64,
     pub paid_out: u64,
     pub payout_pending: u64,
@@ -120,6 +139,10 @@ pub struct ConsumerRow {
     pub name: Option<String>,
     pub status: String,
     pub used_wh: u64,
+    /// What it got from the local market (billed).
+    pub local_wh: u64,
+    /// What its utility supplied.
+    pub imported_wh: u64,
     pub billed: u64,
     pub paid: u64,
     pub pending: u64,
@@ -144,10 +167,10 @@ impl From<BatchView> for BatchRow {
     fn from(b: BatchView) -> Self {
         Self {
             id: b.id.to_string(),
-            kind: b.kind,
+            kind: b.kind.as_str().to_owned(),
             registration: b.registration.to_string(),
             amount: b.amount.get(),
-            status: b.status,
+            status: b.status.as_str().to_owned(),
             reasons: b.reasons,
             submitted: b.submitted,
             last_checked: b.last_checked,
@@ -287,7 +310,7 @@ impl PortalData {
         Ok(Overview {
             now: now.get(),
             period_secs: self.period.secs(),
-            current_period: Period::containing(now, self.period).start(),
+            current_period: Period::containing(now, self.period).start().get(),
             producers,
             consumers,
             last_settled,
@@ -295,7 +318,7 @@ impl PortalData {
             fees: totals.fees.get(),
             payouts: totals.payouts.get(),
             cash_held: funds.iter().map(|f| f.available.get()).sum(),
-            owed_to_producers: unpaid.iter().map(|u| u.unpaid.get()).sum(),
+            owed_to_producers: unpaid.iter().map(|u| u.total().get()).sum(),
             // Stalled batches are still pending: the monitor follows them.
             batches_pending: batches.pending + batches.stalled,
             batches_stalled: batches.stalled,
@@ -304,24 +327,32 @@ impl PortalData {
         })
     }
 
-    async fn period_point(&self, start: u64) -> Result<Option<PeriodPoint>, StoreError> {
+    async fn period_point(&self, start: PeriodStart) -> Result<Option<PeriodPoint>, StoreError> {
         let Some(record) = self.settlements.get(start).await? else { return Ok(None) };
-        let report: Value = match self.archive.get(start).await? {
-            Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
-            None => Value::Null,
+        let report = self.period_report(start).await?.unwrap_or(Value::Null);
+        // §6 reports list producers; pool-era reports listed their allocations.
+        let produced_by = match (report["producers"].as_array(), report["allocations"].as_array()) {
+            (Some(producers), _) => {
+                producers.iter().filter_map(|p| Some((p["id"].as_str()?.to_owned(), p["produced"].as_u64()?))).collect()
+            }
+            (None, Some(allocations)) => allocations
+                .iter()
+                .filter_map(|a| Some((a["producer"].as_str()?.to_owned(), a["wh"].as_u64()?)))
+                .collect(),
+            (None, None) => BTreeMap::new(),
         };
-        let produced_by = report["allocations"]
-            .as_array()
-            .map(|list| {
-                list.iter().filter_map(|a| Some((a["producer"].as_str()?.to_owned(), a["wh"].as_u64()?))).collect()
-            })
-            .unwrap_or_default();
         Ok(Some(PeriodPoint {
-            start,
+            start: start.get(),
+            rules: record.rules.as_str().to_owned(),
+            strategy: record.strategy.map(|s| s.as_str().to_owned()),
             price: record.price.get(),
-            price_source: record.price_source,
+            price_source: record.price_source.as_str().to_owned(),
             produced_wh: record.produced.get(),
+            admitted_wh: record.admitted.get(),
             used_wh: record.used.get(),
+            matched_wh: record.matched.get(),
+            imported_wh: record.imported.get(),
+            exported_wh: record.exported.get(),
             revenue: record.revenue.get(),
             fee: record.fee.get(),
             unallocated: record.unallocated.get(),
@@ -329,13 +360,43 @@ impl PortalData {
         }))
     }
 
+    /// A settled period's report as archived: DESIGN.md §6's for market periods (a
+    /// [`PeriodReport`]), the pool's own for periods settled before. `None` if the period
+    /// is not settled.
+    pub async fn period_report(&self, start: PeriodStart) -> Result<Option<Value>, StoreError> {
+        if self.settlements.get(start).await?.is_none() {
+            return Ok(None);
+        }
+        let Some(text) = self.archive.get(start).await? else { return Ok(None) };
+        serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt(format!("report of {start}: {e}")))
+    }
+
+    /// A market period's report, typed (for the page and the CSV); `None` for an
+    /// unsettled or pool-era period.
+    pub async fn market_report(&self, start: PeriodStart) -> Result<Option<PeriodReport>, StoreError> {
+        match self.period_report(start).await? {
+            Some(report) if report.get("rules").and_then(Value::as_str) == Some("local") => serde_json::from_value(report)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("report of {start}: {e}"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The period starting at `start` ms, if it is one of this grid's periods.
+    pub fn period_start(&self, start: u64) -> Option<PeriodStart> {
+        let start = PeriodStart::parse(start).ok()?;
+        Period::starting_at(start, self.period).map(Period::start)
+    }
+
     /// The last `count` settled periods, oldest first.
     pub async fn periods(&self, count: usize) -> Result<Vec<PeriodPoint>, StoreError> {
         let Some(latest) = self.settlements.head().await?.latest else { return Ok(Vec::new()) };
-        let length = self.period.secs() * 1000;
+        let length = self.period.ms();
         let mut points = Vec::new();
         for i in (0..count as u64).rev() {
-            let Some(start) = latest.checked_sub(i * length) else { continue };
+            let Some(start) = latest.get().checked_sub(i * length).and_then(|s| PeriodStart::parse(s).ok()) else {
+                continue;
+            };
             if let Some(point) = self.period_point(start).await? {
                 points.push(point);
             }
@@ -351,6 +412,8 @@ impl PortalData {
             name: r.name.as_ref().map(|n| n.as_str().to_owned()),
             status: status(r).to_owned(),
             produced_wh: account.energy.get(),
+            matched_wh: account.matched.get(),
+            exported_wh: account.unmatched().get(),
             earned: account.entitled.get(),
             paid_out: account.paid_out.get(),
             payout_pending: account.payout_pending.get(),
@@ -371,6 +434,8 @@ impl PortalData {
             name: r.name.as_ref().map(|n| n.as_str().to_owned()),
             status: status(r).to_owned(),
             used_wh: account.energy.get(),
+            local_wh: account.matched.get(),
+            imported_wh: account.unmatched().get(),
             billed: account.billed.get(),
             paid: account.paid.get(),
             pending: account.pending.get(),
@@ -407,7 +472,7 @@ impl PortalData {
         Ok(Page { items, ..registrations.map_empty() })
     }
 
-    pub async fn batches(&self, status: Option<&str>, limit: usize) -> Result<Vec<BatchRow>, StoreError> {
+    pub async fn batches(&self, status: Option<BatchState>, limit: usize) -> Result<Vec<BatchRow>, StoreError> {
         Ok(self.accounts.batches(status, limit).await?.into_iter().map(BatchRow::from).collect())
     }
 
@@ -478,8 +543,8 @@ impl PortalData {
                 wh: s.reading.energy.get(),
                 price: s.price.map(|p| p.get()),
                 channel_index: s.channel_index,
-                period: s.period,
-                counted_in: s.counted_in,
+                period: s.period.get(),
+                counted_in: s.counted_in.get(),
             })
             .collect();
         let messages = match &r.channel {

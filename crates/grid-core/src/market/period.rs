@@ -61,6 +61,12 @@ impl PeriodStart {
     pub const fn get(self) -> u64 {
         self.0
     }
+
+    /// The start as a point in time.
+    pub const fn time(self) -> EpochMs {
+        // `parse` bounds it by EpochMs::MAX.
+        EpochMs::from_bounded(self.0)
+    }
 }
 
 impl TryFrom<u64> for PeriodStart {

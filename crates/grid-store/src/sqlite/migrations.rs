@@ -364,6 +364,9 @@ mod tests {
         assert_eq!(registrations.channel_owner(&root).await.unwrap(), Some(producer));
         let twin = registrations.get(&RegistrationId::parse("producer-0002").unwrap()).await.unwrap().unwrap();
         assert!(!twin.value.is_polled() && twin.value.is_active());
+        let mut renamed = twin.value.clone();
+        renamed.name = Some(grid_core::ItemName::parse("still changeable").unwrap());
+        registrations.replace(&renamed, twin.version).await.unwrap();
     }
 
     #[tokio::test]

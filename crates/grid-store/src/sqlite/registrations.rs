@@ -176,6 +176,13 @@ impl RegistrationStore for SqliteRegistrationStore {
                 params.push((":expected", Box::new(expected)));
                 let named: Vec<(&str, &dyn ToSql)> = params.iter().map(|(k, v)| (*k, v.as_ref())).collect();
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                // A registration that kept its root keeps what it had (one migrated from
+                // before roots were bound may share it with an older one; it is no longer
+                // polled, but can still be changed and removed).
+                let before: Option<Option<String>> = tx
+                    .prepare_cached("SELECT channel_root FROM registrations WHERE id = ?1")?
+                    .query_row([&record.id], |row| row.get(0))
+                    .optional()?;
                 let updated = tx.execute(
                     "UPDATE registrations SET
                         item_name = :item_name, item_type = :item_type,
@@ -194,7 +201,9 @@ impl RegistrationStore for SqliteRegistrationStore {
                         record.id
                     )));
                 }
-                bind_root(&tx, &record)?;
+                if before.flatten() != record.channel_root {
+                    bind_root(&tx, &record)?;
+                }
                 tx.commit()?;
                 Ok(expected_version + 1)
             })
