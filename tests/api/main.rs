@@ -34,8 +34,21 @@ pub fn producer(channel: &ChannelSecrets) -> Value {
     })
 }
 
-/// Registers `id` as a producer on the standard channel, opened with `hello`.
+/// The channel `id` registers with: the standard one for `producer-0001`, one of its
+/// own (same side key) for any other id, as a channel backs one registration.
+pub fn channel_of(id: &str) -> ChannelSecrets {
+    match id {
+        "producer-0001" => own_channel(),
+        other => grid_tests::channel(
+            100 + other.bytes().fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b)) % 100,
+            SIDE_KEY,
+        ),
+    }
+}
+
+/// Registers `id` as a producer on its channel, opened with `hello`.
 pub async fn register_producer(grid: &TestGrid, id: &str) {
-    grid.open_channel(&own_channel()).await;
-    grid.put(&format!("/registration/{id}"), &producer(&own_channel())).await.expect(201);
+    let channel = channel_of(id);
+    grid.open_channel(&channel).await;
+    grid.put(&format!("/registration/{id}"), &producer(&channel)).await.expect(201);
 }

@@ -5,14 +5,16 @@
 
 use std::collections::BTreeMap;
 
+use grid_core::books::{BatchKind, BatchState};
 use grid_core::channel::{ChannelAccess, ChannelSecrets, Command, Reading};
 use grid_core::market::{Period, PeriodLength, PeriodStart, PeriodTotals, Settlement, SettlementPolicy, settle};
 use grid_core::{
     ChannelCursor, ChannelRoot, EpochMs, Iota, PaymentAddress, Price, RegistrationId, SideKey, Wh, WorkMessage,
 };
-use grid_core::books::{BatchKind, BatchState};
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
+
+mod local_market;
 
 const CONFIG: &[(&str, &str)] = &[
     ("SETTLEMENT_PERIOD_SECS", "60"),
@@ -94,12 +96,7 @@ async fn trade(grid: &TestGrid, producers: &mut [Party], consumers: &mut [Party]
 }
 
 /// The expected settlement of each period, from the schedule alone.
-fn expected(
-    first: u64,
-    producers: &[Party],
-    consumers: &[Party],
-    policy: &SettlementPolicy,
-) -> Vec<Settlement> {
+fn expected(first: u64, producers: &[Party], consumers: &[Party], policy: &SettlementPolicy) -> Vec<Settlement> {
     let mut previous = None;
     schedule(first)
         .into_iter()

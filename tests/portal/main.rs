@@ -178,7 +178,7 @@ async fn bad_questions_get_a_400_that_says_what_is_wrong() {
         ("/portal/api/consumers?pageSize=501", "pageSize"),
         ("/portal/api/consumers?page=-1", "page"),
         ("/portal/api/periods?limit=1000", "limit"),
-        ("/portal/api/batches?status=lost", "status must be one of"),
+        ("/portal/api/batches?status=lost", "status must be pending, stalled"),
         ("/portal/api/batches?colour=red", "colour"),
         ("/portal/api/registrations/bad%20id", ""),
     ] {

@@ -91,9 +91,9 @@ impl Scenario {
     /// Factors on the panels' peak power and on the households' use.
     fn scales(self) -> (f64, f64) {
         match self {
-            Self::Balanced => (1.0, 1.0),
-            Self::Shortage => (0.1, 2.0),
-            Self::Surplus => (3.0, 0.2),
+            Self::Balanced => (1.0, 2.0),
+            Self::Shortage => (0.25, 3.0),
+            Self::Surplus => (2.0, 0.4),
         }
     }
 }
@@ -200,7 +200,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let period_ms = args.period * 1000;
     let slot_ms = period_ms / SLOTS_PER_PERIOD;
     // The market's settings come from the environment, as for `serve`.
-    const PASSED: [&str; 6] = ["RUST_LOG", "PORTAL_TOKEN", "CONSENSUS_STRATEGY", "PRICE_CAP", "GRID_FEE_BPS", "DEFAULT_PRICE"];
+    const PASSED: [&str; 6] =
+        ["RUST_LOG", "PORTAL_TOKEN", "CONSENSUS_STRATEGY", "PRICE_CAP", "GRID_FEE_BPS", "DEFAULT_PRICE"];
     let mut vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| PASSED.contains(&k.as_str())).collect();
     for (name, value) in [
         ("GRID_LISTEN", args.listen.to_string()),
@@ -695,8 +696,12 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
     let capped = s.periods.iter().map(report).all(|r| {
         r.consumers.iter().all(|c| u128::from(c.charge.get()) <= (u128::from(c.local.get()) * cap).div_ceil(1000))
     });
-    let billed_periods =
-        |id: &str| s.periods.iter().filter(|p| report(p).consumers.iter().any(|c| c.id.as_str() == id && c.charge > Iota::ZERO)).count() as u64;
+    let billed_periods = |id: &str| {
+        s.periods
+            .iter()
+            .filter(|p| report(p).consumers.iter().any(|c| c.id.as_str() == id && c.charge > Iota::ZERO))
+            .count() as u64
+    };
     vec![
         (
             energy_ok,
@@ -708,10 +713,7 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
                 kwh(exported)
             ),
         ),
-        (
-            capped,
-            format!("no household paid more than the cap: every charge ≤ ⌈local kWh × {}⌉ IOTA", s.price_cap),
-        ),
+        (capped, format!("no household paid more than the cap: every charge ≤ ⌈local kWh × {}⌉ IOTA", s.price_cap)),
         (
             money_ok,
             format!(

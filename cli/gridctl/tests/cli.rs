@@ -90,7 +90,7 @@ fn the_demo_trades_until_everything_is_paid_and_its_books_add_up() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(!stdout.contains('✗'), "{stdout}");
-    assert_eq!(stdout.matches('✓').count(), 6, "{stdout}");
+    assert_eq!(stdout.matches('✓').count(), 8, "{stdout}");
 
     // The invariants again, from the figures alone.
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -99,9 +99,18 @@ fn the_demo_trades_until_everything_is_paid_and_its_books_add_up() {
     let periods = s["periods"].as_array().unwrap();
     assert_eq!(periods.len(), 2);
     for p in periods {
-        let sum = |map: &str| p[map].as_object().unwrap().values().map(n).sum::<u64>();
-        assert_eq!(sum("charges"), n(&p["revenue"]));
-        assert_eq!(sum("allocations") + n(&p["fee"]) + n(&p["unallocated"]), n(&p["revenue"]));
+        let sum = |list: &str, field: &str| p[list].as_array().unwrap().iter().map(|e| n(&e[field])).sum::<u64>();
+        assert_eq!(sum("consumers", "charge"), n(&p["revenue"]));
+        assert_eq!(sum("producers", "allocation") + n(&p["fee"]) + n(&p["unallocated"]), n(&p["revenue"]));
+        // Every kWh counted once: Σ local = Σ matched = M; the rest imported or exported.
+        let m = n(&p["matched"]);
+        assert_eq!((sum("consumers", "local"), sum("producers", "matched")), (m, m));
+        assert_eq!(m, n(&p["admitted"]).min(n(&p["used"])));
+        assert_eq!((sum("consumers", "imported"), n(&p["imported"])), (n(&p["used"]) - m, n(&p["used"]) - m));
+        assert_eq!((sum("producers", "exported"), n(&p["exported"])), (n(&p["produced"]) - m, n(&p["produced"]) - m));
+        for c in p["consumers"].as_array().unwrap() {
+            assert!(n(&c["charge"]) <= (n(&c["local"]) * n(&s["priceCap"])).div_ceil(1000), "{c}");
+        }
     }
     assert!(total("periods", "revenue") > 0, "the demo traded something");
     // Money is conserved: what consumers paid is what producers got plus what the grid keeps.
@@ -112,13 +121,51 @@ fn the_demo_trades_until_everything_is_paid_and_its_books_add_up() {
     assert_eq!(n(&s["grid"]["paidIn"]), paid);
     for c in s["consumers"].as_array().unwrap() {
         let id = c["id"].as_str().unwrap();
-        let billed_periods = periods.iter().filter(|p| p["charges"].get(id).is_some()).count() as u64;
+        let billed_periods = periods
+            .iter()
+            .filter(|p| p["consumers"].as_array().unwrap().iter().any(|c| c["id"] == id && n(&c["charge"]) > 0))
+            .count() as u64;
         assert_eq!(n(&c["paymentRequests"]), billed_periods, "{id} got a payment request per billed period");
         assert_eq!(n(&c["ledgerSpent"]), n(&c["paid"]), "{id}");
     }
     for p in s["producers"].as_array().unwrap() {
         assert_eq!(n(&p["ledgerBalance"]), n(&p["paidOut"]), "{}", p["id"]);
         assert_eq!(n(&p["paidOut"]), n(&p["entitled"]), "{}", p["id"]);
+    }
+}
+
+#[test]
+fn the_demo_shows_a_shortage_and_a_surplus_and_their_books_add_up() {
+    for (scenario, imported_more) in [("shortage", true), ("surplus", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("summary.json");
+        let output = gridctl()
+            .args([
+                "demo",
+                "--producers",
+                "2",
+                "--sources",
+                "1",
+                "--consumers",
+                "3",
+                "--periods",
+                "2",
+                "--pace-ms",
+                "0",
+            ])
+            .args(["--scenario", scenario, "--summary-json"])
+            .arg(&json)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{scenario}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!((stdout.matches('✓').count(), stdout.matches('✗').count()), (8, 0), "{scenario}: {stdout}");
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let total =
+            |field: &str| s["periods"].as_array().unwrap().iter().map(|p| p[field].as_u64().unwrap()).sum::<u64>();
+        let (imported, exported) = (total("imported"), total("exported"));
+        assert_eq!(imported > exported, imported_more, "{scenario}: imported {imported}, exported {exported}");
+        assert!(total("matched") > 0 && total("revenue") > 0, "{scenario}: something traded");
     }
 }
 

@@ -193,6 +193,7 @@ async fn deposit(State(ledger): State<Ledger>, Path(address): Path<String>, body
     };
     match ledger.store.deposit(&address, amount).await {
         Ok(balance) => Json(json!({"address": address, "balance": balance.get()})).into_response(),
+        Err(e @ StoreError::Overflow(_)) => error(StatusCode::BAD_REQUEST, e),
         Err(e) => fault(e),
     }
 }

@@ -17,7 +17,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the ledger's worker thread failed")]
     Join,
+    /// A balance would pass what the ledger holds (2^63 − 1 IOTA); nothing changed.
+    #[error("{0}")]
+    Overflow(String),
 }
+
+/// The most one account may hold: SQLite's integers are signed 64 bits.
+const MAX_BALANCE: u64 = i64::MAX as u64;
 
 /// Balances and batches in one SQLite file. One connection serialises every change,
 /// which is what a ledger wants.
@@ -134,29 +140,80 @@ impl LedgerStore {
         .await
     }
 
-    /// Adds `amount` to an account (the development faucet).
+    /// Adds `amount` to an account (the development faucet); an overflow changes nothing.
     pub async fn deposit(&self, address: &PaymentAddress, amount: Iota) -> Result<Iota, StoreError> {
         let address = address.to_string();
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO accounts (address, balance) VALUES (?1, ?2)
-                 ON CONFLICT (address) DO UPDATE SET balance = balance + excluded.balance",
-                params![address, amount.get() as i64],
-            )?;
-            Ok(Iota::new(balance(conn, &address)?))
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let total = credited(balance(&tx, &address)?, amount.get())
+                .ok_or_else(|| StoreError::Overflow(format!("{address} cannot hold {} IOTA more", amount.get())))?;
+            set_balance(&tx, &address, total)?;
+            tx.commit()?;
+            Ok(Iota::new(total))
         })
         .await
     }
 }
 
+/// `balance + amount`, if an account can hold it.
+fn credited(balance: u64, amount: u64) -> Option<u64> {
+    balance.checked_add(amount).filter(|total| *total <= MAX_BALANCE)
+}
+
 fn balance(conn: &Connection, address: &str) -> Result<u64, StoreError> {
     let balance: Option<i64> =
         conn.query_row("SELECT balance FROM accounts WHERE address = ?1", [address], |r| r.get(0)).optional()?;
-    Ok(balance.unwrap_or(0) as u64)
+    u64::try_from(balance.unwrap_or(0)).map_err(|_| StoreError::Corrupt(format!("{address} has a negative balance")))
+}
+
+fn set_balance(conn: &Connection, address: &str, balance: u64) -> Result<(), StoreError> {
+    let balance = i64::try_from(balance).map_err(|_| StoreError::Overflow(format!("{address}: {balance} IOTA")))?;
+    conn.execute(
+        "INSERT INTO accounts (address, balance) VALUES (?1, ?2)
+         ON CONFLICT (address) DO UPDATE SET balance = excluded.balance",
+        params![address, balance],
+    )?;
+    Ok(())
+}
+
+/// Moves a batch's money, all or nothing: `Err(reasons)` (and no balance changed) if a
+/// payer cannot cover its part or a payee's balance would overflow. Checked arithmetic
+/// throughout: the ledger never wraps.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    transfers: &[grid_core::ledger::Transfer],
+) -> Result<Result<(), Vec<String>>, StoreError> {
+    let mut balances: HashMap<String, u64> = HashMap::new();
+    let mut reasons = Vec::new();
+    for t in transfers {
+        let (from, to, amount) = (t.from.as_str(), t.to.as_str(), t.amount.get());
+        let current = |balances: &HashMap<String, u64>, address: &str| match balances.get(address) {
+            Some(balance) => Ok(*balance),
+            None => balance(tx, address),
+        };
+        let Some(left) = current(&balances, from)?.checked_sub(amount) else {
+            reasons.push(format!("insufficient funds: {from} cannot pay {amount}"));
+            continue;
+        };
+        balances.insert(from.to_owned(), left);
+        match credited(current(&balances, to)?, amount) {
+            Some(total) => {
+                balances.insert(to.to_owned(), total);
+            }
+            None => reasons.push(format!("overflow: {to} cannot hold {amount} IOTA more")),
+        }
+    }
+    if !reasons.is_empty() {
+        return Ok(Err(reasons));
+    }
+    for (address, balance) in &balances {
+        set_balance(tx, address, *balance)?;
+    }
+    Ok(Ok(()))
 }
 
 /// Turns every due pending batch final, in submission order: committed (balances
-/// moved) if each payer can cover its part, else invalid.
+/// moved) if each payer can cover its part and every payee can hold it, else invalid.
 fn finalize_due(conn: &mut Connection, now: u64) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let due: Vec<(String, String, bool)> = {
@@ -169,32 +226,13 @@ fn finalize_due(conn: &mut Connection, now: u64) -> Result<(), StoreError> {
     for (id, body, doomed) in due {
         let transfers: Vec<grid_core::ledger::Transfer> =
             serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut needed: HashMap<String, u64> = HashMap::new();
-        for t in &transfers {
-            *needed.entry(t.from.to_string()).or_default() += t.amount.get();
-        }
-        let short: Vec<String> = needed
-            .iter()
-            .filter(|(from, amount)| balance(&tx, from).map(|b| b < **amount).unwrap_or(true))
-            .map(|(from, amount)| format!("insufficient funds: {from} cannot pay {amount}"))
-            .collect();
         let (status, reasons) = if doomed {
             ("INVALID", vec!["injected fault: invalid".to_owned()])
-        } else if !short.is_empty() {
-            ("INVALID", short)
         } else {
-            for t in &transfers {
-                tx.execute(
-                    "UPDATE accounts SET balance = balance - ?2 WHERE address = ?1",
-                    params![t.from.as_str(), t.amount.get() as i64],
-                )?;
-                tx.execute(
-                    "INSERT INTO accounts (address, balance) VALUES (?1, ?2)
-                     ON CONFLICT (address) DO UPDATE SET balance = balance + excluded.balance",
-                    params![t.to.as_str(), t.amount.get() as i64],
-                )?;
+            match apply(&tx, &transfers)? {
+                Ok(()) => ("COMMITTED", Vec::new()),
+                Err(reasons) => ("INVALID", reasons),
             }
-            ("COMMITTED", Vec::new())
         };
         let reasons = serde_json::to_string(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         tx.execute("UPDATE batches SET status = ?2, reasons = ?3 WHERE id = ?1", params![id, status, reasons])?;

@@ -143,3 +143,30 @@ async fn a_long_list_of_ids_can_be_posted_as_sawtooth_allows() {
     assert_eq!(ids, [("b-6", "INVALID"), ("nope", "UNKNOWN")]);
     assert_eq!(ledger.post("/batch_statuses", json!({"id": "b-6"})).await.0, 400);
 }
+
+#[tokio::test]
+async fn a_deposit_an_account_cannot_hold_is_refused_and_changes_nothing() {
+    let ledger = Ledger::start(instant()).await;
+    assert_eq!(ledger.post("/accounts/consumer-0001/deposit", json!({"amount": 1000})).await.1["balance"], 1000);
+    let (status, body) = ledger.post("/accounts/consumer-0001/deposit", json!({"amount": u64::MAX})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("cannot hold"), "{body}");
+    assert_eq!(ledger.balance("consumer-0001").await, 1000, "unchanged, not wrapped to 999");
+    // Up to the largest balance it holds, and not one more.
+    let room = i64::MAX as u64 - 1000;
+    assert_eq!(ledger.post("/accounts/consumer-0001/deposit", json!({"amount": room})).await.0, 200);
+    assert_eq!(ledger.balance("consumer-0001").await, i64::MAX as u64);
+    assert_eq!(ledger.post("/accounts/consumer-0001/deposit", json!({"amount": 1})).await.0, 400);
+}
+
+#[tokio::test]
+async fn a_transfer_its_payee_cannot_hold_is_invalid_and_moves_nothing() {
+    let ledger = Ledger::start(instant()).await;
+    ledger.post("/accounts/rich-0001/deposit", json!({"amount": i64::MAX as u64})).await;
+    ledger.post("/accounts/payer-0001/deposit", json!({"amount": 10})).await;
+    assert_eq!(ledger.post("/batches", batch("too-much", "payer-0001", "rich-0001", 10)).await.0, 202);
+    let status = ledger.status("too-much").await;
+    assert_eq!(status["status"], "INVALID", "{status}");
+    assert!(status["invalid_transactions"][0]["message"].as_str().unwrap().contains("overflow"), "{status}");
+    assert_eq!((ledger.balance("payer-0001").await, ledger.balance("rich-0001").await), (10, i64::MAX as u64));
+}

@@ -437,11 +437,12 @@ mod tests {
 
     #[test]
     fn only_the_addresses_the_grid_writes_are_its_own() {
-        let config = GridConfig::from_vars(&vars(&[("GRID_WALLET", "grid"), ("SETTLEMENT_PERIOD_SECS", "60")])).unwrap();
+        let config =
+            GridConfig::from_vars(&vars(&[("GRID_WALLET", "grid"), ("SETTLEMENT_PERIOD_SECS", "60")])).unwrap();
         let address = |a: &str| PaymentAddress::parse(a).unwrap();
         let start = PeriodStart::parse(29_938_052 * 60_000).unwrap();
         assert_eq!(config.market.address_period(&address("grid-29938052")), Some(start));
-        for foreign in ["grid-029938052", "grid-0", "grid-00", "grid-999999999999999", "grid", "grid-", "gridx-1", "other-1"] {
+        for foreign in ["grid-029938052", "grid-00", "grid-999999999999999", "grid", "grid-", "gridx-1", "other-1"] {
             assert_eq!(config.market.address_period(&address(foreign)), None, "{foreign}");
         }
     }

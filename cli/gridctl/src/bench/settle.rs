@@ -42,9 +42,7 @@ fn ask(p: usize) -> Price {
 /// The pure settlement of one period, its readings summed first: seconds.
 fn pure(producers: usize, consumers: usize) -> f64 {
     let outputs: Vec<(RegistrationId, Wh, Price)> = (0..producers)
-        .flat_map(|p| {
-            (0..READINGS_EACH).map(move |n| (id("producer", p), Wh::new(100 + (p + n) as u64 % 70), ask(p)))
-        })
+        .flat_map(|p| (0..READINGS_EACH).map(move |n| (id("producer", p), Wh::new(100 + (p + n) as u64 % 70), ask(p))))
         .collect();
     let usages: Vec<(RegistrationId, Wh)> = (0..consumers)
         .flat_map(|c| (0..READINGS_EACH).map(move |n| (id("consumer", c), Wh::new(30 + (c + n) as u64 % 90))))

@@ -42,6 +42,8 @@ pub(super) fn routes() -> Router<AppState> {
         channels::batch_put,
         portal::overview,
         portal::periods,
+        portal::period,
+        portal::period_csv,
         portal::producers,
         portal::consumers,
         portal::batches,

@@ -369,7 +369,8 @@ impl Poller {
         }
         // Does nothing once a period has closed: the readings are late, and count in
         // the first open period.
-        let before = PeriodStart::parse(start.get().saturating_sub(length)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let before =
+            PeriodStart::parse(start.get().saturating_sub(length)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.settlements.initialize(before).await?;
         Ok(self.settlements.head().await?)
     }

@@ -2,7 +2,10 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use grid_core::books::BatchState;
+use grid_core::market::{PeriodReport, PeriodStart};
 use grid_core::{EpochMs, RegistrationId};
 use serde::Deserialize;
 
@@ -68,6 +71,135 @@ pub(crate) async fn periods(
     Ok(Json(state.data.periods(limit(query.limit, 24, 96)?).await?))
 }
 
+/// The period starting at `start`, if it is one of the grid's periods (else 404).
+fn period_of(state: &PortalState, start: u64) -> Result<PeriodStart, ApiError> {
+    state.data.period_start(start).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "{start} is not the start of a period (they start every {} s)",
+            state.data.period.secs()
+        ))
+    })
+}
+
+/// A settled period's report (DESIGN.md §6): its price and strategy, energy produced,
+/// admitted, used, matched, imported and exported (Wh), revenue, fee and unallocated
+/// (IOTA), and every producer (`id, produced, ask, admitted, matched, exported,
+/// allocation, paymentAddress`) and consumer (`id, used, local, imported, charge`).
+/// Periods settled before the local market (`rules: "pool"`) keep the report they had.
+#[utoipa::path(get, path = "/portal/api/periods/{periodStart}", tag = "portal", security(("portal" = [])),
+    params(("periodStart" = u64, Path, description = "The period's first millisecond (epoch ms), a multiple of its length")),
+    responses((status = 200, description = "The report", body = Object),
+        (status = 400, description = "Not a number", body = Ack),
+        (status = 404, description = "Not a period, or not settled", body = Ack),
+        (status = 401, description = "No or a wrong token", body = Ack),
+        (status = 403, description = "The portal has no PORTAL_TOKEN", body = Ack),
+    ))]
+pub(crate) async fn period(
+    State(state): State<PortalState>,
+    ApiPath(start): ApiPath<u64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let period = period_of(&state, start)?;
+    match state.data.period_report(period).await? {
+        Some(report) => Ok(Json(report)),
+        None => Err(ApiError::NotFound(format!("period {start} is not settled"))),
+    }
+}
+
+/// One row of a period's CSV: a producer's columns or a consumer's, the others empty.
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    period_start: u64,
+    role: &'static str,
+    id: &'a str,
+    price_iota_per_kwh: u64,
+    produced_wh: Option<u64>,
+    ask_iota_per_kwh: Option<u64>,
+    admitted_wh: Option<u64>,
+    matched_wh: Option<u64>,
+    exported_wh: Option<u64>,
+    allocation_iota: Option<u64>,
+    payment_address: Option<&'a str>,
+    used_wh: Option<u64>,
+    local_wh: Option<u64>,
+    imported_wh: Option<u64>,
+    charge_iota: Option<u64>,
+}
+
+/// A market period's report as CSV, one row per producer then per consumer.
+fn report_csv(report: &PeriodReport) -> Result<Vec<u8>, csv::Error> {
+    let s = &report.settlement;
+    let (start, price) = (report.period_start.get(), s.price.get());
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for p in &s.producers {
+        out.serialize(CsvRow {
+            period_start: start,
+            role: "producer",
+            id: p.id.as_str(),
+            price_iota_per_kwh: price,
+            produced_wh: Some(p.produced.get()),
+            ask_iota_per_kwh: p.ask.map(|a| a.get()),
+            admitted_wh: Some(p.admitted.get()),
+            matched_wh: Some(p.matched.get()),
+            exported_wh: Some(p.exported.get()),
+            allocation_iota: Some(p.allocation.get()),
+            payment_address: p.payment_address.as_ref().map(|a| a.as_str()),
+            used_wh: None,
+            local_wh: None,
+            imported_wh: None,
+            charge_iota: None,
+        })?;
+    }
+    for c in &s.consumers {
+        out.serialize(CsvRow {
+            period_start: start,
+            role: "consumer",
+            id: c.id.as_str(),
+            price_iota_per_kwh: price,
+            produced_wh: None,
+            ask_iota_per_kwh: None,
+            admitted_wh: None,
+            matched_wh: None,
+            exported_wh: None,
+            allocation_iota: None,
+            payment_address: None,
+            used_wh: Some(c.used.get()),
+            local_wh: Some(c.local.get()),
+            imported_wh: Some(c.imported.get()),
+            charge_iota: Some(c.charge.get()),
+        })?;
+    }
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// A settled period's report as CSV for accounting: `role` is `producer` or `consumer`;
+/// energy in Wh, prices in IOTA/kWh, money in IOTA.
+#[utoipa::path(get, path = "/portal/api/periods/{periodStart}/report.csv", tag = "portal", security(("portal" = [])),
+    params(("periodStart" = u64, Path, description = "The period's first millisecond (epoch ms), a multiple of its length")),
+    responses((status = 200, description = "The report as CSV", content_type = "text/csv", body = String),
+        (status = 400, description = "Not a number", body = Ack),
+        (status = 404, description = "Not a period, not settled, or settled as a pool (no market figures)", body = Ack),
+        (status = 401, description = "No or a wrong token", body = Ack),
+        (status = 403, description = "The portal has no PORTAL_TOKEN", body = Ack),
+    ))]
+pub(crate) async fn period_csv(
+    State(state): State<PortalState>,
+    ApiPath(start): ApiPath<u64>,
+) -> Result<Response, ApiError> {
+    let period = period_of(&state, start)?;
+    let Some(report) = state.data.market_report(period).await? else {
+        return Err(ApiError::NotFound(format!(
+            "period {start} has no market report (unsettled, or settled as a pool)"
+        )));
+    };
+    let body = report_csv(&report).map_err(|e| grid_store::StoreError::Corrupt(format!("report of {start}: {e}")))?;
+    let disposition = format!("attachment; filename=\"period-{start}.csv\"");
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
+}
+
 /// Producers: what each produced, earned, was paid and is owed.
 #[utoipa::path(get, path = "/portal/api/producers", tag = "portal", security(("portal" = [])),
     params(("page" = Option<usize>, Query, description = "From 0"), ("pageSize" = Option<usize>, Query, description = "1–500 (default 50)")),
@@ -110,7 +242,8 @@ pub(crate) async fn batches(
     State(state): State<PortalState>,
     ApiQuery(query): ApiQuery<Limit>,
 ) -> Result<Json<Vec<BatchRow>>, ApiError> {
-    let status = query.status.as_deref().map(BatchState::parse).transpose().map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let status =
+        query.status.as_deref().map(BatchState::parse).transpose().map_err(|e| ApiError::BadBody(e.to_string()))?;
     Ok(Json(state.data.batches(status, limit(query.limit, 100, 1_000)?).await?))
 }
 

@@ -83,7 +83,67 @@ pub fn energy_by_producer(periods: &[PeriodPoint]) -> Markup {
     }
 }
 
-/// The consensus price of each period.
+/// Energy per period in the local market: what was matched (traded locally), imported
+/// (consumers' use beyond it) and exported (producers' output beyond it), side by side.
+pub fn market_energy(periods: &[PeriodPoint]) -> Markup {
+    const SERIES: [(&str, usize); 3] = [("matched", 2), ("imported", 1), ("exported", 0)];
+    let value = |p: &PeriodPoint, series: &str| match series {
+        "matched" => p.matched_wh,
+        "imported" => p.imported_wh,
+        _ => p.exported_wh,
+    };
+    let max = periods.iter().flat_map(|p| SERIES.map(|(s, _)| value(p, s))).max().unwrap_or(0).max(1) as f64;
+    let plot = HEIGHT - BOTTOM - TOP;
+    let slot = (WIDTH - LEFT) / periods.len().max(1) as f64;
+    let bar = (slot * 0.8 / 3.0).max(1.0);
+    let mut rects = Vec::new();
+    let mut labels = Vec::new();
+    for (i, period) in periods.iter().enumerate() {
+        let x0 = LEFT + i as f64 * slot + slot * 0.1;
+        for (k, (series, colour_index)) in SERIES.iter().enumerate() {
+            let wh = value(period, series);
+            let h = wh as f64 / max * plot;
+            let label = format!("{} {series}: {} kWh", hour_minute(period.start), kwh(wh));
+            rects.push((x0 + k as f64 * bar, HEIGHT - BOTTOM - h, h, colour(*colour_index), label));
+        }
+        if i == 0 || i + 1 == periods.len() || periods.len() <= 8 {
+            labels.push((x0 + 1.5 * bar, hour_minute(period.start)));
+        }
+    }
+    html! {
+        svg.chart viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-labelledby="market-title market-desc" {
+            title #market-title { "Energy per period: matched, imported and exported (kWh)" }
+            desc #market-desc {
+                (format!(
+                    "{} periods: {} kWh matched, {} kWh imported, {} kWh exported in all.",
+                    periods.len(),
+                    kwh(periods.iter().map(|p| p.matched_wh).sum()),
+                    kwh(periods.iter().map(|p| p.imported_wh).sum()),
+                    kwh(periods.iter().map(|p| p.exported_wh).sum()),
+                ))
+            }
+            line x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(HEIGHT - BOTTOM) stroke="#555" {}
+            line x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) stroke="#555" {}
+            text x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" font-size="11" { (kwh(max as u64)) }
+            text x=(LEFT - 6.0) y=(HEIGHT - BOTTOM) text-anchor="end" font-size="11" { "0" }
+            @for (x, y, h, fill, label) in &rects {
+                rect x=(format!("{x:.1}")) y=(format!("{y:.1}")) width=(format!("{bar:.1}")) height=(format!("{h:.1}")) fill=(fill) {
+                    title { (label) }
+                }
+            }
+            @for (x, label) in &labels {
+                text x=(format!("{x:.1}")) y=(HEIGHT - 6.0) text-anchor="middle" font-size="11" { (label) }
+            }
+        }
+        ul.legend {
+            @for (series, colour_index) in SERIES {
+                li { svg width="12" height="12" aria-hidden="true" { rect width="12" height="12" fill=(colour(colour_index)) {} } " " (series) }
+            }
+        }
+    }
+}
+
+/// The price of each period.
 pub fn price_over_time(periods: &[PeriodPoint]) -> Markup {
     let max = periods.iter().map(|p| p.price).max().unwrap_or(0).max(1) as f64;
     let min = periods.iter().map(|p| p.price).min().unwrap_or(0) as f64;
@@ -97,7 +157,7 @@ pub fn price_over_time(periods: &[PeriodPoint]) -> Markup {
         periods.iter().enumerate().map(|(i, p)| point(i, p.price)).map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
     html! {
         svg.chart viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-labelledby="price-title price-desc" {
-            title #price-title { "Consensus price per period (IOTA per kWh)" }
+            title #price-title { "Price per period (IOTA per kWh)" }
             desc #price-desc { (format!("From {} to {} IOTA per kWh over {} periods.", min, max, periods.len())) }
             line x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(HEIGHT - BOTTOM) stroke="#555" {}
             line x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) stroke="#555" {}

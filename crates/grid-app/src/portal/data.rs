@@ -375,9 +375,11 @@ impl PortalData {
     /// unsettled or pool-era period.
     pub async fn market_report(&self, start: PeriodStart) -> Result<Option<PeriodReport>, StoreError> {
         match self.period_report(start).await? {
-            Some(report) if report.get("rules").and_then(Value::as_str) == Some("local") => serde_json::from_value(report)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("report of {start}: {e}"))),
+            Some(report) if report.get("rules").and_then(Value::as_str) == Some("local") => {
+                serde_json::from_value(report)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(format!("report of {start}: {e}")))
+            }
             _ => Ok(None),
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! - `/portal/api/…`: JSON, from the stores through the same ports the jobs use
 //!   ([`data`]).
-//! - `/portal`, `/portal/registrations/{id}`: server-rendered pages ([`page`]) with
+//! - `/portal`, `/portal/registrations/{id}`, `/portal/periods/{start}`: server-rendered
+//!   pages ([`page`]) with
 //!   inline SVG charts ([`charts`]) and a little script for sorting, searching and
 //!   refreshing, all served from here (no CDN), under a strict CSP.
 //! - Access ([`auth`]): `Authorization: Bearer <PORTAL_TOKEN>`, or the session cookie
@@ -43,8 +44,11 @@ pub(crate) fn routes(state: PortalState) -> Router {
     let protected = Router::new()
         .route("/portal", get(page::overview))
         .route("/portal/registrations/{registrationId}", get(page::registration))
+        .route("/portal/periods/{periodStart}", get(page::period))
         .route("/portal/api/overview", get(api::overview))
         .route("/portal/api/periods", get(api::periods))
+        .route("/portal/api/periods/{periodStart}", get(api::period))
+        .route("/portal/api/periods/{periodStart}/report.csv", get(api::period_csv))
         .route("/portal/api/producers", get(api::producers))
         .route("/portal/api/consumers", get(api::consumers))
         .route("/portal/api/batches", get(api::batches))

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::PortalState;
 use super::charts;
-use super::data::{BatchRow, ConsumerRow, Detail, HeartbeatRow, MessageRow, Overview, ProducerRow, RejectionRow};
+use super::data::{
+    BatchRow, ConsumerRow, Detail, HeartbeatRow, MessageRow, Overview, PeriodPoint, ProducerRow, RejectionRow,
+};
 use crate::error::ApiError;
 use crate::http::extract::ApiPath;
 
@@ -142,7 +144,10 @@ fn tiles(o: &Overview) -> Markup {
             (tile("Consumers", "consumers", o.consumers.active.to_string(), Some(format!("{} removed", o.consumers.removed))))
             (tile("Current period", "currentPeriod", time(o.current_period), Some(format!("{} min periods", o.period_secs / 60))))
             (tile("Last settled", "lastSettled", last.map_or("none yet".to_owned(), |p| time(p.start)), None))
-            (tile("Consensus price", "price", last.map_or("–".to_owned(), |p| format!("{} IOTA/kWh", p.price)), None))
+            (tile("Price (last period)", "price", last.map_or("–".to_owned(), |p| format!("{} IOTA/kWh", p.price)),
+                last.map(|p| format!("{} · {}", p.strategy.as_deref().unwrap_or(&p.rules), p.price_source))))
+            (tile("Matched (last period)", "matched", last.map_or("–".to_owned(), |p| format!("{} kWh", kwh(p.matched_wh))),
+                last.map(|p| format!("imported {} · exported {} kWh", kwh(p.imported_wh), kwh(p.exported_wh)))))
             (tile("Revenue (last period)", "revenue", last.map_or("–".to_owned(), |p| format!("{} IOTA", p.revenue)),
                 last.map(|p| format!("fee {} · unallocated {}", p.fee, p.unallocated))))
             (tile("Paid in by consumers", "paidIn", format!("{} IOTA", o.paid_in), None))
@@ -166,6 +171,8 @@ fn producer_rows(rows: &[ProducerRow]) -> Markup {
                 td { (p.name.as_deref().unwrap_or("")) }
                 td { (p.status) }
                 (num(p.produced_wh, kwh(p.produced_wh)))
+                (num(p.matched_wh, kwh(p.matched_wh)))
+                (num(p.exported_wh, kwh(p.exported_wh)))
                 (iota(p.earned)) (iota(p.paid_out)) (iota(p.payout_pending)) (iota(p.owed))
                 @match &p.last_reading {
                     Some(r) => (num(r.start, format!("{} · {} kWh", time(r.start), kwh(r.wh)))),
@@ -184,7 +191,27 @@ fn consumer_rows(rows: &[ConsumerRow]) -> Markup {
                 td { (c.name.as_deref().unwrap_or("")) }
                 td { (c.status) }
                 (num(c.used_wh, kwh(c.used_wh)))
+                (num(c.local_wh, kwh(c.local_wh)))
+                (num(c.imported_wh, kwh(c.imported_wh)))
                 (iota(c.billed)) (iota(c.paid)) (iota(c.pending)) (iota(c.outstanding))
+            }
+        }
+    }
+}
+
+fn period_rows(rows: &[PeriodPoint]) -> Markup {
+    html! {
+        @for p in rows.iter().rev() {
+            tr {
+                td { a href=(format!("/portal/periods/{}", p.start)) { (time(p.start)) } }
+                td { (p.strategy.as_deref().unwrap_or(&p.rules)) }
+                (iota(p.price))
+                (num(p.produced_wh, kwh(p.produced_wh)))
+                (num(p.used_wh, kwh(p.used_wh)))
+                (num(p.matched_wh, kwh(p.matched_wh)))
+                (num(p.imported_wh, kwh(p.imported_wh)))
+                (num(p.exported_wh, kwh(p.exported_wh)))
+                (iota(p.revenue)) (iota(p.fee))
             }
         }
     }
@@ -262,15 +289,19 @@ pub(super) async fn overview(State(state): State<PortalState>) -> Result<Html<St
         }
         (tiles(&overview))
         section.charts aria-label="Charts" {
+            figure.card { figcaption { "The local market: matched, imported, exported" } (charts::market_energy(&periods)) }
             figure.card { figcaption { "Energy per period, by producer" } (charts::energy_by_producer(&periods)) }
-            figure.card { figcaption { "Consensus price" } (charts::price_over_time(&periods)) }
+            figure.card { figcaption { "Price" } (charts::price_over_time(&periods)) }
             figure.card { figcaption { "Consumer balances" } (charts::consumer_balances(&consumers)) }
         }
+        (table("periods", "Settled periods (each links to its report)",
+            &["Period (UTC)", "Strategy", "Price", "Produced kWh", "Used kWh", "Matched kWh", "Imported kWh", "Exported kWh", "Revenue", "Fee"],
+            period_rows(&periods), periods.is_empty()))
         (table("producers", "Producers",
-            &["Producer", "Name", "Status", "Produced kWh", "Earned", "Paid out", "Payout pending", "Owed", "Last reading"],
+            &["Producer", "Name", "Status", "Produced kWh", "Matched kWh", "Exported kWh", "Earned", "Paid out", "Payout pending", "Owed", "Last reading"],
             producer_rows(&producers), producers.is_empty()))
         (table("consumers", "Consumers",
-            &["Consumer", "Name", "Status", "Used kWh", "Billed", "Paid", "Pending", "Outstanding"],
+            &["Consumer", "Name", "Status", "Used kWh", "Local kWh", "Imported kWh", "Billed", "Paid", "Pending", "Outstanding"],
             consumer_rows(&consumers), consumers.is_empty()))
         (table("batches", "Ledger batches",
             &["Batch", "Kind", "Registration", "Amount", "Status", "Checks", "Last checked", "Reasons"],
@@ -314,13 +345,15 @@ fn detail(d: &Detail) -> Markup {
         }
         dl.tiles aria-label="Account" {
             @if let Some(p) = &d.producer {
-                (tile("Produced", "producedWh", format!("{} kWh", kwh(p.produced_wh)), None))
+                (tile("Produced", "producedWh", format!("{} kWh", kwh(p.produced_wh)),
+                    Some(format!("matched {} · exported {} kWh", kwh(p.matched_wh), kwh(p.exported_wh)))))
                 (tile("Earned", "earned", format!("{} IOTA", p.earned), None))
                 (tile("Paid out", "paidOut", format!("{} IOTA", p.paid_out), Some(format!("{} pending", p.payout_pending))))
                 (tile("Owed", "owed", format!("{} IOTA", p.owed), None))
             }
             @if let Some(c) = &d.consumer {
-                (tile("Used", "usedWh", format!("{} kWh", kwh(c.used_wh)), None))
+                (tile("Used", "usedWh", format!("{} kWh", kwh(c.used_wh)),
+                    Some(format!("local {} · imported {} kWh", kwh(c.local_wh), kwh(c.imported_wh)))))
                 (tile("Billed", "billed", format!("{} IOTA", c.billed), None))
                 (tile("Paid", "paid", format!("{} IOTA", c.paid), Some(format!("{} pending", c.pending))))
                 (tile("Outstanding", "outstanding", format!("{} IOTA", c.outstanding), None))
@@ -349,4 +382,82 @@ fn detail(d: &Detail) -> Markup {
         (table("rejected", "Rejected messages", &["Registration", "Index", "Reason", "At (UTC)"], rejection_rows(&d.rejections), d.rejections.is_empty()))
         p { a href="/portal" { "← Overview" } " · " a href=(format!("/portal/api/registrations/{}", d.id)) { "JSON" } }
     }
+}
+
+pub(super) async fn period(
+    State(state): State<PortalState>,
+    ApiPath(start): ApiPath<u64>,
+) -> Result<Response, ApiError> {
+    let not_found = |why: &str| {
+        let page =
+            layout("Not found", true, html! { h1 { "Not found" } p { (why) } p { a href="/portal" { "← Overview" } } });
+        Ok((StatusCode::NOT_FOUND, Html(page)).into_response())
+    };
+    let Some(period) = state.data.period_start(start) else {
+        return not_found(&format!("{start} is not the start of a period."));
+    };
+    let Some(report) = state.data.market_report(period).await? else {
+        return match state.data.period_report(period).await? {
+            Some(pool) => {
+                let body = html! {
+                    h1 { "Period " (time(start)) " UTC" }
+                    p { "Settled as a pool, before the local market: its report is kept as it was." }
+                    pre.report { (serde_json::to_string_pretty(&pool).unwrap_or_default()) }
+                    p { a href="/portal" { "← Overview" } }
+                };
+                Ok(Html(layout("Period", true, body)).into_response())
+            }
+            None => not_found(&format!("Period {} is not settled.", time(start))),
+        };
+    };
+    let s = &report.settlement;
+    let body = html! {
+        div.page-head {
+            h1 { "Period " (time(start)) " UTC" }
+            p { (s.strategy) " · " (s.price.get()) " IOTA/kWh (" (s.price_source.as_str()) ") · consumers pay " code { (report.payment_address) } }
+        }
+        dl.tiles aria-label="The period" {
+            (tile("Produced", "produced", format!("{} kWh", kwh(s.produced.get())), Some(format!("admitted {} kWh", kwh(s.admitted.get())))))
+            (tile("Used", "used", format!("{} kWh", kwh(s.used.get())), None))
+            (tile("Matched", "matched", format!("{} kWh", kwh(s.matched.get())), Some("traded locally".to_owned())))
+            (tile("Imported", "imported", format!("{} kWh", kwh(s.imported.get())), Some("from the consumers' utility".to_owned())))
+            (tile("Exported", "exported", format!("{} kWh", kwh(s.exported.get())), Some("to the producers' utility".to_owned())))
+            (tile("Revenue", "revenue", format!("{} IOTA", s.revenue.get()), Some(format!("fee {} · unallocated {}", s.fee.get(), s.unallocated.get()))))
+        }
+        (table("period-producers", "Producers: matched and exported",
+            &["Producer", "Produced kWh", "Ask", "Admitted kWh", "Matched kWh", "Exported kWh", "Allocation", "Paid to"],
+            html! {
+                @for p in &s.producers {
+                    tr {
+                        td { a href=(format!("/portal/registrations/{}", p.id)) { (p.id) } }
+                        (num(p.produced.get(), kwh(p.produced.get())))
+                        (num(p.ask.map_or(0, |a| a.get()), p.ask.map_or("–".to_owned(), |a| a.get().to_string())))
+                        (num(p.admitted.get(), kwh(p.admitted.get())))
+                        (num(p.matched.get(), kwh(p.matched.get())))
+                        (num(p.exported.get(), kwh(p.exported.get())))
+                        (iota(p.allocation.get()))
+                        td { code { (p.payment_address.as_ref().map_or("–", |a| a.as_str())) } }
+                    }
+                }
+            }, s.producers.is_empty()))
+        (table("period-consumers", "Consumers: local and imported",
+            &["Consumer", "Used kWh", "Local kWh", "Imported kWh", "Charge"],
+            html! {
+                @for c in &s.consumers {
+                    tr {
+                        td { a href=(format!("/portal/registrations/{}", c.id)) { (c.id) } }
+                        (num(c.used.get(), kwh(c.used.get())))
+                        (num(c.local.get(), kwh(c.local.get())))
+                        (num(c.imported.get(), kwh(c.imported.get())))
+                        (iota(c.charge.get()))
+                    }
+                }
+            }, s.consumers.is_empty()))
+        p {
+            a href="/portal" { "← Overview" } " · "
+            a href=(format!("/portal/api/periods/{start}/report.csv")) download { "Download CSV" } " · "
+            a href=(format!("/portal/api/periods/{start}")) { "JSON" }
+        }
+    };
+    Ok(Html(layout("Period", true, body)).into_response())
 }
