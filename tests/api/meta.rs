@@ -35,6 +35,8 @@ async fn the_openapi_document_lists_every_route_with_its_methods() {
         ("/channels/messages/batch-put", "post"),
         ("/portal/api/overview", "get"),
         ("/portal/api/periods", "get"),
+        ("/portal/api/periods/{periodStart}", "get"),
+        ("/portal/api/periods/{periodStart}/report.csv", "get"),
         ("/portal/api/producers", "get"),
         ("/portal/api/consumers", "get"),
         ("/portal/api/batches", "get"),

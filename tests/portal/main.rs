@@ -261,3 +261,83 @@ async fn a_page_far_past_the_end_is_empty_not_an_error() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["items"], serde_json::json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_settled_period_has_its_report_a_page_and_a_csv_behind_the_token() {
+    let grid = traded().await;
+    let periods = get(&grid, "/portal/api/periods?limit=96", Some(TOKEN)).await.2;
+    let traded: Vec<&Value> = periods.as_array().unwrap().iter().filter(|p| p["producedWh"] != 0).collect();
+    // Period one: 2 kWh offered at 100 against 1.5 kWh used; period two: 1 kWh against 0.5.
+    let expected = [(2000, 1500, 1500, 0, 500, 150, 30, 120), (1000, 500, 500, 0, 500, 50, 10, 40)];
+    assert_eq!(traded.len(), 2, "{periods}");
+    for (point, (produced, used, matched, imported, exported, revenue, fee, allocation)) in traded.iter().zip(expected)
+    {
+        let start = point["start"].as_u64().unwrap();
+        assert_eq!(
+            (&point["matchedWh"], &point["importedWh"], &point["exportedWh"], &point["rules"], &point["strategy"]),
+            (&json!(matched), &json!(imported), &json!(exported), &json!("local"), &json!("clearing"))
+        );
+        let path = format!("/portal/api/periods/{start}");
+        assert_eq!(get(&grid, &path, None).await.0, 401);
+        let (status, _, report) = get(&grid, &path, Some(TOKEN)).await;
+        assert_eq!(status, 200, "{report}");
+        let figures: Vec<&Value> = ["produced", "used", "matched", "imported", "exported", "revenue", "fee"]
+            .iter()
+            .map(|k| &report[*k])
+            .collect();
+        assert_eq!(
+            figures,
+            [
+                &json!(produced),
+                &json!(used),
+                &json!(matched),
+                &json!(imported),
+                &json!(exported),
+                &json!(revenue),
+                &json!(fee)
+            ]
+        );
+        assert_eq!(report["producers"][0]["allocation"], allocation);
+        assert_eq!(report["producers"][0]["paymentAddress"], "wallet-producer-0001");
+        assert_eq!(report["consumers"][0]["local"], matched);
+
+        let client = reqwest::Client::new();
+        let csv = client.get(format!("{}{path}/report.csv", grid.base)).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(csv.status(), 200);
+        assert!(csv.headers()["content-disposition"].to_str().unwrap().contains(&format!("period-{start}.csv")));
+        let text = csv.text().await.unwrap();
+        assert_eq!(text.lines().count(), 3, "a header, the producer, the consumer: {text}");
+        assert!(
+            text.contains(&format!("{start},consumer,consumer-0001,100,,,,,,,,{used},{matched},{imported},{revenue}")),
+            "{text}"
+        );
+
+        let page = client.get(format!("{}/portal/periods/{start}", grid.base)).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        for shown in
+            ["Producers: matched and exported", "Consumers: local and imported", "Download CSV", "wallet-producer-0001"]
+        {
+            assert!(html.contains(shown), "{shown}: {html}");
+        }
+    }
+    // The overview links each period to its page and draws the market's energy.
+    let overview = reqwest::Client::new().get(format!("{}/portal", grid.base)).bearer_auth(TOKEN).send().await.unwrap();
+    let html = overview.text().await.unwrap();
+    assert!(html.contains(&format!("/portal/periods/{}", traded[0]["start"])), "{html}");
+    assert!(html.contains("matched, imported and exported"), "{html}");
+
+    // Not a period, not settled, not a number: said in JSON.
+    let first = traded[0]["start"].as_u64().unwrap();
+    for (path, status) in [
+        (format!("/portal/api/periods/{}", first + 1), 404),
+        (format!("/portal/api/periods/{}", first + 3_600_000), 404),
+        (format!("/portal/api/periods/{}/report.csv", first + 3_600_000), 404),
+        ("/portal/api/periods/soon".to_owned(), 400),
+        ("/portal/api/periods/99999999999999999999999".to_owned(), 400),
+    ] {
+        let (got, _, body) = get(&grid, &path, Some(TOKEN)).await;
+        assert_eq!((got, body["success"].as_bool()), (status, Some(false)), "{path}: {body}");
+        assert!(!body["message"].as_str().unwrap().is_empty(), "{path}");
+    }
+}

@@ -188,7 +188,7 @@ async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
     assert_eq!(page.eval(&tile("payouts")).await, json!(format!("{} IOTA", overview["payouts"])));
     assert_eq!(page.eval(&tile("producers")).await, json!(overview["producers"]["active"].to_string()));
     assert!(overview["paidIn"].as_u64().unwrap() > 0, "the demo traded");
-    assert_eq!(page.eval("document.querySelectorAll('svg.chart').length").await, json!(3));
+    assert_eq!(page.eval("document.querySelectorAll('svg.chart').length").await, json!(4));
 
     // The script runs under the CSP: sorting a column marks it.
     page.eval("document.querySelector('#producers thead th:nth-child(5) button').click(); true").await;
@@ -209,7 +209,22 @@ async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
     assert!(heading.as_str().unwrap().starts_with("producer-01"), "{heading}");
     assert!(page.eval("document.querySelectorAll('#readings tbody tr').length").await.as_u64().unwrap() > 0);
     let detail = page.screenshot(1280, "portal-producer.png").await;
-    for shot in [desktop, phone, detail] {
+
+    // A settled period's report: the market's figures, every party, the CSV.
+    page.call("Page.navigate", json!({"url": format!("{base}/portal")})).await;
+    page.wait_for("document.querySelector('#periods a') !== null").await;
+    page.eval("document.querySelector('#periods a').click(); true").await;
+    page.wait_for("location.pathname.startsWith('/portal/periods/') && document.readyState === 'complete'").await;
+    let heading = page.eval("document.querySelector('h1').textContent").await;
+    assert!(heading.as_str().unwrap().starts_with("Period "), "{heading}");
+    assert!(page.eval("document.querySelectorAll('#period-producers tbody tr').length").await.as_u64().unwrap() > 0);
+    assert!(page.eval("document.querySelectorAll('#period-consumers tbody tr').length").await.as_u64().unwrap() > 0);
+    assert_eq!(
+        page.eval("document.querySelector('a[download]').getAttribute('href').endsWith('/report.csv')").await,
+        json!(true)
+    );
+    let period = page.screenshot(1280, "portal-period.png").await;
+    for shot in [desktop, phone, detail, period] {
         assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "{}", shot.display());
     }
 }

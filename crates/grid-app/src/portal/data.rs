@@ -361,14 +361,17 @@ impl PortalData {
     }
 
     /// A settled period's report as archived: DESIGN.md §6's for market periods (a
-    /// [`PeriodReport`]), the pool's own for periods settled before. `None` if the period
-    /// is not settled.
+    /// [`PeriodReport`]), the pool's own for periods settled before (with `rules: "pool"`
+    /// added, which it did not say). `None` if the period is not settled.
     pub async fn period_report(&self, start: PeriodStart) -> Result<Option<Value>, StoreError> {
-        if self.settlements.get(start).await?.is_none() {
-            return Ok(None);
-        }
+        let Some(record) = self.settlements.get(start).await? else { return Ok(None) };
         let Some(text) = self.archive.get(start).await? else { return Ok(None) };
-        serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt(format!("report of {start}: {e}")))
+        let mut report: Value =
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("report of {start}: {e}")))?;
+        if let Some(fields) = report.as_object_mut() {
+            fields.entry("rules").or_insert_with(|| Value::from(record.rules.as_str()));
+        }
+        Ok(Some(report))
     }
 
     /// A market period's report, typed (for the page and the CSV); `None` for an
