@@ -157,7 +157,8 @@ impl Settler {
         self.accounts.apply(period.start(), &entries, settlement.fee).await?;
         let record = SettlementRecord::of(period.start(), &settlement, payment_address.clone(), now);
         let report = PeriodReport::new(period, settlement, payment_address.clone());
-        let json = serde_json::to_string_pretty(&report).expect("a report serialises");
+        // Compact: a 100 000-consumer report is megabytes, and only programs read it raw.
+        let json = serde_json::to_string(&report).expect("a report serialises");
         self.archive.put(period.start(), &json).await?;
         self.request_payments(&report.settlement.consumers, &payment_address).await?;
 

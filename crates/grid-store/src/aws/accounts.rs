@@ -443,8 +443,10 @@ impl AccountStore for DynamoAccountStore {
                 producer,
                 owed: entitlements,
                 paid_before: Iota::new(
-                    opt_n(item, ACCOUNTS, "paidOut")?.unwrap_or(0)
-                        + opt_n(item, ACCOUNTS, "payoutPending")?.unwrap_or(0),
+                    opt_n(item, ACCOUNTS, "paidOut")?
+                        .unwrap_or(0)
+                        .checked_add(opt_n(item, ACCOUNTS, "payoutPending")?.unwrap_or(0))
+                        .ok_or_else(|| corrupt("account", "paid out overflows"))?,
                 ),
                 refused: opt_n(item, ACCOUNTS, "refused")?.unwrap_or(0),
             });
@@ -454,7 +456,8 @@ impl AccountStore for DynamoAccountStore {
     }
 
     async fn funds(&self) -> Result<Vec<Funds>, StoreError> {
-        // A missing `spent` is zero, which a filter expression cannot say; compare here.
+        // A missing `spent` is zero (ADD creates it), which a filter expression cannot
+        // say; compare here.
         let items = self.scan("begins_with(id, :wallet)", &[(":wallet", s("wallet#"))]).await?;
         let mut funds = items
             .iter()
@@ -465,7 +468,10 @@ impl AccountStore for DynamoAccountStore {
                     address: PaymentAddress::parse(get_s(item, ACCOUNTS, "address")?)
                         .map_err(|e| corrupt("wallet", e))?,
                     seq: opt_n(item, ACCOUNTS, "seq")?.unwrap_or(u64::MAX),
-                    available: Iota::new(received.saturating_sub(spent)),
+                    // Spent beyond received is not a state the books can reach.
+                    available: Iota::new(
+                        received.checked_sub(spent).ok_or_else(|| corrupt("wallet", "spent more than received"))?,
+                    ),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
