@@ -56,31 +56,16 @@ pub fn energy_by_producer(periods: &[PeriodPoint]) -> Markup {
             labels.push((x + bar / 2.0, hour_minute(period.start)));
         }
     }
-    html! {
-        svg.chart viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-labelledby="energy-title energy-desc" {
-            title #energy-title { "Energy produced per period, by producer (kWh)" }
-            desc #energy-desc {
-                (format!("{} periods; the highest total is {} kWh.", periods.len(), kwh(max as u64)))
-            }
-            line x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(HEIGHT - BOTTOM) stroke="#555" {}
-            line x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) stroke="#555" {}
-            text x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" font-size="11" { (kwh(max as u64)) }
-            text x=(LEFT - 6.0) y=(HEIGHT - BOTTOM) text-anchor="end" font-size="11" { "0" }
-            @for (x, y, h, fill, label) in &rects {
-                rect x=(format!("{x:.1}")) y=(format!("{y:.1}")) width=(format!("{bar:.1}")) height=(format!("{h:.1}")) fill=(fill) {
-                    title { (label) }
-                }
-            }
-            @for (x, label) in &labels {
-                text x=(format!("{x:.1}")) y=(HEIGHT - 6.0) text-anchor="middle" font-size="11" { (label) }
-            }
-        }
-        ul.legend {
-            @for (p, producer) in producers.iter().enumerate() {
-                li { svg width="12" height="12" aria-hidden="true" { rect width="12" height="12" fill=(colour(p)) {} } " " (producer) }
-            }
-        }
-    }
+    bars(Bars {
+        id: "energy",
+        title: "Energy produced per period, by producer (kWh)".to_owned(),
+        desc: format!("{} periods; the highest total is {} kWh.", periods.len(), kwh(max as u64)),
+        top: kwh(max as u64),
+        bar,
+        rects,
+        labels,
+        legend: producers.iter().enumerate().map(|(p, producer)| (producer.to_string(), colour(p))).collect(),
+    })
 }
 
 /// Energy per period in the local market: what was matched (traded locally), imported
@@ -110,34 +95,65 @@ pub fn market_energy(periods: &[PeriodPoint]) -> Markup {
             labels.push((x0 + 1.5 * bar, hour_minute(period.start)));
         }
     }
+    bars(Bars {
+        id: "market",
+        title: "Energy per period: matched, imported and exported (kWh)".to_owned(),
+        desc: format!(
+            "{} periods: {} kWh matched, {} kWh imported, {} kWh exported in all.",
+            periods.len(),
+            kwh(periods.iter().map(|p| p.matched_wh).sum()),
+            kwh(periods.iter().map(|p| p.imported_wh).sum()),
+            kwh(periods.iter().map(|p| p.exported_wh).sum()),
+        ),
+        top: kwh(max as u64),
+        bar,
+        rects,
+        labels,
+        legend: SERIES.iter().map(|(series, c)| (series.to_string(), colour(*c))).collect(),
+    })
+}
+
+/// One bar: where it stands, how high, its colour and what it says on hover.
+type Bar = (f64, f64, f64, &'static str, String);
+
+/// A bar chart over periods, with its axes, labels and legend.
+struct Bars {
+    /// Prefix of the chart's title and description ids.
+    id: &'static str,
+    title: String,
+    desc: String,
+    /// The label at the top of the axis.
+    top: String,
+    /// Each bar's width.
+    bar: f64,
+    rects: Vec<Bar>,
+    labels: Vec<(f64, String)>,
+    legend: Vec<(String, &'static str)>,
+}
+
+fn bars(chart: Bars) -> Markup {
+    let (title, desc) = (format!("{}-title", chart.id), format!("{}-desc", chart.id));
+    let bar = chart.bar;
     html! {
-        svg.chart viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-labelledby="market-title market-desc" {
-            title #market-title { "Energy per period: matched, imported and exported (kWh)" }
-            desc #market-desc {
-                (format!(
-                    "{} periods: {} kWh matched, {} kWh imported, {} kWh exported in all.",
-                    periods.len(),
-                    kwh(periods.iter().map(|p| p.matched_wh).sum()),
-                    kwh(periods.iter().map(|p| p.imported_wh).sum()),
-                    kwh(periods.iter().map(|p| p.exported_wh).sum()),
-                ))
-            }
+        svg.chart viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-labelledby=(format!("{title} {desc}")) {
+            title #(title) { (chart.title) }
+            desc #(desc) { (chart.desc) }
             line x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(HEIGHT - BOTTOM) stroke="#555" {}
             line x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) stroke="#555" {}
-            text x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" font-size="11" { (kwh(max as u64)) }
+            text x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" font-size="11" { (chart.top) }
             text x=(LEFT - 6.0) y=(HEIGHT - BOTTOM) text-anchor="end" font-size="11" { "0" }
-            @for (x, y, h, fill, label) in &rects {
+            @for (x, y, h, fill, label) in &chart.rects {
                 rect x=(format!("{x:.1}")) y=(format!("{y:.1}")) width=(format!("{bar:.1}")) height=(format!("{h:.1}")) fill=(fill) {
                     title { (label) }
                 }
             }
-            @for (x, label) in &labels {
+            @for (x, label) in &chart.labels {
                 text x=(format!("{x:.1}")) y=(HEIGHT - 6.0) text-anchor="middle" font-size="11" { (label) }
             }
         }
         ul.legend {
-            @for (series, colour_index) in SERIES {
-                li { svg width="12" height="12" aria-hidden="true" { rect width="12" height="12" fill=(colour(colour_index)) {} } " " (series) }
+            @for (name, fill) in &chart.legend {
+                li { svg width="12" height="12" aria-hidden="true" { rect width="12" height="12" fill=(fill) {} } " " (name) }
             }
         }
     }
