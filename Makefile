@@ -14,9 +14,9 @@ LAMBDA_BUILD := cargo lambda build --release --arm64 --output-format zip --locke
 # Tools from the venv (moto_server, cargo-lambda, sam, cfn-lint) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test tools browser fmt-check lint template-lint unit demo serve lambda clean-tools bench bench-tools soak
+.PHONY: test tools browser fmt-check lint template-lint unit deploy-rehearsal iam-tools demo serve lambda clean-tools bench bench-tools soak
 
-test: tools browser fmt-check lint template-lint unit
+test: tools browser fmt-check lint template-lint unit deploy-rehearsal
 
 ## Create .venv with the pinned dev tools when it is missing or requirements changed.
 tools: $(TOOLS)
@@ -52,6 +52,22 @@ unit: tools
 	else \
 		scripts/with-moto cargo test --workspace --locked --no-fail-fast; \
 	fi
+
+## The deploy rehearsal (scripts/deploy_rehearsal.py, docs/deploy.md): `sam build` for
+## real (cargo lambda, arm64), the built template deployed as two stacks to a moto server,
+## each deployed zip checked, a whole period run through the deployed functions (host
+## builds under cargo lambda's emulator, with the stack's configuration), and every AWS
+## request they made checked against their IAM roles by a real policy evaluator.
+deploy-rehearsal: tools iam-tools
+	rustup target add aarch64-unknown-linux-gnu
+	cargo build --locked --workspace --all-targets
+	scripts/with-moto $(VENV)/bin/python3 scripts/deploy_rehearsal.py
+
+## The IAM policy evaluator (npm, pinned in scripts/iam/package-lock.json).
+iam-tools: scripts/iam/node_modules/.installed
+scripts/iam/node_modules/.installed: scripts/iam/package-lock.json
+	cd scripts/iam && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## The hot paths measured (release builds), each figure beside its target; JSON in
 ## target/bench/. The Lambda part reads the arm64 zips, and times the cold starts of

@@ -254,15 +254,17 @@ fn the_jobs_run_on_schedules_whose_input_they_accept_and_the_poller_on_its_queue
             serde_json::from_str(schedules[0]["Properties"]["Input"].as_str().unwrap()).unwrap();
         assert!(matches!(Trigger::parse(&input), Ok(Trigger::Schedule { .. })), "{binary}: {input}");
         assert_eq!(input["job"], binary);
-        let sqs: Vec<&&Value> = events.iter().filter(|e| e["Type"].as_str() == Some("SQS")).collect();
-        if binary == "poller" {
-            assert_eq!(reference(&sqs[0]["Properties"]["Queue"]).as_deref(), Some("PollWorkQueue"));
-            assert_eq!(sqs[0]["Properties"]["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
-        } else {
-            assert!(sqs.is_empty(), "only the poller takes queue batches");
-        }
+        // Queue triggers are plain event source mappings (the SAM event would attach a
+        // policy that reads every queue).
+        assert!(events.iter().all(|e| e["Type"].as_str() != Some("SQS")), "{binary}");
     }
     let resources = resources(&template);
+    let mappings = of_type(&template, "AWS::Lambda::EventSourceMapping");
+    assert_eq!(mappings.len(), 1, "only the poller takes queue batches");
+    let mapping = &mappings.values().next().expect("one mapping")["Properties"];
+    assert_eq!(reference(&mapping["EventSourceArn"]).as_deref(), Some("PollWorkQueue"));
+    assert_eq!(reference(&mapping["FunctionName"]).as_deref(), Some("PollerFunction"));
+    assert_eq!(mapping["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
     for queue in ["PollWorkQueue", "CompletionsQueue"] {
         let redrive = &resources[queue]["Properties"]["RedrivePolicy"];
         assert_eq!(redrive["maxReceiveCount"].as_u64(), Some(u64::from(MAX_RECEIVES)), "{queue}");

@@ -24,6 +24,8 @@ pub enum AssemblyError {
     AwsNotBuilt,
     #[error("GRID_STORE=sqlite needs a build with the `sqlite` feature (gridctl has it, the Lambda functions do not)")]
     SqliteNotBuilt,
+    #[error("the portal token in {parameter} is not valid: {reason}")]
+    PortalToken { parameter: String, reason: String },
 }
 
 /// Every store of the grid, behind its port.
@@ -205,5 +207,16 @@ impl Stores {
 
 /// Opens the configured store and assembles the HTTP handlers' state.
 pub async fn state_from_config(config: &GridConfig) -> Result<AppState, AssemblyError> {
+    #[cfg(feature = "aws")]
+    if let (StoreBackend::Aws(names), Some(parameter)) = (&config.store, &config.portal_token_parameter) {
+        // The token from Parameter Store, once per cold start; rotating it takes effect
+        // as instances start again (docs/deploy.md).
+        let clients = grid_store::aws::AwsClients::from_env().await;
+        let token = clients.secure_parameter(parameter).await?;
+        let token = crate::portal::PortalToken::parse(&token)
+            .map_err(|e| AssemblyError::PortalToken { parameter: parameter.clone(), reason: e.to_string() })?;
+        let config = GridConfig { portal_token: Some(token), ..config.clone() };
+        return Ok(Stores::on_aws(&clients, names, &config).app_state(&config));
+    }
     Ok(Stores::open(config).await?.app_state(config))
 }

@@ -68,6 +68,9 @@ pub struct GridConfig {
     /// `PORTAL_TOKEN`: what opens the operator portal. Unset, the portal refuses
     /// everyone (`gridctl serve` then makes one up and prints it).
     pub portal_token: Option<PortalToken>,
+    /// `PORTAL_TOKEN_PARAMETER`: a Parameter Store SecureString holding the token, read
+    /// once at start (on AWS, instead of `PORTAL_TOKEN`; docs/deploy.md).
+    pub portal_token_parameter: Option<String>,
 }
 
 /// Where the ledger is and how it speaks.
@@ -154,6 +157,7 @@ impl GridConfig {
         "RESEND_AFTER_SECS",
         "MONITOR_BUDGET_SECS",
         "PORTAL_TOKEN",
+        "PORTAL_TOKEN_PARAMETER",
     ];
     pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
     const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -220,6 +224,24 @@ impl GridConfig {
                     PortalToken::parse(raw)
                         .map_err(|e| ConfigError { variable: "PORTAL_TOKEN", reason: e.to_string() })?,
                 ),
+            },
+            portal_token_parameter: match (get("PORTAL_TOKEN_PARAMETER"), get("PORTAL_TOKEN")) {
+                (None, _) => None,
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError {
+                        variable: "PORTAL_TOKEN_PARAMETER",
+                        reason: "set PORTAL_TOKEN or PORTAL_TOKEN_PARAMETER, not both".to_owned(),
+                    });
+                }
+                // Parameter Store's names: a path of [A-Za-z0-9_.-] segments, at most 1011 characters.
+                (Some(name), None)
+                    if name.len() <= 1011 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c)) =>
+                {
+                    Some(name.to_owned())
+                }
+                (Some(other), None) => {
+                    return Err(invalid("PORTAL_TOKEN_PARAMETER", other, "is not a Parameter Store name"));
+                }
             },
         })
     }
@@ -399,6 +421,7 @@ mod tests {
                 },
                 ledger: None,
                 portal_token: None,
+                portal_token_parameter: None,
             }
         );
     }

@@ -33,7 +33,7 @@ pub use items::S3ItemStore;
 pub use market::{DynamoReadingStore, DynamoSettlementStore};
 pub use queue::SqsMessageQueue;
 pub use registrations::DynamoRegistrationStore;
-pub use requests::{OperationCount, RequestCounter};
+pub use requests::{OperationCount, RequestCounter, RequestLog};
 
 use crate::StoreError;
 
@@ -48,12 +48,16 @@ pub struct AwsClients {
     pub dynamodb: LazyClient<aws_sdk_dynamodb::Client>,
     pub s3: LazyClient<aws_sdk_s3::Client>,
     pub sqs: LazyClient<aws_sdk_sqs::Client>,
+    /// Parameter Store: only the portal reads it, once, at a cold start.
+    pub ssm: LazyClient<aws_sdk_ssm::Client>,
 }
 
 impl AwsClients {
     /// Clients from the standard AWS environment (region, credentials, and
     /// `AWS_ENDPOINT_URL` for emulators such as moto), over HTTPS that trusts the
-    /// Amazon Trust Services roots (see `https_client`).
+    /// Amazon Trust Services roots (see `https_client`). With `GRID_REQUEST_LOG` set,
+    /// every request is logged there ([`RequestLog`]); a log that cannot be opened is
+    /// reported and the clients work without it.
     pub async fn from_env() -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
         // Lambda puts the region and the function's credentials in the environment; taking
@@ -65,7 +69,17 @@ impl AwsClients {
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
             loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
         }
-        Self::from_config(&loader.load().await)
+        let config = loader.load().await;
+        match std::env::var_os("GRID_REQUEST_LOG") {
+            None => Self::from_config(&config),
+            Some(path) => match RequestLog::open(std::path::Path::new(&path)) {
+                Ok(log) => Self::build(&config, Some(log)),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = ?path, "cannot open GRID_REQUEST_LOG; requests are not logged");
+                    Self::from_config(&config)
+                }
+            },
+        }
     }
 
     /// Clients from an explicit SDK configuration.
@@ -94,7 +108,18 @@ impl AwsClients {
             dynamodb: LazyClient::new(config, &interceptor, dynamodb_client),
             s3: LazyClient::new(config, &interceptor, s3_client),
             sqs: LazyClient::new(config, &interceptor, sqs_client),
+            ssm: LazyClient::new(config, &interceptor, ssm_client),
         }
+    }
+
+    /// A SecureString parameter's value, decrypted (the portal's token).
+    pub async fn secure_parameter(&self, name: &str) -> Result<String, StoreError> {
+        let output = self.ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(backend)?;
+        output
+            .parameter()
+            .and_then(|p| p.value())
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Backend(format!("parameter {name} has no value").into()))
     }
 }
 
@@ -130,6 +155,17 @@ fn sqs_client<I: aws_sdk_sqs::config::Intercept + 'static>(
         builder = builder.interceptor(interceptor);
     }
     aws_sdk_sqs::Client::from_conf(builder.build())
+}
+
+fn ssm_client<I: aws_sdk_ssm::config::Intercept + 'static>(
+    config: &SdkConfig,
+    interceptor: Option<I>,
+) -> aws_sdk_ssm::Client {
+    let mut builder = aws_sdk_ssm::config::Builder::from(config);
+    if let Some(interceptor) = interceptor {
+        builder = builder.interceptor(interceptor);
+    }
+    aws_sdk_ssm::Client::from_conf(builder.build())
 }
 
 /// An SDK client built the first time it is used (dereferenced), then shared by every
