@@ -3,10 +3,11 @@ played end to end against an emulated AWS account (a moto server, GRID_TEST_MOTO
 
 1. `sam build`, for real (cargo lambda, arm64), twice: once with a change in crates/,
    once without; each build is deployed, and the second must reach the deployed zips.
-2. The built template is deployed as two stacks side by side. SAM packages it (its
-   uploads go to moto's S3), but moto's CloudFormation neither takes SAM's change sets
-   nor runs the Serverless transform, so the packaged template is translated with SAM's
-   own translator (samtranslator) and created through CloudFormation's API.
+2. The built template is deployed as two stacks side by side. `sam package` uploads
+   the built zips to moto's S3, as `sam deploy` does; moto's CloudFormation does not run
+   the Serverless transform, so the packaged template is translated with SAM's own
+   translator (samtranslator), and `sam deploy` deploys the result (its change sets,
+   created and executed by moto, with samconfig.toml's deploy settings).
 3. Each deployed function's zip, fetched from moto's S3 where GetFunction points, holds
    the aarch64 `bootstrap` that `sam build` made.
 4. The functions run as host builds under cargo lambda's runtime emulator, with the
@@ -156,25 +157,22 @@ def package_and_translate(parameters):
 
 
 def deploy(stack, translated, parameters):
-    """Creates or updates `stack` from the translated template and waits for it."""
-    cfn = client("cloudformation")
-    arguments = dict(
-        StackName=stack,
-        TemplateBody=json.dumps(translated),
-        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
-    exists = any(s["StackName"] == stack for s in cfn.list_stacks()["StackSummaries"]
-                 if s["StackStatus"] != "DELETE_COMPLETE")
-    (cfn.update_stack if exists else cfn.create_stack)(**arguments)
-    for _ in range(300):
-        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-        if not status["StackStatus"].endswith("IN_PROGRESS"):
-            break
-        time.sleep(0.5)
+    """`sam deploy` of the translated template as `stack`: SAM's change set, created and
+    executed by moto's CloudFormation, with samconfig.toml's deploy settings."""
+    with tempfile.TemporaryDirectory() as scratch:
+        template = Path(scratch) / "translated.json"
+        template.write_text(json.dumps(translated))
+        # moto reads a template URL's bucket from its host name unless the host is
+        # "localhost", and SAM points CloudFormation at its upload by the endpoint's URL.
+        env = aws_env()
+        env["AWS_ENDPOINT_URL"] = env["AWS_ENDPOINT_URL"].replace("127.0.0.1", "localhost")
+        run([VENV / "sam", "deploy", "--template-file", template, "--stack-name", stack,
+             "--s3-bucket", ARTIFACTS, "--no-resolve-s3", "--no-confirm-changeset",
+             "--parameter-overrides", *(f"{k}={v}" for k, v in parameters.items())], env=env)
+    status = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     if status["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         fail(f"stack {stack}: {status['StackStatus']} {status.get('StackStatusReason')}")
-    say(f"stack {stack}: {status['StackStatus']}")
+    say(f"stack {stack}: sam deploy: {status['StackStatus']}")
 
 
 def deployed_bootstraps(stack):
