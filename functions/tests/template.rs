@@ -254,6 +254,10 @@ fn the_jobs_run_on_schedules_whose_input_they_accept_and_the_poller_on_its_queue
             serde_json::from_str(schedules[0]["Properties"]["Input"].as_str().unwrap()).unwrap();
         assert!(matches!(Trigger::parse(&input), Ok(Trigger::Schedule { .. })), "{binary}: {input}");
         assert_eq!(input["job"], binary);
+        // Schedule names are unique in an account and region: a second stack beside
+        // this one (staging) needs its own.
+        let name = sub(&schedules[0]["Properties"]["Name"]);
+        assert_eq!(name, Some(format!("${{AWS::StackName}}-{binary}")), "{binary}'s schedule");
         // Queue triggers are plain event source mappings (the SAM event would attach a
         // policy that reads every queue).
         assert!(events.iter().all(|e| e["Type"].as_str() != Some("SQS")), "{binary}");

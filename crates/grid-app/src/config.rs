@@ -427,6 +427,25 @@ mod tests {
     }
 
     #[test]
+    fn the_portal_token_comes_from_the_environment_or_from_parameter_store_not_both() {
+        let config =
+            GridConfig::from_vars(&vars(&[("PORTAL_TOKEN_PARAMETER", "/energy-grid-dev/portal-token")])).unwrap();
+        assert_eq!(config.portal_token_parameter.as_deref(), Some("/energy-grid-dev/portal-token"));
+        assert_eq!(config.portal_token, None);
+        let both = GridConfig::from_vars(&vars(&[
+            ("PORTAL_TOKEN_PARAMETER", "/energy-grid-dev/portal-token"),
+            ("PORTAL_TOKEN", "a-token-of-sixteen-or-more"),
+        ]))
+        .unwrap_err();
+        assert_eq!(both.variable, "PORTAL_TOKEN_PARAMETER");
+        assert!(both.reason.contains("not both"), "{}", both.reason);
+        for name in ["/grid/portal token", "/grid/tök", &"a".repeat(1012)] {
+            let error = GridConfig::from_vars(&vars(&[("PORTAL_TOKEN_PARAMETER", name)])).unwrap_err();
+            assert_eq!(error.variable, "PORTAL_TOKEN_PARAMETER", "{name:?}");
+        }
+    }
+
+    #[test]
     fn market_settings_are_read_and_checked() {
         let config = GridConfig::from_vars(&vars(&[
             ("SETTLEMENT_PERIOD_SECS", "300"),

@@ -78,3 +78,26 @@ async fn counting_dead_letters_is_one_request_to_the_dead_letter_queue() {
     let requests: Vec<_> = counter.take().into_iter().map(|((_, op), c)| (op, c.requests)).collect();
     assert_eq!(requests, [("GetQueueAttributes".to_owned(), 1)]);
 }
+
+/// The portal's token, as the operator stores it (docs/deploy.md): a SecureString, read
+/// decrypted; a missing one is an error, never an empty token.
+#[tokio::test]
+async fn a_secure_parameter_is_read_decrypted_and_a_missing_one_is_an_error() {
+    use aws_sdk_ssm::types::ParameterType;
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    let name = format!("/{}/portal-token", names.registrations_table);
+    clients
+        .ssm
+        .put_parameter()
+        .name(&name)
+        .r#type(ParameterType::SecureString)
+        .value("a-token-of-sixteen-or-more")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(clients.secure_parameter(&name).await.unwrap(), "a-token-of-sixteen-or-more");
+    let missing = clients.secure_parameter(&format!("{name}-missing")).await.unwrap_err();
+    assert!(matches!(missing, grid_store::StoreError::Backend(_)), "{missing:?}");
+}
