@@ -343,11 +343,13 @@ class Grid:
         parameter = self.config["portal"]["PORTAL_TOKEN_PARAMETER"]
         self.portal_token = client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
 
-    def http(self, method, path, body=None, token=None):
+    def http(self, method, path, body=None, token=None, side_key=None):
         data = None if body is None else json.dumps(body).encode()
         headers = {"content-type": "application/json"}
         if token:
             headers["authorization"] = f"Bearer {token}"
+        if side_key:
+            headers["x-side-key"] = side_key
         deadline = time.monotonic() + 60
         while True:
             request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
@@ -368,8 +370,8 @@ class Grid:
             except json.JSONDecodeError:
                 return status, text
 
-    def expect(self, status, method, path, body=None, token=None):
-        got, answer = self.http(method, path, body, token)
+    def expect(self, status, method, path, body=None, token=None, side_key=None):
+        got, answer = self.http(method, path, body, token, side_key)
         if got != status:
             fail(f"{method} {path}: {got} {answer}, expected {status}")
         return answer
@@ -423,12 +425,15 @@ def a_period_through_the_functions(grid, ledger):
                              {"itemType": "consumer", "root": consumer["root"], "sideKey": consumer["sideKey"]})
     # Storage, and a registration's removal, for the functions' other paths.
     leaving = grid.expect(201, "PUT", "/registration/consumer-0002", {"itemType": "consumer"})
+    owner = producer["sideKey"]
     for item in ("a", "b"):
-        grid.expect(200, "PUT", f"/storage/producer-0001/notes/{item}", {"item": item})
+        grid.expect(200, "PUT", f"/storage/producer-0001/notes/{item}", {"item": item}, side_key=owner)
+    grid.expect(401, "PUT", "/storage/producer-0001/notes/c", {"item": "c"})
     grid.expect(200, "GET", "/storage/producer-0001/notes?page=0&pageSize=10")
-    grid.expect(200, "DELETE", "/storage/producer-0001/notes/a")
-    grid.expect(200, "PUT", "/storage/producer-0001/misc/x", {"x": 1})
-    grid.expect(200, "DELETE", "/storage/producer-0001/misc")
+    grid.expect(200, "GET", "/storage/producer-0001")
+    grid.expect(200, "DELETE", "/storage/producer-0001/notes/a", side_key=owner)
+    grid.expect(200, "PUT", "/storage/producer-0001/misc/x", {"x": 1}, side_key=owner)
+    grid.expect(200, "DELETE", "/storage/producer-0001/misc", side_key=owner)
     second = grid.expect(200, "GET", "/portal/api/registrations/consumer-0002", token=grid.portal_token)
     if second["itemType"] != "consumer":
         fail(f"the portal shows {second}")

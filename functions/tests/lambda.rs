@@ -193,18 +193,27 @@ async fn the_http_functions_register_store_list_and_delete_through_the_lambda_pa
         .unwrap();
     assert_eq!(overview["consumers"]["active"], 1, "{overview}");
 
+    // Its storage is the consumer's: writes carry the return channel's side key.
     for i in 0..3 {
-        let (status, body) =
-            send(&http, Method::PUT, stack.url(&format!("/storage/consumer-0001/notes/n{i}")), Some(json!({"i": i})))
-                .await;
-        assert_eq!(status, 200, "{body}");
+        let answer = http
+            .put(stack.url(&format!("/storage/consumer-0001/notes/n{i}")))
+            .header("X-Side-Key", &side_key)
+            .json(&json!({"i": i}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
     }
+    let (status, _) =
+        send(&http, Method::PUT, stack.url("/storage/consumer-0001/notes/n9"), Some(json!({"stranger": true}))).await;
+    assert_eq!(status, 401);
     let (status, page) =
         send(&http, Method::GET, stack.url("/storage/consumer-0001/notes?page=1&pageSize=2"), None).await;
     assert_eq!(status, 200, "{page}");
     assert_eq!((&page["ids"], &page["totalItems"], &page["totalPages"]), (&json!(["n2"]), &json!(3), &json!(2)));
-    let (status, _) = send(&http, Method::DELETE, stack.url("/storage/consumer-0001/notes/n0"), None).await;
-    assert_eq!(status, 200);
+    let deleted =
+        http.delete(stack.url("/storage/consumer-0001/notes/n0")).header("X-Side-Key", &side_key).send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
 
     // The return channel's hello is in DynamoDB, readable through the channels function.
     let root = registered["root"].as_str().unwrap();

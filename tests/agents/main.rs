@@ -149,8 +149,14 @@ async fn restarted_producer_carries_on(grid: TestGrid) {
     let mut restarted = producer(&s.grid, Some(&state)).await;
     assert_eq!(restarted.channel().access(), s.producer.channel().access(), "the same channel continues");
     assert_eq!(restarted.book().all().await.len(), 1, "the source is known again");
+    // Storage reads are open: what is stored there shows neither the source's root nor
+    // the side key that would let a reader remove the source (the finding).
     let stored: Value = s.grid.get("/storage/producer-0001/sources/source-panel").await.expect(200).body;
-    assert_eq!(stored["item"]["root"], panel.channel().access().root().as_str());
+    let text = stored["item"].to_string();
+    assert!(stored["item"]["ciphertext"].is_string(), "{text}");
+    for secret in [panel.channel().access().root().as_str(), panel.channel().access().side_key().expose()] {
+        assert!(!text.contains(secret), "a source's secret is readable in the grid's storage: {text}");
+    }
     panel.step(t + 3 * SLOT).await.unwrap();
     let step = restarted.step(t + 3 * SLOT + DELAY).await.unwrap();
     assert_eq!(

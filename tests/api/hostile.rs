@@ -14,7 +14,7 @@ const REG: &str = "producer-0001";
 async fn path_traversal_attempts_in_storage_paths_are_refused_with_400() {
     let grid = TestGrid::start().await;
     register_producer(&grid, REG).await;
-    grid.put(&format!("/storage/{REG}/c/x"), &json!(1)).await.expect(200);
+    grid.send("PUT", &format!("/storage/{REG}/c/x"), Some(&json!(1)), &[("X-Side-Key", SIDE_KEY)]).await.expect(200);
     for path in [
         format!("/storage/{REG}/../x"),
         format!("/storage/{REG}/c/.."),

@@ -29,6 +29,7 @@ async fn the_openapi_document_lists_every_route_with_its_methods() {
         ("/storage/{registrationId}/{context}", "get"),
         ("/storage/{registrationId}/{context}", "delete"),
         ("/storage/{registrationId}", "delete"),
+        ("/storage/{registrationId}", "get"),
         ("/channels/messages/{address}", "put"),
         ("/channels/messages/{address}", "get"),
         ("/channels/messages/batch-get", "post"),

@@ -39,7 +39,10 @@ async fn malformed_registration_bodies_are_refused_with_what_was_wrong() {
         (json!({"itemType": "producer", "root": root, "sideKey": "with-a-dash-0123456"}), "side key contains '-'"),
         (json!({"itemType": "producer", "itemName": "a\u{0007}b"}), "itemName contains the control character"),
         (json!({"itemType": "producer", "itemName": "x".repeat(201)}), "itemName is 201 characters long"),
-        (json!([1, 2]), "invalid type"),
+        (json!([1, 2]), "it must be a JSON object"),
+        // serde fills a struct from an array of its fields; nobody means that.
+        (json!([null, "producer", null, null]), "it must be a JSON object"),
+        (json!("producer"), "it must be a JSON object"),
     ];
     for (body, expected) in cases {
         let reply = grid.put("/registration/producer-0001", &body).await.expect(400);
@@ -51,6 +54,41 @@ async fn malformed_registration_bodies_are_refused_with_what_was_wrong() {
     }
     // Nothing was registered by any of the refused requests.
     grid.delete(&format!("/registration/producer-0001/{SIDE_KEY}")).await.expect(404);
+}
+
+/// The typo: `Root` and `side_key` were ignored, so the registration had no
+/// channel and no side key, and a stranger could bind theirs to it.
+#[tokio::test]
+async fn a_registration_body_with_an_unknown_field_is_refused_and_names_the_field() {
+    let grid = TestGrid::start().await;
+    let root = own_channel().root().to_string();
+    for (body, field) in [
+        (json!({"itemType": "producer", "Root": root, "side_key": SIDE_KEY}), "Root"),
+        (json!({"itemType": "producer", "root": root, "side_key": SIDE_KEY}), "side_key"),
+        (json!({"itemType": "consumer", "itemname": "Kitchen"}), "itemname"),
+    ] {
+        let reply = grid.put("/registration/producer-0001", &body).await.expect(400);
+        assert!(reply.message().contains(&format!("unknown field `{field}`")), "{body}: {}", reply.message());
+    }
+    grid.delete(&format!("/registration/producer-0001/{SIDE_KEY}")).await.expect(404);
+}
+
+/// Lookalikes in the portal: ids that differ only in case register as one id.
+#[tokio::test]
+async fn an_id_that_differs_only_in_case_from_a_registered_one_is_refused() {
+    let grid = TestGrid::start().await;
+    grid.put("/registration/Kitchen-Meter", &json!({"itemType": "consumer"})).await.expect(201);
+    for lookalike in ["kitchen-meter", "KITCHEN-METER", "kitchen-Meter"] {
+        let reply = grid.put(&format!("/registration/{lookalike}"), &json!({"itemType": "consumer"})).await.expect(409);
+        assert_eq!(
+            reply.message(),
+            format!(
+                "registration id {lookalike} differs only in case from registration Kitchen-Meter; ids are one in any case"
+            )
+        );
+    }
+    // The registered id itself is unchanged: a consumer, protected by its return channel.
+    grid.put("/registration/Kitchen-Meter", &json!({"itemType": "consumer"})).await.expect(401);
 }
 
 #[tokio::test]
@@ -126,7 +164,7 @@ async fn a_registration_cannot_change_its_item_type() {
 async fn deleting_with_a_wrong_side_key_is_refused_and_changes_nothing() {
     let grid = TestGrid::start().await;
     register_producer(&grid, "producer-0001").await;
-    grid.put("/storage/producer-0001/c/kept", &json!(1)).await.expect(200);
+    grid.send("PUT", "/storage/producer-0001/c/kept", Some(&json!(1)), &[("X-Side-Key", SIDE_KEY)]).await.expect(200);
     grid.delete(&format!("/registration/producer-0001/{OTHER_KEY}")).await.expect(403);
     grid.get("/storage/producer-0001/c/kept").await.expect(200);
 }
@@ -136,16 +174,18 @@ async fn deleting_a_registration_removes_its_storage_and_retires_its_id() {
     let grid = TestGrid::start().await;
     register_producer(&grid, "producer-0001").await;
     register_producer(&grid, "producer-0002").await;
+    let owner = [("X-Side-Key", SIDE_KEY)];
     for id in ["a", "b", "c"] {
-        grid.put(&format!("/storage/producer-0001/ctx/{id}"), &json!({"id": id})).await.expect(200);
+        let path = format!("/storage/producer-0001/ctx/{id}");
+        grid.send("PUT", &path, Some(&json!({"id": id})), &owner).await.expect(200);
     }
-    grid.put("/storage/producer-0002/ctx/a", &json!("other")).await.expect(200);
+    grid.send("PUT", "/storage/producer-0002/ctx/a", Some(&json!("other")), &owner).await.expect(200);
 
     let reply = grid.delete(&format!("/registration/producer-0001/{SIDE_KEY}")).await.expect(200);
     assert_eq!(reply.body["itemsDeleted"], 3);
 
     grid.get("/storage/producer-0001/ctx/a").await.expect(404);
-    grid.put("/storage/producer-0001/ctx/a", &json!(1)).await.expect(404);
+    grid.send("PUT", "/storage/producer-0001/ctx/a", Some(&json!(1)), &owner).await.expect(404);
     let reregister = grid.put("/registration/producer-0001", &producer(&own_channel())).await.expect(409);
     assert!(reregister.message().contains("was removed"), "{}", reregister.message());
     // Another registration's storage is untouched.

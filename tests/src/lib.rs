@@ -171,8 +171,16 @@ impl TestGrid {
 
     /// Sends a request whose body is exactly these bytes.
     pub async fn send_bytes(&self, method: &str, path: &str, body: Vec<u8>) -> Reply {
+        self.send_bytes_with(method, path, body, &[]).await
+    }
+
+    /// Sends a request whose body is exactly these bytes, with extra headers.
+    pub async fn send_bytes_with(&self, method: &str, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let request = self.http.request(method, format!("{}{path}", self.base)).body(body);
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         Self::reply(request.send().await.expect("request reaches the grid")).await
     }
 

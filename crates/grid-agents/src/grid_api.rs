@@ -105,16 +105,17 @@ impl GridApi {
         self.send(self.http.delete(&url), &shown).await.map(|_| ())
     }
 
-    /// `PUT /storage/{id}/{context}/{item}`.
+    /// `PUT /storage/{id}/{context}/{item}`, as the registration's owner (its side key).
     pub async fn put_item(
         &self,
         id: &RegistrationId,
+        owner: &SideKey,
         context: &str,
         item: &str,
         value: &Value,
     ) -> Result<(), AgentError> {
         let url = format!("{}/storage/{id}/{context}/{item}", self.base);
-        self.send(self.http.put(&url).json(value), &url).await.map(|_| ())
+        self.send(self.http.put(&url).header("X-Side-Key", owner.expose()).json(value), &url).await.map(|_| ())
     }
 
     /// `GET /storage/{id}/{context}/{item}`, or `None` if there is no such item.
@@ -130,10 +131,16 @@ impl GridApi {
         }
     }
 
-    /// `DELETE /storage/{id}/{context}/{item}`; a missing item is fine.
-    pub async fn delete_item(&self, id: &RegistrationId, context: &str, item: &str) -> Result<(), AgentError> {
+    /// `DELETE /storage/{id}/{context}/{item}` as its owner; a missing item is fine.
+    pub async fn delete_item(
+        &self,
+        id: &RegistrationId,
+        owner: &SideKey,
+        context: &str,
+        item: &str,
+    ) -> Result<(), AgentError> {
         let url = format!("{}/storage/{id}/{context}/{item}", self.base);
-        match self.send(self.http.delete(&url), &url).await {
+        match self.send(self.http.delete(&url).header("X-Side-Key", owner.expose()), &url).await {
             Ok(_) | Err(AgentError::Refused { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),
         }

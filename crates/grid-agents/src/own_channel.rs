@@ -7,6 +7,7 @@ use std::sync::Arc;
 use grid_app::channels::{ChannelClient, ChannelWriter};
 use grid_core::SideKey;
 use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
+use grid_core::devices::ItemSealer;
 use serde::{Deserialize, Serialize};
 
 use crate::AgentError;
@@ -49,6 +50,11 @@ impl OwnChannel {
     /// What a reader needs: the root and the side key.
     pub fn access(&self) -> &ChannelAccess {
         self.secrets.access()
+    }
+
+    /// The key that seals what this device keeps private in the grid's storage.
+    pub fn sealer(&self) -> ItemSealer {
+        ItemSealer::new(&self.seed)
     }
 
     pub fn next_index(&self) -> u64 {

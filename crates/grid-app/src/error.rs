@@ -82,7 +82,9 @@ impl ApiError {
             Self::Envelope(_) => StatusCode::BAD_REQUEST,
             Self::Registration(e) => match e {
                 R::NotFound(_) => StatusCode::NOT_FOUND,
-                R::Removed(_) | R::TypeChange { .. } | R::Concurrent(_) | R::ChannelTaken => StatusCode::CONFLICT,
+                R::Removed(_) | R::TypeChange { .. } | R::Concurrent(_) | R::ChannelTaken | R::Lookalike { .. } => {
+                    StatusCode::CONFLICT
+                }
                 R::NoHello(_) => StatusCode::BAD_REQUEST,
                 R::Channel(ChannelError::Client(ChannelClientError::Store(e))) => store_status(e),
                 R::Channel(_) => StatusCode::SERVICE_UNAVAILABLE,

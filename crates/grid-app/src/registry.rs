@@ -36,6 +36,8 @@ pub enum RegistrationError {
     NoHello(String),
     #[error("this channel is bound to another registration; a channel backs one registration, so open a new one")]
     ChannelTaken,
+    #[error("registration id {id} differs only in case from registration {existing}; ids are one in any case")]
+    Lookalike { id: RegistrationId, existing: RegistrationId },
     #[error("the channel node failed")]
     Channel(#[from] ChannelError),
     #[error(transparent)]
@@ -74,7 +76,21 @@ impl Registry {
         {
             return taken;
         }
+        if let StoreError::Conflict(_) = &e
+            && let Err(lookalike @ RegistrationError::Lookalike { .. }) = self.check_lookalike(id).await
+        {
+            return lookalike;
+        }
         RegistrationError::from_write(id, e)
+    }
+
+    /// Refuses an id that differs only in case from a registered one: people cannot tell
+    /// `Producer-0001` from `producer-0001` in the portal or a log.
+    async fn check_lookalike(&self, id: &RegistrationId) -> Result<(), RegistrationError> {
+        match self.registrations.id_owner(id).await? {
+            Some(existing) if existing != *id => Err(RegistrationError::Lookalike { id: id.clone(), existing }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -143,6 +159,7 @@ impl Registry {
         now: EpochMs,
     ) -> Result<Registered, RegistrationError> {
         let Some(Versioned { value: existing, version }) = self.registrations.get(&request.id).await? else {
+            self.check_lookalike(&request.id).await?;
             if let Some(channel) = &request.channel {
                 self.check_free(&request.id, channel).await?;
                 self.check_hello(channel).await?;
@@ -237,6 +254,14 @@ impl Registry {
             Some(Versioned { value, .. }) if value.is_active() => Ok(value),
             _ => Err(RegistrationError::NotFound(id.clone())),
         }
+    }
+
+    /// The registration, if it is active and `presented` may change what it owns (its
+    /// storage items): once it has a side key, only that key's holder may.
+    pub async fn owned(&self, id: &RegistrationId, presented: Option<&str>) -> Result<Registration, RegistrationError> {
+        let registration = self.active(id).await?;
+        registration.authorize_change(presented)?;
+        Ok(registration)
     }
 
     /// Message 0 of `channel` must be a valid `hello`: proof that the registrant holds
@@ -341,6 +366,9 @@ mod tests {
         }
         async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError> {
             self.inner.channel_owner(root).await
+        }
+        async fn id_owner(&self, id: &RegistrationId) -> Result<Option<RegistrationId>, StoreError> {
+            self.inner.id_owner(id).await
         }
         async fn list(&self, after: Option<&RegistrationCursor>, limit: usize) -> Result<RegistrationPage, StoreError> {
             self.inner.list(after, limit).await

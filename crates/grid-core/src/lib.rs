@@ -12,6 +12,7 @@ mod batch_id;
 pub mod books;
 pub mod channel;
 mod channel_root;
+mod counted;
 pub mod devices;
 mod energy;
 mod id_segment;
@@ -35,6 +36,7 @@ mod work;
 
 pub use batch_id::BatchId;
 pub use channel_root::{ChannelRoot, ChannelRootError};
+pub use counted::{Counted, count};
 pub use energy::{EnergyError, Wh};
 pub use id_segment::IdError;
 pub use item_id::ItemId;

@@ -12,6 +12,14 @@ id_newtype!(
     min = 8
 );
 
+impl RegistrationId {
+    /// The id with ASCII letters lowercased: two ids that fold alike look alike to
+    /// people (`Producer-0001`, `producer-0001`), so they are one id for uniqueness.
+    pub fn folded(&self) -> String {
+        self.as_str().to_ascii_lowercase()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,6 +37,15 @@ mod tests {
         for hostile in ["../../etc/passwd", "%2e%2e%2fsecrets", "producer/../x"] {
             assert!(RegistrationId::parse(hostile).is_err(), "{hostile}");
         }
+    }
+
+    #[test]
+    fn ids_that_differ_only_in_case_fold_alike() {
+        let a = RegistrationId::parse("Producer-0001").unwrap();
+        let b = RegistrationId::parse("producer-0001").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.folded(), b.folded());
+        assert_ne!(a.folded(), RegistrationId::parse("producer-0002").unwrap().folded());
     }
 
     #[test]

@@ -13,11 +13,11 @@ pub struct ItemKey {
     pub id: ItemId,
 }
 
-/// One page of a context's items in id order (bytewise, as S3 lists keys).
+/// One page of items, in key order (bytewise over `{context}/{id}`, as S3 lists keys).
 #[derive(Debug, PartialEq)]
 pub struct ItemPage {
-    pub items: Vec<(ItemId, JsonItem)>,
-    /// How many items the whole context holds.
+    pub items: Vec<(StorageContext, ItemId, JsonItem)>,
+    /// How many items the whole listing holds (the context, or the registration).
     pub total_items: u64,
 }
 
@@ -39,11 +39,12 @@ pub trait ItemStore: Send + Sync {
     /// Deletes every item of a registration, returning how many there were.
     async fn delete_registration(&self, registration: &RegistrationId) -> Result<u64, StoreError>;
 
-    /// One page of a context's items and the context's total count.
+    /// One page of a context's items and the context's total count; with no context,
+    /// of every context's items (the seed's `GET /storage/{registrationId}`).
     async fn page(
         &self,
         registration: &RegistrationId,
-        context: &StorageContext,
+        context: Option<&StorageContext>,
         page: PageRequest,
     ) -> Result<ItemPage, StoreError>;
 }

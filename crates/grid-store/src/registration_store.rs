@@ -37,11 +37,18 @@ pub struct RegistrationPage {
 /// channel change and after removal, because its readings were counted under that
 /// registration and another one reading the same channel would count them again.
 /// `insert` and `replace` bind a registration's root in the same atomic write.
+///
+/// Ids that differ only in case ([`RegistrationId::folded`]) are one id: `insert` claims
+/// the folded form in the same atomic write, so lookalikes never both register.
 #[async_trait]
 pub trait RegistrationStore: Send + Sync {
     /// Stores a new registration at version 1. Fails with [`StoreError::Conflict`] if
-    /// the id exists in any status, or its channel root is bound to another registration.
+    /// the id exists in any status or in another case, or its channel root is bound to
+    /// another registration.
     async fn insert(&self, registration: &Registration) -> Result<(), StoreError>;
+
+    /// The registration whose id folds as `id` does (itself, or a lookalike), if any.
+    async fn id_owner(&self, id: &RegistrationId) -> Result<Option<RegistrationId>, StoreError>;
 
     /// Reads a registration, active or removed.
     async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned<Registration>>, StoreError>;

@@ -67,9 +67,20 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let base = first.rsplit(' ').next().context("no address")?.to_owned();
     let http = reqwest::Client::new();
     let put = |path: &str, body: serde_json::Value| http.put(format!("{base}{path}")).json(&body).send();
-    put("/registration/bench-0001", serde_json::json!({"itemType": "consumer"})).await?.error_for_status()?;
+    let registered: serde_json::Value = put("/registration/bench-0001", serde_json::json!({"itemType": "consumer"}))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    // The consumer's storage is its own: writes carry its (return channel's) side key.
+    let key = registered["sideKey"].as_str().context("the registration gave no side key")?.to_owned();
     let item = serde_json::json!({"note": "x".repeat(180)});
-    put("/storage/bench-0001/bench/item", item.clone()).await?.error_for_status()?;
+    http.put(format!("{base}/storage/bench-0001/bench/item"))
+        .header("X-Side-Key", &key)
+        .json(&item)
+        .send()
+        .await?
+        .error_for_status()?;
 
     let scripts = tempfile::tempdir()?;
     let script = |name: &str, body: &str, extra: &str| -> anyhow::Result<std::path::PathBuf> {
@@ -82,7 +93,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         std::fs::write(&path, lua)?;
         Ok(path)
     };
-    let put_item = script("put-item.lua", &item.to_string(), "")?;
+    let put_item = script("put-item.lua", &item.to_string(), &format!("wrk.headers[\"X-Side-Key\"] = \"{key}\"\n"))?;
     // Each request registers a new consumer (a fresh id per thread and request).
     let new_ids = r#"
 local threads = 0

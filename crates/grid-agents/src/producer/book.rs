@@ -1,11 +1,14 @@
 //! The producer's sources: kept in memory for the API and the reading loop, and written
 //! through to the grid's storage API (context `sources`), where a restarted producer
-//! finds them again — the producer itself keeps no database.
+//! finds them again — the producer itself keeps no database. Storage reads are open to
+//! everyone and a source's side key lets its holder remove the source, so each entry is
+//! sealed with the producer's own key ([`ItemSealer`]) before it is stored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use grid_core::channel::ChannelAccess;
+use grid_core::devices::{ItemSealer, SealedItem};
 use grid_core::{ChannelRoot, RegistrationId, SideKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, MutexGuard};
@@ -38,20 +41,35 @@ struct Stored {
 #[derive(Clone)]
 pub struct SourceBook {
     owner: RegistrationId,
+    /// The producer's side key: what lets it write its own storage.
+    owner_key: SideKey,
+    sealer: ItemSealer,
     grid: GridApi,
     sources: Arc<Mutex<Sources>>,
 }
 
+/// Where an entry is stored: what it is sealed to.
+fn place(owner: &RegistrationId, id: &str) -> String {
+    format!("{owner}/{CONTEXT}/{id}")
+}
+
 impl SourceBook {
-    /// The sources the producer `owner` stored with the grid.
-    pub async fn load(owner: RegistrationId, grid: GridApi) -> Result<Self, AgentError> {
+    /// The sources the producer `owner` stored with the grid, sealed with `sealer`.
+    pub async fn load(
+        owner: RegistrationId,
+        owner_key: SideKey,
+        sealer: ItemSealer,
+        grid: GridApi,
+    ) -> Result<Self, AgentError> {
         let mut sources = BTreeMap::new();
         for (id, value) in grid.items(&owner, CONTEXT).await? {
             let unreadable = |reason: String| AgentError::Unreadable {
                 url: format!("{}/storage/{owner}/{CONTEXT}/{id}", grid.base()),
                 reason,
             };
-            let stored: Stored = serde_json::from_value(value).map_err(|e| unreadable(e.to_string()))?;
+            let sealed: SealedItem = serde_json::from_value(value).map_err(|e| unreadable(e.to_string()))?;
+            let plain = sealer.open(&place(&owner, &id), &sealed).map_err(|e| unreadable(e.to_string()))?;
+            let stored: Stored = serde_json::from_slice(&plain).map_err(|e| unreadable(e.to_string()))?;
             let access = ChannelAccess::new(
                 ChannelRoot::parse(stored.root).map_err(|e| unreadable(e.to_string()))?,
                 SideKey::parse(stored.side_key).map_err(|e| unreadable(e.to_string()))?,
@@ -59,7 +77,7 @@ impl SourceBook {
             let id = RegistrationId::parse(id.clone()).map_err(|e| unreadable(e.to_string()))?;
             sources.insert(id, SourceRecord { name: stored.item_name, access });
         }
-        Ok(Self { owner, grid, sources: Arc::new(Mutex::new(sources)) })
+        Ok(Self { owner, owner_key, sealer, grid, sources: Arc::new(Mutex::new(sources)) })
     }
 
     /// Every source now.
@@ -85,15 +103,17 @@ impl SourceBook {
             root: record.access.root().to_string(),
             side_key: record.access.side_key().expose().to_owned(),
         };
-        let value = serde_json::to_value(stored).expect("plain data serializes");
-        self.grid.put_item(&self.owner, CONTEXT, id.as_str(), &value).await?;
+        let plain = serde_json::to_vec(&stored).expect("plain data serializes");
+        let sealed = self.sealer.seal(&place(&self.owner, id.as_str()), &plain);
+        let value = serde_json::to_value(sealed).expect("plain data serializes");
+        self.grid.put_item(&self.owner, &self.owner_key, CONTEXT, id.as_str(), &value).await?;
         sources.insert(id.clone(), record);
         Ok(())
     }
 
     /// Forgets a source, with the grid and in memory (the caller holds the lock).
     pub(crate) async fn remove_locked(&self, sources: &mut Sources, id: &RegistrationId) -> Result<(), AgentError> {
-        self.grid.delete_item(&self.owner, CONTEXT, id.as_str()).await?;
+        self.grid.delete_item(&self.owner, &self.owner_key, CONTEXT, id.as_str()).await?;
         sources.remove(id);
         Ok(())
     }

@@ -98,7 +98,8 @@ impl Producer {
     ) -> Result<Self, AgentError> {
         channel.hello().await?;
         grid.register(&settings.id, "producer", settings.name.as_deref(), channel.access()).await?;
-        let book = SourceBook::load(settings.id.clone(), grid.clone()).await?;
+        let owner_key = channel.access().side_key().clone();
+        let book = SourceBook::load(settings.id.clone(), owner_key, channel.sealer(), grid.clone()).await?;
         let state: ProducerState = match grid.get_item(&settings.id, STATE_CONTEXT, STATE_ITEM).await? {
             Some(value) => serde_json::from_value(value).map_err(|e| AgentError::Unreadable {
                 url: format!("{}/storage/{}/{STATE_CONTEXT}/{STATE_ITEM}", grid.base(), settings.id),
@@ -197,7 +198,8 @@ impl Producer {
     async fn save(&mut self) -> Result<(), AgentError> {
         self.state.aggregation = self.aggregator.state().clone();
         let value = serde_json::to_value(&self.state).expect("plain data serializes");
-        self.grid.put_item(&self.settings.id, STATE_CONTEXT, STATE_ITEM, &value).await
+        let owner = self.channel.access().side_key();
+        self.grid.put_item(&self.settings.id, owner, STATE_CONTEXT, STATE_ITEM, &value).await
     }
 
     /// What arrived since the last look; a ledger that cannot answer is only logged.

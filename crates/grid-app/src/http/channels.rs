@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use grid_core::channel::{Envelope, MessageAddress};
+use grid_core::count;
 use grid_store::MAX_BATCH_GET;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -157,7 +158,7 @@ pub(super) async fn batch_get(State(state): State<AppState>, body: ApiBody) -> R
     let addresses = request.addresses.into_iter().map(MessageAddress::parse).collect::<Result<Vec<_>, _>>()?;
     let found = state.channels.get_many(&addresses).await?;
     let messages: HashMap<MessageAddress, Box<RawValue>> = found.iter().map(|(a, e)| (a.clone(), raw(e))).collect();
-    let message = format!("{} of {} addresses hold a message", messages.len(), addresses.len());
+    let message = format!("messages found at {} of {}", messages.len(), count(addresses.len() as u64, "address"));
     Ok(Json(BatchGetReply { success: true, message, messages }))
 }
 

@@ -56,8 +56,42 @@ impl<S: Send + Sync> FromRequest<S> for ApiBody {
 }
 
 impl ApiBody {
-    /// Parses the body as the JSON shape `T`, saying what was wrong if it is not.
+    /// Parses the body as the JSON object `T`, saying what was wrong if it is not.
+    ///
+    /// Every body the grid takes is an object: serde would also fill a struct from an
+    /// array of its fields in order, which no client means to send.
     pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, ApiError> {
+        let first = self.0.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(ApiError::BadBody(format!("{what} is not valid: it must be a JSON object")));
+        }
         serde_json::from_slice(&self.0).map_err(|e| ApiError::BadBody(format!("{what} is not valid: {e}")))
     }
 }
+
+/// The `X-Side-Key` header, when sent: the key that proves a caller holds a
+/// registration's channel (changing a protected registration, writing its storage).
+pub struct PresentedSideKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PresentedSideKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        match parts.headers.get(SIDE_KEY_HEADER) {
+            None => Ok(Self(None)),
+            Some(value) => value
+                .to_str()
+                .map(|key| Self(Some(key.to_owned())))
+                .map_err(|_| ApiError::BadBody("the X-Side-Key header is not printable ASCII".to_owned())),
+        }
+    }
+}
+
+impl PresentedSideKey {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// The header that carries a registration's side key.
+pub const SIDE_KEY_HEADER: &str = "x-side-key";

@@ -36,6 +36,7 @@ pub(super) fn routes() -> Router<AppState> {
         storage::delete_context,
         storage::delete_all,
         storage::list_items,
+        storage::list_all,
         channels::put_message,
         channels::get_message,
         channels::batch_get,

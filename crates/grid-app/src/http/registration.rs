@@ -3,18 +3,15 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{delete, put};
 use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::extract::{ApiBody, ApiPath};
+use super::extract::{ApiBody, ApiPath, PresentedSideKey};
 use crate::error::{Ack, ApiError};
 use crate::registry::{Registered, RegistrationRequest};
-
-/// The header that carries the current side key when a protected registration changes.
-pub const SIDE_KEY_HEADER: &str = "x-side-key";
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -24,7 +21,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// The body of `PUT /registration/{registrationId}` (seed-compatible).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistrationBody {
     /// A display name, up to 200 characters.
     item_name: Option<String>,
@@ -107,21 +104,16 @@ impl RegistrationBody {
 pub(super) async fn put_registration(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
+    presented: PresentedSideKey,
     body: ApiBody,
 ) -> Result<(StatusCode, Json<RegistrationReply>), ApiError> {
     let id = RegistrationId::parse(id)?;
     let request = body.json::<RegistrationBody>("the registration body")?.into_request(id)?;
-    let presented = match headers.get(SIDE_KEY_HEADER) {
-        None => None,
-        Some(value) => Some(
-            value.to_str().map_err(|_| ApiError::BadBody("the X-Side-Key header is not printable ASCII".to_owned()))?,
-        ),
-    };
-    let (status, registration, verb) = match state.registry.register(request, presented, EpochMs::now()).await? {
-        Registered::Created(r) => (StatusCode::CREATED, r, "registered"),
-        Registered::Updated(r) => (StatusCode::OK, r, "updated"),
-    };
+    let (status, registration, verb) =
+        match state.registry.register(request, presented.as_deref(), EpochMs::now()).await? {
+            Registered::Created(r) => (StatusCode::CREATED, r, "registered"),
+            Registered::Updated(r) => (StatusCode::OK, r, "updated"),
+        };
     tracing::info!(registration = %registration.id, item_type = %registration.item_type, verb, "registration");
     // A consumer learns its return channel here; the caller has proven it may know it.
     let (root, side_key) = match &registration.return_channel {

@@ -1,18 +1,21 @@
 //! The storage API: JSON items per registration and context (seed-compatible paths).
 //!
 //! Every route requires an active registration. Items are any JSON document; the
-//! text is kept exactly as sent.
+//! text is kept exactly as sent. Reads are open, as the seed has them (whoever wants
+//! privacy encrypts before storing); writes and deletes need the registration's side key
+//! in `X-Side-Key` once it has one (a departure from the seed: docs/decisions.md).
+//! A trailing slash names the same folder (`DELETE /storage/ABC123/`, the seed's example).
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{delete, get, put};
-use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext};
+use axum::routing::{get, put};
+use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext, count};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::AppState;
-use super::extract::{ApiBody, ApiPath, ApiQuery};
+use super::extract::{ApiBody, ApiPath, ApiQuery, PresentedSideKey};
 use crate::error::{Ack, ApiError};
 use grid_store::ItemKey;
 
@@ -21,7 +24,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/storage/item/{registrationId}/{context}/{id}", put(put_item))
         .route("/storage/{registrationId}/{context}/{id}", put(put_item_short).get(get_item).delete(delete_item))
         .route("/storage/{registrationId}/{context}", get(list_items).delete(delete_context))
-        .route("/storage/{registrationId}", delete(delete_all))
+        .route("/storage/{registrationId}/{context}/", get(list_items).delete(delete_context))
+        .route("/storage/{registrationId}", get(list_all).delete(delete_all))
+        .route("/storage/{registrationId}/", get(list_all).delete(delete_all))
 }
 
 /// An item with its key (`GET`).
@@ -75,60 +80,67 @@ pub struct PageQuery {
 }
 
 /// Parses the path of one item and checks that its registration is active.
-async fn item_key(
-    state: &AppState,
-    (registration, context, id): (String, String, String),
-) -> Result<ItemKey, ApiError> {
-    let key = ItemKey {
+fn parse_key((registration, context, id): (String, String, String)) -> Result<ItemKey, ApiError> {
+    Ok(ItemKey {
         registration: RegistrationId::parse(registration)?,
         context: StorageContext::parse(context)?,
         id: ItemId::parse(id)?,
-    };
-    state.registry.active(&key.registration).await?;
-    Ok(key)
+    })
 }
 
-async fn store_item(state: AppState, path: (String, String, String), body: ApiBody) -> Result<Json<Ack>, ApiError> {
-    let key = item_key(&state, path).await?;
+async fn store_item(
+    state: AppState,
+    path: (String, String, String),
+    presented: PresentedSideKey,
+    body: ApiBody,
+) -> Result<Json<Ack>, ApiError> {
+    let key = parse_key(path)?;
     let item = JsonItem::parse(&body.0)?;
+    state.registry.owned(&key.registration, presented.as_deref()).await?;
     state.items.put(&key, &item).await?;
     Ok(Json(Ack::ok(format!("item {}/{} stored", key.context, key.id))))
 }
 
 /// Store an item (creates or replaces it).
 #[utoipa::path(put, path = "/storage/item/{registrationId}/{context}/{id}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path)),
+    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
     request_body(content = Object, description = "Any JSON document"),
     responses(
         (status = 200, body = Ack),
         (status = 400, description = "Malformed id or not JSON", body = Ack),
+        (status = 401, description = "The registration has a side key and none was sent", body = Ack),
+        (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
         (status = 413, description = "Body too large", body = Ack),
     ))]
 pub(super) async fn put_item(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
+    presented: PresentedSideKey,
     body: ApiBody,
 ) -> Result<Json<Ack>, ApiError> {
-    store_item(state, path, body).await
+    store_item(state, path, presented, body).await
 }
 
 /// Store an item (the short path; same as `PUT /storage/item/…`).
 #[utoipa::path(put, path = "/storage/{registrationId}/{context}/{id}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path)),
+    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
     request_body(content = Object, description = "Any JSON document"),
     responses(
         (status = 200, body = Ack),
         (status = 400, description = "Malformed id or not JSON", body = Ack),
+        (status = 401, description = "The registration has a side key and none was sent", body = Ack),
+        (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
         (status = 413, description = "Body too large", body = Ack),
     ))]
 pub(super) async fn put_item_short(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
+    presented: PresentedSideKey,
     body: ApiBody,
 ) -> Result<Json<Ack>, ApiError> {
-    store_item(state, path, body).await
+    store_item(state, path, presented, body).await
 }
 
 /// Read an item.
@@ -143,7 +155,8 @@ pub(super) async fn get_item(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
 ) -> Result<Json<ItemReply>, ApiError> {
-    let key = item_key(&state, path).await?;
+    let key = parse_key(path)?;
+    state.registry.active(&key.registration).await?;
     let item = state
         .items
         .get(&key)
@@ -154,63 +167,72 @@ pub(super) async fn get_item(
 
 /// Delete an item.
 #[utoipa::path(delete, path = "/storage/{registrationId}/{context}/{id}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path)),
+    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
     responses(
         (status = 200, body = DeletedReply),
         (status = 400, description = "Malformed id", body = Ack),
+        (status = 401, description = "The registration has a side key and none was sent", body = Ack),
+        (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration or item", body = Ack),
     ))]
 pub(super) async fn delete_item(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
+    presented: PresentedSideKey,
 ) -> Result<Json<DeletedReply>, ApiError> {
-    let key = item_key(&state, path).await?;
+    let key = parse_key(path)?;
+    state.registry.owned(&key.registration, presented.as_deref()).await?;
     if !state.items.delete(&key).await? {
         return Err(ApiError::NotFound(format!("item {}/{} not found", key.context, key.id)));
     }
     Ok(Json(DeletedReply { success: true, message: format!("item {}/{} deleted", key.context, key.id), deleted: 1 }))
 }
 
-/// Parses a registration id and checks it is active.
-async fn active_registration(state: &AppState, registration: String) -> Result<RegistrationId, ApiError> {
-    let id = RegistrationId::parse(registration)?;
-    state.registry.active(&id).await?;
-    Ok(id)
-}
-
 /// Delete every item of a context.
 #[utoipa::path(delete, path = "/storage/{registrationId}/{context}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path)),
+    params(("registrationId" = String, Path), ("context" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
     responses(
         (status = 200, body = DeletedReply),
         (status = 400, description = "Malformed id", body = Ack),
+        (status = 401, description = "The registration has a side key and none was sent", body = Ack),
+        (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
     ))]
 pub(super) async fn delete_context(
     State(state): State<AppState>,
     ApiPath((registration, context)): ApiPath<(String, String)>,
+    presented: PresentedSideKey,
 ) -> Result<Json<DeletedReply>, ApiError> {
     let context = StorageContext::parse(context)?;
-    let id = active_registration(&state, registration).await?;
+    let id = RegistrationId::parse(registration)?;
+    state.registry.owned(&id, presented.as_deref()).await?;
     let deleted = state.items.delete_context(&id, &context).await?;
-    Ok(Json(DeletedReply { success: true, message: format!("{deleted} items of {context} deleted"), deleted }))
+    Ok(Json(DeletedReply {
+        success: true,
+        message: format!("{} of {context} deleted", count(deleted, "item")),
+        deleted,
+    }))
 }
 
 /// Delete every item of a registration (the registration itself stays).
 #[utoipa::path(delete, path = "/storage/{registrationId}", tag = "storage",
-    params(("registrationId" = String, Path)),
+    params(("registrationId" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
     responses(
         (status = 200, body = DeletedReply),
         (status = 400, description = "Malformed id", body = Ack),
+        (status = 401, description = "The registration has a side key and none was sent", body = Ack),
+        (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
     ))]
 pub(super) async fn delete_all(
     State(state): State<AppState>,
     ApiPath(registration): ApiPath<String>,
+    presented: PresentedSideKey,
 ) -> Result<Json<DeletedReply>, ApiError> {
-    let id = active_registration(&state, registration).await?;
+    let id = RegistrationId::parse(registration)?;
+    state.registry.owned(&id, presented.as_deref()).await?;
     let deleted = state.items.delete_registration(&id).await?;
-    Ok(Json(DeletedReply { success: true, message: format!("{deleted} items deleted"), deleted }))
+    Ok(Json(DeletedReply { success: true, message: format!("{} deleted", count(deleted, "item")), deleted }))
 }
 
 /// List a context's items, one page at a time.
@@ -226,17 +248,48 @@ pub(super) async fn list_items(
     ApiPath((registration, context)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
     let context = StorageContext::parse(context)?;
+    list(state, registration, Some(context), query).await
+}
+
+/// List every context's items, one page at a time; ids are `context/id`.
+#[utoipa::path(get, path = "/storage/{registrationId}", tag = "storage",
+    params(("registrationId" = String, Path), PageQuery),
+    responses(
+        (status = 200, body = ListReply),
+        (status = 400, description = "Malformed id or paging", body = Ack),
+        (status = 404, description = "Unknown registration", body = Ack),
+    ))]
+pub(super) async fn list_all(
+    State(state): State<AppState>,
+    ApiPath(registration): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    list(state, registration, None, query).await
+}
+
+async fn list(
+    state: AppState,
+    registration: String,
+    context: Option<StorageContext>,
+    query: PageQuery,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let request =
         PageRequest::parse(query.page.as_deref(), query.page_size.as_deref(), query.page_size_alias.as_deref())?;
-    let id = active_registration(&state, registration).await?;
-    let page = state.items.page(&id, &context, request).await?;
+    let id = RegistrationId::parse(registration)?;
+    state.registry.active(&id).await?;
+    let page = state.items.page(&id, context.as_ref(), request).await?;
+    let ids: Vec<String> = page
+        .items
+        .iter()
+        .map(|(c, id, _)| if context.is_some() { id.as_str().to_owned() } else { format!("{c}/{id}") })
+        .collect();
     let reply = ListReply {
         success: true,
-        message: format!("{} of {} items", page.items.len(), page.total_items),
-        ids: page.items.iter().map(|(id, _)| id.as_str()).collect(),
-        items: page.items.iter().map(|(_, item)| item.as_raw()).collect(),
+        message: format!("{} of {}", page.items.len(), count(page.total_items, "item")),
+        ids: ids.iter().map(String::as_str).collect(),
+        items: page.items.iter().map(|(_, _, item)| item.as_raw()).collect(),
         page: request.page(),
         page_size: request.size(),
         total_pages: request.total_pages(page.total_items),

@@ -1,6 +1,6 @@
 //! `ItemStore` over S3: one object per item at `storage/{registration}/{context}/{id}`.
 //!
-//! The seed's page-number paging needs the context's total, which S3 only knows by
+//! The seed's page-number paging needs the listing's total, which S3 only knows by
 //! listing: a page lists the context's keys (1,000 per request, continuation tokens
 //! followed) and then fetches just that page's bodies, concurrently. Folder deletes
 //! list by prefix and delete in chunks of 1,000 (DeleteObjects' limit).
@@ -118,19 +118,26 @@ impl ItemStore for S3ItemStore {
     async fn page(
         &self,
         registration: &RegistrationId,
-        context: &StorageContext,
+        context: Option<&StorageContext>,
         page: PageRequest,
     ) -> Result<ItemPage, StoreError> {
-        let prefix = format!("storage/{registration}/{context}/");
-        let keys = self.keys(&prefix).await?;
+        let prefix = format!("storage/{registration}/");
+        let listed = match context {
+            Some(context) => format!("{prefix}{context}/"),
+            None => prefix.clone(),
+        };
+        let keys = self.keys(&listed).await?;
         let total_items = keys.len() as u64;
         let start = usize::try_from(page.offset()).unwrap_or(usize::MAX).min(keys.len());
         let end = start.saturating_add(page.size() as usize).min(keys.len());
         let prefix = prefix.as_str();
         let reads = keys[start..end].iter().map(|key| async move {
-            let id = ItemId::parse(&key[prefix.len()..]).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))?;
+            let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{key}: {e}"));
+            let (context, id) = key[prefix.len()..].split_once('/').ok_or_else(|| corrupt(&"not context/id"))?;
+            let context = StorageContext::parse(context).map_err(|e| corrupt(&e))?;
+            let id = ItemId::parse(id).map_err(|e| corrupt(&e))?;
             // An item deleted between listing and reading is simply left out.
-            Ok::<_, StoreError>(self.read(key).await?.map(|item| (id, item)))
+            Ok::<_, StoreError>(self.read(key).await?.map(|item| (context, id, item)))
         });
         let items = try_join_all(reads).await?.into_iter().flatten().collect();
         Ok(ItemPage { items, total_items })

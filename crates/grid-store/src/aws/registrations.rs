@@ -1,7 +1,9 @@
 //! `RegistrationStore` over a DynamoDB table keyed by `id`. Beside each registration
 //! the table holds one item per channel root it bound (`id = "root#{root}"`, with the
 //! `registration`), written in the same transaction as the registration, so a root
-//! backs one registration. Registration ids cannot contain `#`.
+//! backs one registration; and one for its case-folded id (`id = "fold#{folded}"`),
+//! written with its creation, so ids that differ only in case never both register.
+//! Registration ids cannot contain `#`.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -28,16 +30,23 @@ impl DynamoRegistrationStore {
     }
 
     /// Writes `item` under `condition` (with its values; `#version` names the version),
-    /// and binds the registration's channel root if it has one, in one transaction.
-    /// `Ok(false)` if a condition failed.
+    /// binds the registration's channel root if it has one and, for a new registration
+    /// (`claim_id`), its folded id, in one transaction. `Ok(false)` if a condition failed.
     async fn put_bound(
         &self,
         record: &RegistrationRecord,
         item: Item,
         condition: &str,
         values: &[(&str, AttributeValue)],
+        claim_id: bool,
     ) -> Result<bool, StoreError> {
-        let Some(root) = &record.channel_root else {
+        let claims: Vec<AttributeValue> = record
+            .channel_root
+            .iter()
+            .map(|root| root_key(root))
+            .chain(claim_id.then(|| fold_key(&record.id)))
+            .collect();
+        if claims.is_empty() {
             let mut request =
                 self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
             for (name, value) in values {
@@ -47,7 +56,7 @@ impl DynamoRegistrationStore {
                 request = request.expression_attribute_names("#version", "version");
             }
             return written!(request.send().await);
-        };
+        }
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
         for (name, value) in values {
             put = put.expression_attribute_values(*name, value.clone());
@@ -55,18 +64,18 @@ impl DynamoRegistrationStore {
         if condition.contains("#version") {
             put = put.expression_attribute_names("#version", "version");
         }
-        let bind = Put::builder()
-            .table_name(&self.table)
-            .item("id", root_key(root))
-            .item("registration", s(&record.id))
-            .condition_expression("attribute_not_exists(id) OR registration = :owner")
-            .expression_attribute_values(":owner", s(&record.id))
-            .build()
-            .map_err(backend)?;
-        let items = vec![
-            TransactWriteItem::builder().put(put.build().map_err(backend)?).build(),
-            TransactWriteItem::builder().put(bind).build(),
-        ];
+        let mut items = vec![TransactWriteItem::builder().put(put.build().map_err(backend)?).build()];
+        for claim in claims {
+            let bind = Put::builder()
+                .table_name(&self.table)
+                .item("id", claim)
+                .item("registration", s(&record.id))
+                .condition_expression("attribute_not_exists(id) OR registration = :owner")
+                .expression_attribute_values(":owner", s(&record.id))
+                .build()
+                .map_err(backend)?;
+            items.push(TransactWriteItem::builder().put(bind).build());
+        }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => Ok(false),
@@ -75,8 +84,34 @@ impl DynamoRegistrationStore {
     }
 }
 
+impl DynamoRegistrationStore {
+    /// The registration a `root#` or `fold#` item names.
+    async fn claim_owner(&self, key: AttributeValue) -> Result<Option<RegistrationId>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", key)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        output
+            .item()
+            .map(|item| {
+                RegistrationId::parse(get_s(item, TABLE, "registration")?)
+                    .map_err(|e| StoreError::Corrupt(format!("{TABLE}: claim owner: {e}")))
+            })
+            .transpose()
+    }
+}
+
 fn root_key(root: &str) -> AttributeValue {
     s(format!("root#{root}"))
+}
+
+fn fold_key(id: &str) -> AttributeValue {
+    s(format!("fold#{}", id.to_ascii_lowercase()))
 }
 
 fn to_item(record: &RegistrationRecord, version: u64) -> Item {
@@ -146,11 +181,11 @@ pub(super) use written;
 impl RegistrationStore for DynamoRegistrationStore {
     async fn insert(&self, registration: &Registration) -> Result<(), StoreError> {
         let record = RegistrationRecord::from(registration);
-        if self.put_bound(&record, to_item(&record, 1), "attribute_not_exists(id)", &[]).await? {
+        if self.put_bound(&record, to_item(&record, 1), "attribute_not_exists(id)", &[], true).await? {
             Ok(())
         } else {
             Err(StoreError::Conflict(format!(
-                "registration {} already exists, or its channel root is bound to another",
+                "registration {} already exists (perhaps in another case), or its channel root is bound to another",
                 record.id
             )))
         }
@@ -173,7 +208,7 @@ impl RegistrationStore for DynamoRegistrationStore {
         let record = RegistrationRecord::from(registration);
         let next = expected_version.checked_add(1).ok_or_else(|| StoreError::Conflict("version overflow".into()))?;
         let item = to_item(&record, next);
-        if self.put_bound(&record, item, "#version = :expected", &[(":expected", n(expected_version))]).await? {
+        if self.put_bound(&record, item, "#version = :expected", &[(":expected", n(expected_version))], false).await? {
             Ok(next)
         } else {
             Err(StoreError::Conflict(format!(
@@ -184,22 +219,11 @@ impl RegistrationStore for DynamoRegistrationStore {
     }
 
     async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", root_key(root.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        output
-            .item()
-            .map(|item| {
-                RegistrationId::parse(get_s(item, TABLE, "registration")?)
-                    .map_err(|e| StoreError::Corrupt(format!("{TABLE}: root owner: {e}")))
-            })
-            .transpose()
+        self.claim_owner(root_key(root.as_str())).await
+    }
+
+    async fn id_owner(&self, id: &RegistrationId) -> Result<Option<RegistrationId>, StoreError> {
+        self.claim_owner(fold_key(id.as_str())).await
     }
 
     async fn advance_cursor(

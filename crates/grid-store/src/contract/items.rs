@@ -32,7 +32,7 @@ async fn fill(store: &Store, registration: &str, context: &str, count: usize) {
 async fn count(store: &Store, registration: &str, context: &str) -> u64 {
     let reg = RegistrationId::parse(registration).unwrap();
     let ctx = StorageContext::parse(context).unwrap();
-    store.page(&reg, &ctx, PageRequest::new(0, 1).unwrap()).await.unwrap().total_items
+    store.page(&reg, Some(&ctx), PageRequest::new(0, 1).unwrap()).await.unwrap().total_items
 }
 
 pub async fn a_stored_item_reads_back_verbatim(store: Store) {
@@ -90,14 +90,31 @@ pub async fn pages_split_a_context_in_id_order_with_its_total(store: Store) {
     let ctx = StorageContext::parse("c").unwrap();
     let mut all = Vec::new();
     for (page, expected_len) in [(0, 10), (1, 10), (2, 5)] {
-        let got = store.page(&reg, &ctx, PageRequest::new(page, 10).unwrap()).await.unwrap();
+        let got = store.page(&reg, Some(&ctx), PageRequest::new(page, 10).unwrap()).await.unwrap();
         assert_eq!(got.total_items, 25);
         assert_eq!(got.items.len(), expected_len, "page {page}");
         all.extend(got.items);
     }
-    let expected: Vec<(ItemId, JsonItem)> =
-        (0..25).map(|i| (ItemId::parse(format!("item-{i:03}")).unwrap(), item(&format!(r#"{{"n":{i}}}"#)))).collect();
+    let expected: Vec<(StorageContext, ItemId, JsonItem)> = (0..25)
+        .map(|i| (ctx.clone(), ItemId::parse(format!("item-{i:03}")).unwrap(), item(&format!(r#"{{"n":{i}}}"#))))
+        .collect();
     assert_eq!(all, expected);
+}
+
+/// The seed's `GET /storage/{registrationId}`: every context, ordered as S3 lists keys
+/// (bytewise over `context/id`, so `a.b/…` comes before `a/…`), and no other registration.
+pub async fn pages_without_a_context_list_every_context_in_key_order(store: Store) {
+    fill(&store, "contract-item-11", "a", 2).await;
+    fill(&store, "contract-item-11", "a.b", 2).await;
+    fill(&store, "contract-item-11", "b", 1).await;
+    fill(&store, "contract-item-110", "a", 3).await;
+    let reg = RegistrationId::parse("contract-item-11").unwrap();
+    let first = store.page(&reg, None, PageRequest::new(0, 3).unwrap()).await.unwrap();
+    let second = store.page(&reg, None, PageRequest::new(1, 3).unwrap()).await.unwrap();
+    assert_eq!((first.total_items, second.total_items), (5, 5));
+    let keys: Vec<String> =
+        first.items.iter().chain(&second.items).map(|(c, i, _)| format!("{}/{}", c.as_str(), i.as_str())).collect();
+    assert_eq!(keys, ["a.b/item-000", "a.b/item-001", "a/item-000", "a/item-001", "b/item-000"]);
 }
 
 pub async fn a_page_past_the_end_is_empty_but_keeps_the_total(store: Store) {
@@ -105,12 +122,12 @@ pub async fn a_page_past_the_end_is_empty_but_keeps_the_total(store: Store) {
     let reg = RegistrationId::parse("contract-item-8").unwrap();
     let ctx = StorageContext::parse("c").unwrap();
     for page in [1, 7, u64::MAX] {
-        let got = store.page(&reg, &ctx, PageRequest::new(page, 3).unwrap()).await.unwrap();
+        let got = store.page(&reg, Some(&ctx), PageRequest::new(page, 3).unwrap()).await.unwrap();
         assert!(got.items.is_empty(), "page {page}");
         assert_eq!(got.total_items, 3);
     }
     let empty = store
-        .page(&reg, &StorageContext::parse("nothing-here").unwrap(), PageRequest::new(0, 10).unwrap())
+        .page(&reg, Some(&StorageContext::parse("nothing-here").unwrap()), PageRequest::new(0, 10).unwrap())
         .await
         .unwrap();
     assert_eq!(empty, crate::ItemPage { items: vec![], total_items: 0 });

@@ -49,6 +49,7 @@ macro_rules! registration_store_contract {
                 an_inserted_registration_reads_back_at_version_one,
                 getting_an_unknown_id_finds_nothing,
                 inserting_an_existing_id_is_a_conflict_and_keeps_the_first,
+                ids_that_differ_only_in_case_are_one_id,
                 replacing_at_the_read_version_stores_the_change_and_bumps_the_version,
                 replacing_at_a_stale_version_is_a_conflict_and_writes_nothing,
                 replacing_a_missing_registration_is_a_conflict,
@@ -87,6 +88,7 @@ macro_rules! item_store_contract {
                 pages_split_a_context_in_id_order_with_its_total,
                 a_page_past_the_end_is_empty_but_keeps_the_total,
                 ids_that_share_a_prefix_stay_apart,
+                pages_without_a_context_list_every_context_in_key_order,
                 concurrent_puts_of_distinct_items_all_land,
             ]
         );

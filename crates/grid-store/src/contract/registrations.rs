@@ -71,6 +71,42 @@ pub async fn inserting_an_existing_id_is_a_conflict_and_keeps_the_first(store: S
     assert_eq!(store.get(&first.id).await.unwrap().unwrap().value, first);
 }
 
+/// Lookalike ids (`Contract-Case-1`, `contract-case-1`) are one id: the first holds it,
+/// also against a racing insert of the other, and `id_owner` names it for either.
+pub async fn ids_that_differ_only_in_case_are_one_id(store: Store) {
+    let mut first = registration("Contract-Case-1");
+    first.channel = None;
+    store.insert(&first).await.unwrap();
+    let mut lookalike = registration("contract-CASE-1");
+    lookalike.channel = None;
+    let err = store.insert(&lookalike).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.get(&lookalike.id).await.unwrap(), None);
+    assert_eq!(store.id_owner(&lookalike.id).await.unwrap(), Some(first.id.clone()));
+    assert_eq!(store.id_owner(&first.id).await.unwrap(), Some(first.id.clone()));
+    assert_eq!(store.id_owner(&id("contract-case-2")).await.unwrap(), None);
+    // A lookalike with a channel is refused as well, and binds nothing.
+    let with_channel = registration("CONTRACT-case-1");
+    assert!(matches!(store.insert(&with_channel).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.channel_owner(&root_of("CONTRACT-case-1")).await.unwrap(), None);
+
+    for round in 0..5 {
+        let (a, b) = (registration(&format!("Contract-Race-{round}")), registration(&format!("contract-race-{round}")));
+        let (x, y) = tokio::join!(
+            tokio::spawn({
+                let store = store.clone();
+                async move { store.insert(&a).await }
+            }),
+            tokio::spawn({
+                let store = store.clone();
+                async move { store.insert(&b).await }
+            }),
+        );
+        let wins = [x.unwrap(), y.unwrap()].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: one of two lookalikes registers");
+    }
+}
+
 pub async fn replacing_at_the_read_version_stores_the_change_and_bumps_the_version(store: Store) {
     let r = registration("contract-replace-1");
     store.insert(&r).await.unwrap();

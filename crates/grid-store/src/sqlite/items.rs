@@ -108,37 +108,46 @@ impl ItemStore for SqliteItemStore {
     async fn page(
         &self,
         registration: &RegistrationId,
-        context: &StorageContext,
+        context: Option<&StorageContext>,
         page: PageRequest,
     ) -> Result<ItemPage, StoreError> {
-        let (registration, context) = (registration.as_str().to_owned(), context.as_str().to_owned());
+        let registration = registration.as_str().to_owned();
+        let context = context.map(|c| c.as_str().to_owned());
         let limit = i64::from(page.size());
         let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
         self.db
             .run(move |conn| {
+                // `context || '/' || id` orders as S3 orders its keys (bytewise), so both
+                // adapters page the same way ("a.b/x" before "a/x").
+                let filter = if context.is_some() {
+                    "registration_id = :registration AND context = :context"
+                } else {
+                    // (`:context` is bound either way; here it is NULL.)
+                    "registration_id = :registration AND :context IS NULL"
+                };
                 // Count and page in one read transaction so they describe the same state.
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
                 let total: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM items WHERE registration_id = :registration AND context = :context",
+                    &format!("SELECT COUNT(*) FROM items WHERE {filter}"),
                     named_params! {":registration": registration, ":context": context},
                     |row| row.get(0),
                 )?;
                 let mut items = Vec::new();
                 {
-                    let mut stmt = tx.prepare_cached(
-                        "SELECT id, body FROM items
-                         WHERE registration_id = :registration AND context = :context
-                         ORDER BY id LIMIT :limit OFFSET :offset",
-                    )?;
+                    let mut stmt = tx.prepare_cached(&format!(
+                        "SELECT context, id, body FROM items WHERE {filter}
+                         ORDER BY context || '/' || id LIMIT :limit OFFSET :offset"
+                    ))?;
                     let mut rows = stmt.query(named_params! {
                         ":registration": registration, ":context": context,
                         ":limit": limit, ":offset": offset,
                     })?;
                     while let Some(row) = rows.next()? {
-                        let id: String = row.get(0)?;
-                        let body: String = row.get(1)?;
+                        let (context, id, body): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                        let context = StorageContext::parse(context)
+                            .map_err(|e| StoreError::Corrupt(format!("item context: {e}")))?;
                         let id = ItemId::parse(id).map_err(|e| StoreError::Corrupt(format!("item id: {e}")))?;
-                        items.push((id, stored_item(&body)?));
+                        items.push((context, id, stored_item(&body)?));
                     }
                 }
                 tx.commit()?;

@@ -242,6 +242,17 @@ const MIGRATIONS: &[&str] = &[
         WHERE channel_root IS NOT NULL AND cursor_closed = 0
           AND id != (SELECT registration_id FROM channel_roots WHERE root = registrations.channel_root);
     "#,
+    // 10: ids that differ only in case are one id (issue 20): each folded id names the
+    // registration that holds it, the oldest where lookalikes exist already (they keep
+    // working; no new lookalike can register).
+    r#"
+    CREATE TABLE registration_ids (
+        folded          TEXT PRIMARY KEY,
+        registration_id TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT OR IGNORE INTO registration_ids (folded, registration_id)
+        SELECT lower(id), id FROM registrations ORDER BY created_ms, id;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

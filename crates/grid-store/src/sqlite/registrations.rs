@@ -83,6 +83,23 @@ fn bind_root(tx: &rusqlite::Transaction<'_>, record: &RegistrationRecord) -> Res
     Ok(())
 }
 
+/// Claims `record`'s folded id for it, in the caller's transaction; a
+/// [`StoreError::Conflict`] if a lookalike holds it.
+fn claim_id(tx: &rusqlite::Transaction<'_>, record: &RegistrationRecord) -> Result<(), StoreError> {
+    let folded = record.id.to_ascii_lowercase();
+    tx.prepare_cached(
+        "INSERT INTO registration_ids (folded, registration_id) VALUES (?1, ?2) ON CONFLICT (folded) DO NOTHING",
+    )?
+    .execute([&folded, &record.id])?;
+    let owner: String = tx
+        .prepare_cached("SELECT registration_id FROM registration_ids WHERE folded = ?1")?
+        .query_row([&folded], |r| r.get(0))?;
+    if owner != record.id {
+        return Err(StoreError::Conflict(format!("registration id {} differs only in case from {owner}", record.id)));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl RegistrationStore for SqliteRegistrationStore {
     async fn insert(&self, registration: &Registration) -> Result<(), StoreError> {
@@ -105,9 +122,27 @@ impl RegistrationStore for SqliteRegistrationStore {
                 if inserted == 0 {
                     return Err(StoreError::Conflict(format!("registration {} already exists", record.id)));
                 }
+                claim_id(&tx, &record)?;
                 bind_root(&tx, &record)?;
                 tx.commit()?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn id_owner(&self, id: &RegistrationId) -> Result<Option<RegistrationId>, StoreError> {
+        let folded = id.folded();
+        self.db
+            .run(move |conn| {
+                let owner: Option<String> = conn
+                    .prepare_cached("SELECT registration_id FROM registration_ids WHERE folded = ?1")?
+                    .query_row([&folded], |r| r.get(0))
+                    .optional()?;
+                owner
+                    .map(|o| {
+                        RegistrationId::parse(o).map_err(|e| StoreError::Corrupt(format!("registration_ids: {e}")))
+                    })
+                    .transpose()
             })
             .await
     }
