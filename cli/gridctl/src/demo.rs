@@ -225,7 +225,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         unknown_rate: args.ledger_faults,
         ..Default::default()
     };
-    let server = Server::start_with(&config, ledger_options)
+    let server = Server::start(&config, Some(ledger_options))
         .await
         .with_context(|| format!("cannot start the demo grid (is {} in use? try --listen)", args.listen))?;
     let base = format!("http://{}", server.addr);

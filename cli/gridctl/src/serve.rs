@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Log format, pretty or json [env: GRID_LOG_FORMAT].
     #[arg(long)]
     pub log_format: Option<String>,
+    /// Serve a development ledger at /ledger and pay through it (instead of LEDGER_URL).
+    /// For development only: anyone who reaches the server can fund accounts with it.
+    #[arg(long)]
+    pub dev_ledger: bool,
 }
 
 impl ServeArgs {
@@ -49,7 +53,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.config()?;
     telemetry::init(config.log_format, "info");
     let made_up = ensure_portal_token(&mut config);
-    let server = Server::start(&config).await?;
+    let server = Server::start(&config, args.dev_ledger.then(LedgerOptions::default)).await?;
     // Whoever started us may stop reading stdout after the first line: a closed pipe
     // must not take the server down, so these lines ignore write errors.
     let mut out = std::io::stdout().lock();
@@ -103,13 +107,9 @@ pub struct Jobs {
 
 impl Server {
     /// Opens the store and binds the socket; nothing is served until `run…` is called.
-    pub async fn start(config: &GridConfig) -> anyhow::Result<Self> {
-        Self::start_with(config, LedgerOptions::default()).await
-    }
-
-    /// As [`Server::start`], with these options for the development ledger (used when
-    /// `LEDGER_URL` is unset).
-    pub async fn start_with(config: &GridConfig, dev_ledger: LedgerOptions) -> anyhow::Result<Self> {
+    /// The jobs pay through `LEDGER_URL`, or through a development ledger served at
+    /// `/ledger` with these options (`serve --dev-ledger`, the demo): one or the other.
+    pub async fn start(config: &GridConfig, dev_ledger: Option<LedgerOptions>) -> anyhow::Result<Self> {
         let stores = Stores::open(config)
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
@@ -117,16 +117,21 @@ impl Server {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let (ledger_url, dialect) = match &config.ledger {
-            Some(ledger) => (ledger.url.clone(), ledger.dialect),
-            None => {
-                // No ledger configured: run the development ledger at /ledger.
+        let (ledger_url, dialect) = match (&config.ledger, dev_ledger) {
+            (Some(ledger), None) => (ledger.url.clone(), ledger.dialect),
+            (Some(_), Some(_)) => {
+                anyhow::bail!("LEDGER_URL is set: a development ledger (--dev-ledger) would not be used")
+            }
+            (None, None) => anyhow::bail!(
+                "no ledger to pay through: set LEDGER_URL, or pass --dev-ledger for a development ledger at /ledger"
+            ),
+            (None, Some(dev_ledger)) => {
                 let dir = config.data_dir.join("dev-ledger");
                 let store = LedgerStore::open(&dir).with_context(|| format!("cannot open {}", dir.display()))?;
                 app = app.nest("/ledger", dev_ledger::router(store, dev_ledger));
                 let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
                 let url = format!("http://{host}:{}/ledger", addr.port());
-                tracing::info!(%url, "no LEDGER_URL: serving a development ledger");
+                tracing::info!(%url, "serving a development ledger");
                 (url, Dialect::Sawtooth)
             }
         };

@@ -69,8 +69,10 @@ impl Drop for Process {
 
 fn serve(data: &tempfile::TempDir) -> (Process, String) {
     let dir = data.path().display().to_string();
-    let mut grid =
-        Process::start(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &dir], &[("POLL_INTERVAL_SECS", "1")]);
+    let mut grid = Process::start(
+        &["serve", "--dev-ledger", "--listen", "127.0.0.1:0", "--data-dir", &dir],
+        &[("POLL_INTERVAL_SECS", "1")],
+    );
     let base = grid.address();
     (grid, base)
 }

@@ -14,7 +14,7 @@ fn gridctl() -> Command {
 fn serve(data: &std::path::Path) -> Command {
     let mut command = gridctl();
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--dev-ledger", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -60,6 +60,35 @@ fn a_bad_configuration_variable_stops_serve_with_a_message_naming_it() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("GRID_BODY_LIMIT_BYTES: \"lots\" is not valid"), "{stderr}");
+}
+
+/// The development ledger lets anyone fund any account: it is never served by default.
+#[tokio::test]
+async fn serve_pays_through_a_ledger_it_is_given_and_serves_none_unless_asked() {
+    let data = tempfile::tempdir().unwrap();
+    let output = gridctl().args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data.path()).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("set LEDGER_URL, or pass --dev-ledger"), "{stderr}");
+
+    let mut child = gridctl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("LEDGER_URL", "http://127.0.0.1:9/ledger")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut child);
+    let deposit = reqwest::Client::new()
+        .post(format!("{base}/ledger/accounts/grid-wallet-1/deposit"))
+        .json(&serde_json::json!({"amount": 1_000_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deposit.status(), 404, "no ledger at /ledger");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]

@@ -56,7 +56,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let seconds = if quick { 2 } else { 10 };
     let dir = tempfile::tempdir()?;
     let mut server = Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--dev-ledger", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
