@@ -110,7 +110,7 @@ soak:
 		--periods 48 --pace-ms 0 --ledger-faults 0.2 --storage-clients 8 --summary-json target/soak/summary.json
 
 serve:
-	cargo run --release -p gridctl -- serve
+	cargo run --release -p gridctl -- serve --dev-ledger
 
 ## The seven functions as arm64 Lambda zips (target/lambda/<name>/bootstrap.zip), with sizes.
 lambda: tools
