@@ -118,13 +118,3 @@ async fn a_registration_body_with_a_duplicate_key_is_refused_with_400() {
     // Nothing was registered: the first valid registration creates it.
     grid.put("/registration/consumer-0009", &json!({"itemType": "consumer"})).await.expect(201);
 }
-
-#[tokio::test]
-async fn a_header_block_over_the_limit_is_refused_and_the_grid_keeps_serving() {
-    let grid = TestGrid::start().await;
-    register_producer(&grid, REG).await;
-    let head = format!("GET /storage/{REG}/c/x HTTP/1.1\r\nX-Padding: {}", "a".repeat(1024 * 1024));
-    let reply = grid.raw(&head, b"").await;
-    assert!((400..500).contains(&reply.status), "an oversized header block got {}", reply.status);
-    grid.get(&format!("/storage/{REG}/c/x")).await.expect(404);
-}

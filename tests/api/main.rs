@@ -1,6 +1,7 @@
 //! The grid's HTTP APIs, tested from outside over real sockets, one fresh grid per test.
 
 mod channels;
+mod edges;
 mod hostile;
 mod meta;
 mod registration;

@@ -124,9 +124,9 @@ impl TestGrid {
         let app = grid_app::router(stores.app_state(&config), &config);
         let listener = TcpListener::bind(config.listen).await.expect("bind a free port");
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("server runs");
-        });
+        // The very edges `gridctl serve` has: connection bound, deadlines, JSON refusals.
+        let limits = config.server;
+        let server = tokio::spawn(grid_app::server::serve(listener, app, limits, std::future::pending()));
         Self {
             addr,
             base: format!("http://{addr}"),

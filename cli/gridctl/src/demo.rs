@@ -340,7 +340,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         say!("{portal}");
         say!("Or try: curl {base}/openapi.json; curl {ledger_url}/accounts/wallet-producer-01");
         say!("Press Ctrl-C to stop.");
-        serving.await.context("the demo server stopped unexpectedly")??;
+        serving.await.context("the demo server stopped unexpectedly")?;
     } else {
         serving.abort();
     }

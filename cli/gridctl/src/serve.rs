@@ -95,6 +95,7 @@ pub struct Server {
     pub jobs: Jobs,
     listener: TcpListener,
     app: axum::Router,
+    limits: grid_app::server::ServerLimits,
 }
 
 /// What `serve` runs beside the APIs, every `POLL_INTERVAL_SECS`.
@@ -142,32 +143,30 @@ impl Server {
             monitor: stores.monitor(config, ledger),
             interval: config.market.poll_interval,
         };
-        Ok(Self { addr, ledger_url, stores, jobs, listener, app })
+        Ok(Self { addr, ledger_url, stores, jobs, listener, app, limits: config.server })
     }
 
-    /// Serves the APIs only (the caller runs the jobs), until Ctrl-C or SIGTERM.
-    pub async fn serve_without_jobs(listener: TcpListener, app: axum::Router) -> anyhow::Result<()> {
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("the server failed")
-    }
-
-    /// Splits off the jobs, for a caller that drives them itself; the rest serves.
-    pub fn into_jobs_and_server(self) -> (Jobs, impl std::future::Future<Output = anyhow::Result<()>>) {
-        (self.jobs, Self::serve_without_jobs(self.listener, self.app))
+    /// Splits off the jobs, for a caller that drives them itself; the rest serves, until
+    /// Ctrl-C or SIGTERM.
+    pub fn into_jobs_and_server(self) -> (Jobs, impl std::future::Future<Output = ()>) {
+        (self.jobs, grid_app::server::serve(self.listener, self.app, self.limits, shutdown_signal()))
     }
 
     /// Serves, and runs the poller, settlement and the batch monitor every
-    /// `POLL_INTERVAL_SECS`, until Ctrl-C or SIGTERM; then lets in-flight requests finish.
+    /// `POLL_INTERVAL_SECS`, until Ctrl-C or SIGTERM; then lets requests in flight and a
+    /// job round under way finish, for `GRID_SHUTDOWN_GRACE_SECS` at most.
     pub async fn run_until_shutdown(self) -> anyhow::Result<()> {
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         let Jobs { poller, settler, monitor, interval } = self.jobs;
-        let jobs = tokio::spawn(jobs::run_every(poller, settler, monitor, interval, async move {
+        let grace = self.limits.shutdown_grace;
+        let jobs = tokio::spawn(jobs::run_every(poller, settler, monitor, interval, grace, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
-        let server = axum::serve(self.listener, self.app).with_graceful_shutdown(async move {
+        grid_app::server::serve(self.listener, self.app, self.limits, async move {
             shutdown_signal().await;
             let _ = stopping.send(true);
-        });
-        server.await.context("the server failed")?;
+        })
+        .await;
         jobs.await.context("the jobs stopped unexpectedly")?;
         tracing::info!("stopped");
         Ok(())

@@ -17,6 +17,7 @@ use grid_core::{Iota, PaymentAddress, Price};
 use grid_store::resources::AwsNames;
 
 use crate::portal::PortalToken;
+use crate::server::ServerLimits;
 
 /// A configuration variable has a value the grid cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +61,9 @@ pub struct GridConfig {
     pub request_timeout: Duration,
     /// `GRID_LOG_FORMAT`: `pretty` or `json` (default `json` on Lambda, else `pretty`).
     pub log_format: LogFormat,
+    /// `GRID_MAX_CONNECTIONS`, `GRID_HEADER_TIMEOUT_SECS`, `GRID_IDLE_TIMEOUT_SECS` and
+    /// `GRID_SHUTDOWN_GRACE_SECS`: the edges of `gridctl serve`'s socket.
+    pub server: ServerLimits,
     /// How the market runs: periods, prices, fees, polling.
     pub market: MarketConfig,
     /// `LEDGER_URL` and `LEDGER_DIALECT` (`sawtooth` or `splinter`): the ledger the grid
@@ -136,6 +140,10 @@ impl GridConfig {
         "GRID_BODY_LIMIT_BYTES",
         "GRID_REQUEST_TIMEOUT_SECS",
         "GRID_LOG_FORMAT",
+        "GRID_MAX_CONNECTIONS",
+        "GRID_HEADER_TIMEOUT_SECS",
+        "GRID_IDLE_TIMEOUT_SECS",
+        "GRID_SHUTDOWN_GRACE_SECS",
         "RUST_LOG",
         "SETTLEMENT_PERIOD_SECS",
         "SETTLEMENT_GRACE_SECS",
@@ -195,6 +203,22 @@ impl GridConfig {
                 "GRID_REQUEST_TIMEOUT_SECS",
                 1..=900,
             )?),
+            server: {
+                let secs = |name: &'static str, default: u64, range| -> Result<Duration, ConfigError> {
+                    Ok(Duration::from_secs(bounded(parse(get(name), name, default)?, name, range)?))
+                };
+                let defaults = ServerLimits::default();
+                ServerLimits {
+                    max_connections: bounded(
+                        parse(get("GRID_MAX_CONNECTIONS"), "GRID_MAX_CONNECTIONS", defaults.max_connections)?,
+                        "GRID_MAX_CONNECTIONS",
+                        1..=100_000,
+                    )?,
+                    header_timeout: secs("GRID_HEADER_TIMEOUT_SECS", defaults.header_timeout.as_secs(), 1..=300)?,
+                    idle_timeout: secs("GRID_IDLE_TIMEOUT_SECS", defaults.idle_timeout.as_secs(), 1..=3_600)?,
+                    shutdown_grace: secs("GRID_SHUTDOWN_GRACE_SECS", defaults.shutdown_grace.as_secs(), 1..=300)?,
+                }
+            },
             log_format: match get("GRID_LOG_FORMAT") {
                 None if on_lambda => LogFormat::Json,
                 None | Some("pretty") => LogFormat::Pretty,
@@ -396,6 +420,12 @@ mod tests {
                 body_limit_bytes: 262_144,
                 request_timeout: Duration::from_secs(30),
                 log_format: LogFormat::Pretty,
+                server: ServerLimits {
+                    max_connections: 512,
+                    header_timeout: Duration::from_secs(10),
+                    idle_timeout: Duration::from_secs(60),
+                    shutdown_grace: Duration::from_secs(10),
+                },
                 market: MarketConfig {
                     period: PeriodLength::from_secs(900).unwrap(),
                     grace_secs: 120,
@@ -543,6 +573,11 @@ mod tests {
             ("GRID_BODY_LIMIT_BYTES", "-1"),
             ("GRID_REQUEST_TIMEOUT_SECS", "0"),
             ("GRID_LOG_FORMAT", "xml"),
+            ("GRID_MAX_CONNECTIONS", "0"),
+            ("GRID_MAX_CONNECTIONS", "many"),
+            ("GRID_HEADER_TIMEOUT_SECS", "0"),
+            ("GRID_IDLE_TIMEOUT_SECS", "3601"),
+            ("GRID_SHUTDOWN_GRACE_SECS", "301"),
         ] {
             let err = GridConfig::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(err.variable, name);

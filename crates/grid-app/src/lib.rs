@@ -17,6 +17,7 @@ pub mod lambda;
 pub mod ledger;
 pub mod portal;
 pub mod registry;
+pub mod server;
 pub mod telemetry;
 
 pub use assembly::{AssemblyError, Stores, state_from_config};

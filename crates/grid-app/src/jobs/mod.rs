@@ -34,12 +34,15 @@ async fn heartbeat(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Seria
 
 /// Runs the poller, settlement and the batch monitor every `interval` until `stop` resolves: what
 /// `gridctl serve` does in place of the Lambda schedules. A failed round is logged and
-/// retried at the next tick; nothing is lost by it.
+/// retried at the next tick; nothing is lost by it. A round under way when `stop`
+/// resolves gets `grace` to finish, and is dropped after it: every step is idempotent,
+/// so the next start takes up where it was cut (a lease it held expires first).
 pub async fn run_every(
     poller: Poller,
     settler: Settler,
     monitor: BatchMonitor,
     interval: std::time::Duration,
+    grace: std::time::Duration,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let mut tick = tokio::time::interval(interval);
@@ -48,21 +51,34 @@ pub async fn run_every(
     loop {
         tokio::select! {
             () = &mut stop => return,
-            _ = tick.tick() => {
-                let now = grid_core::EpochMs::now();
-                if let Err(e) = poller.dispatch().await {
-                    tracing::error!(error = %crate::telemetry::cause_chain(&e), "dispatching polling work failed");
+            _ = tick.tick() => {}
+        }
+        let round = one_round(&poller, &settler, &monitor);
+        tokio::pin!(round);
+        tokio::select! {
+            () = &mut round => {}
+            () = &mut stop => {
+                if tokio::time::timeout(grace, round).await.is_err() {
+                    tracing::warn!(?grace, "stopping in the middle of a job round; the next start takes it up");
                 }
-                if let Err(e) = poller.drain(now).await {
-                    tracing::error!(error = %crate::telemetry::cause_chain(&e), "polling failed");
-                }
-                if let Err(e) = settler.run(now).await {
-                    tracing::error!(error = %crate::telemetry::cause_chain(&e), "settlement failed");
-                }
-                if let Err(e) = monitor.run(now).await {
-                    tracing::warn!(error = %crate::telemetry::cause_chain(&e), "payments failed; retrying next round");
-                }
+                return;
             }
         }
+    }
+}
+
+async fn one_round(poller: &Poller, settler: &Settler, monitor: &BatchMonitor) {
+    let now = grid_core::EpochMs::now();
+    if let Err(e) = poller.dispatch().await {
+        tracing::error!(error = %crate::telemetry::cause_chain(&e), "dispatching polling work failed");
+    }
+    if let Err(e) = poller.drain(now).await {
+        tracing::error!(error = %crate::telemetry::cause_chain(&e), "polling failed");
+    }
+    if let Err(e) = settler.run(now).await {
+        tracing::error!(error = %crate::telemetry::cause_chain(&e), "settlement failed");
+    }
+    if let Err(e) = monitor.run(now).await {
+        tracing::warn!(error = %crate::telemetry::cause_chain(&e), "payments failed; retrying next round");
     }
 }
