@@ -78,7 +78,11 @@ async fn a_connection_with_nothing_to_ask_is_closed_after_the_idle_deadline() {
         stream.write_all(first).await.unwrap();
         let mut answer = Vec::new();
         let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
-        assert!(closed.is_ok(), "the idle connection was kept past its deadline ({first:?}): {}", String::from_utf8_lossy(&answer));
+        assert!(
+            closed.is_ok(),
+            "the idle connection was kept past its deadline ({first:?}): {}",
+            String::from_utf8_lossy(&answer)
+        );
         if !first.is_empty() {
             assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "the request itself was answered");
         }

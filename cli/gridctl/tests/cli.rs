@@ -198,6 +198,76 @@ fn the_demo_shows_a_shortage_and_a_surplus_and_their_books_add_up() {
     }
 }
 
+/// The issue's finding: a SIGTERM during a batch-monitor run left `serve` alive for
+/// more than 100 s. Here the monitor is held by a ledger that accepts and never answers
+/// (each request waits out its 10 s timeout), and `serve` still stops within its grace.
+#[tokio::test]
+async fn sigterm_in_the_middle_of_a_job_run_stops_serve_within_its_grace() {
+    let ledger = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ledger_url = format!("http://{}", ledger.local_addr().unwrap());
+    let (asked, mut ledger_asked) = tokio::sync::mpsc::channel(16);
+    let black_hole = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = ledger.accept().await {
+            held.push(stream);
+            let _ = asked.try_send(());
+        }
+    });
+    let data = tempfile::tempdir().unwrap();
+    let mut server = gridctl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("LEDGER_URL", &ledger_url)
+        .env("POLL_INTERVAL_SECS", "1")
+        .env("GRID_SHUTDOWN_GRACE_SECS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut server);
+    let node = format!("--node={base}");
+
+    // A consumer claims a payment: the monitor asks the ledger about its batch.
+    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
+    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let (seed, root, key) =
+        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
+    let payment = r#"{"command":"payment","batchId":"batch-held-by-the-ledger","amount":100}"#;
+    let published = gridctl()
+        .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", "1", payment])
+        .output()
+        .unwrap();
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    let registered = reqwest::Client::new()
+        .put(format!("{base}/registration/consumer-0001"))
+        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    tokio::time::timeout(std::time::Duration::from_secs(30), ledger_asked.recv())
+        .await
+        .expect("the batch monitor asks the ledger");
+
+    let signalled = std::time::Instant::now();
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let stopped = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break Some(status);
+        }
+        if signalled.elapsed() > std::time::Duration::from_secs(8) {
+            break None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let Some(status) = stopped else {
+        server.kill().unwrap();
+        panic!("serve was still running 8 s after SIGTERM, with a 1 s grace");
+    };
+    assert!(status.success(), "serve exits 0 after SIGTERM, got {status}");
+    black_hole.abort();
+}
+
 #[tokio::test]
 async fn a_channel_made_with_gridctl_registers_a_producer_and_reads_back() {
     let data = tempfile::tempdir().unwrap();
