@@ -391,6 +391,37 @@ class Grid:
 TRIGGER = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 
 
+def sign_in_and_out(grid):
+    """The portal's sign-in through its function: a wrong token refused (and counted), a
+    session that opens the API, and a logout after which the same cookie opens nothing."""
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *_):
+            return None
+
+    opener = urllib.request.build_opener(Stay)
+
+    def send(method, path, body=None, cookie=None):
+        headers = {"content-type": "application/x-www-form-urlencoded", **({"cookie": cookie} if cookie else {})}
+        request = urllib.request.Request(grid.base + path, data=body and body.encode(), method=method, headers=headers)
+        try:
+            with opener.open(request, timeout=60) as response:
+                return response.status, response.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers
+
+    if (status := send("POST", "/portal/login", "token=not-the-portal-token")[0]) != 401:
+        fail(f"a wrong portal token got {status}")
+    status, headers = send("POST", "/portal/login", f"token={grid.portal_token}")
+    if status != 303 or not headers.get("set-cookie", "").startswith("grid_portal="):
+        fail(f"signing in got {status} {dict(headers)}")
+    cookie = headers["set-cookie"].split(";")[0]
+    opened = send("GET", "/portal/api/overview", cookie=cookie)[0]
+    send("POST", "/portal/logout", cookie=cookie)
+    after = send("GET", "/portal/api/overview", cookie=cookie)[0]
+    if (opened, after) != (200, 401):
+        fail(f"a session opened the portal with {opened} and after its logout with {after}")
+
+
 def poll(grid):
     """The poller's schedule, then its SQS trigger for what it queued, as Lambda delivers them."""
     dispatched = grid.invoke("poller", {"job": "poller", "scheduledTime": "2026-12-03T10:00:00Z"})
@@ -493,6 +524,7 @@ def a_period_through_the_functions(grid, ledger):
         grid.expect(200, "GET", path, token=grid.portal_token)
     if (overview["paidIn"], overview["payouts"], overview["deadLetters"]) != (180, 144, 0):
         fail(f"the overview: {overview}")
+    sign_in_and_out(grid)
     grid.expect(200, "DELETE", f"/registration/consumer-0002/{leaving['sideKey']}")
     removed = grid.expect(200, "DELETE", f"/registration/producer-0001/{producer['sideKey']}")
     if removed["itemsDeleted"] != 1:

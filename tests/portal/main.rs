@@ -4,6 +4,8 @@
 use grid_core::channel::{Command, Reading};
 use grid_core::market::{Period, PeriodLength};
 use grid_core::{EpochMs, PaymentAddress, Wh};
+mod sessions;
+
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
 

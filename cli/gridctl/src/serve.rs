@@ -73,13 +73,14 @@ pub fn ensure_portal_token(config: &mut GridConfig) -> bool {
     made_up
 }
 
-/// Where the operator signs in: with a made-up token, a link that carries it.
+/// Where the operator signs in, and with a made-up token the token itself (never in
+/// the link: a URL ends up in logs and browser history).
 pub fn portal_line(server: &Server, config: &GridConfig, made_up: bool) -> String {
     let host = if server.addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { server.addr.ip().to_string() };
     let base = format!("http://{host}:{}/portal", server.addr.port());
     match (&config.portal_token, made_up) {
         (Some(token), true) => format!(
-            "operator portal: {base}/login?token={} (a token for this run; set PORTAL_TOKEN to keep one)",
+            "operator portal: {base} (sign in with the token {}, made up for this run; set PORTAL_TOKEN to keep one)",
             token.expose()
         ),
         _ => format!("operator portal: {base} (sign in with PORTAL_TOKEN)"),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use grid_store::{
     AccountStore, ChannelLedger, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
-    RejectionLog, ReportArchive, SettlementStore, StoreError,
+    RejectionLog, ReportArchive, SettlementStore, SignInLog, StoreError,
 };
 
 use crate::channels::{ChannelClient, LedgerChannelClient};
@@ -43,6 +43,7 @@ pub struct Stores {
     pub rejections: Arc<dyn RejectionLog>,
     pub archive: Arc<dyn ReportArchive>,
     pub heartbeats: Arc<dyn HeartbeatLog>,
+    pub sign_ins: Arc<dyn SignInLog>,
 }
 
 impl Stores {
@@ -71,7 +72,7 @@ impl Stores {
         use grid_store::sqlite::{
             FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteHeartbeatLog, SqliteItemStore,
             SqliteLeaseStore, SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog,
-            SqliteSettlementStore,
+            SqliteSettlementStore, SqliteSignInLog,
         };
         Self {
             registrations: Arc::new(SqliteRegistrationStore::new(db.clone())),
@@ -86,6 +87,7 @@ impl Stores {
             rejections: Arc::new(SqliteRejectionLog::new(db.clone())),
             archive: Arc::new(FileReportArchive::new(db)),
             heartbeats: Arc::new(SqliteHeartbeatLog::new(db.clone())),
+            sign_ins: Arc::new(SqliteSignInLog::new(db.clone())),
         }
     }
 
@@ -99,7 +101,7 @@ impl Stores {
         use grid_store::aws::{
             DynamoAccountStore, DynamoChannelLedger, DynamoHeartbeatLog, DynamoLeaseStore, DynamoReadingStore,
             DynamoRegistrationStore, DynamoRejectionLog, DynamoSettlementStore, S3ItemStore, S3ReportArchive,
-            SqsMessageQueue,
+            SqsMessageQueue, DynamoSignInLog,
         };
         tracing::info!(registrations = %names.registrations_table, bucket = %names.bucket, "using the AWS store");
         Self {
@@ -128,6 +130,7 @@ impl Stores {
             rejections: Arc::new(DynamoRejectionLog::new(clients, &names.rejections_table)),
             archive: Arc::new(S3ReportArchive::new(clients, &names.bucket)),
             heartbeats: Arc::new(DynamoHeartbeatLog::new(clients, &names.leases_table)),
+            sign_ins: Arc::new(DynamoSignInLog::new(clients, &names.leases_table)),
         }
     }
 
@@ -157,6 +160,7 @@ impl Stores {
                     period: config.market.period,
                 },
                 token: config.portal_token.clone().map(Arc::new),
+                sign_ins: self.sign_ins.clone(),
             },
         }
     }

@@ -77,7 +77,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -94,8 +94,10 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
         let phase: Watch = Arc::new(Mutex::new(Shared { phase: Phase::Idle(Instant::now()), reader: None }));
         let io = TokioIo::new(EdgeIo::new(stream, phase.clone(), limits));
         let app = app.clone();
-        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             set(&phase, Phase::Busy);
+            // Who is asking, for throttling (the portal's sign-in).
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             let (phase, answer) = (phase.clone(), app.clone().oneshot(request.map(Body::new)));
             async move {
                 let response = answer.await;

@@ -25,6 +25,7 @@ mod records;
 mod registration_store;
 pub mod resources;
 mod settlement_store;
+mod sign_ins;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -43,3 +44,4 @@ pub use message_queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
 pub use reading_store::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum};
 pub use registration_store::{RegistrationCursor, RegistrationPage, RegistrationStore, Versioned};
 pub use settlement_store::SettlementStore;
+pub use sign_ins::SignInLog;

@@ -101,3 +101,13 @@ async fn a_secure_parameter_is_read_decrypted_and_a_missing_one_is_an_error() {
     let missing = clients.secure_parameter(&format!("{name}-missing")).await.unwrap_err();
     assert!(matches!(missing, grid_store::StoreError::Backend(_)), "{missing:?}");
 }
+
+async fn sign_ins() -> (Moto, Arc<dyn grid_store::SignInLog>) {
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    (moto, Arc::new(grid_store::aws::DynamoSignInLog::new(&clients, names.leases_table)))
+}
+
+mod sign_in_log {
+    grid_store::sign_in_log_contract!(super::sign_ins);
+}

@@ -99,3 +99,12 @@ async fn a_database_from_a_newer_build_is_refused_with_a_clear_message() {
 mod market {
     grid_store::market_contract!(super::market);
 }
+
+async fn sign_ins() -> (TempDir, Arc<dyn grid_store::SignInLog>) {
+    let (dir, db) = fresh_db().await;
+    (dir, Arc::new(grid_store::sqlite::SqliteSignInLog::new(db)))
+}
+
+mod sign_in_log {
+    grid_store::sign_in_log_contract!(super::sign_ins);
+}

@@ -95,3 +95,33 @@ impl PresentedSideKey {
 
 /// The header that carries a registration's side key.
 pub const SIDE_KEY_HEADER: &str = "x-side-key";
+
+/// Who is asking, as far as throttling can tell: the peer's IP address (an IPv6
+/// address by its /64, which one subscriber usually holds whole). `serve` puts the peer
+/// in the request; on Lambda it is API Gateway's `sourceIp`. Never a client-sent
+/// header such as `X-Forwarded-For`, which anyone can forge.
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+        #[cfg(feature = "lambda")]
+        let peer = peer.or_else(|| match parts.extensions.get::<lambda_http::request::RequestContext>() {
+            Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref()?.parse().ok(),
+            _ => None,
+        });
+        Ok(Self(match peer {
+            Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let [a, b, c, d, ..] = v6.segments();
+                    format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+                }
+            },
+            Some(ip) => ip.to_string(),
+            None => "unknown".to_owned(),
+        }))
+    }
+}

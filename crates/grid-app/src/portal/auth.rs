@@ -1,27 +1,42 @@
 //! Who may see the portal: whoever presents `PORTAL_TOKEN`, as a bearer token (scripts)
-//! or through the login form, which sets a session cookie (people). The cookie is
-//! `HttpOnly`, `SameSite=Strict`, scoped to `/portal`, `Secure` behind HTTPS, and lasts
-//! twelve hours.
+//! or through the login form, which sets a session cookie (people).
+//!
+//! The session is signed with the token and carries its expiry ([`super::token`]); it
+//! is new on every sign-in, and logout revokes it in the store, so a copied cookie dies
+//! with the logout. The cookie is `HttpOnly`, `SameSite=Strict`, scoped to `/portal`,
+//! `Secure` behind HTTPS, and lasts twelve hours. The token never travels in a URL.
+//! Sign-in attempts are counted per client in the store, [`SIGN_IN_LIMIT`] per
+//! [`SIGN_IN_WINDOW_MS`]; past that a client gets 429 until the window ends.
+//!
+//! Errors are the grid's JSON unless the client asked for a page (`Accept: text/html`,
+//! as a browser submitting the form does), which gets the form again with the reason.
 
 use axum::Form;
-use axum::extract::{Query, Request, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use grid_core::EpochMs;
 use serde::Deserialize;
 
 use super::{PortalState, page};
 use crate::error::ApiError;
+use crate::http::extract::ClientAddress;
 
 const COOKIE: &str = "grid_portal";
-const SESSION_SECS: u64 = 12 * 3600;
+const SESSION_MS: u64 = 12 * 3600 * 1000;
+/// Sign-in attempts (right or wrong) one client may make per window.
+pub const SIGN_IN_LIMIT: u32 = 10;
+/// The throttling window: fixed five-minute windows of the clock.
+pub const SIGN_IN_WINDOW_MS: u64 = 5 * 60 * 1000;
 
-/// Lets a request through if it carries the token or the session; otherwise an API
+/// Lets a request through if it carries the token or a live session; otherwise an API
 /// call gets 401 and a page the login form.
 pub(super) async fn require(State(state): State<PortalState>, request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/portal/api/");
     let Some(token) = state.token.as_deref() else {
-        return not_configured(api);
+        return not_configured(!api);
     };
     let headers = request.headers();
     let bearer = headers
@@ -29,8 +44,16 @@ pub(super) async fn require(State(state): State<PortalState>, request: Request, 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|presented| token.matches(presented.trim()));
-    let session = cookie(headers).is_some_and(|presented| token.opens_session(&presented));
-    if bearer || session {
+    let now = EpochMs::now().get();
+    let session = cookie(headers).and_then(|value| token.open_session(&value, now));
+    let live = match session {
+        Some(session) => match state.sign_ins.is_revoked(&session.id, now).await {
+            Ok(revoked) => !revoked,
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => false,
+    };
+    if bearer || live {
         return next.run(request).await;
     }
     if api {
@@ -47,13 +70,26 @@ pub(super) async fn require(State(state): State<PortalState>, request: Request, 
 }
 
 /// No token is configured: no credential can open the portal, so it is 403 for all.
-fn not_configured(api: bool) -> Response {
+fn not_configured(html: bool) -> Response {
     let message = "the portal is closed: no PORTAL_TOKEN is configured";
-    if api {
-        ApiError::Rejected { status: StatusCode::FORBIDDEN, message: message.to_owned() }.into_response()
-    } else {
+    if html {
         (StatusCode::FORBIDDEN, Html(page::message_page("Portal closed", message))).into_response()
+    } else {
+        ApiError::Rejected { status: StatusCode::FORBIDDEN, message: message.to_owned() }.into_response()
     }
+}
+
+/// A refused sign-in: the form again for a browser, the grid's JSON for anything else.
+fn refuse(html: bool, status: StatusCode, message: &str) -> Response {
+    if html {
+        (status, Html(page::login_page(Some(message)))).into_response()
+    } else {
+        ApiError::Rejected { status, message: message.to_owned() }.into_response()
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
 }
 
 /// The session cookie's value, if the request has one.
@@ -71,41 +107,65 @@ pub(super) struct Login {
     token: Option<String>,
 }
 
-/// The login form; `?token=` logs in directly (the link `gridctl serve` prints).
-pub(super) async fn login_page(
+/// The login form. A `?token=` in the URL is ignored: the token goes in the form only.
+pub(super) async fn login_page() -> Html<String> {
+    Html(page::login_page(None))
+}
+
+pub(super) async fn login(
     State(state): State<PortalState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
-    Query(login): Query<Login>,
+    form: Result<Form<Login>, FormRejection>,
 ) -> Response {
-    match login.token {
-        Some(token) => attempt(&state, &headers, &token),
-        None => Html(page::login_page(None)).into_response(),
+    let Form(login) = match form {
+        Ok(form) => form,
+        Err(rejection) => {
+            return ApiError::Rejected { status: rejection.status(), message: rejection.body_text() }.into_response();
+        }
+    };
+    let html = wants_html(&headers);
+    let Some(token) = state.token.as_deref() else { return not_configured(html) };
+    let now = EpochMs::now().get();
+    let window_end = (now / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS;
+    match state.sign_ins.count_attempt(&client, window_end, now).await {
+        Err(e) => return ApiError::from(e).into_response(),
+        Ok(attempts) if attempts > SIGN_IN_LIMIT => {
+            tracing::warn!(client, attempts, "portal sign-in throttled");
+            let wait = (window_end - now).div_ceil(1000);
+            let message = format!("too many sign-in attempts from this address; try again in {wait} s");
+            let mut response = refuse(html, StatusCode::TOO_MANY_REQUESTS, &message);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return response;
+        }
+        Ok(_) => {}
     }
-}
-
-pub(super) async fn login(State(state): State<PortalState>, headers: HeaderMap, Form(login): Form<Login>) -> Response {
-    attempt(&state, &headers, login.token.as_deref().unwrap_or_default())
-}
-
-fn attempt(state: &PortalState, headers: &HeaderMap, presented: &str) -> Response {
-    let Some(token) = state.token.as_deref() else { return not_configured(false) };
-    if !token.matches(presented.trim()) {
-        tracing::warn!("portal login with a wrong token");
-        return (StatusCode::UNAUTHORIZED, Html(page::login_page(Some("That token does not open this portal."))))
-            .into_response();
+    if !token.matches(login.token.as_deref().unwrap_or_default().trim()) {
+        tracing::warn!(client, "portal sign-in with a wrong token");
+        return refuse(html, StatusCode::UNAUTHORIZED, "That token does not open this portal.");
     }
+    let (_, value) = token.sign_session(now + SESSION_MS);
     let https = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");
     let cookie = format!(
-        "{COOKIE}={}; Path=/portal; Max-Age={SESSION_SECS}; HttpOnly; SameSite=Strict{}",
-        token.session(),
+        "{COOKIE}={value}; Path=/portal; Max-Age={}; HttpOnly; SameSite=Strict{}",
+        SESSION_MS / 1000,
         if https { "; Secure" } else { "" }
     );
     let mut response = Redirect::to("/portal").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("a hex cookie is valid"));
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("an ASCII cookie is valid"));
     response
 }
 
-pub(super) async fn logout() -> Response {
+/// Signs out: the session is revoked in the store (so a copy of the cookie stops
+/// working too) and the browser's cookie cleared.
+pub(super) async fn logout(State(state): State<PortalState>, headers: HeaderMap) -> Response {
+    let now = EpochMs::now().get();
+    let session = state.token.as_deref().zip(cookie(&headers)).and_then(|(token, value)| token.open_session(&value, now));
+    if let Some(session) = session
+        && let Err(e) = state.sign_ins.revoke(&session.id, session.expires, now).await
+    {
+        return ApiError::from(e).into_response();
+    }
     let mut response = Redirect::to("/portal/login").into_response();
     let expired = format!("{COOKIE}=; Path=/portal; Max-Age=0; HttpOnly; SameSite=Strict");
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).expect("a valid cookie"));

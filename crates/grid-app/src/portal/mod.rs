@@ -7,8 +7,9 @@
 //!   pages ([`page`]) with
 //!   inline SVG charts ([`charts`]) and a little script for sorting, searching and
 //!   refreshing, all served from here (no CDN), under a strict CSP.
-//! - Access ([`auth`]): `Authorization: Bearer <PORTAL_TOKEN>`, or the session cookie
-//!   the login form sets. Without a configured token the portal opens for nobody.
+//! - Access ([`auth`]): `Authorization: Bearer <PORTAL_TOKEN>`, or the signed session
+//!   cookie the login form sets (throttled per client, revoked at logout). Without a
+//!   configured token the portal opens for nobody.
 
 pub(crate) mod api;
 mod auth;
@@ -20,19 +21,23 @@ mod token;
 use std::sync::Arc;
 
 use axum::Router;
+use grid_store::SignInLog;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use data::PortalData;
-pub use token::{PortalToken, PortalTokenError};
+pub use auth::{SIGN_IN_LIMIT, SIGN_IN_WINDOW_MS};
+pub use token::{PortalToken, PortalTokenError, Session};
 
 /// What the portal's handlers share.
 #[derive(Clone)]
 pub struct PortalState {
     pub data: PortalData,
     pub token: Option<Arc<PortalToken>>,
+    /// Revoked sessions and sign-in attempts.
+    pub sign_ins: Arc<dyn SignInLog>,
 }
 
 /// Only the portal's own files; no inline script or style, no framing, no forms elsewhere.

@@ -1,12 +1,16 @@
-//! The operator's access token (`PORTAL_TOKEN`) and the session cookie derived from it.
+//! The operator's access token (`PORTAL_TOKEN`) and the sessions signed with it.
 //!
-//! The session is stateless, so it works the same on one process and on many Lambda
-//! instances: the cookie holds SHA-256 of a fixed label and the token, never the token
-//! itself. Changing `PORTAL_TOKEN` ends every session. Comparisons are constant-time.
+//! A session value is `v1.{id}.{expires}.{mac}`: a random id (new on every sign-in), the
+//! epoch millisecond it expires at, and an HMAC-SHA256 over both under a key derived
+//! from the token. So any process, or any Lambda instance, checks a session without
+//! looking anything up; changing `PORTAL_TOKEN` ends every session at once; and logout
+//! revokes one id in the store ([`grid_store::SignInLog`]), which every check consults.
+//! Comparisons are constant-time.
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// A token that opens the portal: 16–256 printable ASCII characters, no spaces.
@@ -18,6 +22,15 @@ pub struct PortalToken(String);
 #[error("a portal token is 16 to 256 printable ASCII characters without spaces")]
 pub struct PortalTokenError;
 
+/// A session the token signed: which one, and until when (epoch ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub expires: u64,
+}
+
+const VERSION: &str = "v1";
+
 impl PortalToken {
     pub fn parse(value: impl Into<String>) -> Result<Self, PortalTokenError> {
         let value = value.into();
@@ -27,9 +40,7 @@ impl PortalToken {
 
     /// A fresh random token (32 hex characters), for `gridctl serve` without one.
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).expect("the operating system provides randomness");
-        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Self(hex::encode(random::<16>()))
     }
 
     /// The token itself, to print once for the operator.
@@ -42,16 +53,41 @@ impl PortalToken {
         self.0.as_bytes().ct_eq(presented.as_bytes()).into()
     }
 
-    /// The session cookie's value for this token.
-    pub fn session(&self) -> String {
-        let digest = Sha256::new().chain_update(b"energy-grid portal session v1\0").chain_update(&self.0).finalize();
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+    /// A new session, expiring at `expires`, and the cookie value that carries it.
+    pub fn sign_session(&self, expires: u64) -> (Session, String) {
+        let session = Session { id: hex::encode(random::<16>()), expires };
+        let body = format!("{VERSION}.{}.{expires}", session.id);
+        let value = format!("{body}.{}", hex::encode(self.mac(&body).finalize().into_bytes()));
+        (session, value)
     }
 
-    /// Whether `presented` is this token's session.
-    pub fn opens_session(&self, presented: &str) -> bool {
-        self.session().as_bytes().ct_eq(presented.as_bytes()).into()
+    /// The session `value` carries, if this token signed it and it has not expired by `now`.
+    pub fn open_session(&self, value: &str, now: u64) -> Option<Session> {
+        let (body, mac) = value.rsplit_once('.')?;
+        self.mac(body).verify_slice(&hex::decode(mac).ok()?).ok()?;
+        let mut parts = body.split('.');
+        let (VERSION, Some(id), Some(expires), None) = (parts.next()?, parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        let expires: u64 = expires.parse().ok()?;
+        (now < expires).then(|| Session { id: id.to_owned(), expires })
     }
+
+    /// The MAC of `body` under a key derived from the token (never the token itself).
+    fn mac(&self, body: &str) -> Hmac<Sha256> {
+        let mut key = Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).expect("HMAC takes keys of any length");
+        key.update(b"energy-grid portal session key v1");
+        let key = key.finalize().into_bytes();
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
+        mac.update(body.as_bytes());
+        mac
+    }
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    bytes
 }
 
 impl fmt::Debug for PortalToken {
@@ -63,6 +99,8 @@ impl fmt::Debug for PortalToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NOW: u64 = 1_800_000_000_000;
 
     #[test]
     fn tokens_are_long_printable_and_never_shown_in_debug() {
@@ -77,13 +115,35 @@ mod tests {
     }
 
     #[test]
-    fn a_session_opens_only_with_its_own_token() {
+    fn every_sign_in_gets_a_new_session_that_only_its_token_opens_until_it_expires() {
         let token = PortalToken::parse("a-secret-portal-token").unwrap();
         let other = PortalToken::parse("another-portal-token").unwrap();
         assert!(token.matches("a-secret-portal-token") && !token.matches("a-secret-portal-tokeN"));
-        assert!(token.opens_session(&token.session()));
-        assert!(!token.opens_session(&other.session()));
-        assert!(!token.opens_session("a-secret-portal-token"), "the cookie is not the token");
-        assert_eq!(token.session().len(), 64);
+        let (first, value) = token.sign_session(NOW + 1000);
+        let (second, again) = token.sign_session(NOW + 1000);
+        assert_ne!((&first.id, &value), (&second.id, &again), "a new value on every sign-in");
+        assert!(!value.contains("a-secret-portal-token"), "the cookie is not the token");
+        assert_eq!(token.open_session(&value, NOW), Some(first.clone()));
+        assert_eq!(token.open_session(&value, NOW + 999), Some(first));
+        assert_eq!(token.open_session(&value, NOW + 1000), None, "expired");
+        assert_eq!(other.open_session(&value, NOW), None, "another token did not sign it");
+    }
+
+    #[test]
+    fn a_session_whose_expiry_or_id_was_changed_does_not_open() {
+        let token = PortalToken::parse("a-secret-portal-token").unwrap();
+        let (session, value) = token.sign_session(NOW + 1000);
+        let mac = value.rsplit_once('.').unwrap().1;
+        for forged in [
+            format!("v1.{}.{}.{mac}", session.id, u64::MAX),
+            format!("v1.{}.{}.{mac}", "0".repeat(32), session.expires),
+            format!("v2.{}.{}.{mac}", session.id, session.expires),
+            format!("v1.{}.{}", session.id, session.expires),
+            value.replace("v1.", ""),
+            String::new(),
+            "....".to_owned(),
+        ] {
+            assert_eq!(token.open_session(&forged, NOW), None, "{forged}");
+        }
     }
 }

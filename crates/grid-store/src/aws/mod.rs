@@ -15,6 +15,7 @@ mod market;
 mod queue;
 mod registrations;
 mod requests;
+mod sign_ins;
 pub mod schema;
 
 use std::fmt;
@@ -33,6 +34,7 @@ pub use items::S3ItemStore;
 pub use market::{DynamoReadingStore, DynamoSettlementStore};
 pub use queue::SqsMessageQueue;
 pub use registrations::DynamoRegistrationStore;
+pub use sign_ins::DynamoSignInLog;
 pub use requests::{OperationCount, RequestCounter, RequestLog};
 
 use crate::StoreError;

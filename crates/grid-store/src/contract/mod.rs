@@ -21,6 +21,7 @@ pub mod market;
 pub mod moto;
 pub mod queue;
 pub mod registrations;
+pub mod sign_ins;
 
 /// Generates one `#[tokio::test]` per named check of a contract module.
 #[doc(hidden)]
@@ -162,6 +163,23 @@ macro_rules! market_contract {
                 a_heartbeat_keeps_the_latest_run_of_each_job,
                 accounts_are_read_many_at_once,
                 readings_inserted_together_get_one_outcome_each,
+            ]
+        );
+    };
+}
+
+/// Runs the [`SignInLog`](crate::SignInLog) contract against the logs made by
+/// `$factory: async fn() -> (Guard, Arc<dyn SignInLog>)`.
+#[macro_export]
+macro_rules! sign_in_log_contract {
+    ($factory:path) => {
+        $crate::__contract_tests!(
+            sign_ins,
+            $factory,
+            [
+                a_revoked_session_is_revoked_until_its_time_and_others_are_not,
+                attempts_count_per_client_and_window,
+                concurrent_attempts_are_each_counted,
             ]
         );
     };

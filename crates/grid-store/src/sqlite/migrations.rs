@@ -253,6 +253,19 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO registration_ids (folded, registration_id)
         SELECT lower(id), id FROM registrations ORDER BY created_ms, id;
     "#,
+    // 11: the portal's revoked sessions and sign-in attempts (issue 20).
+    r#"
+    CREATE TABLE revoked_sessions (
+        session  TEXT PRIMARY KEY,
+        until_ms INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE sign_in_attempts (
+        client        TEXT NOT NULL,
+        window_end_ms INTEGER NOT NULL,
+        attempts      INTEGER NOT NULL,
+        PRIMARY KEY (client, window_end_ms)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

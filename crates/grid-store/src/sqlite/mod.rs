@@ -17,6 +17,7 @@ mod migrations;
 mod pool;
 mod queue;
 mod registrations;
+mod sign_ins;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,7 @@ pub use items::SqliteItemStore;
 pub use market::{SqliteReadingStore, SqliteSettlementStore};
 pub use queue::SqliteMessageQueue;
 pub use registrations::SqliteRegistrationStore;
+pub use sign_ins::SqliteSignInLog;
 
 use crate::StoreError;
 use pool::Pool;

@@ -1,0 +1,72 @@
+//! The portal's revoked sessions and sign-in attempts in the leases table, as
+//! `session#{id}` and `sign-in#{client}#{window end}` items that DynamoDB's TTL sweeps
+//! once they are past (the check itself never trusts the sweep, which lags).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+
+use super::attributes::{get_n, n, s};
+use super::{AwsClients, LazyClient, backend};
+use crate::{SignInLog, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct DynamoSignInLog {
+    client: LazyClient<aws_sdk_dynamodb::Client>,
+    table: String,
+}
+
+impl DynamoSignInLog {
+    pub fn new(clients: &AwsClients, leases_table: impl Into<String>) -> Self {
+        Self { client: clients.dynamodb.clone(), table: leases_table.into() }
+    }
+}
+
+#[async_trait]
+impl SignInLog for DynamoSignInLog {
+    async fn revoke(&self, session: &str, until: u64, _now: u64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("job", s(format!("session#{session}")))
+            .item("expiresMs", n(until))
+            .item("expiresAt", n(until / 1000 + 1))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("job", s(format!("session#{session}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        match output.item() {
+            Some(item) => Ok(get_n(item, "leases", "expiresMs")? > now),
+            None => Ok(false),
+        }
+    }
+
+    async fn count_attempt(&self, client: &str, window_end: u64, _now: u64) -> Result<u32, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job", s(format!("sign-in#{client}#{window_end}")))
+            .update_expression("ADD attempts :one SET expiresAt = :expires")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires", n(window_end / 1000 + 1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(backend)?;
+        let attributes = output.attributes().ok_or_else(|| StoreError::Corrupt("an update without its count".into()))?;
+        let attempts = get_n(attributes, "leases", "attempts")?;
+        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+    }
+}

@@ -1,0 +1,25 @@
+//! Port for the portal's sign-ins: sessions revoked before they expire (logout) and
+//! sign-in attempts counted per client and time window (throttling).
+//!
+//! Both live in the store rather than in memory so that every process, and every Lambda
+//! instance of the portal, sees the same: a session logged out on one is refused by all,
+//! and a client cannot multiply its attempts by landing on many instances.
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+
+/// Revoked sessions and counted sign-in attempts. Times are epoch milliseconds.
+#[async_trait]
+pub trait SignInLog: Send + Sync {
+    /// Revokes session `session`. It is remembered until `until`, when the session
+    /// expires anyway; revoking twice is harmless.
+    async fn revoke(&self, session: &str, until: u64, now: u64) -> Result<(), StoreError>;
+
+    /// Whether `session` was revoked (and is not yet past the `until` it was revoked to).
+    async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError>;
+
+    /// Counts one sign-in attempt by `client` in the window that ends at `window_end`,
+    /// and answers how many that window holds, this one included.
+    async fn count_attempt(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError>;
+}

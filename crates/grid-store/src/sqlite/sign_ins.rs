@@ -1,0 +1,68 @@
+//! The portal's revoked sessions and sign-in attempts in two small tables; each write
+//! also drops the rows whose time is past, so neither grows without bound.
+
+use async_trait::async_trait;
+use rusqlite::OptionalExtension;
+
+use super::SqliteDb;
+use crate::{SignInLog, StoreError};
+
+/// Revoked sessions (`revoked_sessions`) and attempts per client and window (`sign_in_attempts`).
+#[derive(Clone)]
+pub struct SqliteSignInLog {
+    db: SqliteDb,
+}
+
+impl SqliteSignInLog {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl SignInLog for SqliteSignInLog {
+    async fn revoke(&self, session: &str, until: u64, now: u64) -> Result<(), StoreError> {
+        let session = session.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("DELETE FROM revoked_sessions WHERE until_ms <= ?1")?.execute([now])?;
+                conn.prepare_cached(
+                    "INSERT INTO revoked_sessions (session, until_ms) VALUES (?1, ?2)
+                     ON CONFLICT (session) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+                )?
+                .execute(rusqlite::params![session, until])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError> {
+        let session = session.to_owned();
+        self.db
+            .run(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT 1 FROM revoked_sessions WHERE session = ?1 AND until_ms > ?2")?
+                    .query_row(rusqlite::params![session, now], |_| Ok(()))
+                    .optional()?
+                    .is_some())
+            })
+            .await
+    }
+
+    async fn count_attempt(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError> {
+        let client = client.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("DELETE FROM sign_in_attempts WHERE window_end_ms <= ?1")?.execute([now])?;
+                let attempts: u32 = conn
+                    .prepare_cached(
+                        "INSERT INTO sign_in_attempts (client, window_end_ms, attempts) VALUES (?1, ?2, 1)
+                         ON CONFLICT (client, window_end_ms) DO UPDATE SET attempts = attempts + 1
+                         RETURNING attempts",
+                    )?
+                    .query_row(rusqlite::params![client, window_end], |row| row.get(0))?;
+                Ok(attempts)
+            })
+            .await
+    }
+}
