@@ -56,6 +56,8 @@ REGION, ACCOUNT = "us-east-1", "123456789012"
 STACKS = ("rehearsal-a", "rehearsal-b")
 ARTIFACTS = "rehearsal-artifacts"
 PORTAL_TOKEN = "rehearsal-portal-token-0001"
+LEDGER_KEY = "RehearsalGridLedgerKey0001"
+CONSUMER_KEY = "RehearsalConsumerKey0001"
 FUNCTIONS = ("registration", "storage", "channels", "portal", "poller", "settlement", "batch-monitor")
 
 # The code change the first deploy ships: the default wallet name, a literal that every
@@ -339,6 +341,10 @@ class Grid:
                 **variables,
             }
             env["RUST_LOG"] = "warn"
+            if name == "batch-monitor":
+                # What the development ledger asks of the grid's payouts; a production
+                # ledger authenticates the grid its own way (docs/deploy.md).
+                env["LEDGER_KEY"] = LEDGER_KEY
             processes.start([ROOT / "target" / "debug" / name], env=env, stderr=None)
         parameter = self.config["portal"]["PORTAL_TOKEN_PARAMETER"]
         self.portal_token = client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
@@ -494,10 +500,16 @@ def a_period_through_the_functions(grid, ledger):
     read = grid.gridctl("channel", "read", node, "--root", registered["root"], "--side-key", registered["sideKey"])
     request = next(json.loads(line.split(" ", 1)[1]) for line in read.splitlines() if "payment-request" in line)
     owed, address = request["owed"], request["paymentIdOrAddress"]
-    post = lambda path, body: urllib.request.urlopen(urllib.request.Request(  # noqa: E731
-        ledger + path, data=json.dumps(body).encode(), method="POST", headers={"content-type": "application/json"}))
-    post("/accounts/consumer-0001/deposit", {"amount": 1000})
-    post("/batches", {"id": "pay-0001", "transfers": [{"from": "consumer-0001", "to": address, "amount": owed}]})
+
+    def send(method, path, body, key=None):
+        headers = {"content-type": "application/json", **({"x-account-key": key} if key else {})}
+        urllib.request.urlopen(urllib.request.Request(
+            ledger + path, data=json.dumps(body).encode(), method=method, headers=headers))
+
+    send("PUT", "/accounts/consumer-0001/key", {"key": CONSUMER_KEY})
+    send("POST", "/accounts/consumer-0001/deposit", {"amount": 1000})
+    send("POST", "/batches", {"id": "pay-0001", "transfers": [{"from": "consumer-0001", "to": address, "amount": owed}]},
+         key=CONSUMER_KEY)
     publish(consumer, {"command": "payment", "batchId": "pay-0001", "amount": owed})
     poll(grid)
     # A run follows batches while it has time (MONITOR_BUDGET_SECS): one run may do it all.
@@ -647,7 +659,8 @@ def main():
             ledger_port = free_port()
             ledger = f"http://127.0.0.1:{ledger_port}"
             processes.start([ROOT / "target" / "debug" / "gridctl", "ledger", "--listen", f"127.0.0.1:{ledger_port}",
-                             "--data-dir", scratch / "ledger", "--final-after-ms", "0"])
+                             "--data-dir", scratch / "ledger", "--final-after-ms", "0"],
+                            env=dict(os.environ, LEDGER_KEY=LEDGER_KEY))
             wait_for(ledger_port, "the development ledger")
             client("s3").create_bucket(Bucket=ARTIFACTS)
             # As docs/deploy.md has the operator do before a first deploy.

@@ -13,6 +13,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let ledger = config.ledger.clone().ok_or("LEDGER_URL must be set for the batch monitor")?;
-    let monitor = Stores::open(&config).await?.monitor(&config, Arc::new(HttpLedger::new(ledger.url, ledger.dialect)));
+    let monitor = Stores::open(&config).await?.monitor(&config, Arc::new(HttpLedger::from_config(&ledger)));
     lambda_runtime::run(service_fn(|event| lambda::batch_monitor(&monitor, event))).await
 }

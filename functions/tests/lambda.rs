@@ -105,12 +105,18 @@ fn wait_for_port(port: u16) {
     }
 }
 
-/// Starts a function binary with the environment Lambda gives it, plus the grid's
-/// configuration as `infra/template.yaml` sets it, pointed at moto.
+/// The key the batch monitor spends the grid's accounts with (`LEDGER_KEY`).
+const LEDGER_KEY: &str = "TheGridsLedgerKeyOnLambda";
+
 /// A development ledger for the batch monitor, in this test process.
 async fn dev_ledger() -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let app = dev_ledger::router(dev_ledger::LedgerStore::open(dir.path()).unwrap(), Default::default());
+    let grid = dev_ledger::GridAccounts {
+        wallet: grid_core::PaymentAddress::parse("grid-wallet").unwrap(),
+        key: grid_core::AccountKey::parse(LEDGER_KEY).unwrap(),
+    };
+    let options = dev_ledger::LedgerOptions { grid: Some(grid), ..Default::default() };
+    let app = dev_ledger::router(dev_ledger::LedgerStore::open(dir.path()).unwrap(), options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -120,6 +126,8 @@ async fn dev_ledger() -> (String, tempfile::TempDir) {
 /// What opens the portal function's API in these tests.
 const PORTAL_TOKEN: &str = "lambda-portal-token-01";
 
+/// Starts a function binary with the environment Lambda gives it, plus the grid's
+/// configuration as `infra/template.yaml` sets it, pointed at moto.
 fn start_function(name: &str, binary: &str, port: u16, moto: &str, names: &AwsNames, ledger: &str) -> Child {
     let mut command = Command::new(binary);
     command
@@ -134,6 +142,7 @@ fn start_function(name: &str, binary: &str, port: u16, moto: &str, names: &AwsNa
         .env("AWS_ENDPOINT_URL", moto)
         .env("GRID_STORE", "aws")
         .env("LEDGER_URL", ledger)
+        .env("LEDGER_KEY", LEDGER_KEY)
         .env("PORTAL_TOKEN", PORTAL_TOKEN)
         .env("RUST_LOG", "warn")
         .envs(names.to_vars())

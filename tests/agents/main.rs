@@ -237,3 +237,71 @@ async fn the_producers_registration_api_refuses_what_it_cannot_accept_and_says_w
     assert_eq!(delete("SideKeyOfAnotherOne02").await.unwrap().status(), 200);
     assert_eq!(delete("SideKeyOfAnotherOne02").await.unwrap().status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_shows_its_balance_only_once_its_payment_is_final_on_the_ledger() {
+    use grid_agents::Wallet;
+    use grid_agents::consumer::{Consumer, ConsumerSettings};
+    use grid_core::ledger::BatchStatus;
+    use grid_core::market::{Period, PeriodLength};
+
+    let grid = TestGrid::start_with(&[("SETTLEMENT_PERIOD_SECS", "60"), ("SETTLEMENT_GRACE_SECS", "0")]).await;
+    // A development ledger that keeps a batch pending for a moment, as a real one does.
+    let dir = tempfile::tempdir().unwrap();
+    let grid_key = grid_core::AccountKey::generate();
+    let wallet = PaymentAddress::parse("grid-wallet").unwrap();
+    let options = dev_ledger::LedgerOptions {
+        grid: Some(dev_ledger::GridAccounts { wallet, key: grid_key }),
+        final_after: std::time::Duration::from_millis(800),
+        ..Default::default()
+    };
+    let ledger = dev_ledger::router(dev_ledger::LedgerStore::open(dir.path()).unwrap(), options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ledger_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, ledger).await.unwrap() });
+
+    // A producer offers 2 kWh in a period five minutes ago; the consumer used 1.5 kWh in it.
+    let first = Period::containing(EpochMs::now(), PeriodLength::from_secs(60).unwrap()).start().get() - 5 * 60_000;
+    let producer = channel(51, "SideKeyOfProducer0051");
+    grid.open_channel(&producer).await;
+    let body = json!({"itemType": "producer", "root": producer.root().as_str(), "sideKey": producer.access().side_key().expose()});
+    grid.put("/registration/producer-0051", &body).await.expect(201);
+    let offer = Command::ProducerOutput {
+        reading: reading(first, 2000),
+        price: grid_core::Price::parse(100).unwrap(),
+        payment_address: PaymentAddress::parse("wallet-producer-0051").unwrap(),
+    };
+    grid.publish(&producer, 1, &[offer]).await;
+
+    let http = reqwest::Client::new();
+    let id = RegistrationId::parse("consumer-0051").unwrap();
+    let wallet = Wallet::new(&ledger_url, PaymentAddress::parse(id.as_str()).unwrap(), http.clone());
+    wallet.deposit(grid_core::Iota::new(1000)).await.unwrap();
+    let settings = ConsumerSettings { id, name: None, slot_ms: 60_000, pay_threshold: grid_core::Iota::new(1) };
+    let client = grid.channel_client();
+    let meter = Meter::Replay(VecDeque::from([reading(first, 1500)]));
+    let own = OwnChannel::open(None, client.clone()).unwrap();
+    let api = GridApi::new(grid.base.clone(), http);
+    let mut consumer = Consumer::start(settings, api, client, own, meter, wallet).await.unwrap();
+
+    let now = EpochMs::now().get();
+    assert_eq!(consumer.step(now).await.unwrap().reported.len(), 1);
+    grid.poll().await;
+    grid.settler().run(EpochMs::now()).await.unwrap();
+    let paying = consumer.step(now).await.unwrap();
+    let (batch, paid) = paying.paid.clone().expect("the consumer pays its bill");
+    assert_eq!(paid.get(), 150, "1.5 kWh at 100 IOTA/kWh");
+    assert!(paying.settled.is_none(), "no balance while the payment is pending");
+
+    let mut settled = None;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if let Some(done) = consumer.step(now).await.unwrap().settled {
+            settled = Some(done);
+            break;
+        }
+    }
+    let (final_batch, status, balance) = settled.expect("the payment turns final");
+    assert_eq!((final_batch, status, balance.get()), (batch, BatchStatus::Committed, 1000 - 150));
+    assert_eq!(consumer.wallet().balance().await.unwrap().get(), 850, "what the ledger holds");
+}

@@ -2,6 +2,7 @@
 
 mod channels;
 mod edges;
+mod errors;
 mod hostile;
 mod meta;
 mod registration;

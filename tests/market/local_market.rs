@@ -4,15 +4,12 @@
 //! from `GET /portal/api/periods/{periodStart}` with the portal token, to the Wh and the
 //! IOTA.
 
-use std::sync::Arc;
-
-use grid_app::ledger::HttpLedger;
 use grid_core::channel::{ChannelAccess, ChannelSecrets, Command, random_nonce};
 use grid_core::{ChannelRoot, EpochMs, Iota, RegistrationId, SideKey};
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
 
-use super::{LENGTH_MS, dev_ledger, first_period, ledger_balance, ledger_post, reading};
+use super::{LENGTH_MS, dev_ledger, first_period, grid_ledger, ledger_balance, ledger_post, reading};
 
 const TOKEN: &str = "portal-token-for-the-market";
 const CONFIG: &[(&str, &str)] = &[
@@ -425,8 +422,7 @@ async fn a_claim_counts_only_transfers_to_addresses_the_grid_issued_and_all_of_t
     // transfers of 30 to the grid credited 30.
     let grid = TestGrid::start_with(CONFIG).await;
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier =
-        grid.stores.monitor(&grid.config, Arc::new(HttpLedger::new(&ledger_url, grid_core::ledger::Dialect::Sawtooth)));
+    let cashier = grid.stores.monitor(&grid.config, grid_ledger(&ledger_url));
     let period = first_period();
     let mut a = register(&grid, "producer-a007", "producer", 130).await;
     let mut x = register(&grid, "consumer-x007", "consumer", 131).await;

@@ -345,9 +345,20 @@ async fn dev_ledger() -> (String, tempfile::TempDir) {
     dev_ledger_with(dev_ledger::LedgerOptions { final_after: std::time::Duration::ZERO, ..Default::default() }).await
 }
 
-/// A development ledger on a free port with `options` (as `gridctl ledger` builds them from its flags).
+/// The key the grid spends its accounts (`grid`, `grid-…`) with, and the one every
+/// consumer here claims its account with.
+const GRID_KEY: &str = "TheGridsLedgerKeyInTests";
+const PAYER_KEY: &str = "EveryPayersKeyInTests01";
+
+/// A development ledger on a free port with `options` (as `gridctl ledger` builds them
+/// from its flags), where the grid's accounts are spent with [`GRID_KEY`].
 async fn dev_ledger_with(options: dev_ledger::LedgerOptions) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
+    let grid = dev_ledger::GridAccounts {
+        wallet: PaymentAddress::parse("grid").unwrap(),
+        key: grid_core::AccountKey::parse(GRID_KEY).unwrap(),
+    };
+    let options = dev_ledger::LedgerOptions { grid: Some(grid), ..options };
     let app = dev_ledger::router(dev_ledger::LedgerStore::open(dir.path()).unwrap(), options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -364,8 +375,21 @@ async fn last_payment_request(grid: &TestGrid, consumer: &Party) -> (Iota, Payme
     }
 }
 
+/// The grid's ledger client at `url`, with the grid's key.
+fn grid_ledger(url: &str) -> std::sync::Arc<grid_app::ledger::HttpLedger> {
+    let key = grid_core::AccountKey::parse(GRID_KEY).unwrap();
+    std::sync::Arc::new(
+        grid_app::ledger::HttpLedger::new(url, grid_core::ledger::Dialect::Sawtooth).with_key(Some(key)),
+    )
+}
+
+/// Posts to the ledger as a consumer does: with its key, and funding an account only
+/// after claiming it with that key.
 async fn ledger_post(http: &reqwest::Client, url: String, body: Value) -> u16 {
-    http.post(url).json(&body).send().await.unwrap().status().as_u16()
+    if let Some(account) = url.strip_suffix("/deposit") {
+        http.put(format!("{account}/key")).json(&serde_json::json!({"key": PAYER_KEY})).send().await.unwrap();
+    }
+    http.post(url).header("x-account-key", PAYER_KEY).json(&body).send().await.unwrap().status().as_u16()
 }
 
 async fn ledger_balance(http: &reqwest::Client, base: &str, address: &str) -> u64 {
@@ -386,12 +410,8 @@ async fn on_dynamodb_s3_and_sqs_producers_are_paid_once_consumers_pay() {
 }
 
 async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books(grid: TestGrid) {
-    use grid_app::ledger::HttpLedger;
-    use std::sync::Arc;
-
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier =
-        grid.stores.monitor(&grid.config, Arc::new(HttpLedger::new(&ledger_url, grid_core::ledger::Dialect::Sawtooth)));
+    let cashier = grid.stores.monitor(&grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
@@ -526,8 +546,6 @@ impl Runs {
 /// --invalid-rate 0.1` (the same ledger, in process): requests fail, statuses come back
 /// UNKNOWN, batches are refused. The monitor runs until the grid owes nobody.
 async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books_match_the_ledger(grid: TestGrid) {
-    use grid_app::ledger::HttpLedger;
-    use std::sync::Arc;
     use std::time::Duration;
 
     let (ledger_url, _ledger_data) = dev_ledger_with(dev_ledger::LedgerOptions {
@@ -535,10 +553,10 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
         unknown_rate: 0.3,
         unavailable_rate: 0.2,
         invalid_rate: 0.1,
+        ..Default::default()
     })
     .await;
-    let cashier =
-        grid.stores.monitor(&grid.config, Arc::new(HttpLedger::new(&ledger_url, grid_core::ledger::Dialect::Sawtooth)));
+    let cashier = grid.stores.monitor(&grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
@@ -854,14 +872,10 @@ where
     F: Fn(grid_store::faults::FaultPlan) -> G,
     G: std::future::Future<Output = TestGrid>,
 {
-    use grid_app::ledger::HttpLedger;
-    use std::sync::Arc;
-
     let faults = grid_store::faults::FaultPlan::default();
     let grid = start(faults.clone()).await;
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier =
-        grid.stores.monitor(&grid.config, Arc::new(HttpLedger::new(&ledger_url, grid_core::ledger::Dialect::Sawtooth)));
+    let cashier = grid.stores.monitor(&grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;

@@ -16,7 +16,9 @@ use grid_agents::{GridApi, Meter, OwnChannel, Wallet};
 use grid_app::channels::{ChannelClient, HttpChannelClient};
 use grid_app::config::LogFormat;
 use grid_app::telemetry;
+use grid_core::channel::ChannelAccess;
 use grid_core::devices::{Placement, Profile, parse_meter_csv};
+use grid_core::ledger::BatchStatus;
 use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId};
 use tokio::net::TcpListener;
 
@@ -40,6 +42,10 @@ pub struct Common {
     /// Keep the channel's keys and position here, so a restart continues the channel.
     #[arg(long)]
     state_file: Option<PathBuf>,
+    /// Print the channel's side key on stdout (it is a secret: by default only its root
+    /// is printed; the key is in the state file, which is written with mode 0600).
+    #[arg(long)]
+    show_secrets: bool,
 }
 
 /// Where readings come from.
@@ -71,6 +77,15 @@ fn seed_of(id: &RegistrationId) -> u64 {
 }
 
 impl Common {
+    /// The line that says which channel the agent writes: its root, and its side key
+    /// only when asked (`--show-secrets`).
+    fn channel_line(&self, who: &str, access: &ChannelAccess) -> String {
+        match self.show_secrets {
+            true => format!("{who} writes channel root={} sideKey={}", access.root(), access.side_key().expose()),
+            false => format!("{who} writes channel root={}", access.root()),
+        }
+    }
+
     fn parse(&self) -> anyhow::Result<(RegistrationId, Duration)> {
         let id = RegistrationId::parse(self.id.clone()).context("--id")?;
         anyhow::ensure!((1..=86_400).contains(&self.slot_secs), "--slot-secs must be between 1 and 86400");
@@ -178,7 +193,7 @@ pub async fn source(args: SourceArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot register with the producer at {}", args.producer_url))?;
     let access = source.channel().access();
-    say!("source {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
+    say!("{}", args.common.channel_line(&format!("source {id}"), access));
     every_slot(slot, async |now| match source.step(now).await {
         Ok(readings) => {
             for r in readings {
@@ -215,7 +230,7 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     say!("producer {id} listening on http://{}", listener.local_addr()?);
     let access = producer.channel().access();
-    say!("producer {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
+    say!("{}", args.common.channel_line(&format!("producer {id}"), access));
     let api = grid_agents::producer::router(producer.book(), channels);
     let serving = tokio::spawn(async move { axum::serve(listener, api).await });
     every_slot(slot, async |now| match producer.step(now).await {
@@ -265,7 +280,7 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot register with the grid at {}", args.common.grid_url))?;
     let access = consumer.channel().access();
-    say!("consumer {id} writes channel root={} sideKey={}", access.root(), access.side_key().expose());
+    say!("{}", args.common.channel_line(&format!("consumer {id}"), access));
     say!("consumer {id} reads return channel root={}", consumer.return_channel().root());
     every_slot(slot, async |now| match consumer.step(now).await {
         Ok(step) => {
@@ -276,9 +291,11 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
                 say!("payment request: {} IOTA owed, payable to {}", bill.owed.get(), bill.payment_address);
             }
             if let Some((batch, amount)) = step.paid {
-                let balance =
-                    consumer.wallet().balance().await.map(|b| b.get().to_string()).unwrap_or_else(|_| "?".into());
-                say!("paid {} IOTA in batch {batch} (balance {balance})", amount.get());
+                say!("paid {} IOTA in batch {batch}, pending on the ledger", amount.get());
+            }
+            if let Some((batch, status, balance)) = step.settled {
+                let outcome = if status == BatchStatus::Committed { "committed" } else { "refused" };
+                say!("batch {batch} {outcome}: balance {} IOTA", balance.get());
             }
         }
         Err(e) => tracing::warn!(error = %telemetry::cause_chain(&e), "consumer step failed; retrying next slot"),

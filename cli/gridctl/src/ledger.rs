@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use dev_ledger::{LedgerOptions, LedgerStore};
+use dev_ledger::{GridAccounts, LedgerOptions, LedgerStore};
 use grid_app::config::LogFormat;
 use grid_app::telemetry;
+use grid_core::{AccountKey, PaymentAddress};
 use tokio::net::TcpListener;
 
 #[derive(clap::Args, Debug)]
@@ -30,6 +31,12 @@ pub struct LedgerArgs {
     /// Chance (0–1) that a batch that would commit turns INVALID.
     #[arg(long, default_value_t = 0.0)]
     invalid_rate: f64,
+    /// The grid's wallet: it and every `{wallet}-…` address are the grid's.
+    #[arg(long, env = "GRID_WALLET", default_value = "grid-wallet")]
+    grid_wallet: String,
+    /// The key that spends from the grid's accounts: the grid's own LEDGER_KEY.
+    #[arg(long, env = "LEDGER_KEY", hide_env_values = true)]
+    grid_key: String,
 }
 
 pub async fn run(args: LedgerArgs) -> anyhow::Result<()> {
@@ -41,7 +48,12 @@ pub async fn run(args: LedgerArgs) -> anyhow::Result<()> {
     }
     let store =
         LedgerStore::open(&args.data_dir).with_context(|| format!("cannot open {}", args.data_dir.display()))?;
+    let grid = GridAccounts {
+        wallet: PaymentAddress::parse(&args.grid_wallet).context("--grid-wallet")?,
+        key: AccountKey::parse(args.grid_key).context("LEDGER_KEY")?,
+    };
     let options = LedgerOptions {
+        grid: Some(grid),
         final_after: Duration::from_millis(args.final_after_ms),
         unknown_rate: args.unknown_rate,
         unavailable_rate: args.unavailable_rate,

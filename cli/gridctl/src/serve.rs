@@ -8,11 +8,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use std::sync::Arc;
 
-use dev_ledger::{LedgerOptions, LedgerStore};
+use dev_ledger::{GridAccounts, LedgerOptions, LedgerStore};
+use grid_app::config::LedgerConfig;
 use grid_app::jobs::{self, BatchMonitor, Poller, Settler};
 use grid_app::ledger::{HttpLedger, Ledger};
 use grid_app::{GridConfig, Stores, telemetry};
 use grid_core::ledger::Dialect;
+use grid_core::{AccountKey, PaymentAddress};
 use tokio::net::TcpListener;
 
 /// Flags override the environment variables named in their help.
@@ -119,8 +121,8 @@ impl Server {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let (ledger_url, dialect) = match (&config.ledger, dev_ledger) {
-            (Some(ledger), None) => (ledger.url.clone(), ledger.dialect),
+        let ledger = match (&config.ledger, dev_ledger) {
+            (Some(ledger), None) => ledger.clone(),
             (Some(_), Some(_)) => {
                 anyhow::bail!("LEDGER_URL is set: a development ledger (--dev-ledger) would not be used")
             }
@@ -130,14 +132,20 @@ impl Server {
             (None, Some(dev_ledger)) => {
                 let dir = config.data_dir.join("dev-ledger");
                 let store = LedgerStore::open(&dir).with_context(|| format!("cannot open {}", dir.display()))?;
-                app = app.nest("/ledger", dev_ledger::router(store, dev_ledger));
+                // The grid's accounts there are spent with a key made up for this run.
+                let wallet = PaymentAddress::parse(&config.market.wallet).context("GRID_WALLET")?;
+                let grid = GridAccounts { wallet, key: AccountKey::generate() };
+                let ledger =
+                    LedgerConfig { url: String::new(), dialect: Dialect::Sawtooth, key: Some(grid.key.clone()) };
+                app = app.nest("/ledger", dev_ledger::router(store, LedgerOptions { grid: Some(grid), ..dev_ledger }));
                 let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
                 let url = format!("http://{host}:{}/ledger", addr.port());
                 tracing::info!(%url, "serving a development ledger");
-                (url, Dialect::Sawtooth)
+                LedgerConfig { url, ..ledger }
             }
         };
-        let ledger: Arc<dyn Ledger> = Arc::new(HttpLedger::new(&ledger_url, dialect));
+        let ledger_url = ledger.url.clone();
+        let ledger: Arc<dyn Ledger> = Arc::new(HttpLedger::from_config(&ledger));
         let jobs = Jobs {
             poller: stores.poller(config),
             settler: stores.settler(config),

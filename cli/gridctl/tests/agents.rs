@@ -38,7 +38,7 @@ impl Process {
         line.split_once(" listening on ").unwrap_or_else(|| panic!("unexpected line: {line}")).1.to_owned()
     }
 
-    /// The channel from a "… writes channel root=R sideKey=K" line.
+    /// The channel from a "… writes channel root=R sideKey=K" line (`--show-secrets`).
     fn channel(&mut self) -> ChannelAccess {
         let line = self.line();
         let field = |name: &str| {
@@ -109,6 +109,7 @@ async fn a_producer_and_its_source_run_against_serve_and_leave_cleanly() {
     let mut producer = Process::start(
         &[
             "producer",
+            "--show-secrets",
             "--id",
             "producer-0001",
             "--grid-url",
@@ -130,6 +131,7 @@ async fn a_producer_and_its_source_run_against_serve_and_leave_cleanly() {
     let mut source = Process::start(
         &[
             "source",
+            "--show-secrets",
             "--id",
             "source-0001",
             "--producer-url",
@@ -193,6 +195,7 @@ async fn a_consumer_registers_reports_usage_and_leaves_cleanly() {
     let mut consumer = Process::start(
         &[
             "consumer",
+            "--show-secrets",
             "--id",
             "consumer-0001",
             "--grid-url",
@@ -237,4 +240,24 @@ fn a_source_refuses_meter_data_with_a_bad_row_naming_the_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is not meter data: line 3: kWh \"lots\" is not valid"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_prints_its_channel_root_and_keeps_its_side_key_to_its_state_file() {
+    let data = tempfile::tempdir().unwrap();
+    let (_grid, base) = serve(&data);
+    let state = data.path().join("consumer.json");
+    let state_arg = state.display().to_string();
+    let mut consumer = Process::start(
+        &["consumer", "--id", "consumer-0003", "--grid-url", &base, "--slot-secs", "1", "--state-file", &state_arg],
+        &[],
+    );
+    let line = consumer.line();
+    assert!(line.starts_with("consumer consumer-0003 writes channel root=") && !line.contains("sideKey"), "{line}");
+    let printed = consumer.terminate();
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let side_key = saved["sideKey"].as_str().expect("the state file keeps the side key");
+    assert!(!line.contains(side_key) && printed.iter().all(|l| !l.contains(side_key)), "{printed:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
 }

@@ -9,6 +9,14 @@
 //! `UNKNOWN` for known batches, `503` for whole requests, `INVALID` for batches that
 //! would commit. `POST /accounts/{address}/deposit` funds an account (a faucet) and
 //! `GET /accounts/{address}` shows its balance.
+//!
+//! Money leaves an account only with its key: every payer of a batch must be owned by
+//! the `X-Account-Key` the batch is posted with. An account gets its key once, from
+//! whoever claims it first (`PUT /accounts/{address}/key`, `{"key": …}`); a device
+//! derives its key from its seed and claims its account when it starts. The grid's
+//! wallet and every `{wallet}-…` address are the grid's from the start
+//! ([`GridAccounts`]) and cannot be claimed. Every body is JSON, sent as
+//! `application/json`: a form post from a web page is refused (415).
 
 mod store;
 
@@ -16,20 +24,37 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use grid_core::ledger::LedgerBatch;
-use grid_core::{EpochMs, Iota, PaymentAddress};
+use grid_core::{AccountKey, EpochMs, Iota, PaymentAddress};
 use serde::Deserialize;
 use serde_json::json;
 
-pub use store::{LedgerStore, StoreError};
+pub use store::{Claim, LedgerStore, StoreError};
+
+/// The grid's own accounts: its wallet and every address that starts with the wallet
+/// and a dash (the per-period payment addresses), spent with the grid's key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridAccounts {
+    pub wallet: PaymentAddress,
+    pub key: AccountKey,
+}
+
+impl GridAccounts {
+    fn owns(&self, address: &PaymentAddress) -> bool {
+        let (address, wallet) = (address.as_str(), self.wallet.as_str());
+        address == wallet || address.strip_prefix(wallet).is_some_and(|rest| rest.starts_with('-'))
+    }
+}
 
 /// How the ledger behaves.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LedgerOptions {
+    /// The grid's accounts, if a grid pays through this ledger.
+    pub grid: Option<GridAccounts>,
     /// How long a batch stays pending before it turns final.
     pub final_after: Duration,
     /// Chance (0–1) that a status query reports `UNKNOWN` for a batch it knows.
@@ -42,7 +67,13 @@ pub struct LedgerOptions {
 
 impl Default for LedgerOptions {
     fn default() -> Self {
-        Self { final_after: Duration::from_secs(2), unknown_rate: 0.0, unavailable_rate: 0.0, invalid_rate: 0.0 }
+        Self {
+            grid: None,
+            final_after: Duration::from_secs(2),
+            unknown_rate: 0.0,
+            unavailable_rate: 0.0,
+            invalid_rate: 0.0,
+        }
     }
 }
 
@@ -81,6 +112,7 @@ pub fn router(store: LedgerStore, options: LedgerOptions) -> Router {
         .route("/batch_statuses", get(statuses).post(statuses_posted))
         .route("/accounts/{address}", get(account))
         .route("/accounts/{address}/deposit", post(deposit))
+        .route("/accounts/{address}/key", put(claim))
         .with_state(ledger)
 }
 
@@ -93,9 +125,45 @@ fn fault(e: StoreError) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, e)
 }
 
-async fn submit(State(ledger): State<Ledger>, body: axum::body::Bytes) -> Response {
+/// Refuses a body not sent as JSON: a web page can post a form anywhere, but not JSON.
+fn json_only(headers: &HeaderMap) -> Result<(), Response> {
+    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let json = media.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (application/json)"))
+    }
+}
+
+/// Whether `headers` carry the key of every payer of `batch`.
+async fn authorised(ledger: &Ledger, headers: &HeaderMap, batch: &LedgerBatch) -> Result<(), Response> {
+    let Some(presented) = headers.get(AccountKey::HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(error(StatusCode::UNAUTHORIZED, "a transfer out of an account needs its key (X-Account-Key)"));
+    };
+    let mut payers: Vec<&PaymentAddress> = batch.transfers.iter().map(|t| &t.from).collect();
+    payers.sort_unstable();
+    payers.dedup();
+    let grid = ledger.options.grid.as_ref();
+    let claimed = ledger.store.keys(&payers).await.map_err(fault)?;
+    for payer in payers {
+        let key = match grid.filter(|grid| grid.owns(payer)) {
+            Some(grid) => Some(&grid.key),
+            None => claimed.get(payer.as_str()),
+        };
+        if !key.is_some_and(|key| key.matches(presented)) {
+            return Err(error(StatusCode::FORBIDDEN, format!("the key does not open {payer}")));
+        }
+    }
+    Ok(())
+}
+
+async fn submit(State(ledger): State<Ledger>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if let Some(down) = ledger.unavailable() {
         return down;
+    }
+    if let Err(refused) = json_only(&headers) {
+        return refused;
     }
     let batch: LedgerBatch = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
@@ -103,6 +171,9 @@ async fn submit(State(ledger): State<Ledger>, body: axum::body::Bytes) -> Respon
     };
     if batch.transfers.is_empty() {
         return error(StatusCode::BAD_REQUEST, "a batch needs at least one transfer");
+    }
+    if let Err(refused) = authorised(&ledger, &headers, &batch).await {
+        return refused;
     }
     let doomed = ledger.options.invalid_rate > 0.0 && ledger.roll() < ledger.options.invalid_rate;
     let final_at = EpochMs::now().get() + ledger.options.final_after.as_millis() as u64;
@@ -126,7 +197,10 @@ async fn statuses(State(ledger): State<Ledger>, Query(query): Query<StatusQuery>
 }
 
 /// Sawtooth takes long id lists as a JSON array in a POST body.
-async fn statuses_posted(State(ledger): State<Ledger>, body: axum::body::Bytes) -> Response {
+async fn statuses_posted(State(ledger): State<Ledger>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(refused) = json_only(&headers) {
+        return refused;
+    }
     let Ok(ids) = serde_json::from_slice::<Vec<String>>(&body) else {
         return error(StatusCode::BAD_REQUEST, "expected a JSON array of batch ids");
     };
@@ -186,7 +260,15 @@ struct Deposit {
     amount: Iota,
 }
 
-async fn deposit(State(ledger): State<Ledger>, Path(address): Path<String>, body: axum::body::Bytes) -> Response {
+async fn deposit(
+    State(ledger): State<Ledger>,
+    Path(address): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(refused) = json_only(&headers) {
+        return refused;
+    }
     let Ok(address) = PaymentAddress::parse(address) else { return error(StatusCode::BAD_REQUEST, "not an address") };
     let Ok(Deposit { amount }) = serde_json::from_slice(&body) else {
         return error(StatusCode::BAD_REQUEST, r#"expected {"amount": <whole IOTA>}"#);
@@ -194,6 +276,41 @@ async fn deposit(State(ledger): State<Ledger>, Path(address): Path<String>, body
     match ledger.store.deposit(&address, amount).await {
         Ok(balance) => Json(json!({"address": address, "balance": balance.get()})).into_response(),
         Err(e @ StoreError::Overflow(_)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => fault(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyClaim {
+    key: String,
+}
+
+/// Gives an account its key, once: the first claim wins, the same key again is fine.
+async fn claim(
+    State(ledger): State<Ledger>,
+    Path(address): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(refused) = json_only(&headers) {
+        return refused;
+    }
+    let Ok(address) = PaymentAddress::parse(address) else { return error(StatusCode::BAD_REQUEST, "not an address") };
+    let Ok(KeyClaim { key }) = serde_json::from_slice(&body) else {
+        return error(StatusCode::BAD_REQUEST, r#"expected {"key": <16 to 128 letters and digits>}"#);
+    };
+    let key = match AccountKey::parse(key) {
+        Ok(key) => key,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if ledger.options.grid.as_ref().is_some_and(|grid| grid.owns(&address)) {
+        return error(StatusCode::FORBIDDEN, format!("{address} is the grid's"));
+    }
+    match ledger.store.claim(&address, &key).await {
+        Ok(Claim::Claimed) => (StatusCode::CREATED, Json(json!({"address": address}))).into_response(),
+        Ok(Claim::Already) => Json(json!({"address": address})).into_response(),
+        Ok(Claim::Taken) => error(StatusCode::CONFLICT, format!("{address} has another key")),
         Err(e) => fault(e),
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use grid_core::ledger::LedgerBatch;
-use grid_core::{Iota, PaymentAddress};
+use grid_core::{AccountKey, Iota, PaymentAddress};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// The ledger's store failed.
@@ -22,6 +22,17 @@ pub enum StoreError {
     Overflow(String),
 }
 
+/// What claiming an account's key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The account had no key; now it has this one.
+    Claimed,
+    /// It already had this key.
+    Already,
+    /// It has another key; nothing changed.
+    Taken,
+}
+
 /// The most one account may hold: SQLite's integers are signed 64 bits.
 const MAX_BALANCE: u64 = i64::MAX as u64;
 
@@ -36,6 +47,10 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS accounts (
         address TEXT PRIMARY KEY,
         balance INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE IF NOT EXISTS account_keys (
+        address TEXT PRIMARY KEY,
+        key     TEXT NOT NULL
     ) STRICT;
     CREATE TABLE IF NOT EXISTS batches (
         id        TEXT PRIMARY KEY,
@@ -136,6 +151,41 @@ impl LedgerStore {
         self.run(move |conn| {
             finalize_due(conn, now)?;
             Ok(Iota::new(balance(conn, &address)?))
+        })
+        .await
+    }
+
+    /// Gives `address` the key `key`, if it has none yet (the first claim wins).
+    pub async fn claim(&self, address: &PaymentAddress, key: &AccountKey) -> Result<Claim, StoreError> {
+        let (address, key) = (address.to_string(), key.clone());
+        self.run(move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO account_keys (address, key) VALUES (?1, ?2) ON CONFLICT (address) DO NOTHING",
+                params![address, key.expose()],
+            )?;
+            if inserted == 1 {
+                return Ok(Claim::Claimed);
+            }
+            let held: String =
+                conn.query_row("SELECT key FROM account_keys WHERE address = ?1", [&address], |r| r.get(0))?;
+            Ok(if key.matches(&held) { Claim::Already } else { Claim::Taken })
+        })
+        .await
+    }
+
+    /// The key of each of `addresses` that has one.
+    pub async fn keys(&self, addresses: &[&PaymentAddress]) -> Result<HashMap<String, AccountKey>, StoreError> {
+        let addresses: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT key FROM account_keys WHERE address = ?1")?;
+            let mut keys = HashMap::new();
+            for address in addresses {
+                if let Some(key) = stmt.query_row([&address], |r| r.get::<_, String>(0)).optional()? {
+                    let key = AccountKey::parse(key).map_err(|e| StoreError::Corrupt(format!("{address}: {e}")))?;
+                    keys.insert(address, key);
+                }
+            }
+            Ok(keys)
         })
         .await
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use grid_app::channels::{ChannelClient, ChannelReader};
 use grid_core::channel::{ChannelAccess, Command, Reading};
+use grid_core::ledger::BatchStatus;
 use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
 
 use crate::meter::SlotMeter;
@@ -43,6 +44,8 @@ pub struct ConsumerStep {
     pub bills: Vec<Bill>,
     /// The batch that paid, and how much.
     pub paid: Option<(BatchId, Iota)>,
+    /// A payment's batch that turned final on the ledger, and the balance after it.
+    pub settled: Option<(BatchId, BatchStatus, Iota)>,
 }
 
 /// A running consumer.
@@ -54,13 +57,16 @@ pub struct Consumer {
     meter: SlotMeter,
     wallet: Wallet,
     return_channel: ChannelAccess,
+    /// The last payment's batch, until it is final on the ledger.
+    unsettled: Option<BatchId>,
     read_from: u64,
     /// The latest bill read, and whether it was answered.
     latest: Option<(Bill, bool)>,
 }
 
 impl Consumer {
-    /// Opens the consumer's channel and registers with the grid.
+    /// Opens the consumer's channel, claims its ledger account with the key its seed
+    /// gives (so only it can pay from it), and registers with the grid.
     pub async fn start(
         settings: ConsumerSettings,
         grid: GridApi,
@@ -70,6 +76,7 @@ impl Consumer {
         wallet: Wallet,
     ) -> Result<Self, AgentError> {
         channel.hello().await?;
+        let wallet = wallet.claim(channel.account_key()).await?;
         let registered = grid.register(&settings.id, "consumer", settings.name.as_deref(), channel.access()).await?;
         let return_channel = registered.return_channel.ok_or_else(|| AgentError::Unreadable {
             url: format!("{}/registration/{}", grid.base(), settings.id),
@@ -77,7 +84,18 @@ impl Consumer {
         })?;
         tracing::info!(consumer = %settings.id, root = %channel.access().root(), "consumer registered with the grid");
         let meter = SlotMeter::new(meter, settings.slot_ms);
-        Ok(Self { settings, grid, channels, channel, meter, wallet, return_channel, read_from: 0, latest: None })
+        Ok(Self {
+            settings,
+            grid,
+            channels,
+            channel,
+            meter,
+            wallet,
+            return_channel,
+            unsettled: None,
+            read_from: 0,
+            latest: None,
+        })
     }
 
     pub fn settings(&self) -> &ConsumerSettings {
@@ -101,6 +119,11 @@ impl Consumer {
     pub async fn step(&mut self, now: u64) -> Result<ConsumerStep, AgentError> {
         let reported = self.meter.report(now, &mut self.channel, Command::Usage).await?;
         let mut step = ConsumerStep { reported, ..ConsumerStep::default() };
+        if let Some(batch) = &self.unsettled
+            && let Some((status, balance)) = self.wallet.after(batch).await?
+        {
+            step.settled = self.unsettled.take().map(|batch| (batch, status, balance));
+        }
 
         let read =
             ChannelReader::new(self.return_channel.clone(), self.channels.clone()).read(self.read_from, 1_000).await?;
@@ -134,6 +157,7 @@ impl Consumer {
                 self.channel.publish(&Command::Payment { batch_id: batch.clone(), amount: bill.owed }).await?;
                 tracing::info!(consumer = %self.settings.id, batch = %batch, amount = bill.owed.get(), "bill paid");
                 *answered = true;
+                self.unsettled = Some(batch.clone());
                 step.paid = Some((batch, bill.owed));
             }
         }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use grid_app::channels::{ChannelClient, ChannelWriter};
-use grid_core::SideKey;
 use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
 use grid_core::devices::ItemSealer;
+use grid_core::{AccountKey, SideKey};
 use serde::{Deserialize, Serialize};
 
 use crate::AgentError;
@@ -50,6 +50,11 @@ impl OwnChannel {
     /// What a reader needs: the root and the side key.
     pub fn access(&self) -> &ChannelAccess {
         self.secrets.access()
+    }
+
+    /// The key that spends from this device's ledger account.
+    pub fn account_key(&self) -> AccountKey {
+        AccountKey::derive(&self.seed)
     }
 
     /// The key that seals what this device keeps private in the grid's storage.

@@ -1,16 +1,17 @@
-//! An agent's account on the ledger: pay from it, watch its balance. Balances and the
-//! faucet are the development ledger's (`gridctl ledger`, `/ledger` in `serve`); paying
-//! is the ledger API every dialect shares (`POST /batches`).
+//! An agent's account on the ledger: pay from it, watch its balance. Balances, the
+//! faucet and claiming an account's key are the development ledger's (`gridctl ledger`,
+//! `/ledger` in `serve`); paying is the ledger API every dialect shares (`POST
+//! /batches`), with the account's key.
 
 use grid_app::ledger::{HttpLedger, Ledger};
-use grid_core::ledger::{Dialect, LedgerBatch, Transfer};
-use grid_core::{BatchId, Iota, PaymentAddress};
+use grid_core::ledger::{BatchStatus, Dialect, LedgerBatch, Transfer};
+use grid_core::{AccountKey, BatchId, Iota, PaymentAddress};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::AgentError;
 
-/// The ledger account `account` at the ledger `base`.
+/// The ledger account `account` at the ledger `base`; once claimed, one that pays.
 #[derive(Clone)]
 pub struct Wallet {
     base: String,
@@ -30,8 +31,24 @@ impl Wallet {
         Self { ledger: HttpLedger::new(&base, Dialect::Sawtooth), base, account, http }
     }
 
-    pub fn account(&self) -> &PaymentAddress {
-        &self.account
+    /// Claims the account with `key` (the development ledger gives an account the first
+    /// key claimed for it; the same key again is fine) and answers this wallet paying
+    /// with it. Fails if the account has another key.
+    pub async fn claim(self, key: AccountKey) -> Result<Self, AgentError> {
+        let url = format!("{}/accounts/{}/key", self.base, self.account);
+        let response = self
+            .http
+            .put(&url)
+            .json(&json!({"key": key.expose()}))
+            .send()
+            .await
+            .map_err(|source| AgentError::Unreachable { url: url.clone(), source })?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let message = response.text().await.unwrap_or_default().chars().take(200).collect();
+            return Err(AgentError::Refused { url, status, message });
+        }
+        Ok(Self { ledger: self.ledger.with_key(Some(key)), ..self })
     }
 
     /// Pays `amount` to `to` in the batch `id`. The same id sent again is applied once,
@@ -40,6 +57,18 @@ impl Wallet {
         let batch =
             LedgerBatch { id, transfers: vec![Transfer { from: self.account.clone(), to: to.clone(), amount }] };
         Ok(self.ledger.submit(&batch).await?)
+    }
+
+    /// Whether batch `id` is final on the ledger (committed or refused), and the
+    /// account's balance then; `None` while it is pending, so a balance shown after a
+    /// payment is never the one from before it.
+    pub async fn after(&self, id: &BatchId) -> Result<Option<(BatchStatus, Iota)>, AgentError> {
+        let answer = self.ledger.statuses(std::slice::from_ref(id)).await?;
+        let status = answer.into_iter().find(|(answered, _)| answered == id.as_str()).map(|(_, status)| status);
+        match status {
+            Some(status) if status.is_final() => Ok(Some((status, self.balance().await?))),
+            _ => Ok(None),
+        }
     }
 
     /// The account's balance (development ledger).

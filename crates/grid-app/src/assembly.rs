@@ -100,8 +100,8 @@ impl Stores {
     ) -> Self {
         use grid_store::aws::{
             DynamoAccountStore, DynamoChannelLedger, DynamoHeartbeatLog, DynamoLeaseStore, DynamoReadingStore,
-            DynamoRegistrationStore, DynamoRejectionLog, DynamoSettlementStore, S3ItemStore, S3ReportArchive,
-            SqsMessageQueue, DynamoSignInLog,
+            DynamoRegistrationStore, DynamoRejectionLog, DynamoSettlementStore, DynamoSignInLog, S3ItemStore,
+            S3ReportArchive, SqsMessageQueue,
         };
         tracing::info!(registrations = %names.registrations_table, bucket = %names.bucket, "using the AWS store");
         Self {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use grid_core::ledger::Dialect;
 use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, SettlementPolicy};
-use grid_core::{Iota, PaymentAddress, Price};
+use grid_core::{AccountKey, Iota, PaymentAddress, Price};
 use grid_store::resources::AwsNames;
 
 use crate::portal::PortalToken;
@@ -82,6 +82,9 @@ pub struct GridConfig {
 pub struct LedgerConfig {
     pub url: String,
     pub dialect: Dialect,
+    /// `LEDGER_KEY`: the key that spends from the grid's accounts, sent with every batch
+    /// (`X-Account-Key`; the development ledger requires it, docs/decisions.md).
+    pub key: Option<AccountKey>,
 }
 
 /// The money engine's settings (DESIGN.md §6, §8).
@@ -158,6 +161,7 @@ impl GridConfig {
         "GRID_WALLET",
         "LEDGER_URL",
         "LEDGER_DIALECT",
+        "LEDGER_KEY",
         "DLT_CONNECTION_POOL",
         "DLT_IDS_PER_REQUEST",
         "MAX_CHECKS",
@@ -233,10 +237,15 @@ impl GridConfig {
                     Some(raw) => Dialect::parse(raw)
                         .ok_or_else(|| invalid("LEDGER_DIALECT", raw, "must be sawtooth or splinter"))?,
                 };
+                // Never echo a key back, even a bad one.
+                let key = get("LEDGER_KEY")
+                    .map(AccountKey::parse)
+                    .transpose()
+                    .map_err(|e| ConfigError { variable: "LEDGER_KEY", reason: e.to_string() })?;
                 match get("LEDGER_URL") {
                     None => None,
                     Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                        Some(LedgerConfig { url: url.trim_end_matches('/').to_owned(), dialect })
+                        Some(LedgerConfig { url: url.trim_end_matches('/').to_owned(), dialect, key })
                     }
                     Some(other) => return Err(invalid("LEDGER_URL", other, "must be an http:// or https:// URL")),
                 }

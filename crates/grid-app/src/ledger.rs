@@ -4,7 +4,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use grid_core::BatchId;
+use grid_core::{AccountKey, BatchId};
+
+use crate::config::LedgerConfig;
 use grid_core::ledger::{BatchStatus, Dialect, LedgerBatch, StatusParseError};
 use serde::Deserialize;
 
@@ -52,6 +54,8 @@ pub struct HttpLedger {
     base: String,
     dialect: Dialect,
     timeout: Duration,
+    /// The key of the accounts its batches spend from, sent as `X-Account-Key`.
+    key: Option<AccountKey>,
     /// Built on the first request: building it reads the platform's root certificates,
     /// which a batch monitor with nothing pending should not pay for at its cold start.
     http: Arc<OnceLock<reqwest::Client>>,
@@ -70,7 +74,17 @@ impl HttpLedger {
     /// A client whose requests give up after `timeout`.
     pub fn with_timeout(base: impl Into<String>, dialect: Dialect, timeout: Duration) -> Self {
         let base = base.into().trim_end_matches('/').to_owned();
-        Self { base, dialect, timeout, http: Arc::default() }
+        Self { base, dialect, timeout, key: None, http: Arc::default() }
+    }
+
+    /// The ledger `config` names, spending with its key.
+    pub fn from_config(config: &LedgerConfig) -> Self {
+        Self::new(&config.url, config.dialect).with_key(config.key.clone())
+    }
+
+    /// Sends `key` with every batch, for the accounts the batches spend from.
+    pub fn with_key(self, key: Option<AccountKey>) -> Self {
+        Self { key, ..self }
     }
 
     fn http(&self) -> &reqwest::Client {
@@ -111,13 +125,11 @@ struct BatchAnswer {
 #[async_trait]
 impl Ledger for HttpLedger {
     async fn submit(&self, batch: &LedgerBatch) -> Result<(), LedgerError> {
-        let response = self
-            .http()
-            .post(format!("{}/batches", self.base))
-            .json(batch)
-            .send()
-            .await
-            .map_err(LedgerError::Unreachable)?;
+        let mut request = self.http().post(format!("{}/batches", self.base)).json(batch);
+        if let Some(key) = &self.key {
+            request = request.header(AccountKey::HEADER, key.expose());
+        }
+        let response = request.send().await.map_err(LedgerError::Unreachable)?;
         Self::check(response).await.map(|_| ())
     }
 

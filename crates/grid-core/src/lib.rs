@@ -8,6 +8,7 @@
 //! about HTTP, AWS, SQLite or an async runtime, so every rule can be tested in
 //! isolation and reused by the Lambda functions, `gridctl serve` and the device agents.
 
+mod account_key;
 mod batch_id;
 pub mod books;
 pub mod channel;
@@ -34,6 +35,7 @@ mod storage_context;
 mod time;
 mod work;
 
+pub use account_key::{AccountKey, AccountKeyError};
 pub use batch_id::BatchId;
 pub use channel_root::{ChannelRoot, ChannelRootError};
 pub use counted::{Counted, count};

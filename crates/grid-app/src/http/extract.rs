@@ -109,7 +109,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
         let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
         #[cfg(feature = "lambda")]
         let peer = peer.or_else(|| match parts.extensions.get::<lambda_http::request::RequestContext>() {
-            Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref()?.parse().ok(),
+            Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+                context.http.source_ip.as_deref()?.parse().ok()
+            }
             _ => None,
         });
         Ok(Self(match peer {

@@ -53,7 +53,7 @@ pub async fn run_every(
             () = &mut stop => return,
             _ = tick.tick() => {}
         }
-        let round = one_round(&poller, &settler, &monitor);
+        let round = one_round(&poller, &settler, &monitor, interval);
         tokio::pin!(round);
         tokio::select! {
             () = &mut round => {}
@@ -67,13 +67,29 @@ pub async fn run_every(
     }
 }
 
-async fn one_round(poller: &Poller, settler: &Settler, monitor: &BatchMonitor) {
+/// Readings that arrive after their period settled count in a later one: the producer
+/// is paid, but not in the period its energy was made. Said every round it happens, with
+/// what to change, since a grace too short makes every offer late.
+fn warn_late(late: u64, grace_secs: u64, poll_secs: u64) {
+    tracing::warn!(
+        late,
+        grace_secs,
+        poll_secs,
+        "{} arrived after their period had settled and count in a later one; if this keeps happening, \
+         raise SETTLEMENT_GRACE_SECS above the producers' --delay-secs plus POLL_INTERVAL_SECS",
+        grid_core::count(late, "reading")
+    );
+}
+
+async fn one_round(poller: &Poller, settler: &Settler, monitor: &BatchMonitor, interval: std::time::Duration) {
     let now = grid_core::EpochMs::now();
     if let Err(e) = poller.dispatch().await {
         tracing::error!(error = %crate::telemetry::cause_chain(&e), "dispatching polling work failed");
     }
-    if let Err(e) = poller.drain(now).await {
-        tracing::error!(error = %crate::telemetry::cause_chain(&e), "polling failed");
+    match poller.drain(now).await {
+        Ok(report) if report.late > 0 => warn_late(report.late, settler.market.grace_secs, interval.as_secs()),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %crate::telemetry::cause_chain(&e), "polling failed"),
     }
     if let Err(e) = settler.run(now).await {
         tracing::error!(error = %crate::telemetry::cause_chain(&e), "settlement failed");

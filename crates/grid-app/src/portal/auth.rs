@@ -152,7 +152,9 @@ pub(super) async fn login(
         if https { "; Secure" } else { "" }
     );
     let mut response = Redirect::to("/portal").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("an ASCII cookie is valid"));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("an ASCII cookie is valid"));
     response
 }
 
@@ -160,7 +162,8 @@ pub(super) async fn login(
 /// working too) and the browser's cookie cleared.
 pub(super) async fn logout(State(state): State<PortalState>, headers: HeaderMap) -> Response {
     let now = EpochMs::now().get();
-    let session = state.token.as_deref().zip(cookie(&headers)).and_then(|(token, value)| token.open_session(&value, now));
+    let session =
+        state.token.as_deref().zip(cookie(&headers)).and_then(|(token, value)| token.open_session(&value, now));
     if let Some(session) = session
         && let Err(e) = state.sign_ins.revoke(&session.id, session.expires, now).await
     {

@@ -21,14 +21,14 @@ mod token;
 use std::sync::Arc;
 
 use axum::Router;
-use grid_store::SignInLog;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::routing::{get, post};
+use grid_store::SignInLog;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub use data::PortalData;
 pub use auth::{SIGN_IN_LIMIT, SIGN_IN_WINDOW_MS};
+pub use data::PortalData;
 pub use token::{PortalToken, PortalTokenError, Session};
 
 /// What the portal's handlers share.

@@ -15,8 +15,8 @@ mod market;
 mod queue;
 mod registrations;
 mod requests;
-mod sign_ins;
 pub mod schema;
+mod sign_ins;
 
 use std::fmt;
 use std::ops::Deref;
@@ -34,8 +34,8 @@ pub use items::S3ItemStore;
 pub use market::{DynamoReadingStore, DynamoSettlementStore};
 pub use queue::SqsMessageQueue;
 pub use registrations::DynamoRegistrationStore;
-pub use sign_ins::DynamoSignInLog;
 pub use requests::{OperationCount, RequestCounter, RequestLog};
+pub use sign_ins::DynamoSignInLog;
 
 use crate::StoreError;
 

@@ -65,7 +65,8 @@ impl SignInLog for DynamoSignInLog {
             .send()
             .await
             .map_err(backend)?;
-        let attributes = output.attributes().ok_or_else(|| StoreError::Corrupt("an update without its count".into()))?;
+        let attributes =
+            output.attributes().ok_or_else(|| StoreError::Corrupt("an update without its count".into()))?;
         let attempts = get_n(attributes, "leases", "attempts")?;
         Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
     }
