@@ -55,7 +55,7 @@ async fn every_sign_in_gets_a_new_signed_session_that_carries_its_expiry_and_log
     assert_eq!(parts.len(), 4, "{value}");
     let expires: u64 = parts[2].parse().unwrap();
     let now = grid_core::EpochMs::now().get();
-    assert!((now + 11 * 3600_000..=now + 12 * 3600_000).contains(&expires), "expires at {expires}");
+    assert!((now + 11 * 3_600_000..=now + 12 * 3_600_000).contains(&expires), "expires at {expires}");
     let longer = format!("grid_portal={}.{}.{}.{}", parts[0], parts[1], expires + 86_400_000, parts[3]);
     assert_eq!(overview_status(&http, &grid, &longer).await, 303, "a changed expiry breaks the signature");
 

@@ -265,10 +265,6 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
     let (grid, channels, http) = args.common.clients();
     let account = PaymentAddress::parse(id.as_str()).expect("a registration id is a ledger account");
     let wallet = Wallet::new(args.common.ledger_url(&args.ledger_url), account, http);
-    if args.fund > 0 {
-        let balance = wallet.deposit(Iota::new(args.fund)).await.context("cannot fund the ledger account")?;
-        say!("funded: balance {} IOTA", balance.get());
-    }
     let settings = ConsumerSettings {
         id: id.clone(),
         name: args.common.name.clone(),
@@ -282,6 +278,12 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
     let access = consumer.channel().access();
     say!("{}", args.common.channel_line(&format!("consumer {id}"), access));
     say!("consumer {id} reads return channel root={}", consumer.return_channel().root());
+    // Funded once its account is claimed (at start), so no one else can claim it first.
+    if args.fund > 0 {
+        let balance =
+            consumer.wallet().deposit(Iota::new(args.fund)).await.context("cannot fund the ledger account")?;
+        say!("funded: balance {} IOTA", balance.get());
+    }
     every_slot(slot, async |now| match consumer.step(now).await {
         Ok(step) => {
             for r in step.reported {

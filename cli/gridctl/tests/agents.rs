@@ -210,9 +210,9 @@ async fn a_consumer_registers_reports_usage_and_leaves_cleanly() {
         ],
         &[],
     );
-    assert_eq!(consumer.line(), "funded: balance 500 IOTA");
     let channel = consumer.channel();
     assert!(consumer.line().starts_with("consumer consumer-0001 reads return channel root="));
+    assert_eq!(consumer.line(), "funded: balance 500 IOTA");
 
     let said = at_least(&base, &channel, 2).await;
     assert_eq!(said[0], Message::Hello);
@@ -254,9 +254,14 @@ async fn an_agent_prints_its_channel_root_and_keeps_its_side_key_to_its_state_fi
     );
     let line = consumer.line();
     assert!(line.starts_with("consumer consumer-0003 writes channel root=") && !line.contains("sideKey"), "{line}");
-    let printed = consumer.terminate();
     let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let side_key = saved["sideKey"].as_str().expect("the state file keeps the side key");
+    let side_key = saved["sideKey"].as_str().expect("the state file keeps the side key").to_owned();
+    // The key in the state file opens the channel whose root was printed: it reports.
+    let root = line.rsplit_once("root=").unwrap().1;
+    let access = ChannelAccess::new(ChannelRoot::parse(root).unwrap(), SideKey::parse(side_key.clone()).unwrap());
+    at_least(&base, &access, 2).await;
+    let printed = consumer.terminate();
+    let side_key = side_key.as_str();
     assert!(!line.contains(side_key) && printed.iter().all(|l| !l.contains(side_key)), "{printed:?}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);

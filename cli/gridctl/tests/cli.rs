@@ -325,9 +325,21 @@ async fn serve_without_a_ledger_url_runs_a_development_ledger_at_slash_ledger() 
 
 #[test]
 fn the_ledger_command_refuses_a_fault_rate_outside_0_to_1() {
-    let output = gridctl().args(["ledger", "--listen", "127.0.0.1:0", "--invalid-rate", "1.5"]).output().unwrap();
+    let output = gridctl()
+        .args(["ledger", "--listen", "127.0.0.1:0", "--invalid-rate", "1.5"])
+        .env("LEDGER_KEY", "TheGridsLedgerKey0001")
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--invalid-rate must be between 0 and 1"));
+}
+
+#[test]
+fn the_ledger_command_needs_the_key_the_grid_spends_its_accounts_with() {
+    let output = gridctl().args(["ledger", "--listen", "127.0.0.1:0"]).env_remove("LEDGER_KEY").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--grid-key"), "{stderr}");
 }
 
 #[tokio::test]
@@ -338,6 +350,7 @@ async fn the_ledger_command_injects_the_faults_its_flags_ask_for() {
             .args(["ledger", "--listen", "127.0.0.1:0", "--final-after-ms", "0", "--data-dir"])
             .arg(data.path().join(flags.join("")))
             .args(flags)
+            .env("LEDGER_KEY", "TheGridsLedgerKey0001")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -354,11 +367,14 @@ async fn the_ledger_command_injects_the_faults_its_flags_ask_for() {
     let mut forgetful = start(&["--unknown-rate", "1", "--invalid-rate", "1"]);
     let base = wait_for_address(&mut forgetful);
     let deposit = serde_json::json!({"amount": 5});
+    let claim = serde_json::json!({"key": "ThePayersOwnKey0001"});
+    assert_eq!(http.put(format!("{base}/accounts/payer-0001/key")).json(&claim).send().await.unwrap().status(), 201);
     assert_eq!(
         http.post(format!("{base}/accounts/payer-0001/deposit")).json(&deposit).send().await.unwrap().status(),
         200
     );
-    assert_eq!(http.post(format!("{base}/batches")).json(&batch).send().await.unwrap().status(), 202);
+    let submit = http.post(format!("{base}/batches")).header("x-account-key", "ThePayersOwnKey0001").json(&batch);
+    assert_eq!(submit.send().await.unwrap().status(), 202);
     let status: serde_json::Value =
         http.get(format!("{base}/batch_statuses?id=b-1")).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["data"][0]["status"], "UNKNOWN");

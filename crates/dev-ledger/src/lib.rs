@@ -126,43 +126,42 @@ fn fault(e: StoreError) -> Response {
 }
 
 /// Refuses a body not sent as JSON: a web page can post a form anywhere, but not JSON.
-fn json_only(headers: &HeaderMap) -> Result<(), Response> {
+fn json_only(headers: &HeaderMap) -> Option<Response> {
     let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let json = media.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if json {
-        Ok(())
-    } else {
-        Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (application/json)"))
-    }
+    (!json).then(|| error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (application/json)"))
 }
 
-/// Whether `headers` carry the key of every payer of `batch`.
-async fn authorised(ledger: &Ledger, headers: &HeaderMap, batch: &LedgerBatch) -> Result<(), Response> {
+/// The refusal, unless `headers` carry the key of every payer of `batch`.
+async fn unauthorised(ledger: &Ledger, headers: &HeaderMap, batch: &LedgerBatch) -> Option<Response> {
     let Some(presented) = headers.get(AccountKey::HEADER).and_then(|v| v.to_str().ok()) else {
-        return Err(error(StatusCode::UNAUTHORIZED, "a transfer out of an account needs its key (X-Account-Key)"));
+        return Some(error(StatusCode::UNAUTHORIZED, "a transfer out of an account needs its key (X-Account-Key)"));
     };
     let mut payers: Vec<&PaymentAddress> = batch.transfers.iter().map(|t| &t.from).collect();
     payers.sort_unstable();
     payers.dedup();
     let grid = ledger.options.grid.as_ref();
-    let claimed = ledger.store.keys(&payers).await.map_err(fault)?;
+    let claimed = match ledger.store.keys(&payers).await {
+        Ok(claimed) => claimed,
+        Err(e) => return Some(fault(e)),
+    };
     for payer in payers {
         let key = match grid.filter(|grid| grid.owns(payer)) {
             Some(grid) => Some(&grid.key),
             None => claimed.get(payer.as_str()),
         };
         if !key.is_some_and(|key| key.matches(presented)) {
-            return Err(error(StatusCode::FORBIDDEN, format!("the key does not open {payer}")));
+            return Some(error(StatusCode::FORBIDDEN, format!("the key does not open {payer}")));
         }
     }
-    Ok(())
+    None
 }
 
 async fn submit(State(ledger): State<Ledger>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if let Some(down) = ledger.unavailable() {
         return down;
     }
-    if let Err(refused) = json_only(&headers) {
+    if let Some(refused) = json_only(&headers) {
         return refused;
     }
     let batch: LedgerBatch = match serde_json::from_slice(&body) {
@@ -172,7 +171,7 @@ async fn submit(State(ledger): State<Ledger>, headers: HeaderMap, body: axum::bo
     if batch.transfers.is_empty() {
         return error(StatusCode::BAD_REQUEST, "a batch needs at least one transfer");
     }
-    if let Err(refused) = authorised(&ledger, &headers, &batch).await {
+    if let Some(refused) = unauthorised(&ledger, &headers, &batch).await {
         return refused;
     }
     let doomed = ledger.options.invalid_rate > 0.0 && ledger.roll() < ledger.options.invalid_rate;
@@ -198,7 +197,7 @@ async fn statuses(State(ledger): State<Ledger>, Query(query): Query<StatusQuery>
 
 /// Sawtooth takes long id lists as a JSON array in a POST body.
 async fn statuses_posted(State(ledger): State<Ledger>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Err(refused) = json_only(&headers) {
+    if let Some(refused) = json_only(&headers) {
         return refused;
     }
     let Ok(ids) = serde_json::from_slice::<Vec<String>>(&body) else {
@@ -266,7 +265,7 @@ async fn deposit(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(refused) = json_only(&headers) {
+    if let Some(refused) = json_only(&headers) {
         return refused;
     }
     let Ok(address) = PaymentAddress::parse(address) else { return error(StatusCode::BAD_REQUEST, "not an address") };
@@ -293,7 +292,7 @@ async fn claim(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(refused) = json_only(&headers) {
+    if let Some(refused) = json_only(&headers) {
         return refused;
     }
     let Ok(address) = PaymentAddress::parse(address) else { return error(StatusCode::BAD_REQUEST, "not an address") };

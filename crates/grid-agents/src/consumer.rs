@@ -57,6 +57,8 @@ pub struct Consumer {
     meter: SlotMeter,
     wallet: Wallet,
     return_channel: ChannelAccess,
+    /// Whether its ledger account is claimed with its key (a payment waits until it is).
+    claimed: bool,
     /// The last payment's batch, until it is final on the ledger.
     unsettled: Option<BatchId>,
     read_from: u64,
@@ -76,7 +78,6 @@ impl Consumer {
         wallet: Wallet,
     ) -> Result<Self, AgentError> {
         channel.hello().await?;
-        let wallet = wallet.claim(channel.account_key()).await?;
         let registered = grid.register(&settings.id, "consumer", settings.name.as_deref(), channel.access()).await?;
         let return_channel = registered.return_channel.ok_or_else(|| AgentError::Unreadable {
             url: format!("{}/registration/{}", grid.base(), settings.id),
@@ -84,7 +85,7 @@ impl Consumer {
         })?;
         tracing::info!(consumer = %settings.id, root = %channel.access().root(), "consumer registered with the grid");
         let meter = SlotMeter::new(meter, settings.slot_ms);
-        Ok(Self {
+        let mut consumer = Self {
             settings,
             grid,
             channels,
@@ -92,10 +93,27 @@ impl Consumer {
             meter,
             wallet,
             return_channel,
+            claimed: false,
             unsettled: None,
             read_from: 0,
             latest: None,
-        })
+        };
+        consumer.claim().await;
+        Ok(consumer)
+    }
+
+    /// Claims the consumer's ledger account with the key its seed gives, so only it can
+    /// pay from it; `false` (and said) if the ledger did not take the claim this time.
+    async fn claim(&mut self) -> bool {
+        if !self.claimed {
+            match self.wallet.claim(self.channel.account_key()).await {
+                Ok(()) => self.claimed = true,
+                Err(error) => {
+                    tracing::warn!(consumer = %self.settings.id, %error, "ledger account not claimed; retrying")
+                }
+            }
+        }
+        self.claimed
     }
 
     pub fn settings(&self) -> &ConsumerSettings {
@@ -119,10 +137,13 @@ impl Consumer {
     pub async fn step(&mut self, now: u64) -> Result<ConsumerStep, AgentError> {
         let reported = self.meter.report(now, &mut self.channel, Command::Usage).await?;
         let mut step = ConsumerStep { reported, ..ConsumerStep::default() };
-        if let Some(batch) = &self.unsettled
-            && let Some((status, balance)) = self.wallet.after(batch).await?
-        {
-            step.settled = self.unsettled.take().map(|batch| (batch, status, balance));
+        if let Some(batch) = &self.unsettled {
+            // A ledger that cannot say now is asked again next step.
+            match self.wallet.after(batch).await {
+                Ok(Some((status, balance))) => step.settled = self.unsettled.take().map(|b| (b, status, balance)),
+                Ok(None) => {}
+                Err(error) => tracing::debug!(consumer = %self.settings.id, %error, "payment's status unknown yet"),
+            }
         }
 
         let read =
@@ -140,6 +161,13 @@ impl Consumer {
         }
         self.read_from = read.next_index;
 
+        // A payment waits until the account is claimed: the ledger refuses it before.
+        let due = |(bill, answered): &(Bill, bool)| {
+            !answered && bill.owed.get() > 0 && bill.owed >= self.settings.pay_threshold
+        };
+        if self.latest.as_ref().is_some_and(due) && !self.claim().await {
+            return Ok(step);
+        }
         if let Some((bill, answered)) = &mut self.latest
             && !*answered
         {

@@ -32,9 +32,9 @@ impl Wallet {
     }
 
     /// Claims the account with `key` (the development ledger gives an account the first
-    /// key claimed for it; the same key again is fine) and answers this wallet paying
-    /// with it. Fails if the account has another key.
-    pub async fn claim(self, key: AccountKey) -> Result<Self, AgentError> {
+    /// key claimed for it; the same key again is fine); from then on this wallet pays
+    /// with it. Fails if the ledger is busy or the account has another key.
+    pub async fn claim(&mut self, key: AccountKey) -> Result<(), AgentError> {
         let url = format!("{}/accounts/{}/key", self.base, self.account);
         let response = self
             .http
@@ -48,7 +48,8 @@ impl Wallet {
             let message = response.text().await.unwrap_or_default().chars().take(200).collect();
             return Err(AgentError::Refused { url, status, message });
         }
-        Ok(Self { ledger: self.ledger.with_key(Some(key)), ..self })
+        self.ledger = self.ledger.clone().with_key(Some(key));
+        Ok(())
     }
 
     /// Pays `amount` to `to` in the batch `id`. The same id sent again is applied once,
