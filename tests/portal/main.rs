@@ -343,3 +343,40 @@ async fn each_settled_period_has_its_report_a_page_and_a_csv_behind_the_token() 
         assert!(!body["message"].as_str().unwrap().is_empty(), "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_that_arrive_after_their_period_settled_are_shown_on_the_overview() {
+    let grid = TestGrid::start_with(CONFIG).await;
+    let producer = channel(61, "SideKeyOfProducer0061");
+    grid.open_channel(&producer).await;
+    let body = json!({"itemType": "producer", "root": producer.root().as_str(),
+                      "sideKey": producer.access().side_key().expose()});
+    grid.put("/registration/producer-0061", &body).await.expect(201);
+    let first = Period::containing(EpochMs::now(), PeriodLength::from_secs(60).unwrap()).start().get() - 5 * 60_000;
+    let offer = |start, wh| Command::ProducerOutput {
+        reading: reading(start, wh),
+        price: grid_core::Price::parse(100).unwrap(),
+        payment_address: PaymentAddress::parse("wallet-producer-0061").unwrap(),
+    };
+    grid.publish(&producer, 1, &[offer(first, 1000)]).await;
+    assert_eq!(grid.poll().await.late, 0);
+    grid.settler().run(EpochMs::now()).await.unwrap();
+    let (_, _, overview) = get(&grid, "/portal/api/overview", Some(TOKEN)).await;
+    assert!(overview["lateReadings"].is_null(), "nothing late yet: {overview}");
+
+    // The same period's second half comes after it settled, as a too-short grace makes them.
+    grid.publish(&producer, 2, &[offer(first + 30_000, 500)]).await;
+    assert_eq!(grid.poll().await.late, 1);
+    let (_, _, overview) = get(&grid, "/portal/api/overview", Some(TOKEN)).await;
+    assert_eq!((&overview["lateReadings"]["late"], &overview["lateReadings"]["recent"]), (&json!(1), &json!(true)));
+    let page = reqwest::Client::new()
+        .get(format!("{}/portal", grid.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-late-readings") && page.contains("Raise SETTLEMENT_GRACE_SECS"), "the notice");
+}

@@ -592,3 +592,60 @@ fn a_short_soak_under_ledger_faults_and_storage_load_loses_nothing() {
     assert!(line("periods settled").contains(" 3"), "{stdout}");
     assert!(line("storage requests served").contains("errors by kind: none"), "{stdout}");
 }
+
+/// Offers that come after their period settled (a grace shorter than the producers'
+/// delay plus the poll interval) count in a later period: `serve` says so, with what to
+/// change.
+#[tokio::test]
+async fn serve_warns_when_readings_arrive_after_their_period_settled() {
+    let data = tempfile::tempdir().unwrap();
+    let log_path = data.path().join("serve.log");
+    let mut server = serve(data.path())
+        .env("POLL_INTERVAL_SECS", "1")
+        .env("SETTLEMENT_PERIOD_SECS", "60")
+        .env("SETTLEMENT_GRACE_SECS", "0")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let base = wait_for_address(&mut server);
+    let node = format!("--node={base}");
+    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
+    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let (seed, root, key) =
+        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
+    let registered = reqwest::Client::new()
+        .put(format!("{base}/registration/producer-0001"))
+        .json(&serde_json::json!({"itemType": "producer", "root": root, "sideKey": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let now = grid_core::EpochMs::now().get();
+    let period = now - now % 60_000 - 5 * 60_000;
+    let publish = |from: &str, start: u64| {
+        let output = serde_json::json!({"command": "output", "startTime": start, "endTime": start + 30_000,
+            "output": 1.0, "producerPrice": 100, "paymentIdOrAddress": "wallet-producer-0001"});
+        let published = gridctl()
+            .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", from])
+            .arg(output.to_string())
+            .output()
+            .unwrap();
+        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    };
+    let log = || std::fs::read_to_string(&log_path).unwrap();
+    let wait_for = |what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !log().contains(what) {
+            assert!(std::time::Instant::now() < deadline, "serve never logged {what:?}:\n{}", log());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    publish("1", period);
+    wait_for("settled");
+    assert!(!log().contains("arrived after their period"), "nothing late yet:\n{}", log());
+    publish("2", period + 30_000);
+    wait_for("1 reading arrived after their period had settled");
+    assert!(log().contains("raise SETTLEMENT_GRACE_SECS above the producers' --delay-secs plus POLL_INTERVAL_SECS"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -11,7 +11,7 @@ mod poller;
 mod settlement;
 
 pub use monitor::{BatchMonitor, MonitorError, MonitorReport};
-pub use poller::{DispatchReport, PollReport, Poller, PollerError};
+pub use poller::{DispatchReport, LATE_READINGS, LateReport, PollReport, Poller, PollerError};
 pub use settlement::{SettlementReport, Settler, SettlerError};
 
 use grid_store::{Heartbeat, HeartbeatLog};

@@ -79,6 +79,15 @@ impl std::ops::AddAssign for PollReport {
     }
 }
 
+/// The heartbeat recorded when a poll stored readings after their period had settled.
+pub const LATE_READINGS: &str = "late-readings";
+
+/// What the [`LATE_READINGS`] heartbeat says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LateReport {
+    pub late: u64,
+}
+
 /// The poller over its ports.
 #[derive(Clone)]
 pub struct Poller {
@@ -145,6 +154,10 @@ impl Poller {
         }
         tracing::info!(work = %message.hash(), ?report, "polled a shard");
         super::heartbeat(self.heartbeats.as_ref(), "poller", &report).await;
+        if report.late > 0 {
+            // The portal shows the last time readings came after their period settled.
+            super::heartbeat(self.heartbeats.as_ref(), LATE_READINGS, &LateReport { late: report.late }).await;
+        }
         Ok(report)
     }
 

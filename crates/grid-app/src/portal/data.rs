@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::channels::{ChannelClient, ChannelReader};
-use crate::jobs::JOBS;
+use crate::jobs::{JOBS, LATE_READINGS, LateReport};
 
 /// The most registrations a listing walks through.
 const MAX_REGISTRATIONS: usize = 20_000;
@@ -73,6 +73,20 @@ pub struct Overview {
     /// Work messages given up on after every retry (`poll-work` and `completions`),
     /// waiting in the dead-letter queues for the operator.
     pub dead_letters: u64,
+    /// The last poll that stored readings after their period had settled.
+    pub late_readings: Option<LateReadings>,
+}
+
+/// Readings that arrived after their period settled (they count in a later one): when
+/// it last happened and how many that poll stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LateReadings {
+    pub at: u64,
+    pub late: u64,
+    /// Whether it happened within the last two periods: a grace too short for the
+    /// producers' delay, if it keeps happening.
+    pub recent: bool,
 }
 
 /// One settled period.
@@ -286,9 +300,9 @@ impl PortalData {
     }
 
     pub async fn overview(&self, now: EpochMs) -> Result<Overview, StoreError> {
-        // Eight independent reads, side by side: on DynamoDB the page waits for the
+        // Nine independent reads, side by side: on DynamoDB the page waits for the
         // slowest of them rather than for their sum.
-        let (registrations, head, totals, funds, unpaid, batches, poll_dead, completions_dead) = tokio::try_join!(
+        let (registrations, head, totals, funds, unpaid, batches, poll_dead, completions_dead, late) = tokio::try_join!(
             self.all_registrations(),
             self.settlements.head(),
             self.accounts.totals(),
@@ -297,6 +311,7 @@ impl PortalData {
             self.accounts.batch_counts(),
             self.poll_work.dead_letters(),
             self.completions.dead_letters(),
+            self.heartbeats.last(LATE_READINGS),
         )?;
         let (mut producers, mut consumers) = (Counts::default(), Counts::default());
         for r in registrations {
@@ -324,6 +339,11 @@ impl PortalData {
             batches_stalled: batches.stalled,
             batches_failed: batches.invalid + batches.rejected,
             dead_letters: poll_dead + completions_dead,
+            late_readings: late.and_then(|beat| {
+                let report: LateReport = serde_json::from_str(&beat.report).ok()?;
+                let recent = now.get().saturating_sub(beat.at) <= 2 * self.period.ms();
+                Some(LateReadings { at: beat.at, late: report.late, recent })
+            }),
         })
     }
 

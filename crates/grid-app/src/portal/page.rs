@@ -159,6 +159,22 @@ fn tiles(o: &Overview) -> Markup {
                 Some(format!("{} stalled · {} failed", o.batches_stalled, o.batches_failed))))
             (tile("Dead letters", "deadLetters", o.dead_letters.to_string(),
                 Some("work messages given up on after every retry".to_owned())))
+            (tile("Late readings", "lateReadings", o.late_readings.as_ref().map_or("none".to_owned(), |l| l.late.to_string()),
+                o.late_readings.as_ref().map(|l| format!("in the poll of {} UTC", time(l.at)))))
+        }
+    }
+}
+
+/// Said at the top of the overview while readings keep arriving after their period
+/// settled: the producers are paid, but in a later period than their energy's.
+fn late_notice(o: &Overview) -> Markup {
+    html! {
+        @if let Some(late) = o.late_readings.as_ref().filter(|l| l.recent) {
+            p.notice role="alert" data-late-readings {
+                "Readings arrive late: " (late.late) " stored after their period had settled (last at "
+                (time(late.at)) " UTC). They count in a later period. Raise SETTLEMENT_GRACE_SECS above the "
+                "producers' --delay-secs plus POLL_INTERVAL_SECS."
+            }
         }
     }
 }
@@ -287,6 +303,7 @@ pub(super) async fn overview(State(state): State<PortalState>) -> Result<Html<St
             h1 { "The grid" }
             p.status role="status" aria-live="polite" data-updated { "As of " (time(overview.now)) " UTC" }
         }
+        (late_notice(&overview))
         (tiles(&overview))
         section.charts aria-label="Charts" {
             figure.card { figcaption { "The local market: matched, imported, exported" } (charts::market_energy(&periods)) }
