@@ -36,18 +36,7 @@ impl Wallet {
     /// with it. Fails if the ledger is busy or the account has another key.
     pub async fn claim(&mut self, key: AccountKey) -> Result<(), AgentError> {
         let url = format!("{}/accounts/{}/key", self.base, self.account);
-        let response = self
-            .http
-            .put(&url)
-            .json(&json!({"key": key.expose()}))
-            .send()
-            .await
-            .map_err(|source| AgentError::Unreachable { url: url.clone(), source })?;
-        if !response.status().is_success() {
-            let status = response.status().as_u16();
-            let message = response.text().await.unwrap_or_default().chars().take(200).collect();
-            return Err(AgentError::Refused { url, status, message });
-        }
+        Self::send(self.http.put(&url).json(&json!({"key": key.expose()})), url).await?;
         self.ledger = self.ledger.clone().with_key(Some(key));
         Ok(())
     }
@@ -75,30 +64,28 @@ impl Wallet {
     /// The account's balance (development ledger).
     pub async fn balance(&self) -> Result<Iota, AgentError> {
         let url = format!("{}/accounts/{}", self.base, self.account);
-        let response =
-            self.http.get(&url).send().await.map_err(|source| AgentError::Unreachable { url: url.clone(), source })?;
-        self.read_balance(response, url).await
+        Self::read_balance(Self::send(self.http.get(&url), url.clone()).await?, url).await
     }
 
     /// Adds `amount` to the account (the development ledger's faucet).
     pub async fn deposit(&self, amount: Iota) -> Result<Iota, AgentError> {
         let url = format!("{}/accounts/{}/deposit", self.base, self.account);
-        let response = self
-            .http
-            .post(&url)
-            .json(&json!({"amount": amount.get()}))
-            .send()
-            .await
-            .map_err(|source| AgentError::Unreachable { url: url.clone(), source })?;
-        self.read_balance(response, url).await
+        let request = self.http.post(&url).json(&json!({"amount": amount.get()}));
+        Self::read_balance(Self::send(request, url.clone()).await?, url).await
     }
 
-    async fn read_balance(&self, response: reqwest::Response, url: String) -> Result<Iota, AgentError> {
+    /// Sends `request` to `url`; anything but a success is the ledger refusing.
+    async fn send(request: reqwest::RequestBuilder, url: String) -> Result<reqwest::Response, AgentError> {
+        let response = request.send().await.map_err(|source| AgentError::Unreachable { url: url.clone(), source })?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let message = response.text().await.unwrap_or_default().chars().take(200).collect();
             return Err(AgentError::Refused { url, status, message });
         }
+        Ok(response)
+    }
+
+    async fn read_balance(response: reqwest::Response, url: String) -> Result<Iota, AgentError> {
         let balance: Balance =
             response.json().await.map_err(|e| AgentError::Unreadable { url, reason: e.to_string() })?;
         Ok(Iota::new(balance.balance))
