@@ -19,6 +19,8 @@ pub struct ChannelRoot(String);
 
 impl ChannelRoot {
     pub const LEN: usize = 64;
+    /// The accepted characters, as an anchored regular expression (the length apart).
+    pub const PATTERN: &str = crate::LOWER_HEX_PATTERN;
 
     /// Parses and validates a root received from outside.
     pub fn parse(value: impl Into<String>) -> Result<Self, ChannelRootError> {

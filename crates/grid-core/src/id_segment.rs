@@ -24,6 +24,11 @@ pub enum IdError {
 /// Longest identifier accepted anywhere.
 pub(crate) const MAX_LEN: usize = 128;
 
+/// [`check`]'s rule as an anchored regular expression (ECMA-262, as the OpenAPI document
+/// states it): the alphabet, less the dot segments `.` and `..`. Spelled without a
+/// look-ahead, which not every regex engine has; the length bounds are stated apart.
+pub(crate) const PATTERN: &str = r"^(?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-]|\.\.[A-Za-z0-9._-])[A-Za-z0-9._-]*$";
+
 /// Checks `value` against the identifier alphabet and length bounds.
 pub(crate) fn check(value: &str, what: &'static str, min: usize) -> Result<(), IdError> {
     if value.is_empty() {
@@ -55,10 +60,17 @@ macro_rules! id_newtype {
         pub struct $name(String);
 
         impl $name {
+            /// The fewest characters accepted.
+            pub const MIN_LEN: usize = $min;
+            /// The most characters accepted.
+            pub const MAX_LEN: usize = $crate::id_segment::MAX_LEN;
+            /// The accepted characters, as an anchored regular expression (lengths apart).
+            pub const PATTERN: &str = $crate::id_segment::PATTERN;
+
             /// Parses and validates an identifier received from outside.
             pub fn parse(value: impl Into<String>) -> Result<Self, $crate::IdError> {
                 let value = value.into();
-                $crate::id_segment::check(&value, $what, $min)?;
+                $crate::id_segment::check(&value, $what, Self::MIN_LEN)?;
                 Ok(Self(value))
             }
 

@@ -21,6 +21,10 @@ pub struct ItemName(String);
 
 impl ItemName {
     pub const MAX_CHARS: usize = 200;
+    /// What [`parse`](Self::parse) refuses inside a name, as an anchored regular
+    /// expression (ECMA-262): control characters (Unicode's Cc, as `char::is_control`)
+    /// and the bidirectional formatting characters of `is_bidi_control`. Lengths apart.
+    pub const PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F\u200E\u200F\u202A-\u202E\u2066-\u2069]+$";
 
     /// Parses and validates a name received from outside.
     pub fn parse(value: impl Into<String>) -> Result<Self, ItemNameError> {

@@ -16,6 +16,8 @@ pub enum ItemType {
 }
 
 impl ItemType {
+    pub const ALL: [ItemType; 2] = [Self::Producer, Self::Consumer];
+
     /// Parses the wire form (`"producer"` / `"consumer"`, exactly).
     pub fn parse(value: &str) -> Result<Self, ItemTypeError> {
         match value {

@@ -57,3 +57,7 @@ pub use side_key::{SideKey, SideKeyError};
 pub use storage_context::StorageContext;
 pub use time::{EpochMs, TimeError};
 pub use work::{CompletedBatch, CompletionMessage, WorkError, WorkMessage};
+
+/// Lowercase hex, as an anchored regular expression: how roots, addresses, keys and
+/// signatures are spelled (each type states its length apart).
+const LOWER_HEX_PATTERN: &str = "^[0-9a-f]+$";

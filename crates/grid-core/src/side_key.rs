@@ -24,6 +24,8 @@ pub struct SideKey(String);
 impl SideKey {
     pub const MIN_LEN: usize = 16;
     pub const MAX_LEN: usize = 128;
+    /// The accepted characters, as an anchored regular expression (lengths apart).
+    pub const PATTERN: &str = "^[A-Za-z0-9]+$";
 
     /// Parses and validates a side key received from outside.
     pub fn parse(value: impl Into<String>) -> Result<Self, SideKeyError> {

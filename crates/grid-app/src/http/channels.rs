@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 
 use super::AppState;
 use super::extract::{ApiBody, ApiPath};
+use super::schema;
 use crate::error::{Ack, ApiError};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -41,8 +42,7 @@ const MAX_BATCH_PUT_BYTES: usize = MAX_BATCH_PUT * (Envelope::MAX_BYTES + 256);
 pub struct MessageReply {
     success: bool,
     message: String,
-    /// `{"v":1,"root","index","publicKey","nonce","ciphertext","signature"}` (DESIGN.md §3).
-    #[schema(value_type = Object)]
+    #[schema(value_type = schema::Envelope)]
     envelope: Box<RawValue>,
 }
 
@@ -50,7 +50,7 @@ pub struct MessageReply {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchGetBody {
-    /// Up to 100 message addresses (64 lowercase hex characters each).
+    #[schema(schema_with = batch_addresses)]
     addresses: Vec<String>,
 }
 
@@ -59,7 +59,8 @@ pub struct BatchGetBody {
 pub struct BatchGetReply {
     success: bool,
     message: String,
-    #[schema(value_type = HashMap<String, Object>)]
+    /// Envelopes by their address.
+    #[schema(value_type = HashMap<String, schema::Envelope>)]
     messages: HashMap<MessageAddress, Box<RawValue>>,
 }
 
@@ -67,7 +68,7 @@ pub struct BatchGetReply {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchPutBody {
-    /// Up to 100 messages.
+    #[schema(schema_with = batch_messages)]
     messages: Vec<BatchPutMessage>,
 }
 
@@ -75,10 +76,9 @@ pub struct BatchPutBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchPutMessage {
-    /// 64 lowercase hex characters.
+    #[schema(value_type = schema::MessageAddress)]
     address: String,
-    /// An envelope (DESIGN.md §3).
-    #[schema(value_type = Object)]
+    #[schema(value_type = schema::Envelope)]
     envelope: Box<RawValue>,
 }
 
@@ -93,14 +93,24 @@ pub struct BatchPutReply {
     taken: Vec<MessageAddress>,
 }
 
+fn batch_addresses() -> utoipa::openapi::Array {
+    schema::at_most::<schema::MessageAddress>(MAX_BATCH_GET).description(Some("The addresses to read.")).build()
+}
+
+fn batch_messages() -> utoipa::openapi::Array {
+    schema::at_most::<BatchPutMessage>(MAX_BATCH_PUT)
+        .description(Some("The messages to attach, each at another address."))
+        .build()
+}
+
 fn raw(envelope: &Envelope) -> Box<RawValue> {
     RawValue::from_string(envelope.to_json()).expect("an envelope serialises to valid JSON")
 }
 
 /// Attach an envelope at an address (write-once).
 #[utoipa::path(put, path = "/channels/messages/{address}", tag = "channels",
-    params(("address" = String, Path, description = "64 lowercase hex characters")),
-    request_body(content = Object, description = "An envelope (DESIGN.md §3), at most 16 KiB"),
+    params(("address" = schema::MessageAddress, Path)),
+    request_body(content = schema::Envelope, description = "An envelope (DESIGN.md §3), at most 16 KiB"),
     responses(
         (status = 201, description = "Stored", body = Ack),
         (status = 400, description = "Malformed address or envelope, or its root or signature do not verify", body = Ack),
@@ -124,7 +134,7 @@ pub(super) async fn put_message(
 
 /// Read the envelope at an address.
 #[utoipa::path(get, path = "/channels/messages/{address}", tag = "channels",
-    params(("address" = String, Path, description = "64 lowercase hex characters")),
+    params(("address" = schema::MessageAddress, Path)),
     responses(
         (status = 200, body = MessageReply),
         (status = 400, description = "Malformed address", body = Ack),
@@ -140,7 +150,7 @@ pub(super) async fn get_message(
     Ok(Json(MessageReply { success: true, message: "message found".to_owned(), envelope: raw(&envelope) }))
 }
 
-/// Read the envelopes at up to 100 addresses at once.
+/// Read the envelopes at many addresses at once.
 #[utoipa::path(post, path = "/channels/messages/batch-get", tag = "channels",
     request_body = BatchGetBody,
     responses(
@@ -162,7 +172,7 @@ pub(super) async fn batch_get(State(state): State<AppState>, body: ApiBody) -> R
     Ok(Json(BatchGetReply { success: true, message, messages }))
 }
 
-/// Attach up to 100 envelopes at once, each write-once. The whole batch is checked
+/// Attach many envelopes at once, each write-once. The whole batch is checked
 /// first (addresses, envelopes, root bindings and signatures, the signatures as one
 /// batch): one bad message refuses the request and stores nothing. Then each envelope
 /// is stored, or reported taken like a single `PUT`'s 409.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use super::AppState;
-use super::{channels, registration, storage};
+use super::{channels, registration, schema, storage};
 use crate::error::Ack;
 use crate::portal::api as portal;
 
@@ -52,7 +52,24 @@ pub(super) fn routes() -> Router<AppState> {
         portal::heartbeats,
         portal::registration,
     ),
-    components(schemas(Ack, About)),
+    // The shared rules, by name (what the handlers' annotations refer to), and the
+    // schemas only a hand-written schema mentions.
+    components(schemas(
+        Ack,
+        About,
+        schema::RegistrationId,
+        schema::StorageContext,
+        schema::ItemId,
+        schema::SideKey,
+        schema::ChannelRoot,
+        schema::MessageAddress,
+        schema::ItemName,
+        schema::ItemType,
+        schema::BatchStatus,
+        schema::PeriodStart,
+        schema::Envelope,
+        channels::BatchPutMessage,
+    )),
     modifiers(&PortalSecurity)
 )]
 pub struct ApiDoc;

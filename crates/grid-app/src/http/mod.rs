@@ -9,6 +9,7 @@ mod channels;
 pub mod extract;
 mod meta;
 mod registration;
+pub(crate) mod schema;
 mod storage;
 
 use std::sync::Arc;

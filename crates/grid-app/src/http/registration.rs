@@ -7,9 +7,12 @@ use axum::http::StatusCode;
 use axum::routing::{delete, put};
 use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, AnyOfBuilder, ObjectBuilder, Schema};
 
 use super::AppState;
 use super::extract::{ApiBody, ApiPath, PresentedSideKey};
+use super::schema::{self, SideKeyHeader};
 use crate::error::{Ack, ApiError};
 use crate::registry::{Registered, RegistrationRequest};
 
@@ -20,18 +23,49 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The body of `PUT /registration/{registrationId}` (seed-compatible).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistrationBody {
-    /// A display name, up to 200 characters.
+    /// A display name.
     item_name: Option<String>,
     /// `producer` or `consumer`.
     item_type: String,
-    /// The root of the entity's own channel (64 lowercase hex characters).
+    /// The root of the entity's own channel.
     root: Option<String>,
-    /// The side key of that channel (16–128 characters of `[A-Za-z0-9]`).
+    /// The side key of that channel.
     side_key: Option<String>,
 }
+
+/// Written out rather than derived: `root` and `sideKey` come together or not at all
+/// (each absent or null), which a derived schema cannot say; unknown fields are refused.
+impl utoipa::PartialSchema for RegistrationBody {
+    fn schema() -> RefOr<Schema> {
+        let body = |root: RefOr<Schema>, side_key: RefOr<Schema>| {
+            ObjectBuilder::new()
+                .property("itemName", schema::nullable::<schema::ItemName>())
+                .property("itemType", schema::reference::<schema::ItemType>())
+                .required("itemType")
+                .property("root", root)
+                .property("sideKey", side_key)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        let with_channel = body(schema::reference::<schema::ChannelRoot>(), schema::reference::<schema::SideKey>())
+            .required("root")
+            .required("sideKey")
+            .title(Some("With its channel"))
+            .description(Some("The entity's own channel, which must carry `hello` at index 0."));
+        let without_channel = body(schema::null(), schema::null())
+            .title(Some("Without a channel"))
+            .description(Some("No channel yet: anyone may update the registration until one is given."));
+        let either = AnyOfBuilder::new()
+            .item(with_channel)
+            .item(without_channel)
+            .description(Some("A registration, with the entity's own channel or without one."));
+        Schema::from(either.build()).into()
+    }
+}
+
+impl utoipa::ToSchema for RegistrationBody {}
 
 /// The answer to a registration.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -41,9 +75,11 @@ pub struct RegistrationReply {
     message: String,
     /// For a consumer: the root of the return channel the grid writes payment requests to.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<schema::ChannelRoot>)]
     root: Option<String>,
     /// For a consumer: the side key of that return channel.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<schema::SideKey>)]
     side_key: Option<String>,
 }
 
@@ -85,10 +121,7 @@ impl RegistrationBody {
     put,
     path = "/registration/{registrationId}",
     tag = "registration",
-    params(
-        ("registrationId" = String, Path, description = "8–128 characters of [A-Za-z0-9._-]"),
-        ("X-Side-Key" = Option<String>, Header, description = "The current side key, to change a protected registration"),
-    ),
+    params(("registrationId" = schema::RegistrationId, Path), SideKeyHeader),
     request_body = RegistrationBody,
     responses(
         (status = 201, description = "Registered", body = RegistrationReply),
@@ -136,8 +169,8 @@ pub(super) async fn put_registration(
     path = "/registration/{registrationId}/{sideKey}",
     tag = "registration",
     params(
-        ("registrationId" = String, Path, description = "The registration to remove"),
-        ("sideKey" = String, Path, description = "Its side key"),
+        ("registrationId" = schema::RegistrationId, Path, description = "The registration to remove"),
+        ("sideKey" = schema::SideKey, Path, description = "Its side key"),
     ),
     responses(
         (status = 200, description = "Removed", body = RemovalReply),

@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 
 use super::AppState;
 use super::extract::{ApiBody, ApiPath, ApiQuery, PresentedSideKey};
+use super::schema::{self, Bounded, PageNumber, SideKeyHeader};
 use crate::error::{Ack, ApiError};
 use grid_store::ItemKey;
 
@@ -35,7 +36,7 @@ pub struct ItemReply {
     success: bool,
     message: String,
     /// The stored JSON document.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     item: JsonItem,
 }
 
@@ -63,19 +64,25 @@ pub struct ListReply<'a> {
     total_items: u64,
 }
 
-/// Paging parameters; `pageSize` may also be spelled `page-size`.
+/// Items per page of a storage listing, as `PageRequest::parse` bounds them.
+type PageSize = Bounded<{ PageRequest::DEFAULT_SIZE as usize }, { PageRequest::MAX_SIZE as usize }>;
+
+/// Paging parameters; `pageSize` may also be spelled `page-size`. They are read as text
+/// and parsed by `PageRequest::parse`, so the message names the parameter; the document
+/// gives the numbers it accepts.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Page number, from 0 (default 0).
+    /// Page number, from 0.
+    #[param(value_type = Option<PageNumber>, inline)]
     page: Option<String>,
-    /// Items per page, 1–100 (default 10).
+    /// Items per page.
     #[serde(rename = "pageSize")]
-    #[param(rename = "pageSize")]
+    #[param(rename = "pageSize", value_type = Option<PageSize>, inline)]
     page_size: Option<String>,
-    /// The seed's other spelling of `pageSize`.
+    /// The seed's other spelling of `pageSize`; when both are given they must agree.
     #[serde(rename = "page-size")]
-    #[param(rename = "page-size")]
+    #[param(rename = "page-size", value_type = Option<PageSize>, inline)]
     page_size_alias: Option<String>,
 }
 
@@ -103,8 +110,8 @@ async fn store_item(
 
 /// Store an item (creates or replaces it).
 #[utoipa::path(put, path = "/storage/item/{registrationId}/{context}/{id}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
-    request_body(content = Object, description = "Any JSON document"),
+    params(("registrationId" = schema::RegistrationId, Path), ("context" = schema::StorageContext, Path), ("id" = schema::ItemId, Path), SideKeyHeader),
+    request_body(content = serde_json::Value, description = "Any JSON document (nested at most 128 deep, no key twice in an object), within the grid's body limit (`GRID_BODY_LIMIT_BYTES`)"),
     responses(
         (status = 200, body = Ack),
         (status = 400, description = "Malformed id or not JSON", body = Ack),
@@ -124,8 +131,8 @@ pub(super) async fn put_item(
 
 /// Store an item (the short path; same as `PUT /storage/item/…`).
 #[utoipa::path(put, path = "/storage/{registrationId}/{context}/{id}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
-    request_body(content = Object, description = "Any JSON document"),
+    params(("registrationId" = schema::RegistrationId, Path), ("context" = schema::StorageContext, Path), ("id" = schema::ItemId, Path), SideKeyHeader),
+    request_body(content = serde_json::Value, description = "Any JSON document (nested at most 128 deep, no key twice in an object), within the grid's body limit (`GRID_BODY_LIMIT_BYTES`)"),
     responses(
         (status = 200, body = Ack),
         (status = 400, description = "Malformed id or not JSON", body = Ack),
@@ -145,7 +152,7 @@ pub(super) async fn put_item_short(
 
 /// Read an item.
 #[utoipa::path(get, path = "/storage/{registrationId}/{context}/{id}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path)),
+    params(("registrationId" = schema::RegistrationId, Path), ("context" = schema::StorageContext, Path), ("id" = schema::ItemId, Path)),
     responses(
         (status = 200, body = ItemReply),
         (status = 400, description = "Malformed id", body = Ack),
@@ -167,7 +174,7 @@ pub(super) async fn get_item(
 
 /// Delete an item.
 #[utoipa::path(delete, path = "/storage/{registrationId}/{context}/{id}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), ("id" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
+    params(("registrationId" = schema::RegistrationId, Path), ("context" = schema::StorageContext, Path), ("id" = schema::ItemId, Path), SideKeyHeader),
     responses(
         (status = 200, body = DeletedReply),
         (status = 400, description = "Malformed id", body = Ack),
@@ -190,7 +197,7 @@ pub(super) async fn delete_item(
 
 /// Delete every item of a context.
 #[utoipa::path(delete, path = "/storage/{registrationId}/{context}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
+    params(("registrationId" = schema::RegistrationId, Path), ("context" = schema::StorageContext, Path), SideKeyHeader),
     responses(
         (status = 200, body = DeletedReply),
         (status = 400, description = "Malformed id", body = Ack),
@@ -216,7 +223,7 @@ pub(super) async fn delete_context(
 
 /// Delete every item of a registration (the registration itself stays).
 #[utoipa::path(delete, path = "/storage/{registrationId}", tag = "storage",
-    params(("registrationId" = String, Path), ("X-Side-Key" = Option<String>, Header, description = "The registration's side key, once it has one")),
+    params(("registrationId" = schema::RegistrationId, Path), SideKeyHeader),
     responses(
         (status = 200, body = DeletedReply),
         (status = 400, description = "Malformed id", body = Ack),
@@ -237,7 +244,7 @@ pub(super) async fn delete_all(
 
 /// List a context's items, one page at a time.
 #[utoipa::path(get, path = "/storage/{registrationId}/{context}", tag = "storage",
-    params(("registrationId" = String, Path), ("context" = String, Path), PageQuery),
+    params(("registrationId" = schema::RegistrationId, Path), ("context" = schema::StorageContext, Path), PageQuery),
     responses(
         (status = 200, body = ListReply),
         (status = 400, description = "Malformed id or paging", body = Ack),
@@ -254,7 +261,7 @@ pub(super) async fn list_items(
 
 /// List every context's items, one page at a time; ids are `context/id`.
 #[utoipa::path(get, path = "/storage/{registrationId}", tag = "storage",
-    params(("registrationId" = String, Path), PageQuery),
+    params(("registrationId" = schema::RegistrationId, Path), PageQuery),
     responses(
         (status = 200, body = ListReply),
         (status = 400, description = "Malformed id or paging", body = Ack),

@@ -15,6 +15,16 @@ use super::data::{
 };
 use crate::error::{Ack, ApiError};
 use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::schema::{self, Bounded, PageNumber};
+
+/// Rows per page of the producers and consumers.
+type PageSize = Bounded<50, 500>;
+/// How many periods `GET /portal/api/periods` gives.
+type PeriodsLimit = Bounded<24, 96>;
+/// How many batches `GET /portal/api/batches` gives.
+type BatchesLimit = Bounded<100, 1_000>;
+/// How many rejections `GET /portal/api/rejections` gives.
+type RejectionsLimit = Bounded<50, 500>;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -25,11 +35,7 @@ pub(crate) struct Paging {
 
 impl Paging {
     fn get(&self) -> Result<(usize, usize), ApiError> {
-        let size = self.page_size.unwrap_or(50);
-        if !(1..=500).contains(&size) {
-            return Err(ApiError::BadBody("pageSize must be between 1 and 500".to_owned()));
-        }
-        Ok((self.page.unwrap_or(0), size))
+        Ok((self.page.unwrap_or(0), PageSize::get(self.page_size, "pageSize")?))
     }
 }
 
@@ -38,13 +44,6 @@ impl Paging {
 pub(crate) struct Limit {
     limit: Option<usize>,
     status: Option<String>,
-}
-
-fn limit(value: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
-    match value.unwrap_or(default) {
-        n if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::BadBody(format!("limit must be between 1 and {max}"))),
-    }
 }
 
 /// The grid now: registrations, the last settled period, money, batches.
@@ -59,7 +58,7 @@ pub(crate) async fn overview(State(state): State<PortalState>) -> Result<Json<Ov
 
 /// The latest settled periods, oldest first.
 #[utoipa::path(get, path = "/portal/api/periods", tag = "portal", security(("portal" = [])),
-    params(("limit" = Option<usize>, Query, description = "How many periods, 1–96 (default 24)")),
+    params(("limit" = inline(Option<PeriodsLimit>), Query, description = "How many periods")),
     responses((status = 200, body = Vec<PeriodPoint>), (status = 400, description = "A bad limit", body = Ack),
         (status = 401, description = "No or a wrong token", body = Ack),
         (status = 403, description = "The portal has no PORTAL_TOKEN", body = Ack),
@@ -68,7 +67,7 @@ pub(crate) async fn periods(
     State(state): State<PortalState>,
     ApiQuery(query): ApiQuery<Limit>,
 ) -> Result<Json<Vec<PeriodPoint>>, ApiError> {
-    Ok(Json(state.data.periods(limit(query.limit, 24, 96)?).await?))
+    Ok(Json(state.data.periods(PeriodsLimit::get(query.limit, "limit")?).await?))
 }
 
 /// The period starting at `start`, if it is one of the grid's periods (else 404).
@@ -87,7 +86,7 @@ fn period_of(state: &PortalState, start: u64) -> Result<PeriodStart, ApiError> {
 /// allocation, paymentAddress`) and consumer (`id, used, local, imported, charge`).
 /// Periods settled before the local market (`rules: "pool"`) keep the report they had.
 #[utoipa::path(get, path = "/portal/api/periods/{periodStart}", tag = "portal", security(("portal" = [])),
-    params(("periodStart" = u64, Path, description = "The period's first millisecond (epoch ms), a multiple of its length")),
+    params(("periodStart" = schema::PeriodStart, Path)),
     responses((status = 200, description = "The report", body = Object),
         (status = 400, description = "Not a number", body = Ack),
         (status = 404, description = "Not a period, or not settled", body = Ack),
@@ -174,7 +173,7 @@ fn report_csv(report: &PeriodReport) -> Result<Vec<u8>, csv::Error> {
 /// A settled period's report as CSV for accounting: `role` is `producer` or `consumer`;
 /// energy in Wh, prices in IOTA/kWh, money in IOTA.
 #[utoipa::path(get, path = "/portal/api/periods/{periodStart}/report.csv", tag = "portal", security(("portal" = [])),
-    params(("periodStart" = u64, Path, description = "The period's first millisecond (epoch ms), a multiple of its length")),
+    params(("periodStart" = schema::PeriodStart, Path)),
     responses((status = 200, description = "The report as CSV", content_type = "text/csv", body = String),
         (status = 400, description = "Not a number", body = Ack),
         (status = 404, description = "Not a period, not settled, or settled as a pool (no market figures)", body = Ack),
@@ -202,7 +201,7 @@ pub(crate) async fn period_csv(
 
 /// Producers: what each produced, earned, was paid and is owed.
 #[utoipa::path(get, path = "/portal/api/producers", tag = "portal", security(("portal" = [])),
-    params(("page" = Option<usize>, Query, description = "From 0"), ("pageSize" = Option<usize>, Query, description = "1–500 (default 50)")),
+    params(("page" = inline(Option<PageNumber>), Query), ("pageSize" = inline(Option<PageSize>), Query)),
     responses((status = 200, body = Page<ProducerRow>), (status = 400, description = "Bad paging", body = Ack),
         (status = 401, description = "No or a wrong token", body = Ack),
         (status = 403, description = "The portal has no PORTAL_TOKEN", body = Ack),
@@ -217,7 +216,7 @@ pub(crate) async fn producers(
 
 /// Consumers: what each used, was billed and paid, and still owes.
 #[utoipa::path(get, path = "/portal/api/consumers", tag = "portal", security(("portal" = [])),
-    params(("page" = Option<usize>, Query, description = "From 0"), ("pageSize" = Option<usize>, Query, description = "1–500 (default 50)")),
+    params(("page" = inline(Option<PageNumber>), Query), ("pageSize" = inline(Option<PageSize>), Query)),
     responses((status = 200, body = Page<ConsumerRow>), (status = 400, description = "Bad paging", body = Ack),
         (status = 401, description = "No or a wrong token", body = Ack),
         (status = 403, description = "The portal has no PORTAL_TOKEN", body = Ack),
@@ -232,8 +231,8 @@ pub(crate) async fn consumers(
 
 /// Ledger batches, newest first, optionally of one status.
 #[utoipa::path(get, path = "/portal/api/batches", tag = "portal", security(("portal" = [])),
-    params(("status" = Option<String>, Query, description = "pending, stalled, committed, invalid, verified or rejected"),
-           ("limit" = Option<usize>, Query, description = "1–1000 (default 100)")),
+    params(("status" = Option<schema::BatchStatus>, Query, description = "Only batches of this status"),
+           ("limit" = inline(Option<BatchesLimit>), Query, description = "How many batches")),
     responses((status = 200, body = Vec<BatchRow>), (status = 400, description = "A bad status or limit", body = Ack),
         (status = 401, description = "No or a wrong token", body = Ack),
         (status = 403, description = "The portal has no PORTAL_TOKEN", body = Ack),
@@ -244,12 +243,12 @@ pub(crate) async fn batches(
 ) -> Result<Json<Vec<BatchRow>>, ApiError> {
     let status =
         query.status.as_deref().map(BatchState::parse).transpose().map_err(|e| ApiError::BadBody(e.to_string()))?;
-    Ok(Json(state.data.batches(status, limit(query.limit, 100, 1_000)?).await?))
+    Ok(Json(state.data.batches(status, BatchesLimit::get(query.limit, "limit")?).await?))
 }
 
 /// Channel messages the grid refused, newest first.
 #[utoipa::path(get, path = "/portal/api/rejections", tag = "portal", security(("portal" = [])),
-    params(("limit" = Option<usize>, Query, description = "1–500 (default 50)")),
+    params(("limit" = inline(Option<RejectionsLimit>), Query, description = "How many rejections")),
     responses((status = 200, body = Vec<RejectionRow>), (status = 400, description = "A bad limit", body = Ack),
         (status = 401, description = "No or a wrong token", body = Ack),
         (status = 403, description = "The portal has no PORTAL_TOKEN", body = Ack),
@@ -258,7 +257,7 @@ pub(crate) async fn rejections(
     State(state): State<PortalState>,
     ApiQuery(query): ApiQuery<Limit>,
 ) -> Result<Json<Vec<RejectionRow>>, ApiError> {
-    Ok(Json(state.data.rejections(limit(query.limit, 50, 500)?).await?))
+    Ok(Json(state.data.rejections(RejectionsLimit::get(query.limit, "limit")?).await?))
 }
 
 /// When each job last ran and what it did.
@@ -273,7 +272,7 @@ pub(crate) async fn heartbeats(State(state): State<PortalState>) -> Result<Json<
 
 /// Everything about one registration: account, readings, channels, payments, rejections.
 #[utoipa::path(get, path = "/portal/api/registrations/{registrationId}", tag = "portal", security(("portal" = [])),
-    params(("registrationId" = String, Path, description = "8–128 characters of [A-Za-z0-9._-]")),
+    params(("registrationId" = schema::RegistrationId, Path)),
     responses((status = 200, body = Detail), (status = 400, description = "A malformed id", body = Ack),
         (status = 404, description = "No such registration", body = Ack),
         (status = 401, description = "No or a wrong token", body = Ack),

@@ -13,10 +13,15 @@ pub struct MessageAddressError;
 pub struct MessageAddress(String);
 
 impl MessageAddress {
+    /// An address is a SHA-256 hash in hex.
+    pub const LEN: usize = 64;
+    /// The accepted characters, as an anchored regular expression (the length apart).
+    pub const PATTERN: &str = crate::LOWER_HEX_PATTERN;
+
     /// Parses an address received from outside (64 lowercase hex characters).
     pub fn parse(value: impl Into<String>) -> Result<Self, MessageAddressError> {
         let value = value.into();
-        if value.len() != 64 || !value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if value.len() != Self::LEN || !value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(MessageAddressError);
         }
         Ok(Self(value))

@@ -79,6 +79,24 @@ impl Envelope {
     pub const MAX_INDEX: u64 = (1 << 53) - 1;
     /// Poly1305's tag: the smallest possible ciphertext.
     const TAG_LEN: usize = 16;
+    /// The only version there is (`v`).
+    pub const VERSION: u64 = 1;
+    /// Hex characters of `root` and `publicKey` (32 bytes each).
+    pub const KEY_HEX_LEN: usize = 2 * 32;
+    /// Hex characters of `nonce` (12 bytes).
+    pub const NONCE_HEX_LEN: usize = 2 * 12;
+    /// Hex characters of `signature` (64 bytes).
+    pub const SIGNATURE_HEX_LEN: usize = 2 * 64;
+    /// The spelling of the hex fields, as an anchored regular expression (lengths apart).
+    pub const HEX_PATTERN: &str = crate::LOWER_HEX_PATTERN;
+    /// `ciphertext` as an anchored regular expression (ECMA-262): standard base64, padded,
+    /// in its one canonical spelling (the unused low bits of the last symbol are zero, or
+    /// the decoder refuses it).
+    pub const CIPHERTEXT_PATTERN: &str =
+        "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/][AQgw]==)?$";
+    /// The shortest `ciphertext`: the 16-byte tag alone takes 24 base64 characters, and no
+    /// shorter padded text decodes to 16 bytes.
+    pub const MIN_CIPHERTEXT_CHARS: usize = Self::TAG_LEN.div_ceil(3) * 4;
 
     pub(super) fn new(
         root: [u8; 32],
@@ -105,7 +123,7 @@ impl Envelope {
             return Err(EnvelopeError::TooLarge { len: json.len() });
         }
         let wire: Wire = serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
-        if wire.v != 1 {
+        if wire.v != Self::VERSION {
             return Err(EnvelopeError::Version(wire.v));
         }
         if wire.index > Self::MAX_INDEX {
