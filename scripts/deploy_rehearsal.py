@@ -262,7 +262,8 @@ def check_routes(translated, openapi):
 
 
 def check_schedules(translated):
-    expected = {"PollerFunction": "poller", "SettlementFunction": "settlement", "BatchMonitorFunction": "batch-monitor"}
+    expected = {"PollerFunction": {"poller", "poller-full"}, "SettlementFunction": {"settlement"},
+                "BatchMonitorFunction": {"batch-monitor"}}
     schedules = {k: r for k, r in translated["Resources"].items() if r["Type"] == "AWS::Scheduler::Schedule"}
     seen = set()
     for logical_id, schedule in schedules.items():
@@ -271,15 +272,16 @@ def check_schedules(translated):
         if function not in expected:
             fail(f"{logical_id} targets {function}")
         job = json.loads(target["Input"])
-        if job.get("job") != expected[function]:
+        if job.get("job") not in expected[function]:
             fail(f"{logical_id} sends {target['Input']} to {function}")
         role = target["RoleArn"]["Fn::GetAtt"][0]
         statements = translated["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         if not any(s["Action"] == "lambda:InvokeFunction" and function in json.dumps(s["Resource"]) for s in statements):
             fail(f"{logical_id}'s role {role} cannot invoke {function}")
-        seen.add(function)
-    if seen != set(expected):
-        fail(f"schedules target {sorted(seen)}, expected {sorted(expected)}")
+        seen.add((function, job.get("job")))
+    wanted = {(function, job) for function, jobs in expected.items() for job in jobs}
+    if seen != wanted:
+        fail(f"schedules run {sorted(seen)}, expected {sorted(wanted)}")
     say("each schedule targets its function with its job and a role that may invoke it")
 
 

@@ -264,8 +264,11 @@ async fn each_job_function_takes_its_schedule_and_the_poller_an_sqs_batch() {
         serde_json::from_str::<Value>(stdout.trim()).unwrap_or_else(|_| panic!("{job}: {stdout}"))
     };
     for event in ["scheduler.json", "scheduled-event.json"] {
-        // Nothing is registered: nothing to dispatch, nothing to settle.
-        assert_eq!(answer("poller", event), json!({"job": "poller", "registrations": 0, "messages": 0}));
+        // Nothing is registered: nothing unread to poll, nothing to settle.
+        assert_eq!(
+            answer("poller", event),
+            json!({"job": "poller", "unread": 0, "registrations": 0, "messages": 0, "markedRead": 0})
+        );
         assert_eq!(answer("settlement", event), json!({"job": "settlement", "settled": []}));
         assert_eq!(
             answer("batch-monitor", event),
@@ -273,6 +276,8 @@ async fn each_job_function_takes_its_schedule_and_the_poller_an_sqs_batch() {
                    "payoutsSubmitted": 0, "payoutsCommitted": 0, "payoutsRefused": 0})
         );
     }
+    // The rare full sweep: every registration (none).
+    assert_eq!(answer("poller", "full-sweep.json"), json!({"job": "poller-full", "registrations": 0, "messages": 0}));
     // The fixture holds one (empty) work message and one that is not: only the second
     // is reported, so SQS delivers just it again (and after five tries to the DLQ).
     assert_eq!(

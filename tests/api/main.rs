@@ -4,6 +4,7 @@ mod channels;
 mod edges;
 mod errors;
 mod hostile;
+mod ingestion;
 mod meta;
 mod registration;
 mod return_channel;

@@ -144,7 +144,8 @@ impl TestGrid {
         self.stores.poller(&self.config)
     }
 
-    /// Polls every channel once, as the schedule does: dispatch, then drain the work.
+    /// Polls every channel once, as the full sweep does (dispatch, then drain the work,
+    /// what the node queued as it stored envelopes included).
     pub async fn poll(&self) -> PollReport {
         let poller = self.poller();
         poller.dispatch().await.unwrap();

@@ -107,6 +107,8 @@ pub struct Jobs {
     pub settler: Settler,
     pub monitor: BatchMonitor,
     pub interval: std::time::Duration,
+    /// Rung when the node stores envelopes: the poller drains the queued work at once.
+    pub woken: Arc<tokio::sync::Notify>,
 }
 
 impl Server {
@@ -117,7 +119,9 @@ impl Server {
         let stores = Stores::open(config)
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-        let mut app = grid_app::router(stores.app_state(config), config);
+        let state = stores.app_state(config);
+        let woken = state.doorbell.woken();
+        let mut app = grid_app::router(state, config);
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
@@ -151,6 +155,7 @@ impl Server {
             settler: stores.settler(config),
             monitor: stores.monitor(config, ledger),
             interval: config.market.poll_interval,
+            woken,
         };
         Ok(Self { addr, ledger_url, stores, jobs, listener, app, limits: config.server })
     }
@@ -166,9 +171,9 @@ impl Server {
     /// job round under way finish, for `GRID_SHUTDOWN_GRACE_SECS` at most.
     pub async fn run_until_shutdown(self) -> anyhow::Result<()> {
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-        let Jobs { poller, settler, monitor, interval } = self.jobs;
+        let Jobs { poller, settler, monitor, interval, woken } = self.jobs;
         let grace = self.limits.shutdown_grace;
-        let jobs = tokio::spawn(jobs::run_every(poller, settler, monitor, interval, grace, async move {
+        let jobs = tokio::spawn(jobs::run_every(poller, settler, monitor, interval, woken, grace, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
         grid_app::server::serve(self.listener, self.app, self.limits, async move {

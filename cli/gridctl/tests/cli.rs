@@ -675,3 +675,71 @@ async fn serve_warns_when_readings_arrive_after_their_period_settled() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// The node rings the poller when it stores envelopes: with the scheduled run an hour
+/// away, a reading attached to the node is read into the books anyway, and so is what a
+/// channel carried before its registration.
+#[tokio::test]
+async fn serve_reads_what_the_node_stores_without_waiting_for_the_schedule() {
+    const TOKEN: &str = "push-test-portal-token";
+    let data = tempfile::tempdir().unwrap();
+    let mut server = serve(data.path()).env("POLL_INTERVAL_SECS", "3600").env("PORTAL_TOKEN", TOKEN).spawn().unwrap();
+    let base = wait_for_address(&mut server);
+    let node = format!("--node={base}");
+    let http = reqwest::Client::new();
+    // Past the first scheduled run, which comes at start.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
+    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let (seed, root, key) =
+        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
+    let now = grid_core::EpochMs::now().get();
+    let usage = |from: &str, start: u64| {
+        let command =
+            serde_json::json!({"command": "usage", "startTime": start, "endTime": start + 1000, "usage": 0.5});
+        let published = gridctl()
+            .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", from])
+            .arg(command.to_string())
+            .output()
+            .unwrap();
+        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    };
+    let readings = async || -> usize {
+        let detail: serde_json::Value = http
+            .get(format!("{base}/portal/api/registrations/consumer-0001"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        detail["readings"].as_array().map_or(0, Vec::len)
+    };
+    let until = async |count: usize| {
+        for _ in 0..300 {
+            if readings().await >= count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the grid never read {count} readings with the schedule an hour away");
+    };
+
+    // Written before the consumer registers: read when it does.
+    usage("1", now - 60_000);
+    let registered = http
+        .put(format!("{base}/registration/consumer-0001"))
+        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    until(1).await;
+    // Written after: read when the node stores it.
+    usage("2", now - 30_000);
+    until(2).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

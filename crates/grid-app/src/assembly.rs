@@ -10,7 +10,7 @@ use grid_store::{
 use crate::channels::{ChannelClient, LedgerChannelClient};
 use crate::config::{GridConfig, StoreBackend};
 use crate::http::AppState;
-use crate::jobs::{BatchMonitor, Poller, Settler};
+use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
 use crate::ledger::Ledger;
 use crate::portal::{PortalData, PortalState};
 use crate::registry::Registry;
@@ -145,6 +145,7 @@ impl Stores {
             registry: Registry::new(self.registrations.clone(), self.items.clone(), self.channel_client()),
             items: self.items.clone(),
             channels: self.channels.clone(),
+            doorbell: Doorbell::new(self.registrations.clone(), self.poll_work.clone()),
             portal: PortalState {
                 data: PortalData {
                     registrations: self.registrations.clone(),
@@ -173,6 +174,7 @@ impl Stores {
             accounts: self.accounts.clone(),
             rejections: self.rejections.clone(),
             channels: self.channel_client(),
+            heads: self.channels.clone(),
             queue: self.poll_work.clone(),
             heartbeats: self.heartbeats.clone(),
             period: config.market.period,

@@ -99,8 +99,12 @@ pub struct MarketConfig {
     pub policy: SettlementPolicy,
     /// `MIN_PAYOUT` (default 1 IOTA): smaller payouts wait for the next run.
     pub min_payout: Iota,
-    /// `POLL_INTERVAL_SECS` (default 5): how often `serve` polls channels and settles.
+    /// `POLL_INTERVAL_SECS` (default 5): how often `serve` sweeps for unread channels
+    /// and settles.
     pub poll_interval: Duration,
+    /// `POLL_FULL_SWEEP_SECS` (default 3600): how often `serve` polls every registration,
+    /// for what neither a notification nor a channel's head showed.
+    pub full_sweep: Duration,
     /// `READING_SHARDS` (default 4): DynamoDB partitions per period of readings.
     pub reading_shards: u32,
     /// `POLL_CONCURRENCY`: channels one poll worker reads at once (default 4 over
@@ -156,6 +160,7 @@ impl GridConfig {
         "DEFAULT_PRICE",
         "MIN_PAYOUT",
         "POLL_INTERVAL_SECS",
+        "POLL_FULL_SWEEP_SECS",
         "READING_SHARDS",
         "POLL_CONCURRENCY",
         "GRID_WALLET",
@@ -319,6 +324,11 @@ impl MarketConfig {
                 "POLL_INTERVAL_SECS",
                 1..=3_600,
             )?),
+            full_sweep: Duration::from_secs(bounded(
+                parse(get("POLL_FULL_SWEEP_SECS"), "POLL_FULL_SWEEP_SECS", 3_600)?,
+                "POLL_FULL_SWEEP_SECS",
+                60..=7 * 86_400,
+            )?),
             reading_shards: bounded(parse(get("READING_SHARDS"), "READING_SHARDS", 4)?, "READING_SHARDS", 1..=256)?,
             // SQLite takes one writer at a time but reading and checking channels runs
             // on every core; on AWS each concurrent transaction would meet the others on
@@ -446,6 +456,7 @@ mod tests {
                     },
                     min_payout: Iota::new(1),
                     poll_interval: Duration::from_secs(5),
+                    full_sweep: Duration::from_secs(3_600),
                     reading_shards: 4,
                     poll_concurrency: 4,
                     wallet: "grid-wallet".to_owned(),

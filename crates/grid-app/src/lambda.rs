@@ -12,8 +12,10 @@ use serde_json::Value;
 /// What started a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// A schedule fired. `at` is the scheduled time when the event carries one.
-    Schedule { source: ScheduleSource, at: Option<String> },
+    /// A schedule fired. `at` is the scheduled time when the event carries one, `job`
+    /// the job the schedule names (EventBridge Scheduler's input; `poller-full` is the
+    /// poller's full sweep).
+    Schedule { source: ScheduleSource, at: Option<String>, job: Option<String> },
     /// SQS delivered a batch of messages.
     Queue(Vec<QueueRecord>),
 }
@@ -88,11 +90,11 @@ impl Trigger {
             if classic.detail_type != "Scheduled Event" || classic.source != "aws.events" {
                 return Err(TriggerError(format!("{} from {} is not a schedule", classic.detail_type, classic.source)));
             }
-            return Ok(Self::Schedule { source: ScheduleSource::ScheduledEvent, at: classic.time });
+            return Ok(Self::Schedule { source: ScheduleSource::ScheduledEvent, at: classic.time, job: None });
         }
         let input: SchedulerInput = serde_json::from_value(event.clone()).map_err(|e| TriggerError(e.to_string()))?;
         tracing::debug!(job = %input.job, "scheduler input");
-        Ok(Self::Schedule { source: ScheduleSource::Scheduler, at: input.scheduled_time })
+        Ok(Self::Schedule { source: ScheduleSource::Scheduler, at: input.scheduled_time, job: Some(input.job) })
     }
 }
 
@@ -135,17 +137,30 @@ impl From<JobError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// The poller function: a schedule dispatches polling work to `poll-work`; a batch
-/// from `poll-work` is polled, and the messages that failed are reported so that
-/// only they come back.
+/// The job name of the poller's rare schedule: every polled registration, not only the
+/// channels with unread messages.
+pub const FULL_SWEEP: &str = "poller-full";
+
+/// The poller function: its schedule sweeps the channels with unread messages (and its
+/// rare one, [`FULL_SWEEP`], every registration) into polling work on `poll-work`; a
+/// batch from `poll-work` (queued by a sweep or by the channel node as it stores
+/// envelopes) is polled, and the messages that failed are reported so that only they
+/// come back.
 pub async fn poller(
     poller: &crate::jobs::Poller,
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Value, JobError> {
     match Trigger::parse(&event.payload)? {
-        Trigger::Schedule { .. } => {
+        Trigger::Schedule { job, .. } if job.as_deref() == Some(FULL_SWEEP) => {
             let report = poller.dispatch().await?;
-            Ok(serde_json::json!({"job": "poller", "registrations": report.registrations, "messages": report.messages}))
+            Ok(
+                serde_json::json!({"job": FULL_SWEEP, "registrations": report.registrations, "messages": report.messages}),
+            )
+        }
+        Trigger::Schedule { .. } => {
+            let report = poller.sweep().await?;
+            Ok(serde_json::json!({"job": "poller", "unread": report.unread, "registrations": report.registrations,
+                                  "messages": report.messages, "markedRead": report.marked_read}))
         }
         Trigger::Queue(records) => {
             let now = grid_core::EpochMs::now();
@@ -207,7 +222,11 @@ mod tests {
         let event = json!({"job": "settlement", "scheduledTime": "2026-11-22T10:00:00Z"});
         assert_eq!(
             Trigger::parse(&event).unwrap(),
-            Trigger::Schedule { source: ScheduleSource::Scheduler, at: Some("2026-11-22T10:00:00Z".into()) }
+            Trigger::Schedule {
+                source: ScheduleSource::Scheduler,
+                at: Some("2026-11-22T10:00:00Z".into()),
+                job: Some("settlement".into())
+            }
         );
     }
 
@@ -220,7 +239,11 @@ mod tests {
         });
         assert_eq!(
             Trigger::parse(&event).unwrap(),
-            Trigger::Schedule { source: ScheduleSource::ScheduledEvent, at: Some("2026-11-22T10:00:00Z".into()) }
+            Trigger::Schedule {
+                source: ScheduleSource::ScheduledEvent,
+                at: Some("2026-11-22T10:00:00Z".into()),
+                job: None
+            }
         );
     }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use grid_core::ChannelRoot;
 use grid_core::channel::{Envelope, MessageAddress};
 
 use crate::StoreError;
@@ -13,6 +14,14 @@ pub const MAX_BATCH_GET: usize = 100;
 
 /// Keeps channel messages. An address, once written, never changes: that is what
 /// makes a channel append-only and lets a writer detect a taken index.
+///
+/// It also keeps the head of each channel devices write (one past the highest index
+/// the node was given) and how far its reader has read, so the channels with unread
+/// messages can be found without looking at every registration: what the poller's
+/// sweep asks for. The node raises a head before it attaches the envelope, never after,
+/// so a message is never stored past a head that does not show it (a crash between the
+/// two leaves a head its reader cannot reach yet: polled again, harmless). The grid's
+/// own return channels, which the grid never reads, have no head.
 #[async_trait]
 pub trait ChannelLedger: Send + Sync {
     /// Stores `envelope` at `address`. Fails with [`StoreError::Conflict`] if the
@@ -39,4 +48,16 @@ pub trait ChannelLedger: Send + Sync {
     /// The envelopes at up to [`MAX_BATCH_GET`] addresses; addresses with nothing
     /// stored are absent from the map.
     async fn get_many(&self, addresses: &[MessageAddress]) -> Result<HashMap<MessageAddress, Envelope>, StoreError>;
+
+    /// Raises each channel's head to at least the given next index, marking it unread
+    /// unless its reader is already there.
+    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)]) -> Result<(), StoreError>;
+
+    /// Channels with messages past what their reader has read: up to `limit` of them,
+    /// each with its head, after `after` in root order.
+    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<(ChannelRoot, u64)>, StoreError>;
+
+    /// Everything before `next_index` of `root` has been read. The channel stays unread
+    /// if a message at or past `next_index` is stored (or is stored meanwhile).
+    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<(), StoreError>;
 }

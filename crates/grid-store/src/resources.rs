@@ -146,12 +146,14 @@ pub const TABLES: &[TableSpec] = &[
         }],
         ttl: None,
     },
+    // address = a message's address, or `head#{root}` for a channel's head; heads with
+    // unread messages (and only those) carry `unread`, so the index is sparse.
     TableSpec {
         name: "channel_messages",
         env: "CHANNEL_MESSAGES_TABLE",
         hash: string("address"),
         range: None,
-        indexes: &[],
+        indexes: &[IndexSpec { name: "unread", hash: string("unread"), range: Some(string("address")) }],
         ttl: None,
     },
     TableSpec {

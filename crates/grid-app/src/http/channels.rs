@@ -5,14 +5,14 @@
 //! key's, and that its signature verifies. So nothing unsigned or malformed is ever
 //! stored, and nobody can place a message claiming another writer's root.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use grid_core::channel::{Envelope, MessageAddress};
-use grid_core::count;
+use grid_core::{ChannelRoot, count};
 use grid_store::MAX_BATCH_GET;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -103,6 +103,16 @@ fn batch_messages() -> utoipa::openapi::Array {
         .build()
 }
 
+/// The head each channel of `messages` reaches: one past its highest index here.
+fn heads(messages: &[(MessageAddress, Envelope)]) -> Vec<(ChannelRoot, u64)> {
+    let mut heads: BTreeMap<ChannelRoot, u64> = BTreeMap::new();
+    for (_, envelope) in messages {
+        let head = heads.entry(envelope.root()).or_default();
+        *head = (*head).max(envelope.index() + 1);
+    }
+    heads.into_iter().collect()
+}
+
 fn raw(envelope: &Envelope) -> Box<RawValue> {
     RawValue::from_string(envelope.to_json()).expect("an envelope serialises to valid JSON")
 }
@@ -125,8 +135,14 @@ pub(super) async fn put_message(
     let address = MessageAddress::parse(address)?;
     let envelope = Envelope::parse(&body.0)?;
     envelope.verify_binding()?;
+    // The head first: a crash before the envelope is stored leaves a head its reader
+    // cannot reach yet, never a message no head shows.
+    state.channels.raise_heads(&[(envelope.root(), envelope.index() + 1)]).await?;
     match state.channels.attach(&address, &envelope).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(Ack::ok(format!("message stored at {address}"))))),
+        Ok(()) => {
+            state.doorbell.ring([envelope.root()]).await;
+            Ok((StatusCode::CREATED, Json(Ack::ok(format!("message stored at {address}")))))
+        }
         Err(grid_store::StoreError::Conflict(_)) => Err(ApiError::Taken(format!("address {address} is taken"))),
         Err(other) => Err(other.into()),
     }
@@ -205,11 +221,18 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
     for (i, verified) in Envelope::verify_bindings(messages.iter().map(|(_, e)| e)).into_iter().enumerate() {
         verified.map_err(|e| ApiError::BadBody(format!("message {i} ({}): {e}", messages[i].0)))?;
     }
+    state.channels.raise_heads(&heads(&messages)).await?;
     let outcomes = state.channels.attach_many(&messages).await?;
-    let (mut stored, mut taken) = (Vec::new(), Vec::new());
-    for ((address, _), outcome) in messages.into_iter().zip(outcomes) {
-        if outcome { stored.push(address) } else { taken.push(address) }
+    let (mut stored, mut taken, mut roots) = (Vec::new(), Vec::new(), Vec::new());
+    for ((address, envelope), outcome) in messages.into_iter().zip(outcomes) {
+        if outcome {
+            stored.push(address);
+            roots.push(envelope.root());
+        } else {
+            taken.push(address);
+        }
     }
+    state.doorbell.ring(roots).await;
     let message = format!("{} stored, {} taken", stored.len(), taken.len());
     Ok(Json(BatchPutReply { success: true, message, stored, taken }))
 }

@@ -27,6 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::GridConfig;
 use crate::error::ApiError;
+use crate::jobs::Doorbell;
 use crate::portal::PortalState;
 use crate::registry::Registry;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub registry: Registry,
     pub items: Arc<dyn ItemStore>,
     pub channels: Arc<dyn ChannelLedger>,
+    /// Tells the poller when the node stores envelopes.
+    pub doorbell: Doorbell,
     pub portal: PortalState,
 }
 

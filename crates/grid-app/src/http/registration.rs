@@ -148,6 +148,10 @@ pub(super) async fn put_registration(
             Registered::Updated(r) => (StatusCode::OK, r, "updated"),
         };
     tracing::info!(registration = %registration.id, item_type = %registration.item_type, verb, "registration");
+    // What its channel already carries is read now, not at the next scheduled run.
+    if registration.is_polled() {
+        state.doorbell.poll(vec![registration.id.clone()]).await;
+    }
     // A consumer learns its return channel here; the caller has proven it may know it.
     let (root, side_key) = match &registration.return_channel {
         Some(channel) => (Some(channel.secrets().root().to_string()), Some(channel.side_key.expose().to_owned())),

@@ -5,19 +5,21 @@
 //! Every effect is idempotent, so a job may run twice, concurrently, or be cut off at
 //! any point and run again.
 
+mod doorbell;
 mod lease;
 mod monitor;
 mod poller;
 mod settlement;
 
+pub use doorbell::Doorbell;
 pub use monitor::{BatchMonitor, MonitorError, MonitorReport};
-pub use poller::{DispatchReport, LATE_READINGS, LateReport, PollReport, Poller, PollerError};
+pub use poller::{DispatchReport, LATE_READINGS, LateReport, PollReport, Poller, PollerError, SweepReport};
 pub use settlement::{SettlementReport, Settler, SettlerError};
 
 use grid_store::{Heartbeat, HeartbeatLog};
 
 /// The jobs' names in heartbeats.
-pub const JOBS: [&str; 4] = ["poller-dispatch", "poller", "settlement", "batch-monitor"];
+pub const JOBS: [&str; 5] = ["poller-sweep", "poller-dispatch", "poller", "settlement", "batch-monitor"];
 
 /// Records a run of `job` and what it did, for the operator; a failure to record is
 /// logged, never fatal (the run's own effects are what count).
@@ -33,27 +35,45 @@ async fn heartbeat(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Seria
 }
 
 /// Runs the poller, settlement and the batch monitor every `interval` until `stop` resolves: what
-/// `gridctl serve` does in place of the Lambda schedules. A failed round is logged and
-/// retried at the next tick; nothing is lost by it. A round under way when `stop`
-/// resolves gets `grace` to finish, and is dropped after it: every step is idempotent,
-/// so the next start takes up where it was cut (a lease it held expires first).
+/// `gridctl serve` does in place of the Lambda schedules. Each round sweeps the channels
+/// with unread messages; the first, and one every `POLL_FULL_SWEEP_SECS`, every polled
+/// registration. Between rounds, when `woken`
+/// (the [`Doorbell`] rang: the node stored envelopes), it polls the work queued at once,
+/// as the queue's trigger does on Lambda. A failed round is logged and retried at the
+/// next tick; nothing is lost by it. A round under way when `stop` resolves gets `grace`
+/// to finish, and is dropped after it: every step is idempotent, so the next start takes
+/// up where it was cut (a lease it held expires first).
 pub async fn run_every(
     poller: Poller,
     settler: Settler,
     monitor: BatchMonitor,
     interval: std::time::Duration,
+    woken: std::sync::Arc<tokio::sync::Notify>,
     grace: std::time::Duration,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let full_sweep = settler.market.full_sweep;
+    let mut last_full: Option<std::time::Instant> = None;
     tokio::pin!(stop);
     loop {
-        tokio::select! {
+        let scheduled = tokio::select! {
             () = &mut stop => return,
-            _ = tick.tick() => {}
+            _ = tick.tick() => true,
+            () = woken.notified() => false,
+        };
+        let full = scheduled && last_full.is_none_or(|at| at.elapsed() >= full_sweep);
+        if full {
+            last_full = Some(std::time::Instant::now());
         }
-        let round = one_round(&poller, &settler, &monitor, interval);
+        let round = async {
+            if scheduled {
+                one_round(&poller, &settler, &monitor, interval, full).await;
+            } else {
+                drain(&poller, &settler, interval).await;
+            }
+        };
         tokio::pin!(round);
         tokio::select! {
             () = &mut round => {}
@@ -64,6 +84,15 @@ pub async fn run_every(
                 return;
             }
         }
+    }
+}
+
+/// Polls the queued work, warning when readings came late.
+async fn drain(poller: &Poller, settler: &Settler, interval: std::time::Duration) {
+    match poller.drain(grid_core::EpochMs::now()).await {
+        Ok(report) if report.late > 0 => warn_late(report.late, settler.market.grace_secs, interval.as_secs()),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %crate::telemetry::cause_chain(&e), "polling failed"),
     }
 }
 
@@ -81,16 +110,21 @@ fn warn_late(late: u64, grace_secs: u64, poll_secs: u64) {
     );
 }
 
-async fn one_round(poller: &Poller, settler: &Settler, monitor: &BatchMonitor, interval: std::time::Duration) {
+/// One scheduled round: the sweep of unread channels (with `full`, of every polled
+/// registration), polling, settlement, payments.
+async fn one_round(
+    poller: &Poller,
+    settler: &Settler,
+    monitor: &BatchMonitor,
+    interval: std::time::Duration,
+    full: bool,
+) {
     let now = grid_core::EpochMs::now();
-    if let Err(e) = poller.dispatch().await {
-        tracing::error!(error = %crate::telemetry::cause_chain(&e), "dispatching polling work failed");
+    let swept = if full { poller.dispatch().await.map(drop) } else { poller.sweep().await.map(drop) };
+    if let Err(e) = swept {
+        tracing::error!(error = %crate::telemetry::cause_chain(&e), "sweeping for polling work failed");
     }
-    match poller.drain(now).await {
-        Ok(report) if report.late > 0 => warn_late(report.late, settler.market.grace_secs, interval.as_secs()),
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %crate::telemetry::cause_chain(&e), "polling failed"),
-    }
+    drain(poller, settler, interval).await;
     if let Err(e) = settler.run(now).await {
         tracing::error!(error = %crate::telemetry::cause_chain(&e), "settlement failed");
     }

@@ -13,19 +13,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use grid_core::books::PaymentClaim;
-use grid_core::channel::{ChannelAccess, Command, Reading};
+use grid_core::channel::{ChannelAccess, Command, Envelope, Reading};
 use grid_core::market::{Period, PeriodLength, PeriodStart, ReadingKind, SettlementHead, StoredReading};
-use grid_core::{ChannelCursor, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
+use grid_core::{ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{
-    AccountStore, HeartbeatLog, Insertion, MessageQueue, ReadingStore, RegistrationStore, Rejected, RejectionLog,
-    SettlementStore, StoreError,
+    AccountStore, ChannelLedger, HeartbeatLog, Insertion, MessageQueue, ReadingStore, RegistrationStore, Rejected,
+    RejectionLog, SettlementStore, StoreError,
 };
 use tokio::task::{JoinError, JoinSet};
 
 use crate::channels::{ChannelClient, ChannelClientError, ChannelReader};
 
 /// Registrations per work message.
-const SHARD_SIZE: usize = 50;
+pub(super) const SHARD_SIZE: usize = 50;
 /// Messages read from one channel per run; the rest waits for the next run.
 const MAX_MESSAGES_PER_RUN: u64 = 1_000;
 /// How far in the future a reading may start (clock skew between device and grid).
@@ -51,6 +51,17 @@ pub enum PollerError {
 pub struct DispatchReport {
     pub registrations: usize,
     pub messages: usize,
+}
+
+/// What a sweep did: the unread channels it found, the registrations it queued polling
+/// work for, and the channels it marked read (no polled registration reads them, or
+/// their reader is already past their head).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    pub unread: usize,
+    pub registrations: usize,
+    pub messages: usize,
+    pub marked_read: usize,
 }
 
 /// What polling did, summed over registrations.
@@ -97,6 +108,8 @@ pub struct Poller {
     pub accounts: Arc<dyn AccountStore>,
     pub rejections: Arc<dyn RejectionLog>,
     pub channels: Arc<dyn ChannelClient>,
+    /// The node's channel heads: which channels have unread messages.
+    pub heads: Arc<dyn ChannelLedger>,
     pub queue: Arc<dyn MessageQueue>,
     pub heartbeats: Arc<dyn HeartbeatLog>,
     pub period: PeriodLength,
@@ -105,7 +118,49 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// Sends one work message per shard of polled registrations.
+    /// Queues polling work for the channels with unread messages, a page at a time:
+    /// what the schedule runs, to catch a notification that was lost. It reads the
+    /// node's unread heads, never every registration, so an idle grid costs the same
+    /// whatever its size.
+    pub async fn sweep(&self) -> Result<SweepReport, PollerError> {
+        let mut report = SweepReport::default();
+        let mut owners = Vec::new();
+        let mut after: Option<ChannelRoot> = None;
+        loop {
+            let page = self.heads.unread(after.as_ref(), 500).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (root, head) in page {
+                report.unread += 1;
+                let reader = match self.registrations.channel_owner(&root).await? {
+                    Some(owner) => self.registrations.get(&owner).await?.map(|r| r.value),
+                    None => None,
+                };
+                match reader {
+                    Some(r) if r.is_polled() && r.cursor.next_index < head => owners.push(r.id),
+                    // Read already (its mark was lost), or nobody reads it (yet: a
+                    // registration that takes this channel polls it when it registers).
+                    _ => {
+                        self.heads.read_up_to(&root, head).await?;
+                        report.marked_read += 1;
+                    }
+                }
+            }
+        }
+        report.registrations = owners.len();
+        let messages: Vec<String> =
+            owners.chunks(SHARD_SIZE).map(|shard| WorkMessage::new(shard.to_vec()).to_json()).collect();
+        report.messages = messages.len();
+        self.queue.send(&messages).await?;
+        if report.unread > 0 {
+            tracing::info!(?report, "swept unread channels");
+        }
+        super::heartbeat(self.heartbeats.as_ref(), "poller-sweep", &report).await;
+        Ok(report)
+    }
+
+    /// Sends one work message per shard of every polled registration: the full sweep,
+    /// run rarely, for what neither a notification nor a channel's head shows.
     pub async fn dispatch(&self) -> Result<DispatchReport, PollerError> {
         let mut report = DispatchReport::default();
         let mut shard: Vec<RegistrationId> = Vec::with_capacity(SHARD_SIZE);
@@ -201,9 +256,12 @@ impl Poller {
         let mut report = PollReport::default();
         let Some(current) = self.registrations.get(id).await? else { return Ok(report) };
         let registration = current.value;
-        let Some(channel) = registration.channel.clone().filter(|_| registration.is_polled()) else {
+        let Some(channel) = registration.channel.clone() else { return Ok(report) };
+        if !registration.is_polled() {
+            // Removed or closed: nothing more of its channel will be read.
+            self.mark_read(&channel.root, Envelope::MAX_INDEX + 1).await;
             return Ok(report);
-        };
+        }
         report.registrations = 1;
         let from = registration.cursor;
         let access = ChannelAccess::new(channel.root.clone(), channel.side_key.clone());
@@ -244,7 +302,18 @@ impl Poller {
             report.closed = 1;
             tracing::info!(registration = %id, "channel said goodbye; polling stops");
         }
+        if to != from {
+            self.mark_read(&channel.root, if to.closed { Envelope::MAX_INDEX + 1 } else { to.next_index }).await;
+        }
         Ok(report)
+    }
+
+    /// Tells the node how far `root` was read. A failure only leaves the channel
+    /// looking unread, so the next sweep polls it once more: said, never fatal.
+    async fn mark_read(&self, root: &ChannelRoot, next_index: u64) {
+        if let Err(e) = self.heads.read_up_to(root, next_index).await {
+            tracing::warn!(%root, error = %crate::telemetry::cause_chain(&e), "cannot mark a channel read; it will be polled again");
+        }
     }
 
     /// Handles one message: a reading joins `readings` (stored together afterwards),

@@ -1,4 +1,7 @@
-//! `ChannelLedger` over a DynamoDB table keyed by `address`.
+//! `ChannelLedger` over a DynamoDB table keyed by `address`: each envelope at its
+//! address, and each channel's head at `head#{root}` (`nextIndex`, `readIndex`). A head
+//! with unread messages carries `unread`, the key of the sparse index `unread` the
+//! sweep queries.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -6,10 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
-use grid_core::EpochMs;
 use grid_core::channel::{Envelope, MessageAddress};
+use grid_core::{ChannelRoot, EpochMs};
 
-use super::attributes::{Item, get_s, n, s};
+use super::attributes::{Item, get_n, get_s, n, s};
 use super::registrations::condition_failed;
 use super::{AwsClients, LazyClient, backend};
 use crate::{ChannelLedger, MAX_BATCH_GET, StoreError};
@@ -29,6 +32,34 @@ impl DynamoChannelLedger {
     pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
         Self { client: clients.dynamodb.clone(), table: table.into() }
     }
+
+    /// Raises `root`'s head to `next`, marking it unread, unless it is there already.
+    async fn raise_head(&self, root: &ChannelRoot, next: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("address", s(head_key(root)))
+            .update_expression("SET nextIndex = :next, unread = :unread")
+            .condition_expression("attribute_not_exists(nextIndex) OR nextIndex < :next")
+            .expression_attribute_values(":next", n(next))
+            .expression_attribute_values(":unread", s(UNREAD))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+/// The one value of `unread`: every unread head in one partition of the index, by root.
+const UNREAD: &str = "1";
+const HEAD: &str = "head#";
+
+fn head_key(root: &ChannelRoot) -> String {
+    format!("{HEAD}{root}")
 }
 
 fn envelope_of(item: &Item) -> Result<(MessageAddress, Envelope), StoreError> {
@@ -101,5 +132,62 @@ impl ChannelLedger for DynamoChannelLedger {
             }
         }
         Ok(found)
+    }
+
+    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)]) -> Result<(), StoreError> {
+        for (root, next) in heads {
+            self.raise_head(root, *next).await?;
+        }
+        Ok(())
+    }
+
+    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<(ChannelRoot, u64)>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("unread")
+            .key_condition_expression("unread = :unread AND address > :after")
+            .expression_attribute_values(":unread", s(UNREAD))
+            .expression_attribute_values(":after", s(after.map_or_else(|| HEAD.to_owned(), head_key)))
+            .limit(i32::try_from(limit.clamp(1, 1000)).expect("at most 1000"));
+        let mut found = Vec::new();
+        loop {
+            let output = query.clone().send().await.map_err(backend)?;
+            for item in output.items() {
+                let key = get_s(item, TABLE, "address")?;
+                let root = key
+                    .strip_prefix(HEAD)
+                    .and_then(|root| ChannelRoot::parse(root).ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("{TABLE}: {key} is not a channel head")))?;
+                found.push((root, get_n(item, TABLE, "nextIndex")?));
+            }
+            // A page may hold fewer than asked for (DynamoDB's 1 MB): go on from its end.
+            match output.last_evaluated_key() {
+                Some(last) if found.len() < limit => query = query.set_exclusive_start_key(Some(last.clone())),
+                _ => break,
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("address", s(head_key(root)))
+            .update_expression("SET readIndex = :read REMOVE unread")
+            .condition_expression("nextIndex <= :read")
+            .expression_attribute_values(":read", n(next_index))
+            .send()
+            .await;
+        match result {
+            // Not read to its head (or no head): it stays as it is.
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(backend(e)),
+            Ok(_) => Ok(()),
+        }
     }
 }

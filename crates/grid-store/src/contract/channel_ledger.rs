@@ -93,3 +93,61 @@ pub async fn attaching_many_stores_the_free_addresses_and_leaves_taken_ones(ledg
     assert_eq!(ledger.get(&messages[2].0).await.unwrap().as_ref(), Some(&messages[2].1));
     assert!(ledger.attach_many(&[]).await.unwrap().is_empty());
 }
+
+/// The unread channels, all pages of them.
+async fn all_unread(ledger: &Ledger) -> Vec<(grid_core::ChannelRoot, u64)> {
+    let mut found: Vec<(grid_core::ChannelRoot, u64)> = Vec::new();
+    loop {
+        let page = ledger.unread(found.last().map(|(root, _)| root), 2).await.unwrap();
+        if page.is_empty() {
+            return found;
+        }
+        assert!(page.len() <= 2);
+        found.extend(page);
+    }
+}
+
+/// What the node does: raise the head, then attach.
+async fn attach_as_the_node(ledger: &Ledger, messages: &[(MessageAddress, Envelope)]) -> Vec<bool> {
+    let heads: Vec<(grid_core::ChannelRoot, u64)> = messages.iter().map(|(_, e)| (e.root(), e.index() + 1)).collect();
+    ledger.raise_heads(&heads).await.unwrap();
+    ledger.attach_many(messages).await.unwrap()
+}
+
+pub async fn a_channel_is_unread_until_its_reader_reaches_its_head(ledger: Ledger) {
+    let (secrets, messages) = channel(7, 5);
+    let root = secrets.access().root().clone();
+    assert!(all_unread(&ledger).await.is_empty(), "nothing stored, nothing unread");
+    attach_as_the_node(&ledger, &messages[..3]).await;
+    assert_eq!(all_unread(&ledger).await, [(root.clone(), 3)]);
+    ledger.read_up_to(&root, 2).await.unwrap();
+    assert_eq!(all_unread(&ledger).await, [(root.clone(), 3)], "one message is still unread");
+    ledger.read_up_to(&root, 3).await.unwrap();
+    assert!(all_unread(&ledger).await.is_empty(), "read to its head");
+    attach_as_the_node(&ledger, &messages[4..5]).await;
+    assert_eq!(all_unread(&ledger).await, [(root.clone(), 5)], "a later message makes it unread again");
+    attach_as_the_node(&ledger, &messages[3..4]).await;
+    assert_eq!(all_unread(&ledger).await, [(root.clone(), 5)], "an earlier index never lowers the head");
+    assert_eq!(attach_as_the_node(&ledger, &messages[..1]).await, [false], "taken");
+    ledger.read_up_to(&root, 5).await.unwrap();
+    assert!(all_unread(&ledger).await.is_empty());
+    ledger.read_up_to(&root, 4).await.unwrap();
+    assert!(all_unread(&ledger).await.is_empty(), "reading never goes back");
+}
+
+pub async fn unread_channels_come_a_page_at_a_time_each_once_in_root_order(ledger: Ledger) {
+    let mut roots = Vec::new();
+    for seed in 10..15 {
+        let (secrets, messages) = channel(seed, 1);
+        attach_as_the_node(&ledger, &messages).await;
+        roots.push((secrets.access().root().clone(), 1));
+    }
+    roots.sort();
+    assert_eq!(all_unread(&ledger).await, roots);
+}
+
+pub async fn a_channel_the_node_did_not_write_has_no_head(ledger: Ledger) {
+    let (_, messages) = channel(16, 2);
+    ledger.attach_many(&messages).await.unwrap();
+    assert!(all_unread(&ledger).await.is_empty(), "the grid's own return channels are never unread");
+}

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use grid_core::EpochMs;
 use grid_core::channel::{Envelope, MessageAddress};
+use grid_core::{ChannelRoot, EpochMs};
 use rusqlite::{OptionalExtension, named_params};
 
 use super::SqliteDb;
@@ -105,4 +105,65 @@ impl ChannelLedger for SqliteChannelLedger {
             })
             .await
     }
+
+    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)]) -> Result<(), StoreError> {
+        let heads: Vec<(String, i64)> = heads
+            .iter()
+            .map(|(root, next)| Ok((root.to_string(), stored_index(*next)?)))
+            .collect::<Result<_, StoreError>>()?;
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                {
+                    let mut raise = tx.prepare_cached(
+                        "INSERT INTO channel_heads (root, next_index) VALUES (?1, ?2)
+                         ON CONFLICT (root) DO UPDATE SET next_index = max(next_index, excluded.next_index)",
+                    )?;
+                    for (root, next) in &heads {
+                        raise.execute(rusqlite::params![root, next])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<(ChannelRoot, u64)>, StoreError> {
+        let after = after.map(|root| root.to_string()).unwrap_or_default();
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT root, next_index FROM channel_heads
+                     WHERE next_index > read_index AND root > ?1 ORDER BY root LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(rusqlite::params![after, limit as i64], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })?;
+                rows.map(|row| {
+                    let (root, next) = row?;
+                    let root =
+                        ChannelRoot::parse(root).map_err(|e| StoreError::Corrupt(format!("channel head: {e}")))?;
+                    Ok((root, next as u64))
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<(), StoreError> {
+        let (root, next) = (root.to_string(), stored_index(next_index)?);
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("UPDATE channel_heads SET read_index = max(read_index, ?2) WHERE root = ?1")?
+                    .execute(rusqlite::params![root, next])?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// An index as SQLite stores it; past `i64::MAX` is refused, never wrapped.
+fn stored_index(index: u64) -> Result<i64, StoreError> {
+    i64::try_from(index).map_err(|_| StoreError::Corrupt(format!("channel index {index} is past what the store holds")))
 }

@@ -266,6 +266,23 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (client, window_end_ms)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 12: each channel's head and how far it was read (issue 21), so the poller's sweep
+    // finds unread channels through a partial index instead of every registration.
+    // Existing channels start read up to their registration's cursor (unregistered ones
+    // at 0: the first sweep finds they have no reader and marks them read).
+    r#"
+    CREATE TABLE channel_heads (
+        root       TEXT    PRIMARY KEY,
+        next_index INTEGER NOT NULL,
+        read_index INTEGER NOT NULL DEFAULT 0
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX channel_heads_unread ON channel_heads (root) WHERE next_index > read_index;
+    INSERT INTO channel_heads (root, next_index)
+        SELECT json_extract(envelope, '$.root'), max(json_extract(envelope, '$.index')) + 1
+        FROM channel_messages GROUP BY json_extract(envelope, '$.root');
+    UPDATE channel_heads SET read_index = coalesce(
+        (SELECT cursor_next_index FROM registrations WHERE channel_root = channel_heads.root), 0);
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
@@ -332,6 +349,54 @@ mod tests {
         ))
         .unwrap();
         tx.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn channels_stored_before_heads_were_kept_get_theirs_read_up_to_their_registrations_cursor() {
+        use grid_core::SideKey;
+        use grid_core::channel::{ChannelSecrets, ChannelSeed, Command};
+
+        use crate::ChannelLedger;
+        use crate::sqlite::SqliteChannelLedger;
+
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = |seed: u8| {
+            ChannelSecrets::new(&ChannelSeed::from_bytes([seed; 32]), SideKey::parse("MigrationSideKey00").unwrap())
+        };
+        let (read, orphan) = (secrets(1), secrets(2));
+        {
+            let mut conn = Connection::open(dir.path().join(crate::sqlite::DATABASE_FILE)).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..11] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 11).unwrap();
+            for (channel, count) in [(&read, 3u64), (&orphan, 2)] {
+                for i in 0..count {
+                    let envelope = channel.seal(i, Command::Hello.to_json().as_bytes(), [i as u8; 12]).unwrap();
+                    tx.execute(
+                        "INSERT INTO channel_messages (address, envelope, attached_ms) VALUES (?1, ?2, 1)",
+                        rusqlite::params![channel.access().address(i).as_str(), envelope.to_json()],
+                    )
+                    .unwrap();
+                }
+            }
+            tx.execute(
+                "INSERT INTO registrations (id, item_type, created_ms, updated_ms, channel_root, channel_side_key,
+                                            version, cursor_next_index)
+                 VALUES ('consumer-0001', 'consumer', 1, 1, ?1, 'MigrationSideKey00', 1, 2)",
+                [read.access().root().as_str()],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let ledger = SqliteChannelLedger::new(SqliteDb::open(dir.path()).await.unwrap());
+        let mut expected = vec![(read.access().root().clone(), 3), (orphan.access().root().clone(), 2)];
+        expected.sort();
+        assert_eq!(ledger.unread(None, 10).await.unwrap(), expected, "heads from the stored envelopes");
+        ledger.read_up_to(read.access().root(), 2).await.unwrap();
+        ledger.read_up_to(orphan.access().root(), 2).await.unwrap();
+        assert_eq!(ledger.unread(None, 10).await.unwrap(), [(read.access().root().clone(), 3)], "read up to 2 of 3");
     }
 
     #[tokio::test]

@@ -1,0 +1,73 @@
+//! The channel node's doorbell: when envelopes are stored, the registrations their
+//! channels belong to are queued for polling at once (one work message per request),
+//! and a poller waiting in the same process is woken. So a reading lands in seconds,
+//! and an idle grid does no polling at all.
+//!
+//! Ringing never fails the write that rang: the envelope is stored whatever happens
+//! here. A notification lost to a failure or a crash between the two is what the
+//! scheduled run catches. Duplicate notifications are harmless: polling moves a
+//! registration's cursor conditionally, so a message is read into the books once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use grid_core::{ChannelRoot, RegistrationId, WorkMessage};
+use grid_store::{MessageQueue, RegistrationStore};
+use tokio::sync::Notify;
+
+use super::poller::SHARD_SIZE;
+
+/// Queues polling work for channels that were just written.
+#[derive(Clone)]
+pub struct Doorbell {
+    registrations: Arc<dyn RegistrationStore>,
+    queue: Arc<dyn MessageQueue>,
+    woken: Arc<Notify>,
+}
+
+impl Doorbell {
+    pub fn new(registrations: Arc<dyn RegistrationStore>, queue: Arc<dyn MessageQueue>) -> Self {
+        Self { registrations, queue, woken: Arc::new(Notify::new()) }
+    }
+
+    /// What a poller in this process waits on (`gridctl serve`); on Lambda the queue's
+    /// trigger starts the poller instead.
+    pub fn woken(&self) -> Arc<Notify> {
+        self.woken.clone()
+    }
+
+    /// Envelopes of these channels were stored: polls the registrations bound to them.
+    /// A root no registration owns is left alone; its messages are read when one
+    /// registers with it.
+    pub async fn ring(&self, roots: impl IntoIterator<Item = ChannelRoot>) {
+        let roots: BTreeSet<ChannelRoot> = roots.into_iter().collect();
+        let mut owners = Vec::with_capacity(roots.len());
+        for root in &roots {
+            match self.registrations.channel_owner(root).await {
+                Ok(Some(owner)) => owners.push(owner),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%root, error = %crate::telemetry::cause_chain(&e), "cannot find a channel's registration to notify; the scheduled run will poll it")
+                }
+            }
+        }
+        self.poll(owners).await;
+    }
+
+    /// Queues `registrations` for polling and wakes the poller.
+    pub async fn poll(&self, registrations: Vec<RegistrationId>) {
+        if registrations.is_empty() {
+            return;
+        }
+        let messages: Vec<String> =
+            registrations.chunks(SHARD_SIZE).map(|shard| WorkMessage::new(shard.to_vec()).to_json()).collect();
+        match self.queue.send(&messages).await {
+            Ok(()) => self.woken.notify_one(),
+            Err(e) => tracing::warn!(
+                registrations = registrations.len(),
+                error = %crate::telemetry::cause_chain(&e),
+                "cannot queue polling work for new messages; the scheduled run will poll them"
+            ),
+        }
+    }
+}
