@@ -21,6 +21,46 @@ fn serve(data: &std::path::Path) -> Command {
     command
 }
 
+/// A channel made with `gridctl channel new` on the node at a grid's base URL.
+struct Channel {
+    node: String,
+    seed: String,
+    root: String,
+    key: String,
+}
+
+impl Channel {
+    fn new(base: &str) -> Self {
+        let node = format!("--node={base}");
+        let created = gridctl().args(["channel", "new", &node]).output().unwrap();
+        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+        let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+        let field = |name: &str| channel[name].as_str().unwrap().to_owned();
+        Self { seed: field("seed"), root: field("root"), key: field("sideKey"), node }
+    }
+
+    /// Publishes `command` (JSON) at index `from` with `gridctl channel publish`; its stdout.
+    fn publish(&self, from: u64, command: &str) -> String {
+        let published = gridctl()
+            .args(["channel", "publish", &self.node, "--seed", &self.seed, "--side-key", &self.key])
+            .args(["--from", &from.to_string(), command])
+            .output()
+            .unwrap();
+        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        String::from_utf8_lossy(&published.stdout).into_owned()
+    }
+
+    /// Registers `id` as an `item_type` writing this channel.
+    async fn register(&self, base: &str, id: &str, item_type: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .put(format!("{base}/registration/{id}"))
+            .json(&serde_json::json!({"itemType": item_type, "root": self.root, "sideKey": self.key}))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 /// Reads stdout until the "listening on" line and returns the base URL.
 fn wait_for_address(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -225,26 +265,11 @@ async fn sigterm_in_the_middle_of_a_job_run_stops_serve_within_its_grace() {
         .spawn()
         .unwrap();
     let base = wait_for_address(&mut server);
-    let node = format!("--node={base}");
 
     // A consumer claims a payment: the monitor asks the ledger about its batch.
-    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
-    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
-    let (seed, root, key) =
-        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
-    let payment = r#"{"command":"payment","batchId":"batch-held-by-the-ledger","amount":100}"#;
-    let published = gridctl()
-        .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", "1", payment])
-        .output()
-        .unwrap();
-    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
-    let registered = reqwest::Client::new()
-        .put(format!("{base}/registration/consumer-0001"))
-        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
+    let channel = Channel::new(&base);
+    channel.publish(1, r#"{"command":"payment","batchId":"batch-held-by-the-ledger","amount":100}"#);
+    assert_eq!(channel.register(&base, "consumer-0001", "consumer").await.status(), 201);
     tokio::time::timeout(std::time::Duration::from_secs(30), ledger_asked.recv())
         .await
         .expect("the batch monitor asks the ledger");
@@ -273,30 +298,14 @@ async fn a_channel_made_with_gridctl_registers_a_producer_and_reads_back() {
     let data = tempfile::tempdir().unwrap();
     let mut server = serve(data.path()).spawn().unwrap();
     let base = wait_for_address(&mut server);
-    let node = format!("--node={base}");
-
-    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
-    let (seed, root, key) =
-        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
-
+    let channel = Channel::new(&base);
     let usage = r#"{"command":"usage","startTime":1795860000000,"endTime":1795860900000,"usage":0.5}"#;
-    let published = gridctl()
-        .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", "1", usage])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&published.stdout).trim(), r#"{"index":1,"nextIndex":2}"#);
-
-    let registered = reqwest::Client::new()
-        .put(format!("{base}/registration/consumer-0001"))
-        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": key}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(channel.publish(1, usage).trim(), r#"{"index":1,"nextIndex":2}"#);
+    let registered = channel.register(&base, "consumer-0001", "consumer").await;
     assert_eq!(registered.status(), 201, "the grid found the hello gridctl published");
 
-    let read = gridctl().args(["channel", "read", &node, "--root", root, "--side-key", key]).output().unwrap();
+    let (root, key) = (channel.root.as_str(), channel.key.as_str());
+    let read = gridctl().args(["channel", "read", &channel.node, "--root", root, "--side-key", key]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&read.stdout), format!("0 {{\"command\":\"hello\"}}\n1 {usage}\n"));
     server.kill().unwrap();
     server.wait().unwrap();
@@ -489,26 +498,13 @@ async fn side_keys_and_seeds_never_reach_the_logs_even_at_trace_level() {
         .spawn()
         .unwrap();
     let base = wait_for_address(&mut server);
-    let node = format!("--node={base}");
     let http = reqwest::Client::new();
 
     // A consumer with its own channel: made, published on, registered, polled.
-    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
-    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
-    let (seed, root, key) =
-        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
-    let usage = r#"{"command":"usage","startTime":1795860000000,"endTime":1795860900000,"usage":0.5}"#;
-    let published = gridctl()
-        .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", "1", usage])
-        .output()
-        .unwrap();
-    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
-    let registered = http
-        .put(format!("{base}/registration/consumer-0001"))
-        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": key}))
-        .send()
-        .await
-        .unwrap();
+    let channel = Channel::new(&base);
+    let (seed, root, key) = (channel.seed.as_str(), channel.root.as_str(), channel.key.as_str());
+    channel.publish(1, r#"{"command":"usage","startTime":1795860000000,"endTime":1795860900000,"usage":0.5}"#);
+    let registered = channel.register(&base, "consumer-0001", "consumer").await;
     assert_eq!(registered.status(), 201);
     let answer: serde_json::Value = registered.json().await.unwrap();
     let return_key = answer["sideKey"].as_str().expect("the return channel's side key").to_owned();
@@ -634,29 +630,14 @@ async fn serve_warns_when_readings_arrive_after_their_period_settled() {
         .spawn()
         .unwrap();
     let base = wait_for_address(&mut server);
-    let node = format!("--node={base}");
-    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
-    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
-    let (seed, root, key) =
-        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
-    let registered = reqwest::Client::new()
-        .put(format!("{base}/registration/producer-0001"))
-        .json(&serde_json::json!({"itemType": "producer", "root": root, "sideKey": key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
+    let channel = Channel::new(&base);
+    assert_eq!(channel.register(&base, "producer-0001", "producer").await.status(), 201);
     let now = grid_core::EpochMs::now().get();
     let period = now - now % 60_000 - 5 * 60_000;
-    let publish = |from: &str, start: u64| {
+    let publish = |from: u64, start: u64| {
         let output = serde_json::json!({"command": "output", "startTime": start, "endTime": start + 30_000,
             "output": 1.0, "producerPrice": 100, "paymentIdOrAddress": "wallet-producer-0001"});
-        let published = gridctl()
-            .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", from])
-            .arg(output.to_string())
-            .output()
-            .unwrap();
-        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        channel.publish(from, &output.to_string());
     };
     let log = || std::fs::read_to_string(&log_path).unwrap();
     let wait_for = |what: &str| {
@@ -666,10 +647,10 @@ async fn serve_warns_when_readings_arrive_after_their_period_settled() {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     };
-    publish("1", period);
+    publish(1, period);
     wait_for("settled");
     assert!(!log().contains("arrived after their period"), "nothing late yet:\n{}", log());
-    publish("2", period + 30_000);
+    publish(2, period + 30_000);
     wait_for("1 reading arrived after their period had settled");
     assert!(log().contains("raise SETTLEMENT_GRACE_SECS above the producers' --delay-secs plus POLL_INTERVAL_SECS"));
     server.kill().unwrap();
@@ -685,25 +666,16 @@ async fn serve_reads_what_the_node_stores_without_waiting_for_the_schedule() {
     let data = tempfile::tempdir().unwrap();
     let mut server = serve(data.path()).env("POLL_INTERVAL_SECS", "3600").env("PORTAL_TOKEN", TOKEN).spawn().unwrap();
     let base = wait_for_address(&mut server);
-    let node = format!("--node={base}");
     let http = reqwest::Client::new();
     // Past the first scheduled run, which comes at start.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
-    let created = gridctl().args(["channel", "new", &node]).output().unwrap();
-    let channel: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
-    let (seed, root, key) =
-        (channel["seed"].as_str().unwrap(), channel["root"].as_str().unwrap(), channel["sideKey"].as_str().unwrap());
+    let channel = Channel::new(&base);
     let now = grid_core::EpochMs::now().get();
-    let usage = |from: &str, start: u64| {
+    let usage = |from: u64, start: u64| {
         let command =
             serde_json::json!({"command": "usage", "startTime": start, "endTime": start + 1000, "usage": 0.5});
-        let published = gridctl()
-            .args(["channel", "publish", &node, "--seed", seed, "--side-key", key, "--from", from])
-            .arg(command.to_string())
-            .output()
-            .unwrap();
-        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        channel.publish(from, &command.to_string());
     };
     let readings = async || -> usize {
         let detail: serde_json::Value = http
@@ -728,17 +700,11 @@ async fn serve_reads_what_the_node_stores_without_waiting_for_the_schedule() {
     };
 
     // Written before the consumer registers: read when it does.
-    usage("1", now - 60_000);
-    let registered = http
-        .put(format!("{base}/registration/consumer-0001"))
-        .json(&serde_json::json!({"itemType": "consumer", "root": root, "sideKey": key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
+    usage(1, now - 60_000);
+    assert_eq!(channel.register(&base, "consumer-0001", "consumer").await.status(), 201);
     until(1).await;
     // Written after: read when the node stores it.
-    usage("2", now - 30_000);
+    usage(2, now - 30_000);
     until(2).await;
     server.kill().unwrap();
     server.wait().unwrap();
