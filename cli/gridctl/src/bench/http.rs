@@ -10,7 +10,7 @@ use anyhow::Context;
 use super::Figure;
 
 /// What one wrk run measured: requests/s, p50 and p99 latency in ms.
-struct Load {
+pub(super) struct Load {
     rate: f64,
     p50: f64,
     p99: f64,
@@ -27,7 +27,7 @@ fn millis(text: &str) -> Option<f64> {
     })
 }
 
-fn wrk(url: &str, script: Option<&std::path::Path>, seconds: u32) -> anyhow::Result<Load> {
+pub(super) fn wrk(url: &str, script: Option<&std::path::Path>, seconds: u32) -> anyhow::Result<Load> {
     let mut command = Command::new("wrk");
     command.args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency"]);
     if let Some(script) = script {
@@ -45,7 +45,7 @@ fn wrk(url: &str, script: Option<&std::path::Path>, seconds: u32) -> anyhow::Res
     })
 }
 
-fn peak_rss_mb(pid: u32) -> Option<f64> {
+pub(super) fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 =
         status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;

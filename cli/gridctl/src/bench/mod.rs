@@ -5,6 +5,7 @@
 mod codec;
 mod footprint;
 mod http;
+mod idle;
 mod ingest;
 mod settle;
 
@@ -16,7 +17,7 @@ use serde::Serialize;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Only these parts: codec, ingest, settle, http, lambda (default: all).
+    /// Only these parts: codec, ingest, settle, http, idle, lambda (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where the JSON results go.
@@ -141,11 +142,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         provision: args.provision.clone(),
         emulator,
     };
-    let parts: [(&str, &str); 5] = [
+    let parts: [(&str, &str); 6] = [
         ("codec", "Channel codec"),
         ("ingest", "Ingestion (embedded store)"),
         ("settle", "Settlement"),
         ("http", "HTTP (gridctl serve under load)"),
+        ("idle", "An idle grid, and readings pushed to the poller"),
         ("lambda", "Lambda footprint"),
     ];
     for (part, title) in parts {
@@ -159,6 +161,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "ingest" => ingest::run(args.quick).await?,
             "settle" => settle::run(args.quick).await?,
             "http" => http::run(args.quick).await?,
+            "idle" => idle::run(args.quick).await?,
             "lambda" => footprint::run(&builds).await?,
             _ => unreachable!("the parts are listed above"),
         };

@@ -1,0 +1,193 @@
+//! An idle grid (issue 21): `gridctl serve` holding N registrations with channels and no
+//! traffic, and the CPU it uses per minute once its start-up full sweep is done; its peak
+//! memory under HTTP load with the largest N; and how soon a reading attached to the node
+//! is read into the books (the node notifies the poller: no schedule in between).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use grid_app::channels::{ChannelClient, ChannelWriter, HttpChannelClient};
+use grid_core::channel::{ChannelSecrets, ChannelSeed, Command as Message, Reading};
+use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey, Wh};
+use grid_store::RegistrationStore;
+use grid_store::sqlite::{SqliteDb, SqliteRegistrationStore};
+
+use super::Figure;
+use super::http::{peak_rss_mb, wrk};
+
+const TOKEN: &str = "bench-idle-portal-token";
+
+pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let sizes: &[usize] = if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000, 1_000_000] };
+    let window = Duration::from_secs(if quick { 10 } else { 60 });
+    let mut figures = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let dir = tempfile::tempdir()?;
+        let filled = Instant::now();
+        fill(dir.path(), size).await?;
+        let serve = Serve::start(dir.path())?;
+        let settled = serve.settle(Duration::from_secs(600))?;
+        let cpu = serve.cpu_over(window)? * 60.0 / window.as_secs_f64();
+        let name = format!("idle serve, {size} registrations: CPU per minute");
+        figures.push(Figure::new(name, cpu, "s").at_most(0.6));
+        figures.push(Figure::new(
+            format!("  start-up full sweep of {size} (filled in {:.0} s)", filled.elapsed().as_secs_f64()),
+            settled,
+            "s",
+        ));
+        if i == 0 {
+            let (p50, p99) = latency(&serve.base, if quick { 30 } else { 100 }).await?;
+            figures.push(Figure::new("reading attached → stored by the poller, p50", p50, "ms"));
+            figures.push(Figure::new("  p99", p99, "ms").at_most(1000.0));
+        }
+        if i == sizes.len() - 1 {
+            let rss = under_load(&serve, if quick { 2 } else { 10 }).await?;
+            figures.push(
+                Figure::new(format!("serve's peak memory (RSS) under HTTP load, {size} registrations"), rss, "MB")
+                    .at_most(64.0),
+            );
+        }
+    }
+    Ok(figures)
+}
+
+/// `size` consumers, each with a channel of its own that carries nothing yet.
+async fn fill(dir: &std::path::Path, size: usize) -> anyhow::Result<()> {
+    let registrations = SqliteRegistrationStore::new(SqliteDb::open(dir).await?);
+    let now = EpochMs::now();
+    let side_key = SideKey::parse("BenchIdleSideKey0000")?;
+    for n in 0..size {
+        let credentials =
+            ChannelCredentials { root: ChannelRoot::parse(format!("{:064x}", n + 1))?, side_key: side_key.clone() };
+        let id = RegistrationId::parse(format!("idle-{n:08}"))?;
+        registrations.insert(&Registration::new(id, ItemType::Consumer, None, Some(credentials), now)).await?;
+    }
+    Ok(())
+}
+
+/// A `gridctl serve` over a data directory.
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Serve {
+    fn start(dir: &std::path::Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--dev-ledger", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "error")
+            .env("PORTAL_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let first =
+            BufReader::new(child.stdout.take().expect("piped")).lines().next().context("serve printed nothing")??;
+        let base = first.rsplit(' ').next().context("no address")?.to_owned();
+        Ok(Self { child, base })
+    }
+
+    /// CPU seconds (user and system) the process has used so far.
+    fn cpu(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')').context("a stat line")?.1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+        Ok(ticks / clock_ticks())
+    }
+
+    fn cpu_over(&self, window: Duration) -> anyhow::Result<f64> {
+        let before = self.cpu()?;
+        std::thread::sleep(window);
+        Ok(self.cpu()? - before)
+    }
+
+    /// Waits for the start-up round (a full sweep) to end: the first 5 s in which serve
+    /// used under 5 % of a core. Answers how long that took.
+    fn settle(&self, at_most: Duration) -> anyhow::Result<f64> {
+        let started = Instant::now();
+        while self.cpu_over(Duration::from_secs(5))? > 0.25 {
+            anyhow::ensure!(started.elapsed() < at_most, "serve was still busy after {at_most:?}");
+        }
+        Ok(started.elapsed().as_secs_f64() - 5.0)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// A consumer publishes `count` readings, one at a time; each is timed from its attach
+/// to the grid's cursor passing it (as the portal shows it).
+async fn latency(base: &str, count: u64) -> anyhow::Result<(f64, f64)> {
+    let http = reqwest::Client::new();
+    let client: std::sync::Arc<dyn ChannelClient> = std::sync::Arc::new(HttpChannelClient::new(base, http.clone()));
+    let secrets = ChannelSecrets::new(&ChannelSeed::generate(), SideKey::generate());
+    let mut writer = ChannelWriter::new(secrets.clone(), 0, client);
+    writer.publish(&Message::Hello).await?;
+    let body = serde_json::json!({"itemType": "consumer", "root": secrets.root().as_str(),
+                                  "sideKey": secrets.access().side_key().expose()});
+    http.put(format!("{base}/registration/latency-0001")).json(&body).send().await?.error_for_status()?;
+    let read_up_to = async || -> anyhow::Result<u64> {
+        let detail: serde_json::Value = http
+            .get(format!("{base}/portal/api/registrations/latency-0001"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        detail["readUpTo"].as_u64().context("the portal shows how far the grid read")
+    };
+    let now = EpochMs::now().get() - 60_000;
+    let mut samples = Vec::new();
+    for i in 1..=count {
+        let at = |ms: u64| EpochMs::parse(ms as i64).expect("a valid time");
+        let reading = Reading { start: at(now + i * 100), end: at(now + i * 100 + 100), energy: Wh::new(1) };
+        let attached = Instant::now();
+        writer.publish(&Message::Usage(reading)).await?;
+        while read_up_to().await? <= i {
+            anyhow::ensure!(attached.elapsed() < Duration::from_secs(30), "reading {i} was never read");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        samples.push(attached.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Ok((at(0.5), at(0.99)))
+}
+
+/// The server's peak memory after 10 s of `GET` of a storage item.
+async fn under_load(serve: &Serve, seconds: u32) -> anyhow::Result<f64> {
+    let http = reqwest::Client::new();
+    let registered: serde_json::Value = http
+        .put(format!("{}/registration/load-0001", serve.base))
+        .json(&serde_json::json!({"itemType": "consumer"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let key = registered["sideKey"].as_str().context("a side key")?;
+    http.put(format!("{}/storage/load-0001/bench/item", serve.base))
+        .header("X-Side-Key", key)
+        .json(&serde_json::json!({"note": "x".repeat(180)}))
+        .send()
+        .await?
+        .error_for_status()?;
+    wrk(&format!("{}/storage/load-0001/bench/item", serve.base), None, seconds)?;
+    Ok(peak_rss_mb(serve.child.id()).unwrap_or(f64::NAN))
+}
