@@ -36,7 +36,7 @@ async fn heartbeat(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Seria
 
 /// Runs the poller, settlement and the batch monitor every `interval` until `stop` resolves: what
 /// `gridctl serve` does in place of the Lambda schedules. Each round sweeps the channels
-/// with unread messages; the first, and one every `POLL_FULL_SWEEP_SECS`, every polled
+/// with unread messages; one every `POLL_FULL_SWEEP_SECS` (not the first), every polled
 /// registration. Between rounds, when `woken`
 /// (the [`Doorbell`] rang: the node stored envelopes), it polls the work queued at once,
 /// as the queue's trigger does on Lambda. A failed round is logged and retried at the
@@ -54,8 +54,10 @@ pub async fn run_every(
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Not at start: the channel heads kept in the store show what is unread, and a
+    // full sweep of a million registrations is minutes of work at every restart.
     let full_sweep = settler.market.full_sweep;
-    let mut last_full: Option<std::time::Instant> = None;
+    let mut last_full = std::time::Instant::now();
     tokio::pin!(stop);
     loop {
         let scheduled = tokio::select! {
@@ -63,9 +65,9 @@ pub async fn run_every(
             _ = tick.tick() => true,
             () = woken.notified() => false,
         };
-        let full = scheduled && last_full.is_none_or(|at| at.elapsed() >= full_sweep);
+        let full = scheduled && last_full.elapsed() >= full_sweep;
         if full {
-            last_full = Some(std::time::Instant::now());
+            last_full = std::time::Instant::now();
         }
         let round = async {
             if scheduled {
