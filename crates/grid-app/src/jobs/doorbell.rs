@@ -11,11 +11,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use grid_core::{ChannelRoot, RegistrationId, WorkMessage};
+use grid_core::{ChannelRoot, RegistrationId};
 use grid_store::{MessageQueue, RegistrationStore};
 use tokio::sync::Notify;
 
-use super::poller::SHARD_SIZE;
+use super::poller::work_messages;
 
 /// Queues polling work for channels that were just written.
 #[derive(Clone)]
@@ -59,9 +59,7 @@ impl Doorbell {
         if registrations.is_empty() {
             return;
         }
-        let messages: Vec<String> =
-            registrations.chunks(SHARD_SIZE).map(|shard| WorkMessage::new(shard.to_vec()).to_json()).collect();
-        match self.queue.send(&messages).await {
+        match self.queue.send(&work_messages(&registrations)).await {
             Ok(()) => self.woken.notify_one(),
             Err(e) => tracing::warn!(
                 registrations = registrations.len(),

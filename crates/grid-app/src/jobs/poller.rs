@@ -25,7 +25,12 @@ use tokio::task::{JoinError, JoinSet};
 use crate::channels::{ChannelClient, ChannelClientError, ChannelReader};
 
 /// Registrations per work message.
-pub(super) const SHARD_SIZE: usize = 50;
+const SHARD_SIZE: usize = 50;
+
+/// Work messages that poll `registrations`, [`SHARD_SIZE`] to a message.
+pub(super) fn work_messages(registrations: &[RegistrationId]) -> Vec<String> {
+    registrations.chunks(SHARD_SIZE).map(|shard| WorkMessage::new(shard.to_vec()).to_json()).collect()
+}
 /// Messages read from one channel per run; the rest waits for the next run.
 const MAX_MESSAGES_PER_RUN: u64 = 1_000;
 /// How far in the future a reading may start (clock skew between device and grid).
@@ -148,8 +153,7 @@ impl Poller {
             }
         }
         report.registrations = owners.len();
-        let messages: Vec<String> =
-            owners.chunks(SHARD_SIZE).map(|shard| WorkMessage::new(shard.to_vec()).to_json()).collect();
+        let messages = work_messages(&owners);
         report.messages = messages.len();
         self.queue.send(&messages).await?;
         if report.unread > 0 {
