@@ -55,6 +55,8 @@ BUILD = ROOT / ".aws-sam" / "build"
 REGION, ACCOUNT = "us-east-1", "123456789012"
 STACKS = ("rehearsal-a", "rehearsal-b")
 ARTIFACTS = "rehearsal-artifacts"
+# Where cargo put the host builds: CARGO_TARGET_DIR when set (a CI cache), else target/.
+DEBUG = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 PORTAL_TOKEN = "rehearsal-portal-token-0001"
 LEDGER_KEY = "RehearsalGridLedgerKey0001"
 CONSUMER_KEY = "RehearsalConsumerKey0001"
@@ -347,7 +349,7 @@ class Grid:
                 # What the development ledger asks of the grid's payouts; a production
                 # ledger authenticates the grid its own way (docs/deploy.md).
                 env["LEDGER_KEY"] = LEDGER_KEY
-            processes.start([ROOT / "target" / "debug" / name], env=env, stderr=None)
+            processes.start([DEBUG / name], env=env, stderr=None)
         parameter = self.config["portal"]["PORTAL_TOKEN_PARAMETER"]
         self.portal_token = client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
 
@@ -391,7 +393,7 @@ class Grid:
         return json.loads(output)
 
     def gridctl(self, *arguments):
-        return run([ROOT / "target" / "debug" / "gridctl", *arguments], env=dict(os.environ))
+        return run([DEBUG / "gridctl", *arguments], env=dict(os.environ))
 
 
 # What Lambda's SQS trigger does with the poller's role: the rehearsal does it in its
@@ -671,7 +673,7 @@ def main():
             scratch = Path(scratch)
             ledger_port = free_port()
             ledger = f"http://127.0.0.1:{ledger_port}"
-            processes.start([ROOT / "target" / "debug" / "gridctl", "ledger", "--listen", f"127.0.0.1:{ledger_port}",
+            processes.start([DEBUG / "gridctl", "ledger", "--listen", f"127.0.0.1:{ledger_port}",
                              "--data-dir", scratch / "ledger", "--final-after-ms", "0"],
                             env=dict(os.environ, LEDGER_KEY=LEDGER_KEY))
             wait_for(ledger_port, "the development ledger")
