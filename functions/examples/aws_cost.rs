@@ -1,21 +1,33 @@
-//! What a reading costs on AWS: the DynamoDB, S3 and SQS requests the grid sends to
-//! ingest readings (dispatch, poll, store) and to settle them (read, bill, record),
-//! counted on a moto server as the functions would send them. `make bench` runs it (a
-//! release build, compiled with the functions' host builds) and writes
-//! `target/bench/aws-cost.json`; the cost table in `docs/performance.md` comes from its
+//! What the grid costs on AWS, and how soon a reading lands there: the DynamoDB, S3 and
+//! SQS requests it sends to ingest readings (the channel node storing each message and
+//! queuing polling work, the poller reading and storing it) and to settle them (read,
+//! bill, record); what an idle grid sends in an hour by its size (the minute sweep of
+//! unread channels, the hourly full sweep); and the time from a reading's `PUT` to its
+//! being stored. Counted on a moto server as the functions would send them. `make bench`
+//! runs it (a release build, compiled with the functions' host builds) and writes
+//! `target/bench/aws-cost.json`; the cost tables in `docs/performance.md` come from its
 //! output.
 //!
+//! The path a reading takes is the Lambda functions' code: the channels function's
+//! router, served on a local socket (API Gateway's part), and the poller's worker,
+//! handed each work message as the queue's trigger would (Lambda's part: the trigger's
+//! own long poll and an invocation, which AWS adds, are not in the figure).
+//!
 //! ```text
-//! scripts/with-moto target/release/examples/aws_cost [PRODUCERS CONSUMERS READINGS_EACH]
+//! scripts/with-moto target/release/examples/aws_cost [PRODUCERS CONSUMERS READINGS_EACH [IDLE_SIZES…]]
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
 
-use grid_app::GridConfig;
-use grid_app::channels::ChannelWriter;
+use grid_app::channels::{ChannelWriter, HttpChannelClient};
+use grid_app::jobs::PollReport;
+use grid_app::{Api, GridConfig};
 use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Reading};
 use grid_core::{
-    ChannelCredentials, EpochMs, ItemType, PaymentAddress, Price, Registration, RegistrationId, SideKey, Wh,
+    ChannelCredentials, ChannelRoot, EpochMs, ItemType, PaymentAddress, Price, Registration, RegistrationId, SideKey,
+    Wh,
 };
 use grid_store::aws::{AwsClients, OperationCount, RequestCounter, schema};
 use serde_json::json;
@@ -44,45 +56,37 @@ fn at(ms: u64) -> EpochMs {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
-    let (producers, consumers, each) = match args[..] {
-        [p, c, m] => (p, c, m),
-        [] => (5, 50, 10),
-        _ => return Err("usage: aws_cost [PRODUCERS CONSUMERS READINGS_EACH]".into()),
+    let (producers, consumers, each, sizes) = match args[..] {
+        [p, c, m, ref sizes @ ..] => (p, c, m, sizes.to_vec()),
+        [] => (5, 50, 10, vec![1_000, 10_000]),
+        _ => return Err("usage: aws_cost [PRODUCERS CONSUMERS READINGS_EACH [IDLE_SIZES…]]".into()),
     };
     // Warnings (a poll that failed and will be retried) say why a count came out short.
     grid_app::telemetry::init(grid_app::config::LogFormat::Pretty, "warn");
-    let endpoint = std::env::var("GRID_TEST_MOTO_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))?;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
     let counter = RequestCounter::default();
-    let clients = AwsClients::counted(&sdk, &counter);
-    let names = schema::provision(&clients, &format!("cost{}", std::process::id())).await?;
-    let mut vars: HashMap<String, String> = names.to_vars().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    vars.insert("GRID_STORE".into(), "aws".into());
-    vars.insert("SETTLEMENT_PERIOD_SECS".into(), (PERIOD_MS / 1000).to_string());
-    vars.insert("SETTLEMENT_GRACE_SECS".into(), "0".into());
-    let config = GridConfig::from_vars(&vars)?;
-    let stores = grid_app::Stores::on_aws(&clients, &names, &config);
+    let clients = AwsClients::counted(&sdk().await?, &counter);
+    let grid = Grid::provision(&clients, "cost").await?;
 
-    // Every party's channel opened with hello and `each` readings of one period, all
-    // written straight to the node's table (what the channels function does).
+    // Every party registered, its channel opened with hello and read (not counted).
     let now = EpochMs::now().get();
     let period = now - now % PERIOD_MS - 2 * PERIOD_MS;
-    let parties =
-        (0..producers).map(|p| (ItemType::Producer, p)).chain((0..consumers).map(|c| (ItemType::Consumer, c)));
-    for (kind, i) in parties {
-        let id = RegistrationId::parse(format!("{kind}-{i:06}"))?;
-        let secrets = ChannelSecrets::new(&ChannelSeed::generate(), SideKey::generate());
-        let credentials =
-            ChannelCredentials { root: secrets.root().clone(), side_key: secrets.access().side_key().clone() };
-        stores.registrations.insert(&Registration::new(id, kind, None, Some(credentials), at(now))).await?;
-        let mut writer = ChannelWriter::new(secrets, 0, stores.channel_client());
-        writer.publish(&Command::Hello).await?;
-        for slot in 0..each {
+    let node = grid.serve_channel_node().await?;
+    let mut parties = Vec::new();
+    for kind in [ItemType::Producer, ItemType::Consumer] {
+        let count = if kind == ItemType::Producer { producers } else { consumers };
+        for i in 0..count {
+            let mut writer = grid.register(&format!("{kind}-{i:06}"), kind, &node).await?;
+            writer.publish(&Command::Hello).await?;
+            grid.trigger_poller(now).await?;
+            parties.push((kind, i, writer));
+        }
+    }
+    counter.take();
+
+    // Each reading as a device sends it: one `PUT`, then the work it queued.
+    let mut latencies = Vec::new();
+    for slot in 0..each {
+        for (kind, i, writer) in &mut parties {
             let reading = Reading {
                 start: at(period + slot * SLOT_MS),
                 end: at(period + (slot + 1) * SLOT_MS),
@@ -91,26 +95,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let command = match kind {
                 ItemType::Producer => Command::ProducerOutput {
                     reading,
-                    price: Price::parse(100 + i % 20)?,
+                    price: Price::parse(100 + *i % 20)?,
                     payment_address: PaymentAddress::parse(format!("wallet-{i}"))?,
                 },
                 ItemType::Consumer => Command::Usage(reading),
             };
+            let attached = Instant::now();
             writer.publish(&command).await?;
+            let polled = grid.trigger_poller(now).await?;
+            latencies.push(attached.elapsed().as_secs_f64() * 1000.0);
+            if polled.stored != 1 {
+                return Err(format!("{} readings stored of one", polled.stored).into());
+            }
         }
     }
-    counter.take();
-
     let readings = (producers + consumers) * each;
-    let poller = stores.poller(&config);
-    poller.dispatch().await?;
-    let polled = poller.drain(at(now)).await?;
-    if polled.stored != readings {
-        return Err(format!("{} readings stored of {readings}", polled.stored).into());
-    }
     let ingest = counter.take();
 
-    let settled = stores.settler(&config).run(at(period + PERIOD_MS + 1_000)).await?;
+    let settled = grid.stores.settler(&grid.config).run(at(period + PERIOD_MS + 1_000)).await?;
     if settled.is_empty() {
         return Err("nothing settled".into());
     }
@@ -119,13 +121,151 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("AWS requests per reading ({producers} producers, {consumers} consumers, {each} readings each)");
     let ingest = show("ingesting", &ingest, readings);
     let settle = show("settling", &settle, readings);
+    latencies.sort_by(f64::total_cmp);
+    let quantile = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let (p50, p99) = (quantile(0.5), quantile(0.99));
+    println!("reading PUT → stored, through the functions' code over moto: p50 {p50:.1} ms, p99 {p99:.1} ms");
+
+    println!("AWS requests of an idle grid per hour (a sweep a minute, a full sweep an hour), by size");
+    let mut idle = Vec::new();
+    for size in sizes {
+        idle.push(idle_hour(&clients, &counter, size).await?);
+    }
     let report = json!({
         "producers": producers, "consumers": consumers, "readingsEach": each, "readings": readings,
-        "ingest": ingest, "settle": settle,
+        "ingest": ingest, "settle": settle, "latencyMs": {"p50": p50, "p99": p99}, "idle": idle,
     });
     std::fs::create_dir_all("target/bench")?;
     std::fs::write("target/bench/aws-cost.json", serde_json::to_string_pretty(&report)?)?;
     Ok(())
+}
+
+async fn sdk() -> Result<aws_config::SdkConfig, std::env::VarError> {
+    let endpoint = std::env::var("GRID_TEST_MOTO_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))?;
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await)
+}
+
+/// A grid's resources on moto, and its stores over them.
+struct Grid {
+    stores: grid_app::Stores,
+    config: GridConfig,
+}
+
+impl Grid {
+    async fn provision(clients: &AwsClients, name: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        let names = schema::provision(clients, &format!("{name}{}", std::process::id())).await?;
+        let mut vars: HashMap<String, String> =
+            names.to_vars().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        vars.insert("GRID_STORE".into(), "aws".into());
+        vars.insert("SETTLEMENT_PERIOD_SECS".into(), (PERIOD_MS / 1000).to_string());
+        vars.insert("SETTLEMENT_GRACE_SECS".into(), "0".into());
+        let config = GridConfig::from_vars(&vars)?;
+        Ok(Self { stores: grid_app::Stores::on_aws(clients, &names, &config), config })
+    }
+
+    /// The channels function's router on a local socket; its address.
+    async fn serve_channel_node(&self) -> std::io::Result<String> {
+        let router = grid_app::api_router(&[Api::Channels], self.stores.app_state(&self.config), &self.config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(address)
+    }
+
+    /// A registration with a channel of its own, and the device's writer to the node.
+    async fn register(
+        &self,
+        id: &str,
+        kind: ItemType,
+        node: &str,
+    ) -> Result<ChannelWriter, Box<dyn std::error::Error>> {
+        let secrets = ChannelSecrets::new(&ChannelSeed::generate(), SideKey::generate());
+        let credentials =
+            ChannelCredentials { root: secrets.root().clone(), side_key: secrets.access().side_key().clone() };
+        let registration = Registration::new(RegistrationId::parse(id)?, kind, None, Some(credentials), now());
+        self.stores.registrations.insert(&registration).await?;
+        let client = Arc::new(HttpChannelClient::new(node, reqwest::Client::new()));
+        Ok(ChannelWriter::new(secrets, 0, client))
+    }
+
+    /// What the queue's trigger does: hands each waiting work message to the poller's
+    /// worker and deletes it once done.
+    async fn trigger_poller(&self, now: u64) -> Result<PollReport, Box<dyn std::error::Error>> {
+        Ok(self.stores.poller(&self.config).drain(at(now)).await?)
+    }
+}
+
+/// One hour of an idle grid of `size` registrations, each with a channel read up to its
+/// last message: sixty runs of the minute sweep, then the hourly full sweep (its work
+/// messages, and polling every channel they name).
+async fn idle_hour(
+    clients: &AwsClients,
+    counter: &RequestCounter,
+    size: u64,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let grid = Grid::provision(clients, &format!("idle{size}-")).await?;
+    let stored = Instant::now();
+    let side_key = SideKey::parse("CostIdleSideKey00000")?;
+    for n in 0..size {
+        let credentials =
+            ChannelCredentials { root: ChannelRoot::parse(format!("{:064x}", n + 1))?, side_key: side_key.clone() };
+        let id = RegistrationId::parse(format!("idle-{n:08}"))?;
+        grid.stores
+            .registrations
+            .insert(&Registration::new(id, ItemType::Consumer, None, Some(credentials), now()))
+            .await?;
+    }
+    let stored = stored.elapsed().as_secs_f64();
+    counter.take();
+    let poller = grid.stores.poller(&grid.config);
+    for _ in 0..60 {
+        poller.sweep().await?;
+    }
+    let sweeps = counter.take();
+    poller.dispatch().await?;
+    let polled = poller.drain(now()).await?;
+    if polled.registrations as u64 != size {
+        return Err(format!("the full sweep polled {} registrations of {size}", polled.registrations).into());
+    }
+    let full = counter.take();
+    let month = 730.0;
+    let (sweep_requests, sweep_usd) = totals(&sweeps);
+    let (full_requests, full_usd) = totals(&full);
+    println!(
+        "  {size:>9} registrations (stored in {stored:.0} s): sweeps {sweep_requests:>6} requests, full sweep {full_requests:>9} requests   ${:>8.2} a month",
+        (sweep_usd + full_usd) * month
+    );
+    Ok(json!({
+        "registrations": size,
+        "sweepsPerHour": {"requests": sweep_requests, "usdPerMonth": sweep_usd * month, "operations": rows(&sweeps)},
+        "fullSweepPerHour": {"requests": full_requests, "usdPerMonth": full_usd * month, "operations": rows(&full)},
+    }))
+}
+
+fn now() -> EpochMs {
+    EpochMs::now()
+}
+
+/// Requests and their price in USD.
+fn totals(counts: &BTreeMap<(String, String), OperationCount>) -> (u64, f64) {
+    counts.iter().fold((0, 0.0), |(requests, usd), ((service, operation), count)| {
+        let (unit_price, units_per_item) = price(service, operation);
+        (requests + count.requests, usd + count.items as f64 * units_per_item as f64 * unit_price)
+    })
+}
+
+fn rows(counts: &BTreeMap<(String, String), OperationCount>) -> Vec<serde_json::Value> {
+    counts
+        .iter()
+        .map(|((service, operation), count)| {
+            json!({"service": service, "operation": operation, "requests": count.requests, "items": count.items})
+        })
+        .collect()
 }
 
 /// Prints one phase's requests per reading and the cost of a million readings.

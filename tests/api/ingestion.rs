@@ -1,6 +1,7 @@
 //! Push, don't poll (issue 21): the node queues polling work for a registration as it
 //! stores envelopes of its channel, and the scheduled sweep reads only the channels
-//! with unread messages, catching what a lost notification missed.
+//! with unread messages, catching what a lost notification missed; the rare full sweep
+//! finds a message at any registration's cursor.
 
 use std::time::Duration;
 
@@ -72,6 +73,19 @@ async fn the_node_queues_polling_as_it_stores_and_the_sweep_catches_what_was_los
     grid.publish(&first, 4, &[usage(now + 3000)]).await;
     poller.drain(EpochMs::now()).await.unwrap();
     assert_eq!(poller.sweep().await.unwrap().unread, 0, "nobody reads a removed registration's channel");
+
+    // A channel whose head says it was read when it was not (what the full sweep is
+    // for): the sweep misses it; the full sweep finds it by its message at the cursor,
+    // and queues only it.
+    grid.publish(&later, 2, &[usage(now + 4000)]).await;
+    assert_eq!(lose_the_notifications(&grid).await, 1);
+    grid.stores.channels.read_up_to(later.root(), 3).await.unwrap();
+    assert_eq!(poller.sweep().await.unwrap().unread, 0);
+    let full = poller.dispatch().await.unwrap();
+    assert_eq!((full.registrations, full.waiting, full.messages), (1, 1, 1), "{full:?}");
+    assert_eq!(poller.drain(EpochMs::now()).await.unwrap().stored, 1);
+    let idle = poller.dispatch().await.unwrap();
+    assert_eq!((idle.registrations, idle.waiting, idle.messages), (1, 0, 0), "nothing waits: {idle:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

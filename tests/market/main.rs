@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use grid_app::channels::ChannelWriter;
 use grid_core::books::{BatchKind, BatchState};
 use grid_core::channel::{ChannelAccess, ChannelSecrets, Command, Reading};
 use grid_core::market::{Period, PeriodLength, PeriodStart, PeriodTotals, Settlement, SettlementPolicy, settle};
 use grid_core::{
-    ChannelCursor, ChannelRoot, EpochMs, Iota, PaymentAddress, Price, RegistrationId, SideKey, Wh, WorkMessage,
+    ChannelCursor, ChannelRoot, EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, SideKey, Wh,
+    WorkMessage,
 };
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
@@ -78,8 +80,10 @@ async fn publish(grid: &TestGrid, party: &mut Party, command: Command) {
     party.next = grid.publish(&party.channel, party.next, &[command]).await;
 }
 
-/// Publishes the schedule through the node, as the devices would.
-async fn trade(grid: &TestGrid, producers: &mut [Party], consumers: &mut [Party], first: u64) {
+/// The schedule as the devices send it, in order: who sends (producer or consumer, by
+/// index) and what.
+fn commands(first: u64) -> Vec<(ItemType, usize, Command)> {
+    let mut commands = Vec::new();
     for (start, outputs, usages) in schedule(first) {
         for (p, wh, price) in outputs {
             let command = Command::ProducerOutput {
@@ -87,11 +91,20 @@ async fn trade(grid: &TestGrid, producers: &mut [Party], consumers: &mut [Party]
                 price: Price::parse(price).unwrap(),
                 payment_address: PaymentAddress::parse(format!("wallet-{p}")).unwrap(),
             };
-            publish(grid, &mut producers[p], command).await;
+            commands.push((ItemType::Producer, p, command));
         }
         for (c, wh) in usages {
-            publish(grid, &mut consumers[c], Command::Usage(reading(start + 2_000, wh))).await;
+            commands.push((ItemType::Consumer, c, Command::Usage(reading(start + 2_000, wh))));
         }
+    }
+    commands
+}
+
+/// Publishes the schedule through the node, as the devices would.
+async fn trade(grid: &TestGrid, producers: &mut [Party], consumers: &mut [Party], first: u64) {
+    for (kind, index, command) in commands(first) {
+        let party = if kind == ItemType::Producer { &mut producers[index] } else { &mut consumers[index] };
+        publish(grid, party, command).await;
     }
 }
 
@@ -212,7 +225,7 @@ async fn trading_for_three_periods_bills_every_consumer_and_balances(grid: TestG
     }
 
     // Running both jobs again changes nothing.
-    assert_eq!(poller.dispatch().await.unwrap().messages, 1);
+    assert_eq!(poller.dispatch().await.unwrap().messages, 0, "nothing is waiting to be read");
     let again = poller.drain(EpochMs::now()).await.unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 0));
     let resettled = grid.settler().run(now).await.unwrap();
@@ -809,11 +822,20 @@ where
     // again and settlement resumes.
     run(now + 180_000).await.unwrap_or_else(|e| panic!("after the cut at write {cut} the jobs run again: {e}"));
 
+    assert_books_exact(&grid, first, &producers, &consumers, &cut).await;
+    writes
+}
+
+/// The books after trading the schedule from `first`, polling and settling, whatever
+/// was cut off on the way (`cut` names it): every reading stored once, every period
+/// settled once with the expected figures, accounts holding exactly the periods' sums
+/// and balancing, and every consumer's latest payment request stating its whole debt.
+async fn assert_books_exact(grid: &TestGrid, first: u64, producers: &[Party], consumers: &[Party], cut: &str) {
     let want = expected(first, &producers, &consumers, &grid.config.market.policy);
     let periods = [first, first + LENGTH_MS, first + 2 * LENGTH_MS];
     let mut stored = 0;
     for period in (0..6).map(|i| first + i * LENGTH_MS) {
-        stored += readings_counted_in(&grid, period).await;
+        stored += readings_counted_in(grid, period).await;
     }
     assert_eq!(stored, 11, "cut at write {cut}: every reading stored once");
     let (mut billed, mut entitled, mut kept) = (BTreeMap::new(), BTreeMap::new(), 0);
@@ -837,7 +859,7 @@ where
         assert_eq!(account.billed.get() + account.entitled.get(), *amount, "cut at write {cut}: {id}, once");
     }
     assert_eq!(billed.values().sum::<u64>(), entitled.values().sum::<u64>() + kept, "cut at write {cut}");
-    for consumer in &consumers {
+    for consumer in consumers {
         let read = grid.read(consumer.return_channel.as_ref().unwrap(), 0, 100).await;
         let latest = read.messages.iter().rev().find_map(|m| match &m.command {
             Command::PaymentRequest { owed, .. } => Some(owed.get()),
@@ -845,7 +867,67 @@ where
         });
         assert_eq!(latest, billed.get(&consumer.id).copied(), "cut at write {cut}: {}", consumer.id);
     }
+}
+
+/// The channel node's write path (a channel's head raised, its envelope stored, its
+/// registration's polling work queued) cut off at write `cut` (if any) while the
+/// devices publish the schedule; a device whose `PUT` failed sends it again after the
+/// restart, as the agents do. Every notification is then lost, so only the schedule's
+/// sweep of unread channels can find the readings: the books must still be exact.
+/// Returns the writes counted up to the cut.
+async fn node_cut_and_restart<F, G>(start: &F, cut: Option<u64>) -> u64
+where
+    F: Fn(grid_store::faults::FaultPlan) -> G,
+    G: std::future::Future<Output = TestGrid>,
+{
+    let faults = grid_store::faults::FaultPlan::default();
+    let grid = start(faults.clone()).await;
+    let first = first_period();
+    let (mut producers, mut consumers) = parties(&grid).await;
+    let poller = grid.poller();
+    poller.drain(EpochMs::now()).await.unwrap();
+
+    let mut unsent = Vec::new();
+    let (writes, cut) = cut_off_at(&faults, cut, async {
+        for (kind, index, command) in commands(first) {
+            let party = if kind == ItemType::Producer { &mut producers[index] } else { &mut consumers[index] };
+            let mut writer = ChannelWriter::new(party.channel.clone(), party.next, grid.channel_client());
+            match writer.publish(&command).await {
+                Ok(_) => party.next = writer.next_index(),
+                Err(_) => unsent.push((kind, index, command)),
+            }
+        }
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .await;
+    for (kind, index, command) in unsent {
+        let party = if kind == ItemType::Producer { &mut producers[index] } else { &mut consumers[index] };
+        publish(&grid, party, command).await;
+    }
+    while !grid.stores.poll_work.receive(10, std::time::Duration::from_secs(600)).await.unwrap().is_empty() {}
+
+    let swept = poller.sweep().await.unwrap();
+    assert!(swept.registrations > 0, "cut at write {cut}: the sweep finds the unread channels: {swept:?}");
+    let now = EpochMs::now();
+    poller.drain(now).await.unwrap();
+    assert_eq!(poller.sweep().await.unwrap().unread, 0, "cut at write {cut}: every channel read to its head");
+    grid.settler().run(now).await.unwrap();
+    assert_books_exact(&grid, first, &producers, &consumers, &cut).await;
     writes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_every_cut_off_of_the_node_is_caught_by_the_sweep() {
+    let start = async |faults| TestGrid::start_with_faults(CONFIG, &faults).await;
+    let writes = at_every_write(|cut| node_cut_and_restart(&start, cut), 2).await;
+    assert!(writes >= 33, "each of 11 readings raises a head, is stored and queues work: {writes} writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_every_cut_off_of_the_node_is_caught_by_the_sweep() {
+    let start = async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await;
+    let writes = at_every_write(|cut| node_cut_and_restart(&start, cut), 8).await;
+    assert!(writes >= 33, "each of 11 readings raises a head, is stored and queues work: {writes} writes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

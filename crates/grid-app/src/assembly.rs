@@ -174,7 +174,7 @@ impl Stores {
             accounts: self.accounts.clone(),
             rejections: self.rejections.clone(),
             channels: self.channel_client(),
-            heads: self.channels.clone(),
+            node: self.channels.clone(),
             queue: self.poll_work.clone(),
             heartbeats: self.heartbeats.clone(),
             period: config.market.period,

@@ -1,9 +1,11 @@
 //! The poller: reads every polled registration's channel from its cursor and stores
 //! what it finds, exactly once.
 //!
-//! The dispatcher splits the polled registrations into shards and sends one work
-//! message per shard to `poll-work`; workers poll the registrations of a message. A
-//! worker stores each reading with a conditional insert (the same reading is never
+//! Work arrives as messages on `poll-work`, each naming a shard of registrations to
+//! poll: the channel node queues one as it stores envelopes ([`Doorbell`](super::Doorbell)), the
+//! schedule's sweep queues the channels whose head is past what was read (a
+//! notification lost), and the rare full sweep those whose channel holds a message at
+//! their cursor (anything else). A worker stores each reading with a conditional insert (the same reading is never
 //! stored twice), records rejected messages, then moves the cursor with an
 //! expected-value update. Two workers on one channel, a message delivered twice, or a
 //! worker cut off between storing and moving the cursor all end the same way: each
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use grid_core::books::PaymentClaim;
-use grid_core::channel::{ChannelAccess, Command, Envelope, Reading};
+use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress, Reading};
 use grid_core::market::{Period, PeriodLength, PeriodStart, ReadingKind, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{
@@ -51,10 +53,12 @@ pub enum PollerError {
     Work(#[from] WorkError),
 }
 
-/// What a dispatch did.
+/// What a full sweep did: the polled registrations it looked at, those with a message
+/// waiting at their cursor, and the work messages that queued them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DispatchReport {
     pub registrations: usize,
+    pub waiting: usize,
     pub messages: usize,
 }
 
@@ -113,8 +117,9 @@ pub struct Poller {
     pub accounts: Arc<dyn AccountStore>,
     pub rejections: Arc<dyn RejectionLog>,
     pub channels: Arc<dyn ChannelClient>,
-    /// The node's channel heads: which channels have unread messages.
-    pub heads: Arc<dyn ChannelLedger>,
+    /// The channel node's store: its heads (which channels have unread messages) and
+    /// its messages (what the full sweep checks).
+    pub node: Arc<dyn ChannelLedger>,
     pub queue: Arc<dyn MessageQueue>,
     pub heartbeats: Arc<dyn HeartbeatLog>,
     pub period: PeriodLength,
@@ -132,7 +137,7 @@ impl Poller {
         let mut owners = Vec::new();
         let mut after: Option<ChannelRoot> = None;
         loop {
-            let page = self.heads.unread(after.as_ref(), 500).await?;
+            let page = self.node.unread(after.as_ref(), 500).await?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             for (root, head) in page {
@@ -146,7 +151,7 @@ impl Poller {
                     // Read already (its mark was lost), or nobody reads it (yet: a
                     // registration that takes this channel polls it when it registers).
                     _ => {
-                        self.heads.read_up_to(&root, head).await?;
+                        self.node.read_up_to(&root, head).await?;
                         report.marked_read += 1;
                     }
                 }
@@ -163,35 +168,52 @@ impl Poller {
         Ok(report)
     }
 
-    /// Sends one work message per shard of every polled registration: the full sweep,
-    /// run rarely, for what neither a notification nor a channel's head shows.
+    /// The full sweep, run rarely, for what neither a notification nor a channel's head
+    /// shows: pages through every polled registration and queues polling work for those
+    /// whose channel holds a message at their cursor. That check is one item read per
+    /// registration, a hundred to a request, so the sweep costs a fraction of polling
+    /// every channel and an idle grid's full sweep queues nothing.
     pub async fn dispatch(&self) -> Result<DispatchReport, PollerError> {
         let mut report = DispatchReport::default();
-        let mut shard: Vec<RegistrationId> = Vec::with_capacity(SHARD_SIZE);
-        let mut messages = Vec::new();
+        let mut waiting = Vec::new();
         let mut after = None;
         loop {
             let page = self.registrations.list(after.as_ref(), 500).await?;
-            for registration in page.registrations.into_iter().map(|v| v.value).filter(Registration::is_polled) {
-                report.registrations += 1;
-                shard.push(registration.id);
-                if shard.len() == SHARD_SIZE {
-                    messages.push(WorkMessage::new(std::mem::take(&mut shard)).to_json());
-                }
-            }
+            let polled: Vec<Registration> =
+                page.registrations.into_iter().map(|v| v.value).filter(Registration::is_polled).collect();
+            report.registrations += polled.len();
+            waiting.extend(self.with_a_message_waiting(polled).await?);
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
         }
-        if !shard.is_empty() {
-            messages.push(WorkMessage::new(shard).to_json());
-        }
+        report.waiting = waiting.len();
+        let messages = work_messages(&waiting);
         report.messages = messages.len();
         self.queue.send(&messages).await?;
-        tracing::info!(registrations = report.registrations, messages = report.messages, "dispatched polling work");
+        tracing::info!(?report, "swept every registration");
         super::heartbeat(self.heartbeats.as_ref(), "poller-dispatch", &report).await;
         Ok(report)
+    }
+
+    /// The registrations whose channel holds a message at their cursor: what a poll of
+    /// theirs would start reading (a reader stops at the first empty address).
+    async fn with_a_message_waiting(
+        &self,
+        registrations: Vec<Registration>,
+    ) -> Result<Vec<RegistrationId>, PollerError> {
+        let next: Vec<(RegistrationId, MessageAddress)> = registrations
+            .into_iter()
+            .filter_map(|r| {
+                let channel = r.channel?;
+                let address = ChannelAccess::new(channel.root, channel.side_key).address(r.cursor.next_index);
+                Some((r.id, address))
+            })
+            .collect();
+        let addresses: Vec<MessageAddress> = next.iter().map(|(_, address)| address.clone()).collect();
+        let found = self.node.get_many(&addresses).await?;
+        Ok(next.into_iter().filter(|(_, address)| found.contains_key(address)).map(|(id, _)| id).collect())
     }
 
     /// Polls the registrations of one work message, `concurrency` at a time (each on
@@ -315,7 +337,7 @@ impl Poller {
     /// Tells the node how far `root` was read. A failure only leaves the channel
     /// looking unread, so the next sweep polls it once more: said, never fatal.
     async fn mark_read(&self, root: &ChannelRoot, next_index: u64) {
-        if let Err(e) = self.heads.read_up_to(root, next_index).await {
+        if let Err(e) = self.node.read_up_to(root, next_index).await {
             tracing::warn!(%root, error = %crate::telemetry::cause_chain(&e), "cannot mark a channel read; it will be polled again");
         }
     }
