@@ -831,7 +831,7 @@ where
 /// settled once with the expected figures, accounts holding exactly the periods' sums
 /// and balancing, and every consumer's latest payment request stating its whole debt.
 async fn assert_books_exact(grid: &TestGrid, first: u64, producers: &[Party], consumers: &[Party], cut: &str) {
-    let want = expected(first, &producers, &consumers, &grid.config.market.policy);
+    let want = expected(first, producers, consumers, &grid.config.market.policy);
     let periods = [first, first + LENGTH_MS, first + 2 * LENGTH_MS];
     let mut stored = 0;
     for period in (0..6).map(|i| first + i * LENGTH_MS) {
