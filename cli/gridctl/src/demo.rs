@@ -23,6 +23,7 @@ use grid_agents::producer::{Producer, ProducerSettings};
 use grid_agents::source::Source;
 use grid_agents::{GridApi, Meter, OwnChannel, Wallet};
 use grid_app::channels::{ChannelClient, HttpChannelClient};
+use grid_app::jobs::Jobs;
 use grid_app::{GridConfig, Stores, telemetry};
 use grid_core::channel::Reading;
 use grid_core::devices::Profile;
@@ -30,7 +31,7 @@ use grid_core::market::{ConsumerOutcome, PeriodReport, PeriodStart, ProducerOutc
 use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId};
 use serde::Serialize;
 
-use crate::serve::{Jobs, Server};
+use crate::serve::Server;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {

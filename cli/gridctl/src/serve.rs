@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use dev_ledger::{GridAccounts, LedgerOptions, LedgerStore};
 use grid_app::config::LedgerConfig;
-use grid_app::jobs::{self, BatchMonitor, Poller, Settler};
+use grid_app::jobs::Jobs;
 use grid_app::ledger::{HttpLedger, Ledger};
 use grid_app::{GridConfig, Stores, telemetry};
 use grid_core::ledger::Dialect;
@@ -101,16 +101,6 @@ pub struct Server {
     limits: grid_app::server::ServerLimits,
 }
 
-/// What `serve` runs beside the APIs, every `POLL_INTERVAL_SECS`.
-pub struct Jobs {
-    pub poller: Poller,
-    pub settler: Settler,
-    pub monitor: BatchMonitor,
-    pub interval: std::time::Duration,
-    /// Rung when the node stores envelopes: the poller drains the queued work at once.
-    pub woken: Arc<tokio::sync::Notify>,
-}
-
 impl Server {
     /// Opens the store and binds the socket; nothing is served until `run…` is called.
     /// The jobs pay through `LEDGER_URL`, or through a development ledger served at
@@ -171,9 +161,7 @@ impl Server {
     /// job round under way finish, for `GRID_SHUTDOWN_GRACE_SECS` at most.
     pub async fn run_until_shutdown(self) -> anyhow::Result<()> {
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-        let Jobs { poller, settler, monitor, interval, woken } = self.jobs;
-        let grace = self.limits.shutdown_grace;
-        let jobs = tokio::spawn(jobs::run_every(poller, settler, monitor, interval, woken, grace, async move {
+        let jobs = tokio::spawn(self.jobs.run_every_interval(self.limits.shutdown_grace, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
         grid_app::server::serve(self.listener, self.app, self.limits, async move {

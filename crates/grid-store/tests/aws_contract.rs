@@ -111,3 +111,33 @@ async fn sign_ins() -> (Moto, Arc<dyn grid_store::SignInLog>) {
 mod sign_in_log {
     grid_store::sign_in_log_contract!(super::sign_ins);
 }
+
+/// The benchmarks' bulk loader writes what `insert` would: the registration, its
+/// channel root's binding and its folded id's (so the same id in another case is
+/// refused afterwards).
+#[tokio::test]
+async fn registrations_loaded_in_bulk_read_back_as_inserted_ones_do() {
+    use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey};
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    let store = DynamoRegistrationStore::new(&clients, names.registrations_table);
+    let side_key = SideKey::parse("BulkLoadedSideKey000").unwrap();
+    let loaded: Vec<Registration> = (1..=30)
+        .map(|n| {
+            let root = ChannelRoot::parse(format!("{n:064x}")).unwrap();
+            let credentials = ChannelCredentials { root, side_key: side_key.clone() };
+            let id = RegistrationId::parse(format!("Bulk-{n:04}")).unwrap();
+            Registration::new(id, ItemType::Consumer, None, Some(credentials), EpochMs::now())
+        })
+        .collect();
+    store.load_unchecked(&loaded).await.unwrap();
+    for registration in &loaded {
+        let got = store.get(&registration.id).await.unwrap().unwrap();
+        assert_eq!((&got.value, got.version), (registration, 1));
+        let root = &registration.channel.as_ref().unwrap().root;
+        assert_eq!(store.channel_owner(root).await.unwrap().as_ref(), Some(&registration.id));
+    }
+    let same_in_lower_case =
+        Registration::new(RegistrationId::parse("bulk-0001").unwrap(), ItemType::Consumer, None, None, EpochMs::now());
+    assert!(store.insert(&same_in_lower_case).await.is_err(), "the folded id is bound");
+}

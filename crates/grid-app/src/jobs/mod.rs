@@ -34,56 +34,62 @@ async fn heartbeat(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Seria
     }
 }
 
-/// Runs the poller, settlement and the batch monitor every `interval` until `stop` resolves: what
-/// `gridctl serve` does in place of the Lambda schedules. Each round sweeps the channels
-/// with unread messages; one every `POLL_FULL_SWEEP_SECS` (not the first), every polled
-/// registration. Between rounds, when `woken`
-/// (the [`Doorbell`] rang: the node stored envelopes), it polls the work queued at once,
-/// as the queue's trigger does on Lambda. A failed round is logged and retried at the
-/// next tick; nothing is lost by it. A round under way when `stop` resolves gets `grace`
-/// to finish, and is dropped after it: every step is idempotent, so the next start takes
-/// up where it was cut (a lease it held expires first).
-pub async fn run_every(
-    poller: Poller,
-    settler: Settler,
-    monitor: BatchMonitor,
-    interval: std::time::Duration,
-    woken: std::sync::Arc<tokio::sync::Notify>,
-    grace: std::time::Duration,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Not at start: the channel heads kept in the store show what is unread, and a
-    // full sweep of a million registrations is minutes of work at every restart.
-    let full_sweep = settler.market.full_sweep;
-    let mut last_full = std::time::Instant::now();
-    tokio::pin!(stop);
-    loop {
-        let scheduled = tokio::select! {
-            () = &mut stop => return,
-            _ = tick.tick() => true,
-            () = woken.notified() => false,
-        };
-        let full = scheduled && last_full.elapsed() >= full_sweep;
-        if full {
-            last_full = std::time::Instant::now();
-        }
-        let round = async {
-            if scheduled {
-                one_round(&poller, &settler, &monitor, interval, full).await;
-            } else {
-                drain(&poller, &settler, interval).await;
+/// The jobs `gridctl serve` runs beside the APIs, every `POLL_INTERVAL_SECS`, in place
+/// of the Lambda schedules.
+pub struct Jobs {
+    pub poller: Poller,
+    pub settler: Settler,
+    pub monitor: BatchMonitor,
+    pub interval: std::time::Duration,
+    /// Rung when the node stores envelopes: the poller drains the queued work at once.
+    pub woken: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Jobs {
+    /// Runs the poller, settlement and the batch monitor every `interval` until `stop`
+    /// resolves. Each round sweeps the channels with unread messages; one every
+    /// `POLL_FULL_SWEEP_SECS` (not the first), every polled registration. Between
+    /// rounds, when woken (the [`Doorbell`] rang: the node stored envelopes), it polls
+    /// the work queued at once, as the queue's trigger does on Lambda. A failed round is
+    /// logged and retried at the next tick; nothing is lost by it. A round under way when
+    /// `stop` resolves gets `grace` to finish, and is dropped after it: every step is
+    /// idempotent, so the next start takes up where it was cut (a lease it held expires
+    /// first).
+    pub async fn run_every_interval(self, grace: std::time::Duration, stop: impl std::future::Future<Output = ()>) {
+        let Self { poller, settler, monitor, interval, woken } = self;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Not at start: the channel heads kept in the store show what is unread, and a
+        // full sweep of a million registrations is minutes of work at every restart.
+        let full_sweep = settler.market.full_sweep;
+        let mut last_full = std::time::Instant::now();
+        tokio::pin!(stop);
+        loop {
+            let scheduled = tokio::select! {
+                () = &mut stop => return,
+                _ = tick.tick() => true,
+                () = woken.notified() => false,
+            };
+            let full = scheduled && last_full.elapsed() >= full_sweep;
+            if full {
+                last_full = std::time::Instant::now();
             }
-        };
-        tokio::pin!(round);
-        tokio::select! {
-            () = &mut round => {}
-            () = &mut stop => {
-                if tokio::time::timeout(grace, round).await.is_err() {
-                    tracing::warn!(?grace, "stopping in the middle of a job round; the next start takes it up");
+            let round = async {
+                if scheduled {
+                    one_round(&poller, &settler, &monitor, interval, full).await;
+                } else {
+                    drain(&poller, &settler, interval).await;
                 }
-                return;
+            };
+            tokio::pin!(round);
+            tokio::select! {
+                () = &mut round => {}
+                () = &mut stop => {
+                    if tokio::time::timeout(grace, round).await.is_err() {
+                        tracing::warn!(?grace, "stopping in the middle of a job round; the next start takes it up");
+                    }
+                    return;
+                }
             }
         }
     }

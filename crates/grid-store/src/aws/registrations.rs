@@ -84,6 +84,46 @@ impl DynamoRegistrationStore {
     }
 }
 
+#[cfg(feature = "contract")]
+impl DynamoRegistrationStore {
+    /// Test and benchmark support: stores new registrations (their items, channel-root
+    /// and folded-id bindings) with unconditional batch writes, 25 items a request. Only
+    /// for filling a fresh table with registrations known not to clash: nothing is
+    /// checked. moto copies every table for each transaction, so storing 100,000
+    /// registrations one [`insert`](RegistrationStore::insert) at a time takes hours there.
+    pub async fn load_unchecked(&self, registrations: &[Registration]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut items = Vec::with_capacity(registrations.len() * 3);
+        for registration in registrations {
+            let record = RegistrationRecord::from(registration);
+            let binding = |key| Item::from([("id".to_owned(), key), ("registration".to_owned(), s(&record.id))]);
+            items.extend(record.channel_root.as_deref().map(|root| binding(root_key(root))));
+            items.push(binding(fold_key(&record.id)));
+            items.push(to_item(&record, 1));
+        }
+        for chunk in items.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder().set_item(Some(item.clone())).build().map_err(backend)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            while !requests.is_empty() {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                requests = output.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+}
+
 impl DynamoRegistrationStore {
     /// The registration a `root#` or `fold#` item names.
     async fn claim_owner(&self, key: AttributeValue) -> Result<Option<RegistrationId>, StoreError> {
