@@ -259,18 +259,34 @@ struct Deposit {
     amount: Iota,
 }
 
+/// What a request on one account carries: a JSON body of shape `expected`, for a valid
+/// address; or the refusal (boxed: a response is large beside what it refuses).
+fn account_request<T: serde::de::DeserializeOwned>(
+    address: String,
+    headers: &HeaderMap,
+    body: &[u8],
+    expected: &str,
+) -> Result<(PaymentAddress, T), Box<Response>> {
+    if let Some(refused) = json_only(headers) {
+        return Err(Box::new(refused));
+    }
+    let Ok(address) = PaymentAddress::parse(address) else {
+        return Err(Box::new(error(StatusCode::BAD_REQUEST, "not an address")));
+    };
+    let parsed = serde_json::from_slice(body)
+        .map_err(|_| Box::new(error(StatusCode::BAD_REQUEST, format!("expected {expected}"))))?;
+    Ok((address, parsed))
+}
+
 async fn deposit(
     State(ledger): State<Ledger>,
     Path(address): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = json_only(&headers) {
-        return refused;
-    }
-    let Ok(address) = PaymentAddress::parse(address) else { return error(StatusCode::BAD_REQUEST, "not an address") };
-    let Ok(Deposit { amount }) = serde_json::from_slice(&body) else {
-        return error(StatusCode::BAD_REQUEST, r#"expected {"amount": <whole IOTA>}"#);
+    let (address, Deposit { amount }) = match account_request(address, &headers, &body, r#"{"amount": <whole IOTA>}"#) {
+        Ok(request) => request,
+        Err(refused) => return *refused,
     };
     match ledger.store.deposit(&address, amount).await {
         Ok(balance) => Json(json!({"address": address, "balance": balance.get()})).into_response(),
@@ -292,13 +308,11 @@ async fn claim(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = json_only(&headers) {
-        return refused;
-    }
-    let Ok(address) = PaymentAddress::parse(address) else { return error(StatusCode::BAD_REQUEST, "not an address") };
-    let Ok(KeyClaim { key }) = serde_json::from_slice(&body) else {
-        return error(StatusCode::BAD_REQUEST, r#"expected {"key": <16 to 128 letters and digits>}"#);
-    };
+    let (address, KeyClaim { key }) =
+        match account_request(address, &headers, &body, r#"{"key": <16 to 128 letters and digits>}"#) {
+            Ok(request) => request,
+            Err(refused) => return *refused,
+        };
     let key = match AccountKey::parse(key) {
         Ok(key) => key,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
