@@ -22,7 +22,7 @@ const TOKEN: &str = "bench-idle-portal-token";
 
 pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let sizes: &[usize] = if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000, 1_000_000] };
-    let window = Duration::from_secs(if quick { 10 } else { 30 });
+    let window = Duration::from_secs(if quick { 10 } else { 20 });
     // The largest grid is stored meanwhile (a couple of minutes for a million).
     let (&largest, smaller) = sizes.split_last().expect("sizes");
     let largest_dir = tempfile::tempdir()?;
