@@ -109,6 +109,10 @@ impl Server {
         let stores = Stores::open(config)
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        // `GET /metrics` renders what this process records from here on.
+        if let Err(e) = grid_app::metrics::collect_for_prometheus() {
+            tracing::warn!(error = %e, "metrics are collected elsewhere in this process; /metrics will not show them");
+        }
         let state = stores.app_state(config);
         let woken = state.doorbell.woken();
         let mut app = grid_app::router(state, config);

@@ -15,6 +15,7 @@ pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod ledger;
+pub mod metrics;
 pub mod portal;
 pub mod registry;
 pub mod server;

@@ -93,10 +93,25 @@ pub fn with_layers(routes: Router, body_limit_bytes: usize, deadline: Duration) 
         .layer(middleware::from_fn(move |req: Request, next: Next| within(deadline, req, next)))
         .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req.extensions().get::<MatchedPath>().map_or("<no route>", MatchedPath::as_str).to_owned();
-            tracing::info_span!("request", method = %req.method(), route)
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &Request| tracing::info_span!("request", method = %req.method(), route = route_of(req)),
+        ))
+        .layer(middleware::from_fn(measured))
+}
+
+/// The route template a request matched, never its path (ids and keys stay out of logs
+/// and metrics).
+fn route_of(req: &Request) -> String {
+    req.extensions().get::<MatchedPath>().map_or("<no route>", MatchedPath::as_str).to_owned()
+}
+
+/// Counts and times every answer, by route and status class.
+async fn measured(req: Request, next: Next) -> Response {
+    let route = route_of(&req);
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    crate::metrics::answered(route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
 }
 
 /// Answers 408 when a request (reading its body included) outlives its deadline,

@@ -36,10 +36,13 @@ impl Doorbell {
         self.woken.clone()
     }
 
-    /// Envelopes of these channels were stored: polls the registrations bound to them.
+    /// Envelopes of these channels were stored (a root per envelope): polls the
+    /// registrations bound to them.
     /// A root no registration owns is left alone; its messages are read when one
     /// registers with it.
     pub async fn ring(&self, roots: impl IntoIterator<Item = ChannelRoot>) {
+        let roots: Vec<ChannelRoot> = roots.into_iter().collect();
+        metrics::counter!(crate::metrics::MESSAGES_ATTACHED).increment(roots.len() as u64);
         let roots: BTreeSet<ChannelRoot> = roots.into_iter().collect();
         let mut owners = Vec::with_capacity(roots.len());
         for root in &roots {

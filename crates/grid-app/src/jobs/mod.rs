@@ -21,9 +21,16 @@ use grid_store::{Heartbeat, HeartbeatLog};
 /// The jobs' names in heartbeats.
 pub const JOBS: [&str; 5] = ["poller-sweep", "poller-dispatch", "poller", "settlement", "batch-monitor"];
 
-/// Records a run of `job` and what it did, for the operator; a failure to record is
-/// logged, never fatal (the run's own effects are what count).
-async fn heartbeat(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Serialize) {
+/// Records a run of `job` and what it did, for the operator (the portal's last runs, the
+/// alarm on a job that stopped); a failure to record is logged, never fatal (the run's
+/// own effects are what count).
+async fn heartbeat(log: &dyn HeartbeatLog, job: &'static str, report: &impl serde::Serialize) {
+    crate::metrics::ran(job);
+    record(log, job, report).await;
+}
+
+/// Writes a heartbeat: a run of `job`, or (for [`LATE_READINGS`]) the latest of an event.
+async fn record(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Serialize) {
     let beat = Heartbeat {
         job: job.to_owned(),
         at: grid_core::EpochMs::now().get(),

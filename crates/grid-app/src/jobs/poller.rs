@@ -237,7 +237,7 @@ impl Poller {
         super::heartbeat(self.heartbeats.as_ref(), "poller", &report).await;
         if report.late > 0 {
             // The portal shows the last time readings came after their period settled.
-            super::heartbeat(self.heartbeats.as_ref(), LATE_READINGS, &LateReport { late: report.late }).await;
+            super::record(self.heartbeats.as_ref(), LATE_READINGS, &LateReport { late: report.late }).await;
         }
         Ok(report)
     }
@@ -309,7 +309,7 @@ impl Poller {
                 &registration.id,
                 rejection.index,
                 rejection.address.clone(),
-                rejection.reason.to_string(),
+                ("unreadable", rejection.reason.to_string()),
                 now,
             )
             .await?;
@@ -384,7 +384,7 @@ impl Poller {
                         &registration.id,
                         index,
                         self.address(registration, index),
-                        format!("batch {batch_id} was claimed before"),
+                        ("claimed-before", format!("batch {batch_id} was claimed before")),
                         now,
                     )
                     .await?;
@@ -399,13 +399,14 @@ impl Poller {
                     }
                     _ => format!("a {item_type} does not send {}", other.name()),
                 };
+                let reason = ("not-allowed", reason);
                 self.reject(&registration.id, index, self.address(registration, index), reason, now).await?;
                 report.rejected += 1;
                 return Ok(());
             }
         };
         if reading.reading.start.get() > now.get().saturating_add(MAX_CLOCK_SKEW_MS) {
-            let reason = format!("the reading starts in the future ({} ms)", reading.reading.start);
+            let reason = ("in-the-future", format!("the reading starts in the future ({} ms)", reading.reading.start));
             self.reject(&registration.id, index, self.address(registration, index), reason, now).await?;
             report.rejected += 1;
         } else {
@@ -435,6 +436,7 @@ impl Poller {
             for (reading, outcome) in readings.into_iter().zip(outcomes) {
                 match outcome {
                     Insertion::Stored => {
+                        metrics::counter!(crate::metrics::READINGS_INGESTED).increment(1);
                         report.stored += 1;
                         report.late += u64::from(reading.counted_in != reading.period);
                     }
@@ -483,15 +485,18 @@ impl Poller {
         Ok(self.settlements.head().await?)
     }
 
+    /// Records a refused message: `kind` is the metric's reason (a few fixed words), the
+    /// text what the operator reads.
     async fn reject(
         &self,
         registration: &RegistrationId,
         channel_index: u64,
         address: grid_core::channel::MessageAddress,
-        reason: String,
+        (kind, reason): (&'static str, String),
         now: EpochMs,
     ) -> Result<(), PollerError> {
         tracing::warn!(%registration, channel_index, %reason, "rejected a channel message");
+        metrics::counter!(crate::metrics::READINGS_REJECTED, crate::metrics::REASON => kind).increment(1);
         let rejected = Rejected { registration: registration.clone(), channel_index, address, reason, at: now };
         Ok(self.rejections.record(&rejected).await?)
     }

@@ -108,7 +108,10 @@ impl Settler {
                 return Ok(settled);
             }
             match self.settle_period(period, head.latest, now).await {
-                Ok(record) => settled.push(record),
+                Ok(record) => {
+                    crate::metrics::settled(&record);
+                    settled.push(record);
+                }
                 // Another run closed or finished it first; look at the head again.
                 Err(SettlerError::Store(StoreError::Conflict(reason))) => {
                     tracing::info!(%period, %reason, "another run is settling; following it");

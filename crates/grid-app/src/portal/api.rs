@@ -288,3 +288,12 @@ pub(crate) async fn registration(
         None => Err(ApiError::NotFound(format!("registration {id} not found"))),
     }
 }
+
+/// The metrics this process collected, in Prometheus text (`gridctl serve`); on Lambda
+/// they are in CloudWatch instead.
+pub(crate) async fn metrics() -> Result<Response, ApiError> {
+    let text = crate::metrics::render().ok_or_else(|| {
+        ApiError::NotFound("this process collects no metrics here; on AWS they are in CloudWatch".into())
+    })?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}

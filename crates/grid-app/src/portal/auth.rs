@@ -34,7 +34,8 @@ pub const SIGN_IN_WINDOW_MS: u64 = 5 * 60 * 1000;
 /// Lets a request through if it carries the token or a live session; otherwise an API
 /// call gets 401 and a page the login form.
 pub(super) async fn require(State(state): State<PortalState>, request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with("/portal/api/");
+    let path = request.uri().path();
+    let api = path.starts_with("/portal/api/") || path == "/metrics";
     let Some(token) = state.token.as_deref() else {
         return not_configured(!api);
     };

@@ -60,6 +60,7 @@ pub(crate) fn routes(state: PortalState) -> Router {
         .route("/portal/api/rejections", get(api::rejections))
         .route("/portal/api/heartbeats", get(api::heartbeats))
         .route("/portal/api/registrations/{registrationId}", get(api::registration))
+        .route("/metrics", get(api::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
     let open = Router::new()
         .route("/portal/login", get(auth::login_page).post(auth::login))

@@ -1,0 +1,108 @@
+//! What an operator watches, and what the alarms fire on (docs/operations.md).
+//!
+//! The code records through the [`metrics`] facade, so no job or handler knows where its
+//! figures go. `gridctl serve` renders them at `GET /metrics` in Prometheus text, behind
+//! the portal's token. A Lambda function writes those of each invocation to its log in
+//! CloudWatch's Embedded Metric Format ([`lambda`](crate::lambda)), and CloudWatch turns
+//! the lines into metrics under [`NAMESPACE`], each with the stack's name as the [`STACK`]
+//! dimension; the template's alarms and dashboard watch those. The names below are the
+//! only spelling of each: the template's tests read them from here.
+//!
+//! Counters count since the process started (Prometheus) or within the invocation
+//! (CloudWatch sums them); gauges are the state a job saw last.
+
+use grid_core::market::SettlementRecord;
+
+/// CloudWatch's namespace for the grid's metrics.
+pub const NAMESPACE: &str = "EnergyGrid";
+/// The dimension every metric carries on Lambda: the stack, so two stacks in one
+/// account keep their figures apart.
+pub const STACK: &str = "Stack";
+
+/// Readings the poller stored (counter).
+pub const READINGS_INGESTED: &str = "readings_ingested";
+/// Channel messages the poller refused, by [`REASON`] (counter).
+pub const READINGS_REJECTED: &str = "readings_rejected";
+/// Envelopes the channel node stored (counter).
+pub const MESSAGES_ATTACHED: &str = "channel_messages_attached";
+/// Periods settled (counter).
+pub const PERIODS_SETTLED: &str = "periods_settled";
+/// IOTA billed to consumers for settled periods (counter).
+pub const REVENUE: &str = "revenue_iota";
+/// The grid's fee of settled periods, in IOTA (counter).
+pub const FEE: &str = "fee_iota";
+/// Energy traded locally in settled periods, in Wh (counter).
+pub const MATCHED: &str = "matched_wh";
+/// Energy consumers drew from the utility in settled periods, in Wh (counter).
+pub const IMPORTED: &str = "imported_wh";
+/// Energy producers offered beyond local use in settled periods, in Wh (counter).
+pub const EXPORTED: &str = "exported_wh";
+/// Runs of a job, by [`JOB`] (counter): an alarm fires when one stops.
+pub const JOB_RUNS: &str = "job_runs";
+/// HTTP requests answered, by [`ROUTE`] and [`STATUS`] class (counter).
+pub const HTTP_REQUESTS: &str = "http_requests";
+/// How long HTTP requests took, by [`ROUTE`], in seconds (histogram).
+pub const HTTP_DURATION: &str = "http_request_duration_seconds";
+
+/// Why a channel message was refused.
+pub const REASON: &str = "reason";
+/// Which job ran.
+pub const JOB: &str = "job";
+/// The route template (`/storage/{id}/{*path}`), never the path itself.
+pub const ROUTE: &str = "route";
+/// `2xx`, `3xx`, `4xx` or `5xx`: few enough values to keep CloudWatch's metrics few.
+pub const STATUS: &str = "status";
+
+/// A settled period, into the counters.
+pub fn settled(record: &SettlementRecord) {
+    metrics::counter!(PERIODS_SETTLED).increment(1);
+    metrics::counter!(REVENUE).increment(record.revenue.get());
+    metrics::counter!(FEE).increment(record.fee.get());
+    metrics::counter!(MATCHED).increment(record.matched.get());
+    metrics::counter!(IMPORTED).increment(record.imported.get());
+    metrics::counter!(EXPORTED).increment(record.exported.get());
+}
+
+/// A job ran (whatever it found to do).
+pub fn ran(job: &'static str) {
+    metrics::counter!(JOB_RUNS, JOB => job).increment(1);
+}
+
+/// An HTTP request answered.
+pub fn answered(route: String, status: u16, seconds: f64) {
+    let class = match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!(HTTP_REQUESTS, ROUTE => route.clone(), STATUS => class).increment(1);
+    metrics::histogram!(HTTP_DURATION, ROUTE => route).record(seconds);
+}
+
+#[cfg(feature = "prometheus")]
+static PROMETHEUS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+
+/// Collects this process's metrics for [`render`] (once; later calls change nothing).
+/// Fails if another recorder was installed first.
+#[cfg(feature = "prometheus")]
+pub fn collect_for_prometheus() -> Result<(), metrics::SetRecorderError<metrics_exporter_prometheus::PrometheusRecorder>>
+{
+    if PROMETHEUS.get().is_some() {
+        return Ok(());
+    }
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)?;
+    let _ = PROMETHEUS.set(handle);
+    Ok(())
+}
+
+/// The metrics so far in Prometheus text, if this process collects them.
+pub fn render() -> Option<String> {
+    #[cfg(feature = "prometheus")]
+    if let Some(handle) = PROMETHEUS.get() {
+        return Some(handle.render());
+    }
+    None
+}
