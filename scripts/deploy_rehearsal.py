@@ -295,8 +295,8 @@ class Processes:
         self.running = []
 
     def start(self, command, **kwargs):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=kwargs.pop("stderr", subprocess.DEVNULL),
-                                   **kwargs)
+        process = subprocess.Popen(command, stdout=kwargs.pop("stdout", subprocess.DEVNULL),
+                                   stderr=kwargs.pop("stderr", subprocess.DEVNULL), **kwargs)
         self.running.append(process)
         return process
 
@@ -349,7 +349,9 @@ class Grid:
                 # What the development ledger asks of the grid's payouts; a production
                 # ledger authenticates the grid its own way (docs/deploy.md).
                 env["LEDGER_KEY"] = LEDGER_KEY
-            processes.start([DEBUG / name], env=env, stderr=None)
+            # Its log, as CloudWatch Logs would keep it: the metrics' EMF lines are in it.
+            with open(logs / f"{name}.log", "wb") as log:
+                processes.start([DEBUG / name], env=env, stderr=None, stdout=log)
         parameter = self.config["portal"]["PORTAL_TOKEN_PARAMETER"]
         self.portal_token = client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
 
@@ -559,6 +561,57 @@ def a_period_through_the_functions(grid, ledger):
     say("a period ran through the deployed functions: registered, read, settled, paid; the books balance")
 
 
+# --- metrics -------------------------------------------------------------------------
+
+
+def emf_sums(log, stack):
+    """A function's metrics as CloudWatch reads them from its log: each Embedded Metric
+    Format line, checked for the grid's namespace and the stack's dimension, summed by
+    (metric name, the other dimensions)."""
+    sums = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        with contextlib.suppress(json.JSONDecodeError):
+            document = json.loads(line)
+            if not isinstance(document, dict) or "_aws" not in document:
+                continue
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                if directive["Namespace"] != "EnergyGrid" or document.get("Stack") != stack:
+                    fail(f"{log.name}: a metric outside EnergyGrid or without Stack={stack}: {line}")
+                for dimensions in directive["Dimensions"]:
+                    if "Stack" not in dimensions:
+                        fail(f"{log.name}: metrics without the Stack dimension: {line}")
+                    labels = tuple(sorted((d, document[d]) for d in dimensions if d != "Stack"))
+                    for metric in directive["Metrics"]:
+                        value = document[metric["Name"]]
+                        total = sum(value) if isinstance(value, list) else value
+                        key = (metric["Name"], labels)
+                        sums[key] = sums.get(key, 0) + total
+    return sums
+
+
+def check_metrics(stack, logs):
+    """The period's figures as the functions' EMF lines carry them to CloudWatch."""
+    metrics = {name: emf_sums(logs / f"{name}.log", stack) for name in FUNCTIONS}
+    got = {
+        "readings ingested": metrics["poller"].get(("readings_ingested", ()), 0),
+        "readings refused, not allowed": metrics["poller"].get(("readings_rejected", (("reason", "not-allowed"),)), 0),
+        "channel messages stored by the node": metrics["channels"].get(("channel_messages_attached", ()), 0),
+        "revenue": metrics["settlement"].get(("revenue_iota", ()), 0),
+        "fee": metrics["settlement"].get(("fee_iota", ()), 0),
+        "settlement runs": metrics["settlement"].get(("job_runs", (("job", "settlement"),)), 0),
+    }
+    want = {"readings ingested": 2, "readings refused, not allowed": 1, "channel messages stored by the node": 6,
+            "revenue": 180, "fee": 36, "settlement runs": 1}
+    if got != want:
+        fail(f"the functions' metrics: {got}, expected {want}")
+    if metrics["settlement"].get(("periods_settled", ()), 0) < 1:
+        fail(f"no period settled in the settlement function's metrics: {metrics['settlement']}")
+    requests = {key: total for key, total in metrics["channels"].items() if key[0] == "http_requests"}
+    if not any(dict(labels).get("route", "").startswith("/channels/") for _, labels in requests):
+        fail(f"the channels function's requests are not counted by route: {metrics['channels']}")
+    say(f"metrics: the period's EMF lines carry {got}")
+
+
 # --- IAM -------------------------------------------------------------------------------
 
 
@@ -705,6 +758,7 @@ def main():
             openapi = grid.expect(200, "GET", "/openapi.json")
             check_routes(translated, openapi)
             a_period_through_the_functions(grid, ledger)
+            check_metrics(STACKS[0], logs)
             check_iam(STACKS[0], logs)
     finally:
         processes.stop()

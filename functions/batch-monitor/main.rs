@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use grid_app::ledger::HttpLedger;
 use grid_app::{GridConfig, Stores, lambda, telemetry};
-use lambda_runtime::service_fn;
 
 // One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
 #[tokio::main(flavor = "current_thread")]
@@ -14,5 +13,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(config.log_format, "info");
     let ledger = config.ledger.clone().ok_or("LEDGER_URL must be set for the batch monitor")?;
     let monitor = Stores::open(&config).await?.monitor(&config, Arc::new(HttpLedger::from_config(&ledger)));
-    lambda_runtime::run(service_fn(|event| lambda::batch_monitor(&monitor, event))).await
+    lambda::run_job(|event| lambda::batch_monitor(&monitor, event)).await
 }

@@ -1,9 +1,9 @@
-//! The `poller` function: reads every registration's channel from its cursor. On its
-//! schedule it dispatches shards of registrations to `poll-work`; on `poll-work`
-//! batches it polls them.
+//! The `poller` function: reads registrations' channels from their cursors. Its
+//! schedules sweep for channels with unread messages (hourly, every registration) and
+//! queue them on `poll-work`, where the channel node queues what it stores; on
+//! `poll-work` batches it polls them. Its metrics go to its log after each event.
 
 use grid_app::{GridConfig, Stores, lambda, telemetry};
-use lambda_runtime::service_fn;
 
 // One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
 #[tokio::main(flavor = "current_thread")]
@@ -11,5 +11,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let poller = Stores::open(&config).await?.poller(&config);
-    lambda_runtime::run(service_fn(|event| lambda::poller(&poller, event))).await
+    lambda::run_job(|event| lambda::poller(&poller, event)).await
 }

@@ -2,7 +2,6 @@
 //! runs on a schedule.
 
 use grid_app::{GridConfig, Stores, lambda, telemetry};
-use lambda_runtime::service_fn;
 
 // One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
 #[tokio::main(flavor = "current_thread")]
@@ -10,5 +9,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let settler = Stores::open(&config).await?.settler(&config);
-    lambda_runtime::run(service_fn(|event| lambda::settlement(&settler, event))).await
+    lambda::run_job(|event| lambda::settlement(&settler, event)).await
 }
