@@ -13,5 +13,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(config.log_format, "info");
     let ledger = config.ledger.clone().ok_or("LEDGER_URL must be set for the batch monitor")?;
     let monitor = Stores::open(&config).await?.monitor(&config, Arc::new(HttpLedger::from_config(&ledger)));
-    lambda::run_job(|event| lambda::batch_monitor(&monitor, event)).await
+    lambda::run_job(&config, |event| lambda::batch_monitor(&monitor, event)).await
 }

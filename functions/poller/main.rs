@@ -11,5 +11,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let poller = Stores::open(&config).await?.poller(&config);
-    lambda::run_job(|event| lambda::poller(&poller, event)).await
+    lambda::run_job(&config, |event| lambda::poller(&poller, event)).await
 }

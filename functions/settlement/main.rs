@@ -9,5 +9,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let settler = Stores::open(&config).await?.settler(&config);
-    lambda::run_job(|event| lambda::settlement(&settler, event)).await
+    lambda::run_job(&config, |event| lambda::settlement(&settler, event)).await
 }

@@ -11,5 +11,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let state = grid_app::state_from_config(&config).await?;
-    grid_app::lambda::run_http(grid_app::api_router(&[Api::Storage], state, &config)).await
+    grid_app::lambda::run_http(grid_app::api_router(&[Api::Storage], state, &config), &config).await
 }

@@ -61,6 +61,9 @@ pub struct GridConfig {
     pub request_timeout: Duration,
     /// `GRID_LOG_FORMAT`: `pretty` or `json` (default `json` on Lambda, else `pretty`).
     pub log_format: LogFormat,
+    /// `GRID_STACK`: the stack's name, which the template sets: the `Stack` dimension of
+    /// the functions' metrics (default `energy-grid`).
+    pub stack: String,
     /// `GRID_MAX_CONNECTIONS`, `GRID_HEADER_TIMEOUT_SECS`, `GRID_IDLE_TIMEOUT_SECS` and
     /// `GRID_SHUTDOWN_GRACE_SECS`: the edges of `gridctl serve`'s socket.
     pub server: ServerLimits,
@@ -147,6 +150,7 @@ impl GridConfig {
         "GRID_BODY_LIMIT_BYTES",
         "GRID_REQUEST_TIMEOUT_SECS",
         "GRID_LOG_FORMAT",
+        "GRID_STACK",
         "GRID_MAX_CONNECTIONS",
         "GRID_HEADER_TIMEOUT_SECS",
         "GRID_IDLE_TIMEOUT_SECS",
@@ -233,6 +237,18 @@ impl GridConfig {
                 None | Some("pretty") => LogFormat::Pretty,
                 Some("json") => LogFormat::Json,
                 Some(other) => return Err(invalid("GRID_LOG_FORMAT", other, "must be \"pretty\" or \"json\"")),
+            },
+            stack: match get("GRID_STACK") {
+                None => "energy-grid".to_owned(),
+                // CloudFormation's rule for stack names.
+                Some(name)
+                    if name.len() <= 128
+                        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+                {
+                    name.to_owned()
+                }
+                Some(other) => return Err(invalid("GRID_STACK", other, "must be a stack name (letters, digits, -)")),
             },
             market,
             ledger: {
@@ -439,6 +455,7 @@ mod tests {
                 body_limit_bytes: 262_144,
                 request_timeout: Duration::from_secs(30),
                 log_format: LogFormat::Pretty,
+                stack: "energy-grid".to_owned(),
                 server: ServerLimits {
                     max_connections: 512,
                     header_timeout: Duration::from_secs(10),

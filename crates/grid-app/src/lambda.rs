@@ -287,11 +287,10 @@ static EMF: std::sync::OnceLock<&'static metrics_cloudwatch_embedded::Collector>
 /// written to the log as Embedded Metric Format lines, under
 /// [`NAMESPACE`](crate::metrics::NAMESPACE) with the stack's name (`GRID_STACK`, which the
 /// template sets) as the [`STACK`](crate::metrics::STACK) dimension.
-fn collect_metrics() {
-    let stack = std::env::var("GRID_STACK").unwrap_or_else(|_| "energy-grid".to_owned());
+fn collect_metrics(stack: &str) {
     let collector = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(crate::metrics::NAMESPACE)
-        .with_dimension(crate::metrics::STACK, stack)
+        .with_dimension(crate::metrics::STACK, stack.to_owned())
         .init();
     match collector {
         Ok(collector) => {
@@ -312,8 +311,8 @@ fn flush_metrics() {
 
 /// Runs an HTTP function: `router` under `lambda_http`, its metrics written after each
 /// request.
-pub async fn run_http(router: axum::Router) -> Result<(), lambda_http::Error> {
-    collect_metrics();
+pub async fn run_http(router: axum::Router, config: &crate::GridConfig) -> Result<(), lambda_http::Error> {
+    collect_metrics(&config.stack);
     let flushed = axum::middleware::from_fn(|request: axum::extract::Request, next: axum::middleware::Next| async {
         let response = next.run(request).await;
         flush_metrics();
@@ -323,12 +322,12 @@ pub async fn run_http(router: axum::Router) -> Result<(), lambda_http::Error> {
 }
 
 /// Runs a job function: `handler` for each event, its metrics written after each one.
-pub async fn run_job<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+pub async fn run_job<F, Fut>(config: &crate::GridConfig, handler: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(lambda_runtime::LambdaEvent<Value>) -> Fut,
     Fut: std::future::Future<Output = Result<Value, JobError>>,
 {
-    collect_metrics();
+    collect_metrics(&config.stack);
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
         let answer = handler(event);
         async {
