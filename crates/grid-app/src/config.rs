@@ -233,6 +233,8 @@ impl GridConfig {
                 }
             },
             log_format: match get("GRID_LOG_FORMAT") {
+                // Lambda's LoggingConfig says which, when the template sets one.
+                None if get("AWS_LAMBDA_LOG_FORMAT") == Some("Text") => LogFormat::Pretty,
                 None if on_lambda => LogFormat::Json,
                 None | Some("pretty") => LogFormat::Pretty,
                 Some("json") => LogFormat::Json,
@@ -595,9 +597,13 @@ mod tests {
     }
 
     #[test]
-    fn logs_default_to_json_on_lambda() {
+    fn logs_default_to_json_on_lambda_unless_its_logging_config_says_text() {
         let config = GridConfig::from_vars(&vars(&[("AWS_LAMBDA_FUNCTION_NAME", "registration")])).unwrap();
         assert_eq!(config.log_format, LogFormat::Json);
+        let text = [("AWS_LAMBDA_FUNCTION_NAME", "registration"), ("AWS_LAMBDA_LOG_FORMAT", "Text")];
+        assert_eq!(GridConfig::from_vars(&vars(&text)).unwrap().log_format, LogFormat::Pretty);
+        let json = [("AWS_LAMBDA_FUNCTION_NAME", "registration"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")];
+        assert_eq!(GridConfig::from_vars(&vars(&json)).unwrap().log_format, LogFormat::Json);
     }
 
     #[test]
