@@ -79,3 +79,27 @@ fn each_environment_is_its_own_stack_in_a_set_region_and_only_prod_asks_first() 
     }
     assert_eq!(stacks, ["energy-grid-dev", "energy-grid-staging", "energy-grid-prod"]);
 }
+
+#[test]
+fn every_parameter_an_environment_overrides_is_the_templates_and_a_value_it_allows() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
+    let template: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let config = samconfig();
+    for environment in ENVIRONMENTS {
+        let deploy = settings(&config, environment, "deploy");
+        let overrides = deploy["parameter_overrides"].as_str().unwrap();
+        // `Name="value"` pairs, space-separated, as SAM reads them.
+        for pair in overrides.split_whitespace() {
+            let (name, value) = pair.split_once('=').unwrap();
+            let value = value.trim_matches('"');
+            let parameter = &template["Parameters"][name];
+            assert!(!parameter.is_null(), "{environment}: the template has no parameter {name}");
+            if let Some(allowed) = parameter["AllowedValues"].as_sequence() {
+                assert!(
+                    allowed.iter().any(|a| a.as_str() == Some(value)),
+                    "{environment}: {name}={value} is not one of {allowed:?}"
+                );
+            }
+        }
+    }
+}
