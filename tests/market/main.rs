@@ -1062,6 +1062,9 @@ async fn after_trading_the_metrics_count_what_the_books_hold() {
     assert_eq!(metric(&text, MATCHED), sum(|r| r.matched.get()));
     assert_eq!(metric(&text, IMPORTED), sum(|r| r.imported.get()));
     assert_eq!(metric(&text, EXPORTED), sum(|r| r.exported.get()));
+    // Settled up to the last due period: its end is less than a period and a second behind.
+    assert!(text.lines().any(|line| line.starts_with(SETTLEMENT_LAG)), "{text}");
+    assert!(metric(&text, SETTLEMENT_LAG) <= LENGTH_MS / 1000 + 1, "{text}");
     assert!(
         text.contains(r#"http_requests{route="/registration/{registrationId}",status="2xx"} 5"#),
         "requests counted by route template, never by path: {text}"

@@ -320,7 +320,7 @@ impl MarketConfig {
             Price::parse(parse(get(variable), variable, default)?)
                 .map_err(|e| ConfigError { variable, reason: e.to_string() })
         };
-        let wallet = get("GRID_WALLET").unwrap_or("grid-wallet-rehearsed").to_owned();
+        let wallet = get("GRID_WALLET").unwrap_or("grid-wallet").to_owned();
         // The wallet name becomes a payment address with a suffix; check that it can.
         PaymentAddress::parse(format!("{wallet}-0")).map_err(|e| invalid("GRID_WALLET", &wallet, &e.to_string()))?;
         Ok(Self {

@@ -37,6 +37,15 @@ pub const MATCHED: &str = "matched_wh";
 pub const IMPORTED: &str = "imported_wh";
 /// Energy producers offered beyond local use in settled periods, in Wh (counter).
 pub const EXPORTED: &str = "exported_wh";
+/// How far the newest settled period's end is behind now, in seconds (gauge, set by
+/// each settlement run).
+pub const SETTLEMENT_LAG: &str = "settlement_lag_seconds";
+/// Ledger batches the monitor found stalled: pending too long or asked about too often
+/// (counter, once per batch).
+pub const BATCHES_STALLED: &str = "ledger_batches_stalled";
+/// Ledger batches the monitor found invalid: a consumer's payment claim rejected, or a
+/// payout the ledger refused (counter).
+pub const BATCHES_INVALID: &str = "ledger_batches_invalid";
 /// Runs of a job, by [`JOB`] (counter): an alarm fires when one stops.
 pub const JOB_RUNS: &str = "job_runs";
 /// HTTP requests answered, by [`ROUTE`] and [`STATUS`] class (counter).

@@ -111,6 +111,8 @@ impl BatchMonitor {
         lease.release().await?;
         result?;
         span.in_scope(|| tracing::info!(?report, "batch monitor run done"));
+        metrics::counter!(crate::metrics::BATCHES_STALLED).increment(report.stalled);
+        metrics::counter!(crate::metrics::BATCHES_INVALID).increment(report.rejected + report.payouts_refused);
         super::heartbeat(self.heartbeats.as_ref(), "batch-monitor", &report).await;
         Ok(report)
     }

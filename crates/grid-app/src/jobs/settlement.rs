@@ -77,6 +77,7 @@ impl Settler {
         };
         let result = self.settle_due(now).await;
         lease.release().await?;
+        self.measure_lag(now).await;
         if let Ok(settled) = &result {
             let periods: Vec<serde_json::Value> = settled
                 .iter()
@@ -90,6 +91,21 @@ impl Settler {
             super::heartbeat(self.heartbeats.as_ref(), "settlement", &json!({ "settled": periods })).await;
         }
         result
+    }
+
+    /// Sets the settlement lag: how far the newest settled period's end is behind `now`
+    /// (none settled yet: no figure). A failure to read it is logged, never fatal.
+    async fn measure_lag(&self, now: EpochMs) {
+        match self.settlements.head().await {
+            Ok(head) => {
+                if let Some(latest) = head.latest {
+                    let end = latest.get().saturating_add(self.market.period.ms());
+                    let lag = now.get().saturating_sub(end) / 1000;
+                    metrics::gauge!(crate::metrics::SETTLEMENT_LAG).set(lag as f64);
+                }
+            }
+            Err(e) => tracing::warn!(error = %crate::telemetry::cause_chain(&e), "cannot read the settlement lag"),
+        }
     }
 
     async fn settle_due(&self, now: EpochMs) -> Result<SettlementReport, SettlerError> {
