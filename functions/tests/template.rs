@@ -283,3 +283,124 @@ fn the_jobs_run_on_schedules_whose_input_they_accept_and_the_poller_on_its_queue
         assert!(reference(&redrive["deadLetterTargetArn"]).is_some_and(|dlq| dlq.ends_with("DeadLetterQueue")));
     }
 }
+
+/// An alarm's single metric (`Namespace`, `MetricName`, `Dimensions`) or, for metric
+/// math, each metric it reads.
+fn alarm_metrics(alarm: &Value) -> Vec<(String, String, BTreeMap<String, Value>)> {
+    let properties = &alarm["Properties"];
+    let dimensions = |list: &Value| -> BTreeMap<String, Value> {
+        list.as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|d| (d["Name"].as_str().unwrap().to_owned(), d["Value"].clone()))
+            .collect()
+    };
+    match properties["Metrics"].as_sequence() {
+        None => vec![(
+            properties["Namespace"].as_str().unwrap().to_owned(),
+            properties["MetricName"].as_str().unwrap().to_owned(),
+            dimensions(&properties["Dimensions"]),
+        )],
+        Some(queries) => queries
+            .iter()
+            .filter(|q| !q["MetricStat"].is_null())
+            .map(|q| {
+                let metric = &q["MetricStat"]["Metric"];
+                (
+                    metric["Namespace"].as_str().unwrap().to_owned(),
+                    metric["MetricName"].as_str().unwrap().to_owned(),
+                    dimensions(&metric["Dimensions"]),
+                )
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
+    let template = template();
+    let resources = resources(&template);
+    let alarms = of_type(&template, "AWS::CloudWatch::Alarm");
+    let kind = |id: &str| resources[id]["Type"].as_str().unwrap().to_owned();
+    let mut watched = BTreeSet::new();
+    for (id, alarm) in &alarms {
+        for action in ["AlarmActions", "OKActions"] {
+            let targets: Vec<_> =
+                alarm["Properties"][action].as_sequence().unwrap().iter().map(|t| reference(t).unwrap()).collect();
+            assert_eq!(targets, ["AlarmTopic"], "{id}'s {action}");
+        }
+        for (namespace, name, dimensions) in alarm_metrics(alarm) {
+            match namespace.as_str() {
+                // The grid's own: the name and the dimensions the code emits it with.
+                "EnergyGrid" => {
+                    let (_, labels) = grid_app::metrics::EMITTED
+                        .iter()
+                        .find(|(emitted, _)| *emitted == name)
+                        .unwrap_or_else(|| panic!("{id} watches {name}, which the code never emits"));
+                    let mut expected: BTreeSet<&str> = labels.iter().copied().collect();
+                    expected.insert(grid_app::metrics::STACK);
+                    assert_eq!(dimensions.keys().map(String::as_str).collect::<BTreeSet<_>>(), expected, "{id}");
+                    assert_eq!(reference(&dimensions["Stack"]).as_deref(), Some("AWS::StackName"), "{id}");
+                    if let Some(job) = dimensions.get("job") {
+                        let job = job.as_str().unwrap();
+                        assert!(grid_app::jobs::JOBS.contains(&job), "{id} watches a job that does not exist: {job}");
+                        watched.insert(format!("{name}/{job}"));
+                    } else {
+                        watched.insert(name.clone());
+                    }
+                }
+                "AWS/SQS" => {
+                    let queue = reference(&dimensions["QueueName"]).unwrap();
+                    assert_eq!(kind(&queue), "AWS::SQS::Queue", "{id}");
+                    watched.insert(format!("{name}/{queue}"));
+                }
+                "AWS/Lambda" => {
+                    let function = reference(&dimensions["FunctionName"]).unwrap();
+                    assert_eq!(kind(&function), "AWS::Serverless::Function", "{id}");
+                    watched.insert(format!("{name}/{function}"));
+                }
+                "AWS/ApiGateway" => {
+                    assert_eq!(reference(&dimensions["ApiId"]).as_deref(), Some("GridApi"), "{id}");
+                    watched.insert(format!("api/{name}"));
+                }
+                other => panic!("{id} watches {other}/{name}"),
+            }
+        }
+    }
+    // What issue 22 asks to be watched, each by some alarm.
+    let mut wanted: BTreeSet<String> = [
+        "ApproximateNumberOfMessagesVisible/PollWorkDeadLetterQueue",
+        "ApproximateNumberOfMessagesVisible/CompletionsDeadLetterQueue",
+        "api/5xx",
+        "api/Count",
+        "ledger_batches_stalled",
+        "ledger_batches_invalid",
+        "settlement_lag_seconds",
+        "job_runs/poller-sweep",
+        "job_runs/settlement",
+        "job_runs/batch-monitor",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    for function in functions(&template).keys() {
+        wanted.insert(format!("Errors/{function}"));
+        wanted.insert(format!("Throttles/{function}"));
+    }
+    assert_eq!(watched, wanted);
+
+    // Two periods behind (of the length the stack runs: the code's default) is too far.
+    let period = GridConfig::from_vars(&Default::default()).unwrap().market.period.secs();
+    let lag = &alarms["SettlementLagAlarm"]["Properties"];
+    assert_eq!(lag["Threshold"].as_u64(), Some(2 * period));
+    // A stopped job breaches: no runs means no data.
+    for id in ["PollerStoppedAlarm", "SettlementStoppedAlarm", "BatchMonitorStoppedAlarm"] {
+        assert_eq!(alarms[id]["Properties"]["TreatMissingData"].as_str(), Some("breaching"), "{id}");
+        assert_eq!(alarms[id]["Properties"]["EvaluationPeriods"].as_u64(), Some(3), "{id}");
+    }
+    // The e-mail subscription exists only when an address is given.
+    let subscription = &resources["AlarmEmailSubscription"];
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert_eq!(reference(&subscription["Properties"]["TopicArn"]).as_deref(), Some("AlarmTopic"));
+    assert_eq!(reference(&subscription["Properties"]["Endpoint"]).as_deref(), Some("AlarmEmail"));
+}

@@ -53,6 +53,26 @@ pub const HTTP_REQUESTS: &str = "http_requests";
 /// How long HTTP requests took, by [`ROUTE`], in seconds (histogram).
 pub const HTTP_DURATION: &str = "http_request_duration_seconds";
 
+/// Every metric the code emits, with the dimensions it carries beside [`STACK`] on
+/// Lambda: what the template's alarms and dashboard may watch.
+pub const EMITTED: &[(&str, &[&str])] = &[
+    (READINGS_INGESTED, &[]),
+    (READINGS_REJECTED, &[REASON]),
+    (MESSAGES_ATTACHED, &[]),
+    (PERIODS_SETTLED, &[]),
+    (REVENUE, &[]),
+    (FEE, &[]),
+    (MATCHED, &[]),
+    (IMPORTED, &[]),
+    (EXPORTED, &[]),
+    (SETTLEMENT_LAG, &[]),
+    (BATCHES_STALLED, &[]),
+    (BATCHES_INVALID, &[]),
+    (JOB_RUNS, &[JOB]),
+    (HTTP_REQUESTS, &[ROUTE, STATUS]),
+    (HTTP_DURATION, &[ROUTE]),
+];
+
 /// Why a channel message was refused.
 pub const REASON: &str = "reason";
 /// Which job ran.
