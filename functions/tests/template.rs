@@ -404,3 +404,21 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
     assert_eq!(reference(&subscription["Properties"]["TopicArn"]).as_deref(), Some("AlarmTopic"));
     assert_eq!(reference(&subscription["Properties"]["Endpoint"]).as_deref(), Some("AlarmEmail"));
 }
+
+#[test]
+fn the_api_logs_each_request_without_its_path_for_as_long_as_the_functions_logs() {
+    let template = template();
+    let resources = resources(&template);
+    let settings = &resources["GridApi"]["Properties"]["AccessLogSettings"];
+    let group = reference(&settings["DestinationArn"]).unwrap();
+    assert_eq!(resources[&group]["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+    assert_eq!(reference(&resources[&group]["Properties"]["RetentionInDays"]).as_deref(), Some("LogRetentionDays"));
+    let format: serde_json::Value = serde_json::from_str(settings["Format"].as_str().unwrap()).unwrap();
+    let fields: Vec<&str> = format.as_object().unwrap().values().map(|v| v.as_str().unwrap()).collect();
+    for wanted in ["$context.requestId", "$context.routeKey", "$context.status", "$context.responseLatency"] {
+        assert!(fields.contains(&wanted), "the access log records {wanted}");
+    }
+    for path in ["$context.path", "$context.requestPath", "$context.rawPath"] {
+        assert!(!fields.contains(&path), "a path carries ids and keys: {path}");
+    }
+}

@@ -212,6 +212,66 @@ pub async fn batch_monitor(
     }))
 }
 
+/// The function's metrics, written to its log after each invocation.
+static EMF: std::sync::OnceLock<&'static metrics_cloudwatch_embedded::Collector> = std::sync::OnceLock::new();
+
+/// Collects this function's metrics for CloudWatch: after each invocation they are
+/// written to the log as Embedded Metric Format lines, under
+/// [`NAMESPACE`](crate::metrics::NAMESPACE) with the stack's name (`GRID_STACK`, which the
+/// template sets) as the [`STACK`](crate::metrics::STACK) dimension.
+fn collect_metrics(stack: &str) {
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(crate::metrics::NAMESPACE)
+        .with_dimension(crate::metrics::STACK, stack.to_owned())
+        .init();
+    match collector {
+        Ok(collector) => {
+            let _ = EMF.set(collector);
+            crate::metrics::count_requests_by_status_only();
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot collect metrics; the function runs without them"),
+    }
+}
+
+/// Writes what the invocation recorded to the log (one line per set of dimensions).
+fn flush_metrics() {
+    if let Some(collector) = EMF.get()
+        && let Err(e) = collector.flush(std::io::stdout().lock())
+    {
+        tracing::warn!(error = %e, "cannot write the invocation's metrics");
+    }
+}
+
+/// Runs an HTTP function: `router` under `lambda_http`, its metrics written after each
+/// request.
+pub async fn run_http(router: axum::Router, config: &crate::GridConfig) -> Result<(), lambda_http::Error> {
+    collect_metrics(&config.stack);
+    let flushed = axum::middleware::from_fn(|request: axum::extract::Request, next: axum::middleware::Next| async {
+        let response = next.run(request).await;
+        flush_metrics();
+        response
+    });
+    lambda_http::run(router.layer(flushed)).await
+}
+
+/// Runs a job function: `handler` for each event, its metrics written after each one.
+pub async fn run_job<F, Fut>(config: &crate::GridConfig, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(lambda_runtime::LambdaEvent<Value>) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, JobError>>,
+{
+    collect_metrics(&config.stack);
+    lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        let answer = handler(event);
+        async {
+            let answer = answer.await;
+            flush_metrics();
+            answer
+        }
+    }))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,63 +338,4 @@ mod tests {
         let response = BatchResponse { batch_item_failures: vec![ItemFailure { item_identifier: "m1".into() }] };
         assert_eq!(serde_json::to_value(response).unwrap(), json!({"batchItemFailures": [{"itemIdentifier": "m1"}]}));
     }
-}
-
-/// The function's metrics, written to its log after each invocation.
-static EMF: std::sync::OnceLock<&'static metrics_cloudwatch_embedded::Collector> = std::sync::OnceLock::new();
-
-/// Collects this function's metrics for CloudWatch: after each invocation they are
-/// written to the log as Embedded Metric Format lines, under
-/// [`NAMESPACE`](crate::metrics::NAMESPACE) with the stack's name (`GRID_STACK`, which the
-/// template sets) as the [`STACK`](crate::metrics::STACK) dimension.
-fn collect_metrics(stack: &str) {
-    let collector = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(crate::metrics::NAMESPACE)
-        .with_dimension(crate::metrics::STACK, stack.to_owned())
-        .init();
-    match collector {
-        Ok(collector) => {
-            let _ = EMF.set(collector);
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot collect metrics; the function runs without them"),
-    }
-}
-
-/// Writes what the invocation recorded to the log (one line per set of dimensions).
-fn flush_metrics() {
-    if let Some(collector) = EMF.get()
-        && let Err(e) = collector.flush(std::io::stdout().lock())
-    {
-        tracing::warn!(error = %e, "cannot write the invocation's metrics");
-    }
-}
-
-/// Runs an HTTP function: `router` under `lambda_http`, its metrics written after each
-/// request.
-pub async fn run_http(router: axum::Router, config: &crate::GridConfig) -> Result<(), lambda_http::Error> {
-    collect_metrics(&config.stack);
-    let flushed = axum::middleware::from_fn(|request: axum::extract::Request, next: axum::middleware::Next| async {
-        let response = next.run(request).await;
-        flush_metrics();
-        response
-    });
-    lambda_http::run(router.layer(flushed)).await
-}
-
-/// Runs a job function: `handler` for each event, its metrics written after each one.
-pub async fn run_job<F, Fut>(config: &crate::GridConfig, handler: F) -> Result<(), lambda_runtime::Error>
-where
-    F: Fn(lambda_runtime::LambdaEvent<Value>) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, JobError>>,
-{
-    collect_metrics(&config.stack);
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        let answer = handler(event);
-        async {
-            let answer = answer.await;
-            flush_metrics();
-            answer
-        }
-    }))
-    .await
 }

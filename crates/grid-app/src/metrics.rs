@@ -53,8 +53,8 @@ pub const HTTP_REQUESTS: &str = "http_requests";
 /// How long HTTP requests took, by [`ROUTE`], in seconds (histogram).
 pub const HTTP_DURATION: &str = "http_request_duration_seconds";
 
-/// Every metric the code emits, with the dimensions it carries beside [`STACK`] on
-/// Lambda: what the template's alarms and dashboard may watch.
+/// Every metric the code emits on Lambda, with the dimensions it carries beside
+/// [`STACK`]: what the template's alarms and dashboard may watch.
 pub const EMITTED: &[(&str, &[&str])] = &[
     (READINGS_INGESTED, &[]),
     (READINGS_REJECTED, &[REASON]),
@@ -69,8 +69,9 @@ pub const EMITTED: &[(&str, &[&str])] = &[
     (BATCHES_STALLED, &[]),
     (BATCHES_INVALID, &[]),
     (JOB_RUNS, &[JOB]),
-    (HTTP_REQUESTS, &[ROUTE, STATUS]),
-    (HTTP_DURATION, &[ROUTE]),
+    // By route in `serve` only (see `answered`).
+    (HTTP_REQUESTS, &[STATUS]),
+    (HTTP_DURATION, &[]),
 ];
 
 /// Why a channel message was refused.
@@ -97,6 +98,17 @@ pub fn ran(job: &'static str) {
     metrics::counter!(JOB_RUNS, JOB => job).increment(1);
 }
 
+/// Whether HTTP metrics carry the [`ROUTE`]: yes in `serve` (Prometheus series are
+/// free), no on Lambda, where each route would make a few CloudWatch custom metrics
+/// ($0.30 a month each, ~$27 a month for the grid's routes); there each function is one
+/// API, and its log names every request's route.
+static BY_ROUTE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// HTTP requests are counted by status class only from now on (Lambda).
+pub fn count_requests_by_status_only() {
+    BY_ROUTE.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// An HTTP request answered.
 pub fn answered(route: String, status: u16, seconds: f64) {
     let class = match status {
@@ -105,8 +117,13 @@ pub fn answered(route: String, status: u16, seconds: f64) {
         400..=499 => "4xx",
         _ => "5xx",
     };
-    metrics::counter!(HTTP_REQUESTS, ROUTE => route.clone(), STATUS => class).increment(1);
-    metrics::histogram!(HTTP_DURATION, ROUTE => route).record(seconds);
+    if BY_ROUTE.load(std::sync::atomic::Ordering::Relaxed) {
+        metrics::counter!(HTTP_REQUESTS, ROUTE => route.clone(), STATUS => class).increment(1);
+        metrics::histogram!(HTTP_DURATION, ROUTE => route).record(seconds);
+    } else {
+        metrics::counter!(HTTP_REQUESTS, STATUS => class).increment(1);
+        metrics::histogram!(HTTP_DURATION).record(seconds);
+    }
 }
 
 #[cfg(feature = "prometheus")]
