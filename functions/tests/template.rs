@@ -422,3 +422,36 @@ fn the_api_logs_each_request_without_its_path_for_as_long_as_the_functions_logs(
         assert!(!fields.contains(&path), "a path carries ids and keys: {path}");
     }
 }
+
+#[test]
+fn the_dashboard_shows_every_metric_the_code_emits_with_its_dimensions() {
+    let template = template();
+    let body = sub(&resources(&template)["Dashboard"]["Properties"]["DashboardBody"]).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut shown = BTreeSet::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        for metric in widget["properties"]["metrics"].as_array().unwrap() {
+            let parts = metric.as_array().unwrap();
+            if parts[0] != "EnergyGrid" {
+                continue;
+            }
+            let name = parts[1].as_str().unwrap();
+            let (_, labels) = grid_app::metrics::EMITTED
+                .iter()
+                .find(|(emitted, _)| *emitted == name)
+                .unwrap_or_else(|| panic!("the dashboard shows {name}, which the code never emits"));
+            // Name-value pairs after the metric's name, then its options.
+            let dimensions: BTreeMap<&str, &str> = parts[2..]
+                .chunks(2)
+                .filter_map(|pair| Some((pair.first()?.as_str()?, pair.get(1)?.as_str()?)))
+                .collect();
+            let mut expected: BTreeSet<&str> = labels.iter().copied().collect();
+            expected.insert(grid_app::metrics::STACK);
+            assert_eq!(dimensions.keys().copied().collect::<BTreeSet<_>>(), expected, "{name}");
+            assert_eq!(dimensions["Stack"], "${AWS::StackName}", "{name}");
+            shown.insert(name);
+        }
+    }
+    let emitted: BTreeSet<&str> = grid_app::metrics::EMITTED.iter().map(|(name, _)| *name).collect();
+    assert_eq!(shown, emitted, "every metric the code emits is on the dashboard");
+}
