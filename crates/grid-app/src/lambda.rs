@@ -4,7 +4,9 @@
 //! Job functions (`poller`, `settlement`, `batch-monitor`) take a [`Trigger`]: a
 //! schedule (EventBridge Scheduler's input, or the classic scheduled event) or, for the
 //! poller, a batch of SQS messages, answered with `batchItemFailures` so only failed
-//! messages are retried.
+//! messages are retried. Every function runs through [`run_http`] or [`run_job`], which
+//! write the invocation's metrics to its log afterwards (CloudWatch's Embedded Metric
+//! Format; see [`crate::metrics`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
