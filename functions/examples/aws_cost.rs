@@ -189,7 +189,7 @@ impl Grid {
         let secrets = ChannelSecrets::new(&ChannelSeed::generate(), SideKey::generate());
         let credentials =
             ChannelCredentials { root: secrets.root().clone(), side_key: secrets.access().side_key().clone() };
-        let registration = Registration::new(RegistrationId::parse(id)?, kind, None, Some(credentials), now());
+        let registration = Registration::new(RegistrationId::parse(id)?, kind, None, Some(credentials), EpochMs::now());
         self.stores.registrations.insert(&registration).await?;
         let client = Arc::new(HttpChannelClient::new(node, reqwest::Client::new()));
         Ok(ChannelWriter::new(secrets, 0, client))
@@ -220,7 +220,7 @@ async fn idle_hour(
             let root = ChannelRoot::parse(format!("{:064x}", n + 1))?;
             let credentials = ChannelCredentials { root, side_key: side_key.clone() };
             let id = RegistrationId::parse(format!("idle-{n:08}"))?;
-            registrations.push(Registration::new(id, ItemType::Consumer, None, Some(credentials), now()));
+            registrations.push(Registration::new(id, ItemType::Consumer, None, Some(credentials), EpochMs::now()));
         }
         grid.registrations.load_unchecked(&registrations).await?;
     }
@@ -248,10 +248,6 @@ async fn idle_hour(
         "sweepsPerHour": {"requests": sweep_requests, "usdPerMonth": sweep_usd * month, "operations": rows(&sweeps)},
         "fullSweepPerHour": {"requests": full_requests, "usdPerMonth": full_usd * month, "operations": rows(&full)},
     }))
-}
-
-fn now() -> EpochMs {
-    EpochMs::now()
 }
 
 /// Requests and their price in USD.

@@ -29,14 +29,13 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::Figure;
+use super::{Figure, PORTAL_TOKEN};
 
 /// Cold starts per function on this machine (a few milliseconds each), and under
 /// emulation (a few hundred); the median is reported.
 const RUNS: usize = 31;
 const EMULATED_RUNS: usize = 5;
 const ZIP_LIMIT_MB: f64 = 5.0;
-const PORTAL_TOKEN: &str = "bench-portal-token-0001";
 /// The minimal function the others are set beside.
 const BASELINE: &str = "hello";
 

@@ -3,11 +3,11 @@
 //! `PUT /registration`, with the server's peak memory.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::Context;
 
-use super::Figure;
+use super::{Figure, PORTAL_TOKEN};
 
 /// What one wrk run measured: requests/s, p50 and p99 latency in ms.
 pub(super) struct Load {
@@ -45,6 +45,68 @@ pub(super) fn wrk(url: &str, script: Option<&std::path::Path>, seconds: u32) -> 
     })
 }
 
+/// A `gridctl serve` over a data directory, with a development ledger; stopped when
+/// dropped.
+pub(super) struct Serve {
+    child: Child,
+    /// Where it listens (`http://127.0.0.1:<port>`).
+    pub(super) base: String,
+}
+
+impl Serve {
+    pub(super) fn start(dir: &std::path::Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--dev-ledger", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "error")
+            .env("PORTAL_TOKEN", PORTAL_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let first =
+            BufReader::new(child.stdout.take().expect("piped")).lines().next().context("serve printed nothing")??;
+        let base = first.rsplit(' ').next().context("no address")?.to_owned();
+        Ok(Self { child, base })
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The 200-byte item the benchmarks store and read.
+pub(super) fn item() -> serde_json::Value {
+    serde_json::json!({"note": "x".repeat(180)})
+}
+
+/// Registers consumer `id` and stores [`item`] at `/storage/{id}/bench/item`; the
+/// consumer's side key (its storage is its own: writes carry its return channel's key).
+pub(super) async fn consumer_with_an_item(http: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<String> {
+    let registered: serde_json::Value = http
+        .put(format!("{base}/registration/{id}"))
+        .json(&serde_json::json!({"itemType": "consumer"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let key = registered["sideKey"].as_str().context("the registration gave no side key")?.to_owned();
+    http.put(format!("{base}/storage/{id}/bench/item"))
+        .header("X-Side-Key", &key)
+        .json(&item())
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(key)
+}
+
 pub(super) fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 =
@@ -55,32 +117,10 @@ pub(super) fn peak_rss_mb(pid: u32) -> Option<f64> {
 pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let seconds = if quick { 2 } else { 10 };
     let dir = tempfile::tempdir()?;
-    let mut server = Command::new(std::env::current_exe()?)
-        .args(["serve", "--dev-ledger", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let first =
-        BufReader::new(server.stdout.take().expect("piped")).lines().next().context("serve printed nothing")??;
-    let base = first.rsplit(' ').next().context("no address")?.to_owned();
-    let http = reqwest::Client::new();
-    let put = |path: &str, body: serde_json::Value| http.put(format!("{base}{path}")).json(&body).send();
-    let registered: serde_json::Value = put("/registration/bench-0001", serde_json::json!({"itemType": "consumer"}))
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    // The consumer's storage is its own: writes carry its (return channel's) side key.
-    let key = registered["sideKey"].as_str().context("the registration gave no side key")?.to_owned();
-    let item = serde_json::json!({"note": "x".repeat(180)});
-    http.put(format!("{base}/storage/bench-0001/bench/item"))
-        .header("X-Side-Key", &key)
-        .json(&item)
-        .send()
-        .await?
-        .error_for_status()?;
+    let server = Serve::start(dir.path())?;
+    let base = &server.base;
+    let key = consumer_with_an_item(&reqwest::Client::new(), base, "bench-0001").await?;
+    let item = item();
 
     let scripts = tempfile::tempdir()?;
     let script = |name: &str, body: &str, extra: &str| -> anyhow::Result<std::path::PathBuf> {
@@ -109,9 +149,7 @@ end
     let get = wrk(&format!("{base}/storage/bench-0001/bench/item"), None, seconds)?;
     let stored = wrk(&format!("{base}/storage/bench-0001/bench/item"), Some(&put_item), seconds)?;
     let registered = wrk(&format!("{base}/registration/bench-0001"), Some(&put_registration), seconds)?;
-    let rss = peak_rss_mb(server.id()).unwrap_or(f64::NAN);
-    let _ = server.kill();
-    let _ = server.wait();
+    let rss = peak_rss_mb(server.pid()).unwrap_or(f64::NAN);
 
     Ok(vec![
         Figure::new("GET storage item (200 B), 32 connections", get.rate, "req/s").at_least(20_000.0),

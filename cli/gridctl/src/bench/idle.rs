@@ -4,8 +4,7 @@
 //! and how soon a reading attached to the node is read into the books (the node notifies
 //! the poller: no schedule in between).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,10 +14,8 @@ use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemType, Registration
 use grid_store::RegistrationStore;
 use grid_store::sqlite::{SqliteDb, SqliteRegistrationStore};
 
-use super::Figure;
-use super::http::{peak_rss_mb, wrk};
-
-const TOKEN: &str = "bench-idle-portal-token";
+use super::http::{Serve, consumer_with_an_item, peak_rss_mb, wrk};
+use super::{Figure, PORTAL_TOKEN};
 
 pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let sizes: &[usize] = if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000, 1_000_000] };
@@ -54,7 +51,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
 /// first round).
 fn idle_cpu(serve: &Serve, size: usize, filled: Duration, window: Duration) -> anyhow::Result<Figure> {
     std::thread::sleep(Duration::from_secs(5));
-    let cpu = serve.cpu_over(window)? * 60.0 / window.as_secs_f64();
+    let cpu = cpu_over(serve, window)? * 60.0 / window.as_secs_f64();
     let name = format!("idle serve, {size} registrations (stored in {:.0} s): CPU per minute", filled.as_secs_f64());
     Ok(Figure::new(name, cpu, "s").at_most(0.6))
 }
@@ -75,49 +72,20 @@ async fn fill(dir: std::path::PathBuf, size: usize) -> anyhow::Result<Duration> 
     Ok(started.elapsed())
 }
 
-/// A `gridctl serve` over a data directory.
-struct Serve {
-    child: Child,
-    base: String,
+/// CPU seconds (user and system) process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').context("a stat line")?.1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / clock_ticks())
 }
 
-impl Serve {
-    fn start(dir: &std::path::Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--dev-ledger", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("RUST_LOG", "error")
-            .env("PORTAL_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let first =
-            BufReader::new(child.stdout.take().expect("piped")).lines().next().context("serve printed nothing")??;
-        let base = first.rsplit(' ').next().context("no address")?.to_owned();
-        Ok(Self { child, base })
-    }
-
-    /// CPU seconds (user and system) the process has used so far.
-    fn cpu(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // The fields after the command name, which is in parentheses and may hold spaces.
-        let fields: Vec<&str> = stat.rsplit_once(')').context("a stat line")?.1.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-        Ok(ticks / clock_ticks())
-    }
-
-    fn cpu_over(&self, window: Duration) -> anyhow::Result<f64> {
-        let before = self.cpu()?;
-        std::thread::sleep(window);
-        Ok(self.cpu()? - before)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// CPU seconds `serve` used over `window`.
+fn cpu_over(serve: &Serve, window: Duration) -> anyhow::Result<f64> {
+    let before = cpu_seconds(serve.pid())?;
+    std::thread::sleep(window);
+    Ok(cpu_seconds(serve.pid())? - before)
 }
 
 fn clock_ticks() -> f64 {
@@ -143,7 +111,7 @@ async fn latency(base: &str, count: u64) -> anyhow::Result<(f64, f64)> {
     let read_up_to = async || -> anyhow::Result<u64> {
         let detail: serde_json::Value = http
             .get(format!("{base}/portal/api/registrations/latency-0001"))
-            .bearer_auth(TOKEN)
+            .bearer_auth(PORTAL_TOKEN)
             .send()
             .await?
             .json()
@@ -168,24 +136,9 @@ async fn latency(base: &str, count: u64) -> anyhow::Result<(f64, f64)> {
     Ok((at(0.5), at(0.99)))
 }
 
-/// The server's peak memory after 10 s of `GET` of a storage item.
+/// The server's peak memory after `seconds` of `GET` of a storage item.
 async fn under_load(serve: &Serve, seconds: u32) -> anyhow::Result<f64> {
-    let http = reqwest::Client::new();
-    let registered: serde_json::Value = http
-        .put(format!("{}/registration/load-0001", serve.base))
-        .json(&serde_json::json!({"itemType": "consumer"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let key = registered["sideKey"].as_str().context("a side key")?;
-    http.put(format!("{}/storage/load-0001/bench/item", serve.base))
-        .header("X-Side-Key", key)
-        .json(&serde_json::json!({"note": "x".repeat(180)}))
-        .send()
-        .await?
-        .error_for_status()?;
+    consumer_with_an_item(&reqwest::Client::new(), &serve.base, "load-0001").await?;
     wrk(&format!("{}/storage/load-0001/bench/item", serve.base), None, seconds)?;
-    Ok(peak_rss_mb(serve.child.id()).unwrap_or(f64::NAN))
+    Ok(peak_rss_mb(serve.pid()).unwrap_or(f64::NAN))
 }

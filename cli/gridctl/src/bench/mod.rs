@@ -9,6 +9,9 @@ mod idle;
 mod ingest;
 mod settle;
 
+/// The portal's token of the servers and functions the benchmarks start.
+const PORTAL_TOKEN: &str = "bench-portal-token-0001";
+
 use std::path::PathBuf;
 use std::time::Instant;
 
