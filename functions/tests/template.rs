@@ -455,3 +455,13 @@ fn the_dashboard_shows_every_metric_the_code_emits_with_its_dimensions() {
     let emitted: BTreeSet<&str> = grid_app::metrics::EMITTED.iter().map(|(name, _)| *name).collect();
     assert_eq!(shown, emitted, "every metric the code emits is on the dashboard");
 }
+
+#[test]
+fn every_function_is_traced_by_x_ray() {
+    let template = template();
+    assert_eq!(template["Globals"]["Function"]["Tracing"].as_str(), Some("Active"));
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let own = &function["Properties"]["Tracing"];
+        assert!(own.is_null() || own.as_str() == Some("Active"), "{id} turns tracing off");
+    }
+}

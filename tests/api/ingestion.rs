@@ -49,13 +49,19 @@ async fn the_node_queues_polling_as_it_stores_and_the_sweep_catches_what_was_los
     assert_eq!(report.stored, 2, "read without any scheduled run: {report:?}");
     assert_eq!(poller.sweep().await.unwrap().unread, 0, "nothing left unread");
 
-    // A notification lost on the way: the sweep finds the unread channel, and only it.
+    // A notification lost on the way, the message written 90 s ago: the sweep finds the
+    // unread channel, and only it, and reports how far behind its reader is.
+    let written = EpochMs::parse(EpochMs::now().get() as i64 - 90_000).unwrap();
+    grid.stores.channels.raise_heads(&[(first.root().clone(), 4)], written).await.unwrap();
     grid.publish(&first, 3, &[usage(now + 2000)]).await;
     assert_eq!(lose_the_notifications(&grid).await, 1, "one work message per request");
     let swept = poller.sweep().await.unwrap();
     assert_eq!((swept.unread, swept.registrations, swept.marked_read), (1, 1, 0), "{swept:?}");
+    assert!((90..120).contains(&swept.lag_seconds), "unread since it was written: {swept:?}");
+    assert_eq!(swept.dead_letters, 0);
     assert_eq!(poller.drain(EpochMs::now()).await.unwrap().stored, 1);
-    assert_eq!(poller.sweep().await.unwrap().unread, 0, "read to its head");
+    let swept = poller.sweep().await.unwrap();
+    assert_eq!((swept.unread, swept.lag_seconds), (0, 0), "read to its head: {swept:?}");
 
     // A channel nobody has registered yet: marked read by the sweep, read when its
     // registration comes.

@@ -1070,6 +1070,13 @@ async fn after_trading_the_metrics_count_what_the_books_hold() {
         "requests counted by route template, never by path: {text}"
     );
 
+    // The sweep's gauges: nothing unread, nothing dead.
+    let swept = grid.poller().sweep().await.unwrap();
+    let text = grid.http.get(format!("{}/metrics", grid.base)).bearer_auth(TOKEN).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    assert_eq!((swept.lag_seconds, metric(&text, POLL_LAG)), (0, 0), "{text}");
+    assert!(text.contains(r#"dead_letters{queue="poll-work"} 0"#), "{text}");
+
     let stranger = grid.get("/metrics").await.expect(401);
     assert!(stranger.message().contains("PORTAL_TOKEN"), "{}", stranger.body);
 }

@@ -46,6 +46,18 @@ pub const BATCHES_STALLED: &str = "ledger_batches_stalled";
 /// Ledger batches the monitor found invalid: a consumer's payment claim rejected, or a
 /// payout the ledger refused (counter).
 pub const BATCHES_INVALID: &str = "ledger_batches_invalid";
+/// Ledger batches sent and not yet final, claims and payouts (gauge, set by each
+/// monitor run).
+pub const BATCHES_PENDING: &str = "ledger_batches_pending";
+/// Payouts to producers sent to the ledger and not yet final (gauge, set by each
+/// monitor run).
+pub const PAYOUTS_PENDING: &str = "payouts_pending";
+/// How long the channel unread the longest has had messages its reader has not read,
+/// in seconds (gauge, set by each sweep): how far ingestion is behind.
+pub const POLL_LAG: &str = "poll_lag_seconds";
+/// Messages in a queue's dead-letter queue, by [`QUEUE`] (gauge: `poll-work` set by
+/// each sweep, `completions` by each monitor run).
+pub const DEAD_LETTERS: &str = "dead_letters";
 /// Runs of a job, by [`JOB`] (counter): an alarm fires when one stops.
 pub const JOB_RUNS: &str = "job_runs";
 /// HTTP requests answered, by [`ROUTE`] and [`STATUS`] class (counter).
@@ -68,6 +80,10 @@ pub const EMITTED: &[(&str, &[&str])] = &[
     (SETTLEMENT_LAG, &[]),
     (BATCHES_STALLED, &[]),
     (BATCHES_INVALID, &[]),
+    (BATCHES_PENDING, &[]),
+    (PAYOUTS_PENDING, &[]),
+    (POLL_LAG, &[]),
+    (DEAD_LETTERS, &[QUEUE]),
     (JOB_RUNS, &[JOB]),
     // By route in `serve` only (see `answered`).
     (HTTP_REQUESTS, &[STATUS]),
@@ -76,6 +92,8 @@ pub const EMITTED: &[(&str, &[&str])] = &[
 
 /// Why a channel message was refused.
 pub const REASON: &str = "reason";
+/// Which queue (`poll-work`, `completions`).
+pub const QUEUE: &str = "queue";
 /// Which job ran.
 pub const JOB: &str = "job";
 /// The route template (`/storage/{id}/{*path}`), never the path itself.
@@ -91,6 +109,11 @@ pub fn settled(record: &SettlementRecord) {
     metrics::counter!(MATCHED).increment(record.matched.get());
     metrics::counter!(IMPORTED).increment(record.imported.get());
     metrics::counter!(EXPORTED).increment(record.exported.get());
+}
+
+/// A dead-letter queue's depth.
+pub fn dead_letters(queue: &'static str, count: u64) {
+    metrics::gauge!(DEAD_LETTERS, QUEUE => queue).set(count as f64);
 }
 
 /// A job ran (whatever it found to do).

@@ -101,6 +101,13 @@ pub struct BatchCounts {
     pub rejected: u64,
 }
 
+/// Batches not yet final, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PendingBatches {
+    pub claims: u64,
+    pub payouts: u64,
+}
+
 impl BatchCounts {
     /// Counts `batches` more in the status the operator sees (`BatchView::status`).
     pub fn add(&mut self, status: BatchState, batches: u64) {
@@ -183,6 +190,11 @@ pub trait AccountStore: Send + Sync {
 
     /// Every batch counted by the status the operator sees, in one read.
     async fn batch_counts(&self) -> Result<BatchCounts, StoreError>;
+
+    /// Claims and payouts not yet final (stalled ones included), counted through what
+    /// [`due_batches`](Self::due_batches) reads, never the whole table: what each
+    /// monitor run reports.
+    async fn pending_batches(&self) -> Result<PendingBatches, StoreError>;
 }
 
 /// Leases, so two runs of a scheduled job never overlap.

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use grid_core::ChannelRoot;
 use grid_core::channel::{Envelope, MessageAddress};
+use grid_core::{ChannelRoot, EpochMs};
 
 use crate::StoreError;
 
@@ -50,14 +50,26 @@ pub trait ChannelLedger: Send + Sync {
     async fn get_many(&self, addresses: &[MessageAddress]) -> Result<HashMap<MessageAddress, Envelope>, StoreError>;
 
     /// Raises each channel's head to at least the given next index, marking it unread
-    /// unless its reader is already there.
-    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)]) -> Result<(), StoreError>;
+    /// unless its reader is already there; a channel that turns unread is unread
+    /// `since` now.
+    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)], now: EpochMs) -> Result<(), StoreError>;
 
     /// Channels with messages past what their reader has read: up to `limit` of them,
-    /// each with its head, after `after` in root order.
-    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<(ChannelRoot, u64)>, StoreError>;
+    /// after `after` in root order.
+    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<UnreadChannel>, StoreError>;
 
     /// Everything before `next_index` of `root` has been read. The channel stays unread
     /// if a message at or past `next_index` is stored (or is stored meanwhile).
     async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<(), StoreError>;
+}
+
+/// A channel with messages its reader has not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadChannel {
+    pub root: ChannelRoot,
+    /// One past the highest index the node was given.
+    pub head: u64,
+    /// When it last turned unread (from read): how long its reader has been behind.
+    /// Absent for a head marked unread before the node kept the time.
+    pub since: Option<EpochMs>,
 }

@@ -35,9 +35,11 @@ pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use account_store::{AccountStore, BatchCounts, BatchView, Funds, LeaseStore, Unpaid, Watched, WatchedBatch};
+pub use account_store::{
+    AccountStore, BatchCounts, BatchView, Funds, LeaseStore, PendingBatches, Unpaid, Watched, WatchedBatch,
+};
 pub use activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
-pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET};
+pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET, UnreadChannel};
 pub use error::StoreError;
 pub use item_store::{ItemKey, ItemPage, ItemStore};
 pub use message_queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};

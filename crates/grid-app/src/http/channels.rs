@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use grid_core::channel::{Envelope, MessageAddress};
-use grid_core::{ChannelRoot, count};
+use grid_core::{ChannelRoot, EpochMs, count};
 use grid_store::MAX_BATCH_GET;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -137,7 +137,7 @@ pub(super) async fn put_message(
     envelope.verify_binding()?;
     // The head first: a crash before the envelope is stored leaves a head its reader
     // cannot reach yet, never a message no head shows.
-    state.channels.raise_heads(&[(envelope.root(), envelope.index() + 1)]).await?;
+    state.channels.raise_heads(&[(envelope.root(), envelope.index() + 1)], EpochMs::now()).await?;
     match state.channels.attach(&address, &envelope).await {
         Ok(()) => {
             state.doorbell.ring([envelope.root()]).await;
@@ -221,7 +221,7 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
     for (i, verified) in Envelope::verify_bindings(messages.iter().map(|(_, e)| e)).into_iter().enumerate() {
         verified.map_err(|e| ApiError::BadBody(format!("message {i} ({}): {e}", messages[i].0)))?;
     }
-    state.channels.raise_heads(&heads(&messages)).await?;
+    state.channels.raise_heads(&heads(&messages), EpochMs::now()).await?;
     let outcomes = state.channels.attach_many(&messages).await?;
     let (mut stored, mut taken, mut roots) = (Vec::new(), Vec::new(), Vec::new());
     for ((address, envelope), outcome) in messages.into_iter().zip(outcomes) {

@@ -80,6 +80,11 @@ pub struct MonitorReport {
     pub payouts_submitted: u64,
     pub payouts_committed: u64,
     pub payouts_refused: u64,
+    /// Claims and payouts not yet final after the run, and the payouts among them.
+    pub pending: u64,
+    pub payouts_pending: u64,
+    /// Messages in the completions' dead-letter queue.
+    pub dead_letters: u64,
 }
 
 /// The batch monitor over the books, the ledger, the lease and the completions queue.
@@ -110,9 +115,15 @@ impl BatchMonitor {
         let result = self.rounds(now, &mut report).instrument(span.clone()).await;
         lease.release().await?;
         result?;
+        let pending = self.accounts.pending_batches().await?;
+        (report.pending, report.payouts_pending) = (pending.claims + pending.payouts, pending.payouts);
+        report.dead_letters = self.completions.dead_letters().await?;
         span.in_scope(|| tracing::info!(?report, "batch monitor run done"));
         metrics::counter!(crate::metrics::BATCHES_STALLED).increment(report.stalled);
         metrics::counter!(crate::metrics::BATCHES_INVALID).increment(report.rejected + report.payouts_refused);
+        metrics::gauge!(crate::metrics::BATCHES_PENDING).set(report.pending as f64);
+        metrics::gauge!(crate::metrics::PAYOUTS_PENDING).set(report.payouts_pending as f64);
+        crate::metrics::dead_letters("completions", report.dead_letters);
         super::heartbeat(self.heartbeats.as_ref(), "batch-monitor", &report).await;
         Ok(report)
     }

@@ -20,7 +20,7 @@ use grid_core::market::{Period, PeriodLength, PeriodStart, ReadingKind, Settleme
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{
     AccountStore, ChannelLedger, HeartbeatLog, Insertion, MessageQueue, ReadingStore, RegistrationStore, Rejected,
-    RejectionLog, SettlementStore, StoreError,
+    RejectionLog, SettlementStore, StoreError, UnreadChannel,
 };
 use tokio::task::{JoinError, JoinSet};
 
@@ -63,14 +63,17 @@ pub struct DispatchReport {
 }
 
 /// What a sweep did: the unread channels it found, the registrations it queued polling
-/// work for, and the channels it marked read (no polled registration reads them, or
-/// their reader is already past their head).
+/// work for, the channels it marked read (no polled registration reads them, or their
+/// reader is already past their head), how long the longest-unread channel had been
+/// unread (the poll lag) and the dead letters of the polling queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
     pub unread: usize,
     pub registrations: usize,
     pub messages: usize,
     pub marked_read: usize,
+    pub lag_seconds: u64,
+    pub dead_letters: u64,
 }
 
 /// What polling did, summed over registrations.
@@ -133,15 +136,18 @@ impl Poller {
     /// node's unread heads, never every registration, so an idle grid costs the same
     /// whatever its size.
     pub async fn sweep(&self) -> Result<SweepReport, PollerError> {
+        let now = EpochMs::now();
         let mut report = SweepReport::default();
         let mut owners = Vec::new();
         let mut after: Option<ChannelRoot> = None;
         loop {
             let page = self.node.unread(after.as_ref(), 500).await?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            for (root, head) in page {
+            let Some(last) = page.last() else { break };
+            after = Some(last.root.clone());
+            for UnreadChannel { root, head, since } in page {
                 report.unread += 1;
+                let behind = since.map_or(0, |since| now.get().saturating_sub(since.get()) / 1000);
+                report.lag_seconds = report.lag_seconds.max(behind);
                 let reader = match self.registrations.channel_owner(&root).await? {
                     Some(owner) => self.registrations.get(&owner).await?.map(|r| r.value),
                     None => None,
@@ -161,6 +167,9 @@ impl Poller {
         let messages = work_messages(&owners);
         report.messages = messages.len();
         self.queue.send(&messages).await?;
+        report.dead_letters = self.queue.dead_letters().await?;
+        metrics::gauge!(crate::metrics::POLL_LAG).set(report.lag_seconds as f64);
+        crate::metrics::dead_letters("poll-work", report.dead_letters);
         if report.unread > 0 {
             tracing::info!(?report, "swept unread channels");
         }

@@ -8,19 +8,21 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
 use grid_core::books::{
     Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridTotals, PaymentClaim, PayoutRecord,
 };
 use grid_core::ledger::LedgerBatch;
 use grid_core::market::{Cover, Entitlement, PeriodStart};
-use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId, Wh};
 
-use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
+use super::attributes::{Item, get_n, get_s, get_time, n, opt_n, opt_s, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
-use crate::{AccountStore, BatchCounts, BatchView, Funds, LeaseStore, StoreError, Unpaid, Watched, WatchedBatch};
+use crate::{
+    AccountStore, BatchCounts, BatchView, Funds, LeaseStore, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch,
+};
 
 const ACCOUNTS: &str = "accounts";
 const BATCHES: &str = "batches";
@@ -240,10 +242,7 @@ fn claim_from_item(item: &Item) -> Result<PaymentClaim, StoreError> {
         batch_id: BatchId::parse(get_s(item, BATCHES, "batch")?).map_err(|e| corrupt("claim", e))?,
         amount: Iota::new(get_n(item, BATCHES, "amount")?),
         channel_index: opt_n(item, BATCHES, "channelIndex")?.unwrap_or(0),
-        claimed: i64::try_from(get_n(item, BATCHES, "created")?)
-            .ok()
-            .and_then(|ms| EpochMs::parse(ms).ok())
-            .ok_or_else(|| corrupt("claim", "time"))?,
+        claimed: get_time(item, BATCHES, "created")?,
     })
 }
 
@@ -268,10 +267,7 @@ fn payout_record(item: &Item) -> Result<PayoutRecord, StoreError> {
         amount: Iota::new(get_n(item, BATCHES, "amount")?),
         covers: serde_json::from_str(opt_s(item, BATCHES, "covers")?.unwrap_or("[]"))
             .map_err(|e| corrupt("payout covers", e))?,
-        created: i64::try_from(get_n(item, BATCHES, "created")?)
-            .ok()
-            .and_then(|ms| EpochMs::parse(ms).ok())
-            .ok_or_else(|| corrupt("payout", "time"))?,
+        created: get_time(item, BATCHES, "created")?,
     })
 }
 
@@ -653,6 +649,27 @@ impl AccountStore for DynamoAccountStore {
         views.sort_by(|a, b| b.submitted.cmp(&a.submitted).then_with(|| a.id.cmp(&b.id)));
         views.truncate(limit);
         Ok(views)
+    }
+
+    async fn pending_batches(&self) -> Result<PendingBatches, StoreError> {
+        let mut pending = PendingBatches::default();
+        for (kind, count) in [("claim", &mut pending.claims), ("payout", &mut pending.payouts)] {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.batches)
+                .index_name("pending-by-last-check")
+                .key_condition_expression("pending = :kind")
+                .expression_attribute_values(":kind", s(kind))
+                .select(Select::Count)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let counted = page.map_err(backend)?.count();
+                *count += u64::try_from(counted).map_err(|_| corrupt("pending batches", counted))?;
+            }
+        }
+        Ok(pending)
     }
 
     async fn batch_counts(&self) -> Result<BatchCounts, StoreError> {

@@ -4,11 +4,11 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
+use grid_core::RegistrationId;
 use grid_core::channel::MessageAddress;
 use grid_core::market::PeriodStart;
-use grid_core::{EpochMs, RegistrationId};
 
-use super::attributes::{get_n, get_s, n, s};
+use super::attributes::{get_n, get_s, get_time, n, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
 use crate::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive, StoreError};
@@ -67,10 +67,7 @@ impl RejectionLog for DynamoRejectionLog {
                     channel_index: get_n(item, "rejections", "index")?,
                     address: MessageAddress::parse(get_s(item, "rejections", "address")?).map_err(|e| corrupt(&e))?,
                     reason: get_s(item, "rejections", "reason")?.to_owned(),
-                    at: i64::try_from(get_n(item, "rejections", "at")?)
-                        .ok()
-                        .and_then(|ms| EpochMs::parse(ms).ok())
-                        .ok_or_else(|| corrupt(&"time"))?,
+                    at: get_time(item, "rejections", "at")?,
                 })
             })
             .collect()

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use grid_core::EpochMs;
+
 use crate::StoreError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -48,4 +50,17 @@ pub(super) fn opt_n(item: &Item, table: &str, name: &str) -> Result<Option<u64>,
         }
         Some(_) => Err(corrupt(table, name, "is not a number")),
     }
+}
+
+/// A required time attribute (epoch milliseconds).
+pub(super) fn get_time(item: &Item, table: &str, name: &str) -> Result<EpochMs, StoreError> {
+    opt_time(item, table, name)?.ok_or_else(|| corrupt(table, name, "is missing"))
+}
+
+/// An optional time attribute (epoch milliseconds).
+pub(super) fn opt_time(item: &Item, table: &str, name: &str) -> Result<Option<EpochMs>, StoreError> {
+    opt_n(item, table, name)?
+        .map(|ms| i64::try_from(ms).ok().and_then(|ms| EpochMs::parse(ms).ok()))
+        .map(|time| time.ok_or_else(|| corrupt(table, name, "is not a time")))
+        .transpose()
 }

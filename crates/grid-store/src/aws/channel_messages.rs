@@ -1,7 +1,7 @@
 //! `ChannelLedger` over a DynamoDB table keyed by `address`: each envelope at its
 //! address, and each channel's head at `head#{root}` (`nextIndex`, `readIndex`). A head
 //! with unread messages carries `unread`, the key of the sparse index `unread` the
-//! sweep queries.
+//! sweep queries, and `unreadSince`, when it turned unread.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,10 +12,10 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 use grid_core::channel::{Envelope, MessageAddress};
 use grid_core::{ChannelRoot, EpochMs};
 
-use super::attributes::{Item, get_n, get_s, n, s};
+use super::attributes::{Item, get_n, get_s, n, opt_time, s};
 use super::registrations::condition_failed;
 use super::{AwsClients, LazyClient, backend};
-use crate::{ChannelLedger, MAX_BATCH_GET, StoreError};
+use crate::{ChannelLedger, MAX_BATCH_GET, StoreError, UnreadChannel};
 
 const TABLE: &str = "channel_messages";
 /// Unprocessed keys are retried this often (with growing pauses) before giving up.
@@ -33,16 +33,20 @@ impl DynamoChannelLedger {
         Self { client: clients.dynamodb.clone(), table: table.into() }
     }
 
-    /// Raises `root`'s head to `next`, marking it unread, unless it is there already.
-    async fn raise_head(&self, root: &ChannelRoot, next: u64) -> Result<(), StoreError> {
+    /// Raises `root`'s head to `next`, marking it unread (since `now`, unless it was
+    /// unread already), unless it is there already.
+    async fn raise_head(&self, root: &ChannelRoot, next: u64, now: EpochMs) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("address", s(head_key(root)))
-            .update_expression("SET nextIndex = :next, unread = :unread")
+            .update_expression(
+                "SET nextIndex = :next, unread = :unread, unreadSince = if_not_exists(unreadSince, :now)",
+            )
             .condition_expression("attribute_not_exists(nextIndex) OR nextIndex < :next")
             .expression_attribute_values(":next", n(next))
+            .expression_attribute_values(":now", n(now.get()))
             .expression_attribute_values(":unread", s(UNREAD))
             .send()
             .await;
@@ -134,14 +138,14 @@ impl ChannelLedger for DynamoChannelLedger {
         Ok(found)
     }
 
-    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)]) -> Result<(), StoreError> {
+    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)], now: EpochMs) -> Result<(), StoreError> {
         for (root, next) in heads {
-            self.raise_head(root, *next).await?;
+            self.raise_head(root, *next, now).await?;
         }
         Ok(())
     }
 
-    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<(ChannelRoot, u64)>, StoreError> {
+    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<UnreadChannel>, StoreError> {
         let mut query = self
             .client
             .query()
@@ -160,7 +164,8 @@ impl ChannelLedger for DynamoChannelLedger {
                     .strip_prefix(HEAD)
                     .and_then(|root| ChannelRoot::parse(root).ok())
                     .ok_or_else(|| StoreError::Corrupt(format!("{TABLE}: {key} is not a channel head")))?;
-                found.push((root, get_n(item, TABLE, "nextIndex")?));
+                let (head, since) = (get_n(item, TABLE, "nextIndex")?, opt_time(item, TABLE, "unreadSince")?);
+                found.push(UnreadChannel { root, head, since });
             }
             // A page may hold fewer than asked for (DynamoDB's 1 MB): go on from its end.
             match output.last_evaluated_key() {
@@ -178,7 +183,7 @@ impl ChannelLedger for DynamoChannelLedger {
             .update_item()
             .table_name(&self.table)
             .key("address", s(head_key(root)))
-            .update_expression("SET readIndex = :read REMOVE unread")
+            .update_expression("SET readIndex = :read REMOVE unread, unreadSince")
             .condition_expression("nextIndex <= :read")
             .expression_attribute_values(":read", n(next_index))
             .send()

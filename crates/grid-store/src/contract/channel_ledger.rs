@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use grid_core::SideKey;
 use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress};
+use grid_core::{ChannelRoot, EpochMs, SideKey};
 
-use crate::{ChannelLedger, StoreError};
+use crate::{ChannelLedger, StoreError, UnreadChannel};
 
 type Ledger = Arc<dyn ChannelLedger>;
 
@@ -95,10 +95,10 @@ pub async fn attaching_many_stores_the_free_addresses_and_leaves_taken_ones(ledg
 }
 
 /// The unread channels, all pages of them.
-async fn all_unread(ledger: &Ledger) -> Vec<(grid_core::ChannelRoot, u64)> {
-    let mut found: Vec<(grid_core::ChannelRoot, u64)> = Vec::new();
+async fn all_unread(ledger: &Ledger) -> Vec<UnreadChannel> {
+    let mut found: Vec<UnreadChannel> = Vec::new();
     loop {
-        let page = ledger.unread(found.last().map(|(root, _)| root), 2).await.unwrap();
+        let page = ledger.unread(found.last().map(|c| &c.root), 2).await.unwrap();
         if page.is_empty() {
             return found;
         }
@@ -107,11 +107,20 @@ async fn all_unread(ledger: &Ledger) -> Vec<(grid_core::ChannelRoot, u64)> {
     }
 }
 
-/// What the node does: raise the head, then attach.
-async fn attach_as_the_node(ledger: &Ledger, messages: &[(MessageAddress, Envelope)]) -> Vec<bool> {
-    let heads: Vec<(grid_core::ChannelRoot, u64)> = messages.iter().map(|(_, e)| (e.root(), e.index() + 1)).collect();
-    ledger.raise_heads(&heads).await.unwrap();
+/// The unread channels' roots and heads.
+async fn unread_heads(ledger: &Ledger) -> Vec<(ChannelRoot, u64)> {
+    all_unread(ledger).await.into_iter().map(|c| (c.root, c.head)).collect()
+}
+
+/// What the node does at `now`: raise the head, then attach.
+async fn attach_at(ledger: &Ledger, messages: &[(MessageAddress, Envelope)], now: EpochMs) -> Vec<bool> {
+    let heads: Vec<(ChannelRoot, u64)> = messages.iter().map(|(_, e)| (e.root(), e.index() + 1)).collect();
+    ledger.raise_heads(&heads, now).await.unwrap();
     ledger.attach_many(messages).await.unwrap()
+}
+
+async fn attach_as_the_node(ledger: &Ledger, messages: &[(MessageAddress, Envelope)]) -> Vec<bool> {
+    attach_at(ledger, messages, EpochMs::parse(1_700_000_000_000).unwrap()).await
 }
 
 pub async fn a_channel_is_unread_until_its_reader_reaches_its_head(ledger: Ledger) {
@@ -119,20 +128,35 @@ pub async fn a_channel_is_unread_until_its_reader_reaches_its_head(ledger: Ledge
     let root = secrets.access().root().clone();
     assert!(all_unread(&ledger).await.is_empty(), "nothing stored, nothing unread");
     attach_as_the_node(&ledger, &messages[..3]).await;
-    assert_eq!(all_unread(&ledger).await, [(root.clone(), 3)]);
+    assert_eq!(unread_heads(&ledger).await, [(root.clone(), 3)]);
     ledger.read_up_to(&root, 2).await.unwrap();
-    assert_eq!(all_unread(&ledger).await, [(root.clone(), 3)], "one message is still unread");
+    assert_eq!(unread_heads(&ledger).await, [(root.clone(), 3)], "one message is still unread");
     ledger.read_up_to(&root, 3).await.unwrap();
     assert!(all_unread(&ledger).await.is_empty(), "read to its head");
     attach_as_the_node(&ledger, &messages[4..5]).await;
-    assert_eq!(all_unread(&ledger).await, [(root.clone(), 5)], "a later message makes it unread again");
+    assert_eq!(unread_heads(&ledger).await, [(root.clone(), 5)], "a later message makes it unread again");
     attach_as_the_node(&ledger, &messages[3..4]).await;
-    assert_eq!(all_unread(&ledger).await, [(root.clone(), 5)], "an earlier index never lowers the head");
+    assert_eq!(unread_heads(&ledger).await, [(root.clone(), 5)], "an earlier index never lowers the head");
     assert_eq!(attach_as_the_node(&ledger, &messages[..1]).await, [false], "taken");
     ledger.read_up_to(&root, 5).await.unwrap();
     assert!(all_unread(&ledger).await.is_empty());
     ledger.read_up_to(&root, 4).await.unwrap();
     assert!(all_unread(&ledger).await.is_empty(), "reading never goes back");
+}
+
+pub async fn a_channel_is_unread_since_its_reader_last_caught_up(ledger: Ledger) {
+    let (secrets, messages) = channel(9, 4);
+    let root = secrets.access().root().clone();
+    let at = |ms: i64| EpochMs::parse(1_700_000_000_000 + ms).unwrap();
+    attach_at(&ledger, &messages[..2], at(0)).await;
+    attach_at(&ledger, &messages[2..3], at(5_000)).await;
+    let since = |channels: Vec<UnreadChannel>| channels.into_iter().map(|c| c.since).collect::<Vec<_>>();
+    assert_eq!(since(all_unread(&ledger).await), [Some(at(0))], "behind since its first unread message");
+    ledger.read_up_to(&root, 2).await.unwrap();
+    assert_eq!(since(all_unread(&ledger).await), [Some(at(0))], "not caught up yet");
+    ledger.read_up_to(&root, 3).await.unwrap();
+    attach_at(&ledger, &messages[3..4], at(9_000)).await;
+    assert_eq!(since(all_unread(&ledger).await), [Some(at(9_000))], "behind again, from the new message");
 }
 
 pub async fn unread_channels_come_a_page_at_a_time_each_once_in_root_order(ledger: Ledger) {
@@ -143,7 +167,7 @@ pub async fn unread_channels_come_a_page_at_a_time_each_once_in_root_order(ledge
         roots.push((secrets.access().root().clone(), 1));
     }
     roots.sort();
-    assert_eq!(all_unread(&ledger).await, roots);
+    assert_eq!(unread_heads(&ledger).await, roots);
 }
 
 pub async fn a_channel_the_node_did_not_write_has_no_head(ledger: Ledger) {

@@ -450,6 +450,8 @@ pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settl
         due.iter().map(|b| b.watched.clone()).collect::<Vec<_>>(),
         vec![crate::Watched::Payout(first_try.clone())]
     );
+    let pending = crate::PendingBatches { claims: 0, payouts: 1 };
+    assert_eq!(stores.accounts.pending_batches().await.unwrap(), pending, "counted while it is pending");
 
     // Refused: the money and each period's debt come back, and the next payout is a new batch.
     let refused = vec!["insufficient funds".to_owned()];
@@ -459,6 +461,7 @@ pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settl
     assert_eq!((failed.len(), failed[0].reasons.clone()), (1, refused.clone()), "kept as failed with its reasons");
     let counts = stores.accounts.batch_counts().await.unwrap();
     assert_eq!((counts.invalid, counts.pending), (1, 0), "a refused payout is counted as failed, no longer pending");
+    assert_eq!(stores.accounts.pending_batches().await.unwrap(), crate::PendingBatches::default());
     let unpaid = stores.accounts.unpaid().await.unwrap();
     let owed: Vec<(u64, &str, u64)> =
         unpaid[0].owed.iter().map(|e| (e.period.get(), e.address.as_str(), e.unpaid.get())).collect();
@@ -519,6 +522,8 @@ pub async fn the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_
         crate::BatchCounts { pending: 1, stalled: 1, ..Default::default() },
         "counted as shown"
     );
+    let pending = crate::PendingBatches { claims: 2, payouts: 0 };
+    assert_eq!(stores.accounts.pending_batches().await.unwrap(), pending, "stalled batches are still pending");
 }
 
 pub async fn a_lease_is_held_by_one_holder_until_it_expires_or_is_released(stores: MarketStores) {

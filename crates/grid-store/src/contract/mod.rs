@@ -112,6 +112,7 @@ macro_rules! channel_ledger_contract {
                 of_concurrent_attaches_to_one_address_exactly_one_wins,
                 attaching_many_stores_the_free_addresses_and_leaves_taken_ones,
                 a_channel_is_unread_until_its_reader_reaches_its_head,
+                a_channel_is_unread_since_its_reader_last_caught_up,
                 unread_channels_come_a_page_at_a_time_each_once_in_root_order,
                 a_channel_the_node_did_not_write_has_no_head,
             ]

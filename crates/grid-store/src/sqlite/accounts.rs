@@ -11,7 +11,9 @@ use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, named_params};
 
 use super::SqliteDb;
-use crate::{AccountStore, BatchCounts, BatchView, Funds, LeaseStore, StoreError, Unpaid, Watched, WatchedBatch};
+use crate::{
+    AccountStore, BatchCounts, BatchView, Funds, LeaseStore, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch,
+};
 
 /// The books in the embedded SQLite database. Every number goes in and comes out as a
 /// `u64` through rusqlite's checked conversions ([`StoreError::OutOfRange`] beyond
@@ -548,6 +550,27 @@ impl AccountStore for SqliteAccountStore {
                     })
                 })
                 .collect()
+            })
+            .await
+    }
+
+    async fn pending_batches(&self) -> Result<PendingBatches, StoreError> {
+        self.db
+            .run(|conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT kind, count(*) FROM batches INDEXED BY batches_pending
+                     WHERE kind IN ('claim', 'payout') AND status = 'pending' GROUP BY kind",
+                )?;
+                let mut pending = PendingBatches::default();
+                for row in stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?)))? {
+                    let (kind, count) = row?;
+                    match BatchKind::from_name(&kind) {
+                        Some(BatchKind::Claim) => pending.claims = count,
+                        Some(BatchKind::Payout) => pending.payouts = count,
+                        None => return Err(corrupt("batch kind", &kind)),
+                    }
+                }
+                Ok(pending)
             })
             .await
     }

@@ -8,7 +8,7 @@ use grid_core::{ChannelRoot, EpochMs};
 use rusqlite::{OptionalExtension, named_params};
 
 use super::SqliteDb;
-use crate::{ChannelLedger, StoreError};
+use crate::{ChannelLedger, StoreError, UnreadChannel};
 
 /// The channel node's envelopes in the embedded SQLite database.
 #[derive(Clone)]
@@ -106,21 +106,26 @@ impl ChannelLedger for SqliteChannelLedger {
             .await
     }
 
-    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)]) -> Result<(), StoreError> {
+    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)], now: EpochMs) -> Result<(), StoreError> {
         let heads: Vec<(String, i64)> = heads
             .iter()
             .map(|(root, next)| Ok((root.to_string(), stored_index(*next)?)))
             .collect::<Result<_, StoreError>>()?;
+        let now = stored_index(now.get())?;
         self.db
             .run(move |conn| {
                 let tx = conn.transaction()?;
                 {
+                    // SET reads the row as it was: a channel unread already keeps its time.
                     let mut raise = tx.prepare_cached(
-                        "INSERT INTO channel_heads (root, next_index) VALUES (?1, ?2)
-                         ON CONFLICT (root) DO UPDATE SET next_index = max(next_index, excluded.next_index)",
+                        "INSERT INTO channel_heads (root, next_index, unread_since) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (root) DO UPDATE SET
+                            next_index = max(next_index, excluded.next_index),
+                            unread_since = CASE WHEN next_index > read_index
+                                THEN coalesce(unread_since, excluded.unread_since) ELSE excluded.unread_since END",
                     )?;
                     for (root, next) in &heads {
-                        raise.execute(rusqlite::params![root, next])?;
+                        raise.execute(rusqlite::params![root, next, now])?;
                     }
                 }
                 tx.commit()?;
@@ -129,22 +134,26 @@ impl ChannelLedger for SqliteChannelLedger {
             .await
     }
 
-    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<(ChannelRoot, u64)>, StoreError> {
+    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<UnreadChannel>, StoreError> {
         let after = after.map(|root| root.to_string()).unwrap_or_default();
         self.db
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT root, next_index FROM channel_heads
+                    "SELECT root, next_index, unread_since FROM channel_heads
                      WHERE next_index > read_index AND root > ?1 ORDER BY root LIMIT ?2",
                 )?;
                 let rows = stmt.query_map(rusqlite::params![after, limit as i64], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, Option<i64>>(2)?))
                 })?;
                 rows.map(|row| {
-                    let (root, next) = row?;
+                    let (root, head, since) = row?;
                     let root =
                         ChannelRoot::parse(root).map_err(|e| StoreError::Corrupt(format!("channel head: {e}")))?;
-                    Ok((root, next as u64))
+                    let since = since
+                        .map(EpochMs::parse)
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(format!("channel head: {e}")))?;
+                    Ok(UnreadChannel { root, head: head as u64, since })
                 })
                 .collect()
             })

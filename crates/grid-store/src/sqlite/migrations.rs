@@ -283,6 +283,12 @@ const MIGRATIONS: &[&str] = &[
     UPDATE channel_heads SET read_index = coalesce(
         (SELECT cursor_next_index FROM registrations WHERE channel_root = channel_heads.root), 0);
     "#,
+    // 13: since when each unread channel has been unread (issue 22: the poll lag).
+    // Channels unread now count from the upgrade.
+    r#"
+    ALTER TABLE channel_heads ADD COLUMN unread_since INTEGER;
+    UPDATE channel_heads SET unread_since = unixepoch() * 1000 WHERE next_index > read_index;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
@@ -393,10 +399,15 @@ mod tests {
         let ledger = SqliteChannelLedger::new(SqliteDb::open(dir.path()).await.unwrap());
         let mut expected = vec![(read.access().root().clone(), 3), (orphan.access().root().clone(), 2)];
         expected.sort();
-        assert_eq!(ledger.unread(None, 10).await.unwrap(), expected, "heads from the stored envelopes");
+        let heads = async || -> Vec<_> {
+            ledger.unread(None, 10).await.unwrap().into_iter().map(|c| (c.root, c.head)).collect()
+        };
+        assert_eq!(heads().await, expected, "heads from the stored envelopes");
+        let since = ledger.unread(None, 10).await.unwrap()[0].since;
+        assert!(since.is_some_and(|t| t.get() > 1_700_000_000_000), "unread from the upgrade: {since:?}");
         ledger.read_up_to(read.access().root(), 2).await.unwrap();
         ledger.read_up_to(orphan.access().root(), 2).await.unwrap();
-        assert_eq!(ledger.unread(None, 10).await.unwrap(), [(read.access().root().clone(), 3)], "read up to 2 of 3");
+        assert_eq!(heads().await, [(read.access().root().clone(), 3)], "read up to 2 of 3");
     }
 
     #[tokio::test]
