@@ -376,6 +376,7 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
         "ledger_batches_stalled",
         "ledger_batches_invalid",
         "settlement_lag_seconds",
+        "poll_lag_seconds",
         "job_runs/poller-sweep",
         "job_runs/settlement",
         "job_runs/batch-monitor",
@@ -391,8 +392,9 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
 
     // Two periods behind (of the length the stack runs: the code's default) is too far.
     let period = GridConfig::from_vars(&Default::default()).unwrap().market.period.secs();
-    let lag = &alarms["SettlementLagAlarm"]["Properties"];
-    assert_eq!(lag["Threshold"].as_u64(), Some(2 * period));
+    for id in ["SettlementLagAlarm", "PollLagAlarm"] {
+        assert_eq!(alarms[id]["Properties"]["Threshold"].as_u64(), Some(2 * period), "{id}");
+    }
     // A stopped job breaches: no runs means no data.
     for id in ["PollerStoppedAlarm", "SettlementStoppedAlarm", "BatchMonitorStoppedAlarm"] {
         assert_eq!(alarms[id]["Properties"]["TreatMissingData"].as_str(), Some("breaching"), "{id}");

@@ -383,3 +383,99 @@ async fn readings_that_arrive_after_their_period_settled_are_shown_on_the_overvi
         .unwrap();
     assert!(page.contains("data-late-readings") && page.contains("Raise SETTLEMENT_GRACE_SECS"), "the notice");
 }
+
+/// The overview's health strip item `key`: its class (`ok` or `alarm`) in the page.
+fn health_class<'a>(page: &'a str, key: &str) -> &'a str {
+    let at = page.find(&format!(r#"data-health="{key}""#)).unwrap_or_else(|| panic!("no {key} in the strip"));
+    let open = page[..at].rfind("<li").unwrap();
+    let class = &page[open..at];
+    let start = class.find(r#"class=""#).unwrap() + 7;
+    &class[start..start + class[start..].find('"').unwrap()]
+}
+
+async fn overview_page(grid: &TestGrid) -> String {
+    let page = reqwest::Client::new().get(format!("{}/portal", grid.base)).bearer_auth(TOKEN).send().await.unwrap();
+    page.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_strip_shows_what_the_alarms_watch_red_where_one_would_fire() {
+    use grid_store::resources::MAX_RECEIVES;
+    let grid = TestGrid::start_with(&[CONFIG, &[("JOB_INTERVAL_SECS", "60")]].concat()).await;
+
+    // A grid where nothing has run yet: every job's alarm breaches on missing data.
+    let (_, _, overview) = get(&grid, "/portal/api/overview", Some(TOKEN)).await;
+    let health = &overview["health"];
+    let jobs: Vec<(&str, bool)> =
+        health["jobs"].as_array().unwrap().iter().map(|j| (j["job"].as_str().unwrap(), j["stopped"] == true)).collect();
+    assert_eq!(jobs, [("poller-sweep", true), ("settlement", true), ("batch-monitor", true)], "{health}");
+    assert_eq!((&health["settlementLagSecs"], &health["deadLetters"]), (&Value::Null, &json!(0)), "{health}");
+    let page = overview_page(&grid).await;
+    assert_eq!(health_class(&page, "job-settlement"), "alarm");
+    assert_eq!(health_class(&page, "deadLetters"), "ok");
+    assert_eq!(health_class(&page, "settlementLag"), "ok", "nothing settled is no lag");
+
+    // A producer's offer of ten minutes ago, settled as of eight minutes ago: the books
+    // are more than two periods behind. Its next message was written as long ago, and its
+    // notification was lost: the sweep finds its reader ten minutes behind.
+    let producer = channel(71, "SideKeyOfProducer0071");
+    grid.open_channel(&producer).await;
+    let body = json!({"itemType": "producer", "root": producer.root().as_str(),
+                      "sideKey": producer.access().side_key().expose()});
+    grid.put("/registration/producer-0071", &body).await.expect(201);
+    let now = EpochMs::now().get();
+    let first = Period::containing(EpochMs::now(), PeriodLength::from_secs(60).unwrap()).start().get() - 10 * 60_000;
+    let offer = |start| Command::ProducerOutput {
+        reading: reading(start, 1000),
+        price: grid_core::Price::parse(100).unwrap(),
+        payment_address: PaymentAddress::parse("wallet-producer-0071").unwrap(),
+    };
+    grid.publish(&producer, 1, &[offer(first)]).await;
+    grid.poll().await;
+    grid.settler().run(EpochMs::parse((first + 2 * 60_000) as i64).unwrap()).await.unwrap();
+    let ten_minutes_ago = EpochMs::parse((now - 10 * 60_000) as i64).unwrap();
+    grid.stores.channels.raise_heads(&[(producer.root().clone(), 3)], ten_minutes_ago).await.unwrap();
+    grid.publish(&producer, 2, &[offer(first + 60_000)]).await;
+    while let Some(lost) = grid.stores.poll_work.receive(10, std::time::Duration::from_secs(60)).await.unwrap().pop() {
+        grid.stores.poll_work.ack(&lost.receipt).await.unwrap();
+    }
+    grid.poller().sweep().await.unwrap();
+    grid.poller().drain(EpochMs::now()).await.unwrap();
+    // A work message no worker can take, delivered until it dies.
+    grid.stores.poll_work.send(&["poison".to_owned()]).await.unwrap();
+    for _ in 0..MAX_RECEIVES + 1 {
+        grid.stores.poll_work.receive(10, std::time::Duration::ZERO).await.unwrap();
+    }
+    // A claimed payment the ledger keeps not knowing: stalled.
+    let claim = grid_core::books::PaymentClaim {
+        registration: grid_core::RegistrationId::parse("consumer-0071").unwrap(),
+        batch_id: grid_core::BatchId::parse("pay-stalled").unwrap(),
+        amount: grid_core::Iota::new(5),
+        channel_index: 1,
+        claimed: EpochMs::now(),
+    };
+    grid.stores.accounts.claim_payment(&claim).await.unwrap();
+    grid.stores.accounts.checked(&grid_store::Watched::Claim(claim), now, now + 60_000, true).await.unwrap();
+
+    let (_, _, overview) = get(&grid, "/portal/api/overview", Some(TOKEN)).await;
+    let health = &overview["health"];
+    let lag = health["settlementLagSecs"].as_u64().unwrap();
+    assert!((7 * 60..9 * 60).contains(&lag) && health["settlementBehind"] == true, "{health}");
+    let poll_lag = health["pollLagSecs"].as_u64().unwrap();
+    assert!((600..660).contains(&poll_lag) && health["pollingBehind"] == true, "{health}");
+    assert_eq!((&health["deadLetters"], &health["batchesStalled"]), (&json!(1), &json!(1)), "{health}");
+    let stopped: Vec<bool> = health["jobs"].as_array().unwrap().iter().map(|j| j["stopped"] == true).collect();
+    assert_eq!(stopped, [false, false, true], "the sweep and settlement ran; the monitor never did: {health}");
+    let page = overview_page(&grid).await;
+    for (key, class) in [
+        ("settlementLag", "alarm"),
+        ("pollLag", "alarm"),
+        ("deadLetters", "alarm"),
+        ("batchesStalled", "alarm"),
+        ("job-poller-sweep", "ok"),
+        ("job-settlement", "ok"),
+        ("job-batch-monitor", "alarm"),
+    ] {
+        assert_eq!(health_class(&page, key), class, "{key}");
+    }
+}

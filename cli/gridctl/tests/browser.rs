@@ -190,6 +190,31 @@ async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
     assert!(overview["paidIn"].as_u64().unwrap() > 0, "the demo traded");
     assert_eq!(page.eval("document.querySelectorAll('svg.chart').length").await, json!(4));
 
+    // The health strip is red exactly where the API says an alarm would fire, and the
+    // script's refresh (under the CSP) paints it again the same way.
+    let health = &overview["health"];
+    let mut expected: Vec<String> = [
+        ("settlementLag", health["settlementBehind"] == true),
+        ("pollLag", health["pollingBehind"] == true),
+        ("deadLetters", health["deadLetters"].as_u64() > Some(0)),
+        ("batchesStalled", health["batchesStalled"].as_u64() > Some(0)),
+    ]
+    .into_iter()
+    .filter(|(_, alarm)| *alarm)
+    .map(|(key, _)| key.to_owned())
+    .collect();
+    for job in health["jobs"].as_array().unwrap() {
+        if job["stopped"] == true {
+            expected.push(format!("job-{}", job["job"].as_str().unwrap()));
+        }
+    }
+    let alarms = "Array.from(document.querySelectorAll('[data-health]')).filter(li => li.className === 'alarm').map(li => li.dataset.health)";
+    assert_eq!(page.eval(alarms).await, json!(expected), "{health}");
+    assert_eq!(page.eval("document.querySelectorAll('[data-health]').length").await, json!(7));
+    page.eval("for (const li of document.querySelectorAll('[data-health]')) li.className = 'alarm'; true").await;
+    page.eval("refresh().then(() => true)").await;
+    assert_eq!(page.eval(alarms).await, json!(expected), "repainted by the script");
+
     // The script runs under the CSP: sorting a column marks it.
     page.eval("document.querySelector('#producers thead th:nth-child(5) button').click(); true").await;
     page.wait_for(

@@ -159,6 +159,7 @@ impl Stores {
                     poll_work: self.poll_work.clone(),
                     completions: self.completions.clone(),
                     period: config.market.period,
+                    job_interval: config.market.job_interval,
                 },
                 token: config.portal_token.clone().map(Arc::new),
                 sign_ins: self.sign_ins.clone(),

@@ -108,6 +108,10 @@ pub struct MarketConfig {
     /// `POLL_FULL_SWEEP_SECS` (default 3600): how often `serve` polls every registration,
     /// for what neither a notification nor a channel's head showed.
     pub full_sweep: Duration,
+    /// `JOB_INTERVAL_SECS` (default `POLL_INTERVAL_SECS`): the longest interval of the
+    /// scheduled jobs (on Lambda, the template's `JobIntervalSeconds`); the portal shows a
+    /// job that has not run for three of them as stopped, as its alarm would.
+    pub job_interval: Duration,
     /// `READING_SHARDS` (default 4): DynamoDB partitions per period of readings.
     pub reading_shards: u32,
     /// `POLL_CONCURRENCY`: channels one poll worker reads at once (default 4 over
@@ -165,6 +169,7 @@ impl GridConfig {
         "MIN_PAYOUT",
         "POLL_INTERVAL_SECS",
         "POLL_FULL_SWEEP_SECS",
+        "JOB_INTERVAL_SECS",
         "READING_SHARDS",
         "POLL_CONCURRENCY",
         "GRID_WALLET",
@@ -320,6 +325,8 @@ impl MarketConfig {
             Price::parse(parse(get(variable), variable, default)?)
                 .map_err(|e| ConfigError { variable, reason: e.to_string() })
         };
+        let poll_interval =
+            bounded(parse(get("POLL_INTERVAL_SECS"), "POLL_INTERVAL_SECS", 5)?, "POLL_INTERVAL_SECS", 1..=3_600)?;
         let wallet = get("GRID_WALLET").unwrap_or("grid-wallet").to_owned();
         // The wallet name becomes a payment address with a suffix; check that it can.
         PaymentAddress::parse(format!("{wallet}-0")).map_err(|e| invalid("GRID_WALLET", &wallet, &e.to_string()))?;
@@ -337,15 +344,16 @@ impl MarketConfig {
                 default_price: price("DEFAULT_PRICE", 100)?,
             },
             min_payout: Iota::new(parse(get("MIN_PAYOUT"), "MIN_PAYOUT", 1)?),
-            poll_interval: Duration::from_secs(bounded(
-                parse(get("POLL_INTERVAL_SECS"), "POLL_INTERVAL_SECS", 5)?,
-                "POLL_INTERVAL_SECS",
-                1..=3_600,
-            )?),
+            poll_interval: Duration::from_secs(poll_interval),
             full_sweep: Duration::from_secs(bounded(
                 parse(get("POLL_FULL_SWEEP_SECS"), "POLL_FULL_SWEEP_SECS", 3_600)?,
                 "POLL_FULL_SWEEP_SECS",
                 60..=7 * 86_400,
+            )?),
+            job_interval: Duration::from_secs(bounded(
+                parse(get("JOB_INTERVAL_SECS"), "JOB_INTERVAL_SECS", poll_interval)?,
+                "JOB_INTERVAL_SECS",
+                1..=86_400,
             )?),
             reading_shards: bounded(parse(get("READING_SHARDS"), "READING_SHARDS", 4)?, "READING_SHARDS", 1..=256)?,
             // SQLite takes one writer at a time but reading and checking channels runs
@@ -476,6 +484,7 @@ mod tests {
                     min_payout: Iota::new(1),
                     poll_interval: Duration::from_secs(5),
                     full_sweep: Duration::from_secs(3_600),
+                    job_interval: Duration::from_secs(5),
                     reading_shards: 4,
                     poll_concurrency: 4,
                     wallet: "grid-wallet".to_owned(),

@@ -146,14 +146,16 @@ impl Poller {
             after = Some(last.root.clone());
             for UnreadChannel { root, head, since } in page {
                 report.unread += 1;
-                let behind = since.map_or(0, |since| now.get().saturating_sub(since.get()) / 1000);
-                report.lag_seconds = report.lag_seconds.max(behind);
                 let reader = match self.registrations.channel_owner(&root).await? {
                     Some(owner) => self.registrations.get(&owner).await?.map(|r| r.value),
                     None => None,
                 };
                 match reader {
-                    Some(r) if r.is_polled() && r.cursor.next_index < head => owners.push(r.id),
+                    Some(r) if r.is_polled() && r.cursor.next_index < head => {
+                        let behind = since.map_or(0, |since| now.get().saturating_sub(since.get()) / 1000);
+                        report.lag_seconds = report.lag_seconds.max(behind);
+                        owners.push(r.id);
+                    }
                     // Read already (its mark was lost), or nobody reads it (yet: a
                     // registration that takes this channel polls it when it registers).
                     _ => {

@@ -98,9 +98,7 @@ impl Settler {
     async fn measure_lag(&self, now: EpochMs) {
         match self.settlements.head().await {
             Ok(head) => {
-                if let Some(latest) = head.latest {
-                    let end = latest.get().saturating_add(self.market.period.ms());
-                    let lag = now.get().saturating_sub(end) / 1000;
+                if let Some(lag) = head.lag_secs(now, self.market.period) {
                     metrics::gauge!(crate::metrics::SETTLEMENT_LAG).set(lag as f64);
                 }
             }

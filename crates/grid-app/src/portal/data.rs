@@ -13,14 +13,19 @@ use grid_core::channel::ChannelAccess;
 use grid_core::market::{Period, PeriodLength, PeriodReport, PeriodStart};
 use grid_core::{EpochMs, ItemType, Registration, RegistrationId, RegistrationStatus};
 use grid_store::{
-    AccountStore, BatchView, HeartbeatLog, MessageQueue, ReadingStore, RegistrationStore, RejectionLog, ReportArchive,
-    SettlementStore, StoreError,
+    AccountStore, BatchCounts, BatchView, HeartbeatLog, MessageQueue, ReadingStore, RegistrationStore, RejectionLog,
+    ReportArchive, SettlementStore, StoreError,
 };
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::channels::{ChannelClient, ChannelReader};
 use crate::jobs::{JOBS, LATE_READINGS, LateReport};
+
+/// The jobs that run on a schedule, each with an alarm for when it stops (the full
+/// sweep runs too rarely to judge by the interval; the poller's queue trigger only when
+/// there is work).
+const SCHEDULED: [&str; 3] = ["poller-sweep", "settlement", "batch-monitor"];
 
 /// The most registrations a listing walks through.
 const MAX_REGISTRATIONS: usize = 20_000;
@@ -40,6 +45,8 @@ pub struct PortalData {
     pub poll_work: Arc<dyn MessageQueue>,
     pub completions: Arc<dyn MessageQueue>,
     pub period: PeriodLength,
+    /// `JOB_INTERVAL_SECS`: a job three of these without a run has stopped.
+    pub job_interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -75,6 +82,53 @@ pub struct Overview {
     pub dead_letters: u64,
     /// The last poll that stored readings after their period had settled.
     pub late_readings: Option<LateReadings>,
+    /// What the alarms watch.
+    pub health: Health,
+}
+
+/// What the alarms watch (docs/operations.md), each with whether its alarm would fire
+/// now: the portal's health strip.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// How far the newest settled period's end is behind now, in seconds; none before
+    /// anything settled. Alarmed beyond two periods.
+    pub settlement_lag_secs: Option<u64>,
+    pub settlement_behind: bool,
+    /// How long the longest-unread channel had been unread at the last sweep, in
+    /// seconds. Alarmed beyond two periods.
+    pub poll_lag_secs: Option<u64>,
+    pub polling_behind: bool,
+    /// Work messages in the dead-letter queues. Alarmed above none.
+    pub dead_letters: u64,
+    /// Ledger batches pending too long or asked about too often. Alarmed above none.
+    pub batches_stalled: u64,
+    /// The scheduled jobs' last runs. Alarmed after three intervals without one.
+    pub jobs: Vec<JobHealth>,
+    /// The interval the jobs are judged by (`JOB_INTERVAL_SECS`).
+    pub job_interval_secs: u64,
+}
+
+/// A scheduled job's last run.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobHealth {
+    pub job: String,
+    /// When it last ran (epoch ms), if it ever did.
+    pub last_ran: Option<u64>,
+    /// Not run for three intervals (or never).
+    pub stopped: bool,
+}
+
+impl Health {
+    /// Whether any alarm would fire.
+    pub fn alarming(&self) -> bool {
+        self.settlement_behind
+            || self.polling_behind
+            || self.dead_letters > 0
+            || self.batches_stalled > 0
+            || self.jobs.iter().any(|j| j.stopped)
+    }
 }
 
 /// Readings that arrived after their period settled (they count in a later one): when
@@ -300,9 +354,9 @@ impl PortalData {
     }
 
     pub async fn overview(&self, now: EpochMs) -> Result<Overview, StoreError> {
-        // Nine independent reads, side by side: on DynamoDB the page waits for the
+        // Independent reads, side by side: on DynamoDB the page waits for the
         // slowest of them rather than for their sum.
-        let (registrations, head, totals, funds, unpaid, batches, poll_dead, completions_dead, late) = tokio::try_join!(
+        let (registrations, head, totals, funds, unpaid, batches, poll_dead, completions_dead, late, runs) = tokio::try_join!(
             self.all_registrations(),
             self.settlements.head(),
             self.accounts.totals(),
@@ -312,6 +366,7 @@ impl PortalData {
             self.poll_work.dead_letters(),
             self.completions.dead_letters(),
             self.heartbeats.last(LATE_READINGS),
+            self.heartbeats(),
         )?;
         let (mut producers, mut consumers) = (Counts::default(), Counts::default());
         for r in registrations {
@@ -344,7 +399,41 @@ impl PortalData {
                 let recent = now.get().saturating_sub(beat.at) <= 2 * self.period.ms();
                 Some(LateReadings { at: beat.at, late: report.late, recent })
             }),
+            health: self.health(now, head.lag_secs(now, self.period), &runs, poll_dead + completions_dead, batches),
         })
+    }
+
+    /// The health strip from what the overview read, judged as the alarms judge.
+    fn health(
+        &self,
+        now: EpochMs,
+        settlement_lag_secs: Option<u64>,
+        runs: &[HeartbeatRow],
+        dead_letters: u64,
+        batches: BatchCounts,
+    ) -> Health {
+        let two_periods = 2 * self.period.secs();
+        let stopped_after_ms = self.job_interval.as_secs().saturating_mul(3 * 1000);
+        let poll_lag_secs =
+            runs.iter().find(|run| run.job == "poller-sweep").and_then(|run| run.report.get("lag_seconds")?.as_u64());
+        Health {
+            settlement_lag_secs,
+            settlement_behind: settlement_lag_secs.is_some_and(|lag| lag > two_periods),
+            poll_lag_secs,
+            polling_behind: poll_lag_secs.is_some_and(|lag| lag > two_periods),
+            dead_letters,
+            batches_stalled: batches.stalled,
+            jobs: runs
+                .iter()
+                .filter(|run| SCHEDULED.contains(&run.job.as_str()))
+                .map(|run| JobHealth {
+                    job: run.job.clone(),
+                    last_ran: run.at,
+                    stopped: run.at.is_none_or(|at| now.get().saturating_sub(at) > stopped_after_ms),
+                })
+                .collect(),
+            job_interval_secs: self.job_interval.as_secs(),
+        }
     }
 
     async fn period_point(&self, start: PeriodStart) -> Result<Option<PeriodPoint>, StoreError> {

@@ -165,6 +165,52 @@ fn tiles(o: &Overview) -> Markup {
     }
 }
 
+/// A span of time for people: seconds, minutes or hours (the script says it the same way).
+fn span(secs: u64) -> String {
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7_200 => format!("{} min", secs / 60),
+        _ => format!("{} h", secs / 3_600),
+    }
+}
+
+fn health_item(key: &str, label: &str, value: String, alarm: bool, rule: String) -> Markup {
+    html! {
+        li class=(if alarm { "alarm" } else { "ok" }) data-health=(key) {
+            span.state { (if alarm { "Alarm" } else { "OK" }) }
+            span.label { (label) }
+            strong data-health-value { (value) }
+            span.rule { (rule) }
+        }
+    }
+}
+
+/// What the alarms watch, red where one would fire (docs/operations.md).
+fn health_strip(o: &Overview) -> Markup {
+    let h = &o.health;
+    let two_periods = format!("alarm beyond {}", span(2 * o.period_secs));
+    let lag = |secs: Option<u64>, none: &str| secs.map_or_else(|| none.to_owned(), span);
+    let stopped = format!("alarm after {} without a run", span(3 * h.job_interval_secs));
+    html! {
+        section.health aria-label="Health: what the alarms watch" {
+            ul {
+                (health_item("settlementLag", "Settlement lag", lag(h.settlement_lag_secs, "nothing settled"),
+                    h.settlement_behind, two_periods.clone()))
+                (health_item("pollLag", "Poll lag", lag(h.poll_lag_secs, "not swept yet"), h.polling_behind, two_periods))
+                (health_item("deadLetters", "Dead letters", h.dead_letters.to_string(), h.dead_letters > 0,
+                    "alarm above 0".to_owned()))
+                (health_item("batchesStalled", "Stalled batches", h.batches_stalled.to_string(), h.batches_stalled > 0,
+                    "alarm above 0".to_owned()))
+                @for job in &h.jobs {
+                    (health_item(&format!("job-{}", job.job), &format!("Last {} run", job.job),
+                        job.last_ran.map_or_else(|| "never".to_owned(), |at| format!("{} ago", span(o.now.saturating_sub(at) / 1000))),
+                        job.stopped, stopped.clone()))
+                }
+            }
+        }
+    }
+}
+
 /// Said at the top of the overview while readings keep arriving after their period
 /// settled: the producers are paid, but in a later period than their energy's.
 fn late_notice(o: &Overview) -> Markup {
@@ -304,6 +350,7 @@ pub(super) async fn overview(State(state): State<PortalState>) -> Result<Html<St
             p.status role="status" aria-live="polite" data-updated { "As of " (time(overview.now)) " UTC" }
         }
         (late_notice(&overview))
+        (health_strip(&overview))
         (tiles(&overview))
         section.charts aria-label="Charts" {
             figure.card { figcaption { "The local market: matched, imported, exported" } (charts::market_energy(&periods)) }

@@ -1,5 +1,5 @@
 // The operator portal's only script: sortable and searchable tables, and a refresh of
-// the overview figures every 30 seconds. Everything it shows is there without it.
+// the overview figures and the health strip every 30 seconds. Everything it shows is there without it.
 "use strict";
 
 function cellValue(row, column) {
@@ -36,6 +36,33 @@ const FORMAT = {
   batchesPending: String,
 };
 
+// As the page says a span of time.
+function span(secs) {
+  return secs < 120 ? secs + " s" : secs < 7200 ? Math.floor(secs / 60) + " min" : Math.floor(secs / 3600) + " h";
+}
+
+// The health strip: each item's value, and red where an alarm would fire.
+function showHealth(overview) {
+  const health = overview.health;
+  const items = {
+    settlementLag: [health.settlementLagSecs === null ? "nothing settled" : span(health.settlementLagSecs), health.settlementBehind],
+    pollLag: [health.pollLagSecs === null ? "not swept yet" : span(health.pollLagSecs), health.pollingBehind],
+    deadLetters: [String(health.deadLetters), health.deadLetters > 0],
+    batchesStalled: [String(health.batchesStalled), health.batchesStalled > 0],
+  };
+  for (const job of health.jobs) {
+    const ran = job.lastRan === null ? "never" : span(Math.floor(Math.max(0, overview.now - job.lastRan) / 1000)) + " ago";
+    items["job-" + job.job] = [ran, job.stopped];
+  }
+  for (const [key, [value, alarm]] of Object.entries(items)) {
+    const item = document.querySelector(`[data-health="${key}"]`);
+    if (!item) continue;
+    item.className = alarm ? "alarm" : "ok";
+    item.querySelector(".state").textContent = alarm ? "Alarm" : "OK";
+    item.querySelector("[data-health-value]").textContent = value;
+  }
+}
+
 async function refresh() {
   try {
     const response = await fetch("/portal/api/overview", { credentials: "same-origin" });
@@ -49,6 +76,7 @@ async function refresh() {
     if (producers) producers.textContent = String(overview.producers.active);
     const consumers = document.querySelector('[data-overview="consumers"]');
     if (consumers) consumers.textContent = String(overview.consumers.active);
+    showHealth(overview);
     const status = document.querySelector("[data-updated]");
     if (status) status.textContent = "Updated " + new Date(overview.now).toISOString().slice(11, 19) + " UTC";
   } catch (_) {
