@@ -70,7 +70,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 pub fn ensure_portal_token(config: &mut GridConfig) -> bool {
     let made_up = config.portal_token.is_none();
     if made_up {
-        config.portal_token = Some(grid_app::portal::PortalToken::generate());
+        config.portal_token = Some(grid_app::config::PortalToken::generate());
     }
     made_up
 }

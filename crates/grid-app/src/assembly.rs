@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use grid_store::{
-    AccountStore, ChannelLedger, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
+    AccountStore, ChannelStore, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
     RejectionLog, ReportArchive, SettlementStore, SignInLog, StoreError,
 };
 
-use crate::channels::{ChannelClient, LedgerChannelClient};
+use crate::channels::{ChannelClient, StoreChannelClient};
 use crate::config::{GridConfig, StoreBackend};
 use crate::http::AppState;
 use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
@@ -33,7 +33,7 @@ pub enum AssemblyError {
 pub struct Stores {
     pub registrations: Arc<dyn RegistrationStore>,
     pub items: Arc<dyn ItemStore>,
-    pub channels: Arc<dyn ChannelLedger>,
+    pub channels: Arc<dyn ChannelStore>,
     pub poll_work: Arc<dyn MessageQueue>,
     pub completions: Arc<dyn MessageQueue>,
     pub leases: Arc<dyn LeaseStore>,
@@ -70,14 +70,14 @@ impl Stores {
     #[cfg(feature = "sqlite")]
     pub fn on_sqlite(db: &grid_store::sqlite::SqliteDb) -> Self {
         use grid_store::sqlite::{
-            FileReportArchive, SqliteAccountStore, SqliteChannelLedger, SqliteHeartbeatLog, SqliteItemStore,
+            FileReportArchive, SqliteAccountStore, SqliteChannelStore, SqliteHeartbeatLog, SqliteItemStore,
             SqliteLeaseStore, SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog,
             SqliteSettlementStore, SqliteSignInLog,
         };
         Self {
             registrations: Arc::new(SqliteRegistrationStore::new(db.clone())),
             items: Arc::new(SqliteItemStore::new(db.clone())),
-            channels: Arc::new(SqliteChannelLedger::new(db.clone())),
+            channels: Arc::new(SqliteChannelStore::new(db.clone())),
             poll_work: Arc::new(SqliteMessageQueue::new(db.clone(), "poll-work")),
             completions: Arc::new(SqliteMessageQueue::new(db.clone(), "completions")),
             leases: Arc::new(SqliteLeaseStore::new(db.clone())),
@@ -99,7 +99,7 @@ impl Stores {
         config: &GridConfig,
     ) -> Self {
         use grid_store::aws::{
-            DynamoAccountStore, DynamoChannelLedger, DynamoHeartbeatLog, DynamoLeaseStore, DynamoReadingStore,
+            DynamoAccountStore, DynamoChannelStore, DynamoHeartbeatLog, DynamoLeaseStore, DynamoReadingStore,
             DynamoRegistrationStore, DynamoRejectionLog, DynamoSettlementStore, DynamoSignInLog, S3ItemStore,
             S3ReportArchive, SqsMessageQueue,
         };
@@ -107,7 +107,7 @@ impl Stores {
         Self {
             registrations: Arc::new(DynamoRegistrationStore::new(clients, &names.registrations_table)),
             items: Arc::new(S3ItemStore::new(clients, &names.bucket)),
-            channels: Arc::new(DynamoChannelLedger::new(clients, &names.channel_messages_table)),
+            channels: Arc::new(DynamoChannelStore::new(clients, &names.channel_messages_table)),
             poll_work: Arc::new(SqsMessageQueue::new(
                 clients,
                 &names.poll_work_queue_url,
@@ -136,7 +136,7 @@ impl Stores {
 
     /// The grid's own way to its channel node.
     pub fn channel_client(&self) -> Arc<dyn ChannelClient> {
-        Arc::new(LedgerChannelClient::new(self.channels.clone()))
+        Arc::new(StoreChannelClient::new(self.channels.clone()))
     }
 
     /// What the HTTP handlers need.
@@ -220,7 +220,7 @@ pub async fn state_from_config(config: &GridConfig) -> Result<AppState, Assembly
         // as instances start again (docs/deploy.md).
         let clients = grid_store::aws::AwsClients::from_env().await;
         let token = clients.secure_parameter(parameter).await?;
-        let token = crate::portal::PortalToken::parse(&token)
+        let token = crate::config::PortalToken::parse(&token)
             .map_err(|e| AssemblyError::PortalToken { parameter: parameter.clone(), reason: e.to_string() })?;
         let config = GridConfig { portal_token: Some(token), ..config.clone() };
         return Ok(Stores::on_aws(&clients, names, &config).app_state(&config));

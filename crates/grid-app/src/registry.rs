@@ -325,11 +325,11 @@ mod tests {
     use grid_core::{
         ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey,
     };
-    use grid_store::sqlite::{SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
+    use grid_store::sqlite::{SqliteChannelStore, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
     use grid_store::{RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
 
     use super::Registry;
-    use crate::channels::LedgerChannelClient;
+    use crate::channels::StoreChannelClient;
 
     /// The SQLite registrations, with the poller moving a channel's cursor just before
     /// the first `replace`, as it does when it reads a leaving device's goodbye.
@@ -386,11 +386,11 @@ mod tests {
         let id = RegistrationId::parse("producer-0001").unwrap();
         let registration = Registration::new(id.clone(), ItemType::Producer, None, Some(credentials), EpochMs::now());
         store.insert(&registration).await.unwrap();
-        let ledger = Arc::new(SqliteChannelLedger::new(db.clone()));
+        let channels = Arc::new(SqliteChannelStore::new(db.clone()));
         let registry = Registry::new(
             store.clone(),
             Arc::new(SqliteItemStore::new(db)),
-            Arc::new(LedgerChannelClient::new(ledger)),
+            Arc::new(StoreChannelClient::new(channels)),
         );
 
         let removed = registry.remove(&id, side_key.expose(), EpochMs::now()).await.unwrap();

@@ -12,20 +12,12 @@
 //! SQS). The [`contract`] module (feature `contract`) holds the behaviour every adapter
 //! must show, as test-generating macros, so both run the very same checks.
 
-mod account_store;
-mod activity;
-mod channel_ledger;
 mod error;
 #[cfg(feature = "faults")]
 pub mod faults;
-mod item_store;
-mod message_queue;
-mod reading_store;
+pub mod ports;
 mod records;
-mod registration_store;
 pub mod resources;
-mod settlement_store;
-mod sign_ins;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -35,15 +27,13 @@ pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use account_store::{
-    AccountStore, BatchCounts, BatchView, Funds, LeaseStore, PendingBatches, Unpaid, Watched, WatchedBatch,
-};
-pub use activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
-pub use channel_ledger::{ChannelLedger, MAX_BATCH_GET, UnreadChannel};
 pub use error::StoreError;
-pub use item_store::{ItemKey, ItemPage, ItemStore};
-pub use message_queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
-pub use reading_store::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum};
-pub use registration_store::{RegistrationCursor, RegistrationPage, RegistrationStore, Versioned};
-pub use settlement_store::SettlementStore;
-pub use sign_ins::SignInLog;
+pub use ports::accounts::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, Unpaid, Watched, WatchedBatch};
+pub use ports::activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
+pub use ports::channel_messages::{ChannelStore, MAX_BATCH_GET, UnreadChannel};
+pub use ports::items::{ItemKey, ItemPage, ItemStore};
+pub use ports::leases::LeaseStore;
+pub use ports::market::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementStore};
+pub use ports::queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
+pub use ports::registrations::{RegistrationCursor, RegistrationPage, RegistrationStore, Versioned};
+pub use ports::sign_ins::SignInLog;

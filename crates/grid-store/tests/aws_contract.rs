@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use grid_store::aws::{DynamoChannelLedger, DynamoRegistrationStore, S3ItemStore, SqsMessageQueue};
+use grid_store::aws::{DynamoChannelStore, DynamoRegistrationStore, S3ItemStore, SqsMessageQueue};
 use grid_store::contract::moto::Moto;
-use grid_store::{ChannelLedger, ItemStore, MessageQueue, RegistrationStore};
+use grid_store::{ChannelStore, ItemStore, MessageQueue, RegistrationStore};
 
 async fn registrations() -> (Moto, Arc<dyn RegistrationStore>) {
     let moto = Moto::start();
@@ -18,10 +18,10 @@ async fn items() -> (Moto, Arc<dyn ItemStore>) {
     (moto, Arc::new(S3ItemStore::new(&clients, names.bucket)))
 }
 
-async fn channel_ledgers() -> (Moto, Arc<dyn ChannelLedger>) {
+async fn channel_stores() -> (Moto, Arc<dyn ChannelStore>) {
     let moto = Moto::start();
     let (clients, names) = moto.fresh_resources().await;
-    (moto, Arc::new(DynamoChannelLedger::new(&clients, names.channel_messages_table)))
+    (moto, Arc::new(DynamoChannelStore::new(&clients, names.channel_messages_table)))
 }
 
 async fn queues() -> (Moto, Arc<dyn MessageQueue>) {
@@ -38,8 +38,8 @@ mod item_store {
     grid_store::item_store_contract!(super::items);
 }
 
-mod channel_ledger {
-    grid_store::channel_ledger_contract!(super::channel_ledgers);
+mod channel_messages {
+    grid_store::channel_store_contract!(super::channel_stores);
 }
 
 mod message_queue {

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use grid_store::sqlite::{SqliteChannelLedger, SqliteDb, SqliteItemStore, SqliteMessageQueue, SqliteRegistrationStore};
-use grid_store::{ChannelLedger, ItemStore, MessageQueue, RegistrationStore};
+use grid_store::sqlite::{SqliteChannelStore, SqliteDb, SqliteItemStore, SqliteMessageQueue, SqliteRegistrationStore};
+use grid_store::{ChannelStore, ItemStore, MessageQueue, RegistrationStore};
 use tempfile::TempDir;
 
 async fn fresh_db() -> (TempDir, SqliteDb) {
@@ -22,9 +22,9 @@ async fn items() -> (TempDir, Arc<dyn ItemStore>) {
     (dir, Arc::new(SqliteItemStore::new(db)))
 }
 
-async fn channel_ledgers() -> (TempDir, Arc<dyn ChannelLedger>) {
+async fn channel_stores() -> (TempDir, Arc<dyn ChannelStore>) {
     let (dir, db) = fresh_db().await;
-    (dir, Arc::new(SqliteChannelLedger::new(db)))
+    (dir, Arc::new(SqliteChannelStore::new(db)))
 }
 
 async fn queues() -> (TempDir, Arc<dyn MessageQueue>) {
@@ -53,8 +53,8 @@ mod item_store {
     grid_store::item_store_contract!(super::items);
 }
 
-mod channel_ledger {
-    grid_store::channel_ledger_contract!(super::channel_ledgers);
+mod channel_messages {
+    grid_store::channel_store_contract!(super::channel_stores);
 }
 
 mod message_queue {

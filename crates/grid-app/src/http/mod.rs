@@ -20,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use grid_store::{ChannelLedger, ItemStore};
+use grid_store::{ChannelStore, ItemStore};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -38,7 +38,7 @@ pub use meta::ApiDoc;
 pub struct AppState {
     pub registry: Registry,
     pub items: Arc<dyn ItemStore>,
-    pub channels: Arc<dyn ChannelLedger>,
+    pub channels: Arc<dyn ChannelStore>,
     /// Tells the poller when the node stores envelopes.
     pub doorbell: Doorbell,
     pub portal: PortalState,

@@ -19,7 +19,7 @@ use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress, Readi
 use grid_core::market::{Period, PeriodLength, PeriodStart, ReadingKind, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{
-    AccountStore, ChannelLedger, HeartbeatLog, Insertion, MessageQueue, ReadingStore, RegistrationStore, Rejected,
+    AccountStore, ChannelStore, HeartbeatLog, Insertion, MessageQueue, ReadingStore, RegistrationStore, Rejected,
     RejectionLog, SettlementStore, StoreError, UnreadChannel,
 };
 use tokio::task::{JoinError, JoinSet};
@@ -122,7 +122,7 @@ pub struct Poller {
     pub channels: Arc<dyn ChannelClient>,
     /// The channel node's store: its heads (which channels have unread messages) and
     /// its messages (what the full sweep checks).
-    pub node: Arc<dyn ChannelLedger>,
+    pub node: Arc<dyn ChannelStore>,
     pub queue: Arc<dyn MessageQueue>,
     pub heartbeats: Arc<dyn HeartbeatLog>,
     pub period: PeriodLength,

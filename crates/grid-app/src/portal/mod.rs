@@ -16,7 +16,6 @@ mod auth;
 pub mod charts;
 pub mod data;
 mod page;
-mod token;
 
 use std::sync::Arc;
 
@@ -27,9 +26,9 @@ use axum::routing::{get, post};
 use grid_store::SignInLog;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::config::PortalToken;
 pub use auth::{SIGN_IN_LIMIT, SIGN_IN_WINDOW_MS};
 pub use data::PortalData;
-pub use token::{PortalToken, PortalTokenError, Session};
 
 /// What the portal's handlers share.
 #[derive(Clone)]

@@ -20,9 +20,7 @@ use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId, Wh};
 use super::attributes::{Item, get_n, get_s, get_time, n, opt_n, opt_s, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
-use crate::{
-    AccountStore, BatchCounts, BatchView, Funds, LeaseStore, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch,
-};
+use crate::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch};
 
 const ACCOUNTS: &str = "accounts";
 const BATCHES: &str = "batches";
@@ -702,52 +700,4 @@ fn spent_by_source(batch: &LedgerBatch) -> Vec<(String, u64)> {
         }
     }
     spent
-}
-
-/// Leases in DynamoDB: a conditional put that only wins over a free, expired or own lease.
-#[derive(Clone, Debug)]
-pub struct DynamoLeaseStore {
-    client: LazyClient<Client>,
-    table: String,
-}
-
-impl DynamoLeaseStore {
-    pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
-        Self { client: clients.dynamodb.clone(), table: table.into() }
-    }
-}
-
-#[async_trait]
-impl LeaseStore for DynamoLeaseStore {
-    async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError> {
-        let expires = now.saturating_add(ttl_ms);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("job", s(job))
-            .item("holder", s(holder))
-            .item("expiresMs", n(expires))
-            // DynamoDB's TTL sweeps old leases; it counts in seconds.
-            .item("expiresAt", n(expires / 1000 + 1))
-            .condition_expression("attribute_not_exists(job) OR expiresMs <= :now OR holder = :holder")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":holder", s(holder))
-            .send()
-            .await;
-        written!(result)
-    }
-
-    async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("job", s(job))
-            .condition_expression("holder = :holder")
-            .expression_attribute_values(":holder", s(holder))
-            .send()
-            .await;
-        written!(result).map(|_| ())
-    }
 }

@@ -1,4 +1,4 @@
-//! `ChannelLedger` over a DynamoDB table keyed by `address`: each envelope at its
+//! `ChannelStore` over a DynamoDB table keyed by `address`: each envelope at its
 //! address, and each channel's head at `head#{root}` (`nextIndex`, `readIndex`). A head
 //! with unread messages carries `unread`, the key of the sparse index `unread` the
 //! sweep queries, and `unreadSince`, when it turned unread.
@@ -15,7 +15,7 @@ use grid_core::{ChannelRoot, EpochMs};
 use super::attributes::{Item, get_n, get_s, n, opt_time, s};
 use super::registrations::condition_failed;
 use super::{AwsClients, LazyClient, backend};
-use crate::{ChannelLedger, MAX_BATCH_GET, StoreError, UnreadChannel};
+use crate::{ChannelStore, MAX_BATCH_GET, StoreError, UnreadChannel};
 
 const TABLE: &str = "channel_messages";
 /// Unprocessed keys are retried this often (with growing pauses) before giving up.
@@ -23,12 +23,12 @@ const BATCH_RETRIES: u32 = 8;
 
 /// The channel node's envelopes in DynamoDB; attach is a conditional put.
 #[derive(Clone, Debug)]
-pub struct DynamoChannelLedger {
+pub struct DynamoChannelStore {
     client: LazyClient<Client>,
     table: String,
 }
 
-impl DynamoChannelLedger {
+impl DynamoChannelStore {
     pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
         Self { client: clients.dynamodb.clone(), table: table.into() }
     }
@@ -75,7 +75,7 @@ fn envelope_of(item: &Item) -> Result<(MessageAddress, Envelope), StoreError> {
 }
 
 #[async_trait]
-impl ChannelLedger for DynamoChannelLedger {
+impl ChannelStore for DynamoChannelStore {
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError> {
         let result = self
             .client

@@ -252,11 +252,6 @@ impl Cancellation {
 
 #[async_trait]
 impl ReadingStore for DynamoReadingStore {
-    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
-        let outcomes = self.insert_many(std::slice::from_ref(reading)).await?;
-        Ok(outcomes[0])
-    }
-
     /// Readings counted in the same period go in one transaction (up to DynamoDB's 100
     /// actions): one request for a channel's new readings rather than one each.
     async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {

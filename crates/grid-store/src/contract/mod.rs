@@ -14,7 +14,7 @@
 //! prefix to drop) and a fresh, empty store. Every check uses its own ids, so
 //! adapters may share a backend between tests as long as each factory call is fresh.
 
-pub mod channel_ledger;
+pub mod channel_messages;
 pub mod items;
 pub mod market;
 #[cfg(feature = "aws")]
@@ -96,13 +96,13 @@ macro_rules! item_store_contract {
     };
 }
 
-/// Runs the [`ChannelLedger`](crate::ChannelLedger) contract against the ledgers made by
-/// `$factory: async fn() -> (Guard, Arc<dyn ChannelLedger>)`.
+/// Runs the [`ChannelStore`](crate::ChannelStore) contract against the ledgers made by
+/// `$factory: async fn() -> (Guard, Arc<dyn ChannelStore>)`.
 #[macro_export]
-macro_rules! channel_ledger_contract {
+macro_rules! channel_store_contract {
     ($factory:path) => {
         $crate::__contract_tests!(
-            channel_ledger,
+            channel_messages,
             $factory,
             [
                 an_attached_envelope_reads_back,

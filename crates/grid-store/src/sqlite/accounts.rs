@@ -11,9 +11,7 @@ use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, named_params};
 
 use super::SqliteDb;
-use crate::{
-    AccountStore, BatchCounts, BatchView, Funds, LeaseStore, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch,
-};
+use crate::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch};
 
 /// The books in the embedded SQLite database. Every number goes in and comes out as a
 /// `u64` through rusqlite's checked conversions ([`StoreError::OutOfRange`] beyond
@@ -588,49 +586,6 @@ impl AccountStore for SqliteAccountStore {
                     counts.add(BatchState::parse(&status).map_err(|e| corrupt("batch status", e))?, count);
                 }
                 Ok(counts)
-            })
-            .await
-    }
-}
-
-/// Leases in the embedded SQLite database.
-#[derive(Clone)]
-pub struct SqliteLeaseStore {
-    db: SqliteDb,
-}
-
-impl SqliteLeaseStore {
-    pub fn new(db: SqliteDb) -> Self {
-        Self { db }
-    }
-}
-
-#[async_trait]
-impl LeaseStore for SqliteLeaseStore {
-    async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError> {
-        let (job, holder) = (job.to_owned(), holder.to_owned());
-        self.db
-            .run(move |conn| {
-                let taken = conn
-                    .prepare_cached(
-                        "INSERT INTO leases (job, holder, expires_ms) VALUES (:job, :holder, :expires)
-                         ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
-                         WHERE leases.expires_ms <= :now OR leases.holder = excluded.holder",
-                    )?
-                    .execute(named_params! {
-                        ":job": job, ":holder": holder, ":expires": now.saturating_add(ttl_ms), ":now": now,
-                    })?;
-                Ok(taken > 0)
-            })
-            .await
-    }
-
-    async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError> {
-        let (job, holder) = (job.to_owned(), holder.to_owned());
-        self.db
-            .run(move |conn| {
-                conn.prepare_cached("DELETE FROM leases WHERE job = ?1 AND holder = ?2")?.execute([job, holder])?;
-                Ok(())
             })
             .await
     }

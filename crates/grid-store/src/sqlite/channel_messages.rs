@@ -1,4 +1,4 @@
-//! `ChannelLedger` over the `channel_messages` table.
+//! `ChannelStore` over the `channel_messages` table.
 
 use std::collections::HashMap;
 
@@ -8,15 +8,15 @@ use grid_core::{ChannelRoot, EpochMs};
 use rusqlite::{OptionalExtension, named_params};
 
 use super::SqliteDb;
-use crate::{ChannelLedger, StoreError, UnreadChannel};
+use crate::{ChannelStore, StoreError, UnreadChannel};
 
 /// The channel node's envelopes in the embedded SQLite database.
 #[derive(Clone)]
-pub struct SqliteChannelLedger {
+pub struct SqliteChannelStore {
     db: SqliteDb,
 }
 
-impl SqliteChannelLedger {
+impl SqliteChannelStore {
     pub fn new(db: SqliteDb) -> Self {
         Self { db }
     }
@@ -27,7 +27,7 @@ fn stored_envelope(text: &str) -> Result<Envelope, StoreError> {
 }
 
 #[async_trait]
-impl ChannelLedger for SqliteChannelLedger {
+impl ChannelStore for SqliteChannelStore {
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError> {
         let address = address.as_str().to_owned();
         let text = envelope.to_json();

@@ -67,11 +67,6 @@ const CURSOR_SEPARATOR: char = '\u{1f}';
 
 #[async_trait]
 impl ReadingStore for SqliteReadingStore {
-    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
-        let outcomes = self.insert_many(std::slice::from_ref(reading)).await?;
-        Ok(outcomes[0])
-    }
-
     async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {
         let rows: Vec<ReadingRow> = readings.iter().map(ReadingRow::from).collect();
         let readings = readings.to_vec();

@@ -362,8 +362,8 @@ mod tests {
         use grid_core::SideKey;
         use grid_core::channel::{ChannelSecrets, ChannelSeed, Command};
 
-        use crate::ChannelLedger;
-        use crate::sqlite::SqliteChannelLedger;
+        use crate::ChannelStore;
+        use crate::sqlite::SqliteChannelStore;
 
         let dir = tempfile::tempdir().unwrap();
         let secrets = |seed: u8| {
@@ -396,17 +396,17 @@ mod tests {
             .unwrap();
             tx.commit().unwrap();
         }
-        let ledger = SqliteChannelLedger::new(SqliteDb::open(dir.path()).await.unwrap());
+        let channels = SqliteChannelStore::new(SqliteDb::open(dir.path()).await.unwrap());
         let mut expected = vec![(read.access().root().clone(), 3), (orphan.access().root().clone(), 2)];
         expected.sort();
         let heads = async || -> Vec<_> {
-            ledger.unread(None, 10).await.unwrap().into_iter().map(|c| (c.root, c.head)).collect()
+            channels.unread(None, 10).await.unwrap().into_iter().map(|c| (c.root, c.head)).collect()
         };
         assert_eq!(heads().await, expected, "heads from the stored envelopes");
-        let since = ledger.unread(None, 10).await.unwrap()[0].since;
+        let since = channels.unread(None, 10).await.unwrap()[0].since;
         assert!(since.is_some_and(|t| t.get() > 1_700_000_000_000), "unread from the upgrade: {since:?}");
-        ledger.read_up_to(read.access().root(), 2).await.unwrap();
-        ledger.read_up_to(orphan.access().root(), 2).await.unwrap();
+        channels.read_up_to(read.access().root(), 2).await.unwrap();
+        channels.read_up_to(orphan.access().root(), 2).await.unwrap();
         assert_eq!(heads().await, [(read.access().root().clone(), 3)], "read up to 2 of 3");
     }
 

@@ -12,6 +12,7 @@ mod accounts;
 mod activity;
 mod channel_messages;
 mod items;
+mod leases;
 mod market;
 mod migrations;
 mod pool;
@@ -21,10 +22,11 @@ mod sign_ins;
 
 use std::path::{Path, PathBuf};
 
-pub use accounts::{SqliteAccountStore, SqliteLeaseStore};
+pub use accounts::SqliteAccountStore;
 pub use activity::{FileReportArchive, SqliteHeartbeatLog, SqliteRejectionLog};
-pub use channel_messages::SqliteChannelLedger;
+pub use channel_messages::SqliteChannelStore;
 pub use items::SqliteItemStore;
+pub use leases::SqliteLeaseStore;
 pub use market::{SqliteReadingStore, SqliteSettlementStore};
 pub use queue::SqliteMessageQueue;
 pub use registrations::SqliteRegistrationStore;

@@ -196,14 +196,3 @@ pub trait AccountStore: Send + Sync {
     /// monitor run reports.
     async fn pending_batches(&self) -> Result<PendingBatches, StoreError>;
 }
-
-/// Leases, so two runs of a scheduled job never overlap.
-#[async_trait]
-pub trait LeaseStore: Send + Sync {
-    /// Takes the lease of `job` for `holder` until `now + ttl_ms`, if it is free, expired,
-    /// or already `holder`'s. `false` if someone else holds it.
-    async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError>;
-
-    /// Gives the lease back, if `holder` still holds it.
-    async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError>;
-}

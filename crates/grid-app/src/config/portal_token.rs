@@ -1,4 +1,5 @@
-//! The operator's access token (`PORTAL_TOKEN`) and the sessions signed with it.
+//! The operator's access token (`PORTAL_TOKEN`), parsed with the rest of the configuration,
+//! and the sessions the portal signs with it.
 //!
 //! A session value is `v1.{id}.{expires}.{mac}`: a random id (new on every sign-in), the
 //! epoch millisecond it expires at, and an HMAC-SHA256 over both under a key derived

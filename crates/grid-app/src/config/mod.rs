@@ -5,6 +5,10 @@
 //! flags override variables by being written over them before parsing, so there is
 //! one parser and one set of rules (DESIGN.md §8).
 
+mod portal_token;
+
+pub use portal_token::{PortalToken, PortalTokenError, Session};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +20,6 @@ use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, Se
 use grid_core::{AccountKey, Iota, PaymentAddress, Price};
 use grid_store::resources::AwsNames;
 
-use crate::portal::PortalToken;
 use crate::server::ServerLimits;
 
 /// A configuration variable has a value the grid cannot use.

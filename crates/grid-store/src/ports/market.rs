@@ -1,9 +1,10 @@
-//! The port that keeps readings, and knows which periods still take them.
+//! The market's port: the readings of each period, and the settled periods with the
+//! order they settle in (which periods still take readings).
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use grid_core::market::{PeriodStart, ReadingKind, StoredReading};
+use grid_core::market::{PeriodStart, ReadingKind, SettlementHead, SettlementRecord, StoredReading};
 use grid_core::{PaymentAddress, Price, RegistrationId, Wh};
 
 use crate::StoreError;
@@ -50,20 +51,17 @@ const SUM_PAGE: usize = 1_000;
 /// Keeps readings, each exactly once.
 #[async_trait]
 pub trait ReadingStore: Send + Sync {
-    /// Stores `reading` in `reading.counted_in` if that period is still open, and if no
+    /// Stores each reading in its `counted_in` if that period is still open, and if no
     /// reading with the same registration, kind and start time exists, in one atomic
-    /// step with the check (a period being settled never gains a reading).
-    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError>;
+    /// step with the check (a period being settled never gains a reading): one outcome
+    /// per reading, in order. Adapters write many at once where they can; each reading
+    /// is still checked against its period on its own.
+    async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError>;
 
-    /// [`insert`](Self::insert) for each reading, in order, with one outcome each.
-    /// Adapters that can do it in one round trip override this; each reading is still
-    /// checked against its period on its own.
-    async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {
-        let mut outcomes = Vec::with_capacity(readings.len());
-        for reading in readings {
-            outcomes.push(self.insert(reading).await?);
-        }
-        Ok(outcomes)
+    /// [`insert_many`](Self::insert_many) of one reading.
+    async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
+        let outcomes = self.insert_many(std::slice::from_ref(reading)).await?;
+        outcomes.into_iter().next().ok_or_else(|| StoreError::Corrupt("an insert without an outcome".to_owned()))
     }
 
     /// A registration's latest readings (both kinds), newest first, at most `limit`.
@@ -115,4 +113,29 @@ pub trait ReadingStore: Send + Sync {
             }
         }
     }
+}
+
+/// Keeps settlements and the settlement head.
+#[async_trait]
+pub trait SettlementStore: Send + Sync {
+    async fn head(&self) -> Result<SettlementHead, StoreError>;
+
+    /// Starts the grid's history: while no period has been closed, records `latest` as
+    /// settled if it is earlier than what the head says (or the head says nothing), so
+    /// that readings from before it count in the first open period instead of being
+    /// stranded. The start only ever moves earlier, so pollers that see different
+    /// first readings side by side agree on the earliest. Does nothing once
+    /// settlement has closed a period.
+    async fn initialize(&self, latest: PeriodStart) -> Result<(), StoreError>;
+
+    /// Starts settling `period`, which must directly follow the head's `latest`
+    /// (`previous`): from now on no reading joins it. Closing a period that is already
+    /// closing succeeds (a resumed run); anything else is a [`StoreError::Conflict`].
+    async fn close(&self, period: PeriodStart, previous: Option<PeriodStart>) -> Result<(), StoreError>;
+
+    /// Stores the closing period's record and makes it the head's `latest`, atomically.
+    /// A [`StoreError::Conflict`] if `record.period` is not the closing period.
+    async fn finish(&self, record: &SettlementRecord) -> Result<(), StoreError>;
+
+    async fn get(&self, period: PeriodStart) -> Result<Option<SettlementRecord>, StoreError>;
 }

@@ -8,7 +8,7 @@ use grid_core::{ChannelRoot, EpochMs};
 
 use crate::StoreError;
 
-/// The most addresses one [`ChannelLedger::get_many`] call may ask for (DynamoDB's
+/// The most addresses one [`ChannelStore::get_many`] call may ask for (DynamoDB's
 /// BatchGetItem limit, and the node's batch-get limit).
 pub const MAX_BATCH_GET: usize = 100;
 
@@ -23,7 +23,7 @@ pub const MAX_BATCH_GET: usize = 100;
 /// two leaves a head its reader cannot reach yet: polled again, harmless). The grid's
 /// own return channels, which the grid never reads, have no head.
 #[async_trait]
-pub trait ChannelLedger: Send + Sync {
+pub trait ChannelStore: Send + Sync {
     /// Stores `envelope` at `address`. Fails with [`StoreError::Conflict`] if the
     /// address is taken, whatever is stored there; nothing is overwritten.
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError>;

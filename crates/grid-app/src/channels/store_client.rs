@@ -5,26 +5,26 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress};
-use grid_store::{ChannelLedger, StoreError};
+use grid_store::{ChannelStore, StoreError};
 
 use super::{Attached, ChannelClient, ChannelClientError};
 
-/// A [`ChannelClient`] over the [`ChannelLedger`] port, for the grid itself.
+/// A [`ChannelClient`] over the [`ChannelStore`] port, for the grid itself.
 #[derive(Clone)]
-pub struct LedgerChannelClient {
-    ledger: Arc<dyn ChannelLedger>,
+pub struct StoreChannelClient {
+    store: Arc<dyn ChannelStore>,
 }
 
-impl LedgerChannelClient {
-    pub fn new(ledger: Arc<dyn ChannelLedger>) -> Self {
-        Self { ledger }
+impl StoreChannelClient {
+    pub fn new(store: Arc<dyn ChannelStore>) -> Self {
+        Self { store }
     }
 }
 
 #[async_trait]
-impl ChannelClient for LedgerChannelClient {
+impl ChannelClient for StoreChannelClient {
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<Attached, ChannelClientError> {
-        match self.ledger.attach(address, envelope).await {
+        match self.store.attach(address, envelope).await {
             Ok(()) => Ok(Attached::Stored),
             Err(StoreError::Conflict(_)) => Ok(Attached::Taken),
             Err(other) => Err(other.into()),
@@ -32,7 +32,7 @@ impl ChannelClient for LedgerChannelClient {
     }
 
     async fn attach_many(&self, messages: &[(MessageAddress, Envelope)]) -> Result<Vec<Attached>, ChannelClientError> {
-        let stored = self.ledger.attach_many(messages).await?;
+        let stored = self.store.attach_many(messages).await?;
         Ok(stored.into_iter().map(|s| if s { Attached::Stored } else { Attached::Taken }).collect())
     }
 
@@ -40,6 +40,6 @@ impl ChannelClient for LedgerChannelClient {
         &self,
         addresses: &[MessageAddress],
     ) -> Result<HashMap<MessageAddress, Envelope>, ChannelClientError> {
-        Ok(self.ledger.get_many(addresses).await?)
+        Ok(self.store.get_many(addresses).await?)
     }
 }

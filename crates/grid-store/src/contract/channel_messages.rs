@@ -1,0 +1,177 @@
+//! The `ChannelStore` contract.
+
+use std::sync::Arc;
+
+use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress};
+use grid_core::{ChannelRoot, EpochMs, SideKey};
+
+use crate::{ChannelStore, StoreError, UnreadChannel};
+
+type Channels = Arc<dyn ChannelStore>;
+
+/// A channel with its first `count` messages sealed (not yet attached).
+fn channel(seed: u8, count: u64) -> (ChannelSecrets, Vec<(MessageAddress, Envelope)>) {
+    let secrets =
+        ChannelSecrets::new(&ChannelSeed::from_bytes([seed; 32]), SideKey::parse("ContractSideKey000").unwrap());
+    let messages = (0..count)
+        .map(|i| {
+            let envelope = secrets.seal(i, Command::Hello.to_json().as_bytes(), [i as u8; 12]).unwrap();
+            (secrets.access().address(i), envelope)
+        })
+        .collect();
+    (secrets, messages)
+}
+
+pub async fn an_attached_envelope_reads_back(store: Channels) {
+    let (_, messages) = channel(1, 1);
+    let (address, envelope) = &messages[0];
+    store.attach(address, envelope).await.unwrap();
+    assert_eq!(store.get(address).await.unwrap().as_ref(), Some(envelope));
+}
+
+pub async fn an_address_is_write_once(store: Channels) {
+    let (_, messages) = channel(2, 2);
+    let (address, first) = &messages[0];
+    store.attach(address, first).await.unwrap();
+    let err = store.attach(address, &messages[1].1).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let again = store.attach(address, first).await.unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "even the same envelope is not written twice");
+    assert_eq!(store.get(address).await.unwrap().as_ref(), Some(first));
+}
+
+pub async fn a_missing_address_reads_as_nothing(store: Channels) {
+    let (_, messages) = channel(3, 1);
+    assert_eq!(store.get(&messages[0].0).await.unwrap(), None);
+}
+
+pub async fn getting_many_returns_exactly_the_stored_ones(store: Channels) {
+    let (_, messages) = channel(4, 100);
+    for (address, envelope) in messages.iter().step_by(3) {
+        store.attach(address, envelope).await.unwrap();
+    }
+    let addresses: Vec<MessageAddress> = messages.iter().map(|(a, _)| a.clone()).collect();
+    let found = store.get_many(&addresses).await.unwrap();
+    assert_eq!(found.len(), 34);
+    for (i, (address, envelope)) in messages.iter().enumerate() {
+        assert_eq!(found.get(address), (i % 3 == 0).then_some(envelope), "message {i}");
+    }
+    assert!(store.get_many(&[]).await.unwrap().is_empty());
+}
+
+pub async fn of_concurrent_attaches_to_one_address_exactly_one_wins(store: Channels) {
+    let (_, messages) = channel(5, 8);
+    let address = messages[0].0.clone();
+    let attempts: Vec<_> = messages
+        .iter()
+        .map(|(_, envelope)| {
+            let (store, address, envelope) = (store.clone(), address.clone(), envelope.clone());
+            tokio::spawn(async move { (envelope.clone(), store.attach(&address, &envelope).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for attempt in attempts {
+        let (envelope, result) = attempt.await.unwrap();
+        match result {
+            Ok(()) => winners.push(envelope),
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(store.get(&address).await.unwrap(), Some(winners.remove(0)));
+}
+
+pub async fn attaching_many_stores_the_free_addresses_and_leaves_taken_ones(store: Channels) {
+    let (_, messages) = channel(7, 3);
+    let (_, squatter) = channel(8, 1);
+    // Someone else's envelope already sits at the second address.
+    store.attach(&messages[1].0, &squatter[0].1).await.unwrap();
+    let stored = store.attach_many(&messages).await.unwrap();
+    assert_eq!(stored, [true, false, true]);
+    assert_eq!(store.get(&messages[1].0).await.unwrap().as_ref(), Some(&squatter[0].1), "nothing overwritten");
+    assert_eq!(store.get(&messages[2].0).await.unwrap().as_ref(), Some(&messages[2].1));
+    assert!(store.attach_many(&[]).await.unwrap().is_empty());
+}
+
+/// The unread channels, all pages of them.
+async fn all_unread(store: &Channels) -> Vec<UnreadChannel> {
+    let mut found: Vec<UnreadChannel> = Vec::new();
+    loop {
+        let page = store.unread(found.last().map(|c| &c.root), 2).await.unwrap();
+        if page.is_empty() {
+            return found;
+        }
+        assert!(page.len() <= 2);
+        found.extend(page);
+    }
+}
+
+/// The unread channels' roots and heads.
+async fn unread_heads(store: &Channels) -> Vec<(ChannelRoot, u64)> {
+    all_unread(store).await.into_iter().map(|c| (c.root, c.head)).collect()
+}
+
+/// What the node does at `now`: raise the head, then attach.
+async fn attach_at(store: &Channels, messages: &[(MessageAddress, Envelope)], now: EpochMs) -> Vec<bool> {
+    let heads: Vec<(ChannelRoot, u64)> = messages.iter().map(|(_, e)| (e.root(), e.index() + 1)).collect();
+    store.raise_heads(&heads, now).await.unwrap();
+    store.attach_many(messages).await.unwrap()
+}
+
+async fn attach_as_the_node(store: &Channels, messages: &[(MessageAddress, Envelope)]) -> Vec<bool> {
+    attach_at(store, messages, EpochMs::parse(1_700_000_000_000).unwrap()).await
+}
+
+pub async fn a_channel_is_unread_until_its_reader_reaches_its_head(store: Channels) {
+    let (secrets, messages) = channel(7, 5);
+    let root = secrets.access().root().clone();
+    assert!(all_unread(&store).await.is_empty(), "nothing stored, nothing unread");
+    attach_as_the_node(&store, &messages[..3]).await;
+    assert_eq!(unread_heads(&store).await, [(root.clone(), 3)]);
+    store.read_up_to(&root, 2).await.unwrap();
+    assert_eq!(unread_heads(&store).await, [(root.clone(), 3)], "one message is still unread");
+    store.read_up_to(&root, 3).await.unwrap();
+    assert!(all_unread(&store).await.is_empty(), "read to its head");
+    attach_as_the_node(&store, &messages[4..5]).await;
+    assert_eq!(unread_heads(&store).await, [(root.clone(), 5)], "a later message makes it unread again");
+    attach_as_the_node(&store, &messages[3..4]).await;
+    assert_eq!(unread_heads(&store).await, [(root.clone(), 5)], "an earlier index never lowers the head");
+    assert_eq!(attach_as_the_node(&store, &messages[..1]).await, [false], "taken");
+    store.read_up_to(&root, 5).await.unwrap();
+    assert!(all_unread(&store).await.is_empty());
+    store.read_up_to(&root, 4).await.unwrap();
+    assert!(all_unread(&store).await.is_empty(), "reading never goes back");
+}
+
+pub async fn a_channel_is_unread_since_its_reader_last_caught_up(store: Channels) {
+    let (secrets, messages) = channel(9, 4);
+    let root = secrets.access().root().clone();
+    let at = |ms: i64| EpochMs::parse(1_700_000_000_000 + ms).unwrap();
+    attach_at(&store, &messages[..2], at(0)).await;
+    attach_at(&store, &messages[2..3], at(5_000)).await;
+    let since = |channels: Vec<UnreadChannel>| channels.into_iter().map(|c| c.since).collect::<Vec<_>>();
+    assert_eq!(since(all_unread(&store).await), [Some(at(0))], "behind since its first unread message");
+    store.read_up_to(&root, 2).await.unwrap();
+    assert_eq!(since(all_unread(&store).await), [Some(at(0))], "not caught up yet");
+    store.read_up_to(&root, 3).await.unwrap();
+    attach_at(&store, &messages[3..4], at(9_000)).await;
+    assert_eq!(since(all_unread(&store).await), [Some(at(9_000))], "behind again, from the new message");
+}
+
+pub async fn unread_channels_come_a_page_at_a_time_each_once_in_root_order(store: Channels) {
+    let mut roots = Vec::new();
+    for seed in 10..15 {
+        let (secrets, messages) = channel(seed, 1);
+        attach_as_the_node(&store, &messages).await;
+        roots.push((secrets.access().root().clone(), 1));
+    }
+    roots.sort();
+    assert_eq!(unread_heads(&store).await, roots);
+}
+
+pub async fn a_channel_the_node_did_not_write_has_no_head(store: Channels) {
+    let (_, messages) = channel(16, 2);
+    store.attach_many(&messages).await.unwrap();
+    assert!(all_unread(&store).await.is_empty(), "the grid's own return channels are never unread");
+}
