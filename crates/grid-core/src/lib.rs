@@ -17,6 +17,7 @@ mod counted;
 pub mod devices;
 mod energy;
 mod id_segment;
+pub mod intake;
 mod item_id;
 mod item_name;
 mod item_type;

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use grid_core::books::PaymentClaim;
-use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress, Reading};
-use grid_core::market::{Period, PeriodLength, PeriodStart, ReadingKind, SettlementHead, StoredReading};
-use grid_core::{ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, WorkError, WorkMessage};
+use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress};
+use grid_core::intake::{self, RejectReason, Verdict};
+use grid_core::market::{Period, PeriodLength, PeriodStart, SettlementHead, StoredReading};
+use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{
     AccountStore, ChannelStore, HeartbeatLog, Insertion, MessageQueue, ReadingStore, RegistrationStore, Rejected,
     RejectionLog, SettlementStore, StoreError, UnreadChannel,
@@ -35,8 +36,6 @@ pub(super) fn work_messages(registrations: &[RegistrationId]) -> Vec<String> {
 }
 /// Messages read from one channel per run; the rest waits for the next run.
 const MAX_MESSAGES_PER_RUN: u64 = 1_000;
-/// How far in the future a reading may start (clock skew between device and grid).
-const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 /// How far back the grid's history may start.
 const MAX_HISTORY_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 /// How long a received work message is hidden from other workers.
@@ -320,7 +319,8 @@ impl Poller {
                 &registration.id,
                 rejection.index,
                 rejection.address.clone(),
-                ("unreadable", rejection.reason.to_string()),
+                RejectReason::Unreadable,
+                rejection.reason.to_string(),
                 now,
             )
             .await?;
@@ -364,64 +364,42 @@ impl Poller {
         readings: &mut Vec<StoredReading>,
         report: &mut PollReport,
     ) -> Result<(), PollerError> {
-        let reading = |kind, reading: &Reading, price, payment_address| StoredReading {
-            registration: registration.id.clone(),
-            kind,
-            reading: *reading,
-            price,
-            payment_address,
-            channel_index: index,
-            period: Period::containing(reading.start, self.period).start(),
-            counted_in: Period::containing(reading.start, self.period).start(),
-        };
-        let reading = match (registration.item_type, command) {
-            (_, Command::Hello | Command::Goodbye) => return Ok(()),
-            (ItemType::Producer, Command::ProducerOutput { reading: r, price, payment_address }) => {
-                reading(ReadingKind::Output, r, Some(*price), Some(payment_address.clone()))
+        match intake::judge(registration.item_type, command, now) {
+            Verdict::Pass | Verdict::Close => {}
+            Verdict::Store { kind, reading, price, payment_address } => {
+                let period = Period::containing(reading.start, self.period).start();
+                readings.push(StoredReading {
+                    registration: registration.id.clone(),
+                    kind,
+                    reading,
+                    price,
+                    payment_address,
+                    channel_index: index,
+                    period,
+                    counted_in: period,
+                });
             }
-            (ItemType::Consumer, Command::Usage(r)) => reading(ReadingKind::Usage, r, None, None),
-            (ItemType::Consumer, Command::Payment { batch_id, amount }) => {
+            Verdict::Claim { batch_id, amount } => {
                 let claim = PaymentClaim {
                     registration: registration.id.clone(),
-                    batch_id: batch_id.clone(),
-                    amount: *amount,
+                    batch_id,
+                    amount,
                     channel_index: index,
                     claimed: now,
                 };
                 if self.accounts.claim_payment(&claim).await? {
                     report.payments += 1;
                 } else {
-                    self.reject(
-                        &registration.id,
-                        index,
-                        self.address(registration, index),
-                        ("claimed-before", format!("batch {batch_id} was claimed before")),
-                        now,
-                    )
-                    .await?;
+                    let message = format!("batch {} was claimed before", claim.batch_id);
+                    let address = self.address(registration, index);
+                    self.reject(&registration.id, index, address, RejectReason::ClaimedBefore, message, now).await?;
                     report.rejected += 1;
                 }
-                return Ok(());
             }
-            (item_type, other) => {
-                let reason = match other {
-                    Command::SourceOutput(_) => {
-                        "a producer's output needs producerPrice and paymentIdOrAddress".to_owned()
-                    }
-                    _ => format!("a {item_type} does not send {}", other.name()),
-                };
-                let reason = ("not-allowed", reason);
-                self.reject(&registration.id, index, self.address(registration, index), reason, now).await?;
+            Verdict::Reject { reason, message } => {
+                self.reject(&registration.id, index, self.address(registration, index), reason, message, now).await?;
                 report.rejected += 1;
-                return Ok(());
             }
-        };
-        if reading.reading.start.get() > now.get().saturating_add(MAX_CLOCK_SKEW_MS) {
-            let reason = ("in-the-future", format!("the reading starts in the future ({} ms)", reading.reading.start));
-            self.reject(&registration.id, index, self.address(registration, index), reason, now).await?;
-            report.rejected += 1;
-        } else {
-            readings.push(reading);
         }
         Ok(())
     }
@@ -496,19 +474,21 @@ impl Poller {
         Ok(self.settlements.head().await?)
     }
 
-    /// Records a refused message: `kind` is the metric's reason (a few fixed words), the
-    /// text what the operator reads.
+    /// Records a refused message: `reason` is the metric's dimension, `message` what the
+    /// operator reads.
     async fn reject(
         &self,
         registration: &RegistrationId,
         channel_index: u64,
         address: grid_core::channel::MessageAddress,
-        (kind, reason): (&'static str, String),
+        reason: RejectReason,
+        message: String,
         now: EpochMs,
     ) -> Result<(), PollerError> {
-        tracing::warn!(%registration, channel_index, %reason, "rejected a channel message");
-        metrics::counter!(crate::metrics::READINGS_REJECTED, crate::metrics::REASON => kind).increment(1);
-        let rejected = Rejected { registration: registration.clone(), channel_index, address, reason, at: now };
+        tracing::warn!(%registration, channel_index, reason = %message, "rejected a channel message");
+        metrics::counter!(crate::metrics::READINGS_REJECTED, crate::metrics::REASON => reason.as_str()).increment(1);
+        let rejected =
+            Rejected { registration: registration.clone(), channel_index, address, reason: message, at: now };
         Ok(self.rejections.record(&rejected).await?)
     }
 
