@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use grid_app::jobs::BatchMonitor;
 use grid_app::ledger::HttpLedger;
-use grid_app::{GridConfig, Stores, lambda, telemetry};
+use grid_app::{GridConfig, lambda, open_stores, telemetry};
 
 // One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
 #[tokio::main(flavor = "current_thread")]
@@ -12,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let ledger = config.ledger.clone().ok_or("LEDGER_URL must be set for the batch monitor")?;
-    let monitor = Stores::open(&config).await?.monitor(&config, Arc::new(HttpLedger::from_config(&ledger)));
+    let stores = open_stores(&config).await?;
+    let monitor = BatchMonitor::new(&stores, &config, Arc::new(HttpLedger::from_config(&ledger)));
     lambda::run_job(&config, |event| lambda::batch_monitor(&monitor, event)).await
 }

@@ -112,7 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let readings = (producers + consumers) * each;
     let ingest = counter.take();
 
-    let settled = grid.stores.settler(&grid.config).run(at(period + PERIOD_MS + 1_000)).await?;
+    let settled = grid_app::jobs::Settler::new(&grid.stores, &grid.config).run(at(period + PERIOD_MS + 1_000)).await?;
     if settled.is_empty() {
         return Err("nothing settled".into());
     }
@@ -167,12 +167,17 @@ impl Grid {
         vars.insert("SETTLEMENT_GRACE_SECS".into(), "0".into());
         let config = GridConfig::from_vars(&vars)?;
         let registrations = DynamoRegistrationStore::new(clients, &names.registrations_table);
-        Ok(Self { stores: grid_app::Stores::on_aws(clients, &names, &config), config, registrations })
+        Ok(Self {
+            stores: grid_app::Stores::on_aws(clients, &names, config.market.reading_shards),
+            config,
+            registrations,
+        })
     }
 
     /// The channels function's router on a local socket; its address.
     async fn serve_channel_node(&self) -> std::io::Result<String> {
-        let router = grid_app::api_router(&[Api::Channels], self.stores.app_state(&self.config), &self.config);
+        let router =
+            grid_app::api_router(&[Api::Channels], grid_app::app_state(&self.stores, &self.config), &self.config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -198,7 +203,7 @@ impl Grid {
     /// What the queue's trigger does: hands each waiting work message to the poller's
     /// worker and deletes it once done.
     async fn trigger_poller(&self, now: u64) -> Result<PollReport, Box<dyn std::error::Error>> {
-        Ok(self.stores.poller(&self.config).drain(at(now)).await?)
+        Ok(grid_app::jobs::Poller::new(&self.stores, &self.config).drain(at(now)).await?)
     }
 }
 
@@ -226,7 +231,7 @@ async fn idle_hour(
     }
     let stored = stored.elapsed().as_secs_f64();
     counter.take();
-    let poller = grid.stores.poller(&grid.config);
+    let poller = grid_app::jobs::Poller::new(&grid.stores, &grid.config);
     for _ in 0..60 {
         poller.sweep().await?;
     }

@@ -422,7 +422,7 @@ async fn a_claim_counts_only_transfers_to_addresses_the_grid_issued_and_all_of_t
     // transfers of 30 to the grid credited 30.
     let grid = TestGrid::start_with(CONFIG).await;
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier = grid.stores.monitor(&grid.config, grid_ledger(&ledger_url));
+    let cashier = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
     let period = first_period();
     let mut a = register(&grid, "producer-a007", "producer", 130).await;
     let mut x = register(&grid, "consumer-x007", "consumer", 131).await;

@@ -424,7 +424,7 @@ async fn on_dynamodb_s3_and_sqs_producers_are_paid_once_consumers_pay() {
 
 async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books(grid: TestGrid) {
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier = grid.stores.monitor(&grid.config, grid_ledger(&ledger_url));
+    let cashier = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
@@ -569,7 +569,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
         ..Default::default()
     })
     .await;
-    let cashier = grid.stores.monitor(&grid.config, grid_ledger(&ledger_url));
+    let cashier = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
@@ -957,7 +957,7 @@ where
     let faults = grid_store::faults::FaultPlan::default();
     let grid = start(faults.clone()).await;
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier = grid.stores.monitor(&grid.config, grid_ledger(&ledger_url));
+    let cashier = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;

@@ -183,7 +183,11 @@ const CONFIG: &[(&str, &str)] = &[
 ];
 
 fn monitor(grid: &TestGrid, url: &str, dialect: Dialect) -> BatchMonitor {
-    grid.stores.monitor(&grid.config, Arc::new(HttpLedger::with_timeout(url, dialect, Duration::from_millis(400))))
+    BatchMonitor::new(
+        &grid.stores,
+        &grid.config,
+        Arc::new(HttpLedger::with_timeout(url, dialect, Duration::from_millis(400))),
+    )
 }
 
 /// Records a payout (as the monitor would before submitting it) and returns it.

@@ -81,7 +81,7 @@ impl TestGrid {
     pub async fn start_with(vars: &[(&str, &str)]) -> Self {
         let data = tempfile::tempdir().expect("temporary directory");
         let config = sqlite_config(vars, &data);
-        let stores = Stores::open(&config).await.expect("store opens");
+        let stores = grid_app::open_stores(&config).await.expect("store opens");
         Self::serve(config, stores, data, None).await
     }
 
@@ -116,12 +116,12 @@ impl TestGrid {
         env.extend(names.to_vars().into_iter().map(|(k, v)| (k.to_owned(), v)));
         env.insert("GRID_LISTEN".into(), "127.0.0.1:0".into());
         let config = GridConfig::from_vars(&env).expect("test configuration is valid");
-        let stores = Stores::on_aws(&clients, &names, &config);
+        let stores = Stores::on_aws(&clients, &names, config.market.reading_shards);
         Self::serve(config, stores, tempfile::tempdir().expect("temporary directory"), Some(moto)).await
     }
 
     async fn serve(config: GridConfig, stores: Stores, data: TempDir, moto: Option<Moto>) -> Self {
-        let app = grid_app::router(stores.app_state(&config), &config);
+        let app = grid_app::router(grid_app::app_state(&stores, &config), &config);
         let listener = TcpListener::bind(config.listen).await.expect("bind a free port");
         let addr = listener.local_addr().unwrap();
         // The very edges `gridctl serve` has: connection bound, deadlines, JSON refusals.
@@ -141,7 +141,7 @@ impl TestGrid {
 
     /// The poller, as `serve` and the Lambda functions run it.
     pub fn poller(&self) -> Poller {
-        self.stores.poller(&self.config)
+        grid_app::jobs::Poller::new(&self.stores, &self.config)
     }
 
     /// Polls every channel once, as the full sweep does (dispatch, then drain the work,
@@ -154,7 +154,7 @@ impl TestGrid {
 
     /// Settlement, as `serve` and the Lambda functions run it.
     pub fn settler(&self) -> Settler {
-        self.stores.settler(&self.config)
+        grid_app::jobs::Settler::new(&self.stores, &self.config)
     }
 
     /// Sends a request with an optional JSON body and extra headers.

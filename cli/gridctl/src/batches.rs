@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use grid_app::Stores;
 use grid_core::books::BatchState;
 
 use crate::serve::ServeArgs;
@@ -26,7 +25,7 @@ pub async fn run(args: BatchesArgs) -> anyhow::Result<()> {
     // `pending` includes stalled batches.
     let status = args.status.as_deref().map(BatchState::parse).transpose().context("--status")?;
     let config = ServeArgs { data_dir: args.data_dir, ..ServeArgs::default() }.config()?;
-    let stores = Stores::open(&config)
+    let stores = grid_app::open_stores(&config)
         .await
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let batches = stores.accounts.batches(status, args.limit).await?;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use dev_ledger::{GridAccounts, LedgerOptions, LedgerStore};
 use grid_app::config::LedgerConfig;
-use grid_app::jobs::Jobs;
+use grid_app::jobs::{BatchMonitor, Jobs, Poller, Settler};
 use grid_app::ledger::{HttpLedger, Ledger};
-use grid_app::{GridConfig, Stores, telemetry};
+use grid_app::{GridConfig, Stores, app_state, open_stores, telemetry};
 use grid_core::ledger::Dialect;
 use grid_core::{AccountKey, PaymentAddress};
 use tokio::net::TcpListener;
@@ -106,14 +106,14 @@ impl Server {
     /// The jobs pay through `LEDGER_URL`, or through a development ledger served at
     /// `/ledger` with these options (`serve --dev-ledger`, the demo): one or the other.
     pub async fn start(config: &GridConfig, dev_ledger: Option<LedgerOptions>) -> anyhow::Result<Self> {
-        let stores = Stores::open(config)
+        let stores = open_stores(config)
             .await
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         // `GET /metrics` renders what this process records from here on.
         if let Err(e) = grid_app::metrics::collect_for_prometheus() {
             tracing::warn!(error = %e, "metrics are collected elsewhere in this process; /metrics will not show them");
         }
-        let state = stores.app_state(config);
+        let state = app_state(&stores, config);
         let woken = state.doorbell.woken();
         let mut app = grid_app::router(state, config);
         let listener =
@@ -145,9 +145,9 @@ impl Server {
         let ledger_url = ledger.url.clone();
         let ledger: Arc<dyn Ledger> = Arc::new(HttpLedger::from_config(&ledger));
         let jobs = Jobs {
-            poller: stores.poller(config),
-            settler: stores.settler(config),
-            monitor: stores.monitor(config, ledger),
+            poller: Poller::new(&stores, config),
+            settler: Settler::new(&stores, config),
+            monitor: BatchMonitor::new(&stores, config, ledger),
             interval: config.market.poll_interval,
             woken,
         };

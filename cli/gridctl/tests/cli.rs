@@ -404,7 +404,7 @@ async fn batches_lists_what_the_grid_follows_and_filters_by_status() {
 
     let data = tempfile::tempdir().unwrap();
     let vars = std::collections::HashMap::from([("GRID_DATA_DIR".to_owned(), data.path().display().to_string())]);
-    let stores = grid_app::Stores::open(&grid_app::GridConfig::from_vars(&vars).unwrap()).await.unwrap();
+    let stores = grid_app::open_stores(&grid_app::GridConfig::from_vars(&vars).unwrap()).await.unwrap();
     for (id, to) in [("payout-a", "wallet-a"), ("payout-b", "wallet-b")] {
         let batch = LedgerBatch {
             id: BatchId::parse(id).unwrap(),

@@ -21,8 +21,9 @@ pub mod registry;
 pub mod server;
 pub mod telemetry;
 
-pub use assembly::{AssemblyError, Stores, state_from_config};
+pub use assembly::{AssemblyError, app_state, channel_client, open_stores, state_from_config};
 pub use config::{ConfigError, GridConfig};
 pub use error::ApiError;
+pub use grid_store::Stores;
 pub use http::{Api, AppState, api_router, router};
 pub use registry::Registry;

@@ -20,6 +20,7 @@ mod records;
 pub mod resources;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod stores;
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -37,3 +38,4 @@ pub use ports::market::{Insertion, ReadingCursor, ReadingPage, ReadingStore, Rea
 pub use ports::queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
 pub use ports::registrations::{RegistrationCursor, RegistrationPage, RegistrationStore, Versioned};
 pub use ports::sign_ins::SignInLog;
+pub use stores::Stores;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grid_app::channels::{Attached, ChannelClient, ChannelWriter, HttpChannelClient};
-use grid_app::{GridConfig, Stores};
+use grid_app::jobs::Poller;
+use grid_app::{GridConfig, app_state, open_stores};
 use grid_core::channel::{
     ChannelSecrets, ChannelSeed, Command, Envelope, EnvelopeError, MessageAddress, Reading, random_nonce,
 };
@@ -30,10 +31,10 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     ]
     .into();
     let config = GridConfig::from_vars(&vars)?;
-    let stores = Stores::open(&config).await?;
+    let stores = open_stores(&config).await?;
     let listener = TcpListener::bind(config.listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let app = grid_app::router(stores.app_state(&config), &config);
+    let app = grid_app::router(app_state(&stores, &config), &config);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let now = EpochMs::now().get();
@@ -116,7 +117,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let published = publishing.elapsed().as_secs_f64();
 
     let polling = Instant::now();
-    let poller = stores.poller(&config);
+    let poller = Poller::new(&stores, &config);
     poller.dispatch().await?;
     let report = poller.drain(EpochMs::now()).await?;
     let polled = polling.elapsed().as_secs_f64();

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use grid_app::{GridConfig, Stores};
+use grid_app::jobs::Settler;
+use grid_app::{GridConfig, open_stores};
 use grid_core::channel::Reading;
 use grid_core::market::{
     ConsensusStrategy, FeeBps, PeriodStart, PeriodTotals, ReadingKind, SettlementPolicy, StoredReading, settle,
@@ -79,7 +80,7 @@ async fn job(producers: usize, consumers: usize) -> anyhow::Result<(f64, f64)> {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let config = GridConfig::from_vars(&vars)?;
-    let stores = Stores::open(&config).await?;
+    let stores = open_stores(&config).await?;
     let now = EpochMs::now().get();
     let period = now - now % PERIOD_MS - 4 * PERIOD_MS;
     let start = PeriodStart::parse(period)?;
@@ -138,7 +139,7 @@ async fn job(producers: usize, consumers: usize) -> anyhow::Result<(f64, f64)> {
     let loaded = loading.elapsed().as_secs_f64();
 
     let settling = Instant::now();
-    let settled = stores.settler(&config).run(at(period + PERIOD_MS + 1_000)).await?;
+    let settled = Settler::new(&stores, &config).run(at(period + PERIOD_MS + 1_000)).await?;
     let seconds = settling.elapsed().as_secs_f64();
     anyhow::ensure!(settled.len() == 1 && settled[0].consumers == consumers as u64, "the period settled: {settled:?}");
     Ok((loaded, seconds))

@@ -37,9 +37,7 @@ use grid_core::ledger::{BatchStatus, LedgerBatch};
 use grid_core::market::{Entitlement, MAX_COVERS, PeriodStart, plan_payouts};
 use grid_core::monitor::{Outcome, PendingBatch, StatusRequest, check_answer, plan_requests};
 use grid_core::{BatchId, CompletedBatch, CompletionMessage, EpochMs, Iota, PaymentAddress};
-use grid_store::{
-    AccountStore, HeartbeatLog, LeaseStore, MessageQueue, SettlementStore, StoreError, Watched, WatchedBatch,
-};
+use grid_store::{StoreError, Stores, Watched, WatchedBatch};
 use tracing::Instrument;
 
 use super::lease::Lease;
@@ -90,12 +88,9 @@ pub struct MonitorReport {
 /// The batch monitor over the books, the ledger, the lease and the completions queue.
 #[derive(Clone)]
 pub struct BatchMonitor {
-    pub accounts: Arc<dyn AccountStore>,
-    /// Which of the grid's addresses were issued (a settled period's).
-    pub settlements: Arc<dyn SettlementStore>,
-    pub leases: Arc<dyn LeaseStore>,
-    pub completions: Arc<dyn MessageQueue>,
-    pub heartbeats: Arc<dyn HeartbeatLog>,
+    /// The books; the settled periods (which of the grid's addresses were issued); the
+    /// lease; the completions queue; the heartbeats.
+    pub stores: Stores,
     pub ledger: Arc<dyn Ledger>,
     pub market: MarketConfig,
     pub poll_interval: Duration,
@@ -107,7 +102,7 @@ impl BatchMonitor {
         let mut report = MonitorReport::default();
         // The lease outlives the budget a little, in case a round runs long.
         let ttl = self.market.monitor.budget + Duration::from_secs(60);
-        let Some(lease) = Lease::take(&self.leases, "batch-monitor", now, ttl).await? else {
+        let Some(lease) = Lease::take(&self.stores.leases, "batch-monitor", now, ttl).await? else {
             report.skipped = true;
             return Ok(report);
         };
@@ -115,16 +110,16 @@ impl BatchMonitor {
         let result = self.rounds(now, &mut report).instrument(span.clone()).await;
         lease.release().await?;
         result?;
-        let pending = self.accounts.pending_batches().await?;
+        let pending = self.stores.accounts.pending_batches().await?;
         (report.pending, report.payouts_pending) = (pending.claims + pending.payouts, pending.payouts);
-        report.dead_letters = self.completions.dead_letters().await?;
+        report.dead_letters = self.stores.completions.dead_letters().await?;
         span.in_scope(|| tracing::info!(?report, "batch monitor run done"));
         metrics::counter!(crate::metrics::BATCHES_STALLED).increment(report.stalled);
         metrics::counter!(crate::metrics::BATCHES_INVALID).increment(report.rejected + report.payouts_refused);
         metrics::gauge!(crate::metrics::BATCHES_PENDING).set(report.pending as f64);
         metrics::gauge!(crate::metrics::PAYOUTS_PENDING).set(report.payouts_pending as f64);
         crate::metrics::dead_letters("completions", report.dead_letters);
-        super::heartbeat(self.heartbeats.as_ref(), "batch-monitor", &report).await;
+        super::heartbeat(self.stores.heartbeats.as_ref(), "batch-monitor", &report).await;
         Ok(report)
     }
 
@@ -133,13 +128,13 @@ impl BatchMonitor {
         let budget = self.market.monitor.budget;
         loop {
             let now = EpochMs::new_from(started, clock.elapsed());
-            let due = self.accounts.due_batches(now.get(), ROUND).await?;
+            let due = self.stores.accounts.due_batches(now.get(), ROUND).await?;
             if !due.is_empty() {
                 report.rounds += 1;
                 self.round(&due, now, report).await?;
             }
             self.pay_producers(now, report).await?;
-            let more = !self.accounts.due_batches(u64::MAX, 1).await?.is_empty();
+            let more = !self.stores.accounts.due_batches(u64::MAX, 1).await?.is_empty();
             if !more || clock.elapsed() + self.poll_interval > budget {
                 return Ok(());
             }
@@ -217,7 +212,7 @@ impl BatchMonitor {
         match (&batch.watched, outcome) {
             (Watched::Payout(payout), Outcome::Committed) => {
                 self.final_check(batch, now).await?;
-                if self.accounts.resolve_payout(&payout.batch.id, true, &[]).await? {
+                if self.stores.accounts.resolve_payout(&payout.batch.id, true, &[]).await? {
                     report.payouts_committed += 1;
                     self.complete(&payout.batch.id, "payout", &payout.producer, payout.amount).await?;
                 }
@@ -225,7 +220,7 @@ impl BatchMonitor {
             (Watched::Payout(payout), Outcome::Invalid(reasons)) => {
                 tracing::warn!(batch = %payout.batch.id, ?reasons, "payout refused; it will be re-issued as a new batch");
                 self.final_check(batch, now).await?;
-                if self.accounts.resolve_payout(&payout.batch.id, false, reasons).await? {
+                if self.stores.accounts.resolve_payout(&payout.batch.id, false, reasons).await? {
                     report.payouts_refused += 1;
                 }
             }
@@ -276,7 +271,7 @@ impl BatchMonitor {
 
     /// Records the check that ended a batch (every batch asked counts its checks).
     async fn final_check(&self, batch: &WatchedBatch, now: EpochMs) -> Result<(), MonitorError> {
-        self.accounts.checked(&batch.watched, now.get(), self.next_check(now), batch.stalled).await?;
+        self.stores.accounts.checked(&batch.watched, now.get(), self.next_check(now), batch.stalled).await?;
         Ok(())
     }
 
@@ -297,7 +292,7 @@ impl BatchMonitor {
             report.stalled += 1;
             tracing::warn!(batch = %batch.watched.batch_id(), checks = batch.times_checked + 1, "batch stalled; the operator should look at it");
         }
-        self.accounts.checked(&batch.watched, now.get(), next, stalled).await?;
+        self.stores.accounts.checked(&batch.watched, now.get(), next, stalled).await?;
         Ok(())
     }
 
@@ -307,7 +302,7 @@ impl BatchMonitor {
         resolution: ClaimResolution,
         report: &mut MonitorReport,
     ) -> Result<(), MonitorError> {
-        if !self.accounts.resolve_claim(claim, &resolution).await? {
+        if !self.stores.accounts.resolve_claim(claim, &resolution).await? {
             return Ok(());
         }
         match resolution {
@@ -336,7 +331,7 @@ impl BatchMonitor {
             registration: registration.clone(),
             amount,
         }]);
-        self.completions.send(&[message.to_json()]).await?;
+        self.stores.completions.send(&[message.to_json()]).await?;
         Ok(())
     }
 
@@ -373,23 +368,23 @@ impl BatchMonitor {
     /// consumers at exactly this address.
     async fn issued(&self, address: &PaymentAddress) -> Result<Option<u64>, MonitorError> {
         let Some(period) = self.market.address_period(address) else { return Ok(None) };
-        let record = self.settlements.get(period).await?;
+        let record = self.stores.settlements.get(period).await?;
         let issued = record.is_some_and(|r| r.payment_address == *address && r.revenue > Iota::ZERO);
         Ok(issued.then(|| period.get() / self.market.period.ms()))
     }
 
     async fn pay_producers(&self, now: EpochMs, report: &mut MonitorReport) -> Result<(), MonitorError> {
-        let totals = self.accounts.totals().await?;
+        let totals = self.stores.accounts.totals().await?;
         // A payout draws on at most MAX_COVERS of the grid's addresses, oldest first (it
         // is one atomic write); the next round draws on the next ones.
-        let mut funds = self.accounts.funds().await?;
+        let mut funds = self.stores.accounts.funds().await?;
         funds.truncate(MAX_COVERS);
         let held: u64 = funds.iter().map(|f| f.available.get()).sum();
         let cash = Iota::new(totals.cash().get().min(held));
         if cash == Iota::ZERO {
             return Ok(());
         }
-        let unpaid = self.accounts.unpaid().await?;
+        let unpaid = self.stores.accounts.unpaid().await?;
         let entitlements: Vec<Entitlement> = unpaid.iter().flat_map(|u| u.owed.iter().cloned()).collect();
         for payout in plan_payouts(&entitlements, cash, self.market.min_payout) {
             let owed = unpaid.iter().find(|u| u.producer == payout.producer).expect("planned from these");
@@ -414,7 +409,7 @@ impl BatchMonitor {
                 covers: payout.covers.clone(),
                 created: now,
             };
-            if self.accounts.record_payout(&record).await? {
+            if self.stores.accounts.record_payout(&record).await? {
                 let periods: Vec<PeriodStart> = payout.covers.iter().map(|c| c.period).collect();
                 tracing::info!(producer = %payout.producer, amount = payout.amount.get(), batch = %batch.id,
                     periods = ?periods, "payout");

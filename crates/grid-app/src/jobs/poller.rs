@@ -19,10 +19,7 @@ use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress};
 use grid_core::intake::{self, RejectReason, Verdict};
 use grid_core::market::{Period, PeriodLength, PeriodStart, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationId, WorkError, WorkMessage};
-use grid_store::{
-    AccountStore, ChannelStore, HeartbeatLog, Insertion, MessageQueue, ReadingStore, RegistrationStore, Rejected,
-    RejectionLog, SettlementStore, StoreError, UnreadChannel,
-};
+use grid_store::{Insertion, Rejected, StoreError, Stores, UnreadChannel};
 use tokio::task::{JoinError, JoinSet};
 
 use crate::channels::{ChannelClient, ChannelClientError, ChannelReader};
@@ -113,17 +110,11 @@ pub struct LateReport {
 /// The poller over its ports.
 #[derive(Clone)]
 pub struct Poller {
-    pub registrations: Arc<dyn RegistrationStore>,
-    pub readings: Arc<dyn ReadingStore>,
-    pub settlements: Arc<dyn SettlementStore>,
-    pub accounts: Arc<dyn AccountStore>,
-    pub rejections: Arc<dyn RejectionLog>,
+    /// The stores; of the channel node's, its heads (which channels have unread
+    /// messages) and its messages (what the full sweep checks); the `poll-work` queue.
+    pub stores: Stores,
+    /// How the poller reads channels.
     pub channels: Arc<dyn ChannelClient>,
-    /// The channel node's store: its heads (which channels have unread messages) and
-    /// its messages (what the full sweep checks).
-    pub node: Arc<dyn ChannelStore>,
-    pub queue: Arc<dyn MessageQueue>,
-    pub heartbeats: Arc<dyn HeartbeatLog>,
     pub period: PeriodLength,
     /// Channels of a work message read at once (`POLL_CONCURRENCY`).
     pub concurrency: usize,
@@ -140,13 +131,13 @@ impl Poller {
         let mut owners = Vec::new();
         let mut after: Option<ChannelRoot> = None;
         loop {
-            let page = self.node.unread(after.as_ref(), 500).await?;
+            let page = self.stores.channels.unread(after.as_ref(), 500).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.root.clone());
             for UnreadChannel { root, head, since } in page {
                 report.unread += 1;
-                let reader = match self.registrations.channel_owner(&root).await? {
-                    Some(owner) => self.registrations.get(&owner).await?.map(|r| r.value),
+                let reader = match self.stores.registrations.channel_owner(&root).await? {
+                    Some(owner) => self.stores.registrations.get(&owner).await?.map(|r| r.value),
                     None => None,
                 };
                 match reader {
@@ -158,7 +149,7 @@ impl Poller {
                     // Read already (its mark was lost), or nobody reads it (yet: a
                     // registration that takes this channel polls it when it registers).
                     _ => {
-                        self.node.read_up_to(&root, head).await?;
+                        self.stores.channels.read_up_to(&root, head).await?;
                         report.marked_read += 1;
                     }
                 }
@@ -167,14 +158,14 @@ impl Poller {
         report.registrations = owners.len();
         let messages = work_messages(&owners);
         report.messages = messages.len();
-        self.queue.send(&messages).await?;
-        report.dead_letters = self.queue.dead_letters().await?;
+        self.stores.poll_work.send(&messages).await?;
+        report.dead_letters = self.stores.poll_work.dead_letters().await?;
         metrics::gauge!(crate::metrics::POLL_LAG).set(report.lag_seconds as f64);
         crate::metrics::dead_letters("poll-work", report.dead_letters);
         if report.unread > 0 {
             tracing::info!(?report, "swept unread channels");
         }
-        super::heartbeat(self.heartbeats.as_ref(), "poller-sweep", &report).await;
+        super::heartbeat(self.stores.heartbeats.as_ref(), "poller-sweep", &report).await;
         Ok(report)
     }
 
@@ -188,7 +179,7 @@ impl Poller {
         let mut waiting = Vec::new();
         let mut after = None;
         loop {
-            let page = self.registrations.list(after.as_ref(), 500).await?;
+            let page = self.stores.registrations.list(after.as_ref(), 500).await?;
             let polled: Vec<Registration> =
                 page.registrations.into_iter().map(|v| v.value).filter(Registration::is_polled).collect();
             report.registrations += polled.len();
@@ -201,9 +192,9 @@ impl Poller {
         report.waiting = waiting.len();
         let messages = work_messages(&waiting);
         report.messages = messages.len();
-        self.queue.send(&messages).await?;
+        self.stores.poll_work.send(&messages).await?;
         tracing::info!(?report, "swept every registration");
-        super::heartbeat(self.heartbeats.as_ref(), "poller-dispatch", &report).await;
+        super::heartbeat(self.stores.heartbeats.as_ref(), "poller-dispatch", &report).await;
         Ok(report)
     }
 
@@ -222,7 +213,7 @@ impl Poller {
             })
             .collect();
         let addresses: Vec<MessageAddress> = next.iter().map(|(_, address)| address.clone()).collect();
-        let found = self.node.get_many(&addresses).await?;
+        let found = self.stores.channels.get_many(&addresses).await?;
         Ok(next.into_iter().filter(|(_, address)| found.contains_key(address)).map(|(id, _)| id).collect())
     }
 
@@ -244,10 +235,10 @@ impl Poller {
             report += Self::joined(polls.join_next().await)?;
         }
         tracing::info!(work = %message.hash(), ?report, "polled a shard");
-        super::heartbeat(self.heartbeats.as_ref(), "poller", &report).await;
+        super::heartbeat(self.stores.heartbeats.as_ref(), "poller", &report).await;
         if report.late > 0 {
             // The portal shows the last time readings came after their period settled.
-            super::record(self.heartbeats.as_ref(), LATE_READINGS, &LateReport { late: report.late }).await;
+            super::record(self.stores.heartbeats.as_ref(), LATE_READINGS, &LateReport { late: report.late }).await;
         }
         Ok(report)
     }
@@ -267,7 +258,7 @@ impl Poller {
     pub async fn drain(&self, now: EpochMs) -> Result<PollReport, PollerError> {
         let mut report = PollReport::default();
         loop {
-            let messages = self.queue.receive(10, VISIBILITY).await?;
+            let messages = self.stores.poll_work.receive(10, VISIBILITY).await?;
             if messages.is_empty() {
                 return Ok(report);
             }
@@ -276,7 +267,7 @@ impl Poller {
                 match self.work(&message.body, now).await {
                     Ok(done) => {
                         report += done;
-                        self.queue.ack(&message.receipt).await?;
+                        self.stores.poll_work.ack(&message.receipt).await?;
                     }
                     Err(e) => {
                         let error = crate::telemetry::cause_chain(&e);
@@ -290,7 +281,7 @@ impl Poller {
     /// Reads one registration's channel from its cursor.
     pub async fn poll(&self, id: &RegistrationId, now: EpochMs) -> Result<PollReport, PollerError> {
         let mut report = PollReport::default();
-        let Some(current) = self.registrations.get(id).await? else { return Ok(report) };
+        let Some(current) = self.stores.registrations.get(id).await? else { return Ok(report) };
         let registration = current.value;
         let Some(channel) = registration.channel.clone() else { return Ok(report) };
         if !registration.is_polled() {
@@ -327,7 +318,7 @@ impl Poller {
         }
         let to = ChannelCursor { next_index: end, closed: goodbye.is_some() };
         if to != from {
-            match self.registrations.advance_cursor(id, &channel.root, from, to).await {
+            match self.stores.registrations.advance_cursor(id, &channel.root, from, to).await {
                 Ok(()) => {}
                 // Another worker read the same messages and moved on first; what we
                 // stored was stored once regardless.
@@ -348,7 +339,7 @@ impl Poller {
     /// Tells the node how far `root` was read. A failure only leaves the channel
     /// looking unread, so the next sweep polls it once more: said, never fatal.
     async fn mark_read(&self, root: &ChannelRoot, next_index: u64) {
-        if let Err(e) = self.node.read_up_to(root, next_index).await {
+        if let Err(e) = self.stores.channels.read_up_to(root, next_index).await {
             tracing::warn!(%root, error = %crate::telemetry::cause_chain(&e), "cannot mark a channel read; it will be polled again");
         }
     }
@@ -387,7 +378,7 @@ impl Poller {
                     channel_index: index,
                     claimed: now,
                 };
-                if self.accounts.claim_payment(&claim).await? {
+                if self.stores.accounts.claim_payment(&claim).await? {
                     report.payments += 1;
                 } else {
                     let message = format!("batch {} was claimed before", claim.batch_id);
@@ -420,7 +411,7 @@ impl Poller {
             for reading in &mut readings {
                 reading.counted_in = self.earliest_open(reading.period, &head);
             }
-            let outcomes = self.readings.insert_many(&readings).await?;
+            let outcomes = self.stores.readings.insert_many(&readings).await?;
             let mut closed = Vec::new();
             for (reading, outcome) in readings.into_iter().zip(outcomes) {
                 match outcome {
@@ -437,7 +428,7 @@ impl Poller {
                 return Ok(());
             }
             readings = closed;
-            head = self.settlements.head().await?;
+            head = self.stores.settlements.head().await?;
         }
         Err(StoreError::Conflict(format!("no open period found for readings of {}", registration.id)).into())
     }
@@ -455,7 +446,7 @@ impl Poller {
     /// reading polled (here in period `first`) starts the grid's history: channels
     /// polled side by side (or by concurrent workers) may see theirs in any order.
     async fn head(&self, first: PeriodStart, now: EpochMs) -> Result<SettlementHead, PollerError> {
-        let head = self.settlements.head().await?;
+        let head = self.stores.settlements.head().await?;
         // Settlement begins with the first reading's period, but never more than
         // MAX_HISTORY back, so a bogus timestamp cannot make settlement walk through
         // years of empty periods.
@@ -470,8 +461,8 @@ impl Poller {
         // the first open period.
         let before =
             PeriodStart::parse(start.get().saturating_sub(length)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.settlements.initialize(before).await?;
-        Ok(self.settlements.head().await?)
+        self.stores.settlements.initialize(before).await?;
+        Ok(self.stores.settlements.head().await?)
     }
 
     /// Records a refused message: `reason` is the metric's dimension, `message` what the
@@ -489,7 +480,7 @@ impl Poller {
         metrics::counter!(crate::metrics::READINGS_REJECTED, crate::metrics::REASON => reason.as_str()).increment(1);
         let rejected =
             Rejected { registration: registration.clone(), channel_index, address, reason: message, at: now };
-        Ok(self.rejections.record(&rejected).await?)
+        Ok(self.stores.rejections.record(&rejected).await?)
     }
 
     fn address(&self, registration: &Registration, index: u64) -> grid_core::channel::MessageAddress {

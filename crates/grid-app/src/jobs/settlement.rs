@@ -20,9 +20,7 @@ use grid_core::market::{
     ConsumerOutcome, Period, PeriodReport, PeriodStart, PeriodTotals, SettlementError, SettlementRecord, settle,
 };
 use grid_core::{EpochMs, Iota, PaymentAddress, Registration, RegistrationId, ReturnChannel};
-use grid_store::{
-    AccountStore, HeartbeatLog, LeaseStore, ReadingStore, RegistrationStore, ReportArchive, SettlementStore, StoreError,
-};
+use grid_store::{StoreError, Stores};
 use serde_json::json;
 
 use super::lease::Lease;
@@ -57,14 +55,9 @@ pub type SettlementReport = Vec<SettlementRecord>;
 /// Settlement over its ports.
 #[derive(Clone)]
 pub struct Settler {
-    pub registrations: Arc<dyn RegistrationStore>,
-    pub readings: Arc<dyn ReadingStore>,
-    pub settlements: Arc<dyn SettlementStore>,
-    pub accounts: Arc<dyn AccountStore>,
-    pub archive: Arc<dyn ReportArchive>,
+    pub stores: Stores,
+    /// How settlement writes to consumers' return channels.
     pub channels: Arc<dyn ChannelClient>,
-    pub leases: Arc<dyn LeaseStore>,
-    pub heartbeats: Arc<dyn HeartbeatLog>,
     pub market: MarketConfig,
 }
 
@@ -72,7 +65,7 @@ impl Settler {
     /// Settles every period that is due at `now`, oldest first.
     /// Another run in progress holds the lease: this one settles nothing.
     pub async fn run(&self, now: EpochMs) -> Result<SettlementReport, SettlerError> {
-        let Some(lease) = Lease::take(&self.leases, "settlement", now, LEASE_TTL).await? else {
+        let Some(lease) = Lease::take(&self.stores.leases, "settlement", now, LEASE_TTL).await? else {
             return Ok(Vec::new());
         };
         let result = self.settle_due(now).await;
@@ -88,7 +81,7 @@ impl Settler {
                     })
                 })
                 .collect();
-            super::heartbeat(self.heartbeats.as_ref(), "settlement", &json!({ "settled": periods })).await;
+            super::heartbeat(self.stores.heartbeats.as_ref(), "settlement", &json!({ "settled": periods })).await;
         }
         result
     }
@@ -96,7 +89,7 @@ impl Settler {
     /// Sets the settlement lag: how far the newest settled period's end is behind `now`
     /// (none settled yet: no figure). A failure to read it is logged, never fatal.
     async fn measure_lag(&self, now: EpochMs) {
-        match self.settlements.head().await {
+        match self.stores.settlements.head().await {
             Ok(head) => {
                 if let Some(lag) = head.lag_secs(now, self.market.period) {
                     metrics::gauge!(crate::metrics::SETTLEMENT_LAG).set(lag as f64);
@@ -109,7 +102,7 @@ impl Settler {
     async fn settle_due(&self, now: EpochMs) -> Result<SettlementReport, SettlerError> {
         let mut settled = Vec::new();
         loop {
-            let head = self.settlements.head().await?;
+            let head = self.stores.settlements.head().await?;
             let next = match (head.closing, head.latest) {
                 (Some(closing), _) => closing,
                 (None, Some(latest)) => PeriodStart::parse(latest.get() + self.market.period.ms())
@@ -141,11 +134,11 @@ impl Settler {
         previous: Option<PeriodStart>,
         now: EpochMs,
     ) -> Result<SettlementRecord, SettlerError> {
-        self.settlements.close(period.start(), previous).await?;
+        self.stores.settlements.close(period.start(), previous).await?;
         let totals = self.totals(period).await?;
         // The last traded price: every period records one, traded or carried on.
         let last_price = match previous {
-            Some(previous) => self.settlements.get(previous).await?.map(|r| r.price),
+            Some(previous) => self.stores.settlements.get(previous).await?.map(|r| r.price),
             None => None,
         };
         let settlement = settle(&totals, last_price, &self.market.policy)?;
@@ -171,15 +164,15 @@ impl Settler {
                 payment_address: p.payment_address.clone(),
             }))
             .collect();
-        self.accounts.apply(period.start(), &entries, settlement.fee).await?;
+        self.stores.accounts.apply(period.start(), &entries, settlement.fee).await?;
         let record = SettlementRecord::of(period.start(), &settlement, payment_address.clone(), now);
         let report = PeriodReport::new(period, settlement, payment_address.clone());
         // Compact: a 100 000-consumer report is megabytes, and only programs read it raw.
         let json = serde_json::to_string(&report).expect("a report serialises");
-        self.archive.put(period.start(), &json).await?;
+        self.stores.archive.put(period.start(), &json).await?;
         self.request_payments(&report.settlement.consumers, &payment_address).await?;
 
-        self.settlements.finish(&record).await?;
+        self.stores.settlements.finish(&record).await?;
         tracing::info!(
             %period, price = record.price.get(), matched = record.matched.get(), imported = record.imported.get(),
             exported = record.exported.get(), revenue = record.revenue.get(), fee = record.fee.get(),
@@ -192,7 +185,7 @@ impl Settler {
     /// producer's latest payment address.
     async fn totals(&self, period: Period) -> Result<PeriodTotals, SettlerError> {
         let mut totals = PeriodTotals::default();
-        for sum in self.readings.sums(period.start()).await? {
+        for sum in self.stores.readings.sums(period.start()).await? {
             match sum.price {
                 Some(price) => totals.add_output(sum.registration.clone(), sum.energy, price)?,
                 None => totals.add_usage(sum.registration.clone(), sum.energy)?,
@@ -242,10 +235,16 @@ impl Settler {
         payment_address: &PaymentAddress,
     ) -> Result<Vec<Request>, SettlerError> {
         let ids: Vec<RegistrationId> = chunk.iter().map(|c| c.id.clone()).collect();
-        let registrations: HashMap<RegistrationId, Registration> =
-            self.registrations.get_many(&ids).await?.into_iter().map(|v| (v.value.id.clone(), v.value)).collect();
+        let registrations: HashMap<RegistrationId, Registration> = self
+            .stores
+            .registrations
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.value.id.clone(), v.value))
+            .collect();
         let owed: HashMap<RegistrationId, Iota> =
-            self.accounts.get_many(&ids).await?.into_iter().map(|(id, a)| (id, a.owed())).collect();
+            self.stores.accounts.get_many(&ids).await?.into_iter().map(|(id, a)| (id, a.owed())).collect();
         let mut requests = Vec::with_capacity(chunk.len());
         for consumer in chunk {
             let Some(registration) = registrations.get(&consumer.id) else { continue };
@@ -281,7 +280,7 @@ impl Settler {
                 }
             }
         }
-        Ok(self.registrations.advance_return_channels(&next).await?)
+        Ok(self.stores.registrations.advance_return_channels(&next).await?)
     }
 }
 

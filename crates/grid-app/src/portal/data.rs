@@ -12,10 +12,7 @@ use grid_core::books::BatchState;
 use grid_core::channel::ChannelAccess;
 use grid_core::market::{Period, PeriodLength, PeriodReport, PeriodStart};
 use grid_core::{EpochMs, ItemType, Registration, RegistrationId, RegistrationStatus};
-use grid_store::{
-    AccountStore, BatchCounts, BatchView, HeartbeatLog, MessageQueue, ReadingStore, RegistrationStore, RejectionLog,
-    ReportArchive, SettlementStore, StoreError,
-};
+use grid_store::{BatchCounts, BatchView, StoreError, Stores};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -33,17 +30,10 @@ const MAX_REGISTRATIONS: usize = 20_000;
 /// The ports the portal reads.
 #[derive(Clone)]
 pub struct PortalData {
-    pub registrations: Arc<dyn RegistrationStore>,
-    pub readings: Arc<dyn ReadingStore>,
-    pub settlements: Arc<dyn SettlementStore>,
-    pub accounts: Arc<dyn AccountStore>,
-    pub rejections: Arc<dyn RejectionLog>,
-    pub archive: Arc<dyn ReportArchive>,
-    pub heartbeats: Arc<dyn HeartbeatLog>,
+    /// The stores; the work queues for their dead letters.
+    pub stores: Stores,
+    /// How the portal reads channels.
     pub channels: Arc<dyn ChannelClient>,
-    /// The work queues, for their dead letters.
-    pub poll_work: Arc<dyn MessageQueue>,
-    pub completions: Arc<dyn MessageQueue>,
     pub period: PeriodLength,
     /// `JOB_INTERVAL_SECS`: a job three of these without a run has stopped.
     pub job_interval: std::time::Duration,
@@ -344,7 +334,7 @@ impl PortalData {
         let mut all = Vec::new();
         let mut after = None;
         loop {
-            let page = self.registrations.list(after.as_ref(), 500).await?;
+            let page = self.stores.registrations.list(after.as_ref(), 500).await?;
             all.extend(page.registrations.into_iter().map(|v| v.value));
             match page.next {
                 Some(next) if all.len() < MAX_REGISTRATIONS => after = Some(next),
@@ -358,14 +348,14 @@ impl PortalData {
         // slowest of them rather than for their sum.
         let (registrations, head, totals, funds, unpaid, batches, poll_dead, completions_dead, late, runs) = tokio::try_join!(
             self.all_registrations(),
-            self.settlements.head(),
-            self.accounts.totals(),
-            self.accounts.funds(),
-            self.accounts.unpaid(),
-            self.accounts.batch_counts(),
-            self.poll_work.dead_letters(),
-            self.completions.dead_letters(),
-            self.heartbeats.last(LATE_READINGS),
+            self.stores.settlements.head(),
+            self.stores.accounts.totals(),
+            self.stores.accounts.funds(),
+            self.stores.accounts.unpaid(),
+            self.stores.accounts.batch_counts(),
+            self.stores.poll_work.dead_letters(),
+            self.stores.completions.dead_letters(),
+            self.stores.heartbeats.last(LATE_READINGS),
             self.heartbeats(),
         )?;
         let (mut producers, mut consumers) = (Counts::default(), Counts::default());
@@ -437,7 +427,7 @@ impl PortalData {
     }
 
     async fn period_point(&self, start: PeriodStart) -> Result<Option<PeriodPoint>, StoreError> {
-        let Some(record) = self.settlements.get(start).await? else { return Ok(None) };
+        let Some(record) = self.stores.settlements.get(start).await? else { return Ok(None) };
         let report = self.period_report(start).await?.unwrap_or(Value::Null);
         // §6 reports list producers; pool-era reports listed their allocations.
         let produced_by = match (report["producers"].as_array(), report["allocations"].as_array()) {
@@ -473,8 +463,8 @@ impl PortalData {
     /// [`PeriodReport`]), the pool's own for periods settled before (with `rules: "pool"`
     /// added, which it did not say). `None` if the period is not settled.
     pub async fn period_report(&self, start: PeriodStart) -> Result<Option<Value>, StoreError> {
-        let Some(record) = self.settlements.get(start).await? else { return Ok(None) };
-        let Some(text) = self.archive.get(start).await? else { return Ok(None) };
+        let Some(record) = self.stores.settlements.get(start).await? else { return Ok(None) };
+        let Some(text) = self.stores.archive.get(start).await? else { return Ok(None) };
         let mut report: Value =
             serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("report of {start}: {e}")))?;
         if let Some(fields) = report.as_object_mut() {
@@ -504,7 +494,7 @@ impl PortalData {
 
     /// The last `count` settled periods, oldest first.
     pub async fn periods(&self, count: usize) -> Result<Vec<PeriodPoint>, StoreError> {
-        let Some(latest) = self.settlements.head().await?.latest else { return Ok(Vec::new()) };
+        let Some(latest) = self.stores.settlements.head().await?.latest else { return Ok(Vec::new()) };
         let length = self.period.ms();
         let mut points = Vec::new();
         for i in (0..count as u64).rev() {
@@ -519,8 +509,8 @@ impl PortalData {
     }
 
     async fn producer_row(&self, r: &Registration) -> Result<ProducerRow, StoreError> {
-        let account = self.accounts.get(&r.id).await?.unwrap_or_default();
-        let last = self.readings.of_registration(&r.id, 1).await?.into_iter().next();
+        let account = self.stores.accounts.get(&r.id).await?.unwrap_or_default();
+        let last = self.stores.readings.of_registration(&r.id, 1).await?.into_iter().next();
         Ok(ProducerRow {
             id: r.id.to_string(),
             name: r.name.as_ref().map(|n| n.as_str().to_owned()),
@@ -542,7 +532,7 @@ impl PortalData {
     }
 
     async fn consumer_row(&self, r: &Registration) -> Result<ConsumerRow, StoreError> {
-        let account = self.accounts.get(&r.id).await?.unwrap_or_default();
+        let account = self.stores.accounts.get(&r.id).await?.unwrap_or_default();
         Ok(ConsumerRow {
             id: r.id.to_string(),
             name: r.name.as_ref().map(|n| n.as_str().to_owned()),
@@ -587,14 +577,14 @@ impl PortalData {
     }
 
     pub async fn batches(&self, status: Option<BatchState>, limit: usize) -> Result<Vec<BatchRow>, StoreError> {
-        Ok(self.accounts.batches(status, limit).await?.into_iter().map(BatchRow::from).collect())
+        Ok(self.stores.accounts.batches(status, limit).await?.into_iter().map(BatchRow::from).collect())
     }
 
     /// The latest rejected channel messages of every registration, newest first.
     pub async fn rejections(&self, limit: usize) -> Result<Vec<RejectionRow>, StoreError> {
         let mut rows = Vec::new();
         for r in self.all_registrations().await? {
-            for rejected in self.rejections.for_registration(&r.id, limit).await? {
+            for rejected in self.stores.rejections.for_registration(&r.id, limit).await? {
                 rows.push(RejectionRow {
                     registration: rejected.registration.to_string(),
                     channel_index: rejected.channel_index,
@@ -611,7 +601,7 @@ impl PortalData {
     pub async fn heartbeats(&self) -> Result<Vec<HeartbeatRow>, StoreError> {
         let mut rows = Vec::new();
         for job in JOBS {
-            let beat = self.heartbeats.last(job).await?;
+            let beat = self.stores.heartbeats.last(job).await?;
             rows.push(HeartbeatRow {
                 job: job.to_owned(),
                 at: beat.as_ref().map(|b| b.at),
@@ -642,10 +632,11 @@ impl PortalData {
     }
 
     pub async fn detail(&self, id: &RegistrationId) -> Result<Option<Detail>, StoreError> {
-        let Some(r) = self.registrations.get(id).await?.map(|v| v.value) else { return Ok(None) };
+        let Some(r) = self.stores.registrations.get(id).await?.map(|v| v.value) else { return Ok(None) };
         let producer = if r.item_type == ItemType::Producer { Some(self.producer_row(&r).await?) } else { None };
         let consumer = if r.item_type == ItemType::Consumer { Some(self.consumer_row(&r).await?) } else { None };
         let readings = self
+            .stores
             .readings
             .of_registration(id, 50)
             .await?
@@ -673,6 +664,7 @@ impl PortalData {
             None => Vec::new(),
         };
         let payments = self
+            .stores
             .accounts
             .batches(None, 1_000)
             .await?
@@ -681,6 +673,7 @@ impl PortalData {
             .map(BatchRow::from)
             .collect();
         let rejections = self
+            .stores
             .rejections
             .for_registration(id, 50)
             .await?

@@ -1,0 +1,94 @@
+//! Every store of the grid, behind its port, in one value: what the jobs, the HTTP
+//! handlers and the portal are given, and the one place each adapter family is put
+//! together (a third adapter family adds its own constructor here).
+
+use std::sync::Arc;
+
+use crate::{
+    AccountStore, ChannelStore, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
+    RejectionLog, ReportArchive, SettlementStore, SignInLog,
+};
+
+/// Every store of the grid, behind its port.
+#[derive(Clone)]
+pub struct Stores {
+    pub registrations: Arc<dyn RegistrationStore>,
+    pub items: Arc<dyn ItemStore>,
+    pub channels: Arc<dyn ChannelStore>,
+    pub poll_work: Arc<dyn MessageQueue>,
+    pub completions: Arc<dyn MessageQueue>,
+    pub leases: Arc<dyn LeaseStore>,
+    pub readings: Arc<dyn ReadingStore>,
+    pub settlements: Arc<dyn SettlementStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub rejections: Arc<dyn RejectionLog>,
+    pub archive: Arc<dyn ReportArchive>,
+    pub heartbeats: Arc<dyn HeartbeatLog>,
+    pub sign_ins: Arc<dyn SignInLog>,
+}
+
+impl Stores {
+    /// The stores in one SQLite database.
+    #[cfg(feature = "sqlite")]
+    pub fn on_sqlite(db: &crate::sqlite::SqliteDb) -> Self {
+        use crate::sqlite::{
+            FileReportArchive, SqliteAccountStore, SqliteChannelStore, SqliteHeartbeatLog, SqliteItemStore,
+            SqliteLeaseStore, SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog,
+            SqliteSettlementStore, SqliteSignInLog,
+        };
+        Self {
+            registrations: Arc::new(SqliteRegistrationStore::new(db.clone())),
+            items: Arc::new(SqliteItemStore::new(db.clone())),
+            channels: Arc::new(SqliteChannelStore::new(db.clone())),
+            poll_work: Arc::new(SqliteMessageQueue::new(db.clone(), "poll-work")),
+            completions: Arc::new(SqliteMessageQueue::new(db.clone(), "completions")),
+            leases: Arc::new(SqliteLeaseStore::new(db.clone())),
+            readings: Arc::new(SqliteReadingStore::new(db.clone())),
+            settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
+            accounts: Arc::new(SqliteAccountStore::new(db.clone())),
+            rejections: Arc::new(SqliteRejectionLog::new(db.clone())),
+            archive: Arc::new(FileReportArchive::new(db)),
+            heartbeats: Arc::new(SqliteHeartbeatLog::new(db.clone())),
+            sign_ins: Arc::new(SqliteSignInLog::new(db.clone())),
+        }
+    }
+
+    /// The stores over DynamoDB, S3 and SQS with the given clients.
+    #[cfg(feature = "aws")]
+    pub fn on_aws(clients: &crate::aws::AwsClients, names: &crate::resources::AwsNames, reading_shards: u32) -> Self {
+        use crate::aws::{
+            DynamoAccountStore, DynamoChannelStore, DynamoHeartbeatLog, DynamoLeaseStore, DynamoReadingStore,
+            DynamoRegistrationStore, DynamoRejectionLog, DynamoSettlementStore, DynamoSignInLog, S3ItemStore,
+            S3ReportArchive, SqsMessageQueue,
+        };
+        tracing::info!(registrations = %names.registrations_table, bucket = %names.bucket, "using the AWS store");
+        Self {
+            registrations: Arc::new(DynamoRegistrationStore::new(clients, &names.registrations_table)),
+            items: Arc::new(S3ItemStore::new(clients, &names.bucket)),
+            channels: Arc::new(DynamoChannelStore::new(clients, &names.channel_messages_table)),
+            poll_work: Arc::new(SqsMessageQueue::new(
+                clients,
+                &names.poll_work_queue_url,
+                &names.poll_work_dead_letter_url,
+            )),
+            completions: Arc::new(SqsMessageQueue::new(
+                clients,
+                &names.completions_queue_url,
+                &names.completions_dead_letter_url,
+            )),
+            leases: Arc::new(DynamoLeaseStore::new(clients, &names.leases_table)),
+            readings: Arc::new(DynamoReadingStore::new(
+                clients,
+                &names.readings_table,
+                &names.settlements_table,
+                reading_shards,
+            )),
+            settlements: Arc::new(DynamoSettlementStore::new(clients, &names.settlements_table)),
+            accounts: Arc::new(DynamoAccountStore::new(clients, &names.accounts_table, &names.batches_table)),
+            rejections: Arc::new(DynamoRejectionLog::new(clients, &names.rejections_table)),
+            archive: Arc::new(S3ReportArchive::new(clients, &names.bucket)),
+            heartbeats: Arc::new(DynamoHeartbeatLog::new(clients, &names.leases_table)),
+            sign_ins: Arc::new(DynamoSignInLog::new(clients, &names.leases_table)),
+        }
+    }
+}
