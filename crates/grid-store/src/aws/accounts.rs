@@ -15,7 +15,7 @@ use grid_core::books::{
 };
 use grid_core::ledger::LedgerBatch;
 use grid_core::market::{Cover, Entitlement, PeriodStart};
-use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 
 use super::attributes::{Item, get_n, get_s, get_time, n, opt_n, opt_s, s};
 use super::registrations::written;
@@ -174,6 +174,37 @@ impl DynamoAccountStore {
         }
     }
 
+    /// A new ledger batch the monitor follows, put only if its key is free: what claims
+    /// and payouts share (pending, never checked, in the sparse `pending-by-last-check`
+    /// index under their kind), and what each adds.
+    fn new_batch<const N: usize>(
+        &self,
+        key: AttributeValue,
+        kind: BatchKind,
+        registration: &RegistrationId,
+        amount: Iota,
+        created: EpochMs,
+        own: [(&str, AttributeValue); N],
+    ) -> Result<Put, StoreError> {
+        let mut item = Item::from([
+            ("pk".to_owned(), key),
+            ("kind".to_owned(), s(kind.as_str())),
+            ("registration".to_owned(), s(registration.as_str())),
+            ("amount".to_owned(), n(amount.get())),
+            ("created".to_owned(), n(created.get())),
+            ("status".to_owned(), s(BatchState::Pending.as_str())),
+            ("pending".to_owned(), s(kind.as_str())),
+            ("lastChecked".to_owned(), n(0)),
+        ]);
+        item.extend(own.into_iter().map(|(name, value)| (name.to_owned(), value)));
+        Put::builder()
+            .table_name(&self.batches)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(backend)
+    }
+
     /// Pending batches of one kind due at `now`, least recently checked first.
     async fn due(&self, kind: &str, now: u64, limit: usize) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
@@ -321,23 +352,14 @@ impl AccountStore for DynamoAccountStore {
     }
 
     async fn claim_payment(&self, claim: &PaymentClaim) -> Result<bool, StoreError> {
-        let mut item = Item::new();
-        item.insert("pk".into(), Self::claim_key(claim));
-        item.insert("batch".into(), s(claim.batch_id.as_str()));
-        item.insert("kind".into(), s(BatchKind::Claim.as_str()));
-        item.insert("registration".into(), s(claim.registration.as_str()));
-        item.insert("amount".into(), n(claim.amount.get()));
-        item.insert("channelIndex".into(), n(claim.channel_index));
-        item.insert("created".into(), n(claim.claimed.get()));
-        item.insert("status".into(), s("pending"));
-        item.insert("pending".into(), s("claim"));
-        item.insert("lastChecked".into(), n(0));
-        let put = Put::builder()
-            .table_name(&self.batches)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(backend)?;
+        let put = self.new_batch(
+            Self::claim_key(claim),
+            BatchKind::Claim,
+            &claim.registration,
+            claim.amount,
+            claim.claimed,
+            [("batch", s(claim.batch_id.as_str())), ("channelIndex", n(claim.channel_index))],
+        )?;
         let pending =
             self.add(s(claim.registration.as_str()), "ADD pending :amount", &[(":amount", n(claim.amount.get()))])?;
         self.transact(vec![TransactWriteItem::builder().put(put).build(), pending]).await
@@ -475,23 +497,17 @@ impl AccountStore for DynamoAccountStore {
     }
 
     async fn record_payout(&self, payout: &PayoutRecord) -> Result<bool, StoreError> {
-        let mut item = Item::new();
-        item.insert("pk".into(), Self::batch_key(payout.batch.id.as_str()));
-        item.insert("kind".into(), s(BatchKind::Payout.as_str()));
-        item.insert("registration".into(), s(payout.producer.as_str()));
-        item.insert("amount".into(), n(payout.amount.get()));
-        item.insert("body".into(), s(serde_json::to_string(&payout.batch).map_err(StoreError::backend)?));
-        item.insert("covers".into(), s(serde_json::to_string(&payout.covers).map_err(StoreError::backend)?));
-        item.insert("created".into(), n(payout.created.get()));
-        item.insert("status".into(), s(BatchState::Pending.as_str()));
-        item.insert("pending".into(), s(BatchKind::Payout.as_str()));
-        item.insert("lastChecked".into(), n(0));
-        let put = Put::builder()
-            .table_name(&self.batches)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(backend)?;
+        let put = self.new_batch(
+            Self::batch_key(payout.batch.id.as_str()),
+            BatchKind::Payout,
+            &payout.producer,
+            payout.amount,
+            payout.created,
+            [
+                ("body", s(serde_json::to_string(&payout.batch).map_err(StoreError::backend)?)),
+                ("covers", s(serde_json::to_string(&payout.covers).map_err(StoreError::backend)?)),
+            ],
+        )?;
         let amount = n(payout.amount.get());
         let negative = AttributeValue::N(format!("-{}", payout.amount.get()));
         let producer = payout.producer.as_str();
