@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use grid_app::jobs::BatchMonitor;
-use grid_app::ledger::HttpLedger;
 use grid_app::{GridConfig, lambda, open_stores, telemetry};
 
 // One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
@@ -14,6 +13,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(config.log_format, "info");
     let ledger = config.ledger.clone().ok_or("LEDGER_URL must be set for the batch monitor")?;
     let stores = open_stores(&config).await?;
-    let monitor = BatchMonitor::new(&stores, &config, Arc::new(HttpLedger::from_config(&ledger)));
+    let monitor = BatchMonitor::new(&stores, &config, Arc::new(ledger.client()));
     lambda::run_job(&config, |event| lambda::batch_monitor(&monitor, event)).await
 }

@@ -21,9 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use grid_app::channels::{ChannelWriter, HttpChannelClient};
 use grid_app::jobs::PollReport;
 use grid_app::{Api, GridConfig};
+use grid_client::channels::{ChannelWriter, HttpChannelClient};
 use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Reading};
 use grid_core::{
     ChannelCredentials, ChannelRoot, EpochMs, ItemType, PaymentAddress, Price, Registration, RegistrationId, SideKey,

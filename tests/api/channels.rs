@@ -1,6 +1,6 @@
 //! The channel node's HTTP API, and the writer and reader that use it.
 
-use grid_app::channels::RejectionReason;
+use grid_client::channels::RejectionReason;
 use grid_core::channel::{Command, Envelope, EnvelopeError};
 use grid_tests::TestGrid;
 use serde_json::{Value, json};

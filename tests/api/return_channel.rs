@@ -15,7 +15,7 @@ fn return_channel(reply: &Reply) -> ChannelAccess {
     )
 }
 
-fn names(read: &grid_app::channels::ReadBatch) -> Vec<&'static str> {
+fn names(read: &grid_client::channels::ReadBatch) -> Vec<&'static str> {
     read.messages.iter().map(|m| m.command.name()).collect()
 }
 

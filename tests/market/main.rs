@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use grid_app::channels::ChannelWriter;
+use grid_client::channels::ChannelWriter;
 use grid_core::books::{BatchKind, BatchState};
 use grid_core::channel::{ChannelAccess, ChannelSecrets, Command, Reading};
 use grid_core::market::{Period, PeriodLength, PeriodStart, PeriodTotals, Settlement, SettlementPolicy, settle};
@@ -389,10 +389,10 @@ async fn last_payment_request(grid: &TestGrid, consumer: &Party) -> (Iota, Payme
 }
 
 /// The grid's ledger client at `url`, with the grid's key.
-fn grid_ledger(url: &str) -> std::sync::Arc<grid_app::ledger::HttpLedger> {
+fn grid_ledger(url: &str) -> std::sync::Arc<grid_client::ledger::HttpLedger> {
     let key = grid_core::AccountKey::parse(GRID_KEY).unwrap();
     std::sync::Arc::new(
-        grid_app::ledger::HttpLedger::new(url, grid_core::ledger::Dialect::Sawtooth).with_key(Some(key)),
+        grid_client::ledger::HttpLedger::new(url, grid_core::ledger::Dialect::Sawtooth).with_key(Some(key)),
     )
 }
 

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use grid_app::jobs::BatchMonitor;
-use grid_app::ledger::HttpLedger;
+use grid_client::ledger::HttpLedger;
 use grid_core::books::{BatchState, PaymentClaim, PayoutRecord};
 use grid_core::ledger::{Dialect, LedgerBatch, Transfer};
 use grid_core::{BatchId, CompletionMessage, EpochMs, Iota, PaymentAddress, RegistrationId};

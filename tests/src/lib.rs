@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use grid_app::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient, ReadBatch};
 use grid_app::jobs::{PollReport, Poller, Settler};
 use grid_app::{GridConfig, Stores};
+use grid_client::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient, ReadBatch};
 use grid_core::SideKey;
 use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
 use grid_store::contract::moto::Moto;

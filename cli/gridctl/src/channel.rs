@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
-use grid_app::channels::{ChannelReader, ChannelWriter, HttpChannelClient};
+use grid_client::channels::{ChannelReader, ChannelWriter, HttpChannelClient};
 use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
 use grid_core::{ChannelRoot, SideKey};
 use serde_json::json;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use dev_ledger::{GridAccounts, LedgerOptions, LedgerStore};
 use grid_app::config::LedgerConfig;
 use grid_app::jobs::{BatchMonitor, Jobs, Poller, Settler};
-use grid_app::ledger::{HttpLedger, Ledger};
 use grid_app::{GridConfig, Stores, app_state, open_stores, telemetry};
+use grid_client::ledger::Ledger;
 use grid_core::ledger::Dialect;
 use grid_core::{AccountKey, PaymentAddress};
 use tokio::net::TcpListener;
@@ -143,7 +143,7 @@ impl Server {
             }
         };
         let ledger_url = ledger.url.clone();
-        let ledger: Arc<dyn Ledger> = Arc::new(HttpLedger::from_config(&ledger));
+        let ledger: Arc<dyn Ledger> = Arc::new(ledger.client());
         let jobs = Jobs {
             poller: Poller::new(&stores, config),
             settler: Settler::new(&stores, config),

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use grid_app::channels::{ChannelClient, ChannelReader, HttpChannelClient};
+use grid_client::channels::{ChannelClient, ChannelReader, HttpChannelClient};
 use grid_core::channel::{ChannelAccess, Command as Message};
 use grid_core::{ChannelRoot, SideKey};
 

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use grid_app::channels::{ChannelClient, ChannelReader};
+use grid_client::channels::{ChannelClient, ChannelReader};
 use grid_core::channel::{ChannelAccess, Command, Reading};
 use grid_core::ledger::BatchStatus;
 use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use grid_app::channels::{ChannelClientError, ChannelError};
-use grid_app::ledger::LedgerError;
+use grid_client::channels::{ChannelClientError, ChannelError};
+use grid_client::ledger::LedgerError;
 
 /// An agent's step failed; what it had done is kept and the next step goes on from there.
 #[derive(Debug, thiserror::Error)]

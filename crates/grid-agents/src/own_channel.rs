@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use grid_app::channels::{ChannelClient, ChannelWriter};
+use grid_client::channels::{ChannelClient, ChannelWriter};
 use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
 use grid_core::devices::ItemSealer;
 use grid_core::{AccountKey, SideKey};

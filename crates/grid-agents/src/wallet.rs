@@ -3,7 +3,7 @@
 //! `/ledger` in `serve`); paying is the ledger API every dialect shares (`POST
 //! /batches`), with the account's key.
 
-use grid_app::ledger::{HttpLedger, Ledger};
+use grid_client::ledger::{HttpLedger, Ledger};
 use grid_core::ledger::{BatchStatus, Dialect, LedgerBatch, Transfer};
 use grid_core::{AccountKey, BatchId, Iota, PaymentAddress};
 use serde::Deserialize;

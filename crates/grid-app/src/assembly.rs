@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use grid_store::{StoreError, Stores};
 
-use crate::channels::{ChannelClient, StoreChannelClient};
+use grid_client::channels::ChannelClient;
+
+use crate::channels::StoreChannelClient;
 use crate::config::{GridConfig, StoreBackend};
 use crate::http::AppState;
 use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
-use crate::ledger::Ledger;
 use crate::portal::{PortalData, PortalState};
 use crate::registry::Registry;
+use grid_client::ledger::Ledger;
 
 /// Why the configured store cannot be opened.
 #[derive(Debug, thiserror::Error)]

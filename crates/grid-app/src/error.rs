@@ -11,15 +11,13 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use grid_core::channel::{EnvelopeError, MessageAddressError};
-use grid_core::{
-    AccessError, ChannelRootError, IdError, ItemNameError, ItemTypeError, JsonItemError, PagingError, SideKeyError,
-};
+use grid_core::{ChannelRootError, IdError, ItemNameError, ItemTypeError, JsonItemError, PagingError, SideKeyError};
+use grid_http::{Ack, Refusal};
 use grid_store::StoreError;
-use serde::Serialize;
 
-use crate::channels::{ChannelClientError, ChannelError};
 use crate::registry::RegistrationError;
 use crate::telemetry::cause_chain;
+use grid_client::channels::{ChannelClientError, ChannelError};
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -55,13 +53,10 @@ pub enum ApiError {
     /// A write-once address that is already written.
     #[error("{0}")]
     Taken(String),
-    #[error("method {0} is not allowed on this route")]
-    MethodNotAllowed(String),
-    /// A refusal decided by axum while extracting the request (path, query, body size).
-    #[error("{message}")]
-    Rejected { status: StatusCode, message: String },
-    #[error("the request panicked")]
-    Panic,
+    /// A refusal decided at the HTTP edge (a path, query or body axum could not take)
+    /// or with its own status.
+    #[error(transparent)]
+    Rejected(#[from] Refusal),
 }
 
 impl ApiError {
@@ -86,18 +81,20 @@ impl ApiError {
                     StatusCode::CONFLICT
                 }
                 R::NoHello(_) => StatusCode::BAD_REQUEST,
-                R::Channel(ChannelError::Client(ChannelClientError::Store(e))) => store_status(e),
+                // The grid's own node fails as its store does.
+                R::Channel(ChannelError::Client(ChannelClientError::Unavailable(cause)))
+                    if let Some(e) = cause.downcast_ref::<StoreError>() =>
+                {
+                    store_status(e)
+                }
                 R::Channel(_) => StatusCode::SERVICE_UNAVAILABLE,
-                R::Access(AccessError::SideKeyRequired(_)) => StatusCode::UNAUTHORIZED,
-                R::Access(AccessError::WrongSideKey | AccessError::NoSideKey) => StatusCode::FORBIDDEN,
+                R::Access(e) => grid_http::access_status(e),
                 R::Store(e) => store_status(e),
             },
             Self::Store(e) => store_status(e),
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Taken(_) => StatusCode::CONFLICT,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Rejected { status, .. } => *status,
-            Self::Panic => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Rejected(refusal) => refusal.status,
         }
     }
 }
@@ -107,19 +104,6 @@ fn store_status(e: &StoreError) -> StatusCode {
         StoreError::Conflict(_) => StatusCode::CONFLICT,
         StoreError::Corrupt(_) | StoreError::OutOfRange(_) => StatusCode::INTERNAL_SERVER_ERROR,
         StoreError::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-/// The body of every response: `{"success": bool, "message": string}`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Ack {
-    pub success: bool,
-    pub message: String,
-}
-
-impl Ack {
-    pub fn ok(message: impl Into<String>) -> Self {
-        Self { success: true, message: message.into() }
     }
 }
 
@@ -145,6 +129,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use grid_core::AccessError;
 
     #[test]
     fn faults_answer_with_a_generic_message_and_refusals_with_the_reason() {

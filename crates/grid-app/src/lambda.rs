@@ -229,7 +229,7 @@ fn collect_metrics(stack: &str) {
     match collector {
         Ok(collector) => {
             let _ = EMF.set(collector);
-            crate::metrics::count_requests_by_status_only();
+            grid_http::count_requests_by_status_only();
         }
         Err(e) => tracing::warn!(error = %e, "cannot collect metrics; the function runs without them"),
     }

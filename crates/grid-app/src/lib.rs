@@ -14,7 +14,6 @@ pub mod http;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
-pub mod ledger;
 pub mod metrics;
 pub mod portal;
 pub mod registry;

@@ -60,10 +60,9 @@ pub const POLL_LAG: &str = "poll_lag_seconds";
 pub const DEAD_LETTERS: &str = "dead_letters";
 /// Runs of a job, by [`JOB`] (counter): an alarm fires when one stops.
 pub const JOB_RUNS: &str = "job_runs";
-/// HTTP requests answered, by [`ROUTE`] and [`STATUS`] class (counter).
-pub const HTTP_REQUESTS: &str = "http_requests";
-/// How long HTTP requests took, by [`ROUTE`], in seconds (histogram).
-pub const HTTP_DURATION: &str = "http_request_duration_seconds";
+/// HTTP requests answered and how long they took, by route template and status class:
+/// recorded at the HTTP edge, for the grid and the device agents alike.
+pub use grid_http::{HTTP_DURATION, HTTP_REQUESTS, ROUTE, STATUS};
 
 /// Every metric the code emits on Lambda, with the dimensions it carries beside
 /// [`STACK`]: what the template's alarms and dashboard may watch.
@@ -85,7 +84,7 @@ pub const EMITTED: &[(&str, &[&str])] = &[
     (POLL_LAG, &[]),
     (DEAD_LETTERS, &[QUEUE]),
     (JOB_RUNS, &[JOB]),
-    // By route in `serve` only (see `answered`).
+    // By route in `serve` only (see `grid_http::answered`).
     (HTTP_REQUESTS, &[STATUS]),
     (HTTP_DURATION, &[]),
 ];
@@ -96,10 +95,6 @@ pub const REASON: &str = "reason";
 pub const QUEUE: &str = "queue";
 /// Which job ran.
 pub const JOB: &str = "job";
-/// The route template (`/storage/{id}/{*path}`), never the path itself.
-pub const ROUTE: &str = "route";
-/// `2xx`, `3xx`, `4xx` or `5xx`: few enough values to keep CloudWatch's metrics few.
-pub const STATUS: &str = "status";
 
 /// A settled period, into the counters.
 pub fn settled(record: &SettlementRecord) {
@@ -119,34 +114,6 @@ pub fn dead_letters(queue: &'static str, count: u64) {
 /// A job ran (whatever it found to do).
 pub fn ran(job: &'static str) {
     metrics::counter!(JOB_RUNS, JOB => job).increment(1);
-}
-
-/// Whether HTTP metrics carry the [`ROUTE`]: yes in `serve` (Prometheus series are
-/// free), no on Lambda, where each route would make a few CloudWatch custom metrics
-/// ($0.30 a month each, ~$27 a month for the grid's routes); there each function is one
-/// API, and its log names every request's route.
-static BY_ROUTE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// HTTP requests are counted by status class only from now on (Lambda).
-pub fn count_requests_by_status_only() {
-    BY_ROUTE.store(false, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// An HTTP request answered.
-pub fn answered(route: String, status: u16, seconds: f64) {
-    let class = match status {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    if BY_ROUTE.load(std::sync::atomic::Ordering::Relaxed) {
-        metrics::counter!(HTTP_REQUESTS, ROUTE => route.clone(), STATUS => class).increment(1);
-        metrics::histogram!(HTTP_DURATION, ROUTE => route).record(seconds);
-    } else {
-        metrics::counter!(HTTP_REQUESTS, STATUS => class).increment(1);
-        metrics::histogram!(HTTP_DURATION).record(seconds);
-    }
 }
 
 #[cfg(feature = "prometheus")]

@@ -17,7 +17,7 @@ use grid_core::{
 };
 use grid_store::{ItemStore, RegistrationStore, StoreError, Versioned};
 
-use crate::channels::{ChannelClient, ChannelError, ChannelReader, ChannelWriter};
+use grid_client::channels::{ChannelClient, ChannelError, ChannelReader, ChannelWriter};
 
 /// Why a registration request was refused.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use grid_app::channels::{ChannelClient, ChannelWriter, HttpChannelClient};
+use grid_client::channels::{ChannelClient, ChannelWriter, HttpChannelClient};
 use grid_core::channel::{ChannelSecrets, ChannelSeed, Command as Message, Reading};
 use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey, Wh};
 use grid_store::RegistrationStore;

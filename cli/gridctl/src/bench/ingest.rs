@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use grid_app::channels::{Attached, ChannelClient, ChannelWriter, HttpChannelClient};
 use grid_app::jobs::Poller;
 use grid_app::{GridConfig, app_state, open_stores};
+use grid_client::channels::{Attached, ChannelClient, ChannelWriter, HttpChannelClient};
 use grid_core::channel::{
     ChannelSecrets, ChannelSeed, Command, Envelope, EnvelopeError, MessageAddress, Reading, random_nonce,
 };

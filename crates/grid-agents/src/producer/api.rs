@@ -1,7 +1,7 @@
 //! The producer's registration API for its sources: the grid's shapes (DESIGN.md §4),
 //! `PUT /registration/{id}` with `itemType: "source"` and the source's channel, and
 //! `DELETE /registration/{id}/{sideKey}`. Errors are the grid's JSON errors with the
-//! grid's status codes.
+//! grid's status codes (grid-http's edge, as the grid's own API has).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +11,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, put};
-use grid_app::ApiError;
-use grid_app::channels::{ChannelClient, ChannelReader};
-use grid_app::error::Ack;
-use grid_app::http::extract::{ApiBody, ApiPath};
-use grid_app::registry::RegistrationError;
+use grid_client::channels::{ChannelClient, ChannelReader};
 use grid_core::channel::{ChannelAccess, Command};
 use grid_core::{AccessError, ChannelRoot, ItemName, RegistrationId, SideKey};
+use grid_http::extract::{ApiBody, ApiPath};
+use grid_http::{Ack, Refusal};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -39,7 +37,7 @@ pub fn router(book: SourceBook, channels: Arc<dyn ChannelClient>) -> Router {
         .route("/registration/{registrationId}", put(put_source))
         .route("/registration/{registrationId}/{sideKey}", delete(delete_source))
         .with_state(ApiState { book, channels });
-    grid_app::http::with_layers(routes, BODY_LIMIT, DEADLINE)
+    grid_http::with_layers(routes, BODY_LIMIT, DEADLINE)
 }
 
 #[derive(Deserialize)]
@@ -60,32 +58,37 @@ async fn put_source(
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: ApiBody,
-) -> Result<(StatusCode, Json<Ack>), ApiError> {
-    let id = RegistrationId::parse(id)?;
+) -> Result<(StatusCode, Json<Ack>), Refusal> {
+    let id = RegistrationId::parse(id).map_err(Refusal::bad_request)?;
     let body = body.json::<SourceBody>("the registration body")?;
     if body.item_type != "source" {
-        return Err(ApiError::BadBody(format!(
+        return Err(Refusal::bad_request(format!(
             "a producer registers sources: itemType must be \"source\", not {:?}",
             body.item_type.chars().take(32).collect::<String>()
         )));
     }
     let (Some(root), Some(side_key)) = (body.root, body.side_key) else {
-        return Err(ApiError::BadBody("a source registers with its channel: root and sideKey are required".into()));
+        return Err(Refusal::bad_request("a source registers with its channel: root and sideKey are required"));
     };
-    let name = body.item_name.map(ItemName::parse).transpose()?.map(|n| n.as_str().to_owned());
-    let access = ChannelAccess::new(ChannelRoot::parse(root)?, SideKey::parse(side_key)?);
+    let name =
+        body.item_name.map(ItemName::parse).transpose().map_err(Refusal::bad_request)?.map(|n| n.as_str().to_owned());
+    let access = ChannelAccess::new(
+        ChannelRoot::parse(root).map_err(Refusal::bad_request)?,
+        SideKey::parse(side_key).map_err(Refusal::bad_request)?,
+    );
     let presented = match headers.get("x-side-key") {
         None => None,
-        Some(value) => Some(
-            value.to_str().map_err(|_| ApiError::BadBody("the X-Side-Key header is not printable ASCII".to_owned()))?,
-        ),
+        Some(value) => {
+            Some(value.to_str().map_err(|_| Refusal::bad_request("the X-Side-Key header is not printable ASCII"))?)
+        }
     };
 
-    let first = ChannelReader::new(access.clone(), state.channels.clone()).read(0, 1).await.map_err(|e| {
-        ApiError::Rejected { status: StatusCode::BAD_GATEWAY, message: format!("the channel node failed: {e}") }
-    })?;
+    let first = ChannelReader::new(access.clone(), state.channels.clone())
+        .read(0, 1)
+        .await
+        .map_err(|e| Refusal::new(StatusCode::BAD_GATEWAY, format!("the channel node failed: {e}")))?;
     if first.messages.first().map(|m| &m.command) != Some(&Command::Hello) {
-        return Err(ApiError::BadBody("the channel must start with a hello message at index 0".to_owned()));
+        return Err(Refusal::bad_request("the channel must start with a hello message at index 0"));
     }
 
     let mut sources = state.book.lock().await;
@@ -111,12 +114,12 @@ async fn put_source(
 async fn delete_source(
     State(state): State<ApiState>,
     ApiPath((id, side_key)): ApiPath<(String, String)>,
-) -> Result<Json<Ack>, ApiError> {
-    let id = RegistrationId::parse(id)?;
-    let side_key = SideKey::parse(side_key)?;
+) -> Result<Json<Ack>, Refusal> {
+    let id = RegistrationId::parse(id).map_err(Refusal::bad_request)?;
+    let side_key = SideKey::parse(side_key).map_err(Refusal::bad_request)?;
     let mut sources = state.book.lock().await;
     let Some(current) = sources.get(&id) else {
-        return Err(ApiError::NotFound(format!("source {id} not found")));
+        return Err(Refusal::not_found(format!("source {id} not found")));
     };
     if !same_key(current.access.side_key(), side_key.expose()) {
         return Err(denied(AccessError::WrongSideKey));
@@ -126,15 +129,12 @@ async fn delete_source(
     Ok(Json(Ack::ok(format!("source {id} removed"))))
 }
 
-fn denied(e: AccessError) -> ApiError {
-    ApiError::Registration(RegistrationError::Access(e))
+fn denied(e: AccessError) -> Refusal {
+    Refusal::denied(&e)
 }
 
 /// The grid's storage, where the book lives, failed: the producer cannot answer now.
-fn unavailable(e: crate::AgentError) -> ApiError {
+fn unavailable(e: crate::AgentError) -> Refusal {
     tracing::warn!(error = %e, "the grid's storage failed");
-    ApiError::Rejected {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: "the grid's storage is unavailable; retry".into(),
-    }
+    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "the grid's storage is unavailable; retry")
 }

@@ -16,7 +16,7 @@ mod book;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use grid_app::channels::{ChannelClient, ChannelReader};
+use grid_client::channels::{ChannelClient, ChannelReader};
 use grid_core::channel::{Command, Reading};
 use grid_core::devices::{Aggregator, AggregatorState, Placement, Slot};
 use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId, Wh};

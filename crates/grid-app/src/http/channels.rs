@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::AppState;
-use super::extract::{ApiBody, ApiPath};
 use super::schema;
-use crate::error::{Ack, ApiError};
+use grid_http::Ack;
+use grid_http::extract::{ApiBody, ApiPath};
+
+use crate::error::ApiError;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

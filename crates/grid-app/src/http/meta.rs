@@ -10,8 +10,8 @@ use utoipa::OpenApi;
 
 use super::AppState;
 use super::{channels, registration, schema, storage};
-use crate::error::Ack;
 use crate::portal::api as portal;
+use grid_http::Ack;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/", get(about)).route("/openapi.json", get(openapi))

@@ -1,32 +1,23 @@
 //! The grid's HTTP surface: one axum [`Router`] for `gridctl serve` and the Lambdas.
 //!
 //! Routes are grouped by API (registration, storage, channels, meta); this module assembles
-//! them with the cross-cutting layers every route shares: the body limit, a request
-//! deadline, panic containment, security headers and request logging that names the
-//! route template, never the raw path (a DELETE path carries a side key).
+//! them with the cross-cutting layers every route shares ([`grid_http::with_layers`]: the
+//! body limit, a request deadline, panic containment, security headers, and request logs
+//! and metrics that name the route template, never the raw path, since a DELETE path
+//! carries a side key).
 
 mod channels;
-pub mod extract;
 mod meta;
 mod registration;
 pub(crate) mod schema;
 mod storage;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use grid_store::{ChannelStore, ItemStore};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::config::GridConfig;
-use crate::error::ApiError;
 use crate::jobs::Doorbell;
 use crate::portal::PortalState;
 use crate::registry::Registry;
@@ -79,59 +70,5 @@ pub fn api_router(apis: &[Api], state: AppState, config: &GridConfig) -> Router 
     if apis.contains(&Api::Portal) {
         routes = routes.merge(crate::portal::routes(state.portal));
     }
-    with_layers(routes, config.body_limit_bytes, config.request_timeout)
-}
-
-/// `routes` with what every route of the grid (and of the device agents' APIs) shares:
-/// JSON answers for unknown routes and methods, the body limit, the deadline, panic
-/// containment, `nosniff`, and request logs that name the route template.
-pub fn with_layers(routes: Router, body_limit_bytes: usize, deadline: Duration) -> Router {
-    routes
-        .fallback(no_route)
-        .method_not_allowed_fallback(wrong_method)
-        .layer(DefaultBodyLimit::max(body_limit_bytes))
-        .layer(middleware::from_fn(move |req: Request, next: Next| within(deadline, req, next)))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(TraceLayer::new_for_http().make_span_with(
-            |req: &Request| tracing::info_span!("request", method = %req.method(), route = route_of(req)),
-        ))
-        .layer(middleware::from_fn(measured))
-}
-
-/// The route template a request matched, never its path (ids and keys stay out of logs
-/// and metrics).
-fn route_of(req: &Request) -> String {
-    req.extensions().get::<MatchedPath>().map_or("<no route>", MatchedPath::as_str).to_owned()
-}
-
-/// Counts and times every answer, by route and status class.
-async fn measured(req: Request, next: Next) -> Response {
-    let route = route_of(&req);
-    let started = std::time::Instant::now();
-    let response = next.run(req).await;
-    crate::metrics::answered(route, response.status().as_u16(), started.elapsed().as_secs_f64());
-    response
-}
-
-/// Answers 408 when a request (reading its body included) outlives its deadline,
-/// so a client trickling bytes cannot hold a connection and a task forever.
-async fn within(deadline: Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(deadline, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Rejected {
-            status: StatusCode::REQUEST_TIMEOUT,
-            message: format!("the request took longer than {} s", deadline.as_secs()),
-        }
-        .into_response(),
-    }
-}
-
-async fn no_route(method: Method, uri: Uri) -> ApiError {
-    let path: String = uri.path().chars().take(200).collect();
-    ApiError::NotFound(format!("no route for {method} {path}"))
-}
-
-async fn wrong_method(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed(method.to_string())
+    grid_http::with_layers(routes, config.body_limit_bytes, config.request_timeout)
 }

@@ -11,9 +11,11 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AdditionalProperties, AnyOfBuilder, ObjectBuilder, Schema};
 
 use super::AppState;
-use super::extract::{ApiBody, ApiPath, PresentedSideKey};
 use super::schema::{self, SideKeyHeader};
-use crate::error::{Ack, ApiError};
+use grid_http::Ack;
+use grid_http::extract::{ApiBody, ApiPath, PresentedSideKey};
+
+use crate::error::ApiError;
 use crate::registry::{Registered, RegistrationRequest};
 
 pub(super) fn routes() -> Router<AppState> {

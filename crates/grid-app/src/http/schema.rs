@@ -428,7 +428,7 @@ mod tests {
     #[test]
     fn the_side_key_header_is_the_one_the_extractor_reads() {
         let [header] = &SideKeyHeader::into_params(|| None)[..] else { panic!("one parameter") };
-        assert!(header.name.eq_ignore_ascii_case(crate::http::extract::SIDE_KEY_HEADER));
+        assert!(header.name.eq_ignore_ascii_case(grid_http::extract::SIDE_KEY_HEADER));
     }
 
     #[test]

@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::AppState;
-use super::extract::{ApiBody, ApiPath, ApiQuery, PresentedSideKey};
 use super::schema::{self, Bounded, PageNumber, SideKeyHeader};
-use crate::error::{Ack, ApiError};
+use grid_http::Ack;
+use grid_http::extract::{ApiBody, ApiPath, ApiQuery, PresentedSideKey};
+
+use crate::error::ApiError;
 use grid_store::ItemKey;
 
 pub(super) fn routes() -> Router<AppState> {

@@ -42,7 +42,7 @@ use tracing::Instrument;
 
 use super::lease::Lease;
 use crate::config::MarketConfig;
-use crate::ledger::{Ledger, LedgerError, StatusAnswer};
+use grid_client::ledger::{Ledger, LedgerError, StatusAnswer};
 
 /// The one service the grid's ledger client talks to.
 const SERVICE: &str = "ledger";

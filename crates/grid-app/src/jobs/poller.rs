@@ -22,7 +22,7 @@ use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationI
 use grid_store::{Insertion, Rejected, StoreError, Stores, UnreadChannel};
 use tokio::task::{JoinError, JoinSet};
 
-use crate::channels::{ChannelClient, ChannelClientError, ChannelReader};
+use grid_client::channels::{ChannelClient, ChannelClientError, ChannelReader};
 
 /// Registrations per work message.
 const SHARD_SIZE: usize = 50;

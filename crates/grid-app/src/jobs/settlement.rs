@@ -24,8 +24,8 @@ use grid_store::{StoreError, Stores};
 use serde_json::json;
 
 use super::lease::Lease;
-use crate::channels::{Attached, ChannelClient, ChannelError, ChannelWriter};
 use crate::config::MarketConfig;
+use grid_client::channels::{Attached, ChannelClient, ChannelError, ChannelWriter};
 
 /// How long a run holds settlement to itself: past the function's 60 s timeout. A
 /// longer run (a long backlog in `serve`) may be joined by another; both stay correct.

@@ -13,9 +13,11 @@ use super::PortalState;
 use super::data::{
     BatchRow, ConsumerRow, Detail, HeartbeatRow, Overview, Page, PeriodPoint, ProducerRow, RejectionRow,
 };
-use crate::error::{Ack, ApiError};
-use crate::http::extract::{ApiPath, ApiQuery};
+use grid_http::Ack;
+
+use crate::error::ApiError;
 use crate::http::schema::{self, Bounded, PageNumber};
+use grid_http::extract::{ApiPath, ApiQuery};
 
 /// Rows per page of the producers and consumers.
 type PageSize = Bounded<50, 500>;

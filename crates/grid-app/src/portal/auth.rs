@@ -18,11 +18,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use grid_core::EpochMs;
+use grid_http::Refusal;
+use grid_http::extract::ClientAddress;
 use serde::Deserialize;
 
 use super::{PortalState, page};
 use crate::error::ApiError;
-use crate::http::extract::ClientAddress;
 
 const COOKIE: &str = "grid_portal";
 const SESSION_MS: u64 = 12 * 3600 * 1000;
@@ -58,11 +59,8 @@ pub(super) async fn require(State(state): State<PortalState>, request: Request, 
         return next.run(request).await;
     }
     if api {
-        let mut response = ApiError::Rejected {
-            status: StatusCode::UNAUTHORIZED,
-            message: "the portal needs Authorization: Bearer <PORTAL_TOKEN>".to_owned(),
-        }
-        .into_response();
+        let message = "the portal needs Authorization: Bearer <PORTAL_TOKEN>";
+        let mut response = Refusal::new(StatusCode::UNAUTHORIZED, message).into_response();
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portal\""));
         response
     } else {
@@ -76,7 +74,7 @@ fn not_configured(html: bool) -> Response {
     if html {
         (StatusCode::FORBIDDEN, Html(page::message_page("Portal closed", message))).into_response()
     } else {
-        ApiError::Rejected { status: StatusCode::FORBIDDEN, message: message.to_owned() }.into_response()
+        Refusal::new(StatusCode::FORBIDDEN, message).into_response()
     }
 }
 
@@ -85,7 +83,7 @@ fn refuse(html: bool, status: StatusCode, message: &str) -> Response {
     if html {
         (status, Html(page::login_page(Some(message)))).into_response()
     } else {
-        ApiError::Rejected { status, message: message.to_owned() }.into_response()
+        Refusal::new(status, message).into_response()
     }
 }
 
@@ -122,7 +120,7 @@ pub(super) async fn login(
     let Form(login) = match form {
         Ok(form) => form,
         Err(rejection) => {
-            return ApiError::Rejected { status: rejection.status(), message: rejection.body_text() }.into_response();
+            return Refusal::new(rejection.status(), rejection.body_text()).into_response();
         }
     };
     let html = wants_html(&headers);

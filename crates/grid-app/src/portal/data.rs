@@ -16,8 +16,8 @@ use grid_store::{BatchCounts, BatchView, StoreError, Stores};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::channels::{ChannelClient, ChannelReader};
 use crate::jobs::{JOBS, LATE_READINGS, LateReport};
+use grid_client::channels::{ChannelClient, ChannelReader};
 
 /// The jobs that run on a schedule, each with an alarm for when it stops (the full
 /// sweep runs too rarely to judge by the interval; the poller's queue trigger only when

@@ -14,7 +14,7 @@ use super::data::{
     BatchRow, ConsumerRow, Detail, HeartbeatRow, MessageRow, Overview, PeriodPoint, ProducerRow, RejectionRow,
 };
 use crate::error::ApiError;
-use crate::http::extract::ApiPath;
+use grid_http::extract::ApiPath;
 
 const STYLESHEET: &str = include_str!("assets/portal.css");
 const SCRIPT: &str = include_str!("assets/portal.js");

@@ -21,6 +21,10 @@ mod envelope;
 mod secrets;
 mod seed;
 
+/// The most addresses one batch read or write of a channel node takes: the node's limit
+/// per request, and DynamoDB's per BatchGetItem.
+pub const MAX_BATCH_GET: usize = 100;
+
 pub use access::ChannelAccess;
 pub use address::{MessageAddress, MessageAddressError};
 pub use command::{Command, CommandError, Reading};

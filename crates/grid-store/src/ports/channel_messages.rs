@@ -8,9 +8,8 @@ use grid_core::{ChannelRoot, EpochMs};
 
 use crate::StoreError;
 
-/// The most addresses one [`ChannelStore::get_many`] call may ask for (DynamoDB's
-/// BatchGetItem limit, and the node's batch-get limit).
-pub const MAX_BATCH_GET: usize = 100;
+/// The most addresses one [`ChannelStore::get_many`] call may ask for.
+pub use grid_core::channel::MAX_BATCH_GET;
 
 /// Keeps channel messages. An address, once written, never changes: that is what
 /// makes a channel append-only and lets a writer detect a taken index.

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress};
-use grid_store::StoreError;
 
 /// What became of an attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,10 +17,10 @@ pub enum Attached {
 /// Talking to the channel node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelClientError {
-    #[error("the channel store failed")]
-    Store(#[from] StoreError),
+    /// The node could not be reached, or failed: whatever the client's transport says
+    /// (an HTTP error, a store's), kept as the cause.
     #[error("the channel node could not be reached")]
-    Unreachable(#[source] reqwest::Error),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the channel node refused the request ({status}): {message}")]
     Refused { status: u16, message: String },
     #[error("the channel node answered something unreadable: {0}")]
@@ -44,7 +43,8 @@ pub trait ChannelClient: Send + Sync {
         Ok(attached)
     }
 
-    /// The envelopes at up to [`grid_store::MAX_BATCH_GET`] addresses; missing ones are absent.
+    /// The envelopes at up to [`MAX_BATCH_GET`](grid_core::channel::MAX_BATCH_GET) addresses;
+    /// missing ones are absent.
     async fn fetch(
         &self,
         addresses: &[MessageAddress],

@@ -1,4 +1,4 @@
-//! Extractors whose rejections are [`ApiError`]s, so malformed paths, queries and
+//! Extractors whose rejections are [`Refusal`]s, so malformed paths, queries and
 //! oversized bodies are answered in the grid's JSON shape like every other error.
 
 use axum::body::Bytes;
@@ -6,19 +6,19 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::Refusal;
 
 /// Path parameters, as axum's `Path`.
 pub struct ApiPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Refusal> {
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| Self(value))
-            .map_err(|e| ApiError::Rejected { status: e.status(), message: e.body_text() })
+            .map_err(|e| Refusal::new(e.status(), e.body_text()))
     }
 }
 
@@ -26,13 +26,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Refusal> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| Self(value))
-            .map_err(|e| ApiError::Rejected { status: e.status(), message: e.body_text() })
+            .map_err(|e| Refusal::new(e.status(), e.body_text()))
     }
 }
 
@@ -40,9 +40,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
 pub struct ApiBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for ApiBody {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Refusal> {
         Bytes::from_request(req, state).await.map(Self).map_err(|e| {
             let status = e.status();
             let message = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -50,7 +50,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiBody {
             } else {
                 e.body_text()
             };
-            ApiError::Rejected { status, message }
+            Refusal::new(status, message)
         })
     }
 }
@@ -60,12 +60,12 @@ impl ApiBody {
     ///
     /// Every body the grid takes is an object: serde would also fill a struct from an
     /// array of its fields in order, which no client means to send.
-    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, ApiError> {
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Refusal> {
         let first = self.0.iter().find(|b| !b.is_ascii_whitespace());
         if first.is_some_and(|b| *b != b'{') {
-            return Err(ApiError::BadBody(format!("{what} is not valid: it must be a JSON object")));
+            return Err(Refusal::bad_request(format!("{what} is not valid: it must be a JSON object")));
         }
-        serde_json::from_slice(&self.0).map_err(|e| ApiError::BadBody(format!("{what} is not valid: {e}")))
+        serde_json::from_slice(&self.0).map_err(|e| Refusal::bad_request(format!("{what} is not valid: {e}")))
     }
 }
 
@@ -74,15 +74,15 @@ impl ApiBody {
 pub struct PresentedSideKey(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for PresentedSideKey {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Refusal> {
         match parts.headers.get(SIDE_KEY_HEADER) {
             None => Ok(Self(None)),
             Some(value) => value
                 .to_str()
                 .map(|key| Self(Some(key.to_owned())))
-                .map_err(|_| ApiError::BadBody("the X-Side-Key header is not printable ASCII".to_owned())),
+                .map_err(|_| Refusal::bad_request("the X-Side-Key header is not printable ASCII")),
         }
     }
 }

@@ -40,7 +40,7 @@ struct BatchPutAnswer {
 }
 
 /// Envelopes sent per batch-put: the node takes as many as a batch-get returns.
-const BATCH_PUT: usize = grid_store::MAX_BATCH_GET;
+const BATCH_PUT: usize = grid_core::channel::MAX_BATCH_GET;
 
 async fn refused(response: reqwest::Response) -> ChannelClientError {
     let status = response.status().as_u16();
@@ -58,7 +58,7 @@ impl ChannelClient for HttpChannelClient {
             .body(envelope.to_json())
             .send()
             .await
-            .map_err(ChannelClientError::Unreachable)?;
+            .map_err(|e| ChannelClientError::Unavailable(Box::new(e)))?;
         match response.status() {
             reqwest::StatusCode::CREATED => Ok(Attached::Stored),
             reqwest::StatusCode::CONFLICT => Ok(Attached::Taken),
@@ -84,7 +84,7 @@ impl ChannelClient for HttpChannelClient {
                 .json(&serde_json::json!({ "messages": body }))
                 .send()
                 .await
-                .map_err(ChannelClientError::Unreachable)?;
+                .map_err(|e| ChannelClientError::Unavailable(Box::new(e)))?;
             if !response.status().is_success() {
                 return Err(refused(response).await);
             }
@@ -112,7 +112,7 @@ impl ChannelClient for HttpChannelClient {
             .json(&serde_json::json!({ "addresses": addresses }))
             .send()
             .await
-            .map_err(ChannelClientError::Unreachable)?;
+            .map_err(|e| ChannelClientError::Unavailable(Box::new(e)))?;
         if !response.status().is_success() {
             return Err(refused(response).await);
         }

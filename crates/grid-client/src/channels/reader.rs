@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use grid_core::channel::MAX_BATCH_GET;
 use grid_core::channel::{ChannelAccess, Command, CommandError, Envelope, EnvelopeError, MessageAddress};
-use grid_store::MAX_BATCH_GET;
 
 use super::{ChannelClient, ChannelClientError};
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use grid_core::{AccountKey, BatchId};
 
-use crate::config::LedgerConfig;
 use grid_core::ledger::{BatchStatus, Dialect, LedgerBatch, StatusParseError};
 use serde::Deserialize;
 
@@ -75,11 +74,6 @@ impl HttpLedger {
     pub fn with_timeout(base: impl Into<String>, dialect: Dialect, timeout: Duration) -> Self {
         let base = base.into().trim_end_matches('/').to_owned();
         Self { base, dialect, timeout, key: None, http: Arc::default() }
-    }
-
-    /// The ledger `config` names, spending with its key.
-    pub fn from_config(config: &LedgerConfig) -> Self {
-        Self::new(&config.url, config.dialect).with_key(config.key.clone())
     }
 
     /// Sends `key` with every batch, for the accounts the batches spend from.

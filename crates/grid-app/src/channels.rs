@@ -1,4 +1,6 @@
-//! The grid's own way to its channel node: straight through the store port.
+//! The grid's own way to its channel node: grid-client's [`ChannelClient`] port,
+//! straight over the store port (devices use grid-client's HTTP client instead). A store
+//! failure is the client's `Unavailable`, with the store's error as its cause.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +9,7 @@ use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress};
 use grid_store::{ChannelStore, StoreError};
 
-use super::{Attached, ChannelClient, ChannelClientError};
+use grid_client::channels::{Attached, ChannelClient, ChannelClientError};
 
 /// A [`ChannelClient`] over the [`ChannelStore`] port, for the grid itself.
 #[derive(Clone)]
@@ -27,12 +29,12 @@ impl ChannelClient for StoreChannelClient {
         match self.store.attach(address, envelope).await {
             Ok(()) => Ok(Attached::Stored),
             Err(StoreError::Conflict(_)) => Ok(Attached::Taken),
-            Err(other) => Err(other.into()),
+            Err(other) => Err(unavailable(other)),
         }
     }
 
     async fn attach_many(&self, messages: &[(MessageAddress, Envelope)]) -> Result<Vec<Attached>, ChannelClientError> {
-        let stored = self.store.attach_many(messages).await?;
+        let stored = self.store.attach_many(messages).await.map_err(unavailable)?;
         Ok(stored.into_iter().map(|s| if s { Attached::Stored } else { Attached::Taken }).collect())
     }
 
@@ -40,6 +42,10 @@ impl ChannelClient for StoreChannelClient {
         &self,
         addresses: &[MessageAddress],
     ) -> Result<HashMap<MessageAddress, Envelope>, ChannelClientError> {
-        Ok(self.store.get_many(addresses).await?)
+        self.store.get_many(addresses).await.map_err(unavailable)
     }
+}
+
+fn unavailable(e: StoreError) -> ChannelClientError {
+    ChannelClientError::Unavailable(Box::new(e))
 }
