@@ -164,7 +164,19 @@ fn the_tables_have_the_keys_indexes_and_expiry_the_adapters_use() {
                 .and_then(|s| s.iter().find(|g| g["IndexName"].as_str() == Some(index.name)))
                 .unwrap_or_else(|| panic!("{id} lacks the index {}", index.name));
             assert_eq!(keys(&gsi["KeySchema"]), expected_keys(index.hash.name, index.range.map(|r| r.name)), "{id}");
-            assert_eq!(gsi["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+            match index.include {
+                None => assert_eq!(gsi["Projection"]["ProjectionType"].as_str(), Some("ALL"), "{id}"),
+                Some(attributes) => {
+                    assert_eq!(gsi["Projection"]["ProjectionType"].as_str(), Some("INCLUDE"), "{id}");
+                    let carried: Vec<&str> = gsi["Projection"]["NonKeyAttributes"]
+                        .as_sequence()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap())
+                        .collect();
+                    assert_eq!(carried, attributes, "{id}.{}", index.name);
+                }
+            }
         }
         for key in key_attributes {
             assert_eq!(types.get(key.name).copied(), Some(if key.number { "N" } else { "S" }), "{id}.{}", key.name);

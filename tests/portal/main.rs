@@ -3,7 +3,7 @@
 
 use grid_core::channel::{Command, Reading};
 use grid_core::market::{Period, PeriodLength};
-use grid_core::{EpochMs, PaymentAddress, Wh};
+use grid_core::{EpochMs, PaymentAddress, RegistrationId, Wh};
 mod sessions;
 
 use grid_tests::{TestGrid, channel};
@@ -478,4 +478,153 @@ async fn the_health_strip_shows_what_the_alarms_watch_red_where_one_would_fire()
     ] {
         assert_eq!(health_class(&page, key), class, "{key}");
     }
+}
+
+/// The registration store, counting the registrations each read hands back.
+struct Counting {
+    inner: std::sync::Arc<dyn grid_store::RegistrationStore>,
+    read: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn saw(&self, rows: usize) {
+        self.read.fetch_add(rows, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl grid_store::RegistrationStore for Counting {
+    async fn insert(&self, r: &grid_core::Registration) -> Result<(), grid_store::StoreError> {
+        self.inner.insert(r).await
+    }
+    async fn id_owner(&self, id: &RegistrationId) -> Result<Option<RegistrationId>, grid_store::StoreError> {
+        self.inner.id_owner(id).await
+    }
+    async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned>, grid_store::StoreError> {
+        let found = self.inner.get(id).await?;
+        self.saw(found.iter().count());
+        Ok(found)
+    }
+    async fn replace(&self, r: &grid_core::Registration, version: u64) -> Result<u64, grid_store::StoreError> {
+        self.inner.replace(r, version).await
+    }
+    async fn channel_owner(
+        &self,
+        root: &grid_core::ChannelRoot,
+    ) -> Result<Option<RegistrationId>, grid_store::StoreError> {
+        self.inner.channel_owner(root).await
+    }
+    async fn advance_cursor(
+        &self,
+        id: &RegistrationId,
+        root: &grid_core::ChannelRoot,
+        from: grid_core::ChannelCursor,
+        to: grid_core::ChannelCursor,
+    ) -> Result<(), grid_store::StoreError> {
+        self.inner.advance_cursor(id, root, from, to).await
+    }
+    async fn list(
+        &self,
+        after: Option<&grid_store::RegistrationCursor>,
+        limit: usize,
+    ) -> Result<grid_store::RegistrationPage, grid_store::StoreError> {
+        let page = self.inner.list(after, limit).await?;
+        self.saw(page.registrations.len());
+        Ok(page)
+    }
+    async fn counts(&self) -> Result<grid_store::RegistrationCounts, grid_store::StoreError> {
+        self.inner.counts().await
+    }
+    async fn of_type(
+        &self,
+        item_type: grid_core::ItemType,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<grid_core::Registration>, grid_store::StoreError> {
+        let page = self.inner.of_type(item_type, skip, limit).await?;
+        self.saw(page.len());
+        Ok(page)
+    }
+}
+
+type Versioned = grid_store::Versioned<grid_core::Registration>;
+
+/// 20,000 registrations (a removed one among them), answering the overview and a page of
+/// producers through `stores`: the figures, and how many registrations were read.
+async fn twenty_thousand_registrations(
+    mut stores: grid_store::Stores,
+    load: impl AsyncFnOnce(&[grid_core::Registration]),
+) -> usize {
+    use grid_core::{ChannelCredentials, ItemType, Registration, SideKey};
+    let at = EpochMs::parse(1_700_000_000_000).unwrap();
+    let registrations: Vec<Registration> = (0..20_000)
+        .map(|i| {
+            let item_type = if i % 4 == 0 { ItemType::Producer } else { ItemType::Consumer };
+            let root = grid_core::ChannelRoot::parse(format!("{i:064x}")).unwrap();
+            let channel = ChannelCredentials { root, side_key: SideKey::parse("SideKeyOfTheCrowd0").unwrap() };
+            let mut r = Registration::new(
+                RegistrationId::parse(format!("party-{i:05}")).unwrap(),
+                item_type,
+                None,
+                Some(channel),
+                at,
+            );
+            if i == 4 {
+                r.status = grid_core::RegistrationStatus::Removed { at };
+            }
+            r
+        })
+        .collect();
+    load(&registrations).await;
+    let counting = std::sync::Arc::new(Counting { inner: stores.registrations.clone(), read: Default::default() });
+    stores.registrations = counting.clone();
+    let config = grid_app::GridConfig::from_vars(&[("PORTAL_TOKEN".to_owned(), TOKEN.to_owned())].into()).unwrap();
+    let data = grid_app::app_state(&stores, &config).portal.data;
+    let overview = data.overview(EpochMs::now()).await.unwrap();
+    assert_eq!((overview.producers.active, overview.producers.removed), (4_999, 1));
+    assert_eq!((overview.consumers.active, overview.consumers.removed), (15_000, 0));
+    let page = data.producers(3, 10).await.unwrap();
+    assert_eq!((page.total_items, page.total_pages), (5_000, 500));
+    let ids: Vec<&str> = page.items.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids.first().copied(), Some("party-00120"), "the 31st producer in id order");
+    assert_eq!(page.items.len(), 10);
+    counting.read.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_the_overview_of_20000_registrations_reads_only_the_page_it_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = grid_store::sqlite::SqliteDb::open(dir.path()).await.unwrap();
+    let stores = grid_store::Stores::on_sqlite(&db);
+    let target = stores.registrations.clone();
+    let read = twenty_thousand_registrations(stores, async |all| {
+        for r in all {
+            target.insert(r).await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(read, 10, "the page's ten producers, and no other registration");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_the_overview_of_20000_registrations_reads_only_the_page_it_shows() {
+    let moto = grid_store::contract::moto::Moto::start();
+    let (_, names) = moto.fresh_resources().await;
+    let counter = grid_store::aws::RequestCounter::default();
+    let clients = grid_store::aws::AwsClients::counted(&moto.sdk_config(), &counter);
+    let stores = grid_store::Stores::on_aws(&clients, &names, 4);
+    let loader = grid_store::aws::DynamoRegistrationStore::new(&clients, &names.registrations_table);
+    let loaded = &counter;
+    let read = twenty_thousand_registrations(stores, async |all| {
+        loader.load_unchecked(all).await.unwrap();
+        loaded.take();
+    })
+    .await;
+    assert_eq!(read, 10, "the page's ten producers, and no other registration");
+    // The counts are a page of keys per type (twice: the overview, the page's total);
+    // the page one query of keys and one batch read, then each producer's own reads
+    // (readings, account). Scans there are of the empty accounts and batches tables.
+    let requests = counter.take();
+    let total: u64 = requests.values().map(|c| c.requests).sum();
+    assert!(total <= 60, "{total} requests: {requests:?}");
 }

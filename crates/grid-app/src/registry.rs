@@ -373,6 +373,17 @@ mod tests {
         async fn list(&self, after: Option<&RegistrationCursor>, limit: usize) -> Result<RegistrationPage, StoreError> {
             self.inner.list(after, limit).await
         }
+        async fn counts(&self) -> Result<grid_store::RegistrationCounts, StoreError> {
+            self.inner.counts().await
+        }
+        async fn of_type(
+            &self,
+            item_type: grid_core::ItemType,
+            skip: usize,
+            limit: usize,
+        ) -> Result<Vec<Registration>, StoreError> {
+            self.inner.of_type(item_type, skip, limit).await
+        }
     }
 
     #[tokio::test]

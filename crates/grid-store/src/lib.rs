@@ -36,6 +36,8 @@ pub use ports::items::{ItemKey, ItemPage, ItemStore};
 pub use ports::leases::LeaseStore;
 pub use ports::market::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementStore};
 pub use ports::queue::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage};
-pub use ports::registrations::{RegistrationCursor, RegistrationPage, RegistrationStore, Versioned};
+pub use ports::registrations::{
+    RegistrationCounts, RegistrationCursor, RegistrationPage, RegistrationStore, TypeCount, Versioned,
+};
 pub use ports::sign_ins::SignInLog;
 pub use stores::Stores;

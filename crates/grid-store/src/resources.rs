@@ -82,12 +82,14 @@ const fn number(name: &'static str) -> KeyAttribute {
     KeyAttribute { name, number: true }
 }
 
-/// A global secondary index (all attributes projected).
+/// A global secondary index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexSpec {
     pub name: &'static str,
     pub hash: KeyAttribute,
     pub range: Option<KeyAttribute>,
+    /// The attributes it carries besides the keys; `None`: all of them.
+    pub include: Option<&'static [&'static str]>,
 }
 
 /// A DynamoDB table of DESIGN.md §5.
@@ -106,12 +108,20 @@ pub struct TableSpec {
 
 /// Every table, in the order of DESIGN.md §5.
 pub const TABLES: &[TableSpec] = &[
+    // id = a registration's id, or `root#{root}` / `fold#{id}` for what it binds; the
+    // registrations (and only those) carry `itemType`, so `by-type` lists and counts them
+    // by type from their keys and `removed` alone, never reading the table.
     TableSpec {
         name: "registrations",
         env: "REGISTRATIONS_TABLE",
         hash: string("id"),
         range: None,
-        indexes: &[],
+        indexes: &[IndexSpec {
+            name: "by-type",
+            hash: string("itemType"),
+            range: Some(string("id")),
+            include: Some(&["removed"]),
+        }],
         ttl: None,
     },
     // pk = period#shard (one period spread over READING_SHARDS partitions), sk = registrationId#kind#startTime;
@@ -121,7 +131,12 @@ pub const TABLES: &[TableSpec] = &[
         env: "READINGS_TABLE",
         hash: string("pk"),
         range: Some(string("sk")),
-        indexes: &[IndexSpec { name: "by-registration", hash: string("registration"), range: Some(number("start")) }],
+        indexes: &[IndexSpec {
+            name: "by-registration",
+            hash: string("registration"),
+            range: Some(number("start")),
+            include: None,
+        }],
         ttl: None,
     },
     TableSpec { name: "accounts", env: "ACCOUNTS_TABLE", hash: string("id"), range: None, indexes: &[], ttl: None },
@@ -143,6 +158,7 @@ pub const TABLES: &[TableSpec] = &[
             name: "pending-by-last-check",
             hash: string("pending"),
             range: Some(number("lastChecked")),
+            include: None,
         }],
         ttl: None,
     },
@@ -153,7 +169,7 @@ pub const TABLES: &[TableSpec] = &[
         env: "CHANNEL_MESSAGES_TABLE",
         hash: string("address"),
         range: None,
-        indexes: &[IndexSpec { name: "unread", hash: string("unread"), range: Some(string("address")) }],
+        indexes: &[IndexSpec { name: "unread", hash: string("unread"), range: Some(string("address")), include: None }],
         ttl: None,
     },
     TableSpec {
@@ -164,13 +180,14 @@ pub const TABLES: &[TableSpec] = &[
         indexes: &[],
         ttl: Some("expiresAt"),
     },
-    // Channel messages the poller refused, per registration, for the operator.
+    // Channel messages the poller refused, per registration, for the operator; every one
+    // carries `log` (one value), so `recent` lists the newest of all registrations.
     TableSpec {
         name: "rejections",
         env: "REJECTIONS_TABLE",
         hash: string("registration"),
         range: Some(number("index")),
-        indexes: &[],
+        indexes: &[IndexSpec { name: "recent", hash: string("log"), range: Some(number("at")), include: None }],
         ttl: None,
     },
 ];

@@ -56,6 +56,7 @@ async fn market() -> (Moto, grid_store::contract::market::MarketStores) {
         accounts: Arc::new(DynamoAccountStore::new(&clients, &names.accounts_table, &names.batches_table)),
         leases: Arc::new(grid_store::aws::DynamoLeaseStore::new(&clients, &names.leases_table)),
         heartbeats: Arc::new(grid_store::aws::DynamoHeartbeatLog::new(&clients, &names.leases_table)),
+        rejections: Arc::new(grid_store::aws::DynamoRejectionLog::new(&clients, &names.rejections_table)),
     };
     (moto, stores)
 }

@@ -40,7 +40,8 @@ async fn market() -> (TempDir, grid_store::contract::market::MarketStores) {
         settlements: Arc::new(SqliteSettlementStore::new(db.clone())),
         accounts: Arc::new(SqliteAccountStore::new(db.clone())),
         leases: Arc::new(grid_store::sqlite::SqliteLeaseStore::new(db.clone())),
-        heartbeats: Arc::new(grid_store::sqlite::SqliteHeartbeatLog::new(db)),
+        heartbeats: Arc::new(grid_store::sqlite::SqliteHeartbeatLog::new(db.clone())),
+        rejections: Arc::new(grid_store::sqlite::SqliteRejectionLog::new(db)),
     };
     (dir, stores)
 }

@@ -1,9 +1,9 @@
 //! What the operator sees, gathered from the stores through the same ports the jobs use.
 //! The JSON API serves these structures as they are; the pages render them.
 //!
-//! Lists that have no index of their own (registrations by type, rejections of every
-//! registration) are built by paging through the registrations; fine for grids of some
-//! thousands of parties, and bounded by `MAX_REGISTRATIONS`.
+//! Counts and lists come through the stores' indexes (registrations by type, the newest
+//! rejections), never by reading every registration, so a page costs the same reads
+//! whatever the grid's size.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,9 +23,6 @@ use grid_client::channels::{ChannelClient, ChannelReader};
 /// sweep runs too rarely to judge by the interval; the poller's queue trigger only when
 /// there is work).
 const SCHEDULED: [&str; 3] = ["poller-sweep", "settlement", "batch-monitor"];
-
-/// The most registrations a listing walks through.
-const MAX_REGISTRATIONS: usize = 20_000;
 
 /// The ports the portal reads.
 #[derive(Clone)]
@@ -312,15 +309,6 @@ pub struct Page<T> {
     pub total_pages: usize,
 }
 
-impl<T> Page<T> {
-    fn of(all: Vec<T>, page: usize, page_size: usize) -> Self {
-        let total_items = all.len();
-        // A page far past the end is empty, however far (no overflow).
-        let items = all.into_iter().skip(page.saturating_mul(page_size)).take(page_size).collect();
-        Self { items, page, page_size, total_items, total_pages: total_items.div_ceil(page_size.max(1)) }
-    }
-}
-
 fn status(r: &Registration) -> &'static str {
     match r.status {
         RegistrationStatus::Active => "active",
@@ -329,25 +317,11 @@ fn status(r: &Registration) -> &'static str {
 }
 
 impl PortalData {
-    /// Every registration (up to `MAX_REGISTRATIONS`), in id order.
-    async fn all_registrations(&self) -> Result<Vec<Registration>, StoreError> {
-        let mut all = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.stores.registrations.list(after.as_ref(), 500).await?;
-            all.extend(page.registrations.into_iter().map(|v| v.value));
-            match page.next {
-                Some(next) if all.len() < MAX_REGISTRATIONS => after = Some(next),
-                _ => return Ok(all),
-            }
-        }
-    }
-
     pub async fn overview(&self, now: EpochMs) -> Result<Overview, StoreError> {
         // Independent reads, side by side: on DynamoDB the page waits for the
         // slowest of them rather than for their sum.
         let (registrations, head, totals, funds, unpaid, batches, poll_dead, completions_dead, late, runs) = tokio::try_join!(
-            self.all_registrations(),
+            self.stores.registrations.counts(),
             self.stores.settlements.head(),
             self.stores.accounts.totals(),
             self.stores.accounts.funds(),
@@ -358,11 +332,8 @@ impl PortalData {
             self.stores.heartbeats.last(LATE_READINGS),
             self.heartbeats(),
         )?;
-        let (mut producers, mut consumers) = (Counts::default(), Counts::default());
-        for r in registrations {
-            let counts = if r.item_type == ItemType::Producer { &mut producers } else { &mut consumers };
-            if r.is_active() { counts.active += 1 } else { counts.removed += 1 }
-        }
+        let counts = |c: grid_store::TypeCount| Counts { active: c.active, removed: c.removed };
+        let (producers, consumers) = (counts(registrations.producers), counts(registrations.consumers));
         let last_settled = match head.latest {
             Some(latest) => self.period_point(latest).await?,
             None => None,
@@ -547,15 +518,22 @@ impl PortalData {
         })
     }
 
+    /// Page `page` of the registrations of `item_type`, through the store's index.
     async fn of_type(
         &self,
         item_type: ItemType,
         page: usize,
         page_size: usize,
     ) -> Result<Page<Registration>, StoreError> {
-        let all: Vec<Registration> =
-            self.all_registrations().await?.into_iter().filter(|r| r.item_type == item_type).collect();
-        Ok(Page::of(all, page, page_size))
+        let total_items = self.stores.registrations.counts().await?.of(item_type).total() as usize;
+        // A page far past the end is empty, however far (no overflow).
+        let skip = page.saturating_mul(page_size);
+        let items = if skip < total_items {
+            self.stores.registrations.of_type(item_type, skip, page_size).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Page { items, page, page_size, total_items, total_pages: total_items.div_ceil(page_size.max(1)) })
     }
 
     pub async fn producers(&self, page: usize, page_size: usize) -> Result<Page<ProducerRow>, StoreError> {
@@ -582,20 +560,16 @@ impl PortalData {
 
     /// The latest rejected channel messages of every registration, newest first.
     pub async fn rejections(&self, limit: usize) -> Result<Vec<RejectionRow>, StoreError> {
-        let mut rows = Vec::new();
-        for r in self.all_registrations().await? {
-            for rejected in self.stores.rejections.for_registration(&r.id, limit).await? {
-                rows.push(RejectionRow {
-                    registration: rejected.registration.to_string(),
-                    channel_index: rejected.channel_index,
-                    reason: rejected.reason,
-                    at: rejected.at.get(),
-                });
-            }
-        }
-        rows.sort_by_key(|r| std::cmp::Reverse(r.at));
-        rows.truncate(limit);
-        Ok(rows)
+        let recent = self.stores.rejections.recent(limit).await?;
+        Ok(recent
+            .into_iter()
+            .map(|rejected| RejectionRow {
+                registration: rejected.registration.to_string(),
+                channel_index: rejected.channel_index,
+                reason: rejected.reason,
+                at: rejected.at.get(),
+            })
+            .collect())
     }
 
     pub async fn heartbeats(&self) -> Result<Vec<HeartbeatRow>, StoreError> {

@@ -38,6 +38,7 @@ impl RejectionLog for DynamoRejectionLog {
             .item("address", s(rejected.address.as_str()))
             .item("reason", s(&rejected.reason))
             .item("at", n(rejected.at.get()))
+            .item("log", s(LOG))
             .condition_expression("attribute_not_exists(#index)")
             .expression_attribute_names("#index", "index")
             .send()
@@ -46,24 +47,48 @@ impl RejectionLog for DynamoRejectionLog {
     }
 
     async fn for_registration(&self, registration: &RegistrationId, limit: usize) -> Result<Vec<Rejected>, StoreError> {
-        let output = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("registration = :id")
-            .expression_attribute_values(":id", AttributeValue::S(registration.to_string()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
-            .send()
-            .await
-            .map_err(backend)?;
+            .expression_attribute_values(":id", AttributeValue::S(registration.to_string()));
+        self.newest(query, limit).await
+    }
+
+    async fn recent(&self, limit: usize) -> Result<Vec<Rejected>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("recent")
+            .key_condition_expression("#log = :log")
+            .expression_attribute_names("#log", "log")
+            .expression_attribute_values(":log", s(LOG));
+        self.newest(query, limit).await
+    }
+}
+
+/// The one value of `log`: every rejection in one partition of the `recent` index, by time.
+const LOG: &str = "rejection";
+
+impl DynamoRejectionLog {
+    /// The first `limit` rejections `query` finds, read backwards (newest first).
+    async fn newest(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        limit: usize,
+    ) -> Result<Vec<Rejected>, StoreError> {
+        let limit = i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000);
+        let output = query.scan_index_forward(false).limit(limit).send().await.map_err(backend)?;
         output
             .items()
             .iter()
             .map(|item| {
                 let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("rejections: {e}"));
                 Ok(Rejected {
-                    registration: registration.clone(),
+                    registration: RegistrationId::parse(get_s(item, "rejections", "registration")?)
+                        .map_err(|e| corrupt(&e))?,
                     channel_index: get_n(item, "rejections", "index")?,
                     address: MessageAddress::parse(get_s(item, "rejections", "address")?).map_err(|e| corrupt(&e))?,
                     reason: get_s(item, "rejections", "reason")?.to_owned(),

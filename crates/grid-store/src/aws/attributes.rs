@@ -1,8 +1,10 @@
-//! Reading and writing DynamoDB attribute maps with typed errors.
+//! Reading and writing DynamoDB attribute maps with typed errors, and reading many items
+//! by key.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use grid_core::EpochMs;
 
@@ -63,4 +65,32 @@ pub(super) fn opt_time(item: &Item, table: &str, name: &str) -> Result<Option<Ep
         .map(|ms| i64::try_from(ms).ok().and_then(|ms| EpochMs::parse(ms).ok()))
         .map(|time| time.ok_or_else(|| corrupt(table, name, "is not a time")))
         .transpose()
+}
+
+/// Unprocessed keys are retried this often (with growing pauses) before giving up.
+const BATCH_RETRIES: u32 = 8;
+
+/// The items of `table` at `keys` (strongly consistent), a hundred keys to a
+/// BatchGetItem, retrying what DynamoDB leaves unprocessed; absent keys have no item, and
+/// the items come in no particular order. The keys must be distinct.
+pub(super) async fn batch_get(client: &Client, table: &str, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(grid_core::channel::MAX_BATCH_GET) {
+        let request = KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())).consistent_read(true).build();
+        let mut pending = Some(request.map_err(super::backend)?);
+        let mut attempt = 0;
+        while let Some(request) = pending.take() {
+            let output = client.batch_get_item().request_items(table, request).send().await.map_err(super::backend)?;
+            found.extend(output.responses().and_then(|r| r.get(table)).into_iter().flatten().cloned());
+            pending = output.unprocessed_keys().and_then(|u| u.get(table)).cloned();
+            if pending.is_some() {
+                attempt += 1;
+                if attempt > BATCH_RETRIES {
+                    return Err(StoreError::Backend("DynamoDB left keys unprocessed after retries".into()));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+        }
+    }
+    Ok(found)
 }

@@ -4,22 +4,18 @@
 //! sweep queries, and `unreadSince`, when it turned unread.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 use grid_core::channel::{Envelope, MessageAddress};
 use grid_core::{ChannelRoot, EpochMs};
 
-use super::attributes::{Item, get_n, get_s, n, opt_time, s};
+use super::attributes::{Item, batch_get, get_n, get_s, n, opt_time, s};
 use super::registrations::condition_failed;
 use super::{AwsClients, LazyClient, backend};
-use crate::{ChannelStore, MAX_BATCH_GET, StoreError, UnreadChannel};
+use crate::{ChannelStore, StoreError, UnreadChannel};
 
 const TABLE: &str = "channel_messages";
-/// Unprocessed keys are retried this often (with growing pauses) before giving up.
-const BATCH_RETRIES: u32 = 8;
 
 /// The channel node's envelopes in DynamoDB; attach is a conditional put.
 #[derive(Clone, Debug)]
@@ -108,34 +104,12 @@ impl ChannelStore for DynamoChannelStore {
     }
 
     async fn get_many(&self, addresses: &[MessageAddress]) -> Result<HashMap<MessageAddress, Envelope>, StoreError> {
-        let mut found = HashMap::with_capacity(addresses.len());
-        // BatchGetItem refuses duplicate keys, and takes at most 100.
+        // BatchGetItem refuses duplicate keys.
         let mut unique: Vec<&MessageAddress> = addresses.iter().collect();
         unique.sort();
         unique.dedup();
-        for chunk in unique.chunks(MAX_BATCH_GET) {
-            let keys: Vec<Item> = chunk.iter().map(|a| Item::from([("address".to_owned(), s(a.as_str()))])).collect();
-            let mut pending =
-                Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(backend)?);
-            let mut attempt = 0;
-            while let Some(request) = pending.take() {
-                let output =
-                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(backend)?;
-                for item in output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                    let (address, envelope) = envelope_of(item)?;
-                    found.insert(address, envelope);
-                }
-                pending = output.unprocessed_keys().and_then(|u| u.get(&self.table)).cloned();
-                if pending.is_some() {
-                    attempt += 1;
-                    if attempt > BATCH_RETRIES {
-                        return Err(StoreError::Backend("DynamoDB left keys unprocessed after retries".into()));
-                    }
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                }
-            }
-        }
-        Ok(found)
+        let keys = unique.iter().map(|a| Item::from([("address".to_owned(), s(a.as_str()))])).collect();
+        batch_get(&self.client, &self.table, keys).await?.iter().map(envelope_of).collect()
     }
 
     async fn raise_heads(&self, heads: &[(ChannelRoot, u64)], now: EpochMs) -> Result<(), StoreError> {

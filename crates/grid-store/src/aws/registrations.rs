@@ -8,12 +8,12 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use grid_core::{ChannelCursor, ChannelRoot, Registration, RegistrationId};
+use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 
-use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
+use super::attributes::{Item, batch_get, get_n, get_s, n, opt_n, opt_s, s};
 use super::{AwsClients, LazyClient, backend};
 use crate::records::RegistrationRecord;
-use crate::{RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
+use crate::{RegistrationCounts, RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
 
 const TABLE: &str = "registrations";
 
@@ -25,6 +25,17 @@ pub struct DynamoRegistrationStore {
 }
 
 impl DynamoRegistrationStore {
+    /// A query of the `by-type` index for the registrations of `item_type`, in id order:
+    /// their keys and `removed`, nothing else.
+    fn by_type(&self, item_type: ItemType) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name("by-type")
+            .key_condition_expression("itemType = :type")
+            .expression_attribute_values(":type", s(item_type.as_str()))
+    }
+
     pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
         Self { client: clients.dynamodb.clone(), table: table.into() }
     }
@@ -319,5 +330,62 @@ impl RegistrationStore for DynamoRegistrationStore {
             None => None,
         };
         Ok(RegistrationPage { registrations, next })
+    }
+
+    async fn get_many(&self, ids: &[RegistrationId]) -> Result<Vec<Versioned<Registration>>, StoreError> {
+        let mut unique: Vec<&RegistrationId> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique.iter().map(|id| Item::from([("id".to_owned(), s(id.as_str()))])).collect();
+        let mut found =
+            batch_get(&self.client, &self.table, keys).await?.iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
+        // In the order asked for.
+        found.sort_by_key(|r| ids.iter().position(|id| *id == r.value.id));
+        Ok(found)
+    }
+
+    async fn counts(&self) -> Result<RegistrationCounts, StoreError> {
+        let mut counts = RegistrationCounts::default();
+        for (item_type, count) in
+            [(ItemType::Producer, &mut counts.producers), (ItemType::Consumer, &mut counts.consumers)]
+        {
+            let mut pages = self
+                .by_type(item_type)
+                .projection_expression("#removed")
+                .expression_attribute_names("#removed", "removed")
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                for item in page.map_err(backend)?.items() {
+                    if item.contains_key("removed") { count.removed += 1 } else { count.active += 1 }
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn of_type(&self, item_type: ItemType, skip: usize, limit: usize) -> Result<Vec<Registration>, StoreError> {
+        let mut ids = Vec::new();
+        let mut skipped = 0;
+        let mut pages = self
+            .by_type(item_type)
+            .projection_expression("#id")
+            .expression_attribute_names("#id", "id")
+            .into_paginator()
+            .send();
+        'pages: while let Some(page) = pages.next().await {
+            for item in page.map_err(backend)?.items() {
+                if skipped < skip {
+                    skipped += 1;
+                    continue;
+                }
+                if ids.len() == limit {
+                    break 'pages;
+                }
+                let id = get_s(item, TABLE, "id")?;
+                ids.push(RegistrationId::parse(id).map_err(|e| StoreError::Corrupt(format!("{TABLE}: {e}")))?);
+            }
+        }
+        Ok(self.get_many(&ids).await?.into_iter().map(|v| v.value).collect())
     }
 }

@@ -60,7 +60,13 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> Result<AwsNames, S
                 GlobalSecondaryIndex::builder()
                     .index_name(index.name)
                     .set_key_schema(Some(key_schema(index.hash, index.range)?))
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(match index.include {
+                        None => Projection::builder().projection_type(ProjectionType::All).build(),
+                        Some(attributes) => Projection::builder()
+                            .projection_type(ProjectionType::Include)
+                            .set_non_key_attributes(Some(attributes.iter().map(|a| (*a).to_owned()).collect()))
+                            .build(),
+                    })
                     .build()
                     .map_err(backend)
             })

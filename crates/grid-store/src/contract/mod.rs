@@ -59,6 +59,7 @@ macro_rules! registration_store_contract {
                 of_two_concurrent_replaces_of_one_version_exactly_one_wins,
                 listing_pages_through_every_registration_exactly_once,
                 listing_an_empty_store_gives_an_empty_last_page,
+                registrations_are_counted_and_paged_by_type_in_id_order,
                 advancing_the_cursor_from_where_it_is_moves_it_and_bumps_the_version,
                 advancing_from_a_stale_cursor_or_for_another_channel_is_a_conflict,
                 of_two_workers_advancing_one_cursor_exactly_one_wins,
@@ -167,6 +168,7 @@ macro_rules! market_contract {
                 a_heartbeat_keeps_the_latest_run_of_each_job,
                 accounts_are_read_many_at_once,
                 readings_inserted_together_get_one_outcome_each,
+                rejections_are_kept_once_and_listed_newest_first_by_registration_and_for_all,
             ]
         );
     };

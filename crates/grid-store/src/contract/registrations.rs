@@ -219,6 +219,43 @@ pub async fn listing_pages_through_every_registration_exactly_once(store: Store)
     assert_eq!(listed, expected);
 }
 
+/// Counts and pages by type come from an index: each type on its own, in id order,
+/// removed ones counted apart.
+pub async fn registrations_are_counted_and_paged_by_type_in_id_order(store: Store) {
+    assert_eq!(store.counts().await.unwrap(), crate::RegistrationCounts::default(), "an empty store counts none");
+    let consumer = |name: &str| {
+        let mut r = registration(name);
+        r.item_type = ItemType::Consumer;
+        r
+    };
+    for i in (0..7).rev() {
+        store.insert(&registration(&format!("contract-type-p{i}"))).await.unwrap();
+    }
+    for i in 0..3 {
+        store.insert(&consumer(&format!("contract-type-c{i}"))).await.unwrap();
+    }
+    let current = store.get(&id("contract-type-p3")).await.unwrap().unwrap();
+    let mut removed = current.value.clone();
+    removed.status = RegistrationStatus::Removed { at: EpochMs::parse(1_700_000_100_000).unwrap() };
+    store.replace(&removed, current.version).await.unwrap();
+
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.producers.active, counts.producers.removed), (6, 1));
+    assert_eq!((counts.consumers.active, counts.consumers.removed), (3, 0));
+    assert_eq!(counts.of(ItemType::Producer).total(), 7);
+    let names = |page: Vec<grid_core::Registration>| page.into_iter().map(|r| r.id.to_string()).collect::<Vec<_>>();
+    let page = store.of_type(ItemType::Producer, 2, 3).await.unwrap();
+    assert_eq!(names(page), ["contract-type-p2", "contract-type-p3", "contract-type-p4"], "ids in order, removed too");
+    assert_eq!(
+        names(store.of_type(ItemType::Producer, 5, 10).await.unwrap()),
+        ["contract-type-p5", "contract-type-p6"]
+    );
+    assert!(store.of_type(ItemType::Producer, 7, 10).await.unwrap().is_empty(), "past the end");
+    let consumers = store.of_type(ItemType::Consumer, 0, 10).await.unwrap();
+    assert_eq!(names(consumers.clone()), ["contract-type-c0", "contract-type-c1", "contract-type-c2"]);
+    assert_eq!(consumers[0], consumer("contract-type-c0"), "whole registrations");
+}
+
 pub async fn listing_an_empty_store_gives_an_empty_last_page(store: Store) {
     let page = store.list(None, 10).await.unwrap();
     assert!(page.registrations.is_empty());

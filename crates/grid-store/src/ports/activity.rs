@@ -25,6 +25,10 @@ pub trait RejectionLog: Send + Sync {
 
     /// A registration's rejections, newest first.
     async fn for_registration(&self, registration: &RegistrationId, limit: usize) -> Result<Vec<Rejected>, StoreError>;
+
+    /// The newest rejections of every registration, newest first: through an index by
+    /// time, never by asking each registration.
+    async fn recent(&self, limit: usize) -> Result<Vec<Rejected>, StoreError>;
 }
 
 /// Keeps settled periods' full reports (every charge and allocation), as JSON.

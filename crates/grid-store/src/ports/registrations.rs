@@ -1,7 +1,7 @@
 //! The port that keeps registrations.
 
 use async_trait::async_trait;
-use grid_core::{ChannelCursor, ChannelRoot, Registration, RegistrationId};
+use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 
 use crate::StoreError;
 
@@ -29,6 +29,35 @@ pub struct RegistrationPage {
     pub registrations: Vec<Versioned<Registration>>,
     /// Pass as `after` to get the next page; `None` on the last page.
     pub next: Option<RegistrationCursor>,
+}
+
+/// How many registrations of one type there are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TypeCount {
+    pub active: u64,
+    pub removed: u64,
+}
+
+impl TypeCount {
+    pub fn total(self) -> u64 {
+        self.active + self.removed
+    }
+}
+
+/// How many registrations there are, by type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistrationCounts {
+    pub producers: TypeCount,
+    pub consumers: TypeCount,
+}
+
+impl RegistrationCounts {
+    pub fn of(&self, item_type: ItemType) -> TypeCount {
+        match item_type {
+            ItemType::Producer => self.producers,
+            ItemType::Consumer => self.consumers,
+        }
+    }
 }
 
 /// Keeps producer and consumer registrations, including removed ones (soft delete).
@@ -103,4 +132,13 @@ pub trait RegistrationStore: Send + Sync {
 
     /// Up to `limit` registrations from the cursor `after` (`None`: from the start).
     async fn list(&self, after: Option<&RegistrationCursor>, limit: usize) -> Result<RegistrationPage, StoreError>;
+
+    /// How many registrations there are of each type, active and removed: counted
+    /// through an index, never by reading the registrations.
+    async fn counts(&self) -> Result<RegistrationCounts, StoreError>;
+
+    /// The registrations of `item_type` (active and removed) in id order, `limit` of
+    /// them after the first `skip`: through an index, reading only those it returns (and
+    /// the keys it skips).
+    async fn of_type(&self, item_type: ItemType, skip: usize, limit: usize) -> Result<Vec<Registration>, StoreError>;
 }

@@ -44,32 +44,62 @@ impl RejectionLog for SqliteRejectionLog {
     }
 
     async fn for_registration(&self, registration: &RegistrationId, limit: usize) -> Result<Vec<Rejected>, StoreError> {
-        let id = registration.clone();
+        let id = registration.to_string();
+        self.select(
+            "SELECT registration_id, channel_index, address, reason, rejected_ms FROM rejected_messages
+             WHERE registration_id = :id ORDER BY channel_index DESC LIMIT :limit",
+            Some(id),
+            limit,
+        )
+        .await
+    }
+
+    async fn recent(&self, limit: usize) -> Result<Vec<Rejected>, StoreError> {
+        self.select(
+            "SELECT registration_id, channel_index, address, reason, rejected_ms
+             FROM rejected_messages INDEXED BY rejected_messages_recent
+             ORDER BY rejected_ms DESC LIMIT :limit",
+            None,
+            limit,
+        )
+        .await
+    }
+}
+
+impl SqliteRejectionLog {
+    /// Rejections as `sql` selects them (registration, index, address, reason, time),
+    /// given `:limit` and, if `id` is given, `:id`.
+    async fn select(&self, sql: &'static str, id: Option<String>, limit: usize) -> Result<Vec<Rejected>, StoreError> {
         self.db
             .run(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT channel_index, address, reason, rejected_ms FROM rejected_messages
-                     WHERE registration_id = :id ORDER BY channel_index DESC LIMIT :limit",
-                )?;
-                let rows = stmt.query_map(named_params! {":id": id.as_str(), ":limit": limit as u64}, |row| {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let columns = |row: &rusqlite::Row<'_>| {
                     Ok((
-                        row.get::<_, u64>(0)?,
-                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(0)?,
+                        row.get::<_, u64>(1)?,
                         row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, i64>(4)?,
                     ))
-                })?;
-                rows.map(|row| {
-                    let (index, address, reason, at) = row?;
-                    Ok(Rejected {
-                        registration: id.clone(),
-                        channel_index: index,
-                        address: MessageAddress::parse(address).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        reason,
-                        at: EpochMs::parse(at).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                };
+                let limit = limit as u64;
+                let rows: Vec<_> = match id {
+                    Some(id) => stmt.query_map(named_params! {":id": id, ":limit": limit}, columns)?.collect(),
+                    None => stmt.query_map(named_params! {":limit": limit}, columns)?.collect(),
+                };
+                rows.into_iter()
+                    .map(|row| {
+                        let (registration, index, address, reason, at) = row?;
+                        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("rejection: {e}"));
+                        Ok(Rejected {
+                            registration: RegistrationId::parse(registration).map_err(|e| corrupt(&e))?,
+                            channel_index: index,
+                            address: MessageAddress::parse(address).map_err(|e| corrupt(&e))?,
+                            reason,
+                            at: EpochMs::parse(at).map_err(|e| corrupt(&e))?,
+                        })
                     })
-                })
-                .collect()
+                    .collect()
             })
             .await
     }

@@ -289,6 +289,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE channel_heads ADD COLUMN unread_since INTEGER;
     UPDATE channel_heads SET unread_since = unixepoch() * 1000 WHERE next_index > read_index;
     "#,
+    // 14: the portal's counts and lists by type, and the newest rejections, through
+    // indexes rather than every registration (issue 23).
+    r#"
+    CREATE INDEX registrations_by_type ON registrations (item_type, id);
+    CREATE INDEX rejected_messages_recent ON rejected_messages (rejected_ms);
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

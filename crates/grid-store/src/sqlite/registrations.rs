@@ -1,12 +1,12 @@
 //! `RegistrationStore` over the `registrations` table.
 
 use async_trait::async_trait;
-use grid_core::{ChannelCursor, ChannelRoot, Registration, RegistrationId};
+use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 use rusqlite::{OptionalExtension, Row, ToSql, named_params};
 
 use super::SqliteDb;
 use crate::records::RegistrationRecord;
-use crate::{RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
+use crate::{RegistrationCounts, RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
 
 /// Registrations in the embedded SQLite database.
 #[derive(Clone)]
@@ -314,5 +314,42 @@ impl RegistrationStore for SqliteRegistrationStore {
             None
         };
         Ok(RegistrationPage { registrations, next })
+    }
+
+    async fn counts(&self) -> Result<RegistrationCounts, StoreError> {
+        self.db
+            .run(|conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT item_type, removed_ms IS NOT NULL, count(*) FROM registrations INDEXED BY registrations_by_type
+                     GROUP BY item_type, removed_ms IS NOT NULL",
+                )?;
+                let mut counts = RegistrationCounts::default();
+                for row in stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?, row.get::<_, u64>(2)?)))? {
+                    let (item_type, removed, count) = row?;
+                    let of_type = match ItemType::parse(&item_type) {
+                        Ok(ItemType::Producer) => &mut counts.producers,
+                        Ok(ItemType::Consumer) => &mut counts.consumers,
+                        Err(e) => return Err(StoreError::Corrupt(format!("registration type: {e}"))),
+                    };
+                    if removed { of_type.removed = count } else { of_type.active = count }
+                }
+                Ok(counts)
+            })
+            .await
+    }
+
+    async fn of_type(&self, item_type: ItemType, skip: usize, limit: usize) -> Result<Vec<Registration>, StoreError> {
+        let (skip, limit) = (skip as u64, limit as u64);
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM registrations INDEXED BY registrations_by_type WHERE item_type = :type
+                     ORDER BY id LIMIT :limit OFFSET :skip"
+                ))?;
+                let params = named_params! {":type": item_type.as_str(), ":limit": limit, ":skip": skip};
+                let rows = stmt.query_map(params, read)?;
+                rows.map(|row| row.map_err(StoreError::from).and_then(into_domain).map(|v| v.value)).collect()
+            })
+            .await
     }
 }
