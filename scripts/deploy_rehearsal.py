@@ -64,7 +64,7 @@ FUNCTIONS = ("registration", "storage", "channels", "portal", "poller", "settlem
 
 # The code change the first deploy ships: the default wallet name, a literal that every
 # function links (the stack sets GRID_WALLET, so nothing behaves differently).
-CHANGED_FILE = ROOT / "crates" / "grid-app" / "src" / "config.rs"
+CHANGED_FILE = ROOT / "crates" / "grid-app" / "src" / "config" / "mod.rs"
 MARK = "grid-wallet-rehearsed"
 ORIGINAL, CHANGED = '.unwrap_or("grid-wallet")', f'.unwrap_or("{MARK}")'
 
