@@ -7,7 +7,7 @@ use grid_store::{StoreError, Stores};
 use grid_client::channels::ChannelClient;
 
 use crate::channels::StoreChannelClient;
-use crate::config::{GridConfig, StoreBackend};
+use crate::config::GridConfig;
 use crate::http::AppState;
 use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
 use crate::portal::{PortalData, PortalState};
@@ -19,33 +19,13 @@ use grid_client::ledger::Ledger;
 pub enum AssemblyError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("GRID_STORE=aws needs a build with the `aws` feature (the Lambda functions have it)")]
-    AwsNotBuilt,
-    #[error("GRID_STORE=sqlite needs a build with the `sqlite` feature (gridctl has it, the Lambda functions do not)")]
-    SqliteNotBuilt,
     #[error("the portal token in {parameter} is not valid: {reason}")]
     PortalToken { parameter: String, reason: String },
 }
 
-/// Opens the configured store. On AWS the SDK clients are built here, once per process
-/// (per Lambda cold start).
+/// Opens the configured store (grid-store chooses and builds the adapters).
 pub async fn open_stores(config: &GridConfig) -> Result<Stores, AssemblyError> {
-    match &config.store {
-        #[cfg(feature = "sqlite")]
-        StoreBackend::Sqlite => {
-            let db = grid_store::sqlite::SqliteDb::open(&config.data_dir).await?;
-            tracing::info!(path = %db.path().display(), "opened the SQLite store");
-            Ok(Stores::on_sqlite(&db))
-        }
-        #[cfg(not(feature = "sqlite"))]
-        StoreBackend::Sqlite => Err(AssemblyError::SqliteNotBuilt),
-        #[cfg(feature = "aws")]
-        StoreBackend::Aws(names) => {
-            Ok(Stores::on_aws(&grid_store::aws::AwsClients::from_env().await, names, config.market.reading_shards))
-        }
-        #[cfg(not(feature = "aws"))]
-        StoreBackend::Aws(_) => Err(AssemblyError::AwsNotBuilt),
-    }
+    Ok(Stores::open(&config.store, &config.data_dir, config.market.reading_shards).await?)
 }
 
 /// The grid's own way to its channel node.
@@ -107,7 +87,7 @@ impl Settler {
 /// Opens the configured store and assembles the HTTP handlers' state.
 pub async fn state_from_config(config: &GridConfig) -> Result<AppState, AssemblyError> {
     #[cfg(feature = "aws")]
-    if let (StoreBackend::Aws(names), Some(parameter)) = (&config.store, &config.portal_token_parameter) {
+    if let (grid_store::StoreBackend::Aws(names), Some(parameter)) = (&config.store, &config.portal_token_parameter) {
         // The token from Parameter Store, once per cold start; rotating it takes effect
         // as instances start again (docs/deploy.md).
         let clients = grid_store::aws::AwsClients::from_env().await;

@@ -40,4 +40,4 @@ pub use ports::registrations::{
     RegistrationCounts, RegistrationCursor, RegistrationPage, RegistrationStore, TypeCount, Versioned,
 };
 pub use ports::sign_ins::SignInLog;
-pub use stores::Stores;
+pub use stores::{BackendError, StoreBackend, Stores};

@@ -1,13 +1,50 @@
 //! Every store of the grid, behind its port, in one value: what the jobs, the HTTP
-//! handlers and the portal are given, and the one place each adapter family is put
-//! together (a third adapter family adds its own constructor here).
+//! handlers and the portal are given; which adapter family to use (`GRID_STORE`); and the
+//! one place each family is put together. A third family adds its adapters, a
+//! [`StoreBackend`] variant and its constructor here, and nothing outside this crate.
 
+use std::path::Path;
 use std::sync::Arc;
 
+use crate::resources::AwsNames;
 use crate::{
     AccountStore, ChannelStore, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
-    RejectionLog, ReportArchive, SettlementStore, SignInLog,
+    RejectionLog, ReportArchive, SettlementStore, SignInLog, StoreError,
 };
+
+/// Which adapters hold the grid's state (`GRID_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// One SQLite file in the data directory (`sqlite`, the default).
+    Sqlite,
+    /// DynamoDB, S3 and SQS, named by the resource variables (`REGISTRATIONS_TABLE`, …);
+    /// the SDK reads region, credentials and `AWS_ENDPOINT_URL` itself (`aws`).
+    Aws(Box<AwsNames>),
+}
+
+/// Why `GRID_STORE` and what it needs cannot be used: the variable, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct BackendError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl StoreBackend {
+    /// `GRID_STORE` and the variables its backend needs, from what `get` knows.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, BackendError> {
+        match get("GRID_STORE").filter(|v| !v.is_empty()).as_deref().unwrap_or("sqlite") {
+            "sqlite" => Ok(Self::Sqlite),
+            "aws" => AwsNames::from_vars(get)
+                .map(|names| Self::Aws(Box::new(names)))
+                .map_err(|e| BackendError { variable: e.0, reason: e.to_string() }),
+            other => Err(BackendError {
+                variable: "GRID_STORE",
+                reason: format!("{:?} must be \"sqlite\" or \"aws\"", other.chars().take(64).collect::<String>()),
+            }),
+        }
+    }
+}
 
 /// Every store of the grid, behind its port.
 #[derive(Clone)]
@@ -28,6 +65,34 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// Opens the stores of `backend` (SQLite's in `data_dir`; on AWS with `reading_shards`
+    /// partitions per period of readings). On AWS the SDK clients are built here, once per
+    /// process (per Lambda cold start).
+    pub async fn open(backend: &StoreBackend, data_dir: &Path, reading_shards: u32) -> Result<Self, StoreError> {
+        let _ = (data_dir, reading_shards);
+        match backend {
+            #[cfg(feature = "sqlite")]
+            StoreBackend::Sqlite => {
+                let db = crate::sqlite::SqliteDb::open(data_dir).await?;
+                tracing::info!(path = %db.path().display(), "opened the SQLite store");
+                Ok(Self::on_sqlite(&db))
+            }
+            #[cfg(not(feature = "sqlite"))]
+            StoreBackend::Sqlite => Err(StoreError::Backend(
+                "GRID_STORE=sqlite needs a build with the `sqlite` feature (gridctl has it, the Lambda functions do not)"
+                    .into(),
+            )),
+            #[cfg(feature = "aws")]
+            StoreBackend::Aws(names) => {
+                Ok(Self::on_aws(&crate::aws::AwsClients::from_env().await, names, reading_shards))
+            }
+            #[cfg(not(feature = "aws"))]
+            StoreBackend::Aws(_) => Err(StoreError::Backend(
+                "GRID_STORE=aws needs a build with the `aws` feature (the Lambda functions have it)".into(),
+            )),
+        }
+    }
+
     /// The stores in one SQLite database.
     #[cfg(feature = "sqlite")]
     pub fn on_sqlite(db: &crate::sqlite::SqliteDb) -> Self {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use grid_core::ledger::Dialect;
 use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, SettlementPolicy};
 use grid_core::{AccountKey, Iota, PaymentAddress, Price};
-use grid_store::resources::AwsNames;
+use grid_store::StoreBackend;
 
 use crate::server::ServerLimits;
 
@@ -28,16 +28,6 @@ use crate::server::ServerLimits;
 pub struct ConfigError {
     pub variable: &'static str,
     pub reason: String,
-}
-
-/// Which adapters hold the grid's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreBackend {
-    /// One SQLite file under `GRID_DATA_DIR` (the default).
-    Sqlite,
-    /// DynamoDB, S3 and SQS, named by the resource variables (`REGISTRATIONS_TABLE`, …).
-    /// The SDK reads region, credentials and `AWS_ENDPOINT_URL` itself.
-    Aws(Box<AwsNames>),
 }
 
 /// How logs are written.
@@ -208,14 +198,8 @@ impl GridConfig {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |name: &str| vars.get(name).map(String::as_str).filter(|v| !v.is_empty());
         let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
-        let store = match get("GRID_STORE").unwrap_or("sqlite") {
-            "sqlite" => StoreBackend::Sqlite,
-            "aws" => StoreBackend::Aws(Box::new(
-                AwsNames::from_vars(|name| get(name).map(str::to_owned))
-                    .map_err(|e| ConfigError { variable: e.0, reason: e.to_string() })?,
-            )),
-            other => return Err(invalid("GRID_STORE", other, "must be \"sqlite\" or \"aws\"")),
-        };
+        let store = StoreBackend::from_vars(|name| get(name).map(str::to_owned))
+            .map_err(|e| ConfigError { variable: e.variable, reason: e.reason })?;
         let market = MarketConfig::from_vars(&get, &store)?;
         Ok(Self {
             store,
