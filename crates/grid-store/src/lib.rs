@@ -6,11 +6,26 @@
 //! code must run on one SQLite file and on DynamoDB/S3 with nothing changed above this
 //! crate: writes that must not overwrite are conditional (`insert` fails with
 //! [`StoreError::Conflict`] when the key exists, `replace` when the version moved),
-//! listings are bounded pages with a cursor, and nothing loads a whole table.
+//! listings are bounded pages with a cursor, counts come from indexes, and nothing loads
+//! a whole table.
 //!
-//! Adapters: [`sqlite`] (the embedded default) and `aws` (feature `aws`: DynamoDB, S3,
-//! SQS). The [`contract`] module (feature `contract`) holds the behaviour every adapter
-//! must show, as test-generating macros, so both run the very same checks.
+//! # Layout
+//!
+//! - [`ports`]: one trait per role, one concept per file: `registrations`
+//!   ([`RegistrationStore`]), `items` ([`ItemStore`]), `channel_messages`
+//!   ([`ChannelStore`]), `market` ([`ReadingStore`], [`SettlementStore`]), `accounts`
+//!   ([`AccountStore`]), `leases` ([`LeaseStore`]), `activity` ([`RejectionLog`],
+//!   [`ReportArchive`], [`HeartbeatLog`]), `queue` ([`MessageQueue`]), `sign_ins`
+//!   ([`SignInLog`]).
+//! - [`sqlite`] (feature `sqlite`, the embedded default) and `aws` (feature `aws`:
+//!   DynamoDB, S3, SQS): the adapters, in files named like the ports they implement.
+//! - [`Stores`]: every port in one value, [`StoreBackend`] (`GRID_STORE`) and each adapter
+//!   family's constructor. A third family adds its adapters, a variant and a constructor,
+//!   and runs the contract; nothing outside this crate changes.
+//! - `contract` (feature `contract`): the behaviour every adapter must show, as
+//!   test-generating macros, so each family runs the very same checks.
+//! - [`resources`]: the tables, indexes, bucket and queues the AWS adapters use, which
+//!   the template must match; `records`: the flat forms both families store.
 
 mod error;
 #[cfg(feature = "faults")]
