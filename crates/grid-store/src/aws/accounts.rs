@@ -205,17 +205,23 @@ impl DynamoAccountStore {
             .map_err(backend)
     }
 
-    /// Pending batches of one kind due at `now`, least recently checked first.
-    async fn due(&self, kind: &str, now: u64, limit: usize) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut pages = self
-            .client
+    /// A query of the sparse `pending-by-last-check` index for the pending batches of one
+    /// kind, least recently checked first.
+    fn pending(&self, kind: &str) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.batches)
             .index_name("pending-by-last-check")
             .key_condition_expression("pending = :kind")
-            .filter_expression("attribute_not_exists(nextCheck) OR nextCheck <= :now")
             .expression_attribute_values(":kind", s(kind))
+    }
+
+    /// Pending batches of one kind due at `now`, least recently checked first.
+    async fn due(&self, kind: &str, now: u64, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut pages = self
+            .pending(kind)
+            .filter_expression("attribute_not_exists(nextCheck) OR nextCheck <= :now")
             .expression_attribute_values(":now", n(now))
             .into_paginator()
             .send();
@@ -668,16 +674,7 @@ impl AccountStore for DynamoAccountStore {
     async fn pending_batches(&self) -> Result<PendingBatches, StoreError> {
         let mut pending = PendingBatches::default();
         for (kind, count) in [("claim", &mut pending.claims), ("payout", &mut pending.payouts)] {
-            let mut pages = self
-                .client
-                .query()
-                .table_name(&self.batches)
-                .index_name("pending-by-last-check")
-                .key_condition_expression("pending = :kind")
-                .expression_attribute_values(":kind", s(kind))
-                .select(Select::Count)
-                .into_paginator()
-                .send();
+            let mut pages = self.pending(kind).select(Select::Count).into_paginator().send();
             while let Some(page) = pages.next().await {
                 let counted = page.map_err(backend)?.count();
                 *count += u64::try_from(counted).map_err(|_| corrupt("pending batches", counted))?;
