@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use grid_store::{StoreError, Stores};
-
 use grid_client::channels::ChannelClient;
+use grid_client::ledger::Ledger;
+use grid_store::{StoreError, Stores};
 
 use crate::channels::StoreChannelClient;
 use crate::config::GridConfig;
@@ -12,7 +12,6 @@ use crate::http::AppState;
 use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
 use crate::portal::{PortalData, PortalState};
 use crate::registry::Registry;
-use grid_client::ledger::Ledger;
 
 /// Why the configured store cannot be opened.
 #[derive(Debug, thiserror::Error)]

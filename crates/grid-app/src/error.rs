@@ -10,6 +10,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use grid_client::channels::{ChannelClientError, ChannelError};
 use grid_core::channel::{EnvelopeError, MessageAddressError};
 use grid_core::{ChannelRootError, IdError, ItemNameError, ItemTypeError, JsonItemError, PagingError, SideKeyError};
 use grid_http::{Ack, Refusal};
@@ -17,7 +18,6 @@ use grid_store::StoreError;
 
 use crate::registry::RegistrationError;
 use crate::telemetry::cause_chain;
-use grid_client::channels::{ChannelClientError, ChannelError};
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]

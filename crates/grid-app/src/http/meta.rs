@@ -5,13 +5,13 @@ use std::sync::LazyLock;
 use axum::Json;
 use axum::Router;
 use axum::routing::get;
+use grid_http::Ack;
 use serde::Serialize;
 use utoipa::OpenApi;
 
 use super::AppState;
 use super::{channels, registration, schema, storage};
 use crate::portal::api as portal;
-use grid_http::Ack;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/", get(about)).route("/openapi.json", get(openapi))

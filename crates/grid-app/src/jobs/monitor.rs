@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
+use grid_client::ledger::{Ledger, LedgerError, StatusAnswer};
 use grid_core::books::{ClaimResolution, Credit, PaymentClaim, PayoutRecord};
 use grid_core::ledger::{BatchStatus, LedgerBatch};
 use grid_core::market::{Entitlement, MAX_COVERS, PeriodStart, plan_payouts};
@@ -42,7 +43,6 @@ use tracing::Instrument;
 
 use super::lease::Lease;
 use crate::config::MarketConfig;
-use grid_client::ledger::{Ledger, LedgerError, StatusAnswer};
 
 /// The one service the grid's ledger client talks to.
 const SERVICE: &str = "ledger";

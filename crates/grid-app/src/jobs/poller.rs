@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use grid_client::channels::{ChannelClient, ChannelClientError, ChannelReader};
 use grid_core::books::PaymentClaim;
 use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress};
 use grid_core::intake::{self, RejectReason, Verdict};
@@ -21,8 +22,6 @@ use grid_core::market::{Period, PeriodLength, PeriodStart, SettlementHead, Store
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{Insertion, Rejected, StoreError, Stores, UnreadChannel};
 use tokio::task::{JoinError, JoinSet};
-
-use grid_client::channels::{ChannelClient, ChannelClientError, ChannelReader};
 
 /// Registrations per work message.
 const SHARD_SIZE: usize = 50;

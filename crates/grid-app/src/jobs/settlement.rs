@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use grid_client::channels::{Attached, ChannelClient, ChannelError, ChannelWriter};
 use grid_core::books::AccountEntry;
 use grid_core::channel::{ChannelSecrets, Command, Envelope, EnvelopeError, MessageAddress, random_nonce};
 use grid_core::market::{
@@ -25,7 +26,6 @@ use serde_json::json;
 
 use super::lease::Lease;
 use crate::config::MarketConfig;
-use grid_client::channels::{Attached, ChannelClient, ChannelError, ChannelWriter};
 
 /// How long a run holds settlement to itself: past the function's 60 s timeout. A
 /// longer run (a long backlog in `serve`) may be joined by another; both stay correct.

@@ -7,17 +7,17 @@ use axum::response::{IntoResponse, Response};
 use grid_core::books::BatchState;
 use grid_core::market::{PeriodReport, PeriodStart};
 use grid_core::{EpochMs, RegistrationId};
+use grid_http::Ack;
+use grid_http::extract::{ApiPath, ApiQuery};
 use serde::Deserialize;
 
 use super::PortalState;
 use super::data::{
     BatchRow, ConsumerRow, Detail, HeartbeatRow, Overview, Page, PeriodPoint, ProducerRow, RejectionRow,
 };
-use grid_http::Ack;
 
 use crate::error::ApiError;
 use crate::http::schema::{self, Bounded, PageNumber};
-use grid_http::extract::{ApiPath, ApiQuery};
 
 /// Rows per page of the producers and consumers.
 type PageSize = Bounded<50, 500>;

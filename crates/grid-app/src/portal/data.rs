@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use grid_client::channels::{ChannelClient, ChannelReader};
 use grid_core::books::BatchState;
 use grid_core::channel::ChannelAccess;
 use grid_core::market::{Period, PeriodLength, PeriodReport, PeriodStart};
@@ -17,7 +18,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::jobs::{JOBS, LATE_READINGS, LateReport};
-use grid_client::channels::{ChannelClient, ChannelReader};
 
 /// The jobs that run on a schedule, each with an alarm for when it stops (the full
 /// sweep runs too rarely to judge by the interval; the poller's queue trigger only when
@@ -105,17 +105,6 @@ pub struct JobHealth {
     pub last_ran: Option<u64>,
     /// Not run for three intervals (or never).
     pub stopped: bool,
-}
-
-impl Health {
-    /// Whether any alarm would fire.
-    pub fn alarming(&self) -> bool {
-        self.settlement_behind
-            || self.polling_behind
-            || self.dead_letters > 0
-            || self.batches_stalled > 0
-            || self.jobs.iter().any(|j| j.stopped)
-    }
 }
 
 /// Readings that arrived after their period settled (they count in a later one): when

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use grid_core::{EpochMs, RegistrationId};
+use grid_http::extract::ApiPath;
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
@@ -14,7 +15,6 @@ use super::data::{
     BatchRow, ConsumerRow, Detail, HeartbeatRow, MessageRow, Overview, PeriodPoint, ProducerRow, RejectionRow,
 };
 use crate::error::ApiError;
-use grid_http::extract::ApiPath;
 
 const STYLESHEET: &str = include_str!("assets/portal.css");
 const SCRIPT: &str = include_str!("assets/portal.js");
