@@ -1,6 +1,8 @@
 //! `AccountStore` over the `accounts`, `grid_totals`, `wallet` and `batches` tables:
 //! every multi-row change in one immediate transaction.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use grid_core::books::{
     Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridTotals, PaymentClaim, PayoutRecord,
@@ -8,7 +10,7 @@ use grid_core::books::{
 use grid_core::ledger::LedgerBatch;
 use grid_core::market::{Cover, Entitlement, PeriodStart};
 use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, named_params};
+use rusqlite::{Connection, OptionalExtension, named_params};
 
 use super::SqliteDb;
 use crate::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch};
@@ -47,14 +49,14 @@ fn time(ms: u64) -> Result<EpochMs, StoreError> {
 /// Adds to the money at one of the grid's addresses: `received`, or `spent` (negative
 /// `amount`s give back).
 fn add_to_wallet(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     address: &str,
     seq: Option<u64>,
     column: &str,
     amount: i128,
 ) -> Result<(), StoreError> {
     let amount = i64::try_from(amount).map_err(|_| StoreError::OutOfRange(format!("{amount} IOTA")))?;
-    tx.execute(
+    conn.execute(
         &format!(
             "INSERT INTO wallet (address, seq, {column}) VALUES (:address, :seq, :amount)
              ON CONFLICT (address) DO UPDATE SET {column} = {column} + excluded.{column}"
@@ -66,8 +68,8 @@ fn add_to_wallet(
 
 /// Gives a refused payout's covers back to the periods they paid (a pool-era payout
 /// may name a period with no entitlement row: then it becomes one).
-fn restore_covers(tx: &Transaction<'_>, producer: &str, covers: &[Cover]) -> Result<(), StoreError> {
-    let mut restore = tx.prepare_cached(
+fn restore_covers(conn: &Connection, producer: &str, covers: &[Cover]) -> Result<(), StoreError> {
+    let mut restore = conn.prepare_cached(
         "INSERT INTO entitlements (producer_id, period, address, amount, unpaid)
          VALUES (:producer, :period, :address, :amount, :amount)
          ON CONFLICT (producer_id, period) DO UPDATE SET
@@ -107,10 +109,9 @@ impl AccountStore for SqliteAccountStore {
     async fn apply(&self, at: PeriodStart, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
         let entries = entries.to_vec();
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |conn| {
                 {
-                    let mut upsert = tx.prepare_cached(
+                    let mut upsert = conn.prepare_cached(
                         "INSERT INTO accounts (id, billed, entitled, energy_wh, matched_wh, last_period)
                          VALUES (:id, :billed, :entitled, :energy, :matched, :period)
                          ON CONFLICT (id) DO UPDATE SET
@@ -121,7 +122,7 @@ impl AccountStore for SqliteAccountStore {
                              last_period = excluded.last_period
                          WHERE accounts.last_period < excluded.last_period",
                     )?;
-                    let mut owe = tx.prepare_cached(
+                    let mut owe = conn.prepare_cached(
                         "INSERT INTO entitlements (producer_id, period, address, amount, unpaid)
                          VALUES (:producer, :period, :address, :amount, :amount)
                          ON CONFLICT (producer_id, period) DO NOTHING",
@@ -139,11 +140,10 @@ impl AccountStore for SqliteAccountStore {
                         }
                     }
                 }
-                tx.execute(
+                conn.execute(
                     "UPDATE grid_totals SET fees = fees + :fee, last_period = :period WHERE id = 0 AND last_period < :period",
                     named_params! {":fee": fee.get(), ":period": at.get()},
                 )?;
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -152,7 +152,7 @@ impl AccountStore for SqliteAccountStore {
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {
         let id = registration.as_str().to_owned();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.prepare_cached(ACCOUNT_QUERY)?.query_row([&id], account_row).optional().map_err(StoreError::from)
             })
             .await
@@ -161,7 +161,7 @@ impl AccountStore for SqliteAccountStore {
     async fn get_many(&self, registrations: &[RegistrationId]) -> Result<Vec<(RegistrationId, Account)>, StoreError> {
         let ids = registrations.to_vec();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let tx = conn.transaction()?;
                 let mut found = Vec::with_capacity(ids.len());
                 {
@@ -182,9 +182,8 @@ impl AccountStore for SqliteAccountStore {
         let (batch, id) = (claim_key(claim), claim.registration.as_str().to_owned());
         let (amount, index, at) = (claim.amount.get(), claim.channel_index, claim.claimed.get());
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let recorded = tx
+            .write(move |conn| {
+                let recorded = conn
                     .prepare_cached(
                         "INSERT INTO batches (id, kind, registration_id, amount, channel_index, created_ms, status)
                          VALUES (:batch, 'claim', :id, :amount, :index, :at, 'pending') ON CONFLICT (id) DO NOTHING",
@@ -195,12 +194,11 @@ impl AccountStore for SqliteAccountStore {
                 if recorded == 0 {
                     return Ok(false);
                 }
-                tx.prepare_cached(
+                conn.prepare_cached(
                     "INSERT INTO accounts (id, pending) VALUES (:id, :amount)
                      ON CONFLICT (id) DO UPDATE SET pending = pending + excluded.pending",
                 )?
                 .execute(named_params! {":id": id, ":amount": amount})?;
-                tx.commit()?;
                 Ok(true)
             })
             .await
@@ -209,9 +207,8 @@ impl AccountStore for SqliteAccountStore {
     async fn resolve_claim(&self, claim: &PaymentClaim, resolution: &ClaimResolution) -> Result<bool, StoreError> {
         let (batch, resolution) = (claim_key(claim), resolution.clone());
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let claim: Option<(String, u64)> = tx
+            .write(move |conn| {
+                let claim: Option<(String, u64)> = conn
                     .query_row(
                         "SELECT registration_id, amount FROM batches WHERE id = ?1 AND kind = 'claim' AND status = 'pending'",
                         [&batch],
@@ -220,16 +217,16 @@ impl AccountStore for SqliteAccountStore {
                     .optional()?;
                 let Some((consumer, claimed)) = claim else { return Ok(false) };
                 let credited = resolution.credited().get();
-                tx.execute(
+                conn.execute(
                     "UPDATE accounts SET pending = pending - :claimed, paid = paid + :credited WHERE id = :id",
                     named_params! {":claimed": claimed, ":credited": credited, ":id": consumer},
                 )?;
                 let (status, reason) = match &resolution {
                     ClaimResolution::Verified { credits } => {
-                        tx.execute("UPDATE grid_totals SET paid_in = paid_in + ?1 WHERE id = 0", [credited])?;
+                        conn.execute("UPDATE grid_totals SET paid_in = paid_in + ?1 WHERE id = 0", [credited])?;
                         for credit in credits {
                             add_to_wallet(
-                                &tx,
+                                conn,
                                 credit.address.as_str(),
                                 Some(credit.seq),
                                 "received",
@@ -240,11 +237,10 @@ impl AccountStore for SqliteAccountStore {
                     }
                     ClaimResolution::Rejected { reason } => (BatchState::Rejected, Some(reason.clone())),
                 };
-                tx.execute(
+                conn.execute(
                     "UPDATE batches SET status = ?2, reason = ?3 WHERE id = ?1",
                     rusqlite::params![batch, status.as_str(), reason],
                 )?;
-                tx.commit()?;
                 Ok(true)
             })
             .await
@@ -252,7 +248,7 @@ impl AccountStore for SqliteAccountStore {
 
     async fn totals(&self) -> Result<GridTotals, StoreError> {
         self.db
-            .run(|conn| {
+            .read(|conn| {
                 Ok(conn.query_row("SELECT paid_in, fees, payouts FROM grid_totals WHERE id = 0", [], |row| {
                     Ok(GridTotals {
                         paid_in: Iota::new(row.get(0)?),
@@ -266,7 +262,7 @@ impl AccountStore for SqliteAccountStore {
 
     async fn unpaid(&self) -> Result<Vec<Unpaid>, StoreError> {
         self.db
-            .run(|conn| {
+            .read(|conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT e.producer_id, e.period, e.address, e.unpaid, a.paid_out + a.payout_pending, a.refused
                      FROM entitlements e JOIN accounts a ON a.id = e.producer_id
@@ -309,7 +305,7 @@ impl AccountStore for SqliteAccountStore {
 
     async fn funds(&self) -> Result<Vec<Funds>, StoreError> {
         self.db
-            .run(|conn| {
+            .read(|conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT address, seq, received - spent FROM wallet WHERE received > spent ORDER BY seq, address",
                 )?;
@@ -334,10 +330,27 @@ impl AccountStore for SqliteAccountStore {
         let covers = serde_json::to_string(&payout.covers).map_err(StoreError::backend)?;
         let payout = payout.clone();
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |conn| {
                 let (id, producer, amount) = (payout.batch.id.as_str(), payout.producer.as_str(), payout.amount.get());
-                let recorded = tx.execute(
+                // Planned from a stale read (a period no longer owes what it covers):
+                // nothing is recorded. Checked before anything is written.
+                let mut unpaid = conn.prepare_cached(
+                    "SELECT unpaid FROM entitlements WHERE producer_id = :producer AND period = :period",
+                )?;
+                let mut covered: HashMap<u64, u64> = HashMap::new();
+                for cover in &payout.covers {
+                    let total = covered.entry(cover.period.get()).or_default();
+                    *total = total.saturating_add(cover.amount.get());
+                }
+                for (period, total) in &covered {
+                    let owed: Option<u64> = unpaid
+                        .query_row(named_params! {":producer": producer, ":period": period}, |row| row.get(0))
+                        .optional()?;
+                    if owed.is_none_or(|owed| owed < *total) {
+                        return Ok(false);
+                    }
+                }
+                let recorded = conn.execute(
                     "INSERT INTO batches (id, kind, registration_id, amount, body, covers, created_ms, status)
                      VALUES (:id, 'payout', :producer, :amount, :body, :covers, :now, 'pending')
                      ON CONFLICT (id) DO NOTHING",
@@ -350,7 +363,7 @@ impl AccountStore for SqliteAccountStore {
                     return Ok(false);
                 }
                 {
-                    let mut pay = tx.prepare_cached(
+                    let mut pay = conn.prepare_cached(
                         "UPDATE entitlements SET unpaid = unpaid - :amount
                          WHERE producer_id = :producer AND period = :period AND unpaid >= :amount",
                     )?;
@@ -359,20 +372,18 @@ impl AccountStore for SqliteAccountStore {
                             ":amount": cover.amount.get(), ":producer": producer, ":period": cover.period.get(),
                         })?;
                         if paid == 0 {
-                            // Planned from a stale read: nothing is recorded.
-                            return Ok(false);
+                            return Err(StoreError::Corrupt(format!("entitlement of {producer} changed while paid")));
                         }
                     }
                 }
-                tx.execute(
+                conn.execute(
                     "UPDATE accounts SET payout_pending = payout_pending + :amount WHERE id = :producer",
                     named_params! {":amount": amount, ":producer": producer},
                 )?;
-                tx.execute("UPDATE grid_totals SET payouts = payouts + ?1 WHERE id = 0", [amount])?;
+                conn.execute("UPDATE grid_totals SET payouts = payouts + ?1 WHERE id = 0", [amount])?;
                 for t in &payout.batch.transfers {
-                    add_to_wallet(&tx, t.from.as_str(), None, "spent", i128::from(t.amount.get()))?;
+                    add_to_wallet(conn, t.from.as_str(), None, "spent", i128::from(t.amount.get()))?;
                 }
-                tx.commit()?;
                 Ok(true)
             })
             .await
@@ -382,9 +393,8 @@ impl AccountStore for SqliteAccountStore {
         let batch = batch.as_str().to_owned();
         let reasons = serde_json::to_string(reasons).map_err(StoreError::backend)?;
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let payout: Option<(String, u64, String, Option<String>)> = tx
+            .write(move |conn| {
+                let payout: Option<(String, u64, String, Option<String>)> = conn
                     .query_row(
                         "SELECT registration_id, amount, body, covers FROM batches
                          WHERE id = ?1 AND kind = 'payout' AND status = 'pending'",
@@ -394,7 +404,7 @@ impl AccountStore for SqliteAccountStore {
                     .optional()?;
                 let Some((producer, amount, body, covers)) = payout else { return Ok(false) };
                 if committed {
-                    tx.execute(
+                    conn.execute(
                         "UPDATE accounts SET payout_pending = payout_pending - :amount, paid_out = paid_out + :amount WHERE id = :id",
                         named_params! {":amount": amount, ":id": producer},
                     )?;
@@ -403,22 +413,21 @@ impl AccountStore for SqliteAccountStore {
                     let transfers: LedgerBatch = serde_json::from_str(&body).map_err(|e| corrupt("payout", e))?;
                     let covers: Vec<Cover> = serde_json::from_str(covers.as_deref().unwrap_or("[]"))
                         .map_err(|e| corrupt("payout covers", e))?;
-                    tx.execute(
+                    conn.execute(
                         "UPDATE accounts SET payout_pending = payout_pending - :amount, refused = refused + 1 WHERE id = :id",
                         named_params! {":amount": amount, ":id": producer},
                     )?;
-                    restore_covers(&tx, &producer, &covers)?;
-                    tx.execute("UPDATE grid_totals SET payouts = payouts - ?1 WHERE id = 0", [amount])?;
+                    restore_covers(conn, &producer, &covers)?;
+                    conn.execute("UPDATE grid_totals SET payouts = payouts - ?1 WHERE id = 0", [amount])?;
                     for t in &transfers.transfers {
-                        add_to_wallet(&tx, t.from.as_str(), None, "spent", -i128::from(t.amount.get()))?;
+                        add_to_wallet(conn, t.from.as_str(), None, "spent", -i128::from(t.amount.get()))?;
                     }
                 }
                 let status = if committed { BatchState::Committed } else { BatchState::Invalid };
-                tx.execute(
+                conn.execute(
                     "UPDATE batches SET status = ?2, reasons = ?3 WHERE id = ?1",
                     rusqlite::params![batch, status.as_str(), reasons],
                 )?;
-                tx.commit()?;
                 Ok(true)
             })
             .await
@@ -426,7 +435,7 @@ impl AccountStore for SqliteAccountStore {
 
     async fn due_batches(&self, now: u64, limit: usize) -> Result<Vec<WatchedBatch>, StoreError> {
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT id, kind, registration_id, amount, body, covers, channel_index, created_ms, last_checked_ms,
                             times_checked, stalled
@@ -488,7 +497,7 @@ impl AccountStore for SqliteAccountStore {
             Watched::Payout(payout) => payout.batch.id.to_string(),
         };
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "UPDATE batches SET last_checked_ms = :now, times_checked = times_checked + 1,
                          next_check_ms = :next, stalled = :stalled
@@ -503,7 +512,7 @@ impl AccountStore for SqliteAccountStore {
     async fn batches(&self, status: Option<BatchState>, limit: usize) -> Result<Vec<BatchView>, StoreError> {
         let status = status.map(BatchState::as_str);
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT id, kind, registration_id, amount,
                             CASE WHEN status = 'pending' AND stalled THEN 'stalled' ELSE status END,
@@ -554,7 +563,7 @@ impl AccountStore for SqliteAccountStore {
 
     async fn pending_batches(&self) -> Result<PendingBatches, StoreError> {
         self.db
-            .run(|conn| {
+            .read(|conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT kind, count(*) FROM batches INDEXED BY batches_pending
                      WHERE kind IN ('claim', 'payout') AND status = 'pending' GROUP BY kind",
@@ -575,7 +584,7 @@ impl AccountStore for SqliteAccountStore {
 
     async fn batch_counts(&self) -> Result<BatchCounts, StoreError> {
         self.db
-            .run(|conn| {
+            .read(|conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT CASE WHEN status = 'pending' AND stalled THEN 'stalled' ELSE status END, count(*)
                      FROM batches GROUP BY 1",

@@ -29,7 +29,7 @@ impl RejectionLog for SqliteRejectionLog {
     async fn record(&self, rejected: &Rejected) -> Result<(), StoreError> {
         let r = rejected.clone();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO rejected_messages (registration_id, channel_index, address, reason, rejected_ms)
                      VALUES (:id, :index, :address, :reason, :at) ON CONFLICT DO NOTHING",
@@ -71,7 +71,7 @@ impl SqliteRejectionLog {
     /// given `:limit` and, if `id` is given, `:id`.
     async fn select(&self, sql: &'static str, id: Option<String>, limit: usize) -> Result<Vec<Rejected>, StoreError> {
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(sql)?;
                 let columns = |row: &rusqlite::Row<'_>| {
                     Ok((
@@ -164,7 +164,7 @@ impl HeartbeatLog for SqliteHeartbeatLog {
     async fn beat(&self, heartbeat: &Heartbeat) -> Result<(), StoreError> {
         let Heartbeat { job, at, report } = heartbeat.clone();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO heartbeats (job, at_ms, report) VALUES (?1, ?2, ?3)
                      ON CONFLICT (job) DO UPDATE SET at_ms = excluded.at_ms, report = excluded.report",
@@ -178,7 +178,7 @@ impl HeartbeatLog for SqliteHeartbeatLog {
     async fn last(&self, job: &str) -> Result<Option<Heartbeat>, StoreError> {
         let job = job.to_owned();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 Ok(conn
                     .prepare_cached("SELECT at_ms, report FROM heartbeats WHERE job = ?1")?
                     .query_row([&job], |row| Ok(Heartbeat { job: job.clone(), at: row.get(0)?, report: row.get(1)? }))

@@ -33,7 +33,7 @@ impl ChannelStore for SqliteChannelStore {
         let text = envelope.to_json();
         let now = EpochMs::now().get() as i64;
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let inserted = conn
                     .prepare_cached(
                         "INSERT INTO channel_messages (address, envelope, attached_ms)
@@ -52,11 +52,10 @@ impl ChannelStore for SqliteChannelStore {
         let rows: Vec<(String, String)> = messages.iter().map(|(a, e)| (a.as_str().to_owned(), e.to_json())).collect();
         let now = EpochMs::now().get() as i64;
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction()?;
+            .write(move |conn| {
                 let mut stored = Vec::with_capacity(rows.len());
                 {
-                    let mut insert = tx.prepare_cached(
+                    let mut insert = conn.prepare_cached(
                         "INSERT INTO channel_messages (address, envelope, attached_ms)
                          VALUES (:address, :envelope, :now) ON CONFLICT (address) DO NOTHING",
                     )?;
@@ -66,7 +65,6 @@ impl ChannelStore for SqliteChannelStore {
                         );
                     }
                 }
-                tx.commit()?;
                 Ok(stored)
             })
             .await
@@ -75,7 +73,7 @@ impl ChannelStore for SqliteChannelStore {
     async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError> {
         let address = address.as_str().to_owned();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let text: Option<String> = conn
                     .prepare_cached("SELECT envelope FROM channel_messages WHERE address = ?1")?
                     .query_row([&address], |row| row.get(0))
@@ -88,7 +86,7 @@ impl ChannelStore for SqliteChannelStore {
     async fn get_many(&self, addresses: &[MessageAddress]) -> Result<HashMap<MessageAddress, Envelope>, StoreError> {
         let addresses = addresses.to_vec();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let tx = conn.transaction()?;
                 let mut found = HashMap::with_capacity(addresses.len());
                 {
@@ -113,11 +111,10 @@ impl ChannelStore for SqliteChannelStore {
             .collect::<Result<_, StoreError>>()?;
         let now = stored_index(now.get())?;
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction()?;
+            .write(move |conn| {
                 {
                     // SET reads the row as it was: a channel unread already keeps its time.
-                    let mut raise = tx.prepare_cached(
+                    let mut raise = conn.prepare_cached(
                         "INSERT INTO channel_heads (root, next_index, unread_since) VALUES (?1, ?2, ?3)
                          ON CONFLICT (root) DO UPDATE SET
                             next_index = max(next_index, excluded.next_index),
@@ -128,7 +125,6 @@ impl ChannelStore for SqliteChannelStore {
                         raise.execute(rusqlite::params![root, next, now])?;
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -137,7 +133,7 @@ impl ChannelStore for SqliteChannelStore {
     async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<UnreadChannel>, StoreError> {
         let after = after.map(|root| root.to_string()).unwrap_or_default();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT root, next_index, unread_since FROM channel_heads
                      WHERE next_index > read_index AND root > ?1 ORDER BY root LIMIT ?2",
@@ -163,7 +159,7 @@ impl ChannelStore for SqliteChannelStore {
     async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<(), StoreError> {
         let (root, next) = (root.to_string(), stored_index(next_index)?);
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached("UPDATE channel_heads SET read_index = max(read_index, ?2) WHERE root = ?1")?
                     .execute(rusqlite::params![root, next])?;
                 Ok(())

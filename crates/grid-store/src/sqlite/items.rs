@@ -33,7 +33,7 @@ impl ItemStore for SqliteItemStore {
         let (registration, context, id) = key_strings(key);
         let body = item.as_str().to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO items (registration_id, context, id, body)
                      VALUES (:registration, :context, :id, :body)
@@ -50,7 +50,7 @@ impl ItemStore for SqliteItemStore {
     async fn get(&self, key: &ItemKey) -> Result<Option<JsonItem>, StoreError> {
         let (registration, context, id) = key_strings(key);
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let body: Option<String> = conn
                     .prepare_cached(
                         "SELECT body FROM items
@@ -68,7 +68,7 @@ impl ItemStore for SqliteItemStore {
     async fn delete(&self, key: &ItemKey) -> Result<bool, StoreError> {
         let (registration, context, id) = key_strings(key);
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let deleted = conn
                     .prepare_cached(
                         "DELETE FROM items WHERE registration_id = :registration AND context = :context AND id = :id",
@@ -82,7 +82,7 @@ impl ItemStore for SqliteItemStore {
     async fn delete_context(&self, registration: &RegistrationId, context: &StorageContext) -> Result<u64, StoreError> {
         let (registration, context) = (registration.as_str().to_owned(), context.as_str().to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let deleted = conn.execute(
                     "DELETE FROM items WHERE registration_id = :registration AND context = :context",
                     named_params! {":registration": registration, ":context": context},
@@ -95,7 +95,7 @@ impl ItemStore for SqliteItemStore {
     async fn delete_registration(&self, registration: &RegistrationId) -> Result<u64, StoreError> {
         let registration = registration.as_str().to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let deleted = conn.execute(
                     "DELETE FROM items WHERE registration_id = :registration",
                     named_params! {":registration": registration},
@@ -116,7 +116,7 @@ impl ItemStore for SqliteItemStore {
         let limit = i64::from(page.size());
         let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 // `context || '/' || id` orders as S3 orders its keys (bytewise), so both
                 // adapters page the same way ("a.b/x" before "a/x").
                 let filter = if context.is_some() {

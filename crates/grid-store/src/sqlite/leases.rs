@@ -24,7 +24,7 @@ impl LeaseStore for SqliteLeaseStore {
     async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError> {
         let (job, holder) = (job.to_owned(), holder.to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let taken = conn
                     .prepare_cached(
                         "INSERT INTO leases (job, holder, expires_ms) VALUES (:job, :holder, :expires)
@@ -42,7 +42,7 @@ impl LeaseStore for SqliteLeaseStore {
     async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError> {
         let (job, holder) = (job.to_owned(), holder.to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached("DELETE FROM leases WHERE job = ?1 AND holder = ?2")?.execute([job, holder])?;
                 Ok(())
             })

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use grid_core::market::{PeriodStart, ReadingKind, SettlementHead, SettlementRecord, StoredReading};
 use grid_core::{PaymentAddress, Price, RegistrationId, Wh};
-use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params};
+use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::SqliteDb;
 use crate::records::{ReadingRow, SettlementRow};
@@ -71,13 +71,12 @@ impl ReadingStore for SqliteReadingStore {
         let rows: Vec<ReadingRow> = readings.iter().map(ReadingRow::from).collect();
         let readings = readings.to_vec();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 // Immediate: the head read here cannot move before the inserts commit.
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let head = head(&tx)?;
+                let head = head(conn)?;
                 let mut outcomes = Vec::with_capacity(rows.len());
                 {
-                    let mut insert = tx.prepare_cached(
+                    let mut insert = conn.prepare_cached(
                         "INSERT INTO readings (registration_id, kind, start_ms, end_ms, wh, price, payment_address,
                                                channel_index, period, counted_in)
                          VALUES (:registration, :kind, :start, :end, :wh, :price, :address, :index, :period, :counted_in)
@@ -97,7 +96,6 @@ impl ReadingStore for SqliteReadingStore {
                         outcomes.push(if inserted == 0 { Insertion::Duplicate } else { Insertion::Stored });
                     }
                 }
-                tx.commit()?;
                 Ok(outcomes)
             })
             .await
@@ -111,7 +109,7 @@ impl ReadingStore for SqliteReadingStore {
         let (registration, limit) = (registration.as_str().to_owned(), limit as u64);
         let rows = self
             .db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT registration_id, kind, start_ms, end_ms, wh, price, payment_address, channel_index,
                             period, counted_in
@@ -144,7 +142,7 @@ impl ReadingStore for SqliteReadingStore {
         let fetch = (limit as u64).saturating_add(1);
         let mut rows = self
             .db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT registration_id, kind, start_ms, end_ms, wh, price, payment_address, channel_index,
                             period, counted_in
@@ -180,7 +178,7 @@ impl ReadingStore for SqliteReadingStore {
         type SumRow = (String, String, Option<u64>, u64, u64, Option<String>);
         let rows: Vec<SumRow> = self
             .db
-            .run(move |conn| {
+            .read(move |conn| {
                 // SQLite takes the bare `payment_address` from the row with MAX(start_ms).
                 // SUM raises an error rather than wrap if it passes 2^63.
                 let mut stmt = conn.prepare_cached(
@@ -219,12 +217,12 @@ impl ReadingStore for SqliteReadingStore {
 #[async_trait]
 impl SettlementStore for SqliteSettlementStore {
     async fn head(&self) -> Result<SettlementHead, StoreError> {
-        self.db.run(|conn| head(conn)).await
+        self.db.read(|conn| head(conn)).await
     }
 
     async fn initialize(&self, latest: PeriodStart) -> Result<(), StoreError> {
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "UPDATE settlement_head SET latest = :latest
                      WHERE id = 0 AND closing IS NULL
@@ -238,7 +236,7 @@ impl SettlementStore for SqliteSettlementStore {
 
     async fn close(&self, period: PeriodStart, previous: Option<PeriodStart>) -> Result<(), StoreError> {
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let changed = conn
                     .prepare_cached(
                         "UPDATE settlement_head SET closing = :period
@@ -257,17 +255,15 @@ impl SettlementStore for SqliteSettlementStore {
         let row = SettlementRow::from(record);
         let json = serde_json::to_string(&row).map_err(StoreError::backend)?;
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let moved = tx
+            .write(move |conn| {
+                let moved = conn
                     .prepare_cached("UPDATE settlement_head SET latest = :period, closing = NULL WHERE id = 0 AND closing = :period")?
                     .execute(named_params! {":period": row.period})?;
                 if moved == 0 {
                     return Err(StoreError::Conflict(format!("period {} is not being settled", row.period)));
                 }
-                tx.prepare_cached("INSERT INTO settlements (period, record) VALUES (:period, :record)")?
+                conn.prepare_cached("INSERT INTO settlements (period, record) VALUES (:period, :record)")?
                     .execute(named_params! {":period": row.period, ":record": json})?;
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -275,7 +271,7 @@ impl SettlementStore for SqliteSettlementStore {
 
     async fn get(&self, period: PeriodStart) -> Result<Option<SettlementRecord>, StoreError> {
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let json: Option<String> = conn
                     .prepare_cached("SELECT record FROM settlements WHERE period = ?1")?
                     .query_row([period.get()], |row| row.get(0))

@@ -2,11 +2,12 @@
 //!
 //! SQLite is the default store for development, demos and small grids. One database
 //! file (`grid.db` under the data directory) in WAL mode holds every table; schema
-//! migrations run when the store opens. rusqlite is synchronous, so each operation
-//! runs on tokio's blocking pool with a connection from a small pool of its own.
-//! Conditional writes are single SQL statements (`ON CONFLICT DO NOTHING`,
-//! `UPDATE … WHERE version = ?`), which SQLite executes atomically, so they hold
-//! across connections and processes alike.
+//! migrations run when the store opens. rusqlite is synchronous, so each read runs on
+//! tokio's blocking pool with a connection from a small pool of its own, and every
+//! write goes to one writer thread, which commits the writes waiting together
+//! ([`writer`]). Conditional writes are single SQL statements (`ON CONFLICT DO
+//! NOTHING`, `UPDATE … WHERE version = ?`) or read-then-write in the writer's
+//! immediate transaction, so they hold across connections and processes alike.
 
 mod accounts;
 mod activity;
@@ -19,6 +20,7 @@ mod pool;
 mod queue;
 mod registrations;
 mod sign_ins;
+mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,7 @@ pub use sign_ins::SqliteSignInLog;
 
 use crate::StoreError;
 use pool::Pool;
+use writer::Writer;
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "grid.db";
@@ -42,6 +45,7 @@ pub const DATABASE_FILE: &str = "grid.db";
 #[derive(Clone)]
 pub struct SqliteDb {
     pool: Pool,
+    writer: Writer,
 }
 
 impl SqliteDb {
@@ -59,9 +63,16 @@ impl SqliteDb {
 
     async fn open_pool(data_dir: &Path, pool: impl FnOnce(PathBuf) -> Pool) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(StoreError::backend)?;
-        let db = Self { pool: pool(data_dir.join(DATABASE_FILE)) };
-        db.run(migrations::apply).await?;
-        Ok(db)
+        let pool = pool(data_dir.join(DATABASE_FILE));
+        let migrated = pool.clone();
+        let conn = tokio::task::spawn_blocking(move || {
+            let mut conn = migrated.connect()?;
+            migrations::apply(&mut conn)?;
+            Ok::<_, StoreError>(conn)
+        })
+        .await
+        .map_err(StoreError::backend)??;
+        Ok(Self { writer: Writer::start(conn)?, pool })
     }
 
     /// Where the database file is.
@@ -69,8 +80,18 @@ impl SqliteDb {
         self.pool.path()
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f`, which writes, in the writer's next group commit (it must not begin a
+    /// transaction: it is in one).
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+
+    /// Runs `f`, which only reads, with a pooled connection on the blocking thread pool.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,

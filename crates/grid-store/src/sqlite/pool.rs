@@ -56,17 +56,20 @@ impl Pool {
         let reused = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match reused {
             Some(conn) => conn,
-            None => {
-                #[cfg_attr(not(feature = "faults"), allow(unused_mut))]
-                let mut conn = open(&self.inner.path)?;
-                #[cfg(feature = "faults")]
-                if let Some(faults) = self.inner.faults.clone() {
-                    conn.commit_hook(Some(move || faults.fails_now()))?;
-                }
-                conn
-            }
+            None => self.connect()?,
         };
         Ok(Pooled { conn: Some(conn), pool: self.inner.clone() })
+    }
+
+    /// A new connection of the pool's own (the writer's, which it keeps).
+    pub(crate) fn connect(&self) -> Result<Connection, StoreError> {
+        #[cfg_attr(not(feature = "faults"), allow(unused_mut))]
+        let mut conn = open(&self.inner.path)?;
+        #[cfg(feature = "faults")]
+        if let Some(faults) = self.inner.faults.clone() {
+            conn.commit_hook(Some(move || faults.fails_now()))?;
+        }
+        Ok(conn)
     }
 }
 

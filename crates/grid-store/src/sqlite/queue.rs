@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use grid_core::EpochMs;
-use rusqlite::{TransactionBehavior, named_params};
+use rusqlite::named_params;
 
 use super::SqliteDb;
 use crate::resources::MAX_RECEIVES;
@@ -38,10 +38,9 @@ impl MessageQueue for SqliteMessageQueue {
         let (queue, bodies) = (self.queue.clone(), bodies.to_vec());
         let now = EpochMs::now().get() as i64;
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |conn| {
                 {
-                    let mut insert = tx.prepare_cached(
+                    let mut insert = conn.prepare_cached(
                         "INSERT INTO queue_messages (queue, id, body, enqueued_ms, visible_at_ms, receive_count)
                          VALUES (:queue, :id, :body, :now, :now, 0)",
                     )?;
@@ -51,7 +50,6 @@ impl MessageQueue for SqliteMessageQueue {
                         )?;
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -63,12 +61,11 @@ impl MessageQueue for SqliteMessageQueue {
         let now = EpochMs::now().get() as i64;
         let hidden_until = now.saturating_add(visibility.as_millis().min(i64::MAX as u128) as i64);
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 // Immediate: selecting and hiding must be one step, or two receivers could take one message.
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // As SQS redrives: a visible message received MAX_RECEIVES times already
                 // goes to the dead-letter queue instead of to a receiver.
-                tx.prepare_cached(
+                conn.prepare_cached(
                     "UPDATE queue_messages SET queue = :dead, visible_at_ms = :now, receive_count = 0, receipt = NULL
                      WHERE queue = :queue AND visible_at_ms <= :now AND receive_count >= :max_receives",
                 )?
@@ -78,7 +75,7 @@ impl MessageQueue for SqliteMessageQueue {
                 })?;
                 let mut taken = Vec::new();
                 {
-                    let mut select = tx.prepare_cached(
+                    let mut select = conn.prepare_cached(
                         "SELECT id, body, receive_count FROM queue_messages
                          WHERE queue = :queue AND visible_at_ms <= :now
                          ORDER BY enqueued_ms, id LIMIT :max",
@@ -95,7 +92,7 @@ impl MessageQueue for SqliteMessageQueue {
                             receive_count: u32::try_from(count + 1).unwrap_or(u32::MAX),
                         });
                     }
-                    let mut hide = tx.prepare_cached(
+                    let mut hide = conn.prepare_cached(
                         "UPDATE queue_messages SET visible_at_ms = :until, receive_count = receive_count + 1,
                                                    receipt = :receipt
                          WHERE queue = :queue AND id = :id",
@@ -106,7 +103,6 @@ impl MessageQueue for SqliteMessageQueue {
                         })?;
                     }
                 }
-                tx.commit()?;
                 Ok(taken)
             })
             .await
@@ -115,7 +111,7 @@ impl MessageQueue for SqliteMessageQueue {
     async fn ack(&self, receipt: &str) -> Result<(), StoreError> {
         let (queue, receipt) = (self.queue.clone(), receipt.to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached("DELETE FROM queue_messages WHERE queue = :queue AND receipt = :receipt")?
                     .execute(named_params! {":queue": queue, ":receipt": receipt})?;
                 Ok(())
@@ -126,7 +122,7 @@ impl MessageQueue for SqliteMessageQueue {
     async fn dead_letters(&self) -> Result<u64, StoreError> {
         let dead = dead_letter_queue(&self.queue);
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let count: i64 = conn
                     .prepare_cached("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1")?
                     .query_row([dead], |row| row.get(0))?;

@@ -68,13 +68,13 @@ fn into_domain((record, version): (RegistrationRecord, u64)) -> Result<Versioned
 
 /// Binds `record`'s channel root to it, in the caller's transaction; a
 /// [`StoreError::Conflict`] if another registration holds the root.
-fn bind_root(tx: &rusqlite::Transaction<'_>, record: &RegistrationRecord) -> Result<(), StoreError> {
+fn bind_root(conn: &rusqlite::Connection, record: &RegistrationRecord) -> Result<(), StoreError> {
     let Some(root) = &record.channel_root else { return Ok(()) };
-    tx.prepare_cached(
+    conn.prepare_cached(
         "INSERT INTO channel_roots (root, registration_id) VALUES (?1, ?2) ON CONFLICT (root) DO NOTHING",
     )?
     .execute([root, &record.id])?;
-    let owner: String = tx
+    let owner: String = conn
         .prepare_cached("SELECT registration_id FROM channel_roots WHERE root = ?1")?
         .query_row([root], |r| r.get(0))?;
     if owner != record.id {
@@ -85,13 +85,13 @@ fn bind_root(tx: &rusqlite::Transaction<'_>, record: &RegistrationRecord) -> Res
 
 /// Claims `record`'s folded id for it, in the caller's transaction; a
 /// [`StoreError::Conflict`] if a lookalike holds it.
-fn claim_id(tx: &rusqlite::Transaction<'_>, record: &RegistrationRecord) -> Result<(), StoreError> {
+fn claim_id(conn: &rusqlite::Connection, record: &RegistrationRecord) -> Result<(), StoreError> {
     let folded = record.id.to_ascii_lowercase();
-    tx.prepare_cached(
+    conn.prepare_cached(
         "INSERT INTO registration_ids (folded, registration_id) VALUES (?1, ?2) ON CONFLICT (folded) DO NOTHING",
     )?
     .execute([&folded, &record.id])?;
-    let owner: String = tx
+    let owner: String = conn
         .prepare_cached("SELECT registration_id FROM registration_ids WHERE folded = ?1")?
         .query_row([&folded], |r| r.get(0))?;
     if owner != record.id {
@@ -105,11 +105,10 @@ impl RegistrationStore for SqliteRegistrationStore {
     async fn insert(&self, registration: &Registration) -> Result<(), StoreError> {
         let record = RegistrationRecord::from(registration);
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let params = params(&record);
                 let named: Vec<(&str, &dyn ToSql)> = params.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let inserted = tx.execute(
+                let inserted = conn.execute(
                     "INSERT INTO registrations
                         (id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
                          return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version)
@@ -122,9 +121,8 @@ impl RegistrationStore for SqliteRegistrationStore {
                 if inserted == 0 {
                     return Err(StoreError::Conflict(format!("registration {} already exists", record.id)));
                 }
-                claim_id(&tx, &record)?;
-                bind_root(&tx, &record)?;
-                tx.commit()?;
+                claim_id(conn, &record)?;
+                bind_root(conn, &record)?;
                 Ok(())
             })
             .await
@@ -133,7 +131,7 @@ impl RegistrationStore for SqliteRegistrationStore {
     async fn id_owner(&self, id: &RegistrationId) -> Result<Option<RegistrationId>, StoreError> {
         let folded = id.folded();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let owner: Option<String> = conn
                     .prepare_cached("SELECT registration_id FROM registration_ids WHERE folded = ?1")?
                     .query_row([&folded], |r| r.get(0))
@@ -150,7 +148,7 @@ impl RegistrationStore for SqliteRegistrationStore {
     async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned<Registration>>, StoreError> {
         let id = id.as_str().to_owned();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.prepare_cached(&format!("SELECT {COLUMNS} FROM registrations WHERE id = ?1"))?
                     .query_row([&id], read)
                     .optional()?
@@ -163,7 +161,7 @@ impl RegistrationStore for SqliteRegistrationStore {
     async fn get_many(&self, ids: &[RegistrationId]) -> Result<Vec<Versioned<Registration>>, StoreError> {
         let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let tx = conn.transaction()?;
                 let mut found = Vec::with_capacity(ids.len());
                 {
@@ -183,10 +181,9 @@ impl RegistrationStore for SqliteRegistrationStore {
     async fn advance_return_channels(&self, next: &[(RegistrationId, u64)]) -> Result<(), StoreError> {
         let next: Vec<(String, u64)> = next.iter().map(|(id, n)| (id.as_str().to_owned(), *n)).collect();
         self.db
-            .run(move |conn| {
-                let tx = conn.transaction()?;
+            .write(move |conn| {
                 {
-                    let mut update = tx.prepare_cached(
+                    let mut update = conn.prepare_cached(
                         "UPDATE registrations SET return_next_index = ?2
                          WHERE id = ?1 AND return_next_index IS NOT NULL AND return_next_index < ?2",
                     )?;
@@ -194,7 +191,6 @@ impl RegistrationStore for SqliteRegistrationStore {
                         update.execute(rusqlite::params![id, index])?;
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -206,19 +202,18 @@ impl RegistrationStore for SqliteRegistrationStore {
             return Err(StoreError::Conflict(format!("version {expected_version} does not exist")));
         };
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let mut params = params(&record);
                 params.push((":expected", Box::new(expected)));
                 let named: Vec<(&str, &dyn ToSql)> = params.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 // A registration that kept its root keeps what it had (one migrated from
                 // before roots were bound may share it with an older one; it is no longer
                 // polled, but can still be changed and removed).
-                let before: Option<Option<String>> = tx
+                let before: Option<Option<String>> = conn
                     .prepare_cached("SELECT channel_root FROM registrations WHERE id = ?1")?
                     .query_row([&record.id], |row| row.get(0))
                     .optional()?;
-                let updated = tx.execute(
+                let updated = conn.execute(
                     "UPDATE registrations SET
                         item_name = :item_name, item_type = :item_type,
                         created_ms = :created_ms, updated_ms = :updated_ms, removed_ms = :removed_ms,
@@ -237,9 +232,8 @@ impl RegistrationStore for SqliteRegistrationStore {
                     )));
                 }
                 if before.flatten() != record.channel_root {
-                    bind_root(&tx, &record)?;
+                    bind_root(conn, &record)?;
                 }
-                tx.commit()?;
                 Ok(expected_version + 1)
             })
             .await
@@ -254,7 +248,7 @@ impl RegistrationStore for SqliteRegistrationStore {
     ) -> Result<(), StoreError> {
         let (id, root) = (id.as_str().to_owned(), root.as_str().to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let moved = conn
                     .prepare_cached(
                         "UPDATE registrations
@@ -281,7 +275,7 @@ impl RegistrationStore for SqliteRegistrationStore {
         let root = root.as_str().to_owned();
         let owner: Option<String> = self
             .db
-            .run(move |conn| {
+            .read(move |conn| {
                 Ok(conn
                     .prepare_cached("SELECT registration_id FROM channel_roots WHERE root = ?1")?
                     .query_row([&root], |r| r.get(0))
@@ -299,7 +293,7 @@ impl RegistrationStore for SqliteRegistrationStore {
         let fetch = (limit as u64).saturating_add(1);
         let mut registrations = self
             .db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM registrations WHERE id > :after ORDER BY id LIMIT :fetch"
                 ))?;
@@ -318,7 +312,7 @@ impl RegistrationStore for SqliteRegistrationStore {
 
     async fn counts(&self) -> Result<RegistrationCounts, StoreError> {
         self.db
-            .run(|conn| {
+            .read(|conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT item_type, removed_ms IS NOT NULL, count(*) FROM registrations INDEXED BY registrations_by_type
                      GROUP BY item_type, removed_ms IS NOT NULL",
@@ -341,7 +335,7 @@ impl RegistrationStore for SqliteRegistrationStore {
     async fn of_type(&self, item_type: ItemType, skip: usize, limit: usize) -> Result<Vec<Registration>, StoreError> {
         let (skip, limit) = (skip as u64, limit as u64);
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM registrations INDEXED BY registrations_by_type WHERE item_type = :type
                      ORDER BY id LIMIT :limit OFFSET :skip"

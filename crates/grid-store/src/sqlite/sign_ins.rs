@@ -24,7 +24,7 @@ impl SignInLog for SqliteSignInLog {
     async fn revoke(&self, session: &str, until: u64, now: u64) -> Result<(), StoreError> {
         let session = session.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached("DELETE FROM revoked_sessions WHERE until_ms <= ?1")?.execute([now])?;
                 conn.prepare_cached(
                     "INSERT INTO revoked_sessions (session, until_ms) VALUES (?1, ?2)
@@ -39,7 +39,7 @@ impl SignInLog for SqliteSignInLog {
     async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError> {
         let session = session.to_owned();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 Ok(conn
                     .prepare_cached("SELECT 1 FROM revoked_sessions WHERE session = ?1 AND until_ms > ?2")?
                     .query_row(rusqlite::params![session, now], |_| Ok(()))
@@ -52,7 +52,7 @@ impl SignInLog for SqliteSignInLog {
     async fn count_attempt(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError> {
         let client = client.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached("DELETE FROM sign_in_attempts WHERE window_end_ms <= ?1")?.execute([now])?;
                 let attempts: u32 = conn
                     .prepare_cached(
