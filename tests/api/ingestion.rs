@@ -3,10 +3,13 @@
 //! with unread messages, catching what a lost notification missed; the rare full sweep
 //! finds a message at any registration's cursor.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grid_core::channel::{Command, Reading};
-use grid_core::{EpochMs, Wh};
+use grid_core::channel::{Command, Envelope, MessageAddress, Reading, random_nonce};
+use grid_core::{ChannelRoot, EpochMs, Wh};
+use grid_store::{ChannelStore, Received, StoreError, UnreadChannel};
 use grid_tests::{TestGrid, channel};
 use serde_json::json;
 
@@ -52,9 +55,7 @@ async fn the_node_queues_polling_as_it_stores_and_the_sweep_catches_what_was_los
     // A notification lost on the way, the message written 90 s ago: the sweep finds the
     // unread channel, and only it, and reports how far behind its reader is.
     let written = EpochMs::parse(EpochMs::now().get() as i64 - 90_000).unwrap();
-    grid.stores.channels.raise_heads(&[(first.root().clone(), 4)], written).await.unwrap();
-    grid.publish(&first, 3, &[usage(now + 2000)]).await;
-    assert_eq!(lose_the_notifications(&grid).await, 1, "one work message per request");
+    grid.receive_unannounced(&first, 3, &usage(now + 2000), written).await;
     let swept = poller.sweep().await.unwrap();
     assert_eq!((swept.unread, swept.registrations, swept.marked_read), (1, 1, 0), "{swept:?}");
     assert!((90..120).contains(&swept.lag_seconds), "unread since it was written: {swept:?}");
@@ -102,4 +103,108 @@ async fn on_the_embedded_store_the_node_queues_polling_and_the_sweep_catches_wha
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_s3_and_sqs_the_node_queues_polling_and_the_sweep_catches_what_was_lost() {
     the_node_queues_polling_as_it_stores_and_the_sweep_catches_what_was_lost(TestGrid::start_on_moto(&[]).await).await;
+}
+
+/// Work messages on the queue now (left there).
+async fn queued(grid: &TestGrid) -> usize {
+    let messages = grid.stores.poll_work.receive(10, Duration::ZERO).await.unwrap();
+    messages.len()
+}
+
+async fn a_channel_that_is_unread_already_is_not_queued_again(grid: TestGrid) {
+    let now = EpochMs::now().get() - 120_000;
+    let secrets = channel(73, "SideKeyOfConsumer0073");
+    grid.open_channel(&secrets).await;
+    register(&grid, "consumer-0073", &secrets).await;
+    grid.poller().drain(EpochMs::now()).await.unwrap();
+
+    // Five readings, one request each, before anyone polls: the first turns the
+    // channel unread and queues its registration; the other four find it unread.
+    let readings: Vec<Command> = (0..5).map(|i| usage(now + i * 1000)).collect();
+    grid.publish(&secrets, 1, &readings).await;
+    assert_eq!(queued(&grid).await, 1, "one work message for five envelopes");
+    let report = grid.poller().drain(EpochMs::now()).await.unwrap();
+    assert_eq!((report.registrations, report.stored), (1, 5), "{report:?}");
+
+    // Read to its head: the next reading queues it again.
+    grid.publish(&secrets, 6, &[usage(now + 9000)]).await;
+    assert_eq!(queued(&grid).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_a_channel_that_is_unread_already_is_not_queued_again() {
+    a_channel_that_is_unread_already_is_not_queued_again(TestGrid::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_a_channel_that_is_unread_already_is_not_queued_again() {
+    a_channel_that_is_unread_already_is_not_queued_again(TestGrid::start_on_moto(&[]).await).await;
+}
+
+/// The channels, with one more envelope of `late` received (unannounced) just before
+/// the first time the poller marks it read: as if the device published while the
+/// poller read.
+struct PublishedWhileRead {
+    inner: Arc<dyn ChannelStore>,
+    late: Mutex<Option<(MessageAddress, Envelope)>>,
+}
+
+#[async_trait::async_trait]
+impl ChannelStore for PublishedWhileRead {
+    async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError> {
+        self.inner.attach(address, envelope).await
+    }
+    async fn receive(
+        &self,
+        messages: &[(MessageAddress, Envelope)],
+        now: EpochMs,
+    ) -> Result<Vec<Received>, StoreError> {
+        self.inner.receive(messages, now).await
+    }
+    async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError> {
+        self.inner.get(address).await
+    }
+    async fn get_many(&self, addresses: &[MessageAddress]) -> Result<HashMap<MessageAddress, Envelope>, StoreError> {
+        self.inner.get_many(addresses).await
+    }
+    async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<UnreadChannel>, StoreError> {
+        self.inner.unread(after, limit).await
+    }
+    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<bool, StoreError> {
+        let late = self.late.lock().unwrap().take();
+        if let Some(late) = late {
+            let received = self.inner.receive(&[late], EpochMs::now()).await?;
+            assert_eq!(received, [Received::Stored { turned_unread: false }], "the channel was unread: nobody is told");
+        }
+        self.inner.read_up_to(root, next_index).await
+    }
+}
+
+async fn what_is_published_while_a_channel_is_read_is_read_in_the_same_poll(grid: TestGrid) {
+    let now = EpochMs::now().get() - 120_000;
+    let secrets = channel(74, "SideKeyOfConsumer0074");
+    grid.open_channel(&secrets).await;
+    register(&grid, "consumer-0074", &secrets).await;
+    grid.publish(&secrets, 1, &[usage(now)]).await;
+    let late = secrets.seal(2, usage(now + 1000).to_json().as_bytes(), random_nonce()).unwrap();
+    let mut poller = grid.poller();
+    poller.stores.channels = Arc::new(PublishedWhileRead {
+        inner: grid.stores.channels.clone(),
+        late: Mutex::new(Some((secrets.access().address(2), late))),
+    });
+
+    let report = poller.drain(EpochMs::now()).await.unwrap();
+
+    assert_eq!(report.stored, 2, "both readings, the late one without a notification: {report:?}");
+    assert_eq!(grid.poller().sweep().await.unwrap().unread, 0, "read to its head");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_what_is_published_while_a_channel_is_read_is_read_in_the_same_poll() {
+    what_is_published_while_a_channel_is_read_is_read_in_the_same_poll(TestGrid::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_what_is_published_while_a_channel_is_read_is_read_in_the_same_poll() {
+    what_is_published_while_a_channel_is_read_is_read_in_the_same_poll(TestGrid::start_on_moto(&[]).await).await;
 }

@@ -434,11 +434,7 @@ async fn the_health_strip_shows_what_the_alarms_watch_red_where_one_would_fire()
     grid.poll().await;
     grid.settler().run(EpochMs::parse((first + 2 * 60_000) as i64).unwrap()).await.unwrap();
     let ten_minutes_ago = EpochMs::parse((now - 10 * 60_000) as i64).unwrap();
-    grid.stores.channels.raise_heads(&[(producer.root().clone(), 3)], ten_minutes_ago).await.unwrap();
-    grid.publish(&producer, 2, &[offer(first + 60_000)]).await;
-    while let Some(lost) = grid.stores.poll_work.receive(10, std::time::Duration::from_secs(60)).await.unwrap().pop() {
-        grid.stores.poll_work.ack(&lost.receipt).await.unwrap();
-    }
+    grid.receive_unannounced(&producer, 2, &offer(first + 60_000), ten_minutes_ago).await;
     grid.poller().sweep().await.unwrap();
     grid.poller().drain(EpochMs::now()).await.unwrap();
     // A work message no worker can take, delivered until it dies.
@@ -579,7 +575,7 @@ async fn twenty_thousand_registrations(
     let counting = std::sync::Arc::new(Counting { inner: stores.registrations.clone(), read: Default::default() });
     stores.registrations = counting.clone();
     let config = grid_app::GridConfig::from_vars(&[("PORTAL_TOKEN".to_owned(), TOKEN.to_owned())].into()).unwrap();
-    let data = grid_app::app_state(&stores, &config).portal.data;
+    let data = grid_app::app_state(&stores, &config).portal.data.clone();
     let overview = data.overview(EpochMs::now()).await.unwrap();
     assert_eq!((overview.producers.active, overview.producers.removed), (4_999, 1));
     assert_eq!((overview.consumers.active, overview.consumers.removed), (15_000, 0));

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use grid_app::jobs::{PollReport, Poller, Settler};
 use grid_app::{GridConfig, Stores};
 use grid_client::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient, ReadBatch};
-use grid_core::SideKey;
-use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command};
+use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command, random_nonce};
+use grid_core::{EpochMs, SideKey};
+use grid_store::Received;
 use grid_store::contract::moto::Moto;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -238,6 +239,15 @@ impl TestGrid {
             writer.publish(command).await.expect("publishing through the node works");
         }
         writer.next_index()
+    }
+
+    /// What the node does with `command` at `index` of `channel` received at `at`, with
+    /// its notification lost: the envelope stored and the channel's head raised, and
+    /// nobody told.
+    pub async fn receive_unannounced(&self, channel: &ChannelSecrets, index: u64, command: &Command, at: EpochMs) {
+        let envelope = channel.seal(index, command.to_json().as_bytes(), random_nonce()).expect("sealed");
+        let received = self.stores.channels.receive(&[(channel.access().address(index), envelope)], at).await;
+        assert!(matches!(received.as_deref(), Ok([Received::Stored { .. }])), "stored: {received:?}");
     }
 
     /// Opens `channel` with `hello` at index 0 (once; repeating is harmless).

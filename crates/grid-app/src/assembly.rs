@@ -8,7 +8,7 @@ use grid_store::{StoreError, Stores};
 
 use crate::channels::StoreChannelClient;
 use crate::config::GridConfig;
-use crate::http::AppState;
+use crate::http::{AppParts, AppState};
 use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
 use crate::portal::{PortalData, PortalState};
 use crate::registry::Registry;
@@ -34,7 +34,7 @@ pub fn channel_client(stores: &Stores) -> Arc<dyn ChannelClient> {
 
 /// What the HTTP handlers need.
 pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
-    AppState {
+    AppState::new(AppParts {
         registry: Registry::new(stores.registrations.clone(), stores.items.clone(), channel_client(stores)),
         items: stores.items.clone(),
         channels: stores.channels.clone(),
@@ -49,7 +49,7 @@ pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
             token: config.portal_token.clone().map(Arc::new),
             sign_ins: stores.sign_ins.clone(),
         },
-    }
+    })
 }
 
 impl Poller {

@@ -165,12 +165,15 @@ pub async fn poller(
                                   "messages": report.messages, "markedRead": report.marked_read}))
         }
         Trigger::Queue(records) => {
-            let now = grid_core::EpochMs::now();
+            // The batch's registrations together, each polled once however many of its
+            // messages name it (the queue's batching window gathers notifications).
+            let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
+            let (_, done) = poller.work_batch(&bodies, grid_core::EpochMs::now()).await;
             let mut response = BatchResponse::default();
-            for record in records {
-                if let Err(e) = poller.work(&record.body, now).await {
-                    tracing::warn!(message = %record.message_id, error = %crate::telemetry::cause_chain(&e), "polling work failed");
-                    response.batch_item_failures.push(ItemFailure { item_identifier: record.message_id });
+            for (record, done) in records.iter().zip(done) {
+                if !done {
+                    tracing::warn!(message = %record.message_id, "polling work failed");
+                    response.batch_item_failures.push(ItemFailure { item_identifier: record.message_id.clone() });
                 }
             }
             Ok(serde_json::to_value(response).expect("a batch response serialises"))

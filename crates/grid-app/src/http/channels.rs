@@ -5,15 +5,15 @@
 //! key's, and that its signature verifies. So nothing unsigned or malformed is ever
 //! stored, and nobody can place a message claiming another writer's root.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use grid_core::channel::{Envelope, MessageAddress};
-use grid_core::{ChannelRoot, EpochMs, count};
-use grid_store::MAX_BATCH_GET;
+use grid_core::{EpochMs, count};
+use grid_store::{MAX_BATCH_GET, Received};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -105,16 +105,6 @@ fn batch_messages() -> utoipa::openapi::Array {
         .build()
 }
 
-/// The head each channel of `messages` reaches: one past its highest index here.
-fn heads(messages: &[(MessageAddress, Envelope)]) -> Vec<(ChannelRoot, u64)> {
-    let mut heads: BTreeMap<ChannelRoot, u64> = BTreeMap::new();
-    for (_, envelope) in messages {
-        let head = heads.entry(envelope.root()).or_default();
-        *head = (*head).max(envelope.index() + 1);
-    }
-    heads.into_iter().collect()
-}
-
 fn raw(envelope: &Envelope) -> Box<RawValue> {
     RawValue::from_string(envelope.to_json()).expect("an envelope serialises to valid JSON")
 }
@@ -137,16 +127,14 @@ pub(super) async fn put_message(
     let address = MessageAddress::parse(address)?;
     let envelope = Envelope::parse(&body.0)?;
     envelope.verify_binding()?;
-    // The head first: a crash before the envelope is stored leaves a head its reader
-    // cannot reach yet, never a message no head shows.
-    state.channels.raise_heads(&[(envelope.root(), envelope.index() + 1)], EpochMs::now()).await?;
-    match state.channels.attach(&address, &envelope).await {
-        Ok(()) => {
-            state.doorbell.ring([envelope.root()]).await;
+    let root = envelope.root();
+    let received = state.channels.receive(&[(address.clone(), envelope)], EpochMs::now()).await?;
+    match received.first() {
+        Some(Received::Stored { turned_unread }) => {
+            state.doorbell.ring(1, turned_unread.then_some(root)).await;
             Ok((StatusCode::CREATED, Json(Ack::ok(format!("message stored at {address}")))))
         }
-        Err(grid_store::StoreError::Conflict(_)) => Err(ApiError::Taken(format!("address {address} is taken"))),
-        Err(other) => Err(other.into()),
+        _ => Err(ApiError::Taken(format!("address {address} is taken"))),
     }
 }
 
@@ -223,18 +211,20 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
     for (i, verified) in Envelope::verify_bindings(messages.iter().map(|(_, e)| e)).into_iter().enumerate() {
         verified.map_err(|e| ApiError::BadBody(format!("message {i} ({}): {e}", messages[i].0)))?;
     }
-    state.channels.raise_heads(&heads(&messages), EpochMs::now()).await?;
-    let outcomes = state.channels.attach_many(&messages).await?;
-    let (mut stored, mut taken, mut roots) = (Vec::new(), Vec::new(), Vec::new());
-    for ((address, envelope), outcome) in messages.into_iter().zip(outcomes) {
-        if outcome {
-            stored.push(address);
-            roots.push(envelope.root());
-        } else {
-            taken.push(address);
+    let received = state.channels.receive(&messages, EpochMs::now()).await?;
+    let (mut stored, mut taken, mut unread) = (Vec::new(), Vec::new(), Vec::new());
+    for ((address, envelope), received) in messages.into_iter().zip(received) {
+        match received {
+            Received::Stored { turned_unread } => {
+                stored.push(address);
+                if turned_unread {
+                    unread.push(envelope.root());
+                }
+            }
+            Received::Taken => taken.push(address),
         }
     }
-    state.doorbell.ring(roots).await;
+    state.doorbell.ring(stored.len(), unread).await;
     let message = format!("{} stored, {} taken", stored.len(), taken.len());
     Ok(Json(BatchPutReply { success: true, message, stored, taken }))
 }

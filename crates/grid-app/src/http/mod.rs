@@ -24,15 +24,33 @@ use crate::registry::Registry;
 
 pub use meta::ApiDoc;
 
-/// What the handlers share: the use cases and the stores they read directly.
+/// What the handlers share ([`AppParts`]), behind one `Arc`: axum clones the state for
+/// every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+/// The use cases and the stores the handlers read directly.
+pub struct AppParts {
     pub registry: Registry,
     pub items: Arc<dyn ItemStore>,
     pub channels: Arc<dyn ChannelStore>,
     /// Tells the poller when the node stores envelopes.
     pub doorbell: Doorbell,
     pub portal: PortalState,
+}
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 /// The full grid API with its layers, ready to serve.
@@ -68,7 +86,7 @@ pub fn api_router(apis: &[Api], state: AppState, config: &GridConfig) -> Router 
     }
     let mut routes = routes.with_state(state.clone());
     if apis.contains(&Api::Portal) {
-        routes = routes.merge(crate::portal::routes(state.portal));
+        routes = routes.merge(crate::portal::routes(state.portal.clone()));
     }
     grid_http::with_layers(routes, config.body_limit_bytes, config.request_timeout)
 }

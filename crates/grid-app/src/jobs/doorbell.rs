@@ -1,7 +1,9 @@
-//! The channel node's doorbell: when envelopes are stored, the registrations their
-//! channels belong to are queued for polling at once (one work message per request),
-//! and a poller waiting in the same process is woken. So a reading lands in seconds,
-//! and an idle grid does no polling at all.
+//! The channel node's doorbell: when envelopes turn their channels unread, the
+//! registrations those channels belong to are queued for polling at once (one work
+//! message per request), and a poller waiting in the same process is woken. So a
+//! reading lands in seconds, and an idle grid does no polling at all. A channel that
+//! is unread already is not queued again: its reader was told when it turned unread,
+//! and tells itself if more came while it read (`ChannelStore::read_up_to`).
 //!
 //! Ringing never fails the write that rang: the envelope is stored whatever happens
 //! here. A notification lost to a failure or a crash between the two is what the
@@ -36,14 +38,13 @@ impl Doorbell {
         self.woken.clone()
     }
 
-    /// Envelopes of these channels were stored (a root per envelope): polls the
-    /// registrations bound to them.
-    /// A root no registration owns is left alone; its messages are read when one
-    /// registers with it.
-    pub async fn ring(&self, roots: impl IntoIterator<Item = ChannelRoot>) {
-        let roots: Vec<ChannelRoot> = roots.into_iter().collect();
-        metrics::counter!(crate::metrics::MESSAGES_ATTACHED).increment(roots.len() as u64);
-        let roots: BTreeSet<ChannelRoot> = roots.into_iter().collect();
+    /// `stored` envelopes were stored, and with them these channels turned unread:
+    /// polls the registrations bound to them. A channel that was unread already has
+    /// its notification on the way (or the sweep to find it). A root no registration
+    /// owns is left alone; its messages are read when one registers with it.
+    pub async fn ring(&self, stored: usize, turned_unread: impl IntoIterator<Item = ChannelRoot>) {
+        metrics::counter!(crate::metrics::MESSAGES_ATTACHED).increment(stored as u64);
+        let roots: BTreeSet<ChannelRoot> = turned_unread.into_iter().collect();
         let mut owners = Vec::with_capacity(roots.len());
         for root in &roots {
             match self.registrations.channel_owner(root).await {

@@ -11,6 +11,7 @@
 //! worker cut off between storing and moving the cursor all end the same way: each
 //! reading stored once, the cursor past it.
 
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use grid_core::intake::{self, RejectReason, Verdict};
 use grid_core::market::{Period, PeriodLength, PeriodStart, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{Insertion, Rejected, StoreError, Stores, UnreadChannel};
-use tokio::task::{JoinError, JoinSet};
+use tokio::task::JoinSet;
 
 /// Registrations per work message.
 const SHARD_SIZE: usize = 50;
@@ -30,8 +31,11 @@ const SHARD_SIZE: usize = 50;
 pub(super) fn work_messages(registrations: &[RegistrationId]) -> Vec<String> {
     registrations.chunks(SHARD_SIZE).map(|shard| WorkMessage::new(shard.to_vec()).to_json()).collect()
 }
-/// Messages read from one channel per run; the rest waits for the next run.
+/// Messages read from one channel per round; the rest waits for the next round.
 const MAX_MESSAGES_PER_RUN: u64 = 1_000;
+/// Rounds one poll reads a channel that is still unread after it; then it queues
+/// itself, so one busy channel does not hold a worker.
+const MAX_ROUNDS: usize = 4;
 /// How far back the grid's history may start.
 const MAX_HISTORY_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 /// How long a received work message is hidden from other workers.
@@ -217,43 +221,86 @@ impl Poller {
     }
 
     /// Polls the registrations of one work message, `concurrency` at a time (each on
-    /// its own task, so opening channels uses every core). The first failure ends the
-    /// work and the message comes back; what was stored stays stored once.
+    /// its own task, so opening channels uses every core). A failure fails the work
+    /// and the message comes back; what was stored stays stored once.
     pub async fn work(&self, body: &str, now: EpochMs) -> Result<PollReport, PollerError> {
         let message = WorkMessage::parse(body)?;
-        let mut report = PollReport::default();
-        let mut polls = JoinSet::new();
-        for id in message.items() {
-            if polls.len() >= self.concurrency.max(1) {
-                report += Self::joined(polls.join_next().await)?;
-            }
-            let (poller, id) = (self.clone(), id.clone());
-            polls.spawn(async move { poller.poll(&id, now).await });
-        }
-        while !polls.is_empty() {
-            report += Self::joined(polls.join_next().await)?;
-        }
+        let (report, mut failures) = self.poll_all(message.items().iter().cloned().collect(), now).await;
         tracing::info!(work = %message.hash(), ?report, "polled a shard");
-        super::heartbeat(self.stores.heartbeats.as_ref(), "poller", &report).await;
+        self.heartbeats(&report).await;
+        match failures.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Polls the registrations of a batch of work messages (as the queue hands them
+    /// over), each registration once however many of the messages name it. Whether each
+    /// message is done: a message fails, and comes back, if it cannot be read or one of
+    /// its registrations failed.
+    pub async fn work_batch(&self, bodies: &[&str], now: EpochMs) -> (PollReport, Vec<bool>) {
+        let messages: Vec<Option<WorkMessage>> = bodies
+            .iter()
+            .map(|body| {
+                WorkMessage::parse(body)
+                    .inspect_err(|e| tracing::warn!(error = %e, "a polling work message cannot be read"))
+                    .ok()
+            })
+            .collect();
+        let ids: BTreeSet<RegistrationId> = messages.iter().flatten().flat_map(|m| m.items().iter().cloned()).collect();
+        let (report, failures) = self.poll_all(ids, now).await;
+        let failed: HashSet<RegistrationId> = failures
+            .into_iter()
+            .map(|(id, e)| {
+                tracing::warn!(registration = %id, error = %crate::telemetry::cause_chain(&e), "polling failed; its work comes back");
+                id
+            })
+            .collect();
+        tracing::info!(messages = bodies.len(), ?report, "polled a batch of work");
+        self.heartbeats(&report).await;
+        let done = messages.iter().map(|m| m.as_ref().is_some_and(|m| m.items().iter().all(|id| !failed.contains(id))));
+        (report, done.collect())
+    }
+
+    /// Polls each of `ids`, `concurrency` at a time; what they did in sum, and the ones
+    /// that failed.
+    async fn poll_all(
+        &self,
+        ids: BTreeSet<RegistrationId>,
+        now: EpochMs,
+    ) -> (PollReport, Vec<(RegistrationId, PollerError)>) {
+        let mut report = PollReport::default();
+        let mut failures = Vec::new();
+        let mut polls = JoinSet::new();
+        let mut ids = ids.into_iter();
+        loop {
+            while polls.len() < self.concurrency.max(1) {
+                let Some(id) = ids.next() else { break };
+                let poller = self.clone();
+                polls.spawn(async move { (poller.poll(&id, now).await, id) });
+            }
+            match polls.join_next().await {
+                Some(Ok((Ok(done), _))) => report += done,
+                Some(Ok((Err(e), id))) => failures.push((id, e)),
+                Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled only when this future is dropped, which drops the set as well.
+                Some(Err(_)) => {}
+                None => return (report, failures),
+            }
+        }
+    }
+
+    /// What the portal shows of the poller's last work, and when readings last came late.
+    async fn heartbeats(&self, report: &PollReport) {
+        super::heartbeat(self.stores.heartbeats.as_ref(), "poller", report).await;
         if report.late > 0 {
             // The portal shows the last time readings came after their period settled.
             super::record(self.stores.heartbeats.as_ref(), LATE_READINGS, &LateReport { late: report.late }).await;
         }
-        Ok(report)
     }
 
-    /// The outcome of a finished poll task; a panic in it goes on as a panic here.
-    fn joined(done: Option<Result<Result<PollReport, PollerError>, JoinError>>) -> Result<PollReport, PollerError> {
-        match done {
-            Some(Ok(outcome)) => outcome,
-            Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // Cancelled only when this future is dropped, which drops the set as well.
-            Some(Err(_)) | None => Ok(PollReport::default()),
-        }
-    }
-
-    /// Takes work messages from the queue until it is empty, acknowledging each one
-    /// handled; a failed one comes back after its visibility timeout.
+    /// Takes work messages from the queue until it is empty, a batch at a time,
+    /// acknowledging each one done; a failed one comes back after its visibility timeout.
     pub async fn drain(&self, now: EpochMs) -> Result<PollReport, PollerError> {
         let mut report = PollReport::default();
         loop {
@@ -261,32 +308,47 @@ impl Poller {
             if messages.is_empty() {
                 return Ok(report);
             }
-            // One message at a time: a message's channels are already read side by side.
-            for message in messages {
-                match self.work(&message.body, now).await {
-                    Ok(done) => {
-                        report += done;
-                        self.stores.poll_work.ack(&message.receipt).await?;
-                    }
-                    Err(e) => {
-                        let error = crate::telemetry::cause_chain(&e);
-                        tracing::warn!(message = %message.id, %error, "polling work failed; it will be retried");
-                    }
+            let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
+            let (done, acknowledged) = self.work_batch(&bodies, now).await;
+            report += done;
+            for (message, acknowledged) in messages.iter().zip(acknowledged) {
+                if acknowledged {
+                    self.stores.poll_work.ack(&message.receipt).await?;
+                } else {
+                    tracing::warn!(message = %message.id, "polling work failed; it will be retried");
                 }
             }
         }
     }
 
-    /// Reads one registration's channel from its cursor.
+    /// Reads one registration's channel from its cursor, and again while more came
+    /// meanwhile (nobody else tells the poller of those: the channel was unread when
+    /// they came), up to [`MAX_ROUNDS`] times; then it queues itself to go on.
     pub async fn poll(&self, id: &RegistrationId, now: EpochMs) -> Result<PollReport, PollerError> {
         let mut report = PollReport::default();
-        let Some(current) = self.stores.registrations.get(id).await? else { return Ok(report) };
+        for _ in 0..MAX_ROUNDS {
+            let (round, more) = self.poll_once(id, now).await?;
+            report += round;
+            report.registrations = report.registrations.min(1);
+            if !more {
+                return Ok(report);
+            }
+        }
+        self.stores.poll_work.send(&work_messages(std::slice::from_ref(id))).await?;
+        Ok(report)
+    }
+
+    /// Reads one registration's channel from its cursor, once: what it did, and whether
+    /// it read something and the channel is still unread.
+    async fn poll_once(&self, id: &RegistrationId, now: EpochMs) -> Result<(PollReport, bool), PollerError> {
+        let mut report = PollReport::default();
+        let Some(current) = self.stores.registrations.get(id).await? else { return Ok((report, false)) };
         let registration = current.value;
-        let Some(channel) = registration.channel.clone() else { return Ok(report) };
+        let Some(channel) = registration.channel.clone() else { return Ok((report, false)) };
         if !registration.is_polled() {
             // Removed or closed: nothing more of its channel will be read.
             self.mark_read(&channel.root, Envelope::MAX_INDEX + 1).await;
-            return Ok(report);
+            return Ok((report, false));
         }
         report.registrations = 1;
         let from = registration.cursor;
@@ -329,17 +391,21 @@ impl Poller {
             report.closed = 1;
             tracing::info!(registration = %id, "channel said goodbye; polling stops");
         }
-        if to != from {
-            self.mark_read(&channel.root, if to.closed { Envelope::MAX_INDEX + 1 } else { to.next_index }).await;
-        }
-        Ok(report)
+        let more = to != from
+            && self.mark_read(&channel.root, if to.closed { Envelope::MAX_INDEX + 1 } else { to.next_index }).await;
+        Ok((report, more))
     }
 
-    /// Tells the node how far `root` was read. A failure only leaves the channel
-    /// looking unread, so the next sweep polls it once more: said, never fatal.
-    async fn mark_read(&self, root: &ChannelRoot, next_index: u64) {
-        if let Err(e) = self.stores.channels.read_up_to(root, next_index).await {
-            tracing::warn!(%root, error = %crate::telemetry::cause_chain(&e), "cannot mark a channel read; it will be polled again");
+    /// Tells the node how far `root` was read: whether the channel is still unread. A
+    /// failure only leaves the channel looking unread, so the next sweep polls it once
+    /// more: said, never fatal.
+    async fn mark_read(&self, root: &ChannelRoot, next_index: u64) -> bool {
+        match self.stores.channels.read_up_to(root, next_index).await {
+            Ok(still_unread) => still_unread,
+            Err(e) => {
+                tracing::warn!(%root, error = %crate::telemetry::cause_chain(&e), "cannot mark a channel read; it will be polled again");
+                false
+            }
         }
     }
 

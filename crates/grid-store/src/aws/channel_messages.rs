@@ -3,17 +3,19 @@
 //! with unread messages carries `unread`, the key of the sparse index `unread` the
 //! sweep queries, and `unreadSince`, when it turned unread.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use grid_core::channel::{Envelope, MessageAddress};
 use grid_core::{ChannelRoot, EpochMs};
 
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_time, s};
 use super::registrations::condition_failed;
 use super::{AwsClients, LazyClient, backend};
-use crate::{ChannelStore, StoreError, UnreadChannel};
+use crate::{ChannelStore, Received, StoreError, UnreadChannel};
 
 const TABLE: &str = "channel_messages";
 
@@ -30,8 +32,8 @@ impl DynamoChannelStore {
     }
 
     /// Raises `root`'s head to `next`, marking it unread (since `now`, unless it was
-    /// unread already), unless it is there already.
-    async fn raise_head(&self, root: &ChannelRoot, next: u64, now: EpochMs) -> Result<(), StoreError> {
+    /// unread already), unless it is there already: whether it turned unread with it.
+    async fn raise_head(&self, root: &ChannelRoot, next: u64, now: EpochMs) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -44,11 +46,13 @@ impl DynamoChannelStore {
             .expression_attribute_values(":next", n(next))
             .expression_attribute_values(":now", n(now.get()))
             .expression_attribute_values(":unread", s(UNREAD))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
+            // `unread` is among the old values only if the channel was unread before.
+            Ok(output) => Ok(output.attributes().is_none_or(|old| !old.contains_key("unread"))),
+            Err(e) if condition_failed!(e) => Ok(false),
             Err(e) => Err(backend(e)),
         }
     }
@@ -112,11 +116,34 @@ impl ChannelStore for DynamoChannelStore {
         batch_get(&self.client, &self.table, keys).await?.iter().map(envelope_of).collect()
     }
 
-    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)], now: EpochMs) -> Result<(), StoreError> {
-        for (root, next) in heads {
-            self.raise_head(root, *next, now).await?;
+    /// Heads first, one update per channel (two writes cannot be one here without a
+    /// transaction, which costs twice), then each envelope's conditional put.
+    async fn receive(
+        &self,
+        messages: &[(MessageAddress, Envelope)],
+        now: EpochMs,
+    ) -> Result<Vec<Received>, StoreError> {
+        let mut heads: BTreeMap<ChannelRoot, u64> = BTreeMap::new();
+        for (_, envelope) in messages {
+            let head = heads.entry(envelope.root()).or_default();
+            *head = (*head).max(envelope.index() + 1);
         }
-        Ok(())
+        let mut turned_unread = BTreeSet::new();
+        for (root, next) in heads {
+            if self.raise_head(&root, next, now).await? {
+                turned_unread.insert(root);
+            }
+        }
+        let stored = self.attach_many(messages).await?;
+        Ok(messages
+            .iter()
+            .zip(stored)
+            .map(|((_, envelope), stored)| match stored {
+                // The channel's first envelope stored here tells its reader.
+                true => Received::Stored { turned_unread: turned_unread.remove(&envelope.root()) },
+                false => Received::Taken,
+            })
+            .collect())
     }
 
     async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<UnreadChannel>, StoreError> {
@@ -151,7 +178,7 @@ impl ChannelStore for DynamoChannelStore {
         Ok(found)
     }
 
-    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<(), StoreError> {
+    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -160,13 +187,19 @@ impl ChannelStore for DynamoChannelStore {
             .update_expression("SET readIndex = :read REMOVE unread, unreadSince")
             .condition_expression("nextIndex <= :read")
             .expression_attribute_values(":read", n(next_index))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            // Not read to its head (or no head): it stays as it is.
-            Err(e) if condition_failed!(e) => Ok(()),
+            Ok(_) => Ok(false),
+            // Not read to its head: it stays as it is, unread. No head at all: nothing to read.
+            Err(e) if condition_failed!(e) => Ok(match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().is_some_and(|head| head.contains_key("nextIndex"))
+                }
+                _ => false,
+            }),
             Err(e) => Err(backend(e)),
-            Ok(_) => Ok(()),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress};
 use grid_core::{ChannelRoot, EpochMs, SideKey};
 
-use crate::{ChannelStore, StoreError, UnreadChannel};
+use crate::{ChannelStore, Received, StoreError, UnreadChannel};
 
 type Channels = Arc<dyn ChannelStore>;
 
@@ -112,15 +112,41 @@ async fn unread_heads(store: &Channels) -> Vec<(ChannelRoot, u64)> {
     all_unread(store).await.into_iter().map(|c| (c.root, c.head)).collect()
 }
 
-/// What the node does at `now`: raise the head, then attach.
+/// What the node does at `now`: receive the envelopes; whether each was stored.
 async fn attach_at(store: &Channels, messages: &[(MessageAddress, Envelope)], now: EpochMs) -> Vec<bool> {
-    let heads: Vec<(ChannelRoot, u64)> = messages.iter().map(|(_, e)| (e.root(), e.index() + 1)).collect();
-    store.raise_heads(&heads, now).await.unwrap();
-    store.attach_many(messages).await.unwrap()
+    store.receive(messages, now).await.unwrap().into_iter().map(|r| r != Received::Taken).collect()
 }
 
 async fn attach_as_the_node(store: &Channels, messages: &[(MessageAddress, Envelope)]) -> Vec<bool> {
     attach_at(store, messages, EpochMs::parse(1_700_000_000_000).unwrap()).await
+}
+
+pub async fn receiving_says_which_envelope_turned_its_channel_unread(store: Channels) {
+    let (secrets, messages) = channel(17, 5);
+    let (_, other) = channel(18, 1);
+    let root = secrets.access().root().clone();
+    let now = EpochMs::parse(1_700_000_000_000).unwrap();
+    let unread = |turned_unread| Received::Stored { turned_unread };
+    let received = store.receive(&[messages[0].clone(), messages[1].clone(), other[0].clone()], now).await.unwrap();
+    assert_eq!(received, [unread(true), unread(false), unread(true)], "the first of each channel");
+    assert_eq!(store.receive(&messages[2..3], now).await.unwrap(), [unread(false)], "unread already: told before");
+    assert!(!store.read_up_to(&root, 3).await.unwrap(), "caught up");
+    assert_eq!(store.receive(&messages[3..4], now).await.unwrap(), [unread(true)], "read before: tell the reader");
+    assert_eq!(store.receive(&messages[..1], now).await.unwrap(), [Received::Taken]);
+    assert_eq!(store.get(&messages[0].0).await.unwrap().as_ref(), Some(&messages[0].1), "nothing overwritten");
+}
+
+pub async fn marking_a_channel_read_says_whether_its_reader_is_still_behind(store: Channels) {
+    let (secrets, messages) = channel(19, 4);
+    let root = secrets.access().root().clone();
+    attach_as_the_node(&store, &messages[..3]).await;
+    assert!(store.read_up_to(&root, 2).await.unwrap(), "message 2 is unread");
+    // Stored while the reader read: nobody told it, so it learns it here.
+    attach_as_the_node(&store, &messages[3..4]).await;
+    assert!(store.read_up_to(&root, 3).await.unwrap(), "message 3 came meanwhile");
+    assert!(!store.read_up_to(&root, 4).await.unwrap(), "read to its head");
+    let (unknown, _) = channel(20, 0);
+    assert!(!store.read_up_to(unknown.access().root(), 1).await.unwrap(), "a channel with no head is not unread");
 }
 
 pub async fn a_channel_is_unread_until_its_reader_reaches_its_head(store: Channels) {

@@ -116,6 +116,8 @@ macro_rules! channel_store_contract {
                 a_channel_is_unread_since_its_reader_last_caught_up,
                 unread_channels_come_a_page_at_a_time_each_once_in_root_order,
                 a_channel_the_node_did_not_write_has_no_head,
+                receiving_says_which_envelope_turned_its_channel_unread,
+                marking_a_channel_read_says_whether_its_reader_is_still_behind,
             ]
         );
     };

@@ -17,10 +17,12 @@ pub use grid_core::channel::MAX_BATCH_GET;
 /// It also keeps the head of each channel devices write (one past the highest index
 /// the node was given) and how far its reader has read, so the channels with unread
 /// messages can be found without looking at every registration: what the poller's
-/// sweep asks for. The node raises a head before it attaches the envelope, never after,
-/// so a message is never stored past a head that does not show it (a crash between the
-/// two leaves a head its reader cannot reach yet: polled again, harmless). The grid's
-/// own return channels, which the grid never reads, have no head.
+/// sweep asks for. [`receive`](Self::receive) raises a head with its envelope, never
+/// after it, so a message is never stored past a head that does not show it (an
+/// adapter that cannot write both at once raises the head first: a crash between the
+/// two leaves a head its reader cannot reach yet, polled again, harmless). The grid's
+/// own return channels, written with [`attach`](Self::attach), which the grid never
+/// reads, have no head.
 #[async_trait]
 pub trait ChannelStore: Send + Sync {
     /// Stores `envelope` at `address`. Fails with [`StoreError::Conflict`] if the
@@ -41,6 +43,15 @@ pub trait ChannelStore: Send + Sync {
         Ok(stored)
     }
 
+    /// What the node does with the envelopes devices send: stores each at its address
+    /// (write-once, as [`attach_many`](Self::attach_many)) and raises its channel's head
+    /// past it, so the channel reads as unread (since `now`, if it was read before).
+    /// Each answer says whether the address was taken, and whether the envelope turned
+    /// its channel unread: only then must its reader be told, for a channel unread
+    /// already has a notification on its way (or a sweep to find it).
+    async fn receive(&self, messages: &[(MessageAddress, Envelope)], now: EpochMs)
+    -> Result<Vec<Received>, StoreError>;
+
     /// The envelope at `address`, if any.
     async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError>;
 
@@ -48,18 +59,24 @@ pub trait ChannelStore: Send + Sync {
     /// stored are absent from the map.
     async fn get_many(&self, addresses: &[MessageAddress]) -> Result<HashMap<MessageAddress, Envelope>, StoreError>;
 
-    /// Raises each channel's head to at least the given next index, marking it unread
-    /// unless its reader is already there; a channel that turns unread is unread
-    /// `since` now.
-    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)], now: EpochMs) -> Result<(), StoreError>;
-
     /// Channels with messages past what their reader has read: up to `limit` of them,
     /// after `after` in root order.
     async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<UnreadChannel>, StoreError>;
 
     /// Everything before `next_index` of `root` has been read. The channel stays unread
-    /// if a message at or past `next_index` is stored (or is stored meanwhile).
-    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<(), StoreError>;
+    /// if a message at or past `next_index` is stored (or is stored meanwhile), and then
+    /// the answer is `true`: its reader is still behind, and nobody else will tell it
+    /// (see [`receive`](Self::receive)).
+    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<bool, StoreError>;
+}
+
+/// What [`ChannelStore::receive`] did with one envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Another envelope is stored at its address; nothing changed.
+    Taken,
+    /// Stored. `turned_unread`: its channel's reader had read everything before it.
+    Stored { turned_unread: bool },
 }
 
 /// A channel with messages its reader has not read.

@@ -150,12 +150,12 @@ impl AccountStore for SqliteAccountStore {
     }
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {
-        let id = registration.as_str().to_owned();
-        self.db
-            .read(move |conn| {
-                conn.prepare_cached(ACCOUNT_QUERY)?.query_row([&id], account_row).optional().map_err(StoreError::from)
-            })
-            .await
+        self.db.lookup(|conn| {
+            conn.prepare_cached(ACCOUNT_QUERY)?
+                .query_row([registration.as_str()], account_row)
+                .optional()
+                .map_err(StoreError::from)
+        })
     }
 
     async fn get_many(&self, registrations: &[RegistrationId]) -> Result<Vec<(RegistrationId, Account)>, StoreError> {

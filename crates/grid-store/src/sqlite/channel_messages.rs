@@ -8,7 +8,7 @@ use grid_core::{ChannelRoot, EpochMs};
 use rusqlite::{OptionalExtension, named_params};
 
 use super::SqliteDb;
-use crate::{ChannelStore, StoreError, UnreadChannel};
+use crate::{ChannelStore, Received, StoreError, UnreadChannel};
 
 /// The channel node's envelopes in the embedded SQLite database.
 #[derive(Clone)]
@@ -71,16 +71,13 @@ impl ChannelStore for SqliteChannelStore {
     }
 
     async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError> {
-        let address = address.as_str().to_owned();
-        self.db
-            .read(move |conn| {
-                let text: Option<String> = conn
-                    .prepare_cached("SELECT envelope FROM channel_messages WHERE address = ?1")?
-                    .query_row([&address], |row| row.get(0))
-                    .optional()?;
-                text.as_deref().map(stored_envelope).transpose()
-            })
-            .await
+        self.db.lookup(|conn| {
+            let text: Option<String> = conn
+                .prepare_cached("SELECT envelope FROM channel_messages WHERE address = ?1")?
+                .query_row([address.as_str()], |row| row.get(0))
+                .optional()?;
+            text.as_deref().map(stored_envelope).transpose()
+        })
     }
 
     async fn get_many(&self, addresses: &[MessageAddress]) -> Result<HashMap<MessageAddress, Envelope>, StoreError> {
@@ -104,28 +101,45 @@ impl ChannelStore for SqliteChannelStore {
             .await
     }
 
-    async fn raise_heads(&self, heads: &[(ChannelRoot, u64)], now: EpochMs) -> Result<(), StoreError> {
-        let heads: Vec<(String, i64)> = heads
+    async fn receive(
+        &self,
+        messages: &[(MessageAddress, Envelope)],
+        now: EpochMs,
+    ) -> Result<Vec<Received>, StoreError> {
+        let rows = messages
             .iter()
-            .map(|(root, next)| Ok((root.to_string(), stored_index(*next)?)))
-            .collect::<Result<_, StoreError>>()?;
+            .map(|(a, e)| Ok((a.as_str().to_owned(), e.to_json(), e.root().to_string(), stored_index(e.index() + 1)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let now = stored_index(now.get())?;
         self.db
             .write(move |conn| {
-                {
-                    // SET reads the row as it was: a channel unread already keeps its time.
-                    let mut raise = conn.prepare_cached(
-                        "INSERT INTO channel_heads (root, next_index, unread_since) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (root) DO UPDATE SET
-                            next_index = max(next_index, excluded.next_index),
-                            unread_since = CASE WHEN next_index > read_index
-                                THEN coalesce(unread_since, excluded.unread_since) ELSE excluded.unread_since END",
-                    )?;
-                    for (root, next) in &heads {
-                        raise.execute(rusqlite::params![root, next, now])?;
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO channel_messages (address, envelope, attached_ms)
+                     VALUES (?1, ?2, ?3) ON CONFLICT (address) DO NOTHING",
+                )?;
+                let mut was_read =
+                    conn.prepare_cached("SELECT next_index <= read_index FROM channel_heads WHERE root = ?1")?;
+                // SET reads the row as it was: a channel unread already keeps its time.
+                let mut raise = conn.prepare_cached(
+                    "INSERT INTO channel_heads (root, next_index, unread_since) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (root) DO UPDATE SET
+                        next_index = max(next_index, excluded.next_index),
+                        unread_since = CASE WHEN next_index > read_index
+                            THEN coalesce(unread_since, excluded.unread_since) ELSE excluded.unread_since END
+                     RETURNING next_index > read_index",
+                )?;
+                let mut received = Vec::with_capacity(rows.len());
+                for (address, text, root, next) in &rows {
+                    if insert.execute(rusqlite::params![address, text, now])? == 0 {
+                        received.push(Received::Taken);
+                        continue;
                     }
+                    let read_before =
+                        was_read.query_row([root], |row| row.get::<_, bool>(0)).optional()?.unwrap_or(true);
+                    let unread_now: bool = raise.query_row(rusqlite::params![root, next, now], |row| row.get(0))?;
+                    received.push(Received::Stored { turned_unread: read_before && unread_now });
                 }
-                Ok(())
+                Ok(received)
             })
             .await
     }
@@ -156,13 +170,18 @@ impl ChannelStore for SqliteChannelStore {
             .await
     }
 
-    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<(), StoreError> {
+    async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<bool, StoreError> {
         let (root, next) = (root.to_string(), stored_index(next_index)?);
         self.db
             .write(move |conn| {
-                conn.prepare_cached("UPDATE channel_heads SET read_index = max(read_index, ?2) WHERE root = ?1")?
-                    .execute(rusqlite::params![root, next])?;
-                Ok(())
+                let still_unread = conn
+                    .prepare_cached(
+                        "UPDATE channel_heads SET read_index = max(read_index, ?2) WHERE root = ?1
+                         RETURNING next_index > read_index",
+                    )?
+                    .query_row(rusqlite::params![root, next], |row| row.get(0))
+                    .optional()?;
+                Ok(still_unread.unwrap_or(false))
             })
             .await
     }

@@ -48,21 +48,21 @@ impl ItemStore for SqliteItemStore {
     }
 
     async fn get(&self, key: &ItemKey) -> Result<Option<JsonItem>, StoreError> {
-        let (registration, context, id) = key_strings(key);
-        self.db
-            .read(move |conn| {
-                let body: Option<String> = conn
-                    .prepare_cached(
-                        "SELECT body FROM items
-                         WHERE registration_id = :registration AND context = :context AND id = :id",
-                    )?
-                    .query_row(named_params! {":registration": registration, ":context": context, ":id": id}, |row| {
-                        row.get(0)
-                    })
-                    .optional()?;
-                body.as_deref().map(stored_item).transpose()
-            })
-            .await
+        self.db.lookup(|conn| {
+            let body: Option<String> = conn
+                .prepare_cached(
+                    "SELECT body FROM items WHERE registration_id = :registration AND context = :context AND id = :id",
+                )?
+                .query_row(
+                    named_params! {
+                        ":registration": key.registration.as_str(), ":context": key.context.as_str(),
+                        ":id": key.id.as_str(),
+                    },
+                    |row| row.get(0),
+                )
+                .optional()?;
+            body.as_deref().map(stored_item).transpose()
+        })
     }
 
     async fn delete(&self, key: &ItemKey) -> Result<bool, StoreError> {

@@ -217,7 +217,7 @@ impl ReadingStore for SqliteReadingStore {
 #[async_trait]
 impl SettlementStore for SqliteSettlementStore {
     async fn head(&self) -> Result<SettlementHead, StoreError> {
-        self.db.read(|conn| head(conn)).await
+        self.db.lookup(head)
     }
 
     async fn initialize(&self, latest: PeriodStart) -> Result<(), StoreError> {

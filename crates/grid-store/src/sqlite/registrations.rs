@@ -130,32 +130,25 @@ impl RegistrationStore for SqliteRegistrationStore {
 
     async fn id_owner(&self, id: &RegistrationId) -> Result<Option<RegistrationId>, StoreError> {
         let folded = id.folded();
-        self.db
-            .read(move |conn| {
-                let owner: Option<String> = conn
-                    .prepare_cached("SELECT registration_id FROM registration_ids WHERE folded = ?1")?
-                    .query_row([&folded], |r| r.get(0))
-                    .optional()?;
-                owner
-                    .map(|o| {
-                        RegistrationId::parse(o).map_err(|e| StoreError::Corrupt(format!("registration_ids: {e}")))
-                    })
-                    .transpose()
-            })
-            .await
+        self.db.lookup(|conn| {
+            let owner: Option<String> = conn
+                .prepare_cached("SELECT registration_id FROM registration_ids WHERE folded = ?1")?
+                .query_row([&folded], |r| r.get(0))
+                .optional()?;
+            owner
+                .map(|o| RegistrationId::parse(o).map_err(|e| StoreError::Corrupt(format!("registration_ids: {e}"))))
+                .transpose()
+        })
     }
 
     async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned<Registration>>, StoreError> {
-        let id = id.as_str().to_owned();
-        self.db
-            .read(move |conn| {
-                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM registrations WHERE id = ?1"))?
-                    .query_row([&id], read)
-                    .optional()?
-                    .map(into_domain)
-                    .transpose()
-            })
-            .await
+        self.db.lookup(|conn| {
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM registrations WHERE id = ?1"))?
+                .query_row([id.as_str()], read)
+                .optional()?
+                .map(into_domain)
+                .transpose()
+        })
     }
 
     async fn get_many(&self, ids: &[RegistrationId]) -> Result<Vec<Versioned<Registration>>, StoreError> {
@@ -272,16 +265,12 @@ impl RegistrationStore for SqliteRegistrationStore {
     }
 
     async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError> {
-        let root = root.as_str().to_owned();
-        let owner: Option<String> = self
-            .db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT registration_id FROM channel_roots WHERE root = ?1")?
-                    .query_row([&root], |r| r.get(0))
-                    .optional()?)
-            })
-            .await?;
+        let owner: Option<String> = self.db.lookup(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT registration_id FROM channel_roots WHERE root = ?1")?
+                .query_row([root.as_str()], |r| r.get(0))
+                .optional()?)
+        })?;
         owner
             .map(|id| RegistrationId::parse(id).map_err(|e| StoreError::Corrupt(format!("channel root owner: {e}"))))
             .transpose()

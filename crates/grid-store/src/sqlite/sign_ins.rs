@@ -37,16 +37,13 @@ impl SignInLog for SqliteSignInLog {
     }
 
     async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError> {
-        let session = session.to_owned();
-        self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT 1 FROM revoked_sessions WHERE session = ?1 AND until_ms > ?2")?
-                    .query_row(rusqlite::params![session, now], |_| Ok(()))
-                    .optional()?
-                    .is_some())
-            })
-            .await
+        self.db.lookup(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT 1 FROM revoked_sessions WHERE session = ?1 AND until_ms > ?2")?
+                .query_row(rusqlite::params![session, now], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
     }
 
     async fn count_attempt(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError> {
