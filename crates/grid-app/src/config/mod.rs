@@ -114,7 +114,7 @@ pub struct MarketConfig {
     pub job_interval: Duration,
     /// `READING_SHARDS` (default 4): DynamoDB partitions per period of readings.
     pub reading_shards: u32,
-    /// `POLL_CONCURRENCY`: channels one poll worker reads at once (default 4 over
+    /// `POLL_CONCURRENCY`: channels one poll worker reads at once (default 16 over
     /// SQLite; 1 on AWS, where concurrent poller invocations are the parallelism).
     pub poll_concurrency: usize,
     /// `GRID_WALLET` (default `grid-wallet`): the grid's payment addresses are
@@ -357,7 +357,7 @@ impl MarketConfig {
                 parse(
                     get("POLL_CONCURRENCY"),
                     "POLL_CONCURRENCY",
-                    if matches!(store, StoreBackend::Sqlite) { 4 } else { 1 },
+                    if matches!(store, StoreBackend::Sqlite) { 16 } else { 1 },
                 )?,
                 "POLL_CONCURRENCY",
                 1..=64,
@@ -480,7 +480,7 @@ mod tests {
                     full_sweep: Duration::from_secs(3_600),
                     job_interval: Duration::from_secs(5),
                     reading_shards: 4,
-                    poll_concurrency: 4,
+                    poll_concurrency: 16,
                     wallet: "grid-wallet".to_owned(),
                     monitor: MonitorConfig {
                         connection_pool: 4,

@@ -119,7 +119,7 @@ pub struct Poller {
     /// How the poller reads channels.
     pub channels: Arc<dyn ChannelClient>,
     pub period: PeriodLength,
-    /// Channels of a work message read at once (`POLL_CONCURRENCY`).
+    /// Channels read at once (`POLL_CONCURRENCY`).
     pub concurrency: usize,
 }
 

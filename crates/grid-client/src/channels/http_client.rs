@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{Attached, ChannelClient, ChannelClientError};
@@ -32,6 +32,18 @@ struct Answer {
 #[derive(Deserialize)]
 struct BatchAnswer {
     messages: HashMap<String, Box<RawValue>>,
+}
+
+/// A batch-put's body, the envelopes embedded as they are (never re-parsed).
+#[derive(Serialize)]
+struct BatchPut<'a> {
+    messages: Vec<BatchPutMessage<'a>>,
+}
+
+#[derive(Serialize)]
+struct BatchPutMessage<'a> {
+    address: &'a str,
+    envelope: &'a RawValue,
 }
 
 #[derive(Deserialize)]
@@ -71,17 +83,19 @@ impl ChannelClient for HttpChannelClient {
     async fn attach_many(&self, messages: &[(MessageAddress, Envelope)]) -> Result<Vec<Attached>, ChannelClientError> {
         let mut attached = Vec::with_capacity(messages.len());
         for chunk in messages.chunks(BATCH_PUT) {
-            let body: Vec<serde_json::Value> = chunk
+            let envelopes: Vec<Box<RawValue>> = chunk
                 .iter()
-                .map(|(address, envelope)| {
-                    let envelope = RawValue::from_string(envelope.to_json()).expect("an envelope is valid JSON");
-                    serde_json::json!({ "address": address, "envelope": envelope })
-                })
+                .map(|(_, envelope)| RawValue::from_string(envelope.to_json()).expect("an envelope is valid JSON"))
+                .collect();
+            let messages = chunk
+                .iter()
+                .zip(&envelopes)
+                .map(|((address, _), envelope)| BatchPutMessage { address: address.as_str(), envelope })
                 .collect();
             let response = self
                 .http
                 .post(format!("{}/channels/messages/batch-put", self.base))
-                .json(&serde_json::json!({ "messages": body }))
+                .json(&BatchPut { messages })
                 .send()
                 .await
                 .map_err(|e| ChannelClientError::Unavailable(Box::new(e)))?;

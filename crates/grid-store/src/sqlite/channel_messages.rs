@@ -1,6 +1,6 @@
 //! `ChannelStore` over the `channel_messages` table.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress};
@@ -117,6 +117,17 @@ impl ChannelStore for SqliteChannelStore {
                     "INSERT INTO channel_messages (address, envelope, attached_ms)
                      VALUES (?1, ?2, ?3) ON CONFLICT (address) DO NOTHING",
                 )?;
+                // Each channel's head once, past the highest of its envelopes stored here.
+                let mut stored = Vec::with_capacity(rows.len());
+                let mut heads: BTreeMap<&str, i64> = BTreeMap::new();
+                for (address, text, root, next) in &rows {
+                    let was_stored = insert.execute(rusqlite::params![address, text, now])? > 0;
+                    if was_stored {
+                        let head = heads.entry(root.as_str()).or_default();
+                        *head = (*head).max(*next);
+                    }
+                    stored.push(was_stored);
+                }
                 let mut was_read =
                     conn.prepare_cached("SELECT next_index <= read_index FROM channel_heads WHERE root = ?1")?;
                 // SET reads the row as it was: a channel unread already keeps its time.
@@ -128,18 +139,24 @@ impl ChannelStore for SqliteChannelStore {
                             THEN coalesce(unread_since, excluded.unread_since) ELSE excluded.unread_since END
                      RETURNING next_index > read_index",
                 )?;
-                let mut received = Vec::with_capacity(rows.len());
-                for (address, text, root, next) in &rows {
-                    if insert.execute(rusqlite::params![address, text, now])? == 0 {
-                        received.push(Received::Taken);
-                        continue;
-                    }
+                let mut turned_unread = BTreeSet::new();
+                for (root, next) in heads {
                     let read_before =
                         was_read.query_row([root], |row| row.get::<_, bool>(0)).optional()?.unwrap_or(true);
                     let unread_now: bool = raise.query_row(rusqlite::params![root, next, now], |row| row.get(0))?;
-                    received.push(Received::Stored { turned_unread: read_before && unread_now });
+                    if read_before && unread_now {
+                        turned_unread.insert(root);
+                    }
                 }
-                Ok(received)
+                // The channel's first envelope stored here tells its reader.
+                Ok(rows
+                    .iter()
+                    .zip(stored)
+                    .map(|((_, _, root, _), stored)| match stored {
+                        true => Received::Stored { turned_unread: turned_unread.remove(root.as_str()) },
+                        false => Received::Taken,
+                    })
+                    .collect())
             })
             .await
     }
