@@ -70,7 +70,9 @@ scripts/iam/node_modules/.installed: scripts/iam/package-lock.json
 	touch $@
 
 ## The hot paths measured (release builds), each figure beside its target; JSON in
-## target/bench/. The Lambda part reads the arm64 zips, and times the cold starts of
+## target/bench/. Each HTTP workload is timed right after a bare hyper server (the
+## bare_http example) and given as a share of it; `BASELINE=path/to/gridctl` runs that
+## build's own bench of each part right after this one's and prints both side by side. The Lambda part reads the arm64 zips, and times the cold starts of
 ## the functions and of a minimal `hello` function built for this machine with the same
 ## (release) profile, over a moto server; off arm64 it also runs the zips' bootstraps
 ## under qemu-user. The cost probe counts AWS requests per reading; criterion times the
@@ -80,8 +82,8 @@ bench: bench-tools tools
 	rustup target add aarch64-unknown-linux-gnu
 	$(LAMBDA_BUILD) -p grid-functions -p lambda-hello
 	cargo build --release --locked -p grid-functions -p lambda-hello --bins --example provision --example aws_cost
-	cargo build --release --locked -p gridctl
-	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench && target/release/examples/aws_cost'
+	cargo build --release --locked -p gridctl --bins --example bare_http
+	scripts/with-moto sh -c 'target/release/gridctl bench --out target/bench $(if $(BASELINE),--baseline $(BASELINE)) && target/release/examples/aws_cost'
 	cargo bench --locked -p grid-core --bench core -- --warm-up-time 1 --measurement-time 2
 
 ## wrk (Debian package) drives the HTTP load; qemu-user and Debian's arm64 C library run

@@ -137,12 +137,12 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             "msg/s",
         ),
         Figure::new("publish through the node, 100 per batch-put", batched / published, "msg/s"),
-        Figure::new("poll: read, open, store", messages / polled, "msg/s"),
+        Figure::new("poll: read, open, store", messages / polled, "msg/s").at_least(65_000.0),
         Figure::new(
             "end to end (batch-put, then poll)",
             1.0 / (1.0 / (batched / published) + 1.0 / (messages / polled)),
             "msg/s",
         )
-        .at_least(30_000.0),
+        .at_least(40_000.0),
     ])
 }

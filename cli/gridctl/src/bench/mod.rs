@@ -43,6 +43,14 @@ pub struct BenchArgs {
     /// are not run apart from the host builds).
     #[arg(long)]
     arm64_runner: Option<String>,
+    /// The bare HTTP server each HTTP workload is timed beside (`make bench` builds it:
+    /// the `bare_http` example of gridctl).
+    #[arg(long, default_value = "target/release/examples/bare_http")]
+    bare_http: PathBuf,
+    /// Another build of gridctl (the commit before a change, say) whose own bench runs
+    /// each part right after this one's, its figures printed beside these.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Smaller sizes, for a quick look (the targets are for the full sizes).
     #[arg(long)]
     quick: bool,
@@ -63,11 +71,27 @@ pub struct Figure {
     pub value: f64,
     pub unit: &'static str,
     pub target: Option<Target>,
+    /// What it was timed beside in the same run (the machine's speed drifts by ±20 %
+    /// within an hour, so a figure alone cannot tell a slow hour from a regression).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beside: Option<Beside>,
+}
+
+/// A figure of something else timed right beside a [`Figure`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Beside {
+    pub what: &'static str,
+    pub value: f64,
 }
 
 impl Figure {
     pub fn new(name: impl Into<String>, value: f64, unit: &'static str) -> Self {
-        Self { name: name.into(), value, unit, target: None }
+        Self { name: name.into(), value, unit, target: None, beside: None }
+    }
+
+    pub fn beside(mut self, what: &'static str, value: f64) -> Self {
+        self.beside = Some(Beside { what, value });
+        self
     }
 
     pub fn at_least(mut self, target: f64) -> Self {
@@ -163,7 +187,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "codec" => codec::run(args.quick),
             "ingest" => ingest::run(args.quick).await?,
             "settle" => settle::run(args.quick).await?,
-            "http" => http::run(args.quick).await?,
+            "http" => http::run(args.quick, &args.bare_http).await?,
             "idle" => idle::run(args.quick).await?,
             "lambda" => footprint::run(&builds).await?,
             _ => unreachable!("the parts are listed above"),
@@ -179,9 +203,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 Some(false) => "✗",
                 None => " ",
             };
-            println!("  {mark} {:<58} {:>12} {:<10} {}", f.name, show(f.value), f.unit, target);
+            let beside = f.beside.as_ref().map(|b| format!("   {} {}", b.what, show(b.value))).unwrap_or_default();
+            println!("  {mark} {:<58} {:>12} {:<10} {:<12}{beside}", f.name, show(f.value), f.unit, target);
         }
         println!("  ({:.1} s)\n", started.elapsed().as_secs_f64());
+        if let (Some(baseline), true) = (&args.baseline, part != "lambda") {
+            beside_baseline(baseline, part, args.quick, &figures)?;
+        }
         let path = args.out.join(format!("{part}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(&figures)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -192,3 +220,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("results in {}/", args.out.display());
     Ok(())
 }
+
+/// A figure as another build's bench wrote it.
+#[derive(Debug, serde::Deserialize)]
+struct TheirFigure {
+    name: String,
+    value: f64,
+}
+
+/// Runs `baseline`'s own bench of `part` now, right after this build's, and prints its
+/// figures beside `ours` (matched by name), with each ratio.
+fn beside_baseline(baseline: &std::path::Path, part: &str, quick: bool, ours: &[Figure]) -> anyhow::Result<()> {
+    let out = tempfile::tempdir()?;
+    let mut command = std::process::Command::new(baseline);
+    command.args(["bench", "--only", part, "--out"]).arg(out.path());
+    if quick {
+        command.arg("--quick");
+    }
+    let status = command
+        .stdout(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run the baseline {}", baseline.display()))?;
+    anyhow::ensure!(status.success(), "the baseline's bench of {part} failed ({status})");
+    let path = out.path().join(format!("{part}.json"));
+    let theirs: Vec<TheirFigure> = serde_json::from_str(&std::fs::read_to_string(&path)?)
+        .with_context(|| format!("cannot read the baseline's {}", path.display()))?;
+    println!("  beside {} (its bench of {part}, run right after):", baseline.display());
+    println!("    {:<58} {:>12} {:>12} {:>8}", "", "this build", "baseline", "ratio");
+    // A name repeated (each workload's "p99") matches the same occurrence of it there.
+    for (i, f) in ours.iter().enumerate() {
+        let nth = ours[..i].iter().filter(|o| o.name == f.name).count();
+        if let Some(their) = theirs.iter().filter(|t| t.name.trim() == f.name.trim()).nth(nth) {
+            println!("    {:<58} {:>12} {:>12} {:>7.2}×", f.name, show(f.value), show(their.value), f.value / their.value);
+        }
+    }
+    println!();
+    Ok(())
+}
+

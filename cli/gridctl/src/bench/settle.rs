@@ -161,7 +161,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         let mut job_figure = Figure::new(format!("whole job on SQLite (clearing), {label}"), job, "s");
         if last && !quick {
             pure_figure = pure_figure.at_most(0.5);
-            job_figure = job_figure.at_most(5.0);
+            job_figure = job_figure.at_most(3.0);
         }
         figures.push(pure_figure);
         figures.push(job_figure);
