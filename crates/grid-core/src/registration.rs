@@ -17,17 +17,37 @@ pub struct ReturnChannel {
     pub side_key: SideKey,
     /// Where the grid writes next; addresses below it are known to be taken.
     pub next_index: u64,
+    /// The seed's public key, kept beside it: deriving it is a scalar multiplication,
+    /// as costly as signing, and settlement writes to every billed consumer's channel.
+    public_key: [u8; 32],
 }
 
 impl ReturnChannel {
     /// A fresh channel with a random seed and side key, nothing written yet.
     pub fn generate() -> Self {
-        Self { seed: ChannelSeed::generate(), side_key: SideKey::generate(), next_index: 0 }
+        Self::new(ChannelSeed::generate(), SideKey::generate(), 0)
+    }
+
+    /// The channel of `seed` and `side_key`, written up to `next_index`.
+    pub fn new(seed: ChannelSeed, side_key: SideKey, next_index: u64) -> Self {
+        let public_key = *ChannelSecrets::new(&seed, side_key.clone()).public_key();
+        Self { seed, side_key, next_index, public_key }
+    }
+
+    /// [`new`](Self::new), with the seed's public key as it was stored beside it (the
+    /// store's own record: it is not derived again).
+    pub fn with_public_key(seed: ChannelSeed, public_key: [u8; 32], side_key: SideKey, next_index: u64) -> Self {
+        Self { seed, side_key, next_index, public_key }
+    }
+
+    /// The seed's public key.
+    pub fn public_key(&self) -> &[u8; 32] {
+        &self.public_key
     }
 
     /// The keys to write (and read) it.
     pub fn secrets(&self) -> ChannelSecrets {
-        ChannelSecrets::new(&self.seed, self.side_key.clone())
+        ChannelSecrets::with_public_key(&self.seed, self.public_key, self.side_key.clone())
     }
 }
 

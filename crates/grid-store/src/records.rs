@@ -30,6 +30,9 @@ pub(crate) struct RegistrationRecord {
     pub return_seed: Option<String>,
     pub return_side_key: Option<String>,
     pub return_next_index: Option<u64>,
+    /// The return channel's public key (hex); absent in records written before it was
+    /// kept, where it is derived from the seed.
+    pub return_public_key: Option<String>,
     pub cursor_next_index: u64,
     pub cursor_closed: bool,
 }
@@ -51,6 +54,7 @@ impl From<&Registration> for RegistrationRecord {
             return_seed: r.return_channel.as_ref().map(|c| c.seed.expose_hex()),
             return_side_key: r.return_channel.as_ref().map(|c| c.side_key.expose().to_owned()),
             return_next_index: r.return_channel.as_ref().map(|c| c.next_index),
+            return_public_key: r.return_channel.as_ref().map(|c| hex::encode(c.public_key())),
             cursor_next_index: r.cursor.next_index,
             cursor_closed: r.cursor.closed,
         }
@@ -77,11 +81,18 @@ impl RegistrationRecord {
             _ => return Err(corrupt("channel", &"root and side key must be stored together")),
         };
         let return_channel = match (&self.return_seed, &self.return_side_key, self.return_next_index) {
-            (Some(seed), Some(key), Some(next_index)) => Some(ReturnChannel {
-                seed: ChannelSeed::from_hex(seed).map_err(|e| corrupt("return seed", &e))?,
-                side_key: SideKey::parse(key.as_str()).map_err(|e| corrupt("return side key", &e))?,
-                next_index,
-            }),
+            (Some(seed), Some(key), Some(next_index)) => {
+                let seed = ChannelSeed::from_hex(seed).map_err(|e| corrupt("return seed", &e))?;
+                let side_key = SideKey::parse(key.as_str()).map_err(|e| corrupt("return side key", &e))?;
+                Some(match &self.return_public_key {
+                    Some(key) => {
+                        let mut public_key = [0u8; 32];
+                        hex::decode_to_slice(key, &mut public_key).map_err(|e| corrupt("return public key", &e))?;
+                        ReturnChannel::with_public_key(seed, public_key, side_key, next_index)
+                    }
+                    None => ReturnChannel::new(seed, side_key, next_index),
+                })
+            }
             (None, None, None) => None,
             _ => return Err(corrupt("return channel", &"seed, side key and index must be stored together")),
         };

@@ -78,8 +78,10 @@ impl Serve {
 
     fn spawn(mut command: Command) -> anyhow::Result<Self> {
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-        let first =
-            BufReader::new(child.stdout.take().expect("piped")).lines().next().context("the server printed nothing")??;
+        let first = BufReader::new(child.stdout.take().expect("piped"))
+            .lines()
+            .next()
+            .context("the server printed nothing")??;
         let base = first.rsplit(' ').next().context("no address")?.to_owned();
         Ok(Self { child, base })
     }

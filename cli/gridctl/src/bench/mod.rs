@@ -251,10 +251,15 @@ fn beside_baseline(baseline: &std::path::Path, part: &str, quick: bool, ours: &[
     for (i, f) in ours.iter().enumerate() {
         let nth = ours[..i].iter().filter(|o| o.name == f.name).count();
         if let Some(their) = theirs.iter().filter(|t| t.name.trim() == f.name.trim()).nth(nth) {
-            println!("    {:<58} {:>12} {:>12} {:>7.2}×", f.name, show(f.value), show(their.value), f.value / their.value);
+            println!(
+                "    {:<58} {:>12} {:>12} {:>7.2}×",
+                f.name,
+                show(f.value),
+                show(their.value),
+                f.value / their.value
+            );
         }
     }
     println!();
     Ok(())
 }
-

@@ -41,11 +41,11 @@ pub async fn an_inserted_registration_reads_back_at_version_one(store: Store) {
 
     let mut consumer = registration("contract-read-3");
     consumer.item_type = ItemType::Consumer;
-    consumer.return_channel = Some(ReturnChannel {
-        seed: ChannelSeed::from_bytes([9; 32]),
-        side_key: SideKey::parse("ReturnSideKey00000001").unwrap(),
-        next_index: (1 << 53) - 1,
-    });
+    consumer.return_channel = Some(ReturnChannel::new(
+        ChannelSeed::from_bytes([9; 32]),
+        SideKey::parse("ReturnSideKey00000001").unwrap(),
+        (1 << 53) - 1,
+    ));
     store.insert(&consumer).await.unwrap();
     assert_eq!(store.get(&consumer.id).await.unwrap().unwrap().value, consumer);
 
@@ -335,11 +335,8 @@ pub async fn getting_many_finds_the_ones_that_exist(store: Store) {
 pub async fn return_channel_indexes_only_move_forward(store: Store) {
     let mut consumer = registration("consumer-0201");
     consumer.item_type = ItemType::Consumer;
-    consumer.return_channel = Some(ReturnChannel {
-        seed: ChannelSeed::from_bytes([3; 32]),
-        side_key: SideKey::parse("ReturnKey000000001").unwrap(),
-        next_index: 4,
-    });
+    consumer.return_channel =
+        Some(ReturnChannel::new(ChannelSeed::from_bytes([3; 32]), SideKey::parse("ReturnKey000000001").unwrap(), 4));
     store.insert(&consumer).await.unwrap();
     store.insert(&registration("producer-0202")).await.unwrap();
     store

@@ -295,6 +295,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX registrations_by_type ON registrations (item_type, id);
     CREATE INDEX rejected_messages_recent ON rejected_messages (rejected_ms);
     "#,
+    // 15: each return channel's public key beside its seed, so settlement signs payment
+    // requests without deriving it (issue 28). Older rows derive it when read.
+    r#"
+    ALTER TABLE registrations ADD COLUMN return_public_key TEXT;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

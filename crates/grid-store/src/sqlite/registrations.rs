@@ -21,7 +21,7 @@ impl SqliteRegistrationStore {
 }
 
 const COLUMNS: &str = "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
-     return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version";
+     return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version, return_public_key";
 
 fn params(record: &RegistrationRecord) -> Vec<(&'static str, Box<dyn ToSql>)> {
     vec![
@@ -36,6 +36,7 @@ fn params(record: &RegistrationRecord) -> Vec<(&'static str, Box<dyn ToSql>)> {
         (":return_seed", Box::new(record.return_seed.clone())),
         (":return_side_key", Box::new(record.return_side_key.clone())),
         (":return_next_index", Box::new(record.return_next_index)),
+        (":return_public_key", Box::new(record.return_public_key.clone())),
         (":cursor_next_index", Box::new(record.cursor_next_index)),
         (":cursor_closed", Box::new(record.cursor_closed)),
     ]
@@ -57,6 +58,7 @@ fn read(row: &Row<'_>) -> rusqlite::Result<(RegistrationRecord, u64)> {
             return_next_index: row.get(10)?,
             cursor_next_index: row.get(11)?,
             cursor_closed: row.get(12)?,
+            return_public_key: row.get(14)?,
         },
         row.get(13)?,
     ))
@@ -111,10 +113,11 @@ impl RegistrationStore for SqliteRegistrationStore {
                 let inserted = conn.execute(
                     "INSERT INTO registrations
                         (id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
-                         return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version)
+                         return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version,
+                         return_public_key)
                      VALUES (:id, :item_name, :item_type, :created_ms, :updated_ms, :removed_ms, :channel_root,
                              :channel_side_key, :return_seed, :return_side_key, :return_next_index,
-                             :cursor_next_index, :cursor_closed, 1)
+                             :cursor_next_index, :cursor_closed, 1, :return_public_key)
                      ON CONFLICT (id) DO NOTHING",
                     named.as_slice(),
                 )?;
@@ -212,7 +215,7 @@ impl RegistrationStore for SqliteRegistrationStore {
                         created_ms = :created_ms, updated_ms = :updated_ms, removed_ms = :removed_ms,
                         channel_root = :channel_root, channel_side_key = :channel_side_key,
                         return_seed = :return_seed, return_side_key = :return_side_key,
-                        return_next_index = :return_next_index,
+                        return_next_index = :return_next_index, return_public_key = :return_public_key,
                         cursor_next_index = :cursor_next_index, cursor_closed = :cursor_closed,
                         version = version + 1
                      WHERE id = :id AND version = :expected",
