@@ -60,6 +60,9 @@ impl Poller {
             channels: channel_client(stores),
             period: config.market.period,
             concurrency: config.market.poll_concurrency,
+            grace: std::time::Duration::from_secs(config.market.grace_secs),
+            last_beat: Default::default(),
+            last_head: Default::default(),
         }
     }
 }

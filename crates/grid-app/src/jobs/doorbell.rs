@@ -10,11 +10,11 @@
 //! scheduled run catches. Duplicate notifications are harmless: polling moves a
 //! registration's cursor conditionally, so a message is read into the books once.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use grid_core::{ChannelRoot, RegistrationId};
-use grid_store::{MessageQueue, RegistrationStore};
+use grid_store::{MessageQueue, RegistrationStore, StoreError};
 use tokio::sync::Notify;
 
 use super::poller::work_messages;
@@ -25,11 +25,33 @@ pub struct Doorbell {
     registrations: Arc<dyn RegistrationStore>,
     queue: Arc<dyn MessageQueue>,
     woken: Arc<Notify>,
+    /// Channels' registrations looked up already: a root, once bound, backs its
+    /// registration for good, so this process never asks twice (on AWS each was a read).
+    owners: Arc<Mutex<HashMap<ChannelRoot, RegistrationId>>>,
 }
+
+/// Owners remembered at most; past it the memory starts afresh.
+const OWNERS_KEPT: usize = 10_000;
 
 impl Doorbell {
     pub fn new(registrations: Arc<dyn RegistrationStore>, queue: Arc<dyn MessageQueue>) -> Self {
-        Self { registrations, queue, woken: Arc::new(Notify::new()) }
+        Self { registrations, queue, woken: Arc::new(Notify::new()), owners: Default::default() }
+    }
+
+    /// The registration bound to `root`, if any.
+    async fn owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError> {
+        if let Some(owner) = self.owners.lock().unwrap_or_else(|p| p.into_inner()).get(root) {
+            return Ok(Some(owner.clone()));
+        }
+        let owner = self.registrations.channel_owner(root).await?;
+        if let Some(owner) = &owner {
+            let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+            if owners.len() >= OWNERS_KEPT {
+                owners.clear();
+            }
+            owners.insert(root.clone(), owner.clone());
+        }
+        Ok(owner)
     }
 
     /// What a poller in this process waits on (`gridctl serve`); on Lambda the queue's
@@ -47,7 +69,7 @@ impl Doorbell {
         let roots: BTreeSet<ChannelRoot> = turned_unread.into_iter().collect();
         let mut owners = Vec::with_capacity(roots.len());
         for root in &roots {
-            match self.registrations.channel_owner(root).await {
+            match self.owner(root).await {
                 Ok(Some(owner)) => owners.push(owner),
                 Ok(None) => {}
                 Err(e) => {

@@ -29,6 +29,23 @@ async fn heartbeat(log: &dyn HeartbeatLog, job: &'static str, report: &impl serd
     record(log, job, report).await;
 }
 
+/// Whether something done at most once per interval is due now, shared by clones (the
+/// poller's tasks) of what holds it.
+#[derive(Clone, Default)]
+pub(crate) struct Every(std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>);
+
+impl Every {
+    /// True, and noted, if it was never done or `interval` has passed since.
+    fn due(&self, interval: std::time::Duration) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|at| at.elapsed() >= interval);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    }
+}
+
 /// Writes a heartbeat: a run of `job`, or (for [`LATE_READINGS`]) the latest of an event.
 async fn record(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Serialize) {
     let beat = Heartbeat {

@@ -38,6 +38,14 @@ const MAX_MESSAGES_PER_RUN: u64 = 1_000;
 const MAX_ROUNDS: usize = 4;
 /// How far back the grid's history may start.
 const MAX_HISTORY_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// How far before its period may close the poller still writes a reading without a
+/// check against the settlement head: more than a poll can take (the poller function's
+/// timeout is 60 s, and a write it has not sent by then is never sent), so a reading
+/// written without the check lands before settlement may close its period, whatever
+/// the write's retries.
+const UNCHECKED_MARGIN: Duration = Duration::from_secs(90);
+/// How often one process records the worker's heartbeat at most.
+const WORKER_BEAT_EVERY: Duration = Duration::from_secs(60);
 /// How long a received work message is hidden from other workers.
 const VISIBILITY: Duration = Duration::from_secs(300);
 
@@ -121,6 +129,13 @@ pub struct Poller {
     pub period: PeriodLength,
     /// Channels read at once (`POLL_CONCURRENCY`).
     pub concurrency: usize,
+    /// How long after its end settlement waits before closing a period
+    /// (`SETTLEMENT_GRACE_SECS`).
+    pub grace: Duration,
+    /// When this process last recorded the worker's heartbeat.
+    pub(crate) last_beat: super::Every,
+    /// The settlement head as this process last read it.
+    pub(crate) last_head: Arc<std::sync::Mutex<Option<SettlementHead>>>,
 }
 
 impl Poller {
@@ -290,9 +305,14 @@ impl Poller {
         }
     }
 
-    /// What the portal shows of the poller's last work, and when readings last came late.
+    /// What the portal shows of the poller's last work (at most once a minute from one
+    /// process: on AWS it was a write for every notification), and when readings last
+    /// came late.
     async fn heartbeats(&self, report: &PollReport) {
-        super::heartbeat(self.stores.heartbeats.as_ref(), "poller", report).await;
+        crate::metrics::ran("poller");
+        if self.last_beat.due(WORKER_BEAT_EVERY) {
+            super::record(self.stores.heartbeats.as_ref(), "poller", report).await;
+        }
         if report.late > 0 {
             // The portal shows the last time readings came after their period settled.
             super::record(self.stores.heartbeats.as_ref(), LATE_READINGS, &LateReport { late: report.late }).await;
@@ -311,13 +331,15 @@ impl Poller {
             let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
             let (done, acknowledged) = self.work_batch(&bodies, now).await;
             report += done;
+            let mut receipts = Vec::with_capacity(messages.len());
             for (message, acknowledged) in messages.iter().zip(acknowledged) {
                 if acknowledged {
-                    self.stores.poll_work.ack(&message.receipt).await?;
+                    receipts.push(message.receipt.as_str());
                 } else {
                     tracing::warn!(message = %message.id, "polling work failed; it will be retried");
                 }
             }
+            self.stores.poll_work.ack_many(&receipts).await?;
         }
     }
 
@@ -470,13 +492,27 @@ impl Poller {
         now: EpochMs,
     ) -> Result<(), PollerError> {
         let Some(first) = readings.iter().map(|r| r.period).min() else { return Ok(()) };
-        let mut head = self.head(first, now).await?;
+        // The head this process saw last will do for readings no settlement can close
+        // yet, once settlement has begun: it cannot have moved past their periods.
+        let recent = *self.last_head.lock().unwrap_or_else(|p| p.into_inner());
+        let mut head = match recent.filter(|head| {
+            head.latest.is_some()
+                && readings.iter().all(|r| head.is_open(r.period) && self.cannot_close_yet(r.period, now))
+        }) {
+            Some(head) => head,
+            None => self.head(first, now).await?,
+        };
         // Settlement moves one period at a time; a few rounds always find open ones.
         for _ in 0..8 {
             for reading in &mut readings {
                 reading.counted_in = self.earliest_open(reading.period, &head);
             }
-            let outcomes = self.stores.readings.insert_many(&readings).await?;
+            let outcomes = if readings.iter().all(|r| r.counted_in == r.period && self.cannot_close_yet(r.period, now))
+            {
+                self.stores.readings.insert_fresh(&readings).await?
+            } else {
+                self.stores.readings.insert_many(&readings).await?
+            };
             let mut closed = Vec::new();
             for (reading, outcome) in readings.into_iter().zip(outcomes) {
                 match outcome {
@@ -493,9 +529,17 @@ impl Poller {
                 return Ok(());
             }
             readings = closed;
-            head = self.stores.settlements.head().await?;
+            head = self.read_head().await?;
         }
         Err(StoreError::Conflict(format!("no open period found for readings of {}", registration.id)).into())
+    }
+
+    /// Whether no settlement can close `period` while this poll writes to it:
+    /// settlement closes a period no sooner than its grace after its end, and that is
+    /// more than [`UNCHECKED_MARGIN`] away.
+    fn cannot_close_yet(&self, period: PeriodStart, now: EpochMs) -> bool {
+        let closes = Period::containing(period.time(), self.period).end() + self.grace.as_millis() as u64;
+        now.get() + UNCHECKED_MARGIN.as_millis() as u64 <= closes
     }
 
     /// The first period at or after `period` that still takes readings.
@@ -511,7 +555,7 @@ impl Poller {
     /// reading polled (here in period `first`) starts the grid's history: channels
     /// polled side by side (or by concurrent workers) may see theirs in any order.
     async fn head(&self, first: PeriodStart, now: EpochMs) -> Result<SettlementHead, PollerError> {
-        let head = self.stores.settlements.head().await?;
+        let head = self.read_head().await?;
         // Settlement begins with the first reading's period, but never more than
         // MAX_HISTORY back, so a bogus timestamp cannot make settlement walk through
         // years of empty periods.
@@ -527,7 +571,14 @@ impl Poller {
         let before =
             PeriodStart::parse(start.get().saturating_sub(length)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.stores.settlements.initialize(before).await?;
-        Ok(self.stores.settlements.head().await?)
+        self.read_head().await
+    }
+
+    /// The settlement head, remembered for [`store`](Self::store).
+    async fn read_head(&self) -> Result<SettlementHead, PollerError> {
+        let head = self.stores.settlements.head().await?;
+        *self.last_head.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
+        Ok(head)
     }
 
     /// Records a refused message: `reason` is the metric's dimension, `message` what the

@@ -61,7 +61,7 @@ pub struct ChannelReader {
 /// Addresses looked up at first; each window found full doubles the next, up to
 /// [`MAX_BATCH_GET`]. A channel mostly has a message or two new per poll, and every
 /// address looked up is a read (a billed one on DynamoDB).
-const FIRST_WINDOW: u64 = 4;
+const FIRST_WINDOW: u64 = 2;
 
 impl ChannelReader {
     pub fn new(access: ChannelAccess, client: Arc<dyn ChannelClient>) -> Self {

@@ -284,6 +284,34 @@ impl ReadingStore for DynamoReadingStore {
         Ok(outcomes.into_iter().map(|o| o.expect("every reading has an outcome")).collect())
     }
 
+    /// A conditional put each (one write unit), no transaction: no settlement can be
+    /// closing these readings' periods. A reading moved to a later period (it carries a
+    /// marker) still goes through [`insert_many`](Self::insert_many).
+    async fn insert_fresh(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {
+        let mut outcomes = Vec::with_capacity(readings.len());
+        for reading in readings {
+            let row = ReadingRow::from(reading);
+            if row.counted_in != row.period {
+                outcomes.extend(self.insert_many(std::slice::from_ref(reading)).await?);
+                continue;
+            }
+            let shard = shard_of(&row.registration, self.shards);
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.readings)
+                .set_item(Some(reading_item(&row, format!("{}#{shard}", row.counted_in))))
+                .condition_expression("attribute_not_exists(sk)")
+                .send()
+                .await;
+            outcomes.push(match written!(put)? {
+                true => Insertion::Stored,
+                false => Insertion::Duplicate,
+            });
+        }
+        Ok(outcomes)
+    }
+
     async fn of_registration(
         &self,
         registration: &RegistrationId,

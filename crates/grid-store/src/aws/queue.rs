@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+};
 
 use super::{AwsClients, LazyClient, backend};
 use crate::{MAX_MESSAGE_BYTES, MessageQueue, QueuedMessage, StoreError};
@@ -103,8 +105,30 @@ impl MessageQueue for SqsMessageQueue {
             .collect()
     }
 
-    async fn ack(&self, receipt: &str) -> Result<(), StoreError> {
-        self.client.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await.map_err(backend)?;
+    async fn ack_many(&self, receipts: &[&str]) -> Result<(), StoreError> {
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(*receipt).build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let output = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(backend)?;
+            // A receipt that expired meanwhile fails alone; the message comes back and
+            // its work is done again, which polling makes harmless.
+            if let Some(failed) = output.failed().first() {
+                tracing::warn!(code = failed.code(), message = ?failed.message(), "a received message was not deleted");
+            }
+        }
         Ok(())
     }
 

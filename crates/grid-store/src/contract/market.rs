@@ -216,6 +216,20 @@ pub async fn the_same_reading_twice_is_a_duplicate_and_the_first_is_kept(stores:
     assert_eq!(all_counted_in(&stores, PERIOD, 10).await, vec![first]);
 }
 
+pub async fn fresh_readings_are_stored_once_each_like_any_other(stores: MarketStores) {
+    let first = reading("producer-0007", PERIOD, 1000);
+    let second = reading("producer-0007", PERIOD + 1_000, 500);
+    let fresh = stores.readings.insert_fresh(&[first.clone(), second.clone(), first.clone()]).await.unwrap();
+    assert_eq!(fresh, vec![Insertion::Stored, Insertion::Stored, Insertion::Duplicate]);
+    assert_eq!(stores.readings.insert(&second).await.unwrap(), Insertion::Duplicate, "one reading, however written");
+    let mut moved = reading("producer-0007", PERIOD + 2_000, 7);
+    moved.counted_in = at(PERIOD + LENGTH);
+    assert_eq!(stores.readings.insert_fresh(&[moved.clone()]).await.unwrap(), vec![Insertion::Stored]);
+    assert_eq!(stores.readings.insert(&moved).await.unwrap(), Insertion::Duplicate, "a moved one keeps its marker");
+    assert_eq!(all_counted_in(&stores, PERIOD, 10).await, vec![first, second]);
+    assert_eq!(all_counted_in(&stores, PERIOD + LENGTH, 10).await, vec![moved]);
+}
+
 pub async fn of_concurrent_inserts_of_one_reading_exactly_one_is_stored(stores: MarketStores) {
     let tasks: Vec<_> = (0..6)
         .map(|i| {

@@ -136,6 +136,7 @@ macro_rules! message_queue_contract {
                 a_receive_takes_at_most_what_was_asked,
                 an_unacknowledged_message_comes_back_after_its_timeout,
                 an_acknowledged_message_never_comes_back,
+                messages_acknowledged_together_never_come_back_and_the_rest_do,
                 concurrent_receivers_get_every_message,
                 a_message_never_acknowledged_goes_to_the_dead_letters_without_blocking_the_others,
             ]
@@ -154,6 +155,7 @@ macro_rules! market_contract {
             [
                 a_stored_reading_is_counted_in_its_period_exactly_as_stored,
                 the_same_reading_twice_is_a_duplicate_and_the_first_is_kept,
+                fresh_readings_are_stored_once_each_like_any_other,
                 of_concurrent_inserts_of_one_reading_exactly_one_is_stored,
                 a_periods_readings_page_through_each_once,
                 a_periods_readings_are_summed_per_registration_kind_and_price_with_the_latest_address,

@@ -66,6 +66,18 @@ pub async fn an_acknowledged_message_never_comes_back(queue: Queue) {
     assert!(drain(&queue, LONG).await.is_empty());
 }
 
+pub async fn messages_acknowledged_together_never_come_back_and_the_rest_do(queue: Queue) {
+    queue.send(&(0..13).map(|i| format!("m{i}")).collect::<Vec<_>>()).await.unwrap();
+    let got = drain(&queue, Duration::from_secs(1)).await;
+    assert_eq!(got.len(), 13);
+    let (done, left): (Vec<_>, Vec<_>) = got.iter().partition(|m| m.body != "m7");
+    queue.ack_many(&done.iter().map(|m| m.receipt.as_str()).collect::<Vec<_>>()).await.unwrap();
+    queue.ack_many(&[]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let again: Vec<String> = drain(&queue, LONG).await.into_iter().map(|m| m.body).collect();
+    assert_eq!(again, vec![left[0].body.clone()], "only the one not acknowledged comes back");
+}
+
 /// The ids three receivers draining 30 messages side by side got, in all.
 pub async fn received_by_concurrent_receivers(queue: &Queue) -> Vec<String> {
     queue.send(&(0..30).map(|i| i.to_string()).collect::<Vec<_>>()).await.unwrap();

@@ -58,6 +58,16 @@ pub trait ReadingStore: Send + Sync {
     /// is still checked against its period on its own.
     async fn insert_many(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError>;
 
+    /// [`insert_many`](Self::insert_many) of readings the caller knows no settlement can
+    /// close the period of while they are written (by its clock, with a margin past any
+    /// write it starts now: see the poller), each counted in its own period. Each is
+    /// still stored at most once, but an adapter may leave out the check against the
+    /// settlement head, which on DynamoDB makes a reading a transaction of four write
+    /// units instead of a conditional put of one.
+    async fn insert_fresh(&self, readings: &[StoredReading]) -> Result<Vec<Insertion>, StoreError> {
+        self.insert_many(readings).await
+    }
+
     /// [`insert_many`](Self::insert_many) of one reading.
     async fn insert(&self, reading: &StoredReading) -> Result<Insertion, StoreError> {
         let outcomes = self.insert_many(std::slice::from_ref(reading)).await?;

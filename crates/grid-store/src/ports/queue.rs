@@ -29,7 +29,13 @@ pub trait MessageQueue: Send + Sync {
     async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<QueuedMessage>, StoreError>;
 
     /// Deletes a received message for good. Acknowledging twice is harmless.
-    async fn ack(&self, receipt: &str) -> Result<(), StoreError>;
+    async fn ack(&self, receipt: &str) -> Result<(), StoreError> {
+        self.ack_many(&[receipt]).await
+    }
+
+    /// [`ack`](Self::ack) of several received messages, in as few requests as the
+    /// queue allows (SQS: ten to a request).
+    async fn ack_many(&self, receipts: &[&str]) -> Result<(), StoreError>;
 
     /// How many messages were given up on: received
     /// [`MAX_RECEIVES`](crate::resources::MAX_RECEIVES) times without being

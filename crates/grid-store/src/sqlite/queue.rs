@@ -108,12 +108,16 @@ impl MessageQueue for SqliteMessageQueue {
             .await
     }
 
-    async fn ack(&self, receipt: &str) -> Result<(), StoreError> {
-        let (queue, receipt) = (self.queue.clone(), receipt.to_owned());
+    async fn ack_many(&self, receipts: &[&str]) -> Result<(), StoreError> {
+        let queue = self.queue.clone();
+        let receipts: Vec<String> = receipts.iter().map(|r| (*r).to_owned()).collect();
         self.db
             .write(move |conn| {
-                conn.prepare_cached("DELETE FROM queue_messages WHERE queue = :queue AND receipt = :receipt")?
-                    .execute(named_params! {":queue": queue, ":receipt": receipt})?;
+                let mut delete =
+                    conn.prepare_cached("DELETE FROM queue_messages WHERE queue = :queue AND receipt = :receipt")?;
+                for receipt in &receipts {
+                    delete.execute(named_params! {":queue": queue, ":receipt": receipt})?;
+                }
                 Ok(())
             })
             .await
