@@ -723,6 +723,8 @@ async fn a_malformed_work_message_ends_in_the_dead_letters_and_blocks_nothing(gr
     grid.stores.poll_work.send(&[poison, WorkMessage::new(ids).to_json()]).await.unwrap();
     assert_eq!(deliver_poll_work(&grid).await, 11, "the good work was done");
     assert_eq!(grid.stores.poll_work.dead_letters().await.unwrap(), 1);
+    // The sweep counts the dead letters; the portal shows its count.
+    grid.poller().sweep().await.unwrap();
     let overview =
         grid.send("GET", "/portal/api/overview", None, &[("authorization", "Bearer portal-token-for-tests")]).await;
     assert_eq!((overview.status, &overview.body["deadLetters"]), (200, &json!(1)), "the operator sees it");
@@ -1080,6 +1082,7 @@ async fn after_trading_the_metrics_count_what_the_books_hold() {
     let text = text.text().await.unwrap();
     assert_eq!((swept.lag_seconds, metric(&text, POLL_LAG)), (0, 0), "{text}");
     assert!(text.contains(r#"dead_letters{queue="poll-work"} 0"#), "{text}");
+    assert!(text.contains(r#"dead_letters{queue="completions"} 0"#), "the sweep counts both queues: {text}");
 
     let stranger = grid.get("/metrics").await.expect(401);
     assert!(stranger.message().contains("PORTAL_TOKEN"), "{}", stranger.body);

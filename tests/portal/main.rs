@@ -435,13 +435,14 @@ async fn the_health_strip_shows_what_the_alarms_watch_red_where_one_would_fire()
     grid.settler().run(EpochMs::parse((first + 2 * 60_000) as i64).unwrap()).await.unwrap();
     let ten_minutes_ago = EpochMs::parse((now - 10 * 60_000) as i64).unwrap();
     grid.receive_unannounced(&producer, 2, &offer(first + 60_000), ten_minutes_ago).await;
-    grid.poller().sweep().await.unwrap();
-    grid.poller().drain(EpochMs::now()).await.unwrap();
     // A work message no worker can take, delivered until it dies.
     grid.stores.poll_work.send(&["poison".to_owned()]).await.unwrap();
     for _ in 0..MAX_RECEIVES + 1 {
         grid.stores.poll_work.receive(10, std::time::Duration::ZERO).await.unwrap();
     }
+    // The sweep finds the channel unread for ten minutes and counts the dead letter.
+    grid.poller().sweep().await.unwrap();
+    grid.poller().drain(EpochMs::now()).await.unwrap();
     // A claimed payment the ledger keeps not knowing: stalled.
     let claim = grid_core::books::PaymentClaim {
         registration: grid_core::RegistrationId::parse("consumer-0071").unwrap(),

@@ -81,8 +81,6 @@ pub struct MonitorReport {
     /// Claims and payouts not yet final after the run, and the payouts among them.
     pub pending: u64,
     pub payouts_pending: u64,
-    /// Messages in the completions' dead-letter queue.
-    pub dead_letters: u64,
 }
 
 /// The batch monitor over the books, the ledger, the lease and the completions queue.
@@ -112,13 +110,11 @@ impl BatchMonitor {
         result?;
         let pending = self.stores.accounts.pending_batches().await?;
         (report.pending, report.payouts_pending) = (pending.claims + pending.payouts, pending.payouts);
-        report.dead_letters = self.stores.completions.dead_letters().await?;
         span.in_scope(|| tracing::info!(?report, "batch monitor run done"));
         metrics::counter!(crate::metrics::BATCHES_STALLED).increment(report.stalled);
         metrics::counter!(crate::metrics::BATCHES_INVALID).increment(report.rejected + report.payouts_refused);
         metrics::gauge!(crate::metrics::BATCHES_PENDING).set(report.pending as f64);
         metrics::gauge!(crate::metrics::PAYOUTS_PENDING).set(report.payouts_pending as f64);
-        crate::metrics::dead_letters("completions", report.dead_letters);
         super::heartbeat(self.stores.heartbeats.as_ref(), "batch-monitor", &report).await;
         Ok(report)
     }

@@ -72,8 +72,11 @@ pub struct DispatchReport {
 /// What a sweep did: the unread channels it found, the registrations it queued polling
 /// work for, the channels it marked read (no polled registration reads them, or their
 /// reader is already past their head), how long the longest-unread channel had been
-/// unread (the poll lag) and the dead letters of the polling queue.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// unread (the poll lag), and the dead letters of the polling and completions queues.
+/// The sweep counts both every minute, so nothing else asks the queues (the portal shows
+/// the last sweep's count): on Lambda the first request to a queue builds its client,
+/// which doubled the portal's and the batch monitor's cold starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SweepReport {
     pub unread: usize,
     pub registrations: usize,
@@ -81,6 +84,8 @@ pub struct SweepReport {
     pub marked_read: usize,
     pub lag_seconds: u64,
     pub dead_letters: u64,
+    #[serde(default)]
+    pub completions_dead_letters: u64,
 }
 
 /// What polling did, summed over registrations.
@@ -178,8 +183,10 @@ impl Poller {
         report.messages = messages.len();
         self.stores.poll_work.send(&messages).await?;
         report.dead_letters = self.stores.poll_work.dead_letters().await?;
+        report.completions_dead_letters = self.stores.completions.dead_letters().await?;
         metrics::gauge!(crate::metrics::POLL_LAG).set(report.lag_seconds as f64);
         crate::metrics::dead_letters("poll-work", report.dead_letters);
+        crate::metrics::dead_letters("completions", report.completions_dead_letters);
         if report.unread > 0 {
             tracing::info!(?report, "swept unread channels");
         }

@@ -17,7 +17,7 @@ use grid_store::{BatchCounts, BatchView, StoreError, Stores};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::jobs::{JOBS, LATE_READINGS, LateReport};
+use crate::jobs::{JOBS, LATE_READINGS, LateReport, SweepReport};
 
 /// The jobs that run on a schedule, each with an alarm for when it stops (the full
 /// sweep runs too rarely to judge by the interval; the poller's queue trigger only when
@@ -309,18 +309,24 @@ impl PortalData {
     pub async fn overview(&self, now: EpochMs) -> Result<Overview, StoreError> {
         // Independent reads, side by side: on DynamoDB the page waits for the
         // slowest of them rather than for their sum.
-        let (registrations, head, totals, funds, unpaid, batches, poll_dead, completions_dead, late, runs) = tokio::try_join!(
+        let (registrations, head, totals, funds, unpaid, batches, late, runs) = tokio::try_join!(
             self.stores.registrations.counts(),
             self.stores.settlements.head(),
             self.stores.accounts.totals(),
             self.stores.accounts.funds(),
             self.stores.accounts.unpaid(),
             self.stores.accounts.batch_counts(),
-            self.stores.poll_work.dead_letters(),
-            self.stores.completions.dead_letters(),
             self.stores.heartbeats.last(LATE_READINGS),
             self.heartbeats(),
         )?;
+        // As the last sweep counted them (a minute old at most; the alarms watch the
+        // queues themselves).
+        let swept: SweepReport = runs
+            .iter()
+            .find(|r| r.job == "poller-sweep")
+            .and_then(|r| serde_json::from_value(r.report.clone()).ok())
+            .unwrap_or_default();
+        let dead_letters = swept.dead_letters + swept.completions_dead_letters;
         let counts = |c: grid_store::TypeCount| Counts { active: c.active, removed: c.removed };
         let (producers, consumers) = (counts(registrations.producers), counts(registrations.consumers));
         let last_settled = match head.latest {
@@ -343,13 +349,13 @@ impl PortalData {
             batches_pending: batches.pending + batches.stalled,
             batches_stalled: batches.stalled,
             batches_failed: batches.invalid + batches.rejected,
-            dead_letters: poll_dead + completions_dead,
+            dead_letters,
             late_readings: late.and_then(|beat| {
                 let report: LateReport = serde_json::from_str(&beat.report).ok()?;
                 let recent = now.get().saturating_sub(beat.at) <= 2 * self.period.ms();
                 Some(LateReadings { at: beat.at, late: report.late, recent })
             }),
-            health: self.health(now, head.lag_secs(now, self.period), &runs, poll_dead + completions_dead, batches),
+            health: self.health(now, head.lag_secs(now, self.period), &runs, dead_letters, batches),
         })
     }
 
