@@ -36,6 +36,13 @@ impl JsonItem {
         Ok(Self(raw))
     }
 
+    /// A document this type checked when it was stored, read back: only parsed as JSON
+    /// again (a store holding something else is corrupt), not checked for duplicate keys
+    /// a second time.
+    pub fn from_stored(text: String) -> Result<Self, JsonItemError> {
+        RawValue::from_string(text).map(Self).map_err(JsonItemError::Invalid)
+    }
+
     /// The document's text, exactly as received (less surrounding whitespace).
     pub fn as_str(&self) -> &str {
         self.0.get()

@@ -23,8 +23,8 @@ fn key_strings(key: &ItemKey) -> (String, String, String) {
     (key.registration.as_str().to_owned(), key.context.as_str().to_owned(), key.id.as_str().to_owned())
 }
 
-fn stored_item(body: &str) -> Result<JsonItem, StoreError> {
-    JsonItem::parse(body.as_bytes()).map_err(|e| StoreError::Corrupt(format!("item body: {e}")))
+fn stored_item(body: String) -> Result<JsonItem, StoreError> {
+    JsonItem::from_stored(body).map_err(|e| StoreError::Corrupt(format!("item body: {e}")))
 }
 
 #[async_trait]
@@ -61,7 +61,7 @@ impl ItemStore for SqliteItemStore {
                     |row| row.get(0),
                 )
                 .optional()?;
-            body.as_deref().map(stored_item).transpose()
+            body.map(stored_item).transpose()
         })
     }
 
@@ -147,7 +147,7 @@ impl ItemStore for SqliteItemStore {
                         let context = StorageContext::parse(context)
                             .map_err(|e| StoreError::Corrupt(format!("item context: {e}")))?;
                         let id = ItemId::parse(id).map_err(|e| StoreError::Corrupt(format!("item id: {e}")))?;
-                        items.push((context, id, stored_item(&body)?));
+                        items.push((context, id, stored_item(body)?));
                     }
                 }
                 tx.commit()?;

@@ -20,8 +20,17 @@ impl SqliteRegistrationStore {
     }
 }
 
-const COLUMNS: &str = "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
-     return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version, return_public_key";
+/// The columns [`read`] takes, in its order.
+macro_rules! columns {
+    () => {
+        "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
+         return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version, return_public_key"
+    };
+}
+const COLUMNS: &str = columns!();
+/// One registration by id (a constant, so its cached statement is found without
+/// formatting it first).
+const BY_ID: &str = concat!("SELECT ", columns!(), " FROM registrations WHERE id = ?1");
 
 fn params(record: &RegistrationRecord) -> Vec<(&'static str, Box<dyn ToSql>)> {
     vec![
@@ -146,11 +155,7 @@ impl RegistrationStore for SqliteRegistrationStore {
 
     async fn get(&self, id: &RegistrationId) -> Result<Option<Versioned<Registration>>, StoreError> {
         self.db.lookup(|conn| {
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM registrations WHERE id = ?1"))?
-                .query_row([id.as_str()], read)
-                .optional()?
-                .map(into_domain)
-                .transpose()
+            conn.prepare_cached(BY_ID)?.query_row([id.as_str()], read).optional()?.map(into_domain).transpose()
         })
     }
 
@@ -161,7 +166,7 @@ impl RegistrationStore for SqliteRegistrationStore {
                 let tx = conn.transaction()?;
                 let mut found = Vec::with_capacity(ids.len());
                 {
-                    let mut stmt = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM registrations WHERE id = ?1"))?;
+                    let mut stmt = tx.prepare_cached(BY_ID)?;
                     for id in &ids {
                         if let Some(record) = stmt.query_row([id], read).optional()? {
                             found.push(into_domain(record)?);
