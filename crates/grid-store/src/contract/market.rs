@@ -153,8 +153,9 @@ pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_
     // Out of order on purpose: the latest reading's address wins, not the last stored.
     let readings = [
         offer(PERIOD + 120_000, 400, 120, "wallet-late"),
-        offer(PERIOD, 1_000, 120, "wallet-early"),
-        offer(PERIOD + 60_000, 250, 130, "wallet-middle"),
+        offer(PERIOD + 10_000, 1_000, 120, "wallet-early"),
+        // The first reading of the period is offered at the higher price.
+        offer(PERIOD, 250, 130, "wallet-middle"),
         usage("consumer-0002", PERIOD, 7),
         usage("consumer-0001", PERIOD, 300),
         usage("consumer-0001", PERIOD + 60_000, 450),
@@ -178,7 +179,7 @@ pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_
             sum("consumer-0001", ReadingKind::Usage, None, 750, PERIOD + 60_000, None),
             sum("consumer-0002", ReadingKind::Usage, None, 7, PERIOD, None),
             sum("producer-0001", ReadingKind::Output, Some(120), 1_400, PERIOD + 120_000, Some("wallet-late")),
-            sum("producer-0001", ReadingKind::Output, Some(130), 250, PERIOD + 60_000, Some("wallet-middle")),
+            sum("producer-0001", ReadingKind::Output, Some(130), 250, PERIOD, Some("wallet-middle")),
         ]
     );
     assert_eq!(

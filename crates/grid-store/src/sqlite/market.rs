@@ -172,28 +172,60 @@ impl ReadingStore for SqliteReadingStore {
         Ok(ReadingPage { readings, next })
     }
 
-    /// Summed by SQLite in one pass over the period's readings: settling a period of a
-    /// million readings reads a hundred thousand sums instead.
+    /// Summed in one pass over the period's readings as the index `readings_counted_in`
+    /// holds them (it carries every column summed, so no reading is looked up), a
+    /// registration and kind at a time in time order: settling a period of a million
+    /// readings reads a hundred thousand sums instead. (SQLite's own `GROUP BY … price`
+    /// sorted the million rows first.)
     async fn sums(&self, period: PeriodStart) -> Result<Vec<ReadingSum>, StoreError> {
-        type SumRow = (String, String, Option<u64>, u64, u64, Option<String>);
         let rows: Vec<SumRow> = self
             .db
             .read(move |conn| {
-                // SQLite takes the bare `payment_address` from the row with MAX(start_ms).
-                // SUM raises an error rather than wrap if it passes 2^63.
                 let mut stmt = conn.prepare_cached(
-                    "SELECT registration_id, kind, price, SUM(wh), MAX(start_ms), payment_address
-                     FROM readings WHERE counted_in = ?1
-                     GROUP BY registration_id, kind, price ORDER BY registration_id, kind, price",
+                    "SELECT registration_id, kind, start_ms, price, wh, payment_address
+                     FROM readings INDEXED BY readings_counted_in WHERE counted_in = ?1
+                     ORDER BY registration_id, kind, start_ms",
                 )?;
-                let rows = stmt.query_map([period.get()], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                let mut rows = stmt.query([period.get()])?;
+                let mut sums: Vec<SumRow> = Vec::new();
+                // Where the current registration and kind's sums begin in `sums`.
+                let mut group = 0;
+                while let Some(row) = rows.next()? {
+                    let text = |i: usize| -> Result<&str, StoreError> {
+                        row.get_ref(i)?.as_str().map_err(|e| StoreError::Corrupt(format!("a reading of {period}: {e}")))
+                    };
+                    let (registration, kind) = (text(0)?, text(1)?);
+                    let same = sums.get(group).is_some_and(|g| g.registration == registration && g.kind == kind);
+                    if !same {
+                        sums[group..].sort_by_key(|g| g.price);
+                        group = sums.len();
+                    }
+                    let (start, price, wh): (u64, Option<u64>, u64) = (row.get(2)?, row.get(3)?, row.get(4)?);
+                    let address: Option<String> = row.get(5)?;
+                    match sums[group..].iter_mut().find(|g| g.price == price) {
+                        // Rows come in time order: the latest so far names the address.
+                        Some(sum) => {
+                            sum.wh = sum.wh.checked_add(wh).ok_or_else(|| {
+                                StoreError::OutOfRange(format!("the energy of {registration} in {period}"))
+                            })?;
+                            (sum.latest_start, sum.address) = (start, address);
+                        }
+                        None => sums.push(SumRow {
+                            registration: registration.to_owned(),
+                            kind: kind.to_owned(),
+                            price,
+                            wh,
+                            latest_start: start,
+                            address,
+                        }),
+                    }
+                }
+                sums[group..].sort_by_key(|g| g.price);
+                Ok(sums)
             })
             .await?;
         rows.into_iter()
-            .map(|(registration, kind, price, wh, latest_start, address)| {
+            .map(|SumRow { registration, kind, price, wh, latest_start, address }| {
                 let corrupt = |what: &str, e: &dyn std::fmt::Display| {
                     StoreError::Corrupt(format!("readings of {registration} in {period}: {what}: {e}"))
                 };
@@ -212,6 +244,16 @@ impl ReadingStore for SqliteReadingStore {
             })
             .collect()
     }
+}
+
+/// One registration, kind and price's readings of a period, summed.
+struct SumRow {
+    registration: String,
+    kind: String,
+    price: Option<u64>,
+    wh: u64,
+    latest_start: u64,
+    address: Option<String>,
 }
 
 #[async_trait]

@@ -300,6 +300,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE registrations ADD COLUMN return_public_key TEXT;
     "#,
+    // 16: a period's readings summed from the index alone, without looking each up
+    // (settlement of a million readings: 0.6 s of lookups; issue 28). Same order as before.
+    r#"
+    DROP INDEX readings_counted_in;
+    CREATE INDEX readings_counted_in ON readings (counted_in, registration_id, kind, start_ms, price, wh, payment_address);
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
