@@ -28,8 +28,9 @@ const MAX_GROUP: usize = 256;
 
 /// A write waiting for the writer.
 trait Pending: Send {
-    /// Runs the write in a savepoint of its own; its outcome waits for the commit.
-    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Ran>;
+    /// Runs the write, in a savepoint of its own unless it is `alone` in its group
+    /// (then the group's rollback is its own); its outcome waits for the commit.
+    fn run(self: Box<Self>, conn: &Connection, alone: bool) -> Box<dyn Ran>;
     /// Answers without running: the group's transaction could not begin.
     fn refuse(self: Box<Self>, why: &str);
 }
@@ -56,9 +57,10 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Ran> {
+    fn run(self: Box<Self>, conn: &Connection, alone: bool) -> Box<dyn Ran> {
         let Write { f, reply } = *self;
-        Box::new(Outcome { result: in_savepoint(conn, f), reply })
+        let result = if alone { caught(|| f(conn)) } else { in_savepoint(conn, f) };
+        Box::new(Outcome { result, reply })
     }
 
     fn refuse(self: Box<Self>, why: &str) {
@@ -84,12 +86,19 @@ impl<T: Send> Ran for Outcome<T> {
 /// Runs `f` between `SAVEPOINT` and `RELEASE`, or rolls back to the savepoint when it
 /// fails or panics.
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT write")?;
-    let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|_| Err(StoreError::backend(GroupFailed("the write panicked".to_owned()))));
-    let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
-    conn.execute_batch(end)?;
+    conn.prepare_cached("SAVEPOINT write")?.execute([])?;
+    let result = caught(|| f(conn));
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO write")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE write")?.execute([])?;
     result
+}
+
+/// `f`'s result, or an error if it panicked.
+fn caught<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(StoreError::backend(GroupFailed("the write panicked".to_owned()))))
 }
 
 /// Why a write that ran failed anyway: its group was rolled back.
@@ -156,8 +165,9 @@ fn commit(conn: &Connection, mut group: VecDeque<Box<dyn Pending>>) {
         }
         let mut ran: Vec<Box<dyn Ran>> = Vec::with_capacity(group.len());
         let mut lost = false;
+        let alone = group.len() == 1;
         while let Some(write) = group.pop_front() {
-            ran.push(write.run(conn));
+            ran.push(write.run(conn, alone));
             if conn.is_autocommit() {
                 lost = true;
                 break;
@@ -250,6 +260,22 @@ mod tests {
         assert_eq!(failed, vec![5, 6], "{outcomes:?}");
         assert!(matches!(outcomes[5], Err(StoreError::Conflict(_))), "its own error: {:?}", outcomes[5]);
         assert_eq!(rows(&check), vec![0, 1, 2, 3, 4, 7, 8]);
+    }
+
+    #[tokio::test]
+    async fn a_write_alone_in_its_group_that_fails_after_writing_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (check, conn) = database(&dir);
+        let writer = Writer::start(conn).unwrap();
+        let failed = writer
+            .write(|conn| {
+                conn.execute("INSERT INTO t VALUES (1)", [])?;
+                Err::<(), _>(StoreError::Conflict("refused after writing".to_owned()))
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+        writer.write(|conn| Ok(conn.execute("INSERT INTO t VALUES (2)", [])?)).await.unwrap();
+        assert_eq!(rows(&check), vec![2]);
     }
 
     #[tokio::test]
