@@ -70,9 +70,10 @@ async fn a_client_trickling_header_lines_is_cut_off_at_the_header_deadline() {
 }
 
 #[tokio::test]
-async fn a_connection_with_nothing_to_ask_is_closed_after_the_idle_deadline() {
-    let grid = TestGrid::start_with(&[("GRID_IDLE_TIMEOUT_SECS", "1")]).await;
-    // Opened and silent; then one request and silence on the kept-alive connection.
+async fn a_connection_with_nothing_to_ask_is_closed_after_its_deadline() {
+    let grid = TestGrid::start_with(&[("GRID_IDLE_TIMEOUT_SECS", "1"), ("GRID_HEADER_TIMEOUT_SECS", "1")]).await;
+    // Opened and silent (the header deadline); then one request and silence on the
+    // kept-alive connection (the idle deadline).
     for first in [&b""[..], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"] {
         let mut stream = TcpStream::connect(grid.addr).await.unwrap();
         stream.write_all(first).await.unwrap();
@@ -99,7 +100,12 @@ fn open_descriptors() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_idle_connections_neither_exhaust_descriptors_nor_keep_a_request_out() {
     const IDLE: usize = 300;
-    let grid = TestGrid::start_with(&[("GRID_MAX_CONNECTIONS", "32"), ("GRID_IDLE_TIMEOUT_SECS", "1")]).await;
+    let grid = TestGrid::start_with(&[
+        ("GRID_MAX_CONNECTIONS", "32"),
+        ("GRID_IDLE_TIMEOUT_SECS", "1"),
+        ("GRID_HEADER_TIMEOUT_SECS", "1"),
+    ])
+    .await;
     grid.get("/").await.expect(200);
     let before = open_descriptors();
     let mut idle = Vec::with_capacity(IDLE);
@@ -116,4 +122,60 @@ async fn many_idle_connections_neither_exhaust_descriptors_nor_keep_a_request_ou
     let status = answered.expect("answered while the idle connections are held").unwrap().status();
     assert_eq!(status, 200);
     drop(idle);
+}
+
+/// Issue 29's finding: a silent connection was closed only by the 60 s idle deadline,
+/// not the 10 s header deadline.
+#[tokio::test]
+async fn a_connection_that_never_sends_a_request_is_closed_at_the_header_deadline() {
+    let grid = TestGrid::start_with(&[("GRID_HEADER_TIMEOUT_SECS", "1"), ("GRID_IDLE_TIMEOUT_SECS", "3600")]).await;
+    let mut stream = TcpStream::connect(grid.addr).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "a silent connection was held past the header deadline");
+}
+
+/// Connects to `grid` from `local` (another loopback address: another client).
+async fn connect_from(grid: &TestGrid, local: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    socket.connect(grid.addr).await.unwrap()
+}
+
+/// Issue 29's finding: one client with ~600 silent sockets held all 512 connection
+/// slots. Here one address holds at most its own limit, what it opens past that is
+/// answered 429 and closed, and another address is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holding_silent_sockets_past_its_limit_never_delays_another_client() {
+    let grid = TestGrid::start_with(&[
+        ("GRID_MAX_CONNECTIONS", "16"),
+        ("GRID_MAX_CONNECTIONS_PER_CLIENT", "4"),
+        ("GRID_HEADER_TIMEOUT_SECS", "300"),
+    ])
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        silent.push(connect_from(&grid, "127.0.0.2").await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut refused = 0;
+    for stream in &mut silent {
+        let mut answer = Vec::new();
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(50), stream.read_to_end(&mut answer)).await {
+            let reply = parse_raw_response(&answer);
+            assert_eq!(reply.status, 429, "{}", String::from_utf8_lossy(&answer));
+            assert!(reply.message().contains("as many connections as the grid allows one client"));
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 36, "all but the client's 4 were refused");
+
+    let mut other = connect_from(&grid, "127.0.0.3").await;
+    other.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), other.read_to_end(&mut answer))
+        .await
+        .expect("another client is answered at once")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
 }

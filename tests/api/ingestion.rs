@@ -208,3 +208,55 @@ async fn on_the_embedded_store_what_is_published_while_a_channel_is_read_is_read
 async fn on_dynamodb_s3_and_sqs_what_is_published_while_a_channel_is_read_is_read_in_the_same_poll() {
     what_is_published_while_a_channel_is_read_is_read_in_the_same_poll(TestGrid::start_on_moto(&[]).await).await;
 }
+
+/// Issue 29's finding: a channel whose device skipped indexes was polled by every sweep
+/// and its poll lag grew for good (the PollLag alarm would fire forever). The node
+/// refuses an index far past the head; within the window, a gap leaves the channel
+/// unread but stalled: not queued, not counted in the lag, read once the gap is filled.
+async fn a_channel_with_a_gap_at_its_cursor_is_stalled_not_polled_and_not_lagging(grid: TestGrid) {
+    let now = EpochMs::now().get() - 120_000;
+    let poller = grid.poller();
+    let secrets = channel(73, "SideKeyOfConsumer0073");
+    grid.open_channel(&secrets).await;
+    register(&grid, "consumer-0073", &secrets).await;
+    poller.drain(EpochMs::now()).await.unwrap();
+
+    // Through the node's API: far past the head is refused, and stores nothing.
+    let far = (1u64 << 53) - 1;
+    let envelope = secrets.seal(far, usage(now).to_json().as_bytes(), random_nonce()).unwrap();
+    let refused = grid
+        .send_bytes(
+            "PUT",
+            &format!("/channels/messages/{}", secrets.access().address(far)),
+            envelope.to_json().into_bytes(),
+        )
+        .await
+        .expect(400);
+    assert!(refused.message().contains("too far past its channel's head"), "{}", refused.message());
+
+    // Index 5 with 1 to 4 missing, written 90 s ago: unread, but nothing at the cursor.
+    let written = EpochMs::parse(EpochMs::now().get() as i64 - 90_000).unwrap();
+    grid.receive_unannounced(&secrets, 5, &usage(now + 5000), written).await;
+    lose_the_notifications(&grid).await;
+    let swept = poller.sweep().await.unwrap();
+    assert_eq!((swept.unread, swept.registrations, swept.stalled, swept.lag_seconds), (1, 0, 1, 0), "{swept:?}");
+    assert_eq!(queued(&grid).await, 0, "nothing to poll");
+
+    // The device fills its gap: the next sweep polls it and everything is read.
+    grid.publish(&secrets, 1, &[usage(now + 1000), usage(now + 2000), usage(now + 3000), usage(now + 4000)]).await;
+    lose_the_notifications(&grid).await;
+    let swept = poller.sweep().await.unwrap();
+    assert_eq!((swept.registrations, swept.stalled), (1, 0), "{swept:?}");
+    assert_eq!(poller.drain(EpochMs::now()).await.unwrap().stored, 5);
+    assert_eq!(poller.sweep().await.unwrap().unread, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_a_channel_with_a_gap_is_stalled_not_polled_and_not_lagging() {
+    a_channel_with_a_gap_at_its_cursor_is_stalled_not_polled_and_not_lagging(TestGrid::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_a_channel_with_a_gap_is_stalled_not_polled_and_not_lagging() {
+    a_channel_with_a_gap_at_its_cursor_is_stalled_not_polled_and_not_lagging(TestGrid::start_on_moto(&[]).await).await;
+}

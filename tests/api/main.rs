@@ -3,6 +3,7 @@
 mod channels;
 mod edges;
 mod errors;
+mod guard;
 mod hostile;
 mod ingestion;
 mod meta;

@@ -209,12 +209,37 @@ async fn deleting_an_unknown_registration_is_not_found() {
     assert_eq!(reply.message(), "registration nobody-0001 not found");
 }
 
+/// Issue 29's finding: a registration made without a channel had no key, so a stranger
+/// could bind its own channel to it, delete it and lock its owner out for good.
 #[tokio::test]
-async fn a_registration_without_a_side_key_cannot_be_deleted_by_anyone() {
+async fn a_registration_made_without_a_channel_is_owned_by_the_management_key_it_is_answered() {
     let grid = TestGrid::start().await;
-    grid.put("/registration/producer-0002", &json!({"itemType": "producer"})).await.expect(201);
-    let reply = grid.delete(&format!("/registration/producer-0002/{SIDE_KEY}")).await.expect(403);
-    assert!(reply.message().contains("no side key"), "{}", reply.message());
+    let made = grid.put("/registration/producer-open-0001", &json!({"itemType": "producer"})).await.expect(201);
+    let key = made.body["sideKey"].as_str().expect("a management key").to_owned();
+    assert!(made.body.get("root").is_none(), "no return channel for a producer: {}", made.body);
+    assert_ne!(key, SIDE_KEY);
+
+    // A stranger binds its own channel: refused with and without its own key.
+    grid.open_channel(&other_channel()).await;
+    let stranger = producer(&other_channel());
+    let without = grid.put("/registration/producer-open-0001", &stranger).await.expect(403);
+    assert_eq!(without.message(), "the side key does not match this registration");
+    grid.send("PUT", "/registration/producer-open-0001", Some(&stranger), &[("X-Side-Key", OTHER_KEY)])
+        .await
+        .expect(403);
+    grid.put("/registration/producer-open-0001", &json!({"itemType": "producer", "itemName": "Mine"}))
+        .await
+        .expect(401);
+    grid.delete(&format!("/registration/producer-open-0001/{OTHER_KEY}")).await.expect(403);
+    grid.send("PUT", "/storage/producer-open-0001/c/x", Some(&json!(1)), &[]).await.expect(401);
+
+    // The owner's key does everything.
+    let owner = [("X-Side-Key", key.as_str())];
+    grid.send("PUT", "/storage/producer-open-0001/c/x", Some(&json!(1)), &owner).await.expect(200);
+    let renamed = json!({"itemType": "producer", "itemName": "Rooftop"});
+    grid.send("PUT", "/registration/producer-open-0001", Some(&renamed), &owner).await.expect(200);
+    grid.send("PUT", "/registration/producer-open-0001", Some(&stranger), &owner).await.expect(200);
+    grid.delete(&format!("/registration/producer-open-0001/{key}")).await.expect(200);
 }
 
 #[tokio::test]

@@ -251,11 +251,24 @@ async fn writing_or_deleting_a_protected_registrations_items_needs_its_side_key(
 }
 
 #[tokio::test]
-async fn a_registration_without_a_side_key_keeps_the_seeds_open_storage() {
-    let grid = TestGrid::start().await;
+async fn open_storage_lets_anyone_write_a_registration_without_a_channel_and_nothing_else() {
+    let grid = TestGrid::start_with(&[("GRID_OPEN_STORAGE", "true")]).await;
     grid.put("/registration/producer-open", &json!({"itemType": "producer"})).await.expect(201);
     grid.put("/storage/producer-open/c/x", &json!(1)).await.expect(200);
     grid.delete("/storage/producer-open/c/x").await.expect(200);
+    // The registration itself stays keyed, and so does storage of one with a channel.
+    grid.put("/registration/producer-open", &json!({"itemType": "producer", "itemName": "Mine"})).await.expect(401);
+    register_producer(&grid, REG).await;
+    grid.put(&format!("/storage/{REG}/c/x"), &json!(1)).await.expect(401);
+}
+
+#[tokio::test]
+async fn without_open_storage_a_registration_without_a_channel_needs_its_management_key() {
+    let grid = TestGrid::start().await;
+    let made = grid.put("/registration/producer-open", &json!({"itemType": "producer"})).await.expect(201);
+    let key = made.body["sideKey"].as_str().unwrap().to_owned();
+    grid.put("/storage/producer-open/c/x", &json!(1)).await.expect(401);
+    grid.send("PUT", "/storage/producer-open/c/x", Some(&json!(1)), &[("X-Side-Key", &key)]).await.expect(200);
 }
 
 /// The seed's `:context?`: with the context omitted, every context's items, ids
@@ -292,4 +305,25 @@ async fn a_trailing_slash_names_the_same_folder() {
     // The seed's example id is too short for a registration here: a clear 400, not "no route".
     let seed = grid.delete("/storage/ABC123/").await.expect(400);
     assert!(seed.message().contains("registration id is 6 characters long"), "{}", seed.message());
+}
+
+/// Issue 29's finding: 3,508 items in one registration and 813 MB in five seconds; no
+/// quota anywhere.
+#[tokio::test]
+async fn a_registration_past_its_storage_quota_is_refused_with_413_and_keeps_what_it_had() {
+    let grid = TestGrid::start_with(&[("GRID_STORAGE_QUOTA_ITEMS", "3"), ("GRID_STORAGE_QUOTA_BYTES", "4096")]).await;
+    register_producer(&grid, REG).await;
+    fill(&grid, "c", 3).await;
+    let refused = put(&grid, &format!("/storage/{REG}/c/item-03"), &json!(1)).await.expect(413);
+    assert!(refused.message().contains("at most 3"), "{}", refused.message());
+    grid.get(&format!("/storage/{REG}/c/item-03")).await.expect(404);
+    // Replacing an item is within the quota; a body past the bytes is not.
+    put(&grid, &format!("/storage/{REG}/c/item-00"), &json!({"n": "zero"})).await.expect(200);
+    let big = json!("x".repeat(4090));
+    let too_big = put(&grid, &format!("/storage/{REG}/c/item-01"), &big).await.expect(413);
+    assert!(too_big.message().contains("quota of 4096"), "{}", too_big.message());
+    assert_eq!(grid.get(&format!("/storage/{REG}/c/item-01")).await.expect(200).body["item"], json!({"n": 1}));
+    // Deleting makes room.
+    delete(&grid, &format!("/storage/{REG}/c/item-02")).await.expect(200);
+    put(&grid, &format!("/storage/{REG}/c/item-03"), &json!(3)).await.expect(200);
 }

@@ -91,10 +91,58 @@ async fn sign_in_attempts_are_throttled_per_client() {
     assert!(throttled.headers().get("set-cookie").is_none());
     let body: Value = throttled.json().await.unwrap();
     assert_eq!(body["success"], false);
-    assert!(body["message"].as_str().unwrap().contains("too many sign-in attempts"), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("too many failed sign-ins"), "{body}");
 
     let operator = client(Ipv4Addr::new(127, 0, 0, 8));
     assert_eq!(sign_in(&operator, &grid, TOKEN).await.status(), 303, "another client is not held back");
+}
+
+/// Issue 29's finding: the form counted successes too (the eleventh correct sign-in got
+/// 429), and wrong bearer tokens were never throttled (30.4k guesses a second, all 401).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_failed_sign_ins_count_and_a_success_forgets_them() {
+    let grid = grid().await;
+    let operator = client(Ipv4Addr::new(127, 0, 0, 9));
+    for n in 0..(grid_app::portal::SIGN_IN_LIMIT * 2) {
+        assert_eq!(sign_in(&operator, &grid, TOKEN).await.status(), 303, "correct sign-in {n}");
+    }
+    // Failures up to one short of the limit, a success, and as many failures again.
+    for _ in 0..2 {
+        for _ in 1..grid_app::portal::SIGN_IN_LIMIT {
+            assert_eq!(sign_in(&operator, &grid, "a-wrong-guess-0000").await.status(), 401);
+        }
+        assert_eq!(sign_in(&operator, &grid, TOKEN).await.status(), 303, "a success resets the count");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_bearer_tokens_and_forged_cookies_count_as_failed_sign_ins() {
+    let grid = grid().await;
+    let guesser = client(Ipv4Addr::new(127, 0, 0, 10));
+    let api = format!("{}/portal/api/overview", grid.base);
+    for n in 0..grid_app::portal::SIGN_IN_LIMIT {
+        let guess = if n % 2 == 0 {
+            guesser.get(&api).bearer_auth(format!("a-wrong-guess-{n:04}"))
+        } else {
+            guesser.get(&api).header("cookie", format!("grid_portal=v1.forged{n}.1.00"))
+        };
+        assert_eq!(guess.send().await.unwrap().status(), 401, "guess {n}");
+    }
+    let throttled = guesser.get(&api).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(throttled.status(), 429, "past the limit even the right token waits");
+    assert!(throttled.headers().get("retry-after").is_some());
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["success"], false, "{body}");
+    // A live session still opens the portal from that address: it cannot be guessed.
+    let operator = client(Ipv4Addr::new(127, 0, 0, 11));
+    let session = session_of(&sign_in(&operator, &grid, TOKEN).await);
+    assert_eq!(overview_status(&guesser, &grid, &session).await, 200);
+    // No credential at all is no attempt.
+    let anonymous = client(Ipv4Addr::new(127, 0, 0, 12));
+    for _ in 0..(grid_app::portal::SIGN_IN_LIMIT * 2) {
+        assert_eq!(anonymous.get(&api).send().await.unwrap().status(), 401);
+    }
+    assert_eq!(anonymous.get(&api).bearer_auth(TOKEN).send().await.unwrap().status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,6 +102,7 @@ impl ApiError {
 fn store_status(e: &StoreError) -> StatusCode {
     match e {
         StoreError::Conflict(_) => StatusCode::CONFLICT,
+        StoreError::OverQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
         StoreError::Corrupt(_) | StoreError::OutOfRange(_) => StatusCode::INTERNAL_SERVER_ERROR,
         StoreError::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use grid_core::channel::{ChannelAccess, Command};
 use grid_core::{
     AccessError, ChannelCredentials, ChannelCursor, EpochMs, ItemName, ItemType, Registration, RegistrationId,
-    RegistrationStatus, ReturnChannel,
+    RegistrationStatus, ReturnChannel, SideKey,
 };
 use grid_store::{ItemStore, RegistrationStore, StoreError, Versioned};
 
@@ -136,6 +136,9 @@ pub struct Registry {
     registrations: Arc<dyn RegistrationStore>,
     items: Arc<dyn ItemStore>,
     channels: Arc<dyn ChannelClient>,
+    /// `GRID_OPEN_STORAGE`: storage writes without a key for registrations that have no
+    /// channel of their own (the seed's clients; off by default).
+    open_storage: bool,
 }
 
 impl Registry {
@@ -144,7 +147,13 @@ impl Registry {
         items: Arc<dyn ItemStore>,
         channels: Arc<dyn ChannelClient>,
     ) -> Self {
-        Self { registrations, items, channels }
+        Self { registrations, items, channels, open_storage: false }
+    }
+
+    /// Lets registrations without a channel of their own take storage writes without a
+    /// key, as the seed did (`GRID_OPEN_STORAGE=true`).
+    pub fn with_open_storage(self, open_storage: bool) -> Self {
+        Self { open_storage, ..self }
     }
 
     /// Creates a registration or updates an active one.
@@ -167,6 +176,10 @@ impl Registry {
             let mut created = Registration::new(request.id, request.item_type, request.name, request.channel, now);
             if created.item_type == ItemType::Consumer {
                 created.return_channel = Some(self.open_return_channel().await?);
+            }
+            // Owned from the first request: with neither channel, the grid makes the key.
+            if created.side_keys().next().is_none() {
+                created.management_key = Some(SideKey::generate());
             }
             if let Err(e) = self.registrations.insert(&created).await {
                 return Err(self.write_failed(&created.id, created.channel.as_ref(), e).await);
@@ -257,10 +270,13 @@ impl Registry {
     }
 
     /// The registration, if it is active and `presented` may change what it owns (its
-    /// storage items): once it has a side key, only that key's holder may.
+    /// storage items): a holder of one of its keys, or anyone under `GRID_OPEN_STORAGE`
+    /// when it has no channel of its own.
     pub async fn owned(&self, id: &RegistrationId, presented: Option<&str>) -> Result<Registration, RegistrationError> {
         let registration = self.active(id).await?;
-        registration.authorize_change(presented)?;
+        if !(self.open_storage && registration.channel.is_none()) {
+            registration.authorize_change(presented)?;
+        }
         Ok(registration)
     }
 

@@ -1,14 +1,19 @@
 //! Serving a router on a TCP socket with the edges a server open to strangers needs
 //! (`gridctl serve`, the test grids). On AWS, API Gateway is this edge.
 //!
-//! - **A bound on open connections** ([`ServerLimits::max_connections`]): at the bound the
+//! - **A bound on open connections** ([`ServerLimits::max_connections`], lowered to what
+//!   the open-file limit allows once it is raised to its hard limit): at the bound the
 //!   server stops accepting, and further connections wait in the kernel's queue, so no
 //!   number of clients can exhaust the process's file descriptors.
-//! - **A header deadline**: from a request's first byte, its headers must be complete
-//!   within [`ServerLimits::header_timeout`], so a client trickling a header line a
-//!   second cannot hold a connection.
-//! - **An idle deadline**: a connection with nothing in flight (newly opened, or after a
-//!   response) is closed after [`ServerLimits::idle_timeout`].
+//! - **A bound per client address** ([`ServerLimits::max_connections_per_client`], well
+//!   under the total): a connection past it is answered 429 and closed at once, so one
+//!   client holding silent sockets cannot take the slots everyone else needs.
+//! - **A header deadline**: a connection's first request must be complete (its headers)
+//!   within [`ServerLimits::header_timeout`] of being accepted, and every later one
+//!   within that of its first byte, so neither a silent socket nor a client trickling a
+//!   header line a second holds a connection for long.
+//! - **An idle deadline**: a kept-alive connection with nothing in flight after a
+//!   response is closed after [`ServerLimits::idle_timeout`].
 //! - **JSON for hyper's own refusals**: hyper answers a request it cannot parse (a
 //!   duplicate `Content-Length`, a header block over its buffer, a malformed line)
 //!   itself, with an empty body. Those answers are rewritten on the way out to the
@@ -22,8 +27,10 @@
 //! watching the socket: [`EdgeIo`] sees the bytes, the service wrapper sees each request
 //! start and its response leave the handler. HTTP/1.1 only.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker, ready};
@@ -44,6 +51,8 @@ use tower::ServiceExt;
 pub struct ServerLimits {
     /// `GRID_MAX_CONNECTIONS`: connections open at once.
     pub max_connections: usize,
+    /// `GRID_MAX_CONNECTIONS_PER_CLIENT`: connections one client address may hold.
+    pub max_connections_per_client: usize,
     /// `GRID_HEADER_TIMEOUT_SECS`: from a request's first byte to its last header.
     pub header_timeout: Duration,
     /// `GRID_IDLE_TIMEOUT_SECS`: how long a connection may wait for its next request.
@@ -56,6 +65,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             max_connections: 512,
+            max_connections_per_client: 64,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
@@ -66,7 +76,9 @@ impl Default for ServerLimits {
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight
 /// finish for up to `limits.shutdown_grace`.
 pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shutdown: impl Future<Output = ()>) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let total = connections_allowed(limits.max_connections);
+    let permits = Arc::new(Semaphore::new(total));
+    let clients = Clients::default();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     // Our own deadlines (above) replace hyper's single timer.
@@ -90,8 +102,14 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
             },
             () = &mut shutdown => break,
         };
+        let Some(held) = clients.admit(peer.ip(), limits.max_connections_per_client) else {
+            tracing::warn!(client = %peer.ip(), "connection refused: the client holds its limit");
+            // Best effort: the socket is new, so its buffer takes the short answer.
+            let _ = stream.try_write(&too_many_connections());
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let phase: Watch = Arc::new(Mutex::new(Shared { phase: Phase::Idle(Instant::now()), reader: None }));
+        let phase: Watch = Arc::new(Mutex::new(Shared { phase: Phase::Opened(Instant::now()), reader: None }));
         let io = TokioIo::new(EdgeIo::new(stream, phase.clone(), limits));
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -108,7 +126,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
         let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(permit);
+            drop((permit, held));
         });
     }
     drop(listener);
@@ -117,11 +135,80 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
     }
 }
 
+/// How many connections the process can hold: `configured`, or fewer if the open-file
+/// limit (raised to its hard limit first) leaves less room; 64 descriptors are kept for
+/// the store, logs and outgoing calls.
+fn connections_allowed(configured: usize) -> usize {
+    const RESERVED: u64 = 64;
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+        limit = getrlimit(Resource::Nofile);
+    }
+    let room = limit.current.map_or(usize::MAX, |n| usize::try_from(n.saturating_sub(RESERVED)).unwrap_or(usize::MAX));
+    if room < configured {
+        tracing::warn!(configured, allowed = room, "GRID_MAX_CONNECTIONS lowered to what the open-file limit allows");
+    }
+    configured.min(room).max(1)
+}
+
+/// Connections held per client address.
+#[derive(Clone, Default)]
+struct Clients(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection of a client, counted until it is dropped.
+struct Held {
+    clients: Clients,
+    client: IpAddr,
+}
+
+impl Clients {
+    /// Counts a connection of `client`, unless it already holds `limit`.
+    fn admit(&self, client: IpAddr, limit: usize) -> Option<Held> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = held.entry(client).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Held { clients: self.clone(), client })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self.clients.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = held.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// The answer on a connection past its client's limit.
+fn too_many_connections() -> Vec<u8> {
+    let body = serde_json::json!({
+        "success": false,
+        "message": "this address holds as many connections as the grid allows one client; reuse or close one",
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Where a connection is in its request cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Opened at this instant; nothing read yet.
-    Idle(Instant),
+    /// Accepted at this instant; nothing read yet. Its first request has the header
+    /// deadline from here.
+    Opened(Instant),
     /// A request's first byte came at this instant; its headers are not complete.
     Head(Instant),
     /// The handler has the request.
@@ -165,7 +252,7 @@ struct EdgeIo {
 
 impl EdgeIo {
     fn new(inner: TcpStream, phase: Watch, limits: ServerLimits) -> Self {
-        Self { inner, phase, limits, deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)), rewrite: None }
+        Self { inner, phase, limits, deadline: Box::pin(tokio::time::sleep(limits.header_timeout)), rewrite: None }
     }
 
     fn phase(&self) -> Phase {
@@ -177,7 +264,8 @@ impl EdgeIo {
     fn deadline(&self, reader: &Waker) -> Option<(Instant, &'static str)> {
         let mut shared = lock(&self.phase);
         match shared.phase {
-            Phase::Idle(since) | Phase::Responded(since) => Some((since + self.limits.idle_timeout, "idle")),
+            Phase::Opened(since) => Some((since + self.limits.header_timeout, "no request within the header deadline")),
+            Phase::Responded(since) => Some((since + self.limits.idle_timeout, "idle")),
             Phase::Head(since) => Some((since + self.limits.header_timeout, "headers not complete")),
             Phase::Busy => {
                 shared.reader = Some(reader.clone());
@@ -194,7 +282,7 @@ impl AsyncRead for EdgeIo {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
                     let mut shared = lock(&self.phase);
-                    if matches!(shared.phase, Phase::Idle(_) | Phase::Responded(_)) {
+                    if matches!(shared.phase, Phase::Opened(_) | Phase::Responded(_)) {
                         shared.phase = Phase::Head(Instant::now());
                     }
                 }
@@ -217,7 +305,7 @@ impl AsyncWrite for EdgeIo {
         let this = &mut *self;
         // A response while no handler had the request is hyper's own refusal.
         if this.rewrite.is_none()
-            && matches!(this.phase(), Phase::Idle(_) | Phase::Head(_))
+            && matches!(this.phase(), Phase::Opened(_) | Phase::Head(_))
             && buf.starts_with(b"HTTP/1.")
         {
             this.rewrite = Some((refusal(buf), 0));

@@ -33,6 +33,7 @@ mod registration;
 mod registration_id;
 mod side_key;
 mod storage_context;
+mod storage_quota;
 mod time;
 mod work;
 
@@ -56,6 +57,7 @@ pub use registration::{
 pub use registration_id::RegistrationId;
 pub use side_key::{SideKey, SideKeyError};
 pub use storage_context::StorageContext;
+pub use storage_quota::{QuotaError, QuotaExceeded, StorageQuota, StorageUsage};
 pub use time::{EpochMs, TimeError};
 pub use work::{CompletedBatch, CompletionMessage, WorkError, WorkMessage};
 

@@ -77,7 +77,10 @@ pub enum AccessError {
     SideKeyRequired(&'static str),
     #[error("the side key does not match this registration")]
     WrongSideKey,
-    #[error("registration has no side key yet, so it cannot be removed; register its channel first")]
+    #[error(
+        "this registration was made before every registration had a key and has none, so nobody can change or \
+         remove it; register a new id"
+    )]
     NoSideKey,
 }
 
@@ -96,6 +99,10 @@ pub struct Registration {
     pub return_channel: Option<ReturnChannel>,
     /// Where the grid is in reading `channel`; starts again at 0 when the channel changes.
     pub cursor: ChannelCursor,
+    /// The key the grid made for a registration created with neither a channel of its
+    /// own nor a return channel, so that it is owned from its first request (DESIGN.md
+    /// §4, "Ownership"). It stays a key of the registration when a channel comes later.
+    pub management_key: Option<SideKey>,
 }
 
 impl Registration {
@@ -117,6 +124,7 @@ impl Registration {
             channel,
             return_channel: None,
             cursor: ChannelCursor::default(),
+            management_key: None,
         }
     }
 
@@ -131,11 +139,19 @@ impl Registration {
     }
 
     /// The side keys that prove a caller speaks for this registration: its own
-    /// channel's, and its return channel's (which the grid handed only to it).
+    /// channel's, its return channel's and its management key (the last two the grid
+    /// handed only to it).
     pub fn side_keys(&self) -> impl Iterator<Item = &SideKey> {
         let own = self.channel.as_ref().map(|c| &c.side_key);
         let returned = self.return_channel.as_ref().map(|c| &c.side_key);
-        own.into_iter().chain(returned)
+        own.into_iter().chain(returned).chain(self.management_key.as_ref())
+    }
+
+    /// The key the grid answers the registrant with when it creates the registration:
+    /// the return channel's or the management key (a registration made with its own
+    /// channel is answered nothing: its registrant holds that channel's key).
+    pub fn issued_key(&self) -> Option<&SideKey> {
+        self.return_channel.as_ref().map(|c| &c.side_key).or(self.management_key.as_ref())
     }
 
     /// Whether `presented` is one of this registration's side keys (constant time
@@ -144,11 +160,13 @@ impl Registration {
         self.side_keys().fold(false, |found, key| key.matches(presented) | found)
     }
 
-    /// May a caller presenting `presented` (if anything) change this registration?
-    /// Until a registration has a side key anyone may; afterwards only its holder.
+    /// May a caller presenting `presented` (if anything) change this registration or
+    /// what it owns? Only a holder of one of its keys. A registration stored before
+    /// every registration had a key has none, and nobody may change it (decisions.md:
+    /// "Ownership from the first request").
     pub fn authorize_change(&self, presented: Option<&str>) -> Result<(), AccessError> {
         if self.side_keys().next().is_none() {
-            return Ok(());
+            return Err(AccessError::NoSideKey);
         }
         match presented {
             None => Err(AccessError::SideKeyRequired(self.item_type.as_str())),
@@ -188,9 +206,19 @@ mod tests {
     }
 
     #[test]
-    fn a_registration_without_a_side_key_can_be_changed_by_anyone() {
-        assert_eq!(producer(false).authorize_change(None), Ok(()));
-        assert_eq!(producer(false).authorize_change(Some("whatever")), Ok(()));
+    fn a_registration_without_any_key_can_be_changed_by_nobody() {
+        assert_eq!(producer(false).authorize_change(None), Err(AccessError::NoSideKey));
+        assert_eq!(producer(false).authorize_change(Some("whatever")), Err(AccessError::NoSideKey));
+    }
+
+    #[test]
+    fn a_management_key_proves_its_registration_and_is_the_key_it_was_issued() {
+        let mut r = producer(false);
+        r.management_key = Some(SideKey::parse(KEY).unwrap());
+        assert_eq!(r.authorize_change(None), Err(AccessError::SideKeyRequired("producer")));
+        assert_eq!(r.authorize_change(Some("SIDEKEYSIDEKEY0002")), Err(AccessError::WrongSideKey));
+        assert_eq!(r.authorize_change(Some(KEY)), Ok(()));
+        assert_eq!(r.issued_key().map(SideKey::expose), Some(KEY));
     }
 
     #[test]

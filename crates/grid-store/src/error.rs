@@ -14,6 +14,9 @@ pub enum StoreError {
     /// bits); nothing was written. Never clamped or wrapped.
     #[error("a value is out of the store's range: {0}")]
     OutOfRange(String),
+    /// A storage write would take a registration past its quota; nothing was written.
+    #[error(transparent)]
+    OverQuota(#[from] grid_core::QuotaExceeded),
     /// The backend itself failed (I/O, network, throttling).
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -35,6 +35,8 @@ pub(crate) struct RegistrationRecord {
     pub return_public_key: Option<String>,
     pub cursor_next_index: u64,
     pub cursor_closed: bool,
+    /// The key the grid made for a registration with no channel (DESIGN.md §4).
+    pub management_key: Option<String>,
 }
 
 impl From<&Registration> for RegistrationRecord {
@@ -57,6 +59,7 @@ impl From<&Registration> for RegistrationRecord {
             return_public_key: r.return_channel.as_ref().map(|c| hex::encode(c.public_key())),
             cursor_next_index: r.cursor.next_index,
             cursor_closed: r.cursor.closed,
+            management_key: r.management_key.as_ref().map(|k| k.expose().to_owned()),
         }
     }
 }
@@ -109,6 +112,12 @@ impl RegistrationRecord {
             channel,
             return_channel,
             cursor: ChannelCursor { next_index: self.cursor_next_index, closed: self.cursor_closed },
+            management_key: self
+                .management_key
+                .as_deref()
+                .map(SideKey::parse)
+                .transpose()
+                .map_err(|e| corrupt("management key", &e))?,
         };
         Ok(Versioned { value: registration, version })
     }

@@ -11,15 +11,17 @@ pub use portal_token::{PortalToken, PortalTokenError, Session};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use grid_core::ledger::Dialect;
 use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, SettlementPolicy};
-use grid_core::{AccountKey, Iota, PaymentAddress, Price};
+use grid_core::{AccountKey, Iota, PaymentAddress, Price, QuotaError, StorageQuota};
 use grid_store::StoreBackend;
 
+use crate::http::guard::WriteLimits;
 use crate::server::ServerLimits;
 
 /// A configuration variable has a value the grid cannot use.
@@ -57,8 +59,9 @@ pub struct GridConfig {
     /// `GRID_STACK`: the stack's name, which the template sets: the `Stack` dimension of
     /// the functions' metrics (default `energy-grid`).
     pub stack: String,
-    /// `GRID_MAX_CONNECTIONS`, `GRID_HEADER_TIMEOUT_SECS`, `GRID_IDLE_TIMEOUT_SECS` and
-    /// `GRID_SHUTDOWN_GRACE_SECS`: the edges of `gridctl serve`'s socket.
+    /// `GRID_MAX_CONNECTIONS`, `GRID_MAX_CONNECTIONS_PER_CLIENT`, `GRID_HEADER_TIMEOUT_SECS`,
+    /// `GRID_IDLE_TIMEOUT_SECS` and `GRID_SHUTDOWN_GRACE_SECS`: the edges of `gridctl
+    /// serve`'s socket.
     pub server: ServerLimits,
     /// How the market runs: periods, prices, fees, polling.
     pub market: MarketConfig,
@@ -71,6 +74,15 @@ pub struct GridConfig {
     /// `PORTAL_TOKEN_PARAMETER`: a Parameter Store SecureString holding the token, read
     /// once at start (on AWS, instead of `PORTAL_TOKEN`; docs/deploy.md).
     pub portal_token_parameter: Option<String>,
+    /// `GRID_OPEN_STORAGE` (default `false`): storage writes without a key for
+    /// registrations that have no channel of their own, as the seed had them.
+    pub open_storage: bool,
+    /// `GRID_STORAGE_QUOTA_ITEMS` and `GRID_STORAGE_QUOTA_BYTES` (defaults 10,000 items
+    /// and 16 MiB): what one registration may keep in storage.
+    pub storage_quota: StorageQuota,
+    /// `GRID_WRITE_RATE_PER_CLIENT` (default 200 a second) and `GRID_MIN_FREE_DISK_MB`
+    /// (default 256): `gridctl serve`'s write guard.
+    pub writes: WriteLimits,
 }
 
 /// Where the ledger is and how it speaks.
@@ -156,6 +168,7 @@ impl GridConfig {
         "GRID_LOG_FORMAT",
         "GRID_STACK",
         "GRID_MAX_CONNECTIONS",
+        "GRID_MAX_CONNECTIONS_PER_CLIENT",
         "GRID_HEADER_TIMEOUT_SECS",
         "GRID_IDLE_TIMEOUT_SECS",
         "GRID_SHUTDOWN_GRACE_SECS",
@@ -184,6 +197,11 @@ impl GridConfig {
         "MONITOR_BUDGET_SECS",
         "PORTAL_TOKEN",
         "PORTAL_TOKEN_PARAMETER",
+        "GRID_OPEN_STORAGE",
+        "GRID_STORAGE_QUOTA_ITEMS",
+        "GRID_STORAGE_QUOTA_BYTES",
+        "GRID_WRITE_RATE_PER_CLIENT",
+        "GRID_MIN_FREE_DISK_MB",
     ];
     pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
     const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -201,9 +219,9 @@ impl GridConfig {
         let store = StoreBackend::from_vars(|name| get(name).map(str::to_owned))
             .map_err(|e| ConfigError { variable: e.variable, reason: e.reason })?;
         let market = MarketConfig::from_vars(&get, &store)?;
+        let data_dir = PathBuf::from(get("GRID_DATA_DIR").unwrap_or("./grid-data"));
         Ok(Self {
-            store,
-            data_dir: PathBuf::from(get("GRID_DATA_DIR").unwrap_or("./grid-data")),
+            data_dir: data_dir.clone(),
             listen: parse(get("GRID_LISTEN"), "GRID_LISTEN", "127.0.0.1:8080".parse().unwrap())?,
             body_limit_bytes: bounded(
                 parse(get("GRID_BODY_LIMIT_BYTES"), "GRID_BODY_LIMIT_BYTES", Self::DEFAULT_BODY_LIMIT)?,
@@ -224,6 +242,15 @@ impl GridConfig {
                     max_connections: bounded(
                         parse(get("GRID_MAX_CONNECTIONS"), "GRID_MAX_CONNECTIONS", defaults.max_connections)?,
                         "GRID_MAX_CONNECTIONS",
+                        1..=100_000,
+                    )?,
+                    max_connections_per_client: bounded(
+                        parse(
+                            get("GRID_MAX_CONNECTIONS_PER_CLIENT"),
+                            "GRID_MAX_CONNECTIONS_PER_CLIENT",
+                            defaults.max_connections_per_client,
+                        )?,
+                        "GRID_MAX_CONNECTIONS_PER_CLIENT",
                         1..=100_000,
                     )?,
                     header_timeout: secs("GRID_HEADER_TIMEOUT_SECS", defaults.header_timeout.as_secs(), 1..=300)?,
@@ -298,6 +325,44 @@ impl GridConfig {
                     return Err(invalid("PORTAL_TOKEN_PARAMETER", other, "is not a Parameter Store name"));
                 }
             },
+            open_storage: match get("GRID_OPEN_STORAGE") {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => return Err(invalid("GRID_OPEN_STORAGE", other, "must be \"true\" or \"false\"")),
+            },
+            storage_quota: {
+                let items =
+                    parse(get("GRID_STORAGE_QUOTA_ITEMS"), "GRID_STORAGE_QUOTA_ITEMS", StorageQuota::DEFAULT_ITEMS)?;
+                let bytes =
+                    parse(get("GRID_STORAGE_QUOTA_BYTES"), "GRID_STORAGE_QUOTA_BYTES", StorageQuota::DEFAULT_BYTES)?;
+                StorageQuota::new(items, bytes).map_err(|e| match e {
+                    QuotaError::Items { .. } => {
+                        ConfigError { variable: "GRID_STORAGE_QUOTA_ITEMS", reason: e.to_string() }
+                    }
+                    QuotaError::Bytes { .. } => {
+                        ConfigError { variable: "GRID_STORAGE_QUOTA_BYTES", reason: e.to_string() }
+                    }
+                })?
+            },
+            writes: WriteLimits {
+                rate_per_client: NonZeroU32::new(bounded(
+                    parse(get("GRID_WRITE_RATE_PER_CLIENT"), "GRID_WRITE_RATE_PER_CLIENT", WriteLimits::DEFAULT_RATE)?,
+                    "GRID_WRITE_RATE_PER_CLIENT",
+                    1..=100_000_000,
+                )?)
+                .expect("bounded from 1"),
+                min_free_disk_mb: bounded(
+                    parse(
+                        get("GRID_MIN_FREE_DISK_MB"),
+                        "GRID_MIN_FREE_DISK_MB",
+                        WriteLimits::DEFAULT_MIN_FREE_DISK_MB,
+                    )?,
+                    "GRID_MIN_FREE_DISK_MB",
+                    0..=1 << 40,
+                )?,
+                data_dir: matches!(store, StoreBackend::Sqlite).then(|| data_dir.clone()),
+            },
+            store,
         })
     }
 }
@@ -462,6 +527,7 @@ mod tests {
                 stack: "energy-grid".to_owned(),
                 server: ServerLimits {
                     max_connections: 512,
+                    max_connections_per_client: 64,
                     header_timeout: Duration::from_secs(10),
                     idle_timeout: Duration::from_secs(60),
                     shutdown_grace: Duration::from_secs(10),
@@ -494,6 +560,13 @@ mod tests {
                 ledger: None,
                 portal_token: None,
                 portal_token_parameter: None,
+                open_storage: false,
+                storage_quota: StorageQuota::default(),
+                writes: WriteLimits {
+                    rate_per_client: NonZeroU32::new(200).unwrap(),
+                    min_free_disk_mb: 256,
+                    data_dir: Some(PathBuf::from("./grid-data")),
+                },
             }
         );
     }

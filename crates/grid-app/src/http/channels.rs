@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
-use grid_core::channel::{Envelope, MessageAddress};
+use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress};
 use grid_core::{EpochMs, count};
 use grid_store::{MAX_BATCH_GET, Received};
 use serde::{Deserialize, Serialize};
@@ -84,8 +84,10 @@ pub struct BatchPutMessage {
     envelope: Box<RawValue>,
 }
 
-/// Which addresses took their envelope, and which were taken already.
+/// Which addresses took their envelope, which were taken already, and which envelopes
+/// were refused for an index too far past their channel's head.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct BatchPutReply {
     success: bool,
     message: String,
@@ -93,6 +95,18 @@ pub struct BatchPutReply {
     stored: Vec<MessageAddress>,
     #[schema(value_type = Vec<String>)]
     taken: Vec<MessageAddress>,
+    /// Not stored: the node takes indexes up to `AHEAD_OF_HEAD` (1,000) past the head.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    too_far: Vec<MessageAddress>,
+}
+
+/// The refusal of an envelope too far past its channel's head.
+fn too_far(index: u64, limit: u64) -> ApiError {
+    ApiError::BadBody(format!(
+        "index {index} is too far past its channel's head: the node takes indexes below {limit} on it now \
+         (at most {AHEAD_OF_HEAD} past the highest it holds)"
+    ))
 }
 
 fn batch_addresses() -> utoipa::openapi::Array {
@@ -115,7 +129,7 @@ fn raw(envelope: &Envelope) -> Box<RawValue> {
     request_body(content = schema::Envelope, description = "An envelope (DESIGN.md §3), at most 16 KiB"),
     responses(
         (status = 201, description = "Stored", body = Ack),
-        (status = 400, description = "Malformed address or envelope, or its root or signature do not verify", body = Ack),
+        (status = 400, description = "Malformed address or envelope, its root or signature do not verify, or its index is too far past its channel's head", body = Ack),
         (status = 409, description = "The address is taken", body = Ack),
         (status = 413, description = "Envelope over 16 KiB", body = Ack),
     ))]
@@ -127,13 +141,14 @@ pub(super) async fn put_message(
     let address = MessageAddress::parse(address)?;
     let envelope = Envelope::parse(&body.0)?;
     envelope.verify_binding()?;
-    let root = envelope.root();
+    let (root, index) = (envelope.root(), envelope.index());
     let received = state.channels.receive(&[(address.clone(), envelope)], EpochMs::now()).await?;
     match received.first() {
         Some(Received::Stored { turned_unread }) => {
             state.doorbell.ring(1, turned_unread.then_some(root)).await;
             Ok((StatusCode::CREATED, Json(Ack::ok(format!("message stored at {address}")))))
         }
+        Some(Received::TooFar { limit }) => Err(too_far(index, *limit)),
         _ => Err(ApiError::Taken(format!("address {address} is taken"))),
     }
 }
@@ -212,7 +227,7 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
         verified.map_err(|e| ApiError::BadBody(format!("message {i} ({}): {e}", messages[i].0)))?;
     }
     let received = state.channels.receive(&messages, EpochMs::now()).await?;
-    let (mut stored, mut taken, mut unread) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut stored, mut taken, mut refused, mut unread) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((address, envelope), received) in messages.into_iter().zip(received) {
         match received {
             Received::Stored { turned_unread } => {
@@ -222,9 +237,13 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
                 }
             }
             Received::Taken => taken.push(address),
+            Received::TooFar { .. } => refused.push(address),
         }
     }
     state.doorbell.ring(stored.len(), unread).await;
-    let message = format!("{} stored, {} taken", stored.len(), taken.len());
-    Ok(Json(BatchPutReply { success: true, message, stored, taken }))
+    let mut message = format!("{} stored, {} taken", stored.len(), taken.len());
+    if !refused.is_empty() {
+        message += &format!(", {} too far past their channel's head (at most {AHEAD_OF_HEAD})", refused.len());
+    }
+    Ok(Json(BatchPutReply { success: true, message, stored, taken, too_far: refused }))
 }

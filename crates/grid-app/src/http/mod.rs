@@ -7,6 +7,7 @@
 //! carries a side key).
 
 mod channels;
+pub mod guard;
 mod meta;
 mod registration;
 pub(crate) mod schema;
@@ -15,6 +16,7 @@ mod storage;
 use std::sync::Arc;
 
 use axum::Router;
+use grid_core::StorageQuota;
 use grid_store::{ChannelStore, ItemStore};
 
 use crate::config::GridConfig;
@@ -33,6 +35,8 @@ pub struct AppState(Arc<AppParts>);
 pub struct AppParts {
     pub registry: Registry,
     pub items: Arc<dyn ItemStore>,
+    /// What each registration may keep in storage.
+    pub storage_quota: StorageQuota,
     pub channels: Arc<dyn ChannelStore>,
     /// Tells the poller when the node stores envelopes.
     pub doorbell: Doorbell,
@@ -53,9 +57,11 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The full grid API with its layers, ready to serve.
+/// The full grid API with its layers, ready to serve as one process (`gridctl serve`):
+/// writes pass [`guard`]'s rate per client and disk floor.
 pub fn router(state: AppState, config: &GridConfig) -> Router {
-    api_router(&[Api::Registration, Api::Storage, Api::Channels, Api::Portal], state, config)
+    let apis = [Api::Registration, Api::Storage, Api::Channels, Api::Portal];
+    assemble(&apis, state, config, Some(guard::WriteGuard::new(config.writes.clone())))
 }
 
 /// One part of the grid's API; each Lambda function serves one.
@@ -75,6 +81,10 @@ pub enum Api {
 /// one API carries none of the others' handlers (nor the portal's pages and the OpenAPI
 /// document, unless it serves them): smaller zips, faster builds.
 pub fn api_router(apis: &[Api], state: AppState, config: &GridConfig) -> Router {
+    assemble(apis, state, config, None)
+}
+
+fn assemble(apis: &[Api], state: AppState, config: &GridConfig, guard: Option<guard::WriteGuard>) -> Router {
     let mut routes = Router::new();
     for api in apis {
         routes = match api {
@@ -87,6 +97,9 @@ pub fn api_router(apis: &[Api], state: AppState, config: &GridConfig) -> Router 
     let mut routes = routes.with_state(state.clone());
     if apis.contains(&Api::Portal) {
         routes = routes.merge(crate::portal::routes(state.portal.clone()));
+    }
+    if let Some(guard) = guard {
+        routes = routes.layer(axum::middleware::from_fn_with_state(guard, guard::guard));
     }
     grid_http::with_layers(routes, config.body_limit_bytes, config.request_timeout)
 }

@@ -56,9 +56,9 @@ impl utoipa::PartialSchema for RegistrationBody {
             .required("sideKey")
             .title(Some("With its channel"))
             .description(Some("The entity's own channel, which must carry `hello` at index 0."));
-        let without_channel = body(schema::null(), schema::null())
-            .title(Some("Without a channel"))
-            .description(Some("No channel yet: anyone may update the registration until one is given."));
+        let without_channel = body(schema::null(), schema::null()).title(Some("Without a channel")).description(Some(
+            "No channel yet: the grid answers a management key (`sideKey`), which every later change needs.",
+        ));
         let either = AnyOfBuilder::new()
             .item(with_channel)
             .item(without_channel)
@@ -79,7 +79,9 @@ pub struct RegistrationReply {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<schema::ChannelRoot>)]
     root: Option<String>,
-    /// For a consumer: the side key of that return channel.
+    /// For a consumer: the side key of that return channel. For a registration made
+    /// without any channel: its management key. Either is the key its later changes,
+    /// its removal and its storage writes need.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<schema::SideKey>)]
     side_key: Option<String>,
@@ -116,8 +118,9 @@ impl RegistrationBody {
 /// Register a producer or consumer, or update an active registration.
 ///
 /// A given channel must already carry `hello` at index 0. A consumer gets a return
-/// channel (root and side key in the reply) on which the grid sends payment requests.
-/// Once a registration has a side key, changing it requires that key in the
+/// channel (root and side key in the reply) on which the grid sends payment requests;
+/// a registration with neither channel gets a management key (`sideKey`). Every
+/// registration is owned from its creation: changing it requires one of its keys in the
 /// `X-Side-Key` header (or the same channel in the body, for a repeated request).
 #[utoipa::path(
     put,
@@ -129,8 +132,8 @@ impl RegistrationBody {
         (status = 201, description = "Registered", body = RegistrationReply),
         (status = 200, description = "Updated", body = RegistrationReply),
         (status = 400, description = "Malformed id or body, or the channel does not start with hello", body = Ack),
-        (status = 401, description = "The registration is protected and no side key was sent", body = Ack),
-        (status = 403, description = "The side key does not match", body = Ack),
+        (status = 401, description = "The registration exists and no side key was sent", body = Ack),
+        (status = 403, description = "The side key does not match, or the registration has no key", body = Ack),
         (status = 409, description = "Removed id, type change or concurrent update", body = Ack),
         (status = 413, description = "Body too large", body = Ack),
         (status = 503, description = "The store or channel node is unavailable", body = Ack),
@@ -154,11 +157,11 @@ pub(super) async fn put_registration(
     if registration.is_polled() {
         state.doorbell.poll(vec![registration.id.clone()]).await;
     }
-    // A consumer learns its return channel here; the caller has proven it may know it.
-    let (root, side_key) = match &registration.return_channel {
-        Some(channel) => (Some(channel.secrets().root().to_string()), Some(channel.side_key.expose().to_owned())),
-        None => (None, None),
-    };
+    // A consumer learns its return channel here, a registration without any channel its
+    // management key; the caller has proven it may know them (it made the registration or
+    // holds a key of it).
+    let root = registration.return_channel.as_ref().map(|channel| channel.secrets().root().to_string());
+    let side_key = registration.issued_key().map(|key| key.expose().to_owned());
     let reply = RegistrationReply {
         success: true,
         message: format!("{} {} {verb}", registration.item_type, registration.id),

@@ -106,7 +106,7 @@ async fn store_item(
     let key = parse_key(path)?;
     let item = JsonItem::parse(&body.0)?;
     state.registry.owned(&key.registration, presented.as_deref()).await?;
-    state.items.put(&key, &item).await?;
+    state.items.put(&key, &item, state.storage_quota).await?;
     Ok(Json(Ack::ok(format!("item {}/{} stored", key.context, key.id))))
 }
 
@@ -120,7 +120,7 @@ async fn store_item(
         (status = 401, description = "The registration has a side key and none was sent", body = Ack),
         (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
-        (status = 413, description = "Body too large", body = Ack),
+        (status = 413, description = "Body too large, or the registration's storage quota reached", body = Ack),
     ))]
 pub(super) async fn put_item(
     State(state): State<AppState>,
@@ -141,7 +141,7 @@ pub(super) async fn put_item(
         (status = 401, description = "The registration has a side key and none was sent", body = Ack),
         (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
-        (status = 413, description = "Body too large", body = Ack),
+        (status = 413, description = "Body too large, or the registration's storage quota reached", body = Ack),
     ))]
 pub(super) async fn put_item_short(
     State(state): State<AppState>,

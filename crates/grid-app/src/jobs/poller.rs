@@ -11,7 +11,7 @@
 //! worker cut off between storing and moving the cursor all end the same way: each
 //! reading stored once, the cursor past it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,8 +71,10 @@ pub struct DispatchReport {
 
 /// What a sweep did: the unread channels it found, the registrations it queued polling
 /// work for, the channels it marked read (no polled registration reads them, or their
-/// reader is already past their head), how long the longest-unread channel had been
-/// unread (the poll lag), and the dead letters of the polling and completions queues.
+/// reader is already past their head), those that cannot progress (nothing at their
+/// reader's cursor: a gap their device left), how long the longest-unread channel that
+/// can progress had been unread (the poll lag), and the dead letters of the polling and
+/// completions queues.
 /// The sweep counts both every minute, so nothing else asks the queues (the portal shows
 /// the last sweep's count): on Lambda the first request to a queue builds its client,
 /// which doubled the portal's and the batch monitor's cold starts.
@@ -82,6 +84,8 @@ pub struct SweepReport {
     pub registrations: usize,
     pub messages: usize,
     pub marked_read: usize,
+    #[serde(default)]
+    pub stalled: usize,
     pub lag_seconds: u64,
     pub dead_letters: u64,
     #[serde(default)]
@@ -157,6 +161,7 @@ impl Poller {
             let page = self.stores.channels.unread(after.as_ref(), 500).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.root.clone());
+            let mut behind = Vec::new();
             for UnreadChannel { root, head, since } in page {
                 report.unread += 1;
                 let reader = match self.stores.registrations.channel_owner(&root).await? {
@@ -165,9 +170,8 @@ impl Poller {
                 };
                 match reader {
                     Some(r) if r.is_polled() && r.cursor.next_index < head => {
-                        let behind = since.map_or(0, |since| now.get().saturating_sub(since.get()) / 1000);
-                        report.lag_seconds = report.lag_seconds.max(behind);
-                        owners.push(r.id);
+                        let unread_for = since.map_or(0, |since| now.get().saturating_sub(since.get()) / 1000);
+                        behind.push((r, unread_for));
                     }
                     // Read already (its mark was lost), or nobody reads it (yet: a
                     // registration that takes this channel polls it when it registers).
@@ -176,6 +180,17 @@ impl Poller {
                         report.marked_read += 1;
                     }
                 }
+            }
+            // A reader reads on from its cursor and stops at the first empty address: a
+            // channel with nothing there cannot progress (its device skipped indexes).
+            // It is looked at again each sweep, one batched read, but not polled and not
+            // counted in the lag until its gap is filled.
+            let lag: HashMap<RegistrationId, u64> = behind.iter().map(|(r, lag)| (r.id.clone(), *lag)).collect();
+            let waiting = self.with_a_message_waiting(behind.into_iter().map(|(r, _)| r).collect()).await?;
+            report.stalled += lag.len() - waiting.len();
+            for id in waiting {
+                report.lag_seconds = report.lag_seconds.max(lag[&id]);
+                owners.push(id);
             }
         }
         report.registrations = owners.len();

@@ -5,8 +5,12 @@
 //! is new on every sign-in, and logout revokes it in the store, so a copied cookie dies
 //! with the logout. The cookie is `HttpOnly`, `SameSite=Strict`, scoped to `/portal`,
 //! `Secure` behind HTTPS, and lasts twelve hours. The token never travels in a URL.
-//! Sign-in attempts are counted per client in the store, [`SIGN_IN_LIMIT`] per
-//! [`SIGN_IN_WINDOW_MS`]; past that a client gets 429 until the window ends.
+//! Failed attempts by every way in (a bearer token, the form, a session cookie) are
+//! counted per client address in the store, and only failures: [`SIGN_IN_LIMIT`] per
+//! [`SIGN_IN_WINDOW_MS`], after which a bearer token or the form gets 429 with
+//! `Retry-After` until the window ends. A success forgets the client's failures. A live
+//! session cookie always passes: it proves an earlier sign-in and cannot be guessed, so
+//! a neighbour's guesses behind the same address do not lock a signed-in operator out.
 //!
 //! Errors are the grid's JSON unless the client asked for a page (`Accept: text/html`,
 //! as a browser submitting the form does), which gets the form again with the reason.
@@ -27,36 +31,60 @@ use crate::error::ApiError;
 
 const COOKIE: &str = "grid_portal";
 const SESSION_MS: u64 = 12 * 3600 * 1000;
-/// Sign-in attempts (right or wrong) one client may make per window.
+/// Failed sign-ins one client may make per window.
 pub const SIGN_IN_LIMIT: u32 = 10;
 /// The throttling window: fixed five-minute windows of the clock.
 pub const SIGN_IN_WINDOW_MS: u64 = 5 * 60 * 1000;
 
 /// Lets a request through if it carries the token or a live session; otherwise an API
-/// call gets 401 and a page the login form.
-pub(super) async fn require(State(state): State<PortalState>, request: Request, next: Next) -> Response {
+/// call gets 401 and a page the login form. A wrong token or a dead cookie counts as a
+/// failed sign-in of the client.
+pub(super) async fn require(
+    State(state): State<PortalState>,
+    ClientAddress(client): ClientAddress,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     let api = path.starts_with("/portal/api/") || path == "/metrics";
     let Some(token) = state.token.as_deref() else {
         return not_configured(!api);
     };
     let headers = request.headers();
+    let now = EpochMs::now().get();
+    let presented_cookie = cookie(headers);
+    let session = presented_cookie.as_deref().and_then(|value| token.open_session(value, now));
+    if let Some(session) = session {
+        match state.sign_ins.is_revoked(&session.id, now).await {
+            Ok(false) => return next.run(request).await,
+            Ok(true) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|presented| token.matches(presented.trim()));
-    let now = EpochMs::now().get();
-    let session = cookie(headers).and_then(|value| token.open_session(&value, now));
-    let live = match session {
-        Some(session) => match state.sign_ins.is_revoked(&session.id, now).await {
-            Ok(revoked) => !revoked,
-            Err(e) => return ApiError::from(e).into_response(),
-        },
-        None => false,
-    };
-    if bearer || live {
-        return next.run(request).await;
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+    if let Some(presented) = &bearer {
+        let throttle = Throttle::new(&state, &client, now);
+        match throttle.check().await {
+            Err(response) => return response(!api),
+            Ok(failures) if token.matches(presented) => {
+                if let Err(e) = throttle.succeeded(failures).await {
+                    return ApiError::from(e).into_response();
+                }
+                return next.run(request).await;
+            }
+            Ok(_) => {
+                if let Err(response) = throttle.failed().await {
+                    return response(!api);
+                }
+            }
+        }
+    } else if presented_cookie.is_some()
+        && let Err(response) = Throttle::new(&state, &client, now).failed().await
+    {
+        return response(!api);
     }
     if api {
         let message = "the portal needs Authorization: Bearer <PORTAL_TOKEN>";
@@ -65,6 +93,63 @@ pub(super) async fn require(State(state): State<PortalState>, request: Request, 
         response
     } else {
         Redirect::to("/portal/login").into_response()
+    }
+}
+
+/// A refusal that is answered as a page or as the grid's JSON (`true`: a page).
+type Refused = Box<dyn FnOnce(bool) -> Response + Send>;
+
+/// One client's failed sign-ins in the current window.
+struct Throttle<'a> {
+    state: &'a PortalState,
+    client: &'a str,
+    now: u64,
+    window_end: u64,
+}
+
+impl<'a> Throttle<'a> {
+    fn new(state: &'a PortalState, client: &'a str, now: u64) -> Self {
+        Self { state, client, now, window_end: (now / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS }
+    }
+
+    /// The client's failures so far, or a 429 once they reach the limit.
+    async fn check(&self) -> Result<u32, Refused> {
+        match self.state.sign_ins.failures(self.client, self.window_end).await {
+            Ok(failures) if failures >= SIGN_IN_LIMIT => Err(self.too_many(failures)),
+            Ok(failures) => Ok(failures),
+            Err(e) => Err(Box::new(move |_| ApiError::from(e).into_response())),
+        }
+    }
+
+    /// Counts a failure; a 429 if the client was already past the limit (concurrent guesses).
+    async fn failed(&self) -> Result<(), Refused> {
+        match self.state.sign_ins.count_failure(self.client, self.window_end, self.now).await {
+            Ok(failures) if failures > SIGN_IN_LIMIT => Err(self.too_many(failures)),
+            Ok(failures) => {
+                tracing::warn!(client = self.client, failures, "portal sign-in failed");
+                Ok(())
+            }
+            Err(e) => Err(Box::new(move |_| ApiError::from(e).into_response())),
+        }
+    }
+
+    /// A success forgets the client's failures (a read found some).
+    async fn succeeded(&self, failures: u32) -> Result<(), grid_store::StoreError> {
+        if failures == 0 {
+            return Ok(());
+        }
+        self.state.sign_ins.forget_failures(self.client, self.window_end).await
+    }
+
+    fn too_many(&self, failures: u32) -> Refused {
+        tracing::warn!(client = self.client, failures, "portal sign-in throttled");
+        let wait = (self.window_end - self.now).div_ceil(1000);
+        Box::new(move |html| {
+            let message = format!("too many failed sign-ins from this address; try again in {wait} s");
+            let mut response = refuse(html, StatusCode::TOO_MANY_REQUESTS, &message);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            response
+        })
     }
 }
 
@@ -126,22 +211,19 @@ pub(super) async fn login(
     let html = wants_html(&headers);
     let Some(token) = state.token.as_deref() else { return not_configured(html) };
     let now = EpochMs::now().get();
-    let window_end = (now / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS;
-    match state.sign_ins.count_attempt(&client, window_end, now).await {
-        Err(e) => return ApiError::from(e).into_response(),
-        Ok(attempts) if attempts > SIGN_IN_LIMIT => {
-            tracing::warn!(client, attempts, "portal sign-in throttled");
-            let wait = (window_end - now).div_ceil(1000);
-            let message = format!("too many sign-in attempts from this address; try again in {wait} s");
-            let mut response = refuse(html, StatusCode::TOO_MANY_REQUESTS, &message);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            return response;
-        }
-        Ok(_) => {}
-    }
+    let throttle = Throttle::new(&state, &client, now);
+    let failures = match throttle.check().await {
+        Ok(failures) => failures,
+        Err(response) => return response(html),
+    };
     if !token.matches(login.token.as_deref().unwrap_or_default().trim()) {
-        tracing::warn!(client, "portal sign-in with a wrong token");
+        if let Err(response) = throttle.failed().await {
+            return response(html);
+        }
         return refuse(html, StatusCode::UNAUTHORIZED, "That token does not open this portal.");
+    }
+    if let Err(e) = throttle.succeeded(failures).await {
+        return ApiError::from(e).into_response();
     }
     let (_, value) = token.sign_session(now + SESSION_MS);
     let https = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");

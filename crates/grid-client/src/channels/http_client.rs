@@ -47,8 +47,13 @@ struct BatchPutMessage<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct BatchPutAnswer {
+    message: String,
     taken: Vec<String>,
+    /// Refused for an index too far past the channel's head.
+    #[serde(default)]
+    too_far: Vec<String>,
 }
 
 /// Envelopes sent per batch-put: the node takes as many as a batch-get returns.
@@ -104,6 +109,9 @@ impl ChannelClient for HttpChannelClient {
             }
             let answer: BatchPutAnswer =
                 response.json().await.map_err(|e| ChannelClientError::Protocol(format!("batch-put answer: {e}")))?;
+            if !answer.too_far.is_empty() {
+                return Err(ChannelClientError::Refused { status: 400, message: answer.message });
+            }
             let taken: std::collections::HashSet<String> = answer.taken.into_iter().collect();
             attached.extend(
                 chunk.iter().map(

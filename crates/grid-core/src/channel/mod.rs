@@ -25,6 +25,13 @@ mod seed;
 /// per request, and DynamoDB's per BatchGetItem.
 pub const MAX_BATCH_GET: usize = 100;
 
+/// How far past its channel's head (one past the highest index the node holds) the
+/// node takes an envelope: a device writes its indexes in order, a hundred to a
+/// `batch-put` at most, so one this far ahead skipped indexes on purpose. Without a
+/// bound one envelope at index 2^53−1 made a channel that could never be read to its
+/// head (issue 29).
+pub const AHEAD_OF_HEAD: u64 = 1_000;
+
 pub use access::ChannelAccess;
 pub use address::{MessageAddress, MessageAddressError};
 pub use command::{Command, CommandError, Reading};

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
-use grid_core::channel::{Envelope, MessageAddress};
+use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress};
 use grid_core::{ChannelRoot, EpochMs};
 
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_time, s};
@@ -32,9 +32,18 @@ impl DynamoChannelStore {
     }
 
     /// Raises `root`'s head to `next`, marking it unread (since `now`, unless it was
-    /// unread already), unless it is there already: whether it turned unread with it.
-    async fn raise_head(&self, root: &ChannelRoot, next: u64, now: EpochMs) -> Result<bool, StoreError> {
-        let result = self
+    /// unread already), unless it is there already or `next` is [`AHEAD_OF_HEAD`] or
+    /// more past it: which of the three, and whether it turned unread.
+    async fn raise_head(&self, root: &ChannelRoot, next: u64, now: EpochMs) -> Result<Raised, StoreError> {
+        // Within the window of the head as it is: no head yet and `next` within the
+        // window of 0, or a head below `next` and at least `next - window`.
+        let least = next.saturating_sub(AHEAD_OF_HEAD);
+        let condition = if least == 0 {
+            "attribute_not_exists(nextIndex) OR nextIndex < :next"
+        } else {
+            "nextIndex < :next AND nextIndex >= :least"
+        };
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -42,20 +51,41 @@ impl DynamoChannelStore {
             .update_expression(
                 "SET nextIndex = :next, unread = :unread, unreadSince = if_not_exists(unreadSince, :now)",
             )
-            .condition_expression("attribute_not_exists(nextIndex) OR nextIndex < :next")
+            .condition_expression(condition)
             .expression_attribute_values(":next", n(next))
             .expression_attribute_values(":now", n(now.get()))
             .expression_attribute_values(":unread", s(UNREAD))
             .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match result {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if least > 0 {
+            update = update.expression_attribute_values(":least", n(least));
+        }
+        match update.send().await {
             // `unread` is among the old values only if the channel was unread before.
-            Ok(output) => Ok(output.attributes().is_none_or(|old| !old.contains_key("unread"))),
-            Err(e) if condition_failed!(e) => Ok(false),
+            Ok(output) => {
+                Ok(Raised::To { turned_unread: output.attributes().is_none_or(|old| !old.contains_key("unread")) })
+            }
+            Err(e) if condition_failed!(e) => {
+                let head = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
+                        Some(old) => get_n(old, TABLE, "nextIndex")?,
+                        None => 0,
+                    },
+                    _ => 0,
+                };
+                // Higher already, or too far past it.
+                Ok(if head >= next { Raised::Already } else { Raised::TooFar { head } })
+            }
             Err(e) => Err(backend(e)),
         }
     }
+}
+
+/// What [`DynamoChannelStore::raise_head`] did.
+enum Raised {
+    To { turned_unread: bool },
+    Already,
+    TooFar { head: u64 },
 }
 
 /// The one value of `unread`: every unread head in one partition of the index, by root.
@@ -129,19 +159,40 @@ impl ChannelStore for DynamoChannelStore {
             *head = (*head).max(envelope.index() + 1);
         }
         let mut turned_unread = BTreeSet::new();
+        let mut limits: BTreeMap<ChannelRoot, u64> = BTreeMap::new();
         for (root, next) in heads {
-            if self.raise_head(&root, next, now).await? {
+            let mut raised = self.raise_head(&root, next, now).await?;
+            if let Raised::TooFar { head } = raised {
+                // The envelopes within the window still count: raise to the highest of them.
+                let limit = head.saturating_add(AHEAD_OF_HEAD);
+                let within = messages
+                    .iter()
+                    .filter(|(_, e)| e.root() == root && e.index() < limit)
+                    .map(|(_, e)| e.index() + 1)
+                    .max();
+                raised = match within {
+                    Some(next) => self.raise_head(&root, next, now).await?,
+                    None => Raised::Already,
+                };
+                limits.insert(root.clone(), limit);
+            }
+            if let Raised::To { turned_unread: true } = raised {
                 turned_unread.insert(root);
             }
         }
-        let stored = self.attach_many(messages).await?;
+        let too_far = |e: &Envelope| limits.get(&e.root()).filter(|limit| e.index() >= **limit).copied();
+        let kept: Vec<(MessageAddress, Envelope)> =
+            messages.iter().filter(|(_, e)| too_far(e).is_none()).cloned().collect();
+        let mut stored = self.attach_many(&kept).await?.into_iter();
         Ok(messages
             .iter()
-            .zip(stored)
-            .map(|((_, envelope), stored)| match stored {
+            .map(|(_, envelope)| match too_far(envelope) {
+                Some(limit) => Received::TooFar { limit },
                 // The channel's first envelope stored here tells its reader.
-                true => Received::Stored { turned_unread: turned_unread.remove(&envelope.root()) },
-                false => Received::Taken,
+                None => match stored.next().unwrap_or(false) {
+                    true => Received::Stored { turned_unread: turned_unread.remove(&envelope.root()) },
+                    false => Received::Taken,
+                },
             })
             .collect())
     }

@@ -10,7 +10,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures_util::future::try_join_all;
-use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext};
+use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext, StorageQuota, StorageUsage};
 
 use super::{AwsClients, LazyClient, backend};
 use crate::{ItemKey, ItemPage, ItemStore, StoreError};
@@ -34,15 +34,22 @@ impl S3ItemStore {
         format!("storage/{}/{}/{}", key.registration, key.context, key.id)
     }
 
-    /// Every key under `prefix`, in S3's (bytewise) order.
-    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+    /// Every key under `prefix` with its object's size, in S3's (bytewise) order.
+    async fn objects(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
-        let mut keys = Vec::new();
+        let mut objects = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(backend)?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            objects.extend(page.contents().iter().filter_map(|o| {
+                Some((o.key()?.to_owned(), o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0)))
+            }));
         }
-        Ok(keys)
+        Ok(objects)
+    }
+
+    /// Every key under `prefix`, in S3's (bytewise) order.
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.objects(prefix).await?.into_iter().map(|(key, _)| key).collect())
     }
 
     /// Deletes every object under `prefix`, returning how many there were.
@@ -78,11 +85,20 @@ impl S3ItemStore {
 
 #[async_trait]
 impl ItemStore for S3ItemStore {
-    async fn put(&self, key: &ItemKey, item: &JsonItem) -> Result<(), StoreError> {
+    async fn put(&self, key: &ItemKey, item: &JsonItem, quota: StorageQuota) -> Result<(), StoreError> {
+        // S3 keeps no count: what the registration holds is listed (one request per
+        // 1,000 items) before each write. Writers racing each other may each see room
+        // for one more, so the quota can be passed by as many as write at once
+        // (decisions.md, "Storage quotas").
+        let object = Self::object_key(key);
+        let held = self.objects(&format!("storage/{}/", key.registration)).await?;
+        let old = held.iter().find(|(k, _)| *k == object).map(|(_, size)| *size);
+        let usage = StorageUsage { items: held.len() as u64, bytes: held.iter().map(|(_, size)| size).sum() };
+        quota.admit(usage, old, item.as_str().len() as u64)?;
         self.client
             .put_object()
             .bucket(&self.bucket)
-            .key(Self::object_key(key))
+            .key(object)
             .content_type("application/json")
             .body(ByteStream::from(item.as_str().as_bytes().to_vec()))
             .send()

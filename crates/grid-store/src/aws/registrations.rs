@@ -183,6 +183,7 @@ fn to_item(record: &RegistrationRecord, version: u64) -> Item {
         ("returnSideKey", record.return_side_key.as_ref().map(s)),
         ("returnNextIndex", record.return_next_index.map(n)),
         ("returnPublicKey", record.return_public_key.as_ref().map(s)),
+        ("managementKey", record.management_key.as_ref().map(s)),
     ];
     item.extend(optional.into_iter().filter_map(|(name, value)| value.map(|v| (name.to_owned(), v))));
     item
@@ -205,6 +206,7 @@ fn from_item(item: &Item) -> Result<Versioned<Registration>, StoreError> {
         return_public_key: owned(opt_s(item, TABLE, "returnPublicKey")?),
         cursor_next_index: opt_n(item, TABLE, "channelNextIndex")?.unwrap_or(0),
         cursor_closed: matches!(item.get("channelClosed"), Some(AttributeValue::Bool(true))),
+        management_key: owned(opt_s(item, TABLE, "managementKey")?),
     };
     record.into_domain(get_n(item, TABLE, "version")?)
 }

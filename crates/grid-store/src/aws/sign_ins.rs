@@ -52,7 +52,7 @@ impl SignInLog for DynamoSignInLog {
         }
     }
 
-    async fn count_attempt(&self, client: &str, window_end: u64, _now: u64) -> Result<u32, StoreError> {
+    async fn count_failure(&self, client: &str, window_end: u64, _now: u64) -> Result<u32, StoreError> {
         let output = self
             .client
             .update_item()
@@ -69,5 +69,32 @@ impl SignInLog for DynamoSignInLog {
             output.attributes().ok_or_else(|| StoreError::Corrupt("an update without its count".into()))?;
         let attempts = get_n(attributes, "leases", "attempts")?;
         Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+    }
+
+    async fn failures(&self, client: &str, window_end: u64) -> Result<u32, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("job", s(format!("sign-in#{client}#{window_end}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        match output.item() {
+            Some(item) => Ok(u32::try_from(get_n(item, "leases", "attempts")?).unwrap_or(u32::MAX)),
+            None => Ok(0),
+        }
+    }
+
+    async fn forget_failures(&self, client: &str, window_end: u64) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("job", s(format!("sign-in#{client}#{window_end}")))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }

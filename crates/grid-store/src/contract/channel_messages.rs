@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress};
+use grid_core::channel::{AHEAD_OF_HEAD, ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress};
 use grid_core::{ChannelRoot, EpochMs, SideKey};
 
 use crate::{ChannelStore, Received, StoreError, UnreadChannel};
@@ -134,6 +134,33 @@ pub async fn receiving_says_which_envelope_turned_its_channel_unread(store: Chan
     assert_eq!(store.receive(&messages[3..4], now).await.unwrap(), [unread(true)], "read before: tell the reader");
     assert_eq!(store.receive(&messages[..1], now).await.unwrap(), [Received::Taken]);
     assert_eq!(store.get(&messages[0].0).await.unwrap().as_ref(), Some(&messages[0].1), "nothing overwritten");
+}
+
+/// Issue 29's finding: one envelope at index 2^53−1 was taken, and its channel could
+/// never be read to its head.
+pub async fn an_envelope_too_far_past_its_channels_head_is_not_stored(store: Channels) {
+    let secrets =
+        ChannelSecrets::new(&ChannelSeed::from_bytes([21; 32]), SideKey::parse("ContractSideKey000").unwrap());
+    let at = |i: u64| {
+        let envelope = secrets.seal(i, Command::Hello.to_json().as_bytes(), [1; 12]).unwrap();
+        (secrets.access().address(i), envelope)
+    };
+    let root = secrets.access().root().clone();
+    let now = EpochMs::parse(1_700_000_000_000).unwrap();
+    let far = (1u64 << 53) - 1;
+    // No head yet: indexes below the window of 0 are taken.
+    let received = store.receive(&[at(far), at(AHEAD_OF_HEAD), at(AHEAD_OF_HEAD - 1)], now).await.unwrap();
+    let limit = AHEAD_OF_HEAD;
+    assert_eq!(
+        received,
+        [Received::TooFar { limit }, Received::TooFar { limit }, Received::Stored { turned_unread: true }]
+    );
+    assert_eq!(store.get(&at(far).0).await.unwrap(), None, "nothing stored");
+    assert_eq!(unread_heads(&store).await.into_iter().find(|(r, _)| *r == root), Some((root.clone(), AHEAD_OF_HEAD)));
+    // From the head on, the window moves with it.
+    let next = 2 * AHEAD_OF_HEAD - 1;
+    assert_eq!(store.receive(&[at(next)], now).await.unwrap(), [Received::Stored { turned_unread: false }]);
+    assert_eq!(store.receive(&[at(far)], now).await.unwrap(), [Received::TooFar { limit: 3 * AHEAD_OF_HEAD }]);
 }
 
 pub async fn marking_a_channel_read_says_whether_its_reader_is_still_behind(store: Channels) {

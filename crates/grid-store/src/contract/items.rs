@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
-use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext};
+use grid_core::{ItemId, JsonItem, PageRequest, QuotaExceeded, RegistrationId, StorageContext, StorageQuota};
 
-use crate::{ItemKey, ItemStore};
+use crate::{ItemKey, ItemStore, StoreError};
 
 type Store = Arc<dyn ItemStore>;
+
+/// A quota no contract test comes near.
+const ANY: StorageQuota = StorageQuota::MAX;
 
 fn key(registration: &str, context: &str, id: &str) -> ItemKey {
     ItemKey {
@@ -23,7 +26,7 @@ fn item(json: &str) -> JsonItem {
 async fn fill(store: &Store, registration: &str, context: &str, count: usize) {
     for i in 0..count {
         store
-            .put(&key(registration, context, &format!("item-{i:03}")), &item(&format!(r#"{{"n":{i}}}"#)))
+            .put(&key(registration, context, &format!("item-{i:03}")), &item(&format!(r#"{{"n":{i}}}"#)), ANY)
             .await
             .unwrap();
     }
@@ -38,14 +41,14 @@ async fn count(store: &Store, registration: &str, context: &str) -> u64 {
 pub async fn a_stored_item_reads_back_verbatim(store: Store) {
     let k = key("contract-item-1", "readings", "2024-01-01");
     let doc = item(r#"{ "kWh": 1.25, "note": "Süd ☀", "nested": [1, {"a": null}] }"#);
-    store.put(&k, &doc).await.unwrap();
+    store.put(&k, &doc, ANY).await.unwrap();
     assert_eq!(store.get(&k).await.unwrap(), Some(doc));
 }
 
 pub async fn putting_an_item_again_replaces_it(store: Store) {
     let k = key("contract-item-2", "c", "x");
-    store.put(&k, &item("1")).await.unwrap();
-    store.put(&k, &item(r#"{"v":2}"#)).await.unwrap();
+    store.put(&k, &item("1"), ANY).await.unwrap();
+    store.put(&k, &item(r#"{"v":2}"#), ANY).await.unwrap();
     assert_eq!(store.get(&k).await.unwrap(), Some(item(r#"{"v":2}"#)));
     assert_eq!(count(&store, "contract-item-2", "c").await, 1);
 }
@@ -56,7 +59,7 @@ pub async fn getting_a_missing_item_finds_nothing(store: Store) {
 
 pub async fn deleting_an_item_says_whether_it_existed(store: Store) {
     let k = key("contract-item-4", "c", "x");
-    store.put(&k, &item("true")).await.unwrap();
+    store.put(&k, &item("true"), ANY).await.unwrap();
     assert!(store.delete(&k).await.unwrap());
     assert_eq!(store.get(&k).await.unwrap(), None);
     assert!(!store.delete(&k).await.unwrap());
@@ -153,7 +156,7 @@ pub async fn concurrent_puts_of_distinct_items_all_land(store: Store) {
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
-                store.put(&key("contract-item-10", "c", &format!("p{i:02}")), &item(&i.to_string())).await
+                store.put(&key("contract-item-10", "c", &format!("p{i:02}")), &item(&i.to_string()), ANY).await
             })
         })
         .collect();
@@ -161,4 +164,43 @@ pub async fn concurrent_puts_of_distinct_items_all_land(store: Store) {
         task.await.unwrap().unwrap();
     }
     assert_eq!(count(&store, "contract-item-10", "c").await, 32);
+}
+
+pub async fn a_write_past_the_quota_is_refused_and_a_replacement_or_deletion_makes_room(store: Store) {
+    let quota = StorageQuota::new(2, 1024).unwrap();
+    let (a, b, c) =
+        (key("contract-item-q", "c", "a"), key("contract-item-q", "d", "b"), key("contract-item-q", "c", "c"));
+    store.put(&a, &item("1"), quota).await.unwrap();
+    store.put(&b, &item("2"), quota).await.unwrap();
+    let refused = store.put(&c, &item("3"), quota).await.unwrap_err();
+    assert!(matches!(refused, StoreError::OverQuota(QuotaExceeded::Items { held: 2, quota: 2 })), "{refused:?}");
+    assert_eq!(store.get(&c).await.unwrap(), None, "nothing written");
+    // Replacing an item is no new item; a body past the bytes is refused.
+    store.put(&a, &item("11"), quota).await.unwrap();
+    let big = item(&format!("\"{}\"", "x".repeat(1100)));
+    assert!(matches!(store.put(&a, &big, quota).await, Err(StoreError::OverQuota(QuotaExceeded::Bytes { .. }))));
+    assert_eq!(store.get(&a).await.unwrap(), Some(item("11")));
+    // Deleting makes room again, by item and by folder.
+    assert!(store.delete(&b).await.unwrap());
+    store.put(&c, &item("3"), quota).await.unwrap();
+    let reg = RegistrationId::parse("contract-item-q").unwrap();
+    assert_eq!(store.delete_context(&reg, &StorageContext::parse("c").unwrap()).await.unwrap(), 2);
+    store.put(&b, &item("2"), quota).await.unwrap();
+    store.put(&a, &item("1"), quota).await.unwrap();
+    // Another registration's items count for it alone.
+    store.put(&key("contract-item-q-other", "c", "a"), &item("1"), quota).await.unwrap();
+}
+
+pub async fn a_page_lists_contexts_in_key_order_through_the_index(store: Store) {
+    // "a.b/x" sorts before "a/x" bytewise ('.' < '/'), and "a-b" before both.
+    for (context, id) in [("a", "x"), ("a.b", "x"), ("a-b", "y"), ("a", "y"), ("ab", "z")] {
+        store.put(&key("contract-item-o", context, id), &item("0"), ANY).await.unwrap();
+    }
+    let reg = RegistrationId::parse("contract-item-o").unwrap();
+    let all = store.page(&reg, None, PageRequest::new(0, 100).unwrap()).await.unwrap();
+    let listed: Vec<String> = all.items.iter().map(|(c, i, _)| format!("{c}/{i}")).collect();
+    assert_eq!(listed, ["a-b/y", "a.b/x", "a/x", "a/y", "ab/z"]);
+    let context = StorageContext::parse("a").unwrap();
+    let one = store.page(&reg, Some(&context), PageRequest::new(1, 1).unwrap()).await.unwrap();
+    assert_eq!((one.total_items, one.items.len(), one.items[0].1.as_str()), (2, 1, "y"));
 }

@@ -92,6 +92,8 @@ macro_rules! item_store_contract {
                 ids_that_share_a_prefix_stay_apart,
                 pages_without_a_context_list_every_context_in_key_order,
                 concurrent_puts_of_distinct_items_all_land,
+                a_write_past_the_quota_is_refused_and_a_replacement_or_deletion_makes_room,
+                a_page_lists_contexts_in_key_order_through_the_index,
             ]
         );
     };
@@ -117,6 +119,7 @@ macro_rules! channel_store_contract {
                 unread_channels_come_a_page_at_a_time_each_once_in_root_order,
                 a_channel_the_node_did_not_write_has_no_head,
                 receiving_says_which_envelope_turned_its_channel_unread,
+                an_envelope_too_far_past_its_channels_head_is_not_stored,
                 marking_a_channel_read_says_whether_its_reader_is_still_behind,
             ]
         );
@@ -189,6 +192,7 @@ macro_rules! sign_in_log_contract {
             [
                 a_revoked_session_is_revoked_until_its_time_and_others_are_not,
                 attempts_count_per_client_and_window,
+                failures_read_back_per_window_and_are_forgotten_on_request,
                 concurrent_attempts_are_each_counted,
             ]
         );

@@ -20,10 +20,22 @@ pub async fn a_revoked_session_is_revoked_until_its_time_and_others_are_not(log:
 pub async fn attempts_count_per_client_and_window(log: Arc<dyn SignInLog>) {
     let window = NOW + 300_000;
     for expected in 1..=3 {
-        assert_eq!(log.count_attempt("10.0.0.1", window, NOW).await.unwrap(), expected);
+        assert_eq!(log.count_failure("10.0.0.1", window, NOW).await.unwrap(), expected);
     }
-    assert_eq!(log.count_attempt("10.0.0.2", window, NOW).await.unwrap(), 1, "another client");
-    assert_eq!(log.count_attempt("10.0.0.1", window + 300_000, window).await.unwrap(), 1, "the next window");
+    assert_eq!(log.count_failure("10.0.0.2", window, NOW).await.unwrap(), 1, "another client");
+    assert_eq!(log.count_failure("10.0.0.1", window + 300_000, window).await.unwrap(), 1, "the next window");
+}
+
+pub async fn failures_read_back_per_window_and_are_forgotten_on_request(log: Arc<dyn SignInLog>) {
+    let window = NOW + 300_000;
+    assert_eq!(log.failures("10.0.0.3", window).await.unwrap(), 0);
+    log.count_failure("10.0.0.3", window, NOW).await.unwrap();
+    log.count_failure("10.0.0.3", window, NOW).await.unwrap();
+    assert_eq!(log.failures("10.0.0.3", window).await.unwrap(), 2);
+    assert_eq!(log.failures("10.0.0.3", window + 300_000).await.unwrap(), 0, "the next window starts afresh");
+    log.forget_failures("10.0.0.3", window).await.unwrap();
+    assert_eq!(log.failures("10.0.0.3", window).await.unwrap(), 0);
+    assert_eq!(log.count_failure("10.0.0.3", window, NOW).await.unwrap(), 1);
 }
 
 pub async fn concurrent_attempts_are_each_counted(log: Arc<dyn SignInLog>) {
@@ -31,7 +43,7 @@ pub async fn concurrent_attempts_are_each_counted(log: Arc<dyn SignInLog>) {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let log = log.clone();
-            tokio::spawn(async move { log.count_attempt("10.0.0.9", window, NOW).await.unwrap() })
+            tokio::spawn(async move { log.count_failure("10.0.0.9", window, NOW).await.unwrap() })
         })
         .collect();
     let mut counts = Vec::new();

@@ -48,7 +48,9 @@ pub trait ChannelStore: Send + Sync {
     /// past it, so the channel reads as unread (since `now`, if it was read before).
     /// Each answer says whether the address was taken, and whether the envelope turned
     /// its channel unread: only then must its reader be told, for a channel unread
-    /// already has a notification on its way (or a sweep to find it).
+    /// already has a notification on its way (or a sweep to find it). An envelope
+    /// [`AHEAD_OF_HEAD`](grid_core::channel::AHEAD_OF_HEAD) or more past its channel's
+    /// head as it was before this call is not stored ([`Received::TooFar`]).
     async fn receive(&self, messages: &[(MessageAddress, Envelope)], now: EpochMs)
     -> Result<Vec<Received>, StoreError>;
 
@@ -77,6 +79,9 @@ pub enum Received {
     Taken,
     /// Stored. `turned_unread`: its channel's reader had read everything before it.
     Stored { turned_unread: bool },
+    /// Not stored: its index is too far past its channel's head; the node takes indexes
+    /// below `limit` on that channel.
+    TooFar { limit: u64 },
 }
 
 /// A channel with messages its reader has not read.

@@ -1,7 +1,7 @@
 //! The port behind the seed's storage API: JSON items per registration and context.
 
 use async_trait::async_trait;
-use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext};
+use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext, StorageQuota};
 
 use crate::StoreError;
 
@@ -24,8 +24,9 @@ pub struct ItemPage {
 /// Keeps the JSON items registrations store through the storage API.
 #[async_trait]
 pub trait ItemStore: Send + Sync {
-    /// Creates or replaces an item.
-    async fn put(&self, key: &ItemKey, item: &JsonItem) -> Result<(), StoreError>;
+    /// Creates or replaces an item, unless the registration would then hold more than
+    /// `quota` ([`StoreError::OverQuota`], nothing written).
+    async fn put(&self, key: &ItemKey, item: &JsonItem, quota: StorageQuota) -> Result<(), StoreError>;
 
     /// Reads an item.
     async fn get(&self, key: &ItemKey) -> Result<Option<JsonItem>, StoreError>;

@@ -1,5 +1,5 @@
 //! Port for the portal's sign-ins: sessions revoked before they expire (logout) and
-//! sign-in attempts counted per client and time window (throttling).
+//! failed sign-in attempts counted per client and time window (throttling).
 //!
 //! Both live in the store rather than in memory so that every process, and every Lambda
 //! instance of the portal, sees the same: a session logged out on one is refused by all,
@@ -19,7 +19,13 @@ pub trait SignInLog: Send + Sync {
     /// Whether `session` was revoked (and is not yet past the `until` it was revoked to).
     async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError>;
 
-    /// Counts one sign-in attempt by `client` in the window that ends at `window_end`,
+    /// Counts one failed sign-in by `client` in the window that ends at `window_end`,
     /// and answers how many that window holds, this one included.
-    async fn count_attempt(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError>;
+    async fn count_failure(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError>;
+
+    /// How many failed sign-ins `client` has in the window that ends at `window_end`.
+    async fn failures(&self, client: &str, window_end: u64) -> Result<u32, StoreError>;
+
+    /// Forgets `client`'s failures in that window (it has signed in).
+    async fn forget_failures(&self, client: &str, window_end: u64) -> Result<(), StoreError>;
 }

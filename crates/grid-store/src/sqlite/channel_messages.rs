@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use grid_core::channel::{Envelope, MessageAddress};
+use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress};
 use grid_core::{ChannelRoot, EpochMs};
 use rusqlite::{OptionalExtension, named_params};
 
@@ -117,16 +117,30 @@ impl ChannelStore for SqliteChannelStore {
                     "INSERT INTO channel_messages (address, envelope, attached_ms)
                      VALUES (?1, ?2, ?3) ON CONFLICT (address) DO NOTHING",
                 )?;
+                let mut head_of = conn.prepare_cached("SELECT next_index FROM channel_heads WHERE root = ?1")?;
+                // How far each channel takes envelopes: from its head before this call.
+                let mut limits: BTreeMap<&str, i64> = BTreeMap::new();
+                for (_, _, root, _) in &rows {
+                    if !limits.contains_key(root.as_str()) {
+                        let head: i64 = head_of.query_row([root], |row| row.get(0)).optional()?.unwrap_or(0);
+                        limits.insert(root.as_str(), head.saturating_add(AHEAD_OF_HEAD as i64));
+                    }
+                }
                 // Each channel's head once, past the highest of its envelopes stored here.
-                let mut stored = Vec::with_capacity(rows.len());
+                let mut outcomes = Vec::with_capacity(rows.len());
                 let mut heads: BTreeMap<&str, i64> = BTreeMap::new();
                 for (address, text, root, next) in &rows {
+                    let limit = limits[root.as_str()];
+                    if *next > limit {
+                        outcomes.push(Received::TooFar { limit: limit as u64 });
+                        continue;
+                    }
                     let was_stored = insert.execute(rusqlite::params![address, text, now])? > 0;
                     if was_stored {
                         let head = heads.entry(root.as_str()).or_default();
                         *head = (*head).max(*next);
                     }
-                    stored.push(was_stored);
+                    outcomes.push(if was_stored { Received::Stored { turned_unread: false } } else { Received::Taken });
                 }
                 let mut was_read =
                     conn.prepare_cached("SELECT next_index <= read_index FROM channel_heads WHERE root = ?1")?;
@@ -149,14 +163,12 @@ impl ChannelStore for SqliteChannelStore {
                     }
                 }
                 // The channel's first envelope stored here tells its reader.
-                Ok(rows
-                    .iter()
-                    .zip(stored)
-                    .map(|((_, _, root, _), stored)| match stored {
-                        true => Received::Stored { turned_unread: turned_unread.remove(root.as_str()) },
-                        false => Received::Taken,
-                    })
-                    .collect())
+                for ((_, _, root, _), outcome) in rows.iter().zip(&mut outcomes) {
+                    if let Received::Stored { turned_unread: told } = outcome {
+                        *told = turned_unread.remove(root.as_str());
+                    }
+                }
+                Ok(outcomes)
             })
             .await
     }

@@ -306,6 +306,30 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX readings_counted_in;
     CREATE INDEX readings_counted_in ON readings (counted_in, registration_id, kind, start_ms, price, wh, payment_address);
     "#,
+    // 17: the key the grid makes for a registration with no channel, so every
+    // registration is owned from its first request (issue 29). Older keyless rows stay
+    // keyless: nobody can change them.
+    r#"
+    ALTER TABLE registrations ADD COLUMN management_key TEXT;
+    "#,
+    // 18: storage quotas and pages by index (issue 29). Each item's size, what each
+    // registration holds (kept with every write, so a quota check reads one row), and
+    // the listing order (`context/id`, bytewise, as S3 lists keys) as an index, so a page
+    // reads only its own bodies. `path` is a plain column the adapter writes: an index
+    // on a generated column is never a covering one.
+    r#"
+    ALTER TABLE items ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    UPDATE items SET size = length(CAST(body AS BLOB));
+    CREATE TABLE storage_usage (
+        registration_id TEXT PRIMARY KEY,
+        items           INTEGER NOT NULL,
+        bytes           INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO storage_usage SELECT registration_id, count(*), sum(size) FROM items GROUP BY registration_id;
+    ALTER TABLE items ADD COLUMN path TEXT NOT NULL DEFAULT '';
+    UPDATE items SET path = context || '/' || id;
+    CREATE INDEX items_by_path ON items (registration_id, path);
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
@@ -425,6 +449,59 @@ mod tests {
         channels.read_up_to(read.access().root(), 2).await.unwrap();
         channels.read_up_to(orphan.access().root(), 2).await.unwrap();
         assert_eq!(heads().await, [(read.access().root().clone(), 3)], "read up to 2 of 3");
+    }
+
+    #[tokio::test]
+    async fn items_stored_before_quotas_count_against_them_and_list_in_key_order() {
+        use grid_core::{ItemId, JsonItem, PageRequest, QuotaExceeded, RegistrationId, StorageContext, StorageQuota};
+
+        use crate::sqlite::SqliteItemStore;
+        use crate::{ItemKey, ItemStore};
+
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join(crate::sqlite::DATABASE_FILE)).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..17] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 17).unwrap();
+            for (context, id, body) in [("a", "x", "[1]"), ("a.b", "y", "\"two\""), ("b", "z", "{}")] {
+                tx.execute(
+                    "INSERT INTO items (registration_id, context, id, body) VALUES ('registration-1', ?1, ?2, ?3)",
+                    [context, id, body],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let items = SqliteItemStore::new(SqliteDb::open(dir.path()).await.unwrap());
+        let registration = RegistrationId::parse("registration-1").unwrap();
+        let page = items.page(&registration, None, PageRequest::new(0, 10).unwrap()).await.unwrap();
+        let listed: Vec<String> = page.items.iter().map(|(c, i, _)| format!("{c}/{i}")).collect();
+        assert_eq!(listed, ["a.b/y", "a/x", "b/z"]);
+        // Three items are held (3 + 5 + 2 bytes): a fourth is past a quota of three.
+        let key = |id: &str| ItemKey {
+            registration: registration.clone(),
+            context: StorageContext::parse("c").unwrap(),
+            id: ItemId::parse(id).unwrap(),
+        };
+        let refused = items.put(&key("w"), &JsonItem::parse(b"1").unwrap(), StorageQuota::new(3, 1024).unwrap()).await;
+        assert!(
+            matches!(refused, Err(StoreError::OverQuota(QuotaExceeded::Items { held: 3, quota: 3 }))),
+            "{refused:?}"
+        );
+        assert!(
+            items
+                .delete(&ItemKey {
+                    context: StorageContext::parse("b").unwrap(),
+                    id: ItemId::parse("z").unwrap(),
+                    ..key("z")
+                })
+                .await
+                .unwrap()
+        );
+        items.put(&key("w"), &JsonItem::parse(b"1").unwrap(), StorageQuota::new(3, 1024).unwrap()).await.unwrap();
     }
 
     #[tokio::test]

@@ -24,7 +24,8 @@ impl SqliteRegistrationStore {
 macro_rules! columns {
     () => {
         "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
-         return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version, return_public_key"
+         return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version, return_public_key,
+         management_key"
     };
 }
 const COLUMNS: &str = columns!();
@@ -48,6 +49,7 @@ fn params(record: &RegistrationRecord) -> Vec<(&'static str, Box<dyn ToSql>)> {
         (":return_public_key", Box::new(record.return_public_key.clone())),
         (":cursor_next_index", Box::new(record.cursor_next_index)),
         (":cursor_closed", Box::new(record.cursor_closed)),
+        (":management_key", Box::new(record.management_key.clone())),
     ]
 }
 
@@ -68,6 +70,7 @@ fn read(row: &Row<'_>) -> rusqlite::Result<(RegistrationRecord, u64)> {
             cursor_next_index: row.get(11)?,
             cursor_closed: row.get(12)?,
             return_public_key: row.get(14)?,
+            management_key: row.get(15)?,
         },
         row.get(13)?,
     ))
@@ -123,10 +126,10 @@ impl RegistrationStore for SqliteRegistrationStore {
                     "INSERT INTO registrations
                         (id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
                          return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version,
-                         return_public_key)
+                         return_public_key, management_key)
                      VALUES (:id, :item_name, :item_type, :created_ms, :updated_ms, :removed_ms, :channel_root,
                              :channel_side_key, :return_seed, :return_side_key, :return_next_index,
-                             :cursor_next_index, :cursor_closed, 1, :return_public_key)
+                             :cursor_next_index, :cursor_closed, 1, :return_public_key, :management_key)
                      ON CONFLICT (id) DO NOTHING",
                     named.as_slice(),
                 )?;
@@ -222,7 +225,7 @@ impl RegistrationStore for SqliteRegistrationStore {
                         return_seed = :return_seed, return_side_key = :return_side_key,
                         return_next_index = :return_next_index, return_public_key = :return_public_key,
                         cursor_next_index = :cursor_next_index, cursor_closed = :cursor_closed,
-                        version = version + 1
+                        management_key = :management_key, version = version + 1
                      WHERE id = :id AND version = :expected",
                     named.as_slice(),
                 )?;

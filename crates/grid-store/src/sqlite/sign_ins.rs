@@ -46,7 +46,7 @@ impl SignInLog for SqliteSignInLog {
         })
     }
 
-    async fn count_attempt(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError> {
+    async fn count_failure(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError> {
         let client = client.to_owned();
         self.db
             .write(move |conn| {
@@ -59,6 +59,27 @@ impl SignInLog for SqliteSignInLog {
                     )?
                     .query_row(rusqlite::params![client, window_end], |row| row.get(0))?;
                 Ok(attempts)
+            })
+            .await
+    }
+
+    async fn failures(&self, client: &str, window_end: u64) -> Result<u32, StoreError> {
+        self.db.lookup(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT attempts FROM sign_in_attempts WHERE client = ?1 AND window_end_ms = ?2")?
+                .query_row(rusqlite::params![client, window_end], |row| row.get(0))
+                .optional()?
+                .unwrap_or(0))
+        })
+    }
+
+    async fn forget_failures(&self, client: &str, window_end: u64) -> Result<(), StoreError> {
+        let client = client.to_owned();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM sign_in_attempts WHERE client = ?1 AND window_end_ms = ?2")?
+                    .execute(rusqlite::params![client, window_end])?;
+                Ok(())
             })
             .await
     }
