@@ -274,16 +274,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let meter = replay(profile, c as u64 + 100, start, end, slot_ms);
         let account = PaymentAddress::parse(id.as_str())?;
         let wallet = Wallet::new(&ledger_url, account, http.clone());
-        // The faucet is behind the same (possibly faulty) ledger: a few tries.
-        let mut tries = 0;
-        while let Err(error) = wallet.deposit(Iota::new(FUNDS)).await {
-            tries += 1;
-            anyhow::ensure!(tries < 50, "the ledger refused every deposit: {error}");
-        }
         let settings =
             ConsumerSettings { id, name: Some(format!("Household {}", c + 1)), slot_ms, pay_threshold: Iota::new(1) };
         let channel = OwnChannel::open(None, channels.clone())?;
+        // Started first: it claims its account, and only then is the account funded.
         let agent = Consumer::start(settings, grid.clone(), channels.clone(), channel, meter, wallet).await?;
+        // The faucet is behind the same (possibly faulty) ledger: a few tries.
+        let mut tries = 0;
+        while let Err(error) = agent.wallet().deposit(Iota::new(FUNDS)).await {
+            tries += 1;
+            anyhow::ensure!(tries < 50, "the ledger refused every deposit: {error}");
+        }
         consumers.push(ConsumerAgent { agent, used_wh: 0, reported: 0, requests: 0 });
     }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use std::sync::Arc;
 
-use dev_ledger::{GridAccounts, LedgerOptions, LedgerStore};
+use dev_ledger::{AccountOwners, GridAccounts, LedgerOptions, LedgerStore, Proof};
 use grid_app::config::LedgerConfig;
 use grid_app::jobs::{BatchMonitor, Jobs, Poller, Settler};
 use grid_app::{GridConfig, Stores, app_state, open_stores, telemetry};
@@ -115,6 +115,7 @@ impl Server {
         }
         let state = app_state(&stores, config);
         let woken = state.doorbell.woken();
+        let state_registry = state.registry.clone();
         let mut app = grid_app::router(state, config);
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -135,7 +136,15 @@ impl Server {
                 let grid = GridAccounts { wallet, key: AccountKey::generate() };
                 let ledger =
                     LedgerConfig { url: String::new(), dialect: Dialect::Sawtooth, key: Some(grid.key.clone()) };
-                app = app.nest("/ledger", dev_ledger::router(store, LedgerOptions { grid: Some(grid), ..dev_ledger }));
+                // The grid's own limits (body, deadline) and its registrations as proof of
+                // who may claim an account.
+                let owners: Arc<dyn AccountOwners> = Arc::new(RegisteredOwners(state_registry));
+                let api = dev_ledger::router_with_owners(
+                    store,
+                    LedgerOptions { grid: Some(grid), ..dev_ledger },
+                    Some(owners),
+                );
+                app = app.nest("/ledger", grid_http::with_layers(api, config.body_limit_bytes, config.request_timeout));
                 let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
                 let url = format!("http://{host}:{}/ledger", addr.port());
                 tracing::info!(%url, "serving a development ledger");
@@ -199,4 +208,25 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// The development ledger's proof of who may claim an account: the side key of the
+/// registration it is named after (`{id}`, or `wallet-{id}` for a producer's payouts).
+struct RegisteredOwners(grid_app::registry::Registry);
+
+#[async_trait::async_trait]
+impl AccountOwners for RegisteredOwners {
+    async fn proves(&self, address: &PaymentAddress, side_key: &str) -> Result<Proof, String> {
+        let named = [Some(address.as_str()), address.as_str().strip_prefix("wallet-")];
+        for id in named.into_iter().flatten() {
+            let Ok(id) = grid_core::RegistrationId::parse(id) else { continue };
+            match self.0.active(&id).await {
+                Ok(registration) if registration.is_proven_by(side_key) => return Ok(Proof::Proven),
+                Ok(_) => return Ok(Proof::Wrong),
+                Err(grid_app::registry::RegistrationError::NotFound(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(Proof::NoOwner)
+    }
 }

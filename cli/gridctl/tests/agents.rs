@@ -266,3 +266,76 @@ async fn an_agent_prints_its_channel_root_and_keeps_its_side_key_to_its_state_fi
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+/// Issue 29's findings on the development ledger beside `serve`: a stranger claimed a
+/// consumer's account first and moved its money out, and a producer's payout address;
+/// deposits passed the IOTA supply; a batch had no bound on its transfers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_development_ledger_gives_an_account_only_to_its_registrations_key_and_keeps_its_limits() {
+    let data = tempfile::tempdir().unwrap();
+    let (_grid, base) = serve(&data);
+    let http = reqwest::Client::new();
+    let made: serde_json::Value = http
+        .put(format!("{base}/registration/consumer-0001"))
+        .json(&serde_json::json!({"itemType": "consumer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let side_key = made["sideKey"].as_str().unwrap().to_owned();
+    let producer: serde_json::Value = http
+        .put(format!("{base}/registration/producer-0001"))
+        .json(&serde_json::json!({"itemType": "producer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let producer_key = producer["sideKey"].as_str().unwrap().to_owned();
+    let claim = |account: &str, side_key: Option<&str>| {
+        let mut request = http
+            .put(format!("{base}/ledger/accounts/{account}/key"))
+            .json(&serde_json::json!({"key": "AttackersAccountKey0001"}));
+        if let Some(key) = side_key {
+            request = request.header("x-side-key", key);
+        }
+        request.send()
+    };
+    assert_eq!(claim("consumer-0001", None).await.unwrap().status(), 403, "no proof");
+    assert_eq!(claim("consumer-0001", Some("SomebodyElsesSideKey999")).await.unwrap().status(), 403, "wrong proof");
+    assert_eq!(claim("wallet-producer-0001", Some(&side_key)).await.unwrap().status(), 403, "another's key");
+    assert_eq!(claim("nobody-0001", Some(&side_key)).await.unwrap().status(), 403, "no such registration");
+    assert_eq!(claim("consumer-0001", Some(&side_key)).await.unwrap().status(), 201, "its own key");
+    assert_eq!(claim("wallet-producer-0001", Some(&producer_key)).await.unwrap().status(), 201);
+
+    let deposit = |amount: u64| {
+        http.post(format!("{base}/ledger/accounts/consumer-0001/deposit"))
+            .json(&serde_json::json!({"amount": amount}))
+            .send()
+    };
+    assert_eq!(deposit(grid_core::Iota::SUPPLY).await.unwrap().status(), 200, "the whole supply");
+    assert_eq!(deposit(1).await.unwrap().status(), 400, "past the supply");
+
+    let transfers: Vec<serde_json::Value> = (0..=dev_ledger::MAX_TRANSFERS)
+        .map(|_| serde_json::json!({"from": "consumer-0001", "to": "wallet-producer-0001", "amount": 1}))
+        .collect();
+    let batch = http
+        .post(format!("{base}/ledger/batches"))
+        .header("x-account-key", "AttackersAccountKey0001")
+        .json(&serde_json::json!({"id": "too-many", "transfers": transfers}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), 400, "{}", batch.text().await.unwrap());
+    let huge = http
+        .post(format!("{base}/ledger/batches"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413, "the grid's body limit holds on /ledger");
+}

@@ -11,12 +11,17 @@
 //! `GET /accounts/{address}` shows its balance.
 //!
 //! Money leaves an account only with its key: every payer of a batch must be owned by
-//! the `X-Account-Key` the batch is posted with. An account gets its key once, from
-//! whoever claims it first (`PUT /accounts/{address}/key`, `{"key": …}`); a device
-//! derives its key from its seed and claims its account when it starts. The grid's
-//! wallet and every `{wallet}-…` address are the grid's from the start
-//! ([`GridAccounts`]) and cannot be claimed. Every body is JSON, sent as
-//! `application/json`: a form post from a web page is refused (415).
+//! the `X-Account-Key` the batch is posted with. An account gets its key once
+//! (`PUT /accounts/{address}/key`, `{"key": …}`); a device derives its key from its seed
+//! and claims its account when it starts. Beside a grid (`serve --dev-ledger`, the demo)
+//! a claim needs proof ([`AccountOwners`]): an account is named after a registration
+//! (`consumer-0001`) or its payouts (`wallet-producer-0001`), and only that
+//! registration's side key (`X-Side-Key`) claims it; on its own (`gridctl ledger`) the
+//! first claim wins. The grid's wallet and every `{wallet}-…` address are the grid's
+//! from the start ([`GridAccounts`]) and cannot be claimed. Deposits keep every balance
+//! together within the IOTA supply, a batch holds at most [`MAX_TRANSFERS`] transfers,
+//! and every body is JSON, sent as `application/json`: a form post from a web page is
+//! refused (415).
 
 mod store;
 
@@ -34,6 +39,27 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub use store::{Claim, LedgerStore, StoreError};
+
+/// The most transfers one batch may hold.
+pub const MAX_TRANSFERS: usize = 1_000;
+
+/// What a side key says about who may claim an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// It is a key of the registration the account is named after.
+    Proven,
+    /// That registration exists; this is not one of its keys.
+    Wrong,
+    /// No registration has an account of this name.
+    NoOwner,
+}
+
+/// Who owns the accounts: the grid's registrations, when a grid serves this ledger.
+#[async_trait::async_trait]
+pub trait AccountOwners: Send + Sync {
+    /// Whether `side_key` proves the registration whose account `address` is.
+    async fn proves(&self, address: &PaymentAddress, side_key: &str) -> Result<Proof, String>;
+}
 
 /// The grid's own accounts: its wallet and every address that starts with the wallet
 /// and a dash (the per-period payment addresses), spent with the grid's key.
@@ -82,6 +108,7 @@ struct Ledger {
     store: LedgerStore,
     options: LedgerOptions,
     dice: Arc<Mutex<u64>>,
+    owners: Option<Arc<dyn AccountOwners>>,
 }
 
 impl Ledger {
@@ -101,11 +128,21 @@ impl Ledger {
     }
 }
 
-/// The ledger's HTTP API over `store`.
+/// The ledger's HTTP API over `store`, on its own: the first claim of an account wins.
 pub fn router(store: LedgerStore, options: LedgerOptions) -> Router {
+    router_with_owners(store, options, None)
+}
+
+/// The ledger's HTTP API over `store`; with `owners`, a claim needs the side key of the
+/// registration the account belongs to.
+pub fn router_with_owners(
+    store: LedgerStore,
+    options: LedgerOptions,
+    owners: Option<Arc<dyn AccountOwners>>,
+) -> Router {
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).expect("the operating system provides randomness");
-    let ledger = Ledger { store, options, dice: Arc::new(Mutex::new(u64::from_le_bytes(seed) | 1)) };
+    let ledger = Ledger { store, options, dice: Arc::new(Mutex::new(u64::from_le_bytes(seed) | 1)), owners };
     Router::new()
         .route("/batches", post(submit))
         .route("/batches/{id}", get(batch))
@@ -170,6 +207,9 @@ async fn submit(State(ledger): State<Ledger>, headers: HeaderMap, body: axum::bo
     };
     if batch.transfers.is_empty() {
         return error(StatusCode::BAD_REQUEST, "a batch needs at least one transfer");
+    }
+    if batch.transfers.len() > MAX_TRANSFERS {
+        return error(StatusCode::BAD_REQUEST, format!("a batch holds at most {MAX_TRANSFERS} transfers"));
     }
     if let Some(refused) = unauthorised(&ledger, &headers, &batch).await {
         return refused;
@@ -288,7 +328,7 @@ async fn deposit(
         Ok(request) => request,
         Err(refused) => return *refused,
     };
-    match ledger.store.deposit(&address, amount).await {
+    match ledger.store.deposit(&address, amount, Iota::new(Iota::SUPPLY)).await {
         Ok(balance) => Json(json!({"address": address, "balance": balance.get()})).into_response(),
         Err(e @ StoreError::Overflow(_)) => error(StatusCode::BAD_REQUEST, e),
         Err(e) => fault(e),
@@ -301,7 +341,8 @@ struct KeyClaim {
     key: String,
 }
 
-/// Gives an account its key, once: the first claim wins, the same key again is fine.
+/// Gives an account its key, once: beside a grid, to the holder of its registration's side
+/// key; on its own, to the first claim. The same key again is fine.
 async fn claim(
     State(ledger): State<Ledger>,
     Path(address): Path<String>,
@@ -319,6 +360,27 @@ async fn claim(
     };
     if ledger.options.grid.as_ref().is_some_and(|grid| grid.owns(&address)) {
         return error(StatusCode::FORBIDDEN, format!("{address} is the grid's"));
+    }
+    if let Some(owners) = &ledger.owners {
+        let presented = headers.get("x-side-key").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        match owners.proves(&address, presented).await {
+            Ok(Proof::Proven) => {}
+            Ok(Proof::Wrong) => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    format!("X-Side-Key is not a key of the registration {address} is named after"),
+                );
+            }
+            Ok(Proof::NoOwner) => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "no registration owns {address}: an account is a registration's id, or wallet-<id> for its payouts"
+                    ),
+                );
+            }
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        }
     }
     match ledger.store.claim(&address, &key).await {
         Ok(Claim::Claimed) => (StatusCode::CREATED, Json(json!({"address": address}))).into_response(),

@@ -190,11 +190,20 @@ impl LedgerStore {
         .await
     }
 
-    /// Adds `amount` to an account (the development faucet); an overflow changes nothing.
-    pub async fn deposit(&self, address: &PaymentAddress, amount: Iota) -> Result<Iota, StoreError> {
+    /// Adds `amount` to an account (the development faucet), unless every balance
+    /// together would then pass `supply` (nothing changes then).
+    pub async fn deposit(&self, address: &PaymentAddress, amount: Iota, supply: Iota) -> Result<Iota, StoreError> {
         let address = address.to_string();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let held: i64 = tx.query_row("SELECT coalesce(sum(balance), 0) FROM accounts", [], |r| r.get(0))?;
+            if (held as u64).checked_add(amount.get()).is_none_or(|total| total > supply.get()) {
+                return Err(StoreError::Overflow(format!(
+                    "a deposit of {} IOTA would take the ledger past the supply of {} IOTA",
+                    amount.get(),
+                    supply.get()
+                )));
+            }
             let total = credited(balance(&tx, &address)?, amount.get())
                 .ok_or_else(|| StoreError::Overflow(format!("{address} cannot hold {} IOTA more", amount.get())))?;
             set_balance(&tx, &address, total)?;

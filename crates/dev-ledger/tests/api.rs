@@ -14,7 +14,12 @@ struct Ledger {
 impl Ledger {
     async fn start(options: LedgerOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let app = dev_ledger::router(LedgerStore::open(dir.path()).unwrap(), options);
+        let store = LedgerStore::open(dir.path()).unwrap();
+        Self::over(store, dir, options).await
+    }
+
+    async fn over(store: LedgerStore, dir: tempfile::TempDir, options: LedgerOptions) -> Self {
+        let app = dev_ledger::router(store, options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -164,26 +169,33 @@ async fn a_long_list_of_ids_can_be_posted_as_sawtooth_allows() {
     assert_eq!(ledger.post("/batch_statuses", json!({"id": "b-6"})).await.0, 400);
 }
 
+/// Issue 29's finding: deposits above the IOTA supply were taken.
 #[tokio::test]
-async fn a_deposit_an_account_cannot_hold_is_refused_and_changes_nothing() {
+async fn a_deposit_past_the_iota_supply_is_refused_and_changes_nothing() {
     let ledger = Ledger::start(instant()).await;
     assert_eq!(ledger.post("/accounts/consumer-0001/deposit", json!({"amount": 1000})).await.1["balance"], 1000);
     let (status, body) = ledger.post("/accounts/consumer-0001/deposit", json!({"amount": u64::MAX})).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("cannot hold"), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("past the supply"), "{body}");
     assert_eq!(ledger.balance("consumer-0001").await, 1000, "unchanged, not wrapped to 999");
-    // Up to the largest balance it holds, and not one more.
-    let room = i64::MAX as u64 - 1000;
-    assert_eq!(ledger.post("/accounts/consumer-0001/deposit", json!({"amount": room})).await.0, 200);
-    assert_eq!(ledger.balance("consumer-0001").await, i64::MAX as u64);
+    // Every account together holds up to the supply, and not one IOTA more.
+    let room = grid_core::Iota::SUPPLY - 1000;
+    assert_eq!(ledger.post("/accounts/rich-0001/deposit", json!({"amount": room})).await.0, 200);
     assert_eq!(ledger.post("/accounts/consumer-0001/deposit", json!({"amount": 1})).await.0, 400);
+    assert_eq!(ledger.post("/accounts/other-0001/deposit", json!({"amount": 1})).await.0, 400);
 }
 
 #[tokio::test]
 async fn a_transfer_its_payee_cannot_hold_is_invalid_and_moves_nothing() {
-    let ledger = Ledger::start(instant()).await;
-    ledger.post("/accounts/rich-0001/deposit", json!({"amount": i64::MAX as u64})).await;
-    ledger.post("/accounts/payer-0001/deposit", json!({"amount": 10})).await;
+    // A balance past the supply cannot come through the API: the store is seeded first.
+    let dir = tempfile::tempdir().unwrap();
+    let store = LedgerStore::open(dir.path()).unwrap();
+    let rich = grid_core::PaymentAddress::parse("rich-0001").unwrap();
+    let unbounded = grid_core::Iota::new(u64::MAX);
+    let payer = grid_core::PaymentAddress::parse("payer-0001").unwrap();
+    store.deposit(&payer, grid_core::Iota::new(10), unbounded).await.unwrap();
+    store.deposit(&rich, grid_core::Iota::new(i64::MAX as u64), unbounded).await.unwrap();
+    let ledger = Ledger::over(store, dir, instant()).await;
     assert_eq!(ledger.submit(batch("too-much", "payer-0001", "rich-0001", 10)).await, 202);
     let status = ledger.status("too-much").await;
     assert_eq!(status["status"], "INVALID", "{status}");

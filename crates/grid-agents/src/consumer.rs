@@ -98,22 +98,39 @@ impl Consumer {
             read_from: 0,
             latest: None,
         };
-        consumer.claim().await;
+        // A claim the ledger refuses (someone else holds the account) stops the consumer
+        // here, before anything is paid into or out of it; a busy ledger is tried again.
+        consumer.claim().await?;
         Ok(consumer)
     }
 
-    /// Claims the consumer's ledger account with the key its seed gives, so only it can
-    /// pay from it; `false` (and said) if the ledger did not take the claim this time.
-    async fn claim(&mut self) -> bool {
+    /// Claims the consumer's ledger account with the key its seed gives, proven with its
+    /// channel's side key, so only it can pay from it; `Ok(false)` (and said) if the
+    /// ledger could not take the claim this time, an error if it refused it.
+    async fn claim(&mut self) -> Result<bool, AgentError> {
         if !self.claimed {
-            match self.wallet.claim(self.channel.account_key()).await {
+            let side_key = self.channel.access().side_key().clone();
+            match self.wallet.claim(self.channel.account_key(), &side_key).await {
                 Ok(()) => self.claimed = true,
+                Err(AgentError::Refused { status, url, message }) if (400..500).contains(&status) => {
+                    return Err(AgentError::Refused { status, url, message });
+                }
                 Err(error) => {
                     tracing::warn!(consumer = %self.settings.id, %error, "ledger account not claimed; retrying")
                 }
             }
         }
-        self.claimed
+        Ok(self.claimed)
+    }
+
+    /// The ledger batch that pays the bill at `index` of the return channel: the same
+    /// for that bill however often it is sent (the ledger applies it once), and
+    /// unguessable without the consumer's key, so nobody can take its id first.
+    fn batch_id(channel: &OwnChannel, index: u64) -> BatchId {
+        use sha2::Digest;
+        let key = channel.account_key();
+        let tag = sha2::Sha256::new().chain_update(key.expose()).chain_update(index.to_be_bytes()).finalize();
+        BatchId::parse(format!("pay-{}-{index}", hex::encode(&tag[..12]))).expect("hex and a number make a batch id")
     }
 
     pub fn settings(&self) -> &ConsumerSettings {
@@ -165,7 +182,7 @@ impl Consumer {
         let due = |(bill, answered): &(Bill, bool)| {
             !answered && bill.owed.get() > 0 && bill.owed >= self.settings.pay_threshold
         };
-        if self.latest.as_ref().is_some_and(due) && !self.claim().await {
+        if self.latest.as_ref().is_some_and(due) && !self.claim().await? {
             return Ok(step);
         }
         if let Some((bill, answered)) = &mut self.latest
@@ -174,8 +191,7 @@ impl Consumer {
             if bill.owed.get() == 0 || bill.owed < self.settings.pay_threshold {
                 *answered = bill.owed.get() == 0;
             } else {
-                let batch = BatchId::parse(format!("pay-{}-{}", self.settings.id, bill.index))
-                    .expect("a registration id and a number make a batch id");
+                let batch = Self::batch_id(&self.channel, bill.index);
                 // A ledger that cannot take the payment now gets it again next step, with
                 // the same batch id (the ledger applies a batch once).
                 if let Err(error) = self.wallet.pay(batch.clone(), &bill.payment_address, bill.owed).await {

@@ -5,7 +5,7 @@
 
 use grid_client::ledger::{HttpLedger, Ledger};
 use grid_core::ledger::{BatchStatus, Dialect, LedgerBatch, Transfer};
-use grid_core::{AccountKey, BatchId, Iota, PaymentAddress};
+use grid_core::{AccountKey, BatchId, Iota, PaymentAddress, SideKey};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -31,14 +31,22 @@ impl Wallet {
         Self { ledger: HttpLedger::new(&base, Dialect::Sawtooth), base, account, http }
     }
 
-    /// Claims the account with `key` (the development ledger gives an account the first
-    /// key claimed for it; the same key again is fine); from then on this wallet pays
-    /// with it. Fails if the ledger is busy or the account has another key.
-    pub async fn claim(&mut self, key: AccountKey) -> Result<(), AgentError> {
+    /// Claims the account with `key`, proving with `side_key` (a key of the registration
+    /// the account is named after: the development ledger beside a grid asks for it; the
+    /// same key again is fine); from then on this wallet pays with it. Fails if the
+    /// ledger is busy ([`AgentError::Unreachable`] or a 5xx) or refuses the claim (a 4xx:
+    /// another key holds the account, or the proof is wrong).
+    pub async fn claim(&mut self, key: AccountKey, side_key: &SideKey) -> Result<(), AgentError> {
         let url = format!("{}/accounts/{}/key", self.base, self.account);
-        Self::send(self.http.put(&url).json(&json!({"key": key.expose()})), url).await?;
+        let request = self.http.put(&url).header("x-side-key", side_key.expose()).json(&json!({"key": key.expose()}));
+        Self::send(request, url).await?;
         self.ledger = self.ledger.clone().with_key(Some(key));
         Ok(())
+    }
+
+    /// The account.
+    pub fn account(&self) -> &PaymentAddress {
+        &self.account
     }
 
     /// Pays `amount` to `to` in the batch `id`. The same id sent again is applied once,

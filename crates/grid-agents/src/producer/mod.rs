@@ -94,10 +94,17 @@ impl Producer {
         grid: GridApi,
         channels: Arc<dyn ChannelClient>,
         mut channel: OwnChannel,
-        wallet: Option<Wallet>,
+        mut wallet: Option<Wallet>,
     ) -> Result<Self, AgentError> {
         channel.hello().await?;
         grid.register(&settings.id, "producer", settings.name.as_deref(), channel.access()).await?;
+        // Its payout address, when it is its own (`wallet-{id}`), is claimed before any
+        // payout can reach it, so nobody else can claim it and move the money out.
+        if let Some(wallet) = wallet.as_mut()
+            && wallet.account().as_str() == format!("wallet-{}", settings.id)
+        {
+            wallet.claim(channel.account_key(), channel.access().side_key()).await?;
+        }
         let owner_key = channel.access().side_key().clone();
         let book = SourceBook::load(settings.id.clone(), owner_key, channel.sealer(), grid.clone()).await?;
         let state: ProducerState = match grid.get_item(&settings.id, STATE_CONTEXT, STATE_ITEM).await? {
