@@ -287,6 +287,45 @@ def check_schedules(translated):
     say("each schedule targets its function with its job and a role that may invoke it")
 
 
+def check_throttles_and_growth(translated, openapi):
+    """Issue 29: every route that writes has its own throttle, lower than the reads'; old
+    object versions go within a week; storage and table growth raise alarms; the optional
+    edge blocks a client address past its rate."""
+    resources, defaults = translated["Resources"], translated["Parameters"]
+    stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    if len(stages) != 1:
+        fail(f"expected one HTTP API stage, found {len(stages)}")
+    stage = stages[0]["Properties"]
+    if stage["DefaultRouteSettings"]["ThrottlingRateLimit"] != {"Ref": "ApiRateLimit"}:
+        fail(f"the default route throttle is {stage['DefaultRouteSettings']}")
+    writes = [f"{m.upper()} {p}" for p, methods in openapi["paths"].items() for m in methods
+              if m in ("put", "post", "delete") and not p.endswith("batch-get") and not p.startswith("/portal")]
+    settings = stage.get("RouteSettings", {})
+    for route in writes:
+        throttle = settings.get(route, {})
+        if throttle.get("ThrottlingRateLimit") != {"Ref": "ApiWriteRateLimit"} or \
+                throttle.get("ThrottlingBurstLimit") != {"Ref": "ApiWriteBurstLimit"}:
+            fail(f"{route} has no write throttle: {throttle}")
+    if not (defaults["ApiWriteRateLimit"]["Default"] < defaults["ApiRateLimit"]["Default"]
+            and defaults["ApiWriteBurstLimit"]["Default"] < defaults["ApiBurstLimit"]["Default"]):
+        fail("the write routes' throttles are not lower than the reads'")
+    rules = resources["StorageBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    days = [r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules if "NoncurrentVersionExpiration" in r]
+    if not days or max(days) > 7:
+        fail(f"old object versions are kept {days} days")
+    for alarm, metric in (("StorageGrowthAlarm", "BucketSizeBytes"), ("TableGrowthAlarm", "ConsumedWriteCapacityUnits")):
+        body = json.dumps(resources[alarm]["Properties"])
+        if metric not in body or "AlarmTopic" not in body:
+            fail(f"{alarm} does not watch {metric} and notify the alarm topic")
+    acl, edge = resources["EdgeWebAcl"], resources["EdgeDistribution"]
+    rate = acl["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]
+    if (acl.get("Condition"), edge.get("Condition")) != ("UseEdge", "UseEdge") or rate["AggregateKeyType"] != "IP" \
+            or "EdgeWebAcl" not in json.dumps(edge["Properties"]["DistributionConfig"]["WebACLId"]):
+        fail("the optional edge does not put a per-address WAF rule in front of the API")
+    say(f"{len(writes)} write routes throttled below the reads; old versions kept {max(days)} days; "
+        "storage and table growth alarmed; the optional edge limits each client address")
+
+
 # --- a period through the deployed functions ------------------------------------------
 
 
@@ -757,6 +796,7 @@ def main():
             hand_over_the_queue_trigger(STACKS[0])
             openapi = grid.expect(200, "GET", "/openapi.json")
             check_routes(translated, openapi)
+            check_throttles_and_growth(translated, openapi)
             a_period_through_the_functions(grid, ledger)
             check_metrics(STACKS[0], logs)
             check_iam(STACKS[0], logs)

@@ -375,6 +375,16 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
                     assert_eq!(reference(&dimensions["ApiId"]).as_deref(), Some("GridApi"), "{id}");
                     watched.insert(format!("api/{name}"));
                 }
+                "AWS/S3" => {
+                    let bucket = reference(&dimensions["BucketName"]).unwrap();
+                    assert_eq!(kind(&bucket), "AWS::S3::Bucket", "{id}");
+                    watched.insert(format!("{name}/{bucket}"));
+                }
+                "AWS/DynamoDB" => {
+                    let table = reference(&dimensions["TableName"]).unwrap();
+                    assert_eq!(kind(&table), "AWS::DynamoDB::Table", "{id}");
+                    watched.insert(format!("{name}/{table}"));
+                }
                 other => panic!("{id} watches {other}/{name}"),
             }
         }
@@ -392,6 +402,10 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
         "job_runs/poller-sweep",
         "job_runs/settlement",
         "job_runs/batch-monitor",
+        // Issue 29: growth that costs money before anything breaks.
+        "BucketSizeBytes/StorageBucket",
+        "ConsumedWriteCapacityUnits/ReadingsTable",
+        "ConsumedWriteCapacityUnits/ChannelMessagesTable",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -417,6 +431,54 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
     assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
     assert_eq!(reference(&subscription["Properties"]["TopicArn"]).as_deref(), Some("AlarmTopic"));
     assert_eq!(reference(&subscription["Properties"]["Endpoint"]).as_deref(), Some("AlarmEmail"));
+}
+
+/// Issue 29's findings on AWS: one throttle bucket served the whole API, so one client
+/// flooding writes denied everyone; deleted versions stayed 90 days; nothing watched
+/// growth. Every route that writes has its own, lower throttle; old versions go within
+/// a week; an optional edge puts a WAF rule per client address in front of the API.
+#[test]
+fn writes_are_throttled_per_route_below_reads_old_versions_expire_and_an_edge_limits_each_client() {
+    let template = template();
+    let resources = resources(&template);
+    let parameters = &template["Parameters"];
+    let default = |name: &str| parameters[name]["Default"].as_u64().unwrap();
+    assert!(default("ApiWriteRateLimit") < default("ApiRateLimit"));
+    assert!(default("ApiWriteBurstLimit") < default("ApiBurstLimit"));
+    let api = &resources["GridApi"]["Properties"];
+    let settings = api["RouteSettings"].as_mapping().expect("per-route throttles");
+    let writes: BTreeSet<String> = routes(&template)
+        .into_keys()
+        .filter(|(method, path)| ["put", "post", "delete"].contains(&method.as_str()) && !path.ends_with("batch-get"))
+        .filter(|(_, path)| !path.starts_with("/portal"))
+        .map(|(method, path)| format!("{} {path}", method.to_uppercase()))
+        .collect();
+    let throttled: BTreeSet<String> = settings.keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+    assert_eq!(throttled, writes, "every write route, and only those, has its own throttle");
+    for (route, throttle) in settings {
+        assert_eq!(reference(&throttle["ThrottlingRateLimit"]).as_deref(), Some("ApiWriteRateLimit"), "{route:?}");
+        assert_eq!(reference(&throttle["ThrottlingBurstLimit"]).as_deref(), Some("ApiWriteBurstLimit"), "{route:?}");
+    }
+
+    let rules = resources["StorageBucket"]["Properties"]["LifecycleConfiguration"]["Rules"].as_sequence().unwrap();
+    let kept: Vec<u64> =
+        rules.iter().filter_map(|r| r["NoncurrentVersionExpiration"]["NoncurrentDays"].as_u64()).collect();
+    assert_eq!(kept, [7], "old versions are kept a week");
+
+    let acl = &resources["EdgeWebAcl"];
+    let edge = &resources["EdgeDistribution"];
+    assert_eq!((acl["Condition"].as_str(), edge["Condition"].as_str()), (Some("UseEdge"), Some("UseEdge")));
+    let rule = &acl["Properties"]["Rules"][0];
+    assert_eq!(rule["Statement"]["RateBasedStatement"]["AggregateKeyType"].as_str(), Some("IP"));
+    assert_eq!(
+        reference(&rule["Statement"]["RateBasedStatement"]["Limit"]).as_deref(),
+        Some("EdgeRequestsPer5Minutes")
+    );
+    assert_eq!(rule["Action"]["Block"]["CustomResponse"]["ResponseCode"].as_u64(), Some(429));
+    let origin = sub(&edge["Properties"]["DistributionConfig"]["Origins"][0]["DomainName"]).unwrap();
+    assert!(origin.starts_with("${GridApi}.execute-api."), "{origin}");
+    let budget = &resources["MonthlyBudget"];
+    assert_eq!(budget["Condition"].as_str(), Some("HasBudget"));
 }
 
 #[test]

@@ -31,6 +31,7 @@ use grid_core::market::{ConsumerOutcome, PeriodReport, PeriodStart, ProducerOutc
 use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId};
 use serde::Serialize;
 
+use crate::device_addresses::DeviceAddresses;
 use crate::serve::Server;
 
 #[derive(clap::Args, Debug)]
@@ -260,15 +261,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     say!("grid at {base}, development ledger at {ledger_url}, data in {}\n", data_dir.display());
 
     let http = reqwest::Client::new();
-    let channels: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(base.clone(), http.clone()));
-    let grid = GridApi::new(base.clone(), http.clone());
+    let mut addresses = DeviceAddresses::new();
     let mut producers = Vec::new();
     for p in 0..args.producers {
-        producers.push(start_producer(p, &args, slot_ms, start, end, &grid, &channels, &ledger_url, &http).await?);
+        producers.push(start_producer(p, &args, slot_ms, start, end, &base, &mut addresses, &ledger_url).await?);
     }
     let mut consumers = Vec::new();
     let (_, demand) = args.scenario.scales();
     for c in 0..args.consumers {
+        let (http, channels, grid) = device(&base, &mut addresses);
         let id = RegistrationId::parse(format!("consumer-{:02}", c + 1))?;
         let profile = Profile::Random { min_kw: 0.5 * demand, max_kw: 3.0 * demand };
         let meter = replay(profile, c as u64 + 100, start, end, slot_ms);
@@ -288,7 +289,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         consumers.push(ConsumerAgent { agent, used_wh: 0, reported: 0, requests: 0 });
     }
 
-    let load = demo_load_start(&base, args.storage_clients).await?;
+    let load = demo_load_start(&base, args.storage_clients, &mut addresses).await?;
     let steps =
         drive(&jobs, &stores, &mut producers, &mut consumers, start, end, slot_ms, period_ms, args.pace_ms).await?;
     let load = match load {
@@ -373,6 +374,14 @@ fn replay(profile: Profile, seed: u64, start: u64, end: u64, slot_ms: u64) -> Me
     Meter::Replay(readings.into())
 }
 
+/// A device's way to the grid at `base`: its HTTP client (from its own address, when it
+/// can be), the channel node and the grid's API over it.
+fn device(base: &str, addresses: &mut DeviceAddresses) -> (reqwest::Client, Arc<dyn ChannelClient>, GridApi) {
+    let http = addresses.client();
+    let channels: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(base.to_owned(), http.clone()));
+    (http.clone(), channels, GridApi::new(base.to_owned(), http))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn start_producer(
     p: usize,
@@ -380,11 +389,12 @@ async fn start_producer(
     slot_ms: u64,
     start: u64,
     end: u64,
-    grid: &GridApi,
-    channels: &Arc<dyn ChannelClient>,
+    base: &str,
+    addresses: &mut DeviceAddresses,
     ledger_url: &str,
-    http: &reqwest::Client,
 ) -> anyhow::Result<ProducerAgent> {
+    let (http, channels, grid) = device(base, addresses);
+    let (http, channels, grid) = (&http, &channels, &grid);
     let id = RegistrationId::parse(format!("producer-{:02}", p + 1))?;
     let payment_address = PaymentAddress::parse(format!("wallet-{id}"))?;
     let settings = ProducerSettings {
@@ -410,8 +420,9 @@ async fn start_producer(
         let source_id = RegistrationId::parse(format!("source-{:02}-{}", p + 1, s + 1))?;
         let peak_kw = (3.0 + ((p * args.sources + s) % 4) as f64) * args.scenario.scales().0;
         let meter = replay(Profile::Solar { peak_kw }, (p * 100 + s) as u64, start, end, slot_ms);
-        let channel = OwnChannel::open(None, channels.clone())?;
-        let producer_api = GridApi::new(api_url.clone(), http.clone());
+        let (http, channels, _) = device(base, addresses);
+        let channel = OwnChannel::open(None, channels)?;
+        let producer_api = GridApi::new(api_url.clone(), http);
         sources.push(
             Source::start(source_id, Some(&format!("Panel {}", s + 1)), producer_api, channel, meter, slot_ms).await?,
         );
@@ -503,8 +514,12 @@ async fn drive(
     }
 }
 
-async fn demo_load_start(base: &str, clients: usize) -> anyhow::Result<Option<crate::demo_load::Load>> {
-    Ok(if clients == 0 { None } else { Some(crate::demo_load::Load::start(base, clients).await?) })
+async fn demo_load_start(
+    base: &str,
+    clients: usize,
+    addresses: &mut DeviceAddresses,
+) -> anyhow::Result<Option<crate::demo_load::Load>> {
+    Ok(if clients == 0 { None } else { Some(crate::demo_load::Load::start(base, clients, addresses).await?) })
 }
 
 /// What a soak prints after the books: the load served, what was ingested, settled and
@@ -545,6 +560,7 @@ async fn soak_report(
             load.errors.iter().map(|(kind, n)| format!("{kind}: {n}")).collect::<Vec<_>>().join(", ")
         };
         say!("  storage requests served       {:>10}   errors by kind: {errors}", load.requests);
+        say!("  writes throttled (429, waited) {:>9}", load.throttled);
     }
     say!("  readings ingested             {ingested:>10}   of {published} published");
     say!("  periods settled               {settled:>10}");

@@ -1,12 +1,17 @@
 //! HTTP clients storing and reading storage items while the demo trades: the load part
 //! of `make soak`. Each client registers its own registration, then writes a 200-byte
-//! item and reads it back, over and over; what it reads must be what it wrote.
+//! item and reads it back, over and over; what it reads must be what it wrote. Each
+//! speaks from its own address where it can ([`DeviceAddresses`]), and when the grid's
+//! write rate per client answers 429 it waits the `Retry-After` out, as a device should:
+//! those answers are counted apart, not as errors.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
+
+use crate::device_addresses::DeviceAddresses;
 
 /// What the clients saw.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -16,6 +21,8 @@ pub struct LoadReport {
     pub errors: BTreeMap<String, u64>,
     /// Items read back different from what was written: lost writes.
     pub lost: u64,
+    /// Writes the grid's rate per client refused (429), waited out and not counted above.
+    pub throttled: u64,
 }
 
 /// Clients running until [`Load::stop`].
@@ -25,11 +32,11 @@ pub struct Load {
 }
 
 impl Load {
-    pub async fn start(base: &str, clients: usize) -> anyhow::Result<Self> {
+    pub async fn start(base: &str, clients: usize, addresses: &mut DeviceAddresses) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let http = reqwest::Client::new();
         let mut handles = Vec::with_capacity(clients);
         for c in 0..clients {
+            let http = addresses.client();
             let id = format!("loadclient-{c:04}");
             let registered = http
                 .put(format!("{base}/registration/{id}"))
@@ -52,6 +59,7 @@ impl Load {
             let report = handle.await??;
             all.requests += report.requests;
             all.lost += report.lost;
+            all.throttled += report.throttled;
             for (kind, n) in report.errors {
                 *all.errors.entry(kind).or_default() += n;
             }
@@ -76,6 +84,16 @@ async fn client(
         report.requests += 1;
         let stored = match http.put(&url).header("X-Side-Key", key).json(&item).send().await {
             Ok(answer) if answer.status().is_success() => true,
+            Ok(answer) if answer.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                report.requests -= 1;
+                report.throttled += 1;
+                let wait = answer.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1);
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+                while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                false
+            }
             Ok(answer) => {
                 *report.errors.entry(answer.status().as_u16().to_string()).or_default() += 1;
                 false

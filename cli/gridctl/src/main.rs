@@ -21,6 +21,7 @@ mod bench;
 mod channel;
 mod demo;
 mod demo_load;
+mod device_addresses;
 mod ledger;
 mod serve;
 

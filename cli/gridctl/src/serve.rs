@@ -144,7 +144,7 @@ impl Server {
                     LedgerOptions { grid: Some(grid), ..dev_ledger },
                     Some(owners),
                 );
-                app = app.nest("/ledger", grid_http::with_layers(api, config.body_limit_bytes, config.request_timeout));
+                app = app.nest("/ledger", grid_http::with_limits(api, config.body_limit_bytes, config.request_timeout));
                 let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
                 let url = format!("http://{host}:{}/ledger", addr.port());
                 tracing::info!(%url, "serving a development ledger");

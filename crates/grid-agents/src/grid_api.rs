@@ -49,8 +49,9 @@ impl GridApi {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, AgentError> {
-        let response =
-            request.send().await.map_err(|source| AgentError::Unreachable { url: url.to_owned(), source })?;
+        let response = grid_client::polite::send(request)
+            .await
+            .map_err(|source| AgentError::Unreachable { url: url.to_owned(), source })?;
         if response.status().is_success() {
             return Ok(response);
         }

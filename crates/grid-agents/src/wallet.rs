@@ -28,7 +28,7 @@ struct Balance {
 impl Wallet {
     pub fn new(base: impl Into<String>, account: PaymentAddress, http: reqwest::Client) -> Self {
         let base = base.into().trim_end_matches('/').to_owned();
-        Self { ledger: HttpLedger::new(&base, Dialect::Sawtooth), base, account, http }
+        Self { ledger: HttpLedger::new(&base, Dialect::Sawtooth).with_client(http.clone()), base, account, http }
     }
 
     /// Claims the account with `key`, proving with `side_key` (a key of the registration

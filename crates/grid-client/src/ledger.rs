@@ -81,9 +81,15 @@ impl HttpLedger {
         Self { key, ..self }
     }
 
-    fn http(&self) -> &reqwest::Client {
-        self.http
-            .get_or_init(|| reqwest::Client::builder().timeout(self.timeout).build().expect("an HTTP client builds"))
+    /// Speaks through `http` (a device's client, from its own address) rather than a
+    /// client of its own; each request keeps the ledger's timeout.
+    pub fn with_client(self, http: reqwest::Client) -> Self {
+        Self { http: Arc::new(OnceLock::from(http)), ..self }
+    }
+
+    /// A request to `url`, with the ledger's timeout.
+    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
+        self.http.get_or_init(reqwest::Client::new).request(method, url).timeout(self.timeout)
     }
 
     async fn check(response: reqwest::Response) -> Result<reqwest::Response, LedgerError> {
@@ -119,7 +125,7 @@ struct BatchAnswer {
 #[async_trait]
 impl Ledger for HttpLedger {
     async fn submit(&self, batch: &LedgerBatch) -> Result<(), LedgerError> {
-        let mut request = self.http().post(format!("{}/batches", self.base)).json(batch);
+        let mut request = self.request(reqwest::Method::POST, format!("{}/batches", self.base)).json(batch);
         if let Some(key) = &self.key {
             request = request.header(AccountKey::HEADER, key.expose());
         }
@@ -131,10 +137,10 @@ impl Ledger for HttpLedger {
         let joined = ids.iter().map(BatchId::as_str).collect::<Vec<_>>().join(",");
         let url = format!("{}/batch_statuses", self.base);
         let request = if self.dialect == Dialect::Sawtooth && joined.len() > Self::MAX_QUERY_LEN {
-            self.http().post(url).json(&ids)
+            self.request(reqwest::Method::POST, url).json(&ids)
         } else {
             // Batch ids are [A-Za-z0-9._-] only: nothing in them needs escaping.
-            self.http().get(format!("{url}?{}={joined}", self.dialect.query_key()))
+            self.request(reqwest::Method::GET, format!("{url}?{}={joined}", self.dialect.query_key()))
         };
         let response = request.send().await.map_err(LedgerError::Unreachable)?;
         let body = Self::check(response).await?.bytes().await.map_err(LedgerError::Unreachable)?;
@@ -142,8 +148,11 @@ impl Ledger for HttpLedger {
     }
 
     async fn batch(&self, id: &BatchId) -> Result<Option<(LedgerBatch, BatchStatus)>, LedgerError> {
-        let response =
-            self.http().get(format!("{}/batches/{id}", self.base)).send().await.map_err(LedgerError::Unreachable)?;
+        let response = self
+            .request(reqwest::Method::GET, format!("{}/batches/{id}", self.base))
+            .send()
+            .await
+            .map_err(LedgerError::Unreachable)?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }

@@ -13,6 +13,8 @@
 //!   on any client.
 //! - [`ledger`]: [`Ledger`](ledger::Ledger) (submit batches, ask their statuses, show
 //!   one) and [`HttpLedger`](ledger::HttpLedger) in the Sawtooth or Splinter dialect.
+//! - [`polite`]: sending again after the grid's 429, as a device should.
 
 pub mod channels;
 pub mod ledger;
+pub mod polite;

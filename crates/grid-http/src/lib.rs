@@ -119,6 +119,15 @@ pub fn with_layers(routes: Router, body_limit_bytes: usize, deadline: Duration) 
         .layer(middleware::from_fn(measured))
 }
 
+/// `routes` with only the grid's body limit and deadline: for a service mounted beside the
+/// grid that answers in its own shape and is not the grid's to log or count (the
+/// development ledger at `/ledger` in `serve`).
+pub fn with_limits(routes: Router, body_limit_bytes: usize, deadline: Duration) -> Router {
+    routes
+        .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| within(deadline, req, next)))
+}
+
 /// The route template a request matched, never its path (ids and keys stay out of logs
 /// and metrics).
 fn route_of(req: &Request) -> String {

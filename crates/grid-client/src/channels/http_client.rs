@@ -68,14 +68,12 @@ async fn refused(response: reqwest::Response) -> ChannelClientError {
 #[async_trait]
 impl ChannelClient for HttpChannelClient {
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<Attached, ChannelClientError> {
-        let response = self
+        let request = self
             .http
             .put(format!("{}/channels/messages/{address}", self.base))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(envelope.to_json())
-            .send()
-            .await
-            .map_err(|e| ChannelClientError::Unavailable(Box::new(e)))?;
+            .body(envelope.to_json());
+        let response = crate::polite::send(request).await.map_err(|e| ChannelClientError::Unavailable(Box::new(e)))?;
         match response.status() {
             reqwest::StatusCode::CREATED => Ok(Attached::Stored),
             reqwest::StatusCode::CONFLICT => Ok(Attached::Taken),
@@ -97,13 +95,10 @@ impl ChannelClient for HttpChannelClient {
                 .zip(&envelopes)
                 .map(|((address, _), envelope)| BatchPutMessage { address: address.as_str(), envelope })
                 .collect();
-            let response = self
-                .http
-                .post(format!("{}/channels/messages/batch-put", self.base))
-                .json(&BatchPut { messages })
-                .send()
-                .await
-                .map_err(|e| ChannelClientError::Unavailable(Box::new(e)))?;
+            let request =
+                self.http.post(format!("{}/channels/messages/batch-put", self.base)).json(&BatchPut { messages });
+            let response =
+                crate::polite::send(request).await.map_err(|e| ChannelClientError::Unavailable(Box::new(e)))?;
             if !response.status().is_success() {
                 return Err(refused(response).await);
             }
