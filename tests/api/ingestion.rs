@@ -260,3 +260,41 @@ async fn on_the_embedded_store_a_channel_with_a_gap_is_stalled_not_polled_and_no
 async fn on_dynamodb_s3_and_sqs_a_channel_with_a_gap_is_stalled_not_polled_and_not_lagging() {
     a_channel_with_a_gap_at_its_cursor_is_stalled_not_polled_and_not_lagging(TestGrid::start_on_moto(&[]).await).await;
 }
+
+/// Issue 29's finding: every message became a reading, with no bound per period, so one
+/// device could fill the readings table. A registration stores at most
+/// `MAX_READINGS_PER_PERIOD` for a period; the rest are refused, each with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_stores_so_many_readings_for_a_period_and_the_rest_are_refused() {
+    use grid_core::intake::MAX_READINGS_PER_PERIOD;
+
+    let grid = TestGrid::start().await;
+    let poller = grid.poller();
+    let secrets = channel(74, "SideKeyOfConsumer0074");
+    grid.open_channel(&secrets).await;
+    register(&grid, "consumer-0074", &secrets).await;
+    // A period's start, so every reading below lies in it (readings of 1 ms steps).
+    let period = 900_000;
+    let start = (EpochMs::now().get() - 2 * period) / period * period;
+    let extra = 5;
+    let readings: Vec<Command> = (0..u64::from(MAX_READINGS_PER_PERIOD) + extra)
+        .map(|i| {
+            let at = |ms: u64| EpochMs::parse(ms as i64).unwrap();
+            Command::Usage(Reading { start: at(start + i), end: at(start + i + 1), energy: Wh::new(1) })
+        })
+        .collect();
+    grid.publish(&secrets, 1, &readings).await;
+    let report = poller.drain(EpochMs::now()).await.unwrap();
+    assert_eq!((report.stored, report.rejected), (u64::from(MAX_READINGS_PER_PERIOD), extra), "{report:?}");
+    let refused = grid.stores.rejections.recent(10).await.unwrap();
+    assert_eq!(refused.len(), 5);
+    assert!(refused.iter().all(|r| r.reason.contains("readings one registration may store")), "{refused:?}");
+    // The next period starts again.
+    let next = Command::Usage(Reading {
+        start: EpochMs::parse((start + period) as i64).unwrap(),
+        end: EpochMs::parse((start + period + 1) as i64).unwrap(),
+        energy: Wh::new(1),
+    });
+    grid.publish(&secrets, u64::from(MAX_READINGS_PER_PERIOD) + extra + 1, &[next]).await;
+    assert_eq!(poller.drain(EpochMs::now()).await.unwrap().stored, 1);
+}

@@ -517,8 +517,9 @@ impl grid_store::RegistrationStore for Counting {
         root: &grid_core::ChannelRoot,
         from: grid_core::ChannelCursor,
         to: grid_core::ChannelCursor,
+        tally: grid_core::intake::ReadingTally,
     ) -> Result<(), grid_store::StoreError> {
-        self.inner.advance_cursor(id, root, from, to).await
+        self.inner.advance_cursor(id, root, from, to, tally).await
     }
     async fn list(
         &self,

@@ -339,3 +339,42 @@ async fn the_development_ledger_gives_an_account_only_to_its_registrations_key_a
         .unwrap();
     assert_eq!(huge.status(), 413, "the grid's body limit holds on /ledger");
 }
+
+/// Issue 29's finding: a consumer whose ledger account a stranger had claimed first got
+/// 409 for its claim, and `--fund` deposited anyway, for the stranger to move out. Here
+/// a ledger on its own (first claim wins) has the account claimed already: the consumer
+/// stops before it funds anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_whose_account_is_claimed_by_another_key_stops_before_funding_it() {
+    let data = tempfile::tempdir().unwrap();
+    let (_grid, base) = serve(&data);
+    let ledger_dir = tempfile::tempdir().unwrap();
+    let ledger_data = ledger_dir.path().display().to_string();
+    let mut ledger = Process::start(
+        &["ledger", "--listen", "127.0.0.1:0", "--data-dir", &ledger_data],
+        &[("LEDGER_KEY", "TheGridsOwnLedgerKey01")],
+    );
+    let ledger_url = ledger.address();
+    let http = reqwest::Client::new();
+    let taken = http
+        .put(format!("{ledger_url}/accounts/consumer-0001/key"))
+        .json(&serde_json::json!({"key": "AStrangersAccountKey01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 201);
+
+    let consumer = Command::new(env!("CARGO_BIN_EXE_gridctl"))
+        .args(["consumer", "--id", "consumer-0001", "--grid-url", &base, "--ledger-url", &ledger_url])
+        .args(["--profile", "fixed:7.2", "--slot-secs", "1", "--fund", "500"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(!consumer.status.success(), "the consumer must stop");
+    let said = String::from_utf8_lossy(&consumer.stderr);
+    assert!(said.contains("has another key"), "{said}");
+    assert!(!String::from_utf8_lossy(&consumer.stdout).contains("funded"));
+    let balance: serde_json::Value =
+        http.get(format!("{ledger_url}/accounts/consumer-0001")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(balance["balance"], 0, "nothing was deposited for the stranger to take");
+}

@@ -338,6 +338,7 @@ mod tests {
 
     use async_trait::async_trait;
     use grid_core::channel::{ChannelSecrets, ChannelSeed};
+    use grid_core::intake::ReadingTally;
     use grid_core::{
         ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey,
     };
@@ -367,7 +368,7 @@ mod tests {
                 let root = &registration.channel.as_ref().expect("a channel").root;
                 let (from, to) =
                     (ChannelCursor { next_index: 0, closed: false }, ChannelCursor { next_index: 2, closed: true });
-                self.inner.advance_cursor(&registration.id, root, from, to).await?;
+                self.inner.advance_cursor(&registration.id, root, from, to, ReadingTally::default()).await?;
             }
             self.inner.replace(registration, expected_version).await
         }
@@ -377,8 +378,9 @@ mod tests {
             root: &ChannelRoot,
             from: ChannelCursor,
             to: ChannelCursor,
+            tally: ReadingTally,
         ) -> Result<(), StoreError> {
-            self.inner.advance_cursor(id, root, from, to).await
+            self.inner.advance_cursor(id, root, from, to, tally).await
         }
         async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError> {
             self.inner.channel_owner(root).await

@@ -12,6 +12,37 @@ use crate::{BatchId, EpochMs, Iota, ItemType, PaymentAddress, Price};
 /// How far in the future a reading may start (clock skew between device and grid).
 pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 
+/// How many readings one registration may store for a period: a meter reading every
+/// second of a 15-minute period stays within it. Without a bound every message became a
+/// reading (issue 29), so one device could fill the readings table.
+pub const MAX_READINGS_PER_PERIOD: u32 = 1_000;
+
+/// How many readings a registration stored for its newest period: the poller keeps it
+/// with the registration's cursor, so the bound costs no read of its own. A reading of a
+/// newer period starts the count again; one of an older period (a late reading) counts
+/// against the newest, so no order of periods escapes the bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadingTally {
+    pub period: u64,
+    pub count: u32,
+}
+
+impl ReadingTally {
+    /// Counts a reading of the period starting at `period` (ms); `false`, and nothing
+    /// counted, once the newest period holds [`MAX_READINGS_PER_PERIOD`].
+    pub fn admit(&mut self, period: u64) -> bool {
+        if period > self.period {
+            *self = Self { period, count: 1 };
+            return true;
+        }
+        if self.count >= MAX_READINGS_PER_PERIOD {
+            return false;
+        }
+        self.count += 1;
+        true
+    }
+}
+
 /// What to do with one channel message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -44,10 +75,13 @@ pub enum RejectReason {
     InTheFuture,
     /// A payment claim for a batch claimed before.
     ClaimedBefore,
+    /// A reading past [`MAX_READINGS_PER_PERIOD`] of its registration's period.
+    TooMany,
 }
 
 impl RejectReason {
-    pub const ALL: [Self; 4] = [Self::Unreadable, Self::NotAllowed, Self::InTheFuture, Self::ClaimedBefore];
+    pub const ALL: [Self; 5] =
+        [Self::Unreadable, Self::NotAllowed, Self::InTheFuture, Self::ClaimedBefore, Self::TooMany];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,6 +89,7 @@ impl RejectReason {
             Self::NotAllowed => "not-allowed",
             Self::InTheFuture => "in-the-future",
             Self::ClaimedBefore => "claimed-before",
+            Self::TooMany => "too-many",
         }
     }
 }
@@ -141,6 +176,21 @@ mod tests {
     }
 
     #[test]
+    fn a_period_takes_so_many_readings_and_an_older_one_counts_against_the_newest() {
+        let mut tally = ReadingTally::default();
+        for _ in 0..MAX_READINGS_PER_PERIOD {
+            assert!(tally.admit(900_000));
+        }
+        assert!(!tally.admit(900_000), "past the bound");
+        assert!(!tally.admit(0), "an older period counts against the newest");
+        assert_eq!(tally, ReadingTally { period: 900_000, count: MAX_READINGS_PER_PERIOD });
+        assert!(tally.admit(1_800_000), "a newer period starts again");
+        assert_eq!(tally, ReadingTally { period: 1_800_000, count: 1 });
+        assert!(tally.admit(900_000));
+        assert_eq!(tally.count, 2);
+    }
+
+    #[test]
     fn hello_passes_and_goodbye_closes_whoever_sends_them() {
         for item_type in [ItemType::Producer, ItemType::Consumer] {
             assert_eq!(judge(item_type, &Command::Hello, at(NOW)), Verdict::Pass);
@@ -186,6 +236,6 @@ mod tests {
     #[test]
     fn the_reasons_are_the_words_the_metrics_carry() {
         let words: Vec<&str> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(words, ["unreadable", "not-allowed", "in-the-future", "claimed-before"]);
+        assert_eq!(words, ["unreadable", "not-allowed", "in-the-future", "claimed-before", "too-many"]);
     }
 }

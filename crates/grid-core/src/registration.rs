@@ -1,6 +1,7 @@
 //! A producer or consumer registered with the grid, and who may change it.
 
 use crate::channel::{ChannelSecrets, ChannelSeed};
+use crate::intake::ReadingTally;
 use crate::{ChannelRoot, EpochMs, ItemName, ItemType, RegistrationId, SideKey};
 
 /// The channel an entity publishes on: what the grid needs to find and read it.
@@ -99,6 +100,8 @@ pub struct Registration {
     pub return_channel: Option<ReturnChannel>,
     /// Where the grid is in reading `channel`; starts again at 0 when the channel changes.
     pub cursor: ChannelCursor,
+    /// Readings stored for its newest period (the poller's bound), kept with the cursor.
+    pub tally: ReadingTally,
     /// The key the grid made for a registration created with neither a channel of its
     /// own nor a return channel, so that it is owned from its first request (DESIGN.md
     /// §4, "Ownership"). It stays a key of the registration when a channel comes later.
@@ -124,6 +127,7 @@ impl Registration {
             channel,
             return_channel: None,
             cursor: ChannelCursor::default(),
+            tally: ReadingTally::default(),
             management_key: None,
         }
     }

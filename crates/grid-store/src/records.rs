@@ -6,6 +6,7 @@
 //! means SQLite and DynamoDB cannot disagree about what a valid record is.
 
 use grid_core::channel::{ChannelSeed, Reading};
+use grid_core::intake::ReadingTally;
 use grid_core::market::{
     ConsensusStrategy, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementRecord, StoredReading,
 };
@@ -37,6 +38,9 @@ pub(crate) struct RegistrationRecord {
     pub cursor_closed: bool,
     /// The key the grid made for a registration with no channel (DESIGN.md §4).
     pub management_key: Option<String>,
+    /// The readings stored for its newest period (0, 0 before the bound was kept).
+    pub tally_period: u64,
+    pub tally_count: u32,
 }
 
 impl From<&Registration> for RegistrationRecord {
@@ -60,6 +64,8 @@ impl From<&Registration> for RegistrationRecord {
             cursor_next_index: r.cursor.next_index,
             cursor_closed: r.cursor.closed,
             management_key: r.management_key.as_ref().map(|k| k.expose().to_owned()),
+            tally_period: r.tally.period,
+            tally_count: r.tally.count,
         }
     }
 }
@@ -112,6 +118,7 @@ impl RegistrationRecord {
             channel,
             return_channel,
             cursor: ChannelCursor { next_index: self.cursor_next_index, closed: self.cursor_closed },
+            tally: ReadingTally { period: self.tally_period, count: self.tally_count },
             management_key: self
                 .management_key
                 .as_deref()

@@ -18,7 +18,7 @@ use std::time::Duration;
 use grid_client::channels::{ChannelClient, ChannelClientError, ChannelReader};
 use grid_core::books::PaymentClaim;
 use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress};
-use grid_core::intake::{self, RejectReason, Verdict};
+use grid_core::intake::{self, MAX_READINGS_PER_PERIOD, ReadingTally, RejectReason, Verdict};
 use grid_core::market::{Period, PeriodLength, PeriodStart, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{Insertion, Rejected, StoreError, Stores, UnreadChannel};
@@ -404,9 +404,11 @@ impl Poller {
         let goodbye = read.messages.iter().find(|m| m.command == Command::Goodbye).map(|m| m.index);
         let end = goodbye.map_or(read.next_index, |index| index + 1);
         let mut readings = Vec::new();
+        let mut tally = registration.tally;
         for message in read.messages.iter().filter(|m| m.index < end) {
             report.messages += 1;
-            self.handle(&registration, message.index, &message.command, now, &mut readings, &mut report).await?;
+            let at = (message.index, &message.command);
+            self.handle(&registration, at, now, &mut tally, &mut readings, &mut report).await?;
         }
         self.store(&registration, readings, &mut report, now).await?;
         for rejection in read.rejected.iter().filter(|r| r.index < end) {
@@ -423,7 +425,7 @@ impl Poller {
         }
         let to = ChannelCursor { next_index: end, closed: goodbye.is_some() };
         if to != from {
-            match self.stores.registrations.advance_cursor(id, &channel.root, from, to).await {
+            match self.stores.registrations.advance_cursor(id, &channel.root, from, to, tally).await {
                 Ok(()) => {}
                 // Another worker read the same messages and moved on first; what we
                 // stored was stored once regardless.
@@ -453,14 +455,14 @@ impl Poller {
         }
     }
 
-    /// Handles one message: a reading joins `readings` (stored together afterwards),
-    /// anything else takes effect now.
+    /// Handles the message at `index`: a reading joins `readings` (stored together
+    /// afterwards) while its period has room in `tally`; anything else takes effect now.
     async fn handle(
         &self,
         registration: &Registration,
-        index: u64,
-        command: &Command,
+        (index, command): (u64, &Command),
         now: EpochMs,
+        tally: &mut ReadingTally,
         readings: &mut Vec<StoredReading>,
         report: &mut PollReport,
     ) -> Result<(), PollerError> {
@@ -468,6 +470,16 @@ impl Poller {
             Verdict::Pass | Verdict::Close => {}
             Verdict::Store { kind, reading, price, payment_address } => {
                 let period = Period::containing(reading.start, self.period).start();
+                if !tally.admit(period.get()) {
+                    let message = format!(
+                        "the period of this reading already holds the {MAX_READINGS_PER_PERIOD} readings one \
+                         registration may store"
+                    );
+                    let address = self.address(registration, index);
+                    self.reject(&registration.id, index, address, RejectReason::TooMany, message, now).await?;
+                    report.rejected += 1;
+                    return Ok(());
+                }
                 readings.push(StoredReading {
                     registration: registration.id.clone(),
                     kind,

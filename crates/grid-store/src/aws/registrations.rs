@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use grid_core::intake::ReadingTally;
 use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_n, opt_s, s};
@@ -174,6 +175,8 @@ fn to_item(record: &RegistrationRecord, version: u64) -> Item {
     item.insert("version".into(), n(version));
     item.insert("channelNextIndex".into(), n(record.cursor_next_index));
     item.insert("channelClosed".into(), AttributeValue::Bool(record.cursor_closed));
+    item.insert("tallyPeriod".into(), n(record.tally_period));
+    item.insert("tallyCount".into(), n(u64::from(record.tally_count)));
     let optional = [
         ("itemName", record.item_name.as_ref().map(s)),
         ("removed", record.removed_ms.map(n)),
@@ -207,6 +210,9 @@ fn from_item(item: &Item) -> Result<Versioned<Registration>, StoreError> {
         cursor_next_index: opt_n(item, TABLE, "channelNextIndex")?.unwrap_or(0),
         cursor_closed: matches!(item.get("channelClosed"), Some(AttributeValue::Bool(true))),
         management_key: owned(opt_s(item, TABLE, "managementKey")?),
+        tally_period: opt_n(item, TABLE, "tallyPeriod")?.unwrap_or(0),
+        tally_count: u32::try_from(opt_n(item, TABLE, "tallyCount")?.unwrap_or(0))
+            .map_err(|e| StoreError::Corrupt(format!("{TABLE}: tallyCount: {e}")))?,
     };
     record.into_domain(get_n(item, TABLE, "version")?)
 }
@@ -287,13 +293,17 @@ impl RegistrationStore for DynamoRegistrationStore {
         root: &ChannelRoot,
         from: ChannelCursor,
         to: ChannelCursor,
+        tally: ReadingTally,
     ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("id", s(id.as_str()))
-            .update_expression("SET channelNextIndex = :to, channelClosed = :closed ADD #version :one")
+            .update_expression(
+                "SET channelNextIndex = :to, channelClosed = :closed, tallyPeriod = :tally_period, \
+                 tallyCount = :tally_count ADD #version :one",
+            )
             .condition_expression("channelRoot = :root AND channelNextIndex = :from AND channelClosed = :was_closed")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":to", n(to.next_index))
@@ -302,6 +312,8 @@ impl RegistrationStore for DynamoRegistrationStore {
             .expression_attribute_values(":root", s(root.as_str()))
             .expression_attribute_values(":from", n(from.next_index))
             .expression_attribute_values(":was_closed", AttributeValue::Bool(from.closed))
+            .expression_attribute_values(":tally_period", n(tally.period))
+            .expression_attribute_values(":tally_count", n(u64::from(tally.count)))
             .send()
             .await;
         match result {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use grid_core::channel::ChannelSeed;
+use grid_core::intake::ReadingTally;
 use grid_core::{
     ChannelCredentials, ChannelRoot, EpochMs, ItemName, ItemType, Registration, RegistrationId, RegistrationStatus,
     ReturnChannel, SideKey,
@@ -270,10 +271,11 @@ pub async fn advancing_the_cursor_from_where_it_is_moves_it_and_bumps_the_versio
     let r = registration("contract-cursor-1");
     store.insert(&r).await.unwrap();
     let root = r.channel.as_ref().unwrap().root.clone();
-    store.advance_cursor(&r.id, &root, cursor(0, false), cursor(7, false)).await.unwrap();
-    store.advance_cursor(&r.id, &root, cursor(7, false), cursor(9, true)).await.unwrap();
+    let tally = ReadingTally { period: 900_000, count: 7 };
+    store.advance_cursor(&r.id, &root, cursor(0, false), cursor(7, false), ReadingTally::default()).await.unwrap();
+    store.advance_cursor(&r.id, &root, cursor(7, false), cursor(9, true), tally).await.unwrap();
     let got = store.get(&r.id).await.unwrap().unwrap();
-    assert_eq!((got.value.cursor, got.version), (cursor(9, true), 3));
+    assert_eq!((got.value.cursor, got.value.tally, got.version), (cursor(9, true), tally, 3));
     assert!(!got.value.is_polled(), "a closed channel is not polled");
     // An old copy cannot write the old cursor back.
     assert!(matches!(store.replace(&r, 1).await, Err(StoreError::Conflict(_))));
@@ -285,10 +287,12 @@ pub async fn advancing_from_a_stale_cursor_or_for_another_channel_is_a_conflict(
     let root = r.channel.as_ref().unwrap().root.clone();
     let other_root = ChannelRoot::parse("ab".repeat(32)).unwrap();
     for (from, on) in [(cursor(3, false), &root), (cursor(0, true), &root), (cursor(0, false), &other_root)] {
-        let err = store.advance_cursor(&r.id, on, from, cursor(10, false)).await.unwrap_err();
+        let err = store.advance_cursor(&r.id, on, from, cursor(10, false), ReadingTally::default()).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     }
-    let err = store.advance_cursor(&id("contract-cursor-none"), &root, cursor(0, false), cursor(1, false)).await;
+    let err = store
+        .advance_cursor(&id("contract-cursor-none"), &root, cursor(0, false), cursor(1, false), ReadingTally::default())
+        .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))));
     assert_eq!(store.get(&r.id).await.unwrap().unwrap().value.cursor, cursor(0, false));
 }
@@ -301,7 +305,9 @@ pub async fn of_two_workers_advancing_one_cursor_exactly_one_wins(store: Store) 
         .into_iter()
         .map(|to| {
             let (store, id, root) = (store.clone(), r.id.clone(), root.clone());
-            tokio::spawn(async move { store.advance_cursor(&id, &root, cursor(0, false), cursor(to, false)).await })
+            tokio::spawn(async move {
+                store.advance_cursor(&id, &root, cursor(0, false), cursor(to, false), ReadingTally::default()).await
+            })
         })
         .collect();
     let mut wins = 0;

@@ -1,6 +1,7 @@
 //! The port that keeps registrations.
 
 use async_trait::async_trait;
+use grid_core::intake::ReadingTally;
 use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 
 use crate::StoreError;
@@ -90,16 +91,18 @@ pub trait RegistrationStore: Send + Sync {
     /// The registration a channel root is bound to, if any.
     async fn channel_owner(&self, root: &ChannelRoot) -> Result<Option<RegistrationId>, StoreError>;
 
-    /// Moves the read cursor of `id`'s channel from `from` to `to`, if the registration
-    /// still reads the channel `root` and its cursor is still `from`; otherwise fails
-    /// with [`StoreError::Conflict`] (another worker moved it, or the channel changed).
-    /// Bumps the version, so a concurrent `replace` cannot write an older cursor back.
+    /// Moves the read cursor of `id`'s channel from `from` to `to`, with the readings it
+    /// stored for its newest period (`tally`), if the registration still reads the
+    /// channel `root` and its cursor is still `from`; otherwise fails with
+    /// [`StoreError::Conflict`] (another worker moved it, or the channel changed). Bumps
+    /// the version, so a concurrent `replace` cannot write an older cursor back.
     async fn advance_cursor(
         &self,
         id: &RegistrationId,
         root: &ChannelRoot,
         from: ChannelCursor,
         to: ChannelCursor,
+        tally: ReadingTally,
     ) -> Result<(), StoreError>;
 
     /// The registrations among `ids` that exist, in any order. One `get` per id unless

@@ -330,6 +330,12 @@ const MIGRATIONS: &[&str] = &[
     UPDATE items SET path = context || '/' || id;
     CREATE INDEX items_by_path ON items (registration_id, path);
     "#,
+    // 19: the readings each registration stored for its newest period, kept with its
+    // cursor: the poller's bound per period (issue 29).
+    r#"
+    ALTER TABLE registrations ADD COLUMN tally_period INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE registrations ADD COLUMN tally_count INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

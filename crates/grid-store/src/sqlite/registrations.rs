@@ -1,6 +1,7 @@
 //! `RegistrationStore` over the `registrations` table.
 
 use async_trait::async_trait;
+use grid_core::intake::ReadingTally;
 use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 use rusqlite::{OptionalExtension, Row, ToSql, named_params};
 
@@ -25,7 +26,7 @@ macro_rules! columns {
     () => {
         "id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
          return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version, return_public_key,
-         management_key"
+         management_key, tally_period, tally_count"
     };
 }
 const COLUMNS: &str = columns!();
@@ -50,6 +51,8 @@ fn params(record: &RegistrationRecord) -> Vec<(&'static str, Box<dyn ToSql>)> {
         (":cursor_next_index", Box::new(record.cursor_next_index)),
         (":cursor_closed", Box::new(record.cursor_closed)),
         (":management_key", Box::new(record.management_key.clone())),
+        (":tally_period", Box::new(record.tally_period)),
+        (":tally_count", Box::new(record.tally_count)),
     ]
 }
 
@@ -71,6 +74,8 @@ fn read(row: &Row<'_>) -> rusqlite::Result<(RegistrationRecord, u64)> {
             cursor_closed: row.get(12)?,
             return_public_key: row.get(14)?,
             management_key: row.get(15)?,
+            tally_period: row.get(16)?,
+            tally_count: row.get(17)?,
         },
         row.get(13)?,
     ))
@@ -126,10 +131,11 @@ impl RegistrationStore for SqliteRegistrationStore {
                     "INSERT INTO registrations
                         (id, item_name, item_type, created_ms, updated_ms, removed_ms, channel_root, channel_side_key,
                          return_seed, return_side_key, return_next_index, cursor_next_index, cursor_closed, version,
-                         return_public_key, management_key)
+                         return_public_key, management_key, tally_period, tally_count)
                      VALUES (:id, :item_name, :item_type, :created_ms, :updated_ms, :removed_ms, :channel_root,
                              :channel_side_key, :return_seed, :return_side_key, :return_next_index,
-                             :cursor_next_index, :cursor_closed, 1, :return_public_key, :management_key)
+                             :cursor_next_index, :cursor_closed, 1, :return_public_key, :management_key,
+                             :tally_period, :tally_count)
                      ON CONFLICT (id) DO NOTHING",
                     named.as_slice(),
                 )?;
@@ -225,7 +231,8 @@ impl RegistrationStore for SqliteRegistrationStore {
                         return_seed = :return_seed, return_side_key = :return_side_key,
                         return_next_index = :return_next_index, return_public_key = :return_public_key,
                         cursor_next_index = :cursor_next_index, cursor_closed = :cursor_closed,
-                        management_key = :management_key, version = version + 1
+                        management_key = :management_key, tally_period = :tally_period,
+                        tally_count = :tally_count, version = version + 1
                      WHERE id = :id AND version = :expected",
                     named.as_slice(),
                 )?;
@@ -249,6 +256,7 @@ impl RegistrationStore for SqliteRegistrationStore {
         root: &ChannelRoot,
         from: ChannelCursor,
         to: ChannelCursor,
+        tally: ReadingTally,
     ) -> Result<(), StoreError> {
         let (id, root) = (id.as_str().to_owned(), root.as_str().to_owned());
         self.db
@@ -256,13 +264,15 @@ impl RegistrationStore for SqliteRegistrationStore {
                 let moved = conn
                     .prepare_cached(
                         "UPDATE registrations
-                         SET cursor_next_index = :to, cursor_closed = :closed, version = version + 1
+                         SET cursor_next_index = :to, cursor_closed = :closed, tally_period = :tally_period,
+                             tally_count = :tally_count, version = version + 1
                          WHERE id = :id AND channel_root = :root
                            AND cursor_next_index = :from AND cursor_closed = :was_closed",
                     )?
                     .execute(named_params! {
                         ":to": to.next_index, ":closed": to.closed, ":id": id, ":root": root,
                         ":from": from.next_index, ":was_closed": from.closed,
+                        ":tally_period": tally.period, ":tally_count": tally.count,
                     })?;
                 if moved == 0 {
                     return Err(StoreError::Conflict(format!(
