@@ -275,26 +275,15 @@ async fn the_development_ledger_gives_an_account_only_to_its_registrations_key_a
     let data = tempfile::tempdir().unwrap();
     let (_grid, base) = serve(&data);
     let http = reqwest::Client::new();
-    let made: serde_json::Value = http
-        .put(format!("{base}/registration/consumer-0001"))
-        .json(&serde_json::json!({"itemType": "consumer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let side_key = made["sideKey"].as_str().unwrap().to_owned();
-    let producer: serde_json::Value = http
-        .put(format!("{base}/registration/producer-0001"))
-        .json(&serde_json::json!({"itemType": "producer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let producer_key = producer["sideKey"].as_str().unwrap().to_owned();
+    // Registered bare: the grid answers each its key (a consumer's return channel's, a
+    // producer's management key).
+    let register = async |id: &str, item_type: &str| -> String {
+        let url = format!("{base}/registration/{id}");
+        let made = http.put(url).json(&serde_json::json!({"itemType": item_type})).send().await.unwrap();
+        made.json::<serde_json::Value>().await.unwrap()["sideKey"].as_str().unwrap().to_owned()
+    };
+    let side_key = register("consumer-0001", "consumer").await;
+    let producer_key = register("producer-0001", "producer").await;
     let claim = |account: &str, side_key: Option<&str>| {
         let mut request = http
             .put(format!("{base}/ledger/accounts/{account}/key"))

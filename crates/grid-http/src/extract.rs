@@ -106,24 +106,45 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+        Ok(Self::of(&parts.extensions))
+    }
+}
+
+impl ClientAddress {
+    /// The client address of a request with these extensions (for a middleware that
+    /// needs it only sometimes, and so does not extract it from every request).
+    pub fn of(extensions: &axum::http::Extensions) -> Self {
+        Self(match Self::ip(extensions) {
+            Some(std::net::IpAddr::V6(v6)) => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+            Some(ip) => ip.to_string(),
+            None => "unknown".to_owned(),
+        })
+    }
+
+    /// The same client as an address, without formatting it: an IPv4 address as it is
+    /// (an IPv4-mapped IPv6 one too), an IPv6 one cut to its /64.
+    pub fn ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+        use std::net::{IpAddr, Ipv6Addr};
+        let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
         #[cfg(feature = "lambda")]
-        let peer = peer.or_else(|| match parts.extensions.get::<lambda_http::request::RequestContext>() {
+        let peer = peer.or_else(|| match extensions.get::<lambda_http::request::RequestContext>() {
             Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
                 context.http.source_ip.as_deref()?.parse().ok()
             }
             _ => None,
         });
-        Ok(Self(match peer {
-            Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
+        Some(match peer? {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
                 None => {
                     let [a, b, c, d, ..] = v6.segments();
-                    format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+                    IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
                 }
             },
-            Some(ip) => ip.to_string(),
-            None => "unknown".to_owned(),
-        }))
+            ip => ip,
+        })
     }
 }

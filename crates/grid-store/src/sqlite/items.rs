@@ -90,14 +90,18 @@ impl ItemStore for SqliteItemStore {
                     )?
                     .query_row(key, |row| row.get(0))
                     .optional()?;
-                let held: Option<(i64, i64)> = conn
-                    .prepare_cached("SELECT items, bytes FROM storage_usage WHERE registration_id = ?1")?
-                    .query_row([&registration], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()?;
-                let (items, bytes) = held.unwrap_or((0, 0));
-                let held = StorageUsage { items: items.max(0) as u64, bytes: bytes.max(0) as u64 };
                 let new = body.len() as u64;
-                quota.admit(held, old.map(|n| n.max(0) as u64), new)?;
+                let old = old.map(|n| n.max(0) as u64);
+                // A replacement no larger than what it replaces is always within the quota
+                // (and moves no count): what a device rewriting its state does.
+                if old.is_none_or(|old| new > old) {
+                    let held: Option<(i64, i64)> = conn
+                        .prepare_cached("SELECT items, bytes FROM storage_usage WHERE registration_id = ?1")?
+                        .query_row([&registration], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .optional()?;
+                    let (items, bytes) = held.unwrap_or((0, 0));
+                    quota.admit(StorageUsage { items: items.max(0) as u64, bytes: bytes.max(0) as u64 }, old, new)?;
+                }
                 conn.prepare_cached(
                     "INSERT INTO items (registration_id, context, id, body, size, path)
                      VALUES (:registration, :context, :id, :body, :size, :context || '/' || :id)
@@ -107,8 +111,11 @@ impl ItemStore for SqliteItemStore {
                     ":registration": registration, ":context": context, ":id": id, ":body": body,
                     ":size": signed(new, "item size")?,
                 })?;
-                let grown = signed(new, "item size")? - old.unwrap_or(0);
-                account(conn, &registration, i64::from(old.is_none()), grown)
+                let grown = signed(new, "item size")? - signed(old.unwrap_or(0), "item size")?;
+                if old.is_none() || grown != 0 {
+                    account(conn, &registration, i64::from(old.is_none()), grown)?;
+                }
+                Ok(())
             })
             .await
     }
