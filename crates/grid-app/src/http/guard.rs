@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -54,9 +54,9 @@ struct Parts {
     rate: DefaultKeyedRateLimiter<Option<IpAddr>>,
     clock: DefaultClock,
     started: Instant,
-    /// Milliseconds after `started` when the disk was last found full (u64::MAX: not),
-    /// and when it was last looked at.
-    full_since: AtomicU64,
+    /// Whether the disk was below its floor when last looked at, and when that was
+    /// (milliseconds after `started`, plus one: 0 is never).
+    full: AtomicBool,
     looked_at: AtomicU64,
 }
 
@@ -72,7 +72,7 @@ impl WriteGuard {
             rate: DefaultKeyedRateLimiter::keyed(quota),
             clock: DefaultClock::default(),
             started: Instant::now(),
-            full_since: AtomicU64::new(u64::MAX),
+            full: AtomicBool::new(false),
             looked_at: AtomicU64::new(0),
         }))
     }
@@ -84,11 +84,11 @@ impl WriteGuard {
         if parts.limits.min_free_disk_mb == 0 {
             return false;
         }
-        let now = parts.started.elapsed().as_millis() as u64 + 1_000;
+        let now = parts.started.elapsed().as_millis() as u64 + 1;
         let looked_at = parts.looked_at.load(Ordering::Relaxed);
-        if now.saturating_sub(looked_at) >= 1_000
-            && parts.looked_at.compare_exchange(looked_at, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-        {
+        let due = looked_at == 0 || now.saturating_sub(looked_at) >= 1_000;
+        // One request looks; the others go by what it saw last.
+        if due && parts.looked_at.compare_exchange(looked_at, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             let full = match rustix::fs::statvfs(dir) {
                 Ok(stat) => stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024) < parts.limits.min_free_disk_mb,
                 Err(e) => {
@@ -96,9 +96,9 @@ impl WriteGuard {
                     false
                 }
             };
-            parts.full_since.store(if full { now } else { u64::MAX }, Ordering::Relaxed);
+            parts.full.store(full, Ordering::Relaxed);
         }
-        parts.full_since.load(Ordering::Relaxed) != u64::MAX
+        parts.full.load(Ordering::Relaxed)
     }
 }
 
