@@ -109,12 +109,9 @@ impl Consumer {
     /// ledger could not take the claim this time, an error if it refused it.
     async fn claim(&mut self) -> Result<bool, AgentError> {
         if !self.claimed {
-            let side_key = self.channel.access().side_key().clone();
-            match self.wallet.claim(self.channel.account_key(), &side_key).await {
+            match self.wallet.claim(self.channel.account_key(), self.channel.access().side_key()).await {
                 Ok(()) => self.claimed = true,
-                Err(AgentError::Refused { status, url, message }) if (400..500).contains(&status) => {
-                    return Err(AgentError::Refused { status, url, message });
-                }
+                Err(refused @ AgentError::Refused { status: 400..=499, .. }) => return Err(refused),
                 Err(error) => {
                     tracing::warn!(consumer = %self.settings.id, %error, "ledger account not claimed; retrying")
                 }

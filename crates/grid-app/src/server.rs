@@ -191,16 +191,8 @@ impl Drop for Held {
 
 /// The answer on a connection past its client's limit.
 fn too_many_connections() -> Vec<u8> {
-    let body = serde_json::json!({
-        "success": false,
-        "message": "this address holds as many connections as the grid allows one client; reuse or close one",
-    })
-    .to_string();
-    format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    let message = "this address holds as many connections as the grid allows one client; reuse or close one";
+    answer(StatusCode::TOO_MANY_REQUESTS, message, "retry-after: 1\r\n")
 }
 
 /// Where a connection is in its request cycle.
@@ -343,9 +335,15 @@ fn refusal(head: &[u8]) -> Vec<u8> {
         StatusCode::URI_TOO_LONG => "the request's URI is longer than the grid accepts",
         _ => "the request is not valid HTTP/1.1: a malformed request line or header, or a repeated Content-Length",
     };
+    answer(status, message, "")
+}
+
+/// The grid's JSON refusal written straight to a socket, before or instead of hyper:
+/// `status`, `message`, any `extra` header lines, and the connection closed after it.
+fn answer(status: StatusCode, message: &str, extra: &str) -> Vec<u8> {
     let body = serde_json::json!({"success": false, "message": message}).to_string();
     format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-content-type-options: nosniff\r\n{extra}connection: close\r\n\r\n{body}",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         body.len()

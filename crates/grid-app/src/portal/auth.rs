@@ -66,9 +66,9 @@ pub(super) async fn require(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
     if let Some(presented) = &bearer {
-        let throttle = Throttle::new(&state, &client, now);
+        let throttle = Throttle::new(&state, &client, now, !api);
         match throttle.check().await {
-            Err(response) => return response(!api),
+            Err(response) => return response,
             Ok(failures) if token.matches(presented) => {
                 if let Err(e) = throttle.succeeded(failures).await {
                     return ApiError::from(e).into_response();
@@ -77,14 +77,14 @@ pub(super) async fn require(
             }
             Ok(_) => {
                 if let Err(response) = throttle.failed().await {
-                    return response(!api);
+                    return response;
                 }
             }
         }
     } else if presented_cookie.is_some()
-        && let Err(response) = Throttle::new(&state, &client, now).failed().await
+        && let Err(response) = Throttle::new(&state, &client, now, !api).failed().await
     {
-        return response(!api);
+        return response;
     }
     if api {
         let message = "the portal needs Authorization: Bearer <PORTAL_TOKEN>";
@@ -96,40 +96,39 @@ pub(super) async fn require(
     }
 }
 
-/// A refusal that is answered as a page or as the grid's JSON (`true`: a page).
-type Refused = Box<dyn FnOnce(bool) -> Response + Send>;
-
-/// One client's failed sign-ins in the current window.
+/// One client's failed sign-ins in the current window; its refusals are a page when
+/// `html`, else the grid's JSON.
 struct Throttle<'a> {
     state: &'a PortalState,
     client: &'a str,
     now: u64,
     window_end: u64,
+    html: bool,
 }
 
 impl<'a> Throttle<'a> {
-    fn new(state: &'a PortalState, client: &'a str, now: u64) -> Self {
-        Self { state, client, now, window_end: (now / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS }
+    fn new(state: &'a PortalState, client: &'a str, now: u64, html: bool) -> Self {
+        Self { state, client, now, window_end: (now / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS, html }
     }
 
     /// The client's failures so far, or a 429 once they reach the limit.
-    async fn check(&self) -> Result<u32, Refused> {
+    async fn check(&self) -> Result<u32, Response> {
         match self.state.sign_ins.failures(self.client, self.window_end).await {
             Ok(failures) if failures >= SIGN_IN_LIMIT => Err(self.too_many(failures)),
             Ok(failures) => Ok(failures),
-            Err(e) => Err(Box::new(move |_| ApiError::from(e).into_response())),
+            Err(e) => Err(ApiError::from(e).into_response()),
         }
     }
 
     /// Counts a failure; a 429 if the client was already past the limit (concurrent guesses).
-    async fn failed(&self) -> Result<(), Refused> {
+    async fn failed(&self) -> Result<(), Response> {
         match self.state.sign_ins.count_failure(self.client, self.window_end, self.now).await {
             Ok(failures) if failures > SIGN_IN_LIMIT => Err(self.too_many(failures)),
             Ok(failures) => {
                 tracing::warn!(client = self.client, failures, "portal sign-in failed");
                 Ok(())
             }
-            Err(e) => Err(Box::new(move |_| ApiError::from(e).into_response())),
+            Err(e) => Err(ApiError::from(e).into_response()),
         }
     }
 
@@ -141,15 +140,13 @@ impl<'a> Throttle<'a> {
         self.state.sign_ins.forget_failures(self.client, self.window_end).await
     }
 
-    fn too_many(&self, failures: u32) -> Refused {
+    fn too_many(&self, failures: u32) -> Response {
         tracing::warn!(client = self.client, failures, "portal sign-in throttled");
         let wait = (self.window_end - self.now).div_ceil(1000);
-        Box::new(move |html| {
-            let message = format!("too many failed sign-ins from this address; try again in {wait} s");
-            let mut response = refuse(html, StatusCode::TOO_MANY_REQUESTS, &message);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            response
-        })
+        let message = format!("too many failed sign-ins from this address; try again in {wait} s");
+        let mut response = refuse(self.html, StatusCode::TOO_MANY_REQUESTS, &message);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        response
     }
 }
 
@@ -211,14 +208,14 @@ pub(super) async fn login(
     let html = wants_html(&headers);
     let Some(token) = state.token.as_deref() else { return not_configured(html) };
     let now = EpochMs::now().get();
-    let throttle = Throttle::new(&state, &client, now);
+    let throttle = Throttle::new(&state, &client, now, html);
     let failures = match throttle.check().await {
         Ok(failures) => failures,
-        Err(response) => return response(html),
+        Err(response) => return response,
     };
     if !token.matches(login.token.as_deref().unwrap_or_default().trim()) {
         if let Err(response) = throttle.failed().await {
-            return response(html);
+            return response;
         }
         return refuse(html, StatusCode::UNAUTHORIZED, "That token does not open this portal.");
     }

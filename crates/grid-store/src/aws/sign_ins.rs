@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::attributes::{get_n, n, s};
+use super::attributes::{Item, get_n, n, s};
 use super::{AwsClients, LazyClient, backend};
 use crate::{SignInLog, StoreError};
 
@@ -19,6 +19,18 @@ impl DynamoSignInLog {
     pub fn new(clients: &AwsClients, leases_table: impl Into<String>) -> Self {
         Self { client: clients.dynamodb.clone(), table: leases_table.into() }
     }
+
+    /// The item at `job`, read consistently.
+    async fn read(&self, job: String) -> Result<Option<Item>, StoreError> {
+        let output =
+            self.client.get_item().table_name(&self.table).key("job", s(job)).consistent_read(true).send().await;
+        Ok(output.map_err(backend)?.item)
+    }
+}
+
+/// Where `client`'s failed sign-ins of the window ending at `window_end` are counted.
+fn failures_key(client: &str, window_end: u64) -> String {
+    format!("sign-in#{client}#{window_end}")
 }
 
 #[async_trait]
@@ -37,17 +49,8 @@ impl SignInLog for DynamoSignInLog {
     }
 
     async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("job", s(format!("session#{session}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        match output.item() {
-            Some(item) => Ok(get_n(item, "leases", "expiresMs")? > now),
+        match self.read(format!("session#{session}")).await? {
+            Some(item) => Ok(get_n(&item, "leases", "expiresMs")? > now),
             None => Ok(false),
         }
     }
@@ -57,7 +60,7 @@ impl SignInLog for DynamoSignInLog {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("job", s(format!("sign-in#{client}#{window_end}")))
+            .key("job", s(failures_key(client, window_end)))
             .update_expression("ADD attempts :one SET expiresAt = :expires")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":expires", n(window_end / 1000 + 1))
@@ -72,17 +75,8 @@ impl SignInLog for DynamoSignInLog {
     }
 
     async fn failures(&self, client: &str, window_end: u64) -> Result<u32, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("job", s(format!("sign-in#{client}#{window_end}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        match output.item() {
-            Some(item) => Ok(u32::try_from(get_n(item, "leases", "attempts")?).unwrap_or(u32::MAX)),
+        match self.read(failures_key(client, window_end)).await? {
+            Some(item) => Ok(u32::try_from(get_n(&item, "leases", "attempts")?).unwrap_or(u32::MAX)),
             None => Ok(0),
         }
     }
@@ -91,7 +85,7 @@ impl SignInLog for DynamoSignInLog {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("job", s(format!("sign-in#{client}#{window_end}")))
+            .key("job", s(failures_key(client, window_end)))
             .send()
             .await
             .map_err(backend)?;

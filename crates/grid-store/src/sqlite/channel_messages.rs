@@ -117,20 +117,26 @@ impl ChannelStore for SqliteChannelStore {
                     "INSERT INTO channel_messages (address, envelope, attached_ms)
                      VALUES (?1, ?2, ?3) ON CONFLICT (address) DO NOTHING",
                 )?;
-                let mut head_of = conn.prepare_cached("SELECT next_index FROM channel_heads WHERE root = ?1")?;
-                // How far each channel takes envelopes: from its head before this call.
-                let mut limits: BTreeMap<&str, i64> = BTreeMap::new();
+                let mut head_of = conn
+                    .prepare_cached("SELECT next_index, next_index <= read_index FROM channel_heads WHERE root = ?1")?;
+                // Each channel's head before this call, read once: how far it takes
+                // envelopes, and whether its reader had read everything (no head: nothing
+                // to read).
+                let mut before: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
                 for (_, _, root, _) in &rows {
-                    if !limits.contains_key(root.as_str()) {
-                        let head: i64 = head_of.query_row([root], |row| row.get(0)).optional()?.unwrap_or(0);
-                        limits.insert(root.as_str(), head.saturating_add(AHEAD_OF_HEAD as i64));
+                    if !before.contains_key(root.as_str()) {
+                        let (head, read): (i64, bool) = head_of
+                            .query_row([root], |row| Ok((row.get(0)?, row.get(1)?)))
+                            .optional()?
+                            .unwrap_or((0, true));
+                        before.insert(root.as_str(), (head.saturating_add(AHEAD_OF_HEAD as i64), read));
                     }
                 }
                 // Each channel's head once, past the highest of its envelopes stored here.
                 let mut outcomes = Vec::with_capacity(rows.len());
                 let mut heads: BTreeMap<&str, i64> = BTreeMap::new();
                 for (address, text, root, next) in &rows {
-                    let limit = limits[root.as_str()];
+                    let (limit, _) = before[root.as_str()];
                     if *next > limit {
                         outcomes.push(Received::TooFar { limit: limit as u64 });
                         continue;
@@ -142,8 +148,6 @@ impl ChannelStore for SqliteChannelStore {
                     }
                     outcomes.push(if was_stored { Received::Stored { turned_unread: false } } else { Received::Taken });
                 }
-                let mut was_read =
-                    conn.prepare_cached("SELECT next_index <= read_index FROM channel_heads WHERE root = ?1")?;
                 // SET reads the row as it was: a channel unread already keeps its time.
                 let mut raise = conn.prepare_cached(
                     "INSERT INTO channel_heads (root, next_index, unread_since) VALUES (?1, ?2, ?3)
@@ -155,8 +159,7 @@ impl ChannelStore for SqliteChannelStore {
                 )?;
                 let mut turned_unread = BTreeSet::new();
                 for (root, next) in heads {
-                    let read_before =
-                        was_read.query_row([root], |row| row.get::<_, bool>(0)).optional()?.unwrap_or(true);
+                    let (_, read_before) = before[root];
                     let unread_now: bool = raise.query_row(rusqlite::params![root, next, now], |row| row.get(0))?;
                     if read_before && unread_now {
                         turned_unread.insert(root);

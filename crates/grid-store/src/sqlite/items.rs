@@ -102,6 +102,7 @@ impl ItemStore for SqliteItemStore {
                     let (items, bytes) = held.unwrap_or((0, 0));
                     quota.admit(StorageUsage { items: items.max(0) as u64, bytes: bytes.max(0) as u64 }, old, new)?;
                 }
+                let size = signed(new, "item size")?;
                 conn.prepare_cached(
                     "INSERT INTO items (registration_id, context, id, body, size, path)
                      VALUES (:registration, :context, :id, :body, :size, :context || '/' || :id)
@@ -109,9 +110,9 @@ impl ItemStore for SqliteItemStore {
                 )?
                 .execute(named_params! {
                     ":registration": registration, ":context": context, ":id": id, ":body": body,
-                    ":size": signed(new, "item size")?,
+                    ":size": size,
                 })?;
-                let grown = signed(new, "item size")? - signed(old.unwrap_or(0), "item size")?;
+                let grown = size - signed(old.unwrap_or(0), "item size")?;
                 if old.is_none() || grown != 0 {
                     account(conn, &registration, i64::from(old.is_none()), grown)?;
                 }
