@@ -169,7 +169,10 @@ pub const TABLES: &[TableSpec] = &[
         env: "CHANNEL_MESSAGES_TABLE",
         hash: string("address"),
         range: None,
-        indexes: &[IndexSpec { name: "unread", hash: string("unread"), range: Some(string("address")), include: None }],
+        indexes: &[
+            IndexSpec { name: "unread", hash: string("unread"), range: Some(string("address")), include: None },
+            IndexSpec { name: "expiring", hash: string("expiring"), range: Some(number("unclaimedUntil")), include: None },
+        ],
         ttl: None,
     },
     TableSpec {

@@ -9,6 +9,7 @@
 //! - [`ChannelSeed`]: the writer's secret. [`ChannelSecrets`]: seed + side key, seals.
 //! - [`ChannelAccess`]: root + side key: computes addresses and opens messages.
 //! - [`Envelope`]: what is stored at an address; [`MessageAddress`]: where.
+//! - [`UnclaimedChannels`]: how much of the node a channel nobody claimed may take.
 //! - [`Command`]: the plaintext protocol between sources, producers, consumers and grid.
 //!
 //! The byte-level rules are pinned by the test vectors in `tests/vectors/`.
@@ -20,6 +21,7 @@ mod command;
 mod envelope;
 mod secrets;
 mod seed;
+mod unclaimed;
 
 /// The most addresses one batch read or write of a channel node takes: the node's limit
 /// per request, and DynamoDB's per BatchGetItem.
@@ -38,6 +40,7 @@ pub use command::{Command, CommandError, Reading};
 pub use envelope::{Envelope, EnvelopeError};
 pub use secrets::ChannelSecrets;
 pub use seed::{ChannelSeed, ChannelSeedError};
+pub use unclaimed::{MAX_SOURCES_PER_PRODUCER, UnclaimedChannels, UnclaimedChannelsError};
 
 use sha2::{Digest, Sha256};
 

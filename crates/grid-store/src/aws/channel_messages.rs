@@ -1,21 +1,25 @@
 //! `ChannelStore` over a DynamoDB table keyed by `address`: each envelope at its
 //! address, and each channel's head at `head#{root}` (`nextIndex`, `readIndex`). A head
 //! with unread messages carries `unread`, the key of the sparse index `unread` the
-//! sweep queries, and `unreadSince`, when it turned unread.
+//! sweep queries, and `unreadSince`, when it turned unread. A claimed head carries its
+//! `owner`; an unclaimed one `unclaimedUntil` and `expiring`, the keys of the sparse
+//! index `expiring`, and `messages`, the addresses of its envelopes. Counts live beside
+//! them: `unclaimed#{day}` (unclaimed channels opened that day, with a time to live)
+//! and `claims#{owner}` (roots a producer claimed for its sources).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
-use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress};
-use grid_core::{ChannelRoot, EpochMs};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress, UnclaimedChannels};
+use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_time, s};
-use super::registrations::condition_failed;
+use super::registrations::{condition_failed, written};
 use super::{AwsClients, LazyClient, backend};
-use crate::{ChannelStore, Received, StoreError, UnreadChannel};
+use crate::{ChannelStore, Claim, Received, StoreError, UnreadChannel};
 
 const TABLE: &str = "channel_messages";
 
@@ -31,19 +35,12 @@ impl DynamoChannelStore {
         Self { client: clients.dynamodb.clone(), table: table.into() }
     }
 
-    /// Raises `root`'s head to `next`, marking it unread (since `now`, unless it was
-    /// unread already), unless it is there already or `next` is [`AHEAD_OF_HEAD`] or
-    /// more past it: which of the three, and whether it turned unread.
-    async fn raise_head(&self, root: &ChannelRoot, next: u64, now: EpochMs) -> Result<Raised, StoreError> {
-        // Within the window of the head as it is: no head yet and `next` within the
-        // window of 0, or a head below `next` and at least `next - window`.
-        let least = next.saturating_sub(AHEAD_OF_HEAD);
-        let condition = if least == 0 {
-            "attribute_not_exists(nextIndex) OR nextIndex < :next"
-        } else {
-            "nextIndex < :next AND nextIndex >= :least"
-        };
-        let mut update = self
+    /// Raises `root`'s head, if it has one, to `next`, marking it unread (since `now`,
+    /// unless it was unread already), unless it is there already or `next` is past what
+    /// the channel takes ([`AHEAD_OF_HEAD`] past its head; the first indexes only if
+    /// nobody claimed it): which, and whether the channel is unclaimed.
+    async fn raise_head(&self, root: &ChannelRoot, next: u64, now: EpochMs) -> Result<(Raised, bool), StoreError> {
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -51,33 +48,136 @@ impl DynamoChannelStore {
             .update_expression(
                 "SET nextIndex = :next, unread = :unread, unreadSince = if_not_exists(unreadSince, :now)",
             )
-            .condition_expression(condition)
+            .condition_expression(
+                "nextIndex < :next AND nextIndex >= :least \
+                 AND (attribute_not_exists(unclaimedUntil) OR :next <= :indexes)",
+            )
             .expression_attribute_values(":next", n(next))
+            .expression_attribute_values(":least", n(next.saturating_sub(AHEAD_OF_HEAD)))
+            .expression_attribute_values(":indexes", n(UnclaimedChannels::INDEXES))
             .expression_attribute_values(":now", n(now.get()))
             .expression_attribute_values(":unread", s(UNREAD))
             .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if least > 0 {
-            update = update.expression_attribute_values(":least", n(least));
-        }
-        match update.send().await {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
             // `unread` is among the old values only if the channel was unread before.
             Ok(output) => {
-                Ok(Raised::To { turned_unread: output.attributes().is_none_or(|old| !old.contains_key("unread")) })
+                let old = output.attributes();
+                let turned_unread = old.is_none_or(|old| !old.contains_key("unread"));
+                Ok((Raised::To { turned_unread }, old.is_some_and(|old| old.contains_key(UNCLAIMED_UNTIL))))
             }
             Err(e) if condition_failed!(e) => {
-                let head = match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
-                        Some(old) => get_n(old, TABLE, "nextIndex")?,
-                        None => 0,
-                    },
-                    _ => 0,
+                let old = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => failed.item().cloned(),
+                    _ => None,
                 };
-                // Higher already, or too far past it.
-                Ok(if head >= next { Raised::Already } else { Raised::TooFar { head } })
+                let Some(old) = old else { return Ok((Raised::NoHead, true)) };
+                let (head, unclaimed) = (get_n(&old, TABLE, "nextIndex")?, old.contains_key(UNCLAIMED_UNTIL));
+                Ok((
+                    match unclaimed {
+                        true if next > UnclaimedChannels::INDEXES => {
+                            Raised::TooFar { limit: UnclaimedChannels::INDEXES }
+                        }
+                        _ if head >= next => Raised::Already,
+                        _ => Raised::TooFar { limit: head.saturating_add(AHEAD_OF_HEAD) },
+                    },
+                    unclaimed,
+                ))
             }
             Err(e) => Err(backend(e)),
         }
+    }
+
+    /// Opens an unclaimed channel's head at `next`, noting `addresses` as its envelopes,
+    /// if today has room for another unclaimed channel.
+    async fn open_unclaimed(
+        &self,
+        root: &ChannelRoot,
+        next: u64,
+        addresses: Vec<String>,
+        now: EpochMs,
+        unclaimed: UnclaimedChannels,
+    ) -> Result<Opened, StoreError> {
+        let day = UnclaimedChannels::day(now);
+        if !self.count_unclaimed(day, 1, Some(unclaimed.per_day())).await? {
+            return Ok(Opened::Full);
+        }
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("address", s(head_key(root)))
+            .item("nextIndex", n(next))
+            .item("readIndex", n(0))
+            .item("unread", s(UNREAD))
+            .item("unreadSince", n(now.get()))
+            .item(UNCLAIMED_UNTIL, n(UnclaimedChannels::expires(now).get()))
+            .item("expiring", s(UNREAD))
+            .item(MESSAGES, AttributeValue::Ss(addresses))
+            .condition_expression("attribute_not_exists(address)")
+            .send()
+            .await;
+        if written!(put)? {
+            return Ok(Opened::Opened);
+        }
+        // Another request opened it first: this one's count goes back.
+        self.count_unclaimed(day, -1, None).await?;
+        Ok(Opened::Raced)
+    }
+
+    /// Adds `by` to the unclaimed channels opened on `day`, only while below `most`:
+    /// whether it did. A day's count lives three days (the table's time to live).
+    async fn count_unclaimed(&self, day: u64, by: i64, most: Option<u64>) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("address", s(format!("{UNCLAIMED_DAY}{day}")))
+            .update_expression("ADD channels :by SET expiresAt = :gone")
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+            .expression_attribute_values(":gone", n((day + 3) * 86_400));
+        if let Some(most) = most {
+            update = update
+                .condition_expression("attribute_not_exists(channels) OR channels < :most")
+                .expression_attribute_values(":most", n(most));
+        }
+        written!(update.send().await)
+    }
+
+    /// Adds `by` to the roots `owner` holds claimed, only while below `most`.
+    async fn count_claims(&self, owner: &RegistrationId, by: i64, most: Option<u64>) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("address", s(format!("{CLAIMS}{owner}")))
+            .update_expression("ADD claims :by")
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()));
+        if let Some(most) = most {
+            update = update
+                .condition_expression("attribute_not_exists(claims) OR claims < :most")
+                .expression_attribute_values(":most", n(most));
+        }
+        written!(update.send().await)
+    }
+
+    /// Notes `addresses` among an unclaimed channel's envelopes (a set: noting one twice
+    /// is noting it once).
+    async fn note_unclaimed(&self, root: &ChannelRoot, addresses: Vec<String>) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("address", s(head_key(root)))
+            .update_expression("ADD #messages :addresses")
+            .condition_expression("attribute_exists(unclaimedUntil)")
+            .expression_attribute_names("#messages", MESSAGES)
+            .expression_attribute_values(":addresses", AttributeValue::Ss(addresses))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| if condition_failed!(e) { Ok(()) } else { Err(backend(e)) })
     }
 }
 
@@ -85,12 +185,29 @@ impl DynamoChannelStore {
 enum Raised {
     To { turned_unread: bool },
     Already,
-    TooFar { head: u64 },
+    TooFar { limit: u64 },
+    NoHead,
 }
 
-/// The one value of `unread`: every unread head in one partition of the index, by root.
+/// What [`DynamoChannelStore::open_unclaimed`] did.
+enum Opened {
+    Opened,
+    Full,
+    Raced,
+}
+
+/// The one value of `unread` and `expiring`: every unread (expiring) head in one
+/// partition of its index, by root (by expiry).
 const UNREAD: &str = "1";
 const HEAD: &str = "head#";
+/// When an unclaimed channel expires, on its head: the sort key of the index `expiring`.
+const UNCLAIMED_UNTIL: &str = "unclaimedUntil";
+/// The addresses an unclaimed channel's envelopes were stored at, on its head.
+const MESSAGES: &str = "messages";
+/// The count of unclaimed channels opened on a day: `unclaimed#{day}`.
+const UNCLAIMED_DAY: &str = "unclaimed#";
+/// The count of roots a producer claimed for its sources: `claims#{id}`.
+const CLAIMS: &str = "claims#";
 
 fn head_key(root: &ChannelRoot) -> String {
     format!("{HEAD}{root}")
@@ -152,6 +269,7 @@ impl ChannelStore for DynamoChannelStore {
         &self,
         messages: &[(MessageAddress, Envelope)],
         now: EpochMs,
+        unclaimed: UnclaimedChannels,
     ) -> Result<Vec<Received>, StoreError> {
         let mut heads: BTreeMap<ChannelRoot, u64> = BTreeMap::new();
         for (_, envelope) in messages {
@@ -160,34 +278,61 @@ impl ChannelStore for DynamoChannelStore {
         }
         let mut turned_unread = BTreeSet::new();
         let mut limits: BTreeMap<ChannelRoot, u64> = BTreeMap::new();
+        let mut full = BTreeSet::new();
         for (root, next) in heads {
-            let mut raised = self.raise_head(&root, next, now).await?;
-            if let Raised::TooFar { head } = raised {
+            // The root's envelopes below `limit`: their addresses, and one past the highest.
+            let within = |limit: u64| {
+                let kept = messages.iter().filter(|(_, e)| e.root() == root && e.index() < limit);
+                let next = kept.clone().map(|(_, e)| e.index() + 1).max();
+                (kept.map(|(a, _)| a.as_str().to_owned()).collect::<Vec<_>>(), next)
+            };
+            let (mut raised, mut is_unclaimed) = self.raise_head(&root, next, now).await?;
+            if let Raised::NoHead = raised {
+                limits.insert(root.clone(), UnclaimedChannels::INDEXES);
+                let (addresses, next) = within(UnclaimedChannels::INDEXES);
+                let Some(next) = next else { continue };
+                match self.open_unclaimed(&root, next, addresses, now, unclaimed).await? {
+                    Opened::Opened => {
+                        turned_unread.insert(root);
+                        continue;
+                    }
+                    Opened::Full => {
+                        full.insert(root);
+                        continue;
+                    }
+                    Opened::Raced => (raised, is_unclaimed) = self.raise_head(&root, next, now).await?,
+                }
+            }
+            if let Raised::TooFar { limit } = raised {
                 // The envelopes within the window still count: raise to the highest of them.
-                let limit = head.saturating_add(AHEAD_OF_HEAD);
-                let within = messages
-                    .iter()
-                    .filter(|(_, e)| e.root() == root && e.index() < limit)
-                    .map(|(_, e)| e.index() + 1)
-                    .max();
-                raised = match within {
-                    Some(next) => self.raise_head(&root, next, now).await?,
+                raised = match within(limit).1 {
+                    Some(next) => self.raise_head(&root, next, now).await?.0,
                     None => Raised::Already,
                 };
                 limits.insert(root.clone(), limit);
+            }
+            if is_unclaimed {
+                let (addresses, _) = within(limits.get(&root).copied().unwrap_or(UnclaimedChannels::INDEXES));
+                if !addresses.is_empty() {
+                    self.note_unclaimed(&root, addresses).await?;
+                }
             }
             if let Raised::To { turned_unread: true } = raised {
                 turned_unread.insert(root);
             }
         }
-        let too_far = |e: &Envelope| limits.get(&e.root()).filter(|limit| e.index() >= **limit).copied();
+        let refused = |e: &Envelope| match limits.get(&e.root()) {
+            _ if full.contains(&e.root()) => Some(Received::Full),
+            Some(&limit) if e.index() >= limit => Some(Received::TooFar { limit }),
+            _ => None,
+        };
         let kept: Vec<(MessageAddress, Envelope)> =
-            messages.iter().filter(|(_, e)| too_far(e).is_none()).cloned().collect();
+            messages.iter().filter(|(_, e)| refused(e).is_none()).cloned().collect();
         let mut stored = self.attach_many(&kept).await?.into_iter();
         Ok(messages
             .iter()
-            .map(|(_, envelope)| match too_far(envelope) {
-                Some(limit) => Received::TooFar { limit },
+            .map(|(_, envelope)| match refused(envelope) {
+                Some(refusal) => refusal,
                 // The channel's first envelope stored here tells its reader.
                 None => match stored.next().unwrap_or(false) {
                     true => Received::Stored { turned_unread: turned_unread.remove(&envelope.root()) },
@@ -195,6 +340,128 @@ impl ChannelStore for DynamoChannelStore {
                 },
             })
             .collect())
+    }
+
+    async fn claim(&self, root: &ChannelRoot, owner: &RegistrationId, most: Option<u64>) -> Result<Claim, StoreError> {
+        if let Some(most) = most
+            && !self.count_claims(owner, 1, Some(most)).await?
+        {
+            return Ok(Claim::TooMany { most });
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("address", s(head_key(root)))
+            .update_expression(
+                "SET #owner = :owner, nextIndex = if_not_exists(nextIndex, :zero), \
+                 readIndex = if_not_exists(readIndex, :zero) REMOVE unclaimedUntil, expiring, #messages",
+            )
+            .condition_expression("attribute_not_exists(#owner)")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#messages", MESSAGES)
+            .expression_attribute_values(":owner", s(owner.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let holder = match result {
+            Ok(output) => {
+                if let Some(until) = output.attributes().map(|old| opt_time(old, TABLE, UNCLAIMED_UNTIL)).transpose()?.flatten() {
+                    self.count_unclaimed(UnclaimedChannels::day_of_expiry(until), -1, None).await?;
+                }
+                return Ok(Claim::Claimed);
+            }
+            Err(e) if condition_failed!(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().map(|old| get_s(old, TABLE, "owner").map(str::to_owned)).transpose()?
+                }
+                _ => None,
+            },
+            Err(e) => return Err(backend(e)),
+        };
+        // Held already: the count taken for this claim goes back.
+        if most.is_some() {
+            self.count_claims(owner, -1, None).await?;
+        }
+        let by = holder.ok_or_else(|| StoreError::Corrupt(format!("{TABLE}: a claimed head of {root} names no owner")))?;
+        let by = RegistrationId::parse(by).map_err(|e| StoreError::Corrupt(format!("{TABLE}: owner: {e}")))?;
+        Ok(if &by == owner { Claim::Already } else { Claim::Taken { by } })
+    }
+
+    async fn release(&self, root: &ChannelRoot, owner: &RegistrationId, now: EpochMs) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("address", s(head_key(root)))
+            .update_expression("SET unclaimedUntil = :until, expiring = :expiring REMOVE #owner")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner.as_str()))
+            .expression_attribute_values(":until", n(UnclaimedChannels::expires(now).get()))
+            .expression_attribute_values(":expiring", s(UNREAD))
+            .send()
+            .await;
+        if !written!(result)? {
+            return Ok(false);
+        }
+        self.count_claims(owner, -1, None).await?;
+        Ok(true)
+    }
+
+    /// Each expired head is deleted first (still unclaimed and expired, or left alone),
+    /// then the envelopes it noted: a claim in between keeps them all. A failure after
+    /// the head leaves a few envelopes nobody will delete, never one a claimed channel
+    /// needs.
+    async fn forget_expired(&self, now: EpochMs, limit: usize) -> Result<usize, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("expiring")
+            .key_condition_expression("expiring = :expiring AND unclaimedUntil <= :now")
+            .expression_attribute_values(":expiring", s(UNREAD))
+            .expression_attribute_values(":now", n(now.get()))
+            .limit(i32::try_from(limit.clamp(1, 1000)).expect("at most 1000"))
+            .send()
+            .await
+            .map_err(backend)?;
+        let mut forgotten = 0;
+        for item in output.items() {
+            let key = get_s(item, TABLE, "address")?;
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("address", s(key))
+                .condition_expression("unclaimedUntil <= :now")
+                .expression_attribute_values(":now", n(now.get()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await;
+            let old = match result {
+                Ok(output) => output.attributes,
+                Err(e) if condition_failed!(e) => continue,
+                Err(e) => return Err(backend(e)),
+            };
+            let addresses = match old.as_ref().and_then(|old| old.get(MESSAGES)) {
+                Some(AttributeValue::Ss(addresses)) => addresses.clone(),
+                _ => Vec::new(),
+            };
+            for address in addresses {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("address", s(address))
+                    .send()
+                    .await
+                    .map_err(backend)?;
+            }
+            forgotten += 1;
+        }
+        Ok(forgotten)
     }
 
     async fn unread(&self, after: Option<&ChannelRoot>, limit: usize) -> Result<Vec<UnreadChannel>, StoreError> {

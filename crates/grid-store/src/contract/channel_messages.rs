@@ -2,12 +2,21 @@
 
 use std::sync::Arc;
 
-use grid_core::channel::{AHEAD_OF_HEAD, ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress};
-use grid_core::{ChannelRoot, EpochMs, SideKey};
+use grid_core::channel::{
+    AHEAD_OF_HEAD, ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress, UnclaimedChannels,
+};
+use grid_core::{ChannelRoot, EpochMs, RegistrationId, SideKey};
 
-use crate::{ChannelStore, Received, StoreError, UnreadChannel};
+use crate::{ChannelStore, Claim, Received, StoreError, UnreadChannel};
 
 type Channels = Arc<dyn ChannelStore>;
+
+/// The default bound on unclaimed channels, which these tests never reach.
+const ANY: UnclaimedChannels = UnclaimedChannels::DEFAULT;
+
+fn id(name: &str) -> RegistrationId {
+    RegistrationId::parse(name).unwrap()
+}
 
 /// A channel with its first `count` messages sealed (not yet attached).
 fn channel(seed: u8, count: u64) -> (ChannelSecrets, Vec<(MessageAddress, Envelope)>) {
@@ -114,7 +123,7 @@ async fn unread_heads(store: &Channels) -> Vec<(ChannelRoot, u64)> {
 
 /// What the node does at `now`: receive the envelopes; whether each was stored.
 async fn attach_at(store: &Channels, messages: &[(MessageAddress, Envelope)], now: EpochMs) -> Vec<bool> {
-    store.receive(messages, now).await.unwrap().into_iter().map(|r| r != Received::Taken).collect()
+    store.receive(messages, now, UnclaimedChannels::default()).await.unwrap().into_iter().map(|r| r != Received::Taken).collect()
 }
 
 async fn attach_as_the_node(store: &Channels, messages: &[(MessageAddress, Envelope)]) -> Vec<bool> {
@@ -127,12 +136,12 @@ pub async fn receiving_says_which_envelope_turned_its_channel_unread(store: Chan
     let root = secrets.access().root().clone();
     let now = EpochMs::parse(1_700_000_000_000).unwrap();
     let unread = |turned_unread| Received::Stored { turned_unread };
-    let received = store.receive(&[messages[0].clone(), messages[1].clone(), other[0].clone()], now).await.unwrap();
+    let received = store.receive(&[messages[0].clone(), messages[1].clone(), other[0].clone()], now, ANY).await.unwrap();
     assert_eq!(received, [unread(true), unread(false), unread(true)], "the first of each channel");
-    assert_eq!(store.receive(&messages[2..3], now).await.unwrap(), [unread(false)], "unread already: told before");
+    assert_eq!(store.receive(&messages[2..3], now, ANY).await.unwrap(), [unread(false)], "unread already: told before");
     assert!(!store.read_up_to(&root, 3).await.unwrap(), "caught up");
-    assert_eq!(store.receive(&messages[3..4], now).await.unwrap(), [unread(true)], "read before: tell the reader");
-    assert_eq!(store.receive(&messages[..1], now).await.unwrap(), [Received::Taken]);
+    assert_eq!(store.receive(&messages[3..4], now, ANY).await.unwrap(), [unread(true)], "read before: tell the reader");
+    assert_eq!(store.receive(&messages[..1], now, ANY).await.unwrap(), [Received::Taken]);
     assert_eq!(store.get(&messages[0].0).await.unwrap().as_ref(), Some(&messages[0].1), "nothing overwritten");
 }
 
@@ -148,8 +157,9 @@ pub async fn an_envelope_too_far_past_its_channels_head_is_not_stored(store: Cha
     let root = secrets.access().root().clone();
     let now = EpochMs::parse(1_700_000_000_000).unwrap();
     let far = (1u64 << 53) - 1;
-    // No head yet: indexes below the window of 0 are taken.
-    let received = store.receive(&[at(far), at(AHEAD_OF_HEAD), at(AHEAD_OF_HEAD - 1)], now).await.unwrap();
+    assert_eq!(store.claim(&root, &id("consumer-far"), None).await.unwrap(), Claim::Claimed);
+    // Claimed, nothing stored: indexes below the window of 0 are taken.
+    let received = store.receive(&[at(far), at(AHEAD_OF_HEAD), at(AHEAD_OF_HEAD - 1)], now, ANY).await.unwrap();
     let limit = AHEAD_OF_HEAD;
     assert_eq!(
         received,
@@ -159,8 +169,8 @@ pub async fn an_envelope_too_far_past_its_channels_head_is_not_stored(store: Cha
     assert_eq!(unread_heads(&store).await.into_iter().find(|(r, _)| *r == root), Some((root.clone(), AHEAD_OF_HEAD)));
     // From the head on, the window moves with it.
     let next = 2 * AHEAD_OF_HEAD - 1;
-    assert_eq!(store.receive(&[at(next)], now).await.unwrap(), [Received::Stored { turned_unread: false }]);
-    assert_eq!(store.receive(&[at(far)], now).await.unwrap(), [Received::TooFar { limit: 3 * AHEAD_OF_HEAD }]);
+    assert_eq!(store.receive(&[at(next)], now, ANY).await.unwrap(), [Received::Stored { turned_unread: false }]);
+    assert_eq!(store.receive(&[at(far)], now, ANY).await.unwrap(), [Received::TooFar { limit: 3 * AHEAD_OF_HEAD }]);
 }
 
 pub async fn marking_a_channel_read_says_whether_its_reader_is_still_behind(store: Channels) {
@@ -227,4 +237,94 @@ pub async fn a_channel_the_node_did_not_write_has_no_head(store: Channels) {
     let (_, messages) = channel(16, 2);
     store.attach_many(&messages).await.unwrap();
     assert!(all_unread(&store).await.is_empty(), "the grid's own return channels are never unread");
+}
+
+/// Issue 29's finding: a `batch-put` of 100 messages for 100 new roots was stored, each
+/// kept for good (260 GB an hour at 16 KB).
+pub async fn an_unclaimed_channel_takes_only_its_first_indexes_until_it_is_claimed(store: Channels) {
+    let (secrets, messages) = channel(22, 40);
+    let root = secrets.access().root().clone();
+    let now = EpochMs::parse(1_700_000_000_000).unwrap();
+    let last = UnclaimedChannels::INDEXES as usize - 1;
+    let limit = UnclaimedChannels::INDEXES;
+    let received =
+        store.receive(&[messages[0].clone(), messages[last].clone(), messages[last + 1].clone()], now, ANY).await.unwrap();
+    assert_eq!(received[2], Received::TooFar { limit }, "past an unclaimed channel's indexes");
+    assert!(matches!(received[1], Received::Stored { .. }));
+    assert_eq!(store.receive(&messages[last + 1..last + 2], now, ANY).await.unwrap(), [Received::TooFar { limit }]);
+    assert_eq!(store.get(&messages[last + 1].0).await.unwrap(), None, "nothing stored");
+    assert_eq!(store.claim(&root, &id("consumer-late"), None).await.unwrap(), Claim::Claimed);
+    let received = store.receive(&messages[last + 1..], now, ANY).await.unwrap();
+    assert!(received.iter().all(|r| matches!(r, Received::Stored { .. })), "claimed, it takes them all: {received:?}");
+}
+
+pub async fn the_node_opens_only_so_many_unclaimed_channels_a_day(store: Channels) {
+    let two = UnclaimedChannels::new(2).unwrap();
+    let now = EpochMs::parse(1_700_000_000_000).unwrap();
+    let channels: Vec<_> = (30..36).map(|seed| channel(seed, 2)).collect();
+    let root = |i: usize| channels[i].0.access().root().clone();
+    let first = |i: usize| channels[i].1[..1].to_vec();
+    // A claimed root is not unclaimed: it takes nothing of the day's count.
+    store.claim(&root(0), &id("consumer-claimed"), None).await.unwrap();
+    assert!(matches!(store.receive(&first(0), now, two).await.unwrap()[..], [Received::Stored { .. }]));
+    for i in 1..3 {
+        assert!(matches!(store.receive(&first(i), now, two).await.unwrap()[..], [Received::Stored { .. }]), "channel {i}");
+    }
+    let both = [first(3), first(4)].concat();
+    assert_eq!(store.receive(&both, now, two).await.unwrap(), [Received::Full, Received::Full], "two a day");
+    assert_eq!(store.get(&channels[3].1[0].0).await.unwrap(), None, "nothing stored");
+    // An open unclaimed channel still takes its indexes.
+    assert!(matches!(store.receive(&channels[1].1[1..], now, two).await.unwrap()[..], [Received::Stored { .. }]));
+    // Claiming one of today's makes room for another.
+    store.claim(&root(1), &id("consumer-one"), None).await.unwrap();
+    assert!(matches!(store.receive(&first(3), now, two).await.unwrap()[..], [Received::Stored { .. }]));
+    assert_eq!(store.receive(&first(4), now, two).await.unwrap(), [Received::Full]);
+    // The next day has its own count.
+    let tomorrow = EpochMs::parse(1_700_000_000_000 + 86_400_000).unwrap();
+    assert!(matches!(store.receive(&first(4), tomorrow, two).await.unwrap()[..], [Received::Stored { .. }]));
+}
+
+pub async fn an_unclaimed_channel_expires_with_its_envelopes_and_a_claimed_one_never(store: Channels) {
+    let two_days_ago = EpochMs::parse(EpochMs::now().get() as i64 - 2 * 86_400_000).unwrap();
+    let (unclaimed, forgotten) = channel(40, 3);
+    let (claimed_later, kept) = channel(41, 3);
+    let (source, history) = channel(42, 3);
+    store.receive(&forgotten, two_days_ago, ANY).await.unwrap();
+    store.receive(&kept, two_days_ago, ANY).await.unwrap();
+    store.claim(claimed_later.access().root(), &id("consumer-kept"), None).await.unwrap();
+    // A producer's source, released: what it took while claimed stays.
+    let producer = id("producer-released");
+    store.claim(source.access().root(), &producer, Some(10)).await.unwrap();
+    store.receive(&history, two_days_ago, ANY).await.unwrap();
+    assert!(store.release(source.access().root(), &producer, two_days_ago).await.unwrap());
+
+    assert_eq!(store.forget_expired(EpochMs::now(), 100).await.unwrap(), 2, "the unclaimed and the released");
+    for (address, _) in &forgotten {
+        assert_eq!(store.get(address).await.unwrap(), None, "expired with its channel");
+    }
+    for (address, envelope) in kept.iter().chain(&history) {
+        assert_eq!(store.get(address).await.unwrap().as_ref(), Some(envelope));
+    }
+    assert!(
+        !unread_heads(&store).await.iter().any(|(root, _)| root == unclaimed.access().root()),
+        "its head went too"
+    );
+    assert_eq!(store.forget_expired(EpochMs::now(), 100).await.unwrap(), 0, "once");
+    // Its root may open again, from its first index.
+    let received = store.receive(&forgotten[..1], EpochMs::now(), ANY).await.unwrap();
+    assert!(matches!(received[..], [Received::Stored { .. }]), "{received:?}");
+}
+
+pub async fn a_root_is_claimed_once_and_a_producer_claims_at_most_its_limit(store: Channels) {
+    let roots: Vec<ChannelRoot> = (50..54).map(|seed| channel(seed, 0).0.access().root().clone()).collect();
+    let (producer, other) = (id("producer-claims"), id("producer-other"));
+    assert_eq!(store.claim(&roots[0], &producer, Some(2)).await.unwrap(), Claim::Claimed);
+    assert_eq!(store.claim(&roots[0], &producer, Some(2)).await.unwrap(), Claim::Already);
+    assert_eq!(store.claim(&roots[0], &other, Some(2)).await.unwrap(), Claim::Taken { by: producer.clone() });
+    assert_eq!(store.claim(&roots[1], &producer, Some(2)).await.unwrap(), Claim::Claimed);
+    assert_eq!(store.claim(&roots[2], &producer, Some(2)).await.unwrap(), Claim::TooMany { most: 2 });
+    assert!(!store.release(&roots[0], &other, EpochMs::now()).await.unwrap(), "not its claim");
+    assert!(store.release(&roots[0], &producer, EpochMs::now()).await.unwrap());
+    assert_eq!(store.claim(&roots[2], &producer, Some(2)).await.unwrap(), Claim::Claimed, "room again");
+    assert_eq!(store.claim(&roots[3], &other, Some(2)).await.unwrap(), Claim::Claimed, "each its own count");
 }

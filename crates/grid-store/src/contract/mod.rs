@@ -121,6 +121,10 @@ macro_rules! channel_store_contract {
                 receiving_says_which_envelope_turned_its_channel_unread,
                 an_envelope_too_far_past_its_channels_head_is_not_stored,
                 marking_a_channel_read_says_whether_its_reader_is_still_behind,
+                an_unclaimed_channel_takes_only_its_first_indexes_until_it_is_claimed,
+                the_node_opens_only_so_many_unclaimed_channels_a_day,
+                an_unclaimed_channel_expires_with_its_envelopes_and_a_claimed_one_never,
+                a_root_is_claimed_once_and_a_producer_claims_at_most_its_limit,
             ]
         );
     };

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use grid_core::channel::{Envelope, MessageAddress};
-use grid_core::{ChannelRoot, EpochMs};
+use grid_core::channel::{Envelope, MessageAddress, UnclaimedChannels};
+use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 
 use crate::StoreError;
 
@@ -23,6 +23,14 @@ pub use grid_core::channel::MAX_BATCH_GET;
 /// two leaves a head its reader cannot reach yet, polled again, harmless). The grid's
 /// own return channels, written with [`attach`](Self::attach), which the grid never
 /// reads, have no head.
+///
+/// A head also says whether its root is claimed ([`claim`](Self::claim)): by the
+/// registration whose channel it is, or by a producer for one of its sources. A root
+/// nobody claimed gets a head that expires ([`UnclaimedChannels`]): its channel takes
+/// only its first indexes, the node opens only so many of them a day, and
+/// [`forget_expired`](Self::forget_expired) deletes them, envelopes and all. Heads kept
+/// before claims were (on SQLite, schema 19 and older; on DynamoDB, before 2026-12-05)
+/// have neither mark and count as claimed.
 #[async_trait]
 pub trait ChannelStore: Send + Sync {
     /// Stores `envelope` at `address`. Fails with [`StoreError::Conflict`] if the
@@ -50,9 +58,30 @@ pub trait ChannelStore: Send + Sync {
     /// its channel unread: only then must its reader be told, for a channel unread
     /// already has a notification on its way (or a sweep to find it). An envelope
     /// [`AHEAD_OF_HEAD`](grid_core::channel::AHEAD_OF_HEAD) or more past its channel's
-    /// head as it was before this call is not stored ([`Received::TooFar`]).
-    async fn receive(&self, messages: &[(MessageAddress, Envelope)], now: EpochMs)
-    -> Result<Vec<Received>, StoreError>;
+    /// head as it was before this call is not stored ([`Received::TooFar`]), nor one
+    /// past the indexes an unclaimed channel takes, nor one that would open an unclaimed
+    /// channel on a day that has all it may ([`Received::Full`]).
+    async fn receive(
+        &self,
+        messages: &[(MessageAddress, Envelope)],
+        now: EpochMs,
+        unclaimed: UnclaimedChannels,
+    ) -> Result<Vec<Received>, StoreError>;
+
+    /// Claims `root` for `owner`: its channel no longer expires and takes every index.
+    /// `most`: how many roots `owner` may hold claimed this way (a producer's sources),
+    /// or `None` for a registration's own channel, which is not counted. A root with no
+    /// head yet gets one.
+    async fn claim(&self, root: &ChannelRoot, owner: &RegistrationId, most: Option<u64>) -> Result<Claim, StoreError>;
+
+    /// Gives up `owner`'s claim on `root` (a producer's source, and only such a claim):
+    /// from `now` the channel expires as an unclaimed one would; what it took while
+    /// claimed stays. `false` if `owner` did not hold it.
+    async fn release(&self, root: &ChannelRoot, owner: &RegistrationId, now: EpochMs) -> Result<bool, StoreError>;
+
+    /// Deletes up to `limit` unclaimed channels that expired by `now`: the envelopes
+    /// they took, then their heads. How many it deleted.
+    async fn forget_expired(&self, now: EpochMs, limit: usize) -> Result<usize, StoreError>;
 
     /// The envelope at `address`, if any.
     async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError>;
@@ -82,6 +111,22 @@ pub enum Received {
     /// Not stored: its index is too far past its channel's head; the node takes indexes
     /// below `limit` on that channel.
     TooFar { limit: u64 },
+    /// Not stored: its root is claimed by nobody, and the node opened as many unclaimed
+    /// channels today as it may.
+    Full,
+}
+
+/// What [`ChannelStore::claim`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The root is the owner's now.
+    Claimed,
+    /// It was the owner's already.
+    Already,
+    /// Another registration holds it.
+    Taken { by: RegistrationId },
+    /// The owner holds `most` claimed roots already.
+    TooMany { most: u64 },
 }
 
 /// A channel with messages its reader has not read.

@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress};
-use grid_core::{ChannelRoot, EpochMs};
+use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress, UnclaimedChannels};
+use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 use rusqlite::{OptionalExtension, named_params};
 
 use super::SqliteDb;
-use crate::{ChannelStore, Received, StoreError, UnreadChannel};
+use crate::{ChannelStore, Claim, Received, StoreError, UnreadChannel};
 
 /// The channel node's envelopes in the embedded SQLite database.
 #[derive(Clone)]
@@ -105,11 +105,13 @@ impl ChannelStore for SqliteChannelStore {
         &self,
         messages: &[(MessageAddress, Envelope)],
         now: EpochMs,
+        unclaimed: UnclaimedChannels,
     ) -> Result<Vec<Received>, StoreError> {
         let rows = messages
             .iter()
             .map(|(a, e)| Ok((a.as_str().to_owned(), e.to_json(), e.root().to_string(), stored_index(e.index() + 1)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let (day, expires) = (UnclaimedChannels::day(now) as i64, stored_index(UnclaimedChannels::expires(now).get())?);
         let now = stored_index(now.get())?;
         self.db
             .write(move |conn| {
@@ -117,40 +119,72 @@ impl ChannelStore for SqliteChannelStore {
                     "INSERT INTO channel_messages (address, envelope, attached_ms)
                      VALUES (?1, ?2, ?3) ON CONFLICT (address) DO NOTHING",
                 )?;
-                let mut head_of = conn
-                    .prepare_cached("SELECT next_index, next_index <= read_index FROM channel_heads WHERE root = ?1")?;
+                let mut head_of = conn.prepare_cached(
+                    "SELECT next_index, next_index <= read_index, expires_ms IS NOT NULL
+                     FROM channel_heads WHERE root = ?1",
+                )?;
                 // Each channel's head before this call, read once: how far it takes
-                // envelopes, and whether its reader had read everything (no head: nothing
-                // to read).
-                let mut before: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
+                // envelopes, whether its reader had read everything (no head: nothing
+                // to read), and whether it is unclaimed (no head: it would open one).
+                let mut before: BTreeMap<&str, Before> = BTreeMap::new();
                 for (_, _, root, _) in &rows {
                     if !before.contains_key(root.as_str()) {
-                        let (head, read): (i64, bool) = head_of
-                            .query_row([root], |row| Ok((row.get(0)?, row.get(1)?)))
+                        let head = head_of
+                            .query_row([root], |row| {
+                                Ok(Before { limit: row.get(0)?, read: row.get(1)?, unclaimed: row.get(2)?, new: false })
+                            })
                             .optional()?
-                            .unwrap_or((0, true));
-                        before.insert(root.as_str(), (head.saturating_add(AHEAD_OF_HEAD as i64), read));
+                            .unwrap_or(Before { limit: 0, read: true, unclaimed: true, new: true });
+                        let limit = match head.unclaimed {
+                            true => UnclaimedChannels::INDEXES as i64,
+                            false => head.limit.saturating_add(AHEAD_OF_HEAD as i64),
+                        };
+                        before.insert(root.as_str(), Before { limit, ..head });
                     }
                 }
+                // A channel nobody claimed opens only if today has room, and only for an
+                // envelope it takes.
+                let mut open = conn.prepare_cached(
+                    "INSERT INTO unclaimed_days (day, channels) VALUES (?1, 1)
+                     ON CONFLICT (day) DO UPDATE SET channels = channels + 1 WHERE channels < ?2 RETURNING day",
+                )?;
+                let mut full = BTreeSet::new();
+                for (root, head) in &before {
+                    let takes = || rows.iter().any(|(_, _, r, next)| r == root && *next <= head.limit);
+                    if head.new && takes() && open.query_row(rusqlite::params![day, unclaimed.per_day() as i64], |_| Ok(())).optional()?.is_none() {
+                        full.insert(*root);
+                    }
+                }
+                let mut note_unclaimed = conn.prepare_cached(
+                    "INSERT INTO unclaimed_messages (address, root) VALUES (?1, ?2) ON CONFLICT (address) DO NOTHING",
+                )?;
                 // Each channel's head once, past the highest of its envelopes stored here.
                 let mut outcomes = Vec::with_capacity(rows.len());
                 let mut heads: BTreeMap<&str, i64> = BTreeMap::new();
                 for (address, text, root, next) in &rows {
-                    let (limit, _) = before[root.as_str()];
-                    if *next > limit {
-                        outcomes.push(Received::TooFar { limit: limit as u64 });
+                    let head = &before[root.as_str()];
+                    if full.contains(root.as_str()) {
+                        outcomes.push(Received::Full);
+                        continue;
+                    }
+                    if *next > head.limit {
+                        outcomes.push(Received::TooFar { limit: head.limit as u64 });
                         continue;
                     }
                     let was_stored = insert.execute(rusqlite::params![address, text, now])? > 0;
                     if was_stored {
+                        if head.unclaimed {
+                            note_unclaimed.execute([address, root])?;
+                        }
                         let head = heads.entry(root.as_str()).or_default();
                         *head = (*head).max(*next);
                     }
                     outcomes.push(if was_stored { Received::Stored { turned_unread: false } } else { Received::Taken });
                 }
                 // SET reads the row as it was: a channel unread already keeps its time.
+                // A new head is an unclaimed one (a claimed root has its head already).
                 let mut raise = conn.prepare_cached(
-                    "INSERT INTO channel_heads (root, next_index, unread_since) VALUES (?1, ?2, ?3)
+                    "INSERT INTO channel_heads (root, next_index, unread_since, expires_ms) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (root) DO UPDATE SET
                         next_index = max(next_index, excluded.next_index),
                         unread_since = CASE WHEN next_index > read_index
@@ -159,8 +193,9 @@ impl ChannelStore for SqliteChannelStore {
                 )?;
                 let mut turned_unread = BTreeSet::new();
                 for (root, next) in heads {
-                    let (_, read_before) = before[root];
-                    let unread_now: bool = raise.query_row(rusqlite::params![root, next, now], |row| row.get(0))?;
+                    let read_before = before[root].read;
+                    let unread_now: bool =
+                        raise.query_row(rusqlite::params![root, next, now, expires], |row| row.get(0))?;
                     if read_before && unread_now {
                         turned_unread.insert(root);
                     }
@@ -172,6 +207,90 @@ impl ChannelStore for SqliteChannelStore {
                     }
                 }
                 Ok(outcomes)
+            })
+            .await
+    }
+
+    async fn claim(&self, root: &ChannelRoot, owner: &RegistrationId, most: Option<u64>) -> Result<Claim, StoreError> {
+        let (root, owner) = (root.to_string(), owner.clone());
+        self.db
+            .write(move |conn| {
+                let head: Option<(Option<String>, Option<i64>)> = conn
+                    .prepare_cached("SELECT owner, expires_ms FROM channel_heads WHERE root = ?1")?
+                    .query_row([&root], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                let expires = match head {
+                    Some((Some(holder), _)) if holder == owner.as_str() => return Ok(Claim::Already),
+                    Some((Some(holder), _)) => {
+                        let by = RegistrationId::parse(holder)
+                            .map_err(|e| StoreError::Corrupt(format!("channel head owner: {e}")))?;
+                        return Ok(Claim::Taken { by });
+                    }
+                    Some((None, expires)) => expires,
+                    None => None,
+                };
+                if let Some(most) = most {
+                    // A registration's own channel is not among what it counts.
+                    let held: i64 = conn
+                        .prepare_cached(
+                            "SELECT count(*) FROM channel_heads h WHERE owner = ?1
+                             AND NOT EXISTS (SELECT 1 FROM channel_roots r WHERE r.root = h.root)",
+                        )?
+                        .query_row([owner.as_str()], |row| row.get(0))?;
+                    if held as u64 >= most {
+                        return Ok(Claim::TooMany { most });
+                    }
+                }
+                conn.prepare_cached(
+                    "INSERT INTO channel_heads (root, next_index, owner) VALUES (?1, 0, ?2)
+                     ON CONFLICT (root) DO UPDATE SET owner = excluded.owner, expires_ms = NULL",
+                )?
+                .execute([&root, owner.as_str()])?;
+                if let Some(expires) = expires {
+                    conn.prepare_cached("DELETE FROM unclaimed_messages WHERE root = ?1")?.execute([&root])?;
+                    let day = UnclaimedChannels::day_of_expiry(EpochMs::parse(expires).map_err(corrupt_head)?);
+                    conn.prepare_cached("UPDATE unclaimed_days SET channels = channels - 1 WHERE day = ?1 AND channels > 0")?
+                        .execute([day as i64])?;
+                }
+                Ok(Claim::Claimed)
+            })
+            .await
+    }
+
+    async fn release(&self, root: &ChannelRoot, owner: &RegistrationId, now: EpochMs) -> Result<bool, StoreError> {
+        let (root, owner) = (root.to_string(), owner.clone());
+        let expires = stored_index(UnclaimedChannels::expires(now).get())?;
+        self.db
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached("UPDATE channel_heads SET owner = NULL, expires_ms = ?3 WHERE root = ?1 AND owner = ?2")?
+                    .execute(rusqlite::params![root, owner.as_str(), expires])?
+                    > 0)
+            })
+            .await
+    }
+
+    async fn forget_expired(&self, now: EpochMs, limit: usize) -> Result<usize, StoreError> {
+        let today = UnclaimedChannels::day(now) as i64;
+        let now = stored_index(now.get())?;
+        self.db
+            .write(move |conn| {
+                let roots: Vec<String> = conn
+                    .prepare_cached("SELECT root FROM channel_heads WHERE expires_ms <= ?1 LIMIT ?2")?
+                    .query_map(rusqlite::params![now, limit as i64], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for root in &roots {
+                    conn.prepare_cached(
+                        "DELETE FROM channel_messages WHERE address IN
+                            (SELECT address FROM unclaimed_messages WHERE root = ?1)",
+                    )?
+                    .execute([root])?;
+                    conn.prepare_cached("DELETE FROM unclaimed_messages WHERE root = ?1")?.execute([root])?;
+                    conn.prepare_cached("DELETE FROM channel_heads WHERE root = ?1")?.execute([root])?;
+                }
+                // A day's count matters while its channels can live: today's and yesterday's.
+                conn.prepare_cached("DELETE FROM unclaimed_days WHERE day < ?1")?.execute([today - 1])?;
+                Ok(roots.len())
             })
             .await
     }
@@ -217,6 +336,22 @@ impl ChannelStore for SqliteChannelStore {
             })
             .await
     }
+}
+
+/// A channel's head as a receive found it.
+struct Before {
+    /// How far it takes envelopes: `next` (one past an index) at most this.
+    limit: i64,
+    /// Its reader had read everything.
+    read: bool,
+    /// Nobody claimed its root.
+    unclaimed: bool,
+    /// It has no head yet.
+    new: bool,
+}
+
+fn corrupt_head(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("channel head: {e}"))
 }
 
 /// An index as SQLite stores it; past `i64::MAX` is refused, never wrapped.

@@ -336,6 +336,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE registrations ADD COLUMN tally_period INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE registrations ADD COLUMN tally_count INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 20: channels nobody claimed are bounded and expire (issue 29). A head names who
+    // claimed its root (a registration, or a producer for its source), or when it
+    // expires unclaimed, with the envelopes it took meanwhile and the unclaimed channels
+    // opened each day. Registered channels are their registration's, with a head if
+    // they had none; heads from before with neither mark were written by devices the
+    // grid never heard of and stay as they are (counted as claimed: nothing expires).
+    r#"
+    ALTER TABLE channel_heads ADD COLUMN owner TEXT;
+    ALTER TABLE channel_heads ADD COLUMN expires_ms INTEGER;
+    INSERT INTO channel_heads (root, next_index) SELECT root, 0 FROM channel_roots WHERE true
+        ON CONFLICT (root) DO NOTHING;
+    UPDATE channel_heads SET owner = (SELECT registration_id FROM channel_roots WHERE root = channel_heads.root);
+    CREATE INDEX channel_heads_expiring ON channel_heads (expires_ms) WHERE expires_ms IS NOT NULL;
+    CREATE INDEX channel_heads_by_owner ON channel_heads (owner) WHERE owner IS NOT NULL;
+    CREATE TABLE unclaimed_messages (
+        address TEXT PRIMARY KEY,
+        root    TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX unclaimed_messages_by_root ON unclaimed_messages (root);
+    CREATE TABLE unclaimed_days (
+        day      INTEGER PRIMARY KEY,
+        channels INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
