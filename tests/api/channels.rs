@@ -5,7 +5,7 @@ use grid_core::channel::{Command, Envelope, EnvelopeError};
 use grid_tests::TestGrid;
 use serde_json::{Value, json};
 
-use crate::{other_channel, own_channel};
+use crate::{other_channel, own_channel, register_producer};
 
 fn path(address: impl std::fmt::Display) -> String {
     format!("/channels/messages/{address}")
@@ -240,7 +240,9 @@ async fn a_reader_reads_across_batches_from_its_cursor_and_stops_at_the_first_ga
             .unwrap()
         }))
         .collect();
-    assert_eq!(grid.publish(&own_channel(), 0, &commands).await, 150);
+    // A registered channel: one nobody claimed takes only its first 16 indexes.
+    register_producer(&grid, "producer-0001").await;
+    assert_eq!(grid.publish(&own_channel(), 1, &commands[1..]).await, 150);
 
     let all = grid.read(own_channel().access(), 0, 1_000).await;
     assert_eq!(all.messages.len(), 150);

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grid_core::channel::{Command, Envelope, MessageAddress, Reading, random_nonce};
-use grid_core::{ChannelRoot, EpochMs, Wh};
-use grid_store::{ChannelStore, Received, StoreError, UnreadChannel};
+use grid_core::channel::{Command, Envelope, MessageAddress, Reading, UnclaimedChannels, random_nonce};
+use grid_core::{ChannelRoot, EpochMs, RegistrationId, Wh};
+use grid_store::{ChannelStore, Claim, Received, StoreError, UnreadChannel};
 use grid_tests::{TestGrid, channel};
 use serde_json::json;
 
@@ -158,8 +158,18 @@ impl ChannelStore for PublishedWhileRead {
         &self,
         messages: &[(MessageAddress, Envelope)],
         now: EpochMs,
+        unclaimed: UnclaimedChannels,
     ) -> Result<Vec<Received>, StoreError> {
-        self.inner.receive(messages, now).await
+        self.inner.receive(messages, now, unclaimed).await
+    }
+    async fn claim(&self, root: &ChannelRoot, owner: &RegistrationId, most: Option<u64>) -> Result<Claim, StoreError> {
+        self.inner.claim(root, owner, most).await
+    }
+    async fn release(&self, root: &ChannelRoot, owner: &RegistrationId, now: EpochMs) -> Result<bool, StoreError> {
+        self.inner.release(root, owner, now).await
+    }
+    async fn forget_expired(&self, now: EpochMs, limit: usize) -> Result<usize, StoreError> {
+        self.inner.forget_expired(now, limit).await
     }
     async fn get(&self, address: &MessageAddress) -> Result<Option<Envelope>, StoreError> {
         self.inner.get(address).await
@@ -173,7 +183,7 @@ impl ChannelStore for PublishedWhileRead {
     async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<bool, StoreError> {
         let late = self.late.lock().unwrap().take();
         if let Some(late) = late {
-            let received = self.inner.receive(&[late], EpochMs::now()).await?;
+            let received = self.inner.receive(&[late], EpochMs::now(), UnclaimedChannels::DEFAULT).await?;
             assert_eq!(received, [Received::Stored { turned_unread: false }], "the channel was unread: nobody is told");
         }
         self.inner.read_up_to(root, next_index).await
@@ -297,4 +307,98 @@ async fn a_registration_stores_so_many_readings_for_a_period_and_the_rest_are_re
     });
     grid.publish(&secrets, u64::from(MAX_READINGS_PER_PERIOD) + extra + 1, &[next]).await;
     assert_eq!(poller.drain(EpochMs::now()).await.unwrap().stored, 1);
+}
+
+/// One envelope at `index` of `secrets`, as a batch-put message.
+fn message_at(secrets: &grid_core::channel::ChannelSecrets, index: u64, command: &Command) -> serde_json::Value {
+    let envelope = secrets.seal(index, command.to_json().as_bytes(), random_nonce()).unwrap();
+    let envelope: serde_json::Value = serde_json::from_str(&envelope.to_json()).unwrap();
+    json!({"address": secrets.access().address(index).to_string(), "envelope": envelope})
+}
+
+/// Issue 29's finding: a `batch-put` of 100 messages for 100 roots nobody registered was
+/// stored, and kept for good (≈ 260 GB an hour at 16 KB). Now a channel nobody claimed
+/// takes its first 16 indexes, the node opens `GRID_UNCLAIMED_CHANNELS_PER_DAY` of them a
+/// day (507 past that), and the sweep deletes them a day after their first envelope; a
+/// registered channel, and a source's channel its producer claimed, are bounded by none
+/// of it.
+async fn channels_nobody_claimed_are_bounded_and_expire_and_claimed_ones_are_not(grid: TestGrid) {
+    let now = EpochMs::now().get() - 120_000;
+    let key = [("X-Side-Key", "SideKeyOfProducer0075")];
+    // Before the flood: a consumer registered, and a producer that claims its source's channel.
+    let consumer = channel(75, "SideKeyOfConsumer0075");
+    grid.open_channel(&consumer).await;
+    register(&grid, "consumer-0075", &consumer).await;
+    let producer = channel(76, "SideKeyOfProducer0075");
+    grid.open_channel(&producer).await;
+    let body = json!({"itemType": "producer", "root": producer.root().as_str(), "sideKey": key[0].1});
+    grid.put("/registration/producer-0075", &body).await.expect(201);
+    let source = channel(77, "SideKeyOfTheSource0077");
+    let claim = format!("/registration/producer-0075/sources/{}", source.root());
+    grid.send("PUT", &claim, None, &key).await.expect(201);
+    grid.send("PUT", &claim, None, &key).await.expect(200);
+
+    // A stranger's roots: the day's three open (the hellos above were claimed with their
+    // registrations and count for nothing), the rest are refused.
+    let strangers: Vec<_> = (80..86).map(|seed| channel(seed, "SideKeyOfAStranger0080")).collect();
+    let messages: Vec<_> = strangers[..5].iter().map(|s| message_at(s, 0, &Command::Hello)).collect();
+    let reply = grid.send("POST", "/channels/messages/batch-put", Some(&json!({"messages": messages})), &[]).await;
+    let reply = reply.expect(200);
+    assert_eq!(reply.body["stored"].as_array().unwrap().len(), 3, "{}", reply.body);
+    assert_eq!(reply.body["full"].as_array().unwrap().len(), 2, "{}", reply.body);
+    let opened = strangers.iter().find(|s| reply.body["stored"][0] == s.access().address(0).to_string()).unwrap();
+    let late = &strangers[5];
+    let refused = json!({"messages": [message_at(late, 0, &Command::Hello)]});
+    let refused = grid.send("POST", "/channels/messages/batch-put", Some(&refused), &[]).await;
+    assert_eq!(refused.expect(200).body["full"].as_array().unwrap().len(), 1);
+    let one = late.seal(0, Command::Hello.to_json().as_bytes(), random_nonce()).unwrap();
+    let full = grid
+        .send_bytes("PUT", &format!("/channels/messages/{}", late.access().address(0)), one.to_json().into_bytes())
+        .await
+        .expect(507);
+    assert!(full.message().contains("nobody has claimed"), "{}", full.message());
+    // An open unclaimed channel takes its first 16 indexes and no more.
+    let first = json!({"messages": (1..17).map(|i| message_at(opened, i, &Command::Hello)).collect::<Vec<_>>()});
+    let reply = grid.send("POST", "/channels/messages/batch-put", Some(&first), &[]).await.expect(200);
+    let counts = (reply.body["stored"].as_array().unwrap().len(), reply.body["tooFar"].as_array().unwrap().len());
+    assert_eq!(counts, (15, 1), "{}", reply.body);
+
+    // The registered consumer and the claimed source write on, past 16, full day or not.
+    let readings: Vec<Command> = (0..20).map(|i| usage(now + i * 1000)).collect();
+    assert_eq!(grid.publish(&consumer, 1, &readings).await, 21);
+    grid.open_channel(&source).await;
+    assert_eq!(grid.publish(&source, 1, &readings).await, 21);
+
+    // Who may claim: the producer with its key, for a channel not otherwise held.
+    grid.send("PUT", &claim, None, &[]).await.expect(401);
+    grid.send("PUT", &claim, None, &[("X-Side-Key", "SomebodyElsesSideKey999")]).await.expect(403);
+    let own = format!("/registration/producer-0075/sources/{}", producer.root());
+    grid.send("PUT", &own, None, &key).await.expect(409);
+    let consumers = format!("/registration/producer-0075/sources/{}", consumer.root());
+    grid.send("PUT", &consumers, None, &key).await.expect(409);
+    let as_consumer = format!("/registration/consumer-0075/sources/{}", late.root());
+    grid.send("PUT", &as_consumer, None, &[("X-Side-Key", "SideKeyOfConsumer0075")]).await.expect(409);
+    grid.send("DELETE", &claim, None, &key).await.expect(200);
+    grid.send("DELETE", &claim, None, &key).await.expect(404);
+
+    // A day after its first envelope, an unclaimed channel goes with its envelopes.
+    let stale = channel(86, "SideKeyOfAStranger0086");
+    let two_days_ago = EpochMs::parse(EpochMs::now().get() as i64 - 2 * 86_400_000).unwrap();
+    grid.receive_unannounced(&stale, 0, &Command::Hello, two_days_ago).await;
+    let swept = grid.poller().sweep().await.unwrap();
+    assert_eq!(swept.expired, 1, "{swept:?}");
+    grid.get(&format!("/channels/messages/{}", stale.access().address(0))).await.expect(404);
+    grid.get(&format!("/channels/messages/{}", consumer.access().address(20))).await.expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_channels_nobody_claimed_are_bounded_and_expire() {
+    let grid = TestGrid::start_with(&[("GRID_UNCLAIMED_CHANNELS_PER_DAY", "3")]).await;
+    channels_nobody_claimed_are_bounded_and_expire_and_claimed_ones_are_not(grid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_channels_nobody_claimed_are_bounded_and_expire() {
+    let grid = TestGrid::start_on_moto(&[("GRID_UNCLAIMED_CHANNELS_PER_DAY", "3")]).await;
+    channels_nobody_claimed_are_bounded_and_expire_and_claimed_ones_are_not(grid).await;
 }

@@ -22,6 +22,8 @@ async fn the_openapi_document_lists_every_route_with_its_methods() {
         ("/openapi.json", "get"),
         ("/registration/{registrationId}", "put"),
         ("/registration/{registrationId}/{sideKey}", "delete"),
+        ("/registration/{registrationId}/sources/{root}", "put"),
+        ("/registration/{registrationId}/sources/{root}", "delete"),
         ("/storage/item/{registrationId}/{context}/{id}", "put"),
         ("/storage/{registrationId}/{context}/{id}", "put"),
         ("/storage/{registrationId}/{context}/{id}", "get"),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use grid_app::jobs::{PollReport, Poller, Settler};
 use grid_app::{GridConfig, Stores};
 use grid_client::channels::{ChannelClient, ChannelReader, ChannelWriter, HttpChannelClient, ReadBatch};
-use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command, random_nonce};
+use grid_core::channel::{ChannelAccess, ChannelSecrets, ChannelSeed, Command, UnclaimedChannels, random_nonce};
 use grid_core::{EpochMs, SideKey};
 use grid_store::Received;
 use grid_store::contract::moto::Moto;
@@ -246,7 +246,8 @@ impl TestGrid {
     /// nobody told.
     pub async fn receive_unannounced(&self, channel: &ChannelSecrets, index: u64, command: &Command, at: EpochMs) {
         let envelope = channel.seal(index, command.to_json().as_bytes(), random_nonce()).expect("sealed");
-        let received = self.stores.channels.receive(&[(channel.access().address(index), envelope)], at).await;
+        let message = [(channel.access().address(index), envelope)];
+        let received = self.stores.channels.receive(&message, at, UnclaimedChannels::DEFAULT).await;
         assert!(matches!(received.as_deref(), Ok([Received::Stored { .. }])), "stored: {received:?}");
     }
 

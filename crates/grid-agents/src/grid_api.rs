@@ -106,6 +106,29 @@ impl GridApi {
         self.send(self.http.delete(&url), &shown).await.map(|_| ())
     }
 
+    /// `PUT /registration/{producer}/sources/{root}`: claims a source's channel for the
+    /// producer, so the grid keeps all of it (an unclaimed channel is bounded and expires).
+    pub async fn claim_source(
+        &self,
+        producer: &RegistrationId,
+        key: &SideKey,
+        root: &ChannelRoot,
+    ) -> Result<(), AgentError> {
+        let url = format!("{}/registration/{producer}/sources/{root}", self.base);
+        self.send(self.http.put(&url).header("X-Side-Key", key.expose()), &url).await.map(|_| ())
+    }
+
+    /// `DELETE /registration/{producer}/sources/{root}`: gives the claim up.
+    pub async fn release_source(
+        &self,
+        producer: &RegistrationId,
+        key: &SideKey,
+        root: &ChannelRoot,
+    ) -> Result<(), AgentError> {
+        let url = format!("{}/registration/{producer}/sources/{root}", self.base);
+        self.send(self.http.delete(&url).header("X-Side-Key", key.expose()), &url).await.map(|_| ())
+    }
+
     /// `PUT /storage/{id}/{context}/{item}`, as the registration's owner (its side key).
     pub async fn put_item(
         &self,

@@ -35,10 +35,16 @@ pub fn channel_client(stores: &Stores) -> Arc<dyn ChannelClient> {
 /// What the HTTP handlers need.
 pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
     AppState::new(AppParts {
-        registry: Registry::new(stores.registrations.clone(), stores.items.clone(), channel_client(stores))
-            .with_open_storage(config.open_storage),
+        registry: Registry::new(
+            stores.registrations.clone(),
+            stores.items.clone(),
+            channel_client(stores),
+            stores.channels.clone(),
+        )
+        .with_open_storage(config.open_storage),
         items: stores.items.clone(),
         storage_quota: config.storage_quota,
+        unclaimed: config.unclaimed_channels,
         channels: stores.channels.clone(),
         doorbell: Doorbell::new(stores.registrations.clone(), stores.poll_work.clone()),
         portal: PortalState {

@@ -81,6 +81,9 @@ impl ApiError {
                     StatusCode::CONFLICT
                 }
                 R::NoHello(_) => StatusCode::BAD_REQUEST,
+                R::NotAProducer(_) | R::OwnChannel | R::ClaimedByAnother { .. } => StatusCode::CONFLICT,
+                R::TooManySources { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                R::NotClaimed { .. } => StatusCode::NOT_FOUND,
                 // The grid's own node fails as its store does.
                 R::Channel(ChannelError::Client(ChannelClientError::Unavailable(cause)))
                     if let Some(e) = cause.downcast_ref::<StoreError>() =>
@@ -111,7 +114,8 @@ fn store_status(e: &StoreError) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        // 507 is a refusal too (the node or its disk holds all it may), said in full.
+        let message = if status.is_server_error() && status != StatusCode::INSUFFICIENT_STORAGE {
             tracing::error!(%status, error = %cause_chain(&self), "request failed");
             match status {
                 StatusCode::SERVICE_UNAVAILABLE => {

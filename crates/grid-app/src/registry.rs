@@ -6,16 +6,18 @@
 //! state. Channels come in at three points: a registration that names its channel
 //! must show a `hello` at index 0 of it; a consumer gets a return channel from the
 //! grid, opened with `hello`; and a removed consumer's return channel ends with
-//! `goodbye`.
+//! `goodbye`. A registration's own channel is claimed at the node when it is bound, and
+//! a producer claims its sources' channels here (an unclaimed channel is bounded and
+//! expires: `grid_core::channel::UnclaimedChannels`).
 
 use std::sync::Arc;
 
-use grid_core::channel::{ChannelAccess, Command};
+use grid_core::channel::{ChannelAccess, Command, MAX_SOURCES_PER_PRODUCER};
 use grid_core::{
-    AccessError, ChannelCredentials, ChannelCursor, EpochMs, ItemName, ItemType, Registration, RegistrationId,
-    RegistrationStatus, ReturnChannel, SideKey,
+    AccessError, ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemName, ItemType, Registration,
+    RegistrationId, RegistrationStatus, ReturnChannel, SideKey,
 };
-use grid_store::{ItemStore, RegistrationStore, StoreError, Versioned};
+use grid_store::{ChannelStore, Claim, ItemStore, RegistrationStore, StoreError, Versioned};
 
 use grid_client::channels::{ChannelClient, ChannelError, ChannelReader, ChannelWriter};
 
@@ -38,6 +40,16 @@ pub enum RegistrationError {
     ChannelTaken,
     #[error("registration id {id} differs only in case from registration {existing}; ids are one in any case")]
     Lookalike { id: RegistrationId, existing: RegistrationId },
+    #[error("registration {0} is not a producer; only a producer claims channels for its sources")]
+    NotAProducer(RegistrationId),
+    #[error("this is the producer's own channel, not a source's")]
+    OwnChannel,
+    #[error("channel {root} is claimed by another registration")]
+    ClaimedByAnother { root: ChannelRoot },
+    #[error("this producer holds {most} sources' channels, as many as a producer may; release one first")]
+    TooManySources { most: u64 },
+    #[error("this producer holds no claim on channel {root}")]
+    NotClaimed { root: ChannelRoot },
     #[error("the channel node failed")]
     Channel(#[from] ChannelError),
     #[error(transparent)]
@@ -136,6 +148,8 @@ pub struct Registry {
     registrations: Arc<dyn RegistrationStore>,
     items: Arc<dyn ItemStore>,
     channels: Arc<dyn ChannelClient>,
+    /// The node's store, where channels are claimed.
+    node: Arc<dyn ChannelStore>,
     /// `GRID_OPEN_STORAGE`: storage writes without a key for registrations that have no
     /// channel of their own (the seed's clients; off by default).
     open_storage: bool,
@@ -146,8 +160,9 @@ impl Registry {
         registrations: Arc<dyn RegistrationStore>,
         items: Arc<dyn ItemStore>,
         channels: Arc<dyn ChannelClient>,
+        node: Arc<dyn ChannelStore>,
     ) -> Self {
-        Self { registrations, items, channels, open_storage: false }
+        Self { registrations, items, channels, node, open_storage: false }
     }
 
     /// Lets registrations without a channel of their own take storage writes without a
@@ -172,6 +187,7 @@ impl Registry {
             if let Some(channel) = &request.channel {
                 self.check_free(&request.id, channel).await?;
                 self.check_hello(channel).await?;
+                self.claim(&request.id, &channel.root).await?;
             }
             let mut created = Registration::new(request.id, request.item_type, request.name, request.channel, now);
             if created.item_type == ItemType::Consumer {
@@ -203,6 +219,7 @@ impl Registry {
         {
             self.check_free(&updated.id, &channel).await?;
             self.check_hello(&channel).await?;
+            self.claim(&updated.id, &channel.root).await?;
             updated.channel = Some(channel);
             updated.cursor = ChannelCursor::default();
         }
@@ -278,6 +295,67 @@ impl Registry {
             registration.authorize_change(presented)?;
         }
         Ok(registration)
+    }
+
+    /// Claims `root` for `producer`'s source (`presented` must be a key of the producer):
+    /// the source's channel then takes every index and never expires (DESIGN.md §3).
+    pub async fn claim_source(
+        &self,
+        producer: &RegistrationId,
+        root: &ChannelRoot,
+        presented: Option<&str>,
+    ) -> Result<Claim, RegistrationError> {
+        self.source_owner(producer, root, presented).await?;
+        match self.node.claim(root, producer, Some(MAX_SOURCES_PER_PRODUCER)).await? {
+            Claim::Taken { .. } => Err(RegistrationError::ClaimedByAnother { root: root.clone() }),
+            Claim::TooMany { most } => Err(RegistrationError::TooManySources { most }),
+            claimed => Ok(claimed),
+        }
+    }
+
+    /// Gives up `producer`'s claim on its source's channel `root`: from now the channel
+    /// expires as an unclaimed one, keeping what it took while claimed.
+    pub async fn release_source(
+        &self,
+        producer: &RegistrationId,
+        root: &ChannelRoot,
+        presented: Option<&str>,
+        now: EpochMs,
+    ) -> Result<(), RegistrationError> {
+        self.source_owner(producer, root, presented).await?;
+        match self.node.release(root, producer, now).await? {
+            true => Ok(()),
+            false => Err(RegistrationError::NotClaimed { root: root.clone() }),
+        }
+    }
+
+    /// The producer, if `presented` is a key of it and `root` is not its own channel.
+    async fn source_owner(
+        &self,
+        producer: &RegistrationId,
+        root: &ChannelRoot,
+        presented: Option<&str>,
+    ) -> Result<Registration, RegistrationError> {
+        let registration = self.active(producer).await?;
+        registration.authorize_change(presented)?;
+        if registration.item_type != ItemType::Producer {
+            return Err(RegistrationError::NotAProducer(producer.clone()));
+        }
+        if registration.channel.as_ref().is_some_and(|channel| &channel.root == root) {
+            return Err(RegistrationError::OwnChannel);
+        }
+        Ok(registration)
+    }
+
+    /// Claims a registration's own channel for it, so the node keeps all of it (an
+    /// unclaimed channel takes only its first indexes and expires). Claimed before the
+    /// registration is written: a failure between leaves a claim its next request finds
+    /// already made.
+    async fn claim(&self, id: &RegistrationId, root: &ChannelRoot) -> Result<(), RegistrationError> {
+        match self.node.claim(root, id, None).await? {
+            Claim::Claimed | Claim::Already => Ok(()),
+            Claim::Taken { .. } | Claim::TooMany { .. } => Err(RegistrationError::ChannelTaken),
+        }
     }
 
     /// Message 0 of `channel` must be a valid `hello`: proof that the registrant holds
@@ -419,7 +497,8 @@ mod tests {
         let registry = Registry::new(
             store.clone(),
             Arc::new(SqliteItemStore::new(db)),
-            Arc::new(StoreChannelClient::new(channels)),
+            Arc::new(StoreChannelClient::new(channels.clone())),
+            channels,
         );
 
         let removed = registry.remove(&id, side_key.expose(), EpochMs::now()).await.unwrap();

@@ -171,9 +171,14 @@ pub const TABLES: &[TableSpec] = &[
         range: None,
         indexes: &[
             IndexSpec { name: "unread", hash: string("unread"), range: Some(string("address")), include: None },
-            IndexSpec { name: "expiring", hash: string("expiring"), range: Some(number("unclaimedUntil")), include: None },
+            IndexSpec {
+                name: "expiring",
+                hash: string("expiring"),
+                range: Some(number("unclaimedUntil")),
+                include: None,
+            },
         ],
-        ttl: None,
+        ttl: Some("expiresAt"),
     },
     TableSpec {
         name: "leases",

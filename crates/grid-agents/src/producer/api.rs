@@ -133,8 +133,14 @@ fn denied(e: AccessError) -> Refusal {
     Refusal::denied(&e)
 }
 
-/// The grid's storage, where the book lives, failed: the producer cannot answer now.
+/// The grid refused (a claim on the source's channel: another registration's, or the
+/// producer holds as many as it may) or failed: the producer cannot take the source now.
 fn unavailable(e: crate::AgentError) -> Refusal {
-    tracing::warn!(error = %e, "the grid's storage failed");
-    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "the grid's storage is unavailable; retry")
+    if let crate::AgentError::Refused { status: status @ (409 | 413), message, .. } = &e
+        && let Ok(status) = StatusCode::from_u16(*status)
+    {
+        return Refusal::new(status, format!("the grid refused the source's channel: {message}"));
+    }
+    tracing::warn!(error = %e, "the grid failed");
+    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "the grid is unavailable; retry")
 }

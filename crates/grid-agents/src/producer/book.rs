@@ -92,12 +92,19 @@ impl SourceBook {
     }
 
     /// Stores `record` for `id` with the grid, then in memory (the caller holds the lock).
+    /// The source's channel is claimed first, so the grid keeps all of it; a channel it
+    /// moved from is released after.
     pub(crate) async fn put_locked(
         &self,
         sources: &mut Sources,
         id: &RegistrationId,
         record: SourceRecord,
     ) -> Result<(), AgentError> {
+        let root = record.access.root();
+        self.grid.claim_source(&self.owner, &self.owner_key, root).await?;
+        if let Some(old) = sources.get(id).map(|current| current.access.root().clone()).filter(|old| old != root) {
+            self.release(&old).await?;
+        }
         let stored = Stored {
             item_name: record.name.clone(),
             root: record.access.root().to_string(),
@@ -114,7 +121,17 @@ impl SourceBook {
     /// Forgets a source, with the grid and in memory (the caller holds the lock).
     pub(crate) async fn remove_locked(&self, sources: &mut Sources, id: &RegistrationId) -> Result<(), AgentError> {
         self.grid.delete_item(&self.owner, &self.owner_key, CONTEXT, id.as_str()).await?;
-        sources.remove(id);
+        if let Some(removed) = sources.remove(id) {
+            self.release(removed.access.root()).await?;
+        }
         Ok(())
+    }
+
+    /// Gives up the claim on `root`; one released already (a repeated request) is fine.
+    async fn release(&self, root: &ChannelRoot) -> Result<(), AgentError> {
+        match self.grid.release_source(&self.owner, &self.owner_key, root).await {
+            Err(AgentError::Refused { status: 404, .. }) => Ok(()),
+            other => other,
+        }
     }
 }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use grid_core::channel::UnclaimedChannels;
 use grid_core::ledger::Dialect;
 use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, SettlementPolicy};
 use grid_core::{AccountKey, Iota, PaymentAddress, Price, QuotaError, StorageQuota};
@@ -80,6 +81,9 @@ pub struct GridConfig {
     /// `GRID_STORAGE_QUOTA_ITEMS` and `GRID_STORAGE_QUOTA_BYTES` (defaults 10,000 items
     /// and 16 MiB): what one registration may keep in storage.
     pub storage_quota: StorageQuota,
+    /// `GRID_UNCLAIMED_CHANNELS_PER_DAY` (default 10,000): how many new channels nobody
+    /// has claimed the node opens a day.
+    pub unclaimed_channels: UnclaimedChannels,
     /// `GRID_WRITE_RATE_PER_CLIENT` (default 200 a second) and `GRID_MIN_FREE_DISK_MB`
     /// (default 256): `gridctl serve`'s write guard.
     pub writes: WriteLimits,
@@ -344,6 +348,12 @@ impl GridConfig {
                     }
                 })?
             },
+            unclaimed_channels: UnclaimedChannels::new(parse(
+                get("GRID_UNCLAIMED_CHANNELS_PER_DAY"),
+                "GRID_UNCLAIMED_CHANNELS_PER_DAY",
+                UnclaimedChannels::DEFAULT_PER_DAY,
+            )?)
+            .map_err(|e| ConfigError { variable: "GRID_UNCLAIMED_CHANNELS_PER_DAY", reason: e.to_string() })?,
             writes: WriteLimits {
                 rate_per_client: NonZeroU32::new(bounded(
                     parse(get("GRID_WRITE_RATE_PER_CLIENT"), "GRID_WRITE_RATE_PER_CLIENT", WriteLimits::DEFAULT_RATE)?,
@@ -562,6 +572,7 @@ mod tests {
                 portal_token_parameter: None,
                 open_storage: false,
                 storage_quota: StorageQuota::default(),
+                unclaimed_channels: UnclaimedChannels::default(),
                 writes: WriteLimits {
                     rate_per_client: NonZeroU32::new(200).unwrap(),
                     min_free_disk_mb: 256,

@@ -19,8 +19,8 @@ use serde_json::value::RawValue;
 
 use super::AppState;
 use super::schema;
-use grid_http::Ack;
 use grid_http::extract::{ApiBody, ApiPath};
+use grid_http::{Ack, Refusal};
 
 use crate::error::ApiError;
 
@@ -95,10 +95,16 @@ pub struct BatchPutReply {
     stored: Vec<MessageAddress>,
     #[schema(value_type = Vec<String>)]
     taken: Vec<MessageAddress>,
-    /// Not stored: the node takes indexes up to `AHEAD_OF_HEAD` (1,000) past the head.
+    /// Not stored: the node takes indexes up to `AHEAD_OF_HEAD` (1,000) past the head,
+    /// and on a channel nobody claimed only its first 16.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<String>)]
     too_far: Vec<MessageAddress>,
+    /// Not stored: their channels are claimed by nobody, and the node opened as many
+    /// such channels today as it may (`GRID_UNCLAIMED_CHANNELS_PER_DAY`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    full: Vec<MessageAddress>,
 }
 
 /// The refusal of an envelope too far past its channel's head.
@@ -106,6 +112,17 @@ fn too_far(index: u64, limit: u64) -> ApiError {
     ApiError::BadBody(format!(
         "index {index} is too far past its channel's head: the node takes indexes below {limit} on it now \
          (at most {AHEAD_OF_HEAD} past the highest it holds)"
+    ))
+}
+
+fn full(state: &AppState) -> ApiError {
+    ApiError::Rejected(Refusal::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        format!(
+            "the node opened {} new channels nobody has claimed today, as many as it may; register this channel \
+             (or have its producer claim it) and send again",
+            state.unclaimed.per_day()
+        ),
     ))
 }
 
@@ -129,9 +146,10 @@ fn raw(envelope: &Envelope) -> Box<RawValue> {
     request_body(content = schema::Envelope, description = "An envelope (DESIGN.md §3), at most 16 KiB"),
     responses(
         (status = 201, description = "Stored", body = Ack),
-        (status = 400, description = "Malformed address or envelope, its root or signature do not verify, or its index is too far past its channel's head", body = Ack),
+        (status = 400, description = "Malformed address or envelope, its root or signature do not verify, or its index is too far past its channel's head (or past the first 16 of a channel nobody claimed)", body = Ack),
         (status = 409, description = "The address is taken", body = Ack),
         (status = 413, description = "Envelope over 16 KiB", body = Ack),
+        (status = 507, description = "Its channel is claimed by nobody and the node opened as many such channels today as it may", body = Ack),
     ))]
 pub(super) async fn put_message(
     State(state): State<AppState>,
@@ -142,13 +160,14 @@ pub(super) async fn put_message(
     let envelope = Envelope::parse(&body.0)?;
     envelope.verify_binding()?;
     let (root, index) = (envelope.root(), envelope.index());
-    let received = state.channels.receive(&[(address.clone(), envelope)], EpochMs::now()).await?;
+    let received = state.channels.receive(&[(address.clone(), envelope)], EpochMs::now(), state.unclaimed).await?;
     match received.first() {
         Some(Received::Stored { turned_unread }) => {
             state.doorbell.ring(1, turned_unread.then_some(root)).await;
             Ok((StatusCode::CREATED, Json(Ack::ok(format!("message stored at {address}")))))
         }
         Some(Received::TooFar { limit }) => Err(too_far(index, *limit)),
+        Some(Received::Full) => Err(full(&state)),
         _ => Err(ApiError::Taken(format!("address {address} is taken"))),
     }
 }
@@ -226,8 +245,9 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
     for (i, verified) in Envelope::verify_bindings(messages.iter().map(|(_, e)| e)).into_iter().enumerate() {
         verified.map_err(|e| ApiError::BadBody(format!("message {i} ({}): {e}", messages[i].0)))?;
     }
-    let received = state.channels.receive(&messages, EpochMs::now()).await?;
+    let received = state.channels.receive(&messages, EpochMs::now(), state.unclaimed).await?;
     let (mut stored, mut taken, mut refused, mut unread) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut no_room = Vec::new();
     for ((address, envelope), received) in messages.into_iter().zip(received) {
         match received {
             Received::Stored { turned_unread } => {
@@ -238,6 +258,7 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
             }
             Received::Taken => taken.push(address),
             Received::TooFar { .. } => refused.push(address),
+            Received::Full => no_room.push(address),
         }
     }
     state.doorbell.ring(stored.len(), unread).await;
@@ -245,5 +266,12 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
     if !refused.is_empty() {
         message += &format!(", {} too far past their channel's head (at most {AHEAD_OF_HEAD})", refused.len());
     }
-    Ok(Json(BatchPutReply { success: true, message, stored, taken, too_far: refused }))
+    if !no_room.is_empty() {
+        message += &format!(
+            ", {} on new channels nobody has claimed, beyond today's {}",
+            no_room.len(),
+            state.unclaimed.per_day()
+        );
+    }
+    Ok(Json(BatchPutReply { success: true, message, stored, taken, too_far: refused, full: no_room }))
 }

@@ -29,6 +29,8 @@ pub(super) fn routes() -> Router<AppState> {
         openapi,
         registration::put_registration,
         registration::delete_registration,
+        registration::claim_source,
+        registration::release_source,
         storage::put_item,
         storage::put_item_short,
         storage::get_item,

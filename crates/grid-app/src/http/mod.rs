@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use grid_core::StorageQuota;
+use grid_core::channel::UnclaimedChannels;
 use grid_store::{ChannelStore, ItemStore};
 
 use crate::config::GridConfig;
@@ -37,6 +38,8 @@ pub struct AppParts {
     pub items: Arc<dyn ItemStore>,
     /// What each registration may keep in storage.
     pub storage_quota: StorageQuota,
+    /// How many new unclaimed channels the node opens a day.
+    pub unclaimed: UnclaimedChannels,
     pub channels: Arc<dyn ChannelStore>,
     /// Tells the poller when the node stores envelopes.
     pub doorbell: Doorbell,

@@ -1,4 +1,6 @@
-//! The registration API: `PUT /registration/{id}` and `DELETE /registration/{id}/{sideKey}`.
+//! The registration API: `PUT /registration/{id}` and `DELETE /registration/{id}/{sideKey}`,
+//! and a producer's claims on its sources' channels, `PUT` and `DELETE
+//! /registration/{id}/sources/{root}`.
 
 use axum::Json;
 use axum::Router;
@@ -17,11 +19,13 @@ use grid_http::extract::{ApiBody, ApiPath, PresentedSideKey};
 
 use crate::error::ApiError;
 use crate::registry::{Registered, RegistrationRequest};
+use grid_store::Claim;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/registration/{registrationId}", put(put_registration))
         .route("/registration/{registrationId}/{sideKey}", delete(delete_registration))
+        .route("/registration/{registrationId}/sources/{root}", put(claim_source).delete(release_source))
 }
 
 /// The body of `PUT /registration/{registrationId}` (seed-compatible).
@@ -203,4 +207,73 @@ pub(super) async fn delete_registration(
         format!("registration {id} removed")
     };
     Ok(Json(RemovalReply { success: true, message, items_deleted: removed.items_deleted }))
+}
+
+/// Claim a source's channel for the producer that reads it, so the node keeps all of it.
+/// A channel nobody claimed takes only its first 16 indexes and expires a day after its
+/// first envelope; a producer claims each source's channel when the source registers
+/// with it (at most 1,000).
+#[utoipa::path(
+    put,
+    path = "/registration/{registrationId}/sources/{root}",
+    tag = "registration",
+    params(
+        ("registrationId" = schema::RegistrationId, Path, description = "The producer"),
+        ("root" = schema::ChannelRoot, Path, description = "The root of its source's channel"),
+        SideKeyHeader,
+    ),
+    responses(
+        (status = 201, description = "Claimed", body = Ack),
+        (status = 200, description = "The producer had claimed it already", body = Ack),
+        (status = 400, description = "Malformed id or root", body = Ack),
+        (status = 401, description = "No side key was sent", body = Ack),
+        (status = 403, description = "The side key is not the producer's", body = Ack),
+        (status = 404, description = "No such producer", body = Ack),
+        (status = 409, description = "Not a producer, its own channel, or claimed by another registration", body = Ack),
+        (status = 413, description = "The producer holds as many sources' channels as it may", body = Ack),
+    )
+)]
+pub(super) async fn claim_source(
+    State(state): State<AppState>,
+    ApiPath((id, root)): ApiPath<(String, String)>,
+    presented: PresentedSideKey,
+) -> Result<(StatusCode, Json<Ack>), ApiError> {
+    let (id, root) = (RegistrationId::parse(id)?, ChannelRoot::parse(root)?);
+    let status = match state.registry.claim_source(&id, &root, presented.as_deref()).await? {
+        Claim::Claimed => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    tracing::info!(producer = %id, %root, "source channel claimed");
+    Ok((status, Json(Ack::ok(format!("channel {root} is claimed by producer {id}")))))
+}
+
+/// Release a source's channel: from now on it expires as a channel nobody claimed, a
+/// day later; what it holds from while it was claimed stays.
+#[utoipa::path(
+    delete,
+    path = "/registration/{registrationId}/sources/{root}",
+    tag = "registration",
+    params(
+        ("registrationId" = schema::RegistrationId, Path, description = "The producer"),
+        ("root" = schema::ChannelRoot, Path, description = "The root of its source's channel"),
+        SideKeyHeader,
+    ),
+    responses(
+        (status = 200, description = "Released", body = Ack),
+        (status = 400, description = "Malformed id or root", body = Ack),
+        (status = 401, description = "No side key was sent", body = Ack),
+        (status = 403, description = "The side key is not the producer's", body = Ack),
+        (status = 404, description = "No such producer, or it holds no claim on this channel", body = Ack),
+        (status = 409, description = "Not a producer, or its own channel", body = Ack),
+    )
+)]
+pub(super) async fn release_source(
+    State(state): State<AppState>,
+    ApiPath((id, root)): ApiPath<(String, String)>,
+    presented: PresentedSideKey,
+) -> Result<Json<Ack>, ApiError> {
+    let (id, root) = (RegistrationId::parse(id)?, ChannelRoot::parse(root)?);
+    state.registry.release_source(&id, &root, presented.as_deref(), EpochMs::now()).await?;
+    tracing::info!(producer = %id, %root, "source channel released");
+    Ok(Json(Ack::ok(format!("channel {root} is no longer claimed by producer {id}"))))
 }

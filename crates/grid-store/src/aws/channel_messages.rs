@@ -99,10 +99,10 @@ impl DynamoChannelStore {
         addresses: Vec<String>,
         now: EpochMs,
         unclaimed: UnclaimedChannels,
-    ) -> Result<Opened, StoreError> {
+    ) -> Result<Opening, StoreError> {
         let day = UnclaimedChannels::day(now);
         if !self.count_unclaimed(day, 1, Some(unclaimed.per_day())).await? {
-            return Ok(Opened::Full);
+            return Ok(Opening::Full);
         }
         let put = self
             .client
@@ -120,11 +120,11 @@ impl DynamoChannelStore {
             .send()
             .await;
         if written!(put)? {
-            return Ok(Opened::Opened);
+            return Ok(Opening::Done);
         }
         // Another request opened it first: this one's count goes back.
         self.count_unclaimed(day, -1, None).await?;
-        Ok(Opened::Raced)
+        Ok(Opening::Raced)
     }
 
     /// Adds `by` to the unclaimed channels opened on `day`, only while below `most`:
@@ -190,8 +190,8 @@ enum Raised {
 }
 
 /// What [`DynamoChannelStore::open_unclaimed`] did.
-enum Opened {
-    Opened,
+enum Opening {
+    Done,
     Full,
     Raced,
 }
@@ -292,15 +292,15 @@ impl ChannelStore for DynamoChannelStore {
                 let (addresses, next) = within(UnclaimedChannels::INDEXES);
                 let Some(next) = next else { continue };
                 match self.open_unclaimed(&root, next, addresses, now, unclaimed).await? {
-                    Opened::Opened => {
+                    Opening::Done => {
                         turned_unread.insert(root);
                         continue;
                     }
-                    Opened::Full => {
+                    Opening::Full => {
                         full.insert(root);
                         continue;
                     }
-                    Opened::Raced => (raised, is_unclaimed) = self.raise_head(&root, next, now).await?,
+                    Opening::Raced => (raised, is_unclaimed) = self.raise_head(&root, next, now).await?,
                 }
             }
             if let Raised::TooFar { limit } = raised {
@@ -368,7 +368,9 @@ impl ChannelStore for DynamoChannelStore {
             .await;
         let holder = match result {
             Ok(output) => {
-                if let Some(until) = output.attributes().map(|old| opt_time(old, TABLE, UNCLAIMED_UNTIL)).transpose()?.flatten() {
+                if let Some(until) =
+                    output.attributes().map(|old| opt_time(old, TABLE, UNCLAIMED_UNTIL)).transpose()?.flatten()
+                {
                     self.count_unclaimed(UnclaimedChannels::day_of_expiry(until), -1, None).await?;
                 }
                 return Ok(Claim::Claimed);
@@ -385,7 +387,8 @@ impl ChannelStore for DynamoChannelStore {
         if most.is_some() {
             self.count_claims(owner, -1, None).await?;
         }
-        let by = holder.ok_or_else(|| StoreError::Corrupt(format!("{TABLE}: a claimed head of {root} names no owner")))?;
+        let by =
+            holder.ok_or_else(|| StoreError::Corrupt(format!("{TABLE}: a claimed head of {root} names no owner")))?;
         let by = RegistrationId::parse(by).map_err(|e| StoreError::Corrupt(format!("{TABLE}: owner: {e}")))?;
         Ok(if &by == owner { Claim::Already } else { Claim::Taken { by } })
     }

@@ -123,7 +123,13 @@ async fn unread_heads(store: &Channels) -> Vec<(ChannelRoot, u64)> {
 
 /// What the node does at `now`: receive the envelopes; whether each was stored.
 async fn attach_at(store: &Channels, messages: &[(MessageAddress, Envelope)], now: EpochMs) -> Vec<bool> {
-    store.receive(messages, now, UnclaimedChannels::default()).await.unwrap().into_iter().map(|r| r != Received::Taken).collect()
+    store
+        .receive(messages, now, UnclaimedChannels::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r != Received::Taken)
+        .collect()
 }
 
 async fn attach_as_the_node(store: &Channels, messages: &[(MessageAddress, Envelope)]) -> Vec<bool> {
@@ -136,7 +142,8 @@ pub async fn receiving_says_which_envelope_turned_its_channel_unread(store: Chan
     let root = secrets.access().root().clone();
     let now = EpochMs::parse(1_700_000_000_000).unwrap();
     let unread = |turned_unread| Received::Stored { turned_unread };
-    let received = store.receive(&[messages[0].clone(), messages[1].clone(), other[0].clone()], now, ANY).await.unwrap();
+    let received =
+        store.receive(&[messages[0].clone(), messages[1].clone(), other[0].clone()], now, ANY).await.unwrap();
     assert_eq!(received, [unread(true), unread(false), unread(true)], "the first of each channel");
     assert_eq!(store.receive(&messages[2..3], now, ANY).await.unwrap(), [unread(false)], "unread already: told before");
     assert!(!store.read_up_to(&root, 3).await.unwrap(), "caught up");
@@ -247,8 +254,10 @@ pub async fn an_unclaimed_channel_takes_only_its_first_indexes_until_it_is_claim
     let now = EpochMs::parse(1_700_000_000_000).unwrap();
     let last = UnclaimedChannels::INDEXES as usize - 1;
     let limit = UnclaimedChannels::INDEXES;
-    let received =
-        store.receive(&[messages[0].clone(), messages[last].clone(), messages[last + 1].clone()], now, ANY).await.unwrap();
+    let received = store
+        .receive(&[messages[0].clone(), messages[last].clone(), messages[last + 1].clone()], now, ANY)
+        .await
+        .unwrap();
     assert_eq!(received[2], Received::TooFar { limit }, "past an unclaimed channel's indexes");
     assert!(matches!(received[1], Received::Stored { .. }));
     assert_eq!(store.receive(&messages[last + 1..last + 2], now, ANY).await.unwrap(), [Received::TooFar { limit }]);
@@ -268,7 +277,10 @@ pub async fn the_node_opens_only_so_many_unclaimed_channels_a_day(store: Channel
     store.claim(&root(0), &id("consumer-claimed"), None).await.unwrap();
     assert!(matches!(store.receive(&first(0), now, two).await.unwrap()[..], [Received::Stored { .. }]));
     for i in 1..3 {
-        assert!(matches!(store.receive(&first(i), now, two).await.unwrap()[..], [Received::Stored { .. }]), "channel {i}");
+        assert!(
+            matches!(store.receive(&first(i), now, two).await.unwrap()[..], [Received::Stored { .. }]),
+            "channel {i}"
+        );
     }
     let both = [first(3), first(4)].concat();
     assert_eq!(store.receive(&both, now, two).await.unwrap(), [Received::Full, Received::Full], "two a day");
@@ -305,10 +317,7 @@ pub async fn an_unclaimed_channel_expires_with_its_envelopes_and_a_claimed_one_n
     for (address, envelope) in kept.iter().chain(&history) {
         assert_eq!(store.get(address).await.unwrap().as_ref(), Some(envelope));
     }
-    assert!(
-        !unread_heads(&store).await.iter().any(|(root, _)| root == unclaimed.access().root()),
-        "its head went too"
-    );
+    assert!(!unread_heads(&store).await.iter().any(|(root, _)| root == unclaimed.access().root()), "its head went too");
     assert_eq!(store.forget_expired(EpochMs::now(), 100).await.unwrap(), 0, "once");
     // Its root may open again, from its first index.
     let received = store.receive(&forgotten[..1], EpochMs::now(), ANY).await.unwrap();

@@ -151,7 +151,13 @@ impl ChannelStore for SqliteChannelStore {
                 let mut full = BTreeSet::new();
                 for (root, head) in &before {
                     let takes = || rows.iter().any(|(_, _, r, next)| r == root && *next <= head.limit);
-                    if head.new && takes() && open.query_row(rusqlite::params![day, unclaimed.per_day() as i64], |_| Ok(())).optional()?.is_none() {
+                    if head.new
+                        && takes()
+                        && open
+                            .query_row(rusqlite::params![day, unclaimed.per_day() as i64], |_| Ok(()))
+                            .optional()?
+                            .is_none()
+                    {
                         full.insert(*root);
                     }
                 }
@@ -249,8 +255,10 @@ impl ChannelStore for SqliteChannelStore {
                 if let Some(expires) = expires {
                     conn.prepare_cached("DELETE FROM unclaimed_messages WHERE root = ?1")?.execute([&root])?;
                     let day = UnclaimedChannels::day_of_expiry(EpochMs::parse(expires).map_err(corrupt_head)?);
-                    conn.prepare_cached("UPDATE unclaimed_days SET channels = channels - 1 WHERE day = ?1 AND channels > 0")?
-                        .execute([day as i64])?;
+                    conn.prepare_cached(
+                        "UPDATE unclaimed_days SET channels = channels - 1 WHERE day = ?1 AND channels > 0",
+                    )?
+                    .execute([day as i64])?;
                 }
                 Ok(Claim::Claimed)
             })
@@ -263,7 +271,9 @@ impl ChannelStore for SqliteChannelStore {
         self.db
             .write(move |conn| {
                 Ok(conn
-                    .prepare_cached("UPDATE channel_heads SET owner = NULL, expires_ms = ?3 WHERE root = ?1 AND owner = ?2")?
+                    .prepare_cached(
+                        "UPDATE channel_heads SET owner = NULL, expires_ms = ?3 WHERE root = ?1 AND owner = ?2",
+                    )?
                     .execute(rusqlite::params![root, owner.as_str(), expires])?
                     > 0)
             })

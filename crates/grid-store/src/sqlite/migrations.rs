@@ -465,6 +465,11 @@ mod tests {
                 [read.access().root().as_str()],
             )
             .unwrap();
+            tx.execute(
+                "INSERT INTO channel_roots (root, registration_id) VALUES (?1, 'consumer-0001')",
+                [read.access().root().as_str()],
+            )
+            .unwrap();
             tx.commit().unwrap();
         }
         let channels = SqliteChannelStore::new(SqliteDb::open(dir.path()).await.unwrap());
@@ -479,6 +484,24 @@ mod tests {
         channels.read_up_to(read.access().root(), 2).await.unwrap();
         channels.read_up_to(orphan.access().root(), 2).await.unwrap();
         assert_eq!(heads().await, [(read.access().root().clone(), 3)], "read up to 2 of 3");
+
+        // Schema 20: a registered channel is its registration's, and one the grid never
+        // heard of, written before claims were kept, stays as it was: neither is bounded
+        // like a channel nobody claimed (the first 16 indexes).
+        use crate::{Claim, Received};
+        use grid_core::channel::UnclaimedChannels;
+        let at = |channel: &ChannelSecrets, i: u64| {
+            (channel.access().address(i), channel.seal(i, Command::Hello.to_json().as_bytes(), [9; 12]).unwrap())
+        };
+        let now = grid_core::EpochMs::now();
+        for channel in [&read, &orphan] {
+            let received = channels.receive(&[at(channel, 20)], now, UnclaimedChannels::DEFAULT).await.unwrap();
+            assert!(matches!(received[..], [Received::Stored { .. }]), "{received:?}");
+        }
+        let owner = grid_core::RegistrationId::parse("consumer-0001").unwrap();
+        let other = grid_core::RegistrationId::parse("producer-0009").unwrap();
+        assert_eq!(channels.claim(read.access().root(), &other, Some(10)).await.unwrap(), Claim::Taken { by: owner });
+        assert_eq!(channels.forget_expired(now, 10).await.unwrap(), 0, "nothing of before expires");
     }
 
     #[tokio::test]
