@@ -541,9 +541,24 @@ def a_period_through_the_functions(grid, ledger):
     publish(consumer, {"command": "usage", "startTime": period + 2000, "endTime": period + 62_000, "usage": 1.5})
     # A producer does not send usage: refused and recorded.
     publish(producer, {"command": "usage", "startTime": period + 3000, "endTime": period + 63_000, "usage": 0.1})
+    # A producer claims a source's channel and gives it up; a channel nobody claimed,
+    # past its day, is deleted by the sweep with its envelope.
+    source = json.loads(grid.gridctl("channel", "new", node))
+    grid.expect(201, "PUT", f"/registration/producer-0001/sources/{source['root']}", side_key=owner)
+    grid.expect(200, "DELETE", f"/registration/producer-0001/sources/{source['root']}", side_key=owner)
+    table = grid.config["poller"]["CHANNEL_MESSAGES_TABLE"]
+    dynamodb = client("dynamodb")
+    stale = {"address": {"S": "head#" + "ab" * 32}, "nextIndex": {"N": "1"}, "readIndex": {"N": "1"},
+             "unclaimedUntil": {"N": "1"}, "expiring": {"S": "1"}, "messages": {"SS": ["rehearsal-stale-envelope"]}}
+    dynamodb.put_item(TableName=table, Item=stale)
+    dynamodb.put_item(TableName=table, Item={"address": {"S": "rehearsal-stale-envelope"}, "envelope": {"S": "{}"}})
     dispatched, handled = poll(grid)
     if dispatched.get("registrations") != 2 or handled < 1:
         fail(f"the poller dispatched {dispatched} and handled {handled} work messages")
+    if dispatched.get("expired") != 1 or any(
+            dynamodb.get_item(TableName=table, Key={"address": item["address"]}).get("Item")
+            for item in (stale, {"address": {"S": "rehearsal-stale-envelope"}})):
+        fail(f"the sweep left an expired unclaimed channel: {dispatched}")
     settled = grid.invoke("settlement", {"job": "settlement", "scheduledTime": "2026-12-03T10:00:00Z"})
     if period not in settled["settled"]:
         fail(f"settlement settled {settled}, not {period}")
@@ -639,7 +654,9 @@ def check_metrics(stack, logs):
         "fee": metrics["settlement"].get(("fee_iota", ()), 0),
         "settlement runs": metrics["settlement"].get(("job_runs", (("job", "settlement"),)), 0),
     }
-    want = {"readings ingested": 2, "readings refused, not allowed": 1, "channel messages stored by the node": 6,
+    # Stored by the node: three hellos (producer, consumer, the claimed source), three
+    # readings and the consumer's payment.
+    want = {"readings ingested": 2, "readings refused, not allowed": 1, "channel messages stored by the node": 7,
             "revenue": 180, "fee": 36, "settlement runs": 1}
     if got != want:
         fail(f"the functions' metrics: {got}, expected {want}")

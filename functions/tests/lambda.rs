@@ -267,7 +267,7 @@ async fn each_job_function_takes_its_schedule_and_the_poller_an_sqs_batch() {
         // Nothing is registered: nothing unread to poll, nothing to settle.
         assert_eq!(
             answer("poller", event),
-            json!({"job": "poller", "unread": 0, "registrations": 0, "messages": 0, "markedRead": 0})
+            json!({"job": "poller", "unread": 0, "registrations": 0, "messages": 0, "markedRead": 0, "expired": 0})
         );
         assert_eq!(answer("settlement", event), json!({"job": "settlement", "settled": []}));
         assert_eq!(

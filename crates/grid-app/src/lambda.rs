@@ -162,7 +162,8 @@ pub async fn poller(
         Trigger::Schedule { .. } => {
             let report = poller.sweep().await?;
             Ok(serde_json::json!({"job": "poller", "unread": report.unread, "registrations": report.registrations,
-                                  "messages": report.messages, "markedRead": report.marked_read}))
+                                  "messages": report.messages, "markedRead": report.marked_read,
+                                  "expired": report.expired}))
         }
         Trigger::Queue(records) => {
             // The batch's registrations together, each polled once however many of its

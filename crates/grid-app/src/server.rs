@@ -39,6 +39,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
+use grid_http::extract::ClientAddress;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -102,8 +103,10 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
             },
             () = &mut shutdown => break,
         };
-        let Some(held) = clients.admit(peer.ip(), limits.max_connections_per_client) else {
-            tracing::warn!(client = %peer.ip(), "connection refused: the client holds its limit");
+        // Counted by client as the write guard counts (an IPv6 peer by its /64).
+        let client = ClientAddress::client_of(peer.ip());
+        let Some(held) = clients.admit(client, limits.max_connections_per_client) else {
+            tracing::warn!(%client, "connection refused: the client holds its limit");
             // Best effort: the socket is new, so its buffer takes the short answer.
             let _ = stream.try_write(&too_many_connections());
             continue;

@@ -127,7 +127,6 @@ impl ClientAddress {
     /// The same client as an address, without formatting it: an IPv4 address as it is
     /// (an IPv4-mapped IPv6 one too), an IPv6 one cut to its /64.
     pub fn ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-        use std::net::{IpAddr, Ipv6Addr};
         let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
         #[cfg(feature = "lambda")]
         let peer = peer.or_else(|| match extensions.get::<lambda_http::request::RequestContext>() {
@@ -136,7 +135,14 @@ impl ClientAddress {
             }
             _ => None,
         });
-        Some(match peer? {
+        peer.map(Self::client_of)
+    }
+
+    /// The client a peer address stands for: an IPv4 address as it is (an IPv4-mapped
+    /// IPv6 one too), an IPv6 one cut to its /64. What `serve` counts connections by.
+    pub fn client_of(peer: std::net::IpAddr) -> std::net::IpAddr {
+        use std::net::{IpAddr, Ipv6Addr};
+        match peer {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
                 None => {
@@ -145,6 +151,25 @@ impl ClientAddress {
                 }
             },
             ip => ip,
-        })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::ClientAddress;
+
+    fn client(peer: &str) -> IpAddr {
+        ClientAddress::client_of(peer.parse().unwrap())
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_and_an_ipv4_one_its_address() {
+        assert_eq!(client("2001:db8::1"), client("2001:db8::ffff:1234"), "one /64, one client");
+        assert_ne!(client("2001:db8::1"), client("2001:db8:0:1::1"), "the next /64 is another");
+        assert_eq!(client("::ffff:192.0.2.7"), client("192.0.2.7"), "IPv4-mapped is the IPv4 address");
+        assert_ne!(client("192.0.2.7"), client("192.0.2.8"));
     }
 }
