@@ -66,7 +66,8 @@ fn command(kind: ItemType, i: u64, period: u64, slot: u64) -> Result<Command, Bo
             price: Price::parse(100 + i % 20)?,
             payment_address: PaymentAddress::parse(format!("wallet-{i}"))?,
         },
-        ItemType::Consumer => Command::Usage(reading),
+        // The example's parties are producers and consumers only.
+        ItemType::Consumer | ItemType::Prosumer => Command::Usage(reading),
     })
 }
 
@@ -221,7 +222,10 @@ impl Grid {
         let secrets = ChannelSecrets::new(&ChannelSeed::generate(), SideKey::generate());
         let credentials =
             ChannelCredentials { root: secrets.root().clone(), side_key: secrets.access().side_key().clone() };
-        let registration = Registration::new(RegistrationId::parse(id)?, kind, None, Some(credentials), EpochMs::now());
+        // As the registry does: its channel claimed at the node, then the registration.
+        let id = RegistrationId::parse(id)?;
+        self.stores.channels.claim(&credentials.root, &id, None).await?;
+        let registration = Registration::new(id, kind, None, Some(credentials), EpochMs::now());
         self.stores.registrations.insert(&registration).await?;
         let client = Arc::new(HttpChannelClient::new(node, reqwest::Client::new()));
         Ok(ChannelWriter::new(secrets, 0, client))

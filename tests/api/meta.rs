@@ -99,7 +99,7 @@ async fn the_openapi_document_states_the_rules_of_every_parameter_and_body() {
     for branch in schemas["RegistrationBody"]["anyOf"].as_array().unwrap() {
         assert_eq!(branch["additionalProperties"], false, "{branch}");
     }
-    assert_eq!(schemas["ItemType"]["enum"], serde_json::json!(["producer", "consumer"]));
+    assert_eq!(schemas["ItemType"]["enum"], serde_json::json!(["producer", "consumer", "prosumer"]));
     assert_eq!(schemas["BatchGetBody"]["properties"]["addresses"]["maxItems"], 100);
 }
 

@@ -30,7 +30,7 @@ async fn malformed_registration_bodies_are_refused_with_what_was_wrong() {
     let root = root.as_str();
     let cases = [
         (json!({}), "itemType"),
-        (json!({"itemType": "prosumer"}), "itemType must be \"producer\" or \"consumer\""),
+        (json!({"itemType": "battery"}), "itemType must be \"producer\", \"consumer\" or \"prosumer\""),
         (json!({"itemType": 5}), "invalid type"),
         (json!({"itemType": "producer", "root": root}), "root and sideKey must be given together"),
         (json!({"itemType": "producer", "sideKey": SIDE_KEY}), "root and sideKey must be given together"),

@@ -30,6 +30,28 @@ async fn a_consumer_gets_a_return_channel_whose_hello_it_can_read() {
     assert!(read.at_end && read.rejected.is_empty());
 }
 
+/// A prosumer (DESIGN.md §4) registers with its own channel, like a producer, and is
+/// billed on a return channel, like a consumer; on both stores.
+async fn a_prosumer_registers_its_channel_and_gets_a_return_channel(grid: TestGrid) {
+    let home = crate::channel_of("prosumer-0001");
+    grid.open_channel(&home).await;
+    let body =
+        json!({"itemType": "prosumer", "root": home.root().as_str(), "sideKey": home.access().side_key().expose()});
+    let reply = grid.put("/registration/prosumer-0001", &body).await.expect(201);
+    assert_eq!(reply.message(), "prosumer prosumer-0001 registered");
+    assert_eq!(names(&grid.read(&return_channel(&reply), 0, 10).await), ["hello"]);
+}
+
+#[tokio::test]
+async fn on_the_embedded_store_a_prosumer_registers_its_channel_and_gets_a_return_channel() {
+    a_prosumer_registers_its_channel_and_gets_a_return_channel(TestGrid::start().await).await;
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_prosumer_registers_its_channel_and_gets_a_return_channel() {
+    a_prosumer_registers_its_channel_and_gets_a_return_channel(TestGrid::start_on_moto(&[]).await).await;
+}
+
 #[tokio::test]
 async fn a_consumer_that_updates_itself_gets_the_same_return_channel_back() {
     let grid = TestGrid::start().await;

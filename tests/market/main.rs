@@ -162,7 +162,12 @@ async fn trading_for_three_periods_bills_every_consumer_and_balances(grid: TestG
 
     let settled = grid.settler().run(now).await.unwrap();
     let trading: Vec<_> = settled.iter().filter(|r| r.revenue.get() > 0 || r.produced.get() > 0).collect();
-    let want = expected(first, &producers, &consumers, &grid.config.market.policy);
+    let want = expected(
+        first,
+        &producers,
+        &consumers,
+        &grid.config.market.policy_at(grid_core::market::PeriodStart::parse(first).unwrap()),
+    );
     assert_eq!(trading.len(), 3, "{settled:?}");
     for ((record, expected), period) in trading.iter().zip(&want).zip([first, first + LENGTH_MS, first + 2 * LENGTH_MS])
     {
@@ -298,7 +303,12 @@ async fn settlement_run_twice_at_once_settles_each_period_once() {
     periods.sort();
     periods.dedup();
     assert_eq!(periods.len(), count, "a period was settled twice");
-    let want = expected(first, &producers, &consumers, &grid.config.market.policy);
+    let want = expected(
+        first,
+        &producers,
+        &consumers,
+        &grid.config.market.policy_at(grid_core::market::PeriodStart::parse(first).unwrap()),
+    );
     for consumer in &consumers {
         let billed: u64 =
             want.iter().flat_map(charges).filter(|(id, _)| *id == consumer.id).map(|(_, charge)| charge).sum();
@@ -833,7 +843,12 @@ where
 /// settled once with the expected figures, accounts holding exactly the periods' sums
 /// and balancing, and every consumer's latest payment request stating its whole debt.
 async fn assert_books_exact(grid: &TestGrid, first: u64, producers: &[Party], consumers: &[Party], cut: &str) {
-    let want = expected(first, producers, consumers, &grid.config.market.policy);
+    let want = expected(
+        first,
+        producers,
+        consumers,
+        &grid.config.market.policy_at(grid_core::market::PeriodStart::parse(first).unwrap()),
+    );
     let periods = [first, first + LENGTH_MS, first + 2 * LENGTH_MS];
     let mut stored = 0;
     for period in (0..6).map(|i| first + i * LENGTH_MS) {

@@ -255,8 +255,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             Scenario::Shortage => "a shortage of",
             Scenario::Surplus => "a surplus of",
         },
-        config.market.policy.strategy,
-        config.market.policy.cap.get(),
+        config.market.rules.strategy,
+        config.market.tariff.cap.highest().get(),
     );
     say!("grid at {base}, development ledger at {ledger_url}, data in {}\n", data_dir.display());
 
@@ -302,9 +302,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let mut summary = summarize(&stores, &producers, &consumers, &ledger_url, &http, start, end, period_ms).await?;
-    (summary.scenario, summary.price_cap) = (args.scenario, config.market.policy.cap.get());
-    let fee = config.market.policy.fee.get();
-    let pricing = match config.market.policy.strategy {
+    (summary.scenario, summary.price_cap) = (args.scenario, config.market.tariff.cap.highest().get());
+    let fee = config.market.rules.fee.get();
+    let pricing = match config.market.rules.strategy {
         grid_core::market::ConsensusStrategy::Clearing => {
             "matched the cheapest offers first and priced the energy at the ask of the last one it needed"
         }
@@ -324,7 +324,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
          checked each payment there, then paid each producer, for each period, to the address it named in \
          that period. The figures come from the grid's books and from the ledger.",
         human(slot_ms / 1000),
-        config.market.policy.cap.get(),
+        config.market.tariff.cap.highest().get(),
         if fee % 100 == 0 { format!("{}", fee / 100) } else { format!("{}.{:02}", fee / 100, fee % 100) },
     );
     say!("{}\n", wrap(&story, 96));

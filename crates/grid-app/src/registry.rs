@@ -190,7 +190,7 @@ impl Registry {
                 self.claim(&request.id, &channel.root).await?;
             }
             let mut created = Registration::new(request.id, request.item_type, request.name, request.channel, now);
-            if created.item_type == ItemType::Consumer {
+            if created.item_type.buys() {
                 created.return_channel = Some(self.open_return_channel().await?);
             }
             // Owned from the first request: with neither channel, the grid makes the key.
@@ -223,7 +223,7 @@ impl Registry {
             updated.channel = Some(channel);
             updated.cursor = ChannelCursor::default();
         }
-        if updated.item_type == ItemType::Consumer && updated.return_channel.is_none() {
+        if updated.item_type.buys() && updated.return_channel.is_none() {
             updated.return_channel = Some(self.open_return_channel().await?);
         }
         updated.updated = now;

@@ -43,6 +43,7 @@ fn settlement(c: &mut Criterion) {
         strategy: ConsensusStrategy::Clearing,
         fee: FeeBps::DEFAULT,
         cap: Price::parse(1000).unwrap(),
+        feed_in: Price::ZERO,
         default_price: Price::parse(100).unwrap(),
     };
     let mut group = c.benchmark_group("settle");

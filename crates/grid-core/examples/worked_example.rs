@@ -23,6 +23,7 @@ fn main() {
         strategy: ConsensusStrategy::Clearing,
         fee: FeeBps::DEFAULT,
         cap: price(1000),
+        feed_in: price(0),
         default_price: price(100),
     };
     let periods: [Period; 3] = [

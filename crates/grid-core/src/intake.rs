@@ -54,11 +54,11 @@ pub enum Verdict {
     Store {
         kind: ReadingKind,
         reading: Reading,
-        /// A producer's offer: its price and where it is paid.
+        /// An output's ask and where it is paid; a usage's bid (`consumerPrice`), if any.
         price: Option<Price>,
         payment_address: Option<PaymentAddress>,
     },
-    /// A consumer says ledger batch `batch_id` paid `amount` of its bill.
+    /// A buyer says ledger batch `batch_id` paid `amount` of its bill.
     Claim { batch_id: BatchId, amount: Iota },
     /// Refused: kept as a rejection for the operator, counted under `reason`.
     Reject { reason: RejectReason, message: String },
@@ -99,11 +99,14 @@ pub fn judge(item_type: ItemType, command: &Command, now: EpochMs) -> Verdict {
     let (kind, reading, price, payment_address) = match (item_type, command) {
         (_, Command::Hello) => return Verdict::Pass,
         (_, Command::Goodbye) => return Verdict::Close,
-        (ItemType::Producer, Command::ProducerOutput { reading, price, payment_address }) => {
+        (ItemType::Producer | ItemType::Prosumer, Command::ProducerOutput { reading, price, payment_address }) => {
             (ReadingKind::Output, reading, Some(*price), Some(payment_address.clone()))
         }
-        (ItemType::Consumer, Command::Usage(reading)) => (ReadingKind::Usage, reading, None, None),
-        (ItemType::Consumer, Command::Payment { batch_id, amount }) => {
+        (ItemType::Consumer | ItemType::Prosumer, Command::Usage(reading)) => (ReadingKind::Usage, reading, None, None),
+        (ItemType::Consumer | ItemType::Prosumer, Command::PricedUsage { reading, bid }) => {
+            (ReadingKind::Usage, reading, Some(*bid), None)
+        }
+        (ItemType::Consumer | ItemType::Prosumer, Command::Payment { batch_id, amount }) => {
             return Verdict::Claim { batch_id: batch_id.clone(), amount: *amount };
         }
         (_, Command::SourceOutput(_)) => {
@@ -176,6 +179,28 @@ mod tests {
     }
 
     #[test]
+    fn a_prosumer_offers_uses_bids_and_pays() {
+        let now = at(NOW);
+        assert!(matches!(
+            judge(ItemType::Prosumer, &offer(NOW), now),
+            Verdict::Store { kind: ReadingKind::Output, .. }
+        ));
+        let bid = Command::PricedUsage { reading: reading(NOW), bid: Price::parse(90).unwrap() };
+        assert_eq!(
+            judge(ItemType::Prosumer, &bid, now),
+            Verdict::Store {
+                kind: ReadingKind::Usage,
+                reading: reading(NOW),
+                price: Some(Price::parse(90).unwrap()),
+                payment_address: None,
+            }
+        );
+        assert!(matches!(judge(ItemType::Consumer, &bid, now), Verdict::Store { kind: ReadingKind::Usage, .. }));
+        let payment = Command::Payment { batch_id: BatchId::parse("pay-1").unwrap(), amount: Iota::new(7) };
+        assert!(matches!(judge(ItemType::Prosumer, &payment, now), Verdict::Claim { .. }));
+    }
+
+    #[test]
     fn a_period_takes_so_many_readings_and_an_older_one_counts_against_the_newest() {
         let mut tally = ReadingTally::default();
         for _ in 0..MAX_READINGS_PER_PERIOD {
@@ -192,7 +217,7 @@ mod tests {
 
     #[test]
     fn hello_passes_and_goodbye_closes_whoever_sends_them() {
-        for item_type in [ItemType::Producer, ItemType::Consumer] {
+        for item_type in ItemType::ALL {
             assert_eq!(judge(item_type, &Command::Hello, at(NOW)), Verdict::Pass);
             assert_eq!(judge(item_type, &Command::Goodbye, at(NOW)), Verdict::Close);
         }
@@ -209,7 +234,9 @@ mod tests {
         };
         for (item_type, command) in [
             (ItemType::Producer, Command::Usage(reading(NOW))),
+            (ItemType::Producer, Command::PricedUsage { reading: reading(NOW), bid: Price::parse(90).unwrap() }),
             (ItemType::Producer, payment.clone()),
+            (ItemType::Prosumer, bill.clone()),
             (ItemType::Consumer, offer(NOW)),
             (ItemType::Consumer, bill.clone()),
             (ItemType::Producer, bill),

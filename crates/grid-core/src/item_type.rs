@@ -1,30 +1,38 @@
-//! Whether a registered entity produces energy or consumes it.
+//! Whether a registered entity produces energy, uses it, or both (a prosumer).
 
 use std::fmt;
 
 /// The value given for `itemType` is not one the grid knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("itemType must be \"producer\" or \"consumer\"")]
+#[error("itemType must be \"producer\", \"consumer\" or \"prosumer\"")]
 pub struct ItemTypeError;
 
-/// What a registration is: the grid reads a producer's output and a consumer's usage.
+/// What a registration is: the grid reads a producer's output, a consumer's usage, and
+/// both from a prosumer (a home producing behind its own meter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemType {
     Producer,
     Consumer,
+    Prosumer,
 }
 
 impl ItemType {
-    pub const ALL: [ItemType; 2] = [Self::Producer, Self::Consumer];
+    pub const ALL: [ItemType; 3] = [Self::Producer, Self::Consumer, Self::Prosumer];
 
-    /// Parses the wire form (`"producer"` / `"consumer"`, exactly).
+    /// Parses the wire form (`"producer"`, `"consumer"`, `"prosumer"`, exactly).
     pub fn parse(value: &str) -> Result<Self, ItemTypeError> {
-        match value {
-            "producer" => Ok(Self::Producer),
-            "consumer" => Ok(Self::Consumer),
-            _ => Err(ItemTypeError),
-        }
+        Self::ALL.into_iter().find(|t| t.as_str() == value).ok_or(ItemTypeError)
+    }
+
+    /// It sends output (and is paid for what it sells).
+    pub fn sells(self) -> bool {
+        matches!(self, Self::Producer | Self::Prosumer)
+    }
+
+    /// It sends usage (and is billed, on a return channel the grid opens for it).
+    pub fn buys(self) -> bool {
+        matches!(self, Self::Consumer | Self::Prosumer)
     }
 
     /// The wire form.
@@ -32,6 +40,7 @@ impl ItemType {
         match self {
             Self::Producer => "producer",
             Self::Consumer => "consumer",
+            Self::Prosumer => "prosumer",
         }
     }
 }
@@ -53,15 +62,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_item_types_round_trip() {
-        for t in [ItemType::Producer, ItemType::Consumer] {
+    fn every_item_type_round_trips() {
+        for t in ItemType::ALL {
             assert_eq!(ItemType::parse(t.as_str()), Ok(t));
         }
     }
 
     #[test]
     fn other_item_types_are_refused() {
-        for bad in ["", "Producer", "CONSUMER", "prosumer", "producer ", "producer\0"] {
+        for bad in ["", "Producer", "CONSUMER", "Prosumer", "producer ", "producer\0"] {
             assert_eq!(ItemType::parse(bad), Err(ItemTypeError), "{bad:?}");
         }
     }

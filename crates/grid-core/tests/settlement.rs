@@ -17,7 +17,7 @@ fn price(p: u64) -> Price {
 }
 
 fn policy(strategy: ConsensusStrategy) -> SettlementPolicy {
-    SettlementPolicy { strategy, fee: FeeBps::DEFAULT, cap: price(1000), default_price: price(100) }
+    SettlementPolicy { strategy, fee: FeeBps::DEFAULT, cap: price(1000), feed_in: price(0), default_price: price(100) }
 }
 
 /// Producers A (2 kWh at 100) and B (1 kWh at 130); consumers X (1.5 kWh) and Y (1.234 kWh).
@@ -392,6 +392,7 @@ fn any_policy() -> impl Strategy<Value = SettlementPolicy> {
             strategy,
             fee: FeeBps::new(bps).unwrap(),
             cap: price(cap),
+            feed_in: price(cap / 3),
             default_price: price(default),
         })
 }
@@ -549,5 +550,255 @@ proptest! {
             if seen_short { prop_assert_eq!(got, 0, "a newer entitlement was paid before an older one"); }
             if got < owed { seen_short = true; }
         }
+    }
+}
+
+/// A community under a tariff of 120 (cap) and 40 (feed-in): producer A (2 kWh at 100);
+/// prosumer H (makes 1.5 kWh at 90, uses 0.5); prosumer K (makes 0.2 kWh at 80, uses
+/// 1.2, no bid); consumers X (1.5 kWh, bids 110) and Y (1 kWh, bids 95).
+fn community() -> PeriodTotals {
+    let mut t = PeriodTotals::default();
+    t.add_output(id("producer-a"), Wh::new(2000), price(100)).unwrap();
+    t.add_output(id("prosumer-h"), Wh::new(1500), price(90)).unwrap();
+    t.add_usage(id("prosumer-h"), Wh::new(500)).unwrap();
+    t.add_output(id("prosumer-k"), Wh::new(200), price(80)).unwrap();
+    t.add_usage(id("prosumer-k"), Wh::new(1200)).unwrap();
+    t.add_bid(id("consumer-x"), Wh::new(1500), Some(price(110))).unwrap();
+    t.add_bid(id("consumer-y"), Wh::new(1000), Some(price(95))).unwrap();
+    t.set_kind(id("prosumer-h"), grid_core::ItemType::Prosumer);
+    t
+}
+
+fn tariff(strategy: ConsensusStrategy) -> SettlementPolicy {
+    SettlementPolicy { strategy, fee: FeeBps::DEFAULT, cap: price(120), feed_in: price(40), default_price: price(100) }
+}
+
+#[test]
+fn a_community_clears_two_sided_with_prosumers_netted_behind_their_meters() {
+    // H uses 500 of its 1500 and sells 1000 at 90; K uses its 200 and buys 1000 at the
+    // cap (no bid). Offers H 90, A 100; levels K 120, X 110, Y 95. H's 1000 meet K's;
+    // A meets X's 1500; A's last 500 (100) is above Y's 95: M = 2500, P = 100.
+    // K: (1000·100 + 500)/1000 = 100, X 150, Y 0; R = 250, F = 50, 200 by 1000 : 1500.
+    let s = settle(&community(), None, &tariff(ConsensusStrategy::Clearing)).unwrap();
+    assert_eq!(s.price, price(100));
+    let sellers: Vec<(&str, u64, u64, u64, u64, u64, i64)> = s
+        .producers
+        .iter()
+        .map(|p| {
+            (
+                p.id.as_str(),
+                p.self_consumed.get(),
+                p.offered.get(),
+                p.matched.get(),
+                p.exported.get(),
+                p.allocation.get(),
+                p.gain,
+            )
+        })
+        .collect();
+    assert_eq!(
+        sellers,
+        [
+            ("producer-a", 0, 2000, 1500, 500, 120, 60),
+            ("prosumer-h", 500, 1000, 1000, 0, 80, 40),
+            ("prosumer-k", 200, 0, 0, 0, 0, 0),
+        ]
+    );
+    // (id, self-consumed, demand, bid, local, imported, charge, savings)
+    type Buyer<'a> = (&'a str, u64, u64, Option<u64>, u64, u64, u64, u64);
+    let buyers: Vec<Buyer> = s
+        .consumers
+        .iter()
+        .map(|c| {
+            (
+                c.id.as_str(),
+                c.self_consumed.get(),
+                c.demand.get(),
+                c.bid.map(Price::get),
+                c.local.get(),
+                c.imported.get(),
+                c.charge.get(),
+                c.savings.get(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        buyers,
+        [
+            ("consumer-x", 0, 1500, Some(110), 1500, 0, 150, 30),
+            ("consumer-y", 0, 1000, Some(95), 0, 1000, 0, 0),
+            ("prosumer-h", 500, 0, Some(120), 0, 0, 0, 0),
+            ("prosumer-k", 200, 1000, Some(120), 1000, 0, 100, 20),
+        ]
+    );
+    let totals =
+        (s.produced.get(), s.used.get(), s.self_consumed.get(), s.offered.get(), s.admitted.get(), s.demand.get());
+    assert_eq!(totals, (3700, 4200, 700, 3000, 3000, 3500));
+    assert_eq!((s.matched.get(), s.imported.get(), s.exported.get()), (2500, 1000, 500));
+    assert_eq!((s.revenue.get(), s.fee.get(), s.unallocated.get()), (250, 50, 0));
+    // (700 + 2500) / 4200 and / 3700.
+    assert_eq!((s.self_sufficiency_bps, s.self_consumption_bps), (7619, 8648));
+    assert_eq!((s.savings.get(), s.gains, s.cap, s.feed_in), (50, 100, price(120), price(40)));
+    assert_eq!(s.producers[1].kind, Some(grid_core::ItemType::Prosumer));
+    assert_eq!(s.producers[0].kind, None, "not said");
+    // One account entry each; a prosumer's carries what it was billed and is entitled to.
+    let entries = s.account_entries().unwrap();
+    let entries: Vec<(&str, u64, u64, u64, u64)> = entries
+        .iter()
+        .map(|e| (e.registration.as_str(), e.billed.get(), e.entitled.get(), e.energy.get(), e.matched.get()))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("consumer-x", 150, 0, 1500, 1500),
+            ("consumer-y", 0, 0, 1000, 0),
+            ("producer-a", 0, 120, 2000, 1500),
+            ("prosumer-h", 0, 80, 2000, 1000),
+            ("prosumer-k", 100, 0, 1400, 1000),
+        ]
+    );
+}
+
+#[test]
+fn the_one_sided_strategies_trade_the_net_amounts_and_ignore_bids() {
+    // S = 3000 (A 2000, H 1000), D = 3500: M = 3000. Weighted: A's worth 200,000, H's
+    // 135,000 · 1000/1500 = 90,000; P = 290,000 / 3000 = 96. By demand 1000 : 1500 : 1000
+    // of 3000: 857 r 500, 1285 r 2500, 857 r 500; the one left to X.
+    let s = settle(&community(), None, &tariff(ConsensusStrategy::Weighted)).unwrap();
+    assert_eq!(s.price, price(96));
+    assert_eq!(matched(&s), [2000, 1000, 0]);
+    assert_eq!(local(&s), [1286, 857, 0, 857]);
+}
+
+#[test]
+fn a_bid_counts_readings_without_a_price_at_the_cap_and_never_exceeds_it() {
+    let mut t = PeriodTotals::default();
+    t.add_output(id("producer-a"), Wh::new(5000), price(100)).unwrap();
+    t.add_bid(id("consumer-x"), Wh::new(1000), Some(price(80))).unwrap();
+    t.add_usage(id("consumer-x"), Wh::new(1000)).unwrap();
+    t.add_bid(id("consumer-y"), Wh::new(1000), Some(price(5000))).unwrap();
+    let s = settle(&t, None, &tariff(ConsensusStrategy::Clearing)).unwrap();
+    // X: (80,000 + 1000 · 120) / 2000 = 100; Y: 5000, above the cap, bids 120.
+    assert_eq!(s.consumers.iter().map(|c| c.bid.map(Price::get)).collect::<Vec<_>>(), [Some(100), Some(120)]);
+    assert_eq!(local(&s), [2000, 1000], "both at or above A's 100");
+    // A buyer bidding under every ask buys nothing locally, and nothing trades for it.
+    let mut t = PeriodTotals::default();
+    t.add_output(id("producer-a"), Wh::new(5000), price(100)).unwrap();
+    t.add_bid(id("consumer-x"), Wh::new(1000), Some(price(99))).unwrap();
+    let s = settle(&t, Some(price(70)), &tariff(ConsensusStrategy::Clearing)).unwrap();
+    assert_eq!(
+        (s.matched, s.revenue, s.price, s.price_source),
+        (Wh::ZERO, Iota::ZERO, price(70), PriceSource::Previous)
+    );
+}
+
+#[test]
+fn a_prosumer_that_uses_all_it_makes_trades_nothing_and_pays_no_fee() {
+    let mut t = PeriodTotals::default();
+    t.add_output(id("prosumer-h"), Wh::new(800), price(90)).unwrap();
+    t.add_usage(id("prosumer-h"), Wh::new(800)).unwrap();
+    t.add_usage(id("consumer-x"), Wh::new(1000)).unwrap();
+    let s = settle(&t, None, &tariff(ConsensusStrategy::Clearing)).unwrap();
+    assert_eq!((s.matched, s.revenue, s.fee, s.self_consumed), (Wh::ZERO, Iota::ZERO, Iota::ZERO, Wh::new(800)));
+    assert_eq!((s.self_sufficiency_bps, s.self_consumption_bps), (4444, 10_000));
+}
+
+/// A community's period: parties that may both produce and use, bids on some readings.
+type Community = Vec<(RegistrationId, u64, u64, u64, Option<u64>)>;
+
+fn community_period() -> impl Strategy<Value = Community> {
+    let wh = prop_oneof![0u64..=5_000, 0u64..=1_000_000_000];
+    let ask = prop_oneof![0u64..=2_000, 0u64..=Price::MAX];
+    let bid = prop::option::of(prop_oneof![0u64..=2_000, 0u64..=Price::MAX]);
+    prop::collection::vec((registration("party"), wh.clone(), ask, wh, bid), 0..16)
+}
+
+fn community_totals(parties: &Community) -> PeriodTotals {
+    let mut t = PeriodTotals::default();
+    for (party, output, ask, usage, bid) in parties {
+        if *output > 0 || usage % 3 == 0 {
+            t.add_output(party.clone(), Wh::new(*output), price(*ask)).unwrap();
+        }
+        if *usage > 0 || output % 3 == 0 {
+            t.add_bid(party.clone(), Wh::new(*usage), bid.map(price)).unwrap();
+        }
+    }
+    t
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn in_a_community_every_wh_is_counted_once_and_every_iota_accounted_for(
+        parties in community_period(), policy in any_policy(), last in prop::option::of(0u64..1_000_000),
+    ) {
+        let s = settle(&community_totals(&parties), last.map(price), &policy).unwrap();
+        let m = u128::from(s.matched.get());
+        // Σ local = Σ matched = M; offered − M = Σ exported; demand − M = Σ imported.
+        prop_assert_eq!(sum(s.consumers.iter().map(|c| c.local.get())), m);
+        prop_assert_eq!(sum(s.producers.iter().map(|p| p.matched.get())), m);
+        prop_assert_eq!(sum(s.producers.iter().map(|p| p.exported.get())), u128::from(s.offered.get()) - m);
+        prop_assert_eq!(sum(s.consumers.iter().map(|c| c.imported.get())), u128::from(s.demand.get()) - m);
+        // Self-consumption is counted once, alike in both lists, and never traded.
+        prop_assert_eq!(sum(s.producers.iter().map(|p| p.self_consumed.get())), u128::from(s.self_consumed.get()));
+        prop_assert_eq!(sum(s.consumers.iter().map(|c| c.self_consumed.get())), u128::from(s.self_consumed.get()));
+        prop_assert_eq!(u128::from(s.produced.get()), u128::from(s.self_consumed.get()) + u128::from(s.offered.get()));
+        prop_assert_eq!(u128::from(s.used.get()), u128::from(s.self_consumed.get()) + u128::from(s.demand.get()));
+        for p in &s.producers {
+            prop_assert_eq!(p.offered.get(), p.produced.get() - p.self_consumed.get());
+            prop_assert!(p.matched <= p.admitted && p.admitted <= p.offered);
+        }
+        for c in &s.consumers {
+            prop_assert_eq!(c.demand.get(), c.used.get() - c.self_consumed.get());
+            prop_assert_eq!(c.imported.get(), c.demand.get() - c.local.get());
+            prop_assert!(c.bid.is_none_or(|bid| bid <= policy.cap));
+            // Nobody pays more than its utility would.
+            prop_assert!(u128::from(c.charge.get()) <= (u128::from(c.local.get()) * u128::from(policy.cap.get())).div_ceil(1000));
+            prop_assert_eq!(
+                u128::from(c.savings.get()) + u128::from(c.charge.get()),
+                (u128::from(c.local.get()) * u128::from(policy.cap.get()) + 500) / 1000
+            );
+        }
+        // Money: Σ alloc + F + unallocated = R = Σ charges; gains and savings add up.
+        let allocated = sum(s.producers.iter().map(|p| p.allocation.get()));
+        prop_assert_eq!(allocated + u128::from(s.fee.get()) + u128::from(s.unallocated.get()), u128::from(s.revenue.get()));
+        prop_assert_eq!(u128::from(s.revenue.get()), sum(s.consumers.iter().map(|c| c.charge.get())));
+        prop_assert_eq!(sum(s.consumers.iter().map(|c| c.savings.get())), u128::from(s.savings.get()));
+        prop_assert_eq!(s.producers.iter().map(|p| i128::from(p.gain)).sum::<i128>(), i128::from(s.gains));
+        // The headline figures.
+        let own = u128::from(s.self_consumed.get()) + m;
+        let bps = |whole: u64| (own * 10_000).checked_div(u128::from(whole)).unwrap_or(0);
+        prop_assert_eq!(u128::from(s.self_sufficiency_bps), bps(s.used.get()));
+        prop_assert_eq!(u128::from(s.self_consumption_bps), bps(s.produced.get()));
+        prop_assert!(s.self_sufficiency_bps <= 10_000 && s.self_consumption_bps <= 10_000);
+        // Two-sided clearing: every traded buyer's bid ≥ P ≥ every traded seller's ask.
+        if policy.strategy == ConsensusStrategy::Clearing && s.matched > Wh::ZERO {
+            for c in s.consumers.iter().filter(|c| c.local > Wh::ZERO) {
+                prop_assert!(c.bid.unwrap() >= s.price, "{} bids {:?} below {}", c.id, c.bid, s.price);
+            }
+            for p in s.producers.iter().filter(|p| p.matched > Wh::ZERO) {
+                prop_assert!(p.ask.unwrap() <= s.price);
+            }
+        }
+    }
+
+    #[test]
+    fn without_prosumers_or_bids_a_period_settles_as_it_always_did(
+        (outputs, usages) in period(), policy in any_policy(),
+    ) {
+        // A bid at the cap is what no bid means: the two settle alike.
+        let mut with_bids = PeriodTotals::default();
+        for (producer, wh, ask) in &outputs {
+            with_bids.add_output(producer.clone(), Wh::new(*wh), price(*ask)).unwrap();
+        }
+        for (consumer, wh) in &usages {
+            with_bids.add_bid(consumer.clone(), Wh::new(*wh), Some(policy.cap)).unwrap();
+        }
+        let plain = settle(&totals(&outputs, &usages), None, &policy).unwrap();
+        prop_assert_eq!(settle(&with_bids, None, &policy).unwrap(), plain.clone());
+        prop_assert_eq!(plain.self_consumed, Wh::ZERO);
+        prop_assert_eq!(plain.offered, plain.produced);
+        prop_assert_eq!(plain.demand, plain.used);
     }
 }

@@ -60,6 +60,7 @@ fn pure(producers: usize, consumers: usize) -> f64 {
         strategy: ConsensusStrategy::Clearing,
         fee: FeeBps::DEFAULT,
         cap: Price::parse(1000).expect("a small price"),
+        feed_in: Price::ZERO,
         default_price: Price::parse(100).expect("a small price"),
     };
     let settlement = settle(&totals, None, &policy).unwrap();

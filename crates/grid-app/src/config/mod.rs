@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use grid_core::channel::UnclaimedChannels;
 use grid_core::ledger::Dialect;
-use grid_core::market::{ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, SettlementPolicy};
+use grid_core::market::{
+    ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, PriceSchedule, SettlementPolicy, SettlementRules, Tariff,
+    TariffZone,
+};
 use grid_core::{AccountKey, Iota, PaymentAddress, Price, QuotaError, StorageQuota};
 use grid_store::StoreBackend;
 
@@ -113,9 +116,12 @@ pub struct MarketConfig {
     pub period: PeriodLength,
     /// `SETTLEMENT_GRACE_SECS` (default 120): how long after its end a period settles.
     pub grace_secs: u64,
-    /// `GRID_FEE_BPS`, `CONSENSUS_STRATEGY`, `PRICE_CAP`, `DEFAULT_PRICE` (defaults 2000,
-    /// clearing, 1000 and 100 IOTA/kWh).
-    pub policy: SettlementPolicy,
+    /// `GRID_FEE_BPS`, `CONSENSUS_STRATEGY`, `DEFAULT_PRICE` (defaults 2000, clearing and
+    /// 100 IOTA/kWh).
+    pub rules: SettlementRules,
+    /// `PRICE_CAP` and `FEED_IN_PRICE` (each a number or a day schedule; defaults 1000
+    /// and 0 IOTA/kWh), read in `TARIFF_TIMEZONE` (default UTC).
+    pub tariff: Tariff,
     /// `MIN_PAYOUT` (default 1 IOTA): smaller payouts wait for the next run.
     pub min_payout: Iota,
     /// `POLL_INTERVAL_SECS` (default 5): how often `serve` sweeps for unread channels
@@ -182,6 +188,8 @@ impl GridConfig {
         "GRID_FEE_BPS",
         "CONSENSUS_STRATEGY",
         "PRICE_CAP",
+        "FEED_IN_PRICE",
+        "TARIFF_TIMEZONE",
         "DEFAULT_PRICE",
         "MIN_PAYOUT",
         "POLL_INTERVAL_SECS",
@@ -202,6 +210,7 @@ impl GridConfig {
         "PORTAL_TOKEN",
         "PORTAL_TOKEN_PARAMETER",
         "GRID_OPEN_STORAGE",
+        "GRID_UNCLAIMED_CHANNELS_PER_DAY",
         "GRID_STORAGE_QUOTA_ITEMS",
         "GRID_STORAGE_QUOTA_BYTES",
         "GRID_WRITE_RATE_PER_CLIENT",
@@ -378,6 +387,12 @@ impl GridConfig {
 }
 
 impl MarketConfig {
+    /// How the period starting at `start` is settled: the rules, under the tariff in
+    /// force then.
+    pub fn policy_at(&self, start: PeriodStart) -> SettlementPolicy {
+        self.rules.with(self.tariff.at(start.time()))
+    }
+
     fn from_vars<'a>(get: &impl Fn(&str) -> Option<&'a str>, store: &StoreBackend) -> Result<Self, ConfigError> {
         let period_secs = parse(get("SETTLEMENT_PERIOD_SECS"), "SETTLEMENT_PERIOD_SECS", 900)?;
         let period = PeriodLength::from_secs(period_secs)
@@ -388,6 +403,13 @@ impl MarketConfig {
             None => ConsensusStrategy::default(),
             Some(raw) => {
                 ConsensusStrategy::parse(raw).map_err(|e| invalid("CONSENSUS_STRATEGY", raw, &e.to_string()))?
+            }
+        };
+        // A number or a day schedule; a bad one stops the process at start, named.
+        let schedule = |variable: &'static str, default: u64| -> Result<PriceSchedule, ConfigError> {
+            match get(variable) {
+                None => Ok(PriceSchedule::flat(Price::parse(default).expect("a default price is within bounds"))),
+                Some(text) => PriceSchedule::parse(text).map_err(|e| ConfigError { variable, reason: e.to_string() }),
             }
         };
         let price = |variable: &'static str, default: u64| -> Result<Price, ConfigError> {
@@ -406,11 +428,15 @@ impl MarketConfig {
                 "SETTLEMENT_GRACE_SECS",
                 0..=86_400,
             )?,
-            policy: SettlementPolicy {
-                strategy,
-                fee,
-                cap: price("PRICE_CAP", 1000)?,
-                default_price: price("DEFAULT_PRICE", 100)?,
+            rules: SettlementRules { strategy, fee, default_price: price("DEFAULT_PRICE", 100)? },
+            tariff: Tariff {
+                cap: schedule("PRICE_CAP", 1000)?,
+                feed_in: schedule("FEED_IN_PRICE", 0)?,
+                zone: match get("TARIFF_TIMEZONE") {
+                    None => TariffZone::utc(),
+                    Some(name) => TariffZone::parse(name)
+                        .map_err(|e| ConfigError { variable: "TARIFF_TIMEZONE", reason: e.to_string() })?,
+                },
             },
             min_payout: Iota::new(parse(get("MIN_PAYOUT"), "MIN_PAYOUT", 1)?),
             poll_interval: Duration::from_secs(poll_interval),
@@ -545,12 +571,12 @@ mod tests {
                 market: MarketConfig {
                     period: PeriodLength::from_secs(900).unwrap(),
                     grace_secs: 120,
-                    policy: SettlementPolicy {
+                    rules: SettlementRules {
                         strategy: ConsensusStrategy::Clearing,
                         fee: FeeBps::new(2000).unwrap(),
-                        cap: Price::parse(1000).unwrap(),
                         default_price: Price::parse(100).unwrap(),
                     },
+                    tariff: Tariff::flat(Price::parse(1000).unwrap(), Price::ZERO),
                     min_payout: Iota::new(1),
                     poll_interval: Duration::from_secs(5),
                     full_sweep: Duration::from_secs(3_600),
@@ -611,8 +637,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.market.period.secs(), 300);
-        assert_eq!(config.market.policy.fee.get(), 150);
-        assert_eq!(config.market.policy.strategy, ConsensusStrategy::Median);
+        assert_eq!(config.market.rules.fee.get(), 150);
+        assert_eq!(config.market.rules.strategy, ConsensusStrategy::Median);
         let start = PeriodStart::parse(1_795_860_000_000).unwrap();
         assert_eq!(config.market.payment_address(start).as_str(), "operator-7-5986200");
         for (name, value) in [

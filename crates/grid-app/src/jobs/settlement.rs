@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use grid_client::channels::{Attached, ChannelClient, ChannelError, ChannelWriter};
-use grid_core::books::AccountEntry;
 use grid_core::channel::{ChannelSecrets, Command, Envelope, EnvelopeError, MessageAddress, random_nonce};
 use grid_core::market::{
-    ConsumerOutcome, Period, PeriodReport, PeriodStart, PeriodTotals, SettlementError, SettlementRecord, settle,
+    ConsumerOutcome, Period, PeriodReport, PeriodStart, PeriodTotals, ReadingKind, SettlementError, SettlementRecord,
+    settle,
 };
 use grid_core::{EpochMs, Iota, PaymentAddress, Registration, RegistrationId, ReturnChannel};
 use grid_store::{StoreError, Stores};
@@ -143,29 +143,10 @@ impl Settler {
             Some(previous) => self.stores.settlements.get(previous).await?.map(|r| r.price),
             None => None,
         };
-        let settlement = settle(&totals, last_price, &self.market.policy)?;
+        let settlement = settle(&totals, last_price, &self.market.policy_at(period.start()))?;
         let payment_address = self.market.payment_address(period.start());
 
-        let entries: Vec<AccountEntry> = settlement
-            .consumers
-            .iter()
-            .map(|c| AccountEntry {
-                registration: c.id.clone(),
-                billed: c.charge,
-                entitled: Iota::ZERO,
-                energy: c.used,
-                matched: c.local,
-                payment_address: None,
-            })
-            .chain(settlement.producers.iter().map(|p| AccountEntry {
-                registration: p.id.clone(),
-                billed: Iota::ZERO,
-                entitled: p.allocation,
-                energy: p.produced,
-                matched: p.matched,
-                payment_address: p.payment_address.clone(),
-            }))
-            .collect();
+        let entries = settlement.account_entries()?;
         self.stores.accounts.apply(period.start(), &entries, settlement.fee).await?;
         let record = SettlementRecord::of(period.start(), &settlement, payment_address.clone(), now);
         let report = PeriodReport::new(period, settlement, payment_address.clone());
@@ -183,14 +164,20 @@ impl Settler {
         Ok(record)
     }
 
-    /// The period's readings summed per registration (the store sums them), with each
-    /// producer's latest payment address.
+    /// The period's readings summed per registration (the store sums them, by kind and
+    /// price: an output's ask, a usage's bid), with each seller's latest payment address.
     async fn totals(&self, period: Period) -> Result<PeriodTotals, SettlerError> {
         let mut totals = PeriodTotals::default();
         for sum in self.stores.readings.sums(period.start()).await? {
-            match sum.price {
-                Some(price) => totals.add_output(sum.registration.clone(), sum.energy, price)?,
-                None => totals.add_usage(sum.registration.clone(), sum.energy)?,
+            match (sum.kind, sum.price) {
+                (ReadingKind::Output, Some(ask)) => totals.add_output(sum.registration.clone(), sum.energy, ask)?,
+                // The poller stores no output without its ask.
+                (ReadingKind::Output, None) => {
+                    return Err(
+                        StoreError::Corrupt(format!("an output of {} without a price", sum.registration)).into()
+                    );
+                }
+                (ReadingKind::Usage, bid) => totals.add_bid(sum.registration.clone(), sum.energy, bid)?,
             }
             if let Some(address) = sum.payment_address {
                 totals.name_address(sum.registration, sum.latest_start, address);

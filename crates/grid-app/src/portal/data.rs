@@ -602,8 +602,8 @@ impl PortalData {
 
     pub async fn detail(&self, id: &RegistrationId) -> Result<Option<Detail>, StoreError> {
         let Some(r) = self.stores.registrations.get(id).await?.map(|v| v.value) else { return Ok(None) };
-        let producer = if r.item_type == ItemType::Producer { Some(self.producer_row(&r).await?) } else { None };
-        let consumer = if r.item_type == ItemType::Consumer { Some(self.consumer_row(&r).await?) } else { None };
+        let producer = if r.item_type.sells() { Some(self.producer_row(&r).await?) } else { None };
+        let consumer = if r.item_type.buys() { Some(self.consumer_row(&r).await?) } else { None };
         let readings = self
             .stores
             .readings

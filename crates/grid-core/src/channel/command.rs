@@ -29,8 +29,11 @@ pub enum Command {
     SourceOutput(Reading),
     /// Producer → grid: what a producer offers, at `price`, paid to `payment_address`.
     ProducerOutput { reading: Reading, price: Price, payment_address: PaymentAddress },
-    /// Consumer → grid: what a consumer used.
+    /// Consumer (or prosumer) → grid: what it used.
     Usage(Reading),
+    /// The same with the buyer's bid (`consumerPrice`, IOTA/kWh): the most it pays for
+    /// local energy (DESIGN.md §6, "Bids").
+    PricedUsage { reading: Reading, bid: Price },
     /// Grid → consumer: what the consumer owes, for how much energy, payable where.
     PaymentRequest { owed: Iota, usage: Wh, payment_address: PaymentAddress },
     /// Consumer → grid: the ledger batch that paid the consumer's bill.
@@ -60,6 +63,8 @@ pub enum CommandError {
     ZeroPayment,
     #[error("producerPrice: {0}")]
     Price(#[from] PriceError),
+    #[error("consumerPrice: {0}")]
+    Bid(PriceError),
     #[error("a payment of {0} IOTA is more than all the IOTA there are ({max})", max = Iota::SUPPLY)]
     Amount(u64),
 }
@@ -81,6 +86,8 @@ struct Wire {
     #[serde(skip_serializing_if = "Option::is_none")]
     producer_price: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_price: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     owed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     payment_id_or_address: Option<String>,
@@ -99,6 +106,7 @@ impl Wire {
             ("output", self.output.is_some()),
             ("usage", self.usage.is_some()),
             ("producerPrice", self.producer_price.is_some()),
+            ("consumerPrice", self.consumer_price.is_some()),
             ("owed", self.owed.is_some()),
             ("paymentIdOrAddress", self.payment_id_or_address.is_some()),
             ("batchId", self.batch_id.is_some()),
@@ -172,8 +180,16 @@ impl Command {
                 }
             }
             Some("usage") => {
-                wire.only("usage", &["startTime", "endTime", "usage"])?;
-                wire.reading("usage", "usage", wire.usage).map(Self::Usage)
+                wire.only("usage", &["startTime", "endTime", "usage", "consumerPrice"])?;
+                let reading = wire.reading("usage", "usage", wire.usage)?;
+                match wire.consumer_price {
+                    None => Ok(Self::Usage(reading)),
+                    Some(bid) => {
+                        let bid = Price::parse(bid).map_err(CommandError::Bid)?;
+                        bid.check_worth(reading.energy).map_err(CommandError::Bid)?;
+                        Ok(Self::PricedUsage { reading, bid })
+                    }
+                }
             }
             None => Err(need("command", "command")),
             Some("payment-request") => {
@@ -212,7 +228,7 @@ impl Command {
             Self::Hello => "hello",
             Self::Goodbye => "goodbye",
             Self::SourceOutput(_) | Self::ProducerOutput { .. } => "output",
-            Self::Usage(_) => "usage",
+            Self::Usage(_) | Self::PricedUsage { .. } => "usage",
             Self::PaymentRequest { .. } => "payment-request",
             Self::Payment { .. } => "payment",
         }
@@ -240,6 +256,11 @@ impl Command {
             Self::Usage(r) => {
                 times(r);
                 wire.usage = Some(r.energy.kwh());
+            }
+            Self::PricedUsage { reading, bid } => {
+                times(reading);
+                wire.usage = Some(reading.energy.kwh());
+                wire.consumer_price = Some(bid.get());
             }
             Self::PaymentRequest { owed, usage, payment_address } => {
                 wire.owed = Some(owed.get());
@@ -294,6 +315,10 @@ mod tests {
             Ok(Command::Usage(reading(1000, 2000, 2000)))
         );
         assert_eq!(
+            parse(r#"{"command":"usage","startTime":1000,"endTime":2000,"usage":2,"consumerPrice":110}"#),
+            Ok(Command::PricedUsage { reading: reading(1000, 2000, 2000), bid: Price::parse(110).unwrap() })
+        );
+        assert_eq!(
             parse(r#"{"command":"payment-request","owed":90,"usage":0.75,"paymentIdOrAddress":"grid"}"#),
             Ok(Command::PaymentRequest {
                 owed: Iota::new(90),
@@ -321,6 +346,7 @@ mod tests {
             r#"{"command":"hello"}"#,
             r#"{"command":"output","startTime":1,"endTime":2,"output":1.001,"producerPrice":7,"paymentIdOrAddress":"p"}"#,
             r#"{"command":"payment-request","owed":0,"usage":0.0,"paymentIdOrAddress":"g"}"#,
+            r#"{"command":"usage","startTime":1,"endTime":2,"usage":0.5,"consumerPrice":95}"#,
         ] {
             let command = parse(text).unwrap();
             assert_eq!(parse(&command.to_json()).unwrap(), command);
@@ -334,6 +360,15 @@ mod tests {
         type Expectation = fn(&CommandError) -> bool;
         let cases: &[(&str, Expectation)] = &[
             (r#"{"command":"sell-everything"}"#, |e| matches!(e, E::UnknownCommand(c) if c == "sell-everything")),
+            (r#"{"command":"usage","startTime":1,"endTime":2,"usage":1,"consumerPrice":1000000000001}"#, |e| {
+                matches!(e, E::Bid(PriceError::TooHigh(_))) && e.to_string().starts_with("consumerPrice")
+            }),
+            (r#"{"command":"usage","startTime":1,"endTime":2,"usage":1,"consumerPrice":-5}"#, |e| {
+                matches!(e, E::Json(_))
+            }),
+            (r#"{"command":"output","startTime":1,"endTime":2,"output":1,"consumerPrice":5}"#, |e| {
+                matches!(e, E::UnexpectedField { field: "consumerPrice", .. })
+            }),
             (r#"{}"#, |e| matches!(e, E::MissingField { field: "command", .. })),
             (r#"{"command":"usage","startTime":1,"endTime":2}"#, |e| {
                 matches!(e, E::MissingField { field: "usage", .. })

@@ -8,13 +8,15 @@
 //!
 //! # Layout
 //!
-//! - [`settle`] (`settlement.rs`): offers under the cap, matched energy, the price by
-//!   [`ConsensusStrategy`], each party's share, charges, fee and allocations.
+//! - [`settle`] (`settlement.rs`): prosumers netted behind their meters, offers under
+//!   the cap against buyers' bids, the price by [`ConsensusStrategy`], each party's
+//!   share, charges, fee, allocations, and what buyers saved and sellers gained.
 //! - `apportion.rs`: exact largest-remainder sharing, used for energy and money alike.
 //! - `period.rs`, `head.rs`: periods, their starts, and where settlement stands.
 //! - `reading.rs`, `record.rs`, `report.rs`: what the grid keeps of readings and settled
 //!   periods, and the report an operator reads.
 //! - `payout.rs`: planning payouts, oldest first, to each period's address.
+//! - `tariff.rs`: `PRICE_CAP` and `FEED_IN_PRICE` through the day, on the utility's clock.
 
 mod apportion;
 mod consensus;
@@ -25,6 +27,7 @@ mod reading;
 mod record;
 mod report;
 mod settlement;
+mod tariff;
 
 pub use apportion::apportion;
 pub use consensus::{ConsensusStrategy, ConsensusStrategyError};
@@ -36,5 +39,6 @@ pub use record::{MarketRules, SettlementRecord};
 pub use report::PeriodReport;
 pub use settlement::{
     ConsumerOutcome, FeeBps, FeeBpsError, PeriodTotals, PriceSource, ProducerOutcome, Settlement, SettlementError,
-    SettlementPolicy, settle,
+    SettlementPolicy, SettlementRules, settle,
 };
+pub use tariff::{PriceSchedule, ScheduleError, Tariff, TariffPrices, TariffZone, TariffZoneError};

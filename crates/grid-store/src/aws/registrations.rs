@@ -362,9 +362,8 @@ impl RegistrationStore for DynamoRegistrationStore {
 
     async fn counts(&self) -> Result<RegistrationCounts, StoreError> {
         let mut counts = RegistrationCounts::default();
-        for (item_type, count) in
-            [(ItemType::Producer, &mut counts.producers), (ItemType::Consumer, &mut counts.consumers)]
-        {
+        for item_type in ItemType::ALL {
+            let count = counts.of_mut(item_type);
             let mut pages = self
                 .by_type(item_type)
                 .projection_expression("#removed")

@@ -50,6 +50,7 @@ impl TypeCount {
 pub struct RegistrationCounts {
     pub producers: TypeCount,
     pub consumers: TypeCount,
+    pub prosumers: TypeCount,
 }
 
 impl RegistrationCounts {
@@ -57,11 +58,21 @@ impl RegistrationCounts {
         match item_type {
             ItemType::Producer => self.producers,
             ItemType::Consumer => self.consumers,
+            ItemType::Prosumer => self.prosumers,
+        }
+    }
+
+    /// The count of `item_type`, to fill in.
+    pub fn of_mut(&mut self, item_type: ItemType) -> &mut TypeCount {
+        match item_type {
+            ItemType::Producer => &mut self.producers,
+            ItemType::Consumer => &mut self.consumers,
+            ItemType::Prosumer => &mut self.prosumers,
         }
     }
 }
 
-/// Keeps producer and consumer registrations, including removed ones (soft delete).
+/// Keeps registrations, including removed ones (soft delete).
 ///
 /// A channel root backs one registration: the first to name it keeps it, through a
 /// channel change and after removal, because its readings were counted under that

@@ -360,6 +360,17 @@ const MIGRATIONS: &[&str] = &[
         channels INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 21: prosumers (issue 30): a registration may be a prosumer. Only the CHECK's text
+    // changes, which SQLite's documented procedure for such changes does in the schema
+    // itself (no rows are rewritten); `apply` moves the schema version on after it.
+    r#"
+    PRAGMA writable_schema = ON;
+    UPDATE sqlite_schema
+        SET sql = replace(sql, 'CHECK (item_type IN (''producer'', ''consumer''))',
+                               'CHECK (item_type IN (''producer'', ''consumer'', ''prosumer''))')
+        WHERE type = 'table' AND name = 'registrations';
+    PRAGMA writable_schema = OFF;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
@@ -376,6 +387,16 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
         tracing::info!(version = index + 1, "applying schema migration");
         tx.execute_batch(sql)?;
+        if sql.contains("writable_schema") {
+            // SQLite's procedure for an edited schema: a new schema version, so every
+            // connection reads the schema again, and a check that it still holds.
+            let version: i64 = tx.pragma_query_value(None, "schema_version", |row| row.get(0))?;
+            tx.pragma_update(None, "schema_version", version + 1)?;
+            let check: String = tx.pragma_query_value(None, "integrity_check", |row| row.get(0))?;
+            if check != "ok" {
+                return Err(StoreError::Corrupt(format!("schema migration {}: integrity check: {check}", index + 1)));
+            }
+        }
     }
     tx.pragma_update(None, "user_version", known)?;
     tx.commit()?;

@@ -331,8 +331,7 @@ impl RegistrationStore for SqliteRegistrationStore {
                 for row in stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?, row.get::<_, u64>(2)?)))? {
                     let (item_type, removed, count) = row?;
                     let of_type = match ItemType::parse(&item_type) {
-                        Ok(ItemType::Producer) => &mut counts.producers,
-                        Ok(ItemType::Consumer) => &mut counts.consumers,
+                        Ok(item_type) => counts.of_mut(item_type),
                         Err(e) => return Err(StoreError::Corrupt(format!("registration type: {e}"))),
                     };
                     if removed { of_type.removed = count } else { of_type.active = count }
