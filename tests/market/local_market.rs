@@ -476,3 +476,101 @@ async fn a_claim_counts_only_transfers_to_addresses_the_grid_issued_and_all_of_t
     );
     assert_eq!(ledger_balance(&http, &ledger_url, &issued).await, 20);
 }
+
+async fn bid(grid: &TestGrid, buyer: &mut Party, start: u64, wh: u64, price: u64) {
+    let (end, kwh) = (start + 30_000, wh as f64 / 1000.0);
+    let usage =
+        format!(r#"{{"command":"usage","startTime":{start},"endTime":{end},"usage":{kwh},"consumerPrice":{price}}}"#);
+    say(grid, buyer, &usage).await;
+}
+
+/// §6 "Prosumers, bids and tariffs", end to end: grid-core's hand-computed community
+/// (tests/settlement.rs) registered and published over HTTP under a tariff of 120
+/// (cap) and 40 (feed-in). A producer (2 kWh at 100); prosumer H makes 1.5 kWh at 90 and
+/// uses 0.5; prosumer K makes 0.2 kWh at 80 and uses 1.2, without a bid; X uses 1.5 kWh
+/// bidding 110, Y 1 kWh bidding 95. M = 2500 at P = 100; Y buys nothing locally.
+async fn a_community_with_prosumers_and_bids_settles_two_sided(grid: TestGrid) {
+    let period = first_period();
+    let mut a = register(&grid, "producer-a101", "producer", 70).await;
+    let mut h = register(&grid, "prosumer-h101", "prosumer", 71).await;
+    let mut k = register(&grid, "prosumer-k101", "prosumer", 72).await;
+    let mut x = register(&grid, "consumer-x101", "consumer", 73).await;
+    let mut y = register(&grid, "consumer-y101", "consumer", 74).await;
+    assert!(h.return_channel.is_some() && k.return_channel.is_some(), "a prosumer is billed on a return channel");
+    offer(&grid, &mut a, period + 1_000, 2000, 100).await;
+    offer(&grid, &mut h, period + 1_000, 1500, 90).await;
+    use_energy(&grid, &mut h, period + 2_000, 500).await;
+    offer(&grid, &mut k, period + 1_000, 200, 80).await;
+    use_energy(&grid, &mut k, period + 2_000, 1200).await;
+    bid(&grid, &mut x, period + 2_000, 1500, 110).await;
+    bid(&grid, &mut y, period + 2_000, 1000, 95).await;
+
+    let report = settled_report(&grid, period).await;
+    let figures = |keys: &[&str]| keys.iter().map(|k| report[*k].clone()).collect::<Vec<Value>>();
+    assert_eq!(
+        figures(&["price", "cap", "feedIn", "produced", "used", "selfConsumed", "offered", "demand", "matched"]),
+        [
+            json!(100),
+            json!(120),
+            json!(40),
+            json!(3700),
+            json!(4200),
+            json!(700),
+            json!(3000),
+            json!(3500),
+            json!(2500)
+        ]
+    );
+    assert_eq!(
+        figures(&[
+            "imported",
+            "exported",
+            "revenue",
+            "fee",
+            "selfSufficiencyBps",
+            "selfConsumptionBps",
+            "savings",
+            "gains"
+        ]),
+        [json!(1000), json!(500), json!(250), json!(50), json!(7619), json!(8648), json!(50), json!(100)]
+    );
+    let seller = |id: &str| {
+        let r = row(&report, "producers", id);
+        (r["kind"].clone(), r["selfConsumed"].clone(), r["matched"].clone(), r["allocation"].clone(), r["gain"].clone())
+    };
+    assert_eq!(seller("producer-a101"), (json!("producer"), json!(0), json!(1500), json!(120), json!(60)));
+    assert_eq!(seller("prosumer-h101"), (json!("prosumer"), json!(500), json!(1000), json!(80), json!(40)));
+    let buyer = |id: &str| {
+        let r = row(&report, "consumers", id);
+        (r["kind"].clone(), r["bid"].clone(), r["local"].clone(), r["charge"].clone(), r["savings"].clone())
+    };
+    assert_eq!(buyer("consumer-x101"), (json!("consumer"), json!(110), json!(1500), json!(150), json!(30)));
+    assert_eq!(buyer("consumer-y101"), (json!("consumer"), json!(95), json!(0), json!(0), json!(0)));
+    assert_eq!(buyer("prosumer-k101"), (json!("prosumer"), json!(120), json!(1000), json!(100), json!(20)));
+    // K is billed on its return channel for its local energy.
+    let read = grid.read(k.return_channel.as_ref().unwrap(), 0, 10).await;
+    let bills: Vec<&Command> =
+        read.messages.iter().map(|m| &m.command).filter(|c| c.name() == "payment-request").collect();
+    assert!(matches!(bills[..], [Command::PaymentRequest { owed, .. }] if *owed == Iota::new(100)), "{bills:?}");
+}
+
+const COMMUNITY: &[(&str, &str)] = &[
+    ("SETTLEMENT_PERIOD_SECS", "60"),
+    ("SETTLEMENT_GRACE_SECS", "0"),
+    ("GRID_FEE_BPS", "2000"),
+    ("PRICE_CAP", "120"),
+    ("FEED_IN_PRICE", "40"),
+    ("GRID_WALLET", "grid"),
+    ("PORTAL_TOKEN", TOKEN),
+    ("MONITOR_BUDGET_SECS", "0"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_a_community_with_prosumers_and_bids_settles_two_sided() {
+    a_community_with_prosumers_and_bids_settles_two_sided(TestGrid::start_with(COMMUNITY).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_s3_and_sqs_a_community_with_prosumers_and_bids_settles_two_sided() {
+    a_community_with_prosumers_and_bids_settles_two_sided(TestGrid::start_on_moto(COMMUNITY).await).await;
+}

@@ -245,6 +245,7 @@ pub(crate) struct ReadingRow {
     pub channel_index: u64,
     pub period: u64,
     pub counted_in: u64,
+    pub party: Option<String>,
 }
 
 impl From<&StoredReading> for ReadingRow {
@@ -260,6 +261,7 @@ impl From<&StoredReading> for ReadingRow {
             channel_index: r.channel_index,
             period: r.period.get(),
             counted_in: r.counted_in.get(),
+            party: r.party.map(|t| t.as_str().to_owned()),
         }
     }
 }
@@ -288,6 +290,7 @@ impl ReadingRow {
             channel_index: self.channel_index,
             period: PeriodStart::parse(self.period).map_err(|e| corrupt("period", &e))?,
             counted_in: PeriodStart::parse(self.counted_in).map_err(|e| corrupt("counted in", &e))?,
+            party: self.party.as_deref().map(ItemType::parse).transpose().map_err(|e| corrupt("party", &e))?,
         })
     }
 }

@@ -654,9 +654,29 @@ mod tests {
             ("PRICE_CAP", "1000000000001"),
             ("PRICE_CAP", "18446744073709551615"),
             ("DEFAULT_PRICE", "1000000000001"),
+            ("PRICE_CAP", "07:00=250"),
+            ("PRICE_CAP", "00:00=100,25:00=1"),
+            ("FEED_IN_PRICE", "00:00=1,06:00"),
+            ("TARIFF_TIMEZONE", "Mars/Olympus_Mons"),
         ] {
             assert_eq!(GridConfig::from_vars(&vars(&[(name, value)])).unwrap_err().variable, name);
         }
+    }
+
+    #[test]
+    fn a_tariff_schedule_is_read_on_its_zones_clock_at_each_periods_start() {
+        let config = GridConfig::from_vars(&vars(&[
+            ("PRICE_CAP", "00:00=120,07:00=250,21:00=120"),
+            ("FEED_IN_PRICE", "60"),
+            ("TARIFF_TIMEZONE", "Europe/Berlin"),
+        ]))
+        .unwrap();
+        // 2026-12-07 06:00 UTC is 07:00 in Berlin (CET); 05:45 UTC is 06:45.
+        let at = |ms: u64| config.market.policy_at(PeriodStart::parse(ms).unwrap());
+        let seven = 1_796_623_200_000;
+        assert_eq!((at(seven).cap.get(), at(seven).feed_in.get()), (250, 60));
+        assert_eq!(at(seven - 900_000).cap.get(), 120);
+        assert_eq!(at(seven).fee, config.market.rules.fee);
     }
 
     #[test]

@@ -489,6 +489,7 @@ impl Poller {
                     registration: registration.id.clone(),
                     kind,
                     reading,
+                    party: Some(registration.item_type),
                     price,
                     payment_address,
                     channel_index: index,

@@ -179,6 +179,9 @@ impl Settler {
                 }
                 (ReadingKind::Usage, bid) => totals.add_bid(sum.registration.clone(), sum.energy, bid)?,
             }
+            if let Some(party) = sum.party {
+                totals.set_kind(sum.registration.clone(), party);
+            }
             if let Some(address) = sum.payment_address {
                 totals.name_address(sum.registration, sum.latest_start, address);
             }

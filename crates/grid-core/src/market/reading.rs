@@ -2,7 +2,7 @@
 
 use super::PeriodStart;
 use crate::channel::Reading;
-use crate::{PaymentAddress, Price, RegistrationId};
+use crate::{ItemType, PaymentAddress, Price, RegistrationId};
 
 /// Whether a reading is a producer's output or a consumer's usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,7 +31,11 @@ pub struct StoredReading {
     pub registration: RegistrationId,
     pub kind: ReadingKind,
     pub reading: Reading,
-    /// A producer's asking price and where it wants to be paid.
+    /// What kind of registration sent it (none for readings stored before 2026-12-05):
+    /// the period report's `kind`, kept with each reading so settlement reads no
+    /// registration for it.
+    pub party: Option<ItemType>,
+    /// An output's ask (with where its seller is paid); a usage's bid, if it had one.
     pub price: Option<Price>,
     pub payment_address: Option<PaymentAddress>,
     /// Where on the registration's channel it was read.

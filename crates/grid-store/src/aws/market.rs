@@ -80,6 +80,9 @@ fn reading_item(row: &ReadingRow, pk: String) -> Item {
     if let Some(address) = &row.payment_address {
         item.insert("paymentAddress".into(), s(address));
     }
+    if let Some(party) = &row.party {
+        item.insert("party".into(), s(party));
+    }
     item
 }
 
@@ -96,6 +99,7 @@ fn reading_row(item: &Item) -> Result<ReadingRow, StoreError> {
         channel_index: get_n(item, T, "channelIndex")?,
         period: get_n(item, T, "period")?,
         counted_in: get_n(item, T, "countedIn")?,
+        party: opt_s(item, T, "party")?.map(str::to_owned),
     })
 }
 

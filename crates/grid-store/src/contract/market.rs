@@ -10,7 +10,7 @@ use grid_core::market::{
     ConsensusStrategy, Cover, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementHead, SettlementRecord,
     StoredReading,
 };
-use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId, Wh};
+use grid_core::{EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
 use crate::{AccountStore, Insertion, ReadingStore, ReadingSum, SettlementStore, StoreError};
 
@@ -51,6 +51,7 @@ fn reading(registration: &str, start: u64, wh: u64) -> StoredReading {
         registration: id(registration),
         kind: ReadingKind::Output,
         reading: Reading { start: time(start), end: time(start + 60_000), energy: Wh::new(wh) },
+        party: Some(ItemType::Producer),
         price: Some(price(120)),
         payment_address: Some(address("wallet-1")),
         channel_index: 4,
@@ -136,6 +137,9 @@ async fn all_counted_in(stores: &MarketStores, period: u64, page: usize) -> Vec<
     }
 }
 
+/// Each sum carries the price its readings carried (an output's ask, a usage's bid) and
+/// the kind of registration that sent them; a reading stored before kinds were kept
+/// has none.
 pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_the_latest_address(
     stores: MarketStores,
 ) {
@@ -147,17 +151,26 @@ pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_
     };
     let usage = |registration: &str, start: u64, wh: u64| {
         let mut r = reading(registration, start, wh);
-        (r.kind, r.price, r.payment_address) = (ReadingKind::Usage, None, None);
+        (r.kind, r.price, r.payment_address, r.party) = (ReadingKind::Usage, None, None, Some(ItemType::Consumer));
         r
     };
+    let bid = |start: u64, wh: u64, bid: u64| {
+        let mut r = usage("prosumer-0003", start, wh);
+        (r.price, r.party) = (Some(self::price(bid)), Some(ItemType::Prosumer));
+        r
+    };
+    let mut old = usage("consumer-0002", PERIOD, 7);
+    old.party = None;
     // Out of order on purpose: the latest reading's address wins, not the last stored.
     let readings = [
         offer(PERIOD + 120_000, 400, 120, "wallet-late"),
         offer(PERIOD + 10_000, 1_000, 120, "wallet-early"),
         // The first reading of the period is offered at the higher price.
         offer(PERIOD, 250, 130, "wallet-middle"),
-        usage("consumer-0002", PERIOD, 7),
+        old,
         usage("consumer-0001", PERIOD, 300),
+        bid(PERIOD, 200, 95),
+        bid(PERIOD + 60_000, 100, 95),
         usage("consumer-0001", PERIOD + 60_000, 450),
         // Another period's reading is not summed.
         usage("consumer-0001", PERIOD + LENGTH, 9_999),
@@ -172,14 +185,22 @@ pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_
         energy: Wh::new(wh),
         latest_start: latest,
         payment_address: wallet.map(|w| PaymentAddress::parse(w).unwrap()),
+        party: Some(match kind {
+            ReadingKind::Output => ItemType::Producer,
+            ReadingKind::Usage => ItemType::Consumer,
+        }),
     };
     assert_eq!(
         stores.readings.sums(at(PERIOD)).await.unwrap(),
         vec![
             sum("consumer-0001", ReadingKind::Usage, None, 750, PERIOD + 60_000, None),
-            sum("consumer-0002", ReadingKind::Usage, None, 7, PERIOD, None),
+            ReadingSum { party: None, ..sum("consumer-0002", ReadingKind::Usage, None, 7, PERIOD, None) },
             sum("producer-0001", ReadingKind::Output, Some(120), 1_400, PERIOD + 120_000, Some("wallet-late")),
             sum("producer-0001", ReadingKind::Output, Some(130), 250, PERIOD, Some("wallet-middle")),
+            ReadingSum {
+                party: Some(ItemType::Prosumer),
+                ..sum("prosumer-0003", ReadingKind::Usage, Some(95), 300, PERIOD + 60_000, None)
+            },
         ]
     );
     assert_eq!(

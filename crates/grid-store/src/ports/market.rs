@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use grid_core::market::{PeriodStart, ReadingKind, SettlementHead, SettlementRecord, StoredReading};
-use grid_core::{PaymentAddress, Price, RegistrationId, Wh};
+use grid_core::{ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
 use crate::StoreError;
 
@@ -36,13 +36,15 @@ pub struct ReadingPage {
 pub struct ReadingSum {
     pub registration: RegistrationId,
     pub kind: ReadingKind,
-    /// The asking price the readings were offered at (output readings).
+    /// The price the readings carried: an output's ask, a usage's bid (if any).
     pub price: Option<Price>,
     /// Their energy, summed.
     pub energy: Wh,
     /// The start time of the latest of them, and its payment address if it had one.
     pub latest_start: u64,
     pub payment_address: Option<PaymentAddress>,
+    /// What kind of registration sent them (none if all were stored before it was kept).
+    pub party: Option<ItemType>,
 }
 
 /// Pages a listing of a period's readings take while they are summed.
@@ -107,7 +109,9 @@ pub trait ReadingStore: Send + Sync {
                     energy: Wh::new(0),
                     latest_start: start,
                     payment_address: stored.payment_address.clone(),
+                    party: None,
                 });
+                sum.party = stored.party.or(sum.party);
                 sum.energy = sum
                     .energy
                     .checked_add(stored.reading.energy)

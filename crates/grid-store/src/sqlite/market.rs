@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use grid_core::market::{PeriodStart, ReadingKind, SettlementHead, SettlementRecord, StoredReading};
-use grid_core::{PaymentAddress, Price, RegistrationId, Wh};
+use grid_core::{ItemType, PaymentAddress, Price, RegistrationId, Wh};
 use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::SqliteDb;
@@ -60,6 +60,7 @@ fn read_reading(row: &Row<'_>) -> rusqlite::Result<ReadingRow> {
         channel_index: row.get(7)?,
         period: row.get(8)?,
         counted_in: row.get(9)?,
+        party: row.get(10)?,
     })
 }
 
@@ -78,8 +79,9 @@ impl ReadingStore for SqliteReadingStore {
                 {
                     let mut insert = conn.prepare_cached(
                         "INSERT INTO readings (registration_id, kind, start_ms, end_ms, wh, price, payment_address,
-                                               channel_index, period, counted_in)
-                         VALUES (:registration, :kind, :start, :end, :wh, :price, :address, :index, :period, :counted_in)
+                                               channel_index, period, counted_in, party)
+                         VALUES (:registration, :kind, :start, :end, :wh, :price, :address, :index, :period, :counted_in,
+                                 :party)
                          ON CONFLICT (registration_id, kind, start_ms) DO NOTHING",
                     )?;
                     for (row, reading) in rows.iter().zip(&readings) {
@@ -91,7 +93,7 @@ impl ReadingStore for SqliteReadingStore {
                             ":registration": row.registration, ":kind": row.kind, ":start": row.start_ms,
                             ":end": row.end_ms, ":wh": row.wh, ":price": row.price,
                             ":address": row.payment_address, ":index": row.channel_index,
-                            ":period": row.period, ":counted_in": row.counted_in,
+                            ":period": row.period, ":counted_in": row.counted_in, ":party": row.party,
                         })?;
                         outcomes.push(if inserted == 0 { Insertion::Duplicate } else { Insertion::Stored });
                     }
@@ -112,7 +114,7 @@ impl ReadingStore for SqliteReadingStore {
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT registration_id, kind, start_ms, end_ms, wh, price, payment_address, channel_index,
-                            period, counted_in
+                            period, counted_in, party
                      FROM readings WHERE registration_id = ?1 ORDER BY start_ms DESC, kind LIMIT ?2",
                 )?;
                 let rows = stmt.query_map(rusqlite::params![registration, limit], read_reading)?;
@@ -145,7 +147,7 @@ impl ReadingStore for SqliteReadingStore {
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT registration_id, kind, start_ms, end_ms, wh, price, payment_address, channel_index,
-                            period, counted_in
+                            period, counted_in, party
                      FROM readings
                      WHERE counted_in = :period AND (registration_id, kind, start_ms) > (:registration, :kind, :start)
                      ORDER BY registration_id, kind, start_ms LIMIT :fetch",
@@ -182,7 +184,7 @@ impl ReadingStore for SqliteReadingStore {
             .db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT registration_id, kind, start_ms, price, wh, payment_address
+                    "SELECT registration_id, kind, start_ms, price, wh, payment_address, party
                      FROM readings INDEXED BY readings_counted_in WHERE counted_in = ?1
                      ORDER BY registration_id, kind, start_ms",
                 )?;
@@ -201,7 +203,7 @@ impl ReadingStore for SqliteReadingStore {
                         group = sums.len();
                     }
                     let (start, price, wh): (u64, Option<u64>, u64) = (row.get(2)?, row.get(3)?, row.get(4)?);
-                    let address: Option<String> = row.get(5)?;
+                    let (address, party): (Option<String>, Option<String>) = (row.get(5)?, row.get(6)?);
                     match sums[group..].iter_mut().find(|g| g.price == price) {
                         // Rows come in time order: the latest so far names the address.
                         Some(sum) => {
@@ -209,6 +211,7 @@ impl ReadingStore for SqliteReadingStore {
                                 StoreError::OutOfRange(format!("the energy of {registration} in {period}"))
                             })?;
                             (sum.latest_start, sum.address) = (start, address);
+                            sum.party = party.or(sum.party.take());
                         }
                         None => sums.push(SumRow {
                             registration: registration.to_owned(),
@@ -217,6 +220,7 @@ impl ReadingStore for SqliteReadingStore {
                             wh,
                             latest_start: start,
                             address,
+                            party,
                         }),
                     }
                 }
@@ -225,7 +229,7 @@ impl ReadingStore for SqliteReadingStore {
             })
             .await?;
         rows.into_iter()
-            .map(|SumRow { registration, kind, price, wh, latest_start, address }| {
+            .map(|SumRow { registration, kind, price, wh, latest_start, address, party }| {
                 let corrupt = |what: &str, e: &dyn std::fmt::Display| {
                     StoreError::Corrupt(format!("readings of {registration} in {period}: {what}: {e}"))
                 };
@@ -240,6 +244,7 @@ impl ReadingStore for SqliteReadingStore {
                         .map(PaymentAddress::parse)
                         .transpose()
                         .map_err(|e| corrupt("payment address", &e))?,
+                    party: party.as_deref().map(ItemType::parse).transpose().map_err(|e| corrupt("party", &e))?,
                 })
             })
             .collect()
@@ -254,6 +259,7 @@ struct SumRow {
     wh: u64,
     latest_start: u64,
     address: Option<String>,
+    party: Option<String>,
 }
 
 #[async_trait]

@@ -371,6 +371,14 @@ const MIGRATIONS: &[&str] = &[
         WHERE type = 'table' AND name = 'registrations';
     PRAGMA writable_schema = OFF;
     "#,
+    // 22: the kind of registration each reading came from (issue 30: the report's
+    // `kind`), summed from the index like the rest; older readings have none.
+    r#"
+    ALTER TABLE readings ADD COLUMN party TEXT;
+    DROP INDEX readings_counted_in;
+    CREATE INDEX readings_counted_in
+        ON readings (counted_in, registration_id, kind, start_ms, price, wh, payment_address, party);
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
