@@ -239,7 +239,7 @@ async fn the_producers_registration_api_refuses_what_it_cannot_accept_and_says_w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_shows_its_balance_only_once_its_payment_is_final_on_the_ledger() {
+async fn a_consumer_sends_its_bid_and_shows_its_balance_only_once_its_payment_is_final_on_the_ledger() {
     use grid_agents::Wallet;
     use grid_agents::consumer::{Consumer, ConsumerSettings};
     use grid_core::ledger::BatchStatus;
@@ -277,7 +277,8 @@ async fn a_consumer_shows_its_balance_only_once_its_payment_is_final_on_the_ledg
     let id = RegistrationId::parse("consumer-0051").unwrap();
     let wallet = Wallet::new(&ledger_url, PaymentAddress::parse(id.as_str()).unwrap(), http.clone());
     wallet.deposit(grid_core::Iota::new(1000)).await.unwrap();
-    let settings = ConsumerSettings { id, name: None, slot_ms: 60_000, pay_threshold: grid_core::Iota::new(1) };
+    let bid = Some(grid_core::Price::parse(110).unwrap());
+    let settings = ConsumerSettings { id, name: None, slot_ms: 60_000, pay_threshold: grid_core::Iota::new(1), bid };
     let client = grid.channel_client();
     let meter = Meter::Replay(VecDeque::from([reading(first, 1500)]));
     let own = OwnChannel::open(None, client.clone()).unwrap();
@@ -286,6 +287,9 @@ async fn a_consumer_shows_its_balance_only_once_its_payment_is_final_on_the_ledg
 
     let now = EpochMs::now().get();
     assert_eq!(consumer.step(now).await.unwrap().reported.len(), 1);
+    // Its usage carries its bid (at or above the ask of 100: it buys locally).
+    let sent = grid.read(consumer.channel().access(), 1, 1).await;
+    assert!(matches!(sent.messages[0].command, Command::PricedUsage { bid, .. } if bid.get() == 110), "{sent:?}");
     grid.poll().await;
     grid.settler().run(EpochMs::now()).await.unwrap();
     let paying = consumer.step(now).await.unwrap();

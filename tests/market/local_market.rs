@@ -547,6 +547,17 @@ async fn a_community_with_prosumers_and_bids_settles_two_sided(grid: TestGrid) {
     assert_eq!(buyer("consumer-x101"), (json!("consumer"), json!(110), json!(1500), json!(150), json!(30)));
     assert_eq!(buyer("consumer-y101"), (json!("consumer"), json!(95), json!(0), json!(0), json!(0)));
     assert_eq!(buyer("prosumer-k101"), (json!("prosumer"), json!(120), json!(1000), json!(100), json!(20)));
+    // The CSV carries the same, a row per list: K's as a buyer.
+    let url = format!("{}/portal/api/periods/{period}/report.csv", grid.base);
+    let csv = reqwest::Client::new().get(url).bearer_auth(TOKEN).send().await.unwrap().text().await.unwrap();
+    assert!(csv.lines().next().unwrap().ends_with("kind,cap_iota_per_kwh,feed_in_iota_per_kwh,self_consumed_wh,offered_wh,gain_iota,demand_wh,bid_iota_per_kwh,savings_iota"), "{csv}");
+    assert!(
+        csv.contains(&format!(
+            "{period},consumer,prosumer-k101,100,,,,,,,,1200,1000,0,100,prosumer,120,40,200,,,1000,120,20"
+        )),
+        "{csv}"
+    );
+    assert!(csv.contains(&format!("{period},producer,prosumer-h101,100,1500,90,1000,1000,0,80,wallet-prosumer-h101,,,,,prosumer,120,40,500,1000,40,,,")), "{csv}");
     // K is billed on its return channel for its local energy.
     let read = grid.read(k.return_channel.as_ref().unwrap(), 0, 10).await;
     let bills: Vec<&Command> =

@@ -150,6 +150,10 @@ pub struct ConsumerArgs {
     /// Pay only when at least this much IOTA is owed.
     #[arg(long, default_value_t = 1)]
     pay_threshold: u64,
+    /// The most the consumer pays for local energy, IOTA/kWh (`consumerPrice` on each
+    /// usage reading); without it, the utility's tariff (the grid's PRICE_CAP).
+    #[arg(long)]
+    bid: Option<u64>,
     /// IOTA to deposit into the consumer's ledger account at start (development ledger).
     #[arg(long, default_value_t = 0)]
     fund: u64,
@@ -270,6 +274,7 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
         name: args.common.name.clone(),
         slot_ms: slot.as_millis() as u64,
         pay_threshold: Iota::new(args.pay_threshold),
+        bid: args.bid.map(Price::parse).transpose().context("--bid")?,
     };
     let channel = OwnChannel::open(args.common.state_file.as_deref(), channels.clone())?;
     let mut consumer = Consumer::start(settings, grid, channels, channel, meter, wallet)

@@ -275,8 +275,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let meter = replay(profile, c as u64 + 100, start, end, slot_ms);
         let account = PaymentAddress::parse(id.as_str())?;
         let wallet = Wallet::new(&ledger_url, account, http.clone());
-        let settings =
-            ConsumerSettings { id, name: Some(format!("Household {}", c + 1)), slot_ms, pay_threshold: Iota::new(1) };
+        let settings = ConsumerSettings {
+            id,
+            name: Some(format!("Household {}", c + 1)),
+            slot_ms,
+            pay_threshold: Iota::new(1),
+            bid: None,
+        };
         let channel = OwnChannel::open(None, channels.clone())?;
         // Started first: it claims its account, and only then is the account funded.
         let agent = Consumer::start(settings, grid.clone(), channels.clone(), channel, meter, wallet).await?;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use grid_client::channels::{ChannelClient, ChannelReader};
 use grid_core::channel::{ChannelAccess, Command, Reading};
 use grid_core::ledger::BatchStatus;
-use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
+use grid_core::{BatchId, Iota, PaymentAddress, Price, RegistrationId};
 
 use crate::meter::SlotMeter;
 use crate::{AgentError, GridApi, Meter, OwnChannel, Wallet};
@@ -26,6 +26,9 @@ pub struct ConsumerSettings {
     pub slot_ms: u64,
     /// Pay only when at least this much is owed (1: pay every request).
     pub pay_threshold: Iota,
+    /// The most it pays for local energy (`consumerPrice` on each usage reading); none:
+    /// the utility's tariff, which every buyer falls back on.
+    pub bid: Option<Price>,
 }
 
 /// A payment request as the consumer read it.
@@ -149,7 +152,12 @@ impl Consumer {
     /// Reports usage for the slots that ended by `now`, reads new payment requests, and
     /// pays the latest one if it is owed enough.
     pub async fn step(&mut self, now: u64) -> Result<ConsumerStep, AgentError> {
-        let reported = self.meter.report(now, &mut self.channel, Command::Usage).await?;
+        let bid = self.settings.bid;
+        let usage = |reading| match bid {
+            Some(bid) => Command::PricedUsage { reading, bid },
+            None => Command::Usage(reading),
+        };
+        let reported = self.meter.report(now, &mut self.channel, usage).await?;
         let mut step = ConsumerStep { reported, ..ConsumerStep::default() };
         if let Some(batch) = &self.unsettled {
             // A ledger that cannot say now is asked again next step.

@@ -62,7 +62,7 @@ impl SlotMeter {
         &mut self,
         now: u64,
         channel: &mut OwnChannel,
-        command: fn(Reading) -> Command,
+        command: impl Fn(Reading) -> Command,
     ) -> Result<Vec<Reading>, AgentError> {
         let slot = self.slot_ms;
         let ended = slot_start(now, slot);

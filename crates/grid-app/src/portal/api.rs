@@ -106,8 +106,10 @@ pub(crate) async fn period(
     }
 }
 
-/// One row of a period's CSV: a producer's columns or a consumer's, the others empty.
-#[derive(serde::Serialize)]
+/// One row of a period's CSV: a seller's columns or a buyer's, the others empty. The
+/// columns after `charge_iota` came with the community market (2026-12-05), appended so
+/// the earlier ones keep their places.
+#[derive(serde::Serialize, Default)]
 struct CsvRow<'a> {
     period_start: u64,
     role: &'static str,
@@ -124,19 +126,34 @@ struct CsvRow<'a> {
     local_wh: Option<u64>,
     imported_wh: Option<u64>,
     charge_iota: Option<u64>,
+    kind: Option<&'static str>,
+    cap_iota_per_kwh: u64,
+    feed_in_iota_per_kwh: u64,
+    self_consumed_wh: u64,
+    offered_wh: Option<u64>,
+    gain_iota: Option<i64>,
+    demand_wh: Option<u64>,
+    bid_iota_per_kwh: Option<u64>,
+    savings_iota: Option<u64>,
 }
 
-/// A market period's report as CSV, one row per producer then per consumer.
+/// A market period's report as CSV, one row per seller then per buyer (a prosumer has
+/// one of each).
 fn report_csv(report: &PeriodReport) -> Result<Vec<u8>, csv::Error> {
     let s = &report.settlement;
-    let (start, price) = (report.period_start.get(), s.price.get());
+    let period = CsvRow {
+        period_start: report.period_start.get(),
+        price_iota_per_kwh: s.price.get(),
+        cap_iota_per_kwh: s.cap.get(),
+        feed_in_iota_per_kwh: s.feed_in.get(),
+        ..CsvRow::default()
+    };
     let mut out = csv::Writer::from_writer(Vec::new());
     for p in &s.producers {
         out.serialize(CsvRow {
-            period_start: start,
             role: "producer",
             id: p.id.as_str(),
-            price_iota_per_kwh: price,
+            kind: p.kind.map(|k| k.as_str()),
             produced_wh: Some(p.produced.get()),
             ask_iota_per_kwh: p.ask.map(|a| a.get()),
             admitted_wh: Some(p.admitted.get()),
@@ -144,29 +161,26 @@ fn report_csv(report: &PeriodReport) -> Result<Vec<u8>, csv::Error> {
             exported_wh: Some(p.exported.get()),
             allocation_iota: Some(p.allocation.get()),
             payment_address: p.payment_address.as_ref().map(|a| a.as_str()),
-            used_wh: None,
-            local_wh: None,
-            imported_wh: None,
-            charge_iota: None,
+            self_consumed_wh: p.self_consumed.get(),
+            offered_wh: Some(p.offered.get()),
+            gain_iota: Some(p.gain),
+            ..period
         })?;
     }
     for c in &s.consumers {
         out.serialize(CsvRow {
-            period_start: start,
             role: "consumer",
             id: c.id.as_str(),
-            price_iota_per_kwh: price,
-            produced_wh: None,
-            ask_iota_per_kwh: None,
-            admitted_wh: None,
-            matched_wh: None,
-            exported_wh: None,
-            allocation_iota: None,
-            payment_address: None,
+            kind: c.kind.map(|k| k.as_str()),
             used_wh: Some(c.used.get()),
             local_wh: Some(c.local.get()),
             imported_wh: Some(c.imported.get()),
             charge_iota: Some(c.charge.get()),
+            self_consumed_wh: c.self_consumed.get(),
+            demand_wh: Some(c.demand.get()),
+            bid_iota_per_kwh: c.bid.map(|b| b.get()),
+            savings_iota: Some(c.savings.get()),
+            ..period
         })?;
     }
     out.into_inner().map_err(|e| e.into_error().into())

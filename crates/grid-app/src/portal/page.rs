@@ -165,6 +165,11 @@ fn tiles(o: &Overview) -> Markup {
     }
 }
 
+/// Basis points as a percentage with one decimal.
+fn percent(bps: u64) -> String {
+    format!("{}.{} %", bps / 100, bps % 100 / 10)
+}
+
 /// A span of time for people: seconds, minutes or hours (the script says it the same way).
 fn span(secs: u64) -> String {
     match secs {
@@ -487,33 +492,44 @@ pub(super) async fn period(
             (tile("Imported", "imported", format!("{} kWh", kwh(s.imported.get())), Some("from the consumers' utility".to_owned())))
             (tile("Exported", "exported", format!("{} kWh", kwh(s.exported.get())), Some("to the producers' utility".to_owned())))
             (tile("Revenue", "revenue", format!("{} IOTA", s.revenue.get()), Some(format!("fee {} · unallocated {}", s.fee.get(), s.unallocated.get()))))
+            (tile("Self-consumed", "selfConsumed", format!("{} kWh", kwh(s.self_consumed.get())), Some("used by prosumers from their own output".to_owned())))
+            (tile("Self-sufficiency", "selfSufficiency", percent(s.self_sufficiency_bps), Some(format!("of use; self-consumption {} of output", percent(s.self_consumption_bps)))))
+            (tile("Savings", "savings", format!("{} IOTA", s.savings.get()), Some(format!("buyers, against the cap of {} IOTA/kWh", s.cap.get()))))
+            (tile("Gains", "gains", format!("{} IOTA", s.gains), Some(format!("sellers, against the feed-in of {} IOTA/kWh", s.feed_in.get()))))
         }
         (table("period-producers", "Producers: matched and exported",
-            &["Producer", "Produced kWh", "Ask", "Admitted kWh", "Matched kWh", "Exported kWh", "Allocation", "Paid to"],
+            &["Seller", "Kind", "Produced kWh", "Self-consumed kWh", "Ask", "Admitted kWh", "Matched kWh", "Exported kWh", "Allocation", "Gain", "Paid to"],
             html! {
                 @for p in &s.producers {
                     tr {
                         td { a href=(format!("/portal/registrations/{}", p.id)) { (p.id) } }
+                        td { (p.kind.map_or("–", |k| k.as_str())) }
                         (num(p.produced.get(), kwh(p.produced.get())))
+                        (num(p.self_consumed.get(), kwh(p.self_consumed.get())))
                         (num(p.ask.map_or(0, |a| a.get()), p.ask.map_or("–".to_owned(), |a| a.get().to_string())))
                         (num(p.admitted.get(), kwh(p.admitted.get())))
                         (num(p.matched.get(), kwh(p.matched.get())))
                         (num(p.exported.get(), kwh(p.exported.get())))
                         (iota(p.allocation.get()))
+                        td.num { (p.gain) }
                         td { code { (p.payment_address.as_ref().map_or("–", |a| a.as_str())) } }
                     }
                 }
             }, s.producers.is_empty()))
         (table("period-consumers", "Consumers: local and imported",
-            &["Consumer", "Used kWh", "Local kWh", "Imported kWh", "Charge"],
+            &["Buyer", "Kind", "Used kWh", "Self-consumed kWh", "Bid", "Local kWh", "Imported kWh", "Charge", "Saved"],
             html! {
                 @for c in &s.consumers {
                     tr {
                         td { a href=(format!("/portal/registrations/{}", c.id)) { (c.id) } }
+                        td { (c.kind.map_or("–", |k| k.as_str())) }
                         (num(c.used.get(), kwh(c.used.get())))
+                        (num(c.self_consumed.get(), kwh(c.self_consumed.get())))
+                        (num(c.bid.map_or(0, |b| b.get()), c.bid.map_or("–".to_owned(), |b| b.get().to_string())))
                         (num(c.local.get(), kwh(c.local.get())))
                         (num(c.imported.get(), kwh(c.imported.get())))
                         (iota(c.charge.get()))
+                        (iota(c.savings.get()))
                     }
                 }
             }, s.consumers.is_empty()))
