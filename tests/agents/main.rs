@@ -309,3 +309,66 @@ async fn a_consumer_sends_its_bid_and_shows_its_balance_only_once_its_payment_is
     assert_eq!((final_batch, status, balance.get()), (batch, BatchStatus::Committed, 1000 - 150));
     assert_eq!(consumer.wallet().balance().await.unwrap().get(), 850, "what the ledger holds");
 }
+
+/// `gridctl prosumer`'s agent: one channel carries its panels' output (offered at its
+/// price, paid to its own account) and its home's usage; it registers as a prosumer and
+/// the grid settles what it did not use itself. Here it makes 2 kWh and uses 0.5, and a
+/// neighbour uses 1: 1 kWh of its 1.5 is sold at its 100 IOTA/kWh, 100 IOTA less the
+/// fee, and nothing is billed to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prosumer_reports_output_and_usage_on_one_channel_and_is_paid_for_what_it_sells() {
+    use grid_agents::Wallet;
+    use grid_agents::consumer::{Consumer, ConsumerSettings, Production};
+    use grid_core::market::{Period, PeriodLength};
+
+    let grid = TestGrid::start_with(&[("SETTLEMENT_PERIOD_SECS", "60"), ("SETTLEMENT_GRACE_SECS", "0")]).await;
+    let length = PeriodLength::from_secs(60).unwrap();
+    let first =
+        Period::containing(EpochMs::parse(EpochMs::now().get() as i64 - 120_000).unwrap(), length).start().get();
+    let neighbour = channel(53, "SideKeyOfConsumer0053");
+    grid.open_channel(&neighbour).await;
+    let body = json!({"itemType": "consumer", "root": neighbour.root().as_str(), "sideKey": neighbour.access().side_key().expose()});
+    grid.put("/registration/consumer-0053", &body).await.expect(201);
+    grid.publish(&neighbour, 1, &[Command::Usage(reading(first, 1000))]).await;
+
+    // A development ledger the prosumer's account lives on (claimed at start).
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dev_ledger::router(dev_ledger::LedgerStore::open(dir.path()).unwrap(), Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ledger_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, ledger).await.unwrap() });
+    let http = reqwest::Client::new();
+    let id = RegistrationId::parse("prosumer-0052").unwrap();
+    let wallet = Wallet::new(&ledger_url, PaymentAddress::parse(id.as_str()).unwrap(), http.clone());
+    let settings = ConsumerSettings {
+        id: id.clone(),
+        name: None,
+        slot_ms: 60_000,
+        pay_threshold: grid_core::Iota::new(1),
+        bid: None,
+    };
+    let client = grid.channel_client();
+    let load = Meter::Replay(VecDeque::from([reading(first, 500)]));
+    let panels = Production {
+        meter: Meter::Replay(VecDeque::from([reading(first, 2000)])),
+        price: grid_core::Price::parse(100).unwrap(),
+    };
+    let own = OwnChannel::open(None, client.clone()).unwrap();
+    let api = GridApi::new(grid.base.clone(), http);
+    let mut home = Consumer::start_home(settings, api, client, own, load, Some(panels), wallet).await.unwrap();
+
+    let step = home.step(EpochMs::now().get()).await.unwrap();
+    assert_eq!((step.reported.len(), step.produced.len()), (1, 1));
+    let sent = grid.read(home.channel().access(), 1, 2).await;
+    let names: Vec<&str> = sent.messages.iter().map(|m| m.command.name()).collect();
+    assert_eq!(names, ["usage", "output"]);
+    assert!(
+        matches!(&sent.messages[1].command, Command::ProducerOutput { payment_address, .. } if payment_address.as_str() == "prosumer-0052"),
+        "paid to its own account"
+    );
+    grid.poll().await;
+    grid.settler().run(EpochMs::now()).await.unwrap();
+    let account = grid.stores.accounts.get(&id).await.unwrap().expect("an account");
+    assert_eq!((account.entitled.get(), account.billed.get()), (80, 0), "1 kWh at 100, less the 20% fee");
+    assert_eq!((account.energy.get(), account.matched.get()), (2500, 1000), "all it metered; what it sold");
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use grid_agents::consumer::{Consumer, ConsumerSettings};
+use grid_agents::consumer::{Consumer, ConsumerSettings, Production};
 use grid_agents::producer::{Producer, ProducerSettings};
 use grid_agents::source::Source;
 use grid_agents::{GridApi, Meter, OwnChannel, Wallet};
@@ -262,7 +262,32 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ProsumerArgs {
+    #[command(flatten)]
+    home: ConsumerArgs,
+    /// The home's panels, a simulated meter: solar[:PEAK_KW] or fixed:KW.
+    #[arg(long, default_value = "solar:3")]
+    solar: String,
+    /// What it asks for the energy it sells, IOTA per kWh.
+    #[arg(long, default_value_t = 100)]
+    price: u64,
+}
+
 pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
+    home(args, None).await
+}
+
+/// A prosumer: a consumer with panels behind its meter, on one channel.
+pub async fn prosumer(args: ProsumerArgs) -> anyhow::Result<()> {
+    let id = args.home.common.parse()?.0;
+    let meter = Meter::Simulated { profile: Profile::parse(&args.solar).context("--solar")?, seed: seed_of(&id) ^ 1 };
+    let price = Price::parse(args.price).context("--price")?;
+    home(args.home, Some(Production { meter, price })).await
+}
+
+/// A consumer, or with `production` a prosumer.
+async fn home(args: ConsumerArgs, production: Option<Production>) -> anyhow::Result<()> {
     init_logs();
     let (id, slot) = args.common.parse()?;
     let meter = args.meter.meter("random:0.2..1.5", &id)?;
@@ -277,12 +302,13 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
         bid: args.bid.map(Price::parse).transpose().context("--bid")?,
     };
     let channel = OwnChannel::open(args.common.state_file.as_deref(), channels.clone())?;
-    let mut consumer = Consumer::start(settings, grid, channels, channel, meter, wallet)
+    let who = if production.is_some() { "prosumer" } else { "consumer" };
+    let mut consumer = Consumer::start_home(settings, grid, channels, channel, meter, production, wallet)
         .await
         .with_context(|| format!("cannot register with the grid at {}", args.common.grid_url))?;
     let access = consumer.channel().access();
-    say!("{}", args.common.channel_line(&format!("consumer {id}"), access));
-    say!("consumer {id} reads return channel root={}", consumer.return_channel().root());
+    say!("{}", args.common.channel_line(&format!("{who} {id}"), access));
+    say!("{who} {id} reads return channel root={}", consumer.return_channel().root());
     // Funded once its account is claimed (at start), so no one else can claim it first.
     if args.fund > 0 {
         let balance =
@@ -293,6 +319,9 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
         Ok(step) => {
             for r in step.reported {
                 say!("usage {} for {}..{}", kwh(r.energy.get()), r.start.get(), r.end.get());
+            }
+            for r in step.produced {
+                say!("output {} for {}..{}", kwh(r.energy.get()), r.start.get(), r.end.get());
             }
             for bill in step.bills {
                 say!("payment request: {} IOTA owed, payable to {}", bill.owed.get(), bill.payment_address);
@@ -310,7 +339,7 @@ pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
     .await;
     consumer.stop(args.leave).await.context("cannot leave the grid")?;
     if args.leave {
-        say!("consumer {id} said goodbye and deregistered");
+        say!("{who} {id} said goodbye and deregistered");
     }
     Ok(())
 }

@@ -50,6 +50,9 @@ enum Command {
     Producer(agents::ProducerArgs),
     /// Run a consumer: report usage to the grid, pay its payment requests on the ledger.
     Consumer(agents::ConsumerArgs),
+    /// Run a prosumer: a home whose panels and load share one channel; it sells what it
+    /// does not use, buys what it lacks, pays its bills and is paid on the ledger.
+    Prosumer(agents::ProsumerArgs),
     /// Measure the hot paths and print each figure beside its target.
     Bench(bench::BenchArgs),
     /// List the ledger batches the grid follows: pending, stalled, failed, done.
@@ -89,6 +92,7 @@ async fn run() -> std::process::ExitCode {
         Command::Source(args) => agents::source(args).await,
         Command::Producer(args) => agents::producer(args).await,
         Command::Consumer(args) => agents::consumer(args).await,
+        Command::Prosumer(args) => agents::prosumer(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

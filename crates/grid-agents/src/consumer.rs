@@ -2,6 +2,10 @@
 //! it used every slot, reads its payment requests and pays them on the ledger, then
 //! tells the grid which ledger batch paid (`payment`), for the grid to verify.
 //!
+//! With [`Production`] it is a prosumer (a home with panels behind its own meter): it
+//! registers as one and reports its output on the same channel, offered at its price
+//! and paid to its own ledger account, the one it pays its bills from.
+//!
 //! Each payment request restates the whole debt, so the consumer answers only the
 //! latest one, once: the ledger batch that pays it is named after the request's index
 //! on the return channel, so a consumer that crashes and pays again sends the same
@@ -40,10 +44,18 @@ pub struct Bill {
     pub payment_address: PaymentAddress,
 }
 
+/// A prosumer's own production: its meter and the price it asks.
+pub struct Production {
+    pub meter: Meter,
+    pub price: Price,
+}
+
 /// What one step did.
 #[derive(Debug, Default)]
 pub struct ConsumerStep {
     pub reported: Vec<Reading>,
+    /// A prosumer's output readings reported.
+    pub produced: Vec<Reading>,
     pub bills: Vec<Bill>,
     /// The batch that paid, and how much.
     pub paid: Option<(BatchId, Iota)>,
@@ -58,6 +70,8 @@ pub struct Consumer {
     channels: Arc<dyn ChannelClient>,
     channel: OwnChannel,
     meter: SlotMeter,
+    /// A prosumer's output meter and ask.
+    production: Option<(SlotMeter, Price)>,
     wallet: Wallet,
     return_channel: ChannelAccess,
     /// Whether its ledger account is claimed with its key (a payment waits until it is).
@@ -76,24 +90,40 @@ impl Consumer {
         settings: ConsumerSettings,
         grid: GridApi,
         channels: Arc<dyn ChannelClient>,
-        mut channel: OwnChannel,
+        channel: OwnChannel,
         meter: Meter,
         wallet: Wallet,
     ) -> Result<Self, AgentError> {
+        Self::start_home(settings, grid, channels, channel, meter, None, wallet).await
+    }
+
+    /// [`start`](Self::start), as a prosumer when it has `production`.
+    pub async fn start_home(
+        settings: ConsumerSettings,
+        grid: GridApi,
+        channels: Arc<dyn ChannelClient>,
+        mut channel: OwnChannel,
+        meter: Meter,
+        production: Option<Production>,
+        wallet: Wallet,
+    ) -> Result<Self, AgentError> {
         channel.hello().await?;
-        let registered = grid.register(&settings.id, "consumer", settings.name.as_deref(), channel.access()).await?;
+        let kind = if production.is_some() { "prosumer" } else { "consumer" };
+        let registered = grid.register(&settings.id, kind, settings.name.as_deref(), channel.access()).await?;
         let return_channel = registered.return_channel.ok_or_else(|| AgentError::Unreadable {
             url: format!("{}/registration/{}", grid.base(), settings.id),
             reason: "the grid gave a consumer no return channel".into(),
         })?;
         tracing::info!(consumer = %settings.id, root = %channel.access().root(), "consumer registered with the grid");
         let meter = SlotMeter::new(meter, settings.slot_ms);
+        let production = production.map(|p| (SlotMeter::new(p.meter, settings.slot_ms), p.price));
         let mut consumer = Self {
             settings,
             grid,
             channels,
             channel,
             meter,
+            production,
             wallet,
             return_channel,
             claimed: false,
@@ -159,6 +189,12 @@ impl Consumer {
         };
         let reported = self.meter.report(now, &mut self.channel, usage).await?;
         let mut step = ConsumerStep { reported, ..ConsumerStep::default() };
+        if let Some((meter, price)) = &mut self.production {
+            // Paid to its own account: the one its bills are paid from.
+            let (price, payment_address) = (*price, self.wallet.account().clone());
+            let output = |reading| Command::ProducerOutput { reading, price, payment_address: payment_address.clone() };
+            step.produced = meter.report(now, &mut self.channel, output).await?;
+        }
         if let Some(batch) = &self.unsettled {
             // A ledger that cannot say now is asked again next step.
             match self.wallet.after(batch).await {
