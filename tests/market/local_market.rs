@@ -251,10 +251,14 @@ async fn a_shortage_shares_the_matched_energy_by_use_to_the_watt_hour(grid: Test
     assert_eq!(
         lines,
         [
-            "period_start,role,id,price_iota_per_kwh,produced_wh,ask_iota_per_kwh,admitted_wh,matched_wh,exported_wh,allocation_iota,payment_address,used_wh,local_wh,imported_wh,charge_iota",
-            &format!("{period},producer,producer-a002,100,1000,100,1000,1000,0,80,wallet-producer-a002,,,,"),
-            &format!("{period},consumer,consumer-x002,100,,,,,,,,2000,666,1334,67"),
-            &format!("{period},consumer,consumer-y002,100,,,,,,,,1001,334,667,33"),
+            "period_start,role,id,price_iota_per_kwh,produced_wh,ask_iota_per_kwh,admitted_wh,matched_wh,exported_wh,allocation_iota,payment_address,used_wh,local_wh,imported_wh,charge_iota,\
+             kind,cap_iota_per_kwh,feed_in_iota_per_kwh,self_consumed_wh,offered_wh,gain_iota,demand_wh,bid_iota_per_kwh,savings_iota",
+            &format!(
+                "{period},producer,producer-a002,100,1000,100,1000,1000,0,80,wallet-producer-a002,,,,,producer,1000,0,0,1000,80,,,"
+            ),
+            // Saved against the cap of 1000: (666 · 1000 + 500) / 1000 − 67 = 599.
+            &format!("{period},consumer,consumer-x002,100,,,,,,,,2000,666,1334,67,consumer,1000,0,0,,,2000,1000,599"),
+            &format!("{period},consumer,consumer-y002,100,,,,,,,,1001,334,667,33,consumer,1000,0,0,,,1001,1000,301"),
         ]
     );
 }

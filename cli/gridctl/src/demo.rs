@@ -699,25 +699,40 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
         let charges: u64 = r.consumers.iter().map(|c| c.charge.get()).sum();
         allocations + r.fee.get() + r.unallocated.get() == r.revenue.get() && charges == r.revenue.get()
     });
+    // Every Wh once: what a home used of its own output (self-consumed), then what the
+    // market matched, then what the utilities took or supplied (with no prosumers,
+    // self-consumed is 0 and offered and demand are produced and used).
     let energy_ok = s.periods.iter().map(report).all(|r| {
         let local: u64 = r.consumers.iter().map(|c| c.local.get()).sum();
         let sold: u64 = r.producers.iter().map(|p| p.matched.get()).sum();
         let bought: u64 = r.consumers.iter().map(|c| c.imported.get()).sum();
         let left: u64 = r.producers.iter().map(|p| p.exported.get()).sum();
-        let m = r.matched.get();
+        let (m, own) = (r.matched.get(), r.self_consumed.get());
+        // Without a bid below the cap, the market takes all it can.
+        let one_sided = r.consumers.iter().all(|c| c.bid.is_none_or(|b| b >= r.cap));
         local == m
             && sold == m
-            && m == r.admitted.get().min(r.used.get())
+            && (if one_sided {
+                m == r.admitted.get().min(r.demand.get())
+            } else {
+                m <= r.admitted.get().min(r.demand.get())
+            })
             && bought == r.imported.get()
-            && r.imported.get() + m == r.used.get()
+            && own + m + r.imported.get() == r.used.get()
             && left == r.exported.get()
-            && r.exported.get() + m == r.produced.get()
-            && r.consumers.iter().all(|c: &ConsumerOutcome| c.local.get() + c.imported.get() == c.used.get())
-            && r.producers.iter().all(|p: &ProducerOutcome| p.matched.get() + p.exported.get() == p.produced.get())
+            && own + m + r.exported.get() == r.produced.get()
+            && r.consumers
+                .iter()
+                .all(|c: &ConsumerOutcome| c.self_consumed.get() + c.local.get() + c.imported.get() == c.used.get())
+            && r.producers.iter().all(|p: &ProducerOutcome| {
+                p.self_consumed.get() + p.matched.get() + p.exported.get() == p.produced.get()
+            })
     });
-    let cap = u128::from(s.price_cap);
+    // Against each period's cap (its tariff at its start), and below each buyer's bid.
     let capped = s.periods.iter().map(report).all(|r| {
+        let cap = u128::from(r.cap.get());
         r.consumers.iter().all(|c| u128::from(c.charge.get()) <= (u128::from(c.local.get()) * cap).div_ceil(1000))
+            && r.consumers.iter().filter(|c| c.local.get() > 0).all(|c| c.bid.is_some_and(|b| b >= r.price))
     });
     let billed_periods = |id: &str| {
         s.periods
@@ -729,14 +744,19 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
         (
             energy_ok,
             format!(
-                "every kWh counted once: each period, Σ local = Σ matched = M = min(admitted, used), used = M + \
-                 imported, produced = M + exported ({} matched, {} imported, {} exported in all)",
+                "every kWh counted once: each period, Σ local = Σ matched = M, used = self-consumed + M + \
+                 imported, produced = self-consumed + M + exported ({} matched, {} imported, {} exported in all)",
                 kwh(matched),
                 kwh(imported),
                 kwh(exported)
             ),
         ),
-        (capped, format!("no household paid more than the cap: every charge ≤ ⌈local kWh × {}⌉ IOTA", s.price_cap)),
+        (
+            capped,
+            "no household paid more than the cap, nor above its bid: every charge ≤ ⌈local kWh × the period's cap⌉ \
+             IOTA, every local buyer's bid ≥ the price"
+                .to_owned(),
+        ),
         (
             money_ok,
             format!(

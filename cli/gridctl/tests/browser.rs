@@ -188,7 +188,10 @@ async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
     assert_eq!(page.eval(&tile("payouts")).await, json!(format!("{} IOTA", overview["payouts"])));
     assert_eq!(page.eval(&tile("producers")).await, json!(overview["producers"]["active"].to_string()));
     assert!(overview["paidIn"].as_u64().unwrap() > 0, "the demo traded");
-    assert_eq!(page.eval("document.querySelectorAll('svg.chart').length").await, json!(4));
+    assert_eq!(page.eval("document.querySelectorAll('svg.chart').length").await, json!(5));
+    // The community's tiles: the tariff in force now and the last period's own share.
+    assert_eq!(page.eval(&tile("tariff")).await, json!(format!("{} IOTA/kWh", overview["capNow"])));
+    assert!(page.eval(&tile("selfSufficiency")).await.as_str().unwrap().ends_with('%'));
 
     // The health strip is red exactly where the API says an alarm would fire, and the
     // script's refresh (under the CSP) paints it again the same way.

@@ -53,6 +53,7 @@ pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
                 channels: channel_client(stores),
                 period: config.market.period,
                 job_interval: config.market.job_interval,
+                tariff: config.market.tariff.clone(),
             },
             token: config.portal_token.clone().map(Arc::new),
             sign_ins: stores.sign_ins.clone(),

@@ -8,7 +8,8 @@
 use grid_core::channel::{ChannelSeed, Reading};
 use grid_core::intake::ReadingTally;
 use grid_core::market::{
-    ConsensusStrategy, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementRecord, StoredReading,
+    CommunityFigures, ConsensusStrategy, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementRecord,
+    StoredReading,
 };
 use grid_core::{
     ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, Iota, ItemName, ItemType, PaymentAddress, Price,
@@ -161,6 +162,21 @@ pub(crate) struct SettlementRow {
     pub consumers: u64,
     pub payment_address: String,
     pub settled: u64,
+    /// The community's figures: absent (0) in records settled before 2026-12-05.
+    #[serde(default)]
+    pub cap: u64,
+    #[serde(default)]
+    pub feed_in: u64,
+    #[serde(default)]
+    pub self_consumed: u64,
+    #[serde(default)]
+    pub self_sufficiency_bps: u64,
+    #[serde(default)]
+    pub self_consumption_bps: u64,
+    #[serde(default)]
+    pub savings: u64,
+    #[serde(default)]
+    pub gains: i64,
 }
 
 fn pool() -> String {
@@ -189,6 +205,13 @@ impl From<&SettlementRecord> for SettlementRow {
             consumers: r.consumers,
             payment_address: r.payment_address.to_string(),
             settled: r.settled.get(),
+            cap: r.community.cap.get(),
+            feed_in: r.community.feed_in.get(),
+            self_consumed: r.community.self_consumed.get(),
+            self_sufficiency_bps: r.community.self_sufficiency_bps,
+            self_consumption_bps: r.community.self_consumption_bps,
+            savings: r.community.savings.get(),
+            gains: r.community.gains,
         }
     }
 }
@@ -228,6 +251,15 @@ impl SettlementRow {
                 .ok()
                 .and_then(|ms| EpochMs::parse(ms).ok())
                 .ok_or_else(|| corrupt("settled", &self.settled))?,
+            community: CommunityFigures {
+                cap: Price::parse(self.cap).map_err(|e| corrupt("cap", &e))?,
+                feed_in: Price::parse(self.feed_in).map_err(|e| corrupt("feed-in", &e))?,
+                self_consumed: Wh::new(self.self_consumed),
+                self_sufficiency_bps: self.self_sufficiency_bps,
+                self_consumption_bps: self.self_consumption_bps,
+                savings: Iota::new(self.savings),
+                gains: self.gains,
+            },
         })
     }
 }

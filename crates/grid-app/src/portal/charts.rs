@@ -193,6 +193,54 @@ pub fn price_over_time(periods: &[PeriodPoint]) -> Markup {
     }
 }
 
+/// The community's own share, per period: of what it used (self-sufficiency) and of what
+/// it produced (self-consumption), 0 to 100 %.
+pub fn self_sufficiency(periods: &[PeriodPoint]) -> Markup {
+    let plot = HEIGHT - BOTTOM - TOP;
+    let step = (WIDTH - LEFT - 12.0) / (periods.len().max(2) - 1) as f64;
+    let point =
+        |i: usize, bps: u64| (LEFT + 6.0 + i as f64 * step, HEIGHT - BOTTOM - bps.min(10_000) as f64 / 10_000.0 * plot);
+    type Series = fn(&PeriodPoint) -> u64;
+    let line = |of: Series| -> String {
+        periods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| point(i, of(p)))
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let series: [(&str, Series); 2] =
+        [("self-sufficiency", |p| p.self_sufficiency_bps), ("self-consumption", |p| p.self_consumption_bps)];
+    let last = periods.last();
+    html! {
+        svg.chart viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-labelledby="own-title own-desc" {
+            title #own-title { "Self-sufficiency and self-consumption per period (%)" }
+            desc #own-desc { (match last {
+                Some(p) => format!("Over {} periods; in the last, {}.{} % of use and {}.{} % of output were the community's own.",
+                    periods.len(), p.self_sufficiency_bps / 100, p.self_sufficiency_bps % 100 / 10,
+                    p.self_consumption_bps / 100, p.self_consumption_bps % 100 / 10),
+                None => "No period settled yet.".to_owned(),
+            }) }
+            line x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(HEIGHT - BOTTOM) stroke="#555" {}
+            line x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) stroke="#555" {}
+            text x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" font-size="11" { "100 %" }
+            text x=(LEFT - 6.0) y=(HEIGHT - BOTTOM) text-anchor="end" font-size="11" { "0" }
+            @for (n, (name, of)) in series.iter().enumerate() {
+                polyline points=(line(*of)) fill="none" stroke=(PALETTE[n]) stroke-width="2" {
+                    title { (name) }
+                }
+                text x=(WIDTH - 4.0) y=(TOP + 12.0 + n as f64 * 14.0) text-anchor="end" font-size="11" fill=(PALETTE[n]) { (name) }
+            }
+            @for (i, period) in periods.iter().enumerate() {
+                @if i == 0 || i + 1 == periods.len() {
+                    text x=(format!("{:.1}", point(i, 0).0)) y=(HEIGHT - 6.0) text-anchor="middle" font-size="11" { (hour_minute(period.start)) }
+                }
+            }
+        }
+    }
+}
+
 /// What each consumer was billed and paid.
 pub fn consumer_balances(consumers: &[ConsumerRow]) -> Markup {
     let rows = consumers.len().max(1) as f64;

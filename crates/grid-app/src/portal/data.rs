@@ -11,7 +11,7 @@ use std::sync::Arc;
 use grid_client::channels::{ChannelClient, ChannelReader};
 use grid_core::books::BatchState;
 use grid_core::channel::ChannelAccess;
-use grid_core::market::{Period, PeriodLength, PeriodReport, PeriodStart};
+use grid_core::market::{Period, PeriodLength, PeriodReport, PeriodStart, Tariff};
 use grid_core::{EpochMs, ItemType, Registration, RegistrationId, RegistrationStatus};
 use grid_store::{BatchCounts, BatchView, StoreError, Stores};
 use serde::Serialize;
@@ -34,6 +34,8 @@ pub struct PortalData {
     pub period: PeriodLength,
     /// `JOB_INTERVAL_SECS`: a job three of these without a run has stopped.
     pub job_interval: std::time::Duration,
+    /// `PRICE_CAP`, `FEED_IN_PRICE`, `TARIFF_TIMEZONE`: the tariff in force now.
+    pub tariff: Tariff,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -69,6 +71,11 @@ pub struct Overview {
     pub dead_letters: u64,
     /// The last poll that stored readings after their period had settled.
     pub late_readings: Option<LateReadings>,
+    /// The tariff in force now, IOTA/kWh.
+    pub cap_now: u64,
+    pub feed_in_now: u64,
+    /// `TARIFF_TIMEZONE`.
+    pub tariff_zone: String,
     /// What the alarms watch.
     pub health: Health,
 }
@@ -147,6 +154,16 @@ pub struct PeriodPoint {
     pub unallocated: u64,
     /// Wh per producer (from the period's archived report).
     pub produced_by: BTreeMap<String, u64>,
+    /// The community's figures (0 for periods settled before 2026-12-05): what
+    /// prosumers used of their own output, the community's own share of its use and of
+    /// its output (basis points), buyers' savings and sellers' gains (IOTA), the tariff.
+    pub self_consumed_wh: u64,
+    pub self_sufficiency_bps: u64,
+    pub self_consumption_bps: u64,
+    pub savings: u64,
+    pub gains: i64,
+    pub cap: u64,
+    pub feed_in: u64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -356,6 +373,9 @@ impl PortalData {
                 Some(LateReadings { at: beat.at, late: report.late, recent })
             }),
             health: self.health(now, head.lag_secs(now, self.period), &runs, dead_letters, batches),
+            cap_now: self.tariff.at(now).cap.get(),
+            feed_in_now: self.tariff.at(now).feed_in.get(),
+            tariff_zone: self.tariff.zone.name().to_owned(),
         })
     }
 
@@ -422,6 +442,13 @@ impl PortalData {
             fee: record.fee.get(),
             unallocated: record.unallocated.get(),
             produced_by,
+            self_consumed_wh: record.community.self_consumed.get(),
+            self_sufficiency_bps: record.community.self_sufficiency_bps,
+            self_consumption_bps: record.community.self_consumption_bps,
+            savings: record.community.savings.get(),
+            gains: record.community.gains,
+            cap: record.community.cap.get(),
+            feed_in: record.community.feed_in.get(),
         }))
     }
 

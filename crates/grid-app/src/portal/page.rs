@@ -150,6 +150,12 @@ fn tiles(o: &Overview) -> Markup {
                 last.map(|p| format!("imported {} · exported {} kWh", kwh(p.imported_wh), kwh(p.exported_wh)))))
             (tile("Revenue (last period)", "revenue", last.map_or("–".to_owned(), |p| format!("{} IOTA", p.revenue)),
                 last.map(|p| format!("fee {} · unallocated {}", p.fee, p.unallocated))))
+            (tile("Tariff now", "tariff", format!("{} IOTA/kWh", o.cap_now),
+                Some(format!("feed-in {} IOTA/kWh · {}", o.feed_in_now, o.tariff_zone))))
+            (tile("Self-sufficiency (last period)", "selfSufficiency", last.map_or("–".to_owned(), |p| percent(p.self_sufficiency_bps)),
+                last.map(|p| format!("self-consumption {} · self-consumed {} kWh", percent(p.self_consumption_bps), kwh(p.self_consumed_wh)))))
+            (tile("Savings and gains (last period)", "savings", last.map_or("–".to_owned(), |p| format!("{} IOTA", p.savings)),
+                last.map(|p| format!("buyers saved against the cap; sellers gained {} IOTA against the feed-in", p.gains))))
             (tile("Paid in by consumers", "paidIn", format!("{} IOTA", o.paid_in), None))
             (tile("Fees", "fees", format!("{} IOTA", o.fees), None))
             (tile("Paid out to producers", "payouts", format!("{} IOTA", o.payouts), None))
@@ -361,6 +367,7 @@ pub(super) async fn overview(State(state): State<PortalState>) -> Result<Html<St
             figure.card { figcaption { "The local market: matched, imported, exported" } (charts::market_energy(&periods)) }
             figure.card { figcaption { "Energy per period, by producer" } (charts::energy_by_producer(&periods)) }
             figure.card { figcaption { "Price" } (charts::price_over_time(&periods)) }
+            figure.card { figcaption { "The community's own: self-sufficiency and self-consumption" } (charts::self_sufficiency(&periods)) }
             figure.card { figcaption { "Consumer balances" } (charts::consumer_balances(&consumers)) }
         }
         (table("periods", "Settled periods (each links to its report)",

@@ -35,7 +35,7 @@ pub use head::SettlementHead;
 pub use payout::{Cover, Entitlement, MAX_COVERS, Payout, destinations, plan_payouts};
 pub use period::{Period, PeriodLength, PeriodLengthError, PeriodStart, PeriodStartError};
 pub use reading::{ReadingKind, StoredReading};
-pub use record::{MarketRules, SettlementRecord};
+pub use record::{CommunityFigures, MarketRules, SettlementRecord};
 pub use report::PeriodReport;
 pub use settlement::{
     ConsumerOutcome, FeeBps, FeeBpsError, PeriodTotals, PriceSource, ProducerOutcome, Settlement, SettlementError,

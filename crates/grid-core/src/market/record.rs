@@ -55,6 +55,23 @@ pub struct SettlementRecord {
     /// Where this period's consumers pay (a new address per settlement).
     pub payment_address: PaymentAddress,
     pub settled: EpochMs,
+    /// The community's figures (DESIGN.md §6, "Prosumers, bids and tariffs"); 0 for
+    /// periods settled before 2026-12-05.
+    pub community: CommunityFigures,
+}
+
+/// What a period meant for the community: the tariff it was settled under, what
+/// prosumers used of their own output, the community's own share of its use and of its
+/// output, and what buyers saved and sellers gained against the utility.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommunityFigures {
+    pub cap: Price,
+    pub feed_in: Price,
+    pub self_consumed: Wh,
+    pub self_sufficiency_bps: u64,
+    pub self_consumption_bps: u64,
+    pub savings: Iota,
+    pub gains: i64,
 }
 
 impl SettlementRecord {
@@ -80,6 +97,15 @@ impl SettlementRecord {
             consumers: s.consumers.len() as u64,
             payment_address,
             settled,
+            community: CommunityFigures {
+                cap: s.cap,
+                feed_in: s.feed_in,
+                self_consumed: s.self_consumed,
+                self_sufficiency_bps: s.self_sufficiency_bps,
+                self_consumption_bps: s.self_consumption_bps,
+                savings: s.savings,
+                gains: s.gains,
+            },
         }
     }
 }

@@ -429,9 +429,17 @@ fn settlement_item(row: &SettlementRow) -> Item {
         ("producers", row.producers),
         ("consumers", row.consumers),
         ("settled", row.settled),
+        ("cap", row.cap),
+        ("feedIn", row.feed_in),
+        ("selfConsumed", row.self_consumed),
+        ("selfSufficiencyBps", row.self_sufficiency_bps),
+        ("selfConsumptionBps", row.self_consumption_bps),
+        ("savings", row.savings),
     ] {
         item.insert(name.into(), n(value));
     }
+    // Signed: what sellers gained may be below what their utility would have paid.
+    item.insert("gains".into(), AttributeValue::N(row.gains.to_string()));
     item.insert("rules".into(), s(&row.rules));
     if let Some(strategy) = &row.strategy {
         item.insert("strategy".into(), s(strategy));
@@ -464,6 +472,20 @@ fn settlement_row(item: &Item) -> Result<SettlementRow, StoreError> {
         consumers: get_n(item, T, "consumers")?,
         payment_address: get_s(item, T, "paymentAddress")?.to_owned(),
         settled: get_n(item, T, "settled")?,
+        // Records settled before 2026-12-05 lack the community's figures.
+        cap: opt_n(item, T, "cap")?.unwrap_or(0),
+        feed_in: opt_n(item, T, "feedIn")?.unwrap_or(0),
+        self_consumed: opt_n(item, T, "selfConsumed")?.unwrap_or(0),
+        self_sufficiency_bps: opt_n(item, T, "selfSufficiencyBps")?.unwrap_or(0),
+        self_consumption_bps: opt_n(item, T, "selfConsumptionBps")?.unwrap_or(0),
+        savings: opt_n(item, T, "savings")?.unwrap_or(0),
+        gains: match item.get("gains") {
+            None => 0,
+            Some(AttributeValue::N(gains)) => {
+                gains.parse().map_err(|_| StoreError::Corrupt(format!("{T}: gains is not a whole number")))?
+            }
+            Some(_) => return Err(StoreError::Corrupt(format!("{T}: gains is not a number"))),
+        },
     })
 }
 

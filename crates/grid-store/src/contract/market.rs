@@ -7,8 +7,8 @@ use std::sync::Arc;
 use grid_core::books::{AccountEntry, ClaimResolution, Credit, PaymentClaim, PayoutRecord};
 use grid_core::channel::Reading;
 use grid_core::market::{
-    ConsensusStrategy, Cover, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementHead, SettlementRecord,
-    StoredReading,
+    CommunityFigures, ConsensusStrategy, Cover, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementHead,
+    SettlementRecord, StoredReading,
 };
 use grid_core::{EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
@@ -81,6 +81,15 @@ fn record(period: u64) -> SettlementRecord {
         consumers: 2,
         payment_address: address(&format!("grid-{period}")),
         settled: EpochMs::parse(1_795_861_000_000).unwrap(),
+        community: CommunityFigures {
+            cap: price(1000),
+            feed_in: price(40),
+            self_consumed: Wh::new(120),
+            self_sufficiency_bps: 10_000,
+            self_consumption_bps: 9_556,
+            savings: Iota::new(2377),
+            gains: 177,
+        },
     }
 }
 
@@ -657,6 +666,16 @@ pub async fn a_settlement_record_keeps_the_market_figures_and_the_largest_values
         consumers: 100_000,
         payment_address: address(&"g".repeat(128)),
         settled: EpochMs::parse(EpochMs::MAX as i64).unwrap(),
+        // A community whose sellers gained less than their utility would have paid.
+        community: CommunityFigures {
+            cap: price(Price::MAX),
+            feed_in: price(Price::MAX),
+            self_consumed: Wh::new(i64::MAX as u64),
+            self_sufficiency_bps: 10_000,
+            self_consumption_bps: 0,
+            savings: Iota::new(Iota::SUPPLY),
+            gains: -(Iota::SUPPLY as i64),
+        },
     };
 
     let mut biggest = reading("producer-0400", PERIOD, 18_446_744);
