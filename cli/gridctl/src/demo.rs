@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use grid_agents::consumer::{Consumer, ConsumerSettings};
+use grid_agents::consumer::{Consumer, ConsumerSettings, Production};
 use grid_agents::producer::{Producer, ProducerSettings};
 use grid_agents::source::Source;
 use grid_agents::{GridApi, Meter, OwnChannel, Wallet};
@@ -74,8 +74,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     pub storage_clients: usize,
     /// How supply compares with demand: `balanced` (the default morning), `shortage`
-    /// (small panels, hungry households: most energy is imported) or `surplus` (big
-    /// panels, frugal households: most is exported).
+    /// (small panels, hungry households: most energy is imported), `surplus` (big
+    /// panels, frugal households: most is exported) or `community` (every third household
+    /// a prosumer with panels on its roof, every fourth bidding, under a time-of-use
+    /// tariff unless the environment sets one).
     #[arg(long, value_enum, default_value_t = Scenario::Balanced)]
     pub scenario: Scenario,
 }
@@ -87,6 +89,7 @@ pub enum Scenario {
     Balanced,
     Shortage,
     Surplus,
+    Community,
 }
 
 impl Scenario {
@@ -96,9 +99,26 @@ impl Scenario {
             Self::Balanced => (1.0, 2.0),
             Self::Shortage => (0.25, 3.0),
             Self::Surplus => (2.0, 0.4),
+            Self::Community => (0.5, 1.0),
         }
     }
+
+    /// Household `c` of the community: its panels' peak (a prosumer) and its bid.
+    fn home(self, c: usize) -> (Option<f64>, Option<Price>) {
+        if self != Self::Community {
+            return (None, None);
+        }
+        let panels = c.is_multiple_of(3).then_some(4.0);
+        let bid = (c % 4 == 1).then(|| Price::parse(COMMUNITY_BID).expect("a small price"));
+        (panels, bid)
+    }
 }
+
+/// The community's tariff, where the environment sets none: dearer by day, and a feed-in.
+const COMMUNITY_TARIFF: [(&str, &str); 2] = [("PRICE_CAP", "00:00=180,07:00=260,21:00=180"), ("FEED_IN_PRICE", "60")];
+/// What bidding households pay at most for local energy, and what prosumers ask.
+const COMMUNITY_BID: u64 = 120;
+const PROSUMER_PRICE: u64 = 100;
 
 /// `15m`, `900s`, `1h` or plain seconds, as seconds.
 fn parse_period(text: &str) -> Result<u64, String> {
@@ -159,7 +179,12 @@ pub struct ConsumerSummary {
     pub paid: u64,
     pub owed: u64,
     pub payment_requests: u64,
+    /// What left its ledger account net of what a prosumer's sales paid into it.
     pub ledger_spent: u64,
+    /// A prosumer's sales: earned, paid out, still owed (0 for a consumer).
+    pub entitled: u64,
+    pub paid_out: u64,
+    pub unpaid: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,8 +227,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let period_ms = args.period * 1000;
     let slot_ms = period_ms / SLOTS_PER_PERIOD;
     // The market's settings come from the environment, as for `serve`.
-    const PASSED: [&str; 6] =
-        ["RUST_LOG", "PORTAL_TOKEN", "CONSENSUS_STRATEGY", "PRICE_CAP", "GRID_FEE_BPS", "DEFAULT_PRICE"];
+    const PASSED: [&str; 8] = [
+        "RUST_LOG",
+        "PORTAL_TOKEN",
+        "CONSENSUS_STRATEGY",
+        "PRICE_CAP",
+        "FEED_IN_PRICE",
+        "TARIFF_TIMEZONE",
+        "GRID_FEE_BPS",
+        "DEFAULT_PRICE",
+    ];
     let mut vars: HashMap<String, String> = std::env::vars().filter(|(k, _)| PASSED.contains(&k.as_str())).collect();
     for (name, value) in [
         ("GRID_LISTEN", args.listen.to_string()),
@@ -215,6 +248,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ("MONITOR_BUDGET_SECS", "0".to_owned()),
     ] {
         vars.insert(name.to_owned(), value);
+    }
+    if args.scenario == Scenario::Community {
+        for (name, value) in COMMUNITY_TARIFF {
+            vars.entry(name.to_owned()).or_insert_with(|| value.to_owned());
+        }
     }
     let mut config = GridConfig::from_vars(&vars).context("bad demo configuration")?;
     let made_up = crate::serve::ensure_portal_token(&mut config);
@@ -254,6 +292,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             Scenario::Balanced => "balanced",
             Scenario::Shortage => "a shortage of",
             Scenario::Surplus => "a surplus of",
+            Scenario::Community => "a community's",
         },
         config.market.rules.strategy,
         config.market.tariff.cap.highest().get(),
@@ -270,9 +309,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (_, demand) = args.scenario.scales();
     for c in 0..args.consumers {
         let (http, channels, grid) = device(&base, &mut addresses);
-        let id = RegistrationId::parse(format!("consumer-{:02}", c + 1))?;
+        let (panels, bid) = args.scenario.home(c);
+        let kind = if panels.is_some() { "prosumer" } else { "consumer" };
+        let id = RegistrationId::parse(format!("{kind}-{:02}", c + 1))?;
         let profile = Profile::Random { min_kw: 0.5 * demand, max_kw: 3.0 * demand };
         let meter = replay(profile, c as u64 + 100, start, end, slot_ms);
+        let production = panels.map(|peak_kw| Production {
+            meter: replay(Profile::Solar { peak_kw }, c as u64 + 300, start, end, slot_ms),
+            price: Price::parse(PROSUMER_PRICE).expect("a small price"),
+        });
         let account = PaymentAddress::parse(id.as_str())?;
         let wallet = Wallet::new(&ledger_url, account, http.clone());
         let settings = ConsumerSettings {
@@ -280,11 +325,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             name: Some(format!("Household {}", c + 1)),
             slot_ms,
             pay_threshold: Iota::new(1),
-            bid: None,
+            bid,
         };
         let channel = OwnChannel::open(None, channels.clone())?;
         // Started first: it claims its account, and only then is the account funded.
-        let agent = Consumer::start(settings, grid.clone(), channels.clone(), channel, meter, wallet).await?;
+        let agent =
+            Consumer::start_home(settings, grid.clone(), channels.clone(), channel, meter, production, wallet).await?;
         // The faucet is behind the same (possibly faulty) ledger: a few tries.
         let mut tries = 0;
         while let Err(error) = agent.wallet().deposit(Iota::new(FUNDS)).await {
@@ -651,7 +697,11 @@ async fn summarize(
             paid: account.paid.get(),
             owed: account.owed().get(),
             payment_requests: consumer.requests,
-            ledger_spent: FUNDS - consumer.agent.wallet().balance().await?.get(),
+            // A prosumer's payouts come into the account it pays from.
+            ledger_spent: FUNDS + account.paid_out.get() - consumer.agent.wallet().balance().await?.get(),
+            entitled: account.entitled.get(),
+            paid_out: account.paid_out.get(),
+            unpaid: account.unpaid().get(),
         });
     }
     let totals = stores.accounts.totals().await?;
@@ -687,8 +737,9 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
     let fees = sum(&mut s.periods.iter().map(|p| report(p).fee.get() + report(p).unallocated.get()));
     let billed = sum(&mut s.consumers.iter().map(|c| c.billed));
     let paid = sum(&mut s.consumers.iter().map(|c| c.paid));
-    let paid_out = sum(&mut s.producers.iter().map(|p| p.paid_out));
-    let entitled = sum(&mut s.producers.iter().map(|p| p.entitled));
+    // Sellers: producers, and prosumers among the households.
+    let paid_out = sum(&mut s.producers.iter().map(|p| p.paid_out)) + sum(&mut s.consumers.iter().map(|c| c.paid_out));
+    let entitled = sum(&mut s.producers.iter().map(|p| p.entitled)) + sum(&mut s.consumers.iter().map(|c| c.entitled));
     let matched = sum(&mut s.periods.iter().map(|p| report(p).matched.get()));
     let (imported, exported) = (
         sum(&mut s.periods.iter().map(|p| report(p).imported.get())),
@@ -776,8 +827,22 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
             format!("households paid every bill: {paid} IOTA, exactly what left their ledger accounts"),
         ),
         (
-            paid_out == entitled && s.producers.iter().all(|p| p.ledger_balance == p.paid_out && p.unpaid == 0),
-            format!("producers were paid what they earned: {paid_out} IOTA, exactly what their wallets hold"),
+            paid_out == entitled
+                && s.producers.iter().all(|p| p.ledger_balance == p.paid_out && p.unpaid == 0)
+                && s.consumers.iter().all(|c| c.paid_out == c.entitled && c.unpaid == 0),
+            format!("sellers were paid what they earned: {paid_out} IOTA, exactly what their wallets hold"),
+        ),
+        (
+            s.periods.iter().map(report).all(|r| {
+                r.consumers.iter().map(|c| c.savings.get()).sum::<u64>() == r.savings.get()
+                    && r.producers.iter().map(|p| p.gain).sum::<i64>() == r.gains
+            }),
+            format!(
+                "savings and gains add up: buyers saved {} IOTA against the cap, sellers gained {} IOTA against \
+                 the feed-in",
+                sum(&mut s.periods.iter().map(|p| report(p).savings.get())),
+                s.periods.iter().map(|p| report(p).gains).sum::<i64>()
+            ),
         ),
         (
             s.grid.paid_in == paid

@@ -159,7 +159,7 @@ fn the_demo_trades_until_everything_is_paid_and_its_books_add_up() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(!stdout.contains('✗'), "{stdout}");
-    assert_eq!(stdout.matches('✓').count(), 8, "{stdout}");
+    assert_eq!(stdout.matches('✓').count(), 9, "{stdout}");
 
     // The invariants again, from the figures alone.
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -204,8 +204,8 @@ fn the_demo_trades_until_everything_is_paid_and_its_books_add_up() {
 }
 
 #[test]
-fn the_demo_shows_a_shortage_and_a_surplus_and_their_books_add_up() {
-    for (scenario, imported_more) in [("shortage", true), ("surplus", false)] {
+fn the_demo_shows_a_shortage_a_surplus_and_a_community_and_their_books_add_up() {
+    for (scenario, imported_more) in [("shortage", Some(true)), ("surplus", Some(false)), ("community", None)] {
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("summary.json");
         let output = gridctl()
@@ -228,12 +228,26 @@ fn the_demo_shows_a_shortage_and_a_surplus_and_their_books_add_up() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{scenario}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        assert_eq!((stdout.matches('✓').count(), stdout.matches('✗').count()), (8, 0), "{scenario}: {stdout}");
+        assert_eq!((stdout.matches('✓').count(), stdout.matches('✗').count()), (9, 0), "{scenario}: {stdout}");
         let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         let total =
             |field: &str| s["periods"].as_array().unwrap().iter().map(|p| p[field].as_u64().unwrap()).sum::<u64>();
         let (imported, exported) = (total("imported"), total("exported"));
-        assert_eq!(imported > exported, imported_more, "{scenario}: imported {imported}, exported {exported}");
+        if let Some(imported_more) = imported_more {
+            assert_eq!(imported > exported, imported_more, "{scenario}: imported {imported}, exported {exported}");
+        } else {
+            // The community: a prosumer among the homes used its own panels' energy,
+            // under the time-of-use tariff, with a bidding household.
+            let homes: Vec<&str> =
+                s["consumers"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+            assert_eq!(homes, ["prosumer-01", "consumer-02", "consumer-03"], "{scenario}");
+            assert!(total("selfConsumed") > 0, "{scenario}: self-consumption");
+            let first = &s["periods"][0];
+            assert!(first["cap"] == 180 || first["cap"] == 260, "{scenario}: the tariff's cap: {first}");
+            assert_eq!(first["feedIn"], 60);
+            let bidder = first["consumers"].as_array().unwrap().iter().find(|c| c["id"] == "consumer-02").unwrap();
+            assert_eq!(bidder["bid"], 120, "{scenario}");
+        }
         assert!(total("matched") > 0 && total("revenue") > 0, "{scenario}: something traded");
     }
 }
