@@ -562,6 +562,31 @@ async fn a_community_with_prosumers_and_bids_settles_two_sided(grid: TestGrid) {
         "{csv}"
     );
     assert!(csv.contains(&format!("{period},producer,prosumer-h101,100,1500,90,1000,1000,0,80,wallet-prosumer-h101,,,,,prosumer,120,40,500,1000,40,,,")), "{csv}");
+    // The portal lists prosumers among the sellers and the buyers, and counts them.
+    let api = |path: &str| {
+        let url = format!("{}/portal/api/{path}", grid.base);
+        async move {
+            reqwest::Client::new().get(url).bearer_auth(TOKEN).send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+    let ids = |page: &Value| {
+        page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&api("producers").await), ["producer-a101", "prosumer-h101", "prosumer-k101"]);
+    assert_eq!(ids(&api("consumers?page=0&pageSize=2").await), ["consumer-x101", "consumer-y101"]);
+    assert_eq!(ids(&api("consumers?page=1&pageSize=2").await), ["prosumer-h101", "prosumer-k101"]);
+    assert_eq!(api("overview").await["prosumers"]["active"], 2);
+    // A bid beyond the bound is refused, and recorded with its reason.
+    let (start, end) = (period + 40_000, period + 50_000);
+    let beyond = format!(
+        r#"{{"command":"usage","startTime":{start},"endTime":{end},"usage":0.1,"consumerPrice":1000000000001}}"#
+    );
+    say(&grid, &mut y, &beyond).await;
+    grid.poll().await;
+    let rejections = api("rejections").await;
+    let refused =
+        rejections.as_array().unwrap().iter().find(|r| r["registration"] == "consumer-y101").expect("recorded");
+    assert!(refused["reason"].as_str().unwrap().contains("consumerPrice"), "{refused}");
     // K is billed on its return channel for its local energy.
     let read = grid.read(k.return_channel.as_ref().unwrap(), 0, 10).await;
     let bills: Vec<&Command> =

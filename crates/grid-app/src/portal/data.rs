@@ -53,6 +53,8 @@ pub struct Overview {
     pub current_period: u64,
     pub producers: Counts,
     pub consumers: Counts,
+    /// Homes that both produce and use (they appear among producers and consumers too).
+    pub prosumers: Counts,
     pub last_settled: Option<PeriodPoint>,
     /// Consumer payments confirmed on the ledger.
     pub paid_in: u64,
@@ -346,6 +348,7 @@ impl PortalData {
         let dead_letters = swept.dead_letters + swept.completions_dead_letters;
         let counts = |c: grid_store::TypeCount| Counts { active: c.active, removed: c.removed };
         let (producers, consumers) = (counts(registrations.producers), counts(registrations.consumers));
+        let prosumers = counts(registrations.prosumers);
         let last_settled = match head.latest {
             Some(latest) => self.period_point(latest).await?,
             None => None,
@@ -356,6 +359,7 @@ impl PortalData {
             current_period: Period::containing(now, self.period).start().get(),
             producers,
             consumers,
+            prosumers,
             last_settled,
             paid_in: totals.paid_in.get(),
             fees: totals.fees.get(),
@@ -540,26 +544,37 @@ impl PortalData {
         })
     }
 
-    /// Page `page` of the registrations of `item_type`, through the store's index.
-    async fn of_type(
+    /// Page `page` of the registrations of `types`, one type after the other (each in
+    /// the store's index order), through the store's index.
+    async fn of_types(
         &self,
-        item_type: ItemType,
+        types: &[ItemType],
         page: usize,
         page_size: usize,
     ) -> Result<Page<Registration>, StoreError> {
-        let total_items = self.stores.registrations.counts().await?.of(item_type).total() as usize;
+        let counts = self.stores.registrations.counts().await?;
+        let total_items = types.iter().map(|t| counts.of(*t).total() as usize).sum::<usize>();
         // A page far past the end is empty, however far (no overflow).
-        let skip = page.saturating_mul(page_size);
-        let items = if skip < total_items {
-            self.stores.registrations.of_type(item_type, skip, page_size).await?
-        } else {
-            Vec::new()
-        };
+        let mut skip = page.saturating_mul(page_size);
+        let mut items = Vec::new();
+        for item_type in types {
+            let of_type = counts.of(*item_type).total() as usize;
+            if skip >= of_type {
+                skip -= of_type;
+                continue;
+            }
+            items.extend(self.stores.registrations.of_type(*item_type, skip, page_size - items.len()).await?);
+            skip = 0;
+            if items.len() == page_size {
+                break;
+            }
+        }
         Ok(Page { items, page, page_size, total_items, total_pages: total_items.div_ceil(page_size.max(1)) })
     }
 
+    /// The sellers: producers, then prosumers.
     pub async fn producers(&self, page: usize, page_size: usize) -> Result<Page<ProducerRow>, StoreError> {
-        let registrations = self.of_type(ItemType::Producer, page, page_size).await?;
+        let registrations = self.of_types(&[ItemType::Producer, ItemType::Prosumer], page, page_size).await?;
         let mut items = Vec::new();
         for r in &registrations.items {
             items.push(self.producer_row(r).await?);
@@ -567,8 +582,9 @@ impl PortalData {
         Ok(Page { items, ..registrations.map_empty() })
     }
 
+    /// The buyers: consumers, then prosumers.
     pub async fn consumers(&self, page: usize, page_size: usize) -> Result<Page<ConsumerRow>, StoreError> {
-        let registrations = self.of_type(ItemType::Consumer, page, page_size).await?;
+        let registrations = self.of_types(&[ItemType::Consumer, ItemType::Prosumer], page, page_size).await?;
         let mut items = Vec::new();
         for r in &registrations.items {
             items.push(self.consumer_row(r).await?);

@@ -142,6 +142,8 @@ fn tiles(o: &Overview) -> Markup {
         dl.tiles aria-label="The grid now" {
             (tile("Producers", "producers", o.producers.active.to_string(), Some(format!("{} removed", o.producers.removed))))
             (tile("Consumers", "consumers", o.consumers.active.to_string(), Some(format!("{} removed", o.consumers.removed))))
+            (tile("Prosumers", "prosumers", o.prosumers.active.to_string(),
+                Some(format!("{} removed · listed as sellers and as buyers", o.prosumers.removed))))
             (tile("Current period", "currentPeriod", time(o.current_period), Some(format!("{} min periods", o.period_secs / 60))))
             (tile("Last settled", "lastSettled", last.map_or("none yet".to_owned(), |p| time(p.start)), None))
             (tile("Price (last period)", "price", last.map_or("–".to_owned(), |p| format!("{} IOTA/kWh", p.price)),
