@@ -492,9 +492,9 @@ async fn bid(grid: &TestGrid, buyer: &mut Party, start: u64, wh: u64, price: u64
 /// (tests/settlement.rs) registered and published over HTTP under a tariff of 120
 /// (cap) and 40 (feed-in). A producer (2 kWh at 100); prosumer H makes 1.5 kWh at 90 and
 /// uses 0.5; prosumer K makes 0.2 kWh at 80 and uses 1.2, without a bid; X uses 1.5 kWh
-/// bidding 110, Y 1 kWh bidding 95. M = 2500 at P = 100; Y buys nothing locally.
-async fn a_community_with_prosumers_and_bids_settles_two_sided(grid: TestGrid) {
-    let period = first_period();
+/// bidding 110, Y 1 kWh bidding 95. M = 2500 at P = 100; Y buys nothing locally. The cap
+/// is a time-of-use schedule: 120 only in the minute the period starts, 500 otherwise.
+async fn a_community_with_prosumers_and_bids_settles_two_sided(grid: TestGrid, period: u64) {
     let mut a = register(&grid, "producer-a101", "producer", 70).await;
     let mut h = register(&grid, "prosumer-h101", "prosumer", 71).await;
     let mut k = register(&grid, "prosumer-k101", "prosumer", 72).await;
@@ -594,23 +594,40 @@ async fn a_community_with_prosumers_and_bids_settles_two_sided(grid: TestGrid) {
     assert!(matches!(bills[..], [Command::PaymentRequest { owed, .. }] if *owed == Iota::new(100)), "{bills:?}");
 }
 
-const COMMUNITY: &[(&str, &str)] = &[
-    ("SETTLEMENT_PERIOD_SECS", "60"),
-    ("SETTLEMENT_GRACE_SECS", "0"),
-    ("GRID_FEE_BPS", "2000"),
-    ("PRICE_CAP", "120"),
-    ("FEED_IN_PRICE", "40"),
-    ("GRID_WALLET", "grid"),
-    ("PORTAL_TOKEN", TOKEN),
-    ("MONITOR_BUDGET_SECS", "0"),
-];
+/// The community's settings, with a cap of 120 IOTA/kWh in the minute (UTC) `period`
+/// starts and 500 in every other.
+fn community(period: u64) -> Vec<(&'static str, String)> {
+    let minute = period / 60_000 % 1440;
+    let at = |m: u64| format!("{:02}:{:02}", m / 60, m % 60);
+    let mut cap = if minute == 0 { "00:00=120".to_owned() } else { format!("00:00=500,{}=120", at(minute)) };
+    if minute + 1 < 1440 {
+        cap += &format!(",{}=500", at(minute + 1));
+    }
+    [
+        ("SETTLEMENT_PERIOD_SECS", "60".to_owned()),
+        ("SETTLEMENT_GRACE_SECS", "0".to_owned()),
+        ("GRID_FEE_BPS", "2000".to_owned()),
+        ("PRICE_CAP", cap),
+        ("FEED_IN_PRICE", "40".to_owned()),
+        ("GRID_WALLET", "grid".to_owned()),
+        ("PORTAL_TOKEN", TOKEN.to_owned()),
+        ("MONITOR_BUDGET_SECS", "0".to_owned()),
+    ]
+    .into()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_embedded_store_a_community_with_prosumers_and_bids_settles_two_sided() {
-    a_community_with_prosumers_and_bids_settles_two_sided(TestGrid::start_with(COMMUNITY).await).await;
+    let period = first_period();
+    let vars = community(period);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    a_community_with_prosumers_and_bids_settles_two_sided(TestGrid::start_with(&vars).await, period).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_s3_and_sqs_a_community_with_prosumers_and_bids_settles_two_sided() {
-    a_community_with_prosumers_and_bids_settles_two_sided(TestGrid::start_on_moto(COMMUNITY).await).await;
+    let period = first_period();
+    let vars = community(period);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    a_community_with_prosumers_and_bids_settles_two_sided(TestGrid::start_on_moto(&vars).await, period).await;
 }

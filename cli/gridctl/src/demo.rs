@@ -27,7 +27,7 @@ use grid_app::{GridConfig, Stores, telemetry};
 use grid_client::channels::{ChannelClient, HttpChannelClient};
 use grid_core::channel::Reading;
 use grid_core::devices::Profile;
-use grid_core::market::{ConsumerOutcome, PeriodReport, PeriodStart, ProducerOutcome};
+use grid_core::market::{ConsensusStrategy, ConsumerOutcome, PeriodReport, PeriodStart, ProducerOutcome};
 use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId};
 use serde::Serialize;
 
@@ -356,12 +356,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     (summary.scenario, summary.price_cap) = (args.scenario, config.market.tariff.cap.highest().get());
     let fee = config.market.rules.fee.get();
     let pricing = match config.market.rules.strategy {
-        grid_core::market::ConsensusStrategy::Clearing => {
+        ConsensusStrategy::Clearing => {
             "matched the cheapest offers first and priced the energy at the ask of the last one it needed"
         }
-        grid_core::market::ConsensusStrategy::Weighted => "priced the energy at the offers' volume-weighted average",
-        grid_core::market::ConsensusStrategy::Mean => "priced the energy at the mean of the offers",
-        grid_core::market::ConsensusStrategy::Median => "priced the energy at the median offer",
+        ConsensusStrategy::Weighted => "priced the energy at the offers' volume-weighted average",
+        ConsensusStrategy::Mean => "priced the energy at the mean of the offers",
+        ConsensusStrategy::Median => "priced the energy at the median offer",
     };
     let story = format!(
         "What happened: every {} (simulated) the panels reported their output to their producers, the \
@@ -779,11 +779,24 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
                 p.self_consumed.get() + p.matched.get() + p.exported.get() == p.produced.get()
             })
     });
-    // Against each period's cap (its tariff at its start), and below each buyer's bid.
+    // Against each period's cap (its tariff at its start), below each buyer's bid, and
+    // (pay-as-clear) at or above each matched seller's ask.
     let capped = s.periods.iter().map(report).all(|r| {
         let cap = u128::from(r.cap.get());
         r.consumers.iter().all(|c| u128::from(c.charge.get()) <= (u128::from(c.local.get()) * cap).div_ceil(1000))
             && r.consumers.iter().filter(|c| c.local.get() > 0).all(|c| c.bid.is_some_and(|b| b >= r.price))
+            && (r.strategy != ConsensusStrategy::Clearing
+                || r.producers.iter().filter(|p| p.matched.get() > 0).all(|p| p.ask.is_some_and(|a| a <= r.price)))
+    });
+    // The headline figures are the rows': self-sufficiency and self-consumption from the
+    // energies, savings and gains from each buyer and seller.
+    let bps = |part: u64, whole: u64| (u128::from(part) * 10_000).checked_div(u128::from(whole)).unwrap_or(0) as u64;
+    let figures_ok = s.periods.iter().map(report).all(|r| {
+        let own = r.self_consumed.get() + r.matched.get();
+        r.self_sufficiency_bps == bps(own, r.used.get())
+            && r.self_consumption_bps == bps(own, r.produced.get())
+            && r.consumers.iter().map(|c| c.savings.get()).sum::<u64>() == r.savings.get()
+            && r.producers.iter().map(|p| p.gain).sum::<i64>() == r.gains
     });
     let billed_periods = |id: &str| {
         s.periods
@@ -804,8 +817,8 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
         ),
         (
             capped,
-            "no household paid more than the cap, nor above its bid: every charge ≤ ⌈local kWh × the period's cap⌉ \
-             IOTA, every local buyer's bid ≥ the price"
+            "no household paid more than the cap, nor above its bid, and no seller below its ask: every charge ≤ \
+             ⌈local kWh × the period's cap⌉ IOTA, every local buyer's bid ≥ the price ≥ every matched seller's ask"
                 .to_owned(),
         ),
         (
@@ -833,13 +846,10 @@ pub fn checks(s: &Summary) -> Vec<(bool, String)> {
             format!("sellers were paid what they earned: {paid_out} IOTA, exactly what their wallets hold"),
         ),
         (
-            s.periods.iter().map(report).all(|r| {
-                r.consumers.iter().map(|c| c.savings.get()).sum::<u64>() == r.savings.get()
-                    && r.producers.iter().map(|p| p.gain).sum::<i64>() == r.gains
-            }),
+            figures_ok,
             format!(
-                "savings and gains add up: buyers saved {} IOTA against the cap, sellers gained {} IOTA against \
-                 the feed-in",
+                "the community's figures are its rows': self-sufficiency and self-consumption from the energies; \
+                 buyers saved {} IOTA against the cap, sellers gained {} IOTA against the feed-in",
                 sum(&mut s.periods.iter().map(|p| report(p).savings.get())),
                 s.periods.iter().map(|p| report(p).gains).sum::<i64>()
             ),
