@@ -457,7 +457,8 @@ async fn the_health_strip_shows_what_the_alarms_watch_red_where_one_would_fire()
     let (_, _, overview) = get(&grid, "/portal/api/overview", Some(TOKEN)).await;
     let health = &overview["health"];
     let lag = health["settlementLagSecs"].as_u64().unwrap();
-    assert!((7 * 60..9 * 60).contains(&lag) && health["settlementBehind"] == true, "{health}");
+    // Eight minutes and however far into its minute the test ran (it can be 540 s).
+    assert!((7 * 60..10 * 60).contains(&lag) && health["settlementBehind"] == true, "{health}");
     let poll_lag = health["pollLagSecs"].as_u64().unwrap();
     assert!((600..660).contains(&poll_lag) && health["pollingBehind"] == true, "{health}");
     assert_eq!((&health["deadLetters"], &health["batchesStalled"]), (&json!(1), &json!(1)), "{health}");

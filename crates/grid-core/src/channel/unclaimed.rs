@@ -49,11 +49,6 @@ impl UnclaimedChannels {
         self.per_day
     }
 
-    /// Whether an unclaimed channel takes an envelope at `index`.
-    pub fn takes(index: u64) -> bool {
-        index < Self::INDEXES
-    }
-
     /// The day an unclaimed channel opened at `now` is counted in.
     pub fn day(now: EpochMs) -> u64 {
         now.get() / DAY_MS
@@ -90,13 +85,6 @@ mod tests {
         assert!(UnclaimedChannels::new(0).is_err());
         assert!(UnclaimedChannels::new(UnclaimedChannels::MAX_PER_DAY + 1).is_err());
         assert_eq!(UnclaimedChannels::new(5).unwrap().per_day(), 5);
-    }
-
-    #[test]
-    fn an_unclaimed_channel_takes_only_its_first_indexes() {
-        assert!(UnclaimedChannels::takes(0));
-        assert!(UnclaimedChannels::takes(UnclaimedChannels::INDEXES - 1));
-        assert!(!UnclaimedChannels::takes(UnclaimedChannels::INDEXES));
     }
 
     #[test]
