@@ -329,13 +329,14 @@ impl Registry {
         }
     }
 
-    /// The producer, if `presented` is a key of it and `root` is not its own channel.
+    /// Whether `presented` is a key of the active producer `producer` and `root` is not
+    /// its own channel: what a claim on a source's channel needs.
     async fn source_owner(
         &self,
         producer: &RegistrationId,
         root: &ChannelRoot,
         presented: Option<&str>,
-    ) -> Result<Registration, RegistrationError> {
+    ) -> Result<(), RegistrationError> {
         let registration = self.active(producer).await?;
         registration.authorize_change(presented)?;
         if registration.item_type != ItemType::Producer {
@@ -344,7 +345,7 @@ impl Registry {
         if registration.channel.as_ref().is_some_and(|channel| &channel.root == root) {
             return Err(RegistrationError::OwnChannel);
         }
-        Ok(registration)
+        Ok(())
     }
 
     /// Claims a registration's own channel for it, so the node keeps all of it (an

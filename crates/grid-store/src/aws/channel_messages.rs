@@ -130,34 +130,42 @@ impl DynamoChannelStore {
     /// Adds `by` to the unclaimed channels opened on `day`, only while below `most`:
     /// whether it did. A day's count lives three days (the table's time to live).
     async fn count_unclaimed(&self, day: u64, by: i64, most: Option<u64>) -> Result<bool, StoreError> {
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("address", s(format!("{UNCLAIMED_DAY}{day}")))
-            .update_expression("ADD channels :by SET expiresAt = :gone")
-            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
-            .expression_attribute_values(":gone", n((day + 3) * 86_400));
-        if let Some(most) = most {
-            update = update
-                .condition_expression("attribute_not_exists(channels) OR channels < :most")
-                .expression_attribute_values(":most", n(most));
-        }
-        written!(update.send().await)
+        self.add_to_count(format!("{UNCLAIMED_DAY}{day}"), "channels", by, most, Some((day + 3) * 86_400)).await
     }
 
     /// Adds `by` to the roots `owner` holds claimed, only while below `most`.
     async fn count_claims(&self, owner: &RegistrationId, by: i64, most: Option<u64>) -> Result<bool, StoreError> {
+        self.add_to_count(format!("{CLAIMS}{owner}"), "claims", by, most, None).await
+    }
+
+    /// Adds `by` to the number `attribute` of the item at `key`, only while it is below
+    /// `most` (if given), and gives the item a time to live (`expires_at`, epoch seconds):
+    /// whether it did.
+    async fn add_to_count(
+        &self,
+        key: String,
+        attribute: &str,
+        by: i64,
+        most: Option<u64>,
+        expires_at: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("address", s(format!("{CLAIMS}{owner}")))
-            .update_expression("ADD claims :by")
+            .key("address", s(key))
+            .update_expression(match expires_at {
+                Some(_) => "ADD #count :by SET expiresAt = :gone",
+                None => "ADD #count :by",
+            })
+            .expression_attribute_names("#count", attribute)
             .expression_attribute_values(":by", AttributeValue::N(by.to_string()));
+        if let Some(gone) = expires_at {
+            update = update.expression_attribute_values(":gone", n(gone));
+        }
         if let Some(most) = most {
             update = update
-                .condition_expression("attribute_not_exists(claims) OR claims < :most")
+                .condition_expression("attribute_not_exists(#count) OR #count < :most")
                 .expression_attribute_values(":most", n(most));
         }
         written!(update.send().await)
