@@ -204,7 +204,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 None => " ",
             };
             let beside = f.beside.as_ref().map(|b| format!("   {} {}", b.what, show(b.value))).unwrap_or_default();
-            println!("  {mark} {:<58} {:>12} {:<10} {:<12}{beside}", f.name, show(f.value), f.unit, target);
+            println!("  {mark} {:<66} {:>12} {:<10} {:<12}{beside}", f.name, show(f.value), f.unit, target);
         }
         println!("  ({:.1} s)\n", started.elapsed().as_secs_f64());
         if let (Some(baseline), true) = (&args.baseline, part != "lambda") {
