@@ -575,7 +575,10 @@ async fn a_community_with_prosumers_and_bids_settles_two_sided(grid: TestGrid, p
     assert_eq!(ids(&api("producers").await), ["producer-a101", "prosumer-h101", "prosumer-k101"]);
     assert_eq!(ids(&api("consumers?page=0&pageSize=2").await), ["consumer-x101", "consumer-y101"]);
     assert_eq!(ids(&api("consumers?page=1&pageSize=2").await), ["prosumer-h101", "prosumer-k101"]);
-    assert_eq!(api("overview").await["prosumers"]["active"], 2);
+    let overview = api("overview").await;
+    assert_eq!(overview["prosumers"]["active"], 2);
+    // The community's totals, on both stores: the one period's savings and gains.
+    assert_eq!((overview["savings"].clone(), overview["gains"].clone()), (json!(50), json!(100)));
     // A bid beyond the bound is refused, and recorded with its reason.
     let (start, end) = (period + 40_000, period + 50_000);
     let beyond = format!(

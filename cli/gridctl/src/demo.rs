@@ -3,8 +3,9 @@
 //! A grid (`serve`, in process, with its development ledger), producers each hosting
 //! their registration API with their sources, and consumers with funded ledger
 //! accounts. Every party is the real agent speaking HTTP over loopback; only the clock
-//! is simulated: it starts at a past morning and moves one slot (a fifth of a period)
-//! per step, so six 15-minute periods pass in seconds. At each step the sources, the
+//! is simulated: it runs the periods just before now (the meters replaying a morning's
+//! readings) and moves one slot (a fifth of a period) per step, so six 15-minute periods
+//! pass in seconds; kept running, the grid's jobs then run on the real clock. At each step the sources, the
 //! producers and the consumers act, then the grid's jobs run (poll, settle, pay) at the
 //! simulated time. The demo ends when every period is settled and every bill and
 //! payout is final, and prints what happened, with the checks that the energy and the
@@ -275,10 +276,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (jobs, serve) = server.into_jobs_and_server();
     let serving = tokio::spawn(serve);
 
-    // A past morning, so the whole run lies before now and the panels see the sun.
+    // The periods just before now, so the whole run lies in the past and, kept running,
+    // the grid has little to catch up; the meters replay a morning's, so the panels see
+    // the sun at any hour.
     let span = (args.periods + 3) * period_ms;
-    let start = morning_before(EpochMs::now().get().saturating_sub(span + 60_000), period_ms);
+    let latest = EpochMs::now().get().saturating_sub(span + 60_000);
+    let start = latest - latest % period_ms;
     let end = start + args.periods * period_ms;
+    let meters = Meters { start, end, slot_ms, sun_lag: start - morning_before(start, period_ms) };
     say!(
         "energy-grid demo: {} producers × {} solar sources, {} consumers, {} periods of {} from {} UTC (simulated \
          clock); {} supply and demand, {} market under a cap of {} IOTA/kWh",
@@ -303,7 +308,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut addresses = DeviceAddresses::new();
     let mut producers = Vec::new();
     for p in 0..args.producers {
-        producers.push(start_producer(p, &args, slot_ms, start, end, &base, &mut addresses, &ledger_url).await?);
+        producers.push(start_producer(p, &args, &meters, &base, &mut addresses, &ledger_url).await?);
     }
     let mut consumers = Vec::new();
     let (_, demand) = args.scenario.scales();
@@ -313,9 +318,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let kind = if panels.is_some() { "prosumer" } else { "consumer" };
         let id = RegistrationId::parse(format!("{kind}-{:02}", c + 1))?;
         let profile = Profile::Random { min_kw: 0.5 * demand, max_kw: 3.0 * demand };
-        let meter = replay(profile, c as u64 + 100, start, end, slot_ms);
+        let meter = meters.replay(profile, c as u64 + 100);
         let production = panels.map(|peak_kw| Production {
-            meter: replay(Profile::Solar { peak_kw }, c as u64 + 300, start, end, slot_ms),
+            meter: meters.replay(Profile::Solar { peak_kw }, c as u64 + 300),
             price: Price::parse(PROSUMER_PRICE).expect("a small price"),
         });
         let account = PaymentAddress::parse(id.as_str())?;
@@ -390,6 +395,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     if args.keep_running {
+        // From here the grid runs on the real clock, as `serve` does: its jobs settle the
+        // periods since the simulated day ended (nothing traded in them), sweep the
+        // channels and follow the ledger, so the portal's health strip tells the truth.
+        tokio::spawn(jobs.run_every_interval(Duration::from_secs(5), crate::serve::shutdown_signal()));
         say!("\nThe grid keeps running at {base} (ledger at {ledger_url}).");
         say!("{portal}");
         say!("Or try: curl {base}/openapi.json; curl {ledger_url}/accounts/wallet-producer-01");
@@ -415,14 +424,28 @@ fn morning_before(latest: u64, period_ms: u64) -> u64 {
     morning - morning % period_ms
 }
 
-/// A simulated meter's readings over `[start, end)`, one per slot, to replay.
-fn replay(profile: Profile, seed: u64, start: u64, end: u64, slot_ms: u64) -> Meter {
-    let at = |ms: u64| EpochMs::parse(ms as i64).expect("demo times are valid");
-    let readings: Vec<Reading> = (start..end)
-        .step_by(slot_ms as usize)
-        .map(|s| Reading { start: at(s), end: at(s + slot_ms), energy: profile.energy(at(s), at(s + slot_ms), seed) })
-        .collect();
-    Meter::Replay(readings.into())
+/// The demo's meters: what they read over `[start, end)`, one reading per slot, is
+/// what they would have read `sun_lag` ms earlier, on a morning.
+struct Meters {
+    start: u64,
+    end: u64,
+    slot_ms: u64,
+    sun_lag: u64,
+}
+
+impl Meters {
+    /// A simulated meter's readings, to replay.
+    fn replay(&self, profile: Profile, seed: u64) -> Meter {
+        let at = |ms: u64| EpochMs::parse(ms as i64).expect("demo times are valid");
+        let readings: Vec<Reading> = (self.start..self.end)
+            .step_by(self.slot_ms as usize)
+            .map(|s| {
+                let (morning, next) = (s - self.sun_lag, s - self.sun_lag + self.slot_ms);
+                Reading { start: at(s), end: at(s + self.slot_ms), energy: profile.energy(at(morning), at(next), seed) }
+            })
+            .collect();
+        Meter::Replay(readings.into())
+    }
 }
 
 /// A device's way to the grid at `base`: its HTTP client (from its own address, when it
@@ -433,13 +456,10 @@ fn device(base: &str, addresses: &mut DeviceAddresses) -> (reqwest::Client, Arc<
     (http.clone(), channels, GridApi::new(base.to_owned(), http))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn start_producer(
     p: usize,
     args: &DemoArgs,
-    slot_ms: u64,
-    start: u64,
-    end: u64,
+    meters: &Meters,
     base: &str,
     addresses: &mut DeviceAddresses,
     ledger_url: &str,
@@ -453,8 +473,8 @@ async fn start_producer(
         name: Some(format!("Solar farm {}", p + 1)),
         price: Price::parse(90 + 20 * p as u64)?,
         payment_address: payment_address.clone(),
-        slot_ms,
-        delay_ms: slot_ms / 3,
+        slot_ms: meters.slot_ms,
+        delay_ms: meters.slot_ms / 3,
     };
     let wallet = Wallet::new(ledger_url, payment_address, http.clone());
     let channel = OwnChannel::open(None, channels.clone())?;
@@ -470,12 +490,13 @@ async fn start_producer(
     for s in 0..args.sources {
         let source_id = RegistrationId::parse(format!("source-{:02}-{}", p + 1, s + 1))?;
         let peak_kw = (3.0 + ((p * args.sources + s) % 4) as f64) * args.scenario.scales().0;
-        let meter = replay(Profile::Solar { peak_kw }, (p * 100 + s) as u64, start, end, slot_ms);
+        let meter = meters.replay(Profile::Solar { peak_kw }, (p * 100 + s) as u64);
         let (http, channels, _) = device(base, addresses);
         let channel = OwnChannel::open(None, channels)?;
         let producer_api = GridApi::new(api_url.clone(), http);
         sources.push(
-            Source::start(source_id, Some(&format!("Panel {}", s + 1)), producer_api, channel, meter, slot_ms).await?,
+            Source::start(source_id, Some(&format!("Panel {}", s + 1)), producer_api, channel, meter, meters.slot_ms)
+                .await?,
         );
     }
     Ok(ProducerAgent { agent, sources, offered_wh: 0, offered: 0, serving })

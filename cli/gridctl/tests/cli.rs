@@ -252,6 +252,68 @@ fn the_demo_shows_a_shortage_a_surplus_and_a_community_and_their_books_add_up() 
     }
 }
 
+/// A newcomer's first look: `demo --keep-running` used to open the portal on four red
+/// alarms (settlement hours behind the simulated day, the sweep never run, the jobs'
+/// last runs stale), none of them true of the grid. Its jobs now run on the real clock.
+#[tokio::test]
+async fn the_portal_of_a_demo_kept_running_shows_no_alarm() {
+    let mut child = gridctl()
+        .args(["demo", "--producers", "2", "--sources", "1", "--consumers", "3", "--periods", "2", "--pace-ms", "0"])
+        .args(["--keep-running", "--listen", "127.0.0.1:0"])
+        .env("PORTAL_TOKEN", "demo-portal-token-for-a-test")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the demo says where it keeps running").unwrap();
+        if let Some((_, rest)) = line.split_once("keeps running at ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let signed_in = http
+        .post(format!("{base}/portal/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=demo-portal-token-for-a-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    // The jobs run every 5 s: a few rounds to catch up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let health = loop {
+        let overview: serde_json::Value = http
+            .get(format!("{base}/portal/api/overview"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let health = overview["health"].clone();
+        let jobs = health["jobs"].as_array().unwrap();
+        let green = health["settlementBehind"] == false
+            && health["settlementLagSecs"].is_u64()
+            && health["pollingBehind"] == false
+            && health["pollLagSecs"].is_u64()
+            && health["deadLetters"] == 0
+            && health["batchesStalled"] == 0
+            && jobs.len() == 3
+            && jobs.iter().all(|job| job["stopped"] == false);
+        if green || std::time::Instant::now() > deadline {
+            break (green, health);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(health.0, "an alarm on a healthy demo grid: {:#}", health.1);
+}
+
 /// The finding: a SIGTERM during a batch-monitor run left `serve` alive for
 /// more than 100 s. Here the monitor is held by a ledger that accepts and never answers
 /// (each request waits out its 10 s timeout), and `serve` still stops within its grace.

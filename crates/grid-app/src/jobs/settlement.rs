@@ -147,7 +147,7 @@ impl Settler {
         let payment_address = self.market.payment_address(period.start());
 
         let entries = settlement.account_entries()?;
-        self.stores.accounts.apply(period.start(), &entries, settlement.fee).await?;
+        self.stores.accounts.apply(period.start(), &entries, settlement.grid_entry()).await?;
         let record = SettlementRecord::of(period.start(), &settlement, payment_address.clone(), now);
         let report = PeriodReport::new(period, settlement, payment_address.clone());
         // Compact: a 100 000-consumer report is megabytes, and only programs read it raw.

@@ -61,6 +61,10 @@ pub struct Overview {
     pub fees: u64,
     /// Payouts recorded (pending or committed).
     pub payouts: u64,
+    /// Buyers' savings against the cap and sellers' gains against the feed-in (IOTA,
+    /// signed), over every period settled.
+    pub savings: u64,
+    pub gains: i64,
     /// What the grid's addresses hold, by its books.
     pub cash_held: u64,
     /// What producers are owed and not yet paid.
@@ -349,6 +353,7 @@ impl PortalData {
         let counts = |c: grid_store::TypeCount| Counts { active: c.active, removed: c.removed };
         let (producers, consumers) = (counts(registrations.producers), counts(registrations.consumers));
         let prosumers = counts(registrations.prosumers);
+        let tariff_now = self.tariff.at(now);
         let last_settled = match head.latest {
             Some(latest) => self.period_point(latest).await?,
             None => None,
@@ -364,6 +369,8 @@ impl PortalData {
             paid_in: totals.paid_in.get(),
             fees: totals.fees.get(),
             payouts: totals.payouts.get(),
+            savings: totals.savings.get(),
+            gains: totals.gains,
             cash_held: funds.iter().map(|f| f.available.get()).sum(),
             owed_to_producers: unpaid.iter().map(|u| u.total().get()).sum(),
             // Stalled batches are still pending: the monitor follows them.
@@ -377,8 +384,8 @@ impl PortalData {
                 Some(LateReadings { at: beat.at, late: report.late, recent })
             }),
             health: self.health(now, head.lag_secs(now, self.period), &runs, dead_letters, batches),
-            cap_now: self.tariff.at(now).cap.get(),
-            feed_in_now: self.tariff.at(now).feed_in.get(),
+            cap_now: tariff_now.cap.get(),
+            feed_in_now: tariff_now.feed_in.get(),
             tariff_zone: self.tariff.zone.name().to_owned(),
         })
     }

@@ -156,8 +156,10 @@ fn tiles(o: &Overview) -> Markup {
                 Some(format!("feed-in {} IOTA/kWh · {}", o.feed_in_now, o.tariff_zone))))
             (tile("Self-sufficiency (last period)", "selfSufficiency", last.map_or("–".to_owned(), |p| percent(p.self_sufficiency_bps)),
                 last.map(|p| format!("self-consumption {} · self-consumed {} kWh", percent(p.self_consumption_bps), kwh(p.self_consumed_wh)))))
-            (tile("Savings and gains (last period)", "savings", last.map_or("–".to_owned(), |p| format!("{} IOTA", p.savings)),
-                last.map(|p| format!("buyers saved against the cap; sellers gained {} IOTA against the feed-in", p.gains))))
+            (tile("Savings", "savings", format!("{} IOTA", o.savings),
+                Some(format!("buyers, against the cap, over all periods{}", last.map_or(String::new(), |p| format!(" · {} IOTA in the last", p.savings))))))
+            (tile("Gains", "gains", format!("{} IOTA", o.gains),
+                Some(format!("sellers, against the feed-in, over all periods{}", last.map_or(String::new(), |p| format!(" · {} IOTA in the last", p.gains))))))
             (tile("Paid in by consumers", "paidIn", format!("{} IOTA", o.paid_in), None))
             (tile("Fees", "fees", format!("{} IOTA", o.fees), None))
             (tile("Paid out to producers", "payouts", format!("{} IOTA", o.payouts), None))

@@ -59,6 +59,24 @@ pub struct AccountEntry {
     pub payment_address: Option<PaymentAddress>,
 }
 
+/// What a settled period adds to the grid's own totals: its fee, and the community's
+/// savings and gains (DESIGN.md §6), so the overview can say what the community saved
+/// without reading every period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GridEntry {
+    pub fee: Iota,
+    pub savings: Iota,
+    /// Signed: sellers may earn less locally than the feed-in would have paid.
+    pub gains: i64,
+}
+
+impl GridEntry {
+    /// A period that only took a fee.
+    pub fn fee(fee: Iota) -> Self {
+        Self { fee, ..Self::default() }
+    }
+}
+
 /// The grid's own totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GridTotals {
@@ -68,6 +86,10 @@ pub struct GridTotals {
     pub fees: Iota,
     /// Payouts recorded (pending or committed).
     pub payouts: Iota,
+    /// Buyers' savings and sellers' gains over all settled periods (0 before
+    /// 2026-12-05, when periods had no such figures).
+    pub savings: Iota,
+    pub gains: i64,
 }
 
 impl GridTotals {

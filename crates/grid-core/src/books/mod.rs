@@ -7,7 +7,7 @@ mod batch;
 mod claim;
 mod payout;
 
-pub use account::{Account, AccountEntry, GridTotals};
+pub use account::{Account, AccountEntry, GridEntry, GridTotals};
 pub use batch::{BatchKind, BatchState, BatchStateError};
 pub use claim::{ClaimResolution, Credit, PaymentClaim};
 pub use payout::PayoutRecord;

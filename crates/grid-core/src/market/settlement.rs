@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use ethnum::U256;
 
 use super::{ConsensusStrategy, TariffPrices, apportion};
-use crate::books::AccountEntry;
+use crate::books::{AccountEntry, GridEntry};
 use crate::{Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
 /// A settlement cannot be computed.
@@ -324,6 +324,11 @@ impl Settlement {
     /// `revenue − fee`: what sellers share.
     pub fn distributable(&self) -> Iota {
         Iota::new(self.revenue.get() - self.fee.get())
+    }
+
+    /// What the period adds to the grid's own totals.
+    pub fn grid_entry(&self) -> GridEntry {
+        GridEntry { fee: self.fee, savings: self.savings, gains: self.gains }
     }
 
     /// What the period puts on each registration's account, one entry each: a buyer is

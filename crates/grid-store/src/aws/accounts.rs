@@ -11,13 +11,13 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
 use grid_core::books::{
-    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridTotals, PaymentClaim, PayoutRecord,
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
 };
 use grid_core::ledger::LedgerBatch;
 use grid_core::market::{Cover, Entitlement, PeriodStart};
 use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
 
-use super::attributes::{Item, get_n, get_s, get_time, n, opt_n, opt_s, s};
+use super::attributes::{Item, get_n, get_s, get_time, n, opt_n, opt_s, opt_signed, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
 use crate::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch};
@@ -308,7 +308,7 @@ fn payout_record(item: &Item) -> Result<PayoutRecord, StoreError> {
 
 #[async_trait]
 impl AccountStore for DynamoAccountStore {
-    async fn apply(&self, period: PeriodStart, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
+    async fn apply(&self, period: PeriodStart, entries: &[AccountEntry], grid: GridEntry) -> Result<(), StoreError> {
         for chunk in entries.chunks(CONCURRENCY) {
             let mut updates = Vec::with_capacity(chunk.len());
             for entry in chunk {
@@ -321,9 +321,11 @@ impl AccountStore for DynamoAccountStore {
             .update_item()
             .table_name(&self.table)
             .key("id", s(GRID))
-            .update_expression("ADD fees :fee SET lastPeriod = :period")
+            .update_expression("ADD fees :fee, savings :savings, gains :gains SET lastPeriod = :period")
             .condition_expression("attribute_not_exists(lastPeriod) OR lastPeriod < :period")
-            .expression_attribute_values(":fee", n(fee.get()))
+            .expression_attribute_values(":fee", n(grid.fee.get()))
+            .expression_attribute_values(":savings", n(grid.savings.get()))
+            .expression_attribute_values(":gains", AttributeValue::N(grid.gains.to_string()))
             .expression_attribute_values(":period", n(period.get()))
             .send()
             .await;
@@ -428,6 +430,9 @@ impl AccountStore for DynamoAccountStore {
             paid_in: iota(item, ACCOUNTS, "paidIn")?,
             fees: iota(item, ACCOUNTS, "fees")?,
             payouts: iota(item, ACCOUNTS, "payouts")?,
+            // Added 2026-12-05: absent until a period settled since.
+            savings: iota(item, ACCOUNTS, "savings")?,
+            gains: opt_signed(item, ACCOUNTS, "gains")?.unwrap_or(0),
         })
     }
 

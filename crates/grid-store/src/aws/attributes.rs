@@ -54,6 +54,17 @@ pub(super) fn opt_n(item: &Item, table: &str, name: &str) -> Result<Option<u64>,
     }
 }
 
+/// An optional signed integer attribute.
+pub(super) fn opt_signed(item: &Item, table: &str, name: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::N(value)) => {
+            value.parse().map(Some).map_err(|_| corrupt(table, name, "is not a whole number"))
+        }
+        Some(_) => Err(corrupt(table, name, "is not a number")),
+    }
+}
+
 /// A required time attribute (epoch milliseconds).
 pub(super) fn get_time(item: &Item, table: &str, name: &str) -> Result<EpochMs, StoreError> {
     opt_time(item, table, name)?.ok_or_else(|| corrupt(table, name, "is missing"))

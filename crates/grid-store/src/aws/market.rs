@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use grid_core::RegistrationId;
 use grid_core::market::{PeriodStart, SettlementHead, SettlementRecord, StoredReading};
 
-use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, s};
+use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, opt_signed, s};
 use super::registrations::{condition_failed, written};
 use super::{AwsClients, LazyClient, backend};
 use crate::records::{ReadingRow, SettlementRow};
@@ -479,13 +479,7 @@ fn settlement_row(item: &Item) -> Result<SettlementRow, StoreError> {
         self_sufficiency_bps: opt_n(item, T, "selfSufficiencyBps")?.unwrap_or(0),
         self_consumption_bps: opt_n(item, T, "selfConsumptionBps")?.unwrap_or(0),
         savings: opt_n(item, T, "savings")?.unwrap_or(0),
-        gains: match item.get("gains") {
-            None => 0,
-            Some(AttributeValue::N(gains)) => {
-                gains.parse().map_err(|_| StoreError::Corrupt(format!("{T}: gains is not a whole number")))?
-            }
-            Some(_) => return Err(StoreError::Corrupt(format!("{T}: gains is not a number"))),
-        },
+        gains: opt_signed(item, T, "gains")?.unwrap_or(0),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use grid_core::books::{AccountEntry, ClaimResolution, Credit, PaymentClaim, PayoutRecord};
+use grid_core::books::{AccountEntry, ClaimResolution, Credit, GridEntry, PaymentClaim, PayoutRecord};
 use grid_core::channel::Reading;
 use grid_core::market::{
     CommunityFigures, ConsensusStrategy, Cover, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementHead,
@@ -349,11 +349,18 @@ pub async fn periods_settle_in_order_and_a_closing_period_takes_no_reading(store
 
 pub async fn account_entries_apply_once_per_period(stores: MarketStores) {
     let entries = [entry("consumer-0009", 165, 0), entry("producer-0009", 0, 146)];
-    stores.accounts.apply(at(PERIOD), &entries, Iota::new(60)).await.unwrap();
-    stores.accounts.apply(at(PERIOD), &entries, Iota::new(60)).await.unwrap();
-    stores.accounts.apply(at(PERIOD + LENGTH), &[entry("consumer-0009", 10, 0)], Iota::new(2)).await.unwrap();
-    stores.accounts.apply(at(PERIOD), &entries, Iota::new(60)).await.unwrap();
-    assert_eq!(stores.accounts.totals().await.unwrap().fees, Iota::new(62), "each period's fee once");
+    let first = GridEntry { fee: Iota::new(60), savings: Iota::new(40), gains: 25 };
+    let second = GridEntry { fee: Iota::new(2), savings: Iota::new(3), gains: -30 };
+    stores.accounts.apply(at(PERIOD), &entries, first).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &entries, first).await.unwrap();
+    stores.accounts.apply(at(PERIOD + LENGTH), &[entry("consumer-0009", 10, 0)], second).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &entries, first).await.unwrap();
+    let totals = stores.accounts.totals().await.unwrap();
+    assert_eq!(
+        (totals.fees, totals.savings, totals.gains),
+        (Iota::new(62), Iota::new(43), -5),
+        "each period's fee, savings and gains once (gains may be negative)"
+    );
     let consumer = stores.accounts.get(&id("consumer-0009")).await.unwrap().unwrap();
     assert_eq!(
         (consumer.billed, consumer.last_period, consumer.owed(), consumer.energy, consumer.matched),
@@ -391,7 +398,7 @@ pub async fn initializing_starts_the_history_at_the_earliest_until_a_period_clos
 
 pub async fn a_payment_claim_is_pending_once_per_consumer_and_batch(stores: MarketStores) {
     let claim = claim("consumer-0010", "batch-0001", 90);
-    stores.accounts.apply(at(PERIOD), &[entry("consumer-0010", 100, 0)], Iota::ZERO).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &[entry("consumer-0010", 100, 0)], GridEntry::default()).await.unwrap();
     assert!(stores.accounts.claim_payment(&claim).await.unwrap());
     assert!(!stores.accounts.claim_payment(&claim).await.unwrap(), "a consumer claims a batch once");
     let mut by_another = claim.clone();
@@ -403,7 +410,7 @@ pub async fn a_payment_claim_is_pending_once_per_consumer_and_batch(stores: Mark
 }
 
 pub async fn a_verified_claim_pays_the_bill_and_funds_the_grid_once(stores: MarketStores) {
-    stores.accounts.apply(at(PERIOD), &[entry("consumer-0020", 300, 0)], Iota::new(60)).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &[entry("consumer-0020", 300, 0)], GridEntry::fee(Iota::new(60))).await.unwrap();
     let claim = |batch: &str, amount| claim("consumer-0020", batch, amount);
     assert!(stores.accounts.claim_payment(&claim("pay-a", 200)).await.unwrap());
     assert!(stores.accounts.claim_payment(&claim("pay-b", 50)).await.unwrap());
@@ -438,10 +445,10 @@ pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settl
     let producer = id("producer-0021");
     // Two periods, each named its own wallet.
     let first = [entry_at("producer-0021", 0, 80, "wallet-a"), entry("consumer-0021", 100, 0)];
-    stores.accounts.apply(at(PERIOD), &first, Iota::new(20)).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &first, GridEntry::fee(Iota::new(20))).await.unwrap();
     stores
         .accounts
-        .apply(at(PERIOD + LENGTH), &[entry_at("producer-0021", 0, 30, "wallet-b")], Iota::ZERO)
+        .apply(at(PERIOD + LENGTH), &[entry_at("producer-0021", 0, 30, "wallet-b")], GridEntry::default())
         .await
         .unwrap();
     let claim = claim("consumer-0021", "pay-c", 130);
@@ -633,7 +640,7 @@ pub async fn a_heartbeat_keeps_the_latest_run_of_each_job(stores: MarketStores) 
 
 pub async fn accounts_are_read_many_at_once(stores: MarketStores) {
     let entries = [entry("consumer-0301", 50, 0), entry("producer-0302", 0, 40)];
-    stores.accounts.apply(at(PERIOD), &entries, Iota::new(10)).await.unwrap();
+    stores.accounts.apply(at(PERIOD), &entries, GridEntry::fee(Iota::new(10))).await.unwrap();
     let mut found =
         stores.accounts.get_many(&[id("producer-0302"), id("nobody-0000"), id("consumer-0301")]).await.unwrap();
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -694,7 +701,11 @@ pub async fn a_settlement_record_keeps_the_market_figures_and_the_largest_values
         matched: Wh::new(i64::MAX as u64 / 3),
         payment_address: Some(address("wallet-0400")),
     };
-    stores.accounts.apply(at(PERIOD), std::slice::from_ref(&rich), Iota::new(i64::MAX as u64)).await.unwrap();
+    stores
+        .accounts
+        .apply(at(PERIOD), std::slice::from_ref(&rich), GridEntry::fee(Iota::new(i64::MAX as u64)))
+        .await
+        .unwrap();
     let account = stores.accounts.get(&rich.registration).await.unwrap().unwrap();
     assert_eq!(
         (account.billed, account.entitled, account.energy, account.matched),

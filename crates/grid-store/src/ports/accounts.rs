@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use grid_core::books::{
-    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridTotals, PaymentClaim, PayoutRecord,
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
 };
 use grid_core::market::{Entitlement, PeriodStart};
 use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
@@ -126,11 +126,11 @@ impl BatchCounts {
 /// Keeps the books.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Adds `period`'s entries and the grid's `fee`, each once: an account already at
-    /// `period` (or later) is left alone, so a repeated or resumed run adds nothing. A
-    /// producer's allocation also becomes what the grid owes it from `period`, payable
-    /// to the entry's address.
-    async fn apply(&self, period: PeriodStart, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError>;
+    /// Adds `period`'s entries and what it adds to the grid's totals (`grid`: its fee,
+    /// savings and gains), each once: an account already at `period` (or later) is
+    /// left alone, so a repeated or resumed run adds nothing. A producer's allocation
+    /// also becomes what the grid owes it from `period`, payable to the entry's address.
+    async fn apply(&self, period: PeriodStart, entries: &[AccountEntry], grid: GridEntry) -> Result<(), StoreError>;
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError>;
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use grid_core::books::{
-    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridTotals, PaymentClaim, PayoutRecord,
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
 };
 use grid_core::ledger::LedgerBatch;
 use grid_core::market::{Cover, Entitlement, PeriodStart};
@@ -106,7 +106,7 @@ fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
 
 #[async_trait]
 impl AccountStore for SqliteAccountStore {
-    async fn apply(&self, at: PeriodStart, entries: &[AccountEntry], fee: Iota) -> Result<(), StoreError> {
+    async fn apply(&self, at: PeriodStart, entries: &[AccountEntry], grid: GridEntry) -> Result<(), StoreError> {
         let entries = entries.to_vec();
         self.db
             .write(move |conn| {
@@ -141,8 +141,12 @@ impl AccountStore for SqliteAccountStore {
                     }
                 }
                 conn.execute(
-                    "UPDATE grid_totals SET fees = fees + :fee, last_period = :period WHERE id = 0 AND last_period < :period",
-                    named_params! {":fee": fee.get(), ":period": at.get()},
+                    "UPDATE grid_totals
+                     SET fees = fees + :fee, savings = savings + :savings, gains = gains + :gains, last_period = :period
+                     WHERE id = 0 AND last_period < :period",
+                    named_params! {
+                        ":fee": grid.fee.get(), ":savings": grid.savings.get(), ":gains": grid.gains, ":period": at.get(),
+                    },
                 )?;
                 Ok(())
             })
@@ -249,13 +253,19 @@ impl AccountStore for SqliteAccountStore {
     async fn totals(&self) -> Result<GridTotals, StoreError> {
         self.db
             .read(|conn| {
-                Ok(conn.query_row("SELECT paid_in, fees, payouts FROM grid_totals WHERE id = 0", [], |row| {
-                    Ok(GridTotals {
-                        paid_in: Iota::new(row.get(0)?),
-                        fees: Iota::new(row.get(1)?),
-                        payouts: Iota::new(row.get(2)?),
-                    })
-                })?)
+                Ok(conn.query_row(
+                    "SELECT paid_in, fees, payouts, savings, gains FROM grid_totals WHERE id = 0",
+                    [],
+                    |row| {
+                        Ok(GridTotals {
+                            paid_in: Iota::new(row.get(0)?),
+                            fees: Iota::new(row.get(1)?),
+                            payouts: Iota::new(row.get(2)?),
+                            savings: Iota::new(row.get(3)?),
+                            gains: row.get(4)?,
+                        })
+                    },
+                )?)
             })
             .await
     }

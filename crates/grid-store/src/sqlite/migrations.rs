@@ -379,6 +379,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX readings_counted_in
         ON readings (counted_in, registration_id, kind, start_ms, price, wh, payment_address, party);
     "#,
+    // 23: the community's savings and gains summed over the periods settled, beside the
+    // fees (the overview's totals), counted from every period settled so far.
+    r#"
+    ALTER TABLE grid_totals ADD COLUMN savings INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE grid_totals ADD COLUMN gains INTEGER NOT NULL DEFAULT 0;
+    UPDATE grid_totals SET
+        savings = (SELECT coalesce(sum(json_extract(record, '$.savings')), 0) FROM settlements),
+        gains = (SELECT coalesce(sum(json_extract(record, '$.gains')), 0) FROM settlements)
+        WHERE id = 0;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
@@ -415,7 +425,7 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
 mod tests {
     use std::sync::Arc;
 
-    use grid_core::books::{AccountEntry, BatchState};
+    use grid_core::books::{AccountEntry, BatchState, GridEntry};
     use grid_core::market::{MarketRules, PeriodStart, PriceSource};
     use grid_core::{ChannelRoot, Iota, RegistrationId, Wh};
 
@@ -534,6 +544,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_grid_totals_count_the_savings_and_gains_of_every_period_settled_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join(crate::sqlite::DATABASE_FILE)).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..22] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 22).unwrap();
+            // Two community periods and one settled before periods had such figures.
+            for (period, record) in [
+                (PERIOD, r#"{"savings":40,"gains":25,"fee":60}"#),
+                (PERIOD + 900_000, r#"{"savings":3,"gains":-30,"fee":2}"#),
+                (PERIOD - 900_000, r#"{"fee":7}"#),
+            ] {
+                tx.execute(
+                    "INSERT INTO settlements (period, record) VALUES (?1, ?2)",
+                    rusqlite::params![period, record],
+                )
+                .unwrap();
+            }
+            tx.execute("UPDATE grid_totals SET fees = 69 WHERE id = 0", []).unwrap();
+            tx.commit().unwrap();
+        }
+        let accounts = SqliteAccountStore::new(SqliteDb::open(dir.path()).await.unwrap());
+        let totals = accounts.totals().await.unwrap();
+        assert_eq!((totals.fees, totals.savings, totals.gains), (Iota::new(69), Iota::new(43), -5));
+    }
+
+    #[tokio::test]
     async fn items_stored_before_quotas_count_against_them_and_list_in_key_order() {
         use grid_core::{ItemId, JsonItem, PageRequest, QuotaExceeded, RegistrationId, StorageContext, StorageQuota};
 
@@ -631,7 +671,7 @@ mod tests {
             matched: Wh::new(40),
             payment_address: Some(grid_core::PaymentAddress::parse("wallet-new").unwrap()),
         };
-        accounts.apply(next, &[entry], Iota::new(1)).await.unwrap();
+        accounts.apply(next, &[entry], GridEntry::fee(Iota::new(1))).await.unwrap();
         let owed = accounts.unpaid().await.unwrap()[0].owed.clone();
         assert_eq!(owed.iter().map(|e| e.address.as_str()).collect::<Vec<_>>(), ["wallet-old", "wallet-new"]);
 
@@ -659,11 +699,11 @@ mod tests {
             payment_address: None,
         };
         let start = PeriodStart::parse(PERIOD).unwrap();
-        let refused = accounts.apply(start, &[entry(i64::MAX as u64 + 1)], Iota::new(3)).await;
+        let refused = accounts.apply(start, &[entry(i64::MAX as u64 + 1)], GridEntry::fee(Iota::new(3))).await;
         assert!(matches!(refused, Err(crate::StoreError::OutOfRange(_))), "{refused:?}");
         assert_eq!(accounts.get(&consumer).await.unwrap(), None);
         assert_eq!(accounts.totals().await.unwrap().fees, Iota::ZERO, "the whole period is refused");
-        accounts.apply(start, &[entry(i64::MAX as u64)], Iota::new(3)).await.unwrap();
+        accounts.apply(start, &[entry(i64::MAX as u64)], GridEntry::fee(Iota::new(3))).await.unwrap();
         assert_eq!(accounts.get(&consumer).await.unwrap().unwrap().billed, Iota::new(i64::MAX as u64));
     }
 }

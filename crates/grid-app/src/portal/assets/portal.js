@@ -33,6 +33,7 @@ function filter(table, query) {
 const FORMAT = {
   paidIn: (v) => v + " IOTA", fees: (v) => v + " IOTA", payouts: (v) => v + " IOTA",
   cashHeld: (v) => v + " IOTA", owedToProducers: (v) => v + " IOTA",
+  savings: (v) => v + " IOTA", gains: (v) => v + " IOTA",
   batchesPending: String,
 };
 
