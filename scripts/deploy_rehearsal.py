@@ -442,13 +442,15 @@ class Grid:
 TRIGGER = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 
 
+class Stay(urllib.request.HTTPRedirectHandler):
+    """Answers a redirect as it is, to read its cookie."""
+    def redirect_request(self, *_):
+        return None
+
+
 def sign_in_and_out(grid):
     """The portal's sign-in through its function: a wrong token refused (and counted), a
     session that opens the API, and a logout after which the same cookie opens nothing."""
-    class Stay(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *_):
-            return None
-
     opener = urllib.request.build_opener(Stay)
 
     def send(method, path, body=None, cookie=None):
@@ -471,6 +473,31 @@ def sign_in_and_out(grid):
     after = send("GET", "/portal/api/overview", cookie=cookie)[0]
     if (opened, after) != (200, 401):
         fail(f"a session opened the portal with {opened} and after its logout with {after}")
+
+
+def member_signs_in_and_out(grid, member, side_key):
+    """The member page's sign-in through the portal function: the page opens with the
+    session, and not after its logout."""
+    opener = urllib.request.build_opener(Stay)
+
+    def send(method, path, body=None, cookie=None):
+        headers = {"content-type": "application/x-www-form-urlencoded", **({"cookie": cookie} if cookie else {})}
+        request = urllib.request.Request(grid.base + path, data=body and body.encode(), method=method, headers=headers)
+        try:
+            with opener.open(request, timeout=60) as response:
+                return response.status, response.headers, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    status, headers, _ = send("POST", "/members/login", f"registrationId={member}&sideKey={side_key}")
+    if status != 303 or not headers.get("set-cookie", "").startswith("grid_member="):
+        fail(f"a member signing in got {status} {dict(headers)}")
+    cookie = headers["set-cookie"].split(";")[0]
+    opened = send("GET", "/members", cookie=cookie)[2]
+    send("POST", "/members/logout", cookie=cookie)
+    after = send("GET", "/members", cookie=cookie)[2]
+    if member not in opened or 'name="sideKey"' not in after:
+        fail("the member page did not open with its session, or still did after its logout")
 
 
 def hand_over_the_queue_trigger(stack):
@@ -608,6 +635,14 @@ def a_period_through_the_functions(grid, ledger):
     if (overview["paidIn"], overview["payouts"], overview["deadLetters"]) != (180, 144, 0):
         fail(f"the overview: {overview}")
     sign_in_and_out(grid)
+    # The consumer's own statement, through the portal function: its line of the period.
+    range_ = f"from={period}&to={period + 900_000}"
+    statement = grid.expect(200, "GET", f"/members/consumer-0001/statement?{range_}", side_key=consumer["sideKey"])
+    lines = [(line["local"], line["charge"]) for line in statement["periods"]]
+    if lines != [(1500, 180)] or statement["totals"]["billed"] != 180:
+        fail(f"the consumer's statement: {statement}")
+    grid.expect(403, "GET", f"/members/consumer-0001/statement?{range_}", side_key=owner)
+    member_signs_in_and_out(grid, "consumer-0001", consumer["sideKey"])
     grid.expect(200, "DELETE", f"/registration/consumer-0002/{leaving['sideKey']}")
     removed = grid.expect(200, "DELETE", f"/registration/producer-0001/{producer['sideKey']}")
     if removed["itemsDeleted"] != 1:

@@ -7,7 +7,9 @@ schema-valid data breaks them by chance, so the server rightly refuses it with 4
 - a registration's channel must already carry `hello` at index 0;
 - an envelope's root must be the hash of its public key, and its signature must verify;
 - the addresses of one batch-put must differ;
-- `pageSize` and its other spelling `page-size` must agree when both are given.
+- `pageSize` and its other spelling `page-size` must agree when both are given;
+- a statement is read with its member's own key, over `from` before `to`, at most 366
+  days apart.
 
 For data generated as valid (positive), `map_case` makes those rules hold, with a real
 channel made for the run and given in GRID_SCHEMATHESIS_CHANNEL as JSON:
@@ -25,6 +27,10 @@ from schemathesis import GenerationMode
 
 _CHANNEL = os.environ.get("GRID_SCHEMATHESIS_CHANNEL")
 _CHANNEL = json.loads(_CHANNEL) if _CHANNEL else None
+# A registered member, `{"id": ..., "sideKey": ...}`: whose statement valid cases read.
+_MEMBER = os.environ.get("GRID_SCHEMATHESIS_MEMBER")
+_MEMBER = json.loads(_MEMBER) if _MEMBER else None
+_YEAR_MS = 366 * 86_400_000
 
 
 @schemathesis.check
@@ -60,6 +66,18 @@ def map_case(ctx, case):
                     seen.add(message.get("address"))
                     messages.append({**message, "envelope": dict(_CHANNEL["envelope"])})
             body["messages"] = messages
+    if operation == ("GET", "/members/{registrationId}/statement") and _MEMBER is not None:
+        case.path_parameters["registrationId"] = _MEMBER["id"]
+        case.headers = {**(case.headers or {}), "X-Side-Key": _MEMBER["sideKey"]}
+        # A valid range: `to` as generated, `from` within the 366 days before it.
+        query = case.query or {}
+        to = int(query["to"]) if "to" in query else None
+        query.pop("from", None)
+        if to is not None and to <= 0:
+            del query["to"]
+        elif to is not None:
+            query["from"] = max(0, to - _YEAR_MS)
+        case.query = query
     query = case.query
     if operation[1].startswith("/storage/") and query and "pageSize" in query and "page-size" in query:
         query["page-size"] = query["pageSize"]

@@ -228,12 +228,14 @@ fn every_route_the_code_serves_is_routed_to_its_function_and_nothing_else_is() {
             served.insert((method.clone(), path.clone()));
         }
     }
-    let portal_proxy = ("any".to_owned(), "/portal/{proxy+}".to_owned());
+    let proxy = |prefix: &str| ("any".to_owned(), format!("/{prefix}/{{proxy+}}"));
     for route in &served {
-        // The portal's API lives under the portal function's catch-all route.
+        // The portal's API and the members' statements live under the portal function's
+        // catch-all routes.
+        let caught = ["portal", "members"].into_iter().find(|prefix| route.1.starts_with(&format!("/{prefix}/")));
         let function = routes
             .get(route)
-            .or_else(|| route.1.starts_with("/portal/").then(|| routes.get(&portal_proxy)).flatten())
+            .or_else(|| caught.and_then(|prefix| routes.get(&proxy(prefix))))
             .unwrap_or_else(|| panic!("{route:?} is served but not routed"));
         let expected = match route.1.split('/').nth(1) {
             Some("registration") => "registration",
@@ -244,7 +246,9 @@ fn every_route_the_code_serves_is_routed_to_its_function_and_nothing_else_is() {
         assert_eq!(function, expected, "{route:?}");
     }
     for (route, function) in &routes {
-        let portal_pages = function == "portal" && route.0 == "any" && route.1.starts_with("/portal");
+        let portal_pages = function == "portal"
+            && route.0 == "any"
+            && (route.1.starts_with("/portal") || route.1.starts_with("/members"));
         assert!(served.contains(route) || portal_pages, "{route:?} is routed to {function} but nothing serves it");
     }
 }

@@ -46,6 +46,7 @@ async fn the_openapi_document_lists_every_route_with_its_methods() {
         ("/portal/api/rejections", "get"),
         ("/portal/api/heartbeats", "get"),
         ("/portal/api/registrations/{registrationId}", "get"),
+        ("/members/{registrationId}/statement", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");

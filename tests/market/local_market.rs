@@ -579,12 +579,50 @@ async fn a_community_with_prosumers_and_bids_settles_two_sided(grid: TestGrid, p
     assert_eq!(overview["prosumers"]["active"], 2);
     // The community's totals, on both stores: the one period's savings and gains.
     assert_eq!((overview["savings"].clone(), overview["gains"].clone()), (json!(50), json!(100)));
+    // Each member sees its own rows of the report (K both of them, as buyer and seller),
+    // with its side key, and nothing without it or with another's.
+    let grid = &grid;
+    let statement = |id: &str, key: Option<String>| {
+        let path = format!("/members/{id}/statement?from={period}&to={}", period + 60_000);
+        async move {
+            let headers: Vec<(&str, &str)> = key.iter().map(|k| ("x-side-key", k.as_str())).collect();
+            grid.send("GET", &path, None, &headers).await
+        }
+    };
+    let key_of = |party: &Party| party.channel.access().side_key().expose().to_owned();
+    let mine = statement("prosumer-k101", Some(key_of(&k))).await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    let line = &mine.body["periods"][0];
+    assert_eq!(mine.body["periods"].as_array().unwrap().len(), 1);
+    let bought = ["used", "selfConsumed", "local", "imported", "charge", "bid", "savings"].map(|f| line[f].clone());
+    assert_eq!(bought, [json!(1200), json!(200), json!(1000), json!(0), json!(100), json!(120), json!(20)], "{line}");
+    let sold = ["produced", "offered", "matched", "exported", "allocation", "ask", "gain"].map(|f| line[f].clone());
+    assert_eq!(sold, [json!(200), json!(0), json!(0), json!(0), json!(0), json!(80), json!(0)], "{line}");
+    assert_eq!(
+        (line["price"].clone(), line["cap"].clone(), line["feedIn"].clone()),
+        (json!(100), json!(120), json!(40))
+    );
+    assert_eq!(
+        (mine.body["totals"]["billed"].clone(), mine.body["totals"]["charge"].clone()),
+        (json!(100), json!(100))
+    );
+    // H's, by H's return channel key (any of a registration's keys).
+    let h_key = h.return_channel.as_ref().unwrap().side_key().expose().to_owned();
+    let theirs = statement("prosumer-h101", Some(h_key)).await;
+    assert_eq!((theirs.status, theirs.body["totals"]["allocation"].clone()), (200, json!(80)));
+    assert_eq!(statement("prosumer-k101", None).await.status, 401);
+    assert_eq!(statement("prosumer-k101", Some(key_of(&x))).await.status, 403);
+    let url = format!("{}/members/consumer-x101/statement?from={period}&to={}", grid.base, period + 60_000);
+    let request = reqwest::Client::new().get(url).header("accept", "text/csv").header("x-side-key", key_of(&x));
+    let csv = request.send().await.unwrap().text().await.unwrap();
+    assert!(csv.lines().next().unwrap().starts_with("period_start_ms,kind,price_iota_per_kwh"), "{csv}");
+    assert!(csv.contains(&format!("{period},consumer,100,120,40,0,1500,1500,0,150,110,30,0,0,0,0,0,,0")), "{csv}");
     // A bid beyond the bound is refused, and recorded with its reason.
     let (start, end) = (period + 40_000, period + 50_000);
     let beyond = format!(
         r#"{{"command":"usage","startTime":{start},"endTime":{end},"usage":0.1,"consumerPrice":1000000000001}}"#
     );
-    say(&grid, &mut y, &beyond).await;
+    say(grid, &mut y, &beyond).await;
     grid.poll().await;
     let rejections = api("rejections").await;
     let refused =

@@ -4,6 +4,7 @@
 use grid_core::channel::{Command, Reading};
 use grid_core::market::{Period, PeriodLength};
 use grid_core::{EpochMs, PaymentAddress, RegistrationId, Wh};
+mod members;
 mod sessions;
 
 use grid_tests::{TestGrid, channel};

@@ -81,7 +81,7 @@ async fn a_token_in_the_url_signs_nobody_in() {
 async fn sign_in_attempts_are_throttled_per_client() {
     let grid = grid().await;
     let attacker = client(Ipv4Addr::new(127, 0, 0, 7));
-    for attempt in 1..=grid_app::portal::SIGN_IN_LIMIT {
+    for attempt in 1..=grid_app::sign_in::SIGN_IN_LIMIT {
         assert_eq!(sign_in(&attacker, &grid, "a-wrong-guess-0000").await.status(), 401, "attempt {attempt}");
     }
     let throttled = sign_in(&attacker, &grid, TOKEN).await;
@@ -103,12 +103,12 @@ async fn sign_in_attempts_are_throttled_per_client() {
 async fn only_failed_sign_ins_count_and_a_success_forgets_them() {
     let grid = grid().await;
     let operator = client(Ipv4Addr::new(127, 0, 0, 9));
-    for n in 0..(grid_app::portal::SIGN_IN_LIMIT * 2) {
+    for n in 0..(grid_app::sign_in::SIGN_IN_LIMIT * 2) {
         assert_eq!(sign_in(&operator, &grid, TOKEN).await.status(), 303, "correct sign-in {n}");
     }
     // Failures up to one short of the limit, a success, and as many failures again.
     for _ in 0..2 {
-        for _ in 1..grid_app::portal::SIGN_IN_LIMIT {
+        for _ in 1..grid_app::sign_in::SIGN_IN_LIMIT {
             assert_eq!(sign_in(&operator, &grid, "a-wrong-guess-0000").await.status(), 401);
         }
         assert_eq!(sign_in(&operator, &grid, TOKEN).await.status(), 303, "a success resets the count");
@@ -120,7 +120,7 @@ async fn wrong_bearer_tokens_and_forged_cookies_count_as_failed_sign_ins() {
     let grid = grid().await;
     let guesser = client(Ipv4Addr::new(127, 0, 0, 10));
     let api = format!("{}/portal/api/overview", grid.base);
-    for n in 0..grid_app::portal::SIGN_IN_LIMIT {
+    for n in 0..grid_app::sign_in::SIGN_IN_LIMIT {
         let guess = if n % 2 == 0 {
             guesser.get(&api).bearer_auth(format!("a-wrong-guess-{n:04}"))
         } else {
@@ -139,7 +139,7 @@ async fn wrong_bearer_tokens_and_forged_cookies_count_as_failed_sign_ins() {
     assert_eq!(overview_status(&guesser, &grid, &session).await, 200);
     // No credential at all is no attempt.
     let anonymous = client(Ipv4Addr::new(127, 0, 0, 12));
-    for _ in 0..(grid_app::portal::SIGN_IN_LIMIT * 2) {
+    for _ in 0..(grid_app::sign_in::SIGN_IN_LIMIT * 2) {
         assert_eq!(anonymous.get(&api).send().await.unwrap().status(), 401);
     }
     assert_eq!(anonymous.get(&api).bearer_auth(TOKEN).send().await.unwrap().status(), 200);

@@ -401,6 +401,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         tokio::spawn(jobs.run_every_interval(Duration::from_secs(5), crate::serve::shutdown_signal()));
         say!("\nThe grid keeps running at {base} (ledger at {ledger_url}).");
         say!("{portal}");
+        if let Some(member) = consumers.first() {
+            say!(
+                "a member's page: {base}/members (sign in as {} with the side key {}, made up for this run)",
+                member.agent.settings().id,
+                member.agent.return_channel().side_key().expose()
+            );
+        }
         say!("Or try: curl {base}/openapi.json; curl {ledger_url}/accounts/wallet-producer-01");
         say!("Press Ctrl-C to stop.");
         serving.await.context("the demo server stopped unexpectedly")?;

@@ -3,7 +3,8 @@
 //! `serve` runs every grid API over the embedded SQLite store; `demo` starts a grid
 //! and walks through its APIs against it; `channel` opens, writes and reads channels;
 //! `ledger` runs a development ledger; `batches` lists the ledger batches the grid follows;
-//! `source`, `producer` and `consumer` run the device agents.
+//! `source`, `producer`, `consumer` and `prosumer` run the device agents; `simulate`
+//! backtests a community through the grid's settlement.
 
 /// Prints a line to stdout and carries on when nobody reads it any more: the demo kept
 /// running and the device agents are long-lived, and must not die because the terminal
@@ -24,6 +25,7 @@ mod demo_load;
 mod device_addresses;
 mod ledger;
 mod serve;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +59,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List the ledger batches the grid follows: pending, stalled, failed, done.
     Batches(batches::BatchesArgs),
+    /// Backtest a community: its homes' load and solar, period by period through the
+    /// grid's settlement, and what it would save in a month or a year.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// gridctl's runtime: tokio's, with a blocking pool of twice the cores (at least 4).
@@ -89,6 +94,7 @@ async fn run() -> std::process::ExitCode {
         Command::Ledger(args) => ledger::run(args).await,
         Command::Batches(args) => batches::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Simulate(args) => simulate::run(args).await,
         Command::Source(args) => agents::source(args).await,
         Command::Producer(args) => agents::producer(args).await,
         Command::Consumer(args) => agents::consumer(args).await,

@@ -1,7 +1,8 @@
-//! The operator portal in a real browser: headless Chromium, driven over the DevTools
-//! protocol, signs in to a `gridctl demo --keep-running`, checks the overview against the
-//! JSON API, sorts a table (the script runs under the CSP), opens a producer's page, and
-//! saves screenshots under `target/` (desktop and phone width).
+//! The operator portal and a member's page in a real browser: headless Chromium, driven
+//! over the DevTools protocol, signs in to a `gridctl demo --keep-running`, checks the
+//! overview against the JSON API, sorts a table (the script runs under the CSP), opens a
+//! producer's page and a period's, then signs in as a member by keyboard alone, and saves
+//! screenshots under `target/` (desktop and phone width).
 //!
 //! `make test` installs Chromium (Debian package `chromium`) when it is missing.
 
@@ -47,6 +48,15 @@ struct Page {
 }
 
 impl Page {
+    /// Presses a key (`Tab`, `Enter`) as the keyboard would, down and up.
+    async fn press(&mut self, key: &str, code: u32) {
+        let text = if key == "Enter" { "\r" } else { "" };
+        for kind in ["keyDown", "keyUp"] {
+            let event = json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code, "text": text});
+            self.call("Input.dispatchKeyEvent", event).await;
+        }
+    }
+
     async fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
@@ -107,7 +117,7 @@ impl Page {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
+async fn an_operator_sees_the_whole_grid_and_a_member_signs_in_by_keyboard_to_see_its_own() {
     // A traded grid to look at.
     let demo = Command::new(env!("CARGO_BIN_EXE_gridctl"))
         .args(["demo", "--keep-running", "--pace-ms", "0", "--periods", "3", "--listen", "127.0.0.1:0"])
@@ -124,8 +134,13 @@ async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
         .map(Result::unwrap)
         .find(|l| l.starts_with("operator portal: "))
         .expect("the demo prints the portal");
+    let member_line = lines.next().expect("the demo prints a member").unwrap();
     // Keep reading: a closed pipe would stop the demo at its next line.
     std::thread::spawn(move || lines.for_each(drop));
+    // "a member's page: {base}/members (sign in as {id} with the side key {key}, …)"
+    let words: Vec<&str> = member_line.split_whitespace().collect();
+    let after = |word: &str| words.iter().position(|w| *w == word).map(|i| words[i + 1].trim_end_matches(',')).unwrap();
+    let (member, member_key) = (after("as").to_owned(), after("key").to_owned());
     let portal = portal_line.split_whitespace().nth(2).unwrap().to_owned();
     assert!(portal.ends_with("/portal"), "{portal_line}");
     let base = portal.trim_end_matches("/portal").to_owned();
@@ -254,7 +269,38 @@ async fn an_operator_signs_in_sees_the_overview_and_opens_a_producer() {
         json!(true)
     );
     let period = page.screenshot(1280, "portal-period.png").await;
-    for shot in [desktop, phone, detail, period] {
+
+    // A member's own page, signed in by keyboard alone: type the id, Tab, type the key,
+    // Enter.
+    page.call("Page.navigate", json!({"url": format!("{base}/members")})).await;
+    page.wait_for("document.querySelector('#registrationId') !== null && document.readyState === 'complete'").await;
+    page.eval("document.querySelector('#registrationId').focus(); true").await;
+    page.call("Input.insertText", json!({"text": member})).await;
+    page.press("Tab", 9).await;
+    assert_eq!(page.eval("document.activeElement.id").await, json!("sideKey"), "Tab moves to the key");
+    page.call("Input.insertText", json!({"text": member_key})).await;
+    page.press("Enter", 13).await;
+    page.wait_for("document.querySelector('svg.chart') !== null && document.readyState === 'complete'").await;
+    let heading = page.eval("document.querySelector('h1').textContent").await;
+    assert!(heading.as_str().unwrap().contains(&member), "{heading}");
+    assert!(page.eval("document.querySelectorAll('#lines tbody tr').length").await.as_u64().unwrap() > 0);
+    // The member's statement is its own: no other household's id on the page.
+    let text = page.eval("document.body.textContent").await;
+    assert!(!text.as_str().unwrap().contains("consumer-02"), "another member's figures");
+    // The download, with the browser's session cookie (the page's CSP lets it fetch nothing).
+    let link = page.eval("document.querySelector('a[download]').href").await;
+    let cookies = page.call("Network.getCookies", json!({"urls": [format!("{base}/members")]})).await;
+    let session = cookies["cookies"].as_array().unwrap().iter().find(|c| c["name"] == "grid_member").unwrap();
+    let cookie = format!("grid_member={}", session["value"].as_str().unwrap());
+    let csv = reqwest::Client::new().get(link.as_str().unwrap()).header("cookie", cookie).send().await.unwrap();
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("period_start_ms,kind,") && csv.lines().count() > 1, "{csv}");
+    let member_desktop = page.screenshot(1280, "members.png").await;
+    let member_phone = page.screenshot(390, "members-phone.png").await;
+    assert_eq!(page.eval("document.documentElement.scrollWidth <= window.innerWidth + 1").await, json!(true));
+    page.eval("document.querySelector('form[action=\"/members/logout\"] button').click(); true").await;
+    page.wait_for("document.querySelector('#registrationId') !== null && document.readyState === 'complete'").await;
+    for shot in [desktop, phone, detail, period, member_desktop, member_phone] {
         assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "{}", shot.display());
     }
 }

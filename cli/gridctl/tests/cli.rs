@@ -252,6 +252,38 @@ fn the_demo_shows_a_shortage_a_surplus_and_a_community_and_their_books_add_up() 
     }
 }
 
+#[test]
+fn simulate_backtests_a_community_month_by_month_and_the_same_seed_gives_the_same_output() {
+    let run = |seed: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let output = gridctl()
+            .args(["simulate", "--homes", "12", "--days", "40", "--start", "2026-05-20", "--seed", seed, "--out"])
+            .arg(out.path())
+            .env_remove("PRICE_CAP")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        let csv = std::fs::read_to_string(out.path().join("simulate.csv")).unwrap();
+        let svg = std::fs::read_to_string(out.path().join("simulate.svg")).unwrap();
+        (stdout, csv, svg)
+    };
+    let (stdout, csv, svg) = run("5");
+    // Two months and the total, each adding up: own + matched + imported = used.
+    assert_eq!((stdout.matches('✓').count(), stdout.matches('✗').count()), (3, 0), "{stdout}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    for line in csv.lines().skip(1) {
+        let f: Vec<u64> = line.split(',').skip(3).take(5).map(|x| x.parse().unwrap()).collect();
+        let (used, own, matched, imported) = (f[0], f[1], f[2], f[3]);
+        assert_eq!(own + matched + imported, used, "{line}");
+        assert!(own > 0 && matched > 0, "{line}");
+    }
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    let again = run("5");
+    assert_eq!((&again.1, &again.2), (&csv, &svg), "the same seed, the same output");
+    assert_ne!(run("6").1, csv, "another seed, another sky and other homes");
+}
+
 /// A newcomer's first look: `demo --keep-running` used to open the portal on four red
 /// alarms (settlement hours behind the simulated day, the sweep never run, the jobs'
 /// last runs stale), none of them true of the grid. Its jobs now run on the real clock.
@@ -633,6 +665,15 @@ async fn schemathesis_finds_no_server_error_no_4xx_without_a_message_and_no_vali
     let mut server = serve(data.path()).env("PORTAL_TOKEN", TOKEN).spawn().unwrap();
     let base = wait_for_address(&mut server);
     let channel = schemathesis_channel(&base).await;
+    // A member whose statement the valid cases read with its key.
+    let member = reqwest::Client::new()
+        .put(format!("{base}/registration/member-00001"))
+        .json(&serde_json::json!({"itemType": "consumer"}))
+        .send()
+        .await
+        .unwrap();
+    let member: serde_json::Value = member.json().await.unwrap();
+    let member = serde_json::json!({"id": "member-00001", "sideKey": member["sideKey"]}).to_string();
     let hooks = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
     let run = Command::new("schemathesis")
         .args(["run", &format!("{base}/openapi.json")])
@@ -642,6 +683,7 @@ async fn schemathesis_finds_no_server_error_no_4xx_without_a_message_and_no_vali
         .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
         .env("PYTHONPATH", hooks)
         .env("GRID_SCHEMATHESIS_CHANNEL", channel)
+        .env("GRID_SCHEMATHESIS_MEMBER", member)
         // Its example cache goes to the working directory: a temporary one, not the tree.
         .current_dir(data.path())
         .output()

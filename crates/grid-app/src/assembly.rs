@@ -10,6 +10,7 @@ use crate::channels::StoreChannelClient;
 use crate::config::GridConfig;
 use crate::http::{AppParts, AppState};
 use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
+use crate::members::MembersState;
 use crate::portal::{PortalData, PortalState};
 use crate::registry::Registry;
 
@@ -58,6 +59,7 @@ pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
             token: config.portal_token.clone().map(Arc::new),
             sign_ins: stores.sign_ins.clone(),
         },
+        members: MembersState { stores: stores.clone() },
     })
 }
 

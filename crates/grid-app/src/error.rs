@@ -11,8 +11,11 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use grid_client::channels::{ChannelClientError, ChannelError};
+use grid_core::books::{StatementOverflow, StatementRangeError};
 use grid_core::channel::{EnvelopeError, MessageAddressError};
-use grid_core::{ChannelRootError, IdError, ItemNameError, ItemTypeError, JsonItemError, PagingError, SideKeyError};
+use grid_core::{
+    AccessError, ChannelRootError, IdError, ItemNameError, ItemTypeError, JsonItemError, PagingError, SideKeyError,
+};
 use grid_http::{Ack, Refusal};
 use grid_store::StoreError;
 
@@ -44,6 +47,13 @@ pub enum ApiError {
     Registration(#[from] RegistrationError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A side key was needed, or the one presented does not fit.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error(transparent)]
+    StatementRange(#[from] StatementRangeError),
+    #[error(transparent)]
+    Statement(#[from] StatementOverflow),
     /// The request body is not what the route expects.
     #[error("{0}")]
     BadBody(String),
@@ -72,7 +82,10 @@ impl ApiError {
             | Self::Paging(_)
             | Self::Item(_)
             | Self::MessageAddress(_)
+            | Self::StatementRange(_)
             | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::Access(e) => grid_http::access_status(e),
+            Self::Statement(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Envelope(EnvelopeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Envelope(_) => StatusCode::BAD_REQUEST,
             Self::Registration(e) => match e {
@@ -134,7 +147,6 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use grid_core::AccessError;
 
     #[test]
     fn faults_answer_with_a_generic_message_and_refusals_with_the_reason() {

@@ -19,6 +19,8 @@
 //! - [`jobs`]: the poller (applying `grid_core::intake`'s verdicts), the doorbell,
 //!   settlement, the batch monitor, and `serve`'s schedule.
 //! - [`portal`]: the operator's pages, JSON API, sign-in and health strip.
+//! - [`members`]: each member's statement (JSON, CSV) and its own page;
+//!   [`sign_in`]: the failed sign-ins both count.
 //! - [`server`]: `serve`'s listener and its limits; `lambda` (feature `lambda`): the
 //!   Lambda runners.
 
@@ -30,10 +32,12 @@ pub mod http;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod members;
 pub mod metrics;
 pub mod portal;
 pub mod registry;
 pub mod server;
+pub mod sign_in;
 pub mod telemetry;
 
 pub use assembly::{AssemblyError, app_state, channel_client, open_stores, state_from_config};

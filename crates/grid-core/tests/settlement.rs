@@ -642,10 +642,19 @@ fn a_community_clears_two_sided_with_prosumers_netted_behind_their_meters() {
     assert_eq!(s.producers[1].kind, Some(grid_core::ItemType::Prosumer));
     assert_eq!(s.producers[0].kind, None, "not said");
     // One account entry each; a prosumer's carries what it was billed and is entitled to.
-    let entries = s.account_entries().unwrap();
+    let period = grid_core::market::PeriodStart::parse(1_796_000_400_000).unwrap();
+    let entries = s.account_entries(period).unwrap();
+    // K's line of its statement holds both its rows, with the period's price and tariff.
+    let k = &entries[4].line;
+    assert_eq!((k.period, k.kind, k.price, k.cap, k.feed_in), (period, None, price(100), price(120), price(40)));
+    let bought =
+        (k.used.get(), k.self_consumed.get(), k.local.get(), k.imported.get(), k.charge.get(), k.savings.get());
+    assert_eq!(bought, (1200, 200, 1000, 0, 100, 20));
+    let sold = (k.produced.get(), k.offered.get(), k.matched.get(), k.exported.get(), k.allocation.get(), k.gain);
+    assert_eq!(sold, (200, 0, 0, 0, 0, 0));
     let entries: Vec<(&str, u64, u64, u64, u64)> = entries
         .iter()
-        .map(|e| (e.registration.as_str(), e.billed.get(), e.entitled.get(), e.energy.get(), e.matched.get()))
+        .map(|e| (e.registration.as_str(), e.billed().get(), e.entitled().get(), e.energy.get(), e.matched.get()))
         .collect();
     assert_eq!(
         entries,

@@ -139,7 +139,20 @@ pub const TABLES: &[TableSpec] = &[
         }],
         ttl: None,
     },
-    TableSpec { name: "accounts", env: "ACCOUNTS_TABLE", hash: string("id"), range: None, indexes: &[], ttl: None },
+    // Members' statement lines (and only those) carry `member`, so the index is sparse.
+    TableSpec {
+        name: "accounts",
+        env: "ACCOUNTS_TABLE",
+        hash: string("id"),
+        range: None,
+        indexes: &[IndexSpec {
+            name: "statements",
+            hash: string("member"),
+            range: Some(number("period")),
+            include: None,
+        }],
+        ttl: None,
+    },
     TableSpec {
         name: "settlements",
         env: "SETTLEMENTS_TABLE",

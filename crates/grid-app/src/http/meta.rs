@@ -11,6 +11,7 @@ use utoipa::OpenApi;
 
 use super::AppState;
 use super::{channels, registration, schema, storage};
+use crate::members::statement as members;
 use crate::portal::api as portal;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -53,6 +54,7 @@ pub(super) fn routes() -> Router<AppState> {
         portal::rejections,
         portal::heartbeats,
         portal::registration,
+        members::statement,
     ),
     // The shared rules, by name (what the handlers' annotations refer to), and the
     // schemas only a hand-written schema mentions.
@@ -69,6 +71,7 @@ pub(super) fn routes() -> Router<AppState> {
         schema::ItemType,
         schema::BatchStatus,
         schema::PeriodStart,
+        schema::EpochMillis,
         schema::Envelope,
         channels::BatchPutMessage,
     )),

@@ -22,6 +22,7 @@ use grid_store::{ChannelStore, ItemStore};
 
 use crate::config::GridConfig;
 use crate::jobs::Doorbell;
+use crate::members::MembersState;
 use crate::portal::PortalState;
 use crate::registry::Registry;
 
@@ -44,6 +45,7 @@ pub struct AppParts {
     /// Tells the poller when the node stores envelopes.
     pub doorbell: Doorbell,
     pub portal: PortalState,
+    pub members: MembersState,
 }
 
 impl AppState {
@@ -76,7 +78,7 @@ pub enum Api {
     Storage,
     /// `/channels/…`: the channel node.
     Channels,
-    /// `/portal…`, `/` and `/openapi.json`.
+    /// `/portal…`, `/members…`, `/` and `/openapi.json`.
     Portal,
 }
 
@@ -100,6 +102,7 @@ fn assemble(apis: &[Api], state: AppState, config: &GridConfig, guard: Option<gu
     let mut routes = routes.with_state(state.clone());
     if apis.contains(&Api::Portal) {
         routes = routes.merge(crate::portal::routes(state.portal.clone()));
+        routes = routes.merge(crate::members::routes(state.members.clone()));
     }
     if let Some(guard) = guard {
         routes = routes.layer(axum::middleware::from_fn_with_state(guard, guard::guard));

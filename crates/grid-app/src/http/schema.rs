@@ -168,6 +168,11 @@ named_schema!(
 );
 
 named_schema!(
+    /// `EpochMs::parse`'s range.
+    EpochMillis => integer(0, EpochMs::MAX).description(Some("A time, in milliseconds since the Unix epoch (UTC).")).build()
+);
+
+named_schema!(
     /// `PeriodStart::parse`'s range. Which of these starts a period depends on the
     /// configured period length, so alignment stays in prose (404 when it is not one).
     PeriodStart => integer(0, EpochMs::MAX)

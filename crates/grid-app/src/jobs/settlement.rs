@@ -146,7 +146,7 @@ impl Settler {
         let settlement = settle(&totals, last_price, &self.market.policy_at(period.start()))?;
         let payment_address = self.market.payment_address(period.start());
 
-        let entries = settlement.account_entries()?;
+        let entries = settlement.account_entries(period.start())?;
         self.stores.accounts.apply(period.start(), &entries, settlement.grid_entry()).await?;
         let record = SettlementRecord::of(period.start(), &settlement, payment_address.clone(), now);
         let report = PeriodReport::new(period, settlement, payment_address.clone());

@@ -6,9 +6,8 @@
 //! with the logout. The cookie is `HttpOnly`, `SameSite=Strict`, scoped to `/portal`,
 //! `Secure` behind HTTPS, and lasts twelve hours. The token never travels in a URL.
 //! Failed attempts by every way in (a bearer token, the form, a session cookie) are
-//! counted per client address in the store, and only failures: [`SIGN_IN_LIMIT`] per
-//! [`SIGN_IN_WINDOW_MS`], after which a bearer token or the form gets 429 with
-//! `Retry-After` until the window ends. A success forgets the client's failures. A live
+//! counted per client address ([`crate::sign_in`]), after which a bearer token or the
+//! form gets 429 with `Retry-After` until the window ends. A live
 //! session cookie always passes: it proves an earlier sign-in and cannot be guessed, so
 //! a neighbour's guesses behind the same address do not lock a signed-in operator out.
 //!
@@ -28,13 +27,10 @@ use serde::Deserialize;
 
 use super::{PortalState, page};
 use crate::error::ApiError;
+use crate::sign_in::{Throttle, Throttled};
 
 const COOKIE: &str = "grid_portal";
 const SESSION_MS: u64 = 12 * 3600 * 1000;
-/// Failed sign-ins one client may make per window.
-pub const SIGN_IN_LIMIT: u32 = 10;
-/// The throttling window: fixed five-minute windows of the clock.
-pub const SIGN_IN_WINDOW_MS: u64 = 5 * 60 * 1000;
 
 /// Lets a request through if it carries the token or a live session; otherwise an API
 /// call gets 401 and a page the login form. A wrong token or a dead cookie counts as a
@@ -65,10 +61,10 @@ pub(super) async fn require(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+    let throttle = Throttle::new(state.sign_ins.as_ref(), &client, now, "portal");
     if let Some(presented) = &bearer {
-        let throttle = Throttle::new(&state, &client, now, !api);
         match throttle.check().await {
-            Err(response) => return response,
+            Err(e) => return throttled(!api, e),
             Ok(failures) if token.matches(presented) => {
                 if let Err(e) = throttle.succeeded(failures).await {
                     return ApiError::from(e).into_response();
@@ -76,15 +72,15 @@ pub(super) async fn require(
                 return next.run(request).await;
             }
             Ok(_) => {
-                if let Err(response) = throttle.failed().await {
-                    return response;
+                if let Err(e) = throttle.failed().await {
+                    return throttled(!api, e);
                 }
             }
         }
     } else if presented_cookie.is_some()
-        && let Err(response) = Throttle::new(&state, &client, now, !api).failed().await
+        && let Err(e) = throttle.failed().await
     {
-        return response;
+        return throttled(!api, e);
     }
     if api {
         let message = "the portal needs Authorization: Bearer <PORTAL_TOKEN>";
@@ -96,57 +92,15 @@ pub(super) async fn require(
     }
 }
 
-/// One client's failed sign-ins in the current window; its refusals are a page when
-/// `html`, else the grid's JSON.
-struct Throttle<'a> {
-    state: &'a PortalState,
-    client: &'a str,
-    now: u64,
-    window_end: u64,
-    html: bool,
-}
-
-impl<'a> Throttle<'a> {
-    fn new(state: &'a PortalState, client: &'a str, now: u64, html: bool) -> Self {
-        Self { state, client, now, window_end: (now / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS, html }
-    }
-
-    /// The client's failures so far, or a 429 once they reach the limit.
-    async fn check(&self) -> Result<u32, Response> {
-        match self.state.sign_ins.failures(self.client, self.window_end).await {
-            Ok(failures) if failures >= SIGN_IN_LIMIT => Err(self.too_many(failures)),
-            Ok(failures) => Ok(failures),
-            Err(e) => Err(ApiError::from(e).into_response()),
+/// A throttled or failed count, answered as a page when `html`, else the grid's JSON.
+fn throttled(html: bool, e: Throttled) -> Response {
+    match e {
+        Throttled::TooMany { wait_secs } => {
+            let mut response = refuse(html, StatusCode::TOO_MANY_REQUESTS, &e.to_string());
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait_secs));
+            response
         }
-    }
-
-    /// Counts a failure; a 429 if the client was already past the limit (concurrent guesses).
-    async fn failed(&self) -> Result<(), Response> {
-        match self.state.sign_ins.count_failure(self.client, self.window_end, self.now).await {
-            Ok(failures) if failures > SIGN_IN_LIMIT => Err(self.too_many(failures)),
-            Ok(failures) => {
-                tracing::warn!(client = self.client, failures, "portal sign-in failed");
-                Ok(())
-            }
-            Err(e) => Err(ApiError::from(e).into_response()),
-        }
-    }
-
-    /// A success forgets the client's failures (a read found some).
-    async fn succeeded(&self, failures: u32) -> Result<(), grid_store::StoreError> {
-        if failures == 0 {
-            return Ok(());
-        }
-        self.state.sign_ins.forget_failures(self.client, self.window_end).await
-    }
-
-    fn too_many(&self, failures: u32) -> Response {
-        tracing::warn!(client = self.client, failures, "portal sign-in throttled");
-        let wait = (self.window_end - self.now).div_ceil(1000);
-        let message = format!("too many failed sign-ins from this address; try again in {wait} s");
-        let mut response = refuse(self.html, StatusCode::TOO_MANY_REQUESTS, &message);
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        response
+        Throttled::Store(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -208,14 +162,14 @@ pub(super) async fn login(
     let html = wants_html(&headers);
     let Some(token) = state.token.as_deref() else { return not_configured(html) };
     let now = EpochMs::now().get();
-    let throttle = Throttle::new(&state, &client, now, html);
+    let throttle = Throttle::new(state.sign_ins.as_ref(), &client, now, "portal");
     let failures = match throttle.check().await {
         Ok(failures) => failures,
-        Err(response) => return response,
+        Err(e) => return throttled(html, e),
     };
     if !token.matches(login.token.as_deref().unwrap_or_default().trim()) {
-        if let Err(response) = throttle.failed().await {
-            return response;
+        if let Err(e) = throttle.failed().await {
+            return throttled(html, e);
         }
         return refuse(html, StatusCode::UNAUTHORIZED, "That token does not open this portal.");
     }

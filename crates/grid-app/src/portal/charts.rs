@@ -113,6 +113,44 @@ pub fn market_energy(periods: &[PeriodPoint]) -> Markup {
     })
 }
 
+/// Bars of several series stacked, one bar per labelled bucket (a member's energy by
+/// period, day or month): `series` names them, each bucket's values in that order.
+pub(crate) fn stacked(id: &'static str, title: &str, series: &[&str], buckets: &[(String, Vec<u64>)]) -> Markup {
+    let max = buckets.iter().map(|(_, values)| values.iter().sum::<u64>()).max().unwrap_or(0).max(1) as f64;
+    let plot = HEIGHT - BOTTOM - TOP;
+    let slot = (WIDTH - LEFT) / buckets.len().max(1) as f64;
+    let bar = (slot * 0.7).max(1.0);
+    let mut rects = Vec::new();
+    let mut labels = Vec::new();
+    for (i, (label, values)) in buckets.iter().enumerate() {
+        let x = LEFT + i as f64 * slot + (slot - bar) / 2.0;
+        let mut y = HEIGHT - BOTTOM;
+        for (k, wh) in values.iter().enumerate().filter(|(_, wh)| **wh > 0) {
+            let h = *wh as f64 / max * plot;
+            y -= h;
+            rects.push((x, y, h, colour(k), format!("{label} {}: {} kWh", series[k], kwh(*wh))));
+        }
+        if i == 0 || i + 1 == buckets.len() || buckets.len() <= 8 {
+            labels.push((x + bar / 2.0, label.clone()));
+        }
+    }
+    let totals: Vec<String> = series
+        .iter()
+        .enumerate()
+        .map(|(k, name)| format!("{} kWh {name}", kwh(buckets.iter().map(|(_, values)| values[k]).sum())))
+        .collect();
+    bars(Bars {
+        id,
+        title: title.to_owned(),
+        desc: format!("{} bars: {} in all.", buckets.len(), totals.join(", ")),
+        top: kwh(max as u64),
+        bar,
+        rects,
+        labels,
+        legend: series.iter().enumerate().map(|(k, name)| (name.to_string(), colour(k))).collect(),
+    })
+}
+
 /// One bar: where it stands, how high, its colour and what it says on hover.
 type Bar = (f64, f64, f64, &'static str, String);
 

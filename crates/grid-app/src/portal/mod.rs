@@ -27,7 +27,6 @@ use grid_store::SignInLog;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::PortalToken;
-pub use auth::{SIGN_IN_LIMIT, SIGN_IN_WINDOW_MS};
 pub use data::PortalData;
 
 /// What the portal's handlers share.

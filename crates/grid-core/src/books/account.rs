@@ -1,5 +1,6 @@
 //! Running totals: one registration's account, and the grid's own.
 
+use super::StatementLine;
 use crate::market::PeriodStart;
 use crate::{Iota, PaymentAddress, RegistrationId, Wh};
 
@@ -44,19 +45,31 @@ impl Account {
     }
 }
 
-/// One registration's share of a settled period.
+/// One registration's share of a settled period: the line of its statement, where a
+/// seller's allocation is paid, and what the account's energy totals gain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountEntry {
     pub registration: RegistrationId,
-    pub billed: Iota,
-    pub entitled: Iota,
-    /// The energy settled: a consumer's use, a producer's output.
-    pub energy: Wh,
-    /// What of it the market traded: a consumer's local energy, a producer's matched.
-    pub matched: Wh,
-    /// Where a producer's allocation for this period is paid (the address it named in
-    /// the period); none for consumers.
+    /// Where a seller's allocation for this period is paid (the address it named in the
+    /// period); none for a consumer.
     pub payment_address: Option<PaymentAddress>,
+    /// The energy settled: all it metered, used and produced.
+    pub energy: Wh,
+    /// What of it the market traded: bought locally and sold.
+    pub matched: Wh,
+    pub line: StatementLine,
+}
+
+impl AccountEntry {
+    /// What the period bills it: its charge as a buyer.
+    pub fn billed(&self) -> Iota {
+        self.line.charge
+    }
+
+    /// What the period entitles it to: its allocation as a seller.
+    pub fn entitled(&self) -> Iota {
+        self.line.allocation
+    }
 }
 
 /// What a settled period adds to the grid's own totals: its fee, and the community's

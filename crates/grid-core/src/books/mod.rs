@@ -6,8 +6,10 @@ mod account;
 mod batch;
 mod claim;
 mod payout;
+mod statement;
 
 pub use account::{Account, AccountEntry, GridEntry, GridTotals};
 pub use batch::{BatchKind, BatchState, BatchStateError};
 pub use claim::{ClaimResolution, Credit, PaymentClaim};
 pub use payout::PayoutRecord;
+pub use statement::{StatementLine, StatementOverflow, StatementRange, StatementRangeError, StatementTotals};

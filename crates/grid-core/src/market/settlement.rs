@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use ethnum::U256;
 
-use super::{ConsensusStrategy, TariffPrices, apportion};
-use crate::books::{AccountEntry, GridEntry};
+use super::{ConsensusStrategy, PeriodStart, TariffPrices, apportion};
+use crate::books::{AccountEntry, GridEntry, StatementLine};
 use crate::{Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
 /// A settlement cannot be computed.
@@ -331,33 +331,40 @@ impl Settlement {
         GridEntry { fee: self.fee, savings: self.savings, gains: self.gains }
     }
 
-    /// What the period puts on each registration's account, one entry each: a buyer is
-    /// billed its charge, a seller entitled to its allocation, a prosumer both on one
-    /// entry (its energy all it metered, output and usage; its matched what it sold and
-    /// bought locally). In id order.
-    pub fn account_entries(&self) -> Result<Vec<AccountEntry>, SettlementError> {
+    /// What the period puts on each registration's account, one entry each, with the
+    /// line of its statement: a buyer is billed its charge, a seller entitled to its
+    /// allocation, a prosumer both on one entry (its energy all it metered, output and
+    /// usage; its matched what it sold and bought locally). In id order.
+    pub fn account_entries(&self, period: PeriodStart) -> Result<Vec<AccountEntry>, SettlementError> {
         let mut entries: BTreeMap<&RegistrationId, AccountEntry> = BTreeMap::new();
         let blank = |id: &RegistrationId| AccountEntry {
             registration: id.clone(),
-            billed: Iota::ZERO,
-            entitled: Iota::ZERO,
+            payment_address: None,
             energy: Wh::ZERO,
             matched: Wh::ZERO,
-            payment_address: None,
+            line: StatementLine::blank(period, self.price, self.cap, self.feed_in),
         };
         let add = |a: Wh, b: Wh| a.checked_add(b).ok_or(overflow("energy of an account"));
         for c in &self.consumers {
             let entry = entries.entry(&c.id).or_insert_with(|| blank(&c.id));
-            entry.billed = c.charge;
             entry.energy = add(entry.energy, c.used)?;
             entry.matched = add(entry.matched, c.local)?;
+            let line = &mut entry.line;
+            line.kind = line.kind.or(c.kind);
+            line.self_consumed = c.self_consumed;
+            (line.used, line.local, line.imported, line.charge) = (c.used, c.local, c.imported, c.charge);
+            (line.bid, line.savings) = (c.bid, c.savings);
         }
         for p in &self.producers {
             let entry = entries.entry(&p.id).or_insert_with(|| blank(&p.id));
-            entry.entitled = p.allocation;
             entry.energy = add(entry.energy, p.produced)?;
             entry.matched = add(entry.matched, p.matched)?;
             entry.payment_address = p.payment_address.clone();
+            let line = &mut entry.line;
+            line.kind = line.kind.or(p.kind);
+            line.self_consumed = p.self_consumed;
+            (line.produced, line.offered, line.matched, line.exported) = (p.produced, p.offered, p.matched, p.exported);
+            (line.allocation, line.ask, line.gain) = (p.allocation, p.ask, p.gain);
         }
         Ok(entries.into_values().collect())
     }

@@ -12,10 +12,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Up
 use futures_util::future::try_join_all;
 use grid_core::books::{
     Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
+    StatementLine, StatementRange,
 };
 use grid_core::ledger::LedgerBatch;
 use grid_core::market::{Cover, Entitlement, PeriodStart};
-use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::{BatchId, EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
 use super::attributes::{Item, get_n, get_s, get_time, n, opt_n, opt_s, opt_signed, s};
 use super::registrations::written;
@@ -60,16 +61,62 @@ impl DynamoAccountStore {
         s(format!("owed#{producer}#{:020}", period.get()))
     }
 
-    /// Adds one entry to its account, and a producer's allocation to what it is owed
-    /// from the period: two conditional writes, each done once however often repeated.
+    /// A statement line's item: one per registration and period, found by the sparse
+    /// `statements` index (`member`, `period`).
+    fn line_key(registration: &str, period: PeriodStart) -> AttributeValue {
+        s(format!("line#{registration}#{:020}", period.get()))
+    }
+
+    /// Puts the entry's statement line, then adds the entry to its account, and a
+    /// producer's allocation to what it is owed from the period. The line first: it is
+    /// the same whenever the period is settled again, so writing it twice is harmless,
+    /// and an account the run reached has its line.
     async fn apply_one(&self, period: PeriodStart, entry: &AccountEntry) -> Result<(), StoreError> {
+        let l = &entry.line;
+        let mut line = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", Self::line_key(entry.registration.as_str(), period))
+            .item("member", s(entry.registration.as_str()))
+            .item("period", n(period.get()));
+        let figures = [
+            ("price", l.price.get()),
+            ("cap", l.cap.get()),
+            ("feedIn", l.feed_in.get()),
+            ("selfConsumed", l.self_consumed.get()),
+            ("used", l.used.get()),
+            ("local", l.local.get()),
+            ("imported", l.imported.get()),
+            ("charge", l.charge.get()),
+            ("savings", l.savings.get()),
+            ("produced", l.produced.get()),
+            ("offered", l.offered.get()),
+            ("matched", l.matched.get()),
+            ("exported", l.exported.get()),
+            ("allocation", l.allocation.get()),
+        ];
+        for (name, value) in figures {
+            line = line.item(name, n(value));
+        }
+        let optional = [("bid", l.bid), ("ask", l.ask)];
+        for (name, price) in optional {
+            if let Some(price) = price {
+                line = line.item(name, n(price.get()));
+            }
+        }
+        if let Some(kind) = l.kind {
+            line = line.item("kind", s(kind.as_str()));
+        }
+        line.item("gain", AttributeValue::N(l.gain.to_string())).send().await.map_err(backend)?;
+
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("id", s(entry.registration.as_str()))
-            .expression_attribute_values(":billed", n(entry.billed.get()))
-            .expression_attribute_values(":entitled", n(entry.entitled.get()))
+            .expression_attribute_values(":billed", n(entry.billed().get()))
+            .expression_attribute_values(":entitled", n(entry.entitled().get()))
             .expression_attribute_values(":energy", n(entry.energy.get()))
             .expression_attribute_values(":matched", n(entry.matched.get()))
             .expression_attribute_values(":period", n(period.get()))
@@ -82,7 +129,7 @@ impl DynamoAccountStore {
             .await;
         // Already applied by an earlier run.
         written!(result)?;
-        let Some(address) = entry.payment_address.as_ref().filter(|_| entry.entitled > Iota::ZERO) else {
+        let Some(address) = entry.payment_address.as_ref().filter(|_| entry.entitled() > Iota::ZERO) else {
             return Ok(());
         };
         let result = self
@@ -93,8 +140,8 @@ impl DynamoAccountStore {
             .item("producer", s(entry.registration.as_str()))
             .item("period", n(period.get()))
             .item("address", s(address.as_str()))
-            .item("amount", n(entry.entitled.get()))
-            .item("unpaid", n(entry.entitled.get()))
+            .item("amount", n(entry.entitled().get()))
+            .item("unpaid", n(entry.entitled().get()))
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
@@ -263,6 +310,36 @@ fn batch_kind(item: &Item) -> Result<BatchKind, StoreError> {
     BatchKind::from_name(kind).ok_or_else(|| corrupt("batch kind", kind))
 }
 
+fn line_from_item(item: &Item) -> Result<StatementLine, StoreError> {
+    let wh = |name: &str| get_n(item, ACCOUNTS, name).map(Wh::new);
+    let iota = |name: &str| get_n(item, ACCOUNTS, name).map(Iota::new);
+    let price = |value: u64| Price::parse(value).map_err(|e| corrupt("a statement line's price", e));
+    let period = get_n(item, ACCOUNTS, "period")?;
+    Ok(StatementLine {
+        period: PeriodStart::parse(period).map_err(|e| corrupt("a statement line's period", e))?,
+        kind: opt_s(item, ACCOUNTS, "kind")?
+            .map(|kind| ItemType::parse(kind).map_err(|e| corrupt("a statement line's kind", e)))
+            .transpose()?,
+        price: price(get_n(item, ACCOUNTS, "price")?)?,
+        cap: price(get_n(item, ACCOUNTS, "cap")?)?,
+        feed_in: price(get_n(item, ACCOUNTS, "feedIn")?)?,
+        self_consumed: wh("selfConsumed")?,
+        used: wh("used")?,
+        local: wh("local")?,
+        imported: wh("imported")?,
+        charge: iota("charge")?,
+        bid: opt_n(item, ACCOUNTS, "bid")?.map(price).transpose()?,
+        savings: iota("savings")?,
+        produced: wh("produced")?,
+        offered: wh("offered")?,
+        matched: wh("matched")?,
+        exported: wh("exported")?,
+        allocation: iota("allocation")?,
+        ask: opt_n(item, ACCOUNTS, "ask")?.map(price).transpose()?,
+        gain: opt_signed(item, ACCOUNTS, "gain")?.ok_or_else(|| corrupt("a statement line", "no gain"))?,
+    })
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
@@ -330,6 +407,33 @@ impl AccountStore for DynamoAccountStore {
             .send()
             .await;
         written!(result).map(|_| ())
+    }
+
+    async fn statement_lines(
+        &self,
+        registration: &RegistrationId,
+        range: StatementRange,
+    ) -> Result<Vec<StatementLine>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("statements")
+            .key_condition_expression("#member = :member AND #period BETWEEN :from AND :last")
+            .expression_attribute_names("#member", "member")
+            .expression_attribute_names("#period", "period")
+            .expression_attribute_values(":member", s(registration.as_str()))
+            .expression_attribute_values(":from", n(range.from()))
+            .expression_attribute_values(":last", n(range.to() - 1))
+            .into_paginator()
+            .send();
+        let mut lines = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(backend)?.items() {
+                lines.push(line_from_item(item)?);
+            }
+        }
+        Ok(lines)
     }
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError> {

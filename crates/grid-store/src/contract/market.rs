@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use grid_core::books::{AccountEntry, ClaimResolution, Credit, GridEntry, PaymentClaim, PayoutRecord};
+use grid_core::books::{
+    AccountEntry, ClaimResolution, Credit, GridEntry, PaymentClaim, PayoutRecord, StatementLine, StatementRange,
+};
 use grid_core::channel::Reading;
 use grid_core::market::{
     CommunityFigures, ConsensusStrategy, Cover, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementHead,
@@ -35,6 +37,10 @@ fn id(s: &str) -> RegistrationId {
 /// The period starting at `ms`.
 fn at(ms: u64) -> PeriodStart {
     PeriodStart::parse(ms).unwrap()
+}
+
+fn ms(ms: u64) -> EpochMs {
+    EpochMs::parse(ms as i64).unwrap()
 }
 
 fn price(p: u64) -> Price {
@@ -99,13 +105,23 @@ fn entry(name: &str, billed: u64, entitled: u64) -> AccountEntry {
 
 /// An entry whose allocation (if any) is payable to `wallet`.
 fn entry_at(name: &str, billed: u64, entitled: u64, wallet: &str) -> AccountEntry {
+    let line = StatementLine {
+        used: Wh::new(billed * 10),
+        local: Wh::new(billed * 10),
+        charge: Iota::new(billed),
+        produced: Wh::new(entitled * 7),
+        offered: Wh::new(entitled * 7),
+        matched: Wh::new(entitled * 5),
+        exported: Wh::new(entitled * 2),
+        allocation: Iota::new(entitled),
+        ..StatementLine::blank(at(PERIOD), price(100), price(120), price(40))
+    };
     AccountEntry {
         registration: id(name),
-        billed: Iota::new(billed),
-        entitled: Iota::new(entitled),
+        payment_address: (entitled > 0).then(|| address(wallet)),
         energy: Wh::new(billed * 10 + entitled * 7),
         matched: Wh::new(billed * 10 + entitled * 5),
-        payment_address: (entitled > 0).then(|| address(wallet)),
+        line,
     }
 }
 
@@ -372,6 +388,52 @@ pub async fn account_entries_apply_once_per_period(stores: MarketStores) {
         (Iota::new(146), Some(at(PERIOD)), Wh::new(1022), Wh::new(730), Wh::new(292))
     );
     assert_eq!(stores.accounts.get(&id("nobody-00009")).await.unwrap(), None);
+}
+
+pub async fn a_members_statement_lines_are_written_with_its_entries_and_read_by_range(stores: MarketStores) {
+    // A prosumer: bought and sold in one period, only sold in the next.
+    let both = |period: u64, charge: u64, gain: i64| AccountEntry {
+        registration: id("prosumer-0030"),
+        payment_address: Some(address("wallet-0030")),
+        energy: Wh::new(3000),
+        matched: Wh::new(900),
+        line: StatementLine {
+            kind: Some(ItemType::Prosumer),
+            self_consumed: Wh::new(500),
+            used: Wh::new(1200),
+            local: Wh::new(400),
+            imported: Wh::new(300),
+            charge: Iota::new(charge),
+            bid: Some(price(110)),
+            savings: Iota::new(8),
+            produced: Wh::new(1800),
+            offered: Wh::new(1300),
+            matched: Wh::new(500),
+            exported: Wh::new(800),
+            allocation: Iota::new(41),
+            ask: Some(price(90)),
+            gain,
+            ..StatementLine::blank(at(period), price(100), price(120), price(40))
+        },
+    };
+    let (first, second) = (both(PERIOD, 40, 21), both(PERIOD + LENGTH, 0, -3));
+    stores.accounts.apply(at(PERIOD), std::slice::from_ref(&first), GridEntry::default()).await.unwrap();
+    stores.accounts.apply(at(PERIOD), std::slice::from_ref(&first), GridEntry::default()).await.unwrap();
+    let neighbour = entry("consumer-0030", 55, 0);
+    stores.accounts.apply(at(PERIOD + LENGTH), &[second.clone(), neighbour], GridEntry::default()).await.unwrap();
+
+    let range = |from: u64, to: u64| StatementRange::parse(Some(ms(from)), Some(ms(to)), ms(to)).unwrap();
+    let lines = |from, to| {
+        let accounts = stores.accounts.clone();
+        async move { accounts.statement_lines(&id("prosumer-0030"), range(from, to)).await.unwrap() }
+    };
+    assert_eq!(lines(PERIOD, PERIOD + 2 * LENGTH).await, [first.line.clone(), second.line.clone()], "once each");
+    assert_eq!(lines(PERIOD, PERIOD + LENGTH).await, std::slice::from_ref(&first.line), "to is exclusive");
+    assert_eq!(lines(PERIOD + 1, PERIOD + 2 * LENGTH).await, [second.line], "from is inclusive");
+    assert_eq!(lines(PERIOD + 2 * LENGTH, PERIOD + 3 * LENGTH).await, []);
+    let nobody = id("consumer-0031");
+    let lines = stores.accounts.statement_lines(&nobody, range(PERIOD, PERIOD + 2 * LENGTH)).await.unwrap();
+    assert_eq!(lines, [], "nothing of another's");
 }
 
 pub async fn initializing_starts_the_history_at_the_earliest_until_a_period_closes(stores: MarketStores) {
@@ -695,11 +757,18 @@ pub async fn a_settlement_record_keeps_the_market_figures_and_the_largest_values
 
     let rich = AccountEntry {
         registration: id("producer-0400"),
-        billed: Iota::new(i64::MAX as u64 / 2),
-        entitled: Iota::new(Iota::SUPPLY),
         energy: Wh::new(i64::MAX as u64),
         matched: Wh::new(i64::MAX as u64 / 3),
         payment_address: Some(address("wallet-0400")),
+        line: StatementLine {
+            used: Wh::new(i64::MAX as u64 / 2),
+            local: Wh::new(i64::MAX as u64 / 3),
+            charge: Iota::new(i64::MAX as u64 / 2),
+            produced: Wh::new(i64::MAX as u64 / 2),
+            allocation: Iota::new(Iota::SUPPLY),
+            gain: i64::MIN,
+            ..StatementLine::blank(at(PERIOD), price(Price::MAX), price(Price::MAX), price(Price::MAX))
+        },
     };
     stores
         .accounts
@@ -707,9 +776,12 @@ pub async fn a_settlement_record_keeps_the_market_figures_and_the_largest_values
         .await
         .unwrap();
     let account = stores.accounts.get(&rich.registration).await.unwrap().unwrap();
+    let whole = StatementRange::parse(Some(ms(PERIOD)), Some(ms(PERIOD + LENGTH)), ms(PERIOD));
+    let lines = stores.accounts.statement_lines(&rich.registration, whole.unwrap()).await.unwrap();
+    assert_eq!(lines, std::slice::from_ref(&rich.line), "a line's figures at their bounds come back whole");
     assert_eq!(
         (account.billed, account.entitled, account.energy, account.matched),
-        (rich.billed, rich.entitled, rich.energy, rich.matched)
+        (rich.billed(), rich.entitled(), rich.energy, rich.matched)
     );
     assert_eq!(stores.accounts.totals().await.unwrap().fees, Iota::new(i64::MAX as u64));
     assert_eq!(stores.accounts.unpaid().await.unwrap()[0].total(), Iota::new(Iota::SUPPLY));

@@ -168,6 +168,7 @@ macro_rules! market_contract {
                 a_periods_readings_are_summed_per_registration_kind_and_price_with_the_latest_address,
                 periods_settle_in_order_and_a_closing_period_takes_no_reading,
                 account_entries_apply_once_per_period,
+                a_members_statement_lines_are_written_with_its_entries_and_read_by_range,
                 initializing_starts_the_history_at_the_earliest_until_a_period_closes,
                 a_payment_claim_is_pending_once_per_consumer_and_batch,
                 a_verified_claim_pays_the_bill_and_funds_the_grid_once,

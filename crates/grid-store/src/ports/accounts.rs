@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use grid_core::books::{
     Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
+    StatementLine, StatementRange,
 };
 use grid_core::market::{Entitlement, PeriodStart};
 use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
@@ -131,6 +132,15 @@ pub trait AccountStore: Send + Sync {
     /// left alone, so a repeated or resumed run adds nothing. A producer's allocation
     /// also becomes what the grid owes it from `period`, payable to the entry's address.
     async fn apply(&self, period: PeriodStart, entries: &[AccountEntry], grid: GridEntry) -> Result<(), StoreError>;
+
+    /// `registration`'s statement lines of the periods in `range`, by period: what
+    /// [`apply`](Self::apply) wrote with its entries (periods settled before
+    /// 2026-12-05 have none).
+    async fn statement_lines(
+        &self,
+        registration: &RegistrationId,
+        range: StatementRange,
+    ) -> Result<Vec<StatementLine>, StoreError>;
 
     async fn get(&self, registration: &RegistrationId) -> Result<Option<Account>, StoreError>;
 

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use grid_core::books::{
     Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
+    StatementLine, StatementRange,
 };
 use grid_core::ledger::LedgerBatch;
 use grid_core::market::{Cover, Entitlement, PeriodStart};
-use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId, Wh};
+use grid_core::{BatchId, EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 use rusqlite::{Connection, OptionalExtension, named_params};
 
 use super::SqliteDb;
@@ -122,6 +123,15 @@ impl AccountStore for SqliteAccountStore {
                              last_period = excluded.last_period
                          WHERE accounts.last_period < excluded.last_period",
                     )?;
+                    let mut line = conn.prepare_cached(
+                        "INSERT INTO statement_lines (registration_id, period, kind, price, cap, feed_in, self_consumed,
+                             used, local, imported, charge, bid, savings, produced, offered, matched, exported,
+                             allocation, ask, gain)
+                         VALUES (:id, :period, :kind, :price, :cap, :feed_in, :self_consumed, :used, :local,
+                             :imported, :charge, :bid, :savings, :produced, :offered, :matched, :exported,
+                             :allocation, :ask, :gain)
+                         ON CONFLICT (registration_id, period) DO NOTHING",
+                    )?;
                     let mut owe = conn.prepare_cached(
                         "INSERT INTO entitlements (producer_id, period, address, amount, unpaid)
                          VALUES (:producer, :period, :address, :amount, :amount)
@@ -129,13 +139,26 @@ impl AccountStore for SqliteAccountStore {
                     )?;
                     for e in &entries {
                         let applied = upsert.execute(named_params! {
-                            ":id": e.registration.as_str(), ":billed": e.billed.get(), ":entitled": e.entitled.get(),
+                            ":id": e.registration.as_str(), ":billed": e.billed().get(), ":entitled": e.entitled().get(),
                             ":energy": e.energy.get(), ":matched": e.matched.get(), ":period": at.get(),
                         })?;
-                        if let (1, Some(address)) = (applied, e.payment_address.as_ref().filter(|_| e.entitled > Iota::ZERO)) {
+                        if applied == 0 {
+                            continue;
+                        }
+                        let l = &e.line;
+                        line.execute(named_params! {
+                            ":id": e.registration.as_str(), ":period": at.get(), ":kind": l.kind.map(|k| k.as_str()),
+                            ":price": l.price.get(), ":cap": l.cap.get(), ":feed_in": l.feed_in.get(),
+                            ":self_consumed": l.self_consumed.get(), ":used": l.used.get(), ":local": l.local.get(),
+                            ":imported": l.imported.get(), ":charge": l.charge.get(), ":bid": l.bid.map(Price::get),
+                            ":savings": l.savings.get(), ":produced": l.produced.get(), ":offered": l.offered.get(),
+                            ":matched": l.matched.get(), ":exported": l.exported.get(), ":allocation": l.allocation.get(),
+                            ":ask": l.ask.map(Price::get), ":gain": l.gain,
+                        })?;
+                        if let Some(address) = e.payment_address.as_ref().filter(|_| e.entitled() > Iota::ZERO) {
                             owe.execute(named_params! {
                                 ":producer": e.registration.as_str(), ":period": at.get(), ":address": address.as_str(),
-                                ":amount": e.entitled.get(),
+                                ":amount": e.entitled().get(),
                             })?;
                         }
                     }
@@ -149,6 +172,75 @@ impl AccountStore for SqliteAccountStore {
                     },
                 )?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn statement_lines(
+        &self,
+        registration: &RegistrationId,
+        range: StatementRange,
+    ) -> Result<Vec<StatementLine>, StoreError> {
+        let registration = registration.clone();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT period, kind, price, cap, feed_in, self_consumed, used, local, imported, charge, bid,
+                         savings, produced, offered, matched, exported, allocation, ask, gain
+                     FROM statement_lines WHERE registration_id = ?1 AND period >= ?2 AND period < ?3
+                     ORDER BY period",
+                )?;
+                let rows =
+                    stmt.query_map(rusqlite::params![registration.as_str(), range.from(), range.to()], |row| {
+                        Ok((
+                            row.get::<_, u64>(0)?,
+                            row.get::<_, Option<String>>(1)?,
+                            [row.get::<_, u64>(2)?, row.get(3)?, row.get(4)?],
+                            [row.get::<_, u64>(5)?, row.get(6)?, row.get(7)?, row.get(8)?, row.get(9)?],
+                            row.get::<_, Option<u64>>(10)?,
+                            [
+                                row.get::<_, u64>(11)?,
+                                row.get(12)?,
+                                row.get(13)?,
+                                row.get(14)?,
+                                row.get(15)?,
+                                row.get(16)?,
+                            ],
+                            row.get::<_, Option<u64>>(17)?,
+                            row.get::<_, i64>(18)?,
+                        ))
+                    })?;
+                let mut lines = Vec::new();
+                for row in rows {
+                    let (period, kind, [price, cap, feed_in], bought, bid, sold, ask, gain) = row?;
+                    let corrupt =
+                        |what: &str| StoreError::Corrupt(format!("statement line {registration}@{period}: {what}"));
+                    let price_of = |value: u64| Price::parse(value).map_err(|_| corrupt("a price beyond the bound"));
+                    let [self_consumed, used, local, imported, charge] = bought;
+                    let [savings, produced, offered, matched, exported, allocation] = sold;
+                    lines.push(StatementLine {
+                        period: PeriodStart::parse(period).map_err(|_| corrupt("the period"))?,
+                        kind: kind.map(|k| ItemType::parse(&k).map_err(|_| corrupt("the kind"))).transpose()?,
+                        price: price_of(price)?,
+                        cap: price_of(cap)?,
+                        feed_in: price_of(feed_in)?,
+                        self_consumed: Wh::new(self_consumed),
+                        used: Wh::new(used),
+                        local: Wh::new(local),
+                        imported: Wh::new(imported),
+                        charge: Iota::new(charge),
+                        bid: bid.map(price_of).transpose()?,
+                        savings: Iota::new(savings),
+                        produced: Wh::new(produced),
+                        offered: Wh::new(offered),
+                        matched: Wh::new(matched),
+                        exported: Wh::new(exported),
+                        allocation: Iota::new(allocation),
+                        ask: ask.map(price_of).transpose()?,
+                        gain,
+                    });
+                }
+                Ok(lines)
             })
             .await
     }

@@ -389,6 +389,34 @@ const MIGRATIONS: &[&str] = &[
         gains = (SELECT coalesce(sum(json_extract(record, '$.gains')), 0) FROM settlements)
         WHERE id = 0;
     "#,
+    // 24: members' statements: one line per registration and settled period, written
+    // with its account's entry (periods settled before have none; their reports are in
+    // the archive).
+    r#"
+    CREATE TABLE statement_lines (
+        registration_id TEXT    NOT NULL,
+        period          INTEGER NOT NULL,
+        kind            TEXT,
+        price           INTEGER NOT NULL,
+        cap             INTEGER NOT NULL,
+        feed_in         INTEGER NOT NULL,
+        self_consumed   INTEGER NOT NULL,
+        used            INTEGER NOT NULL,
+        local           INTEGER NOT NULL,
+        imported        INTEGER NOT NULL,
+        charge          INTEGER NOT NULL,
+        bid             INTEGER,
+        savings         INTEGER NOT NULL,
+        produced        INTEGER NOT NULL,
+        offered         INTEGER NOT NULL,
+        matched         INTEGER NOT NULL,
+        exported        INTEGER NOT NULL,
+        allocation      INTEGER NOT NULL,
+        ask             INTEGER,
+        gain            INTEGER NOT NULL,
+        PRIMARY KEY (registration_id, period)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes
@@ -425,9 +453,9 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
 mod tests {
     use std::sync::Arc;
 
-    use grid_core::books::{AccountEntry, BatchState, GridEntry};
+    use grid_core::books::{AccountEntry, BatchState, GridEntry, StatementLine};
     use grid_core::market::{MarketRules, PeriodStart, PriceSource};
-    use grid_core::{ChannelRoot, Iota, RegistrationId, Wh};
+    use grid_core::{ChannelRoot, Iota, Price, RegistrationId, Wh};
 
     use super::*;
     use crate::sqlite::{SqliteAccountStore, SqliteDb, SqliteRegistrationStore, SqliteSettlementStore};
@@ -665,11 +693,15 @@ mod tests {
         let next = PeriodStart::parse(PERIOD + 900_000).unwrap();
         let entry = AccountEntry {
             registration: producer.clone(),
-            billed: Iota::ZERO,
-            entitled: Iota::new(5),
             energy: Wh::new(100),
             matched: Wh::new(40),
             payment_address: Some(grid_core::PaymentAddress::parse("wallet-new").unwrap()),
+            line: StatementLine {
+                produced: Wh::new(100),
+                matched: Wh::new(40),
+                allocation: Iota::new(5),
+                ..StatementLine::blank(next, Price::ZERO, Price::ZERO, Price::ZERO)
+            },
         };
         accounts.apply(next, &[entry], GridEntry::fee(Iota::new(1))).await.unwrap();
         let owed = accounts.unpaid().await.unwrap()[0].owed.clone();
@@ -690,15 +722,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let accounts = SqliteAccountStore::new(SqliteDb::open(dir.path()).await.unwrap());
         let consumer = RegistrationId::parse("consumer-0001").unwrap();
+        let start = PeriodStart::parse(PERIOD).unwrap();
         let entry = |billed: u64| AccountEntry {
             registration: consumer.clone(),
-            billed: Iota::new(billed),
-            entitled: Iota::ZERO,
             energy: Wh::new(1),
             matched: Wh::new(1),
             payment_address: None,
+            line: StatementLine {
+                used: Wh::new(1),
+                local: Wh::new(1),
+                charge: Iota::new(billed),
+                ..StatementLine::blank(start, Price::ZERO, Price::ZERO, Price::ZERO)
+            },
         };
-        let start = PeriodStart::parse(PERIOD).unwrap();
         let refused = accounts.apply(start, &[entry(i64::MAX as u64 + 1)], GridEntry::fee(Iota::new(3))).await;
         assert!(matches!(refused, Err(crate::StoreError::OutOfRange(_))), "{refused:?}");
         assert_eq!(accounts.get(&consumer).await.unwrap(), None);

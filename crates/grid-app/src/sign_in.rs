@@ -1,0 +1,72 @@
+//! Throttling failed sign-ins, the same way for the operator's portal and the members'
+//! pages: failures are counted per client address in the store ([`SignInLog`]), and only
+//! failures; [`SIGN_IN_LIMIT`] per fixed [`SIGN_IN_WINDOW_MS`] window of the clock, after
+//! which the client is refused until the window ends. A success forgets the client's
+//! failures. Counting in the store makes every process and Lambda instance count alike.
+
+use grid_store::{SignInLog, StoreError};
+
+/// Failed sign-ins one client may make per window.
+pub const SIGN_IN_LIMIT: u32 = 10;
+/// The throttling window: fixed five-minute windows of the clock.
+pub const SIGN_IN_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// Why a sign-in is not even tried.
+#[derive(Debug, thiserror::Error)]
+pub enum Throttled {
+    /// The client failed [`SIGN_IN_LIMIT`] times in this window: it waits `wait_secs`.
+    #[error("too many failed sign-ins from this address; try again in {wait_secs} s")]
+    TooMany { wait_secs: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One client's failed sign-ins in the current window. `what` names the door in the
+/// logs (`portal`, `members`).
+pub struct Throttle<'a> {
+    log: &'a dyn SignInLog,
+    client: &'a str,
+    now: u64,
+    window_end: u64,
+    what: &'static str,
+}
+
+impl<'a> Throttle<'a> {
+    pub fn new(log: &'a dyn SignInLog, client: &'a str, now: u64, what: &'static str) -> Self {
+        Self { log, client, now, window_end: (now / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS, what }
+    }
+
+    /// The client's failures so far, or [`Throttled::TooMany`] once they reach the limit.
+    pub async fn check(&self) -> Result<u32, Throttled> {
+        let failures = self.log.failures(self.client, self.window_end).await?;
+        if failures >= SIGN_IN_LIMIT {
+            return Err(self.too_many(failures));
+        }
+        Ok(failures)
+    }
+
+    /// Counts a failure; [`Throttled::TooMany`] if the client was already past the limit
+    /// (concurrent guesses).
+    pub async fn failed(&self) -> Result<(), Throttled> {
+        let failures = self.log.count_failure(self.client, self.window_end, self.now).await?;
+        if failures > SIGN_IN_LIMIT {
+            return Err(self.too_many(failures));
+        }
+        tracing::warn!(client = self.client, failures, door = self.what, "sign-in failed");
+        Ok(())
+    }
+
+    /// A success forgets the client's failures (`failures`: what [`check`](Self::check)
+    /// found).
+    pub async fn succeeded(&self, failures: u32) -> Result<(), StoreError> {
+        if failures == 0 {
+            return Ok(());
+        }
+        self.log.forget_failures(self.client, self.window_end).await
+    }
+
+    fn too_many(&self, failures: u32) -> Throttled {
+        tracing::warn!(client = self.client, failures, door = self.what, "sign-in throttled");
+        Throttled::TooMany { wait_secs: (self.window_end - self.now).div_ceil(1000) }
+    }
+}
