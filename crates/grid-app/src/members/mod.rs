@@ -25,9 +25,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::error::ApiError;
 use crate::registry::RegistrationError;
 
-pub use session::MemberSession;
-pub use statement::Statement;
-
 /// What the members' handlers share: the stores (each handler reads one registration's
 /// lines, account and sessions).
 #[derive(Clone)]

@@ -111,10 +111,12 @@ impl AccountStore for SqliteAccountStore {
         let entries = entries.to_vec();
         self.db
             .write(move |conn| {
+                // Parameters by position: a hundred thousand rows looking up each of 26
+                // names cost a tenth of the job (2026-12-05).
                 {
                     let mut upsert = conn.prepare_cached(
                         "INSERT INTO accounts (id, billed, entitled, energy_wh, matched_wh, last_period)
-                         VALUES (:id, :billed, :entitled, :energy, :matched, :period)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                          ON CONFLICT (id) DO UPDATE SET
                              billed = billed + excluded.billed,
                              entitled = entitled + excluded.entitled,
@@ -127,9 +129,8 @@ impl AccountStore for SqliteAccountStore {
                         "INSERT INTO statement_lines (registration_id, period, kind, price, cap, feed_in, self_consumed,
                              used, local, imported, charge, bid, savings, produced, offered, matched, exported,
                              allocation, ask, gain)
-                         VALUES (:id, :period, :kind, :price, :cap, :feed_in, :self_consumed, :used, :local,
-                             :imported, :charge, :bid, :savings, :produced, :offered, :matched, :exported,
-                             :allocation, :ask, :gain)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                             ?19, ?20)
                          ON CONFLICT (registration_id, period) DO NOTHING",
                     )?;
                     let mut owe = conn.prepare_cached(
@@ -138,23 +139,40 @@ impl AccountStore for SqliteAccountStore {
                          ON CONFLICT (producer_id, period) DO NOTHING",
                     )?;
                     for e in &entries {
-                        let applied = upsert.execute(named_params! {
-                            ":id": e.registration.as_str(), ":billed": e.billed().get(), ":entitled": e.entitled().get(),
-                            ":energy": e.energy.get(), ":matched": e.matched.get(), ":period": at.get(),
-                        })?;
+                        let applied = upsert.execute(rusqlite::params![
+                            e.registration.as_str(),
+                            e.billed().get(),
+                            e.entitled().get(),
+                            e.energy.get(),
+                            e.matched.get(),
+                            at.get(),
+                        ])?;
                         if applied == 0 {
                             continue;
                         }
                         let l = &e.line;
-                        line.execute(named_params! {
-                            ":id": e.registration.as_str(), ":period": at.get(), ":kind": l.kind.map(|k| k.as_str()),
-                            ":price": l.price.get(), ":cap": l.cap.get(), ":feed_in": l.feed_in.get(),
-                            ":self_consumed": l.self_consumed.get(), ":used": l.used.get(), ":local": l.local.get(),
-                            ":imported": l.imported.get(), ":charge": l.charge.get(), ":bid": l.bid.map(Price::get),
-                            ":savings": l.savings.get(), ":produced": l.produced.get(), ":offered": l.offered.get(),
-                            ":matched": l.matched.get(), ":exported": l.exported.get(), ":allocation": l.allocation.get(),
-                            ":ask": l.ask.map(Price::get), ":gain": l.gain,
-                        })?;
+                        line.execute(rusqlite::params![
+                            e.registration.as_str(),
+                            at.get(),
+                            l.kind.map(|k| k.as_str()),
+                            l.price.get(),
+                            l.cap.get(),
+                            l.feed_in.get(),
+                            l.self_consumed.get(),
+                            l.used.get(),
+                            l.local.get(),
+                            l.imported.get(),
+                            l.charge.get(),
+                            l.bid.map(Price::get),
+                            l.savings.get(),
+                            l.produced.get(),
+                            l.offered.get(),
+                            l.matched.get(),
+                            l.exported.get(),
+                            l.allocation.get(),
+                            l.ask.map(Price::get),
+                            l.gain,
+                        ])?;
                         if let Some(address) = e.payment_address.as_ref().filter(|_| e.entitled() > Iota::ZERO) {
                             owe.execute(named_params! {
                                 ":producer": e.registration.as_str(), ":period": at.get(), ":address": address.as_str(),
