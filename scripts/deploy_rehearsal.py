@@ -448,29 +448,30 @@ class Stay(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def form(grid, method, path, body=None, cookie=None):
+    """A browser's request: a form body, a cookie, redirects answered as they are.
+    (status, headers, text)."""
+    headers = {"content-type": "application/x-www-form-urlencoded", **({"cookie": cookie} if cookie else {})}
+    request = urllib.request.Request(grid.base + path, data=body and body.encode(), method=method, headers=headers)
+    try:
+        with urllib.request.build_opener(Stay).open(request, timeout=60) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
 def sign_in_and_out(grid):
     """The portal's sign-in through its function: a wrong token refused (and counted), a
     session that opens the API, and a logout after which the same cookie opens nothing."""
-    opener = urllib.request.build_opener(Stay)
-
-    def send(method, path, body=None, cookie=None):
-        headers = {"content-type": "application/x-www-form-urlencoded", **({"cookie": cookie} if cookie else {})}
-        request = urllib.request.Request(grid.base + path, data=body and body.encode(), method=method, headers=headers)
-        try:
-            with opener.open(request, timeout=60) as response:
-                return response.status, response.headers
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers
-
-    if (status := send("POST", "/portal/login", "token=not-the-portal-token")[0]) != 401:
+    if (status := form(grid, "POST", "/portal/login", "token=not-the-portal-token")[0]) != 401:
         fail(f"a wrong portal token got {status}")
-    status, headers = send("POST", "/portal/login", f"token={grid.portal_token}")
+    status, headers, _ = form(grid, "POST", "/portal/login", f"token={grid.portal_token}")
     if status != 303 or not headers.get("set-cookie", "").startswith("grid_portal="):
         fail(f"signing in got {status} {dict(headers)}")
     cookie = headers["set-cookie"].split(";")[0]
-    opened = send("GET", "/portal/api/overview", cookie=cookie)[0]
-    send("POST", "/portal/logout", cookie=cookie)
-    after = send("GET", "/portal/api/overview", cookie=cookie)[0]
+    opened = form(grid, "GET", "/portal/api/overview", cookie=cookie)[0]
+    form(grid, "POST", "/portal/logout", cookie=cookie)
+    after = form(grid, "GET", "/portal/api/overview", cookie=cookie)[0]
     if (opened, after) != (200, 401):
         fail(f"a session opened the portal with {opened} and after its logout with {after}")
 
@@ -478,24 +479,13 @@ def sign_in_and_out(grid):
 def member_signs_in_and_out(grid, member, side_key):
     """The member page's sign-in through the portal function: the page opens with the
     session, and not after its logout."""
-    opener = urllib.request.build_opener(Stay)
-
-    def send(method, path, body=None, cookie=None):
-        headers = {"content-type": "application/x-www-form-urlencoded", **({"cookie": cookie} if cookie else {})}
-        request = urllib.request.Request(grid.base + path, data=body and body.encode(), method=method, headers=headers)
-        try:
-            with opener.open(request, timeout=60) as response:
-                return response.status, response.headers, response.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, e.read().decode()
-
-    status, headers, _ = send("POST", "/members/login", f"registrationId={member}&sideKey={side_key}")
+    status, headers, _ = form(grid, "POST", "/members/login", f"registrationId={member}&sideKey={side_key}")
     if status != 303 or not headers.get("set-cookie", "").startswith("grid_member="):
         fail(f"a member signing in got {status} {dict(headers)}")
     cookie = headers["set-cookie"].split(";")[0]
-    opened = send("GET", "/members", cookie=cookie)[2]
-    send("POST", "/members/logout", cookie=cookie)
-    after = send("GET", "/members", cookie=cookie)[2]
+    opened = form(grid, "GET", "/members", cookie=cookie)[2]
+    form(grid, "POST", "/members/logout", cookie=cookie)
+    after = form(grid, "GET", "/members", cookie=cookie)[2]
     if member not in opened or 'name="sideKey"' not in after:
         fail("the member page did not open with its session, or still did after its logout")
 

@@ -3,7 +3,9 @@
 //! failures; [`SIGN_IN_LIMIT`] per fixed [`SIGN_IN_WINDOW_MS`] window of the clock, after
 //! which the client is refused until the window ends. A success forgets the client's
 //! failures. Counting in the store makes every process and Lambda instance count alike.
+//! And the one way both read their session cookies ([`cookie`]).
 
+use axum::http::{HeaderMap, header};
 use grid_store::{SignInLog, StoreError};
 
 /// Failed sign-ins one client may make per window.
@@ -69,4 +71,14 @@ impl<'a> Throttle<'a> {
         tracing::warn!(client = self.client, failures, door = self.what, "sign-in throttled");
         Throttled::TooMany { wait_secs: (self.window_end - self.now).div_ceil(1000) }
     }
+}
+
+/// The value of the cookie `name` (a session), if the request has one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
 }

@@ -67,10 +67,5 @@ pub(crate) fn routes(state: MembersState) -> Router {
 
 /// The member session cookie's value, if the request has one.
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('=').map(str::to_owned))
+    crate::sign_in::cookie(headers, COOKIE)
 }
