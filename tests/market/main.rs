@@ -955,14 +955,18 @@ async fn on_dynamodb_s3_and_sqs_every_cut_off_of_the_node_is_caught_by_the_sweep
 async fn on_the_embedded_store_every_cut_off_of_polling_and_settlement_leaves_the_books_exact() {
     let start = async |faults| TestGrid::start_with_faults(CONFIG, &faults).await;
     let writes = at_every_write(|cut| cut_and_restart(&start, cut), 2).await;
-    assert!(writes > 20, "polling and settlement write more than {writes} times");
+    // Held near its count (56; 54 when the writer commits two transactions as one), so
+    // the harness cannot shrink unseen: a change is said in README's Reliability section.
+    assert!(writes >= 50, "polling and settlement wrote only {writes} times");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_s3_and_sqs_every_cut_off_of_polling_and_settlement_leaves_the_books_exact() {
     let start = async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await;
     let writes = at_every_write(|cut| cut_and_restart(&start, cut), 8).await;
-    assert!(writes > 20, "polling and settlement write more than {writes} times");
+    // Held near its count (108, README's Reliability section): more than on SQLite, where
+    // a transaction is one write and each statement line goes with its account's.
+    assert!(writes >= 100, "polling and settlement wrote only {writes} times");
 }
 
 /// The batch monitor — verifying consumers' payments and paying producers (a payout is
@@ -1032,14 +1036,14 @@ where
 async fn on_the_embedded_store_every_cut_off_of_the_monitor_pays_each_payout_once() {
     let start = async |faults| TestGrid::start_with_faults(CONFIG, &faults).await;
     let writes = at_every_write(|cut| monitor_cut_and_restart(&start, cut), 2).await;
-    assert!(writes > 5, "the monitor writes more than {writes} times");
+    assert!(writes >= 14, "the monitor wrote only {writes} times (README's Reliability section)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_s3_and_sqs_every_cut_off_of_the_monitor_pays_each_payout_once() {
     let start = async |faults| TestGrid::start_on_moto_with_faults(CONFIG, &faults).await;
     let writes = at_every_write(|cut| monitor_cut_and_restart(&start, cut), 8).await;
-    assert!(writes > 5, "the monitor writes more than {writes} times");
+    assert!(writes >= 14, "the monitor wrote only {writes} times (README's Reliability section)");
 }
 
 /// The sum of every series of `name` in a Prometheus text exposition.
