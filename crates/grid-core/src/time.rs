@@ -41,7 +41,14 @@ impl EpochMs {
 
     /// The current time from the system clock.
     pub fn now() -> Self {
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self::at(std::time::SystemTime::now())
+    }
+
+    /// A system time as the grid holds it, to the millisecond: a clock before 1970 reads
+    /// as 0 and one past 9999 as [`EpochMs::MAX`] (a clock that wrong is the machine's
+    /// fault; every time the grid is *told* is parsed and refused instead).
+    pub fn at(time: std::time::SystemTime) -> Self {
+        let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self(since.as_millis().min(u128::from(Self::MAX)) as u64)
     }
 
@@ -112,7 +119,11 @@ mod tests {
     }
 
     #[test]
-    fn now_is_after_this_code_was_written() {
-        assert!(EpochMs::now().get() > 1_700_000_000_000);
+    fn the_system_clock_is_read_to_the_millisecond_within_the_range_the_grid_holds() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(EpochMs::at(UNIX_EPOCH + Duration::from_micros(1_795_860_000_123_999)).get(), 1_795_860_000_123);
+        assert_eq!(EpochMs::at(UNIX_EPOCH - Duration::from_secs(1)).get(), 0, "before 1970");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000 * 365 * 86_400);
+        assert_eq!(EpochMs::at(far).get(), EpochMs::MAX, "past 9999");
     }
 }
