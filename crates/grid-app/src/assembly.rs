@@ -35,14 +35,15 @@ pub fn channel_client(stores: &Stores) -> Arc<dyn ChannelClient> {
 
 /// What the HTTP handlers need.
 pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
+    let registry = Registry::new(
+        stores.registrations.clone(),
+        stores.items.clone(),
+        channel_client(stores),
+        stores.channels.clone(),
+    )
+    .with_open_storage(config.open_storage);
     AppState::new(AppParts {
-        registry: Registry::new(
-            stores.registrations.clone(),
-            stores.items.clone(),
-            channel_client(stores),
-            stores.channels.clone(),
-        )
-        .with_open_storage(config.open_storage),
+        registry: registry.clone(),
         items: stores.items.clone(),
         storage_quota: config.storage_quota,
         unclaimed: config.unclaimed_channels,
@@ -59,7 +60,7 @@ pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
             token: config.portal_token.clone().map(Arc::new),
             sign_ins: stores.sign_ins.clone(),
         },
-        members: MembersState { stores: stores.clone() },
+        members: MembersState { stores: stores.clone(), registry },
     })
 }
 

@@ -23,22 +23,20 @@ use grid_store::Stores;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
-use crate::registry::RegistrationError;
+use crate::registry::Registry;
 
 /// What the members' handlers share: the stores (each handler reads one registration's
-/// lines, account and sessions).
+/// lines, account and sessions) and the registry (whose registration it is).
 #[derive(Clone)]
 pub struct MembersState {
     pub stores: Stores,
+    pub registry: Registry,
 }
 
 impl MembersState {
     /// The active registration `id`, or 404.
     async fn registration(&self, id: &RegistrationId) -> Result<Registration, ApiError> {
-        match self.stores.registrations.get(id).await? {
-            Some(found) if found.value.is_active() => Ok(found.value),
-            _ => Err(RegistrationError::NotFound(id.clone()).into()),
-        }
+        Ok(self.registry.active(id).await?)
     }
 }
 

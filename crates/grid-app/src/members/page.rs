@@ -213,27 +213,26 @@ fn kwh(wh: u64) -> String {
 }
 
 /// Lines grouped for the charts and the table: each period while there are at most 96
-/// (a day of 15-minute periods), else each UTC day up to 62 days, else each month.
-fn buckets(lines: &[StatementLine], range: (u64, u64)) -> Vec<(String, Vec<&StatementLine>)> {
-    let label_of = |period: u64| -> String {
-        let minute = EpochMs::parse(period as i64).map(EpochMs::utc_minute).unwrap_or_default();
-        if lines.len() <= 96 {
-            minute
-        } else if range.1 - range.0 <= 62 * 86_400_000 {
-            minute[..10].to_owned()
-        } else {
-            minute[..7].to_owned()
-        }
+/// (a day of 15-minute periods), else each UTC day up to 62 days, else each month. The
+/// grouping's name, and the groups.
+fn buckets(lines: &[StatementLine], range: (u64, u64)) -> (&'static str, Vec<(String, Vec<&StatementLine>)>) {
+    let (grouping, label_len) = if lines.len() <= 96 {
+        ("period", 16)
+    } else if range.1 - range.0 <= 62 * 86_400_000 {
+        ("day", 10)
+    } else {
+        ("month", 7)
     };
     let mut out: Vec<(String, Vec<&StatementLine>)> = Vec::new();
     for line in lines {
-        let label = label_of(line.period.get());
+        let minute = EpochMs::parse(line.period.get() as i64).map(EpochMs::utc_minute).unwrap_or_default();
+        let label = minute[..label_len.min(minute.len())].to_owned();
         match out.last_mut() {
             Some((last, group)) if *last == label => group.push(line),
             _ => out.push((label, vec![line])),
         }
     }
-    out
+    (grouping, out)
 }
 
 fn tile(label: &str, value: String, note: Option<String>) -> Markup {
@@ -250,7 +249,7 @@ fn statement_page(registration: &Registration, s: &Statement, now: u64) -> Strin
     let t = &s.totals;
     let buys = registration.item_type.buys();
     let sells = registration.item_type.sells();
-    let groups = buckets(&s.periods, (s.from, s.to));
+    let (grouping, groups) = buckets(&s.periods, (s.from, s.to));
     let sum = |group: &[&StatementLine], f: fn(&StatementLine) -> u64| group.iter().map(|l| f(l)).sum::<u64>();
     let used: Vec<(String, Vec<u64>)> = groups
         .iter()
@@ -316,7 +315,7 @@ fn statement_page(registration: &Registration, s: &Statement, now: u64) -> Strin
             }
         }
         section.card aria-labelledby="lines-caption" {
-            h2 #lines-caption { "By " (if s.periods.len() <= 96 { "period" } else if s.to - s.from <= 62 * day { "day" } else { "month" }) }
+            h2 #lines-caption { "By " (grouping) }
             @if groups.is_empty() {
                 p.empty { "No settled period in this range yet." }
             } @else {
