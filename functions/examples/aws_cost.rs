@@ -224,7 +224,7 @@ impl Grid {
             ChannelCredentials { root: secrets.root().clone(), side_key: secrets.access().side_key().clone() };
         // As the registry does: its channel claimed at the node, then the registration.
         let id = RegistrationId::parse(id)?;
-        self.stores.channels.claim(&credentials.root, &id, None).await?;
+        self.stores.channel_messages.claim(&credentials.root, &id, None).await?;
         let registration = Registration::new(id, kind, None, Some(credentials), EpochMs::now());
         self.stores.registrations.insert(&registration).await?;
         let client = Arc::new(HttpChannelClient::new(node, reqwest::Client::new()));

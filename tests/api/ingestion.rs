@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use grid_core::channel::{Command, Envelope, MessageAddress, Reading, UnclaimedChannels, random_nonce};
 use grid_core::{ChannelRoot, EpochMs, RegistrationId, Wh};
-use grid_store::{ChannelStore, Claim, Received, StoreError, UnreadChannel};
+use grid_store::{ChannelMessageStore, Claim, Received, StoreError, UnreadChannel};
 use grid_tests::{TestGrid, channel};
 use serde_json::json;
 
@@ -86,7 +86,7 @@ async fn the_node_queues_polling_as_it_stores_and_the_sweep_catches_what_was_los
     // and queues only it.
     grid.publish(&later, 2, &[usage(now + 4000)]).await;
     assert_eq!(lose_the_notifications(&grid).await, 1);
-    grid.stores.channels.read_up_to(later.root(), 3).await.unwrap();
+    grid.stores.channel_messages.read_up_to(later.root(), 3).await.unwrap();
     assert_eq!(poller.sweep().await.unwrap().unread, 0);
     let full = poller.dispatch().await.unwrap();
     assert_eq!((full.registrations, full.waiting, full.messages), (1, 1, 1), "{full:?}");
@@ -145,12 +145,12 @@ async fn on_dynamodb_s3_and_sqs_a_channel_that_is_unread_already_is_not_queued_a
 /// the first time the poller marks it read: as if the device published while the
 /// poller read.
 struct PublishedWhileRead {
-    inner: Arc<dyn ChannelStore>,
+    inner: Arc<dyn ChannelMessageStore>,
     late: Mutex<Option<(MessageAddress, Envelope)>>,
 }
 
 #[async_trait::async_trait]
-impl ChannelStore for PublishedWhileRead {
+impl ChannelMessageStore for PublishedWhileRead {
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError> {
         self.inner.attach(address, envelope).await
     }
@@ -198,8 +198,8 @@ async fn what_is_published_while_a_channel_is_read_is_read_in_the_same_poll(grid
     grid.publish(&secrets, 1, &[usage(now)]).await;
     let late = secrets.seal(2, usage(now + 1000).to_json().as_bytes(), random_nonce()).unwrap();
     let mut poller = grid.poller();
-    poller.stores.channels = Arc::new(PublishedWhileRead {
-        inner: grid.stores.channels.clone(),
+    poller.stores.channel_messages = Arc::new(PublishedWhileRead {
+        inner: grid.stores.channel_messages.clone(),
         late: Mutex::new(Some((secrets.access().address(2), late))),
     });
 

@@ -258,7 +258,7 @@ async fn polled_once(grid: &TestGrid) -> (Vec<Party>, Vec<Party>, u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_work_delivered_twice_and_two_workers_on_one_channel_store_each_reading_once() {
+async fn the_same_work_delivered_twice_and_two_workers_on_one_channel_message_store_each_reading_once() {
     let grid = TestGrid::start_with(CONFIG).await;
     let (producers, consumers, _) = polled_once(&grid).await;
     let ids: Vec<RegistrationId> = producers.iter().chain(&consumers).map(|p| p.id.clone()).collect();

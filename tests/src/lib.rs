@@ -247,7 +247,7 @@ impl TestGrid {
     pub async fn receive_unannounced(&self, channel: &ChannelSecrets, index: u64, command: &Command, at: EpochMs) {
         let envelope = channel.seal(index, command.to_json().as_bytes(), random_nonce()).expect("sealed");
         let message = [(channel.access().address(index), envelope)];
-        let received = self.stores.channels.receive(&message, at, UnclaimedChannels::DEFAULT).await;
+        let received = self.stores.channel_messages.receive(&message, at, UnclaimedChannels::DEFAULT).await;
         assert!(matches!(received.as_deref(), Ok([Received::Stored { .. }])), "stored: {received:?}");
     }
 

@@ -94,8 +94,8 @@ impl Common {
 
     fn clients(&self) -> (GridApi, Arc<dyn ChannelClient>, reqwest::Client) {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client builds");
-        let channels: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(self.grid_url.clone(), http.clone()));
-        (GridApi::new(self.grid_url.clone(), http.clone()), channels, http)
+        let channel_client: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(self.grid_url.clone(), http.clone()));
+        (GridApi::new(self.grid_url.clone(), http.clone()), channel_client, http)
     }
 
     fn ledger_url(&self, given: &Option<String>) -> String {

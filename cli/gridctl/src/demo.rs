@@ -459,8 +459,8 @@ impl Meters {
 /// can be), the channel node and the grid's API over it.
 fn device(base: &str, addresses: &mut DeviceAddresses) -> (reqwest::Client, Arc<dyn ChannelClient>, GridApi) {
     let http = addresses.client();
-    let channels: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(base.to_owned(), http.clone()));
-    (http.clone(), channels, GridApi::new(base.to_owned(), http))
+    let channel_client: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(base.to_owned(), http.clone()));
+    (http.clone(), channel_client, GridApi::new(base.to_owned(), http))
 }
 
 async fn start_producer(

@@ -12,7 +12,6 @@ use dev_ledger::{AccountOwners, GridAccounts, LedgerOptions, LedgerStore, Proof}
 use grid_app::config::LedgerConfig;
 use grid_app::jobs::{BatchMonitor, Jobs, Poller, Settler};
 use grid_app::{GridConfig, Stores, app_state, open_stores, telemetry};
-use grid_client::ledger::Ledger;
 use grid_core::ledger::Dialect;
 use grid_core::{AccountKey, PaymentAddress};
 use tokio::net::TcpListener;
@@ -152,7 +151,7 @@ impl Server {
             }
         };
         let ledger_url = ledger.url.clone();
-        let ledger: Arc<dyn Ledger> = Arc::new(ledger.client());
+        let ledger = grid_app::assembly::ledger(&ledger);
         let jobs = Jobs {
             poller: Poller::new(&stores, config),
             settler: Settler::new(&stores, config),

@@ -67,7 +67,7 @@ pub struct ConsumerStep {
 pub struct Consumer {
     settings: ConsumerSettings,
     grid: GridApi,
-    channels: Arc<dyn ChannelClient>,
+    channel_client: Arc<dyn ChannelClient>,
     channel: OwnChannel,
     meter: SlotMeter,
     /// A prosumer's output meter and ask.
@@ -89,19 +89,19 @@ impl Consumer {
     pub async fn start(
         settings: ConsumerSettings,
         grid: GridApi,
-        channels: Arc<dyn ChannelClient>,
+        channel_client: Arc<dyn ChannelClient>,
         channel: OwnChannel,
         meter: Meter,
         wallet: Wallet,
     ) -> Result<Self, AgentError> {
-        Self::start_home(settings, grid, channels, channel, meter, None, wallet).await
+        Self::start_home(settings, grid, channel_client, channel, meter, None, wallet).await
     }
 
     /// [`start`](Self::start), as a prosumer when it has `production`.
     pub async fn start_home(
         settings: ConsumerSettings,
         grid: GridApi,
-        channels: Arc<dyn ChannelClient>,
+        channel_client: Arc<dyn ChannelClient>,
         mut channel: OwnChannel,
         meter: Meter,
         production: Option<Production>,
@@ -120,7 +120,7 @@ impl Consumer {
         let mut consumer = Self {
             settings,
             grid,
-            channels,
+            channel_client,
             channel,
             meter,
             production,
@@ -205,7 +205,7 @@ impl Consumer {
         }
 
         let read =
-            ChannelReader::new(self.return_channel.clone(), self.channels.clone()).read(self.read_from, 1_000).await?;
+            ChannelReader::new(self.return_channel.clone(), self.channel_client.clone()).read(self.read_from, 1_000).await?;
         for message in read.messages {
             match message.command {
                 Command::PaymentRequest { owed, payment_address, .. } => {

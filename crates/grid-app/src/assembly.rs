@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use grid_client::channels::ChannelClient;
-use grid_client::ledger::Ledger;
+use grid_client::ledger::{HttpLedger, Ledger};
 use grid_store::{StoreError, Stores};
 
-use crate::channels::StoreChannelClient;
-use crate::config::GridConfig;
+use crate::channel_client::StoreChannelClient;
+use crate::config::{GridConfig, LedgerConfig};
 use crate::http::{AppParts, AppState};
 use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
 use crate::members::MembersState;
@@ -30,7 +30,13 @@ pub async fn open_stores(config: &GridConfig) -> Result<Stores, AssemblyError> {
 
 /// The grid's own way to its channel node.
 pub fn channel_client(stores: &Stores) -> Arc<dyn ChannelClient> {
-    Arc::new(StoreChannelClient::new(stores.channels.clone()))
+    Arc::new(StoreChannelClient::new(stores.channel_messages.clone()))
+}
+
+/// The ledger the batch monitor follows and pays through: its HTTP client, spending with
+/// the configured key.
+pub fn ledger(config: &LedgerConfig) -> Arc<dyn Ledger> {
+    Arc::new(HttpLedger::new(&config.url, config.dialect).with_key(config.key.clone()))
 }
 
 /// What the HTTP handlers need.
@@ -39,7 +45,7 @@ pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
         stores.registrations.clone(),
         stores.items.clone(),
         channel_client(stores),
-        stores.channels.clone(),
+        stores.channel_messages.clone(),
     )
     .with_open_storage(config.open_storage);
     AppState::new(AppParts {
@@ -47,12 +53,12 @@ pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
         items: stores.items.clone(),
         storage_quota: config.storage_quota,
         unclaimed: config.unclaimed_channels,
-        channels: stores.channels.clone(),
+        channel_messages: stores.channel_messages.clone(),
         doorbell: Doorbell::new(stores.registrations.clone(), stores.poll_work.clone()),
         portal: PortalState {
             data: PortalData {
                 stores: stores.clone(),
-                channels: channel_client(stores),
+                channel_client: channel_client(stores),
                 period: config.market.period,
                 job_interval: config.market.job_interval,
                 tariff: config.market.tariff.clone(),
@@ -69,7 +75,7 @@ impl Poller {
     pub fn new(stores: &Stores, config: &GridConfig) -> Self {
         Self {
             stores: stores.clone(),
-            channels: channel_client(stores),
+            channel_client: channel_client(stores),
             period: config.market.period,
             concurrency: config.market.poll_concurrency,
             grace: std::time::Duration::from_secs(config.market.grace_secs),
@@ -94,7 +100,7 @@ impl BatchMonitor {
 impl Settler {
     /// Settlement over `stores`.
     pub fn new(stores: &Stores, config: &GridConfig) -> Self {
-        Self { stores: stores.clone(), channels: channel_client(stores), market: config.market.clone() }
+        Self { stores: stores.clone(), channel_client: channel_client(stores), market: config.market.clone() }
     }
 }
 

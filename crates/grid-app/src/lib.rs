@@ -12,7 +12,7 @@
 //! - [`config`]: every variable, parsed once (with the portal token); [`telemetry`]:
 //!   logging; [`metrics`]: the metrics' names and recorders.
 //! - [`assembly`]: the composition root (`open_stores`, `app_state`, the jobs' `new`).
-//! - [`registry`]: the registration use cases; [`channels`]: the grid's own channel
+//! - [`registry`]: the registration use cases; [`channel_client`]: the grid's own channel
 //!   client, straight over its store (devices use `grid-client`'s HTTP one).
 //! - [`http`]: the routers by API, their OpenAPI document; [`error`]: the one mapping
 //!   from what went wrong to a status ([`ApiError`]), on top of `grid-http`'s edge.
@@ -25,7 +25,7 @@
 //!   Lambda runners.
 
 pub mod assembly;
-pub mod channels;
+pub mod channel_client;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -17,7 +17,7 @@ use grid_core::{
     AccessError, ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemName, ItemType, Registration,
     RegistrationId, RegistrationStatus, ReturnChannel, SideKey,
 };
-use grid_store::{ChannelStore, Claim, ItemStore, RegistrationStore, StoreError, Versioned};
+use grid_store::{ChannelMessageStore, Claim, ItemStore, RegistrationStore, StoreError, Versioned};
 
 use grid_client::channels::{ChannelClient, ChannelError, ChannelReader, ChannelWriter};
 
@@ -147,9 +147,9 @@ pub struct Removed {
 pub struct Registry {
     registrations: Arc<dyn RegistrationStore>,
     items: Arc<dyn ItemStore>,
-    channels: Arc<dyn ChannelClient>,
+    channel_client: Arc<dyn ChannelClient>,
     /// The node's store, where channels are claimed.
-    node: Arc<dyn ChannelStore>,
+    channel_messages: Arc<dyn ChannelMessageStore>,
     /// `GRID_OPEN_STORAGE`: storage writes without a key for registrations that have no
     /// channel of their own (the seed's clients; off by default).
     open_storage: bool,
@@ -159,10 +159,10 @@ impl Registry {
     pub fn new(
         registrations: Arc<dyn RegistrationStore>,
         items: Arc<dyn ItemStore>,
-        channels: Arc<dyn ChannelClient>,
-        node: Arc<dyn ChannelStore>,
+        channel_client: Arc<dyn ChannelClient>,
+        channel_messages: Arc<dyn ChannelMessageStore>,
     ) -> Self {
-        Self { registrations, items, channels, node, open_storage: false }
+        Self { registrations, items, channel_client, channel_messages, open_storage: false }
     }
 
     /// Lets registrations without a channel of their own take storage writes without a
@@ -306,7 +306,7 @@ impl Registry {
         presented: Option<&str>,
     ) -> Result<Claim, RegistrationError> {
         self.source_owner(producer, root, presented).await?;
-        match self.node.claim(root, producer, Some(MAX_SOURCES_PER_PRODUCER)).await? {
+        match self.channel_messages.claim(root, producer, Some(MAX_SOURCES_PER_PRODUCER)).await? {
             Claim::Taken { .. } => Err(RegistrationError::ClaimedByAnother { root: root.clone() }),
             Claim::TooMany { most } => Err(RegistrationError::TooManySources { most }),
             claimed => Ok(claimed),
@@ -323,7 +323,7 @@ impl Registry {
         now: EpochMs,
     ) -> Result<(), RegistrationError> {
         self.source_owner(producer, root, presented).await?;
-        match self.node.release(root, producer, now).await? {
+        match self.channel_messages.release(root, producer, now).await? {
             true => Ok(()),
             false => Err(RegistrationError::NotClaimed { root: root.clone() }),
         }
@@ -353,7 +353,7 @@ impl Registry {
     /// registration is written: a failure between leaves a claim its next request finds
     /// already made.
     async fn claim(&self, id: &RegistrationId, root: &ChannelRoot) -> Result<(), RegistrationError> {
-        match self.node.claim(root, id, None).await? {
+        match self.channel_messages.claim(root, id, None).await? {
             Claim::Claimed | Claim::Already => Ok(()),
             Claim::Taken { .. } | Claim::TooMany { .. } => Err(RegistrationError::ChannelTaken),
         }
@@ -363,7 +363,7 @@ impl Registry {
     /// the channel's seed and that the grid will be able to read it.
     async fn check_hello(&self, channel: &ChannelCredentials) -> Result<(), RegistrationError> {
         let access = ChannelAccess::new(channel.root.clone(), channel.side_key.clone());
-        let read = ChannelReader::new(access, self.channels.clone()).read(0, 1).await.map_err(ChannelError::from)?;
+        let read = ChannelReader::new(access, self.channel_client.clone()).read(0, 1).await.map_err(ChannelError::from)?;
         match (read.messages.first(), read.rejected.first()) {
             (Some(message), _) if message.command == Command::Hello => Ok(()),
             (Some(message), _) => Err(RegistrationError::NoHello(format!("message 0 is {}", message.command.name()))),
@@ -379,7 +379,7 @@ impl Registry {
     /// A new return channel, opened with `hello` at index 0.
     async fn open_return_channel(&self) -> Result<ReturnChannel, RegistrationError> {
         let mut channel = ReturnChannel::generate();
-        let mut writer = ChannelWriter::new(channel.secrets(), 0, self.channels.clone());
+        let mut writer = ChannelWriter::new(channel.secrets(), 0, self.channel_client.clone());
         writer.publish_once(&Command::Hello).await?;
         channel.next_index = writer.next_index();
         Ok(channel)
@@ -396,7 +396,7 @@ impl Registry {
         // Start one message back: if an earlier attempt already said goodbye and recorded
         // the end, that goodbye sits just before `next_index`, and publish_once finds it.
         let from = channel.next_index.saturating_sub(1);
-        let mut writer = ChannelWriter::new(channel.secrets(), from, self.channels.clone());
+        let mut writer = ChannelWriter::new(channel.secrets(), from, self.channel_client.clone());
         writer.publish_once(&Command::Goodbye).await?;
         if let Some(stored) = removed.return_channel.as_mut() {
             stored.next_index = writer.next_index();
@@ -421,11 +421,11 @@ mod tests {
     use grid_core::{
         ChannelCredentials, ChannelCursor, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey,
     };
-    use grid_store::sqlite::{SqliteChannelStore, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
+    use grid_store::sqlite::{SqliteChannelMessageStore, SqliteDb, SqliteItemStore, SqliteRegistrationStore};
     use grid_store::{RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
 
     use super::Registry;
-    use crate::channels::StoreChannelClient;
+    use crate::channel_client::StoreChannelClient;
 
     /// The SQLite registrations, with the poller moving a channel's cursor just before
     /// the first `replace`, as it does when it reads a leaving device's goodbye.
@@ -494,7 +494,7 @@ mod tests {
         let id = RegistrationId::parse("producer-0001").unwrap();
         let registration = Registration::new(id.clone(), ItemType::Producer, None, Some(credentials), EpochMs::now());
         store.insert(&registration).await.unwrap();
-        let channels = Arc::new(SqliteChannelStore::new(db.clone()));
+        let channels = Arc::new(SqliteChannelMessageStore::new(db.clone()));
         let registry = Registry::new(
             store.clone(),
             Arc::new(SqliteItemStore::new(db)),

@@ -2,7 +2,7 @@
 //! channel node's port and its HTTP client, the channel writer and reader built on it,
 //! and the ledger's port and HTTP client. Its errors are its own, so a device never
 //! names the grid's store or server types; the grid implements the same ports over its
-//! store (`grid_app::channels::StoreChannelClient`) and reads channels with the same
+//! store (`grid_app::channel_client::StoreChannelClient`) and reads channels with the same
 //! reader.
 //!
 //! # Layout

@@ -13,7 +13,7 @@
 //!
 //! - [`ports`]: one trait per role, one concept per file: `registrations`
 //!   ([`RegistrationStore`]), `items` ([`ItemStore`]), `channel_messages`
-//!   ([`ChannelStore`]), `market` ([`ReadingStore`], [`SettlementStore`]), `accounts`
+//!   ([`ChannelMessageStore`]), `market` ([`ReadingStore`], [`SettlementStore`]), `accounts`
 //!   ([`AccountStore`]), `leases` ([`LeaseStore`]), `activity` ([`RejectionLog`],
 //!   [`ReportArchive`], [`HeartbeatLog`]), `queue` ([`MessageQueue`]), `sign_ins`
 //!   ([`SignInLog`]).
@@ -46,7 +46,7 @@ pub mod contract;
 pub use error::StoreError;
 pub use ports::accounts::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, Unpaid, Watched, WatchedBatch};
 pub use ports::activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
-pub use ports::channel_messages::{ChannelStore, Claim, MAX_BATCH_GET, Received, UnreadChannel};
+pub use ports::channel_messages::{ChannelMessageStore, Claim, MAX_BATCH_GET, Received, UnreadChannel};
 pub use ports::items::{ItemKey, ItemPage, ItemStore};
 pub use ports::leases::LeaseStore;
 pub use ports::market::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementStore};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::resources::AwsNames;
 use crate::{
-    AccountStore, ChannelStore, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
+    AccountStore, ChannelMessageStore, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
     RejectionLog, ReportArchive, SettlementStore, SignInLog, StoreError,
 };
 
@@ -51,7 +51,7 @@ impl StoreBackend {
 pub struct Stores {
     pub registrations: Arc<dyn RegistrationStore>,
     pub items: Arc<dyn ItemStore>,
-    pub channels: Arc<dyn ChannelStore>,
+    pub channel_messages: Arc<dyn ChannelMessageStore>,
     pub poll_work: Arc<dyn MessageQueue>,
     pub completions: Arc<dyn MessageQueue>,
     pub leases: Arc<dyn LeaseStore>,
@@ -97,14 +97,14 @@ impl Stores {
     #[cfg(feature = "sqlite")]
     pub fn on_sqlite(db: &crate::sqlite::SqliteDb) -> Self {
         use crate::sqlite::{
-            FileReportArchive, SqliteAccountStore, SqliteChannelStore, SqliteHeartbeatLog, SqliteItemStore,
+            FileReportArchive, SqliteAccountStore, SqliteChannelMessageStore, SqliteHeartbeatLog, SqliteItemStore,
             SqliteLeaseStore, SqliteMessageQueue, SqliteReadingStore, SqliteRegistrationStore, SqliteRejectionLog,
             SqliteSettlementStore, SqliteSignInLog,
         };
         Self {
             registrations: Arc::new(SqliteRegistrationStore::new(db.clone())),
             items: Arc::new(SqliteItemStore::new(db.clone())),
-            channels: Arc::new(SqliteChannelStore::new(db.clone())),
+            channel_messages: Arc::new(SqliteChannelMessageStore::new(db.clone())),
             poll_work: Arc::new(SqliteMessageQueue::new(db.clone(), "poll-work")),
             completions: Arc::new(SqliteMessageQueue::new(db.clone(), "completions")),
             leases: Arc::new(SqliteLeaseStore::new(db.clone())),
@@ -122,7 +122,7 @@ impl Stores {
     #[cfg(feature = "aws")]
     pub fn on_aws(clients: &crate::aws::AwsClients, names: &crate::resources::AwsNames, reading_shards: u32) -> Self {
         use crate::aws::{
-            DynamoAccountStore, DynamoChannelStore, DynamoHeartbeatLog, DynamoLeaseStore, DynamoReadingStore,
+            DynamoAccountStore, DynamoChannelMessageStore, DynamoHeartbeatLog, DynamoLeaseStore, DynamoReadingStore,
             DynamoRegistrationStore, DynamoRejectionLog, DynamoSettlementStore, DynamoSignInLog, S3ItemStore,
             S3ReportArchive, SqsMessageQueue,
         };
@@ -130,7 +130,7 @@ impl Stores {
         Self {
             registrations: Arc::new(DynamoRegistrationStore::new(clients, &names.registrations_table)),
             items: Arc::new(S3ItemStore::new(clients, &names.bucket)),
-            channels: Arc::new(DynamoChannelStore::new(clients, &names.channel_messages_table)),
+            channel_messages: Arc::new(DynamoChannelMessageStore::new(clients, &names.channel_messages_table)),
             poll_work: Arc::new(SqsMessageQueue::new(
                 clients,
                 &names.poll_work_queue_url,

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use grid_store::aws::{DynamoChannelStore, DynamoRegistrationStore, S3ItemStore, SqsMessageQueue};
+use grid_store::aws::{DynamoChannelMessageStore, DynamoRegistrationStore, S3ItemStore, SqsMessageQueue};
 use grid_store::contract::moto::Moto;
-use grid_store::{ChannelStore, ItemStore, MessageQueue, RegistrationStore};
+use grid_store::{ChannelMessageStore, ItemStore, MessageQueue, RegistrationStore};
 
 async fn registrations() -> (Moto, Arc<dyn RegistrationStore>) {
     let moto = Moto::start();
@@ -18,10 +18,10 @@ async fn items() -> (Moto, Arc<dyn ItemStore>) {
     (moto, Arc::new(S3ItemStore::new(&clients, names.bucket)))
 }
 
-async fn channel_stores() -> (Moto, Arc<dyn ChannelStore>) {
+async fn channel_message_stores() -> (Moto, Arc<dyn ChannelMessageStore>) {
     let moto = Moto::start();
     let (clients, names) = moto.fresh_resources().await;
-    (moto, Arc::new(DynamoChannelStore::new(&clients, names.channel_messages_table)))
+    (moto, Arc::new(DynamoChannelMessageStore::new(&clients, names.channel_messages_table)))
 }
 
 async fn queues() -> (Moto, Arc<dyn MessageQueue>) {
@@ -39,7 +39,7 @@ mod item_store {
 }
 
 mod channel_messages {
-    grid_store::channel_store_contract!(super::channel_stores);
+    grid_store::channel_message_store_contract!(super::channel_message_stores);
 }
 
 mod message_queue {

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use grid_store::sqlite::{SqliteChannelStore, SqliteDb, SqliteItemStore, SqliteMessageQueue, SqliteRegistrationStore};
-use grid_store::{ChannelStore, ItemStore, MessageQueue, RegistrationStore};
+use grid_store::sqlite::{SqliteChannelMessageStore, SqliteDb, SqliteItemStore, SqliteMessageQueue, SqliteRegistrationStore};
+use grid_store::{ChannelMessageStore, ItemStore, MessageQueue, RegistrationStore};
 use tempfile::TempDir;
 
 async fn fresh_db() -> (TempDir, SqliteDb) {
@@ -22,9 +22,9 @@ async fn items() -> (TempDir, Arc<dyn ItemStore>) {
     (dir, Arc::new(SqliteItemStore::new(db)))
 }
 
-async fn channel_stores() -> (TempDir, Arc<dyn ChannelStore>) {
+async fn channel_message_stores() -> (TempDir, Arc<dyn ChannelMessageStore>) {
     let (dir, db) = fresh_db().await;
-    (dir, Arc::new(SqliteChannelStore::new(db)))
+    (dir, Arc::new(SqliteChannelMessageStore::new(db)))
 }
 
 async fn queues() -> (TempDir, Arc<dyn MessageQueue>) {
@@ -55,7 +55,7 @@ mod item_store {
 }
 
 mod channel_messages {
-    grid_store::channel_store_contract!(super::channel_stores);
+    grid_store::channel_message_store_contract!(super::channel_message_stores);
 }
 
 mod message_queue {

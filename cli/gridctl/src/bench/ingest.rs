@@ -54,7 +54,7 @@ pub async fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         let id = RegistrationId::parse(format!("meter-{c:06}"))?;
         let at = EpochMs::parse(now as i64)?;
         // As the registry does: the registration, and its channel claimed at the node.
-        stores.channels.claim(&credentials.root, &id, None).await?;
+        stores.channel_messages.claim(&credentials.root, &id, None).await?;
         stores.registrations.insert(&Registration::new(id, ItemType::Consumer, None, Some(credentials), at)).await?;
         let mut writer = ChannelWriter::new(secrets.clone(), 0, client.clone());
         writer.publish(&Command::Hello).await?;

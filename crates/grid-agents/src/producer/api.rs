@@ -28,15 +28,15 @@ const DEADLINE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 struct ApiState {
     book: SourceBook,
-    channels: Arc<dyn ChannelClient>,
+    channel_client: Arc<dyn ChannelClient>,
 }
 
 /// The producer's API over its source book; sources' channels are checked on `channels`.
-pub fn router(book: SourceBook, channels: Arc<dyn ChannelClient>) -> Router {
+pub fn router(book: SourceBook, channel_client: Arc<dyn ChannelClient>) -> Router {
     let routes = Router::new()
         .route("/registration/{registrationId}", put(put_source))
         .route("/registration/{registrationId}/{sideKey}", delete(delete_source))
-        .with_state(ApiState { book, channels });
+        .with_state(ApiState { book, channel_client });
     grid_http::with_layers(routes, BODY_LIMIT, DEADLINE)
 }
 
@@ -83,7 +83,7 @@ async fn put_source(
         }
     };
 
-    let first = ChannelReader::new(access.clone(), state.channels.clone())
+    let first = ChannelReader::new(access.clone(), state.channel_client.clone())
         .read(0, 1)
         .await
         .map_err(|e| Refusal::new(StatusCode::BAD_GATEWAY, format!("the channel node failed: {e}")))?;

@@ -75,7 +75,7 @@ pub struct ProducerStep {
 pub struct Producer {
     settings: ProducerSettings,
     grid: GridApi,
-    channels: Arc<dyn ChannelClient>,
+    channel_client: Arc<dyn ChannelClient>,
     channel: OwnChannel,
     book: SourceBook,
     aggregator: Aggregator,
@@ -92,7 +92,7 @@ impl Producer {
     pub async fn start(
         settings: ProducerSettings,
         grid: GridApi,
-        channels: Arc<dyn ChannelClient>,
+        channel_client: Arc<dyn ChannelClient>,
         mut channel: OwnChannel,
         mut wallet: Option<Wallet>,
     ) -> Result<Self, AgentError> {
@@ -116,7 +116,7 @@ impl Producer {
         };
         let aggregator = Aggregator::new(settings.slot_ms, settings.delay_ms, state.aggregation.clone());
         tracing::info!(producer = %settings.id, sources = book.all().await.len(), root = %channel.access().root(), "producer registered with the grid");
-        Ok(Self { settings, grid, channels, channel, book, aggregator, state, wallet, balance: None })
+        Ok(Self { settings, grid, channel_client, channel, book, aggregator, state, wallet, balance: None })
     }
 
     pub fn settings(&self) -> &ProducerSettings {
@@ -143,7 +143,7 @@ impl Producer {
             }
             let from = self.state.cursors.get(&root).copied().unwrap_or(1);
             let batch =
-                match ChannelReader::new(source.access.clone(), self.channels.clone()).read(from, READ_LIMIT).await {
+                match ChannelReader::new(source.access.clone(), self.channel_client.clone()).read(from, READ_LIMIT).await {
                     Ok(batch) => batch,
                     Err(e) => {
                         // One unreachable channel does not hold back the others.

@@ -102,13 +102,6 @@ pub struct LedgerConfig {
     pub key: Option<AccountKey>,
 }
 
-impl LedgerConfig {
-    /// The ledger's HTTP client, spending with the key.
-    pub fn client(&self) -> grid_client::ledger::HttpLedger {
-        grid_client::ledger::HttpLedger::new(&self.url, self.dialect).with_key(self.key.clone())
-    }
-}
-
 /// The money engine's settings (DESIGN.md §6, §8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarketConfig {

@@ -160,7 +160,7 @@ pub(super) async fn put_message(
     let envelope = Envelope::parse(&body.0)?;
     envelope.verify_binding()?;
     let (root, index) = (envelope.root(), envelope.index());
-    let received = state.channels.receive(&[(address.clone(), envelope)], EpochMs::now(), state.unclaimed).await?;
+    let received = state.channel_messages.receive(&[(address.clone(), envelope)], EpochMs::now(), state.unclaimed).await?;
     match received.first() {
         Some(Received::Stored { turned_unread }) => {
             state.doorbell.ring(1, turned_unread.then_some(root)).await;
@@ -186,7 +186,7 @@ pub(super) async fn get_message(
 ) -> Result<Json<MessageReply>, ApiError> {
     let address = MessageAddress::parse(address)?;
     let envelope =
-        state.channels.get(&address).await?.ok_or_else(|| ApiError::NotFound(format!("no message at {address}")))?;
+        state.channel_messages.get(&address).await?.ok_or_else(|| ApiError::NotFound(format!("no message at {address}")))?;
     Ok(Json(MessageReply { success: true, message: "message found".to_owned(), envelope: raw(&envelope) }))
 }
 
@@ -206,7 +206,7 @@ pub(super) async fn batch_get(State(state): State<AppState>, body: ApiBody) -> R
         )));
     }
     let addresses = request.addresses.into_iter().map(MessageAddress::parse).collect::<Result<Vec<_>, _>>()?;
-    let found = state.channels.get_many(&addresses).await?;
+    let found = state.channel_messages.get_many(&addresses).await?;
     let messages: HashMap<MessageAddress, Box<RawValue>> = found.iter().map(|(a, e)| (a.clone(), raw(e))).collect();
     let message = format!("messages found at {} of {}", messages.len(), count(addresses.len() as u64, "address"));
     Ok(Json(BatchGetReply { success: true, message, messages }))
@@ -245,7 +245,7 @@ pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> R
     for (i, verified) in Envelope::verify_bindings(messages.iter().map(|(_, e)| e)).into_iter().enumerate() {
         verified.map_err(|e| ApiError::BadBody(format!("message {i} ({}): {e}", messages[i].0)))?;
     }
-    let received = state.channels.receive(&messages, EpochMs::now(), state.unclaimed).await?;
+    let received = state.channel_messages.receive(&messages, EpochMs::now(), state.unclaimed).await?;
     let (mut stored, mut taken, mut refused, mut unread) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut no_room = Vec::new();
     for ((address, envelope), received) in messages.into_iter().zip(received) {

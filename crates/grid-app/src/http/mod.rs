@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use grid_core::StorageQuota;
 use grid_core::channel::UnclaimedChannels;
-use grid_store::{ChannelStore, ItemStore};
+use grid_store::{ChannelMessageStore, ItemStore};
 
 use crate::config::GridConfig;
 use crate::jobs::Doorbell;
@@ -41,7 +41,7 @@ pub struct AppParts {
     pub storage_quota: StorageQuota,
     /// How many new unclaimed channels the node opens a day.
     pub unclaimed: UnclaimedChannels,
-    pub channels: Arc<dyn ChannelStore>,
+    pub channel_messages: Arc<dyn ChannelMessageStore>,
     /// Tells the poller when the node stores envelopes.
     pub doorbell: Doorbell,
     pub portal: PortalState,

@@ -3,7 +3,7 @@
 //! message per request), and a poller waiting in the same process is woken. So a
 //! reading lands in seconds, and an idle grid does no polling at all. A channel that
 //! is unread already is not queued again: its reader was told when it turned unread,
-//! and tells itself if more came while it read (`ChannelStore::read_up_to`).
+//! and tells itself if more came while it read (`ChannelMessageStore::read_up_to`).
 //!
 //! Ringing never fails the write that rang: the envelope is stored whatever happens
 //! here. A notification lost to a failure or a crash between the two is what the

@@ -136,7 +136,7 @@ pub struct Poller {
     /// messages) and its messages (what the full sweep checks); the `poll-work` queue.
     pub stores: Stores,
     /// How the poller reads channels.
-    pub channels: Arc<dyn ChannelClient>,
+    pub channel_client: Arc<dyn ChannelClient>,
     pub period: PeriodLength,
     /// Channels read at once (`POLL_CONCURRENCY`).
     pub concurrency: usize,
@@ -160,7 +160,7 @@ impl Poller {
         let mut owners = Vec::new();
         let mut after: Option<ChannelRoot> = None;
         loop {
-            let page = self.stores.channels.unread(after.as_ref(), 500).await?;
+            let page = self.stores.channel_messages.unread(after.as_ref(), 500).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.root.clone());
             let mut behind = Vec::new();
@@ -178,7 +178,7 @@ impl Poller {
                     // Read already (its mark was lost), or nobody reads it (yet: a
                     // registration that takes this channel polls it when it registers).
                     _ => {
-                        self.stores.channels.read_up_to(&root, head).await?;
+                        self.stores.channel_messages.read_up_to(&root, head).await?;
                         report.marked_read += 1;
                     }
                 }
@@ -197,7 +197,7 @@ impl Poller {
         }
         // Up to 200 expired unclaimed channels a run, each a few requests on DynamoDB:
         // 288,000 a day at one run a minute, 28 times the default bound.
-        report.expired = self.stores.channels.forget_expired(now, 200).await?;
+        report.expired = self.stores.channel_messages.forget_expired(now, 200).await?;
         report.registrations = owners.len();
         let messages = work_messages(&owners);
         report.messages = messages.len();
@@ -258,7 +258,7 @@ impl Poller {
             })
             .collect();
         let addresses: Vec<MessageAddress> = next.iter().map(|(_, address)| address.clone()).collect();
-        let found = self.stores.channels.get_many(&addresses).await?;
+        let found = self.stores.channel_messages.get_many(&addresses).await?;
         Ok(next.into_iter().filter(|(_, address)| found.contains_key(address)).map(|(id, _)| id).collect())
     }
 
@@ -403,7 +403,7 @@ impl Poller {
         let from = registration.cursor;
         let access = ChannelAccess::new(channel.root.clone(), channel.side_key.clone());
         let read =
-            ChannelReader::new(access, self.channels.clone()).read(from.next_index, MAX_MESSAGES_PER_RUN).await?;
+            ChannelReader::new(access, self.channel_client.clone()).read(from.next_index, MAX_MESSAGES_PER_RUN).await?;
 
         // A goodbye ends the channel: nothing after it counts.
         let goodbye = read.messages.iter().find(|m| m.command == Command::Goodbye).map(|m| m.index);
@@ -451,7 +451,7 @@ impl Poller {
     /// failure only leaves the channel looking unread, so the next sweep polls it once
     /// more: said, never fatal.
     async fn mark_read(&self, root: &ChannelRoot, next_index: u64) -> bool {
-        match self.stores.channels.read_up_to(root, next_index).await {
+        match self.stores.channel_messages.read_up_to(root, next_index).await {
             Ok(still_unread) => still_unread,
             Err(e) => {
                 tracing::warn!(%root, error = %crate::telemetry::cause_chain(&e), "cannot mark a channel read; it will be polled again");

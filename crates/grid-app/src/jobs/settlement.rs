@@ -59,7 +59,7 @@ pub type SettlementReport = Vec<SettlementRecord>;
 pub struct Settler {
     pub stores: Stores,
     /// How settlement writes to consumers' return channels.
-    pub channels: Arc<dyn ChannelClient>,
+    pub channel_client: Arc<dyn ChannelClient>,
     pub market: MarketConfig,
 }
 
@@ -258,7 +258,7 @@ impl Settler {
     async fn publish_sealed(&self, sealed: Vec<(Request, Sealed)>) -> Result<(), SettlerError> {
         let messages: Vec<(MessageAddress, Envelope)> =
             sealed.iter().map(|(_, s)| (s.address.clone(), s.envelope.clone())).collect();
-        let attached = self.channels.attach_many(&messages).await.map_err(ChannelError::from)?;
+        let attached = self.channel_client.attach_many(&messages).await.map_err(ChannelError::from)?;
         let mut next = Vec::with_capacity(sealed.len());
         for ((request, Sealed { secrets, .. }), attached) in sealed.into_iter().zip(attached) {
             let index = request.channel.next_index;
@@ -266,7 +266,7 @@ impl Settler {
                 Attached::Stored => next.push((request.consumer, index + 1)),
                 Attached::Taken => {
                     // Someone wrote there first (a resumed run, a stale index): walk on.
-                    let mut writer = ChannelWriter::new(secrets, index + 1, self.channels.clone());
+                    let mut writer = ChannelWriter::new(secrets, index + 1, self.channel_client.clone());
                     writer.publish(&request.command).await?;
                     next.push((request.consumer, writer.next_index()));
                 }

@@ -30,7 +30,7 @@ pub struct PortalData {
     /// The stores; the work queues for their dead letters.
     pub stores: Stores,
     /// How the portal reads channels.
-    pub channels: Arc<dyn ChannelClient>,
+    pub channel_client: Arc<dyn ChannelClient>,
     pub period: PeriodLength,
     /// `JOB_INTERVAL_SECS`: a job three of these without a run has stopped.
     pub job_interval: std::time::Duration,
@@ -633,7 +633,7 @@ impl PortalData {
     /// The latest `count` messages of a channel, read up to `until`.
     async fn messages(&self, access: ChannelAccess, until: u64, count: u64) -> Vec<MessageRow> {
         let from = until.saturating_sub(count);
-        match ChannelReader::new(access, self.channels.clone()).read(from, count).await {
+        match ChannelReader::new(access, self.channel_client.clone()).read(from, count).await {
             Ok(read) => read
                 .messages
                 .into_iter()

@@ -2,7 +2,7 @@
 //! on top.
 //!
 //! Devices reach the node over HTTP ([`HttpChannelClient`]); the grid reaches its own
-//! node through its store (`grid_app::channels::StoreChannelClient`). Both are a
+//! node through its store (`grid_app::channel_client::StoreChannelClient`). Both are a
 //! [`ChannelClient`], so [`ChannelWriter`] and [`ChannelReader`] work the same wherever
 //! they run.
 

@@ -1,4 +1,4 @@
-//! `ChannelStore` over a DynamoDB table keyed by `address`: each envelope at its
+//! `ChannelMessageStore` over a DynamoDB table keyed by `address`: each envelope at its
 //! address, and each channel's head at `head#{root}` (`nextIndex`, `readIndex`). A head
 //! with unread messages carries `unread`, the key of the sparse index `unread` the
 //! sweep queries, and `unreadSince`, when it turned unread. A claimed head carries its
@@ -19,18 +19,18 @@ use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_time, s};
 use super::registrations::{condition_failed, written};
 use super::{AwsClients, LazyClient, backend};
-use crate::{ChannelStore, Claim, Received, StoreError, UnreadChannel};
+use crate::{ChannelMessageStore, Claim, Received, StoreError, UnreadChannel};
 
 const TABLE: &str = "channel_messages";
 
 /// The channel node's envelopes in DynamoDB; attach is a conditional put.
 #[derive(Clone, Debug)]
-pub struct DynamoChannelStore {
+pub struct DynamoChannelMessageStore {
     client: LazyClient<Client>,
     table: String,
 }
 
-impl DynamoChannelStore {
+impl DynamoChannelMessageStore {
     pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
         Self { client: clients.dynamodb.clone(), table: table.into() }
     }
@@ -189,7 +189,7 @@ impl DynamoChannelStore {
     }
 }
 
-/// What [`DynamoChannelStore::raise_head`] did.
+/// What [`DynamoChannelMessageStore::raise_head`] did.
 enum Raised {
     To { turned_unread: bool },
     Already,
@@ -197,7 +197,7 @@ enum Raised {
     NoHead,
 }
 
-/// What [`DynamoChannelStore::open_unclaimed`] did.
+/// What [`DynamoChannelMessageStore::open_unclaimed`] did.
 enum Opening {
     Done,
     Full,
@@ -230,7 +230,7 @@ fn envelope_of(item: &Item) -> Result<(MessageAddress, Envelope), StoreError> {
 }
 
 #[async_trait]
-impl ChannelStore for DynamoChannelStore {
+impl ChannelMessageStore for DynamoChannelMessageStore {
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError> {
         let result = self
             .client

@@ -30,7 +30,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 pub use accounts::DynamoAccountStore;
 pub use activity::{DynamoHeartbeatLog, DynamoRejectionLog, S3ReportArchive};
-pub use channel_messages::DynamoChannelStore;
+pub use channel_messages::DynamoChannelMessageStore;
 pub use items::S3ItemStore;
 pub use leases::DynamoLeaseStore;
 pub use market::{DynamoReadingStore, DynamoSettlementStore};

@@ -1,4 +1,4 @@
-//! The `ChannelStore` contract.
+//! The `ChannelMessageStore` contract.
 
 use std::sync::Arc;
 
@@ -7,9 +7,9 @@ use grid_core::channel::{
 };
 use grid_core::{ChannelRoot, EpochMs, RegistrationId, SideKey};
 
-use crate::{ChannelStore, Claim, Received, StoreError, UnreadChannel};
+use crate::{ChannelMessageStore, Claim, Received, StoreError, UnreadChannel};
 
-type Channels = Arc<dyn ChannelStore>;
+type Channels = Arc<dyn ChannelMessageStore>;
 
 /// The default bound on unclaimed channels, which these tests never reach.
 const ANY: UnclaimedChannels = UnclaimedChannels::DEFAULT;

@@ -99,10 +99,10 @@ macro_rules! item_store_contract {
     };
 }
 
-/// Runs the [`ChannelStore`](crate::ChannelStore) contract against the ledgers made by
-/// `$factory: async fn() -> (Guard, Arc<dyn ChannelStore>)`.
+/// Runs the [`ChannelMessageStore`](crate::ChannelMessageStore) contract against the ledgers made by
+/// `$factory: async fn() -> (Guard, Arc<dyn ChannelMessageStore>)`.
 #[macro_export]
-macro_rules! channel_store_contract {
+macro_rules! channel_message_store_contract {
     ($factory:path) => {
         $crate::__contract_tests!(
             channel_messages,

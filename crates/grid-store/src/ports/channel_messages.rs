@@ -8,7 +8,7 @@ use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 
 use crate::StoreError;
 
-/// The most addresses one [`ChannelStore::get_many`] call may ask for.
+/// The most addresses one [`ChannelMessageStore::get_many`] call may ask for.
 pub use grid_core::channel::MAX_BATCH_GET;
 
 /// Keeps channel messages. An address, once written, never changes: that is what
@@ -32,7 +32,7 @@ pub use grid_core::channel::MAX_BATCH_GET;
 /// before claims were (on SQLite, schema 19 and older; on DynamoDB, before 2026-12-05)
 /// have neither mark and count as claimed.
 #[async_trait]
-pub trait ChannelStore: Send + Sync {
+pub trait ChannelMessageStore: Send + Sync {
     /// Stores `envelope` at `address`. Fails with [`StoreError::Conflict`] if the
     /// address is taken, whatever is stored there; nothing is overwritten.
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError>;
@@ -101,7 +101,7 @@ pub trait ChannelStore: Send + Sync {
     async fn read_up_to(&self, root: &ChannelRoot, next_index: u64) -> Result<bool, StoreError>;
 }
 
-/// What [`ChannelStore::receive`] did with one envelope.
+/// What [`ChannelMessageStore::receive`] did with one envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
     /// Another envelope is stored at its address; nothing changed.
@@ -116,7 +116,7 @@ pub enum Received {
     Full,
 }
 
-/// What [`ChannelStore::claim`] did.
+/// What [`ChannelMessageStore::claim`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The root is the owner's now.

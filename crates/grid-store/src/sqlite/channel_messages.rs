@@ -1,4 +1,4 @@
-//! `ChannelStore` over the `channel_messages` table.
+//! `ChannelMessageStore` over the `channel_messages` table.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -8,15 +8,15 @@ use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 use rusqlite::{OptionalExtension, named_params};
 
 use super::SqliteDb;
-use crate::{ChannelStore, Claim, Received, StoreError, UnreadChannel};
+use crate::{ChannelMessageStore, Claim, Received, StoreError, UnreadChannel};
 
 /// The channel node's envelopes in the embedded SQLite database.
 #[derive(Clone)]
-pub struct SqliteChannelStore {
+pub struct SqliteChannelMessageStore {
     db: SqliteDb,
 }
 
-impl SqliteChannelStore {
+impl SqliteChannelMessageStore {
     pub fn new(db: SqliteDb) -> Self {
         Self { db }
     }
@@ -27,7 +27,7 @@ fn stored_envelope(text: &str) -> Result<Envelope, StoreError> {
 }
 
 #[async_trait]
-impl ChannelStore for SqliteChannelStore {
+impl ChannelMessageStore for SqliteChannelMessageStore {
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError> {
         let address = address.as_str().to_owned();
         let text = envelope.to_json();

@@ -500,8 +500,8 @@ mod tests {
         use grid_core::SideKey;
         use grid_core::channel::{ChannelSecrets, ChannelSeed, Command};
 
-        use crate::ChannelStore;
-        use crate::sqlite::SqliteChannelStore;
+        use crate::ChannelMessageStore;
+        use crate::sqlite::SqliteChannelMessageStore;
 
         let dir = tempfile::tempdir().unwrap();
         let secrets = |seed: u8| {
@@ -539,7 +539,7 @@ mod tests {
             .unwrap();
             tx.commit().unwrap();
         }
-        let channels = SqliteChannelStore::new(SqliteDb::open(dir.path()).await.unwrap());
+        let channels = SqliteChannelMessageStore::new(SqliteDb::open(dir.path()).await.unwrap());
         let mut expected = vec![(read.access().root().clone(), 3), (orphan.access().root().clone(), 2)];
         expected.sort();
         let heads = async || -> Vec<_> {

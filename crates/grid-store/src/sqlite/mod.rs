@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 pub use accounts::SqliteAccountStore;
 pub use activity::{FileReportArchive, SqliteHeartbeatLog, SqliteRejectionLog};
-pub use channel_messages::SqliteChannelStore;
+pub use channel_messages::SqliteChannelMessageStore;
 pub use items::SqliteItemStore;
 pub use leases::SqliteLeaseStore;
 pub use market::{SqliteReadingStore, SqliteSettlementStore};

@@ -7,18 +7,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress};
-use grid_store::{ChannelStore, StoreError};
+use grid_store::{ChannelMessageStore, StoreError};
 
 use grid_client::channels::{Attached, ChannelClient, ChannelClientError};
 
-/// A [`ChannelClient`] over the [`ChannelStore`] port, for the grid itself.
+/// A [`ChannelClient`] over the [`ChannelMessageStore`] port, for the grid itself.
 #[derive(Clone)]
 pub struct StoreChannelClient {
-    store: Arc<dyn ChannelStore>,
+    store: Arc<dyn ChannelMessageStore>,
 }
 
 impl StoreChannelClient {
-    pub fn new(store: Arc<dyn ChannelStore>) -> Self {
+    pub fn new(store: Arc<dyn ChannelMessageStore>) -> Self {
         Self { store }
     }
 }
