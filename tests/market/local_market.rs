@@ -426,7 +426,7 @@ async fn a_claim_counts_only_transfers_to_addresses_the_grid_issued_and_all_of_t
     // transfers of 30 to the grid credited 30.
     let grid = TestGrid::start_with(CONFIG).await;
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
+    let monitor = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
     let period = first_period();
     let mut a = register(&grid, "producer-a007", "producer", 130).await;
     let mut x = register(&grid, "consumer-x007", "consumer", 131).await;
@@ -465,7 +465,7 @@ async fn a_claim_counts_only_transfers_to_addresses_the_grid_issued_and_all_of_t
     say(&grid, &mut x, r#"{"command":"payment","batchId":"pay-nowhere","amount":100}"#).await;
     assert_eq!(grid.poll().await.payments, 2);
 
-    let run = cashier.run(EpochMs::now()).await.unwrap();
+    let run = monitor.run(EpochMs::now()).await.unwrap();
     assert_eq!((run.verified, run.rejected), (1, 1), "{run:?}");
     let consumer = grid.stores.accounts.get(&RegistrationId::parse(account).unwrap()).await.unwrap().unwrap();
     assert_eq!((consumer.paid, consumer.pending, consumer.owed()), (Iota::new(60), Iota::ZERO, Iota::new(40)));

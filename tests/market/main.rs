@@ -434,7 +434,7 @@ async fn on_dynamodb_s3_and_sqs_producers_are_paid_once_consumers_pay() {
 
 async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books(grid: TestGrid) {
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
+    let monitor = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
@@ -442,7 +442,7 @@ async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_bo
     grid.settler().run(EpochMs::now()).await.unwrap();
 
     // Before anyone pays, the grid holds no cash and pays nobody.
-    let idle = cashier.run(EpochMs::now()).await.unwrap();
+    let idle = monitor.run(EpochMs::now()).await.unwrap();
     assert_eq!(idle.payouts_submitted, 0);
 
     // Each consumer pays what its last payment request says, to the address it names.
@@ -476,12 +476,12 @@ async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_bo
 
     // The ledger backs three claims; the one on another consumer's batch is refused,
     // and does not keep that consumer from being credited.
-    let paid = cashier.run(EpochMs::now()).await.unwrap();
+    let paid = monitor.run(EpochMs::now()).await.unwrap();
     assert_eq!((paid.verified, paid.rejected), (3, 1), "{paid:?}");
     assert_eq!(paid.payouts_submitted, 2, "{paid:?}");
-    let settled = cashier.run(EpochMs::now()).await.unwrap();
+    let settled = monitor.run(EpochMs::now()).await.unwrap();
     assert_eq!(settled.payouts_committed, 2, "{settled:?}");
-    let quiet = cashier.run(EpochMs::now()).await.unwrap();
+    let quiet = monitor.run(EpochMs::now()).await.unwrap();
     assert_eq!((quiet.asked, quiet.payouts_submitted, quiet.verified), (0, 0, 0), "nothing twice: {quiet:?}");
 
     // The books: every consumer paid its bill, every producer was paid its earnings.
@@ -579,7 +579,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
         ..Default::default()
     })
     .await;
-    let cashier = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
+    let monitor = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
@@ -597,7 +597,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
         bills.push((owed.get(), payment_address));
     }
     const INSTALMENTS: u64 = 4;
-    let mut monitor = Runs { monitor: cashier, start: EpochMs::now().get(), count: 0, seen: Default::default() };
+    let mut monitor = Runs { monitor, start: EpochMs::now().get(), count: 0, seen: Default::default() };
     for k in 0..INSTALMENTS {
         for (consumer, (owed, to)) in consumers.iter_mut().zip(&bills) {
             let amount =
@@ -983,7 +983,7 @@ where
     let faults = grid_store::faults::FaultPlan::default();
     let grid = start(faults.clone()).await;
     let (ledger_url, _ledger_data) = dev_ledger().await;
-    let cashier = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
+    let monitor = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
     let first = first_period();
     let (mut producers, mut consumers) = parties(&grid).await;
     trade(&grid, &mut producers, &mut consumers, first).await;
@@ -1003,11 +1003,11 @@ where
     grid.poll().await;
 
     let now = EpochMs::now().get();
-    let (writes, cut) = cut_off_at(&faults, cut, cashier.run(EpochMs::parse(now as i64).unwrap())).await;
+    let (writes, cut) = cut_off_at(&faults, cut, monitor.run(EpochMs::parse(now as i64).unwrap())).await;
     // Restarts, after the lease expired and after the resend delay, until quiet.
     for round in 1..=4u64 {
         let at = EpochMs::parse((now + round * 300_000) as i64).unwrap();
-        cashier.run(at).await.unwrap_or_else(|e| panic!("after the cut at write {cut} the monitor runs again: {e}"));
+        monitor.run(at).await.unwrap_or_else(|e| panic!("after the cut at write {cut} the monitor runs again: {e}"));
     }
 
     for consumer in &consumers {

@@ -8,11 +8,13 @@
 mod doorbell;
 mod lease;
 mod monitor;
+mod payer;
 mod poller;
 mod settlement;
 
 pub use doorbell::Doorbell;
 pub use monitor::{BatchMonitor, MonitorError, MonitorReport};
+pub use payer::ProducerPayer;
 pub use poller::{DispatchReport, LATE_READINGS, LateReport, PollReport, Poller, PollerError, SweepReport};
 pub use settlement::{SettlementReport, Settler, SettlerError};
 

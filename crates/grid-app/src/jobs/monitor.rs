@@ -23,25 +23,23 @@
 //! address the grid issued (one a settled period billed consumers at, spelled exactly as
 //! the grid spells it), summed; nothing else counts.
 //!
-//! Then it pays producers: oldest entitlements first, only from cash held, never below
-//! `MIN_PAYOUT`, each period's share to the address the producer named in that period
-//! (one batch, a transfer per address), each payout recorded with a deterministic id
-//! before it is submitted.
+//! Between rounds, its [`ProducerPayer`] pays producers what they are owed, and the
+//! monitor follows those payouts like every other batch.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use grid_client::ledger::{Ledger, LedgerError, StatusAnswer};
-use grid_core::books::{ClaimResolution, Credit, PaymentClaim, PayoutRecord};
+use grid_core::books::{ClaimResolution, Credit, PaymentClaim};
 use grid_core::ledger::{BatchStatus, LedgerBatch};
-use grid_core::market::{Entitlement, MAX_COVERS, PeriodStart, plan_payouts};
 use grid_core::monitor::{Outcome, PendingBatch, StatusRequest, check_answer, plan_requests};
 use grid_core::{BatchId, CompletedBatch, CompletionMessage, EpochMs, Iota, PaymentAddress};
 use grid_store::{StoreError, Stores, Watched, WatchedBatch};
 use tracing::Instrument;
 
 use super::lease::Lease;
+use super::payer::ProducerPayer;
 use crate::config::MarketConfig;
 
 /// The one service the grid's ledger client talks to.
@@ -129,7 +127,8 @@ impl BatchMonitor {
                 report.rounds += 1;
                 self.round(&due, now, report).await?;
             }
-            self.pay_producers(now, report).await?;
+            let payer = ProducerPayer { accounts: self.stores.accounts.as_ref(), ledger: self.ledger.as_ref() };
+            report.payouts_submitted += payer.pay(now, self.market.min_payout).await?;
             let more = !self.stores.accounts.due_batches(u64::MAX, 1).await?.is_empty();
             if !more || clock.elapsed() + self.poll_interval > budget {
                 return Ok(());
@@ -367,55 +366,5 @@ impl BatchMonitor {
         let record = self.stores.settlements.get(period).await?;
         let issued = record.is_some_and(|r| r.payment_address == *address && r.revenue > Iota::ZERO);
         Ok(issued.then(|| period.get() / self.market.period.ms()))
-    }
-
-    async fn pay_producers(&self, now: EpochMs, report: &mut MonitorReport) -> Result<(), MonitorError> {
-        let totals = self.stores.accounts.totals().await?;
-        // A payout draws on at most MAX_COVERS of the grid's addresses, oldest first (it
-        // is one atomic write); the next round draws on the next ones.
-        let mut funds = self.stores.accounts.funds().await?;
-        funds.truncate(MAX_COVERS);
-        let held: u64 = funds.iter().map(|f| f.available.get()).sum();
-        let cash = Iota::new(totals.cash().get().min(held));
-        if cash == Iota::ZERO {
-            return Ok(());
-        }
-        let unpaid = self.stores.accounts.unpaid().await?;
-        let entitlements: Vec<Entitlement> = unpaid.iter().flat_map(|u| u.owed.iter().cloned()).collect();
-        for payout in plan_payouts(&entitlements, cash, self.market.min_payout) {
-            let owed = unpaid.iter().find(|u| u.producer == payout.producer).expect("planned from these");
-            // Draw on the oldest addresses first.
-            let mut left = payout.amount.get();
-            let mut sources = Vec::new();
-            for funds in funds.iter_mut().filter(|f| f.available.get() > 0) {
-                if left == 0 {
-                    break;
-                }
-                let part = funds.available.get().min(left);
-                funds.available = Iota::new(funds.available.get() - part);
-                left -= part;
-                sources.push((funds.address.clone(), Iota::new(part)));
-            }
-            let batch =
-                LedgerBatch::payout(&payout.producer, owed.paid_before, owed.refused, &sources, &payout.destinations());
-            let record = PayoutRecord {
-                batch: batch.clone(),
-                producer: payout.producer.clone(),
-                amount: payout.amount,
-                covers: payout.covers.clone(),
-                created: now,
-            };
-            if self.stores.accounts.record_payout(&record).await? {
-                let periods: Vec<PeriodStart> = payout.covers.iter().map(|c| c.period).collect();
-                tracing::info!(producer = %payout.producer, amount = payout.amount.get(), batch = %batch.id,
-                    periods = ?periods, "payout");
-                report.payouts_submitted += 1;
-                // Recorded first: if this submit fails, the monitor sends the same batch later.
-                if let Err(e) = self.ledger.submit(&batch).await {
-                    tracing::warn!(batch = %batch.id, error = %e, "submitting a payout failed; it will be re-sent");
-                }
-            }
-        }
-        Ok(())
     }
 }

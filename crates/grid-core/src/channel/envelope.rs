@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use super::{batch, root_of, signed_message};
+use super::{root_of, signatures, signed_message};
 use crate::ChannelRoot;
 
 /// Why an envelope is malformed, or is not a valid message of a channel.
@@ -230,7 +230,7 @@ fn hex_field<const N: usize>(value: &str, field: &'static str, rule: &'static st
 
 /// Verifies each envelope's signature with the key its caller bound to it (or keeps the
 /// error binding gave); one outcome each, in order. The signatures of the bound ones are
-/// checked as one batch ([`batch`]: one multiscalar multiplication, two to three times
+/// checked as one batch ([`signatures`]: one multiscalar multiplication, two to three times
 /// the throughput of checking them one by one). If the batch
 /// fails, each is checked on its own (`verify_strict`) to find which, so a bad signature
 /// costs its batch a second pass and never hides among good ones. Weak (small-order) keys
@@ -249,9 +249,9 @@ fn batch_or_one_by_one(items: &[(&Envelope, VerifyingKey)]) -> Vec<Result<(), En
     if items.len() > 1 && items.iter().all(|(_, key)| !key.is_weak()) {
         let messages: Vec<Vec<u8>> =
             items.iter().map(|(e, _)| signed_message(&e.root, e.index, &e.nonce, &e.ciphertext)).collect();
-        let signed: Vec<batch::Signed<'_>> =
+        let signed: Vec<signatures::Signed<'_>> =
             items.iter().zip(&messages).map(|((e, key), message)| (key, message.as_slice(), &e.signature)).collect();
-        if batch::all_verify(&signed) {
+        if signatures::all_verify(&signed) {
             return vec![Ok(()); items.len()];
         }
     }

@@ -16,7 +16,7 @@
 
 mod access;
 mod address;
-mod batch;
+mod signatures;
 mod command;
 mod envelope;
 mod secrets;
