@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use grid_app::GridConfig;
-use grid_app::http::ApiDoc;
 use grid_app::lambda::Trigger;
+use grid_app::openapi::ApiDoc;
 use grid_store::resources::{MAX_RECEIVES, QUEUES, TABLES, resource_variables};
 use serde_norway::Value;
 use serde_norway::value::TaggedValue;

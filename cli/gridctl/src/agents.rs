@@ -94,7 +94,8 @@ impl Common {
 
     fn clients(&self) -> (GridApi, Arc<dyn ChannelClient>, reqwest::Client) {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client builds");
-        let channel_client: Arc<dyn ChannelClient> = Arc::new(HttpChannelClient::new(self.grid_url.clone(), http.clone()));
+        let channel_client: Arc<dyn ChannelClient> =
+            Arc::new(HttpChannelClient::new(self.grid_url.clone(), http.clone()));
         (GridApi::new(self.grid_url.clone(), http.clone()), channel_client, http)
     }
 

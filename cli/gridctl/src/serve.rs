@@ -9,12 +9,14 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use dev_ledger::{AccountOwners, GridAccounts, LedgerOptions, LedgerStore, Proof};
+use grid_app::assembly::app_state_waking;
 use grid_app::config::LedgerConfig;
 use grid_app::jobs::{BatchMonitor, Jobs, Poller, Settler};
-use grid_app::{GridConfig, Stores, app_state, open_stores, telemetry};
+use grid_app::{GridConfig, Stores, open_stores, telemetry};
 use grid_core::ledger::Dialect;
 use grid_core::{AccountKey, PaymentAddress};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 /// Flags override the environment variables named in their help.
 #[derive(clap::Args, Debug, Default)]
@@ -112,9 +114,9 @@ impl Server {
         if let Err(e) = grid_app::metrics::collect_for_prometheus() {
             tracing::warn!(error = %e, "metrics are collected elsewhere in this process; /metrics will not show them");
         }
-        let state = app_state(&stores, config);
-        let woken = state.doorbell.woken();
-        let state_registry = state.registry.clone();
+        let woken = Arc::new(Notify::new());
+        let state = app_state_waking(&stores, config, woken.clone());
+        let state_registry = state.api.registry.clone();
         let mut app = grid_app::router(state, config);
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -204,8 +204,9 @@ impl Consumer {
             }
         }
 
-        let read =
-            ChannelReader::new(self.return_channel.clone(), self.channel_client.clone()).read(self.read_from, 1_000).await?;
+        let read = ChannelReader::new(self.return_channel.clone(), self.channel_client.clone())
+            .read(self.read_from, 1_000)
+            .await?;
         for message in read.messages {
             match message.command {
                 Command::PaymentRequest { owed, payment_address, .. } => {

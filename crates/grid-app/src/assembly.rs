@@ -5,11 +5,13 @@ use std::sync::Arc;
 use grid_client::channels::ChannelClient;
 use grid_client::ledger::{HttpLedger, Ledger};
 use grid_store::{StoreError, Stores};
+use tokio::sync::Notify;
 
+use crate::app::AppState;
 use crate::channel_client::StoreChannelClient;
 use crate::config::{GridConfig, LedgerConfig};
-use crate::http::{AppParts, AppState};
-use crate::jobs::{BatchMonitor, Doorbell, Poller, Settler};
+use crate::http::{ApiParts, ApiState};
+use crate::jobs::{BatchMonitor, Poller, QueueDoorbell, Settler};
 use crate::members::MembersState;
 use crate::portal::{PortalData, PortalState};
 use crate::registry::Registry;
@@ -41,6 +43,12 @@ pub fn ledger(config: &LedgerConfig) -> Arc<dyn Ledger> {
 
 /// What the HTTP handlers need.
 pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
+    app_state_waking(stores, config, Arc::new(Notify::new()))
+}
+
+/// What the HTTP handlers need, their doorbell waking whoever waits on `woken` (the
+/// poller of `gridctl serve`; on Lambda the queue's trigger starts the poller instead).
+pub fn app_state_waking(stores: &Stores, config: &GridConfig, woken: Arc<Notify>) -> AppState {
     let registry = Registry::new(
         stores.registrations.clone(),
         stores.items.clone(),
@@ -48,13 +56,15 @@ pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
         stores.channel_messages.clone(),
     )
     .with_open_storage(config.open_storage);
-    AppState::new(AppParts {
-        registry: registry.clone(),
-        items: stores.items.clone(),
-        storage_quota: config.storage_quota,
-        unclaimed: config.unclaimed_channels,
-        channel_messages: stores.channel_messages.clone(),
-        doorbell: Doorbell::new(stores.registrations.clone(), stores.poll_work.clone()),
+    AppState {
+        api: ApiState::new(ApiParts {
+            registry: registry.clone(),
+            items: stores.items.clone(),
+            storage_quota: config.storage_quota,
+            unclaimed: config.unclaimed_channels,
+            channel_messages: stores.channel_messages.clone(),
+            doorbell: Arc::new(QueueDoorbell::new(stores.registrations.clone(), stores.poll_work.clone(), woken)),
+        }),
         portal: PortalState {
             data: PortalData {
                 stores: stores.clone(),
@@ -67,7 +77,7 @@ pub fn app_state(stores: &Stores, config: &GridConfig) -> AppState {
             sign_ins: stores.sign_ins.clone(),
         },
         members: MembersState { stores: stores.clone(), registry },
-    })
+    }
 }
 
 impl Poller {

@@ -24,6 +24,7 @@
 //! - [`server`]: `serve`'s listener and its limits; `lambda` (feature `lambda`): the
 //!   Lambda runners.
 
+pub mod app;
 pub mod assembly;
 pub mod channel_client;
 pub mod config;
@@ -34,15 +35,18 @@ pub mod jobs;
 pub mod lambda;
 pub mod members;
 pub mod metrics;
+pub mod openapi;
 pub mod portal;
+pub mod ports;
 pub mod registry;
+pub mod schema;
 pub mod server;
 pub mod sign_in;
 pub mod telemetry;
 
+pub use app::{Api, AppState, api_router, router};
 pub use assembly::{AssemblyError, app_state, channel_client, open_stores, state_from_config};
 pub use config::{ConfigError, GridConfig};
 pub use error::ApiError;
 pub use grid_store::Stores;
-pub use http::{Api, AppState, api_router, router};
 pub use registry::Registry;

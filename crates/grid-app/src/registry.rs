@@ -363,7 +363,8 @@ impl Registry {
     /// the channel's seed and that the grid will be able to read it.
     async fn check_hello(&self, channel: &ChannelCredentials) -> Result<(), RegistrationError> {
         let access = ChannelAccess::new(channel.root.clone(), channel.side_key.clone());
-        let read = ChannelReader::new(access, self.channel_client.clone()).read(0, 1).await.map_err(ChannelError::from)?;
+        let read =
+            ChannelReader::new(access, self.channel_client.clone()).read(0, 1).await.map_err(ChannelError::from)?;
         match (read.messages.first(), read.rejected.first()) {
             (Some(message), _) if message.command == Command::Hello => Ok(()),
             (Some(message), _) => Err(RegistrationError::NoHello(format!("message 0 is {}", message.command.name()))),

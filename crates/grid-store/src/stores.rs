@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::resources::AwsNames;
 use crate::{
-    AccountStore, ChannelMessageStore, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore, RegistrationStore,
-    RejectionLog, ReportArchive, SettlementStore, SignInLog, StoreError,
+    AccountStore, ChannelMessageStore, HeartbeatLog, ItemStore, LeaseStore, MessageQueue, ReadingStore,
+    RegistrationStore, RejectionLog, ReportArchive, SettlementStore, SignInLog, StoreError,
 };
 
 /// Which adapters hold the grid's state (`GRID_STORE`).

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use grid_store::sqlite::{SqliteChannelMessageStore, SqliteDb, SqliteItemStore, SqliteMessageQueue, SqliteRegistrationStore};
+use grid_store::sqlite::{
+    SqliteChannelMessageStore, SqliteDb, SqliteItemStore, SqliteMessageQueue, SqliteRegistrationStore,
+};
 use grid_store::{ChannelMessageStore, ItemStore, MessageQueue, RegistrationStore};
 use tempfile::TempDir;
 

@@ -142,15 +142,17 @@ impl Producer {
                 continue;
             }
             let from = self.state.cursors.get(&root).copied().unwrap_or(1);
-            let batch =
-                match ChannelReader::new(source.access.clone(), self.channel_client.clone()).read(from, READ_LIMIT).await {
-                    Ok(batch) => batch,
-                    Err(e) => {
-                        // One unreachable channel does not hold back the others.
-                        tracing::warn!(source = %id, error = %e, "reading a source failed");
-                        continue;
-                    }
-                };
+            let batch = match ChannelReader::new(source.access.clone(), self.channel_client.clone())
+                .read(from, READ_LIMIT)
+                .await
+            {
+                Ok(batch) => batch,
+                Err(e) => {
+                    // One unreachable channel does not hold back the others.
+                    tracing::warn!(source = %id, error = %e, "reading a source failed");
+                    continue;
+                }
+            };
             for message in batch.messages {
                 match message.command {
                     Command::SourceOutput(reading) => {

@@ -25,7 +25,6 @@ use grid_core::market::{
 use grid_core::{AccountKey, Iota, PaymentAddress, Price, QuotaError, StorageQuota};
 use grid_store::StoreBackend;
 
-use crate::http::guard::WriteLimits;
 use crate::server::ServerLimits;
 
 /// A configuration variable has a value the grid cannot use.
@@ -90,6 +89,22 @@ pub struct GridConfig {
     /// `GRID_WRITE_RATE_PER_CLIENT` (default 200 a second) and `GRID_MIN_FREE_DISK_MB`
     /// (default 256): `gridctl serve`'s write guard.
     pub writes: WriteLimits,
+}
+
+/// The write guard's settings (`GridConfig::writes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteLimits {
+    /// `GRID_WRITE_RATE_PER_CLIENT`: writes a second one client address may sustain.
+    pub rate_per_client: NonZeroU32,
+    /// `GRID_MIN_FREE_DISK_MB`: free space below which writes are refused (0: never).
+    pub min_free_disk_mb: u64,
+    /// Where the data lives (`GRID_DATA_DIR`); `None` when it is not on this machine.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl WriteLimits {
+    pub const DEFAULT_RATE: u32 = 200;
+    pub const DEFAULT_MIN_FREE_DISK_MB: u64 = 256;
 }
 
 /// Where the ledger is and how it speaks.

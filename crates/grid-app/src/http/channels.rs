@@ -17,14 +17,14 @@ use grid_store::{MAX_BATCH_GET, Received};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::AppState;
-use super::schema;
+use super::ApiState;
+use crate::schema;
 use grid_http::extract::{ApiBody, ApiPath};
 use grid_http::{Ack, Refusal};
 
 use crate::error::ApiError;
 
-pub(super) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/channels/messages/{address}",
@@ -115,7 +115,7 @@ fn too_far(index: u64, limit: u64) -> ApiError {
     ))
 }
 
-fn full(state: &AppState) -> ApiError {
+fn full(state: &ApiState) -> ApiError {
     ApiError::Rejected(Refusal::new(
         StatusCode::INSUFFICIENT_STORAGE,
         format!(
@@ -151,8 +151,8 @@ fn raw(envelope: &Envelope) -> Box<RawValue> {
         (status = 413, description = "Envelope over 16 KiB", body = Ack),
         (status = 507, description = "Its channel is claimed by nobody and the node opened as many such channels today as it may", body = Ack),
     ))]
-pub(super) async fn put_message(
-    State(state): State<AppState>,
+pub(crate) async fn put_message(
+    State(state): State<ApiState>,
     ApiPath(address): ApiPath<String>,
     body: ApiBody,
 ) -> Result<(StatusCode, Json<Ack>), ApiError> {
@@ -160,10 +160,11 @@ pub(super) async fn put_message(
     let envelope = Envelope::parse(&body.0)?;
     envelope.verify_binding()?;
     let (root, index) = (envelope.root(), envelope.index());
-    let received = state.channel_messages.receive(&[(address.clone(), envelope)], EpochMs::now(), state.unclaimed).await?;
+    let received =
+        state.channel_messages.receive(&[(address.clone(), envelope)], EpochMs::now(), state.unclaimed).await?;
     match received.first() {
         Some(Received::Stored { turned_unread }) => {
-            state.doorbell.ring(1, turned_unread.then_some(root)).await;
+            state.doorbell.ring(1, turned_unread.then_some(root).into_iter().collect()).await;
             Ok((StatusCode::CREATED, Json(Ack::ok(format!("message stored at {address}")))))
         }
         Some(Received::TooFar { limit }) => Err(too_far(index, *limit)),
@@ -180,13 +181,16 @@ pub(super) async fn put_message(
         (status = 400, description = "Malformed address", body = Ack),
         (status = 404, description = "Nothing at this address", body = Ack),
     ))]
-pub(super) async fn get_message(
-    State(state): State<AppState>,
+pub(crate) async fn get_message(
+    State(state): State<ApiState>,
     ApiPath(address): ApiPath<String>,
 ) -> Result<Json<MessageReply>, ApiError> {
     let address = MessageAddress::parse(address)?;
-    let envelope =
-        state.channel_messages.get(&address).await?.ok_or_else(|| ApiError::NotFound(format!("no message at {address}")))?;
+    let envelope = state
+        .channel_messages
+        .get(&address)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no message at {address}")))?;
     Ok(Json(MessageReply { success: true, message: "message found".to_owned(), envelope: raw(&envelope) }))
 }
 
@@ -197,7 +201,7 @@ pub(super) async fn get_message(
         (status = 200, body = BatchGetReply),
         (status = 400, description = "Malformed body or address, or more than 100 addresses", body = Ack),
     ))]
-pub(super) async fn batch_get(State(state): State<AppState>, body: ApiBody) -> Result<Json<BatchGetReply>, ApiError> {
+pub(crate) async fn batch_get(State(state): State<ApiState>, body: ApiBody) -> Result<Json<BatchGetReply>, ApiError> {
     let request: BatchGetBody = body.json("the batch-get body")?;
     if request.addresses.len() > MAX_BATCH_GET {
         return Err(ApiError::BadBody(format!(
@@ -223,7 +227,7 @@ pub(super) async fn batch_get(State(state): State<AppState>, body: ApiBody) -> R
         (status = 400, description = "Malformed body, address or envelope, a root or signature that does not verify, an address twice, or more than 100 messages", body = Ack),
         (status = 413, description = "Body over the limit of 100 envelopes of 16 KiB", body = Ack),
     ))]
-pub(super) async fn batch_put(State(state): State<AppState>, body: ApiBody) -> Result<Json<BatchPutReply>, ApiError> {
+pub(crate) async fn batch_put(State(state): State<ApiState>, body: ApiBody) -> Result<Json<BatchPutReply>, ApiError> {
     let request: BatchPutBody = body.json("the batch-put body")?;
     if request.messages.len() > MAX_BATCH_PUT {
         return Err(ApiError::BadBody(format!(

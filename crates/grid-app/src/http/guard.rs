@@ -14,7 +14,6 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,21 +28,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use grid_http::extract::ClientAddress;
 use grid_http::{Ack, Refusal};
 
-/// The write guard's settings (`GridConfig::writes`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteLimits {
-    /// `GRID_WRITE_RATE_PER_CLIENT`: writes a second one client address may sustain.
-    pub rate_per_client: NonZeroU32,
-    /// `GRID_MIN_FREE_DISK_MB`: free space below which writes are refused (0: never).
-    pub min_free_disk_mb: u64,
-    /// Where the data lives (`GRID_DATA_DIR`); `None` when it is not on this machine.
-    pub data_dir: Option<PathBuf>,
-}
-
-impl WriteLimits {
-    pub const DEFAULT_RATE: u32 = 200;
-    pub const DEFAULT_MIN_FREE_DISK_MB: u64 = 256;
-}
+use crate::config::WriteLimits;
 
 /// The guard's state, shared by every request.
 #[derive(Clone)]

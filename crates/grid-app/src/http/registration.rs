@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AdditionalProperties, AnyOfBuilder, ObjectBuilder, Schema};
 
-use super::AppState;
-use super::schema::{self, SideKeyHeader};
+use super::ApiState;
+use crate::schema::{self, SideKeyHeader};
 use grid_http::Ack;
 use grid_http::extract::{ApiBody, ApiPath, PresentedSideKey};
 
@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::registry::{Registered, RegistrationRequest};
 use grid_store::Claim;
 
-pub(super) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/registration/{registrationId}", put(put_registration))
         .route("/registration/{registrationId}/{sideKey}", delete(delete_registration))
@@ -143,8 +143,8 @@ impl RegistrationBody {
         (status = 503, description = "The store or channel node is unavailable", body = Ack),
     )
 )]
-pub(super) async fn put_registration(
-    State(state): State<AppState>,
+pub(crate) async fn put_registration(
+    State(state): State<ApiState>,
     ApiPath(id): ApiPath<String>,
     presented: PresentedSideKey,
     body: ApiBody,
@@ -193,8 +193,8 @@ pub(super) async fn put_registration(
         (status = 409, description = "Changed concurrently; retry", body = Ack),
     )
 )]
-pub(super) async fn delete_registration(
-    State(state): State<AppState>,
+pub(crate) async fn delete_registration(
+    State(state): State<ApiState>,
     ApiPath((id, side_key)): ApiPath<(String, String)>,
 ) -> Result<Json<RemovalReply>, ApiError> {
     let id = RegistrationId::parse(id)?;
@@ -233,8 +233,8 @@ pub(super) async fn delete_registration(
         (status = 413, description = "The producer holds as many sources' channels as it may", body = Ack),
     )
 )]
-pub(super) async fn claim_source(
-    State(state): State<AppState>,
+pub(crate) async fn claim_source(
+    State(state): State<ApiState>,
     ApiPath((id, root)): ApiPath<(String, String)>,
     presented: PresentedSideKey,
 ) -> Result<(StatusCode, Json<Ack>), ApiError> {
@@ -267,8 +267,8 @@ pub(super) async fn claim_source(
         (status = 409, description = "Not a producer, or its own channel", body = Ack),
     )
 )]
-pub(super) async fn release_source(
-    State(state): State<AppState>,
+pub(crate) async fn release_source(
+    State(state): State<ApiState>,
     ApiPath((id, root)): ApiPath<(String, String)>,
     presented: PresentedSideKey,
 ) -> Result<Json<Ack>, ApiError> {

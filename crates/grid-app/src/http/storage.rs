@@ -14,15 +14,15 @@ use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext, c
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::AppState;
-use super::schema::{self, Bounded, PageNumber, SideKeyHeader};
+use super::ApiState;
+use crate::schema::{self, Bounded, PageNumber, SideKeyHeader};
 use grid_http::Ack;
 use grid_http::extract::{ApiBody, ApiPath, ApiQuery, PresentedSideKey};
 
 use crate::error::ApiError;
 use grid_store::ItemKey;
 
-pub(super) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/storage/item/{registrationId}/{context}/{id}", put(put_item))
         .route("/storage/{registrationId}/{context}/{id}", put(put_item_short).get(get_item).delete(delete_item))
@@ -98,7 +98,7 @@ fn parse_key((registration, context, id): (String, String, String)) -> Result<It
 }
 
 async fn store_item(
-    state: AppState,
+    state: ApiState,
     path: (String, String, String),
     presented: PresentedSideKey,
     body: ApiBody,
@@ -122,8 +122,8 @@ async fn store_item(
         (status = 404, description = "Unknown registration", body = Ack),
         (status = 413, description = "Body too large, or the registration's storage quota reached", body = Ack),
     ))]
-pub(super) async fn put_item(
-    State(state): State<AppState>,
+pub(crate) async fn put_item(
+    State(state): State<ApiState>,
     ApiPath(path): ApiPath<(String, String, String)>,
     presented: PresentedSideKey,
     body: ApiBody,
@@ -143,8 +143,8 @@ pub(super) async fn put_item(
         (status = 404, description = "Unknown registration", body = Ack),
         (status = 413, description = "Body too large, or the registration's storage quota reached", body = Ack),
     ))]
-pub(super) async fn put_item_short(
-    State(state): State<AppState>,
+pub(crate) async fn put_item_short(
+    State(state): State<ApiState>,
     ApiPath(path): ApiPath<(String, String, String)>,
     presented: PresentedSideKey,
     body: ApiBody,
@@ -160,8 +160,8 @@ pub(super) async fn put_item_short(
         (status = 400, description = "Malformed id", body = Ack),
         (status = 404, description = "Unknown registration or item", body = Ack),
     ))]
-pub(super) async fn get_item(
-    State(state): State<AppState>,
+pub(crate) async fn get_item(
+    State(state): State<ApiState>,
     ApiPath(path): ApiPath<(String, String, String)>,
 ) -> Result<Json<ItemReply>, ApiError> {
     let key = parse_key(path)?;
@@ -184,8 +184,8 @@ pub(super) async fn get_item(
         (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration or item", body = Ack),
     ))]
-pub(super) async fn delete_item(
-    State(state): State<AppState>,
+pub(crate) async fn delete_item(
+    State(state): State<ApiState>,
     ApiPath(path): ApiPath<(String, String, String)>,
     presented: PresentedSideKey,
 ) -> Result<Json<DeletedReply>, ApiError> {
@@ -207,8 +207,8 @@ pub(super) async fn delete_item(
         (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
     ))]
-pub(super) async fn delete_context(
-    State(state): State<AppState>,
+pub(crate) async fn delete_context(
+    State(state): State<ApiState>,
     ApiPath((registration, context)): ApiPath<(String, String)>,
     presented: PresentedSideKey,
 ) -> Result<Json<DeletedReply>, ApiError> {
@@ -233,8 +233,8 @@ pub(super) async fn delete_context(
         (status = 403, description = "The side key does not match", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
     ))]
-pub(super) async fn delete_all(
-    State(state): State<AppState>,
+pub(crate) async fn delete_all(
+    State(state): State<ApiState>,
     ApiPath(registration): ApiPath<String>,
     presented: PresentedSideKey,
 ) -> Result<Json<DeletedReply>, ApiError> {
@@ -252,8 +252,8 @@ pub(super) async fn delete_all(
         (status = 400, description = "Malformed id or paging", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
     ))]
-pub(super) async fn list_items(
-    State(state): State<AppState>,
+pub(crate) async fn list_items(
+    State(state): State<ApiState>,
     ApiPath((registration, context)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -269,8 +269,8 @@ pub(super) async fn list_items(
         (status = 400, description = "Malformed id or paging", body = Ack),
         (status = 404, description = "Unknown registration", body = Ack),
     ))]
-pub(super) async fn list_all(
-    State(state): State<AppState>,
+pub(crate) async fn list_all(
+    State(state): State<ApiState>,
     ApiPath(registration): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -278,7 +278,7 @@ pub(super) async fn list_all(
 }
 
 async fn list(
-    state: AppState,
+    state: ApiState,
     registration: String,
     context: Option<StorageContext>,
     query: PageQuery,

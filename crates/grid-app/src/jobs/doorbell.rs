@@ -13,15 +13,18 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use grid_core::{ChannelRoot, RegistrationId};
 use grid_store::{MessageQueue, RegistrationStore, StoreError};
 use tokio::sync::Notify;
 
 use super::poller::work_messages;
+use crate::ports::Doorbell;
 
-/// Queues polling work for channels that were just written.
+/// The [`Doorbell`] over the poll-work queue: queues polling work for channels that were
+/// just written, and wakes a poller waiting in this process.
 #[derive(Clone)]
-pub struct Doorbell {
+pub struct QueueDoorbell {
     registrations: Arc<dyn RegistrationStore>,
     queue: Arc<dyn MessageQueue>,
     woken: Arc<Notify>,
@@ -33,9 +36,10 @@ pub struct Doorbell {
 /// Owners remembered at most; past it the memory starts afresh.
 const OWNERS_KEPT: usize = 10_000;
 
-impl Doorbell {
-    pub fn new(registrations: Arc<dyn RegistrationStore>, queue: Arc<dyn MessageQueue>) -> Self {
-        Self { registrations, queue, woken: Arc::new(Notify::new()), owners: Default::default() }
+impl QueueDoorbell {
+    /// Rings through `queue`, and wakes whoever waits on `woken`.
+    pub fn new(registrations: Arc<dyn RegistrationStore>, queue: Arc<dyn MessageQueue>, woken: Arc<Notify>) -> Self {
+        Self { registrations, queue, woken, owners: Default::default() }
     }
 
     /// The registration bound to `root`, if any.
@@ -53,18 +57,15 @@ impl Doorbell {
         }
         Ok(owner)
     }
+}
 
-    /// What a poller in this process waits on (`gridctl serve`); on Lambda the queue's
-    /// trigger starts the poller instead.
-    pub fn woken(&self) -> Arc<Notify> {
-        self.woken.clone()
-    }
-
-    /// `stored` envelopes were stored, and with them these channels turned unread:
-    /// polls the registrations bound to them. A channel that was unread already has
-    /// its notification on the way (or the sweep to find it). A root no registration
-    /// owns is left alone; its messages are read when one registers with it.
-    pub async fn ring(&self, stored: usize, turned_unread: impl IntoIterator<Item = ChannelRoot>) {
+#[async_trait]
+impl Doorbell for QueueDoorbell {
+    /// Polls the registrations bound to the channels that turned unread. A channel that
+    /// was unread already has its notification on the way (or the sweep to find it). A
+    /// root no registration owns is left alone; its messages are read when one registers
+    /// with it.
+    async fn ring(&self, stored: usize, turned_unread: Vec<ChannelRoot>) {
         metrics::counter!(crate::metrics::MESSAGES_ATTACHED).increment(stored as u64);
         let roots: BTreeSet<ChannelRoot> = turned_unread.into_iter().collect();
         let mut owners = Vec::with_capacity(roots.len());
@@ -81,7 +82,7 @@ impl Doorbell {
     }
 
     /// Queues `registrations` for polling and wakes the poller.
-    pub async fn poll(&self, registrations: Vec<RegistrationId>) {
+    async fn poll(&self, registrations: Vec<RegistrationId>) {
         if registrations.is_empty() {
             return;
         }

@@ -12,7 +12,7 @@ mod payer;
 mod poller;
 mod settlement;
 
-pub use doorbell::Doorbell;
+pub use doorbell::QueueDoorbell;
 pub use monitor::{BatchMonitor, MonitorError, MonitorReport};
 pub use payer::ProducerPayer;
 pub use poller::{DispatchReport, LATE_READINGS, LateReport, PollReport, Poller, PollerError, SweepReport};
@@ -75,7 +75,7 @@ impl Jobs {
     /// Runs the poller, settlement and the batch monitor every `interval` until `stop`
     /// resolves. Each round sweeps the channels with unread messages; one every
     /// `POLL_FULL_SWEEP_SECS` (not the first), every polled registration. Between
-    /// rounds, when woken (the [`Doorbell`] rang: the node stored envelopes), it polls
+    /// rounds, when woken (the [`QueueDoorbell`] rang: the node stored envelopes), it polls
     /// the work queued at once, as the queue's trigger does on Lambda. A failed round is
     /// logged and retried at the next tick; nothing is lost by it. A round under way when
     /// `stop` resolves gets `grace` to finish, and is dropped after it: every step is

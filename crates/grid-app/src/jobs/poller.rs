@@ -2,7 +2,7 @@
 //! what it finds, exactly once.
 //!
 //! Work arrives as messages on `poll-work`, each naming a shard of registrations to
-//! poll: the channel node queues one as it stores envelopes ([`Doorbell`](super::Doorbell)), the
+//! poll: the channel node queues one as it stores envelopes ([`QueueDoorbell`](super::QueueDoorbell)), the
 //! schedule's sweep queues the channels whose head is past what was read (a
 //! notification lost), and the rare full sweep those whose channel holds a message at
 //! their cursor (anything else). A worker stores each reading with a conditional insert (the same reading is never

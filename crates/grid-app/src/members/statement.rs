@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::MembersState;
 use crate::error::ApiError;
-use crate::http::schema;
+use crate::schema;
 use crate::sign_in::{Throttle, Throttled};
 
 /// The periods asked for, epoch ms: those starting at or after `from` and before `to`.

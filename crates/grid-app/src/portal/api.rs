@@ -17,7 +17,7 @@ use super::data::{
 };
 
 use crate::error::ApiError;
-use crate::http::schema::{self, Bounded, PageNumber};
+use crate::schema::{self, Bounded, PageNumber};
 
 /// Rows per page of the producers and consumers.
 type PageSize = Bounded<50, 500>;

@@ -16,11 +16,11 @@
 
 mod access;
 mod address;
-mod signatures;
 mod command;
 mod envelope;
 mod secrets;
 mod seed;
+mod signatures;
 mod unclaimed;
 
 /// The most addresses one batch read or write of a channel node takes: the node's limit

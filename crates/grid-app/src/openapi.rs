@@ -9,12 +9,12 @@ use grid_http::Ack;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::AppState;
-use super::{channels, registration, schema, storage};
+use crate::http::{channels, registration, storage};
 use crate::members::statement as members;
 use crate::portal::api as portal;
+use crate::schema;
 
-pub(super) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router {
     Router::new().route("/", get(about)).route("/openapi.json", get(openapi))
 }
 
