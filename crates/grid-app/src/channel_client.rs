@@ -1,6 +1,7 @@
 //! The grid's own way to its channel node: grid-client's [`ChannelClient`] port,
 //! straight over the store port (devices use grid-client's HTTP client instead). A store
-//! failure is the client's `Unavailable`, with the store's error as its cause.
+//! failure keeps its kind: the backend's is the client's `Unavailable`, anything else its
+//! `Failed`, with the store's error as the cause.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +47,11 @@ impl ChannelClient for StoreChannelClient {
     }
 }
 
+/// A store failure as the client's: the backend's is worth a retry (`Unavailable`),
+/// anything else is the node's own failure (`Failed`).
 fn unavailable(e: StoreError) -> ChannelClientError {
-    ChannelClientError::Unavailable(Box::new(e))
+    match e {
+        StoreError::Backend(_) => ChannelClientError::Unavailable(Box::new(e)),
+        _ => ChannelClientError::Failed(Box::new(e)),
+    }
 }

@@ -97,12 +97,7 @@ impl ApiError {
                 R::NotAProducer(_) | R::OwnChannel | R::ClaimedByAnother { .. } => StatusCode::CONFLICT,
                 R::TooManySources { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 R::NotClaimed { .. } => StatusCode::NOT_FOUND,
-                // The grid's own node fails as its store does.
-                R::Channel(ChannelError::Client(ChannelClientError::Unavailable(cause)))
-                    if let Some(e) = cause.downcast_ref::<StoreError>() =>
-                {
-                    store_status(e)
-                }
+                R::Channel(ChannelError::Client(ChannelClientError::Failed(_))) => StatusCode::INTERNAL_SERVER_ERROR,
                 R::Channel(_) => StatusCode::SERVICE_UNAVAILABLE,
                 R::Access(e) => grid_http::access_status(e),
                 R::Store(e) => store_status(e),

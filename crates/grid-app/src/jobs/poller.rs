@@ -19,7 +19,7 @@ use grid_client::channels::{ChannelClient, ChannelClientError, ChannelReader};
 use grid_core::books::PaymentClaim;
 use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress};
 use grid_core::intake::{self, MAX_READINGS_PER_PERIOD, ReadingTally, RejectReason, Verdict};
-use grid_core::market::{Period, PeriodLength, PeriodStart, SettlementHead, StoredReading};
+use grid_core::market::{Period, PeriodLength, PeriodStart, PeriodStartError, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationId, WorkError, WorkMessage};
 use grid_store::{Insertion, Rejected, StoreError, Stores, UnreadChannel};
 use tokio::task::JoinSet;
@@ -58,6 +58,13 @@ pub enum PollerError {
     Channel(#[from] ChannelClientError),
     #[error(transparent)]
     Work(#[from] WorkError),
+    /// Settlement kept closing the periods a registration's readings could count in
+    /// while they were stored; the work is retried.
+    #[error("no open period found for readings of {0}")]
+    NoOpenPeriod(RegistrationId),
+    /// The grid's history would begin at a time the grid cannot hold.
+    #[error(transparent)]
+    History(#[from] PeriodStartError),
 }
 
 /// What a full sweep did: the polled registrations it looked at, those with a message
@@ -571,7 +578,7 @@ impl Poller {
             readings = closed;
             head = self.read_head().await?;
         }
-        Err(StoreError::Conflict(format!("no open period found for readings of {}", registration.id)).into())
+        Err(PollerError::NoOpenPeriod(registration.id.clone()))
     }
 
     /// Whether no settlement can close `period` while this poll writes to it:
@@ -602,14 +609,13 @@ impl Poller {
         let length = self.period.ms();
         let earliest = now.get().saturating_sub(MAX_HISTORY_MS);
         let start = first.get().max(earliest - earliest % length);
-        let start = PeriodStart::parse(start).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let start = PeriodStart::parse(start)?;
         if head.closing.is_some() || head.latest.is_some_and(|_| head.is_open(start)) {
             return Ok(head);
         }
         // Does nothing once a period has closed: the readings are late, and count in
         // the first open period.
-        let before =
-            PeriodStart::parse(start.get().saturating_sub(length)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let before = PeriodStart::parse(start.get().saturating_sub(length))?;
         self.stores.settlements.initialize(before).await?;
         self.read_head().await
     }

@@ -21,6 +21,10 @@ pub enum ChannelClientError {
     /// (an HTTP error, a store's), kept as the cause.
     #[error("the channel node could not be reached")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The node failed in a way a retry will not mend (its data is corrupt, a value is
+    /// out of its range): a bug for its operator, kept as the cause.
+    #[error("the channel node failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the channel node refused the request ({status}): {message}")]
     Refused { status: u16, message: String },
     #[error("the channel node answered something unreadable: {0}")]
