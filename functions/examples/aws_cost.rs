@@ -243,8 +243,8 @@ impl Grid {
         }
         let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
         let (report, done) = self.poller.work_batch(&bodies, at(now)).await;
-        if let Some((message, _)) = messages.iter().zip(done).find(|(_, done)| !done) {
-            return Err(format!("work message {} failed", message.id).into());
+        if let Some((message, Err(e))) = messages.iter().zip(done).find(|(_, done)| done.is_err()) {
+            return Err(format!("work message {} failed: {e}", message.id).into());
         }
         self.stores.poll_work.ack_many(&messages.iter().map(|m| m.receipt.as_str()).collect::<Vec<_>>()).await?;
         Ok(Some(report))

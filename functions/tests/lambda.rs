@@ -56,6 +56,8 @@ struct LambdaStack {
     _processes: Running,
     _moto: Moto,
     _ledger: tempfile::TempDir,
+    /// Each function's log (its stderr), `<name>.log`.
+    logs: tempfile::TempDir,
 }
 
 impl LambdaStack {
@@ -75,10 +77,17 @@ impl LambdaStack {
         let mut processes = Running(vec![emulator]);
         wait_for_port(port);
         let (ledger_url, ledger) = dev_ledger().await;
+        let logs = tempfile::tempdir().unwrap();
         for (name, binary) in FUNCTIONS {
-            processes.0.push(start_function(name, binary, port, &moto.endpoint, &names, &ledger_url));
+            let log = std::fs::File::create(logs.path().join(format!("{name}.log"))).unwrap();
+            processes.0.push(start_function(name, binary, port, &moto.endpoint, &names, &ledger_url, log));
         }
-        Self { port, _processes: processes, _moto: moto, _ledger: ledger }
+        Self { port, _processes: processes, _moto: moto, _ledger: ledger, logs }
+    }
+
+    /// What the function `name` has logged so far.
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.logs.path().join(format!("{name}.log"))).unwrap()
     }
 
     fn url(&self, path: &str) -> String {
@@ -128,7 +137,15 @@ const PORTAL_TOKEN: &str = "lambda-portal-token-01";
 
 /// Starts a function binary with the environment Lambda gives it, plus the grid's
 /// configuration as `infra/template.yaml` sets it, pointed at moto.
-fn start_function(name: &str, binary: &str, port: u16, moto: &str, names: &AwsNames, ledger: &str) -> Child {
+fn start_function(
+    name: &str,
+    binary: &str,
+    port: u16,
+    moto: &str,
+    names: &AwsNames,
+    ledger: &str,
+    log: std::fs::File,
+) -> Child {
     let mut command = Command::new(binary);
     command
         .env_clear()
@@ -147,7 +164,7 @@ fn start_function(name: &str, binary: &str, port: u16, moto: &str, names: &AwsNa
         .env("RUST_LOG", "warn")
         .envs(names.to_vars())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(log);
     command.spawn().unwrap_or_else(|e| panic!("cannot start the {name} function: {e}"))
 }
 
@@ -284,6 +301,11 @@ async fn each_job_function_takes_its_schedule_and_the_poller_an_sqs_batch() {
         answer("poller", "sqs-batch.json"),
         json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
     );
+    // And the log says which message failed and why.
+    let failure = stack.log("poller").lines().find(|line| line.contains("polling work failed")).map(str::to_owned);
+    let failure = failure.unwrap_or_else(|| panic!("no failure logged:\n{}", stack.log("poller")));
+    assert!(failure.contains("2e1424d4-f796-459a-8184-9c92662be6da"), "{failure}");
+    assert!(failure.contains("not polling work"), "{failure}");
 }
 
 #[cfg(target_os = "linux")]

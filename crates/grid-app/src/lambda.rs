@@ -169,11 +169,11 @@ pub async fn poller(
             // The batch's registrations together, each polled once however many of its
             // messages name it (the queue's batching window gathers notifications).
             let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
-            let (_, done) = poller.work_batch(&bodies, grid_core::EpochMs::now()).await;
+            let (_, outcomes) = poller.work_batch(&bodies, grid_core::EpochMs::now()).await;
             let mut response = BatchResponse::default();
-            for (record, done) in records.iter().zip(done) {
-                if !done {
-                    tracing::warn!(message = %record.message_id, "polling work failed");
+            for (record, outcome) in records.iter().zip(outcomes) {
+                if let Err(e) = outcome {
+                    tracing::warn!(message = %record.message_id, error = %e, "polling work failed; it comes back");
                     response.batch_item_failures.push(ItemFailure { item_identifier: record.message_id.clone() });
                 }
             }

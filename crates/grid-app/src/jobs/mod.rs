@@ -15,7 +15,7 @@ mod settlement;
 pub use doorbell::QueueDoorbell;
 pub use monitor::{BatchMonitor, MonitorError, MonitorReport};
 pub use payer::ProducerPayer;
-pub use poller::{DispatchReport, LATE_READINGS, LateReport, PollReport, Poller, PollerError, SweepReport};
+pub use poller::{DispatchReport, LATE_READINGS, LateReport, PollReport, Poller, PollerError, SweepReport, WorkFailed};
 pub use settlement::{SettlementReport, Settler, SettlerError};
 
 use grid_store::{Heartbeat, HeartbeatLog};

@@ -67,6 +67,16 @@ pub enum PollerError {
     History(#[from] PeriodStartError),
 }
 
+/// Why a work message is not done (it comes back, and after the queue's receive count
+/// goes to its dead-letter queue).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkFailed {
+    #[error("the message is not polling work: {0}")]
+    Unreadable(WorkError),
+    #[error("polling failed for {}", .0.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", "))]
+    Polling(Vec<RegistrationId>),
+}
+
 /// What a full sweep did: the polled registrations it looked at, those with a message
 /// waiting at their cursor, and the work messages that queued them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -284,18 +294,12 @@ impl Poller {
     }
 
     /// Polls the registrations of a batch of work messages (as the queue hands them
-    /// over), each registration once however many of the messages name it. Whether each
-    /// message is done: a message fails, and comes back, if it cannot be read or one of
-    /// its registrations failed.
-    pub async fn work_batch(&self, bodies: &[&str], now: EpochMs) -> (PollReport, Vec<bool>) {
-        let messages: Vec<Option<WorkMessage>> = bodies
-            .iter()
-            .map(|body| {
-                WorkMessage::parse(body)
-                    .inspect_err(|e| tracing::warn!(error = %e, "a polling work message cannot be read"))
-                    .ok()
-            })
-            .collect();
+    /// over), each registration once however many of the messages name it. Each
+    /// message's outcome: it fails, and comes back, if it cannot be read or one of its
+    /// registrations failed, and says which.
+    pub async fn work_batch(&self, bodies: &[&str], now: EpochMs) -> (PollReport, Vec<Result<(), WorkFailed>>) {
+        let messages: Vec<Result<WorkMessage, WorkError>> =
+            bodies.iter().map(|body| WorkMessage::parse(body)).collect();
         let ids: BTreeSet<RegistrationId> = messages.iter().flatten().flat_map(|m| m.items().iter().cloned()).collect();
         let (report, failures) = self.poll_all(ids, now).await;
         let failed: HashSet<RegistrationId> = failures
@@ -307,8 +311,15 @@ impl Poller {
             .collect();
         tracing::info!(messages = bodies.len(), ?report, "polled a batch of work");
         self.heartbeats(&report).await;
-        let done = messages.iter().map(|m| m.as_ref().is_some_and(|m| m.items().iter().all(|id| !failed.contains(id))));
-        (report, done.collect())
+        let outcomes = messages.into_iter().map(|message| match message {
+            Err(e) => Err(WorkFailed::Unreadable(e)),
+            Ok(message) => {
+                let failed: Vec<RegistrationId> =
+                    message.items().iter().filter(|id| failed.contains(id)).cloned().collect();
+                if failed.is_empty() { Ok(()) } else { Err(WorkFailed::Polling(failed)) }
+            }
+        });
+        (report, outcomes.collect())
     }
 
     /// Polls each of `ids`, `concurrency` at a time; what they did in sum, and the ones
@@ -363,14 +374,15 @@ impl Poller {
                 return Ok(report);
             }
             let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
-            let (done, acknowledged) = self.work_batch(&bodies, now).await;
+            let (done, outcomes) = self.work_batch(&bodies, now).await;
             report += done;
             let mut receipts = Vec::with_capacity(messages.len());
-            for (message, acknowledged) in messages.iter().zip(acknowledged) {
-                if acknowledged {
-                    receipts.push(message.receipt.as_str());
-                } else {
-                    tracing::warn!(message = %message.id, "polling work failed; it will be retried");
+            for (message, outcome) in messages.iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) => receipts.push(message.receipt.as_str()),
+                    Err(e) => {
+                        tracing::warn!(message = %message.id, error = %e, "polling work failed; it will be retried")
+                    }
                 }
             }
             self.stores.poll_work.ack_many(&receipts).await?;
