@@ -133,7 +133,7 @@ impl Server {
                 let dir = config.data_dir.join("dev-ledger");
                 let store = LedgerStore::open(&dir).with_context(|| format!("cannot open {}", dir.display()))?;
                 // The grid's accounts there are spent with a key made up for this run.
-                let wallet = PaymentAddress::parse(&config.market.wallet).context("GRID_WALLET")?;
+                let wallet = PaymentAddress::parse(config.market.wallet.name()).context("GRID_WALLET")?;
                 let grid = GridAccounts { wallet, key: AccountKey::generate() };
                 let ledger =
                     LedgerConfig { url: String::new(), dialect: Dialect::Sawtooth, key: Some(grid.key.clone()) };

@@ -16,13 +16,14 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use grid_core::books::GridWallet;
 use grid_core::channel::UnclaimedChannels;
 use grid_core::ledger::Dialect;
 use grid_core::market::{
     ConsensusStrategy, FeeBps, PeriodLength, PeriodStart, PriceSchedule, SettlementPolicy, SettlementRules, Tariff,
     TariffZone,
 };
-use grid_core::{AccountKey, Iota, PaymentAddress, Price, QuotaError, StorageQuota};
+use grid_core::{AccountKey, Iota, Price, QuotaError, StorageQuota};
 use grid_store::StoreBackend;
 
 use crate::server::ServerLimits;
@@ -149,7 +150,7 @@ pub struct MarketConfig {
     pub poll_concurrency: usize,
     /// `GRID_WALLET` (default `grid-wallet`): the grid's payment addresses are
     /// `{GRID_WALLET}-{n}`, a new `n` for every settled period.
-    pub wallet: String,
+    pub wallet: GridWallet,
     /// How the batch monitor follows ledger batches.
     pub monitor: MonitorConfig,
 }
@@ -426,9 +427,8 @@ impl MarketConfig {
         };
         let poll_interval =
             bounded(parse(get("POLL_INTERVAL_SECS"), "POLL_INTERVAL_SECS", 5)?, "POLL_INTERVAL_SECS", 1..=3_600)?;
-        let wallet = get("GRID_WALLET").unwrap_or("grid-wallet").to_owned();
-        // The wallet name becomes a payment address with a suffix; check that it can.
-        PaymentAddress::parse(format!("{wallet}-0")).map_err(|e| invalid("GRID_WALLET", &wallet, &e.to_string()))?;
+        let wallet = get("GRID_WALLET").unwrap_or("grid-wallet");
+        let wallet = GridWallet::parse(wallet, period).map_err(|e| invalid("GRID_WALLET", wallet, &e.to_string()))?;
         Ok(Self {
             period,
             grace_secs: bounded(
@@ -502,23 +502,6 @@ impl MarketConfig {
             },
         })
     }
-
-    /// The grid's payment address for `period`: a new one per settlement,
-    /// `{GRID_WALLET}-{n}` for the `n`-th period since the epoch.
-    pub fn payment_address(&self, period: PeriodStart) -> PaymentAddress {
-        let index = period.get() / self.period.ms();
-        PaymentAddress::parse(format!("{}-{index}", self.wallet)).expect("GRID_WALLET was checked at start")
-    }
-
-    /// The period whose payment address `address` is, if it is one of the grid's: exactly
-    /// as [`payment_address`](Self::payment_address) writes it (no leading zeros, no
-    /// sign). Whether it was issued is the settlement's record to say.
-    pub fn address_period(&self, address: &PaymentAddress) -> Option<PeriodStart> {
-        let digits = address.as_str().strip_prefix(&self.wallet)?.strip_prefix('-')?;
-        let index: u64 = digits.parse().ok()?;
-        let start = PeriodStart::parse(index.checked_mul(self.period.ms())?).ok()?;
-        (self.payment_address(start) == *address).then_some(start)
-    }
 }
 
 fn invalid(variable: &'static str, value: &str, rule: &str) -> ConfigError {
@@ -551,6 +534,7 @@ fn bounded<T: PartialOrd + std::fmt::Display + Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use grid_core::PaymentAddress;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -591,7 +575,7 @@ mod tests {
                     job_interval: Duration::from_secs(5),
                     reading_shards: 4,
                     poll_concurrency: 16,
-                    wallet: "grid-wallet".to_owned(),
+                    wallet: GridWallet::parse("grid-wallet", PeriodLength::from_secs(900).unwrap()).unwrap(),
                     monitor: MonitorConfig {
                         connection_pool: 4,
                         ids_per_request: 15,
@@ -648,7 +632,7 @@ mod tests {
         assert_eq!(config.market.rules.fee.get(), 150);
         assert_eq!(config.market.rules.strategy, ConsensusStrategy::Median);
         let start = PeriodStart::parse(1_795_860_000_000).unwrap();
-        assert_eq!(config.market.payment_address(start).as_str(), "operator-7-5986200");
+        assert_eq!(config.market.wallet.payment_address(start).as_str(), "operator-7-5986200");
         for (name, value) in [
             ("SETTLEMENT_PERIOD_SECS", "7"),
             ("GRID_FEE_BPS", "10001"),
@@ -693,9 +677,9 @@ mod tests {
             GridConfig::from_vars(&vars(&[("GRID_WALLET", "grid"), ("SETTLEMENT_PERIOD_SECS", "60")])).unwrap();
         let address = |a: &str| PaymentAddress::parse(a).unwrap();
         let start = PeriodStart::parse(29_938_052 * 60_000).unwrap();
-        assert_eq!(config.market.address_period(&address("grid-29938052")), Some(start));
+        assert_eq!(config.market.wallet.address_period(&address("grid-29938052")), Some(start));
         for foreign in ["grid-029938052", "grid-00", "grid-999999999999999", "grid", "grid-", "gridx-1", "other-1"] {
-            assert_eq!(config.market.address_period(&address(foreign)), None, "{foreign}");
+            assert_eq!(config.market.wallet.address_period(&address(foreign)), None, "{foreign}");
         }
     }
 

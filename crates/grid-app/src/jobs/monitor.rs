@@ -362,7 +362,7 @@ impl BatchMonitor {
     /// The number of a grid address, if the grid issued it: a settled period billed
     /// consumers at exactly this address.
     async fn issued(&self, address: &PaymentAddress) -> Result<Option<u64>, MonitorError> {
-        let Some(period) = self.market.address_period(address) else { return Ok(None) };
+        let Some(period) = self.market.wallet.address_period(address) else { return Ok(None) };
         let record = self.stores.settlements.get(period).await?;
         let issued = record.is_some_and(|r| r.payment_address == *address && r.revenue > Iota::ZERO);
         Ok(issued.then(|| period.get() / self.market.period.ms()))

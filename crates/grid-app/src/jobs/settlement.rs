@@ -144,7 +144,7 @@ impl Settler {
             None => None,
         };
         let settlement = settle(&totals, last_price, &self.market.policy_at(period.start()))?;
-        let payment_address = self.market.payment_address(period.start());
+        let payment_address = self.market.wallet.payment_address(period.start());
 
         let entries = settlement.account_entries(period.start())?;
         self.stores.accounts.apply(period.start(), &entries, settlement.grid_entry()).await?;

@@ -7,9 +7,11 @@ mod batch;
 mod claim;
 mod payout;
 mod statement;
+mod wallet;
 
 pub use account::{Account, AccountEntry, GridEntry, GridTotals};
 pub use batch::{BatchKind, BatchState, BatchStateError};
 pub use claim::{ClaimResolution, Credit, PaymentClaim};
 pub use payout::PayoutRecord;
 pub use statement::{StatementLine, StatementOverflow, StatementRange, StatementRangeError, StatementTotals};
+pub use wallet::GridWallet;
