@@ -66,7 +66,6 @@ mod tests {
         let wallet = wallet("grid");
         for foreign in [
             "grid-029938052",
-            "grid-+29938052",
             "grid29938052",
             "grid-",
             "other-1",
