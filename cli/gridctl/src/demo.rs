@@ -398,7 +398,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         // From here the grid runs on the real clock, as `serve` does: its jobs settle the
         // periods since the simulated day ended (nothing traded in them), sweep the
         // channels and follow the ledger, so the portal's health strip tells the truth.
-        tokio::spawn(jobs.run_every_interval(Duration::from_secs(5), crate::serve::shutdown_signal()));
+        tokio::spawn(jobs.run_every_interval(Duration::from_secs(5), grid_http::shutdown_signal()));
         say!("\nThe grid keeps running at {base} (ledger at {ledger_url}).");
         say!("{portal}");
         if let Some(member) = consumers.first() {

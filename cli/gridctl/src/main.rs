@@ -6,17 +6,10 @@
 //! `source`, `producer`, `consumer` and `prosumer` run the device agents; `simulate`
 //! backtests a community through the grid's settlement.
 
-/// Prints a line to stdout and carries on when nobody reads it any more: the demo kept
-/// running and the device agents are long-lived, and must not die because the terminal
-/// or pipe that showed their output went away.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
+// `say!`, which every command prints with, as the agents do.
+#[macro_use]
+extern crate grid_agents;
 
-mod agents;
 mod batches;
 mod bench;
 mod channel;
@@ -46,15 +39,8 @@ enum Command {
     Channel(channel::ChannelArgs),
     /// Run a development ledger (accounts, batches, statuses, injectable faults).
     Ledger(ledger::LedgerArgs),
-    /// Run a source: report simulated or recorded output to a producer every slot.
-    Source(agents::SourceArgs),
-    /// Run a producer: host its sources' registration API, offer their output to the grid.
-    Producer(agents::ProducerArgs),
-    /// Run a consumer: report usage to the grid, pay its payment requests on the ledger.
-    Consumer(agents::ConsumerArgs),
-    /// Run a prosumer: a home whose panels and load share one channel; it sells what it
-    /// does not use, buys what it lacks, pays its bills and is paid on the ledger.
-    Prosumer(agents::ProsumerArgs),
+    #[command(flatten)]
+    Device(grid_agents::cli::Device),
     /// Measure the hot paths and print each figure beside its target.
     Bench(bench::BenchArgs),
     /// List the ledger batches the grid follows: pending, stalled, failed, done.
@@ -95,10 +81,10 @@ async fn run() -> std::process::ExitCode {
         Command::Batches(args) => batches::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Simulate(args) => simulate::run(args).await,
-        Command::Source(args) => agents::source(args).await,
-        Command::Producer(args) => agents::producer(args).await,
-        Command::Consumer(args) => agents::consumer(args).await,
-        Command::Prosumer(args) => agents::prosumer(args).await,
+        Command::Device(device) => {
+            grid_app::telemetry::init(grid_app::config::LogFormat::Pretty, "warn");
+            device.run().await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

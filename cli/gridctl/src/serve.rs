@@ -15,6 +15,7 @@ use grid_app::jobs::{BatchMonitor, Jobs, Poller, Settler};
 use grid_app::{GridConfig, Stores, open_stores, telemetry};
 use grid_core::ledger::Dialect;
 use grid_core::{AccountKey, PaymentAddress};
+use grid_http::shutdown_signal;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -187,28 +188,6 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// The development ledger's proof of who may claim an account: the side key of the

@@ -4,10 +4,33 @@
 //!
 //! Agents only speak HTTP (the grid's registration and storage APIs, its channel node,
 //! the ledger), so they run against `gridctl serve` and a grid on AWS alike. Each agent
-//! is a plain struct driven one slot at a time (`step(now)`): `gridctl source`,
-//! `producer` and `consumer` drive them from the wall clock, and `gridctl demo` from a
-//! fast, simulated one.
+//! is a plain struct driven one slot at a time (`step(now)`): [`cli`] (feature `cli`,
+//! gridctl's `source`, `producer`, `consumer` and `prosumer`) drives them from the wall
+//! clock, and `gridctl demo` from a fast, simulated one.
+//!
+//! # Layout
+//!
+//! - [`source`], [`producer`] (with its registration API for its sources and its book of
+//!   them), [`consumer`] (a home; with panels, a prosumer): the agents;
+//! - [`GridApi`]: the grid's registration and storage APIs; [`OwnChannel`]: an agent's
+//!   channel, kept across restarts; [`Wallet`]: its ledger account; [`Meter`]: what
+//!   its meter reads;
+//! - [`cli`]: the agents as commands. A new device is a module here and a variant of
+//!   `cli::Device`; it needs nothing of the grid's crates but grid-client's ports.
 
+/// Prints a line to stdout and carries on when nobody reads it any more: the agents
+/// (and gridctl's demo) are long-lived, and must not die because the terminal or pipe
+/// that showed their output went away.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 mod grid_api;
 mod meter;

@@ -44,16 +44,8 @@ fn lambda_level(level: &str) -> Option<Targets> {
     Some(Targets::new().with_default(level))
 }
 
-pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+/// An error and its causes on one line (grid-http's, shared with the agents).
+pub use grid_http::cause_chain;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,9 @@
 //!
 //! # Layout
 //!
-//! - this file: [`Ack`], [`Refusal`], [`with_layers`] and the request metrics;
+//! - this file: [`Ack`], [`Refusal`], [`with_layers`], the request metrics and
+//!   [`shutdown_signal`], which every server (the grid's and the agents') stops on, and
+//!   [`cause_chain`], how both log an error;
 //! - [`extract`]: axum's extractors with [`Refusal`] as their rejection.
 
 pub mod extract;
@@ -199,4 +201,40 @@ pub fn answered(route: String, status: u16, seconds: f64) {
         metrics::counter!(HTTP_REQUESTS, STATUS => class).increment(1);
         metrics::histogram!(HTTP_DURATION).record(seconds);
     }
+}
+
+/// Resolves at Ctrl-C or SIGTERM (how systemd, containers and CI stop a process): what
+/// every server and agent loop stops on, letting work in flight finish.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// An error and its causes on one line, `error: cause: cause`: what logs carry.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -64,14 +64,7 @@ mod tests {
     #[test]
     fn an_address_spelled_otherwise_is_not_the_grids() {
         let wallet = wallet("grid");
-        for foreign in [
-            "grid-029938052",
-            "grid29938052",
-            "grid-",
-            "other-1",
-            "grid-1x",
-            "grid-99999999999999999999",
-        ] {
+        for foreign in ["grid-029938052", "grid29938052", "grid-", "other-1", "grid-1x", "grid-99999999999999999999"] {
             assert_eq!(wallet.address_period(&PaymentAddress::parse(foreign).unwrap()), None, "{foreign}");
         }
     }

@@ -1,4 +1,6 @@
-//! `gridctl source`, `producer` and `consumer`: the device agents on the wall clock.
+//! The devices as commands (`gridctl source`, `producer`, `consumer`, `prosumer`): the
+//! agents on the wall clock. A new device is a variant of [`Device`] and its function
+//! here; `gridctl` takes every variant as a subcommand.
 //!
 //! Each opens (or, with `--state-file`, continues) its channel, registers, and then
 //! steps once per slot, a second after the slot ends, until Ctrl-C or SIGTERM. What it
@@ -8,21 +10,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::consumer::{Consumer, ConsumerSettings, Production};
+use crate::producer::{Producer, ProducerSettings};
+use crate::source::Source;
+use crate::{GridApi, Meter, OwnChannel, Wallet};
 use anyhow::Context;
-use grid_agents::consumer::{Consumer, ConsumerSettings, Production};
-use grid_agents::producer::{Producer, ProducerSettings};
-use grid_agents::source::Source;
-use grid_agents::{GridApi, Meter, OwnChannel, Wallet};
-use grid_app::config::LogFormat;
-use grid_app::telemetry;
 use grid_client::channels::{ChannelClient, HttpChannelClient};
 use grid_core::channel::ChannelAccess;
 use grid_core::devices::{Placement, Profile, parse_meter_csv};
 use grid_core::ledger::BatchStatus;
 use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId};
+use grid_http::shutdown_signal;
 use tokio::net::TcpListener;
-
-use crate::serve::shutdown_signal;
 
 /// What every agent needs: who it is, where the grid is, how it keeps time.
 #[derive(clap::Args, Debug)]
@@ -163,8 +162,30 @@ pub struct ConsumerArgs {
     leave: bool,
 }
 
-fn init_logs() {
-    telemetry::init(LogFormat::Pretty, "warn");
+/// A device agent to run.
+#[derive(clap::Subcommand, Debug)]
+pub enum Device {
+    /// Run a source: report simulated or recorded output to a producer every slot.
+    Source(SourceArgs),
+    /// Run a producer: host its sources' registration API, offer their output to the grid.
+    Producer(ProducerArgs),
+    /// Run a consumer: report usage to the grid, pay its payment requests on the ledger.
+    Consumer(ConsumerArgs),
+    /// Run a prosumer: a home whose panels and load share one channel; it sells what it
+    /// does not use, buys what it lacks, pays its bills and is paid on the ledger.
+    Prosumer(ProsumerArgs),
+}
+
+impl Device {
+    /// Runs the agent until Ctrl-C or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Self::Source(args) => source(args).await,
+            Self::Producer(args) => producer(args).await,
+            Self::Consumer(args) => consumer(args).await,
+            Self::Prosumer(args) => prosumer(args).await,
+        }
+    }
 }
 
 /// Calls `step` a second after each slot boundary until Ctrl-C or SIGTERM.
@@ -174,7 +195,7 @@ async fn every_slot(slot: Duration, mut step: impl AsyncFnMut(u64)) {
     let slot_ms = slot.as_millis() as u64;
     loop {
         let now = EpochMs::now().get();
-        let next = grid_agents::slot_start(now, slot_ms) + slot_ms + 1_000;
+        let next = crate::slot_start(now, slot_ms) + slot_ms + 1_000;
         tokio::select! {
             () = &mut stop => return,
             () = tokio::time::sleep(Duration::from_millis(next - now)) => step(EpochMs::now().get()).await,
@@ -186,8 +207,7 @@ fn kwh(wh: u64) -> String {
     format!("{:.3} kWh", wh as f64 / 1000.0)
 }
 
-pub async fn source(args: SourceArgs) -> anyhow::Result<()> {
-    init_logs();
+async fn source(args: SourceArgs) -> anyhow::Result<()> {
     let (id, slot) = args.common.parse()?;
     let meter = args.meter.meter("solar", &id)?;
     let (_, channels, http) = args.common.clients();
@@ -205,7 +225,7 @@ pub async fn source(args: SourceArgs) -> anyhow::Result<()> {
                 say!("output {} for {}..{}", kwh(r.energy.get()), r.start.get(), r.end.get());
             }
         }
-        Err(e) => tracing::warn!(error = %telemetry::cause_chain(&e), "reporting failed; retrying next slot"),
+        Err(e) => tracing::warn!(error = %grid_http::cause_chain(&e), "reporting failed; retrying next slot"),
     })
     .await;
     source.stop().await.context("cannot say goodbye")?;
@@ -213,8 +233,7 @@ pub async fn source(args: SourceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
-    init_logs();
+async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     let (id, slot) = args.common.parse()?;
     let payment_address = PaymentAddress::parse(args.payment_address.clone().unwrap_or_else(|| format!("wallet-{id}")))
         .context("--payment-address")?;
@@ -236,7 +255,7 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
     say!("producer {id} listening on http://{}", listener.local_addr()?);
     let access = producer.channel().access();
     say!("{}", args.common.channel_line(&format!("producer {id}"), access));
-    let api = grid_agents::producer::router(producer.book(), channels);
+    let api = crate::producer::router(producer.book(), channels);
     let serving = tokio::spawn(async move { axum::serve(listener, api).await });
     every_slot(slot, async |now| match producer.step(now).await {
         Ok(step) => {
@@ -252,7 +271,7 @@ pub async fn producer(args: ProducerArgs) -> anyhow::Result<()> {
                 say!("payout received: {} IOTA (balance {})", arrived.get(), balance.get());
             }
         }
-        Err(e) => tracing::warn!(error = %telemetry::cause_chain(&e), "producer step failed; retrying next slot"),
+        Err(e) => tracing::warn!(error = %grid_http::cause_chain(&e), "producer step failed; retrying next slot"),
     })
     .await;
     serving.abort();
@@ -275,12 +294,12 @@ pub struct ProsumerArgs {
     price: u64,
 }
 
-pub async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
+async fn consumer(args: ConsumerArgs) -> anyhow::Result<()> {
     home(args, None).await
 }
 
 /// A prosumer: a consumer with panels behind its meter, on one channel.
-pub async fn prosumer(args: ProsumerArgs) -> anyhow::Result<()> {
+async fn prosumer(args: ProsumerArgs) -> anyhow::Result<()> {
     let id = args.home.common.parse()?.0;
     let meter = Meter::Simulated { profile: Profile::parse(&args.solar).context("--solar")?, seed: seed_of(&id) ^ 1 };
     let price = Price::parse(args.price).context("--price")?;
@@ -289,7 +308,6 @@ pub async fn prosumer(args: ProsumerArgs) -> anyhow::Result<()> {
 
 /// A consumer, or with `production` a prosumer.
 async fn home(args: ConsumerArgs, production: Option<Production>) -> anyhow::Result<()> {
-    init_logs();
     let (id, slot) = args.common.parse()?;
     let meter = args.meter.meter("random:0.2..1.5", &id)?;
     let (grid, channels, http) = args.common.clients();
@@ -335,7 +353,7 @@ async fn home(args: ConsumerArgs, production: Option<Production>) -> anyhow::Res
                 say!("batch {batch} {outcome}: balance {} IOTA", balance.get());
             }
         }
-        Err(e) => tracing::warn!(error = %telemetry::cause_chain(&e), "consumer step failed; retrying next slot"),
+        Err(e) => tracing::warn!(error = %grid_http::cause_chain(&e), "consumer step failed; retrying next slot"),
     })
     .await;
     consumer.stop(args.leave).await.context("cannot leave the grid")?;
