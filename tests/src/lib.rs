@@ -5,6 +5,16 @@
 //! it only over HTTP: through reqwest for ordinary requests, and through
 //! [`TestGrid::raw`] for requests an HTTP library would "fix" first (dot segments,
 //! odd encodings), which are written byte for byte to a TCP socket.
+//!
+//! # Layout
+//!
+//! - this file: [`TestGrid`] and the helpers every suite shares;
+//! - the suites, one folder each with its `main.rs`: `api/` (the HTTP APIs, by API, and
+//!   their edges), `market/` (settlement and the money through the jobs, the cut-off
+//!   harnesses), `monitor/` (the batch monitor against a ledger), `portal/` (the
+//!   operator's and the members' pages), `agents/` (devices against a grid),
+//!   `interop/` (the channel protocol against an independent Python implementation);
+//! - `events/`: the Lambda events the functions' tests invoke with.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

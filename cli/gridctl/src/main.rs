@@ -5,6 +5,15 @@
 //! `ledger` runs a development ledger; `batches` lists the ledger batches the grid follows;
 //! `source`, `producer`, `consumer` and `prosumer` run the device agents; `simulate`
 //! backtests a community through the grid's settlement.
+//!
+//! # Layout
+//!
+//! - `serve`: the grid on a socket with its jobs (and `--dev-ledger`); `demo` (with
+//!   `demo_load`, `device_addresses`): a grid, its devices and the checks that the money
+//!   adds up; `channel`, `ledger`, `batches`: small tools over a running grid;
+//! - `bench/`: `make bench`'s measurements, each beside its target and a baseline;
+//!   `simulate/`: the community backtest and its load profile;
+//! - the device agents' commands are grid-agents' (`grid_agents::cli::Device`).
 
 // `say!`, which every command prints with, as the agents do.
 #[macro_use]

@@ -22,6 +22,14 @@
 //! together within the IOTA supply, a batch holds at most [`MAX_TRANSFERS`] transfers,
 //! and every body is JSON, sent as `application/json`: a form post from a web page is
 //! refused (415).
+//!
+//! # Layout
+//!
+//! - this file: the HTTP API ([`router`], [`router_with_owners`]), its options
+//!   ([`LedgerOptions`]: delays, injected faults, the grid's accounts) and the proof a
+//!   claim needs ([`AccountOwners`]);
+//! - `store`: accounts, keys, balances and batches in SQLite ([`LedgerStore`]), each
+//!   batch applied at most once.
 
 mod store;
 

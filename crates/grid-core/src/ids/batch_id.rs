@@ -1,6 +1,6 @@
 //! The id of a batch of transfers on the ledger.
 
-use crate::id_segment::id_newtype;
+use crate::ids::id_segment::id_newtype;
 
 id_newtype!(
     /// A ledger batch id (`batchId`): 1–128 characters of `[A-Za-z0-9._-]`.

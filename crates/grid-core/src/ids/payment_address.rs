@@ -1,6 +1,6 @@
 //! Where a payment goes on the ledger.
 
-use crate::id_segment::id_newtype;
+use crate::ids::id_segment::id_newtype;
 
 id_newtype!(
     /// A ledger payment id or address (`paymentIdOrAddress`): 1–128 characters of

@@ -63,14 +63,14 @@ macro_rules! id_newtype {
             /// The fewest characters accepted.
             pub const MIN_LEN: usize = $min;
             /// The most characters accepted.
-            pub const MAX_LEN: usize = $crate::id_segment::MAX_LEN;
+            pub const MAX_LEN: usize = $crate::ids::id_segment::MAX_LEN;
             /// The accepted characters, as an anchored regular expression (lengths apart).
-            pub const PATTERN: &str = $crate::id_segment::PATTERN;
+            pub const PATTERN: &str = $crate::ids::id_segment::PATTERN;
 
             /// Parses and validates an identifier received from outside.
             pub fn parse(value: impl Into<String>) -> Result<Self, $crate::IdError> {
                 let value = value.into();
-                $crate::id_segment::check(&value, $what, Self::MIN_LEN)?;
+                $crate::ids::id_segment::check(&value, $what, Self::MIN_LEN)?;
                 Ok(Self(value))
             }
 

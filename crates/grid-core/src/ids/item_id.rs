@@ -1,6 +1,6 @@
 //! The id of one item in the grid's storage API.
 
-use crate::id_segment::id_newtype;
+use crate::ids::id_segment::id_newtype;
 
 id_newtype!(
     /// A storage item id: 1–128 characters of `[A-Za-z0-9._-]`, not `.` or `..`.

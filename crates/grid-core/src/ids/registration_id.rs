@@ -1,6 +1,6 @@
 //! The id under which a producer or consumer is registered with the grid.
 
-use crate::id_segment::id_newtype;
+use crate::ids::id_segment::id_newtype;
 
 id_newtype!(
     /// A registration id: 8–128 characters of `[A-Za-z0-9._-]`, not `.` or `..`.
