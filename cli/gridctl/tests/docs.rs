@@ -9,7 +9,7 @@
 //! | Info string | What this test does |
 //! |---|---|
 //! | `sh` | runs it in bash with `set -euo pipefail`; it must exit 0 |
-//! | `sh background` | starts it (a grid, a device: something that runs until Ctrl-C), gives it a few seconds, checks that it is still running, leaves it running for the page's later blocks and stops it at the page's end |
+//! | `sh background` | starts it (a grid, a device: something that runs until Ctrl-C), waits until it prints its first line (at most 30 s), checks a second later that it is still running, leaves it running for the page's later blocks and stops it at the page's end |
 //! | `sh aws`, `sh lambda` | does not run it (it needs an AWS account, or cargo-lambda and moto); [`NOT_RUN_HERE`] must name the block and what runs it instead, or why nothing can |
 //! | anything else (`text`, `json`, …) | not a shell example; a fence without an info string is refused |
 //!
@@ -110,8 +110,10 @@ const NOT_RUN_HERE: &[NotRunHere] = &[
     },
 ];
 
-/// How long a background block is given to start before the next block runs.
-const BACKGROUND_GRACE: Duration = Duration::from_secs(3);
+/// How long a background block may take to print its first line (to be ready).
+const BACKGROUND_READY: Duration = Duration::from_secs(30);
+/// How long it must run on after that before the next block runs.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(1);
 /// How long one block may run.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(300);
 /// The portal token of the grid each page runs against (its examples read `$PORTAL_TOKEN`).
@@ -320,6 +322,7 @@ impl Page {
         let session = Session::new(&grid.url);
         let mut exempted = Vec::new();
         let mut background = Background(Vec::new());
+        let runs = runnable.len();
         for (n, (block, mode)) in runnable.into_iter().enumerate() {
             let at = format!("{}:{}", self.name, block.line);
             let mut script = script_lines(&block.body).unwrap_or_else(|e| panic!("{at}: {e}"));
@@ -342,6 +345,7 @@ impl Page {
                 _ => unreachable!("only runnable blocks"),
             }
         }
+        eprintln!("{}: {} blocks run, {} of them in the background", self.name, runs, background.0.len());
         drop(background);
         exempted
     }
@@ -475,18 +479,28 @@ impl Session {
         assert!(status.success(), "{at}: the block failed ({status}):\n{body}\n{}", self.output(n, "run"));
     }
 
-    /// Starts a block that runs until stopped; after its grace it must still run.
+    /// Starts a block that runs until stopped. It is ready once it has printed something
+    /// (a grid its address, a device its channel), or after [`BACKGROUND_READY`]; a
+    /// moment later it must still run.
     fn start(&self, at: &str, n: usize, body: &str) -> Child {
         let script = self.script(n, body, false);
         let mut child = self.command(n, &script, "background").spawn().unwrap();
+        let stdout = self.files.path().join(format!("block-{n}.background.out"));
         let started = Instant::now();
-        while started.elapsed() < BACKGROUND_GRACE {
+        let mut ready: Option<Instant> = None;
+        loop {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("{at}: the background block stopped ({status}):\n{body}\n{}", self.output(n, "background"));
             }
+            let printed = std::fs::metadata(&stdout).is_ok_and(|m| m.len() > 0);
+            if ready.is_none() && (printed || started.elapsed() > BACKGROUND_READY) {
+                ready = Some(Instant::now());
+            }
+            if ready.is_some_and(|at| at.elapsed() > BACKGROUND_GRACE) {
+                return child;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        child
     }
 }
 
