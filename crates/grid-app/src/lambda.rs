@@ -173,7 +173,7 @@ pub async fn poller(
             let mut response = BatchResponse::default();
             for (record, outcome) in records.iter().zip(outcomes) {
                 if let Err(e) = outcome {
-                    tracing::warn!(message = %record.message_id, error = %e, "polling work failed; it comes back");
+                    tracing::warn!(message_id = %record.message_id, error = %e, "polling work failed; it comes back");
                     response.batch_item_failures.push(ItemFailure { item_identifier: record.message_id.clone() });
                 }
             }

@@ -381,7 +381,7 @@ impl Poller {
                 match outcome {
                     Ok(()) => receipts.push(message.receipt.as_str()),
                     Err(e) => {
-                        tracing::warn!(message = %message.id, error = %e, "polling work failed; it will be retried")
+                        tracing::warn!(message_id = %message.id, error = %e, "polling work failed; it will be retried")
                     }
                 }
             }
