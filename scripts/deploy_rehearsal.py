@@ -460,15 +460,20 @@ def form(grid, method, path, body=None, cookie=None):
         return e.code, e.headers, e.read().decode()
 
 
+def session(grid, path, body, name):
+    """Signs in with the form `body` at `path`: the session cookie `name` it sets."""
+    status, headers, _ = form(grid, "POST", path, body)
+    if status != 303 or not headers.get("set-cookie", "").startswith(f"{name}="):
+        fail(f"signing in at {path} got {status} {dict(headers)}")
+    return headers["set-cookie"].split(";")[0]
+
+
 def sign_in_and_out(grid):
     """The portal's sign-in through its function: a wrong token refused (and counted), a
     session that opens the API, and a logout after which the same cookie opens nothing."""
     if (status := form(grid, "POST", "/portal/login", "token=not-the-portal-token")[0]) != 401:
         fail(f"a wrong portal token got {status}")
-    status, headers, _ = form(grid, "POST", "/portal/login", f"token={grid.portal_token}")
-    if status != 303 or not headers.get("set-cookie", "").startswith("grid_portal="):
-        fail(f"signing in got {status} {dict(headers)}")
-    cookie = headers["set-cookie"].split(";")[0]
+    cookie = session(grid, "/portal/login", f"token={grid.portal_token}", "grid_portal")
     opened = form(grid, "GET", "/portal/api/overview", cookie=cookie)[0]
     form(grid, "POST", "/portal/logout", cookie=cookie)
     after = form(grid, "GET", "/portal/api/overview", cookie=cookie)[0]
@@ -479,10 +484,7 @@ def sign_in_and_out(grid):
 def member_signs_in_and_out(grid, member, side_key):
     """The member page's sign-in through the portal function: the page opens with the
     session, and not after its logout."""
-    status, headers, _ = form(grid, "POST", "/members/login", f"registrationId={member}&sideKey={side_key}")
-    if status != 303 or not headers.get("set-cookie", "").startswith("grid_member="):
-        fail(f"a member signing in got {status} {dict(headers)}")
-    cookie = headers["set-cookie"].split(";")[0]
+    cookie = session(grid, "/members/login", f"registrationId={member}&sideKey={side_key}", "grid_member")
     opened = form(grid, "GET", "/members", cookie=cookie)[2]
     form(grid, "POST", "/members/logout", cookie=cookie)
     after = form(grid, "GET", "/members", cookie=cookie)[2]

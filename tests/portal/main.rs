@@ -26,6 +26,21 @@ fn reading(start: u64, wh: u64) -> Reading {
 /// A grid where producer-0001 sold to consumer-0001 over two settled periods, the
 /// consumer claimed a payment the ledger never saw, and the producer sent one message
 /// the grid refused.
+/// Posts `body` to `path` as a sign-in form does.
+async fn post_form(http: &reqwest::Client, grid: &TestGrid, path: &str, body: String) -> reqwest::Response {
+    http.post(format!("{}{path}", grid.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The session a sign-in answered: its cookie's `name=value`.
+fn session_of(response: &reqwest::Response) -> String {
+    response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+}
+
 async fn traded() -> TestGrid {
     let grid = TestGrid::start_with(CONFIG).await;
     let producer = channel(41, "SideKeyOfProducer0001");
@@ -202,21 +217,16 @@ async fn people_sign_in_with_a_form_and_get_pages_under_a_strict_policy() {
     let page = http.get(format!("{}/portal", grid.base)).send().await.unwrap();
     assert_eq!((page.status().as_u16(), page.headers()["location"].to_str().unwrap()), (303, "/portal/login"));
 
-    let login = |token: &'static str| {
-        http.post(format!("{}/portal/login", grid.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("token={token}"))
-            .send()
-    };
-    let refused = login("not-the-token-at-all").await.unwrap();
+    let login = |token: &'static str| post_form(&http, &grid, "/portal/login", format!("token={token}"));
+    let refused = login("not-the-token-at-all").await;
     assert_eq!(refused.status(), 401);
     assert!(refused.text().await.unwrap().contains("That token does not open this portal."));
-    let signed_in = login(TOKEN).await.unwrap();
+    let signed_in = login(TOKEN).await;
     assert_eq!(signed_in.status(), 303);
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/portal"));
     assert!(!cookie.contains(TOKEN), "the cookie is not the token");
-    let session = cookie.split(';').next().unwrap().to_owned();
+    let session = session_of(&signed_in);
 
     let page = http.get(format!("{}/portal", grid.base)).header("cookie", &session).send().await.unwrap();
     assert_eq!(page.status(), 200);

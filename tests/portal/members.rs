@@ -6,6 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use grid_tests::TestGrid;
+
+use super::{post_form, session_of};
 use serde_json::json;
 
 fn client(source: Ipv4Addr) -> reqwest::Client {
@@ -23,16 +25,7 @@ async fn member(grid: &TestGrid, id: &str) -> (String, String) {
 }
 
 async fn sign_in(http: &reqwest::Client, grid: &TestGrid, id: &str, key: &str) -> reqwest::Response {
-    http.post(format!("{}/members/login", grid.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("registrationId={id}&sideKey={key}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-fn session_of(response: &reqwest::Response) -> String {
-    response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+    post_form(http, grid, "/members/login", format!("registrationId={id}&sideKey={key}")).await
 }
 
 async fn page(http: &reqwest::Client, grid: &TestGrid, cookie: &str) -> String {

@@ -5,6 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use grid_tests::TestGrid;
+
+use super::{post_form, session_of};
 use serde_json::Value;
 
 const TOKEN: &str = "portal-token-for-tests";
@@ -24,17 +26,7 @@ fn client(source: Ipv4Addr) -> reqwest::Client {
 }
 
 async fn sign_in(http: &reqwest::Client, grid: &TestGrid, token: &str) -> reqwest::Response {
-    http.post(format!("{}/portal/login", grid.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={token}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-fn session_of(response: &reqwest::Response) -> String {
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_owned()
+    post_form(http, grid, "/portal/login", format!("token={token}")).await
 }
 
 async fn overview_status(http: &reqwest::Client, grid: &TestGrid, session: &str) -> u16 {
@@ -151,13 +143,7 @@ async fn the_login_forms_own_rejections_are_json() {
     let http = client(Ipv4Addr::LOCALHOST);
     let url = format!("{}/portal/login", grid.base);
     let not_a_form = http.post(&url).header("content-type", "application/json").body("{}").send().await.unwrap();
-    let twice = http
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("token=a&token=b")
-        .send()
-        .await
-        .unwrap();
+    let twice = post_form(&http, &grid, "/portal/login", "token=a&token=b".to_owned()).await;
     for (response, status) in [(not_a_form, 415), (twice, 422)] {
         assert_eq!(response.status(), status);
         assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));

@@ -53,9 +53,9 @@ fn assemble(apis: &[Api], state: AppState, config: &GridConfig, guard: Option<gu
     let mut api = Router::new();
     for part in apis {
         api = match part {
-            Api::Registration => api.merge(http::registration_routes()),
-            Api::Storage => api.merge(http::storage_routes()),
-            Api::Channels => api.merge(http::channel_routes()),
+            Api::Registration => api.merge(http::registration::routes()),
+            Api::Storage => api.merge(http::storage::routes()),
+            Api::Channels => api.merge(http::channels::routes()),
             Api::Portal => api,
         };
     }

@@ -32,6 +32,11 @@ fn string(description: &str, pattern: &str, min: usize, max: usize) -> ObjectBui
         .max_length(Some(max))
 }
 
+/// A string that is one of `values`.
+fn words<const N: usize>(description: &str, values: [&'static str; N]) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String).description(Some(description)).enum_values(Some(values))
+}
+
 /// A whole number from `min` to `max`.
 fn integer(min: u64, max: u64) -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max))
@@ -151,20 +156,12 @@ named_schema!(
 
 named_schema!(
     /// `ItemType::parse`'s words.
-    ItemType => ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some("What a registration is."))
-        .enum_values(Some(ItemTypeRule::ALL.map(ItemTypeRule::as_str)))
-        .build()
+    ItemType => words("What a registration is.", ItemTypeRule::ALL.map(ItemTypeRule::as_str)).build()
 );
 
 named_schema!(
     /// `BatchState::parse`'s words.
-    BatchStatus => ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some("Where a ledger batch stands."))
-        .enum_values(Some(BatchState::ALL.map(BatchState::as_str)))
-        .build()
+    BatchStatus => words("Where a ledger batch stands.", BatchState::ALL.map(BatchState::as_str)).build()
 );
 
 named_schema!(

@@ -3,9 +3,9 @@
 //! failures; [`SIGN_IN_LIMIT`] per fixed [`SIGN_IN_WINDOW_MS`] window of the clock, after
 //! which the client is refused until the window ends. A success forgets the client's
 //! failures. Counting in the store makes every process and Lambda instance count alike.
-//! And the one way both read their session cookies ([`cookie`]).
+//! And the one shape of both doors' session cookies ([`SessionCookie`]).
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use grid_store::{SignInLog, StoreError};
 
 /// Failed sign-ins one client may make per window.
@@ -73,12 +73,41 @@ impl<'a> Throttle<'a> {
     }
 }
 
-/// The value of the cookie `name` (a session), if the request has one.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+/// A door's session cookie: `HttpOnly`, `SameSite=Strict`, scoped to the door's `path`,
+/// `Secure` behind HTTPS.
+pub struct SessionCookie {
+    pub name: &'static str,
+    pub path: &'static str,
+}
+
+impl SessionCookie {
+    /// The session's value, if the request has one.
+    pub fn read(&self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix(self.name)?.strip_prefix('=').map(str::to_owned))
+    }
+
+    /// The `Set-Cookie` that keeps `value` for `max_age_ms`, `Secure` if the request
+    /// (`headers`) came over HTTPS.
+    pub fn set(&self, value: &str, max_age_ms: u64, headers: &HeaderMap) -> HeaderValue {
+        let https = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");
+        let cookie = format!(
+            "{}={value}; Path={}; Max-Age={}; HttpOnly; SameSite=Strict{}",
+            self.name,
+            self.path,
+            max_age_ms / 1000,
+            if https { "; Secure" } else { "" }
+        );
+        HeaderValue::from_str(&cookie).expect("a session value is ASCII")
+    }
+
+    /// The `Set-Cookie` that clears the session from the browser.
+    pub fn cleared(&self) -> HeaderValue {
+        let cookie = format!("{}=; Path={}; Max-Age=0; HttpOnly; SameSite=Strict", self.name, self.path);
+        HeaderValue::from_str(&cookie).expect("a cookie name and path are ASCII")
+    }
 }

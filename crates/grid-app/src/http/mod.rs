@@ -2,7 +2,7 @@
 //! [`ApiState`]. `crate::app` puts them together with the portal and the members' pages
 //! and the layers every route carries.
 
-// Visible to the crate for the OpenAPI document, which names their handlers.
+// Visible to the crate: `app` mounts their routes, the OpenAPI document names their handlers.
 pub(crate) mod channels;
 pub mod guard;
 pub(crate) mod registration;
@@ -10,7 +10,6 @@ pub(crate) mod storage;
 
 use std::sync::Arc;
 
-use axum::Router;
 use grid_core::StorageQuota;
 use grid_core::channel::UnclaimedChannels;
 use grid_store::{ChannelMessageStore, ItemStore};
@@ -48,19 +47,4 @@ impl std::ops::Deref for ApiState {
     fn deref(&self) -> &ApiParts {
         &self.0
     }
-}
-
-/// `/registration/…`
-pub fn registration_routes() -> Router<ApiState> {
-    registration::routes()
-}
-
-/// `/storage/…`
-pub fn storage_routes() -> Router<ApiState> {
-    storage::routes()
-}
-
-/// `/channels/…`: the channel node.
-pub fn channel_routes() -> Router<ApiState> {
-    channels::routes()
 }

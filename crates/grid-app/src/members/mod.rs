@@ -16,7 +16,7 @@ mod session;
 pub(crate) mod statement;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use grid_core::{Registration, RegistrationId};
 use grid_store::Stores;
@@ -24,6 +24,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
 use crate::registry::Registry;
+use crate::sign_in::SessionCookie;
 
 /// What the members' handlers share: the stores (each handler reads one registration's
 /// lines, account and sessions) and the registry (whose registration it is).
@@ -40,7 +41,7 @@ impl MembersState {
     }
 }
 
-const COOKIE: &str = "grid_member";
+const COOKIE: SessionCookie = SessionCookie { name: "grid_member", path: "/members" };
 const SESSION_MS: u64 = 12 * 3600 * 1000;
 
 /// As the portal's: only the pages' own stylesheet; no script, no framing.
@@ -61,9 +62,4 @@ pub(crate) fn routes(state: MembersState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-}
-
-/// The member session cookie's value, if the request has one.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    crate::sign_in::cookie(headers, COOKIE)
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::session::MemberSession;
 use super::statement::{Range, Statement};
-use super::{COOKIE, MembersState, SESSION_MS, session_cookie};
+use super::{COOKIE, MembersState, SESSION_MS};
 use crate::error::ApiError;
 use crate::portal::charts;
 use crate::sign_in::{Throttle, Throttled};
@@ -40,7 +40,7 @@ async fn signed_in(
     headers: &HeaderMap,
     now: u64,
 ) -> Result<Option<(Registration, MemberSession)>, ApiError> {
-    let Some(value) = session_cookie(headers) else { return Ok(None) };
+    let Some(value) = COOKIE.read(headers) else { return Ok(None) };
     let Some(id) = MemberSession::claimed_by(&value) else { return Ok(None) };
     let Ok(registration) = state.registration(&id).await else { return Ok(None) };
     let Some(session) = MemberSession::open(&registration, &value, now) else { return Ok(None) };
@@ -120,14 +120,8 @@ pub(super) async fn login(
         return ApiError::from(e).into_response();
     }
     let (_, value) = MemberSession::sign(&registration, now + SESSION_MS);
-    let https = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");
-    let cookie = format!(
-        "{COOKIE}={value}; Path=/members; Max-Age={}; HttpOnly; SameSite=Strict{}",
-        SESSION_MS / 1000,
-        if https { "; Secure" } else { "" }
-    );
     let mut response = Redirect::to("/members").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("an ASCII cookie"));
+    response.headers_mut().insert(header::SET_COOKIE, COOKIE.set(&value, SESSION_MS, &headers));
     response
 }
 
@@ -145,8 +139,7 @@ pub(super) async fn logout(State(state): State<MembersState>, headers: HeaderMap
         Err(e) => return e.into_response(),
     }
     let mut response = Redirect::to("/members").into_response();
-    let expired = format!("{COOKIE}=; Path=/members; Max-Age=0; HttpOnly; SameSite=Strict");
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).expect("a valid cookie"));
+    response.headers_mut().insert(header::SET_COOKIE, COOKIE.cleared());
     response
 }
 
@@ -251,24 +244,12 @@ fn statement_page(registration: &Registration, s: &Statement, now: u64) -> Strin
     let sells = registration.item_type.sells();
     let (grouping, groups) = buckets(&s.periods, (s.from, s.to));
     let sum = |group: &[&StatementLine], f: fn(&StatementLine) -> u64| group.iter().map(|l| f(l)).sum::<u64>();
-    let used: Vec<(String, Vec<u64>)> = groups
-        .iter()
-        .map(|(label, g)| {
-            (
-                label.clone(),
-                vec![sum(g, |l| l.self_consumed.get()), sum(g, |l| l.local.get()), sum(g, |l| l.imported.get())],
-            )
-        })
-        .collect();
-    let produced: Vec<(String, Vec<u64>)> = groups
-        .iter()
-        .map(|(label, g)| {
-            (
-                label.clone(),
-                vec![sum(g, |l| l.self_consumed.get()), sum(g, |l| l.matched.get()), sum(g, |l| l.exported.get())],
-            )
-        })
-        .collect();
+    // Each group's sums of `fields`: a chart's series.
+    let series = |fields: [fn(&StatementLine) -> u64; 3]| -> Vec<(String, Vec<u64>)> {
+        groups.iter().map(|(label, g)| (label.clone(), fields.iter().map(|f| sum(g, *f)).collect())).collect()
+    };
+    let used = series([|l| l.self_consumed.get(), |l| l.local.get(), |l| l.imported.get()]);
+    let produced = series([|l| l.self_consumed.get(), |l| l.matched.get(), |l| l.exported.get()]);
     let day = 86_400_000;
     let ranges = [("Last 24 hours", day), ("7 days", 7 * day), ("30 days", 30 * day), ("365 days", 365 * day)];
     let when = |ms: u64| EpochMs::parse(ms as i64).map(EpochMs::utc_minute).unwrap_or_default();

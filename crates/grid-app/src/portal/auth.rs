@@ -27,9 +27,9 @@ use serde::Deserialize;
 
 use super::{PortalState, page};
 use crate::error::ApiError;
-use crate::sign_in::{Throttle, Throttled};
+use crate::sign_in::{SessionCookie, Throttle, Throttled};
 
-const COOKIE: &str = "grid_portal";
+const COOKIE: SessionCookie = SessionCookie { name: "grid_portal", path: "/portal" };
 const SESSION_MS: u64 = 12 * 3600 * 1000;
 
 /// Lets a request through if it carries the token or a live session; otherwise an API
@@ -48,7 +48,7 @@ pub(super) async fn require(
     };
     let headers = request.headers();
     let now = EpochMs::now().get();
-    let presented_cookie = cookie(headers);
+    let presented_cookie = COOKIE.read(headers);
     let session = presented_cookie.as_deref().and_then(|value| token.open_session(value, now));
     if let Some(session) = session {
         match state.sign_ins.is_revoked(&session.id, now).await {
@@ -127,11 +127,6 @@ fn wants_html(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
 }
 
-/// The session cookie's value, if the request has one.
-fn cookie(headers: &HeaderMap) -> Option<String> {
-    crate::sign_in::cookie(headers, COOKIE)
-}
-
 #[derive(Deserialize)]
 pub(super) struct Login {
     token: Option<String>,
@@ -172,16 +167,8 @@ pub(super) async fn login(
         return ApiError::from(e).into_response();
     }
     let (_, value) = token.sign_session(now + SESSION_MS);
-    let https = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");
-    let cookie = format!(
-        "{COOKIE}={value}; Path=/portal; Max-Age={}; HttpOnly; SameSite=Strict{}",
-        SESSION_MS / 1000,
-        if https { "; Secure" } else { "" }
-    );
     let mut response = Redirect::to("/portal").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("an ASCII cookie is valid"));
+    response.headers_mut().insert(header::SET_COOKIE, COOKIE.set(&value, SESSION_MS, &headers));
     response
 }
 
@@ -190,14 +177,13 @@ pub(super) async fn login(
 pub(super) async fn logout(State(state): State<PortalState>, headers: HeaderMap) -> Response {
     let now = EpochMs::now().get();
     let session =
-        state.token.as_deref().zip(cookie(&headers)).and_then(|(token, value)| token.open_session(&value, now));
+        state.token.as_deref().zip(COOKIE.read(&headers)).and_then(|(token, value)| token.open_session(&value, now));
     if let Some(session) = session
         && let Err(e) = state.sign_ins.revoke(&session.id, session.expires, now).await
     {
         return ApiError::from(e).into_response();
     }
     let mut response = Redirect::to("/portal/login").into_response();
-    let expired = format!("{COOKIE}=; Path=/portal; Max-Age=0; HttpOnly; SameSite=Strict");
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).expect("a valid cookie"));
+    response.headers_mut().insert(header::SET_COOKIE, COOKIE.cleared());
     response
 }
