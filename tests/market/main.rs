@@ -616,7 +616,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
 
     // Then runs every 30 s of (simulated) time until nothing is pending and nobody is owed.
     loop {
-        let pending = grid.stores.accounts.due_batches(u64::MAX, 1).await.unwrap();
+        let pending = grid.stores.accounts.due_batches(grid_core::EpochMs::LATEST, 1).await.unwrap();
         let owed = grid.stores.accounts.unpaid().await.unwrap();
         if pending.is_empty() && owed.is_empty() {
             break;

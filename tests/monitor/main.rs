@@ -309,8 +309,8 @@ async fn a_ledger_that_fails_to_answer_leaves_everything_pending_and_backs_off()
             "{what}: {statuses:?}"
         );
         // Backed off: not due again a moment later, due after the backoff.
-        assert!(grid.stores.accounts.due_batches(at(500).get(), 10).await.unwrap().is_empty(), "{what}");
-        assert_eq!(grid.stores.accounts.due_batches(at(1_500).get(), 10).await.unwrap().len(), 2, "{what}");
+        assert!(grid.stores.accounts.due_batches(at(500), 10).await.unwrap().is_empty(), "{what}");
+        assert_eq!(grid.stores.accounts.due_batches(at(1_500), 10).await.unwrap().len(), 2, "{what}");
     }
 }
 
@@ -347,7 +347,7 @@ async fn a_payout_still_not_final_is_resent_identically_and_splinters_forgotten_
     assert_eq!((report.payouts_committed, report.resent), (0, 1), "Unknown is never final: {report:?}");
     let resent: Vec<String> = stub.submitted.lock().unwrap().iter().filter(|id| *id == "old-payout").cloned().collect();
     assert_eq!(resent.len(), 2, "sent again under the same id");
-    let due = grid.stores.accounts.due_batches(u64::MAX, 10).await.unwrap();
+    let due = grid.stores.accounts.due_batches(grid_core::EpochMs::LATEST, 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].watched, Watched::Payout(old), "the very same batch, not a new one");
     // Now among the last 100 again, it is committed.

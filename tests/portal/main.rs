@@ -463,7 +463,16 @@ async fn the_health_strip_shows_what_the_alarms_watch_red_where_one_would_fire()
         claimed: EpochMs::now(),
     };
     grid.stores.accounts.claim_payment(&claim).await.unwrap();
-    grid.stores.accounts.checked(&grid_store::Watched::Claim(claim), now, now + 60_000, true).await.unwrap();
+    grid.stores
+        .accounts
+        .checked(
+            &grid_store::Watched::Claim(claim),
+            EpochMs::now(),
+            EpochMs::now().plus(std::time::Duration::from_secs(60)).unwrap(),
+            true,
+        )
+        .await
+        .unwrap();
 
     let (_, _, overview) = get(&grid, "/portal/api/overview", Some(TOKEN)).await;
     let health = &overview["health"];

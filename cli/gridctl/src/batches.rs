@@ -39,15 +39,10 @@ pub async fn run(args: BatchesArgs) -> anyhow::Result<()> {
             b.amount.get(),
             b.status,
             b.times_checked,
-            time(b.submitted),
-            time(b.last_checked),
+            b.submitted.get(),
+            b.last_checked.map_or("-".to_owned(), |at| at.get().to_string()),
             b.reasons.join("; ")
         );
     }
     Ok(())
-}
-
-/// An instant in epoch milliseconds, or `-` for never.
-fn time(ms: u64) -> String {
-    if ms == 0 { "-".to_owned() } else { ms.to_string() }
 }

@@ -570,7 +570,7 @@ async fn drive(
         ));
         let done = stores.settlements.get(period_start(last_period)?).await?.is_some()
             && paid.payouts_submitted == 0
-            && stores.accounts.due_batches(u64::MAX, 1).await?.is_empty()
+            && stores.accounts.due_batches(grid_core::EpochMs::LATEST, 1).await?.is_empty()
             && stores.accounts.unpaid().await?.is_empty()
             && all_paid(stores, consumers).await?;
         if done {
@@ -584,7 +584,7 @@ async fn drive(
                  run: {}, batches still due: {}, producers still owed: {}, all bills paid: {})",
                 stores.settlements.get(period_start(last_period)?).await?.is_some(),
                 paid.payouts_submitted,
-                stores.accounts.due_batches(u64::MAX, 1_000).await?.len(),
+                stores.accounts.due_batches(grid_core::EpochMs::LATEST, 1_000).await?.len(),
                 stores.accounts.unpaid().await?.len(),
                 all_paid(stores, consumers).await?,
             );

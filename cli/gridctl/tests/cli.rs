@@ -533,7 +533,10 @@ async fn batches_lists_what_the_grid_follows_and_filters_by_status() {
     }
     stores
         .accounts
-        .resolve_payout(&BatchId::parse("payout-b").unwrap(), false, &["insufficient funds".to_owned()])
+        .resolve_payout(
+            &BatchId::parse("payout-b").unwrap(),
+            &grid_core::books::PayoutResolution::Refused { reasons: vec!["insufficient funds".to_owned()] },
+        )
         .await
         .unwrap();
     drop(stores);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress};
-use grid_store::{ChannelMessageStore, StoreError};
+use grid_store::{ChannelMessageStore, ConflictKind, StoreError};
 
 use grid_client::channels::{Attached, ChannelClient, ChannelClientError};
 
@@ -29,7 +29,7 @@ impl ChannelClient for StoreChannelClient {
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<Attached, ChannelClientError> {
         match self.store.attach(address, envelope).await {
             Ok(()) => Ok(Attached::Stored),
-            Err(StoreError::Conflict(_)) => Ok(Attached::Taken),
+            Err(e) if e.is_conflict(ConflictKind::Exists) => Ok(Attached::Taken),
             Err(other) => Err(unavailable(other)),
         }
     }

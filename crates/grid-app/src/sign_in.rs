@@ -5,7 +5,10 @@
 //! failures. Counting in the store makes every process and Lambda instance count alike.
 //! And the one shape of both doors' session cookies ([`SessionCookie`]).
 
+use std::time::Duration;
+
 use axum::http::{HeaderMap, HeaderValue, header};
+use grid_core::EpochMs;
 use grid_store::{SignInLog, StoreError};
 
 /// Failed sign-ins one client may make per window.
@@ -28,14 +31,17 @@ pub enum Throttled {
 pub struct Throttle<'a> {
     log: &'a dyn SignInLog,
     client: &'a str,
-    now: u64,
-    window_end: u64,
+    now: EpochMs,
+    window_end: EpochMs,
     what: &'static str,
 }
 
 impl<'a> Throttle<'a> {
-    pub fn new(log: &'a dyn SignInLog, client: &'a str, now: u64, what: &'static str) -> Self {
-        Self { log, client, now, window_end: (now / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS, what }
+    pub fn new(log: &'a dyn SignInLog, client: &'a str, now: EpochMs, what: &'static str) -> Self {
+        let window_end = (now.get() / SIGN_IN_WINDOW_MS + 1) * SIGN_IN_WINDOW_MS;
+        // Past the year 9999 only on a clock that wrong, read as [`EpochMs::at`] reads it.
+        let window_end = EpochMs::try_from(window_end).unwrap_or(EpochMs::LATEST);
+        Self { log, client, now, window_end, what }
     }
 
     /// The client's failures so far, or [`Throttled::TooMany`] once they reach the limit.
@@ -69,8 +75,17 @@ impl<'a> Throttle<'a> {
 
     fn too_many(&self, failures: u32) -> Throttled {
         tracing::warn!(client = self.client, failures, door = self.what, "sign-in throttled");
-        Throttled::TooMany { wait_secs: (self.window_end - self.now).div_ceil(1000) }
+        Throttled::TooMany { wait_secs: self.window_end.since(self.now).as_millis().div_ceil(1000) as u64 }
     }
+}
+
+/// How long a session of either door lasts.
+pub const SESSION_LENGTH: Duration = Duration::from_secs(12 * 3600);
+
+/// When a session signed at `now` expires (the last time held only on a clock past the
+/// year 9999, read as [`EpochMs::at`] reads it).
+pub fn session_expiry(now: EpochMs) -> EpochMs {
+    now.plus(SESSION_LENGTH).unwrap_or(EpochMs::LATEST)
 }
 
 /// A door's session cookie: `HttpOnly`, `SameSite=Strict`, scoped to the door's `path`,
@@ -91,15 +106,15 @@ impl SessionCookie {
             .find_map(|pair| pair.trim().strip_prefix(self.name)?.strip_prefix('=').map(str::to_owned))
     }
 
-    /// The `Set-Cookie` that keeps `value` for `max_age_ms`, `Secure` if the request
+    /// The `Set-Cookie` that keeps `value` for `max_age`, `Secure` if the request
     /// (`headers`) came over HTTPS.
-    pub fn set(&self, value: &str, max_age_ms: u64, headers: &HeaderMap) -> HeaderValue {
+    pub fn set(&self, value: &str, max_age: Duration, headers: &HeaderMap) -> HeaderValue {
         let https = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https");
         let cookie = format!(
             "{}={value}; Path={}; Max-Age={}; HttpOnly; SameSite=Strict{}",
             self.name,
             self.path,
-            max_age_ms / 1000,
+            max_age.as_secs(),
             if https { "; Secure" } else { "" }
         );
         HeaderValue::from_str(&cookie).expect("a session value is ASCII")

@@ -20,8 +20,8 @@
 //! - [`intake`]: the poller's verdict on each message read; [`WorkMessage`]: polling
 //!   work and completions on the queues.
 //! - [`market`]: periods, readings, the local market's settlement (§6), tariffs,
-//!   apportioning and payout plans.
-//! - [`books`]: accounts, statements, claims, payouts, ledger batches as the operator
+//!   apportioning.
+//! - [`books`]: accounts, statements, claims, payouts (planned, recorded, resolved), ledger batches as the operator
 //!   sees them, and the grid's wallet; [`ledger`]: the ledger's batches and dialects;
 //!   [`monitor`]: the batch monitor's planner and its checks of answers.
 //! - [`devices`]: what device agents share (profiles, meter CSV, aggregation, sealed

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::BatchId;
 use crate::ledger::BatchStatus;
+use crate::{BatchId, EpochMs};
 
 /// A batch the grid is waiting on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,10 +13,10 @@ pub struct PendingBatch {
     /// The ledger service it was submitted to (one per ledger, or per Splinter service).
     pub service: String,
     pub id: BatchId,
-    /// When it was submitted (or claimed), epoch ms: breaks ties in checking order.
-    pub submitted: u64,
-    /// When the monitor last asked about it (0: never).
-    pub last_checked: u64,
+    /// When it was submitted (or claimed): breaks ties in checking order.
+    pub submitted: EpochMs,
+    /// When the monitor last asked about it, if ever (never comes first).
+    pub last_checked: Option<EpochMs>,
 }
 
 /// One `/batch_statuses` request: some ids of one service.
@@ -129,7 +129,9 @@ mod tests {
     }
 
     fn pending(service: &str, name: &str, submitted: u64, last_checked: u64) -> PendingBatch {
-        PendingBatch { service: service.into(), id: id(name), submitted, last_checked }
+        let at = |ms: u64| EpochMs::try_from(ms).unwrap();
+        let last_checked = (last_checked > 0).then(|| at(last_checked));
+        PendingBatch { service: service.into(), id: id(name), submitted: at(submitted), last_checked }
     }
 
     #[test]

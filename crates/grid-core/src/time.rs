@@ -8,7 +8,7 @@ pub enum TimeError {
     #[error("time {ms} is before the Unix epoch")]
     BeforeEpoch { ms: i64 },
     #[error("time {ms} ms is after the year 9999")]
-    TooLate { ms: i64 },
+    TooLate { ms: u64 },
 }
 
 /// A point in time in milliseconds since 1970-01-01T00:00:00Z.
@@ -28,11 +28,11 @@ impl EpochMs {
         if ms < 0 {
             return Err(TimeError::BeforeEpoch { ms });
         }
-        if ms as u64 > Self::MAX {
-            return Err(TimeError::TooLate { ms });
-        }
-        Ok(Self(ms as u64))
+        Self::try_from(ms as u64)
     }
+
+    /// The last time the grid holds: "never" for a deadline, "any time" for a query.
+    pub const LATEST: Self = Self(Self::MAX);
 
     /// A time already known to be at most [`EpochMs::MAX`] (a period start).
     pub(crate) const fn from_bounded(ms: u64) -> Self {
@@ -57,6 +57,18 @@ impl EpochMs {
         Self(start.0.saturating_add(elapsed.as_millis().min(u128::from(Self::MAX)) as u64).min(Self::MAX))
     }
 
+    /// `self` plus `duration`, or an error past [`EpochMs::MAX`] (never clamped: a
+    /// deadline that cannot be held is refused, not shortened).
+    pub fn plus(self, duration: std::time::Duration) -> Result<Self, TimeError> {
+        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        Self::try_from(self.0.saturating_add(ms))
+    }
+
+    /// How long after `earlier` this is (zero if it is not after).
+    pub fn since(self, earlier: Self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+
     /// Milliseconds since the epoch.
     pub const fn get(self) -> u64 {
         self.0
@@ -77,6 +89,18 @@ impl EpochMs {
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
         format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
+    }
+}
+
+/// A stored or computed millisecond count; refused past [`EpochMs::MAX`].
+impl TryFrom<u64> for EpochMs {
+    type Error = TimeError;
+
+    fn try_from(ms: u64) -> Result<Self, TimeError> {
+        if ms > Self::MAX {
+            return Err(TimeError::TooLate { ms });
+        }
+        Ok(Self(ms))
     }
 }
 
@@ -114,7 +138,7 @@ mod tests {
     #[test]
     fn negative_and_far_future_times_are_refused() {
         assert_eq!(EpochMs::parse(-1), Err(TimeError::BeforeEpoch { ms: -1 }));
-        assert_eq!(EpochMs::parse(i64::MAX), Err(TimeError::TooLate { ms: i64::MAX }));
+        assert_eq!(EpochMs::parse(i64::MAX), Err(TimeError::TooLate { ms: i64::MAX as u64 }));
         assert!(EpochMs::parse(EpochMs::MAX as i64).is_ok());
     }
 
@@ -125,5 +149,17 @@ mod tests {
         assert_eq!(EpochMs::at(UNIX_EPOCH - Duration::from_secs(1)).get(), 0, "before 1970");
         let far = UNIX_EPOCH + Duration::from_secs(400_000 * 365 * 86_400);
         assert_eq!(EpochMs::at(far).get(), EpochMs::MAX, "past 9999");
+    }
+
+    #[test]
+    fn a_deadline_past_the_last_time_held_is_an_error_not_a_shorter_deadline() {
+        use std::time::Duration;
+        let near_end = EpochMs::try_from(EpochMs::MAX - 10).unwrap();
+        assert_eq!(near_end.plus(Duration::from_millis(10)), Ok(EpochMs::LATEST));
+        assert_eq!(near_end.plus(Duration::from_millis(11)), Err(TimeError::TooLate { ms: EpochMs::MAX + 1 }));
+        assert!(EpochMs::LATEST.plus(Duration::MAX).is_err());
+        assert_eq!(EpochMs::try_from(EpochMs::MAX + 1), Err(TimeError::TooLate { ms: EpochMs::MAX + 1 }));
+        assert_eq!(near_end.since(EpochMs::default()), Duration::from_millis(EpochMs::MAX - 10));
+        assert_eq!(EpochMs::default().since(near_end), Duration::ZERO, "not after");
     }
 }

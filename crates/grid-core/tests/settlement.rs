@@ -1,9 +1,9 @@
 //! The local market (DESIGN.md §6) and payouts: hand-computed examples, then every
 //! invariant §6 lists as a property over 10^4 random periods.
 
+use grid_core::books::{Entitlement, plan_payouts};
 use grid_core::market::{
-    ConsensusStrategy, Entitlement, FeeBps, PeriodStart, PeriodTotals, PriceSource, Settlement, SettlementPolicy,
-    plan_payouts, settle,
+    ConsensusStrategy, FeeBps, PeriodStart, PeriodTotals, PriceSource, Settlement, SettlementPolicy, settle,
 };
 use grid_core::{Iota, PaymentAddress, Price, RegistrationId, Wh};
 use proptest::prelude::*;
@@ -350,7 +350,7 @@ fn one_payout_covers_at_most_max_covers_periods_and_nothing_newer_is_paid_before
     owed.push(entitlement(50_000, "producer-b", 1));
     let plan = plan_payouts(&owed, Iota::new(1000), Iota::ZERO);
     assert_eq!(plan.len(), 1);
-    assert_eq!(plan[0].covers.len(), grid_core::market::MAX_COVERS);
+    assert_eq!(plan[0].covers.len(), grid_core::books::MAX_COVERS);
 }
 
 fn registration(prefix: &'static str) -> impl Strategy<Value = RegistrationId> {

@@ -43,7 +43,7 @@ pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use error::StoreError;
+pub use error::{Conflict, ConflictKind, StoreError};
 pub use ports::accounts::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, Unpaid, Watched, WatchedBatch};
 pub use ports::activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
 pub use ports::channel_messages::{ChannelMessageStore, Claim, MAX_BATCH_GET, Received, UnreadChannel};

@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use grid_core::EpochMs;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -27,7 +28,7 @@ pub struct PortalTokenError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: String,
-    pub expires: u64,
+    pub expires: EpochMs,
 }
 
 const VERSION: &str = "v1";
@@ -55,22 +56,22 @@ impl PortalToken {
     }
 
     /// A new session, expiring at `expires`, and the cookie value that carries it.
-    pub fn sign_session(&self, expires: u64) -> (Session, String) {
+    pub fn sign_session(&self, expires: EpochMs) -> (Session, String) {
         let session = Session { id: hex::encode(random::<16>()), expires };
-        let body = format!("{VERSION}.{}.{expires}", session.id);
+        let body = format!("{VERSION}.{}.{}", session.id, expires.get());
         let value = format!("{body}.{}", hex::encode(self.mac(&body).finalize().into_bytes()));
         (session, value)
     }
 
     /// The session `value` carries, if this token signed it and it has not expired by `now`.
-    pub fn open_session(&self, value: &str, now: u64) -> Option<Session> {
+    pub fn open_session(&self, value: &str, now: EpochMs) -> Option<Session> {
         let (body, mac) = value.rsplit_once('.')?;
         self.mac(body).verify_slice(&hex::decode(mac).ok()?).ok()?;
         let mut parts = body.split('.');
         let (VERSION, Some(id), Some(expires), None) = (parts.next()?, parts.next(), parts.next(), parts.next()) else {
             return None;
         };
-        let expires: u64 = expires.parse().ok()?;
+        let expires = EpochMs::try_from(expires.parse::<u64>().ok()?).ok()?;
         (now < expires).then(|| Session { id: id.to_owned(), expires })
     }
 
@@ -101,7 +102,10 @@ impl fmt::Debug for PortalToken {
 mod tests {
     use super::*;
 
-    const NOW: u64 = 1_800_000_000_000;
+    /// A time `ms` after 2027-01-15.
+    fn at(ms: u64) -> EpochMs {
+        EpochMs::try_from(1_800_000_000_000 + ms).unwrap()
+    }
 
     #[test]
     fn tokens_are_long_printable_and_never_shown_in_debug() {
@@ -120,31 +124,31 @@ mod tests {
         let token = PortalToken::parse("a-secret-portal-token").unwrap();
         let other = PortalToken::parse("another-portal-token").unwrap();
         assert!(token.matches("a-secret-portal-token") && !token.matches("a-secret-portal-tokeN"));
-        let (first, value) = token.sign_session(NOW + 1000);
-        let (second, again) = token.sign_session(NOW + 1000);
+        let (first, value) = token.sign_session(at(1000));
+        let (second, again) = token.sign_session(at(1000));
         assert_ne!((&first.id, &value), (&second.id, &again), "a new value on every sign-in");
         assert!(!value.contains("a-secret-portal-token"), "the cookie is not the token");
-        assert_eq!(token.open_session(&value, NOW), Some(first.clone()));
-        assert_eq!(token.open_session(&value, NOW + 999), Some(first));
-        assert_eq!(token.open_session(&value, NOW + 1000), None, "expired");
-        assert_eq!(other.open_session(&value, NOW), None, "another token did not sign it");
+        assert_eq!(token.open_session(&value, at(0)), Some(first.clone()));
+        assert_eq!(token.open_session(&value, at(999)), Some(first));
+        assert_eq!(token.open_session(&value, at(1000)), None, "expired");
+        assert_eq!(other.open_session(&value, at(0)), None, "another token did not sign it");
     }
 
     #[test]
     fn a_session_whose_expiry_or_id_was_changed_does_not_open() {
         let token = PortalToken::parse("a-secret-portal-token").unwrap();
-        let (session, value) = token.sign_session(NOW + 1000);
+        let (session, value) = token.sign_session(at(1000));
         let mac = value.rsplit_once('.').unwrap().1;
         for forged in [
             format!("v1.{}.{}.{mac}", session.id, u64::MAX),
-            format!("v1.{}.{}.{mac}", "0".repeat(32), session.expires),
-            format!("v2.{}.{}.{mac}", session.id, session.expires),
-            format!("v1.{}.{}", session.id, session.expires),
+            format!("v1.{}.{}.{mac}", "0".repeat(32), session.expires.get()),
+            format!("v2.{}.{}.{mac}", session.id, session.expires.get()),
+            format!("v1.{}.{}", session.id, session.expires.get()),
             value.replace("v1.", ""),
             String::new(),
             "....".to_owned(),
         ] {
-            assert_eq!(token.open_session(&forged, NOW), None, "{forged}");
+            assert_eq!(token.open_session(&forged, at(0)), None, "{forged}");
         }
     }
 }

@@ -27,7 +27,8 @@ impl Lease {
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).expect("the operating system provides randomness");
         let holder = format!("run-{:016x}", u64::from_le_bytes(bytes));
-        if !store.acquire(job, &holder, now.get(), ttl.as_millis() as u64).await? {
+        let until = now.plus(ttl).map_err(|e| StoreError::OutOfRange(format!("the lease of {job}: {e}")))?;
+        if !store.acquire(job, &holder, now, until).await? {
             tracing::info!(job, "another run holds the lease; this one stands aside");
             return Ok(None);
         }

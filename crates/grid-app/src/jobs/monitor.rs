@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use grid_client::ledger::{Ledger, LedgerError, StatusAnswer};
-use grid_core::books::{ClaimResolution, Credit, PaymentClaim};
+use grid_core::books::{ClaimResolution, Credit, PaymentClaim, PayoutResolution};
 use grid_core::ledger::{BatchStatus, LedgerBatch};
 use grid_core::monitor::{Outcome, PendingBatch, StatusRequest, check_answer, plan_requests};
 use grid_core::{BatchId, CompletedBatch, CompletionMessage, EpochMs, Iota, PaymentAddress};
@@ -45,11 +45,11 @@ use crate::config::MarketConfig;
 /// The one service the grid's ledger client talks to.
 const SERVICE: &str = "ledger";
 /// How long a claimed batch may be missing from the ledger before the claim is rejected.
-const CLAIM_PATIENCE_MS: u64 = 60 * 60 * 1000;
+const CLAIM_PATIENCE: Duration = Duration::from_secs(60 * 60);
 /// Batches taken per round.
 const ROUND: usize = 500;
 /// The longest backoff after failed requests.
-const MAX_BACKOFF_MS: u64 = 10 * 60 * 1000;
+const MAX_BACKOFF: Duration = Duration::from_secs(10 * 60);
 
 /// A run failed; its work is retried on the next run.
 #[derive(Debug, thiserror::Error)]
@@ -122,14 +122,14 @@ impl BatchMonitor {
         let budget = self.market.monitor.budget;
         loop {
             let now = EpochMs::new_from(started, clock.elapsed());
-            let due = self.stores.accounts.due_batches(now.get(), ROUND).await?;
+            let due = self.stores.accounts.due_batches(now, ROUND).await?;
             if !due.is_empty() {
                 report.rounds += 1;
                 self.round(&due, now, report).await?;
             }
             let payer = ProducerPayer { accounts: self.stores.accounts.as_ref(), ledger: self.ledger.as_ref() };
             report.payouts_submitted += payer.pay(now, self.market.min_payout).await?;
-            let more = !self.stores.accounts.due_batches(u64::MAX, 1).await?.is_empty();
+            let more = !self.stores.accounts.due_batches(EpochMs::LATEST, 1).await?.is_empty();
             if !more || clock.elapsed() + self.poll_interval > budget {
                 return Ok(());
             }
@@ -167,10 +167,10 @@ impl BatchMonitor {
                     report.requests_failed += 1;
                     tracing::warn!(error = %crate::telemetry::cause_chain(&e), ids = request.ids.len(), "status request failed; backing off");
                     for batch in batches {
-                        let backoff = (self.poll_interval.as_millis() as u64)
-                            .saturating_mul(1 << batch.times_checked.min(10))
-                            .min(MAX_BACKOFF_MS);
-                        self.not_final(batch, now, now.get() + backoff, report).await?;
+                        let backoff =
+                            self.poll_interval.saturating_mul(1 << batch.times_checked.min(10)).min(MAX_BACKOFF);
+                        let next = now.plus(backoff).unwrap_or(EpochMs::LATEST);
+                        self.not_final(batch, now, next, report).await?;
                     }
                     continue;
                 }
@@ -193,8 +193,9 @@ impl BatchMonitor {
         Ok(())
     }
 
-    fn next_check(&self, now: EpochMs) -> u64 {
-        now.get() + self.poll_interval.as_millis() as u64
+    /// When a batch checked at `now` is due again (the last time held if that is past it).
+    fn next_check(&self, now: EpochMs) -> EpochMs {
+        now.plus(self.poll_interval).unwrap_or(EpochMs::LATEST)
     }
 
     async fn apply(
@@ -207,7 +208,7 @@ impl BatchMonitor {
         match (&batch.watched, outcome) {
             (Watched::Payout(payout), Outcome::Committed) => {
                 self.final_check(batch, now).await?;
-                if self.stores.accounts.resolve_payout(&payout.batch.id, true, &[]).await? {
+                if self.stores.accounts.resolve_payout(&payout.batch.id, &PayoutResolution::Committed).await? {
                     report.payouts_committed += 1;
                     self.complete(&payout.batch.id, "payout", &payout.producer, payout.amount).await?;
                 }
@@ -215,7 +216,8 @@ impl BatchMonitor {
             (Watched::Payout(payout), Outcome::Invalid(reasons)) => {
                 tracing::warn!(batch = %payout.batch.id, ?reasons, "payout refused; it will be re-issued as a new batch");
                 self.final_check(batch, now).await?;
-                if self.stores.accounts.resolve_payout(&payout.batch.id, false, reasons).await? {
+                let refused = PayoutResolution::Refused { reasons: reasons.clone() };
+                if self.stores.accounts.resolve_payout(&payout.batch.id, &refused).await? {
                     report.payouts_refused += 1;
                 }
             }
@@ -237,7 +239,7 @@ impl BatchMonitor {
                 self.resolve(claim, ClaimResolution::Rejected { reason }, report).await?;
             }
             (Watched::Claim(claim), Outcome::NotFinal(BatchStatus::Unknown))
-                if now.get().saturating_sub(claim.claimed.get()) > CLAIM_PATIENCE_MS =>
+                if now.since(claim.claimed) > CLAIM_PATIENCE =>
             {
                 // UNKNOWN may be a passing answer; only a ledger that says it has no such
                 // batch, asked directly, ends the claim.
@@ -250,7 +252,7 @@ impl BatchMonitor {
                 }
             }
             (Watched::Payout(payout), Outcome::NotFinal(_))
-                if now.get().saturating_sub(batch.submitted) >= self.market.monitor.resend_after.as_millis() as u64 =>
+                if now.since(batch.submitted) >= self.market.monitor.resend_after =>
             {
                 // Sent again as the very same batch: the ledger applies an id once.
                 match self.ledger.submit(&payout.batch).await {
@@ -266,7 +268,7 @@ impl BatchMonitor {
 
     /// Records the check that ended a batch (every batch asked counts its checks).
     async fn final_check(&self, batch: &WatchedBatch, now: EpochMs) -> Result<(), MonitorError> {
-        self.stores.accounts.checked(&batch.watched, now.get(), self.next_check(now), batch.stalled).await?;
+        self.stores.accounts.checked(&batch.watched, now, self.next_check(now), batch.stalled).await?;
         Ok(())
     }
 
@@ -276,18 +278,18 @@ impl BatchMonitor {
         &self,
         batch: &WatchedBatch,
         now: EpochMs,
-        next: u64,
+        next: EpochMs,
         report: &mut MonitorReport,
     ) -> Result<(), MonitorError> {
         report.not_final += 1;
         let config = self.market.monitor;
-        let stalled = batch.times_checked + 1 >= config.max_checks
-            || now.get().saturating_sub(batch.submitted) >= config.max_pending_age.as_millis() as u64;
+        let stalled =
+            batch.times_checked + 1 >= config.max_checks || now.since(batch.submitted) >= config.max_pending_age;
         if stalled && !batch.stalled {
             report.stalled += 1;
             tracing::warn!(batch = %batch.watched.batch_id(), checks = batch.times_checked + 1, "batch stalled; the operator should look at it");
         }
-        self.stores.accounts.checked(&batch.watched, now.get(), next, stalled).await?;
+        self.stores.accounts.checked(&batch.watched, now, next, stalled).await?;
         Ok(())
     }
 

@@ -5,9 +5,9 @@
 //! again by the batch monitor, which follows payouts until they are final.
 
 use grid_client::ledger::Ledger;
-use grid_core::books::PayoutRecord;
+use grid_core::books::{Entitlement, MAX_COVERS, PayoutRecord, plan_payouts};
 use grid_core::ledger::LedgerBatch;
-use grid_core::market::{Entitlement, MAX_COVERS, PeriodStart, plan_payouts};
+use grid_core::market::PeriodStart;
 use grid_core::{EpochMs, Iota};
 use grid_store::{AccountStore, StoreError};
 

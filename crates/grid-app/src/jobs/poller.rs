@@ -21,7 +21,7 @@ use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress};
 use grid_core::intake::{self, MAX_READINGS_PER_PERIOD, ReadingTally, RejectReason, Verdict};
 use grid_core::market::{Period, PeriodLength, PeriodStart, PeriodStartError, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationId, WorkError, WorkMessage};
-use grid_store::{Insertion, Rejected, StoreError, Stores, UnreadChannel};
+use grid_store::{ConflictKind, Insertion, Rejected, StoreError, Stores, UnreadChannel};
 use tokio::task::JoinSet;
 
 /// Registrations per work message.
@@ -453,7 +453,9 @@ impl Poller {
                 Ok(()) => {}
                 // Another worker read the same messages and moved on first; what we
                 // stored was stored once regardless.
-                Err(StoreError::Conflict(_)) => tracing::debug!(registration = %id, "cursor moved by another worker"),
+                Err(e) if e.is_conflict(ConflictKind::Moved) => {
+                    tracing::debug!(registration = %id, "cursor moved by another worker");
+                }
                 Err(e) => return Err(e.into()),
             }
         }

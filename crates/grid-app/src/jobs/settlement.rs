@@ -21,7 +21,7 @@ use grid_core::market::{
     settle,
 };
 use grid_core::{EpochMs, Iota, PaymentAddress, Registration, RegistrationId, ReturnChannel};
-use grid_store::{StoreError, Stores};
+use grid_store::{ConflictKind, StoreError, Stores};
 use serde_json::json;
 
 use super::lease::Lease;
@@ -122,7 +122,7 @@ impl Settler {
                     settled.push(record);
                 }
                 // Another run closed or finished it first; look at the head again.
-                Err(SettlerError::Store(StoreError::Conflict(reason))) => {
+                Err(SettlerError::Store(StoreError::Conflict(reason))) if reason.kind == ConflictKind::Moved => {
                     tracing::info!(%period, %reason, "another run is settling; following it");
                 }
                 Err(e) => return Err(e),

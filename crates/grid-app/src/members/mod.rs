@@ -42,7 +42,6 @@ impl MembersState {
 }
 
 const COOKIE: SessionCookie = SessionCookie { name: "grid_member", path: "/members" };
-const SESSION_MS: u64 = 12 * 3600 * 1000;
 
 /// As the portal's: only the pages' own stylesheet; no script, no framing.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \

@@ -17,10 +17,10 @@ use serde::Deserialize;
 
 use super::session::MemberSession;
 use super::statement::{Range, Statement};
-use super::{COOKIE, MembersState, SESSION_MS};
+use super::{COOKIE, MembersState};
 use crate::error::ApiError;
 use crate::portal::charts;
-use crate::sign_in::{Throttle, Throttled};
+use crate::sign_in::{SESSION_LENGTH, Throttle, Throttled, session_expiry};
 
 /// The portal's stylesheet, and a chart no wider than a phone turned sideways: a member's
 /// page has one or two charts, where the portal's grid fills its width with several.
@@ -38,7 +38,7 @@ pub(super) async fn stylesheet() -> Response {
 async fn signed_in(
     state: &MembersState,
     headers: &HeaderMap,
-    now: u64,
+    now: EpochMs,
 ) -> Result<Option<(Registration, MemberSession)>, ApiError> {
     let Some(value) = COOKIE.read(headers) else { return Ok(None) };
     let Some(id) = MemberSession::claimed_by(&value) else { return Ok(None) };
@@ -57,7 +57,7 @@ pub(super) async fn home(
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Response, ApiError> {
     let now = EpochMs::now();
-    let Some((registration, _)) = signed_in(&state, &headers, now.get()).await? else {
+    let Some((registration, _)) = signed_in(&state, &headers, now).await? else {
         return Ok(Html(login_page(None)).into_response());
     };
     let range = range.parse(now)?;
@@ -72,7 +72,7 @@ pub(super) async fn download(
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Response, ApiError> {
     let now = EpochMs::now();
-    let Some((registration, _)) = signed_in(&state, &headers, now.get()).await? else {
+    let Some((registration, _)) = signed_in(&state, &headers, now).await? else {
         return Err(Refusal::new(StatusCode::UNAUTHORIZED, "sign in at /members first").into());
     };
     Statement::read(&state, &registration, range.parse(now)?).await?.csv_response()
@@ -96,7 +96,7 @@ pub(super) async fn login(
         Ok(form) => form,
         Err(rejection) => return Refusal::new(rejection.status(), rejection.body_text()).into_response(),
     };
-    let now = EpochMs::now().get();
+    let now = EpochMs::now();
     let throttle = Throttle::new(state.stores.sign_ins.as_ref(), &client, now, "members");
     let failures = match throttle.check().await {
         Ok(failures) => failures,
@@ -119,16 +119,16 @@ pub(super) async fn login(
     if let Err(e) = throttle.succeeded(failures).await {
         return ApiError::from(e).into_response();
     }
-    let (_, value) = MemberSession::sign(&registration, now + SESSION_MS);
+    let (_, value) = MemberSession::sign(&registration, session_expiry(now));
     let mut response = Redirect::to("/members").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, COOKIE.set(&value, SESSION_MS, &headers));
+    response.headers_mut().insert(header::SET_COOKIE, COOKIE.set(&value, SESSION_LENGTH, &headers));
     response
 }
 
 /// Signs out: the session is revoked in the store (a copied cookie dies with it) and
 /// the browser's cookie cleared.
 pub(super) async fn logout(State(state): State<MembersState>, headers: HeaderMap) -> Response {
-    let now = EpochMs::now().get();
+    let now = EpochMs::now();
     match signed_in(&state, &headers, now).await {
         Ok(Some((_, session))) => {
             if let Err(e) = state.stores.sign_ins.revoke(&session.id, session.expires, now).await {

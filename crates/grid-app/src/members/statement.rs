@@ -187,7 +187,7 @@ pub(crate) async fn statement(
     let Some(presented) = presented else {
         return Err(ApiError::Access(AccessError::SideKeyRequired(registration.item_type.as_str())));
     };
-    let throttle = Throttle::new(state.stores.sign_ins.as_ref(), &client, now.get(), "members");
+    let throttle = Throttle::new(state.stores.sign_ins.as_ref(), &client, now, "members");
     let failures = match throttle.check().await {
         Ok(failures) => failures,
         Err(e) => return throttled(e),

@@ -27,10 +27,9 @@ use serde::Deserialize;
 
 use super::{PortalState, page};
 use crate::error::ApiError;
-use crate::sign_in::{SessionCookie, Throttle, Throttled};
+use crate::sign_in::{SESSION_LENGTH, SessionCookie, Throttle, Throttled, session_expiry};
 
 const COOKIE: SessionCookie = SessionCookie { name: "grid_portal", path: "/portal" };
-const SESSION_MS: u64 = 12 * 3600 * 1000;
 
 /// Lets a request through if it carries the token or a live session; otherwise an API
 /// call gets 401 and a page the login form. A wrong token or a dead cookie counts as a
@@ -47,7 +46,7 @@ pub(super) async fn require(
         return not_configured(!api);
     };
     let headers = request.headers();
-    let now = EpochMs::now().get();
+    let now = EpochMs::now();
     let presented_cookie = COOKIE.read(headers);
     let session = presented_cookie.as_deref().and_then(|value| token.open_session(value, now));
     if let Some(session) = session {
@@ -151,7 +150,7 @@ pub(super) async fn login(
     };
     let html = wants_html(&headers);
     let Some(token) = state.token.as_deref() else { return not_configured(html) };
-    let now = EpochMs::now().get();
+    let now = EpochMs::now();
     let throttle = Throttle::new(state.sign_ins.as_ref(), &client, now, "portal");
     let failures = match throttle.check().await {
         Ok(failures) => failures,
@@ -166,16 +165,16 @@ pub(super) async fn login(
     if let Err(e) = throttle.succeeded(failures).await {
         return ApiError::from(e).into_response();
     }
-    let (_, value) = token.sign_session(now + SESSION_MS);
+    let (_, value) = token.sign_session(session_expiry(now));
     let mut response = Redirect::to("/portal").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, COOKIE.set(&value, SESSION_MS, &headers));
+    response.headers_mut().insert(header::SET_COOKIE, COOKIE.set(&value, SESSION_LENGTH, &headers));
     response
 }
 
 /// Signs out: the session is revoked in the store (so a copy of the cookie stops
 /// working too) and the browser's cookie cleared.
 pub(super) async fn logout(State(state): State<PortalState>, headers: HeaderMap) -> Response {
-    let now = EpochMs::now().get();
+    let now = EpochMs::now();
     let session =
         state.token.as_deref().zip(COOKIE.read(&headers)).and_then(|(token, value)| token.open_session(&value, now));
     if let Some(session) = session

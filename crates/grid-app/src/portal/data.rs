@@ -239,8 +239,9 @@ impl From<BatchView> for BatchRow {
             amount: b.amount.get(),
             status: b.status.as_str().to_owned(),
             reasons: b.reasons,
-            submitted: b.submitted,
-            last_checked: b.last_checked,
+            submitted: b.submitted.get(),
+            // 0: never checked, as the portal's API has always said.
+            last_checked: b.last_checked.map_or(0, EpochMs::get),
             times_checked: b.times_checked,
         }
     }

@@ -1,5 +1,5 @@
-//! The market: periods, the local market that settles each of them, and paying
-//! producers.
+//! The market: periods and the local market that settles each of them (what is paid
+//! out of it is in [`books`](crate::books)).
 //!
 //! Pure integer arithmetic after DESIGN.md §6, with no I/O, so every formula can be
 //! checked by hand and by property tests: energy in Wh, money in whole IOTA, prices in
@@ -15,13 +15,11 @@
 //! - `period.rs`, `head.rs`: periods, their starts, and where settlement stands.
 //! - `reading.rs`, `record.rs`, `report.rs`: what the grid keeps of readings and settled
 //!   periods, and the report an operator reads.
-//! - `payout.rs`: planning payouts, oldest first, to each period's address.
 //! - `tariff.rs`: `PRICE_CAP` and `FEED_IN_PRICE` through the day, on the utility's clock.
 
 mod apportion;
 mod consensus;
 mod head;
-mod payout;
 mod period;
 mod reading;
 mod record;
@@ -32,7 +30,6 @@ mod tariff;
 pub use apportion::apportion;
 pub use consensus::{ConsensusStrategy, ConsensusStrategyError};
 pub use head::SettlementHead;
-pub use payout::{Cover, Entitlement, MAX_COVERS, Payout, destinations, plan_payouts};
 pub use period::{Period, PeriodLength, PeriodLengthError, PeriodStart, PeriodStartError};
 pub use reading::{ReadingKind, StoredReading};
 pub use record::{CommunityFigures, MarketRules, SettlementRecord};

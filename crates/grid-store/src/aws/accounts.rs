@@ -11,14 +11,14 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
 use grid_core::books::{
-    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
-    StatementLine, StatementRange,
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, Cover, Entitlement, GridEntry, GridTotals,
+    PaymentClaim, PayoutRecord, PayoutResolution, StatementLine, StatementRange,
 };
 use grid_core::ledger::LedgerBatch;
-use grid_core::market::{Cover, Entitlement, PeriodStart};
+use grid_core::market::PeriodStart;
 use grid_core::{BatchId, EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
-use super::attributes::{Item, get_n, get_s, get_time, n, opt_n, opt_s, opt_signed, s};
+use super::attributes::{Item, get_n, get_s, get_time, n, opt_n, opt_s, opt_signed, opt_time, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
 use crate::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, StoreError, Unpaid, Watched, WatchedBatch};
@@ -365,11 +365,16 @@ fn watched_from_item(item: &Item) -> Result<WatchedBatch, StoreError> {
     };
     Ok(WatchedBatch {
         watched,
-        submitted: get_n(item, BATCHES, "created")?,
-        last_checked: opt_n(item, BATCHES, "lastChecked")?.unwrap_or(0),
+        submitted: get_time(item, BATCHES, "created")?,
+        last_checked: last_checked(item)?,
         times_checked: opt_n(item, BATCHES, "timesChecked")?.unwrap_or(0),
         stalled: matches!(item.get("stalled"), Some(AttributeValue::Bool(true))),
     })
+}
+
+/// A batch's last check: written as 0 when the batch is recorded.
+fn last_checked(item: &Item) -> Result<Option<EpochMs>, StoreError> {
+    Ok(opt_time(item, BATCHES, "lastChecked")?.filter(|at| at.get() > 0))
 }
 
 fn payout_record(item: &Item) -> Result<PayoutRecord, StoreError> {
@@ -651,7 +656,11 @@ impl AccountStore for DynamoAccountStore {
         self.transact(items).await
     }
 
-    async fn resolve_payout(&self, batch: &BatchId, committed: bool, reasons: &[String]) -> Result<bool, StoreError> {
+    async fn resolve_payout(&self, batch: &BatchId, resolution: &PayoutResolution) -> Result<bool, StoreError> {
+        let (committed, reasons) = match resolution {
+            PayoutResolution::Committed => (true, &[][..]),
+            PayoutResolution::Refused { reasons } => (false, &reasons[..]),
+        };
         let Some(item) = self.get_item(Self::batch_key(batch.as_str())).await? else { return Ok(false) };
         if opt_s(&item, BATCHES, "pending")? != Some(BatchKind::Payout.as_str()) {
             return Ok(false);
@@ -708,10 +717,10 @@ impl AccountStore for DynamoAccountStore {
         Ok(resolved)
     }
 
-    async fn due_batches(&self, now: u64, limit: usize) -> Result<Vec<WatchedBatch>, StoreError> {
+    async fn due_batches(&self, now: EpochMs, limit: usize) -> Result<Vec<WatchedBatch>, StoreError> {
         let mut batches = Vec::new();
         for kind in ["claim", "payout"] {
-            for item in self.due(kind, now, limit).await? {
+            for item in self.due(kind, now.get(), limit).await? {
                 batches.push(watched_from_item(&item)?);
             }
         }
@@ -720,7 +729,13 @@ impl AccountStore for DynamoAccountStore {
         Ok(batches)
     }
 
-    async fn checked(&self, watched: &Watched, now: u64, next_check: u64, stalled: bool) -> Result<(), StoreError> {
+    async fn checked(
+        &self,
+        watched: &Watched,
+        now: EpochMs,
+        next_check: EpochMs,
+        stalled: bool,
+    ) -> Result<(), StoreError> {
         let key = match watched {
             Watched::Claim(claim) => Self::claim_key(claim),
             Watched::Payout(payout) => Self::batch_key(payout.batch.id.as_str()),
@@ -732,8 +747,8 @@ impl AccountStore for DynamoAccountStore {
             .key("pk", key)
             .update_expression("SET lastChecked = :now, nextCheck = :next, stalled = :stalled ADD timesChecked :one")
             .condition_expression("attribute_exists(pending)")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":next", n(next_check))
+            .expression_attribute_values(":now", n(now.get()))
+            .expression_attribute_values(":next", n(next_check.get()))
             .expression_attribute_values(":stalled", AttributeValue::Bool(stalled))
             .expression_attribute_values(":one", n(1))
             .send()
@@ -769,8 +784,8 @@ impl AccountStore for DynamoAccountStore {
                     amount: Iota::new(get_n(item, BATCHES, "amount")?),
                     status: shown,
                     reasons: opt_s(item, BATCHES, "reason")?.map(|r| vec![r.to_owned()]).unwrap_or_default(),
-                    submitted: get_n(item, BATCHES, "created")?,
-                    last_checked: opt_n(item, BATCHES, "lastChecked")?.unwrap_or(0),
+                    submitted: get_time(item, BATCHES, "created")?,
+                    last_checked: last_checked(item)?,
                     times_checked: opt_n(item, BATCHES, "timesChecked")?.unwrap_or(0),
                 });
             }

@@ -19,7 +19,7 @@ use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_time, s};
 use super::registrations::{condition_failed, written};
 use super::{AwsClients, LazyClient, backend};
-use crate::{ChannelMessageStore, Claim, Received, StoreError, UnreadChannel};
+use crate::{ChannelMessageStore, Claim, ConflictKind, Received, StoreError, UnreadChannel};
 
 const TABLE: &str = "channel_messages";
 
@@ -244,7 +244,9 @@ impl ChannelMessageStore for DynamoChannelMessageStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Err(StoreError::Conflict(format!("address {address} is taken"))),
+            Err(e) if condition_failed!(e) => {
+                Err(StoreError::conflict(ConflictKind::Exists, format!("address {address} is taken")))
+            }
             Err(e) => Err(backend(e)),
         }
     }

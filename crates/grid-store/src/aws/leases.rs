@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use grid_core::EpochMs;
 
 use super::attributes::{n, s};
 use super::registrations::written;
@@ -23,8 +24,8 @@ impl DynamoLeaseStore {
 
 #[async_trait]
 impl LeaseStore for DynamoLeaseStore {
-    async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError> {
-        let expires = now.saturating_add(ttl_ms);
+    async fn acquire(&self, job: &str, holder: &str, now: EpochMs, until: EpochMs) -> Result<bool, StoreError> {
+        let expires = until.get();
         let result = self
             .client
             .put_item()
@@ -35,7 +36,7 @@ impl LeaseStore for DynamoLeaseStore {
             // DynamoDB's TTL sweeps old leases; it counts in seconds.
             .item("expiresAt", n(expires / 1000 + 1))
             .condition_expression("attribute_not_exists(job) OR expiresMs <= :now OR holder = :holder")
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":now", n(now.get()))
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;

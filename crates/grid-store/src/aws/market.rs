@@ -18,7 +18,7 @@ use super::attributes::{Item, get_n, get_s, n, opt_n, opt_s, opt_signed, s};
 use super::registrations::{condition_failed, written};
 use super::{AwsClients, LazyClient, backend};
 use crate::records::{ReadingRow, SettlementRow};
-use crate::{Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementStore, StoreError};
+use crate::{ConflictKind, Insertion, ReadingCursor, ReadingPage, ReadingStore, SettlementStore, StoreError};
 
 /// The settlements item that is the head (no period starts before the epoch).
 const HEAD: i64 = -1;
@@ -350,7 +350,7 @@ impl ReadingStore for DynamoReadingStore {
                 let (shard, key) = cursor
                     .split_once('|')
                     .and_then(|(s, k)| Some((s.parse::<u32>().ok()?, k)))
-                    .ok_or_else(|| StoreError::Conflict(format!("not a reading cursor: {cursor:?}")))?;
+                    .ok_or_else(|| StoreError::Corrupt(format!("not a reading cursor: {cursor:?}")))?;
                 (shard, (!key.is_empty()).then(|| key.to_owned()))
             }
         };
@@ -540,9 +540,10 @@ impl SettlementStore for DynamoSettlementStore {
         }
         match update.send().await {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => {
-                Err(StoreError::Conflict(format!("period {period} cannot close after {previous:?}")))
-            }
+            Err(e) if condition_failed!(e) => Err(StoreError::conflict(
+                ConflictKind::Moved,
+                format!("period {period} cannot close after {previous:?}"),
+            )),
             Err(e) => Err(backend(e)),
         }
     }
@@ -568,7 +569,7 @@ impl SettlementStore for DynamoSettlementStore {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => {
-                Err(StoreError::Conflict(format!("period {} is not being settled", row.period)))
+                Err(StoreError::conflict(ConflictKind::Moved, format!("period {} is not being settled", row.period)))
             }
             Err(e) => Err(backend(e)),
         }

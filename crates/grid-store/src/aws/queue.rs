@@ -36,7 +36,7 @@ impl SqsMessageQueue {
 impl MessageQueue for SqsMessageQueue {
     async fn send(&self, bodies: &[String]) -> Result<(), StoreError> {
         if let Some(big) = bodies.iter().find(|b| b.len() > MAX_MESSAGE_BYTES) {
-            return Err(StoreError::Conflict(format!("a message of {} bytes is over the queue limit", big.len())));
+            return Err(StoreError::OutOfRange(format!("a message of {} bytes is over the queue limit", big.len())));
         }
         for chunk in bodies.chunks(SEND_BATCH) {
             let mut entries = chunk

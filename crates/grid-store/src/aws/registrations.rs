@@ -14,7 +14,9 @@ use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, Registration
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_n, opt_s, s};
 use super::{AwsClients, LazyClient, backend};
 use crate::records::RegistrationRecord;
-use crate::{RegistrationCounts, RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
+use crate::{
+    ConflictKind, RegistrationCounts, RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned,
+};
 
 const TABLE: &str = "registrations";
 
@@ -245,10 +247,13 @@ impl RegistrationStore for DynamoRegistrationStore {
         if self.put_bound(&record, to_item(&record, 1), "attribute_not_exists(id)", &[], true).await? {
             Ok(())
         } else {
-            Err(StoreError::Conflict(format!(
-                "registration {} already exists (perhaps in another case), or its channel root is bound to another",
-                record.id
-            )))
+            Err(StoreError::conflict(
+                ConflictKind::Taken,
+                format!(
+                    "registration {} already exists (perhaps in another case), or its channel root is bound to another",
+                    record.id
+                ),
+            ))
         }
     }
 
@@ -267,15 +272,20 @@ impl RegistrationStore for DynamoRegistrationStore {
 
     async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError> {
         let record = RegistrationRecord::from(registration);
-        let next = expected_version.checked_add(1).ok_or_else(|| StoreError::Conflict("version overflow".into()))?;
+        let next = expected_version
+            .checked_add(1)
+            .ok_or_else(|| StoreError::conflict(ConflictKind::Moved, "no registration is at the last version"))?;
         let item = to_item(&record, next);
         if self.put_bound(&record, item, "#version = :expected", &[(":expected", n(expected_version))], false).await? {
             Ok(next)
         } else {
-            Err(StoreError::Conflict(format!(
-                "registration {} is no longer at version {expected_version}, or its channel root is bound to another",
-                record.id
-            )))
+            Err(StoreError::conflict(
+                ConflictKind::Moved,
+                format!(
+                    "registration {} is no longer at version {expected_version}, or its channel root is bound to another",
+                    record.id
+                ),
+            ))
         }
     }
 
@@ -318,9 +328,10 @@ impl RegistrationStore for DynamoRegistrationStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => {
-                Err(StoreError::Conflict(format!("the cursor of {id} is no longer at {}", from.next_index)))
-            }
+            Err(e) if condition_failed!(e) => Err(StoreError::conflict(
+                ConflictKind::Moved,
+                format!("the cursor of {id} is no longer at {}", from.next_index),
+            )),
             Err(e) => Err(backend(e)),
         }
     }

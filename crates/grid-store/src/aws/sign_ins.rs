@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
+use grid_core::EpochMs;
 
 use super::attributes::{Item, get_n, n, s};
 use super::{AwsClients, LazyClient, backend};
@@ -29,33 +30,33 @@ impl DynamoSignInLog {
 }
 
 /// Where `client`'s failed sign-ins of the window ending at `window_end` are counted.
-fn failures_key(client: &str, window_end: u64) -> String {
-    format!("sign-in#{client}#{window_end}")
+fn failures_key(client: &str, window_end: EpochMs) -> String {
+    format!("sign-in#{client}#{}", window_end.get())
 }
 
 #[async_trait]
 impl SignInLog for DynamoSignInLog {
-    async fn revoke(&self, session: &str, until: u64, _now: u64) -> Result<(), StoreError> {
+    async fn revoke(&self, session: &str, until: EpochMs, _now: EpochMs) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
             .item("job", s(format!("session#{session}")))
-            .item("expiresMs", n(until))
-            .item("expiresAt", n(until / 1000 + 1))
+            .item("expiresMs", n(until.get()))
+            .item("expiresAt", n(until.get() / 1000 + 1))
             .send()
             .await
             .map_err(backend)?;
         Ok(())
     }
 
-    async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError> {
+    async fn is_revoked(&self, session: &str, now: EpochMs) -> Result<bool, StoreError> {
         match self.read(format!("session#{session}")).await? {
-            Some(item) => Ok(get_n(&item, "leases", "expiresMs")? > now),
+            Some(item) => Ok(get_n(&item, "leases", "expiresMs")? > now.get()),
             None => Ok(false),
         }
     }
 
-    async fn count_failure(&self, client: &str, window_end: u64, _now: u64) -> Result<u32, StoreError> {
+    async fn count_failure(&self, client: &str, window_end: EpochMs, _now: EpochMs) -> Result<u32, StoreError> {
         let output = self
             .client
             .update_item()
@@ -63,7 +64,7 @@ impl SignInLog for DynamoSignInLog {
             .key("job", s(failures_key(client, window_end)))
             .update_expression("ADD attempts :one SET expiresAt = :expires")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":expires", n(window_end / 1000 + 1))
+            .expression_attribute_values(":expires", n(window_end.get() / 1000 + 1))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
@@ -74,14 +75,14 @@ impl SignInLog for DynamoSignInLog {
         Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
     }
 
-    async fn failures(&self, client: &str, window_end: u64) -> Result<u32, StoreError> {
+    async fn failures(&self, client: &str, window_end: EpochMs) -> Result<u32, StoreError> {
         match self.read(failures_key(client, window_end)).await? {
             Some(item) => Ok(u32::try_from(get_n(&item, "leases", "attempts")?).unwrap_or(u32::MAX)),
             None => Ok(0),
         }
     }
 
-    async fn forget_failures(&self, client: &str, window_end: u64) -> Result<(), StoreError> {
+    async fn forget_failures(&self, client: &str, window_end: EpochMs) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)

@@ -7,7 +7,8 @@ use grid_core::channel::{
 };
 use grid_core::{ChannelRoot, EpochMs, RegistrationId, SideKey};
 
-use crate::{ChannelMessageStore, Claim, Received, StoreError, UnreadChannel};
+use crate::ConflictKind;
+use crate::{ChannelMessageStore, Claim, Received, UnreadChannel};
 
 type Channels = Arc<dyn ChannelMessageStore>;
 
@@ -43,9 +44,9 @@ pub async fn an_address_is_write_once(store: Channels) {
     let (address, first) = &messages[0];
     store.attach(address, first).await.unwrap();
     let err = store.attach(address, &messages[1].1).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.is_conflict(ConflictKind::Exists), "{err:?}");
     let again = store.attach(address, first).await.unwrap_err();
-    assert!(matches!(again, StoreError::Conflict(_)), "even the same envelope is not written twice");
+    assert!(again.is_conflict(ConflictKind::Exists), "even the same envelope is not written twice");
     assert_eq!(store.get(address).await.unwrap().as_ref(), Some(first));
 }
 
@@ -83,7 +84,7 @@ pub async fn of_concurrent_attaches_to_one_address_exactly_one_wins(store: Chann
         let (envelope, result) = attempt.await.unwrap();
         match result {
             Ok(()) => winners.push(envelope),
-            Err(StoreError::Conflict(_)) => {}
+            Err(e) if e.is_conflict(ConflictKind::Exists) => {}
             Err(other) => panic!("unexpected error: {other:?}"),
         }
     }

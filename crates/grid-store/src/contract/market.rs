@@ -5,16 +5,18 @@
 use std::sync::Arc;
 
 use grid_core::books::{
-    AccountEntry, ClaimResolution, Credit, GridEntry, PaymentClaim, PayoutRecord, StatementLine, StatementRange,
+    AccountEntry, ClaimResolution, Cover, Credit, GridEntry, PaymentClaim, PayoutRecord, PayoutResolution,
+    StatementLine, StatementRange,
 };
 use grid_core::channel::Reading;
 use grid_core::market::{
-    CommunityFigures, ConsensusStrategy, Cover, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementHead,
+    CommunityFigures, ConsensusStrategy, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementHead,
     SettlementRecord, StoredReading,
 };
 use grid_core::{EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
-use crate::{AccountStore, Insertion, ReadingStore, ReadingSum, SettlementStore, StoreError};
+use super::ms;
+use crate::{AccountStore, ConflictKind, Insertion, ReadingStore, ReadingSum, SettlementStore, StoreError};
 
 /// One backend's money-engine stores.
 #[derive(Clone)]
@@ -37,10 +39,6 @@ fn id(s: &str) -> RegistrationId {
 /// The period starting at `ms`.
 fn at(ms: u64) -> PeriodStart {
     PeriodStart::parse(ms).unwrap()
-}
-
-fn ms(ms: u64) -> EpochMs {
-    EpochMs::parse(ms as i64).unwrap()
 }
 
 fn price(p: u64) -> Price {
@@ -145,7 +143,7 @@ fn verified(credits: &[(&str, u64, u64)]) -> ClaimResolution {
 }
 
 async fn due_ids(stores: &MarketStores, now: u64) -> Vec<String> {
-    stores.accounts.due_batches(now, 100).await.unwrap().iter().map(|b| b.watched.batch_id().to_string()).collect()
+    stores.accounts.due_batches(ms(now), 100).await.unwrap().iter().map(|b| b.watched.batch_id().to_string()).collect()
 }
 
 async fn all_counted_in(stores: &MarketStores, period: u64, page: usize) -> Vec<StoredReading> {
@@ -342,14 +340,12 @@ pub async fn periods_settle_in_order_and_a_closing_period_takes_no_reading(store
     assert_eq!(stores.readings.insert(&late).await.unwrap(), Insertion::Stored);
 
     // Out of order, or finishing what is not closing, is refused.
-    assert!(matches!(
-        stores.settlements.close(at(PERIOD + LENGTH), Some(at(PERIOD))).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(matches!(stores.settlements.finish(&record(PERIOD + LENGTH)).await, Err(StoreError::Conflict(_))));
+    let moved = |result: Result<(), StoreError>| result.is_err_and(|e| e.is_conflict(ConflictKind::Moved));
+    assert!(moved(stores.settlements.close(at(PERIOD + LENGTH), Some(at(PERIOD))).await));
+    assert!(moved(stores.settlements.finish(&record(PERIOD + LENGTH)).await));
 
     stores.settlements.finish(&record(PERIOD)).await.unwrap();
-    assert!(matches!(stores.settlements.finish(&record(PERIOD)).await, Err(StoreError::Conflict(_))));
+    assert!(moved(stores.settlements.finish(&record(PERIOD)).await));
     assert_eq!(stores.settlements.head().await.unwrap(), SettlementHead { latest: Some(at(PERIOD)), closing: None });
     assert_eq!(stores.settlements.get(at(PERIOD)).await.unwrap(), Some(record(PERIOD)));
     assert_eq!(stores.settlements.get(at(PERIOD + LENGTH)).await.unwrap(), None);
@@ -358,7 +354,7 @@ pub async fn periods_settle_in_order_and_a_closing_period_takes_no_reading(store
         Insertion::PeriodClosed
     );
 
-    assert!(matches!(stores.settlements.close(at(PERIOD + 2 * LENGTH), None).await, Err(StoreError::Conflict(_))));
+    assert!(moved(stores.settlements.close(at(PERIOD + 2 * LENGTH), None).await));
     stores.settlements.close(at(PERIOD + LENGTH), Some(at(PERIOD))).await.unwrap();
     assert_eq!(all_counted_in(&stores, PERIOD + LENGTH, 10).await, vec![late]);
 }
@@ -476,7 +472,7 @@ pub async fn a_verified_claim_pays_the_bill_and_funds_the_grid_once(stores: Mark
     let claim = |batch: &str, amount| claim("consumer-0020", batch, amount);
     assert!(stores.accounts.claim_payment(&claim("pay-a", 200)).await.unwrap());
     assert!(stores.accounts.claim_payment(&claim("pay-b", 50)).await.unwrap());
-    let pending: Vec<String> = due_ids(&stores, u64::MAX).await;
+    let pending: Vec<String> = due_ids(&stores, EpochMs::MAX).await;
     assert_eq!(pending.len(), 2);
     assert!(pending.contains(&"pay-a".to_owned()) && pending.contains(&"pay-b".to_owned()));
 
@@ -499,7 +495,7 @@ pub async fn a_verified_claim_pays_the_bill_and_funds_the_grid_once(stores: Mark
             crate::Funds { address: address("grid-8"), seq: 8, available: Iota::new(60) },
         ]
     );
-    assert!(stores.accounts.due_batches(u64::MAX, 10).await.unwrap().is_empty());
+    assert!(stores.accounts.due_batches(EpochMs::LATEST, 10).await.unwrap().is_empty());
 }
 
 pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settles_either_way(stores: MarketStores) {
@@ -533,7 +529,7 @@ pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settl
         Cover { period: at(PERIOD + LENGTH), address: address("wallet-b"), amount: Iota::new(10) },
     ];
     let payout = |paid_before: u64, refused: u64| {
-        let to = grid_core::market::destinations(&covers);
+        let to = grid_core::books::destinations(&covers);
         PayoutRecord {
             batch: LedgerBatch::payout(
                 &producer,
@@ -560,7 +556,7 @@ pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settl
     assert_eq!((owed, left[0].paid_before), (vec![(PERIOD + LENGTH, 20)], Iota::new(90)));
     assert_eq!(stores.accounts.totals().await.unwrap().cash(), Iota::new(20));
     assert_eq!(stores.accounts.funds().await.unwrap().first().map(|f| f.available), Some(Iota::new(40)));
-    let due = stores.accounts.due_batches(u64::MAX, 10).await.unwrap();
+    let due = stores.accounts.due_batches(EpochMs::LATEST, 10).await.unwrap();
     assert_eq!(
         due.iter().map(|b| b.watched.clone()).collect::<Vec<_>>(),
         vec![crate::Watched::Payout(first_try.clone())]
@@ -570,8 +566,9 @@ pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settl
 
     // Refused: the money and each period's debt come back, and the next payout is a new batch.
     let refused = vec!["insufficient funds".to_owned()];
-    assert!(stores.accounts.resolve_payout(&first_try.batch.id, false, &refused).await.unwrap());
-    assert!(!stores.accounts.resolve_payout(&first_try.batch.id, false, &refused).await.unwrap(), "once");
+    let resolution = PayoutResolution::Refused { reasons: refused.clone() };
+    assert!(stores.accounts.resolve_payout(&first_try.batch.id, &resolution).await.unwrap());
+    assert!(!stores.accounts.resolve_payout(&first_try.batch.id, &resolution).await.unwrap(), "once");
     let failed = stores.accounts.batches(Some(grid_core::books::BatchState::Invalid), 10).await.unwrap();
     assert_eq!((failed.len(), failed[0].reasons.clone()), (1, refused.clone()), "kept as failed with its reasons");
     let counts = stores.accounts.batch_counts().await.unwrap();
@@ -586,13 +583,13 @@ pub async fn a_payout_is_recorded_once_pays_each_period_to_its_address_and_settl
     let second_try = payout(0, 1);
     assert_ne!(second_try.batch.id, first_try.batch.id);
     assert!(stores.accounts.record_payout(&second_try).await.unwrap());
-    assert!(stores.accounts.resolve_payout(&second_try.batch.id, true, &[]).await.unwrap());
+    assert!(stores.accounts.resolve_payout(&second_try.batch.id, &PayoutResolution::Committed).await.unwrap());
     let account = stores.accounts.get(&producer).await.unwrap().unwrap();
     assert_eq!(
         (account.paid_out, account.payout_pending, account.unpaid()),
         (Iota::new(90), Iota::ZERO, Iota::new(20))
     );
-    assert!(stores.accounts.due_batches(u64::MAX, 10).await.unwrap().is_empty());
+    assert!(stores.accounts.due_batches(EpochMs::LATEST, 10).await.unwrap().is_empty());
     let unpaid = stores.accounts.unpaid().await.unwrap();
     assert_eq!(unpaid[0].owed.iter().map(|e| e.unpaid.get()).collect::<Vec<_>>(), [20]);
 }
@@ -611,14 +608,14 @@ pub async fn the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_
     assert_eq!(due_ids(&stores, 10_000).await, ["early", "late"], "never checked: oldest first");
 
     let early = crate::Watched::Claim(claim("early", 1_000));
-    stores.accounts.checked(&early, 5_000, 8_000, false).await.unwrap();
+    stores.accounts.checked(&early, ms(5_000), ms(8_000), false).await.unwrap();
     assert_eq!(due_ids(&stores, 6_000).await, ["late"], "not due before its next check");
     assert_eq!(due_ids(&stores, 8_000).await, ["late", "early"], "least recently checked first");
 
-    stores.accounts.checked(&early, 9_000, 9_000, true).await.unwrap();
-    let due = stores.accounts.due_batches(10_000, 10).await.unwrap();
+    stores.accounts.checked(&early, ms(9_000), ms(9_000), true).await.unwrap();
+    let due = stores.accounts.due_batches(ms(10_000), 10).await.unwrap();
     let early_batch = due.iter().find(|b| b.watched == early).unwrap();
-    assert_eq!((early_batch.times_checked, early_batch.last_checked, early_batch.stalled), (2, 9_000, true));
+    assert_eq!((early_batch.times_checked, early_batch.last_checked, early_batch.stalled), (2, Some(ms(9_000)), true));
 
     let stalled = stores.accounts.batches(Some(BatchState::Stalled), 10).await.unwrap();
     assert_eq!(stalled.iter().map(|b| b.id.to_string()).collect::<Vec<_>>(), ["early"]);
@@ -642,20 +639,31 @@ pub async fn the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_
 }
 
 pub async fn a_lease_is_held_by_one_holder_until_it_expires_or_is_released(stores: MarketStores) {
-    assert!(stores.leases.acquire("batch-monitor", "run-a", 1_000, 500).await.unwrap());
-    assert!(!stores.leases.acquire("batch-monitor", "run-b", 1_200, 500).await.unwrap());
-    assert!(stores.leases.acquire("batch-monitor", "run-a", 1_300, 500).await.unwrap(), "its holder renews it");
-    assert!(stores.leases.acquire("settlement", "run-b", 1_300, 500).await.unwrap(), "another job's lease is another");
-    assert!(stores.leases.acquire("batch-monitor", "run-b", 1_800, 500).await.unwrap(), "expired");
+    assert!(stores.leases.acquire("batch-monitor", "run-a", ms(1_000), ms(1_000 + 500)).await.unwrap());
+    assert!(!stores.leases.acquire("batch-monitor", "run-b", ms(1_200), ms(1_200 + 500)).await.unwrap());
+    assert!(
+        stores.leases.acquire("batch-monitor", "run-a", ms(1_300), ms(1_300 + 500)).await.unwrap(),
+        "its holder renews it"
+    );
+    assert!(
+        stores.leases.acquire("settlement", "run-b", ms(1_300), ms(1_300 + 500)).await.unwrap(),
+        "another job's lease is another"
+    );
+    assert!(stores.leases.acquire("batch-monitor", "run-b", ms(1_800), ms(1_800 + 500)).await.unwrap(), "expired");
     stores.leases.release("batch-monitor", "run-a").await.unwrap();
-    assert!(!stores.leases.acquire("batch-monitor", "run-c", 1_900, 500).await.unwrap(), "only the holder releases");
+    assert!(
+        !stores.leases.acquire("batch-monitor", "run-c", ms(1_900), ms(1_900 + 500)).await.unwrap(),
+        "only the holder releases"
+    );
     stores.leases.release("batch-monitor", "run-b").await.unwrap();
-    assert!(stores.leases.acquire("batch-monitor", "run-c", 1_900, 500).await.unwrap());
+    assert!(stores.leases.acquire("batch-monitor", "run-c", ms(1_900), ms(1_900 + 500)).await.unwrap());
 
     let racers: Vec<_> = (0..6)
         .map(|i| {
             let leases = stores.leases.clone();
-            tokio::spawn(async move { leases.acquire("race", &format!("run-{i}"), 5_000, 1_000).await.unwrap() })
+            tokio::spawn(async move {
+                leases.acquire("race", &format!("run-{i}"), ms(5_000), ms(5_000 + 1_000)).await.unwrap()
+            })
         })
         .collect();
     let mut winners = 0;
@@ -696,7 +704,7 @@ pub async fn a_heartbeat_keeps_the_latest_run_of_each_job(stores: MarketStores) 
     assert_eq!(stores.heartbeats.last("poller").await.unwrap(), Some(beat("poller", 2_000, r#"{"stored":0}"#)));
     assert_eq!(stores.heartbeats.last("settlement").await.unwrap(), Some(beat("settlement", 1_100, "[]")));
     // Heartbeats live beside the leases on DynamoDB: they must not disturb them.
-    assert!(stores.leases.acquire("poller", "run-a", 3_000, 500).await.unwrap());
+    assert!(stores.leases.acquire("poller", "run-a", ms(3_000), ms(3_000 + 500)).await.unwrap());
     assert!(stores.heartbeats.last("poller").await.unwrap().is_some());
 }
 

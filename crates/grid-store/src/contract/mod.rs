@@ -23,6 +23,11 @@ pub mod queue;
 pub mod registrations;
 pub mod sign_ins;
 
+/// A time in the checks, epoch ms.
+pub(crate) fn ms(ms: u64) -> grid_core::EpochMs {
+    grid_core::EpochMs::try_from(ms).expect("a test time is within the range the grid holds")
+}
+
 /// Generates one `#[tokio::test]` per named check of a contract module.
 #[doc(hidden)]
 #[macro_export]

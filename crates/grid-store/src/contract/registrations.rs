@@ -9,6 +9,7 @@ use grid_core::{
     ReturnChannel, SideKey,
 };
 
+use crate::ConflictKind;
 use crate::{RegistrationCursor, RegistrationStore, StoreError};
 
 type Store = Arc<dyn RegistrationStore>;
@@ -68,7 +69,7 @@ pub async fn inserting_an_existing_id_is_a_conflict_and_keeps_the_first(store: S
     let mut second = first.clone();
     second.item_type = ItemType::Consumer;
     let err = store.insert(&second).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.is_conflict(ConflictKind::Taken), "{err:?}");
     assert_eq!(store.get(&first.id).await.unwrap().unwrap().value, first);
 }
 
@@ -81,14 +82,14 @@ pub async fn ids_that_differ_only_in_case_are_one_id(store: Store) {
     let mut lookalike = registration("contract-CASE-1");
     lookalike.channel = None;
     let err = store.insert(&lookalike).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.is_conflict(ConflictKind::Taken), "{err:?}");
     assert_eq!(store.get(&lookalike.id).await.unwrap(), None);
     assert_eq!(store.id_owner(&lookalike.id).await.unwrap(), Some(first.id.clone()));
     assert_eq!(store.id_owner(&first.id).await.unwrap(), Some(first.id.clone()));
     assert_eq!(store.id_owner(&id("contract-case-2")).await.unwrap(), None);
     // A lookalike with a channel is refused as well, and binds nothing.
     let with_channel = registration("CONTRACT-case-1");
-    assert!(matches!(store.insert(&with_channel).await, Err(StoreError::Conflict(_))));
+    assert!(store.insert(&with_channel).await.is_err_and(|e| e.is_conflict(ConflictKind::Taken)));
     assert_eq!(store.channel_owner(&root_of("CONTRACT-case-1")).await.unwrap(), None);
 
     for round in 0..5 {
@@ -128,14 +129,14 @@ pub async fn replacing_at_a_stale_version_is_a_conflict_and_writes_nothing(store
     changed.name = None;
     for stale in [0, 2, u64::MAX] {
         let err = store.replace(&changed, stale).await.unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "version {stale}: {err:?}");
+        assert!(err.is_conflict(ConflictKind::Moved), "version {stale}: {err:?}");
     }
     assert_eq!(store.get(&r.id).await.unwrap().unwrap(), crate::Versioned { value: r, version: 1 });
 }
 
 pub async fn replacing_a_missing_registration_is_a_conflict(store: Store) {
     let err = store.replace(&registration("contract-ghost-1"), 1).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.is_conflict(ConflictKind::Moved), "{err:?}");
     assert_eq!(store.get(&id("contract-ghost-1")).await.unwrap(), None);
 }
 
@@ -148,7 +149,7 @@ pub async fn a_removed_registration_keeps_its_record_and_its_id(store: Store) {
     let got = store.get(&r.id).await.unwrap().unwrap();
     assert_eq!(got.value, removed);
     assert!(!got.value.is_active());
-    assert!(matches!(store.insert(&r).await, Err(StoreError::Conflict(_))));
+    assert!(store.insert(&r).await.is_err_and(|e| e.is_conflict(ConflictKind::Taken)));
 }
 
 pub async fn of_two_concurrent_inserts_of_one_id_exactly_one_wins(store: Store) {
@@ -166,7 +167,8 @@ pub async fn of_two_concurrent_inserts_of_one_id_exactly_one_wins(store: Store) 
         );
         let results = [a.unwrap(), b.unwrap()];
         let wins = results.iter().filter(|r| r.is_ok()).count();
-        let conflicts = results.iter().filter(|r| matches!(r, Err(StoreError::Conflict(_)))).count();
+        let conflicts =
+            results.iter().filter(|r| r.as_ref().is_err_and(|e| e.is_conflict(ConflictKind::Taken))).count();
         assert_eq!((wins, conflicts), (1, 1), "round {round}: {results:?}");
     }
 }
@@ -186,7 +188,7 @@ pub async fn of_two_concurrent_replaces_of_one_version_exactly_one_wins(store: S
         let results = [a.unwrap(), b.unwrap()];
         let winners: Vec<&str> = results.iter().filter(|(_, r)| r.is_ok()).map(|(n, _)| *n).collect();
         assert_eq!(winners.len(), 1, "round {round}: {results:?}");
-        assert!(results.iter().any(|(_, r)| matches!(r, Err(StoreError::Conflict(_)))));
+        assert!(results.iter().any(|(_, r)| r.as_ref().is_err_and(|e| e.is_conflict(ConflictKind::Moved))));
         let stored = store.get(&r.id).await.unwrap().unwrap();
         assert_eq!(stored.version, version + 1);
         assert_eq!(stored.value.name.unwrap().as_str(), winners[0], "the winner's write is the one kept");
@@ -278,7 +280,7 @@ pub async fn advancing_the_cursor_from_where_it_is_moves_it_and_bumps_the_versio
     assert_eq!((got.value.cursor, got.value.tally, got.version), (cursor(9, true), tally, 3));
     assert!(!got.value.is_polled(), "a closed channel is not polled");
     // An old copy cannot write the old cursor back.
-    assert!(matches!(store.replace(&r, 1).await, Err(StoreError::Conflict(_))));
+    assert!(store.replace(&r, 1).await.is_err_and(|e| e.is_conflict(ConflictKind::Moved)));
 }
 
 pub async fn advancing_from_a_stale_cursor_or_for_another_channel_is_a_conflict(store: Store) {
@@ -288,12 +290,12 @@ pub async fn advancing_from_a_stale_cursor_or_for_another_channel_is_a_conflict(
     let other_root = ChannelRoot::parse("ab".repeat(32)).unwrap();
     for (from, on) in [(cursor(3, false), &root), (cursor(0, true), &root), (cursor(0, false), &other_root)] {
         let err = store.advance_cursor(&r.id, on, from, cursor(10, false), ReadingTally::default()).await.unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(err.is_conflict(ConflictKind::Moved), "{err:?}");
     }
     let err = store
         .advance_cursor(&id("contract-cursor-none"), &root, cursor(0, false), cursor(1, false), ReadingTally::default())
         .await;
-    assert!(matches!(err, Err(StoreError::Conflict(_))));
+    assert!(err.as_ref().is_err_and(|e| e.is_conflict(ConflictKind::Moved)));
     assert_eq!(store.get(&r.id).await.unwrap().unwrap().value.cursor, cursor(0, false));
 }
 
@@ -314,7 +316,7 @@ pub async fn of_two_workers_advancing_one_cursor_exactly_one_wins(store: Store) 
     for worker in workers {
         match worker.await.unwrap() {
             Ok(()) => wins += 1,
-            Err(StoreError::Conflict(_)) => {}
+            Err(e) if e.is_conflict(ConflictKind::Moved) => {}
             Err(other) => panic!("{other:?}"),
         }
     }
@@ -366,7 +368,7 @@ pub async fn a_channel_root_backs_one_registration_for_good(store: Store) {
     // Another registration naming the same root is refused, on insert and on replace.
     let mut twin = registration("contract-root-2");
     twin.channel.as_mut().unwrap().root = root.clone();
-    assert!(matches!(store.insert(&twin).await, Err(StoreError::Conflict(_))));
+    assert!(store.insert(&twin).await.is_err_and(|e| e.is_conflict(ConflictKind::Taken)));
     assert_eq!(store.get(&twin.id).await.unwrap(), None, "nothing written");
     let other = registration("contract-root-3");
     store.insert(&other).await.unwrap();
@@ -386,7 +388,7 @@ pub async fn a_channel_root_backs_one_registration_for_good(store: Store) {
     removed.status = RegistrationStatus::Removed { at: EpochMs::parse(1_700_000_100_000).unwrap() };
     store.replace(&removed, 3).await.unwrap();
     assert_eq!(store.channel_owner(&root).await.unwrap(), Some(first.id.clone()));
-    assert!(matches!(store.insert(&twin).await, Err(StoreError::Conflict(_))));
+    assert!(store.insert(&twin).await.is_err_and(|e| e.is_conflict(ConflictKind::Taken)));
     let mut back = removed.clone();
     back.channel.as_mut().unwrap().root = root.clone();
     assert_eq!(store.replace(&back, 4).await.unwrap(), 5, "its owner may name it again");

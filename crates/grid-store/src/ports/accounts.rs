@@ -10,11 +10,11 @@
 
 use async_trait::async_trait;
 use grid_core::books::{
-    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
-    StatementLine, StatementRange,
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, Entitlement, GridEntry, GridTotals, PaymentClaim,
+    PayoutRecord, PayoutResolution, StatementLine, StatementRange,
 };
-use grid_core::market::{Entitlement, PeriodStart};
-use grid_core::{BatchId, Iota, PaymentAddress, RegistrationId};
+use grid_core::market::PeriodStart;
+use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId};
 
 use crate::StoreError;
 
@@ -66,10 +66,10 @@ impl Watched {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedBatch {
     pub watched: Watched,
-    /// When it was submitted (payout) or claimed (claim), epoch ms.
-    pub submitted: u64,
-    /// When the monitor last asked the ledger about it (0: never).
-    pub last_checked: u64,
+    /// When it was submitted (payout) or claimed (claim).
+    pub submitted: EpochMs,
+    /// When the monitor last asked the ledger about it, if ever.
+    pub last_checked: Option<EpochMs>,
     pub times_checked: u64,
     /// Pending too long or checked too often: shown to the operator, still followed.
     pub stalled: bool,
@@ -84,8 +84,8 @@ pub struct BatchView {
     pub amount: Iota,
     pub status: BatchState,
     pub reasons: Vec<String>,
-    pub submitted: u64,
-    pub last_checked: u64,
+    pub submitted: EpochMs,
+    pub last_checked: Option<EpochMs>,
     pub times_checked: u64,
 }
 
@@ -182,18 +182,24 @@ pub trait AccountStore: Send + Sync {
     async fn record_payout(&self, payout: &PayoutRecord) -> Result<bool, StoreError>;
 
     /// Settles a payout once: committed moves it to the producer's paid out; refused
-    /// (with the ledger's `reasons`) gives the money back to the grid's addresses and the
+    /// (with the ledger's reasons) gives the money back to the grid's addresses and the
     /// periods it covered (it is planned again, as a new batch). `false` if it was no
     /// longer pending.
-    async fn resolve_payout(&self, batch: &BatchId, committed: bool, reasons: &[String]) -> Result<bool, StoreError>;
+    async fn resolve_payout(&self, batch: &BatchId, resolution: &PayoutResolution) -> Result<bool, StoreError>;
 
     /// Claims and payouts not yet final whose next check is due at `now`, least
     /// recently checked first (then oldest).
-    async fn due_batches(&self, now: u64, limit: usize) -> Result<Vec<WatchedBatch>, StoreError>;
+    async fn due_batches(&self, now: EpochMs, limit: usize) -> Result<Vec<WatchedBatch>, StoreError>;
 
     /// Records that the monitor asked about a batch at `now`: one more check, the next
     /// one not before `next_check`, and whether it is now stalled.
-    async fn checked(&self, watched: &Watched, now: u64, next_check: u64, stalled: bool) -> Result<(), StoreError>;
+    async fn checked(
+        &self,
+        watched: &Watched,
+        now: EpochMs,
+        next_check: EpochMs,
+        stalled: bool,
+    ) -> Result<(), StoreError>;
 
     /// Batches for the operator, newest first; `status` filters (`Pending` includes stalled).
     async fn batches(&self, status: Option<BatchState>, limit: usize) -> Result<Vec<BatchView>, StoreError>;

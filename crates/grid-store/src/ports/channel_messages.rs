@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress, UnclaimedChannels};
 use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 
-use crate::StoreError;
+use crate::{ConflictKind, StoreError};
 
 /// The most addresses one [`ChannelMessageStore::get_many`] call may ask for.
 pub use grid_core::channel::MAX_BATCH_GET;
@@ -44,7 +44,7 @@ pub trait ChannelMessageStore: Send + Sync {
         for (address, envelope) in messages {
             stored.push(match self.attach(address, envelope).await {
                 Ok(()) => true,
-                Err(StoreError::Conflict(_)) => false,
+                Err(e) if e.is_conflict(ConflictKind::Exists) => false,
                 Err(e) => return Err(e),
             });
         }

@@ -6,6 +6,7 @@
 //! and a client cannot multiply its attempts by landing on many instances.
 
 use async_trait::async_trait;
+use grid_core::EpochMs;
 
 use crate::StoreError;
 
@@ -14,18 +15,18 @@ use crate::StoreError;
 pub trait SignInLog: Send + Sync {
     /// Revokes session `session`. It is remembered until `until`, when the session
     /// expires anyway; revoking twice is harmless.
-    async fn revoke(&self, session: &str, until: u64, now: u64) -> Result<(), StoreError>;
+    async fn revoke(&self, session: &str, until: EpochMs, now: EpochMs) -> Result<(), StoreError>;
 
     /// Whether `session` was revoked (and is not yet past the `until` it was revoked to).
-    async fn is_revoked(&self, session: &str, now: u64) -> Result<bool, StoreError>;
+    async fn is_revoked(&self, session: &str, now: EpochMs) -> Result<bool, StoreError>;
 
     /// Counts one failed sign-in by `client` in the window that ends at `window_end`,
     /// and answers how many that window holds, this one included.
-    async fn count_failure(&self, client: &str, window_end: u64, now: u64) -> Result<u32, StoreError>;
+    async fn count_failure(&self, client: &str, window_end: EpochMs, now: EpochMs) -> Result<u32, StoreError>;
 
     /// How many failed sign-ins `client` has in the window that ends at `window_end`.
-    async fn failures(&self, client: &str, window_end: u64) -> Result<u32, StoreError>;
+    async fn failures(&self, client: &str, window_end: EpochMs) -> Result<u32, StoreError>;
 
     /// Forgets `client`'s failures in that window (it has signed in).
-    async fn forget_failures(&self, client: &str, window_end: u64) -> Result<(), StoreError>;
+    async fn forget_failures(&self, client: &str, window_end: EpochMs) -> Result<(), StoreError>;
 }

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use grid_core::books::{
-    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, GridEntry, GridTotals, PaymentClaim, PayoutRecord,
-    StatementLine, StatementRange,
+    Account, AccountEntry, BatchKind, BatchState, ClaimResolution, Cover, Entitlement, GridEntry, GridTotals,
+    PaymentClaim, PayoutRecord, PayoutResolution, StatementLine, StatementRange,
 };
 use grid_core::ledger::LedgerBatch;
-use grid_core::market::{Cover, Entitlement, PeriodStart};
+use grid_core::market::PeriodStart;
 use grid_core::{BatchId, EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 use rusqlite::{Connection, OptionalExtension, named_params};
 
@@ -45,6 +45,11 @@ fn period(ms: u64) -> Result<PeriodStart, StoreError> {
 
 fn time(ms: u64) -> Result<EpochMs, StoreError> {
     i64::try_from(ms).ok().and_then(|ms| EpochMs::parse(ms).ok()).ok_or_else(|| corrupt("time", ms))
+}
+
+/// A batch's last check: stored as 0 when there was none.
+fn never_is_zero(ms: u64) -> Result<Option<EpochMs>, StoreError> {
+    Ok(if ms == 0 { None } else { Some(time(ms)?) })
 }
 
 /// Adds to the money at one of the grid's addresses: `received`, or `spent` (negative
@@ -509,7 +514,11 @@ impl AccountStore for SqliteAccountStore {
             .await
     }
 
-    async fn resolve_payout(&self, batch: &BatchId, committed: bool, reasons: &[String]) -> Result<bool, StoreError> {
+    async fn resolve_payout(&self, batch: &BatchId, resolution: &PayoutResolution) -> Result<bool, StoreError> {
+        let (committed, reasons) = match resolution {
+            PayoutResolution::Committed => (true, &[][..]),
+            PayoutResolution::Refused { reasons } => (false, &reasons[..]),
+        };
         let batch = batch.as_str().to_owned();
         let reasons = serde_json::to_string(reasons).map_err(StoreError::backend)?;
         self.db
@@ -553,7 +562,7 @@ impl AccountStore for SqliteAccountStore {
             .await
     }
 
-    async fn due_batches(&self, now: u64, limit: usize) -> Result<Vec<WatchedBatch>, StoreError> {
+    async fn due_batches(&self, now: EpochMs, limit: usize) -> Result<Vec<WatchedBatch>, StoreError> {
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
@@ -562,9 +571,7 @@ impl AccountStore for SqliteAccountStore {
                      FROM batches WHERE status = 'pending' AND next_check_ms <= ?1
                      ORDER BY last_checked_ms, created_ms, id LIMIT ?2",
                 )?;
-                // Every stored time is below i64::MAX: a later `now` finds the same batches.
-                let now = now.min(i64::MAX as u64);
-                let rows = stmt.query_map(rusqlite::params![now, limit as u64], |row| {
+                let rows = stmt.query_map(rusqlite::params![now.get(), limit as u64], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
@@ -604,14 +611,26 @@ impl AccountStore for SqliteAccountStore {
                             created: time(created)?,
                         }),
                     };
-                    Ok(WatchedBatch { watched, submitted: created, last_checked, times_checked: times, stalled })
+                    Ok(WatchedBatch {
+                        watched,
+                        submitted: time(created)?,
+                        last_checked: never_is_zero(last_checked)?,
+                        times_checked: times,
+                        stalled,
+                    })
                 })
                 .collect()
             })
             .await
     }
 
-    async fn checked(&self, watched: &Watched, now: u64, next_check: u64, stalled: bool) -> Result<(), StoreError> {
+    async fn checked(
+        &self,
+        watched: &Watched,
+        now: EpochMs,
+        next_check: EpochMs,
+        stalled: bool,
+    ) -> Result<(), StoreError> {
         let key = match watched {
             Watched::Claim(claim) => claim_key(claim),
             Watched::Payout(payout) => payout.batch.id.to_string(),
@@ -623,7 +642,9 @@ impl AccountStore for SqliteAccountStore {
                          next_check_ms = :next, stalled = :stalled
                      WHERE id = :id AND status = 'pending'",
                 )?
-                .execute(named_params! {":now": now, ":next": next_check, ":stalled": stalled, ":id": key})?;
+                .execute(
+                    named_params! {":now": now.get(), ":next": next_check.get(), ":stalled": stalled, ":id": key},
+                )?;
                 Ok(())
             })
             .await
@@ -671,8 +692,8 @@ impl AccountStore for SqliteAccountStore {
                         amount: Iota::new(amount),
                         status: BatchState::parse(&status).map_err(|e| corrupt("batch status", e))?,
                         reasons,
-                        submitted: created,
-                        last_checked: checked,
+                        submitted: time(created)?,
+                        last_checked: never_is_zero(checked)?,
                         times_checked: times,
                     })
                 })

@@ -8,7 +8,7 @@ use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 use rusqlite::{OptionalExtension, named_params};
 
 use super::SqliteDb;
-use crate::{ChannelMessageStore, Claim, Received, StoreError, UnreadChannel};
+use crate::{ChannelMessageStore, Claim, ConflictKind, Received, StoreError, UnreadChannel};
 
 /// The channel node's envelopes in the embedded SQLite database.
 #[derive(Clone)]
@@ -41,7 +41,7 @@ impl ChannelMessageStore for SqliteChannelMessageStore {
                     )?
                     .execute(named_params! {":address": address, ":envelope": text, ":now": now})?;
                 if inserted == 0 {
-                    return Err(StoreError::Conflict(format!("address {address} is taken")));
+                    return Err(StoreError::conflict(ConflictKind::Exists, format!("address {address} is taken")));
                 }
                 Ok(())
             })

@@ -2,6 +2,7 @@
 //! or own lease.
 
 use async_trait::async_trait;
+use grid_core::EpochMs;
 use rusqlite::named_params;
 
 use super::SqliteDb;
@@ -21,7 +22,7 @@ impl SqliteLeaseStore {
 
 #[async_trait]
 impl LeaseStore for SqliteLeaseStore {
-    async fn acquire(&self, job: &str, holder: &str, now: u64, ttl_ms: u64) -> Result<bool, StoreError> {
+    async fn acquire(&self, job: &str, holder: &str, now: EpochMs, until: EpochMs) -> Result<bool, StoreError> {
         let (job, holder) = (job.to_owned(), holder.to_owned());
         self.db
             .write(move |conn| {
@@ -32,7 +33,7 @@ impl LeaseStore for SqliteLeaseStore {
                          WHERE leases.expires_ms <= :now OR leases.holder = excluded.holder",
                     )?
                     .execute(named_params! {
-                        ":job": job, ":holder": holder, ":expires": now.saturating_add(ttl_ms), ":now": now,
+                        ":job": job, ":holder": holder, ":expires": until.get(), ":now": now.get(),
                     })?;
                 Ok(taken > 0)
             })

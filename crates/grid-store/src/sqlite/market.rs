@@ -10,7 +10,9 @@ use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::SqliteDb;
 use crate::records::{ReadingRow, SettlementRow};
-use crate::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementStore, StoreError};
+use crate::{
+    ConflictKind, Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementStore, StoreError,
+};
 
 /// Readings in the embedded SQLite database.
 #[derive(Clone)]
@@ -134,7 +136,7 @@ impl ReadingStore for SqliteReadingStore {
             None => (String::new(), String::new(), -1),
             Some(ReadingCursor(cursor)) => {
                 let mut parts = cursor.split(CURSOR_SEPARATOR);
-                let bad = || StoreError::Conflict(format!("not a reading cursor: {cursor:?}"));
+                let bad = || StoreError::Corrupt(format!("not a reading cursor: {cursor:?}"));
                 let registration = parts.next().ok_or_else(bad)?.to_owned();
                 let kind = parts.next().ok_or_else(bad)?.to_owned();
                 let start = parts.next().and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad)?;
@@ -292,7 +294,10 @@ impl SettlementStore for SqliteSettlementStore {
                     )?
                     .execute(named_params! {":period": period.get(), ":previous": previous.map(PeriodStart::get)})?;
                 if changed == 0 {
-                    return Err(StoreError::Conflict(format!("period {period} cannot close after {previous:?}")));
+                    return Err(StoreError::conflict(
+                        ConflictKind::Moved,
+                        format!("period {period} cannot close after {previous:?}"),
+                    ));
                 }
                 Ok(())
             })
@@ -308,7 +313,7 @@ impl SettlementStore for SqliteSettlementStore {
                     .prepare_cached("UPDATE settlement_head SET latest = :period, closing = NULL WHERE id = 0 AND closing = :period")?
                     .execute(named_params! {":period": row.period})?;
                 if moved == 0 {
-                    return Err(StoreError::Conflict(format!("period {} is not being settled", row.period)));
+                    return Err(StoreError::conflict(ConflictKind::Moved, format!("period {} is not being settled", row.period)));
                 }
                 conn.prepare_cached("INSERT INTO settlements (period, record) VALUES (:period, :record)")?
                     .execute(named_params! {":period": row.period, ":record": json})?;

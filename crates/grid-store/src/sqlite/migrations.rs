@@ -684,7 +684,15 @@ mod tests {
 
         // Its pending payout, refused, gives its 30 back to that period.
         let batch = grid_core::BatchId::parse("payout-old").unwrap();
-        assert!(accounts.resolve_payout(&batch, false, &["refused".into()]).await.unwrap());
+        assert!(
+            accounts
+                .resolve_payout(
+                    &batch,
+                    &grid_core::books::PayoutResolution::Refused { reasons: vec!["refused".into()] }
+                )
+                .await
+                .unwrap()
+        );
         assert_eq!(accounts.unpaid().await.unwrap()[0].total(), Iota::new(70));
         assert_eq!(accounts.batch_counts().await.unwrap().invalid, 1);
         assert_eq!(accounts.batches(Some(BatchState::Invalid), 5).await.unwrap()[0].registration, producer);

@@ -33,7 +33,7 @@ fn random_token() -> String {
 impl MessageQueue for SqliteMessageQueue {
     async fn send(&self, bodies: &[String]) -> Result<(), StoreError> {
         if let Some(big) = bodies.iter().find(|b| b.len() > MAX_MESSAGE_BYTES) {
-            return Err(StoreError::Conflict(format!("a message of {} bytes is over the queue limit", big.len())));
+            return Err(StoreError::OutOfRange(format!("a message of {} bytes is over the queue limit", big.len())));
         }
         let (queue, bodies) = (self.queue.clone(), bodies.to_vec());
         let now = EpochMs::now().get() as i64;

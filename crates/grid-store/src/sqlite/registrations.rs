@@ -7,7 +7,9 @@ use rusqlite::{OptionalExtension, Row, ToSql, named_params};
 
 use super::SqliteDb;
 use crate::records::RegistrationRecord;
-use crate::{RegistrationCounts, RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned};
+use crate::{
+    ConflictKind, RegistrationCounts, RegistrationCursor, RegistrationPage, RegistrationStore, StoreError, Versioned,
+};
 
 /// Registrations in the embedded SQLite database.
 #[derive(Clone)]
@@ -97,7 +99,10 @@ fn bind_root(conn: &rusqlite::Connection, record: &RegistrationRecord) -> Result
         .prepare_cached("SELECT registration_id FROM channel_roots WHERE root = ?1")?
         .query_row([root], |r| r.get(0))?;
     if owner != record.id {
-        return Err(StoreError::Conflict(format!("channel root {root} is bound to another registration")));
+        return Err(StoreError::conflict(
+            ConflictKind::Taken,
+            format!("channel root {root} is bound to another registration"),
+        ));
     }
     Ok(())
 }
@@ -114,7 +119,10 @@ fn claim_id(conn: &rusqlite::Connection, record: &RegistrationRecord) -> Result<
         .prepare_cached("SELECT registration_id FROM registration_ids WHERE folded = ?1")?
         .query_row([&folded], |r| r.get(0))?;
     if owner != record.id {
-        return Err(StoreError::Conflict(format!("registration id {} differs only in case from {owner}", record.id)));
+        return Err(StoreError::conflict(
+            ConflictKind::Taken,
+            format!("registration id {} differs only in case from {owner}", record.id),
+        ));
     }
     Ok(())
 }
@@ -140,7 +148,10 @@ impl RegistrationStore for SqliteRegistrationStore {
                     named.as_slice(),
                 )?;
                 if inserted == 0 {
-                    return Err(StoreError::Conflict(format!("registration {} already exists", record.id)));
+                    return Err(StoreError::conflict(
+                        ConflictKind::Taken,
+                        format!("registration {} already exists", record.id),
+                    ));
                 }
                 claim_id(conn, &record)?;
                 bind_root(conn, &record)?;
@@ -209,7 +220,10 @@ impl RegistrationStore for SqliteRegistrationStore {
     async fn replace(&self, registration: &Registration, expected_version: u64) -> Result<u64, StoreError> {
         let record = RegistrationRecord::from(registration);
         let Ok(expected) = i64::try_from(expected_version) else {
-            return Err(StoreError::Conflict(format!("version {expected_version} does not exist")));
+            return Err(StoreError::conflict(
+                ConflictKind::Moved,
+                format!("version {expected_version} does not exist"),
+            ));
         };
         self.db
             .write(move |conn| {
@@ -237,10 +251,10 @@ impl RegistrationStore for SqliteRegistrationStore {
                     named.as_slice(),
                 )?;
                 if updated == 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "registration {} is no longer at version {expected}",
-                        record.id
-                    )));
+                    return Err(StoreError::conflict(
+                        ConflictKind::Moved,
+                        format!("registration {} is no longer at version {expected}", record.id),
+                    ));
                 }
                 if before.flatten() != record.channel_root {
                     bind_root(conn, &record)?;
@@ -275,10 +289,10 @@ impl RegistrationStore for SqliteRegistrationStore {
                         ":tally_period": tally.period, ":tally_count": tally.count,
                     })?;
                 if moved == 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "the cursor of {id} is no longer at {}",
-                        from.next_index
-                    )));
+                    return Err(StoreError::conflict(
+                        ConflictKind::Moved,
+                        format!("the cursor of {id} is no longer at {}", from.next_index),
+                    ));
                 }
                 Ok(())
             })

@@ -232,7 +232,7 @@ mod tests {
                         .write(move |conn| {
                             conn.execute("INSERT INTO t VALUES (?1)", [n])?;
                             match n {
-                                5 => Err(StoreError::Conflict("five is refused".to_owned())),
+                                5 => Err(StoreError::conflict(crate::ConflictKind::Moved, "five is refused")),
                                 6 => panic!("six panics"),
                                 _ => Ok(()),
                             }
@@ -270,7 +270,7 @@ mod tests {
         let failed = writer
             .write(|conn| {
                 conn.execute("INSERT INTO t VALUES (1)", [])?;
-                Err::<(), _>(StoreError::Conflict("refused after writing".to_owned()))
+                Err::<(), _>(StoreError::conflict(crate::ConflictKind::Moved, "refused after writing"))
             })
             .await;
         assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
