@@ -9,7 +9,7 @@ use grid_core::{ChannelRoot, EpochMs, Iota, RegistrationId, SideKey};
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
 
-use super::{LENGTH_MS, dev_ledger, first_period, grid_ledger, ledger_balance, ledger_post, reading};
+use super::helpers::{LENGTH_MS, dev_ledger, first_period, grid_ledger, ledger_balance, ledger_post, reading};
 
 const TOKEN: &str = "portal-token-for-the-market";
 const CONFIG: &[(&str, &str)] = &[

@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //!
-//! - `serve`: the grid on a socket with its jobs (and `--dev-ledger`); `demo` (with
+//! - `serve`: the grid on a socket with its jobs (and `--dev-ledger`); `demo/` (with
 //!   `demo_load`, `device_addresses`): a grid, its devices and the checks that the money
 //!   adds up; `channel`, `ledger`, `batches`: small tools over a running grid;
 //! - `bench/`: `make bench`'s measurements, each beside its target and a baseline;
