@@ -393,7 +393,7 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
             }
         }
     }
-    // What issue 22 asks to be watched, each by some alarm.
+    // What must be watched, each by some alarm.
     let mut wanted: BTreeSet<String> = [
         "ApproximateNumberOfMessagesVisible/PollWorkDeadLetterQueue",
         "ApproximateNumberOfMessagesVisible/CompletionsDeadLetterQueue",
@@ -406,7 +406,7 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
         "job_runs/poller-sweep",
         "job_runs/settlement",
         "job_runs/batch-monitor",
-        // Issue 29: growth that costs money before anything breaks.
+        // Growth that costs money before anything breaks.
         "BucketSizeBytes/StorageBucket",
         "ConsumedWriteCapacityUnits/ReadingsTable",
         "ConsumedWriteCapacityUnits/ChannelMessagesTable",
@@ -437,7 +437,7 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_tells_the_alarm_topic() {
     assert_eq!(reference(&subscription["Properties"]["Endpoint"]).as_deref(), Some("AlarmEmail"));
 }
 
-/// Issue 29's findings on AWS: one throttle bucket served the whole API, so one client
+/// Found by an attacker on AWS: one throttle bucket served the whole API, so one client
 /// flooding writes denied everyone; deleted versions stayed 90 days; nothing watched
 /// growth. Every route that writes has its own, lower throttle; old versions go within
 /// a week; an optional edge puts a WAF rule per client address in front of the API.

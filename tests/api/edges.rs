@@ -124,7 +124,7 @@ async fn many_idle_connections_neither_exhaust_descriptors_nor_keep_a_request_ou
     drop(idle);
 }
 
-/// Issue 29's finding: a silent connection was closed only by the 60 s idle deadline,
+/// Found by an attacker: a silent connection was closed only by the 60 s idle deadline,
 /// not the 10 s header deadline.
 #[tokio::test]
 async fn a_connection_that_never_sends_a_request_is_closed_at_the_header_deadline() {
@@ -142,7 +142,7 @@ async fn connect_from(grid: &TestGrid, local: &str) -> TcpStream {
     socket.connect(grid.addr).await.unwrap()
 }
 
-/// Issue 29's finding: one client with ~600 silent sockets held all 512 connection
+/// Found by an attacker: one client with ~600 silent sockets held all 512 connection
 /// slots. Here one address holds at most its own limit, what it opens past that is
 /// answered 429 and closed, and another address is answered at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

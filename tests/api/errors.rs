@@ -1,4 +1,4 @@
-//! Every error from every route is the grid's JSON (issue 20): `{"success": false,
+//! Every error from every route is the grid's JSON: `{"success": false,
 //! "message": …}` with a real status, the framework's own refusals included. One table:
 //! each route, with the ways a client gets it wrong.
 

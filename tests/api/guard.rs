@@ -3,7 +3,7 @@
 use grid_tests::TestGrid;
 use serde_json::json;
 
-/// Issue 29's finding: 5,100 producer registrations a second from one client, and
+/// Found by an attacker: 5,100 producer registrations a second from one client, and
 /// storage written as fast as the machine allowed. With a rate of 1 a second (a burst
 /// of 10), the eleventh write at once is refused with 429 and `Retry-After`; reads and
 /// another client's writes are not held back.
@@ -30,7 +30,7 @@ async fn writes_past_a_clients_rate_get_429_with_retry_after_and_another_client_
     assert_eq!(register(&other, 11).await.unwrap().status(), 201, "another address writes");
 }
 
-/// Issue 29's finding: storage filled the disk at 813 MB in five seconds. Below the
+/// Found by an attacker: storage filled the disk at 813 MB in five seconds. Below the
 /// floor of free space, writes get 507 and nothing is written; reads still answer.
 #[tokio::test]
 async fn below_the_disk_floor_writes_get_507_and_nothing_is_written() {

@@ -1,4 +1,4 @@
-//! Push, don't poll (issue 21): the node queues polling work for a registration as it
+//! Push, don't poll: the node queues polling work for a registration as it
 //! stores envelopes of its channel, and the scheduled sweep reads only the channels
 //! with unread messages, catching what a lost notification missed; the rare full sweep
 //! finds a message at any registration's cursor.
@@ -219,7 +219,7 @@ async fn on_dynamodb_s3_and_sqs_what_is_published_while_a_channel_is_read_is_rea
     what_is_published_while_a_channel_is_read_is_read_in_the_same_poll(TestGrid::start_on_moto(&[]).await).await;
 }
 
-/// Issue 29's finding: a channel whose device skipped indexes was polled by every sweep
+/// Found by an attacker: a channel whose device skipped indexes was polled by every sweep
 /// and its poll lag grew for good (the PollLag alarm would fire forever). The node
 /// refuses an index far past the head; within the window, a gap leaves the channel
 /// unread but stalled: not queued, not counted in the lag, read once the gap is filled.
@@ -271,7 +271,7 @@ async fn on_dynamodb_s3_and_sqs_a_channel_with_a_gap_is_stalled_not_polled_and_n
     a_channel_with_a_gap_at_its_cursor_is_stalled_not_polled_and_not_lagging(TestGrid::start_on_moto(&[]).await).await;
 }
 
-/// Issue 29's finding: every message became a reading, with no bound per period, so one
+/// Found by an attacker: every message became a reading, with no bound per period, so one
 /// device could fill the readings table. A registration stores at most
 /// `MAX_READINGS_PER_PERIOD` for a period; the rest are refused, each with its reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,7 +316,7 @@ fn message_at(secrets: &grid_core::channel::ChannelSecrets, index: u64, command:
     json!({"address": secrets.access().address(index).to_string(), "envelope": envelope})
 }
 
-/// Issue 29's finding: a `batch-put` of 100 messages for 100 roots nobody registered was
+/// Found by an attacker: a `batch-put` of 100 messages for 100 roots nobody registered was
 /// stored, and kept for good (≈ 260 GB an hour at 16 KB). Now a channel nobody claimed
 /// takes its first 16 indexes, the node opens `GRID_UNCLAIMED_CHANNELS_PER_DAY` of them a
 /// day (507 past that), and the sweep deletes them a day after their first envelope; a

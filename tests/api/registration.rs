@@ -209,7 +209,7 @@ async fn deleting_an_unknown_registration_is_not_found() {
     assert_eq!(reply.message(), "registration nobody-0001 not found");
 }
 
-/// Issue 29's finding: a registration made without a channel had no key, so a stranger
+/// Found by an attacker: a registration made without a channel had no key, so a stranger
 /// could bind its own channel to it, delete it and lock its owner out for good.
 #[tokio::test]
 async fn a_registration_made_without_a_channel_is_owned_by_the_management_key_it_is_answered() {

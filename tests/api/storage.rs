@@ -307,7 +307,7 @@ async fn a_trailing_slash_names_the_same_folder() {
     assert!(seed.message().contains("registration id is 6 characters long"), "{}", seed.message());
 }
 
-/// Issue 29's finding: 3,508 items in one registration and 813 MB in five seconds; no
+/// Found by an attacker: 3,508 items in one registration and 813 MB in five seconds; no
 /// quota anywhere.
 #[tokio::test]
 async fn a_registration_past_its_storage_quota_is_refused_with_413_and_keeps_what_it_had() {

@@ -1,4 +1,4 @@
-//! Portal sessions as an attacker meets them (issue 20): a session is new on every
+//! Portal sessions as an attacker meets them: a session is new on every
 //! sign-in and dies at logout, the token never travels in a URL, sign-ins are
 //! throttled per client, and the form's own rejections are the grid's JSON.
 
@@ -89,7 +89,7 @@ async fn sign_in_attempts_are_throttled_per_client() {
     assert_eq!(sign_in(&operator, &grid, TOKEN).await.status(), 303, "another client is not held back");
 }
 
-/// Issue 29's finding: the form counted successes too (the eleventh correct sign-in got
+/// Found by an attacker: the form counted successes too (the eleventh correct sign-in got
 /// 429), and wrong bearer tokens were never throttled (30.4k guesses a second, all 401).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_failed_sign_ins_count_and_a_success_forgets_them() {

@@ -1,6 +1,6 @@
 //! Where the demo's simulated devices speak from.
 //!
-//! The grid throttles writes and connections per client address (issue 29), as it must:
+//! The grid throttles writes and connections per client address, as it must:
 //! one address is one client. A community's homes each have their own, so each simulated
 //! device gets one too: `127.0.1.n`, on a system that answers on the whole of 127/8
 //! (Linux). Elsewhere they share the one loopback address and send again after the

@@ -267,7 +267,7 @@ async fn an_agent_prints_its_channel_root_and_keeps_its_side_key_to_its_state_fi
     assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
-/// Issue 29's findings on the development ledger beside `serve`: a stranger claimed a
+/// Found by an attacker on the development ledger beside `serve`: a stranger claimed a
 /// consumer's account first and moved its money out, and a producer's payout address;
 /// deposits passed the IOTA supply; a batch had no bound on its transfers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +331,7 @@ async fn the_development_ledger_gives_an_account_only_to_its_registrations_key_a
     assert_eq!(huge.status(), 413, "the grid's body limit holds on /ledger");
 }
 
-/// Issue 29's finding: a consumer whose ledger account a stranger had claimed first got
+/// Found by an attacker: a consumer whose ledger account a stranger had claimed first got
 /// 409 for its claim, and `--fund` deposited anyway, for the stranger to move out. Here
 /// a ledger on its own (first claim wins) has the account claimed already: the consumer
 /// stops before it funds anything.

@@ -169,7 +169,7 @@ async fn a_long_list_of_ids_can_be_posted_as_sawtooth_allows() {
     assert_eq!(ledger.post("/batch_statuses", json!({"id": "b-6"})).await.0, 400);
 }
 
-/// Issue 29's finding: deposits above the IOTA supply were taken.
+/// Found by an attacker: deposits above the IOTA supply were taken.
 #[tokio::test]
 async fn a_deposit_past_the_iota_supply_is_refused_and_changes_nothing() {
     let ledger = Ledger::start(instant()).await;

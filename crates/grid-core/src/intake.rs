@@ -14,7 +14,7 @@ pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 
 /// How many readings one registration may store for a period: a meter reading every
 /// second of a 15-minute period stays within it. Without a bound every message became a
-/// reading (issue 29), so one device could fill the readings table.
+/// reading, so one device could fill the readings table.
 pub const MAX_READINGS_PER_PERIOD: u32 = 1_000;
 
 /// How many readings a registration stored for its newest period: the poller keeps it

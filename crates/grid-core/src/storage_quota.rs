@@ -1,7 +1,7 @@
 //! How much one registration may keep through the storage API.
 //!
 //! Storage is the seed's open notebook for devices; without a bound, one client could
-//! fill the grid's disk (issue 29: 813 MB in five seconds). The quota is per
+//! fill the grid's disk (813 MB in five seconds). The quota is per
 //! registration, in items and in bytes of item text, with defaults an honest device
 //! never reaches; a write that would pass either is refused whole (413).
 

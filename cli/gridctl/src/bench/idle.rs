@@ -1,4 +1,4 @@
-//! An idle grid (issue 21): `gridctl serve` holding N registrations with channels and no
+//! An idle grid: `gridctl serve` holding N registrations with channels and no
 //! traffic, and the CPU it uses per minute (its schedule sweeps only unread channels, so
 //! the figure should not grow with N); its peak memory under HTTP load with the largest N;
 //! and how soon a reading attached to the node is read into the books (the node notifies

@@ -1,4 +1,4 @@
-//! What `gridctl serve` checks before any write (issue 29): a rate per client address
+//! What `gridctl serve` checks before any write: a rate per client address
 //! and a floor of free disk.
 //!
 //! On AWS, API Gateway's throttles and the WAF stand here (docs/deploy.md); a process

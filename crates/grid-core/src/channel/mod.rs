@@ -32,7 +32,7 @@ pub const MAX_BATCH_GET: usize = 100;
 /// node takes an envelope: a device writes its indexes in order, a hundred to a
 /// `batch-put` at most, so one this far ahead skipped indexes on purpose. Without a
 /// bound one envelope at index 2^53−1 made a channel that could never be read to its
-/// head (issue 29).
+/// head.
 pub const AHEAD_OF_HEAD: u64 = 1_000;
 
 pub use access::ChannelAccess;

@@ -2,7 +2,7 @@
 //!
 //! The node stores envelopes for any root whose signature verifies, and a root costs
 //! nothing to make: without a bound, one client wrote 100 new roots a request and
-//! would have filled 260 GB an hour (issue 29). A root is *claimed* when a
+//! would have filled 260 GB an hour. A root is *claimed* when a
 //! registration binds it as its channel, or a registered producer claims it for one of
 //! its sources; until then its channel is *unclaimed*: it takes only its first
 //! [`indexes`](UnclaimedChannels::indexes) indexes (a device's hello and a few more, what

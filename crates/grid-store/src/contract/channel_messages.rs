@@ -153,7 +153,7 @@ pub async fn receiving_says_which_envelope_turned_its_channel_unread(store: Chan
     assert_eq!(store.get(&messages[0].0).await.unwrap().as_ref(), Some(&messages[0].1), "nothing overwritten");
 }
 
-/// Issue 29's finding: one envelope at index 2^53−1 was taken, and its channel could
+/// Found by an attacker: one envelope at index 2^53−1 was taken, and its channel could
 /// never be read to its head.
 pub async fn an_envelope_too_far_past_its_channels_head_is_not_stored(store: Channels) {
     let secrets =
@@ -247,7 +247,7 @@ pub async fn a_channel_the_node_did_not_write_has_no_head(store: Channels) {
     assert!(all_unread(&store).await.is_empty(), "the grid's own return channels are never unread");
 }
 
-/// Issue 29's finding: a `batch-put` of 100 messages for 100 new roots was stored, each
+/// Found by an attacker: a `batch-put` of 100 messages for 100 new roots was stored, each
 /// kept for good (260 GB an hour at 16 KB).
 pub async fn an_unclaimed_channel_takes_only_its_first_indexes_until_it_is_claimed(store: Channels) {
     let (secrets, messages) = channel(22, 40);

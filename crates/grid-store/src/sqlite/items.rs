@@ -232,7 +232,7 @@ impl ItemStore for SqliteItemStore {
 mod tests {
     use super::*;
 
-    /// Issue 29's finding: a page of one over large items took 0.39 s, for the listing
+    /// Found by an attacker: a page of one over large items took 0.39 s, for the listing
     /// was sorted on `context || '/' || id`, reading every body. The count and the page's
     /// keys come from the index alone, in its order, with no sort.
     #[tokio::test]

@@ -242,7 +242,7 @@ const MIGRATIONS: &[&str] = &[
         WHERE channel_root IS NOT NULL AND cursor_closed = 0
           AND id != (SELECT registration_id FROM channel_roots WHERE root = registrations.channel_root);
     "#,
-    // 10: ids that differ only in case are one id (issue 20): each folded id names the
+    // 10: ids that differ only in case are one id: each folded id names the
     // registration that holds it, the oldest where lookalikes exist already (they keep
     // working; no new lookalike can register).
     r#"
@@ -253,7 +253,7 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO registration_ids (folded, registration_id)
         SELECT lower(id), id FROM registrations ORDER BY created_ms, id;
     "#,
-    // 11: the portal's revoked sessions and sign-in attempts (issue 20).
+    // 11: the portal's revoked sessions and sign-in attempts.
     r#"
     CREATE TABLE revoked_sessions (
         session  TEXT PRIMARY KEY,
@@ -266,7 +266,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (client, window_end_ms)
     ) STRICT, WITHOUT ROWID;
     "#,
-    // 12: each channel's head and how far it was read (issue 21), so the poller's sweep
+    // 12: each channel's head and how far it was read, so the poller's sweep
     // finds unread channels through a partial index instead of every registration.
     // Existing channels start read up to their registration's cursor (unregistered ones
     // at 0: the first sweep finds they have no reader and marks them read).
@@ -283,36 +283,36 @@ const MIGRATIONS: &[&str] = &[
     UPDATE channel_heads SET read_index = coalesce(
         (SELECT cursor_next_index FROM registrations WHERE channel_root = channel_heads.root), 0);
     "#,
-    // 13: since when each unread channel has been unread (issue 22: the poll lag).
+    // 13: since when each unread channel has been unread (the poll lag).
     // Channels unread now count from the upgrade.
     r#"
     ALTER TABLE channel_heads ADD COLUMN unread_since INTEGER;
     UPDATE channel_heads SET unread_since = unixepoch() * 1000 WHERE next_index > read_index;
     "#,
     // 14: the portal's counts and lists by type, and the newest rejections, through
-    // indexes rather than every registration (issue 23).
+    // indexes rather than every registration.
     r#"
     CREATE INDEX registrations_by_type ON registrations (item_type, id);
     CREATE INDEX rejected_messages_recent ON rejected_messages (rejected_ms);
     "#,
     // 15: each return channel's public key beside its seed, so settlement signs payment
-    // requests without deriving it (issue 28). Older rows derive it when read.
+    // requests without deriving it. Older rows derive it when read.
     r#"
     ALTER TABLE registrations ADD COLUMN return_public_key TEXT;
     "#,
     // 16: a period's readings summed from the index alone, without looking each up
-    // (settlement of a million readings: 0.6 s of lookups; issue 28). Same order as before.
+    // (settlement of a million readings: 0.6 s of lookups). Same order as before.
     r#"
     DROP INDEX readings_counted_in;
     CREATE INDEX readings_counted_in ON readings (counted_in, registration_id, kind, start_ms, price, wh, payment_address);
     "#,
     // 17: the key the grid makes for a registration with no channel, so every
-    // registration is owned from its first request (issue 29). Older keyless rows stay
+    // registration is owned from its first request. Older keyless rows stay
     // keyless: nobody can change them.
     r#"
     ALTER TABLE registrations ADD COLUMN management_key TEXT;
     "#,
-    // 18: storage quotas and pages by index (issue 29). Each item's size, what each
+    // 18: storage quotas and pages by index. Each item's size, what each
     // registration holds (kept with every write, so a quota check reads one row), and
     // the listing order (`context/id`, bytewise, as S3 lists keys) as an index, so a page
     // reads only its own bodies. `path` is a plain column the adapter writes: an index
@@ -331,12 +331,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX items_by_path ON items (registration_id, path);
     "#,
     // 19: the readings each registration stored for its newest period, kept with its
-    // cursor: the poller's bound per period (issue 29).
+    // cursor: the poller's bound per period.
     r#"
     ALTER TABLE registrations ADD COLUMN tally_period INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE registrations ADD COLUMN tally_count INTEGER NOT NULL DEFAULT 0;
     "#,
-    // 20: channels nobody claimed are bounded and expire (issue 29). A head names who
+    // 20: channels nobody claimed are bounded and expire. A head names who
     // claimed its root (a registration, or a producer for its source), or when it
     // expires unclaimed, with the envelopes it took meanwhile and the unclaimed channels
     // opened each day. Registered channels are their registration's, with a head if
@@ -360,7 +360,7 @@ const MIGRATIONS: &[&str] = &[
         channels INTEGER NOT NULL
     ) STRICT;
     "#,
-    // 21: prosumers (issue 30): a registration may be a prosumer. Only the CHECK's text
+    // 21: prosumers: a registration may be a prosumer. Only the CHECK's text
     // changes, which SQLite's documented procedure for such changes does in the schema
     // itself (no rows are rewritten); `apply` moves the schema version on after it.
     r#"
@@ -371,7 +371,7 @@ const MIGRATIONS: &[&str] = &[
         WHERE type = 'table' AND name = 'registrations';
     PRAGMA writable_schema = OFF;
     "#,
-    // 22: the kind of registration each reading came from (issue 30: the report's
+    // 22: the kind of registration each reading came from (the report's
     // `kind`), summed from the index like the rest; older readings have none.
     r#"
     ALTER TABLE readings ADD COLUMN party TEXT;
