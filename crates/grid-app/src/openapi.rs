@@ -33,7 +33,6 @@ pub(crate) fn routes() -> Router {
         registration::claim_source,
         registration::release_source,
         storage::put_item,
-        storage::put_item_short,
         storage::get_item,
         storage::delete_item,
         storage::delete_context,
@@ -75,7 +74,7 @@ pub(crate) fn routes() -> Router {
         schema::Envelope,
         channels::BatchPutMessage,
     )),
-    modifiers(&PortalSecurity)
+    modifiers(&PortalSecurity, &StorageShortPath)
 )]
 pub struct ApiDoc;
 
@@ -87,6 +86,24 @@ impl utoipa::Modify for PortalSecurity {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("portal", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// `PUT /storage/{registrationId}/{context}/{id}`: the same handler as
+/// `PUT /storage/item/…`, so the same operation under its own id (utoipa documents one
+/// path per handler).
+struct StorageShortPath;
+
+impl utoipa::Modify for StorageShortPath {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = &mut openapi.paths.paths;
+        let long = paths.get("/storage/item/{registrationId}/{context}/{id}").and_then(|item| item.put.clone());
+        if let (Some(mut put), Some(short)) = (long, paths.get_mut("/storage/{registrationId}/{context}/{id}")) {
+            put.operation_id = Some("put_item_short".to_owned());
+            put.summary = Some("Store an item (the short path; same as `PUT /storage/item/…`).".to_owned());
+            put.description = None;
+            short.put = Some(put);
+        }
     }
 }
 

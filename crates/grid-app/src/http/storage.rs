@@ -25,7 +25,7 @@ use grid_store::ItemKey;
 pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/storage/item/{registrationId}/{context}/{id}", put(put_item))
-        .route("/storage/{registrationId}/{context}/{id}", put(put_item_short).get(get_item).delete(delete_item))
+        .route("/storage/{registrationId}/{context}/{id}", put(put_item).get(get_item).delete(delete_item))
         .route("/storage/{registrationId}/{context}", get(list_items).delete(delete_context))
         .route("/storage/{registrationId}/{context}/", get(list_items).delete(delete_context))
         .route("/storage/{registrationId}", get(list_all).delete(delete_all))
@@ -97,19 +97,8 @@ fn parse_key((registration, context, id): (String, String, String)) -> Result<It
     })
 }
 
-async fn store_item(
-    state: ApiState,
-    path: (String, String, String),
-    presented: PresentedSideKey,
-    body: ApiBody,
-) -> Result<Json<Ack>, ApiError> {
-    let key = parse_key(path)?;
-    let item = JsonItem::parse(&body.0)?;
-    state.registry.owned(&key.registration, presented.as_deref()).await?;
-    state.items.put(&key, &item, state.storage_quota).await?;
-    Ok(Json(Ack::ok(format!("item {}/{} stored", key.context, key.id))))
-}
-
+// Also served at the short path `/storage/{registrationId}/{context}/{id}`, which the
+// OpenAPI document lists as a copy of this operation (`openapi::StorageShortPath`).
 /// Store an item (creates or replaces it).
 #[utoipa::path(put, path = "/storage/item/{registrationId}/{context}/{id}", tag = "storage",
     params(("registrationId" = schema::RegistrationId, Path), ("context" = schema::StorageContext, Path), ("id" = schema::ItemId, Path), SideKeyHeader),
@@ -128,28 +117,11 @@ pub(crate) async fn put_item(
     presented: PresentedSideKey,
     body: ApiBody,
 ) -> Result<Json<Ack>, ApiError> {
-    store_item(state, path, presented, body).await
-}
-
-/// Store an item (the short path; same as `PUT /storage/item/…`).
-#[utoipa::path(put, path = "/storage/{registrationId}/{context}/{id}", tag = "storage",
-    params(("registrationId" = schema::RegistrationId, Path), ("context" = schema::StorageContext, Path), ("id" = schema::ItemId, Path), SideKeyHeader),
-    request_body(content = serde_json::Value, description = "Any JSON document (nested at most 128 deep, no key twice in an object), within the grid's body limit (`GRID_BODY_LIMIT_BYTES`)"),
-    responses(
-        (status = 200, body = Ack),
-        (status = 400, description = "Malformed id or not JSON", body = Ack),
-        (status = 401, description = "The registration has a side key and none was sent", body = Ack),
-        (status = 403, description = "The side key does not match", body = Ack),
-        (status = 404, description = "Unknown registration", body = Ack),
-        (status = 413, description = "Body too large, or the registration's storage quota reached", body = Ack),
-    ))]
-pub(crate) async fn put_item_short(
-    State(state): State<ApiState>,
-    ApiPath(path): ApiPath<(String, String, String)>,
-    presented: PresentedSideKey,
-    body: ApiBody,
-) -> Result<Json<Ack>, ApiError> {
-    store_item(state, path, presented, body).await
+    let key = parse_key(path)?;
+    let item = JsonItem::parse(&body.0)?;
+    state.registry.owned(&key.registration, presented.as_deref()).await?;
+    state.items.put(&key, &item, state.storage_quota).await?;
+    Ok(Json(Ack::ok(format!("item {}/{} stored", key.context, key.id))))
 }
 
 /// Read an item.
