@@ -44,7 +44,10 @@ pub mod aws;
 pub mod contract;
 
 pub use error::{Conflict, ConflictKind, StoreError};
-pub use ports::accounts::{AccountStore, BatchCounts, BatchView, Funds, PendingBatches, Unpaid, Watched, WatchedBatch};
+pub use ports::accounts::{
+    AccountBook, AccountStore, BatchCounts, BatchView, BatchWatch, ClaimBook, Funds, PayoutBook, PendingBatches,
+    Unpaid, Watched, WatchedBatch,
+};
 pub use ports::activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
 pub use ports::channel_messages::{ChannelMessageStore, Claim, MAX_BATCH_GET, Received, UnreadChannel};
 pub use ports::items::{ItemKey, ItemPage, ItemStore};

@@ -124,9 +124,10 @@ impl BatchCounts {
     }
 }
 
-/// Keeps the books.
+/// The accounts: what each period adds to each registration's and the grid's, and what
+/// they read back (accounts, statements, the grid's totals).
 #[async_trait]
-pub trait AccountStore: Send + Sync {
+pub trait AccountBook: Send + Sync {
     /// Adds `period`'s entries and what it adds to the grid's totals (`grid`: its fee,
     /// savings and gains), each once: an account already at `period` (or later) is
     /// left alone, so a repeated or resumed run adds nothing. A producer's allocation
@@ -156,6 +157,13 @@ pub trait AccountStore: Send + Sync {
         Ok(found)
     }
 
+    async fn totals(&self) -> Result<GridTotals, StoreError>;
+}
+
+/// Consumers' payment claims: recorded against the consumer's pending amount, then
+/// settled once by what the ledger shows.
+#[async_trait]
+pub trait ClaimBook: Send + Sync {
     /// Records a payment claim and adds it to the consumer's `pending`, atomically.
     /// A consumer claims a batch once (`false` if it did before). Several consumers may
     /// claim one batch (it may pay for several); verification credits each only with
@@ -166,9 +174,12 @@ pub trait AccountStore: Send + Sync {
     /// ledger moved goes to the consumer's paid, the grid's totals and each receiving
     /// address. `false` if it was no longer pending.
     async fn resolve_claim(&self, claim: &PaymentClaim, resolution: &ClaimResolution) -> Result<bool, StoreError>;
+}
 
-    async fn totals(&self) -> Result<GridTotals, StoreError>;
-
+/// Paying producers: what the grid owes and holds, and each payout recorded before it
+/// goes to the ledger and settled once by what the ledger did.
+#[async_trait]
+pub trait PayoutBook: Send + Sync {
     /// Every producer the grid owes money, with what it is owed period by period.
     async fn unpaid(&self) -> Result<Vec<Unpaid>, StoreError>;
 
@@ -186,7 +197,12 @@ pub trait AccountStore: Send + Sync {
     /// periods it covered (it is planned again, as a new batch). `false` if it was no
     /// longer pending.
     async fn resolve_payout(&self, batch: &BatchId, resolution: &PayoutResolution) -> Result<bool, StoreError>;
+}
 
+/// The ledger batches the monitor follows (claims and payouts not yet final) and how
+/// the operator sees them.
+#[async_trait]
+pub trait BatchWatch: Send + Sync {
     /// Claims and payouts not yet final whose next check is due at `now`, least
     /// recently checked first (then oldest).
     async fn due_batches(&self, now: EpochMs, limit: usize) -> Result<Vec<WatchedBatch>, StoreError>;
@@ -212,3 +228,10 @@ pub trait AccountStore: Send + Sync {
     /// monitor run reports.
     async fn pending_batches(&self) -> Result<PendingBatches, StoreError>;
 }
+
+/// Keeps the books: every concern's port in one, implemented by one adapter so that a
+/// write touching several (a verified claim credits the account, the grid's totals and
+/// a wallet address) stays one atomic operation.
+pub trait AccountStore: AccountBook + ClaimBook + PayoutBook + BatchWatch {}
+
+impl<T: AccountBook + ClaimBook + PayoutBook + BatchWatch + ?Sized> AccountStore for T {}

@@ -459,7 +459,7 @@ mod tests {
 
     use super::*;
     use crate::sqlite::{SqliteAccountStore, SqliteDb, SqliteRegistrationStore, SqliteSettlementStore};
-    use crate::{AccountStore, RegistrationStore, SettlementStore};
+    use crate::{AccountBook, BatchWatch, PayoutBook, RegistrationStore, SettlementStore};
 
     const PERIOD: u64 = 1_795_860_000_000;
 
