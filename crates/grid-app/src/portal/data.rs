@@ -13,16 +13,14 @@ use grid_core::books::BatchState;
 use grid_core::channel::ChannelAccess;
 use grid_core::market::{Period, PeriodLength, PeriodReport, PeriodStart, Tariff};
 use grid_core::{EpochMs, ItemType, Registration, RegistrationId, RegistrationStatus};
-use grid_store::{BatchCounts, BatchView, StoreError, Stores};
+use grid_store::{BatchCounts, BatchView, Heartbeat, Job, JobReport, StoreError, Stores, SweepReport};
 use serde::Serialize;
 use serde_json::Value;
-
-use crate::jobs::{JOBS, LATE_READINGS, LateReport, SweepReport};
 
 /// The jobs that run on a schedule, each with an alarm for when it stops (the full
 /// sweep runs too rarely to judge by the interval; the poller's queue trigger only when
 /// there is work).
-const SCHEDULED: [&str; 3] = ["poller-sweep", "settlement", "batch-monitor"];
+const SCHEDULED: [Job; 3] = [Job::PollerSweep, Job::Settlement, Job::BatchMonitor];
 
 /// The ports the portal reads.
 #[derive(Clone)]
@@ -263,7 +261,7 @@ pub struct HeartbeatRow {
     pub at: Option<u64>,
     /// The run's report, as the job wrote it.
     #[schema(value_type = Object)]
-    pub report: Value,
+    pub report: Option<JobReport>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -339,17 +337,16 @@ impl PortalData {
             self.stores.accounts.funds(),
             self.stores.accounts.unpaid(),
             self.stores.accounts.batch_counts(),
-            self.stores.heartbeats.last(LATE_READINGS),
-            self.heartbeats(),
+            self.stores.heartbeats.last(Job::LateReadings),
+            self.last_runs(),
         )?;
+        let swept = runs.iter().find_map(|(_, beat)| match beat.as_ref()?.report {
+            JobReport::PollerSweep(swept) => Some(swept),
+            _ => None,
+        });
         // As the last sweep counted them (a minute old at most; the alarms watch the
         // queues themselves).
-        let swept: SweepReport = runs
-            .iter()
-            .find(|r| r.job == "poller-sweep")
-            .and_then(|r| serde_json::from_value(r.report.clone()).ok())
-            .unwrap_or_default();
-        let dead_letters = swept.dead_letters + swept.completions_dead_letters;
+        let dead_letters = swept.map_or(0, |swept| swept.dead_letters + swept.completions_dead_letters);
         let counts = |c: grid_store::TypeCount| Counts { active: c.active, removed: c.removed };
         let (producers, consumers) = (counts(registrations.producers), counts(registrations.consumers));
         let prosumers = counts(registrations.prosumers);
@@ -379,11 +376,12 @@ impl PortalData {
             batches_failed: batches.invalid + batches.rejected,
             dead_letters,
             late_readings: late.and_then(|beat| {
-                let report: LateReport = serde_json::from_str(&beat.report).ok()?;
-                let recent = now.get().saturating_sub(beat.at) <= 2 * self.period.ms();
-                Some(LateReadings { at: beat.at, late: report.late, recent })
+                let JobReport::LateReadings(report) = beat.report else { return None };
+                let at = beat.at.get();
+                let recent = now.get().saturating_sub(at) <= 2 * self.period.ms();
+                Some(LateReadings { at, late: report.late, recent })
             }),
-            health: self.health(now, head.lag_secs(now, self.period), &runs, dead_letters, batches),
+            health: self.health(now, head.lag_secs(now, self.period), swept, &runs, dead_letters, batches),
             cap_now: tariff_now.cap.get(),
             feed_in_now: tariff_now.feed_in.get(),
             tariff_zone: self.tariff.zone.name().to_owned(),
@@ -395,14 +393,14 @@ impl PortalData {
         &self,
         now: EpochMs,
         settlement_lag_secs: Option<u64>,
-        runs: &[HeartbeatRow],
+        swept: Option<SweepReport>,
+        runs: &[(Job, Option<Heartbeat>)],
         dead_letters: u64,
         batches: BatchCounts,
     ) -> Health {
         let two_periods = 2 * self.period.secs();
         let stopped_after_ms = self.job_interval.as_secs().saturating_mul(3 * 1000);
-        let poll_lag_secs =
-            runs.iter().find(|run| run.job == "poller-sweep").and_then(|run| run.report.get("lag_seconds")?.as_u64());
+        let poll_lag_secs = swept.map(|swept| swept.lag_seconds);
         Health {
             settlement_lag_secs,
             settlement_behind: settlement_lag_secs.is_some_and(|lag| lag > two_periods),
@@ -412,11 +410,14 @@ impl PortalData {
             batches_stalled: batches.stalled,
             jobs: runs
                 .iter()
-                .filter(|run| SCHEDULED.contains(&run.job.as_str()))
-                .map(|run| JobHealth {
-                    job: run.job.clone(),
-                    last_ran: run.at,
-                    stopped: run.at.is_none_or(|at| now.get().saturating_sub(at) > stopped_after_ms),
+                .filter(|(job, _)| SCHEDULED.contains(job))
+                .map(|(job, beat)| {
+                    let last_ran = beat.as_ref().map(|beat| beat.at.get());
+                    JobHealth {
+                        job: job.to_string(),
+                        last_ran,
+                        stopped: last_ran.is_none_or(|at| now.get().saturating_sub(at) > stopped_after_ms),
+                    }
                 })
                 .collect(),
             job_interval_secs: self.job_interval.as_secs(),
@@ -618,16 +619,24 @@ impl PortalData {
     }
 
     pub async fn heartbeats(&self) -> Result<Vec<HeartbeatRow>, StoreError> {
-        let mut rows = Vec::new();
-        for job in JOBS {
-            let beat = self.stores.heartbeats.last(job).await?;
-            rows.push(HeartbeatRow {
-                job: job.to_owned(),
-                at: beat.as_ref().map(|b| b.at),
-                report: beat.and_then(|b| serde_json::from_str(&b.report).ok()).unwrap_or(Value::Null),
-            });
+        let runs = self.last_runs().await?;
+        Ok(runs
+            .into_iter()
+            .map(|(job, beat)| HeartbeatRow {
+                job: job.to_string(),
+                at: beat.as_ref().map(|beat| beat.at.get()),
+                report: beat.map(|beat| beat.report),
+            })
+            .collect())
+    }
+
+    /// Each job's last run, in [`Job::RUNS`]'s order.
+    async fn last_runs(&self) -> Result<Vec<(Job, Option<Heartbeat>)>, StoreError> {
+        let mut runs = Vec::new();
+        for job in Job::RUNS {
+            runs.push((job, self.stores.heartbeats.last(job).await?));
         }
-        Ok(rows)
+        Ok(runs)
     }
 
     /// The latest `count` messages of a channel, read up to `until`.
