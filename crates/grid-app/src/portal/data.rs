@@ -13,7 +13,7 @@ use grid_core::books::BatchState;
 use grid_core::channel::ChannelAccess;
 use grid_core::market::{Period, PeriodLength, PeriodReport, PeriodStart, Tariff};
 use grid_core::{EpochMs, ItemType, Registration, RegistrationId, RegistrationStatus};
-use grid_store::{BatchCounts, BatchView, Heartbeat, Job, JobReport, StoreError, Stores, SweepReport};
+use grid_store::{BatchCounts, BatchView, Heartbeat, Job, JobReport, Rejected, StoreError, Stores, SweepReport};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -251,6 +251,17 @@ pub struct RejectionRow {
     pub channel_index: u64,
     pub reason: String,
     pub at: u64,
+}
+
+impl From<Rejected> for RejectionRow {
+    fn from(r: Rejected) -> Self {
+        Self {
+            registration: r.registration.to_string(),
+            channel_index: r.channel_index,
+            reason: r.reason,
+            at: r.at.get(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -606,16 +617,7 @@ impl PortalData {
 
     /// The latest rejected channel messages of every registration, newest first.
     pub async fn rejections(&self, limit: usize) -> Result<Vec<RejectionRow>, StoreError> {
-        let recent = self.stores.rejections.recent(limit).await?;
-        Ok(recent
-            .into_iter()
-            .map(|rejected| RejectionRow {
-                registration: rejected.registration.to_string(),
-                channel_index: rejected.channel_index,
-                reason: rejected.reason,
-                at: rejected.at.get(),
-            })
-            .collect())
+        Ok(self.stores.rejections.recent(limit).await?.into_iter().map(RejectionRow::from).collect())
     }
 
     pub async fn heartbeats(&self) -> Result<Vec<HeartbeatRow>, StoreError> {
@@ -700,19 +702,8 @@ impl PortalData {
             .filter(|b| &b.registration == id)
             .map(BatchRow::from)
             .collect();
-        let rejections = self
-            .stores
-            .rejections
-            .for_registration(id, 50)
-            .await?
-            .into_iter()
-            .map(|x| RejectionRow {
-                registration: x.registration.to_string(),
-                channel_index: x.channel_index,
-                reason: x.reason,
-                at: x.at.get(),
-            })
-            .collect();
+        let rejections =
+            self.stores.rejections.for_registration(id, 50).await?.into_iter().map(RejectionRow::from).collect();
         Ok(Some(Detail {
             id: r.id.to_string(),
             name: r.name.as_ref().map(|n| n.as_str().to_owned()),
