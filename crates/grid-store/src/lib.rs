@@ -15,8 +15,8 @@
 //!   ([`RegistrationStore`]), `items` ([`ItemStore`]), `channel_messages`
 //!   ([`ChannelMessageStore`]), `market` ([`ReadingStore`], [`SettlementStore`]), `accounts`
 //!   ([`AccountStore`]), `leases` ([`LeaseStore`]), `activity` ([`RejectionLog`],
-//!   [`ReportArchive`], [`HeartbeatLog`]), `queue` ([`MessageQueue`]), `sign_ins`
-//!   ([`SignInLog`]).
+//!   [`ReportArchive`]), `heartbeats` ([`HeartbeatLog`], with the jobs' typed reports),
+//!   `queue` ([`MessageQueue`]), `sign_ins` ([`SignInLog`]).
 //! - [`sqlite`] (feature `sqlite`, the embedded default) and `aws` (feature `aws`:
 //!   DynamoDB, S3, SQS): the adapters, in files named like the ports they implement.
 //! - [`Stores`]: every port in one value, [`StoreBackend`] (`GRID_STORE`) and each adapter
@@ -48,8 +48,12 @@ pub use ports::accounts::{
     AccountBook, AccountStore, BatchCounts, BatchView, BatchWatch, ClaimBook, Funds, PayoutBook, PendingBatches,
     Unpaid, Watched, WatchedBatch,
 };
-pub use ports::activity::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive};
+pub use ports::activity::{Rejected, RejectionLog, ReportArchive};
 pub use ports::channel_messages::{ChannelMessageStore, Claim, MAX_BATCH_GET, Received, UnreadChannel};
+pub use ports::heartbeats::{
+    DispatchReport, Heartbeat, HeartbeatLog, Job, JobReport, LateReport, MonitorReport, PollReport, SettledPeriod,
+    SettledPeriods, SweepReport,
+};
 pub use ports::items::{ItemKey, ItemPage, ItemStore};
 pub use ports::leases::LeaseStore;
 pub use ports::market::{Insertion, ReadingCursor, ReadingPage, ReadingStore, ReadingSum, SettlementStore};

@@ -16,7 +16,7 @@ use grid_core::{
     Registration, RegistrationId, RegistrationStatus, ReturnChannel, SideKey, Wh,
 };
 
-use crate::{StoreError, Versioned};
+use crate::{Heartbeat, Job, JobReport, StoreError, Versioned};
 
 /// A registration as stored: plain strings and integers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,5 +324,195 @@ impl ReadingRow {
             counted_in: PeriodStart::parse(self.counted_in).map_err(|e| corrupt("counted in", &e))?,
             party: self.party.as_deref().map(ItemType::parse).transpose().map_err(|e| corrupt("party", &e))?,
         })
+    }
+}
+
+/// A heartbeat as stored: its job's name (the key), when the run ended, and the report
+/// as JSON text, the report alone (the key says whose it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeartbeatRecord {
+    pub job: Job,
+    pub at_ms: u64,
+    pub report: String,
+}
+
+impl From<&Heartbeat> for HeartbeatRecord {
+    fn from(h: &Heartbeat) -> Self {
+        Self { job: h.job(), at_ms: h.at.get(), report: serde_json::to_string(&h.report).expect("reports serialize") }
+    }
+}
+
+impl HeartbeatRecord {
+    /// Reads the report as its job's: a field it lacks reads as 0 (reports written before
+    /// the field was added), one the report no longer has is ignored.
+    pub fn into_domain(self) -> Result<Heartbeat, StoreError> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("heartbeat of {}: {what}: {e}", self.job))
+        };
+        fn read<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+            serde_json::from_str(text)
+        }
+        let text = self.report.as_str();
+        let report = match self.job {
+            Job::PollerSweep => read(text).map(JobReport::PollerSweep),
+            Job::PollerDispatch => read(text).map(JobReport::PollerDispatch),
+            Job::Poller => read(text).map(JobReport::Poller),
+            Job::Settlement => read(text).map(JobReport::Settlement),
+            Job::BatchMonitor => read(text).map(JobReport::BatchMonitor),
+            Job::LateReadings => read(text).map(JobReport::LateReadings),
+        }
+        .map_err(|e| corrupt("report", &e))?;
+        let at = i64::try_from(self.at_ms)
+            .ok()
+            .and_then(|ms| EpochMs::parse(ms).ok())
+            .ok_or_else(|| corrupt("at", &self.at_ms))?;
+        Ok(Heartbeat { at, report })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DispatchReport, LateReport, MonitorReport, PollReport, SettledPeriod, SettledPeriods, SweepReport};
+
+    fn stored(job: Job, report: &str) -> Result<Heartbeat, StoreError> {
+        HeartbeatRecord { job, at_ms: 1_795_860_060_000, report: report.to_owned() }.into_domain()
+    }
+
+    fn report(job: Job, text: &str) -> JobReport {
+        stored(job, text).unwrap().report
+    }
+
+    /// The reports exactly as the jobs wrote them before they were typed (serde's field
+    /// order; the settlement's through `json!`, keys sorted): each reads as the typed
+    /// report, and the typed report writes the same JSON back.
+    #[test]
+    fn heartbeats_written_as_untyped_json_read_as_typed_reports_and_write_the_same_json() {
+        let sweep = r#"{"unread":3,"registrations":2,"messages":1,"marked_read":1,"stalled":1,"lag_seconds":95,"expired":4,"dead_letters":5,"completions_dead_letters":6}"#;
+        let dispatch = r#"{"registrations":40,"waiting":7,"messages":1}"#;
+        let poll = r#"{"registrations":1,"messages":3,"stored":2,"duplicates":1,"late":1,"rejected":1,"payments":1,"closed":0}"#;
+        let settlement = r#"{"settled":[{"exported":0,"fee":8,"imported":266,"matched":2734,"period":1795860000000,"price":130,"revenue":355}]}"#;
+        let monitor = r#"{"skipped":false,"rounds":1,"asked":4,"requests_failed":0,"not_final":1,"resent":0,"stalled":0,"verified":2,"rejected":1,"payouts_submitted":1,"payouts_committed":1,"payouts_refused":0,"pending":2,"payouts_pending":1}"#;
+        let late = r#"{"late":2}"#;
+        let expected = [
+            (
+                Job::PollerSweep,
+                sweep,
+                JobReport::PollerSweep(SweepReport {
+                    unread: 3,
+                    registrations: 2,
+                    messages: 1,
+                    marked_read: 1,
+                    stalled: 1,
+                    lag_seconds: 95,
+                    expired: 4,
+                    dead_letters: 5,
+                    completions_dead_letters: 6,
+                }),
+            ),
+            (
+                Job::PollerDispatch,
+                dispatch,
+                JobReport::PollerDispatch(DispatchReport { registrations: 40, waiting: 7, messages: 1 }),
+            ),
+            (
+                Job::Poller,
+                poll,
+                JobReport::Poller(PollReport {
+                    registrations: 1,
+                    messages: 3,
+                    stored: 2,
+                    duplicates: 1,
+                    late: 1,
+                    rejected: 1,
+                    payments: 1,
+                    closed: 0,
+                }),
+            ),
+            (
+                Job::Settlement,
+                settlement,
+                JobReport::Settlement(SettledPeriods {
+                    settled: vec![SettledPeriod {
+                        period: PeriodStart::parse(1_795_860_000_000).unwrap(),
+                        price: Price::parse(130).unwrap(),
+                        matched: Wh::new(2734),
+                        imported: Wh::new(266),
+                        exported: Wh::ZERO,
+                        revenue: Iota::new(355),
+                        fee: Iota::new(8),
+                    }],
+                }),
+            ),
+            (
+                Job::BatchMonitor,
+                monitor,
+                JobReport::BatchMonitor(MonitorReport {
+                    rounds: 1,
+                    asked: 4,
+                    not_final: 1,
+                    verified: 2,
+                    rejected: 1,
+                    payouts_submitted: 1,
+                    payouts_committed: 1,
+                    pending: 2,
+                    payouts_pending: 1,
+                    ..MonitorReport::default()
+                }),
+            ),
+            (Job::LateReadings, late, JobReport::LateReadings(LateReport { late: 2 })),
+        ];
+        for (job, text, typed) in expected {
+            let beat = stored(job, text).unwrap();
+            assert_eq!((beat.job(), beat.at.get()), (job, 1_795_860_060_000));
+            assert_eq!(beat.report, typed, "{job}");
+            let written = HeartbeatRecord::from(&beat);
+            assert_eq!((written.job, written.at_ms), (job, 1_795_860_060_000));
+            let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+            assert_eq!(json(&written.report), json(text), "{job} writes what it wrote before");
+        }
+    }
+
+    /// Reports of older versions lacked fields added since (the sweep's stalled, expired
+    /// and completions' dead letters, the settlement's market figures): they read as 0.
+    #[test]
+    fn a_heartbeat_of_an_older_version_reads_with_its_missing_fields_as_zero() {
+        let old_sweep =
+            r#"{"unread":1,"registrations":1,"messages":1,"marked_read":0,"lag_seconds":30,"dead_letters":2}"#;
+        assert_eq!(
+            report(Job::PollerSweep, old_sweep),
+            JobReport::PollerSweep(SweepReport {
+                unread: 1,
+                registrations: 1,
+                messages: 1,
+                lag_seconds: 30,
+                dead_letters: 2,
+                ..SweepReport::default()
+            })
+        );
+        let old_settlement = r#"{"settled":[{"period":1795860000000,"price":120,"revenue":40}]}"#;
+        let JobReport::Settlement(settled) = report(Job::Settlement, old_settlement) else { panic!("settlement") };
+        assert_eq!(settled.settled.len(), 1);
+        let period = settled.settled[0];
+        assert_eq!((period.period.get(), period.price.get(), period.revenue.get()), (1_795_860_000_000, 120, 40));
+        assert_eq!((period.matched, period.fee), (Wh::ZERO, Iota::ZERO));
+        assert_eq!(report(Job::Settlement, r#"{"settled":[]}"#), JobReport::Settlement(SettledPeriods::default()));
+        // A field since dropped is ignored.
+        let monitor = report(Job::BatchMonitor, r#"{"rounds":2,"dead_letters":1}"#);
+        assert_eq!(monitor, JobReport::BatchMonitor(MonitorReport { rounds: 2, ..MonitorReport::default() }));
+    }
+
+    #[test]
+    fn a_heartbeat_that_is_not_its_jobs_report_is_corrupt() {
+        for (job, text) in [
+            (Job::Poller, "not json"),
+            (Job::Poller, r#"{"stored":-1}"#),
+            (Job::Settlement, r#"{"settled":[{"price":1}]}"#),
+            (Job::Settlement, r#"{"settled":[{"period":1,"price":1000000000001}]}"#),
+        ] {
+            assert!(matches!(stored(job, text), Err(StoreError::Corrupt(_))), "{job}: {text}");
+        }
+        let far = HeartbeatRecord { job: Job::Poller, at_ms: u64::MAX, report: "{}".to_owned() };
+        assert!(matches!(far.into_domain(), Err(StoreError::Corrupt(_))));
     }
 }

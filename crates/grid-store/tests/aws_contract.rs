@@ -142,3 +142,34 @@ async fn registrations_loaded_in_bulk_read_back_as_inserted_ones_do() {
         Registration::new(RegistrationId::parse("bulk-0001").unwrap(), ItemType::Consumer, None, None, EpochMs::now());
     assert!(store.insert(&same_in_lower_case).await.is_err(), "the folded id is bound");
 }
+
+/// A heartbeat item as the jobs wrote it before their reports were typed (the settlement's
+/// through `json!`, keys sorted) reads as the typed report.
+#[tokio::test]
+async fn a_heartbeat_item_written_as_untyped_json_reads_as_its_jobs_report() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use grid_store::{HeartbeatLog, Job, JobReport};
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    let report = r#"{"settled":[{"exported":0,"fee":8,"imported":266,"matched":2734,"period":1795860000000,"price":130,"revenue":355}]}"#;
+    clients
+        .dynamodb
+        .put_item()
+        .table_name(&names.leases_table)
+        .item("job", AttributeValue::S("heartbeat#settlement".to_owned()))
+        .item("at", AttributeValue::N("1795860060000".to_owned()))
+        .item("report", AttributeValue::S(report.to_owned()))
+        .send()
+        .await
+        .unwrap();
+    let log = grid_store::aws::DynamoHeartbeatLog::new(&clients, &names.leases_table);
+    let beat = log.last(Job::Settlement).await.unwrap().unwrap();
+    assert_eq!(beat.at.get(), 1_795_860_060_000);
+    let JobReport::Settlement(settled) = beat.report else { panic!("a settlement's report: {beat:?}") };
+    let [period] = settled.settled.as_slice() else { panic!("one period: {settled:?}") };
+    assert_eq!((period.period.get(), period.price.get(), period.matched.get()), (1_795_860_000_000, 130, 2734));
+    assert_eq!(
+        (period.imported.get(), period.exported.get(), period.revenue.get(), period.fee.get()),
+        (266, 0, 355, 8)
+    );
+}

@@ -13,22 +13,20 @@ mod poller;
 mod settlement;
 
 pub use doorbell::QueueDoorbell;
-pub use monitor::{BatchMonitor, MonitorError, MonitorReport};
+/// What the jobs report: typed at the heartbeat port, where the portal reads them.
+pub use grid_store::{DispatchReport, Job, JobReport, LateReport, MonitorReport, PollReport, SweepReport};
+pub use monitor::{BatchMonitor, MonitorError};
 pub use payer::ProducerPayer;
-pub use poller::{DispatchReport, LATE_READINGS, LateReport, PollReport, Poller, PollerError, SweepReport, WorkFailed};
+pub use poller::{Poller, PollerError, WorkFailed};
 pub use settlement::{SettlementReport, Settler, SettlerError};
 
 use grid_store::{Heartbeat, HeartbeatLog};
 
-/// The jobs' names in heartbeats.
-pub const JOBS: [&str; 5] = ["poller-sweep", "poller-dispatch", "poller", "settlement", "batch-monitor"];
-
-/// Records a run of `job` and what it did, for the operator (the portal's last runs, the
-/// alarm on a job that stopped); a failure to record is logged, never fatal (the run's
-/// own effects are what count).
-async fn heartbeat(log: &dyn HeartbeatLog, job: &'static str, report: &impl serde::Serialize) {
-    crate::metrics::ran(job);
-    record(log, job, report).await;
+/// Counts a run of the report's job and records what it did, for the operator (the
+/// portal's last runs; the alarm on a job that stopped watches the count).
+async fn heartbeat(log: &dyn HeartbeatLog, report: JobReport) {
+    crate::metrics::ran(report.job().as_str());
+    record(log, report).await;
 }
 
 /// Whether something done at most once per interval is due now, shared by clones (the
@@ -48,15 +46,13 @@ impl Every {
     }
 }
 
-/// Writes a heartbeat: a run of `job`, or (for [`LATE_READINGS`]) the latest of an event.
-async fn record(log: &dyn HeartbeatLog, job: &str, report: &impl serde::Serialize) {
-    let beat = Heartbeat {
-        job: job.to_owned(),
-        at: grid_core::EpochMs::now().get(),
-        report: serde_json::to_string(report).expect("reports serialize"),
-    };
+/// Writes a heartbeat: a run of the report's job, or (for [`Job::LateReadings`]) the
+/// latest of an event. A failure to record is logged, never fatal (the run's own effects
+/// are what count).
+async fn record(log: &dyn HeartbeatLog, report: JobReport) {
+    let beat = Heartbeat { at: grid_core::EpochMs::now(), report };
     if let Err(e) = log.beat(&beat).await {
-        tracing::warn!(job, error = %crate::telemetry::cause_chain(&e), "cannot record the heartbeat");
+        tracing::warn!(job = %beat.job(), error = %crate::telemetry::cause_chain(&e), "cannot record the heartbeat");
     }
 }
 

@@ -35,7 +35,7 @@ use grid_core::books::{ClaimResolution, Credit, PaymentClaim, PayoutResolution};
 use grid_core::ledger::{BatchStatus, LedgerBatch};
 use grid_core::monitor::{Outcome, PendingBatch, StatusRequest, check_answer, plan_requests};
 use grid_core::{BatchId, CompletedBatch, CompletionMessage, EpochMs, Iota, PaymentAddress};
-use grid_store::{StoreError, Stores, Watched, WatchedBatch};
+use grid_store::{JobReport, MonitorReport, StoreError, Stores, Watched, WatchedBatch};
 use tracing::Instrument;
 
 use super::lease::Lease;
@@ -58,27 +58,6 @@ pub enum MonitorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-}
-
-/// What one run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct MonitorReport {
-    /// Another run held the lease; this one did nothing.
-    pub skipped: bool,
-    pub rounds: u64,
-    pub asked: u64,
-    pub requests_failed: u64,
-    pub not_final: u64,
-    pub resent: u64,
-    pub stalled: u64,
-    pub verified: u64,
-    pub rejected: u64,
-    pub payouts_submitted: u64,
-    pub payouts_committed: u64,
-    pub payouts_refused: u64,
-    /// Claims and payouts not yet final after the run, and the payouts among them.
-    pub pending: u64,
-    pub payouts_pending: u64,
 }
 
 /// The batch monitor over the books, the ledger, the lease and the completions queue.
@@ -113,7 +92,7 @@ impl BatchMonitor {
         metrics::counter!(crate::metrics::BATCHES_INVALID).increment(report.rejected + report.payouts_refused);
         metrics::gauge!(crate::metrics::BATCHES_PENDING).set(report.pending as f64);
         metrics::gauge!(crate::metrics::PAYOUTS_PENDING).set(report.payouts_pending as f64);
-        super::heartbeat(self.stores.heartbeats.as_ref(), "batch-monitor", &report).await;
+        super::heartbeat(self.stores.heartbeats.as_ref(), JobReport::BatchMonitor(report)).await;
         Ok(report)
     }
 

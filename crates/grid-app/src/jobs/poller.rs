@@ -21,7 +21,10 @@ use grid_core::channel::{ChannelAccess, Command, Envelope, MessageAddress};
 use grid_core::intake::{self, MAX_READINGS_PER_PERIOD, ReadingTally, RejectReason, Verdict};
 use grid_core::market::{Period, PeriodLength, PeriodStart, PeriodStartError, SettlementHead, StoredReading};
 use grid_core::{ChannelCursor, ChannelRoot, EpochMs, Registration, RegistrationId, WorkError, WorkMessage};
-use grid_store::{ConflictKind, Insertion, Rejected, StoreError, Stores, UnreadChannel};
+use grid_store::{
+    ConflictKind, DispatchReport, Insertion, Job, JobReport, LateReport, PollReport, Rejected, StoreError, Stores,
+    SweepReport, UnreadChannel,
+};
 use tokio::task::JoinSet;
 
 /// Registrations per work message.
@@ -75,75 +78,6 @@ pub enum WorkFailed {
     Unreadable(WorkError),
     #[error("polling failed for {}", .0.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", "))]
     Polling(Vec<RegistrationId>),
-}
-
-/// What a full sweep did: the polled registrations it looked at, those with a message
-/// waiting at their cursor, and the work messages that queued them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct DispatchReport {
-    pub registrations: usize,
-    pub waiting: usize,
-    pub messages: usize,
-}
-
-/// What a sweep did: the unread channels it found, the registrations it queued polling
-/// work for, the channels it marked read (no polled registration reads them, or their
-/// reader is already past their head), those that cannot progress (nothing at their
-/// reader's cursor: a gap their device left), how long the longest-unread channel that
-/// can progress had been unread (the poll lag), the channels nobody claimed that it
-/// deleted once they expired, and the dead letters of the polling and completions queues.
-/// The sweep counts both every minute, so nothing else asks the queues (the portal shows
-/// the last sweep's count): on Lambda the first request to a queue builds its client,
-/// which doubled the portal's and the batch monitor's cold starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SweepReport {
-    pub unread: usize,
-    pub registrations: usize,
-    pub messages: usize,
-    pub marked_read: usize,
-    #[serde(default)]
-    pub stalled: usize,
-    pub lag_seconds: u64,
-    #[serde(default)]
-    pub expired: usize,
-    pub dead_letters: u64,
-    #[serde(default)]
-    pub completions_dead_letters: u64,
-}
-
-/// What polling did, summed over registrations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PollReport {
-    pub registrations: usize,
-    pub messages: u64,
-    pub stored: u64,
-    pub duplicates: u64,
-    pub late: u64,
-    pub rejected: u64,
-    pub payments: u64,
-    pub closed: u64,
-}
-
-impl std::ops::AddAssign for PollReport {
-    fn add_assign(&mut self, other: Self) {
-        self.registrations += other.registrations;
-        self.messages += other.messages;
-        self.stored += other.stored;
-        self.duplicates += other.duplicates;
-        self.late += other.late;
-        self.rejected += other.rejected;
-        self.payments += other.payments;
-        self.closed += other.closed;
-    }
-}
-
-/// The heartbeat recorded when a poll stored readings after their period had settled.
-pub const LATE_READINGS: &str = "late-readings";
-
-/// What the [`LATE_READINGS`] heartbeat says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LateReport {
-    pub late: u64,
 }
 
 /// The poller over its ports.
@@ -227,7 +161,7 @@ impl Poller {
         if report.unread > 0 || report.expired > 0 {
             tracing::info!(?report, "swept unread channels");
         }
-        super::heartbeat(self.stores.heartbeats.as_ref(), "poller-sweep", &report).await;
+        super::heartbeat(self.stores.heartbeats.as_ref(), JobReport::PollerSweep(report)).await;
         Ok(report)
     }
 
@@ -256,7 +190,7 @@ impl Poller {
         report.messages = messages.len();
         self.stores.poll_work.send(&messages).await?;
         tracing::info!(?report, "swept every registration");
-        super::heartbeat(self.stores.heartbeats.as_ref(), "poller-dispatch", &report).await;
+        super::heartbeat(self.stores.heartbeats.as_ref(), JobReport::PollerDispatch(report)).await;
         Ok(report)
     }
 
@@ -354,13 +288,14 @@ impl Poller {
     /// process: on AWS it was a write for every notification), and when readings last
     /// came late.
     async fn heartbeats(&self, report: &PollReport) {
-        crate::metrics::ran("poller");
+        crate::metrics::ran(Job::Poller.as_str());
         if self.last_beat.due(WORKER_BEAT_EVERY) {
-            super::record(self.stores.heartbeats.as_ref(), "poller", report).await;
+            super::record(self.stores.heartbeats.as_ref(), JobReport::Poller(*report)).await;
         }
         if report.late > 0 {
             // The portal shows the last time readings came after their period settled.
-            super::record(self.stores.heartbeats.as_ref(), LATE_READINGS, &LateReport { late: report.late }).await;
+            let late = LateReport { late: report.late };
+            super::record(self.stores.heartbeats.as_ref(), JobReport::LateReadings(late)).await;
         }
     }
 

@@ -21,8 +21,7 @@ use grid_core::market::{
     settle,
 };
 use grid_core::{EpochMs, Iota, PaymentAddress, Registration, RegistrationId, ReturnChannel};
-use grid_store::{ConflictKind, StoreError, Stores};
-use serde_json::json;
+use grid_store::{ConflictKind, JobReport, SettledPeriod, SettledPeriods, StoreError, Stores};
 
 use super::lease::Lease;
 use crate::config::MarketConfig;
@@ -74,16 +73,8 @@ impl Settler {
         lease.release().await?;
         self.measure_lag(now).await;
         if let Ok(settled) = &result {
-            let periods: Vec<serde_json::Value> = settled
-                .iter()
-                .map(|r| {
-                    json!({
-                        "period": r.period, "price": r.price, "matched": r.matched, "imported": r.imported,
-                        "exported": r.exported, "revenue": r.revenue, "fee": r.fee,
-                    })
-                })
-                .collect();
-            super::heartbeat(self.stores.heartbeats.as_ref(), "settlement", &json!({ "settled": periods })).await;
+            let settled = SettledPeriods { settled: settled.iter().map(SettledPeriod::from).collect() };
+            super::heartbeat(self.stores.heartbeats.as_ref(), JobReport::Settlement(settled)).await;
         }
         result
     }

@@ -317,7 +317,7 @@ fn heartbeat_rows(rows: &[HeartbeatRow]) -> Markup {
             tr {
                 td { (h.job) }
                 (num(h.at.unwrap_or(0), h.at.map_or("never".to_owned(), time)))
-                td { code.report { (compact(&h.report)) } }
+                td { code.report { (compact(&serde_json::to_value(&h.report).unwrap_or_default())) } }
             }
         }
     }

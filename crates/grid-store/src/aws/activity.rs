@@ -1,5 +1,4 @@
-//! Rejected messages in DynamoDB, job heartbeats in the leases table (as
-//! `heartbeat#{job}` items, which never expire), period reports in S3 (`archive/{period}.json`).
+//! Rejected messages in DynamoDB, period reports in S3 (`archive/{period}.json`).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -11,7 +10,7 @@ use grid_core::market::PeriodStart;
 use super::attributes::{get_n, get_s, get_time, n, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
-use crate::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive, StoreError};
+use crate::{Rejected, RejectionLog, ReportArchive, StoreError};
 
 /// Rejected channel messages, keyed by registration and channel index.
 #[derive(Clone, Debug)]
@@ -136,52 +135,5 @@ impl ReportArchive for S3ReportArchive {
             };
         let bytes = output.body.collect().await.map_err(backend)?.into_bytes();
         String::from_utf8(bytes.to_vec()).map(Some).map_err(|e| StoreError::Corrupt(format!("archive {period}: {e}")))
-    }
-}
-
-/// Job heartbeats, kept beside the leases (one item per job, no expiry).
-#[derive(Clone, Debug)]
-pub struct DynamoHeartbeatLog {
-    client: LazyClient<aws_sdk_dynamodb::Client>,
-    table: String,
-}
-
-impl DynamoHeartbeatLog {
-    pub fn new(clients: &AwsClients, leases_table: impl Into<String>) -> Self {
-        Self { client: clients.dynamodb.clone(), table: leases_table.into() }
-    }
-}
-
-#[async_trait]
-impl HeartbeatLog for DynamoHeartbeatLog {
-    async fn beat(&self, heartbeat: &Heartbeat) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("job", s(format!("heartbeat#{}", heartbeat.job)))
-            .item("at", n(heartbeat.at))
-            .item("report", s(&heartbeat.report))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn last(&self, job: &str) -> Result<Option<Heartbeat>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("job", s(format!("heartbeat#{job}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(item) = output.item() else { return Ok(None) };
-        Ok(Some(Heartbeat {
-            job: job.to_owned(),
-            at: get_n(item, "leases", "at")?,
-            report: get_s(item, "leases", "report")?.to_owned(),
-        }))
     }
 }

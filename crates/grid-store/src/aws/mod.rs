@@ -10,6 +10,7 @@ mod accounts;
 mod activity;
 mod attributes;
 mod channel_messages;
+mod heartbeats;
 mod items;
 mod leases;
 mod market;
@@ -29,8 +30,9 @@ use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider:
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 pub use accounts::DynamoAccountStore;
-pub use activity::{DynamoHeartbeatLog, DynamoRejectionLog, S3ReportArchive};
+pub use activity::{DynamoRejectionLog, S3ReportArchive};
 pub use channel_messages::DynamoChannelMessageStore;
+pub use heartbeats::DynamoHeartbeatLog;
 pub use items::S3ItemStore;
 pub use leases::DynamoLeaseStore;
 pub use market::{DynamoReadingStore, DynamoSettlementStore};

@@ -183,6 +183,7 @@ macro_rules! market_contract {
                 a_lease_is_held_by_one_holder_until_it_expires_or_is_released,
                 a_registrations_readings_come_newest_first_across_periods,
                 a_heartbeat_keeps_the_latest_run_of_each_job,
+                every_jobs_report_reads_back_as_it_was_written,
                 accounts_are_read_many_at_once,
                 readings_inserted_together_get_one_outcome_each,
                 rejections_are_kept_once_and_listed_newest_first_by_registration_and_for_all,

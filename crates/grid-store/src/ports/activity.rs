@@ -1,5 +1,6 @@
-//! Ports for what the jobs record besides money: rejected channel messages, the period
-//! reports they archive, and a heartbeat per job (when it last ran, what it did).
+//! Ports for what the jobs record besides money: rejected channel messages and the period
+//! reports they archive. Each job's heartbeat has a port of its own,
+//! [`heartbeats`](super::heartbeats).
 
 use async_trait::async_trait;
 use grid_core::channel::MessageAddress;
@@ -38,23 +39,4 @@ pub trait ReportArchive: Send + Sync {
     async fn put(&self, period: PeriodStart, report: &str) -> Result<(), StoreError>;
 
     async fn get(&self, period: PeriodStart) -> Result<Option<String>, StoreError>;
-}
-
-/// When a job last ran and what it did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Heartbeat {
-    pub job: String,
-    /// When the run ended, epoch ms.
-    pub at: u64,
-    /// The run's report, as JSON.
-    pub report: String,
-}
-
-/// Keeps the latest heartbeat of each job.
-#[async_trait]
-pub trait HeartbeatLog: Send + Sync {
-    /// Records a run of `job`, replacing its previous heartbeat.
-    async fn beat(&self, heartbeat: &Heartbeat) -> Result<(), StoreError>;
-
-    async fn last(&self, job: &str) -> Result<Option<Heartbeat>, StoreError>;
 }

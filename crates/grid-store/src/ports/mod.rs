@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod channel_messages;
+pub mod heartbeats;
 pub mod items;
 pub mod leases;
 pub mod market;

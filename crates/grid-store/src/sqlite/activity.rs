@@ -1,5 +1,4 @@
-//! Rejected messages and job heartbeats in SQLite, and period reports as files beside the
-//! database.
+//! Rejected messages in SQLite, and period reports as files beside the database.
 
 use std::path::PathBuf;
 
@@ -7,10 +6,10 @@ use async_trait::async_trait;
 use grid_core::channel::MessageAddress;
 use grid_core::market::PeriodStart;
 use grid_core::{EpochMs, RegistrationId};
-use rusqlite::{OptionalExtension, named_params};
+use rusqlite::named_params;
 
 use super::SqliteDb;
-use crate::{Heartbeat, HeartbeatLog, Rejected, RejectionLog, ReportArchive, StoreError};
+use crate::{Rejected, RejectionLog, ReportArchive, StoreError};
 
 /// Rejected channel messages in the embedded SQLite database.
 #[derive(Clone)]
@@ -144,47 +143,6 @@ impl ReportArchive for FileReportArchive {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::backend(e)),
         }
-    }
-}
-
-/// Job heartbeats in the `heartbeats` table.
-#[derive(Clone)]
-pub struct SqliteHeartbeatLog {
-    db: SqliteDb,
-}
-
-impl SqliteHeartbeatLog {
-    pub fn new(db: SqliteDb) -> Self {
-        Self { db }
-    }
-}
-
-#[async_trait]
-impl HeartbeatLog for SqliteHeartbeatLog {
-    async fn beat(&self, heartbeat: &Heartbeat) -> Result<(), StoreError> {
-        let Heartbeat { job, at, report } = heartbeat.clone();
-        self.db
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO heartbeats (job, at_ms, report) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (job) DO UPDATE SET at_ms = excluded.at_ms, report = excluded.report",
-                )?
-                .execute(rusqlite::params![job, at, report])?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn last(&self, job: &str) -> Result<Option<Heartbeat>, StoreError> {
-        let job = job.to_owned();
-        self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT at_ms, report FROM heartbeats WHERE job = ?1")?
-                    .query_row([&job], |row| Ok(Heartbeat { job: job.clone(), at: row.get(0)?, report: row.get(1)? }))
-                    .optional()?)
-            })
-            .await
     }
 }
 

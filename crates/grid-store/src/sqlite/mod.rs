@@ -12,6 +12,7 @@
 mod accounts;
 mod activity;
 mod channel_messages;
+mod heartbeats;
 mod items;
 mod leases;
 mod market;
@@ -25,8 +26,9 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use accounts::SqliteAccountStore;
-pub use activity::{FileReportArchive, SqliteHeartbeatLog, SqliteRejectionLog};
+pub use activity::{FileReportArchive, SqliteRejectionLog};
 pub use channel_messages::SqliteChannelMessageStore;
+pub use heartbeats::SqliteHeartbeatLog;
 pub use items::SqliteItemStore;
 pub use leases::SqliteLeaseStore;
 pub use market::{SqliteReadingStore, SqliteSettlementStore};
