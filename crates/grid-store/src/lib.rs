@@ -5,7 +5,8 @@
 //! The ports are shaped after DynamoDB's semantics from the start, because the same
 //! code must run on one SQLite file and on DynamoDB/S3 with nothing changed above this
 //! crate: writes that must not overwrite are conditional (`insert` fails with
-//! [`StoreError::Conflict`] when the key exists, `replace` when the version moved),
+//! [`StoreError::Conflict`] when the key exists, `replace` when the version moved; the
+//! conflict's [`ConflictKind`] says which),
 //! listings are bounded pages with a cursor, counts come from indexes, and nothing loads
 //! a whole table.
 //!
@@ -14,7 +15,7 @@
 //! - [`ports`]: one trait per role, one concept per file: `registrations`
 //!   ([`RegistrationStore`]), `items` ([`ItemStore`]), `channel_messages`
 //!   ([`ChannelMessageStore`]), `market` ([`ReadingStore`], [`SettlementStore`]), `accounts`
-//!   ([`AccountStore`]), `leases` ([`LeaseStore`]), `activity` ([`RejectionLog`],
+//!   ([`AccountStore`]: [`AccountBook`], [`ClaimBook`], [`PayoutBook`], [`BatchWatch`]), `leases` ([`LeaseStore`]), `activity` ([`RejectionLog`],
 //!   [`ReportArchive`]), `heartbeats` ([`HeartbeatLog`], with the jobs' typed reports),
 //!   `queue` ([`MessageQueue`]), `sign_ins` ([`SignInLog`]).
 //! - [`sqlite`] (feature `sqlite`, the embedded default) and `aws` (feature `aws`:
@@ -22,8 +23,9 @@
 //! - [`Stores`]: every port in one value, [`StoreBackend`] (`GRID_STORE`) and each adapter
 //!   family's constructor. A third family adds its adapters, a variant and a constructor,
 //!   and runs the contract; nothing outside this crate changes.
-//! - `contract` (feature `contract`): the behaviour every adapter must show, as
-//!   test-generating macros, so each family runs the very same checks.
+//! - `contract` (feature `contract`): the behaviour every adapter must show, one file
+//!   per port as in `ports`, as test-generating macros, so each family runs the very
+//!   same checks.
 //! - [`resources`]: the tables, indexes, bucket and queues the AWS adapters use, which
 //!   the template must match; `records`: the flat forms both families store.
 

@@ -14,8 +14,12 @@
 //! prefix to drop) and a fresh, empty store. Every check uses its own ids, so
 //! adapters may share a backend between tests as long as each factory call is fresh.
 
+pub mod accounts;
+pub mod activity;
 pub mod channel_messages;
+pub mod heartbeats;
 pub mod items;
+pub mod leases;
 pub mod market;
 #[cfg(feature = "aws")]
 pub mod moto;
@@ -156,8 +160,10 @@ macro_rules! message_queue_contract {
     };
 }
 
-/// Runs the contract of the money engine's stores against the stores made by
-/// `$factory: async fn() -> (Guard, market::MarketStores)`.
+/// Runs the contracts of the money engine's stores (readings and settlements, accounts,
+/// leases, heartbeats, rejections: `market`, `accounts`, `leases`, `heartbeats`,
+/// `activity`) against the stores made by `$factory: async fn() -> (Guard,
+/// market::MarketStores)`.
 #[macro_export]
 macro_rules! market_contract {
     ($factory:path) => {
@@ -172,22 +178,35 @@ macro_rules! market_contract {
                 a_periods_readings_page_through_each_once,
                 a_periods_readings_are_summed_per_registration_kind_and_price_with_the_latest_address,
                 periods_settle_in_order_and_a_closing_period_takes_no_reading,
+                initializing_starts_the_history_at_the_earliest_until_a_period_closes,
+                a_settlement_record_keeps_the_market_figures_and_the_largest_values_exactly,
+                a_registrations_readings_come_newest_first_across_periods,
+                readings_inserted_together_get_one_outcome_each,
+            ]
+        );
+        $crate::__contract_tests!(
+            accounts,
+            $factory,
+            [
                 account_entries_apply_once_per_period,
                 a_members_statement_lines_are_written_with_its_entries_and_read_by_range,
-                initializing_starts_the_history_at_the_earliest_until_a_period_closes,
                 a_payment_claim_is_pending_once_per_consumer_and_batch,
                 a_verified_claim_pays_the_bill_and_funds_the_grid_once,
                 a_payout_is_recorded_once_pays_each_period_to_its_address_and_settles_either_way,
-                a_settlement_record_keeps_the_market_figures_and_the_largest_values_exactly,
                 the_monitor_history_of_a_batch_decides_when_it_is_due_and_what_the_operator_sees,
-                a_lease_is_held_by_one_holder_until_it_expires_or_is_released,
-                a_registrations_readings_come_newest_first_across_periods,
-                a_heartbeat_keeps_the_latest_run_of_each_job,
-                every_jobs_report_reads_back_as_it_was_written,
                 accounts_are_read_many_at_once,
-                readings_inserted_together_get_one_outcome_each,
-                rejections_are_kept_once_and_listed_newest_first_by_registration_and_for_all,
             ]
+        );
+        $crate::__contract_tests!(leases, $factory, [a_lease_is_held_by_one_holder_until_it_expires_or_is_released]);
+        $crate::__contract_tests!(
+            heartbeats,
+            $factory,
+            [a_heartbeat_keeps_the_latest_run_of_each_job, every_jobs_report_reads_back_as_it_was_written]
+        );
+        $crate::__contract_tests!(
+            activity,
+            $factory,
+            [rejections_are_kept_once_and_listed_newest_first_by_registration_and_for_all]
         );
     };
 }

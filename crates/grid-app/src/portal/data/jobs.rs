@@ -30,11 +30,23 @@ impl PortalData {
             .collect())
     }
 
+    /// `job`'s last heartbeat; one the store cannot read is shown as none (and logged):
+    /// a heartbeat only informs, and the page must still show the rest.
+    pub(super) async fn last_run(&self, job: Job) -> Result<Option<Heartbeat>, StoreError> {
+        match self.stores.heartbeats.last(job).await {
+            Err(StoreError::Corrupt(reason)) => {
+                tracing::warn!(job = job.as_str(), %reason, "an unreadable heartbeat is shown as none");
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
     /// Each job's last run, in [`Job::RUNS`]'s order.
     pub(super) async fn last_runs(&self) -> Result<Vec<(Job, Option<Heartbeat>)>, StoreError> {
         let mut runs = Vec::new();
         for job in Job::RUNS {
-            runs.push((job, self.stores.heartbeats.last(job).await?));
+            runs.push((job, self.last_run(job).await?));
         }
         Ok(runs)
     }

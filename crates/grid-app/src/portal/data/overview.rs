@@ -118,7 +118,7 @@ impl PortalData {
             self.stores.accounts.funds(),
             self.stores.accounts.unpaid(),
             self.stores.accounts.batch_counts(),
-            self.stores.heartbeats.last(Job::LateReadings),
+            self.last_run(Job::LateReadings),
             self.last_runs(),
         )?;
         let swept = runs.iter().find_map(|(_, beat)| match beat.as_ref()?.report {

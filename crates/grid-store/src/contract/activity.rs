@@ -1,0 +1,32 @@
+//! The [`RejectionLog`](crate::RejectionLog) contract: each rejection kept once, listed
+//! newest first.
+
+use grid_core::EpochMs;
+
+use super::market::*;
+
+pub async fn rejections_are_kept_once_and_listed_newest_first_by_registration_and_for_all(stores: MarketStores) {
+    let rejected = |who: &str, index: u64, at: u64| crate::Rejected {
+        registration: id(who),
+        channel_index: index,
+        address: grid_core::channel::MessageAddress::parse(format!("{:064x}", index * 1000 + at)).unwrap(),
+        reason: format!("reason {index}"),
+        at: EpochMs::parse(at as i64).unwrap(),
+    };
+    let log = &stores.rejections;
+    assert!(log.recent(10).await.unwrap().is_empty());
+    for (who, index, at) in [("producer-0040", 1, 1_000), ("consumer-0040", 2, 3_000), ("producer-0040", 4, 2_000)] {
+        log.record(&rejected(who, index, at)).await.unwrap();
+    }
+    let mut again = rejected("producer-0040", 1, 9_000);
+    again.reason = "later".to_owned();
+    log.record(&again).await.unwrap();
+    let of = |found: Vec<crate::Rejected>| {
+        found.into_iter().map(|r| (r.registration.to_string(), r.channel_index)).collect::<Vec<_>>()
+    };
+    let producer = log.for_registration(&id("producer-0040"), 10).await.unwrap();
+    assert_eq!(producer[1], rejected("producer-0040", 1, 1_000), "the first record is kept");
+    assert_eq!(of(producer), [("producer-0040".to_owned(), 4), ("producer-0040".to_owned(), 1)]);
+    let recent = log.recent(2).await.unwrap();
+    assert_eq!(of(recent), [("consumer-0040".to_owned(), 2), ("producer-0040".to_owned(), 4)], "newest first, of all");
+}
