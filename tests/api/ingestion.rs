@@ -298,7 +298,8 @@ async fn a_registration_stores_so_many_readings_for_a_period_and_the_rest_are_re
     assert_eq!((report.stored, report.rejected), (u64::from(MAX_READINGS_PER_PERIOD), extra), "{report:?}");
     let refused = grid.stores.rejections.recent(10).await.unwrap();
     assert_eq!(refused.len(), 5);
-    assert!(refused.iter().all(|r| r.reason.contains("readings one registration may store")), "{refused:?}");
+    assert!(refused.iter().all(|r| r.message.contains("readings one registration may store")), "{refused:?}");
+    assert!(refused.iter().all(|r| r.reason == grid_core::intake::RejectReason::TooMany), "{refused:?}");
     // The next period starts again.
     let next = Command::Usage(Reading {
         start: EpochMs::parse((start + period) as i64).unwrap(),

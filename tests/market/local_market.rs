@@ -362,7 +362,7 @@ async fn a_price_beyond_the_bound_is_a_rejected_message_and_every_later_period_s
     assert_eq!((polled.stored, polled.rejected), (4, 3), "{polled:?}");
     let id = RegistrationId::parse("producer-huge").unwrap();
     let reasons: Vec<String> =
-        grid.stores.rejections.for_registration(&id, 10).await.unwrap().into_iter().map(|r| r.reason).collect();
+        grid.stores.rejections.for_registration(&id, 10).await.unwrap().into_iter().map(|r| r.message).collect();
     assert_eq!(reasons.len(), 3);
     assert!(reasons.iter().all(|r| r.contains("producerPrice")), "{reasons:?}");
     assert!(

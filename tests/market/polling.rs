@@ -53,10 +53,13 @@ async fn commands_a_party_may_not_send_are_rejected_and_recorded() {
     let report = grid.poll().await;
     assert_eq!((report.stored, report.rejected), (0, 3), "{report:?}");
     let rejected = grid.stores.rejections.for_registration(&producers[0].id, 10).await.unwrap();
-    let reasons: Vec<&str> = rejected.iter().map(|r| r.reason.as_str()).collect();
+    let reasons: Vec<(&str, &str)> = rejected.iter().map(|r| (r.reason.as_str(), r.message.as_str())).collect();
     assert_eq!(
         reasons,
-        ["a producer's output needs producerPrice and paymentIdOrAddress", "a producer does not send usage"]
+        [
+            ("not-allowed", "a producer's output needs producerPrice and paymentIdOrAddress"),
+            ("not-allowed", "a producer does not send usage")
+        ]
     );
 }
 

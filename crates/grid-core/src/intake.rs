@@ -92,6 +92,11 @@ impl RejectReason {
             Self::TooMany => "too-many",
         }
     }
+
+    /// The reason [`as_str`](Self::as_str) names, if any.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == word)
+    }
 }
 
 /// What a registration of `item_type` sending `command` at `now` comes to.

@@ -6,7 +6,7 @@
 //! means SQLite and DynamoDB cannot disagree about what a valid record is.
 
 use grid_core::channel::{ChannelSeed, Reading};
-use grid_core::intake::ReadingTally;
+use grid_core::intake::{ReadingTally, RejectReason};
 use grid_core::market::{
     CommunityFigures, ConsensusStrategy, MarketRules, PeriodStart, PriceSource, ReadingKind, SettlementRecord,
     StoredReading,
@@ -370,6 +370,28 @@ impl HeartbeatRecord {
     }
 }
 
+/// A rejection's reason as stored: its word, or (rows recorded before the reason was
+/// stored, 2026-12-05) none, when the message it was recorded with tells it: each
+/// reason's messages are the poller's own fixed sentences, and anything else was a
+/// message the reader could not open.
+pub(crate) fn reject_reason(code: Option<&str>, message: &str) -> Result<RejectReason, StoreError> {
+    if let Some(code) = code {
+        return RejectReason::parse(code)
+            .ok_or_else(|| StoreError::Corrupt(format!("rejection reason {code:?} is not one the grid gives")));
+    }
+    Ok(if message.starts_with("the reading starts in the future") {
+        RejectReason::InTheFuture
+    } else if message.contains("readings one registration may store") {
+        RejectReason::TooMany
+    } else if message.starts_with("batch ") && message.ends_with(" was claimed before") {
+        RejectReason::ClaimedBefore
+    } else if message.starts_with("a producer's output needs") || message.contains(" does not send ") {
+        RejectReason::NotAllowed
+    } else {
+        RejectReason::Unreadable
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +536,25 @@ mod tests {
         }
         let far = HeartbeatRecord { job: Job::Poller, at_ms: u64::MAX, report: "{}".to_owned() };
         assert!(matches!(far.into_domain(), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_rejection_stored_before_its_reason_was_reads_the_reason_its_message_tells() {
+        use grid_core::intake::RejectReason as R;
+        let legacy = [
+            ("the reading starts in the future (1795861000000ms)", R::InTheFuture),
+            ("the period of this reading already holds the 1000 readings one registration may store", R::TooMany),
+            ("batch pay-1 was claimed before", R::ClaimedBefore),
+            ("a producer's output needs producerPrice and paymentIdOrAddress", R::NotAllowed),
+            ("a consumer does not send producerOutput", R::NotAllowed),
+            ("envelope signature does not verify", R::Unreadable),
+        ];
+        for (message, reason) in legacy {
+            assert_eq!(reject_reason(None, message).unwrap(), reason, "{message}");
+        }
+        for reason in R::ALL {
+            assert_eq!(reject_reason(Some(reason.as_str()), "any").unwrap(), reason, "a stored word wins");
+        }
+        assert!(matches!(reject_reason(Some("bored"), "x"), Err(StoreError::Corrupt(_))));
     }
 }

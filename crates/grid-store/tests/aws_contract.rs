@@ -173,3 +173,31 @@ async fn a_heartbeat_item_written_as_untyped_json_reads_as_its_jobs_report() {
         (266, 0, 355, 8)
     );
 }
+
+/// A rejection recorded before its reason was stored (the message only) reads the reason
+/// its message tells.
+#[tokio::test]
+async fn a_rejection_item_without_its_reason_reads_the_reason_its_message_tells() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use grid_core::intake::RejectReason;
+    use grid_store::RejectionLog;
+    let moto = Moto::start();
+    let (clients, names) = moto.fresh_resources().await;
+    clients
+        .dynamodb
+        .put_item()
+        .table_name(&names.rejections_table)
+        .item("registration", AttributeValue::S("consumer-0001".to_owned()))
+        .item("index", AttributeValue::N("3".to_owned()))
+        .item("address", AttributeValue::S("ab".repeat(32)))
+        .item("reason", AttributeValue::S("the reading starts in the future (1795861000000ms)".to_owned()))
+        .item("at", AttributeValue::N("1795860060000".to_owned()))
+        .item("log", AttributeValue::S("rejection".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    let log = grid_store::aws::DynamoRejectionLog::new(&clients, &names.rejections_table);
+    let [rejected] = log.recent(5).await.unwrap().try_into().unwrap();
+    assert_eq!(rejected.reason, RejectReason::InTheFuture);
+    assert_eq!(rejected.message, "the reading starts in the future (1795861000000ms)");
+}

@@ -590,7 +590,7 @@ impl Poller {
         tracing::warn!(%registration, channel_index, reason = %message, "rejected a channel message");
         metrics::counter!(crate::metrics::READINGS_REJECTED, crate::metrics::REASON => reason.as_str()).increment(1);
         let rejected =
-            Rejected { registration: registration.clone(), channel_index, address, reason: message, at: now };
+            Rejected { registration: registration.clone(), channel_index, address, reason, message, at: now };
         Ok(self.stores.rejections.record(&rejected).await?)
     }
 

@@ -7,9 +7,10 @@ use grid_core::RegistrationId;
 use grid_core::channel::MessageAddress;
 use grid_core::market::PeriodStart;
 
-use super::attributes::{get_n, get_s, get_time, n, s};
+use super::attributes::{get_n, get_s, get_time, n, opt_s, s};
 use super::registrations::written;
 use super::{AwsClients, LazyClient, backend};
+use crate::records::reject_reason;
 use crate::{Rejected, RejectionLog, ReportArchive, StoreError};
 
 /// Rejected channel messages, keyed by registration and channel index.
@@ -35,7 +36,8 @@ impl RejectionLog for DynamoRejectionLog {
             .item("registration", s(rejected.registration.as_str()))
             .item("index", n(rejected.channel_index))
             .item("address", s(rejected.address.as_str()))
-            .item("reason", s(&rejected.reason))
+            .item("reason", s(&rejected.message))
+            .item("code", s(rejected.reason.as_str()))
             .item("at", n(rejected.at.get()))
             .item("log", s(LOG))
             .condition_expression("attribute_not_exists(#index)")
@@ -90,7 +92,8 @@ impl DynamoRejectionLog {
                         .map_err(|e| corrupt(&e))?,
                     channel_index: get_n(item, "rejections", "index")?,
                     address: MessageAddress::parse(get_s(item, "rejections", "address")?).map_err(|e| corrupt(&e))?,
-                    reason: get_s(item, "rejections", "reason")?.to_owned(),
+                    reason: reject_reason(opt_s(item, "rejections", "code")?, get_s(item, "rejections", "reason")?)?,
+                    message: get_s(item, "rejections", "reason")?.to_owned(),
                     at: get_time(item, "rejections", "at")?,
                 })
             })

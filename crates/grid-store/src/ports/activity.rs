@@ -4,18 +4,21 @@
 
 use async_trait::async_trait;
 use grid_core::channel::MessageAddress;
+use grid_core::intake::RejectReason;
 use grid_core::market::PeriodStart;
 use grid_core::{EpochMs, RegistrationId};
 
 use crate::StoreError;
 
-/// A channel message the grid refused, and why (for the operator).
+/// A channel message the grid refused, and why: the reason (a fixed word, as the
+/// metrics count it) and the message the operator reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
     pub registration: RegistrationId,
     pub channel_index: u64,
     pub address: MessageAddress,
-    pub reason: String,
+    pub reason: RejectReason,
+    pub message: String,
     pub at: EpochMs,
 }
 

@@ -9,6 +9,7 @@ use grid_core::{EpochMs, RegistrationId};
 use rusqlite::named_params;
 
 use super::SqliteDb;
+use crate::records::reject_reason;
 use crate::{Rejected, RejectionLog, ReportArchive, StoreError};
 
 /// Rejected channel messages in the embedded SQLite database.
@@ -30,12 +31,12 @@ impl RejectionLog for SqliteRejectionLog {
         self.db
             .write(move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO rejected_messages (registration_id, channel_index, address, reason, rejected_ms)
-                     VALUES (:id, :index, :address, :reason, :at) ON CONFLICT DO NOTHING",
+                    "INSERT INTO rejected_messages (registration_id, channel_index, address, reason, reason_code, rejected_ms)
+                     VALUES (:id, :index, :address, :message, :reason, :at) ON CONFLICT DO NOTHING",
                 )?
                 .execute(named_params! {
                     ":id": r.registration.as_str(), ":index": r.channel_index, ":address": r.address.as_str(),
-                    ":reason": r.reason, ":at": r.at.get(),
+                    ":message": r.message, ":reason": r.reason.as_str(), ":at": r.at.get(),
                 })?;
                 Ok(())
             })
@@ -45,7 +46,7 @@ impl RejectionLog for SqliteRejectionLog {
     async fn for_registration(&self, registration: &RegistrationId, limit: usize) -> Result<Vec<Rejected>, StoreError> {
         let id = registration.to_string();
         self.select(
-            "SELECT registration_id, channel_index, address, reason, rejected_ms FROM rejected_messages
+            "SELECT registration_id, channel_index, address, reason, rejected_ms, reason_code FROM rejected_messages
              WHERE registration_id = :id ORDER BY channel_index DESC LIMIT :limit",
             Some(id),
             limit,
@@ -55,7 +56,7 @@ impl RejectionLog for SqliteRejectionLog {
 
     async fn recent(&self, limit: usize) -> Result<Vec<Rejected>, StoreError> {
         self.select(
-            "SELECT registration_id, channel_index, address, reason, rejected_ms
+            "SELECT registration_id, channel_index, address, reason, rejected_ms, reason_code
              FROM rejected_messages INDEXED BY rejected_messages_recent
              ORDER BY rejected_ms DESC LIMIT :limit",
             None,
@@ -66,7 +67,8 @@ impl RejectionLog for SqliteRejectionLog {
 }
 
 impl SqliteRejectionLog {
-    /// Rejections as `sql` selects them (registration, index, address, reason, time),
+    /// Rejections as `sql` selects them (registration, index, address, message, time,
+    /// reason),
     /// given `:limit` and, if `id` is given, `:id`.
     async fn select(&self, sql: &'static str, id: Option<String>, limit: usize) -> Result<Vec<Rejected>, StoreError> {
         self.db
@@ -79,6 +81,7 @@ impl SqliteRejectionLog {
                         row.get::<_, String>(2)?,
                         row.get::<_, String>(3)?,
                         row.get::<_, i64>(4)?,
+                        row.get::<_, Option<String>>(5)?,
                     ))
                 };
                 let limit = limit as u64;
@@ -88,13 +91,14 @@ impl SqliteRejectionLog {
                 };
                 rows.into_iter()
                     .map(|row| {
-                        let (registration, index, address, reason, at) = row?;
+                        let (registration, index, address, message, at, reason) = row?;
                         let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("rejection: {e}"));
                         Ok(Rejected {
                             registration: RegistrationId::parse(registration).map_err(|e| corrupt(&e))?,
                             channel_index: index,
                             address: MessageAddress::parse(address).map_err(|e| corrupt(&e))?,
-                            reason,
+                            reason: reject_reason(reason.as_deref(), &message)?,
+                            message,
                             at: EpochMs::parse(at).map_err(|e| corrupt(&e))?,
                         })
                     })
@@ -166,5 +170,27 @@ mod tests {
         assert_eq!(archive.get(PeriodStart::parse(7).unwrap()).await.unwrap().as_deref(), Some(r#"{"period":7}"#));
         let left: Vec<_> = std::fs::read_dir(&archive.dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, ["7.json"], "no aside files left behind");
+    }
+
+    /// A row recorded before its reason was stored (the message only) reads the reason
+    /// its message tells.
+    #[tokio::test]
+    async fn a_rejection_row_without_its_reason_reads_the_reason_its_message_tells() {
+        use grid_core::intake::RejectReason;
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(dir.path()).await.unwrap();
+        db.write(|conn| {
+            conn.execute(
+                "INSERT INTO rejected_messages (registration_id, channel_index, address, reason, rejected_ms)
+                 VALUES ('consumer-0001', 3, ?1, 'batch pay-1 was claimed before', 1795860060000)",
+                ["ab".repeat(32)],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let [rejected] = SqliteRejectionLog::new(db).recent(5).await.unwrap().try_into().unwrap();
+        assert_eq!(rejected.reason, RejectReason::ClaimedBefore);
+        assert_eq!(rejected.message, "batch pay-1 was claimed before");
     }
 }

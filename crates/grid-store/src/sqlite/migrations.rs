@@ -417,6 +417,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (registration_id, period)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 25: a rejection's reason as its word (`reason` keeps the message); older rows have
+    // none and read it from their message (records::reject_reason).
+    r#"
+    ALTER TABLE rejected_messages ADD COLUMN reason_code TEXT;
+    "#,
 ];
 
 /// Brings the schema up to date in one immediate transaction, so two processes

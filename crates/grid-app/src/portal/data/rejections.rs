@@ -11,7 +11,11 @@ use super::PortalData;
 pub struct RejectionRow {
     pub registration: String,
     pub channel_index: u64,
+    /// What the operator reads.
     pub reason: String,
+    /// The reason's fixed word, as the `readings_rejected` metric counts it.
+    #[schema(value_type = String, example = "in-the-future")]
+    pub code: &'static str,
     pub at: u64,
 }
 
@@ -20,7 +24,8 @@ impl From<Rejected> for RejectionRow {
         Self {
             registration: r.registration.to_string(),
             channel_index: r.channel_index,
-            reason: r.reason,
+            reason: r.message,
+            code: r.reason.as_str(),
             at: r.at.get(),
         }
     }
