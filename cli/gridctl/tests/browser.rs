@@ -58,6 +58,14 @@ impl Page {
     }
 
     async fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method} failed: {error}"),
+        }
+    }
+
+    /// The result of `method`, or the browser's error.
+    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -74,8 +82,11 @@ impl Page {
             let Message::Text(text) = frame else { continue };
             let answer: Value = serde_json::from_str(&text).unwrap();
             if answer["id"] == id {
-                assert!(answer["error"].is_null(), "{method} failed: {}", answer["error"]);
-                return answer["result"].clone();
+                return if answer["error"].is_null() {
+                    Ok(answer["result"].clone())
+                } else {
+                    Err(answer["error"].clone())
+                };
             }
         }
     }
@@ -91,8 +102,13 @@ impl Page {
     /// Waits until `condition` (a JavaScript expression) is true: up to a minute, since
     /// the machine may be busy with the rest of the suite.
     async fn wait_for(&mut self, condition: &str) {
+        let evaluate = json!({"expression": condition, "returnByValue": true});
         for _ in 0..1_200 {
-            if self.eval(condition).await == json!(true) {
+            // While the page navigates (after a click or a submit), the browser may answer
+            // "Inspected target navigated or closed": not yet, ask again.
+            if let Ok(result) = self.try_call("Runtime.evaluate", evaluate.clone()).await
+                && result["result"]["value"] == json!(true)
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
