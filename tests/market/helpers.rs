@@ -27,24 +27,28 @@ pub(super) struct Party {
     pub(super) return_channel: Option<ChannelAccess>,
 }
 
+/// Registers `id` as a `kind` on `channel` (opened first) over HTTP.
+pub(super) async fn register(grid: &TestGrid, id: &str, kind: &str, channel: ChannelSecrets) -> Party {
+    grid.open_channel(&channel).await;
+    let body =
+        json!({"itemType": kind, "root": channel.root().as_str(), "sideKey": channel.access().side_key().expose()});
+    let reply = grid.put(&format!("/registration/{id}"), &body).await.expect(201);
+    let return_channel = reply.body["root"].as_str().map(|root| {
+        ChannelAccess::new(
+            ChannelRoot::parse(root).unwrap(),
+            SideKey::parse(reply.body["sideKey"].as_str().unwrap()).unwrap(),
+        )
+    });
+    Party { id: RegistrationId::parse(id).unwrap(), channel, next: 1, return_channel }
+}
+
 /// Two producers and three consumers, registered with their channels opened.
 pub(super) async fn parties(grid: &TestGrid) -> (Vec<Party>, Vec<Party>) {
     let mut producers = Vec::new();
     let mut consumers = Vec::new();
     for (i, kind) in ["producer", "producer", "consumer", "consumer", "consumer"].into_iter().enumerate() {
-        let id = RegistrationId::parse(format!("{kind}-{i:04}")).unwrap();
         let channel = channel(10 + i as u8, &format!("SideKeyOfParty{i:04}xx"));
-        grid.open_channel(&channel).await;
-        let body =
-            json!({"itemType": kind, "root": channel.root().as_str(), "sideKey": channel.access().side_key().expose()});
-        let reply = grid.put(&format!("/registration/{id}"), &body).await.expect(201);
-        let return_channel = reply.body["root"].as_str().map(|root| {
-            ChannelAccess::new(
-                ChannelRoot::parse(root).unwrap(),
-                SideKey::parse(reply.body["sideKey"].as_str().unwrap()).unwrap(),
-            )
-        });
-        let party = Party { id, channel, next: 1, return_channel };
+        let party = register(grid, &format!("{kind}-{i:04}"), kind, channel).await;
         if kind == "producer" { producers.push(party) } else { consumers.push(party) }
     }
     (producers, consumers)

@@ -4,12 +4,14 @@
 //! from `GET /portal/api/periods/{periodStart}` with the portal token, to the Wh and the
 //! IOTA.
 
-use grid_core::channel::{ChannelAccess, ChannelSecrets, Command, random_nonce};
-use grid_core::{ChannelRoot, EpochMs, Iota, RegistrationId, SideKey};
+use grid_core::channel::{Command, random_nonce};
+use grid_core::{EpochMs, Iota, RegistrationId};
 use grid_tests::{TestGrid, channel};
 use serde_json::{Value, json};
 
-use super::helpers::{LENGTH_MS, dev_ledger, first_period, grid_ledger, ledger_balance, ledger_post, reading};
+use super::helpers::{
+    self, LENGTH_MS, Party, dev_ledger, first_period, grid_ledger, ledger_balance, ledger_post, reading,
+};
 
 const TOKEN: &str = "portal-token-for-the-market";
 const CONFIG: &[(&str, &str)] = &[
@@ -22,27 +24,8 @@ const CONFIG: &[(&str, &str)] = &[
     ("MONITOR_BUDGET_SECS", "0"),
 ];
 
-/// A party with its own channel, registered over HTTP.
-struct Party {
-    id: String,
-    channel: ChannelSecrets,
-    next: u64,
-    return_channel: Option<ChannelAccess>,
-}
-
 async fn register(grid: &TestGrid, id: &str, kind: &str, seed: u8) -> Party {
-    let channel = channel(seed, &format!("SideKeyOf{id}").replace('-', ""));
-    grid.open_channel(&channel).await;
-    let body =
-        json!({"itemType": kind, "root": channel.root().as_str(), "sideKey": channel.access().side_key().expose()});
-    let reply = grid.put(&format!("/registration/{id}"), &body).await.expect(201);
-    let return_channel = reply.body["root"].as_str().map(|root| {
-        ChannelAccess::new(
-            ChannelRoot::parse(root).unwrap(),
-            SideKey::parse(reply.body["sideKey"].as_str().unwrap()).unwrap(),
-        )
-    });
-    Party { id: id.to_owned(), channel, next: 1, return_channel }
+    helpers::register(grid, id, kind, channel(seed, &format!("SideKeyOf{id}").replace('-', ""))).await
 }
 
 /// Publishes a command's plaintext as the device would, through the channel node.
@@ -406,7 +389,12 @@ async fn one_channel_backs_one_registration_so_its_energy_counts_once() {
     .expect(409);
     // Its energy is counted once, for its owner.
     let period = first_period();
-    let mut owner = Party { id: "producer-first".into(), channel: shared.clone(), next: 1, return_channel: None };
+    let mut owner = Party {
+        id: RegistrationId::parse("producer-first").unwrap(),
+        channel: shared.clone(),
+        next: 1,
+        return_channel: None,
+    };
     offer(&grid, &mut owner, period + 1_000, 1000, 100).await;
     let mut x = register(&grid, "consumer-x008", "consumer", 122).await;
     use_energy(&grid, &mut x, period + 2_000, 5000).await;

@@ -5,7 +5,7 @@ use grid_core::books::{Entitlement, plan_payouts};
 use grid_core::market::{
     ConsensusStrategy, FeeBps, PeriodStart, PeriodTotals, PriceSource, Settlement, SettlementPolicy, settle,
 };
-use grid_core::{Iota, PaymentAddress, Price, RegistrationId, Wh};
+use grid_core::{EpochMs, Iota, PaymentAddress, Price, RegistrationId, Wh};
 use proptest::prelude::*;
 
 fn id(s: &str) -> RegistrationId {
@@ -271,8 +271,8 @@ fn equal_producers_split_the_odd_iota_by_registration_id() {
 fn the_latest_readings_address_is_where_a_producer_is_paid() {
     let mut t = PeriodTotals::default();
     let address = |a: &str| PaymentAddress::parse(a).unwrap();
-    t.name_address(id("producer-a"), 2_000, address("wallet-late"));
-    t.name_address(id("producer-a"), 1_000, address("wallet-early"));
+    t.name_address(id("producer-a"), EpochMs::parse(2_000).unwrap(), address("wallet-late"));
+    t.name_address(id("producer-a"), EpochMs::parse(1_000).unwrap(), address("wallet-early"));
     t.add_output(id("producer-a"), Wh::new(1), price(1)).unwrap();
     let s = settle(&t, None, &policy(ConsensusStrategy::Clearing)).unwrap();
     assert_eq!(s.producers[0].payment_address, Some(address("wallet-late")));

@@ -16,7 +16,9 @@ use grid_core::{
     Registration, RegistrationId, RegistrationStatus, ReturnChannel, SideKey, Wh,
 };
 
-use crate::{Heartbeat, Job, JobReport, StoreError, Versioned};
+use crate::error::StoreError;
+use crate::ports::heartbeats::{Heartbeat, Job, JobReport};
+use crate::ports::registrations::Versioned;
 
 /// A registration as stored: plain strings and integers.
 #[derive(Debug, Clone, PartialEq, Eq)]

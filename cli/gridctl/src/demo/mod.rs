@@ -115,12 +115,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut summary = summarize(&stores, &producers, &consumers, &ledger_url, &http, start, end, period_ms).await?;
     (summary.scenario, summary.price_cap) = (args.scenario, config.market.tariff.cap.highest().get());
     print_story(&config, slot_ms);
-    print_summary(&summary, steps);
+    let checked = checks(&summary);
+    print_summary(&summary, steps, &checked);
     if let Some(path) = &args.summary_json {
         let text = serde_json::to_string_pretty(&summary).expect("plain data serializes");
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let mut ok = checks(&summary).iter().all(|(ok, _)| *ok);
+    let mut ok = checked.iter().all(|(ok, _)| *ok);
     if args.ledger_faults > 0.0 || load.is_some() {
         ok &= soak_report(&stores, &producers, &consumers, load.as_ref(), start, end, period_ms).await?;
     }

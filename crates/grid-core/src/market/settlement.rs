@@ -12,7 +12,7 @@ use ethnum::U256;
 
 use super::{ConsensusStrategy, PeriodStart, TariffPrices, apportion};
 use crate::books::{AccountEntry, GridEntry, StatementLine};
-use crate::{Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
+use crate::{EpochMs, Iota, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
 /// A settlement cannot be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,7 +95,7 @@ struct Party {
     output: u64,
     worth: u128,
     /// The payment address of its latest output reading, and that reading's start time.
-    address: Option<(u64, PaymentAddress)>,
+    address: Option<(EpochMs, PaymentAddress)>,
     /// Usage Wh (`U`); of it, `Σ Wh · consumerPrice` over readings with a bid, and the
     /// Wh of readings without one (they count at the cap).
     usage: u64,
@@ -123,7 +123,7 @@ impl PeriodTotals {
     /// Notes where a party asked to be paid in an output reading starting at `start`:
     /// the period's allocation goes to the address of its latest reading (ties: the
     /// larger address, so the order readings are read in never matters).
-    pub fn name_address(&mut self, party: RegistrationId, start: u64, address: PaymentAddress) {
+    pub fn name_address(&mut self, party: RegistrationId, start: EpochMs, address: PaymentAddress) {
         let entry = self.parties.entry(party).or_default();
         entry.sold = true;
         let named = (start, address);

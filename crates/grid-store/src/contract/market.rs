@@ -204,7 +204,7 @@ pub async fn a_periods_readings_are_summed_per_registration_kind_and_price_with_
         kind,
         price: price.map(self::price),
         energy: Wh::new(wh),
-        latest_start: latest,
+        latest_start: ms(latest),
         payment_address: wallet.map(|w| PaymentAddress::parse(w).unwrap()),
         party: Some(match kind {
             ReadingKind::Output => ItemType::Producer,

@@ -16,7 +16,7 @@ use grid_core::books::{
 use grid_core::market::PeriodStart;
 use grid_core::{BatchId, EpochMs, Iota, PaymentAddress, RegistrationId};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// A producer the grid owes money, period by period.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use grid_core::intake::RejectReason;
 use grid_core::market::PeriodStart;
 use grid_core::{EpochMs, RegistrationId};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// A channel message the grid refused, and why: the reason (a fixed word, as the
 /// metrics count it) and the message the operator reads.

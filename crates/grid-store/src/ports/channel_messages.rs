@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use grid_core::channel::{Envelope, MessageAddress, UnclaimedChannels};
 use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 
-use crate::{ConflictKind, StoreError};
+use crate::error::{ConflictKind, StoreError};
 
 /// The most addresses one [`ChannelMessageStore::get_many`] call may ask for.
 pub use grid_core::channel::MAX_BATCH_GET;

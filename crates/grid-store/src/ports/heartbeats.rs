@@ -13,7 +13,7 @@ use grid_core::market::{PeriodStart, SettlementRecord};
 use grid_core::{EpochMs, Iota, Price, Wh};
 use serde::{Deserialize, Serialize};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// What records heartbeats: the jobs, and one event of the poller's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use grid_core::{ItemId, JsonItem, PageRequest, RegistrationId, StorageContext, StorageQuota};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// Where an item lives: `storage/{registration}/{context}/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use grid_core::EpochMs;
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// Leases, so two runs of a scheduled job never overlap.
 #[async_trait]

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use grid_core::market::{PeriodStart, ReadingKind, SettlementHead, SettlementRecord, StoredReading};
-use grid_core::{ItemType, PaymentAddress, Price, RegistrationId, Wh};
+use grid_core::{EpochMs, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// What became of an insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct ReadingSum {
     /// Their energy, summed.
     pub energy: Wh,
     /// The start time of the latest of them, and its payment address if it had one.
-    pub latest_start: u64,
+    pub latest_start: EpochMs,
     pub payment_address: Option<PaymentAddress>,
     /// What kind of registration sent them (none if all were stored before it was kept).
     pub party: Option<ItemType>,
@@ -101,7 +101,7 @@ pub trait ReadingStore: Send + Sync {
             let page = self.counted_in(period, after.as_ref(), SUM_PAGE).await?;
             for stored in page.readings {
                 let key = (stored.registration.clone(), stored.kind, stored.price);
-                let start = stored.reading.start.get();
+                let start = stored.reading.start;
                 let sum = sums.entry(key).or_insert_with(|| ReadingSum {
                     registration: stored.registration,
                     kind: stored.kind,

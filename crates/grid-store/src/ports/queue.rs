@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// A message taken from a queue, invisible to other receivers until its visibility
 /// timeout ends. It must be acknowledged once handled, or it comes back.

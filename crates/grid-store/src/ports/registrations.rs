@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use grid_core::intake::ReadingTally;
 use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// A record together with the version it was read at.
 ///

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use grid_core::EpochMs;
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// Revoked sessions and counted sign-in attempts. Times are epoch milliseconds.
 #[async_trait]

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use grid_core::market::{PeriodStart, ReadingKind, SettlementHead, SettlementRecord, StoredReading};
-use grid_core::{ItemType, PaymentAddress, Price, RegistrationId, Wh};
+use grid_core::{EpochMs, ItemType, PaymentAddress, Price, RegistrationId, Wh};
 use rusqlite::{OptionalExtension, Row, named_params};
 
 use super::SqliteDb;
@@ -241,7 +241,7 @@ impl ReadingStore for SqliteReadingStore {
                     kind: ReadingKind::from_name(&kind).ok_or_else(|| corrupt("kind", &kind))?,
                     price: price.map(Price::parse).transpose().map_err(|e| corrupt("price", &e))?,
                     energy: Wh::new(wh),
-                    latest_start,
+                    latest_start: EpochMs::try_from(latest_start).map_err(|e| corrupt("start", &e))?,
                     payment_address: address
                         .map(PaymentAddress::parse)
                         .transpose()
