@@ -20,7 +20,8 @@ mod payouts;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, Select, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
 use grid_core::books::{
     Account, AccountEntry, BatchKind, BatchState, ClaimResolution, Cover, Entitlement, GridEntry, GridTotals,
@@ -121,11 +122,23 @@ impl DynamoAccountStore {
         Ok(TransactWriteItem::builder().update(update.build().map_err(backend)?).build())
     }
 
+    /// Runs `items` as one transaction: `false` if one of its conditions failed (nothing
+    /// was written: the write was done before, or is no longer due). A transaction
+    /// cancelled for any other reason (another transaction or write held one of its
+    /// items, throttling) is an error, so the caller tries again later rather than
+    /// taking the write for done: a consumer's claim cancelled by a conflict with
+    /// settlement's update of its account was otherwise refused as claimed before.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => Ok(false),
-            Err(e) => Err(backend(e)),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
+                    if a_condition_failed(cancelled.cancellation_reasons()) =>
+                {
+                    Ok(false)
+                }
+                _ => Err(backend(e)),
+            },
         }
     }
 
@@ -204,4 +217,32 @@ fn payout_record(item: &Item) -> Result<PayoutRecord, StoreError> {
             .map_err(|e| corrupt("payout covers", e))?,
         created: get_time(item, BATCHES, "created")?,
     })
+}
+
+/// Whether a cancelled transaction's reasons (one per action) name a failed condition.
+fn a_condition_failed(reasons: &[CancellationReason]) -> bool {
+    reasons.iter().any(|reason| reason.code() == Some("ConditionalCheckFailed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons(codes: &[&str]) -> Vec<CancellationReason> {
+        codes.iter().map(|code| CancellationReason::builder().code(*code).build()).collect()
+    }
+
+    #[test]
+    fn only_a_failed_condition_makes_a_cancelled_transaction_a_write_not_due() {
+        assert!(a_condition_failed(&reasons(&["None", "ConditionalCheckFailed", "None"])));
+        for other in [
+            &["TransactionConflict", "None"][..],
+            &["None", "ThrottlingError"],
+            &["ProvisionedThroughputExceeded"],
+            &["ValidationError", "None"],
+            &[],
+        ] {
+            assert!(!a_condition_failed(&reasons(other)), "{other:?} is to be tried again, not taken for done");
+        }
+    }
 }
