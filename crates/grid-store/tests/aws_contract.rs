@@ -201,3 +201,49 @@ async fn a_rejection_item_without_its_reason_reads_the_reason_its_message_tells(
     assert_eq!(rejected.reason, RejectReason::InTheFuture);
     assert_eq!(rejected.message, "the reading starts in the future (1795861000000ms)");
 }
+
+/// Throttles and server errors, injected at random before the requests are sent, are
+/// retried by the SDK's own retry: every registration is written once and reads back
+/// exactly, and the same seed injects the same faults.
+#[tokio::test]
+async fn throttled_and_failed_requests_are_retried_by_the_sdk_and_each_write_lands_once() {
+    use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey};
+    use grid_store::aws::AwsClients;
+    use grid_store::faults::ChaosPlan;
+    const SEED: u64 = 20_261_205;
+    let moto = Moto::start();
+    let (_, names) = moto.fresh_resources().await;
+    let chaos = ChaosPlan::new(SEED, 300, 100);
+    let clients = AwsClients::with_chaos(&moto.sdk_config(), &chaos);
+    let store = DynamoRegistrationStore::new(&clients, names.registrations_table);
+    let side_key = SideKey::parse("ChaoticSideKey000000").unwrap();
+    let registrations: Vec<Registration> = (1..=20)
+        .map(|n| {
+            let root = ChannelRoot::parse(format!("{:064x}", 0xC000 + n)).unwrap();
+            let credentials = ChannelCredentials { root, side_key: side_key.clone() };
+            let id = RegistrationId::parse(format!("chaos-{n:04}")).unwrap();
+            Registration::new(id, ItemType::Producer, None, Some(credentials), EpochMs::now())
+        })
+        .collect();
+    for registration in &registrations {
+        store.insert(registration).await.unwrap();
+    }
+    let while_inserting = (chaos.throttles(), chaos.server_errors());
+    for registration in &registrations {
+        let got = store.get(&registration.id).await.unwrap().unwrap();
+        assert_eq!((&got.value, got.version), (registration, 1), "written once, as sent");
+        let root = &registration.channel.as_ref().unwrap().root;
+        assert_eq!(store.channel_owner(root).await.unwrap().as_ref(), Some(&registration.id));
+    }
+    let (throttles, failures) = (chaos.throttles(), chaos.server_errors());
+    assert!(throttles >= 5 && failures >= 2, "faults were injected: {throttles} throttles, {failures} failures");
+
+    let again = ChaosPlan::new(SEED, 300, 100);
+    let replayed = AwsClients::with_chaos(&moto.sdk_config(), &again);
+    let (_, names) = moto.fresh_resources().await;
+    let store = DynamoRegistrationStore::new(&replayed, names.registrations_table);
+    for registration in &registrations {
+        store.insert(registration).await.unwrap();
+    }
+    assert_eq!((again.throttles(), again.server_errors()), while_inserting, "the same seed, the same faults");
+}

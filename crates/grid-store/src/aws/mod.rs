@@ -105,6 +105,17 @@ impl AwsClients {
         Self::build(config, Some(crate::faults::FaultInterceptor(faults.clone())))
     }
 
+    /// Clients whose DynamoDB requests `chaos` throttles and fails at random before they
+    /// are sent, retried by the SDK: up to ten attempts a request, short pauses, and a
+    /// retry budget of their own that never runs dry (the shared one would stop retrying
+    /// after a hundred throttles).
+    #[cfg(feature = "faults")]
+    pub fn with_chaos(config: &SdkConfig, chaos: &crate::faults::ChaosPlan) -> Self {
+        let mut clients = Self::from_config(config);
+        clients.dynamodb = LazyClient::new(config, &Some(chaos.clone()), chaotic_dynamodb_client);
+        clients
+    }
+
     /// The three clients, each with `interceptor` when there is one.
     fn build<I>(config: &SdkConfig, interceptor: Option<I>) -> Self
     where
@@ -136,6 +147,25 @@ fn dynamodb_client<I: aws_sdk_dynamodb::config::Intercept + 'static>(
     let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
     if let Some(interceptor) = interceptor {
         builder = builder.interceptor(interceptor);
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+#[cfg(feature = "faults")]
+fn chaotic_dynamodb_client(config: &SdkConfig, chaos: Option<crate::faults::ChaosPlan>) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition, TokenBucket};
+    use std::time::Duration;
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(config)
+        .retry_classifier(crate::faults::ChaosClassifier)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(10)
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(20)),
+        )
+        .retry_partition(RetryPartition::custom("chaos").token_bucket(TokenBucket::unlimited()).build());
+    if let Some(chaos) = chaos {
+        builder = builder.interceptor(crate::faults::ChaosInterceptor(chaos));
     }
     aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
