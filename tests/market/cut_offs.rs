@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::helpers::{
     CONFIG, LENGTH_MS, Party, allocations, at, charges, commands, dev_ledger, expected, first_period, grid_ledger,
-    last_payment_request, ledger_balance, ledger_post, parties, publish, readings_counted_in, trade,
+    last_payment_request, ledger_balance, ledger_post, parties, publish, readings_counted_in, traded_once,
 };
 
 /// Runs `scenario` once without a cut to count its writes, then once cut off at each
@@ -68,9 +68,7 @@ where
 {
     let faults = grid_store::faults::FaultPlan::default();
     let grid = start(faults.clone()).await;
-    let first = first_period();
-    let (mut producers, mut consumers) = parties(&grid).await;
-    trade(&grid, &mut producers, &mut consumers, first).await;
+    let (producers, consumers, first) = traded_once(&grid).await;
     let now = EpochMs::now().get();
     let run = async |now: u64| {
         let now = EpochMs::parse(now as i64).unwrap();
@@ -237,9 +235,7 @@ where
     let grid = start(faults.clone()).await;
     let (ledger_url, _ledger_data) = dev_ledger().await;
     let monitor = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
-    let first = first_period();
-    let (mut producers, mut consumers) = parties(&grid).await;
-    trade(&grid, &mut producers, &mut consumers, first).await;
+    let (producers, mut consumers, _first) = traded_once(&grid).await;
     grid.poll().await;
     grid.settler().run(EpochMs::now()).await.unwrap();
     let http = reqwest::Client::new();

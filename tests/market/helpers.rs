@@ -148,7 +148,8 @@ pub(super) fn first_period() -> u64 {
     now.start().get() - 10 * LENGTH_MS
 }
 
-pub(super) async fn polled_once(grid: &TestGrid) -> (Vec<Party>, Vec<Party>, u64) {
+/// The five parties registered and the schedule traded from the first period (not yet polled).
+pub(super) async fn traded_once(grid: &TestGrid) -> (Vec<Party>, Vec<Party>, u64) {
     let first = first_period();
     let (mut producers, mut consumers) = parties(grid).await;
     trade(grid, &mut producers, &mut consumers, first).await;

@@ -4,7 +4,7 @@
 use grid_core::EpochMs;
 use grid_tests::TestGrid;
 
-use super::helpers::{CONFIG, LENGTH_MS, first_period, parties, readings_counted_in, trade};
+use super::helpers::{CONFIG, LENGTH_MS, readings_counted_in, traded_once};
 
 /// The sum of every series of `name` in a Prometheus text exposition.
 fn metric(text: &str, name: &str) -> u64 {
@@ -23,9 +23,7 @@ async fn after_trading_the_metrics_count_what_the_books_hold() {
     const TOKEN: &str = "metrics-test-token-0001";
     collect_for_prometheus().unwrap();
     let grid = TestGrid::start_with(&[CONFIG, &[("PORTAL_TOKEN", TOKEN)]].concat()).await;
-    let first = first_period();
-    let (mut producers, mut consumers) = parties(&grid).await;
-    trade(&grid, &mut producers, &mut consumers, first).await;
+    let (_, _, first) = traded_once(&grid).await;
     grid.poll().await;
     let settled = grid.settler().run(EpochMs::now()).await.unwrap();
 

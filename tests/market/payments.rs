@@ -10,8 +10,8 @@ use grid_tests::TestGrid;
 use serde_json::{Value, json};
 
 use super::helpers::{
-    CONFIG, dev_ledger, dev_ledger_with, first_period, grid_ledger, last_payment_request, ledger_balance, ledger_post,
-    parties, publish, trade,
+    CONFIG, dev_ledger, dev_ledger_with, grid_ledger, last_payment_request, ledger_balance, ledger_post, publish,
+    traded_once,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,9 +29,7 @@ async fn on_dynamodb_s3_and_sqs_producers_are_paid_once_consumers_pay() {
 async fn producers_are_paid_once_consumers_pay_and_the_ledger_agrees_with_the_books(grid: TestGrid) {
     let (ledger_url, _ledger_data) = dev_ledger().await;
     let monitor = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
-    let first = first_period();
-    let (mut producers, mut consumers) = parties(&grid).await;
-    trade(&grid, &mut producers, &mut consumers, first).await;
+    let (producers, mut consumers, _first) = traded_once(&grid).await;
     grid.poll().await;
     grid.settler().run(EpochMs::now()).await.unwrap();
 
@@ -174,9 +172,7 @@ async fn through_a_faulty_ledger_every_payout_commits_exactly_once_and_the_books
     })
     .await;
     let monitor = grid_app::jobs::BatchMonitor::new(&grid.stores, &grid.config, grid_ledger(&ledger_url));
-    let first = first_period();
-    let (mut producers, mut consumers) = parties(&grid).await;
-    trade(&grid, &mut producers, &mut consumers, first).await;
+    let (producers, mut consumers, _first) = traded_once(&grid).await;
     grid.poll().await;
     grid.settler().run(EpochMs::now()).await.unwrap();
 

@@ -8,12 +8,12 @@ use grid_core::{ChannelCursor, EpochMs, RegistrationId, WorkMessage};
 use grid_tests::TestGrid;
 use serde_json::json;
 
-use super::helpers::{CONFIG, first_period, parties, polled_once, publish, reading};
+use super::helpers::{CONFIG, first_period, parties, publish, reading, traded_once};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_work_delivered_twice_and_two_workers_on_one_channel_message_store_each_reading_once() {
     let grid = TestGrid::start_with(CONFIG).await;
-    let (producers, consumers, _) = polled_once(&grid).await;
+    let (producers, consumers, _) = traded_once(&grid).await;
     let ids: Vec<RegistrationId> = producers.iter().chain(&consumers).map(|p| p.id.clone()).collect();
     let work = WorkMessage::new(ids.clone()).to_json();
     let now = EpochMs::now();
@@ -28,7 +28,7 @@ async fn the_same_work_delivered_twice_and_two_workers_on_one_channel_message_st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_cut_off_before_moving_the_cursor_stores_nothing_twice() {
     let grid = TestGrid::start_with(CONFIG).await;
-    let (producers, _, _) = polled_once(&grid).await;
+    let (producers, _, _) = traded_once(&grid).await;
     let producer = &producers[0].id;
     let first = grid.poller().poll(producer, EpochMs::now()).await.unwrap();
     assert_eq!(first.stored, 3);
@@ -85,7 +85,7 @@ async fn deliver_poll_work(grid: &TestGrid) -> u64 {
 }
 
 async fn a_malformed_work_message_ends_in_the_dead_letters_and_blocks_nothing(grid: TestGrid) {
-    let (producers, consumers, _) = polled_once(&grid).await;
+    let (producers, consumers, _) = traded_once(&grid).await;
     let ids: Vec<RegistrationId> = producers.iter().chain(&consumers).map(|p| p.id.clone()).collect();
     let poison = r#"{"hash":"not a hash","items":"not a list"}"#.to_owned();
     grid.stores.poll_work.send(&[poison, WorkMessage::new(ids).to_json()]).await.unwrap();

@@ -10,14 +10,10 @@ use grid_core::{EpochMs, Iota, Wh};
 use grid_tests::TestGrid;
 use serde_json::Value;
 
-use super::helpers::{
-    CONFIG, LENGTH_MS, allocations, at, charges, expected, first_period, parties, polled_once, publish, reading, trade,
-};
+use super::helpers::{CONFIG, LENGTH_MS, allocations, at, charges, expected, publish, reading, traded_once};
 
 async fn trading_for_three_periods_bills_every_consumer_and_balances(grid: TestGrid) {
-    let first = first_period();
-    let (mut producers, mut consumers) = parties(&grid).await;
-    trade(&grid, &mut producers, &mut consumers, first).await;
+    let (producers, consumers, first) = traded_once(&grid).await;
 
     let now = EpochMs::now();
     let poller = grid.poller();
@@ -119,7 +115,7 @@ async fn trading_on_dynamodb_s3_and_sqs_bills_every_consumer_and_balances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settlement_run_twice_at_once_settles_each_period_once() {
     let grid = TestGrid::start_with(CONFIG).await;
-    let (producers, consumers, first) = polled_once(&grid).await;
+    let (producers, consumers, first) = traded_once(&grid).await;
     grid.poll().await;
     let now = EpochMs::now();
     let (one, two) = (grid.settler(), grid.settler());
@@ -156,9 +152,7 @@ async fn settlement_run_twice_at_once_settles_each_period_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reading_for_a_settled_period_counts_in_the_next_open_one() {
     let grid = TestGrid::start_with(CONFIG).await;
-    let first = first_period();
-    let (mut producers, mut consumers) = parties(&grid).await;
-    trade(&grid, &mut producers, &mut consumers, first).await;
+    let (_, mut consumers, first) = traded_once(&grid).await;
     grid.poll().await;
     let settled = grid.settler().run(EpochMs::now()).await.unwrap();
     let last = settled.last().unwrap().period.get();

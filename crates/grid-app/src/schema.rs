@@ -350,29 +350,29 @@ mod tests {
         ]
     }
 
+    /// Each string schema and its domain parser give `value` the same answer.
+    fn every_schema_agrees_with_its_parser(value: &str) {
+        let value = value.to_owned();
+        agree(&rule::<RegistrationId>(), &value, RegistrationIdRule::parse(value.clone()));
+        agree(&rule::<StorageContext>(), &value, StorageContextRule::parse(value.clone()));
+        agree(&rule::<ItemId>(), &value, ItemIdRule::parse(value.clone()));
+        agree(&rule::<SideKey>(), &value, SideKeyRule::parse(value.clone()));
+        agree(&rule::<ChannelRoot>(), &value, RootRule::parse(value.clone()));
+        agree(&rule::<MessageAddress>(), &value, AddressRule::parse(value.clone()));
+        agree(&rule::<ItemName>(), &value, ItemNameRule::parse(value.clone()));
+    }
+
     #[test]
     fn the_edges_get_the_same_answer_from_each_schema_and_its_parser() {
         for value in EDGES.iter().map(|s| s.to_string()).chain(["x".repeat(128), "x".repeat(129), "é".repeat(200)]) {
-            agree(&rule::<RegistrationId>(), &value, RegistrationIdRule::parse(value.clone()));
-            agree(&rule::<StorageContext>(), &value, StorageContextRule::parse(value.clone()));
-            agree(&rule::<ItemId>(), &value, ItemIdRule::parse(value.clone()));
-            agree(&rule::<SideKey>(), &value, SideKeyRule::parse(value.clone()));
-            agree(&rule::<ChannelRoot>(), &value, RootRule::parse(value.clone()));
-            agree(&rule::<MessageAddress>(), &value, AddressRule::parse(value.clone()));
-            agree(&rule::<ItemName>(), &value, ItemNameRule::parse(value.clone()));
+            every_schema_agrees_with_its_parser(&value);
         }
     }
 
     proptest! {
         #[test]
         fn each_schema_admits_exactly_what_its_parser_accepts(value in lengths()) {
-            agree(&rule::<RegistrationId>(), &value, RegistrationIdRule::parse(value.clone()));
-            agree(&rule::<StorageContext>(), &value, StorageContextRule::parse(value.clone()));
-            agree(&rule::<ItemId>(), &value, ItemIdRule::parse(value.clone()));
-            agree(&rule::<SideKey>(), &value, SideKeyRule::parse(value.clone()));
-            agree(&rule::<ChannelRoot>(), &value, RootRule::parse(value.clone()));
-            agree(&rule::<MessageAddress>(), &value, AddressRule::parse(value.clone()));
-            agree(&rule::<ItemName>(), &value, ItemNameRule::parse(value.clone()));
+            every_schema_agrees_with_its_parser(&value);
         }
 
         #[test]
