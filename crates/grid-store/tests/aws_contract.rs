@@ -202,18 +202,20 @@ async fn a_rejection_item_without_its_reason_reads_the_reason_its_message_tells(
     assert_eq!(rejected.message, "the reading starts in the future (1795861000000ms)");
 }
 
-/// Throttles and server errors, injected at random before the requests are sent, are
+/// Throttles, server errors and lost answers, injected at random at the connection, are
 /// retried by the SDK's own retry: every registration is written once and reads back
-/// exactly, and the same seed injects the same faults.
+/// exactly (a transaction whose answer was lost is answered from its token on the retry),
+/// and the same seed injects the same faults.
 #[tokio::test]
 async fn throttled_and_failed_requests_are_retried_by_the_sdk_and_each_write_lands_once() {
     use grid_core::{ChannelCredentials, ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey};
     use grid_store::aws::AwsClients;
-    use grid_store::faults::ChaosPlan;
+    use grid_store::faults::{ChaosPlan, Weather};
     const SEED: u64 = 20_261_205;
     let moto = Moto::start();
     let (_, names) = moto.fresh_resources().await;
-    let chaos = ChaosPlan::new(SEED, 300, 100);
+    let weather = Weather { throttles: 300, server_errors: 100, lost_answers: 100, ..Weather::default() };
+    let chaos = ChaosPlan::new(SEED, weather);
     let clients = AwsClients::with_chaos(&moto.sdk_config(), &chaos);
     let store = DynamoRegistrationStore::new(&clients, names.registrations_table);
     let side_key = SideKey::parse("ChaoticSideKey000000").unwrap();
@@ -228,22 +230,25 @@ async fn throttled_and_failed_requests_are_retried_by_the_sdk_and_each_write_lan
     for registration in &registrations {
         store.insert(registration).await.unwrap();
     }
-    let while_inserting = (chaos.throttles(), chaos.server_errors());
+    let while_inserting = chaos.tally();
     for registration in &registrations {
         let got = store.get(&registration.id).await.unwrap().unwrap();
         assert_eq!((&got.value, got.version), (registration, 1), "written once, as sent");
         let root = &registration.channel.as_ref().unwrap().root;
         assert_eq!(store.channel_owner(root).await.unwrap().as_ref(), Some(&registration.id));
     }
-    let (throttles, failures) = (chaos.throttles(), chaos.server_errors());
-    assert!(throttles >= 5 && failures >= 2, "faults were injected: {throttles} throttles, {failures} failures");
+    let tally = chaos.tally();
+    assert!(
+        tally.throttles >= 5 && tally.server_errors >= 2 && tally.lost_answers >= 2,
+        "faults were injected: {tally:?}"
+    );
 
-    let again = ChaosPlan::new(SEED, 300, 100);
+    let again = ChaosPlan::new(SEED, weather);
     let replayed = AwsClients::with_chaos(&moto.sdk_config(), &again);
     let (_, names) = moto.fresh_resources().await;
     let store = DynamoRegistrationStore::new(&replayed, names.registrations_table);
     for registration in &registrations {
         store.insert(registration).await.unwrap();
     }
-    assert_eq!((again.throttles(), again.server_errors()), while_inserting, "the same seed, the same faults");
+    assert_eq!(again.tally(), while_inserting, "the same seed, the same faults");
 }

@@ -79,7 +79,7 @@ impl AwsClients {
         match std::env::var_os("GRID_REQUEST_LOG") {
             None => Self::from_config(&config),
             Some(path) => match RequestLog::open(std::path::Path::new(&path)) {
-                Ok(log) => Self::build(&config, Some(log)),
+                Ok(log) => Self::intercepted(&config, Some(log)),
                 Err(e) => {
                     tracing::warn!(error = %e, path = ?path, "cannot open GRID_REQUEST_LOG; requests are not logged");
                     Self::from_config(&config)
@@ -90,43 +90,64 @@ impl AwsClients {
 
     /// Clients from an explicit SDK configuration.
     pub fn from_config(config: &SdkConfig) -> Self {
-        Self::build(config, None::<RequestCounter>)
+        Self::intercepted(config, None::<RequestCounter>)
     }
 
     /// Clients whose every request is counted by `counter` (the bench's cost figures).
     pub fn counted(config: &SdkConfig, counter: &RequestCounter) -> Self {
-        Self::build(config, Some(counter.clone()))
+        Self::intercepted(config, Some(counter.clone()))
     }
 
     /// Clients whose write requests `faults` counts, failing the one it is armed for
     /// (crash-consistency tests).
     #[cfg(feature = "faults")]
     pub fn with_faults(config: &SdkConfig, faults: &crate::faults::FaultPlan) -> Self {
-        Self::build(config, Some(crate::faults::FaultInterceptor(faults.clone())))
+        Self::intercepted(config, Some(crate::faults::FaultInterceptor(faults.clone())))
     }
 
-    /// Clients whose DynamoDB requests `chaos` throttles and fails at random before they
-    /// are sent, retried by the SDK: up to ten attempts a request, short pauses, and a
-    /// retry budget of their own that never runs dry (the shared one would stop retrying
-    /// after a hundred throttles).
+    /// Clients whose every request meets `chaos`'s weather at the connection (throttles,
+    /// server errors, lost answers, unprocessed items, conflicts), retried by the SDK's
+    /// standard retry as AWS's faults are: up to ten attempts a request, short pauses,
+    /// and a retry budget of their own that never runs dry (the shared one stops retrying
+    /// after a hundred throttles, which a soak at 10 % reaches in seconds).
     #[cfg(feature = "faults")]
     pub fn with_chaos(config: &SdkConfig, chaos: &crate::faults::ChaosPlan) -> Self {
-        let mut clients = Self::from_config(config);
-        clients.dynamodb = LazyClient::new(config, &Some(chaos.clone()), chaotic_dynamodb_client);
-        clients
+        use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition, TokenBucket};
+        use std::time::Duration;
+        let inner = config.http_client().unwrap_or_else(https_client);
+        let config = config
+            .to_builder()
+            .http_client(crate::faults::ChaosHttpClient::new(inner, chaos.clone()))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(10)
+                    .with_initial_backoff(Duration::from_millis(1))
+                    .with_max_backoff(Duration::from_millis(20)),
+            )
+            .build();
+        let partition = RetryPartition::custom("chaos").token_bucket(TokenBucket::unlimited()).build();
+        Self::build(&config, Extras { interceptor: None::<RequestCounter>, partition: Some(partition) })
     }
 
-    /// The three clients, each with `interceptor` when there is one.
-    fn build<I>(config: &SdkConfig, interceptor: Option<I>) -> Self
+    /// The clients, each with `extras`.
+    fn build<I>(config: &SdkConfig, extras: Extras<I>) -> Self
     where
         I: aws_sdk_dynamodb::config::Intercept + Clone + 'static,
     {
         Self {
-            dynamodb: LazyClient::new(config, &interceptor, dynamodb_client),
-            s3: LazyClient::new(config, &interceptor, s3_client),
-            sqs: LazyClient::new(config, &interceptor, sqs_client),
-            ssm: LazyClient::new(config, &interceptor, ssm_client),
+            dynamodb: LazyClient::new(config, &extras, dynamodb_client),
+            s3: LazyClient::new(config, &extras, s3_client),
+            sqs: LazyClient::new(config, &extras, sqs_client),
+            ssm: LazyClient::new(config, &extras, ssm_client),
         }
+    }
+
+    /// Clients with `interceptor`, when there is one.
+    fn intercepted<I>(config: &SdkConfig, interceptor: Option<I>) -> Self
+    where
+        I: aws_sdk_dynamodb::config::Intercept + Clone + 'static,
+    {
+        Self::build(config, Extras { interceptor, partition: None })
     }
 
     /// A SecureString parameter's value, decrypted (the portal's token).
@@ -140,68 +161,53 @@ impl AwsClients {
     }
 }
 
+/// What a client is built with beyond the SDK configuration: an interceptor, and a
+/// retry partition (its own retry budget) for the fault plan's clients.
+#[derive(Clone)]
+struct Extras<I> {
+    interceptor: Option<I>,
+    partition: Option<aws_sdk_dynamodb::config::retry::RetryPartition>,
+}
+
+/// Builds one service's client from its configuration builder and `extras`.
+macro_rules! client_with {
+    ($builder:expr, $extras:expr, $client:ty) => {{
+        let mut builder = $builder;
+        if let Some(interceptor) = $extras.interceptor {
+            builder = builder.interceptor(interceptor);
+        }
+        if let Some(partition) = $extras.partition {
+            builder = builder.retry_partition(partition);
+        }
+        <$client>::from_conf(builder.build())
+    }};
+}
+
 fn dynamodb_client<I: aws_sdk_dynamodb::config::Intercept + 'static>(
     config: &SdkConfig,
-    interceptor: Option<I>,
+    extras: Extras<I>,
 ) -> aws_sdk_dynamodb::Client {
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
-    if let Some(interceptor) = interceptor {
-        builder = builder.interceptor(interceptor);
-    }
-    aws_sdk_dynamodb::Client::from_conf(builder.build())
+    client_with!(aws_sdk_dynamodb::config::Builder::from(config), extras, aws_sdk_dynamodb::Client)
 }
 
-#[cfg(feature = "faults")]
-fn chaotic_dynamodb_client(config: &SdkConfig, chaos: Option<crate::faults::ChaosPlan>) -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition, TokenBucket};
-    use std::time::Duration;
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(config)
-        .retry_classifier(crate::faults::ChaosClassifier)
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(10)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(20)),
-        )
-        .retry_partition(RetryPartition::custom("chaos").token_bucket(TokenBucket::unlimited()).build());
-    if let Some(chaos) = chaos {
-        builder = builder.interceptor(crate::faults::ChaosInterceptor(chaos));
-    }
-    aws_sdk_dynamodb::Client::from_conf(builder.build())
-}
-
-fn s3_client<I: aws_sdk_s3::config::Intercept + 'static>(
-    config: &SdkConfig,
-    interceptor: Option<I>,
-) -> aws_sdk_s3::Client {
+fn s3_client<I: aws_sdk_s3::config::Intercept + 'static>(config: &SdkConfig, extras: Extras<I>) -> aws_sdk_s3::Client {
     // Emulators serve S3 on one host, so buckets go in the path rather than the host name.
-    let mut builder = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
-    if let Some(interceptor) = interceptor {
-        builder = builder.interceptor(interceptor);
-    }
-    aws_sdk_s3::Client::from_conf(builder.build())
+    let builder = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
+    client_with!(builder, extras, aws_sdk_s3::Client)
 }
 
 fn sqs_client<I: aws_sdk_sqs::config::Intercept + 'static>(
     config: &SdkConfig,
-    interceptor: Option<I>,
+    extras: Extras<I>,
 ) -> aws_sdk_sqs::Client {
-    let mut builder = aws_sdk_sqs::config::Builder::from(config);
-    if let Some(interceptor) = interceptor {
-        builder = builder.interceptor(interceptor);
-    }
-    aws_sdk_sqs::Client::from_conf(builder.build())
+    client_with!(aws_sdk_sqs::config::Builder::from(config), extras, aws_sdk_sqs::Client)
 }
 
 fn ssm_client<I: aws_sdk_ssm::config::Intercept + 'static>(
     config: &SdkConfig,
-    interceptor: Option<I>,
+    extras: Extras<I>,
 ) -> aws_sdk_ssm::Client {
-    let mut builder = aws_sdk_ssm::config::Builder::from(config);
-    if let Some(interceptor) = interceptor {
-        builder = builder.interceptor(interceptor);
-    }
-    aws_sdk_ssm::Client::from_conf(builder.build())
+    client_with!(aws_sdk_ssm::config::Builder::from(config), extras, aws_sdk_ssm::Client)
 }
 
 /// An SDK client built the first time it is used (dereferenced), then shared by every
@@ -210,14 +216,10 @@ fn ssm_client<I: aws_sdk_ssm::config::Intercept + 'static>(
 pub struct LazyClient<C>(Arc<LazyLock<C, Box<dyn FnOnce() -> C + Send>>>);
 
 impl<C: 'static> LazyClient<C> {
-    /// A client `make` builds from `config` and `interceptor` on first use.
-    fn new<I: Clone + Send + 'static>(
-        config: &SdkConfig,
-        interceptor: &Option<I>,
-        make: fn(&SdkConfig, Option<I>) -> C,
-    ) -> Self {
-        let (config, interceptor) = (config.clone(), interceptor.clone());
-        Self(Arc::new(LazyLock::new(Box::new(move || make(&config, interceptor)))))
+    /// A client `make` builds from `config` and `extras` on first use.
+    fn new<E: Clone + Send + 'static>(config: &SdkConfig, extras: &E, make: fn(&SdkConfig, E) -> C) -> Self {
+        let (config, extras) = (config.clone(), extras.clone());
+        Self(Arc::new(LazyLock::new(Box::new(move || make(&config, extras)))))
     }
 }
 
@@ -295,11 +297,11 @@ mod tests {
     #[test]
     fn a_client_is_built_on_first_use_once_for_all_its_clones() {
         static BUILT: AtomicUsize = AtomicUsize::new(0);
-        fn count_builds(_: &SdkConfig, _: Option<RequestCounter>) -> usize {
+        fn count_builds(_: &SdkConfig, _: ()) -> usize {
             BUILT.fetch_add(1, Ordering::SeqCst) + 1
         }
         let config = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
-        let client = LazyClient::new(&config, &None, count_builds);
+        let client = LazyClient::new(&config, &(), count_builds);
         let clone = client.clone();
         assert_eq!(BUILT.load(Ordering::SeqCst), 0, "nothing is built before a use");
         assert_eq!(*clone, 1);
