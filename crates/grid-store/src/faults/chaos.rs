@@ -155,7 +155,7 @@ impl ChaosPlan {
         {
             // DynamoDB's idempotency: the retried transaction's first success, not applied again.
             self.count(REPLAYED);
-            return Fate::Answer(answer(&call, 200, json!({})));
+            return Fate::Answer(Box::new(answer(&call, 200, json!({}))));
         }
         let lose = {
             let mut next = self.0.lose_next.lock().expect("not poisoned");
@@ -173,10 +173,10 @@ impl ChaosPlan {
             Fate::LoseAnswer
         } else if strikes(w.throttles) {
             self.count(THROTTLES);
-            Fate::Answer(call.throttled(roll))
+            Fate::Answer(Box::new(call.throttled(roll)))
         } else if strikes(w.server_errors) {
             self.count(SERVER_ERRORS);
-            Fate::Answer(call.failed())
+            Fate::Answer(Box::new(call.failed()))
         } else if strikes(w.lost_answers) {
             Fate::LoseAnswer
         } else if strikes(w.unprocessed) && matches!(call.operation.as_str(), "BatchWriteItem" | "BatchGetItem") {
@@ -186,7 +186,7 @@ impl ChaosPlan {
                 "BatchWriteItem" => json!({"UnprocessedItems": items}),
                 _ => json!({"Responses": {}, "UnprocessedKeys": items}),
             };
-            Fate::Answer(answer(&call, 200, body))
+            Fate::Answer(Box::new(answer(&call, 200, body)))
         } else if strikes(w.conflicts) && call.operation == "TransactWriteItems" {
             self.count(CONFLICTS);
             let items = body_json(request).and_then(|b| b["TransactItems"].as_array().map(Vec::len)).unwrap_or(1);
@@ -194,7 +194,7 @@ impl ChaosPlan {
             let reasons: Vec<Value> = (0..items)
                 .map(|i| if i == 0 { json!({"Code": "TransactionConflict"}) } else { json!({"Code": "None"}) })
                 .collect();
-            Fate::Answer(call.error(400, "TransactionCanceledException", Some(reasons)))
+            Fate::Answer(Box::new(call.error(400, "TransactionCanceledException", Some(reasons))))
         } else {
             Fate::Send
         };
@@ -215,7 +215,7 @@ enum Fate {
     /// Sent, done, and the answer lost.
     LoseAnswer,
     /// Not sent; this is the answer.
-    Answer(HttpResponse),
+    Answer(Box<HttpResponse>),
 }
 
 /// The service and operation of a request: DynamoDB and SQS (and SSM) name it in their
@@ -254,7 +254,7 @@ impl Call {
     fn throttled(&self, roll: u64) -> HttpResponse {
         match self.service {
             // DynamoDB throttles both ways; either is retried as a throttle.
-            Service::DynamoDb if roll % 2 == 0 => self.error(400, "ThrottlingException", None),
+            Service::DynamoDb if roll.is_multiple_of(2) => self.error(400, "ThrottlingException", None),
             Service::DynamoDb => self.error(400, "ProvisionedThroughputExceededException", None),
             Service::Json(_) => self.error(400, "RequestThrottled", None),
             Service::S3 => self.error(503, "SlowDown", None),
@@ -344,7 +344,7 @@ impl HttpConnector for ChaosConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         match self.plan.weather_for(&request) {
             Fate::Send => self.inner.call(request),
-            Fate::Answer(response) => HttpConnectorFuture::ready(Ok(response)),
+            Fate::Answer(response) => HttpConnectorFuture::ready(Ok(*response)),
             Fate::LoseAnswer => {
                 let sent = self.inner.call(request);
                 HttpConnectorFuture::new(async move {
