@@ -252,3 +252,177 @@ async fn throttled_and_failed_requests_are_retried_by_the_sdk_and_each_write_lan
     }
     assert_eq!(again.tally(), while_inserting, "the same seed, the same faults");
 }
+
+/// A lost answer is "maybe written": the service did the write, its answer was lost and
+/// the SDK sent the same request again. Each test below loses the answer to exactly one
+/// single-item write and expects what the write gives without a fault, in its answer and
+/// in what is stored (docs/decisions.md, 2026-12-05).
+mod lost_answers {
+    use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress, UnclaimedChannels};
+    use grid_core::{ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey};
+    use grid_store::aws::{AwsClients, DynamoChannelMessageStore};
+    use grid_store::contract::moto::Moto;
+    use grid_store::faults::ChaosPlan;
+    use grid_store::resources::AwsNames;
+    use grid_store::{ChannelMessageStore, Claim, ConflictKind, Received};
+
+    /// Fresh resources, and clients whose requests pass a calm plan: it loses only the
+    /// answers a test tells it to lose.
+    async fn calm() -> (Moto, ChaosPlan, AwsClients, AwsNames) {
+        let moto = Moto::start();
+        let (_, names) = moto.fresh_resources().await;
+        let chaos = ChaosPlan::calm();
+        let clients = AwsClients::with_chaos(&moto.sdk_config(), &chaos);
+        (moto, chaos, clients, names)
+    }
+
+    async fn channels() -> (Moto, ChaosPlan, DynamoChannelMessageStore) {
+        let (moto, chaos, clients, names) = calm().await;
+        (moto, chaos, DynamoChannelMessageStore::new(&clients, names.channel_messages_table))
+    }
+
+    /// A channel's root and its first `count` envelopes, sealed.
+    fn channel(seed: u8, count: u64) -> (ChannelRoot, Vec<(MessageAddress, Envelope)>) {
+        let secrets =
+            ChannelSecrets::new(&ChannelSeed::from_bytes([seed; 32]), SideKey::parse("LostAnswerSideKey0").unwrap());
+        let messages = (0..count)
+            .map(|i| {
+                let envelope = secrets.seal(i, Command::Hello.to_json().as_bytes(), [i as u8; 12]).unwrap();
+                (secrets.access().address(i), envelope)
+            })
+            .collect();
+        (secrets.access().root().clone(), messages)
+    }
+
+    fn id(name: &str) -> RegistrationId {
+        RegistrationId::parse(name).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_attaching_an_envelope_is_not_a_conflict() {
+        let (_moto, chaos, store) = channels().await;
+        let (_, messages) = channel(60, 1);
+        let (address, envelope) = &messages[0];
+        chaos.lose_next_answer("PutItem");
+        store.attach(address, envelope).await.unwrap();
+        assert_eq!(chaos.tally().lost_answers, 1);
+        assert_eq!(store.get(address).await.unwrap().as_ref(), Some(envelope));
+        let again = store.attach(address, envelope).await.unwrap_err();
+        assert!(again.is_conflict(ConflictKind::Exists), "still write-once: {again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_opening_an_unclaimed_channel_opens_it_and_counts_it_once() {
+        let (_moto, chaos, store) = channels().await;
+        let one = UnclaimedChannels::new(1).unwrap();
+        let now = EpochMs::now();
+        let ((_, first), (_, second)) = (channel(61, 1), channel(62, 1));
+        chaos.lose_next_answer("PutItem");
+        let received = store.receive(&first, now, one).await.unwrap();
+        assert_eq!(chaos.tally().lost_answers, 1);
+        assert_eq!(received, [Received::Stored { turned_unread: true }]);
+        assert_eq!(store.get(&first[0].0).await.unwrap().as_ref(), Some(&first[0].1));
+        assert_eq!(store.receive(&second, now, one).await.unwrap(), [Received::Full], "the day's one is taken");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_counting_a_claim_counts_it_once() {
+        let (_moto, chaos, store) = channels().await;
+        let roots: Vec<ChannelRoot> = (63..65).map(|seed| channel(seed, 0).0).collect();
+        let producer = id("producer-lost-count");
+        // The claim's first write is its count, here at its cap.
+        chaos.lose_next_answer("UpdateItem");
+        assert_eq!(store.claim(&roots[0], &producer, Some(1)).await.unwrap(), Claim::Claimed);
+        assert_eq!(chaos.tally().lost_answers, 1);
+        assert_eq!(store.claim(&roots[1], &producer, Some(1)).await.unwrap(), Claim::TooMany { most: 1 });
+        assert!(store.release(&roots[0], &producer, EpochMs::now()).await.unwrap());
+        assert_eq!(store.claim(&roots[1], &producer, Some(1)).await.unwrap(), Claim::Claimed, "counted once");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_claiming_an_unclaimed_channel_claims_it_and_frees_its_place_of_the_day() {
+        let (_moto, chaos, store) = channels().await;
+        let one = UnclaimedChannels::new(1).unwrap();
+        let now = EpochMs::now();
+        let ((root, first), (_, second)) = (channel(65, 1), channel(66, 1));
+        assert_eq!(store.receive(&first, now, one).await.unwrap(), [Received::Stored { turned_unread: true }]);
+        let owner = id("consumer-lost-claim");
+        chaos.lose_next_answer("UpdateItem");
+        assert_eq!(store.claim(&root, &owner, None).await.unwrap(), Claim::Claimed);
+        assert_eq!(chaos.tally().lost_answers, 1);
+        assert_eq!(store.claim(&root, &id("consumer-other"), None).await.unwrap(), Claim::Taken { by: owner });
+        assert!(
+            matches!(store.receive(&second, now, one).await.unwrap()[..], [Received::Stored { .. }]),
+            "claimed, it is no longer the day's unclaimed one"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_releasing_a_source_releases_it_and_gives_its_place_back() {
+        let (_moto, chaos, store) = channels().await;
+        let roots: Vec<ChannelRoot> = (67..69).map(|seed| channel(seed, 0).0).collect();
+        let producer = id("producer-lost-release");
+        assert_eq!(store.claim(&roots[0], &producer, Some(1)).await.unwrap(), Claim::Claimed);
+        chaos.lose_next_answer("UpdateItem");
+        assert!(store.release(&roots[0], &producer, EpochMs::now()).await.unwrap(), "released");
+        assert_eq!(chaos.tally().lost_answers, 1);
+        assert_eq!(store.claim(&roots[1], &producer, Some(1)).await.unwrap(), Claim::Claimed, "its place is back");
+        assert_eq!(store.claim(&roots[0], &id("consumer-next"), None).await.unwrap(), Claim::Claimed, "held by none");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_replacing_a_registration_is_not_a_conflict() {
+        use grid_store::RegistrationStore;
+        let (_moto, chaos, clients, names) = calm().await;
+        let store = grid_store::aws::DynamoRegistrationStore::new(&clients, names.registrations_table);
+        let registration = Registration::new(id("consumer-lost-put"), ItemType::Consumer, None, None, EpochMs::now());
+        store.insert(&registration).await.unwrap();
+        let mut changed = registration.clone();
+        changed.updated = EpochMs::parse(changed.updated.get() as i64 + 1_000).unwrap();
+        chaos.lose_next_answer("PutItem");
+        assert_eq!(store.replace(&changed, 1).await.unwrap(), 2);
+        assert_eq!(chaos.tally().lost_answers, 1);
+        let got = store.get(&changed.id).await.unwrap().unwrap();
+        assert_eq!((&got.value, got.version), (&changed, 2));
+        let again = store.replace(&changed, 1).await.unwrap_err();
+        assert!(again.is_conflict(ConflictKind::Moved), "still at version 2: {again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_recording_a_batch_check_counts_it_once() {
+        use grid_core::books::PaymentClaim;
+        use grid_core::{BatchId, Iota};
+        use grid_store::{BatchWatch, ClaimBook, Watched};
+        let (_moto, chaos, clients, names) = calm().await;
+        let store = grid_store::aws::DynamoAccountStore::new(&clients, names.accounts_table, names.batches_table);
+        let claim = PaymentClaim {
+            registration: id("consumer-lost-check"),
+            batch_id: BatchId::parse("lost-check").unwrap(),
+            amount: Iota::new(5),
+            channel_index: 1,
+            claimed: EpochMs::parse(1_000).unwrap(),
+        };
+        assert!(store.claim_payment(&claim).await.unwrap());
+        let watched = Watched::Claim(claim);
+        let ms = |ms| EpochMs::parse(ms).unwrap();
+        chaos.lose_next_answer("UpdateItem");
+        store.checked(&watched, ms(5_000), ms(8_000), true).await.unwrap();
+        assert_eq!(chaos.tally().lost_answers, 1);
+        let due = store.due_batches(ms(10_000), 10).await.unwrap();
+        let [batch] = &due[..] else { panic!("one batch due: {due:?}") };
+        assert_eq!((batch.times_checked, batch.last_checked, batch.stalled), (1, Some(ms(5_000)), true));
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_counting_a_failed_sign_in_counts_it_once() {
+        use grid_store::SignInLog;
+        let (_moto, chaos, clients, names) = calm().await;
+        let log = grid_store::aws::DynamoSignInLog::new(&clients, names.leases_table);
+        let (now, window_end) = (EpochMs::now(), EpochMs::parse(EpochMs::now().get() as i64 + 60_000).unwrap());
+        chaos.lose_next_answer("UpdateItem");
+        assert_eq!(log.count_failure("client-lost", window_end, now).await.unwrap(), 1);
+        assert_eq!(chaos.tally().lost_answers, 1);
+        assert_eq!(log.failures("client-lost", window_end).await.unwrap(), 1);
+        assert_eq!(log.count_failure("client-lost", window_end, now).await.unwrap(), 2);
+    }
+}

@@ -5,7 +5,10 @@
 //! `owner`; an unclaimed one `unclaimedUntil` and `expiring`, the keys of the sparse
 //! index `expiring`, and `messages`, the addresses of its envelopes. Counts live beside
 //! them: `unclaimed#{day}` (unclaimed channels opened that day, with a time to live)
-//! and `claims#{owner}` (roots a producer claimed for its sources).
+//! and `claims#{owner}` (roots a producer claimed for its sources). Envelopes, heads
+//! and counts carry `lastOp`, the id of the single-item write that last touched them, so
+//! that one retried after a lost answer knows its own write (see `maybe_written`); a
+//! claimed head keeps `unclaimedBefore` for the same reason.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -17,7 +20,8 @@ use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress, UnclaimedChann
 use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_time, s};
-use super::registrations::{condition_failed, written};
+use super::maybe_written::{LAST_OP, NOT_APPLIED, failed_item, is_ours, landed, op_id};
+use super::registrations::condition_failed;
 use super::{AwsClients, LazyClient, backend};
 use crate::{ChannelMessageStore, Claim, ConflictKind, Received, StoreError, UnreadChannel};
 
@@ -91,7 +95,9 @@ impl DynamoChannelMessageStore {
     }
 
     /// Opens an unclaimed channel's head at `next`, noting `addresses` as its envelopes,
-    /// if today has room for another unclaimed channel.
+    /// if today has room for another unclaimed channel. The put carries its `lastOp`, so
+    /// a retry after a lost answer that finds the head knows it opened it (see
+    /// `maybe_written`) rather than giving the day's count back for a race it won.
     async fn open_unclaimed(
         &self,
         root: &ChannelRoot,
@@ -104,11 +110,13 @@ impl DynamoChannelMessageStore {
         if !self.count_unclaimed(day, 1, Some(unclaimed.per_day())).await? {
             return Ok(Opening::Full);
         }
+        let op = op_id();
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("address", s(head_key(root)))
+            .item(LAST_OP, s(&op))
             .item("nextIndex", n(next))
             .item("readIndex", n(0))
             .item("unread", s(UNREAD))
@@ -117,10 +125,15 @@ impl DynamoChannelMessageStore {
             .item("expiring", s(UNREAD))
             .item(MESSAGES, AttributeValue::Ss(addresses))
             .condition_expression("attribute_not_exists(address)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        if written!(put)? {
-            return Ok(Opening::Done);
+        match put {
+            Ok(_) => return Ok(Opening::Done),
+            // Our own put, retried after its answer was lost.
+            Err(e) if condition_failed!(e) && landed(&e, &op) => return Ok(Opening::Done),
+            Err(e) if condition_failed!(e) => {}
+            Err(e) => return Err(backend(e)),
         }
         // Another request opened it first: this one's count goes back.
         self.count_unclaimed(day, -1, None).await?;
@@ -141,6 +154,14 @@ impl DynamoChannelMessageStore {
     /// Adds `by` to the number `attribute` of the item at `key`, only while it is below
     /// `most` (if given), and gives the item a time to live (`expires_at`, epoch seconds):
     /// whether it did.
+    ///
+    /// The `ADD` applies once when its answer is lost and the SDK sends it again: it
+    /// sets `lastOp` and is conditioned on that not being its own id already, and a
+    /// failed condition whose item carries its id is the first attempt's, done (with
+    /// `most`, any other failure is the cap). The window that remains (see
+    /// `maybe_written`): another count of the same item landing between our lost attempt
+    /// and its retry replaces `lastOp`, and ours then applies twice. `unclaimed#{day}`,
+    /// shared by every channel opened that day, is the count where that can happen.
     async fn add_to_count(
         &self,
         key: String,
@@ -149,26 +170,34 @@ impl DynamoChannelMessageStore {
         most: Option<u64>,
         expires_at: Option<u64>,
     ) -> Result<bool, StoreError> {
+        let op = op_id();
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("address", s(key))
             .update_expression(match expires_at {
-                Some(_) => "ADD #count :by SET expiresAt = :gone",
-                None => "ADD #count :by",
+                Some(_) => "ADD #count :by SET expiresAt = :gone, lastOp = :op",
+                None => "ADD #count :by SET lastOp = :op",
             })
             .expression_attribute_names("#count", attribute)
-            .expression_attribute_values(":by", AttributeValue::N(by.to_string()));
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+            .expression_attribute_values(":op", s(&op))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(gone) = expires_at {
             update = update.expression_attribute_values(":gone", n(gone));
         }
-        if let Some(most) = most {
-            update = update
-                .condition_expression("attribute_not_exists(#count) OR #count < :most")
-                .expression_attribute_values(":most", n(most));
+        update = match most {
+            Some(most) => update
+                .condition_expression(format!("{NOT_APPLIED} AND (attribute_not_exists(#count) OR #count < :most)"))
+                .expression_attribute_values(":most", n(most)),
+            None => update.condition_expression(NOT_APPLIED),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed!(e) => Ok(landed(&e, &op)),
+            Err(e) => Err(backend(e)),
         }
-        written!(update.send().await)
     }
 
     /// Notes `addresses` among an unclaimed channel's envelopes (a set: noting one twice
@@ -210,6 +239,9 @@ const UNREAD: &str = "1";
 const HEAD: &str = "head#";
 /// When an unclaimed channel expires, on its head: the sort key of the index `expiring`.
 const UNCLAIMED_UNTIL: &str = "unclaimedUntil";
+/// When a claimed channel would have expired had it not been claimed (0: it would not),
+/// on its head: what a claim retried after a lost answer gives back to the day's count.
+const UNCLAIMED_BEFORE: &str = "unclaimedBefore";
 /// The addresses an unclaimed channel's envelopes were stored at, on its head.
 const MESSAGES: &str = "messages";
 /// The count of unclaimed channels opened on a day: `unclaimed#{day}`.
@@ -231,7 +263,11 @@ fn envelope_of(item: &Item) -> Result<(MessageAddress, Envelope), StoreError> {
 
 #[async_trait]
 impl ChannelMessageStore for DynamoChannelMessageStore {
+    /// A conditional put with its `lastOp`: the envelope found at the address by a
+    /// retry after a lost answer is our own, stored (see `maybe_written`); the same
+    /// envelope attached by another call is still a conflict.
     async fn attach(&self, address: &MessageAddress, envelope: &Envelope) -> Result<(), StoreError> {
+        let op = op_id();
         let result = self
             .client
             .put_item()
@@ -239,11 +275,14 @@ impl ChannelMessageStore for DynamoChannelMessageStore {
             .item("address", s(address.as_str()))
             .item("envelope", s(envelope.to_json()))
             .item("attached", n(EpochMs::now().get()))
+            .item(LAST_OP, s(&op))
             .condition_expression("attribute_not_exists(address)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) && landed(&e, &op) => Ok(()),
             Err(e) if condition_failed!(e) => {
                 Err(StoreError::conflict(ConflictKind::Exists, format!("address {address} is taken")))
             }
@@ -358,38 +397,50 @@ impl ChannelMessageStore for DynamoChannelMessageStore {
         {
             return Ok(Claim::TooMany { most });
         }
+        // The claim keeps its `lastOp` and when the channel would have expired unclaimed
+        // (0: it was not), so that a retry after a lost answer knows the claim it meets
+        // for its own, and what it did (see `maybe_written`).
+        let op = op_id();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("address", s(head_key(root)))
             .update_expression(
-                "SET #owner = :owner, nextIndex = if_not_exists(nextIndex, :zero), \
-                 readIndex = if_not_exists(readIndex, :zero) REMOVE unclaimedUntil, expiring, #messages",
+                "SET #owner = :owner, lastOp = :op, unclaimedBefore = if_not_exists(unclaimedUntil, :zero), \
+                 nextIndex = if_not_exists(nextIndex, :zero), readIndex = if_not_exists(readIndex, :zero) \
+                 REMOVE unclaimedUntil, expiring, #messages",
             )
             .condition_expression("attribute_not_exists(#owner)")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_names("#messages", MESSAGES)
             .expression_attribute_values(":owner", s(owner.as_str()))
+            .expression_attribute_values(":op", s(&op))
             .expression_attribute_values(":zero", n(0))
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
+        // Claimed: an unclaimed channel (expiring at `until`) leaves its day's count.
+        let claimed = async |until: Option<EpochMs>| {
+            if let Some(until) = until {
+                self.count_unclaimed(UnclaimedChannels::day_of_expiry(until), -1, None).await?;
+            }
+            Ok(Claim::Claimed)
+        };
         let holder = match result {
             Ok(output) => {
-                if let Some(until) =
-                    output.attributes().map(|old| opt_time(old, TABLE, UNCLAIMED_UNTIL)).transpose()?.flatten()
-                {
-                    self.count_unclaimed(UnclaimedChannels::day_of_expiry(until), -1, None).await?;
-                }
-                return Ok(Claim::Claimed);
+                return claimed(
+                    output.attributes().map(|old| opt_time(old, TABLE, UNCLAIMED_UNTIL)).transpose()?.flatten(),
+                )
+                .await;
             }
-            Err(e) if condition_failed!(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    failed.item().map(|old| get_s(old, TABLE, "owner").map(str::to_owned)).transpose()?
+            Err(e) if condition_failed!(e) => match failed_item(&e) {
+                Some(head) if is_ours(head, &op) => {
+                    return claimed(opt_time(head, TABLE, UNCLAIMED_BEFORE)?.filter(|until| until.get() > 0)).await;
                 }
-                _ => None,
+                Some(head) => Some(get_s(head, TABLE, "owner")?.to_owned()),
+                None => None,
             },
             Err(e) => return Err(backend(e)),
         };
@@ -403,22 +454,31 @@ impl ChannelMessageStore for DynamoChannelMessageStore {
         Ok(if &by == owner { Claim::Already } else { Claim::Taken { by } })
     }
 
+    /// The release sets its `lastOp`: a retry after a lost answer that finds the claim
+    /// gone by its own hand goes on to give the producer's count back (see
+    /// `maybe_written`), where it would report the claim not held and keep the count.
     async fn release(&self, root: &ChannelRoot, owner: &RegistrationId, now: EpochMs) -> Result<bool, StoreError> {
+        let op = op_id();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("address", s(head_key(root)))
-            .update_expression("SET unclaimedUntil = :until, expiring = :expiring REMOVE #owner")
+            .update_expression("SET unclaimedUntil = :until, expiring = :expiring, lastOp = :op REMOVE #owner")
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", s(owner.as_str()))
             .expression_attribute_values(":until", n(UnclaimedChannels::expires(now).get()))
             .expression_attribute_values(":expiring", s(UNREAD))
+            .expression_attribute_values(":op", s(&op))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        if !written!(result)? {
-            return Ok(false);
+        match result {
+            Ok(_) => {}
+            Err(e) if condition_failed!(e) && landed(&e, &op) => {}
+            Err(e) if condition_failed!(e) => return Ok(false),
+            Err(e) => return Err(backend(e)),
         }
         self.count_claims(owner, -1, None).await?;
         Ok(true)

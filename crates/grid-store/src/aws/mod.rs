@@ -14,6 +14,7 @@ mod heartbeats;
 mod items;
 mod leases;
 mod market;
+mod maybe_written;
 mod queue;
 mod registrations;
 mod requests;

@@ -7,11 +7,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use grid_core::intake::ReadingTally;
 use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_n, opt_s, s};
+use super::maybe_written::{LAST_OP, landed, op_id};
 use super::{AwsClients, LazyClient, backend};
 use crate::records::RegistrationRecord;
 use crate::{
@@ -45,7 +46,8 @@ impl DynamoRegistrationStore {
 
     /// Writes `item` under `condition` (with its values; `#version` names the version),
     /// binds the registration's channel root if it has one and, for a new registration
-    /// (`claim_id`), its folded id, in one transaction. `Ok(false)` if a condition failed.
+    /// (`claim_id`), its folded id, in one transaction. `Ok(false)` if a condition failed
+    /// (other than on our own write, retried after its answer was lost).
     async fn put_bound(
         &self,
         record: &RegistrationRecord,
@@ -61,15 +63,30 @@ impl DynamoRegistrationStore {
             .chain(claim_id.then(|| fold_key(&record.id)))
             .collect();
         if claims.is_empty() {
-            let mut request =
-                self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+            // A single put, not a transaction: it carries its `lastOp`, so a retry after a
+            // lost answer that fails its condition on our own put is taken for done
+            // (see `maybe_written`).
+            let op = op_id();
+            let mut item = item;
+            item.insert(LAST_OP.to_owned(), s(&op));
+            let mut request = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
             for (name, value) in values {
                 request = request.expression_attribute_values(*name, value.clone());
             }
             if condition.contains("#version") {
                 request = request.expression_attribute_names("#version", "version");
             }
-            return written!(request.send().await);
+            return match request.send().await {
+                Ok(_) => Ok(true),
+                Err(e) if condition_failed!(e) => Ok(landed(&e, &op)),
+                Err(e) => Err(backend(e)),
+            };
         }
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
         for (name, value) in values {

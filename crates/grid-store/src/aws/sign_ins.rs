@@ -3,10 +3,12 @@
 //! once they are past (the check itself never trusts the sweep, which lags).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use grid_core::EpochMs;
 
 use super::attributes::{Item, get_n, n, s};
+use super::maybe_written::{NOT_APPLIED, failed_item, is_ours, op_id};
+use super::registrations::condition_failed;
 use super::{AwsClients, LazyClient, backend};
 use crate::{SignInLog, StoreError};
 
@@ -56,22 +58,38 @@ impl SignInLog for DynamoSignInLog {
         }
     }
 
+    /// The `ADD` applies once even when its answer is lost and the SDK sends it again
+    /// (see `maybe_written`): a retry that finds its own `lastOp` answers the count the
+    /// first attempt left.
     async fn count_failure(&self, client: &str, window_end: EpochMs, _now: EpochMs) -> Result<u32, StoreError> {
-        let output = self
+        let op = op_id();
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("job", s(failures_key(client, window_end)))
-            .update_expression("ADD attempts :one SET expiresAt = :expires")
+            .update_expression("ADD attempts :one SET expiresAt = :expires, lastOp = :op")
+            .condition_expression(NOT_APPLIED)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":expires", n(window_end.get() / 1000 + 1))
+            .expression_attribute_values(":op", s(&op))
             .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(backend)?;
-        let attributes =
-            output.attributes().ok_or_else(|| StoreError::Corrupt("an update without its count".into()))?;
-        let attempts = get_n(attributes, "leases", "attempts")?;
+            .await;
+        let attempts = match result {
+            Ok(output) => {
+                let attributes =
+                    output.attributes().ok_or_else(|| StoreError::Corrupt("an update without its count".into()))?;
+                get_n(attributes, "leases", "attempts")?
+            }
+            // Only our own earlier attempt fails the condition.
+            Err(e) if condition_failed!(e) => match failed_item(&e) {
+                Some(item) if is_ours(item, &op) => get_n(item, "leases", "attempts")?,
+                _ => return Err(StoreError::Corrupt("a failed count without its own earlier attempt".into())),
+            },
+            Err(e) => return Err(backend(e)),
+        };
         Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
     }
 

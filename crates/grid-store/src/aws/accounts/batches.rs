@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::BatchWatch;
+use crate::aws::maybe_written::{NOT_APPLIED, op_id};
 
 #[async_trait]
 impl BatchWatch for DynamoAccountStore {
@@ -28,20 +29,25 @@ impl BatchWatch for DynamoAccountStore {
             Watched::Claim(claim) => Self::claim_key(claim),
             Watched::Payout(payout) => Self::batch_key(payout.batch.id.as_str()),
         };
+        // `lastOp` makes the ADD apply once when its answer is lost and the SDK sends it
+        // again (see `maybe_written`).
         let result = self
             .client
             .update_item()
             .table_name(&self.batches)
             .key("pk", key)
-            .update_expression("SET lastChecked = :now, nextCheck = :next, stalled = :stalled ADD timesChecked :one")
-            .condition_expression("attribute_exists(pending)")
+            .update_expression(
+                "SET lastChecked = :now, nextCheck = :next, stalled = :stalled, lastOp = :op ADD timesChecked :one",
+            )
+            .condition_expression(format!("attribute_exists(pending) AND {NOT_APPLIED}"))
             .expression_attribute_values(":now", n(now.get()))
             .expression_attribute_values(":next", n(next_check.get()))
             .expression_attribute_values(":stalled", AttributeValue::Bool(stalled))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":op", s(op_id()))
             .send()
             .await;
-        // Resolved meanwhile: nothing to record.
+        // Resolved meanwhile, or recorded by an attempt whose answer was lost: nothing to record.
         written!(result).map(|_| ())
     }
 
