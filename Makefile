@@ -14,7 +14,7 @@ LAMBDA_BUILD := cargo lambda build --release --arm64 --output-format zip --locke
 # Tools from the venv (moto_server, cargo-lambda, sam, cfn-lint) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: test tools browser fmt-check lint template-lint unit deploy-rehearsal iam-tools demo serve lambda clean-tools bench bench-tools soak
+.PHONY: test tools browser fmt-check lint template-lint unit deploy-rehearsal iam-tools demo serve lambda clean-tools bench bench-tools soak soak-aws
 
 test: tools browser fmt-check lint template-lint unit deploy-rehearsal
 
@@ -110,6 +110,17 @@ soak:
 	mkdir -p target/soak
 	RUST_LOG=error cargo run --release --locked -p gridctl -- demo --producers 10 --sources 2 --consumers 100 \
 		--periods 48 --pace-ms 0 --ledger-faults 0.2 --storage-clients 8 --summary-json target/soak/summary.json
+
+## The serverless soak, not part of `make test` (which runs a small one): the grid as
+## deployed (three instances of the functions' handlers, over moto) trades 24 periods
+## for 50 devices under the fault plan's weather (10 % throttles, 2 % lost answers, 5 %
+## unprocessed batch items, 1 % server errors, 2 % transaction conflicts), SQS delivering
+## again and out of order and a ledger failing 10 % of requests; its books must be a calm
+## run's to the IOTA. Figures in target/soak-aws/figures.json (docs/reliability.md).
+soak-aws: tools
+	mkdir -p target/soak-aws
+	SOAK_AWS=full SOAK_AWS_FIGURES=$(CURDIR)/target/soak-aws/figures.json \
+		scripts/with-moto cargo test --locked -p grid-tests --test soak -- --nocapture
 
 serve:
 	cargo run --release -p gridctl -- serve --dev-ledger

@@ -3,6 +3,7 @@
 
 use grid_app::jobs::BatchMonitor;
 use grid_app::{GridConfig, assembly, lambda, open_stores, telemetry};
+use grid_core::EpochMs;
 
 // One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
 #[tokio::main(flavor = "current_thread")]
@@ -12,5 +13,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ledger = config.ledger.clone().ok_or("LEDGER_URL must be set for the batch monitor")?;
     let stores = open_stores(&config).await?;
     let monitor = BatchMonitor::new(&stores, &config, assembly::ledger(&ledger));
-    lambda::run_job(&config, |event| lambda::batch_monitor(&monitor, event)).await
+    lambda::run_job(&config, |event| lambda::batch_monitor(&monitor, event, EpochMs::now())).await
 }

@@ -5,6 +5,7 @@
 
 use grid_app::jobs::Poller;
 use grid_app::{GridConfig, lambda, open_stores, telemetry};
+use grid_core::EpochMs;
 
 // One thread: one event at a time on a fraction of a vCPU (docs/decisions.md).
 #[tokio::main(flavor = "current_thread")]
@@ -12,5 +13,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = GridConfig::from_env()?;
     telemetry::init(config.log_format, "info");
     let poller = Poller::new(&open_stores(&config).await?, &config);
-    lambda::run_job(&config, |event| lambda::poller(&poller, event)).await
+    lambda::run_job(&config, |event| lambda::poller(&poller, event, EpochMs::now())).await
 }

@@ -7,6 +7,9 @@
 //! messages are retried. Every function runs through [`run_http`] or [`run_job`], which
 //! write the invocation's metrics to its log afterwards (CloudWatch's Embedded Metric
 //! Format; see [`crate::metrics`]).
+//!
+//! The job handlers take the time as `now`: the functions pass the clock's, and the
+//! serverless soak (tests/soak) passes its simulated day's, through the same code.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -151,6 +154,7 @@ pub const FULL_SWEEP: &str = "poller-full";
 pub async fn poller(
     poller: &crate::jobs::Poller,
     event: lambda_runtime::LambdaEvent<Value>,
+    now: grid_core::EpochMs,
 ) -> Result<Value, JobError> {
     match Trigger::parse(&event.payload)? {
         Trigger::Schedule { job, .. } if job.as_deref() == Some(FULL_SWEEP) => {
@@ -169,7 +173,7 @@ pub async fn poller(
             // The batch's registrations together, each polled once however many of its
             // messages name it (the queue's batching window gathers notifications).
             let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
-            let (_, outcomes) = poller.work_batch(&bodies, grid_core::EpochMs::now()).await;
+            let (_, outcomes) = poller.work_batch(&bodies, now).await;
             let mut response = BatchResponse::default();
             for (record, outcome) in records.iter().zip(outcomes) {
                 if let Err(e) = outcome {
@@ -186,11 +190,12 @@ pub async fn poller(
 pub async fn settlement(
     settler: &crate::jobs::Settler,
     event: lambda_runtime::LambdaEvent<Value>,
+    now: grid_core::EpochMs,
 ) -> Result<Value, JobError> {
     if let Trigger::Queue(_) = Trigger::parse(&event.payload)? {
         return Err(TriggerError("settlement runs on its schedule, not from a queue".to_owned()).into());
     }
-    let settled = settler.run(grid_core::EpochMs::now()).await?;
+    let settled = settler.run(now).await?;
     let periods: Vec<u64> = settled.iter().map(|r| r.period.get()).collect();
     Ok(serde_json::json!({"job": "settlement", "settled": periods}))
 }
@@ -200,11 +205,12 @@ pub async fn settlement(
 pub async fn batch_monitor(
     monitor: &crate::jobs::BatchMonitor,
     event: lambda_runtime::LambdaEvent<Value>,
+    now: grid_core::EpochMs,
 ) -> Result<Value, JobError> {
     if let Trigger::Queue(_) = Trigger::parse(&event.payload)? {
         return Err(TriggerError("the batch monitor runs on its schedule, not from a queue".to_owned()).into());
     }
-    let report = monitor.run(grid_core::EpochMs::now()).await?;
+    let report = monitor.run(now).await?;
     Ok(serde_json::json!({
         "job": "batch-monitor",
         "skipped": report.skipped,

@@ -39,7 +39,8 @@ pub struct Weather {
     pub server_errors: u64,
     /// Done by the service, its answer lost on the way back (a dropped connection).
     pub lost_answers: u64,
-    /// DynamoDB batch writes and reads answered with every item left unprocessed.
+    /// Batches answered with every item left undone: DynamoDB's batch writes and reads
+    /// (`UnprocessedItems`, `UnprocessedKeys`), SQS's batch sends (every entry `Failed`).
     pub unprocessed: u64,
     /// DynamoDB transactions cancelled by a conflicting transaction on an item.
     pub conflicts: u64,
@@ -179,12 +180,24 @@ impl ChaosPlan {
             Fate::Answer(Box::new(call.failed()))
         } else if strikes(w.lost_answers) {
             Fate::LoseAnswer
-        } else if strikes(w.unprocessed) && matches!(call.operation.as_str(), "BatchWriteItem" | "BatchGetItem") {
+        } else if strikes(w.unprocessed)
+            && matches!(call.operation.as_str(), "BatchWriteItem" | "BatchGetItem" | "SendMessageBatch")
+        {
             self.count(UNPROCESSED);
-            let items = body_json(request).and_then(|b| b.get("RequestItems").cloned()).unwrap_or(json!({}));
+            let body = body_json(request).unwrap_or_default();
+            let items = body.get("RequestItems").cloned().unwrap_or(json!({}));
             let body = match call.operation.as_str() {
                 "BatchWriteItem" => json!({"UnprocessedItems": items}),
-                _ => json!({"Responses": {}, "UnprocessedKeys": items}),
+                "BatchGetItem" => json!({"Responses": {}, "UnprocessedKeys": items}),
+                // SQS takes a batch entry by entry: here every one failed, on its side.
+                _ => {
+                    let entries = body["Entries"].as_array().cloned().unwrap_or_default();
+                    let failed: Vec<Value> = entries
+                        .iter()
+                        .map(|e| json!({"Id": e["Id"], "SenderFault": false, "Code": "InternalError", "Message": "injected fault"}))
+                        .collect();
+                    json!({"Successful": [], "Failed": failed})
+                }
             };
             Fate::Answer(Box::new(answer(&call, 200, body)))
         } else if strikes(w.conflicts) && call.operation == "TransactWriteItems" {
