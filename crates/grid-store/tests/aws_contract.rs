@@ -388,6 +388,32 @@ mod lost_answers {
         assert!(again.is_conflict(ConflictKind::Moved), "still at version 2: {again:?}");
     }
 
+    /// DynamoDB answers a transaction retried with its `ClientRequestToken` with the first
+    /// success (the fault plan does so for moto, which ignores the token): a payment
+    /// claim whose answer was lost is recorded once, not refused as claimed before.
+    #[tokio::test]
+    async fn a_lost_answer_to_a_transaction_is_answered_from_its_token_and_the_claim_lands_once() {
+        use grid_core::books::PaymentClaim;
+        use grid_core::{BatchId, Iota};
+        use grid_store::{BatchWatch, ClaimBook};
+        let (_moto, chaos, clients, names) = calm().await;
+        let store = grid_store::aws::DynamoAccountStore::new(&clients, names.accounts_table, names.batches_table);
+        let claim = PaymentClaim {
+            registration: id("consumer-lost-claim"),
+            batch_id: BatchId::parse("lost-claim").unwrap(),
+            amount: Iota::new(7),
+            channel_index: 3,
+            claimed: EpochMs::parse(1_000).unwrap(),
+        };
+        chaos.lose_next_answer("TransactWriteItems");
+        assert!(store.claim_payment(&claim).await.unwrap(), "claimed, not 'claimed before'");
+        let tally = chaos.tally();
+        assert_eq!((tally.lost_answers, tally.replayed), (1, 1), "lost once, answered from the token once");
+        assert!(!store.claim_payment(&claim).await.unwrap(), "a second claim of the batch is refused");
+        let due = store.due_batches(EpochMs::LATEST, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "one batch to verify: {due:?}");
+    }
+
     #[tokio::test]
     async fn a_lost_answer_to_recording_a_batch_check_counts_it_once() {
         use grid_core::books::PaymentClaim;
