@@ -16,9 +16,8 @@ use futures_util::future::join_all;
 use grid_app::jobs::{BatchMonitor, Poller, Settler};
 use grid_app::{Api, GridConfig, Stores};
 use grid_core::EpochMs;
-use grid_store::MessageQueue;
 use grid_store::contract::moto::Moto;
-use grid_store::faults::ChaosPlan;
+use grid_store::faults::{ChaosPlan, Dice};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -48,13 +47,12 @@ pub struct Deliveries {
 
 pub struct Grid {
     instances: Vec<Instance>,
-    /// The queue as the event source mapping sees it (never faulted: it is AWS's).
-    poll_work: std::sync::Arc<dyn MessageQueue>,
-    /// Stores for checking the books (never faulted).
+    /// Stores without faults: the queue as the event source mapping sees it (that part
+    /// is AWS's), and the books to check.
     pub stores: Stores,
     pub deliveries: Deliveries,
-    /// SplitMix64 state for the event source's choices.
-    dice: u64,
+    /// The event source's choices, seeded.
+    dice: Dice,
     /// Messages left on the queue (failed or undeleted) when it was last seen empty.
     left_behind: u64,
     _moto: Option<Moto>,
@@ -113,13 +111,11 @@ impl Grid {
     }
 
     fn assemble(instances: Vec<Instance>, stores: Stores, moto: Option<Moto>, data: tempfile::TempDir) -> Self {
-        let poll_work = stores.poll_work.clone();
         Self {
             instances,
-            poll_work,
             stores,
             deliveries: Deliveries::default(),
-            dice: 0x50A4,
+            dice: Dice::new(0x50A4),
             left_behind: 0,
             _moto: moto,
             _data: data,
@@ -131,20 +127,11 @@ impl Grid {
         self.instances.iter().map(|i| i.base.clone()).collect()
     }
 
-    /// A number in 0..100 (SplitMix64): the event source's choices, seeded.
-    fn roll(&mut self) -> u64 {
-        self.dice = self.dice.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.dice;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % 100
-    }
-
     /// The poller's schedule at `at` (its sweep of channels with unread messages), on
     /// one instance.
     pub async fn sweep(&mut self, at: EpochMs) {
         let event = json!({"job": "poller", "scheduledTime": null});
-        let i = (self.roll() as usize) % self.instances.len();
+        let i = self.dice.roll(self.instances.len() as u64) as usize;
         let outcome = grid_app::lambda::poller(&self.instances[i].poller, lambda_event(event), at).await;
         self.count(outcome);
     }
@@ -155,7 +142,7 @@ impl Grid {
         loop {
             let mut batches = Vec::new();
             for _ in 0..self.instances.len() {
-                let batch = self.poll_work.receive(10, Duration::from_secs(1)).await.expect("the queue answers");
+                let batch = self.stores.poll_work.receive(10, Duration::from_secs(1)).await.expect("the queue answers");
                 if !batch.is_empty() {
                     batches.push(batch);
                 }
@@ -174,8 +161,8 @@ impl Grid {
             for (n, mut batch) in batches.into_iter().enumerate() {
                 // Out of order: SQS standard queues promise none.
                 batch.reverse();
-                let doubled = self.roll() < 20;
-                let undelete = self.roll() < 5;
+                let doubled = self.dice.roll(100) < 20;
+                let undelete = self.dice.roll(100) < 5;
                 let instances: Vec<usize> = if doubled {
                     vec![n % self.instances.len(), (n + 1) % self.instances.len()]
                 } else {
@@ -221,7 +208,7 @@ impl Grid {
                 if undelete {
                     self.deliveries.undeleted += done.len() as u64;
                 } else {
-                    self.poll_work.ack_many(&done).await.expect("the queue answers");
+                    self.stores.poll_work.ack_many(&done).await.expect("the queue answers");
                 }
             }
         }
@@ -247,7 +234,7 @@ impl Grid {
 
     fn pair(&mut self) -> (usize, usize) {
         let n = self.instances.len();
-        let a = (self.roll() as usize) % n;
+        let a = self.dice.roll(n as u64) as usize;
         (a, (a + 1) % n)
     }
 

@@ -161,7 +161,7 @@ struct Run {
 }
 
 /// Trades `day` on `grid`: the community starts, spread over the grid's instances; each
-/// slot every device acts, then the poller's schedule and queue, settlement and the
+/// slot every device acts, then the poller's sweep and its queue, settlement and the
 /// batch monitor run at the slot's time; until every period is settled and paid.
 async fn trade(grid: &mut Grid, size: Size, day: Day, ledger: &str) -> Run {
     let bases = grid.bases();
@@ -199,8 +199,9 @@ async fn trade(grid: &mut Grid, size: Size, day: Day, ledger: &str) -> Run {
         let at = EpochMs::parse(now as i64).unwrap();
         if (now - day.start).is_multiple_of(PERIOD_MS) {
             eprintln!("soak: period {} of {} traded", (now - day.start) / PERIOD_MS, size.periods);
-            grid.sweep(at).await;
         }
+        // Every schedule fires at each step, as the deployed ones do each minute.
+        grid.sweep(at).await;
         grid.deliver(at).await;
         grid.settle(at).await;
         grid.monitor(at).await;

@@ -13,7 +13,8 @@
 //!   their edges), `market/` (settlement and the money through the jobs, the cut-off
 //!   harnesses), `monitor/` (the batch monitor against a ledger), `portal/` (the
 //!   operator's and the members' pages), `agents/` (devices against a grid),
-//!   `interop/` (the channel protocol against an independent Python implementation);
+//!   `interop/` (the channel protocol against an independent Python implementation),
+//!   `soak/` (the serverless path under AWS's faults, against a calm run's books);
 //! - `events/`: the Lambda events the functions' tests invoke with.
 
 use std::collections::HashMap;

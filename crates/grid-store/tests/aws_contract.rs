@@ -258,8 +258,9 @@ async fn throttled_and_failed_requests_are_retried_by_the_sdk_and_each_write_lan
 /// single-item write and expects what the write gives without a fault, in its answer and
 /// in what is stored (docs/decisions.md, 2026-12-05).
 mod lost_answers {
-    use grid_core::channel::{ChannelSecrets, ChannelSeed, Command, Envelope, MessageAddress, UnclaimedChannels};
-    use grid_core::{ChannelRoot, EpochMs, ItemType, Registration, RegistrationId, SideKey};
+    use grid_core::books::PaymentClaim;
+    use grid_core::channel::{Envelope, MessageAddress, UnclaimedChannels};
+    use grid_core::{BatchId, ChannelRoot, EpochMs, Iota, ItemType, Registration, RegistrationId};
     use grid_store::aws::{AwsClients, DynamoChannelMessageStore};
     use grid_store::contract::moto::Moto;
     use grid_store::faults::ChaosPlan;
@@ -281,16 +282,23 @@ mod lost_answers {
         (moto, chaos, DynamoChannelMessageStore::new(&clients, names.channel_messages_table))
     }
 
+    /// The accounts over a calm plan, and a payment claim of `name`'s for `batch`.
+    async fn claim(name: &str, batch: &str) -> (Moto, ChaosPlan, grid_store::aws::DynamoAccountStore, PaymentClaim) {
+        let (moto, chaos, clients, names) = calm().await;
+        let store = grid_store::aws::DynamoAccountStore::new(&clients, names.accounts_table, names.batches_table);
+        let claim = PaymentClaim {
+            registration: id(name),
+            batch_id: BatchId::parse(batch).unwrap(),
+            amount: Iota::new(7),
+            channel_index: 3,
+            claimed: EpochMs::parse(1_000).unwrap(),
+        };
+        (moto, chaos, store, claim)
+    }
+
     /// A channel's root and its first `count` envelopes, sealed.
     fn channel(seed: u8, count: u64) -> (ChannelRoot, Vec<(MessageAddress, Envelope)>) {
-        let secrets =
-            ChannelSecrets::new(&ChannelSeed::from_bytes([seed; 32]), SideKey::parse("LostAnswerSideKey0").unwrap());
-        let messages = (0..count)
-            .map(|i| {
-                let envelope = secrets.seal(i, Command::Hello.to_json().as_bytes(), [i as u8; 12]).unwrap();
-                (secrets.access().address(i), envelope)
-            })
-            .collect();
+        let (secrets, messages) = grid_store::contract::channel_messages::channel(seed, count);
         (secrets.access().root().clone(), messages)
     }
 
@@ -323,6 +331,22 @@ mod lost_answers {
         assert_eq!(received, [Received::Stored { turned_unread: true }]);
         assert_eq!(store.get(&first[0].0).await.unwrap().as_ref(), Some(&first[0].1));
         assert_eq!(store.receive(&second, now, one).await.unwrap(), [Received::Full], "the day's one is taken");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_raising_a_head_still_turns_the_channel_unread() {
+        let (_moto, chaos, store) = channels().await;
+        let now = EpochMs::now();
+        let (root, messages) = channel(69, 2);
+        store.receive(&messages[..1], now, UnclaimedChannels::DEFAULT).await.unwrap();
+        assert!(!store.read_up_to(&root, 1).await.unwrap(), "read to its head");
+        // Receiving the next envelope raises the head first.
+        chaos.lose_next_answer("UpdateItem");
+        let received = store.receive(&messages[1..], now, UnclaimedChannels::DEFAULT).await.unwrap();
+        assert_eq!(chaos.tally().lost_answers, 1);
+        assert_eq!(received, [Received::Stored { turned_unread: true }], "the reader is told");
+        let unread = store.unread(None, 10).await.unwrap();
+        assert_eq!(unread.iter().map(|u| &u.root).collect::<Vec<_>>(), [&root]);
     }
 
     #[tokio::test]
@@ -393,18 +417,8 @@ mod lost_answers {
     /// claim whose answer was lost is recorded once, not refused as claimed before.
     #[tokio::test]
     async fn a_lost_answer_to_a_transaction_is_answered_from_its_token_and_the_claim_lands_once() {
-        use grid_core::books::PaymentClaim;
-        use grid_core::{BatchId, Iota};
         use grid_store::{BatchWatch, ClaimBook};
-        let (_moto, chaos, clients, names) = calm().await;
-        let store = grid_store::aws::DynamoAccountStore::new(&clients, names.accounts_table, names.batches_table);
-        let claim = PaymentClaim {
-            registration: id("consumer-lost-claim"),
-            batch_id: BatchId::parse("lost-claim").unwrap(),
-            amount: Iota::new(7),
-            channel_index: 3,
-            claimed: EpochMs::parse(1_000).unwrap(),
-        };
+        let (_moto, chaos, store, claim) = claim("consumer-lost-claim", "lost-claim").await;
         chaos.lose_next_answer("TransactWriteItems");
         assert!(store.claim_payment(&claim).await.unwrap(), "claimed, not 'claimed before'");
         let tally = chaos.tally();
@@ -416,18 +430,8 @@ mod lost_answers {
 
     #[tokio::test]
     async fn a_lost_answer_to_recording_a_batch_check_counts_it_once() {
-        use grid_core::books::PaymentClaim;
-        use grid_core::{BatchId, Iota};
         use grid_store::{BatchWatch, ClaimBook, Watched};
-        let (_moto, chaos, clients, names) = calm().await;
-        let store = grid_store::aws::DynamoAccountStore::new(&clients, names.accounts_table, names.batches_table);
-        let claim = PaymentClaim {
-            registration: id("consumer-lost-check"),
-            batch_id: BatchId::parse("lost-check").unwrap(),
-            amount: Iota::new(5),
-            channel_index: 1,
-            claimed: EpochMs::parse(1_000).unwrap(),
-        };
+        let (_moto, chaos, store, claim) = claim("consumer-lost-check", "lost-check").await;
         assert!(store.claim_payment(&claim).await.unwrap());
         let watched = Watched::Claim(claim);
         let ms = |ms| EpochMs::parse(ms).unwrap();

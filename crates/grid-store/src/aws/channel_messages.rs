@@ -43,14 +43,21 @@ impl DynamoChannelMessageStore {
     /// unless it was unread already), unless it is there already or `next` is past what
     /// the channel takes ([`AHEAD_OF_HEAD`] past its head; the first indexes only if
     /// nobody claimed it): which, and whether the channel is unclaimed.
+    ///
+    /// Retried after its answer was lost, the raise finds its own `lastOp` on the head
+    /// (see `maybe_written`): raised, and turned unread if the head's `unreadSince` is this
+    /// raise's `now` (a channel unread before keeps its earlier time), so the reader is
+    /// still told.
     async fn raise_head(&self, root: &ChannelRoot, next: u64, now: EpochMs) -> Result<(Raised, bool), StoreError> {
+        let op = op_id();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("address", s(head_key(root)))
             .update_expression(
-                "SET nextIndex = :next, unread = :unread, unreadSince = if_not_exists(unreadSince, :now)",
+                "SET nextIndex = :next, unread = :unread, unreadSince = if_not_exists(unreadSince, :now), \
+                 lastOp = :op",
             )
             .condition_expression(
                 "nextIndex < :next AND nextIndex >= :least \
@@ -61,6 +68,7 @@ impl DynamoChannelMessageStore {
             .expression_attribute_values(":indexes", n(UnclaimedChannels::INDEXES))
             .expression_attribute_values(":now", n(now.get()))
             .expression_attribute_values(":unread", s(UNREAD))
+            .expression_attribute_values(":op", s(&op))
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -79,6 +87,10 @@ impl DynamoChannelMessageStore {
                 };
                 let Some(old) = old else { return Ok((Raised::NoHead, true)) };
                 let (head, unclaimed) = (get_n(&old, TABLE, "nextIndex")?, old.contains_key(UNCLAIMED_UNTIL));
+                if is_ours(&old, &op) {
+                    let turned_unread = get_n(&old, TABLE, "unreadSince").is_ok_and(|since| since == now.get());
+                    return Ok((Raised::To { turned_unread }, unclaimed));
+                }
                 Ok((
                     match unclaimed {
                         true if next > UnclaimedChannels::INDEXES => {

@@ -20,7 +20,7 @@ fn id(name: &str) -> RegistrationId {
 }
 
 /// A channel with its first `count` messages sealed (not yet attached).
-fn channel(seed: u8, count: u64) -> (ChannelSecrets, Vec<(MessageAddress, Envelope)>) {
+pub fn channel(seed: u8, count: u64) -> (ChannelSecrets, Vec<(MessageAddress, Envelope)>) {
     let secrets =
         ChannelSecrets::new(&ChannelSeed::from_bytes([seed; 32]), SideKey::parse("ContractSideKey000").unwrap());
     let messages = (0..count)

@@ -74,8 +74,7 @@ pub struct ChaosPlan(Arc<Chaos>);
 #[derive(Debug)]
 struct Chaos {
     weather: Weather,
-    /// SplitMix64's counter: each roll takes the next value.
-    state: AtomicU64,
+    dice: Dice,
     counts: [AtomicU64; 7],
     /// Operations whose next answer is lost, whatever the weather (one test's fault).
     lose_next: Mutex<Vec<String>>,
@@ -98,7 +97,7 @@ impl ChaosPlan {
     pub fn new(seed: u64, weather: Weather) -> Self {
         Self(Arc::new(Chaos {
             weather,
-            state: AtomicU64::new(seed),
+            dice: Dice::new(seed),
             counts: Default::default(),
             lose_next: Mutex::default(),
             lost_transactions: Mutex::default(),
@@ -135,14 +134,6 @@ impl ChaosPlan {
         self.0.counts[i].fetch_add(1, Ordering::SeqCst);
     }
 
-    /// A number in 0..1000 (SplitMix64, Steele, Lea and Flood: one step per request).
-    fn roll(&self) -> u64 {
-        let mut z = self.0.state.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst).wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % 1000
-    }
-
     /// What becomes of `request`.
     fn weather_for(&self, request: &HttpRequest) -> Fate {
         self.count(REQUESTS);
@@ -163,7 +154,7 @@ impl ChaosPlan {
             next.iter().position(|op| *op == call.operation).map(|i| next.remove(i)).is_some()
         };
         let w = self.0.weather;
-        let roll = self.roll();
+        let roll = self.0.dice.roll(1000);
         let mut bound = 0;
         let mut strikes = |rate: u64| {
             let hit = (bound..bound + rate).contains(&roll);
@@ -218,6 +209,25 @@ impl ChaosPlan {
             }
         }
         fate
+    }
+}
+
+/// Seeded dice, shared: SplitMix64 (Steele, Lea and Flood), one step per roll, so the same
+/// seed and the same rolls give the same numbers (the soak's event source rolls them too).
+#[derive(Debug)]
+pub struct Dice(AtomicU64);
+
+impl Dice {
+    pub fn new(seed: u64) -> Self {
+        Self(AtomicU64::new(seed))
+    }
+
+    /// A number in `0..sides`.
+    pub fn roll(&self, sides: u64) -> u64 {
+        let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % sides
     }
 }
 

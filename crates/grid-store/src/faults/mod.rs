@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(feature = "aws")]
-pub use chaos::{ChaosHttpClient, ChaosPlan, ChaosTally, Weather};
+pub use chaos::{ChaosHttpClient, ChaosPlan, ChaosTally, Dice, Weather};
 
 /// Which write fails, shared by every connection and client it is attached to.
 #[derive(Debug, Clone, Default)]
