@@ -227,14 +227,56 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// An error and its causes on one line, `error: cause: cause`: what logs carry.
+/// An error and its causes on one line, `error: cause: cause`: what logs carry. A cause
+/// that only repeats what the line already ends with is left out (the AWS SDK's service
+/// errors name their inner error in their own text, then give it as their source).
 pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod cause_chain_tests {
+    use super::cause_chain;
+
+    #[derive(Debug)]
+    struct Failed {
+        text: &'static str,
+        cause: Option<Box<Failed>>,
+    }
+
+    impl std::fmt::Display for Failed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.text)
+        }
+    }
+
+    impl std::error::Error for Failed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.cause.as_deref().map(|c| c as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    fn failed(text: &'static str, cause: Option<Failed>) -> Failed {
+        Failed { text, cause: cause.map(Box::new) }
+    }
+
+    #[test]
+    fn a_chain_names_each_cause_once() {
+        let inner = failed("Throttled: slow down", None);
+        let repeated = failed("Throttled: slow down", Some(inner));
+        let error = failed("storage backend failed", Some(failed("service error", Some(repeated))));
+        assert_eq!(cause_chain(&error), "storage backend failed: service error: Throttled: slow down");
+        let distinct = failed("storage backend failed", Some(failed("timed out", None)));
+        assert_eq!(cause_chain(&distinct), "storage backend failed: timed out");
+    }
 }

@@ -350,6 +350,21 @@ mod lost_answers {
     }
 
     #[tokio::test]
+    async fn a_lost_answer_to_forgetting_an_expired_channel_still_deletes_its_envelopes() {
+        let (_moto, chaos, store) = channels().await;
+        let two_days_ago = EpochMs::parse(EpochMs::now().get() as i64 - 2 * 86_400_000).unwrap();
+        let (_, messages) = channel(70, 3);
+        store.receive(&messages, two_days_ago, UnclaimedChannels::DEFAULT).await.unwrap();
+        // The head goes first, then each envelope.
+        chaos.lose_next_answer("DeleteItem");
+        assert_eq!(store.forget_expired(EpochMs::now(), 10).await.unwrap(), 1);
+        assert_eq!(chaos.tally().lost_answers, 1);
+        for (address, _) in &messages {
+            assert_eq!(store.get(address).await.unwrap(), None, "expired with its channel");
+        }
+    }
+
+    #[tokio::test]
     async fn a_lost_answer_to_counting_a_claim_counts_it_once() {
         let (_moto, chaos, store) = channels().await;
         let roots: Vec<ChannelRoot> = (63..65).map(|seed| channel(seed, 0).0).collect();

@@ -524,10 +524,15 @@ impl ChannelMessageStore for DynamoChannelMessageStore {
                 .condition_expression("unclaimedUntil <= :now")
                 .expression_attribute_values(":now", n(now.get()))
                 .return_values(ReturnValue::AllOld)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
             let old = match result {
                 Ok(output) => output.attributes,
+                // Gone: deleted by this very request, its answer lost (or by another sweep),
+                // so its envelopes go as the index saw them; deleting them twice is harmless.
+                Err(e) if condition_failed!(e) && failed_item(&e).is_none() => Some(item.clone()),
+                // Claimed meanwhile: it stays.
                 Err(e) if condition_failed!(e) => continue,
                 Err(e) => return Err(backend(e)),
             };

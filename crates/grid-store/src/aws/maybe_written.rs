@@ -19,6 +19,7 @@
 //! in that gap.
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -46,6 +47,15 @@ pub(super) trait ConditionFailure {
 }
 
 impl ConditionFailure for PutItemError {
+    fn failed_item(&self) -> Option<&Item> {
+        match self {
+            Self::ConditionalCheckFailedException(failed) => failed.item(),
+            _ => None,
+        }
+    }
+}
+
+impl ConditionFailure for DeleteItemError {
     fn failed_item(&self) -> Option<&Item> {
         match self {
             Self::ConditionalCheckFailedException(failed) => failed.item(),
