@@ -14,13 +14,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use grid_core::channel::{AHEAD_OF_HEAD, Envelope, MessageAddress, UnclaimedChannels};
 use grid_core::{ChannelRoot, EpochMs, RegistrationId};
 
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_time, s};
-use super::maybe_written::{LAST_OP, NOT_APPLIED, failed_item, is_ours, landed, op_id};
+use super::maybe_written::{LAST_OP, NOT_APPLIED, failed_item, is_ours, op_id, written_once};
 use super::registrations::condition_failed;
 use super::{AwsClients, LazyClient, backend};
 use crate::{ChannelMessageStore, Claim, ConflictKind, Received, StoreError, UnreadChannel};
@@ -81,14 +80,10 @@ impl DynamoChannelMessageStore {
                 Ok((Raised::To { turned_unread }, old.is_some_and(|old| old.contains_key(UNCLAIMED_UNTIL))))
             }
             Err(e) if condition_failed!(e) => {
-                let old = match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => failed.item().cloned(),
-                    _ => None,
-                };
-                let Some(old) = old else { return Ok((Raised::NoHead, true)) };
-                let (head, unclaimed) = (get_n(&old, TABLE, "nextIndex")?, old.contains_key(UNCLAIMED_UNTIL));
-                if is_ours(&old, &op) {
-                    let turned_unread = get_n(&old, TABLE, "unreadSince").is_ok_and(|since| since == now.get());
+                let Some(old) = failed_item(&e) else { return Ok((Raised::NoHead, true)) };
+                let (head, unclaimed) = (get_n(old, TABLE, "nextIndex")?, old.contains_key(UNCLAIMED_UNTIL));
+                if is_ours(old, &op) {
+                    let turned_unread = get_n(old, TABLE, "unreadSince").is_ok_and(|since| since == now.get());
                     return Ok((Raised::To { turned_unread }, unclaimed));
                 }
                 Ok((
@@ -140,12 +135,8 @@ impl DynamoChannelMessageStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match put {
-            Ok(_) => return Ok(Opening::Done),
-            // Our own put, retried after its answer was lost.
-            Err(e) if condition_failed!(e) && landed(&e, &op) => return Ok(Opening::Done),
-            Err(e) if condition_failed!(e) => {}
-            Err(e) => return Err(backend(e)),
+        if written_once(put, &op)? {
+            return Ok(Opening::Done);
         }
         // Another request opened it first: this one's count goes back.
         self.count_unclaimed(day, -1, None).await?;
@@ -205,11 +196,7 @@ impl DynamoChannelMessageStore {
                 .expression_attribute_values(":most", n(most)),
             None => update.condition_expression(NOT_APPLIED),
         };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed!(e) => Ok(landed(&e, &op)),
-            Err(e) => Err(backend(e)),
-        }
+        written_once(update.send().await, &op)
     }
 
     /// Notes `addresses` among an unclaimed channel's envelopes (a set: noting one twice
@@ -292,13 +279,9 @@ impl ChannelMessageStore for DynamoChannelMessageStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) && landed(&e, &op) => Ok(()),
-            Err(e) if condition_failed!(e) => {
-                Err(StoreError::conflict(ConflictKind::Exists, format!("address {address} is taken")))
-            }
-            Err(e) => Err(backend(e)),
+        match written_once(result, &op)? {
+            true => Ok(()),
+            false => Err(StoreError::conflict(ConflictKind::Exists, format!("address {address} is taken"))),
         }
     }
 
@@ -486,11 +469,8 @@ impl ChannelMessageStore for DynamoChannelMessageStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if condition_failed!(e) && landed(&e, &op) => {}
-            Err(e) if condition_failed!(e) => return Ok(false),
-            Err(e) => return Err(backend(e)),
+        if !written_once(result, &op)? {
+            return Ok(false);
         }
         self.count_claims(owner, -1, None).await?;
         Ok(true)
@@ -601,12 +581,7 @@ impl ChannelMessageStore for DynamoChannelMessageStore {
         match result {
             Ok(_) => Ok(false),
             // Not read to its head: it stays as it is, unread. No head at all: nothing to read.
-            Err(e) if condition_failed!(e) => Ok(match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    failed.item().is_some_and(|head| head.contains_key("nextIndex"))
-                }
-                _ => false,
-            }),
+            Err(e) if condition_failed!(e) => Ok(failed_item(&e).is_some_and(|head| head.contains_key("nextIndex"))),
             Err(e) => Err(backend(e)),
         }
     }

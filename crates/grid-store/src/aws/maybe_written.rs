@@ -25,6 +25,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attributes::Item;
+use super::backend;
+use crate::StoreError;
 
 /// The attribute a write that may be retried sets to its operation id.
 pub(super) const LAST_OP: &str = "lastOp";
@@ -43,35 +45,28 @@ pub(super) fn op_id() -> String {
 
 /// A write's error that may carry the item its failed condition met.
 pub(super) trait ConditionFailure {
+    fn condition_failed(&self) -> bool;
     fn failed_item(&self) -> Option<&Item>;
 }
 
-impl ConditionFailure for PutItemError {
-    fn failed_item(&self) -> Option<&Item> {
-        match self {
-            Self::ConditionalCheckFailedException(failed) => failed.item(),
-            _ => None,
-        }
-    }
-}
+/// The single-item writes' errors: a failed condition carries the item it met.
+macro_rules! condition_failure {
+    ($($error:ty),*) => {$(
+        impl ConditionFailure for $error {
+            fn condition_failed(&self) -> bool {
+                matches!(self, Self::ConditionalCheckFailedException(_))
+            }
 
-impl ConditionFailure for DeleteItemError {
-    fn failed_item(&self) -> Option<&Item> {
-        match self {
-            Self::ConditionalCheckFailedException(failed) => failed.item(),
-            _ => None,
+            fn failed_item(&self) -> Option<&Item> {
+                match self {
+                    Self::ConditionalCheckFailedException(failed) => failed.item(),
+                    _ => None,
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl ConditionFailure for UpdateItemError {
-    fn failed_item(&self) -> Option<&Item> {
-        match self {
-            Self::ConditionalCheckFailedException(failed) => failed.item(),
-            _ => None,
-        }
-    }
-}
+condition_failure!(PutItemError, DeleteItemError, UpdateItemError);
 
 /// The item a failed condition met (asked for with `ReturnValuesOnConditionCheckFailure
 /// = ALL_OLD`; none if there was no item).
@@ -88,4 +83,19 @@ pub(super) fn is_ours(item: &Item, op: &str) -> bool {
 /// answer was lost did it, and the retry met it.
 pub(super) fn landed<E: ConditionFailure, R>(error: &SdkError<E, R>, op: &str) -> bool {
     failed_item(error).is_some_and(|item| is_ours(item, op))
+}
+
+/// The outcome of the conditional write `op` (as `written!`'s, knowing its own write):
+/// `Ok(true)` if it was written, now or by an attempt whose answer was lost; `Ok(false)`
+/// if its condition failed on another write.
+pub(super) fn written_once<T, E, R>(result: Result<T, SdkError<E, R>>, op: &str) -> Result<bool, StoreError>
+where
+    E: ConditionFailure + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(ConditionFailure::condition_failed) => Ok(landed(&e, op)),
+        Err(e) => Err(backend(e)),
+    }
 }

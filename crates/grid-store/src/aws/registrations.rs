@@ -12,7 +12,7 @@ use grid_core::intake::ReadingTally;
 use grid_core::{ChannelCursor, ChannelRoot, ItemType, Registration, RegistrationId};
 
 use super::attributes::{Item, batch_get, get_n, get_s, n, opt_n, opt_s, s};
-use super::maybe_written::{LAST_OP, landed, op_id};
+use super::maybe_written::{LAST_OP, op_id, written_once};
 use super::{AwsClients, LazyClient, backend};
 use crate::records::RegistrationRecord;
 use crate::{
@@ -82,11 +82,7 @@ impl DynamoRegistrationStore {
             if condition.contains("#version") {
                 request = request.expression_attribute_names("#version", "version");
             }
-            return match request.send().await {
-                Ok(_) => Ok(true),
-                Err(e) if condition_failed!(e) => Ok(landed(&e, &op)),
-                Err(e) => Err(backend(e)),
-            };
+            return written_once(request.send().await, &op);
         }
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
         for (name, value) in values {
